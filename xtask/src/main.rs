@@ -1,0 +1,81 @@
+//! Project chores, run as `cargo xtask <command>`.
+//!
+//! Only needs cargo, rustc and (for the interop tests and vector generators) node and npm.
+//! Each command prints what it runs, so a failure names the step that failed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+mod tasks;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                 everything CI runs: set-up, fmt, clippy, tests, doc, fuzz smoke runs
+  setup              install what the tests need when it is missing (npm peers, cargo-fuzz)
+  fuzz-smoke [SECS]  run every fuzz target for SECS seconds (default 10)
+  vectors            regenerate the reference test vectors with the npm peers (interop/gen-*.mjs)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => tasks::ci(),
+        Some("setup") => tasks::setup(),
+        Some("fuzz-smoke") => {
+            let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+            tasks::fuzz_smoke(secs)
+        }
+        Some("vectors") => tasks::vectors(),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Runs a command in `dir`, echoing it and its duration; an error names the command.
+pub fn run(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
+    let shown = format!("{program} {}", args.join(" "));
+    eprintln!("\n==> {shown}");
+    let started = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .current_dir(dir)
+        .status()
+        .map_err(|e| format!("could not start `{shown}`: {e}"))?;
+    eprintln!("<== {shown}: {status} in {:.1?}", started.elapsed());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{shown}` failed ({status})"))
+    }
+}
+
+/// Whether `program --version` runs.
+pub fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}

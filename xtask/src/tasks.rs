@@ -1,0 +1,122 @@
+//! The commands behind `cargo xtask`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::{have, project_root, run};
+
+/// Everything CI runs, in order, stopping at the first failure.
+pub fn ci() -> Result<(), String> {
+    let started = Instant::now();
+    let root = project_root();
+    setup()?;
+    run(&root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    run(
+        &root,
+        "cargo",
+        &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+        &[],
+    )?;
+    run(&root, "cargo", &["test", "--workspace", "--locked"], &[])?;
+    run(
+        &root,
+        "cargo",
+        &["doc", "--workspace", "--no-deps", "--locked"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
+    fuzz_smoke(10)?;
+    eprintln!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Installs what the tests need when it is missing: the npm peers (`npm ci` in `interop/`) and
+/// cargo-fuzz. Already-present tools are left alone, so this is cheap on a warm machine.
+pub fn setup() -> Result<(), String> {
+    let root = project_root();
+    let interop = root.join("interop");
+    if !have("node") || !have("npm") {
+        return Err("node and npm are needed for the interop tests: install Node.js 20 or newer \
+                    (Debian: `apt-get install nodejs npm`)"
+            .into());
+    }
+    if !interop.join("node_modules/.package-lock.json").exists() {
+        run(&interop, "npm", &["ci", "--omit=peer", "--no-audit", "--no-fund"], &[])?;
+    }
+    if !cargo_fuzz_installed() {
+        run(&root, "cargo", &["install", "cargo-fuzz", "--locked"], &[])?;
+    }
+    Ok(())
+}
+
+fn cargo_fuzz_installed() -> bool {
+    std::process::Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Runs every target under `fuzz/fuzz_targets` for `seconds`, starting from its committed seed
+/// corpus in `fuzz/corpus/<target>` (new inputs go to a scratch directory, not the repository).
+///
+/// cargo-fuzz needs unstable rustc flags; `RUSTC_BOOTSTRAP=1` lets the stable toolchain accept
+/// them, so no nightly toolchain is required.
+pub fn fuzz_smoke(seconds: u32) -> Result<(), String> {
+    let root = project_root();
+    let fuzz = root.join("fuzz");
+    let targets = fuzz_targets(&fuzz)?;
+    if targets.is_empty() {
+        return Err("no fuzz targets found under fuzz/fuzz_targets".into());
+    }
+    let bootstrap = [("RUSTC_BOOTSTRAP", "1")];
+    run(&root, "cargo", &["fuzz", "build", "--sanitizer", "none"], &bootstrap)?;
+    let scratch = std::env::temp_dir().join(format!("wa-fuzz-{}", std::process::id()));
+    let max_time = format!("-max_total_time={seconds}");
+    for target in &targets {
+        let new_inputs = scratch.join(target);
+        std::fs::create_dir_all(&new_inputs).map_err(|e| format!("{}: {e}", new_inputs.display()))?;
+        let seeds = fuzz.join("corpus").join(target);
+        let new_inputs = new_inputs.to_string_lossy().into_owned();
+        let seeds = seeds.to_string_lossy().into_owned();
+        let mut args = vec!["fuzz", "run", "--sanitizer", "none", target.as_str(), &new_inputs];
+        if Path::new(&seeds).is_dir() {
+            args.push(&seeds);
+        }
+        args.extend(["--", &max_time]);
+        run(&root, "cargo", &args, &bootstrap)?;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+fn fuzz_targets(fuzz: &Path) -> Result<Vec<String>, String> {
+    let dir = fuzz.join("fuzz_targets");
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut targets: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".rs").map(str::to_owned)
+        })
+        .collect();
+    targets.sort();
+    Ok(targets)
+}
+
+/// Regenerates the committed test vectors by running each `interop/gen-*.mjs` script with the
+/// npm peers. The scripts write into the crates' `tests/vectors/` directories.
+pub fn vectors() -> Result<(), String> {
+    setup()?;
+    let interop = project_root().join("interop");
+    let entries = std::fs::read_dir(&interop).map_err(|e| format!("{}: {e}", interop.display()))?;
+    let mut scripts: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("gen-") && (n.ends_with(".mjs") || n.ends_with(".js")))
+        .collect();
+    scripts.sort();
+    for script in &scripts {
+        run(&interop, "node", &[script], &[])?;
+    }
+    Ok(())
+}
