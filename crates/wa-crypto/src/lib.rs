@@ -1,1 +1,29 @@
 #![doc = include_str!("../README.md")]
+
+mod error;
+mod key_pair;
+pub mod legacy;
+mod primitives;
+
+pub use error::Error;
+pub use key_pair::KeyPair;
+pub use primitives::{
+    AES_BLOCK_LEN, HKDF_MAX_OUTPUT_LEN, HMAC_LEN, aes256_cbc_decrypt, aes256_cbc_decrypt_with_iv,
+    aes256_cbc_encrypt, aes256_cbc_encrypt_with_iv, hkdf_sha256, hmac_sha256, hmac_sha256_verify,
+    is_all_zero,
+};
+
+/// Re-export of the RNG traits every `rng` parameter takes (`rand_core` 0.6, as x25519-dalek 2).
+pub use rand_core::{CryptoRng, RngCore};
+
+/// Formats public bytes as lowercase hex in `Debug` output.
+pub(crate) struct HexBytes<'a>(pub(crate) &'a [u8]);
+
+impl core::fmt::Debug for HexBytes<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
