@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod codegen;
 mod tasks;
 
 const USAGE: &str = "\
@@ -16,6 +17,7 @@ commands:
   ci                 everything CI runs: set-up, fmt, clippy, tests, doc, fuzz smoke runs
   setup              install what the tests need when it is missing (npm peers, cargo-fuzz)
   fuzz-smoke [SECS]  run every fuzz target for SECS seconds (default 10)
+  codegen [--check]  regenerate crates/wa-proto/src/generated from proto/ (--check: fail if stale)
   vectors            regenerate the reference test vectors with the npm peers (interop/gen-*.mjs)
 ";
 
@@ -28,6 +30,10 @@ fn main() -> ExitCode {
             let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
             tasks::fuzz_smoke(secs)
         }
+        Some("codegen") => match args.get(1).map(String::as_str) {
+            Some("--check") => codegen::codegen(codegen::Mode::Check),
+            _ => codegen::codegen(codegen::Mode::Write),
+        },
         Some("vectors") => tasks::vectors(),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
