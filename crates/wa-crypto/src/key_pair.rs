@@ -4,7 +4,7 @@ use core::fmt;
 
 use rand_core::{CryptoRng, RngCore};
 use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::Zeroizing;
+use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 /// A Curve25519 (X25519) key pair.
 ///
@@ -59,6 +59,9 @@ impl KeyPair {
         Zeroizing::new(shared.to_bytes())
     }
 }
+
+/// The private key is x25519-dalek's `StaticSecret`, which zeroizes itself on drop.
+impl ZeroizeOnDrop for KeyPair {}
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -133,20 +133,17 @@ pub(crate) fn decrypt_prefixed(
     input: &[u8],
     what: &'static str,
 ) -> Result<Vec<u8>, Error> {
-    let Some((iv, ciphertext)) = input.split_first_chunk::<AES_BLOCK_LEN>() else {
-        return Err(Error::TooShort {
-            what,
-            min: 2 * AES_BLOCK_LEN,
-            actual: input.len(),
-        });
+    let too_short = || Error::TooShort {
+        what,
+        min: 2 * AES_BLOCK_LEN,
+        actual: input.len(),
     };
-    if ciphertext.is_empty() {
-        return Err(Error::TooShort {
-            what,
-            min: 2 * AES_BLOCK_LEN,
-            actual: input.len(),
-        });
+    if input.len() < 2 * AES_BLOCK_LEN {
+        return Err(too_short());
     }
+    let (iv, ciphertext) = input
+        .split_first_chunk::<AES_BLOCK_LEN>()
+        .ok_or_else(too_short)?;
     decrypt_blocks(key, iv, ciphertext, what)
 }
 

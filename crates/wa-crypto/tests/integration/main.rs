@@ -1,0 +1,26 @@
+//! wa-crypto integration tests: known answers from Baileys, live interop, edge cases, properties.
+
+mod edges;
+mod live;
+mod properties;
+mod vectors;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// A seeded RNG so every run sees the same inputs.
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// Decodes hex from the vector files.
+pub fn unhex(text: &str) -> Vec<u8> {
+    hex::decode(text).unwrap_or_else(|e| panic!("bad hex in test data ({e}): {text}"))
+}
+
+/// Decodes hex into a fixed-size array.
+pub fn unhex_array<const N: usize>(text: &str) -> [u8; N] {
+    unhex(text)
+        .try_into()
+        .unwrap_or_else(|v: Vec<u8>| panic!("expected {N} bytes, got {}", v.len()))
+}
