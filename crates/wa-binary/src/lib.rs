@@ -1,1 +1,17 @@
 #![doc = include_str!("../README.md")]
+
+mod codec;
+mod decode;
+pub mod dict;
+mod encode;
+mod error;
+mod jid;
+pub mod json;
+mod node;
+mod tokens;
+
+pub use codec::{Codec, Limits};
+pub use dict::{Dictionary, Token};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use jid::{Jid, JidError, Server};
+pub use node::{AttrError, AttrProblem, Attrs, Content, ContentRef, Node, NodeRef};

@@ -1,0 +1,162 @@
+//! The codec value: a dictionary plus limits; decode, encode and the multi-device frame flag byte.
+
+use std::borrow::Cow;
+
+use bytes::BufMut;
+
+use crate::decode::Decoder;
+use crate::dict::Dictionary;
+use crate::encode::Encoder;
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::node::{Node, NodeRef};
+
+/// Limits applied to untrusted input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Deepest nesting accepted (the root node is depth 1). Default 64; real stanzas nest < 10.
+    pub max_depth: usize,
+    /// Largest input (or inflated frame) accepted, in bytes. Default 32 MiB (frames carry at most
+    /// 16 MiB before inflation).
+    pub max_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_depth: 64,
+            max_size: 32 << 20,
+        }
+    }
+}
+
+/// A binary node codec for one dictionary.
+///
+/// ```
+/// use wa_binary::{Codec, Node};
+/// let codec = Codec::multi_device();
+/// let node = Node::new("iq").attr("id", "1").attr("type", "get").attr("to", "s.whatsapp.net");
+/// let bytes = codec.encode(&node)?;
+/// assert_eq!(codec.decode(&bytes)?, node);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Codec {
+    /// The dictionary spoken.
+    pub dictionary: Dictionary,
+    /// Limits on decoded (and encoded) input.
+    pub limits: Limits,
+}
+
+impl Codec {
+    /// A codec for `dictionary` with default limits.
+    pub fn new(dictionary: Dictionary) -> Codec {
+        Codec {
+            dictionary,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The legacy protocol's codec.
+    pub fn legacy() -> Codec {
+        Codec::new(Dictionary::Legacy)
+    }
+
+    /// The multi-device (dictionary v3) codec.
+    pub fn multi_device() -> Codec {
+        Codec::new(Dictionary::MultiDeviceV3)
+    }
+
+    /// The same codec with other limits.
+    pub fn with_limits(self, limits: Limits) -> Codec {
+        Codec { limits, ..self }
+    }
+
+    fn check_size(&self, len: usize) -> Result<(), DecodeError> {
+        if len > self.limits.max_size {
+            return Err(DecodeError {
+                offset: 0,
+                kind: DecodeErrorKind::TooLarge {
+                    size: len,
+                    limit: self.limits.max_size,
+                },
+            });
+        }
+        Ok(())
+    }
+
+    /// Decodes one node spanning all of `bytes`, borrowing from them.
+    pub fn decode_ref<'a>(&self, bytes: &'a [u8]) -> Result<NodeRef<'a>, DecodeError> {
+        self.check_size(bytes.len())?;
+        Decoder {
+            dict: self.dictionary,
+            max_depth: self.limits.max_depth,
+        }
+        .decode(bytes)
+    }
+
+    /// Decodes one node spanning all of `bytes` into an owned [`Node`].
+    pub fn decode(&self, bytes: &[u8]) -> Result<Node, DecodeError> {
+        self.decode_ref(bytes).map(NodeRef::into_owned)
+    }
+
+    /// Appends the encoding of `node` to `out` (a `Vec<u8>` or a `BytesMut`).
+    pub fn encode_into<B: BufMut>(&self, node: &Node, out: &mut B) -> Result<(), EncodeError> {
+        Encoder {
+            dict: self.dictionary,
+            max_depth: self.limits.max_depth,
+        }
+        .node(out, node, 1)
+    }
+
+    /// Encodes `node` into a new vector.
+    pub fn encode(&self, node: &Node) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(256);
+        self.encode_into(node, &mut out)?;
+        Ok(out)
+    }
+
+    /// Strips a multi-device frame's flag byte, inflating when `flag & 0x02` (zlib), capped at
+    /// `limits.max_size`. Returns the node bytes.
+    pub fn unpack_frame<'a>(&self, frame: &'a [u8]) -> Result<Cow<'a, [u8]>, DecodeError> {
+        let Some((&flags, rest)) = frame.split_first() else {
+            return Err(DecodeError {
+                offset: 0,
+                kind: DecodeErrorKind::EmptyFrame,
+            });
+        };
+        if flags & 0x02 == 0 {
+            return Ok(Cow::Borrowed(rest));
+        }
+        let limit = self.limits.max_size;
+        miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(rest, limit)
+            .map(Cow::Owned)
+            .map_err(|e| {
+                let kind = if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput {
+                    DecodeErrorKind::InflatedTooLarge { limit }
+                } else {
+                    DecodeErrorKind::Inflate
+                };
+                DecodeError { offset: 1, kind }
+            })
+    }
+
+    /// Decodes a multi-device frame payload (flag byte, then the node, maybe compressed).
+    pub fn decode_frame(&self, frame: &[u8]) -> Result<Node, DecodeError> {
+        let body = self.unpack_frame(frame)?;
+        // Offsets in errors count from the start of the frame for an uncompressed body.
+        self.decode(&body).map_err(|mut e| {
+            if matches!(body, Cow::Borrowed(_)) {
+                e.offset += 1;
+            }
+            e
+        })
+    }
+
+    /// Encodes `node` as a multi-device frame payload: the flag byte 0x00, then the node.
+    pub fn encode_frame(&self, node: &Node) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::with_capacity(256);
+        out.push(0);
+        self.encode_into(node, &mut out)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,324 @@
+//! The decoder: nom parsers over `&[u8]`, producing borrowed [`NodeRef`]s.
+
+use std::borrow::Cow;
+
+use nom::IResult;
+use nom::error::{ErrorKind, ParseError};
+
+use crate::dict::{Dictionary, tags};
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::jid::Server;
+use crate::node::{ContentRef, NodeRef};
+
+/// The parsers' error: the input left when it failed (turned into an offset at the top) and what
+/// went wrong.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    remaining: usize,
+    kind: DecodeErrorKind,
+}
+
+impl ParseError<&[u8]> for Fail {
+    fn from_error_kind(input: &[u8], _: ErrorKind) -> Fail {
+        Fail {
+            remaining: input.len(),
+            kind: DecodeErrorKind::UnexpectedEnd {
+                expected: "more bytes",
+            },
+        }
+    }
+    fn append(_: &[u8], _: ErrorKind, other: Fail) -> Fail {
+        other
+    }
+}
+
+type Res<'a, T> = IResult<&'a [u8], T, Fail>;
+
+fn fail<T>(at: &[u8], kind: DecodeErrorKind) -> Res<'_, T> {
+    Err(nom::Err::Failure(Fail {
+        remaining: at.len(),
+        kind,
+    }))
+}
+
+/// Relabels nom's end-of-input error with what we were reading.
+fn expecting<'a, T>(what: &'static str, r: Res<'a, T>) -> Res<'a, T> {
+    r.map_err(|e| {
+        e.map(|mut f| {
+            if matches!(f.kind, DecodeErrorKind::UnexpectedEnd { .. }) {
+                f.kind = DecodeErrorKind::UnexpectedEnd { expected: what };
+            }
+            f
+        })
+    })
+}
+
+fn u8_<'a>(i: &'a [u8], what: &'static str) -> Res<'a, u8> {
+    expecting(what, nom::number::complete::be_u8(i))
+}
+
+fn u16_<'a>(i: &'a [u8], what: &'static str) -> Res<'a, u16> {
+    expecting(what, nom::number::complete::be_u16(i))
+}
+
+/// Takes `len` bytes after checking they are there (never allocates).
+fn take_<'a>(i: &'a [u8], len: u64, what: &'static str) -> Res<'a, &'a [u8]> {
+    match usize::try_from(len) {
+        Ok(n) if n <= i.len() => nom::bytes::complete::take(n)(i),
+        _ => fail(
+            i,
+            DecodeErrorKind::LengthPastEnd {
+                expected: what,
+                claimed: len,
+                available: i.len(),
+            },
+        ),
+    }
+}
+
+/// Reads a BINARY_8/20/32 length whose tag was already consumed.
+fn binary_len(i: &[u8], tag: u8) -> Res<'_, u64> {
+    match tag {
+        tags::BINARY_8 => u8_(i, "BINARY_8 length").map(|(i, n)| (i, u64::from(n))),
+        tags::BINARY_20 => expecting("BINARY_20 length", nom::number::complete::be_u24(i))
+            .map(|(i, n)| (i, u64::from(n & 0x000f_ffff))),
+        _ => expecting("BINARY_32 length", nom::number::complete::be_u32(i))
+            .map(|(i, n)| (i, u64::from(n))),
+    }
+}
+
+fn utf8<'a>(at: &'a [u8], bytes: &'a [u8], what: &'static str) -> Result<&'a str, nom::Err<Fail>> {
+    std::str::from_utf8(bytes).map_err(|_| {
+        nom::Err::Failure(Fail {
+            remaining: at.len(),
+            kind: DecodeErrorKind::InvalidUtf8 { expected: what },
+        })
+    })
+}
+
+pub(crate) struct Decoder {
+    pub(crate) dict: Dictionary,
+    pub(crate) max_depth: usize,
+}
+
+impl Decoder {
+    /// Decodes one root node that must span all of `input`.
+    pub(crate) fn decode<'a>(&self, input: &'a [u8]) -> Result<NodeRef<'a>, DecodeError> {
+        let to_error = |f: Fail| DecodeError {
+            offset: input.len() - f.remaining,
+            kind: f.kind,
+        };
+        match self.node(input, 1) {
+            Ok(([], node)) => Ok(node),
+            Ok((rest, _)) => Err(DecodeError {
+                offset: input.len() - rest.len(),
+                kind: DecodeErrorKind::TrailingBytes { count: rest.len() },
+            }),
+            Err(nom::Err::Error(f) | nom::Err::Failure(f)) => Err(to_error(f)),
+            // Only streaming parsers report Incomplete; ours are all `complete`.
+            Err(nom::Err::Incomplete(_)) => Err(DecodeError {
+                offset: input.len(),
+                kind: DecodeErrorKind::UnexpectedEnd {
+                    expected: "more bytes",
+                },
+            }),
+        }
+    }
+
+    fn list_size<'a>(&self, i: &'a [u8], what: &'static str) -> Res<'a, usize> {
+        let (rest, tag) = u8_(i, what)?;
+        match tag {
+            tags::LIST_EMPTY => Ok((rest, 0)),
+            tags::LIST_8 => u8_(rest, "LIST_8 size").map(|(r, n)| (r, usize::from(n))),
+            tags::LIST_16 => u16_(rest, "LIST_16 size").map(|(r, n)| (r, usize::from(n))),
+            _ => fail(
+                i,
+                DecodeErrorKind::UnexpectedTag {
+                    tag,
+                    expected: what,
+                },
+            ),
+        }
+    }
+
+    fn node<'a>(&self, i: &'a [u8], depth: usize) -> Res<'a, NodeRef<'a>> {
+        if depth > self.max_depth {
+            return fail(
+                i,
+                DecodeErrorKind::TooDeep {
+                    limit: self.max_depth,
+                },
+            );
+        }
+        let (rest, size) = self.list_size(i, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
+        if size == 0 {
+            return fail(i, DecodeErrorKind::EmptyNode);
+        }
+        if self.dict == Dictionary::Legacy && rest.first() == Some(&tags::STREAM_END) {
+            return fail(rest, DecodeErrorKind::StreamEnd);
+        }
+        let tag_at = rest;
+        let (mut rest, tag) = self.string(rest, "a node tag")?;
+        if tag.is_empty() {
+            return fail(tag_at, DecodeErrorKind::EmptyTag);
+        }
+        let attr_count = (size - 1) >> 1;
+        // Each attribute takes at least two bytes: never reserve more than the input could hold.
+        let mut attrs = Vec::with_capacity(attr_count.min(rest.len() / 2));
+        for _ in 0..attr_count {
+            let (r, key) = self.string(rest, "an attribute key")?;
+            let (r, value) = self.string(r, "an attribute value")?;
+            attrs.push((key, value));
+            rest = r;
+        }
+        let content = if size % 2 == 0 {
+            let (r, content) = self.content(rest, depth)?;
+            rest = r;
+            content
+        } else {
+            ContentRef::None
+        };
+        Ok((
+            rest,
+            NodeRef {
+                tag,
+                attrs,
+                content,
+            },
+        ))
+    }
+
+    fn content<'a>(&self, i: &'a [u8], depth: usize) -> Res<'a, ContentRef<'a>> {
+        let (after_tag, tag) = u8_(i, "content")?;
+        match tag {
+            tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
+                let (mut rest, count) = self.list_size(i, "a list")?;
+                // The smallest node is three bytes.
+                let mut children = Vec::with_capacity(count.min(rest.len() / 3));
+                for _ in 0..count {
+                    let (r, child) = self.node(rest, depth + 1)?;
+                    children.push(child);
+                    rest = r;
+                }
+                Ok((rest, ContentRef::Nodes(children)))
+            }
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                let (r, len) = binary_len(after_tag, tag)?;
+                let (r, bytes) = take_(r, len, "binary content")?;
+                Ok((r, ContentRef::Bytes(bytes)))
+            }
+            _ => {
+                let (r, text) = self.string(i, "content")?;
+                Ok((r, ContentRef::Text(text)))
+            }
+        }
+    }
+
+    /// Reads a string in any of its forms (token, packed, JID, raw).
+    fn string<'a>(&self, i: &'a [u8], what: &'static str) -> Res<'a, Cow<'a, str>> {
+        let (rest, tag) = u8_(i, what)?;
+        match tag {
+            tags::LIST_EMPTY => Ok((rest, Cow::Borrowed(""))),
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                let (r, len) = binary_len(rest, tag)?;
+                let (r, bytes) = take_(r, len, what)?;
+                Ok((r, Cow::Borrowed(utf8(rest, bytes, what)?)))
+            }
+            tags::NIBBLE_8 | tags::HEX_8 => self.packed(rest, tag).map(|(r, s)| (r, Cow::Owned(s))),
+            tags::JID_PAIR => {
+                let (r, user) = self.string(rest, "a JID user")?;
+                let server_at = r;
+                let (r, server) = self.string(r, "a JID server")?;
+                if server.is_empty() {
+                    return fail(server_at, DecodeErrorKind::JidWithoutServer);
+                }
+                let mut jid = String::with_capacity(user.len() + 1 + server.len());
+                jid.push_str(&user);
+                jid.push('@');
+                jid.push_str(&server);
+                Ok((r, Cow::Owned(jid)))
+            }
+            tags::AD_JID if self.dict == Dictionary::MultiDeviceV3 => {
+                let (r, domain) = u8_(rest, "an AD_JID domain type")?;
+                let (r, device) = u8_(r, "an AD_JID device")?;
+                let (r, user) = self.string(r, "an AD_JID user")?;
+                let server = Server::from_domain_type(domain);
+                let jid = if device == 0 {
+                    format!("{user}@{server}")
+                } else {
+                    format!("{user}:{device}@{server}")
+                };
+                Ok((r, Cow::Owned(jid)))
+            }
+            tags::FB_JID if self.dict == Dictionary::MultiDeviceV3 => {
+                let (r, user) = self.string(rest, "an FB_JID user")?;
+                let (r, device) = u16_(r, "an FB_JID device")?;
+                let (r, server) = self.string(r, "an FB_JID server")?;
+                Ok((r, Cow::Owned(format!("{user}:{device}@{server}"))))
+            }
+            tags::INTEROP_JID if self.dict == Dictionary::MultiDeviceV3 => {
+                let (r, user) = self.string(rest, "an INTEROP_JID user")?;
+                let (r, device) = u16_(r, "an INTEROP_JID device")?;
+                let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
+                let (r, server) = self.string(r, "an INTEROP_JID server")?;
+                Ok((
+                    r,
+                    Cow::Owned(format!("{integrator}-{user}:{device}@{server}")),
+                ))
+            }
+            tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
+                let (r, index) = u8_(rest, "a double-byte token index")?;
+                let dict = tag - tags::DICTIONARY_0;
+                match self.dict.double(dict, index) {
+                    Some(token) => Ok((r, Cow::Borrowed(token))),
+                    None => fail(i, DecodeErrorKind::UnknownDoubleToken { dict, index }),
+                }
+            }
+            tags::STREAM_END if self.dict == Dictionary::Legacy => {
+                fail(i, DecodeErrorKind::StreamEnd)
+            }
+            1..tags::DICTIONARY_0 => match self.dict.decode_single(tag) {
+                Some(token) => Ok((rest, Cow::Borrowed(token))),
+                None => fail(i, DecodeErrorKind::UnknownToken { byte: tag }),
+            },
+            _ => fail(
+                i,
+                DecodeErrorKind::UnexpectedTag {
+                    tag,
+                    expected: what,
+                },
+            ),
+        }
+    }
+
+    /// Unpacks NIBBLE_8 / HEX_8 (the tag already consumed).
+    fn packed<'a>(&self, i: &'a [u8], tag: u8) -> Res<'a, String> {
+        let (rest, start) = u8_(i, "a packed string's length byte")?;
+        let pairs = u64::from(start & 0x7f);
+        let (rest, bytes) = take_(rest, pairs, "a packed string")?;
+        let mut out = String::with_capacity(bytes.len() * 2);
+        for (n, &byte) in bytes.iter().enumerate() {
+            for nibble in [byte >> 4, byte & 0x0f] {
+                let c = if tag == tags::HEX_8 {
+                    char::from(b"0123456789ABCDEF"[usize::from(nibble)])
+                } else {
+                    match nibble {
+                        0..=9 => char::from(b'0' + nibble),
+                        10 => '-',
+                        11 => '.',
+                        15 => '\0',
+                        _ => {
+                            let at = i.get(1 + n..).unwrap_or_default();
+                            return fail(at, DecodeErrorKind::BadNibble { value: nibble });
+                        }
+                    }
+                };
+                out.push(c);
+            }
+        }
+        if start & 0x80 != 0 {
+            out.pop();
+        }
+        Ok((rest, out))
+    }
+}

@@ -1,0 +1,283 @@
+//! Dictionaries: the wire tags and the string tokens of each protocol generation.
+
+use crate::tokens::{LEGACY_SINGLE, MD_DOUBLE, MD_SINGLE};
+
+/// Wire tags (the first byte of every string or list).
+pub mod tags {
+    /// An empty list, or an absent string.
+    pub const LIST_EMPTY: u8 = 0;
+    /// End of the stream (legacy only; in dictionary v3 byte 2 is the token `xmlstreamend`).
+    pub const STREAM_END: u8 = 2;
+    /// First of the four double-byte dictionaries (multi-device only).
+    pub const DICTIONARY_0: u8 = 236;
+    /// Last of the four double-byte dictionaries.
+    pub const DICTIONARY_3: u8 = 239;
+    /// `integrator-user:device@server` (multi-device only).
+    pub const INTEROP_JID: u8 = 245;
+    /// `user:device@server` with a 16-bit device (multi-device only).
+    pub const FB_JID: u8 = 246;
+    /// `user[:device]@server` with a domain-type byte (multi-device only).
+    pub const AD_JID: u8 = 247;
+    /// A list with an 8-bit size.
+    pub const LIST_8: u8 = 248;
+    /// A list with a 16-bit big-endian size.
+    pub const LIST_16: u8 = 249;
+    /// `user@server` as two strings.
+    pub const JID_PAIR: u8 = 250;
+    /// Packed uppercase hexadecimal.
+    pub const HEX_8: u8 = 251;
+    /// Bytes with an 8-bit length.
+    pub const BINARY_8: u8 = 252;
+    /// Bytes with a 20-bit length (low 4 bits of the first byte, then 2 bytes).
+    pub const BINARY_20: u8 = 253;
+    /// Bytes with a 32-bit big-endian length.
+    pub const BINARY_32: u8 = 254;
+    /// Packed digits, `-` and `.`.
+    pub const NIBBLE_8: u8 = 255;
+    /// The longest string (in characters) written packed.
+    pub const PACKED_MAX: usize = 127;
+}
+
+/// Which token dictionary (and tag set) a codec instance speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Dictionary {
+    /// The legacy WhatsApp Web protocol: the 176-token single-byte table, no double-byte tokens, no
+    /// AD/FB/interop JIDs. `s.whatsapp.net` reads back as `c.us`; `c.us` is written as
+    /// `s.whatsapp.net`.
+    Legacy,
+    /// The multi-device protocol, dictionary version 3: 236 single-byte and 4 x 256 double-byte
+    /// tokens.
+    #[default]
+    MultiDeviceV3,
+}
+
+/// Where a token lives in a dictionary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token {
+    /// One byte.
+    Single(u8),
+    /// `DICTIONARY_0 + dict`, then `index`.
+    Double {
+        /// Which of the four double-byte dictionaries (0..=3).
+        dict: u8,
+        /// The index inside it.
+        index: u8,
+    },
+}
+
+impl Dictionary {
+    /// The string for a single-byte token, or `None` when the byte is not a token here.
+    pub fn single(self, byte: u8) -> Option<&'static str> {
+        match self {
+            // 0 is LIST_EMPTY, 1 unused, 2 STREAM_END in the legacy protocol.
+            Dictionary::Legacy if byte >= 3 => LEGACY_SINGLE.get(usize::from(byte)).copied(),
+            Dictionary::Legacy => None,
+            Dictionary::MultiDeviceV3 if byte >= 1 => MD_SINGLE.get(usize::from(byte)).copied(),
+            Dictionary::MultiDeviceV3 => None,
+        }
+    }
+
+    /// The string for a double-byte token, or `None` (always `None` for the legacy dictionary).
+    pub fn double(self, dict: u8, index: u8) -> Option<&'static str> {
+        match self {
+            Dictionary::Legacy => None,
+            Dictionary::MultiDeviceV3 => MD_DOUBLE
+                .get(usize::from(dict))
+                .map(|d| d[usize::from(index)]),
+        }
+    }
+
+    /// The token for `s`, in O(1) (a perfect-enough static hash table built at compile time).
+    pub fn token(self, s: &str) -> Option<Token> {
+        let table: &LookupTable = match self {
+            Dictionary::Legacy => &LEGACY_LOOKUP,
+            Dictionary::MultiDeviceV3 => &MD_LOOKUP,
+        };
+        let code = table.find(s.as_bytes())?;
+        let token = if code < 256 {
+            Token::Single(code as u8)
+        } else {
+            let rest = code - 256;
+            Token::Double {
+                dict: (rest >> 8) as u8,
+                index: (rest & 0xff) as u8,
+            }
+        };
+        Some(token)
+    }
+
+    /// The string a single-byte token decodes to (legacy maps `s.whatsapp.net` to `c.us`).
+    pub(crate) fn decode_single(self, byte: u8) -> Option<&'static str> {
+        match (self, byte) {
+            (Dictionary::Legacy, 3) => Some("c.us"),
+            _ => self.single(byte),
+        }
+    }
+}
+
+/// Number of slots in a lookup table; a power of two well above the entry count keeps probes short.
+const SLOTS: usize = 4096;
+/// Longest token in any table, in bytes; longer strings skip the hash entirely.
+const MAX_TOKEN_LEN: usize = 64;
+
+/// An open-addressing hash table from token bytes to a code (single byte, or 256 + dict*256 + index),
+/// stored as code + 1 so 0 marks an empty slot.
+pub(crate) struct LookupTable {
+    slots: [u16; SLOTS],
+    kind: Dictionary,
+}
+
+const fn fnv1a(bytes: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u32;
+        hash = hash.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    hash
+}
+
+const fn const_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn code_str(kind: Dictionary, code: usize) -> &'static str {
+    match kind {
+        Dictionary::Legacy => LEGACY_SINGLE[code],
+        Dictionary::MultiDeviceV3 => {
+            if code < 256 {
+                MD_SINGLE[code]
+            } else {
+                MD_DOUBLE[(code - 256) >> 8][(code - 256) & 0xff]
+            }
+        }
+    }
+}
+
+const fn insert(mut slots: [u16; SLOTS], kind: Dictionary, code: usize) -> [u16; SLOTS] {
+    let key = code_str(kind, code).as_bytes();
+    if key.is_empty() {
+        return slots;
+    }
+    assert!(
+        key.len() <= MAX_TOKEN_LEN,
+        "token longer than MAX_TOKEN_LEN"
+    );
+    let mut slot = fnv1a(key) as usize & (SLOTS - 1);
+    loop {
+        let existing = slots[slot];
+        if existing == 0 {
+            slots[slot] = (code + 1) as u16;
+            return slots;
+        }
+        // A duplicate keeps its first position, as WhatsApp's own lookup does.
+        if const_eq(code_str(kind, existing as usize - 1).as_bytes(), key) {
+            return slots;
+        }
+        slot = (slot + 1) & (SLOTS - 1);
+    }
+}
+
+const fn build(kind: Dictionary) -> LookupTable {
+    let mut slots = [0u16; SLOTS];
+    let count = match kind {
+        Dictionary::Legacy => LEGACY_SINGLE.len(),
+        Dictionary::MultiDeviceV3 => 256 + 4 * 256,
+    };
+    let mut code = 0;
+    while code < count {
+        // Dictionary v3 has 236 single-byte tokens; codes 236..256 are the DICTIONARY/JID tags.
+        let is_token =
+            !matches!(kind, Dictionary::MultiDeviceV3) || code < MD_SINGLE.len() || code >= 256;
+        if is_token {
+            slots = insert(slots, kind, code);
+        }
+        code += 1;
+    }
+    LookupTable { slots, kind }
+}
+
+impl LookupTable {
+    #[inline]
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        if key.is_empty() || key.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let mut slot = fnv1a(key) as usize & (SLOTS - 1);
+        loop {
+            let entry = self.slots[slot];
+            if entry == 0 {
+                return None;
+            }
+            let code = usize::from(entry) - 1;
+            if code_str(self.kind, code).as_bytes() == key {
+                return Some(code);
+            }
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+    }
+}
+
+static LEGACY_LOOKUP: LookupTable = build(Dictionary::Legacy);
+static MD_LOOKUP: LookupTable = build(Dictionary::MultiDeviceV3);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_token_is_found_at_its_own_index() {
+        for (i, t) in MD_SINGLE.iter().enumerate().skip(1) {
+            assert_eq!(
+                Dictionary::MultiDeviceV3.token(t),
+                Some(Token::Single(i as u8)),
+                "{t}"
+            );
+        }
+        for (d, dict) in MD_DOUBLE.iter().enumerate() {
+            for (i, t) in dict.iter().enumerate() {
+                assert_eq!(
+                    Dictionary::MultiDeviceV3.token(t),
+                    Some(Token::Double {
+                        dict: d as u8,
+                        index: i as u8
+                    }),
+                    "{t}"
+                );
+            }
+        }
+        for (i, t) in LEGACY_SINGLE.iter().enumerate().skip(3) {
+            assert_eq!(
+                Dictionary::Legacy.token(t),
+                Some(Token::Single(i as u8)),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn known_positions_match_the_protocol_notes() {
+        let md = Dictionary::MultiDeviceV3;
+        assert_eq!(md.single(3), Some("s.whatsapp.net"));
+        assert_eq!(md.single(28), Some("g.us"));
+        assert_eq!(md.single(118), Some("lid"));
+        assert_eq!(md.double(0, 0), Some("read-self"));
+        assert_eq!(md.double(0, 3), Some("protocol"));
+        assert_eq!(Dictionary::Legacy.single(175), Some("recent"));
+        assert_eq!(Dictionary::Legacy.single(176), None);
+        assert_eq!(Dictionary::Legacy.decode_single(3), Some("c.us"));
+        assert_eq!(md.token("not a token"), None);
+        assert_eq!(Dictionary::Legacy.token("read-self"), None);
+    }
+}
