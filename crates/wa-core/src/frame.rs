@@ -30,7 +30,7 @@ pub const DEFAULT_MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
 pub const MAX_TAG_LEN: usize = 128;
 
 /// Why a WebSocket message is not a valid frame.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FrameError {
     /// The message is longer than the configured limit.

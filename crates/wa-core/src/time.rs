@@ -47,6 +47,16 @@ impl Timestamp {
     }
 }
 
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+
+    /// Saturates at the epoch.
+    fn sub(self, rhs: Duration) -> Timestamp {
+        let ms = u64::try_from(rhs.as_millis()).unwrap_or(u64::MAX);
+        Timestamp(self.0.saturating_sub(ms))
+    }
+}
+
 impl std::ops::Add<Duration> for Timestamp {
     type Output = Timestamp;
 
