@@ -19,7 +19,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
-use wa_crypto::legacy::{SessionKeys, challenge_response, logout_token, open_server_frame};
+use wa_binary::{Codec, DecodeError, EncodeError, Node};
+use wa_crypto::legacy::{
+    Flags, Metric, SessionKeys, challenge_response, logout_token, open_server_frame,
+    seal_client_frame,
+};
 use wa_crypto::{CryptoRng, KeyPair, RngCore};
 use zeroize::Zeroizing;
 
@@ -199,6 +203,14 @@ pub enum SessionError {
         /// Its tag.
         tag: Tag,
     },
+    /// A decrypted binary frame is not a valid binary node.
+    #[error("binary frame {tag} could not be decoded: {source}")]
+    Decode {
+        /// Its tag.
+        tag: Tag,
+        /// What failed.
+        source: DecodeError,
+    },
     /// A binary frame failed authentication or decryption.
     #[error("binary frame {tag} could not be opened: {source}")]
     Decrypt {
@@ -340,12 +352,13 @@ pub enum Event {
         /// Its body.
         body: Value,
     },
-    /// A decrypted binary frame (the plaintext is a binary node, decoded by the caller).
-    Binary {
+    /// A binary frame, decrypted and decoded (legacy dictionary); also the reply to
+    /// [`ClientSession::send_node`].
+    Node {
         /// Its tag.
         tag: Tag,
-        /// The decrypted payload.
-        plaintext: Vec<u8>,
+        /// The node.
+        node: Node,
     },
     /// Something invalid arrived and was skipped.
     Error(SessionError),
@@ -354,7 +367,7 @@ pub enum Event {
 }
 
 /// Why a command was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {
     /// `start_login` or `restore` on a session that already started.
@@ -369,6 +382,9 @@ pub enum CommandError {
     /// The session has ended.
     #[error("the session is closed")]
     Closed,
+    /// The node to send cannot be encoded.
+    #[error("node cannot be encoded: {0}")]
+    Encode(#[from] EncodeError),
 }
 
 /// Where the session is, from the outside.
@@ -566,6 +582,32 @@ impl ClientSession {
         self.track(now, tag.clone(), RequestKind::User);
         self.transmits
             .push_back(Frame::json(tag.clone(), JsonForm::TwoCommas, body));
+        Ok(tag)
+    }
+
+    /// Sends a binary node, encrypted with the session keys, as `tag,` + metric + flags +
+    /// HMAC + IV + ciphertext, on a logged-in session. A reply with the same tag arrives as
+    /// [`Event::Node`] or [`Event::Response`] (or [`SessionError::RequestTimedOut`]).
+    pub fn send_node<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Timestamp,
+        node: &Node,
+        metric: Option<Metric>,
+        flags: Flags,
+        rng: &mut R,
+    ) -> Result<Tag, CommandError> {
+        match self.phase {
+            Phase::Connected => {}
+            Phase::Closed => return Err(CommandError::Closed),
+            _ => return Err(CommandError::NotConnected),
+        }
+        let keys = self.keys.as_ref().ok_or(CommandError::NotConnected)?;
+        let plaintext = Zeroizing::new(Codec::legacy().encode(node)?);
+        let payload = seal_client_frame(keys, metric, flags, &plaintext, rng);
+        let tag = self.tags.next_short(now);
+        self.track(now, tag.clone(), RequestKind::User);
+        self.transmits
+            .push_back(Frame::binary(tag.clone(), payload));
         Ok(tag)
     }
 
@@ -1091,11 +1133,19 @@ impl ClientSession {
                 .push_back(Event::Error(SessionError::BinaryBeforeLogin { tag }));
             return;
         };
-        match open_server_frame(keys, payload) {
-            Ok(plaintext) => self.events.push_back(Event::Binary { tag, plaintext }),
+        let plaintext = match open_server_frame(keys, payload) {
+            Ok(plaintext) => Zeroizing::new(plaintext),
+            Err(source) => {
+                self.events
+                    .push_back(Event::Error(SessionError::Decrypt { tag, source }));
+                return;
+            }
+        };
+        match Codec::legacy().decode(&plaintext) {
+            Ok(node) => self.events.push_back(Event::Node { tag, node }),
             Err(source) => self
                 .events
-                .push_back(Event::Error(SessionError::Decrypt { tag, source })),
+                .push_back(Event::Error(SessionError::Decode { tag, source })),
         }
     }
 }

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
+use wa_binary::{Codec, Node};
 use wa_core::client::{
     ClientConfig, ClientSession, CloseReason, CommandError, Event, QrCode, RequestKind,
     SessionError, SessionState, logout_url,
@@ -14,7 +15,9 @@ use wa_core::client::{
 use wa_core::frame::{Frame, JsonForm, Tag, WireMessage};
 use wa_core::session::SessionData;
 use wa_core::time::Timestamp;
-use wa_crypto::legacy::{SessionKeys, logout_token, seal_server_frame};
+use wa_crypto::legacy::{
+    Flags, Metric, SessionKeys, logout_token, open_client_frame, seal_server_frame,
+};
 
 const T0: u64 = 1_606_147_375_000;
 
@@ -252,19 +255,76 @@ fn qr_login_derives_keys_and_reports_conn() {
         other => panic!("{other:?}"),
     }
 
-    // Encrypted traffic with the derived keys opens.
-    let payload = seal_server_frame(&keys, b"\xf8\x02\x09\x0a", &mut h.rng);
+    // Encrypted traffic with the derived keys opens and decodes (legacy dictionary).
+    let node = Node::new("response")
+        .attr("type", "contacts")
+        .children([Node::new("user")
+            .attr("jid", "15550002222@c.us")
+            .attr("name", "Bob")]);
+    let plaintext = Codec::legacy().encode(&node).unwrap();
+    let payload = seal_server_frame(&keys, &plaintext, &mut h.rng);
     h.session.handle_frame(
         h.now,
         Frame::binary(Tag::new("preempt-1").unwrap(), payload),
     );
     assert_eq!(
         h.events(),
-        vec![Event::Binary {
+        vec![Event::Node {
             tag: Tag::new("preempt-1").unwrap(),
-            plaintext: b"\xf8\x02\x09\x0a".to_vec()
+            node
         }]
     );
+}
+
+#[test]
+fn send_node_seals_with_metric_and_flags() {
+    let (mut h, keys) = logged_in();
+    let query = Node::new("query").attr("type", "chat").attr("epoch", "1");
+    let mut rng = StdRng::seed_from_u64(9);
+    let tag = h
+        .session
+        .send_node(
+            h.now,
+            &query,
+            Some(Metric::QueryChat),
+            Flags::EXPECTS_RESPONSE,
+            &mut rng,
+        )
+        .unwrap();
+    let sent = h.sent();
+    let [
+        Frame::Binary {
+            tag: sent_tag,
+            payload,
+        },
+    ] = sent.as_slice()
+    else {
+        panic!("{sent:?}");
+    };
+    assert_eq!(sent_tag, &tag);
+    let opened = open_client_frame(&keys, payload).unwrap();
+    assert_eq!(opened.metric_byte, 5);
+    assert_eq!(opened.flags, Flags::EXPECTS_RESPONSE);
+    assert_eq!(Codec::legacy().decode(&opened.plaintext).unwrap(), query);
+
+    // The binary reply on the same tag comes back as a node event.
+    let reply = Node::new("response").attr("type", "chat");
+    let payload = seal_server_frame(&keys, &Codec::legacy().encode(&reply).unwrap(), &mut h.rng);
+    h.session
+        .handle_frame(h.now, Frame::binary(tag.clone(), payload));
+    assert_eq!(h.events(), vec![Event::Node { tag, node: reply }]);
+}
+
+#[test]
+fn undecodable_plaintext_is_reported() {
+    let (mut h, keys) = logged_in();
+    let payload = seal_server_frame(&keys, &[0xf8, 0x09], &mut h.rng);
+    h.session
+        .handle_frame(h.now, Frame::binary(Tag::new("x").unwrap(), payload));
+    assert!(matches!(
+        h.events().as_slice(),
+        [Event::Error(SessionError::Decode { .. })]
+    ));
 }
 
 #[test]
