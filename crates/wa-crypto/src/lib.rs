@@ -13,6 +13,8 @@ pub use primitives::{
     is_all_zero,
 };
 
+/// The `rand_core` (0.6) this crate's RNG parameters come from, for implementing them.
+pub use rand_core;
 /// Re-export of the RNG traits every `rng` parameter takes (`rand_core` 0.6, as x25519-dalek 2).
 pub use rand_core::{CryptoRng, RngCore};
 
