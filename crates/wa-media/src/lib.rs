@@ -1,1 +1,27 @@
 #![doc = include_str!("../README.md")]
+
+mod decrypt;
+mod encrypt;
+mod error;
+mod io;
+mod keys;
+mod parallel;
+mod range;
+pub mod sidecar;
+#[cfg(feature = "tokio")]
+mod tokio_io;
+mod types;
+
+pub use decrypt::{DecryptedInfo, Decryptor, Expected, decrypt_bytes, windows_for_file};
+pub use encrypt::{BLOCK, EncryptedInfo, Encryptor, MAC_LEN, encrypt_bytes, encrypted_len};
+pub use error::Error;
+pub use io::{
+    DecryptReader, DecryptWriter, EncryptReader, EncryptWriter, decrypt_stream, decrypt_verified,
+    encrypt_stream,
+};
+pub use keys::{MediaKey, MediaKeys};
+pub use parallel::encrypt_stream_parallel;
+pub use range::RangePlan;
+#[cfg(feature = "tokio")]
+pub use tokio_io::{AsyncDecryptReader, AsyncEncryptReader};
+pub use types::MediaType;
