@@ -22,8 +22,10 @@ macro_rules! metrics {
         /// differently and two wrongly (its `liveLocation = 3` is [`Metric::QueryReceipt`], its
         /// `queryRead = 22` is [`Metric::QueryMessageInfo`]); the bytes on the wire are the same.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        ///
+        /// The list is complete: the legacy protocol was retired in 2021, so the enum is
+        /// exhaustive.
         #[repr(u8)]
-        #[non_exhaustive]
         pub enum Metric {
             $($(#[$doc])* $name = $value,)*
         }
