@@ -14,7 +14,15 @@ pub fn ci() -> Result<(), String> {
     run(
         &root,
         "cargo",
-        &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
         &[],
     )?;
     run(&root, "cargo", &["test", "--workspace", "--locked"], &[])?;
@@ -35,12 +43,19 @@ pub fn setup() -> Result<(), String> {
     let root = project_root();
     let interop = root.join("interop");
     if !have("node") || !have("npm") {
-        return Err("node and npm are needed for the interop tests: install Node.js 20 or newer \
+        return Err(
+            "node and npm are needed for the interop tests: install Node.js 20 or newer \
                     (Debian: `apt-get install nodejs npm`)"
-            .into());
+                .into(),
+        );
     }
     if !interop.join("node_modules/.package-lock.json").exists() {
-        run(&interop, "npm", &["ci", "--omit=peer", "--no-audit", "--no-fund"], &[])?;
+        run(
+            &interop,
+            "npm",
+            &["ci", "--omit=peer", "--no-audit", "--no-fund"],
+            &[],
+        )?;
     }
     if !cargo_fuzz_installed() {
         run(&root, "cargo", &["install", "cargo-fuzz", "--locked"], &[])?;
@@ -69,16 +84,29 @@ pub fn fuzz_smoke(seconds: u32) -> Result<(), String> {
         return Err("no fuzz targets found under fuzz/fuzz_targets".into());
     }
     let bootstrap = [("RUSTC_BOOTSTRAP", "1")];
-    run(&root, "cargo", &["fuzz", "build", "--sanitizer", "none"], &bootstrap)?;
+    run(
+        &root,
+        "cargo",
+        &["fuzz", "build", "--sanitizer", "none"],
+        &bootstrap,
+    )?;
     let scratch = std::env::temp_dir().join(format!("wa-fuzz-{}", std::process::id()));
     let max_time = format!("-max_total_time={seconds}");
     for target in &targets {
         let new_inputs = scratch.join(target);
-        std::fs::create_dir_all(&new_inputs).map_err(|e| format!("{}: {e}", new_inputs.display()))?;
+        std::fs::create_dir_all(&new_inputs)
+            .map_err(|e| format!("{}: {e}", new_inputs.display()))?;
         let seeds = fuzz.join("corpus").join(target);
         let new_inputs = new_inputs.to_string_lossy().into_owned();
         let seeds = seeds.to_string_lossy().into_owned();
-        let mut args = vec!["fuzz", "run", "--sanitizer", "none", target.as_str(), &new_inputs];
+        let mut args = vec![
+            "fuzz",
+            "run",
+            "--sanitizer",
+            "none",
+            target.as_str(),
+            &new_inputs,
+        ];
         if Path::new(&seeds).is_dir() {
             args.push(&seeds);
         }
