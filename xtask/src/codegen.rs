@@ -37,6 +37,9 @@ pub fn codegen(mode: Mode) -> Result<(), String> {
         let target = out_dir.join(file_name);
         let current = std::fs::read_to_string(&target).unwrap_or_default();
         if current == *code {
+            if mode == Mode::Write {
+                eprintln!("codegen: {} is up to date", target.display());
+            }
             continue;
         }
         match mode {
