@@ -109,11 +109,14 @@ impl Dictionary {
     /// The string a single-byte token decodes to (legacy maps `s.whatsapp.net` to `c.us`).
     pub(crate) fn decode_single(self, byte: u8) -> Option<&'static str> {
         match (self, byte) {
-            (Dictionary::Legacy, 3) => Some("c.us"),
+            (Dictionary::Legacy, LEGACY_WHATSAPP_NET) => Some("c.us"),
             _ => self.single(byte),
         }
     }
 }
+
+/// The legacy token for `s.whatsapp.net`, which the legacy protocol reads as `c.us`.
+pub(crate) const LEGACY_WHATSAPP_NET: u8 = 80;
 
 /// Number of slots in a lookup table; a power of two well above the entry count keeps probes short.
 const SLOTS: usize = 4096;
@@ -276,7 +279,15 @@ mod tests {
         assert_eq!(md.double(0, 3), Some("protocol"));
         assert_eq!(Dictionary::Legacy.single(175), Some("recent"));
         assert_eq!(Dictionary::Legacy.single(176), None);
-        assert_eq!(Dictionary::Legacy.decode_single(3), Some("c.us"));
+        assert_eq!(
+            Dictionary::Legacy.single(LEGACY_WHATSAPP_NET),
+            Some("s.whatsapp.net")
+        );
+        assert_eq!(
+            Dictionary::Legacy.decode_single(LEGACY_WHATSAPP_NET),
+            Some("c.us")
+        );
+        assert_eq!(Dictionary::Legacy.decode_single(3), Some("200"));
         assert_eq!(md.token("not a token"), None);
         assert_eq!(Dictionary::Legacy.token("read-self"), None);
     }

@@ -154,7 +154,7 @@ impl Encoder {
             return;
         }
         if self.dict == Dictionary::Legacy && s == "c.us" {
-            out.put_u8(3);
+            out.put_u8(crate::dict::LEGACY_WHATSAPP_NET);
             return;
         }
         match self.dict.token(s) {
