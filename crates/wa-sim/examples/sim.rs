@@ -1,0 +1,78 @@
+//! A standalone wa-sim server.
+//!
+//! ```text
+//! cargo run -p wa-sim --example sim -- [--listen 127.0.0.1:8080] [--auto-scan-ms 1000]
+//!                                      [--seed-file account.json] [--challenge] [--rng-seed N]
+//! ```
+//!
+//! Prints the WebSocket URL and the control URL, then serves until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use wa_sim::{Config, SeedAccount, SimConfig, SimServer};
+
+fn usage(problem: &str) -> ! {
+    eprintln!("{problem}");
+    eprintln!(
+        "usage: sim [--listen ADDR] [--auto-scan-ms MS] [--seed-file FILE] [--challenge] [--rng-seed N]"
+    );
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
+    let mut server = Config::default();
+    let mut seed_file: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "--listen" => {
+                listen = value("--listen")
+                    .parse()
+                    .unwrap_or_else(|e| usage(&format!("--listen: {e}")));
+            }
+            "--auto-scan-ms" => {
+                let ms: u64 = value("--auto-scan-ms")
+                    .parse()
+                    .unwrap_or_else(|e| usage(&format!("--auto-scan-ms: {e}")));
+                server.auto_scan_delay = Some(Duration::from_millis(ms));
+            }
+            "--seed-file" => seed_file = Some(PathBuf::from(value("--seed-file"))),
+            "--challenge" => server.challenge_on_restore = true,
+            "--rng-seed" => {
+                server.rng_seed = Some(
+                    value("--rng-seed")
+                        .parse()
+                        .unwrap_or_else(|e| usage(&format!("--rng-seed: {e}"))),
+                );
+            }
+            "-h" | "--help" => usage("wa-sim: a local WhatsApp Web (legacy) server"),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    if let Some(path) = seed_file {
+        match SeedAccount::from_file(&path) {
+            Ok(account) => server.accounts = vec![account],
+            Err(error) => usage(&error.to_string()),
+        }
+    }
+    let handle = match SimServer::start(SimConfig { listen, server }).await {
+        Ok(handle) => handle,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(1)
+        }
+    };
+    println!("ws_url={}", handle.ws_url());
+    println!("control_url={}", handle.control_url());
+    println!("logout_url={}/logout", handle.http_url());
+    let _ = tokio::signal::ctrl_c().await;
+    handle.shutdown().await;
+}

@@ -1,0 +1,499 @@
+//! The network server: drives a [`Server`] core over WebSocket and HTTP with tokio and axum.
+//!
+//! One port serves:
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /ws` (WebSocket) | the WhatsApp Web endpoint; any `Origin` and `Host` |
+//! | `POST /logout?t=..&m=..` | logout without a socket (200, or 400/401) |
+//! | `GET /_sim/state` | connections, sessions, accounts (JSON) |
+//! | `GET /_sim/events` | every [`SimEvent`] so far (JSON array) |
+//! | `POST /_sim/scan` `{"qr": "...", "wid"?: "..."}` | the phone scans a QR now |
+//! | `POST /_sim/qr` `{"qr": "..."}` | the phone sees a QR; scanned after the auto-scan delay |
+//! | `POST /_sim/unpair` `{"client_id": "..."}` | the phone removes a session |
+//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
+//!
+//! The control routes answer `{"error": "..."}` with a 4xx status when they refuse.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use wa_core::{Timestamp, WireMessage};
+use wa_crypto::legacy::SessionKeys;
+
+use crate::core::{Config, ConnId, Output, Server, SimEvent, StateSnapshot};
+use crate::error::{ScanError, StartError};
+
+/// Settings of a network [`SimServer`].
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The protocol core's settings.
+    pub server: Config,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            server: Config::default(),
+        }
+    }
+}
+
+/// Starts network simulators. See [`SimServer::start`].
+#[derive(Debug)]
+pub struct SimServer;
+
+impl SimServer {
+    /// Binds `config.listen` and serves until [`SimHandle::shutdown`] (or the handle is dropped).
+    pub async fn start(config: SimConfig) -> Result<SimHandle, StartError> {
+        let max_frame_len = config.server.max_frame_len;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.listen.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            server: Mutex::new(Server::new(config.server)),
+            conns: Mutex::new(HashMap::new()),
+            events: Mutex::new(Vec::new()),
+            event_added: Notify::new(),
+            timer_changed: Notify::new(),
+            max_frame_len,
+        });
+        let app = Router::new()
+            .route("/ws", get(ws_route))
+            .route("/logout", post(logout_route))
+            .route("/_sim/state", get(state_route))
+            .route("/_sim/events", get(events_route))
+            .route("/_sim/scan", post(scan_route))
+            .route("/_sim/qr", post(qr_route))
+            .route("/_sim/unpair", post(unpair_route))
+            .route("/_sim/config", post(config_route))
+            .with_state(shared.clone());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let serve = tokio::spawn(async move {
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            if let Err(error) = result {
+                tracing::warn!(%error, "wa-sim server stopped");
+            }
+        });
+        let timer = tokio::spawn(timer_loop(shared.clone()));
+        tracing::info!(%addr, "wa-sim listening");
+        Ok(SimHandle {
+            addr,
+            shared,
+            stop: Some(stop_tx),
+            tasks: vec![serve, timer],
+        })
+    }
+}
+
+/// A running simulator: its addresses, control commands and observations.
+#[derive(Debug)]
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://<addr>/ws`, for a client's WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// `http://<addr>`, the base of `/logout`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://<addr>/_sim`, the base of the control API.
+    pub fn control_url(&self) -> String {
+        format!("http://{}/_sim", self.addr)
+    }
+
+    /// The phone scans `qr` now (see [`Server::scan`]).
+    pub fn scan(&self, qr: &str) -> Result<ConnId, ScanError> {
+        self.shared.with(|s, now| s.scan(now, qr))
+    }
+
+    /// The phone sees `qr` (see [`Server::present_qr`]).
+    pub fn present_qr(&self, qr: &str) -> Result<Option<Timestamp>, ScanError> {
+        self.shared.with(|s, now| s.present_qr(now, qr))
+    }
+
+    /// Runs `f` on the core (for inspection or control), then sends what it queued.
+    pub fn with_server<T>(&self, f: impl FnOnce(&mut Server, Timestamp) -> T) -> T {
+        self.shared.with(f)
+    }
+
+    /// The keys of the session of `client_id`, if paired.
+    pub fn session_keys(&self, client_id: &str) -> Option<SessionKeys> {
+        self.shared.with(|s, _| s.session_keys(client_id).cloned())
+    }
+
+    /// A snapshot of the connections and sessions.
+    pub fn state(&self) -> StateSnapshot {
+        self.shared.with(|s, _| s.state())
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<SimEvent> {
+        lock(&self.shared.events).clone()
+    }
+
+    /// Waits up to `timeout` for an event matching `pred` (including past ones).
+    pub async fn wait_for_event(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&SimEvent) -> bool,
+    ) -> Option<SimEvent> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.event_added.notified();
+            if let Some(event) = lock(&self.shared.events).iter().find(|e| pred(e)) {
+                return Some(event.clone());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Stops serving and closes every connection.
+    pub async fn shutdown(mut self) {
+        self.stop_now();
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    fn stop_now(&mut self) {
+        for (_, tx) in lock(&self.shared.conns).drain() {
+            let _ = tx.send(ConnCommand::Close);
+        }
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // The timer loop holds no socket; ending it is enough.
+        if let Some(timer) = self.tasks.get(1) {
+            timer.abort();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// What a connection's writer task does next.
+#[derive(Debug)]
+enum ConnCommand {
+    Send(WireMessage),
+    Close,
+}
+
+#[derive(Debug)]
+struct Shared {
+    server: Mutex<Server>,
+    conns: Mutex<HashMap<ConnId, mpsc::UnboundedSender<ConnCommand>>>,
+    events: Mutex<Vec<SimEvent>>,
+    event_added: Notify,
+    timer_changed: Notify,
+    max_frame_len: usize,
+}
+
+impl Shared {
+    /// Runs `f` on the core, then routes its outputs and events, all under the core's lock so
+    /// that messages reach each connection in the order the core queued them.
+    fn with<T>(&self, f: impl FnOnce(&mut Server, Timestamp) -> T) -> T {
+        let mut server = lock(&self.server);
+        let result = f(&mut server, now());
+        self.flush(&mut server);
+        result
+    }
+
+    fn flush(&self, server: &mut MutexGuard<'_, Server>) {
+        {
+            let conns = lock(&self.conns);
+            while let Some(output) = server.poll_output() {
+                let (conn, command) = match output {
+                    Output::Send { conn, message } => (conn, ConnCommand::Send(message)),
+                    Output::Close { conn } => (conn, ConnCommand::Close),
+                };
+                if let Some(tx) = conns.get(&conn) {
+                    let _ = tx.send(command);
+                }
+            }
+        }
+        let mut added = false;
+        {
+            let mut events = lock(&self.events);
+            while let Some(event) = server.poll_event() {
+                tracing::debug!(?event, "wa-sim event");
+                events.push(event);
+                added = true;
+            }
+        }
+        if added {
+            self.event_added.notify_waiters();
+        }
+        self.timer_changed.notify_one();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves consistent-enough data for a simulator.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now())
+}
+
+async fn timer_loop(shared: Arc<Shared>) {
+    loop {
+        let changed = shared.timer_changed.notified();
+        let next = lock(&shared.server).poll_timeout();
+        match next {
+            Some(at) => {
+                let wait = at.saturating_duration_since(now());
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {
+                        shared.with(|s, now| s.handle_timeout(now));
+                    }
+                    () = changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
+}
+
+async fn ws_route(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    // Leave room above the core's limit so the core sees oversized frames and answers 413.
+    let limit = shared.max_frame_len.saturating_mul(2).max(64 * 1024);
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve_socket(shared, socket))
+}
+
+async fn serve_socket(shared: Arc<Shared>, socket: WebSocket) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<ConnCommand>();
+    let conn = {
+        let mut server = lock(&shared.server);
+        let conn = server.handle_connect(now());
+        lock(&shared.conns).insert(conn, tx);
+        shared.flush(&mut server);
+        conn
+    };
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(command) = rx.recv().await {
+            match command {
+                ConnCommand::Send(message) => {
+                    let message = match message {
+                        WireMessage::Text(text) => Message::Text(text.into()),
+                        WireMessage::Binary(bytes) => Message::Binary(Bytes::from(bytes)),
+                    };
+                    if sink.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                ConnCommand::Close => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            }
+        }
+        let _ = sink.close().await;
+    });
+    while let Some(Ok(message)) = stream.next().await {
+        let message = match message {
+            Message::Text(text) => WireMessage::Text(text.as_str().to_owned()),
+            Message::Binary(bytes) => WireMessage::Binary(bytes.to_vec()),
+            Message::Close(_) => break,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        // Refusals are answered by the core and recorded as events; nothing to do here.
+        let _ = shared.with(|s, now| s.handle_message(conn, now, message));
+        if writer.is_finished() {
+            break;
+        }
+    }
+    {
+        let mut server = lock(&shared.server);
+        lock(&shared.conns).remove(&conn);
+        server.handle_disconnect(conn, now());
+        shared.flush(&mut server);
+    }
+    writer.abort();
+}
+
+#[derive(Deserialize)]
+struct LogoutParams {
+    t: Option<String>,
+    m: Option<String>,
+}
+
+async fn logout_route(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<LogoutParams>,
+) -> Response {
+    let t = params.t.unwrap_or_default();
+    let m = params.m.unwrap_or_default();
+    match shared.with(|s, now| s.http_logout(now, &t, &m)) {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": 200 }))).into_response(),
+        Err(error) => {
+            let status = error.http_status();
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                Json(json!({ "status": status, "error": error.to_string() })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn state_route(State(shared): State<Arc<Shared>>) -> Json<StateSnapshot> {
+    Json(shared.with(|s, _| s.state()))
+}
+
+async fn events_route(State(shared): State<Arc<Shared>>) -> Json<Vec<SimEvent>> {
+    Json(lock(&shared.events).clone())
+}
+
+#[derive(Deserialize)]
+struct ScanRequest {
+    qr: String,
+    wid: Option<String>,
+}
+
+fn refused(status: StatusCode, error: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": error.to_string() }))).into_response()
+}
+
+async fn scan_route(State(shared): State<Arc<Shared>>, Json(req): Json<ScanRequest>) -> Response {
+    match shared.with(|s, now| s.scan_as(now, &req.qr, req.wid.as_deref())) {
+        Ok(conn) => Json(json!({ "conn": conn })).into_response(),
+        Err(error) => refused(scan_status(&error), error),
+    }
+}
+
+fn scan_status(error: &ScanError) -> StatusCode {
+    match error {
+        ScanError::UnknownRef(_) | ScanError::UnknownAccount(_) => StatusCode::NOT_FOUND,
+        ScanError::ExpiredRef(_) => StatusCode::GONE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+#[derive(Deserialize)]
+struct QrRequest {
+    qr: String,
+}
+
+async fn qr_route(State(shared): State<Arc<Shared>>, Json(req): Json<QrRequest>) -> Response {
+    match shared.with(|s, now| s.present_qr(now, &req.qr)) {
+        Ok(at) => Json(json!({ "scan_at_ms": at.map(Timestamp::unix_ms) })).into_response(),
+        Err(error) => refused(scan_status(&error), error),
+    }
+}
+
+#[derive(Deserialize)]
+struct UnpairRequest {
+    client_id: String,
+}
+
+async fn unpair_route(
+    State(shared): State<Arc<Shared>>,
+    Json(req): Json<UnpairRequest>,
+) -> Response {
+    if shared.with(|s, _| s.unpair(&req.client_id)) {
+        Json(json!({ "unpaired": req.client_id })).into_response()
+    } else {
+        refused(StatusCode::NOT_FOUND, "no such session")
+    }
+}
+
+#[derive(Deserialize)]
+struct TosRequest {
+    wid: String,
+    tos: u8,
+}
+
+#[derive(Deserialize)]
+struct ConfigRequest {
+    challenge_on_restore: Option<bool>,
+    /// `null` is not distinguishable from absent here; use `0` to scan immediately and
+    /// `auto_scan_off: true` to turn auto-scan off.
+    auto_scan_delay_ms: Option<u64>,
+    #[serde(default)]
+    auto_scan_off: bool,
+    tos: Option<TosRequest>,
+}
+
+async fn config_route(
+    State(shared): State<Arc<Shared>>,
+    Json(req): Json<ConfigRequest>,
+) -> Response {
+    let result = shared.with(|s, _| {
+        if let Some(tos) = &req.tos {
+            if !s.set_account_tos(&tos.wid, tos.tos) {
+                return Err(format!("no simulated account {:?}", tos.wid));
+            }
+        }
+        if let Some(on) = req.challenge_on_restore {
+            s.set_challenge_on_restore(on);
+        }
+        if let Some(ms) = req.auto_scan_delay_ms {
+            s.set_auto_scan_delay(Some(Duration::from_millis(ms)));
+        }
+        if req.auto_scan_off {
+            s.set_auto_scan_delay(None);
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(error) => refused(StatusCode::NOT_FOUND, error),
+    }
+}

@@ -1,0 +1,100 @@
+//! The binary nodes the server sends (responses built from the seed account) and a summary of
+//! the ones clients send.
+
+use serde::Serialize;
+pub(crate) use wa_binary::Node;
+use wa_binary::{Codec, Content, node};
+
+use crate::seed::SeedAccount;
+
+/// A client's binary node as the server saw it (decrypted and decoded), without its content
+/// bytes: enough for tests to check what a client asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientNode {
+    /// The node's description (tag), e.g. `query` or `action`.
+    pub description: String,
+    /// Its attributes in wire order.
+    pub attrs: Vec<(String, String)>,
+    /// The descriptions of its child nodes, in order.
+    pub children: Vec<String>,
+}
+
+impl ClientNode {
+    /// The value of attribute `key`.
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn of(node: &Node) -> ClientNode {
+        ClientNode {
+            description: node.tag.clone(),
+            attrs: node
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            children: node.child_nodes().iter().map(|c| c.tag.clone()).collect(),
+        }
+    }
+}
+
+/// Decodes a decrypted client payload.
+pub(crate) fn decode_client_node(plaintext: &[u8]) -> Result<ClientNode, String> {
+    let node = Codec::legacy()
+        .decode(plaintext)
+        .map_err(|e| e.to_string())?;
+    Ok(ClientNode::of(&node))
+}
+
+/// Encodes a node the server built. Server nodes hold only valid tokens, strings and JIDs from
+/// the seed; an encoding failure would be a bug in the seed validation, reported as an empty
+/// payload rather than a panic.
+pub(crate) fn encode(node: &Node) -> Vec<u8> {
+    Codec::legacy().encode(node).unwrap_or_default()
+}
+
+/// `response type=contacts`: one `user` child per address-book entry.
+pub(crate) fn contacts_response(account: &SeedAccount) -> Node {
+    let users = account.contacts.iter().map(|c| {
+        Node::new("user")
+            .attr("jid", &c.jid)
+            .attr_opt("notify", c.notify.as_ref())
+            .attr_opt("name", c.name.as_ref())
+            .attr_opt("short", c.short.as_ref())
+    });
+    node!("response", { "type" => "contacts" }).children(users)
+}
+
+/// `response type=chat`: one `chat` child per chat.
+pub(crate) fn chats_response(account: &SeedAccount) -> Node {
+    let chats = account.chats.iter().map(|c| {
+        Node::new("chat")
+            .attr("jid", &c.jid)
+            .attr("t", c.t)
+            .attr("count", c.count)
+            .attr_opt("name", c.name.as_ref())
+            .attr_opt("archive", c.archive.then_some("true"))
+            .attr_opt("read_only", c.read_only.then_some("true"))
+            .attr("spam", "false")
+            .attr("mute", "0")
+    });
+    node!("response", { "type" => "chat" }).children(chats)
+}
+
+/// The answer to a binary `query` of `kind`, or `None` for kinds the server does not know.
+pub(crate) fn query_response(account: &SeedAccount, kind: &str) -> Option<Node> {
+    match kind {
+        "contacts" => Some(contacts_response(account)),
+        "chat" => Some(chats_response(account)),
+        // Known queries for which the simulated phone has nothing to report.
+        "status" | "quick_reply" | "label" | "emoji" => Some(Node {
+            tag: "response".to_owned(),
+            attrs: wa_binary::Attrs(vec![("type".to_owned(), kind.to_owned())]),
+            content: Content::Nodes(Vec::new()),
+        }),
+        _ => None,
+    }
+}
