@@ -220,9 +220,9 @@ impl Decoder {
         match tag {
             tags::LIST_EMPTY => Ok((rest, Cow::Borrowed(""))),
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
-                let (r, len) = binary_len(rest, tag)?;
-                let (r, bytes) = take_(r, len, what)?;
-                Ok((r, Cow::Borrowed(utf8(rest, bytes, what)?)))
+                let (data, len) = binary_len(rest, tag)?;
+                let (r, bytes) = take_(data, len, what)?;
+                Ok((r, Cow::Borrowed(utf8(data, bytes, what)?)))
             }
             tags::NIBBLE_8 | tags::HEX_8 => self.packed(rest, tag).map(|(r, s)| (r, Cow::Owned(s))),
             tags::JID_PAIR => {

@@ -1,0 +1,62 @@
+//! Property tests: random nodes round-trip through both dictionaries.
+
+mod common;
+
+use proptest::prelude::*;
+use wa_binary::{Codec, Dictionary, json};
+
+fn check(seed: u64, dict: Dictionary) {
+    let codec = Codec::new(dict);
+    let mut rng = common::Rng(seed | 1);
+    let node = common::random_node(&mut rng, dict, 1);
+    let bytes = codec.encode(&node).unwrap();
+    let decoded = codec.decode(&bytes).unwrap();
+    assert!(
+        common::equivalent(&node, &decoded, dict),
+        "{node:?}\n{decoded:?}"
+    );
+    // Re-encoding what was decoded gives the same bytes, and so does the JSON form.
+    assert_eq!(codec.encode(&decoded).unwrap(), bytes);
+    let via_json = json::from_str(&json::to_string(&decoded)).unwrap();
+    assert_eq!(via_json, decoded);
+    // Every strict prefix fails cleanly.
+    for cut in 0..bytes.len().min(512) {
+        assert!(codec.decode_ref(&bytes[..cut]).is_err());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn multi_device_round_trips(seed in any::<u64>()) {
+        check(seed, Dictionary::MultiDeviceV3);
+    }
+
+    #[test]
+    fn legacy_round_trips(seed in any::<u64>()) {
+        check(seed, Dictionary::Legacy);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        for codec in [Codec::multi_device(), Codec::legacy()] {
+            if let Ok(node) = codec.decode(&bytes) {
+                let again = codec.encode(&node).unwrap();
+                prop_assert_eq!(codec.decode(&again).unwrap(), node);
+            }
+        }
+    }
+
+    #[test]
+    fn jids_display_what_they_parse(user in "[0-9]{1,15}", agent in 0u8..3, device in 0u16..100,
+                                    server in prop::sample::select(vec!["s.whatsapp.net", "lid", "hosted", "g.us", "c.us"])) {
+        let mut text = user;
+        if agent != 0 { text.push_str(&format!("_{agent}")); }
+        if device != 0 { text.push_str(&format!(":{device}")); }
+        text.push('@');
+        text.push_str(server);
+        let jid: wa_binary::Jid = text.parse().unwrap();
+        prop_assert_eq!(jid.to_string(), text);
+    }
+}
