@@ -38,7 +38,10 @@ fn main() -> Result<(), wa_media::Error> {
     let mode = args.next().unwrap_or_else(|| "single".to_owned());
     let bytes = mib * 1024 * 1024;
     let key = MediaKey::from_array([42; 32]);
-    let ty = MediaType::Video;
+    let ty = match std::env::var("MEDIA_TYPE").as_deref() {
+        Ok("document") => MediaType::Document,
+        _ => MediaType::Video,
+    };
     let source = Generated {
         left: bytes,
         counter: 1,

@@ -89,11 +89,12 @@ impl Encryptor {
         }
     }
 
-    /// Leaves both SHA-256s to the caller (who computes them on another thread).
-    pub(crate) fn without_hashes(mut self) -> Encryptor {
+    /// Leaves both SHA-256s and the sidecar to the caller (who computes them on another
+    /// thread); returns the sidecar builder, if this encryptor had one.
+    pub(crate) fn without_hashes(&mut self) -> Option<SidecarBuilder> {
         self.plain_hash = None;
         self.enc_hash = None;
-        self
+        self.sidecar.take()
     }
 
     /// Encrypts `plaintext`, appending whole blocks of ciphertext to `out` (a trailing partial

@@ -1,5 +1,5 @@
-//! Two-thread encryption: CBC is serial, so this thread runs AES-CBC, the MAC and the
-//! sidecar while a second thread hashes the plaintext and the ciphertext and writes the
+//! Two-thread encryption: CBC is serial, so this thread runs AES-CBC and the MAC while a
+//! second thread hashes the plaintext and the ciphertext, builds the sidecar and writes the
 //! body. Buffers circulate between the two through bounded channels, so memory stays flat.
 
 use crate::io::IO_BUF;
@@ -25,7 +25,8 @@ pub fn encrypt_stream_parallel<R: Read, W: Write + Send>(
     writer: W,
     encryptor: Encryptor,
 ) -> Result<EncryptedInfo, Error> {
-    let mut encryptor = encryptor.without_hashes();
+    let mut encryptor = encryptor;
+    let mut sidecar = encryptor.without_hashes();
     let (full_tx, full_rx) = mpsc::sync_channel::<Piece>(IN_FLIGHT);
     let (empty_tx, empty_rx) = mpsc::sync_channel::<Piece>(IN_FLIGHT);
     for _ in 0..IN_FLIGHT {
@@ -38,19 +39,23 @@ pub fn encrypt_stream_parallel<R: Read, W: Write + Send>(
             .unwrap_or_else(|_| unreachable!("the channel holds IN_FLIGHT pieces"));
     }
     std::thread::scope(|scope| {
-        let hasher = scope.spawn(move || -> io::Result<([u8; 32], Sha256)> {
+        let hasher = scope.spawn(move || -> io::Result<([u8; 32], Sha256, Option<Vec<u8>>)> {
             let mut writer = writer;
             let mut plain_hash = Sha256::new();
             let mut enc_hash = Sha256::new();
             for piece in full_rx {
                 plain_hash.update(&piece.plain);
                 enc_hash.update(&piece.body);
+                if let Some(builder) = sidecar.as_mut() {
+                    builder.update(&piece.body);
+                }
                 writer.write_all(&piece.body)?;
                 // The producer may have finished already; a closed channel is fine then.
                 let _ = empty_tx.send(piece);
             }
             writer.flush()?;
-            Ok((plain_hash.finalize().into(), enc_hash))
+            let sidecar = sidecar.map(|builder| builder.finish());
+            Ok((plain_hash.finalize().into(), enc_hash, sidecar))
         });
         let produced = (|| -> Result<EncryptedInfo, Error> {
             loop {
@@ -79,10 +84,11 @@ pub fn encrypt_stream_parallel<R: Read, W: Write + Send>(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let mut info = produced?;
-        let (file_sha256, enc_hash) = hashed?;
+        let (file_sha256, enc_hash, streaming_sidecar) = hashed?;
         // The MAC went through the channel with the last body piece, so the hash covers it.
         info.file_sha256 = file_sha256;
         info.file_enc_sha256 = enc_hash.finalize().into();
+        info.streaming_sidecar = streaming_sidecar;
         Ok(info)
     })
 }
