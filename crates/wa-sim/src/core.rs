@@ -490,6 +490,17 @@ impl Server {
         result.or_else(|error| self.reject(conn, None, error))
     }
 
+    /// One already parsed frame from `conn` (for harnesses stepping a client core that emits
+    /// [`Frame`]s); the same as [`Server::handle_message`] on its wire form.
+    pub fn handle_frame(
+        &mut self,
+        conn: ConnId,
+        now: Timestamp,
+        frame: &Frame,
+    ) -> Result<(), RequestError> {
+        self.handle_message(conn, now, frame.to_wire())
+    }
+
     /// Runs everything due at `now`: auto-scans of presented QR codes and the pushes that follow
     /// a login.
     pub fn handle_timeout(&mut self, now: Timestamp) {

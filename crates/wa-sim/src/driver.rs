@@ -39,6 +39,9 @@ use wa_crypto::legacy::SessionKeys;
 use crate::core::{Config, ConnId, Output, Server, SimEvent, StateSnapshot};
 use crate::error::{ScanError, StartError};
 
+/// How many events a [`SimHandle`] keeps (the oldest are dropped first).
+pub const MAX_EVENTS: usize = 100_000;
+
 /// Settings of a network [`SimServer`].
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -170,7 +173,7 @@ impl SimHandle {
         self.shared.with(|s, _| s.state())
     }
 
-    /// Every event so far.
+    /// Every event so far (at most the last [`MAX_EVENTS`]).
     pub fn events(&self) -> Vec<SimEvent> {
         lock(&self.shared.events).clone()
     }
@@ -268,6 +271,11 @@ impl Shared {
                 tracing::debug!(?event, "wa-sim event");
                 events.push(event);
                 added = true;
+            }
+            // A long-running demo server keeps the most recent events only.
+            if events.len() > MAX_EVENTS {
+                let excess = events.len() - MAX_EVENTS;
+                events.drain(..excess);
             }
         }
         if added {

@@ -7,7 +7,7 @@ mod nodes;
 pub mod seed;
 
 pub use crate::core::{Config, ConnId, LogoutVia, Output, Server, SimEvent};
-pub use driver::{SimConfig, SimHandle, SimServer};
+pub use driver::{MAX_EVENTS, SimConfig, SimHandle, SimServer};
 pub use error::{LogoutError, RequestError, ScanError, SeedError, StartError};
 pub use nodes::ClientNode;
 pub use seed::SeedAccount;
