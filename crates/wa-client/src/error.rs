@@ -1,0 +1,35 @@
+//! The façade's error type.
+
+use wa_core::client::CommandError;
+use wa_core::session::StoreError;
+use wa_transport::TransportError;
+
+/// Everything a [`Client`](crate::Client) call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The WebSocket transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The session store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The protocol session refused a command.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// `restore` or `logout` without a stored session.
+    #[error("no stored session")]
+    NoSession,
+    /// `login` or `restore` while a connection is already running.
+    #[error("a connection is already running")]
+    AlreadyRunning,
+    /// The command needs a running connection.
+    #[error("no connection is running")]
+    NotRunning,
+    /// The HTTP logout request failed.
+    #[error("HTTP logout request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The HTTP logout was refused.
+    #[error("HTTP logout refused with status {0}")]
+    HttpStatus(u16),
+}
