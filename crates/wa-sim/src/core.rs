@@ -87,7 +87,13 @@ pub struct Config {
     pub reref_min_interval: Duration,
     /// Longest accepted WebSocket message; longer ones get 413.
     pub max_frame_len: usize,
-    /// How long after login the contacts and chats are pushed (a real server's pushes arrive
+    /// The simulated phone's round-trip: answers to `admin login` and the `Conn` that follows a
+    /// challenge are sent this long after the request, as the real server had to ask the phone.
+    /// Clients depend on the gap: Baileys 3.5.3 starts listening for `s1`/`s2` only after it has
+    /// processed the reply to `admin init` / `admin challenge`, so an answer in the same TCP read
+    /// would be lost. `Duration::ZERO` answers at once.
+    pub phone_latency: Duration,
+    /// How long after `Conn` the contacts and chats are pushed (a real server's pushes arrive
     /// after the client has processed `Conn`; pushing in the same instant would race it).
     pub initial_push_delay: Duration,
     /// Version string announced in `curr` and `Stream`.
@@ -107,6 +113,7 @@ impl Default for Config {
             max_rerefs: 5,
             reref_min_interval: Duration::from_secs(1),
             max_frame_len: 1024 * 1024,
+            phone_latency: Duration::from_millis(250),
             initial_push_delay: Duration::from_millis(200),
             server_version: DEFAULT_SERVER_VERSION.to_owned(),
             phone_reachable: true,
@@ -355,6 +362,10 @@ pub struct Server {
     connections: BTreeMap<ConnId, Connection>,
     sessions: HashMap<String, Session>,
     outputs: VecDeque<Output>,
+    /// Outputs held back until a time (the phone round-trip), in the order they were queued.
+    delayed: Vec<(Timestamp, Output)>,
+    /// While set, messages to this connection are held back until this time.
+    defer: Option<(ConnId, Timestamp)>,
     events: VecDeque<SimEvent>,
 }
 
@@ -394,6 +405,8 @@ impl Server {
             connections: BTreeMap::new(),
             sessions: HashMap::new(),
             outputs: VecDeque::new(),
+            delayed: Vec::new(),
+            defer: None,
             events: VecDeque::new(),
         }
     }
@@ -435,6 +448,7 @@ impl Server {
         if self.connections.remove(&conn).is_none() {
             return;
         }
+        self.drop_delayed(conn);
         for session in self.sessions.values_mut() {
             if session.conn == Some(conn) {
                 session.conn = None;
@@ -501,9 +515,16 @@ impl Server {
         self.handle_message(conn, now, frame.to_wire())
     }
 
-    /// Runs everything due at `now`: auto-scans of presented QR codes and the pushes that follow
-    /// a login.
+    /// Runs everything due at `now`: answers held back for the phone round-trip, auto-scans of
+    /// presented QR codes, and the pushes that follow a login.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.delayed.iter().any(|(at, _)| *at <= now) {
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.delayed.drain(..).partition(|(at, _)| *at <= now);
+            self.delayed = later;
+            self.outputs
+                .extend(due.into_iter().map(|(_, output)| output));
+        }
         let due: Vec<ConnId> = self
             .connections
             .iter()
@@ -564,6 +585,7 @@ impl Server {
                     .into_iter()
                     .chain(c.pending_push)
             })
+            .chain(self.delayed.iter().map(|(at, _)| *at))
             .min()
     }
 
@@ -805,7 +827,9 @@ impl Server {
                     "admin Conn {other:?}"
                 ))),
             },
-            (Some("admin"), Some("login")) => self.admin_login(conn, now, tag, items),
+            (Some("admin"), Some("login")) => {
+                self.after_phone_round_trip(conn, now, |s| s.admin_login(conn, now, tag, items))
+            }
             (Some("admin"), Some("challenge")) => self.admin_challenge(conn, now, tag, items),
             (Some("admin"), Some("test")) => {
                 let reachable = self.config.phone_reachable;
@@ -1035,13 +1059,18 @@ impl Server {
         if !ok {
             self.connection(conn)?.stage = Stage::New;
             self.send_status(conn, tag.clone(), 401);
-            return self.refuse_login(conn, &login_tag, 401, None);
+            return self.after_phone_round_trip(conn, now, |s| {
+                s.refuse_login(conn, &login_tag, 401, None)
+            });
         }
         let client_id = client_id.to_owned();
+        // The challenge is acknowledged at once; `Conn` comes after the phone confirmed.
         self.send_status(conn, tag.clone(), 200);
         self.rotate_tokens(&client_id);
-        self.complete_login(conn, now, &client_id, None, Some(login_tag), true, true);
-        Ok(())
+        self.after_phone_round_trip(conn, now, |s| {
+            s.complete_login(conn, now, &client_id, None, Some(login_tag), true, true);
+            Ok(())
+        })
     }
 
     fn refuse_login(
@@ -1206,6 +1235,11 @@ impl Server {
         if let (Some(secret), Some(obj)) = (secret, conn_body.as_object_mut()) {
             obj.insert("secret".into(), Value::String(BASE64.encode(secret)));
         }
+        // Pushes follow `Conn`, which may itself be held back for the phone round-trip.
+        let conn_sent_at = match self.defer {
+            Some((c, at)) if c == conn => at,
+            _ => now,
+        };
         let delay = self.config.initial_push_delay;
         let version = self.config.server_version.clone();
         let Some(connection) = self.connections.get_mut(&conn) else {
@@ -1216,7 +1250,7 @@ impl Server {
             client_id: client_id.to_owned(),
         };
         connection.pending_scan = None;
-        connection.pending_push = Some(now + delay);
+        connection.pending_push = Some(conn_sent_at + delay);
         let conn_tag = connection.server_tag();
         let stream_tag = connection.server_tag();
         let props_tag = connection.server_tag();
@@ -1344,10 +1378,35 @@ impl Server {
     }
 
     fn send(&mut self, conn: ConnId, frame: Frame) {
-        self.outputs.push_back(Output::Send {
+        let output = Output::Send {
             conn,
             message: frame.to_wire(),
-        });
+        };
+        match self.defer {
+            Some((c, at)) if c == conn => self.delayed.push((at, output)),
+            _ => self.outputs.push_back(output),
+        }
+    }
+
+    /// Runs `f` with messages to `conn` held back by [`Config::phone_latency`].
+    fn after_phone_round_trip<T>(
+        &mut self,
+        conn: ConnId,
+        now: Timestamp,
+        f: impl FnOnce(&mut Server) -> T,
+    ) -> T {
+        let latency = self.config.phone_latency;
+        if !latency.is_zero() {
+            self.defer = Some((conn, now + latency));
+        }
+        let result = f(self);
+        self.defer = None;
+        result
+    }
+
+    fn drop_delayed(&mut self, conn: ConnId) {
+        self.delayed
+            .retain(|(_, o)| !matches!(o, Output::Send { conn: c, .. } if *c == conn));
     }
 
     fn send_json(&mut self, conn: ConnId, tag: Tag, body: Value) {
@@ -1371,6 +1430,7 @@ impl Server {
     }
 
     fn close(&mut self, conn: ConnId) {
+        self.drop_delayed(conn);
         if let Some(connection) = self.connections.get_mut(&conn) {
             connection.stage = Stage::Closed;
             connection.pending_push = None;

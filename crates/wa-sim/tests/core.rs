@@ -139,6 +139,21 @@ impl Sim {
             tokens["serverToken"].as_str().unwrap(),
         );
         self.send_text(conn, &text).unwrap();
+        // Login answers come after the simulated phone's round-trip.
+        self.advance(self.server.config().phone_latency);
+    }
+
+    /// Sends an `admin challenge` answer and waits out the phone round-trip.
+    fn answer_challenge(&mut self, conn: ConnId, answer: &str, tokens: &Value) {
+        self.send_text(
+            conn,
+            &format!(
+                r#"c1,["admin","challenge","{answer}","{}","{CLIENT_ID}"]"#,
+                tokens["serverToken"].as_str().unwrap()
+            ),
+        )
+        .unwrap();
+        self.advance(self.server.config().phone_latency);
     }
 }
 
@@ -437,14 +452,7 @@ fn takeover_with_challenge_sends_conn_as_s2_after_a_correct_answer() {
         .decode(cmd[1]["challenge"].as_str().unwrap())
         .unwrap();
     let answer = BASE64.encode(challenge_response(&keys, &challenge));
-    sim.send_text(
-        conn,
-        &format!(
-            r#"c1,["admin","challenge","{answer}","{}","{CLIENT_ID}"]"#,
-            tokens["serverToken"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
+    sim.answer_challenge(conn, &answer, &tokens);
     let got = sim.take(conn);
     assert_eq!(status_of(&got, "c1"), Some(200));
     let conn_msg = got
@@ -477,21 +485,14 @@ fn wrong_challenge_answer_is_refused_with_401() {
     sim.login(conn, &tokens, "takeover");
     sim.take(conn);
     let wrong = BASE64.encode([0u8; 32]);
-    sim.send_text(
-        conn,
-        &format!(
-            r#"c1,["admin","challenge","{wrong}","{}","{CLIENT_ID}"]"#,
-            tokens["serverToken"].as_str().unwrap()
-        ),
-    )
-    .unwrap();
+    sim.answer_challenge(conn, &wrong, &tokens);
     let got = sim.take(conn);
     assert_eq!(status_of(&got, "c1"), Some(401));
     assert_eq!(status_of(&got, "1600000001.--1"), Some(401));
     assert_eq!(sim.server.logged_in_client(conn), None);
     // The connection is still usable.
     sim.send_text(conn, "?,,").unwrap();
-    assert!(matches!(sim.take(conn).as_slice(), [Got::Pong(T0)]));
+    assert!(matches!(sim.take(conn).as_slice(), [Got::Pong(_)]));
 }
 
 #[test]
@@ -853,4 +854,67 @@ fn the_same_seed_gives_the_same_bytes() {
         out
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn login_answers_wait_for_the_phone_round_trip() {
+    let mut sim = Sim::new(Config {
+        challenge_on_restore: true,
+        ..Config::default()
+    });
+    let (first, keys, tokens) = sim.qr_login();
+    sim.server.handle_disconnect(first, sim.now);
+    let latency = sim.server.config().phone_latency;
+    assert_eq!(latency, Duration::from_millis(250));
+
+    let conn = sim.connect();
+    sim.init(conn);
+    sim.send_text(
+        conn,
+        &format!(
+            r#"l1,["admin","login","{}","{}","{CLIENT_ID}","takeover"]"#,
+            tokens["clientToken"].as_str().unwrap(),
+            tokens["serverToken"].as_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    // Nothing yet: the server asks the phone first.
+    assert!(sim.take(conn).is_empty());
+    assert_eq!(sim.server.poll_timeout(), Some(sim.now + latency));
+    sim.send_text(conn, "?,,").unwrap();
+    assert!(matches!(sim.take(conn).as_slice(), [Got::Pong(_)]));
+    sim.advance(latency);
+    let got = sim.take(conn);
+    let [Got::Json(tag, cmd)] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    assert_eq!((tag.as_str(), &cmd[1]["type"]), ("s1", &json!("challenge")));
+    let challenge = BASE64
+        .decode(cmd[1]["challenge"].as_str().unwrap())
+        .unwrap();
+
+    // The challenge is acknowledged at once, Conn follows one round-trip later.
+    let answer = BASE64.encode(challenge_response(&keys, &challenge));
+    sim.send_text(
+        conn,
+        &format!(
+            r#"c1,["admin","challenge","{answer}","{}","{CLIENT_ID}"]"#,
+            tokens["serverToken"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let got = sim.take(conn);
+    assert!(
+        matches!(got.as_slice(), [Got::Json(t, _)] if t == "c1"),
+        "{got:?}"
+    );
+    sim.advance(latency);
+    let got = sim.take(conn);
+    assert!(matches!(got.first(), Some(Got::Json(t, body)) if t == "s2" && body[0] == "Conn"));
+    assert_eq!(status_of(&got, "l1"), Some(200));
+    // The pushes follow Conn by the push delay.
+    assert_eq!(
+        sim.server.poll_timeout(),
+        Some(sim.now + Duration::from_millis(200))
+    );
 }
