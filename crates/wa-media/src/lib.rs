@@ -3,6 +3,8 @@
 mod decrypt;
 mod encrypt;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod io;
 mod keys;
 mod parallel;
