@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use bytes::BufMut;
 
-use crate::decode::Decoder;
+use crate::decode::{Borrowed, Decoder, Owned};
 use crate::dict::Dictionary;
 use crate::encode::Encoder;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
@@ -87,16 +87,21 @@ impl Codec {
     /// Decodes one node spanning all of `bytes`, borrowing from them.
     pub fn decode_ref<'a>(&self, bytes: &'a [u8]) -> Result<NodeRef<'a>, DecodeError> {
         self.check_size(bytes.len())?;
+        self.decoder().decode::<Borrowed>(bytes)
+    }
+
+    /// Decodes one node spanning all of `bytes` into an owned [`Node`] (directly, without a
+    /// borrowed tree in between).
+    pub fn decode(&self, bytes: &[u8]) -> Result<Node, DecodeError> {
+        self.check_size(bytes.len())?;
+        self.decoder().decode::<Owned>(bytes)
+    }
+
+    fn decoder(&self) -> Decoder {
         Decoder {
             dict: self.dictionary,
             max_depth: self.limits.max_depth,
         }
-        .decode(bytes)
-    }
-
-    /// Decodes one node spanning all of `bytes` into an owned [`Node`].
-    pub fn decode(&self, bytes: &[u8]) -> Result<Node, DecodeError> {
-        self.decode_ref(bytes).map(NodeRef::into_owned)
     }
 
     /// Appends the encoding of `node` to `out` (a `Vec<u8>` or a `BytesMut`).

@@ -8,7 +8,7 @@ use nom::error::{ErrorKind, ParseError};
 use crate::dict::{Dictionary, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
-use crate::node::{ContentRef, NodeRef};
+use crate::node::{Attrs, Content, ContentRef, Node, NodeRef};
 
 /// The parsers' error: the input left when it failed (turned into an offset at the top) and what
 /// went wrong.
@@ -96,6 +96,125 @@ fn utf8<'a>(at: &'a [u8], bytes: &'a [u8], what: &'static str) -> Result<&'a str
     })
 }
 
+/// What the decoder builds: borrowed [`NodeRef`]s or owned [`Node`]s, without an intermediate tree.
+pub(crate) trait Sink<'a> {
+    /// A string of the tree.
+    type Str: AsRef<str>;
+    /// A node of the tree.
+    type Node;
+    /// A string borrowed from the input or a dictionary.
+    fn borrowed(s: &'a str) -> Self::Str;
+    /// A string built while decoding (packed strings, JIDs).
+    fn owned(s: String) -> Self::Str;
+    /// Assembles a node.
+    fn node(
+        tag: Self::Str,
+        attrs: Vec<(Self::Str, Self::Str)>,
+        content: Parsed<'a, Self>,
+    ) -> Self::Node;
+}
+
+/// Decoded content before it is put in a node.
+pub(crate) enum Parsed<'a, K: Sink<'a> + ?Sized> {
+    None,
+    Nodes(Vec<K::Node>),
+    Bytes(&'a [u8]),
+    Text(K::Str),
+}
+
+/// Builds [`NodeRef`]s.
+pub(crate) struct Borrowed;
+
+impl<'a> Sink<'a> for Borrowed {
+    type Str = Cow<'a, str>;
+    type Node = NodeRef<'a>;
+    fn borrowed(s: &'a str) -> Cow<'a, str> {
+        Cow::Borrowed(s)
+    }
+    fn owned(s: String) -> Cow<'a, str> {
+        Cow::Owned(s)
+    }
+    fn node(
+        tag: Cow<'a, str>,
+        attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+        content: Parsed<'a, Self>,
+    ) -> NodeRef<'a> {
+        let content = match content {
+            Parsed::None => ContentRef::None,
+            Parsed::Nodes(n) => ContentRef::Nodes(n),
+            Parsed::Bytes(b) => ContentRef::Bytes(b),
+            Parsed::Text(t) => ContentRef::Text(t),
+        };
+        NodeRef {
+            tag,
+            attrs,
+            content,
+        }
+    }
+}
+
+/// Builds owned [`Node`]s.
+pub(crate) struct Owned;
+
+impl<'a> Sink<'a> for Owned {
+    type Str = String;
+    type Node = Node;
+    fn borrowed(s: &'a str) -> String {
+        s.to_owned()
+    }
+    fn owned(s: String) -> String {
+        s
+    }
+    fn node(tag: String, attrs: Vec<(String, String)>, content: Parsed<'a, Self>) -> Node {
+        let content = match content {
+            Parsed::None => Content::None,
+            Parsed::Nodes(n) => Content::Nodes(n),
+            Parsed::Bytes(b) => Content::Bytes(b.to_vec()),
+            Parsed::Text(t) => Content::Text(t),
+        };
+        Node {
+            tag,
+            attrs: Attrs(attrs),
+            content,
+        }
+    }
+}
+
+/// Appends the decimal form of `n` (JIDs' devices; avoids the formatting machinery).
+fn push_decimal(out: &mut String, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+/// `[prefix-]user[:device]@server` in one allocation.
+fn jid_string(integrator: Option<u16>, user: &str, device: Option<u16>, server: &str) -> String {
+    let mut jid = String::with_capacity(user.len() + server.len() + 14);
+    if let Some(i) = integrator {
+        push_decimal(&mut jid, i);
+        jid.push('-');
+    }
+    jid.push_str(user);
+    if let Some(d) = device {
+        jid.push(':');
+        push_decimal(&mut jid, d);
+    }
+    jid.push('@');
+    jid.push_str(server);
+    jid
+}
+
 pub(crate) struct Decoder {
     pub(crate) dict: Dictionary,
     pub(crate) max_depth: usize,
@@ -103,12 +222,12 @@ pub(crate) struct Decoder {
 
 impl Decoder {
     /// Decodes one root node that must span all of `input`.
-    pub(crate) fn decode<'a>(&self, input: &'a [u8]) -> Result<NodeRef<'a>, DecodeError> {
+    pub(crate) fn decode<'a, K: Sink<'a>>(&self, input: &'a [u8]) -> Result<K::Node, DecodeError> {
         let to_error = |f: Fail| DecodeError {
             offset: input.len() - f.remaining,
             kind: f.kind,
         };
-        match self.node(input, 1) {
+        match self.node::<K>(input, 1) {
             Ok(([], node)) => Ok(node),
             Ok((rest, _)) => Err(DecodeError {
                 offset: input.len() - rest.len(),
@@ -141,7 +260,7 @@ impl Decoder {
         }
     }
 
-    fn node<'a>(&self, i: &'a [u8], depth: usize) -> Res<'a, NodeRef<'a>> {
+    fn node<'a, K: Sink<'a>>(&self, i: &'a [u8], depth: usize) -> Res<'a, K::Node> {
         if depth > self.max_depth {
             return fail(
                 i,
@@ -158,37 +277,30 @@ impl Decoder {
             return fail(rest, DecodeErrorKind::StreamEnd);
         }
         let tag_at = rest;
-        let (mut rest, tag) = self.string(rest, "a node tag")?;
-        if tag.is_empty() {
+        let (mut rest, tag) = self.string::<K>(rest, "a node tag")?;
+        if tag.as_ref().is_empty() {
             return fail(tag_at, DecodeErrorKind::EmptyTag);
         }
         let attr_count = (size - 1) >> 1;
         // Each attribute takes at least two bytes: never reserve more than the input could hold.
         let mut attrs = Vec::with_capacity(attr_count.min(rest.len() / 2));
         for _ in 0..attr_count {
-            let (r, key) = self.string(rest, "an attribute key")?;
-            let (r, value) = self.string(r, "an attribute value")?;
+            let (r, key) = self.string::<K>(rest, "an attribute key")?;
+            let (r, value) = self.string::<K>(r, "an attribute value")?;
             attrs.push((key, value));
             rest = r;
         }
         let content = if size % 2 == 0 {
-            let (r, content) = self.content(rest, depth)?;
+            let (r, content) = self.content::<K>(rest, depth)?;
             rest = r;
             content
         } else {
-            ContentRef::None
+            Parsed::None
         };
-        Ok((
-            rest,
-            NodeRef {
-                tag,
-                attrs,
-                content,
-            },
-        ))
+        Ok((rest, K::node(tag, attrs, content)))
     }
 
-    fn content<'a>(&self, i: &'a [u8], depth: usize) -> Res<'a, ContentRef<'a>> {
+    fn content<'a, K: Sink<'a>>(&self, i: &'a [u8], depth: usize) -> Res<'a, Parsed<'a, K>> {
         let (after_tag, tag) = u8_(i, "content")?;
         match tag {
             tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
@@ -196,81 +308,92 @@ impl Decoder {
                 // The smallest node is three bytes.
                 let mut children = Vec::with_capacity(count.min(rest.len() / 3));
                 for _ in 0..count {
-                    let (r, child) = self.node(rest, depth + 1)?;
+                    let (r, child) = self.node::<K>(rest, depth + 1)?;
                     children.push(child);
                     rest = r;
                 }
-                Ok((rest, ContentRef::Nodes(children)))
+                Ok((rest, Parsed::Nodes(children)))
             }
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
                 let (r, len) = binary_len(after_tag, tag)?;
                 let (r, bytes) = take_(r, len, "binary content")?;
-                Ok((r, ContentRef::Bytes(bytes)))
+                Ok((r, Parsed::Bytes(bytes)))
             }
             _ => {
-                let (r, text) = self.string(i, "content")?;
-                Ok((r, ContentRef::Text(text)))
+                let (r, text) = self.string::<K>(i, "content")?;
+                Ok((r, Parsed::Text(text)))
             }
         }
     }
 
     /// Reads a string in any of its forms (token, packed, JID, raw).
-    fn string<'a>(&self, i: &'a [u8], what: &'static str) -> Res<'a, Cow<'a, str>> {
+    fn string<'a, K: Sink<'a>>(&self, i: &'a [u8], what: &'static str) -> Res<'a, K::Str> {
         let (rest, tag) = u8_(i, what)?;
         match tag {
-            tags::LIST_EMPTY => Ok((rest, Cow::Borrowed(""))),
+            tags::LIST_EMPTY => Ok((rest, K::borrowed(""))),
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
                 let (data, len) = binary_len(rest, tag)?;
                 let (r, bytes) = take_(data, len, what)?;
-                Ok((r, Cow::Borrowed(utf8(data, bytes, what)?)))
+                Ok((r, K::borrowed(utf8(data, bytes, what)?)))
             }
-            tags::NIBBLE_8 | tags::HEX_8 => self.packed(rest, tag).map(|(r, s)| (r, Cow::Owned(s))),
+            tags::NIBBLE_8 | tags::HEX_8 => self.packed(rest, tag).map(|(r, s)| (r, K::owned(s))),
             tags::JID_PAIR => {
-                let (r, user) = self.string(rest, "a JID user")?;
+                let (r, user) = self.string::<K>(rest, "a JID user")?;
                 let server_at = r;
-                let (r, server) = self.string(r, "a JID server")?;
-                if server.is_empty() {
+                let (r, server) = self.string::<K>(r, "a JID server")?;
+                if server.as_ref().is_empty() {
                     return fail(server_at, DecodeErrorKind::JidWithoutServer);
                 }
-                let mut jid = String::with_capacity(user.len() + 1 + server.len());
-                jid.push_str(&user);
-                jid.push('@');
-                jid.push_str(&server);
-                Ok((r, Cow::Owned(jid)))
+                Ok((
+                    r,
+                    K::owned(jid_string(None, user.as_ref(), None, server.as_ref())),
+                ))
             }
             tags::AD_JID if self.dict == Dictionary::MultiDeviceV3 => {
                 let (r, domain) = u8_(rest, "an AD_JID domain type")?;
                 let (r, device) = u8_(r, "an AD_JID device")?;
-                let (r, user) = self.string(r, "an AD_JID user")?;
+                let (r, user) = self.string::<K>(r, "an AD_JID user")?;
                 let server = Server::from_domain_type(domain);
-                let jid = if device == 0 {
-                    format!("{user}@{server}")
-                } else {
-                    format!("{user}:{device}@{server}")
-                };
-                Ok((r, Cow::Owned(jid)))
-            }
-            tags::FB_JID if self.dict == Dictionary::MultiDeviceV3 => {
-                let (r, user) = self.string(rest, "an FB_JID user")?;
-                let (r, device) = u16_(r, "an FB_JID device")?;
-                let (r, server) = self.string(r, "an FB_JID server")?;
-                Ok((r, Cow::Owned(format!("{user}:{device}@{server}"))))
-            }
-            tags::INTEROP_JID if self.dict == Dictionary::MultiDeviceV3 => {
-                let (r, user) = self.string(rest, "an INTEROP_JID user")?;
-                let (r, device) = u16_(r, "an INTEROP_JID device")?;
-                let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
-                let (r, server) = self.string(r, "an INTEROP_JID server")?;
+                let device = (device != 0).then_some(u16::from(device));
                 Ok((
                     r,
-                    Cow::Owned(format!("{integrator}-{user}:{device}@{server}")),
+                    K::owned(jid_string(None, user.as_ref(), device, server.as_str())),
+                ))
+            }
+            tags::FB_JID if self.dict == Dictionary::MultiDeviceV3 => {
+                let (r, user) = self.string::<K>(rest, "an FB_JID user")?;
+                let (r, device) = u16_(r, "an FB_JID device")?;
+                let (r, server) = self.string::<K>(r, "an FB_JID server")?;
+                Ok((
+                    r,
+                    K::owned(jid_string(
+                        None,
+                        user.as_ref(),
+                        Some(device),
+                        server.as_ref(),
+                    )),
+                ))
+            }
+            tags::INTEROP_JID if self.dict == Dictionary::MultiDeviceV3 => {
+                let (r, user) = self.string::<K>(rest, "an INTEROP_JID user")?;
+                let (r, device) = u16_(r, "an INTEROP_JID device")?;
+                let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
+                let (r, server) = self.string::<K>(r, "an INTEROP_JID server")?;
+                Ok((
+                    r,
+                    K::owned(jid_string(
+                        Some(integrator),
+                        user.as_ref(),
+                        Some(device),
+                        server.as_ref(),
+                    )),
                 ))
             }
             tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
                 let (r, index) = u8_(rest, "a double-byte token index")?;
                 let dict = tag - tags::DICTIONARY_0;
                 match self.dict.double(dict, index) {
-                    Some(token) => Ok((r, Cow::Borrowed(token))),
+                    Some(token) => Ok((r, K::borrowed(token))),
                     None => fail(i, DecodeErrorKind::UnknownDoubleToken { dict, index }),
                 }
             }
@@ -278,7 +401,7 @@ impl Decoder {
                 fail(i, DecodeErrorKind::StreamEnd)
             }
             1..tags::DICTIONARY_0 => match self.dict.decode_single(tag) {
-                Some(token) => Ok((rest, Cow::Borrowed(token))),
+                Some(token) => Ok((rest, K::borrowed(token))),
                 None => fail(i, DecodeErrorKind::UnknownToken { byte: tag }),
             },
             _ => fail(

@@ -130,15 +130,19 @@ pub(crate) struct LookupTable {
     kind: Dictionary,
 }
 
-const fn fnv1a(bytes: &[u8]) -> u32 {
-    let mut hash: u32 = 0x811c_9dc5;
-    let mut i = 0;
-    while i < bytes.len() {
-        hash ^= bytes[i] as u32;
-        hash = hash.wrapping_mul(0x0100_0193);
-        i += 1;
-    }
-    hash
+/// A cheap hash of a token candidate: its length and three of its bytes, mixed. Tokens differ
+/// enough in those that probes stay short, and non-tokens (ids, numbers, text) cost no full scan.
+const fn token_hash(bytes: &[u8]) -> u32 {
+    let n = bytes.len();
+    let mut h = (n as u32).wrapping_mul(0x9e37_79b1)
+        ^ (bytes[0] as u32).wrapping_mul(0x85eb_ca77)
+        ^ (bytes[n - 1] as u32).wrapping_mul(0xc2b2_ae3d)
+        ^ (bytes[n / 2] as u32).wrapping_mul(0x27d4_eb2f)
+        ^ (bytes[(n - 1) / 3] as u32).wrapping_mul(0x1656_67b1);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x2c1b_3c6d);
+    h ^= h >> 12;
+    h
 }
 
 const fn const_eq(a: &[u8], b: &[u8]) -> bool {
@@ -177,7 +181,7 @@ const fn insert(mut slots: [u16; SLOTS], kind: Dictionary, code: usize) -> [u16;
         key.len() <= MAX_TOKEN_LEN,
         "token longer than MAX_TOKEN_LEN"
     );
-    let mut slot = fnv1a(key) as usize & (SLOTS - 1);
+    let mut slot = token_hash(key) as usize & (SLOTS - 1);
     loop {
         let existing = slots[slot];
         if existing == 0 {
@@ -217,7 +221,7 @@ impl LookupTable {
         if key.is_empty() || key.len() > MAX_TOKEN_LEN {
             return None;
         }
-        let mut slot = fnv1a(key) as usize & (SLOTS - 1);
+        let mut slot = token_hash(key) as usize & (SLOTS - 1);
         loop {
             let entry = self.slots[slot];
             if entry == 0 {

@@ -1,0 +1,79 @@
+//! Measures decode and encode throughput over the benchmark corpus and prints one JSON line per
+//! case and direction (`cargo xtask bench-compare codec` runs it next to the JavaScript peers).
+//!
+//! Usage: `cargo run --release -p wa-binary --example measure -- [CORPUS_DIR] [SECONDS_PER_CASE]`
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wa_binary::Codec;
+
+/// Runs `f` repeatedly for about `budget` and returns MB/s for `len` bytes per call.
+fn throughput(len: usize, budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
+    // Warm up, then time batches until the budget is spent.
+    let warm = Instant::now();
+    while warm.elapsed() < budget / 5 {
+        std::hint::black_box(f());
+    }
+    let start = Instant::now();
+    let mut calls = 0u64;
+    while start.elapsed() < budget {
+        for _ in 0..16 {
+            std::hint::black_box(f());
+        }
+        calls += 16;
+    }
+    (len as f64 * calls as f64) / start.elapsed().as_secs_f64() / 1e6
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/corpus"));
+    let seconds: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0.5);
+    let budget = Duration::from_secs_f64(seconds);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json"))?)?;
+    for entry in manifest.as_array().ok_or("manifest is not a list")? {
+        let dict = entry["dict"].as_str().ok_or("dict")?;
+        let case = entry["name"].as_str().ok_or("name")?;
+        let codec = if dict == "legacy" {
+            Codec::legacy()
+        } else {
+            Codec::multi_device()
+        };
+        let bytes = std::fs::read(dir.join(entry["file"].as_str().ok_or("file")?))?;
+        let node = codec.decode(&bytes)?;
+        let mut out = Vec::with_capacity(bytes.len());
+        let results = [
+            (
+                "decode",
+                throughput(bytes.len(), budget, || {
+                    codec.decode(&bytes).map_or(0, |n| n.attrs.len())
+                }),
+            ),
+            (
+                "decode-borrowed",
+                throughput(bytes.len(), budget, || {
+                    codec.decode_ref(&bytes).map_or(0, |n| n.attrs.len())
+                }),
+            ),
+            (
+                "encode",
+                throughput(bytes.len(), budget, || {
+                    out.clear();
+                    codec.encode_into(&node, &mut out).map_or(0, |()| out.len())
+                }),
+            ),
+        ];
+        for (direction, mbps) in results {
+            println!(
+                "{}",
+                serde_json::json!({ "dict": dict, "case": case, "direction": direction, "peer": "wa-binary", "mbps": mbps })
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,66 @@
+// Measures the JavaScript peers' binary node codecs on wa-binary's benchmark corpus and prints one
+// JSON line per case, direction and peer (MB/s of encoded bytes). Run from interop/:
+//   node bench-codec.mjs [CORPUS_DIR] [SECONDS_PER_CASE]
+// Peers: Baileys 7's TypeScript codec (multi-device), whatsapp-rust-bridge's WASM codec when it is
+// installed (multi-device), Baileys 3.5.3's Encoder/Decoder (legacy).
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const corpusDir = process.argv[2] || path.join(here, '../crates/wa-binary/benches/corpus');
+const seconds = Number(process.argv[3] || 0.5);
+
+const { encodeBinaryNode, decodeDecompressedBinaryNode } = await import('baileys');
+const constants = await import('baileys/lib/WABinary/constants.js');
+const LegacyEncoder = require('@adiwajshing/baileys/lib/Binary/Encoder.js').default;
+const LegacyDecoder = require('@adiwajshing/baileys/lib/Binary/Decoder.js').default;
+const { WA } = require('@adiwajshing/baileys/lib/Binary/Constants.js');
+// Keep <message> payloads as bytes (Baileys 3.5.3 would protobuf-decode them, which is not codec work).
+WA.Message.decode = (b) => b;
+let bridge = null;
+try {
+  bridge = await import('whatsapp-rust-bridge');
+} catch {
+  bridge = null;
+}
+
+function throughput(len, fn) {
+  const budget = BigInt(Math.round(seconds * 1e9));
+  const warmEnd = process.hrtime.bigint() + budget / 5n;
+  while (process.hrtime.bigint() < warmEnd) fn();
+  const start = process.hrtime.bigint();
+  let calls = 0;
+  let now = start;
+  while (now - start < budget) {
+    for (let i = 0; i < 8; i++) fn();
+    calls += 8;
+    now = process.hrtime.bigint();
+  }
+  return (len * calls) / (Number(now - start) / 1e9) / 1e6;
+}
+
+const manifest = JSON.parse(readFileSync(path.join(corpusDir, 'manifest.json'), 'utf8'));
+const out = (dict, name, direction, peer, mbps) => console.log(JSON.stringify({ dict, case: name, direction, peer, mbps }));
+for (const { dict, name, file } of manifest) {
+  const bytes = readFileSync(path.join(corpusDir, file));
+  if (dict === 'md') {
+    const node = decodeDecompressedBinaryNode(bytes, constants);
+    out(dict, name, 'decode', 'baileys7', throughput(bytes.length, () => decodeDecompressedBinaryNode(bytes, constants)));
+    out(dict, name, 'encode', 'baileys7', throughput(bytes.length, () => encodeBinaryNode(node)));
+    if (bridge) {
+      const framed = Buffer.concat([Buffer.from([0]), bytes]);
+      // decodeNode builds the node inside WASM and hands back a handle; we free it each time.
+      out(dict, name, 'decode', 'rust-bridge', throughput(bytes.length, () => bridge.decodeNode(framed).free()));
+      out(dict, name, 'encode', 'rust-bridge', throughput(bytes.length, () => bridge.encodeNode(node)));
+    }
+  } else {
+    const node = new LegacyDecoder().read(bytes);
+    out(dict, name, 'decode', 'baileys3', throughput(bytes.length, () => new LegacyDecoder().read(bytes)));
+    // Baileys 3.5.3 writes LIST_16 sizes with one byte, so its output for 256+ item lists is
+    // shorter and wrong; the work is the same.
+    out(dict, name, 'encode', 'baileys3', throughput(bytes.length, () => new LegacyEncoder().write(node)));
+  }
+}
