@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p wa-sim --example sim -- [--listen 127.0.0.1:8080] [--auto-scan-ms 1000]
 //!                                      [--seed-file account.json] [--challenge] [--rng-seed N]
+//!                                      [--tls-cert chain.pem --tls-key key.pem]
 //! ```
 //!
 //! Prints the WebSocket URL and the control URL, then serves until Ctrl-C.
@@ -11,12 +12,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use wa_sim::{Config, SeedAccount, SimConfig, SimServer};
+use wa_sim::{Config, SeedAccount, SimConfig, SimServer, TlsConfig};
 
 fn usage(problem: &str) -> ! {
     eprintln!("{problem}");
     eprintln!(
-        "usage: sim [--listen ADDR] [--auto-scan-ms MS] [--seed-file FILE] [--challenge] [--rng-seed N]"
+        "usage: sim [--listen ADDR] [--auto-scan-ms MS] [--seed-file FILE] [--challenge] [--rng-seed N] [--tls-cert PEM --tls-key PEM]"
     );
     std::process::exit(2)
 }
@@ -26,6 +27,8 @@ async fn main() {
     let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
     let mut server = Config::default();
     let mut seed_file: Option<PathBuf> = None;
+    let mut tls_cert: Option<PathBuf> = None;
+    let mut tls_key: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| {
@@ -46,6 +49,8 @@ async fn main() {
             }
             "--seed-file" => seed_file = Some(PathBuf::from(value("--seed-file"))),
             "--challenge" => server.challenge_on_restore = true,
+            "--tls-cert" => tls_cert = Some(PathBuf::from(value("--tls-cert"))),
+            "--tls-key" => tls_key = Some(PathBuf::from(value("--tls-key"))),
             "--rng-seed" => {
                 server.rng_seed = Some(
                     value("--rng-seed")
@@ -63,7 +68,21 @@ async fn main() {
             Err(error) => usage(&error.to_string()),
         }
     }
-    let handle = match SimServer::start(SimConfig { listen, server }).await {
+    let tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => match TlsConfig::from_pem_files(&cert, &key) {
+            Ok(tls) => Some(tls),
+            Err(error) => usage(&error.to_string()),
+        },
+        (None, None) => None,
+        _ => usage("--tls-cert and --tls-key go together"),
+    };
+    let handle = match SimServer::start(SimConfig {
+        listen,
+        server,
+        tls,
+    })
+    .await
+    {
         Ok(handle) => handle,
         Err(error) => {
             eprintln!("{error}");

@@ -14,9 +14,12 @@
 //! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
 //!
 //! The control routes answer `{"error": "..."}` with a 4xx status when they refuse.
+//!
+//! With [`SimConfig::tls`] set, the same routes are served over TLS (`wss://`, `https://`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -31,8 +34,14 @@ use axum::routing::{get, post};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::server::TlsStream;
 use wa_core::{Timestamp, WireMessage};
 use wa_crypto::legacy::SessionKeys;
 
@@ -49,6 +58,8 @@ pub struct SimConfig {
     pub listen: SocketAddr,
     /// The protocol core's settings.
     pub server: Config,
+    /// Serve TLS with this certificate instead of plain TCP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for SimConfig {
@@ -56,7 +67,58 @@ impl Default for SimConfig {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             server: Config::default(),
+            tls: None,
         }
+    }
+}
+
+/// A server certificate chain and its private key, in PEM.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first (PEM, one or more `CERTIFICATE` blocks).
+    pub cert_chain_pem: Vec<u8>,
+    /// The leaf's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub private_key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig").finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Reads the certificate chain and the key from PEM files.
+    pub fn from_pem_files(cert_chain: &Path, private_key: &Path) -> Result<TlsConfig, StartError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|e| StartError::Tls(format!("{}: {e}", path.display())))
+        };
+        Ok(TlsConfig {
+            cert_chain_pem: read(cert_chain)?,
+            private_key_pem: read(private_key)?,
+        })
+    }
+
+    fn acceptor(&self) -> Result<TlsAcceptor, StartError> {
+        let certs = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StartError::Tls(format!("certificate chain: {e}")))?;
+        if certs.is_empty() {
+            return Err(StartError::Tls(
+                "certificate chain: no CERTIFICATE block".into(),
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_slice(&self.private_key_pem)
+            .map_err(|e| StartError::Tls(format!("private key: {e}")))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StartError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| StartError::Tls(e.to_string()))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(TlsAcceptor::from(Arc::new(config)))
     }
 }
 
@@ -68,12 +130,14 @@ impl SimServer {
     /// Binds `config.listen` and serves until [`SimHandle::shutdown`] (or the handle is dropped).
     pub async fn start(config: SimConfig) -> Result<SimHandle, StartError> {
         let max_frame_len = config.server.max_frame_len;
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.listen.to_string(),
-                source,
-            })?;
+        let acceptor = config.tls.as_ref().map(TlsConfig::acceptor).transpose()?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.listen.to_string(),
+                    source,
+                })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: config.listen.to_string(),
             source,
@@ -97,12 +161,24 @@ impl SimServer {
             .route("/_sim/config", post(config_route))
             .with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let stopped = async move {
+            let _ = stop_rx.await;
+        };
+        let tls = acceptor.is_some();
         let serve = tokio::spawn(async move {
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await;
+            let result = match acceptor {
+                Some(acceptor) => {
+                    let listener = TlsListener::new(listener, acceptor, addr);
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                }
+                None => {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                }
+            };
             if let Err(error) = result {
                 tracing::warn!(%error, "wa-sim server stopped");
             }
@@ -111,6 +187,7 @@ impl SimServer {
         tracing::info!(%addr, "wa-sim listening");
         Ok(SimHandle {
             addr,
+            tls,
             shared,
             stop: Some(stop_tx),
             tasks: vec![serve, timer],
@@ -122,6 +199,7 @@ impl SimServer {
 #[derive(Debug)]
 pub struct SimHandle {
     addr: SocketAddr,
+    tls: bool,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -133,19 +211,21 @@ impl SimHandle {
         self.addr
     }
 
-    /// `ws://<addr>/ws`, for a client's WebSocket URL.
+    /// `ws://<addr>/ws` (`wss://` with TLS), for a client's WebSocket URL.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.addr)
     }
 
-    /// `http://<addr>`, the base of `/logout`.
+    /// `http://<addr>` (`https://` with TLS), the base of `/logout`.
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
-    /// `http://<addr>/_sim`, the base of the control API.
+    /// `<http_url>/_sim`, the base of the control API.
     pub fn control_url(&self) -> String {
-        format!("http://{}/_sim", self.addr)
+        format!("{}/_sim", self.http_url())
     }
 
     /// The phone scans `qr` now (see [`Server::scan`]).
@@ -503,5 +583,73 @@ async fn config_route(
     match result {
         Ok(()) => Json(json!({ "ok": true })).into_response(),
         Err(error) => refused(StatusCode::NOT_FOUND, error),
+    }
+}
+
+/// Accepts TCP connections and completes TLS handshakes concurrently (a client that never
+/// finishes its handshake holds up nobody), handing finished streams to axum.
+struct TlsListener {
+    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    addr: SocketAddr,
+    acceptor_task: JoinHandle<()>,
+}
+
+impl TlsListener {
+    const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+    fn new(tcp: TcpListener, acceptor: TlsAcceptor, addr: SocketAddr) -> TlsListener {
+        let (tx, ready) = mpsc::channel(64);
+        let acceptor_task = tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "wa-sim accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(Self::HANDSHAKE_TIMEOUT, handshake).await {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        TlsListener {
+            ready,
+            addr,
+            acceptor_task,
+        }
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.acceptor_task.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(accepted) => accepted,
+            // The acceptor task only ends when aborted, which happens on drop.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
     }
 }

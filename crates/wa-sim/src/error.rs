@@ -127,4 +127,7 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("TLS configuration: {0}")]
+    Tls(String),
 }

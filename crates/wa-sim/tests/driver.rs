@@ -19,7 +19,7 @@ use wa_core::{Frame, WireMessage};
 use wa_crypto::KeyPair;
 use wa_crypto::legacy::{SessionKeys, logout_token, open_server_frame};
 use wa_sim::core::{Config, SimEvent};
-use wa_sim::{SimConfig, SimHandle, SimServer};
+use wa_sim::{SimConfig, SimHandle, SimServer, StartError, TlsConfig};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -312,4 +312,84 @@ async fn oversized_frames_are_refused_and_the_server_stays_up() {
     let mut ws = connect(&handle, "https://web.whatsapp.com").await;
     init(&mut ws).await;
     handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn serves_the_same_over_tls_when_given_a_certificate() {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+    use tokio_tungstenite::Connector;
+
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let tls = TlsConfig::from_pem_files(&data.join("localhost.crt"), &data.join("localhost.key"))
+        .expect("test certificate readable");
+    let handle = SimServer::start(SimConfig {
+        server: Config {
+            rng_seed: Some(6),
+            ..Config::default()
+        },
+        tls: Some(tls.clone()),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts with TLS");
+    assert!(handle.ws_url().starts_with("wss://127.0.0.1:"));
+    assert!(handle.control_url().starts_with("https://127.0.0.1:"));
+
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&tls.cert_chain_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let client = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut request = handle.ws_url().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", "https://web.whatsapp.com".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        None,
+        false,
+        Some(Connector::Rustls(Arc::new(client))),
+    )
+    .await
+    .expect("TLS WebSocket upgrade");
+    let qr_ref = init(&mut ws).await;
+    let client = KeyPair::generate(&mut StdRng::seed_from_u64(7));
+    handle
+        .scan(&format!(
+            "{qr_ref},{},{CLIENT_ID}",
+            BASE64.encode(client.public_bytes())
+        ))
+        .expect("scan");
+    let (keys, _) = read_login(&mut ws, &client).await;
+    assert_eq!(handle.session_keys(CLIENT_ID), Some(keys));
+
+    // A plain-TCP client that never speaks TLS does not hold up the next one.
+    let _idle = TcpStream::connect(handle.local_addr()).await.unwrap();
+    send_text(&mut ws, "?,,").await;
+    assert!(matches!(
+        next_frame(&mut ws).await,
+        Some(Frame::Pong { .. })
+    ));
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_tls_material_is_a_start_error() {
+    let result = SimServer::start(SimConfig {
+        tls: Some(TlsConfig {
+            cert_chain_pem: b"not a certificate".to_vec(),
+            private_key_pem: b"not a key".to_vec(),
+        }),
+        ..SimConfig::default()
+    })
+    .await;
+    assert!(matches!(result, Err(StartError::Tls(_))), "{result:?}");
 }
