@@ -99,11 +99,11 @@ pub enum CliError {
         source: io::Error,
     },
     /// The simulator did not start.
-    #[error("the simulator did not start: {0}")]
-    SimStart(String),
+    #[error(transparent)]
+    SimStart(#[from] wa_sim::StartError),
     /// A simulator seed file is invalid.
     #[error("bad seed file: {0}")]
-    Seed(String),
+    Seed(#[from] wa_sim::SeedError),
     /// The async runtime did not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),

@@ -7,6 +7,7 @@ mod decode;
 mod error;
 mod input;
 mod sessions;
+mod sim;
 mod style;
 
 use std::path::PathBuf;
@@ -73,6 +74,9 @@ enum Command {
         after_help = "Examples:\n  wa whoami\n  wa whoami --session work --json"
     )]
     Whoami(WhoamiArgs),
+    /// Run a local WhatsApp Web server (the simulator) until Ctrl-C.
+    #[command(after_help = sim::SIM_EXAMPLES)]
+    Sim(sim::SimArgs),
     /// List the saved sessions.
     #[command(after_help = "Examples:\n  wa sessions\n  WA_DATA_DIR=/tmp/wa wa sessions")]
     Sessions,
@@ -162,7 +166,15 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Decode(args) => run_decode(args, context),
         Command::Whoami(args) => run_whoami(args, context),
         Command::Sessions => run_sessions(context),
+        Command::Sim(args) => runtime()?.block_on(sim::run(args, context.out, context.err)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)
 }
 
 fn run_decode(args: DecodeArgs, context: &Context) -> Result<(), CliError> {
