@@ -322,6 +322,10 @@ async fn serves_the_same_over_tls_when_given_a_certificate() {
     use tokio_rustls::rustls::{ClientConfig, RootCertStore};
     use tokio_tungstenite::Connector;
 
+    // A self-signed P-256 certificate for localhost and 127.0.0.1, valid until 2126, made with
+    // `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 36500
+    // -subj "/CN=wa-sim test" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1"
+    // -addext "basicConstraints=critical,CA:FALSE" -keyout localhost.key -out localhost.crt`.
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let tls = TlsConfig::from_pem_files(&data.join("localhost.crt"), &data.join("localhost.key"))
         .expect("test certificate readable");
