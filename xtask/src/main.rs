@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod codegen;
+mod bench_compare;
 mod tasks;
 
 const USAGE: &str = "\
@@ -19,6 +20,7 @@ commands:
   fuzz-smoke [SECS]  run every fuzz target for SECS seconds (default 10)
   codegen [--check]  regenerate crates/wa-proto/src/generated from proto/ (--check: fail if stale)
   vectors            regenerate the reference test vectors with the npm peers (interop/gen-*.mjs)
+  bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
 ";
 
 fn main() -> ExitCode {
@@ -35,6 +37,10 @@ fn main() -> ExitCode {
             _ => codegen::codegen(codegen::Mode::Write),
         },
         Some("vectors") => tasks::vectors(),
+        Some("bench-compare") => bench_compare::run(
+            args.get(1).map_or("codec", String::as_str),
+            args.get(2).map_or("0.5", String::as_str),
+        ),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

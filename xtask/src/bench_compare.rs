@@ -1,0 +1,134 @@
+//! `cargo xtask bench-compare codec`: our codec against the JavaScript peers on the same corpus,
+//! in the same run. Runs `interop/bench-codec.mjs` (Baileys 7, whatsapp-rust-bridge when
+//! installed, Baileys 3.5.3) and `wa-binary`'s `measure` example (release build), then prints MB/s
+//! per case and direction with our ratio to the better peer.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::project_root;
+
+/// One measurement line: `{"dict", "case", "direction", "peer", "mbps"}`.
+struct Row {
+    dict: String,
+    case: String,
+    direction: String,
+    peer: String,
+    mbps: f64,
+}
+
+/// The value of `"key":` in a flat JSON object line (strings without escapes, or numbers).
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = line[start..].trim_start();
+    if let Some(s) = rest.strip_prefix('"') {
+        s.split('"').next()
+    } else {
+        rest.split([',', '}']).next().map(str::trim)
+    }
+}
+
+fn parse(output: &str) -> Vec<Row> {
+    output
+        .lines()
+        .filter_map(|line| {
+            Some(Row {
+                dict: field(line, "dict")?.to_owned(),
+                case: field(line, "case")?.to_owned(),
+                direction: field(line, "direction")?.to_owned(),
+                peer: field(line, "peer")?.to_owned(),
+                mbps: field(line, "mbps")?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+fn capture(dir: &Path, program: &str, args: &[&str]) -> Result<String, String> {
+    let shown = format!("{program} {}", args.join(" "));
+    eprintln!("\n==> {shown}");
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not start `{shown}`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("`{shown}` failed ({})", output.status));
+    }
+    String::from_utf8(output.stdout).map_err(|e| format!("`{shown}` printed non-UTF-8: {e}"))
+}
+
+/// Runs the comparison for `area` (only `codec` so far).
+pub fn run(area: &str, seconds: &str) -> Result<(), String> {
+    if area != "codec" {
+        return Err(format!("bench-compare knows `codec`, not `{area}`"));
+    }
+    let root = project_root();
+    let corpus = root.join("crates/wa-binary/benches/corpus");
+    let corpus = corpus.to_str().ok_or("corpus path is not UTF-8")?;
+    let interop = root.join("interop");
+    if !interop.join("node_modules/baileys").exists() {
+        return Err("interop/node_modules is missing: run `cargo xtask setup`".into());
+    }
+    let ours = capture(
+        &root,
+        "cargo",
+        &["run", "--release", "--quiet", "-p", "wa-binary", "--example", "measure", "--", corpus, seconds],
+    )?;
+    let peers = capture(&interop, "node", &["bench-codec.mjs", corpus, seconds])?;
+    let ours = parse(&ours);
+    let peers = parse(&peers);
+    if ours.is_empty() || peers.is_empty() {
+        return Err("a measurement printed no results".into());
+    }
+    let peer_names: Vec<String> = {
+        let mut names: Vec<String> = peers.iter().map(|r| r.peer.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    println!(
+        "\n{:<8} {:<20} {:<16} {:>10} {}  {:>8}",
+        "dict",
+        "case",
+        "direction",
+        "wa-binary",
+        peer_names.iter().map(|p| format!("{p:>11}")).collect::<Vec<_>>().join(" "),
+        "ratio"
+    );
+    for row in &ours {
+        // Our borrowed decode competes with the peers' decode.
+        let peer_direction = row.direction.trim_end_matches("-borrowed");
+        let peer_rates: Vec<Option<f64>> = peer_names
+            .iter()
+            .map(|name| {
+                peers
+                    .iter()
+                    .find(|p| {
+                        p.peer == *name
+                            && p.case == row.case
+                            && p.dict == row.dict
+                            && p.direction == peer_direction
+                    })
+                    .map(|p| p.mbps)
+            })
+            .collect();
+        let best = peer_rates.iter().flatten().fold(0.0_f64, |a, &b| a.max(b));
+        let ratio = if best > 0.0 { format!("{:.1}x", row.mbps / best) } else { "-".into() };
+        println!(
+            "{:<8} {:<20} {:<16} {:>10.1} {}  {:>8}",
+            row.dict,
+            row.case,
+            row.direction,
+            row.mbps,
+            peer_rates
+                .iter()
+                .map(|r| r.map_or(format!("{:>11}", "-"), |v| format!("{v:>11.1}")))
+                .collect::<Vec<_>>()
+                .join(" "),
+            ratio
+        );
+    }
+    println!("\nMB/s of encoded bytes; ratio = wa-binary / the better peer for that case and direction.");
+    Ok(())
+}
