@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod bench_media;
 mod codegen;
 mod bench_compare;
 mod tasks;
@@ -20,6 +21,7 @@ commands:
   fuzz-smoke [SECS]  run every fuzz target for SECS seconds (default 10)
   codegen [--check]  regenerate crates/wa-proto/src/generated from proto/ (--check: fail if stale)
   vectors            regenerate the reference test vectors with the npm peers (interop/gen-*.mjs)
+  bench-compare media [MiB]  wa-media vs Node's crypto, same pipeline, same run (MB/s, peak RSS)
   bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
 ";
 
@@ -37,6 +39,9 @@ fn main() -> ExitCode {
             _ => codegen::codegen(codegen::Mode::Write),
         },
         Some("vectors") => tasks::vectors(),
+        Some("bench-compare") if args.get(1).map(String::as_str) == Some("media") => {
+            bench_media::run(args.get(2).map(String::as_str))
+        }
         Some("bench-compare") => bench_compare::run(
             args.get(1).map_or("codec", String::as_str),
             args.get(2).map_or("0.5", String::as_str),
