@@ -440,6 +440,75 @@ impl MediaClient {
         Err(last)
     }
 
+    /// Fetches and decrypts only `start..end` of a file's plaintext, using its streaming
+    /// sidecar: one HTTP `Range` request for the 64 KiB windows that cover the range, each
+    /// verified before anything is decrypted. `file_length` is the message's `fileLength`.
+    /// Retries over the hosts like [`MediaClient::download`] (without re-query).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn download_range(
+        &self,
+        location: &MediaLocation,
+        hosts: &[String],
+        key: &MediaKey,
+        media_type: MediaType,
+        file_length: u64,
+        streaming_sidecar: &[u8],
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, HttpError> {
+        let plan = crate::RangePlan::new(file_length, start, end)?;
+        let keys = key.expand(media_type);
+        let urls = self.candidate_urls(location, hosts);
+        if urls.is_empty() {
+            return Err(HttpError::NoHosts);
+        }
+        let mut last = HttpError::NoHosts;
+        for attempt in 0..self.retry.attempts.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(self.retry.delay(attempt - 1)).await;
+            }
+            let url = &urls[attempt as usize % urls.len()];
+            let shown = strip_query(url);
+            let fetched = async {
+                let response = self
+                    .http
+                    .get(url)
+                    .header("Origin", ORIGIN)
+                    .header("Range", plan.http_range())
+                    .send()
+                    .await
+                    .map_err(|source| HttpError::Request {
+                        url: shown.clone(),
+                        source,
+                    })?;
+                let status = response.status().as_u16();
+                // A host that ignores Range answers 200 with the whole body: that is an
+                // error here rather than a silent full download.
+                if status != 206 {
+                    return Err(HttpError::Status {
+                        url: shown.clone(),
+                        status,
+                    });
+                }
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|source| HttpError::Request {
+                        url: shown.clone(),
+                        source,
+                    })?;
+                Ok(bytes)
+            }
+            .await;
+            match fetched {
+                Ok(bytes) => return Ok(plan.decrypt(&keys, streaming_sidecar, &bytes)?),
+                Err(error) if error.retryable() => last = error,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last)
+    }
+
     fn candidate_urls(&self, location: &MediaLocation, hosts: &[String]) -> Vec<String> {
         match (&location.direct_path, &location.url) {
             (Some(path), _) if !hosts.is_empty() => hosts
