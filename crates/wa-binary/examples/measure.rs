@@ -1,7 +1,8 @@
 //! Measures decode and encode throughput over the benchmark corpus and prints one JSON line per
 //! case and direction (`cargo xtask bench-compare codec` runs it next to the JavaScript peers).
 //!
-//! Usage: `cargo run --release -p wa-binary --example measure -- [CORPUS_DIR] [SECONDS_PER_CASE]`
+//! Usage: `cargo run --release -p wa-binary --example measure -- [CORPUS_DIR] [SECONDS_PER_CASE]
+//! [CASE_FILTER]`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -34,11 +35,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/corpus"));
     let seconds: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0.5);
     let budget = Duration::from_secs_f64(seconds);
+    let only = args.next();
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json"))?)?;
     for entry in manifest.as_array().ok_or("manifest is not a list")? {
         let dict = entry["dict"].as_str().ok_or("dict")?;
         let case = entry["name"].as_str().ok_or("name")?;
+        if only.as_deref().is_some_and(|o| !case.contains(o)) {
+            continue;
+        }
         let codec = if dict == "legacy" {
             Codec::legacy()
         } else {

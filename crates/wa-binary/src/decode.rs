@@ -215,6 +215,46 @@ fn jid_string(integrator: Option<u16>, user: &str, device: Option<u16>, server: 
     jid
 }
 
+/// Characters of NIBBLE_8 digits (12..=14 are invalid; 15 is padding, read as NUL as Baileys does).
+const NIBBLE_CHARS: [Option<u8>; 16] = [
+    Some(b'0'),
+    Some(b'1'),
+    Some(b'2'),
+    Some(b'3'),
+    Some(b'4'),
+    Some(b'5'),
+    Some(b'6'),
+    Some(b'7'),
+    Some(b'8'),
+    Some(b'9'),
+    Some(b'-'),
+    Some(b'.'),
+    None,
+    None,
+    None,
+    Some(0),
+];
+
+/// Characters of HEX_8 digits.
+const HEX_CHARS: [Option<u8>; 16] = [
+    Some(b'0'),
+    Some(b'1'),
+    Some(b'2'),
+    Some(b'3'),
+    Some(b'4'),
+    Some(b'5'),
+    Some(b'6'),
+    Some(b'7'),
+    Some(b'8'),
+    Some(b'9'),
+    Some(b'A'),
+    Some(b'B'),
+    Some(b'C'),
+    Some(b'D'),
+    Some(b'E'),
+    Some(b'F'),
+];
+
 pub(crate) struct Decoder {
     pub(crate) dict: Dictionary,
     pub(crate) max_depth: usize,
@@ -420,23 +460,20 @@ impl Decoder {
         let pairs = u64::from(start & 0x7f);
         let (rest, bytes) = take_(rest, pairs, "a packed string")?;
         let mut out = String::with_capacity(bytes.len() * 2);
+        let table = if tag == tags::HEX_8 {
+            &HEX_CHARS
+        } else {
+            &NIBBLE_CHARS
+        };
         for (n, &byte) in bytes.iter().enumerate() {
             for nibble in [byte >> 4, byte & 0x0f] {
-                let c = if tag == tags::HEX_8 {
-                    char::from(b"0123456789ABCDEF"[usize::from(nibble)])
-                } else {
-                    match nibble {
-                        0..=9 => char::from(b'0' + nibble),
-                        10 => '-',
-                        11 => '.',
-                        15 => '\0',
-                        _ => {
-                            let at = i.get(1 + n..).unwrap_or_default();
-                            return fail(at, DecodeErrorKind::BadNibble { value: nibble });
-                        }
+                match table[usize::from(nibble)] {
+                    Some(c) => out.push(char::from(c)),
+                    None => {
+                        let at = i.get(1 + n..).unwrap_or_default();
+                        return fail(at, DecodeErrorKind::BadNibble { value: nibble });
                     }
-                };
-                out.push(c);
+                }
             }
         }
         if start & 0x80 != 0 {

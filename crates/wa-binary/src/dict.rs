@@ -123,10 +123,11 @@ const SLOTS: usize = 4096;
 /// Longest token in any table, in bytes; longer strings skip the hash entirely.
 const MAX_TOKEN_LEN: usize = 64;
 
-/// An open-addressing hash table from token bytes to a code (single byte, or 256 + dict*256 + index),
-/// stored as code + 1 so 0 marks an empty slot.
+/// An open-addressing hash table from token bytes to a code (single byte, or 256 + dict*256 + index).
+/// Each slot holds code + 1 in its low 16 bits (0 marks an empty slot) and the high 16 bits of the
+/// key's hash, so most non-tokens are turned away without comparing strings.
 pub(crate) struct LookupTable {
-    slots: [u16; SLOTS],
+    slots: [u32; SLOTS],
     kind: Dictionary,
 }
 
@@ -172,7 +173,7 @@ const fn code_str(kind: Dictionary, code: usize) -> &'static str {
     }
 }
 
-const fn insert(mut slots: [u16; SLOTS], kind: Dictionary, code: usize) -> [u16; SLOTS] {
+const fn insert(mut slots: [u32; SLOTS], kind: Dictionary, code: usize) -> [u32; SLOTS] {
     let key = code_str(kind, code).as_bytes();
     if key.is_empty() {
         return slots;
@@ -181,15 +182,19 @@ const fn insert(mut slots: [u16; SLOTS], kind: Dictionary, code: usize) -> [u16;
         key.len() <= MAX_TOKEN_LEN,
         "token longer than MAX_TOKEN_LEN"
     );
-    let mut slot = token_hash(key) as usize & (SLOTS - 1);
+    let hash = token_hash(key);
+    let mut slot = hash as usize & (SLOTS - 1);
     loop {
         let existing = slots[slot];
         if existing == 0 {
-            slots[slot] = (code + 1) as u16;
+            slots[slot] = (hash & 0xffff_0000) | (code as u32 + 1);
             return slots;
         }
         // A duplicate keeps its first position, as WhatsApp's own lookup does.
-        if const_eq(code_str(kind, existing as usize - 1).as_bytes(), key) {
+        if const_eq(
+            code_str(kind, (existing & 0xffff) as usize - 1).as_bytes(),
+            key,
+        ) {
             return slots;
         }
         slot = (slot + 1) & (SLOTS - 1);
@@ -197,7 +202,7 @@ const fn insert(mut slots: [u16; SLOTS], kind: Dictionary, code: usize) -> [u16;
 }
 
 const fn build(kind: Dictionary) -> LookupTable {
-    let mut slots = [0u16; SLOTS];
+    let mut slots = [0u32; SLOTS];
     let count = match kind {
         Dictionary::Legacy => LEGACY_SINGLE.len(),
         Dictionary::MultiDeviceV3 => 256 + 4 * 256,
@@ -221,14 +226,15 @@ impl LookupTable {
         if key.is_empty() || key.len() > MAX_TOKEN_LEN {
             return None;
         }
-        let mut slot = token_hash(key) as usize & (SLOTS - 1);
+        let hash = token_hash(key);
+        let mut slot = hash as usize & (SLOTS - 1);
         loop {
             let entry = self.slots[slot];
             if entry == 0 {
                 return None;
             }
-            let code = usize::from(entry) - 1;
-            if code_str(self.kind, code).as_bytes() == key {
+            let code = (entry & 0xffff) as usize - 1;
+            if entry >> 16 == hash >> 16 && code_str(self.kind, code).as_bytes() == key {
                 return Some(code);
             }
             slot = (slot + 1) & (SLOTS - 1);
