@@ -72,7 +72,8 @@ pub struct Config {
     /// Seed of the server's RNG (refs, tokens, keys, IVs). `None` seeds from the OS.
     pub rng_seed: Option<u64>,
     /// The simulated accounts; the first one scans QR codes unless another is named. Empty means
-    /// one [`SeedAccount::default`].
+    /// one [`SeedAccount::default`]. Accounts built in code should pass [`SeedAccount::validate`]
+    /// ([`SeedAccount::from_json`] and `SimServer::start` check it).
     pub accounts: Vec<SeedAccount>,
     /// How long after a QR is presented with [`Server::present_qr`] the phone scans it. `None`:
     /// presented QR codes are only scanned on [`Server::scan`].
@@ -295,7 +296,10 @@ enum Stage {
     LoggedIn {
         client_id: String,
     },
-    Closed,
+    /// The server closed the connection; `replaced` when a takeover did.
+    Closed {
+        replaced: bool,
+    },
 }
 
 impl Stage {
@@ -305,7 +309,7 @@ impl Stage {
             Stage::AwaitingScan(_) => "awaiting_scan",
             Stage::Challenged { .. } => "challenged",
             Stage::LoggedIn { .. } => "logged_in",
-            Stage::Closed => "closed",
+            Stage::Closed { .. } => "closed",
         }
     }
 }
@@ -471,8 +475,13 @@ impl Server {
         let Some(connection) = self.connections.get(&conn) else {
             return Ok(());
         };
-        if matches!(connection.stage, Stage::Closed) {
-            return self.reject(conn, salvage_tag(&message), RequestError::Replaced);
+        if let Stage::Closed { replaced } = connection.stage {
+            let error = if replaced {
+                RequestError::Replaced
+            } else {
+                RequestError::NotLoggedIn
+            };
+            return self.reject(conn, salvage_tag(&message), error);
         }
         let frame = match Frame::parse_with_limit(&message, self.config.max_frame_len) {
             Ok(frame) => frame,
@@ -989,7 +998,7 @@ impl Server {
             let kick = json!(["Cmd", { "type": "disconnect", "kind": "replaced" }]);
             if let Some(old_connection) = self.connections.get_mut(&old) {
                 let kick_tag = old_connection.server_tag();
-                old_connection.stage = Stage::Closed;
+                old_connection.stage = Stage::Closed { replaced: true };
                 self.send_json(old, kick_tag, kick);
             }
             self.close(old);
@@ -1322,7 +1331,7 @@ impl Server {
                 }
             }
             if let Some(connection) = self.connections.get_mut(&conn) {
-                connection.stage = Stage::Closed;
+                connection.stage = Stage::Closed { replaced: false };
             }
             self.close(conn);
         }
@@ -1432,7 +1441,9 @@ impl Server {
     fn close(&mut self, conn: ConnId) {
         self.drop_delayed(conn);
         if let Some(connection) = self.connections.get_mut(&conn) {
-            connection.stage = Stage::Closed;
+            if !matches!(connection.stage, Stage::Closed { .. }) {
+                connection.stage = Stage::Closed { replaced: false };
+            }
             connection.pending_push = None;
             connection.pending_scan = None;
         }

@@ -129,6 +129,9 @@ pub struct SimServer;
 impl SimServer {
     /// Binds `config.listen` and serves until [`SimHandle::shutdown`] (or the handle is dropped).
     pub async fn start(config: SimConfig) -> Result<SimHandle, StartError> {
+        for account in &config.server.accounts {
+            account.validate()?;
+        }
         let max_frame_len = config.server.max_frame_len;
         let acceptor = config.tls.as_ref().map(TlsConfig::acceptor).transpose()?;
         let listener =

@@ -127,6 +127,9 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A seed account is invalid.
+    #[error("seed account: {0}")]
+    Seed(#[from] SeedError),
     /// The TLS certificate or key could not be used.
     #[error("TLS configuration: {0}")]
     Tls(String),

@@ -49,11 +49,16 @@ pub(crate) fn decode_client_node(plaintext: &[u8]) -> Result<ClientNode, String>
     Ok(ClientNode::of(&node))
 }
 
-/// Encodes a node the server built. Server nodes hold only valid tokens, strings and JIDs from
-/// the seed; an encoding failure would be a bug in the seed validation, reported as an empty
-/// payload rather than a panic.
+/// Encodes a node the server built. Server nodes are built from a validated seed account
+/// ([`SeedAccount::validate`] encodes them once), so this does not fail in practice; if it did,
+/// the payload would be empty rather than a panic.
 pub(crate) fn encode(node: &Node) -> Vec<u8> {
-    Codec::legacy().encode(node).unwrap_or_default()
+    try_encode(node).unwrap_or_default()
+}
+
+/// Encodes a node, describing the failure.
+pub(crate) fn try_encode(node: &Node) -> Result<Vec<u8>, String> {
+    Codec::legacy().encode(node).map_err(|e| e.to_string())
 }
 
 /// `response type=contacts`: one `user` child per address-book entry.

@@ -211,6 +211,16 @@ impl SeedAccount {
                 });
             }
         }
+        // What the server will send must encode.
+        for (field, node) in [
+            ("contacts", crate::nodes::contacts_response(self)),
+            ("chats", crate::nodes::chats_response(self)),
+        ] {
+            crate::nodes::try_encode(&node).map_err(|reason| SeedError::Invalid {
+                field: field.to_owned(),
+                reason,
+            })?;
+        }
         Ok(())
     }
 

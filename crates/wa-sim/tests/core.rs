@@ -585,6 +585,12 @@ fn goodbye_unpairs_and_the_tokens_are_refused_after() {
         via: LogoutVia::Goodbye
     }));
     assert!(sim.server.session(CLIENT_ID).is_none());
+    // Until the transport closes, anything more on the socket is refused as logged out.
+    assert_eq!(
+        sim.send_text(conn, r#"x,,["admin","test"]"#),
+        Err(RequestError::NotLoggedIn)
+    );
+    assert_eq!(status_of(&sim.take(conn), "x"), Some(401));
     sim.server.handle_disconnect(conn, sim.now);
     let conn = sim.connect();
     sim.login(conn, &tokens, "takeover");

@@ -386,7 +386,7 @@ async fn serves_the_same_over_tls_when_given_a_certificate() {
 }
 
 #[tokio::test]
-async fn bad_tls_material_is_a_start_error() {
+async fn bad_tls_material_or_seed_is_a_start_error() {
     let result = SimServer::start(SimConfig {
         tls: Some(TlsConfig {
             cert_chain_pem: b"not a certificate".to_vec(),
@@ -396,4 +396,17 @@ async fn bad_tls_material_is_a_start_error() {
     })
     .await;
     assert!(matches!(result, Err(StartError::Tls(_))), "{result:?}");
+    let account = wa_sim::SeedAccount {
+        wid: "not a jid".into(),
+        ..wa_sim::SeedAccount::default()
+    };
+    let result = SimServer::start(SimConfig {
+        server: Config {
+            accounts: vec![account],
+            ..Config::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    assert!(matches!(result, Err(StartError::Seed(_))), "{result:?}");
 }
