@@ -3,6 +3,8 @@
 //
 //   node legacy-login.js <ws_url> <control_url>
 //
+// For a wss:// sim with a self-signed certificate, trust it with NODE_EXTRA_CA_CERTS=<cert.pem>.
+//
 // Phases:
 //   1. "qr":        new login; on each QR the script asks the simulated phone to scan it
 //                   (POST <control_url>/scan). Prints the keys Baileys derived from `secret`.

@@ -5,7 +5,7 @@
 //! and is refused afterwards. It prints what Baileys saw as JSON lines; this test reads them as
 //! they come and checks them against the server's own state: the keys Baileys derived from
 //! `secret` are the session's keys, and the contacts and chats it decrypted from wa-sim's binary
-//! frames are the seed account's.
+//! frames are the seed account's. It runs once over `ws://` and once over `wss://`.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use wa_sim::core::{Config, LogoutVia, SimEvent};
-use wa_sim::{SeedAccount, SimConfig, SimHandle, SimServer};
+use wa_sim::{SeedAccount, SimConfig, SimHandle, SimServer, TlsConfig};
 
 fn interop_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
@@ -90,19 +90,40 @@ fn check_data(line: &Value, seed: &SeedAccount) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_3_5_3_logs_in_restores_and_logs_out() {
+    run_baileys(false).await;
+}
+
+/// The same over `wss://`, with the test certificate trusted through `NODE_EXTRA_CA_CERTS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baileys_3_5_3_logs_in_over_tls() {
+    run_baileys(true).await;
+}
+
+async fn run_baileys(tls: bool) {
     let interop = interop_dir();
     let seed = SeedAccount::default();
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let cert = data.join("localhost.crt");
+    let tls_config = tls.then(|| {
+        TlsConfig::from_pem_files(&cert, &data.join("localhost.key")).expect("test certificate")
+    });
     let handle = SimServer::start(SimConfig {
         server: Config {
             rng_seed: Some(2021),
             ..Config::default()
         },
+        tls: tls_config,
         ..SimConfig::default()
     })
     .await
     .expect("sim starts");
+    assert_eq!(handle.ws_url().starts_with("wss://"), tls);
 
-    let mut child = Command::new("node")
+    let mut command = Command::new("node");
+    if tls {
+        command.env("NODE_EXTRA_CA_CERTS", &cert);
+    }
+    let mut child = command
         .arg("legacy-login.js")
         .arg(handle.ws_url())
         .arg(handle.control_url())
