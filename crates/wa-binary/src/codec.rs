@@ -115,7 +115,7 @@ impl Codec {
 
     /// Encodes `node` into a new vector.
     pub fn encode(&self, node: &Node) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(1 + crate::encode::size_hint(node));
         self.encode_into(node, &mut out)?;
         Ok(out)
     }
@@ -159,7 +159,7 @@ impl Codec {
 
     /// Encodes `node` as a multi-device frame payload: the flag byte 0x00, then the node.
     pub fn encode_frame(&self, node: &Node) -> Result<Vec<u8>, EncodeError> {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(1 + crate::encode::size_hint(node));
         out.push(0);
         self.encode_into(node, &mut out)?;
         Ok(out)

@@ -209,6 +209,26 @@ impl Encoder {
     }
 }
 
+/// An estimate of the encoded size, meant to be at or above it (a string costs at most its length
+/// plus a 5-byte header, barring nested JIDs), so that a fresh buffer is allocated once.
+pub(crate) fn size_hint(node: &Node) -> usize {
+    let strings: usize = node.tag.len()
+        + 5
+        + node
+            .attrs
+            .0
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 10)
+            .sum::<usize>();
+    let content = match &node.content {
+        Content::None => 0,
+        Content::Text(t) => t.len() + 5,
+        Content::Bytes(b) => b.len() + 5,
+        Content::Nodes(children) => 3 + children.iter().map(size_hint).sum::<usize>(),
+    };
+    3 + strings + content
+}
+
 fn check_len(len: usize, tag: &str) -> Result<(), EncodeError> {
     if u32::try_from(len).is_err() {
         return Err(EncodeError::TooLong {
