@@ -487,30 +487,27 @@ impl Server {
             Ok(frame) => frame,
             Err(error) => return self.reject(conn, salvage_tag(&message), error.into()),
         };
-        let result = match frame {
+        let (tag, result) = match frame {
             Frame::Keepalive => {
                 self.send(conn, Frame::pong(now));
-                Ok(())
+                return Ok(());
             }
-            Frame::Pong { .. } => Err(RequestError::Malformed(
-                "a client does not send pongs".into(),
-            )),
+            Frame::Pong { .. } => (
+                None,
+                Err(RequestError::Malformed(
+                    "a client does not send pongs".into(),
+                )),
+            ),
             Frame::Json { tag, body, .. } => {
                 let result = self.handle_json(conn, now, &tag, &body);
-                return match result {
-                    Ok(()) => Ok(()),
-                    Err(error) => self.reject(conn, Some(tag), error),
-                };
+                (Some(tag), result)
             }
             Frame::Binary { tag, payload } => {
                 let result = self.handle_binary(conn, now, &tag, &payload);
-                return match result {
-                    Ok(()) => Ok(()),
-                    Err(error) => self.reject(conn, Some(tag), error),
-                };
+                (Some(tag), result)
             }
         };
-        result.or_else(|error| self.reject(conn, None, error))
+        result.or_else(|error| self.reject(conn, tag, error))
     }
 
     /// One already parsed frame from `conn` (for harnesses stepping a client core that emits
