@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 mod bench_media;
+mod book;
 mod codegen;
 mod bench_compare;
 mod tasks;
@@ -20,6 +21,7 @@ commands:
   setup              install what the tests need when it is missing (npm peers, cargo-fuzz)
   fuzz-smoke [SECS]  run every fuzz target for SECS seconds (default 10)
   codegen [--check]  regenerate crates/wa-proto/src/generated from proto/ (--check: fail if stale)
+  book [--check]     regenerate the examples in docs/protocol/ from our crates (--check: fail if stale)
   vectors            regenerate the reference test vectors with the npm peers (interop/gen-*.mjs)
   bench-compare media [MiB]  wa-media vs Node's crypto, same pipeline, same run (MB/s, peak RSS)
   bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
@@ -37,6 +39,10 @@ fn main() -> ExitCode {
         Some("codegen") => match args.get(1).map(String::as_str) {
             Some("--check") => codegen::codegen(codegen::Mode::Check),
             _ => codegen::codegen(codegen::Mode::Write),
+        },
+        Some("book") => match args.get(1).map(String::as_str) {
+            Some("--check") => book::book(book::Mode::Check),
+            _ => book::book(book::Mode::Write),
         },
         Some("vectors") => tasks::vectors(),
         Some("bench-compare") if args.get(1).map(String::as_str) == Some("media") => {

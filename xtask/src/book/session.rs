@@ -1,0 +1,733 @@
+//! Generators that run our client state machine (wa-core) against our simulator (wa-sim), both
+//! sans-IO, with fixed seeds and a simulated clock, and print what crosses the wire.
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::{Value, json};
+use wa_binary::{Codec, Node, json as node_json};
+use wa_core::client::{BrowserDescription, CloseReason, Event};
+use wa_core::{
+    ClientConfig, ClientSession, Frame, JsonForm, SessionData, Tag, TagGenerator, Timestamp,
+    WireMessage,
+};
+use wa_crypto::legacy::{
+    Flags, Metric, SessionKeys, logout_token, open_client_frame, open_server_frame,
+};
+use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent};
+
+use super::{Generator, fenced, hex_spaced, table};
+
+pub(crate) const GENERATORS: [(&str, Generator); 15] = [
+    ("conn-tags-evidence", conn_tags_evidence),
+    ("browser-evidence", browser_evidence),
+    ("json-query-transcript", json_query_transcript),
+    ("frame-forms", frame_forms),
+    ("tag-examples", tag_examples),
+    ("login-transcript", login_transcript),
+    ("restore-transcript", restore_transcript),
+    ("restore-challenge-transcript", restore_challenge_transcript),
+    ("logout-transcript", logout_transcript),
+    ("http-logout", http_logout),
+    ("binary-query-transcript", binary_query_transcript),
+    ("login-status-table", login_status_table),
+    ("sim-request-errors", sim_request_errors),
+    ("sim-state-example", sim_state_example),
+    ("sim-events-example", sim_events_example),
+];
+
+/// 2020-11-23 16:02:55 UTC: the book's clock.
+const START_MS: u64 = 1_606_147_375_000;
+
+fn client_config() -> ClientConfig {
+    ClientConfig {
+        browser: BrowserDescription {
+            os: "wa".into(),
+            browser: "Chrome".into(),
+            version: "0.1.0".into(),
+        },
+        ..ClientConfig::default()
+    }
+}
+
+fn server_config(challenge: bool) -> Config {
+    Config {
+        rng_seed: Some(7),
+        challenge_on_restore: challenge,
+        ..Config::default()
+    }
+}
+
+fn tag(text: &str) -> Result<Tag, String> {
+    Tag::new(text).map_err(|e| e.to_string())
+}
+
+fn frame_forms() -> Result<String, String> {
+    let now = Timestamp::from_unix_ms(START_MS);
+    let frames = [
+        (
+            "JSON, one comma (admin commands; everything the server sends)",
+            Frame::json(
+                tag("1606147375.--0")?,
+                JsonForm::OneComma,
+                json!(["admin", "Conn", "reref"]),
+            ),
+        ),
+        (
+            "JSON, two commas (every other client request)",
+            Frame::json(
+                tag("375.--5")?,
+                JsonForm::TwoCommas,
+                json!(["query", "exist", "15550100002@c.us"]),
+            ),
+        ),
+        (
+            "JSON with an empty body (parsed as `null`)",
+            Frame::json(tag("s9")?, JsonForm::OneComma, Value::Null),
+        ),
+        (
+            "binary: tag, comma, payload (shown in hex)",
+            Frame::binary(tag("375.--6")?, vec![0x05, 0x80, 0xde, 0xad]),
+        ),
+        ("keepalive (client)", Frame::Keepalive),
+        ("pong (server), no tag", Frame::pong(now)),
+    ];
+    let mut rows = Vec::new();
+    for (what, frame) in frames {
+        let wire = frame.to_wire();
+        let shown = match &wire {
+            WireMessage::Text(text) => format!("text `{text}`"),
+            WireMessage::Binary(bytes) => format!("binary `{}`", hex_spaced(bytes)),
+        };
+        if Frame::parse(&wire).map_err(|e| e.to_string())? != frame {
+            return Err(format!("{what}: does not parse back to itself"));
+        }
+        rows.push(vec![what.to_owned(), shown]);
+    }
+    Ok(table(&["frame", "WebSocket message"], &rows))
+}
+
+fn tag_examples() -> Result<String, String> {
+    let mut tags = TagGenerator::new();
+    let now = Timestamp::from_unix_ms(START_MS);
+    let lines = [
+        format!("clock: {} ms since the epoch", now.unix_ms()),
+        format!("next_long()  → {}   (admin commands)", tags.next_long(now)),
+        format!(
+            "next_short() → {}        (other requests)",
+            tags.next_short(now)
+        ),
+        format!("next_short() → {}", tags.next_short(now)),
+        format!("next_long()  → {}", tags.next_long(now)),
+    ];
+    Ok(fenced("text", &lines.join("\n")))
+}
+
+/// One connection between our client core and the simulator core, stepped by hand.
+struct Pair {
+    server: Server,
+    client: ClientSession,
+    conn: ConnId,
+    now: Timestamp,
+    rng: StdRng,
+    log: Vec<String>,
+    /// One line per frame: direction, tag and what it is.
+    summary: Vec<String>,
+    sim_events: Vec<SimEvent>,
+}
+
+/// How far ahead the pump steps the clock to collect answers the simulator holds back.
+const HELD_BACK: Duration = Duration::from_secs(1);
+
+/// Frames longer than this are shown indented over several lines.
+const ONE_LINE: usize = 100;
+
+impl Pair {
+    fn new(server: Server) -> Pair {
+        let mut server = server;
+        let now = Timestamp::from_unix_ms(START_MS);
+        let conn = server.handle_connect(now);
+        Pair {
+            server,
+            client: ClientSession::new(client_config()),
+            conn,
+            now,
+            rng: StdRng::seed_from_u64(11),
+            log: Vec::new(),
+            summary: Vec::new(),
+            sim_events: Vec::new(),
+        }
+    }
+
+    /// A fresh connection and client on the same server.
+    fn reconnect(&mut self) {
+        self.server.handle_disconnect(self.conn, self.now);
+        self.client.handle_transport_closed(self.now);
+        self.conn = self.server.handle_connect(self.now);
+        self.client = ClientSession::new(client_config());
+        self.drain_events();
+        self.log.clear();
+        self.summary.clear();
+    }
+
+    fn note(&mut self, text: impl Into<String>) {
+        self.log.push(format!("   ({})", text.into()));
+    }
+
+    fn client_id(&self) -> Option<String> {
+        self.client.session_data().map(|s| s.client_id.clone())
+    }
+
+    fn show(&mut self, arrow: &str, message: &WireMessage) -> Result<(), String> {
+        let frame = Frame::parse(message).map_err(|e| e.to_string())?;
+        self.summary.push(format!("{arrow} {}", summarize(&frame)));
+        match (&frame, message) {
+            (Frame::Binary { tag, payload }, _) => {
+                let (what, node) = if arrow == "→" {
+                    let keys = self
+                        .client_id()
+                        .and_then(|id| self.server.session_keys(&id).cloned())
+                        .ok_or("binary frame before login")?;
+                    let opened = open_client_frame(&keys, payload).map_err(|e| e.to_string())?;
+                    let metric = opened
+                        .metric()
+                        .map_or_else(|| "none".to_owned(), |m| m.wire_name().to_owned());
+                    let what = format!(
+                        "metric {} ({metric}), flags 0x{:02x}, HMAC, IV, {} bytes of ciphertext",
+                        opened.metric_byte,
+                        opened.flags.bits(),
+                        payload.len() - 2 - 48
+                    );
+                    (what, opened.plaintext)
+                } else {
+                    let keys = self
+                        .client
+                        .session_keys()
+                        .ok_or("binary frame before login")?;
+                    let plain = open_server_frame(keys, payload).map_err(|e| e.to_string())?;
+                    (
+                        format!("HMAC, IV, {} bytes of ciphertext", payload.len() - 48),
+                        plain,
+                    )
+                };
+                let node = Codec::legacy().decode(&node).map_err(|e| e.to_string())?;
+                self.log.push(format!(
+                    "{arrow} {tag},<binary, {} bytes: {what}>",
+                    payload.len()
+                ));
+                let text = node_json::to_string(&node);
+                if text.len() <= ONE_LINE {
+                    self.log.push(format!("    decrypted: {text}"));
+                } else {
+                    self.log.push("    decrypted:".to_owned());
+                    for line in node_json::to_string_pretty(&node).lines() {
+                        self.log.push(format!("      {line}"));
+                    }
+                }
+            }
+            (Frame::Json { tag, form, body }, WireMessage::Text(text)) if text.len() > ONE_LINE => {
+                let comma = match form {
+                    JsonForm::OneComma => ",",
+                    JsonForm::TwoCommas => ",,",
+                };
+                let pretty = serde_json::to_string_pretty(body).map_err(|e| e.to_string())?;
+                self.log.push(format!(
+                    "{arrow} {tag}{comma}{}",
+                    pretty.lines().next().unwrap_or("")
+                ));
+                for line in pretty.lines().skip(1) {
+                    self.log.push(format!("  {line}"));
+                }
+            }
+            (_, WireMessage::Text(text)) => self.log.push(format!("{arrow} {text}")),
+            (_, WireMessage::Binary(bytes)) => self
+                .log
+                .push(format!("{arrow} <binary {}>", hex_spaced(bytes))),
+        }
+        Ok(())
+    }
+
+    fn drain_events(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(event) = self.client.poll_event() {
+            events.push(event);
+        }
+        while let Some(event) = self.server.poll_event() {
+            self.sim_events.push(event);
+        }
+        events
+    }
+
+    fn log_events(&mut self) {
+        for event in self.drain_events() {
+            let text = match event {
+                Event::Qr(qr) => format!("client shows the QR code {}", qr.qr_string()),
+                Event::ChallengeAnswered => "client answered the challenge".to_owned(),
+                Event::Connected(info) => format!("client is logged in as {}", info.wid),
+                Event::SessionUpdated(_) => {
+                    "client stores the session (keys and tokens)".to_owned()
+                }
+                Event::Closed(reason) => format!("client session closed: {reason:?}"),
+                _ => continue,
+            };
+            self.note(text);
+        }
+    }
+
+    /// Delivers frames both ways until neither side has anything to send.
+    fn pump(&mut self) -> Result<(), String> {
+        loop {
+            let mut progressed = false;
+            while let Some(frame) = self.client.poll_transmit() {
+                progressed = true;
+                let wire = frame.to_wire();
+                self.show("→", &wire)?;
+                // A refusal is answered on the wire (and shown from there).
+                let _ = self.server.handle_message(self.conn, self.now, wire);
+            }
+            while let Some(output) = self.server.poll_output() {
+                progressed = true;
+                match output {
+                    Output::Send { conn, message } if conn == self.conn => {
+                        self.show("←", &message)?;
+                        self.client.handle_wire(self.now, &message);
+                    }
+                    Output::Send { .. } => {}
+                    Output::Close { conn } if conn == self.conn => {
+                        self.note("server closes the connection");
+                        self.client.handle_transport_closed(self.now);
+                    }
+                    Output::Close { .. } => {}
+                }
+            }
+            self.log_events();
+            if progressed {
+                continue;
+            }
+            // Answers the simulated phone holds back for its round-trip come out later.
+            match self.server.poll_timeout() {
+                Some(at) if at > self.now && at <= self.now + HELD_BACK => {
+                    let waited = at.saturating_duration_since(self.now);
+                    self.now = at;
+                    self.note(format!("{} ms later", waited.as_millis()));
+                    self.server.handle_timeout(self.now);
+                    self.client.handle_timeout(self.now);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// QR login: init, the phone scans, Conn/Stream/Props, then the pushed contacts and chats.
+    fn login(&mut self) -> Result<(), String> {
+        self.client
+            .start_login(self.now, &mut self.rng)
+            .map_err(|e| e.to_string())?;
+        self.pump()?;
+        let qr = self
+            .log
+            .iter()
+            .rev()
+            .find_map(|line| line.split("QR code ").nth(1))
+            .map(|s| s.trim_end_matches(')').to_owned())
+            .ok_or("the client showed no QR code")?;
+        self.now = self.now + Duration::from_secs(3);
+        self.note("3 s later the phone scans the QR code");
+        self.server.scan(self.now, &qr).map_err(|e| e.to_string())?;
+        self.pump()
+    }
+
+    fn restore(&mut self, data: SessionData) -> Result<(), String> {
+        self.client
+            .restore(self.now, data)
+            .map_err(|e| e.to_string())?;
+        self.pump()
+    }
+
+    fn transcript(&self) -> String {
+        fenced("text", &self.log.join("\n"))
+    }
+
+    /// The transcript up to the line that contains `marker`.
+    fn transcript_until(&self, marker: &str) -> String {
+        let end = self
+            .log
+            .iter()
+            .position(|line| line.contains(marker))
+            .map_or(self.log.len(), |i| i + 1);
+        fenced("text", &self.log[..end].join("\n"))
+    }
+}
+
+/// `tag  what`: the first words of a JSON array, a reply's status, or "binary".
+fn summarize(frame: &Frame) -> String {
+    let (tag, what) = match frame {
+        Frame::Json { tag, body, .. } => {
+            let what = match body {
+                Value::Array(items) => {
+                    let words: Vec<String> = items
+                        .iter()
+                        .take(3)
+                        .map(|v| match v {
+                            Value::String(s) if s.len() <= 12 => format!("\"{s}\""),
+                            Value::Object(o) => match o.get("type") {
+                                Some(t) => format!("{{type:{t},…}}"),
+                                None => "{…}".to_owned(),
+                            },
+                            _ => "…".to_owned(),
+                        })
+                        .collect();
+                    format!("[{}]", words.join(","))
+                }
+                Value::Object(o) => {
+                    format!("{{status:{}}}", o.get("status").unwrap_or(&Value::Null))
+                }
+                other => other.to_string(),
+            };
+            (tag.as_str(), what)
+        }
+        Frame::Binary { tag, .. } => (tag.as_str(), "<binary node>".to_owned()),
+        Frame::Pong { .. } => ("", "pong".to_owned()),
+        Frame::Keepalive => ("", "keepalive".to_owned()),
+    };
+    format!("{tag:<16} {what}")
+}
+
+fn logged_in(challenge: bool) -> Result<Pair, String> {
+    let mut pair = Pair::new(Server::new(server_config(challenge)));
+    pair.login()?;
+    Ok(pair)
+}
+
+fn login_transcript() -> Result<String, String> {
+    Ok(logged_in(false)?.transcript())
+}
+
+fn restored(challenge: bool) -> Result<Pair, String> {
+    let mut pair = logged_in(challenge)?;
+    let data = pair
+        .client
+        .session_data()
+        .cloned()
+        .ok_or("no session after login")?;
+    pair.now = pair.now + Duration::from_secs(60);
+    pair.reconnect();
+    pair.note("a minute later, on a new connection, with the stored session");
+    pair.restore(data)?;
+    Ok(pair)
+}
+
+fn restore_transcript() -> Result<String, String> {
+    Ok(restored(false)?.transcript_until("client is logged in"))
+}
+
+fn restore_challenge_transcript() -> Result<String, String> {
+    Ok(restored(true)?.transcript_until("client is logged in"))
+}
+
+fn logout_transcript() -> Result<String, String> {
+    let mut pair = logged_in(false)?;
+    pair.log.clear();
+    pair.client.logout(pair.now).map_err(|e| e.to_string())?;
+    pair.pump()?;
+    Ok(pair.transcript())
+}
+
+/// Percent-encodes the base64 characters that are not allowed as is in a query string.
+fn query_escape(text: &str) -> String {
+    text.replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+}
+
+fn http_logout() -> Result<String, String> {
+    let mut pair = logged_in(false)?;
+    let data = pair.client.session_data().cloned().ok_or("no session")?;
+    let keys = data.session_keys();
+    let token = logout_token(&keys);
+    let wrong = logout_token(&SessionKeys::new(data.mac_key, data.enc_key));
+    let refused = pair
+        .server
+        .http_logout(pair.now, &data.browser_token, &wrong)
+        .err()
+        .ok_or("the simulator accepted a wrong logout token")?;
+    pair.server
+        .http_logout(pair.now, &data.browser_token, &token)
+        .map_err(|e| e.to_string())?;
+    let lines = [
+        format!("browserToken (from Conn)   {}", data.browser_token),
+        format!("m = base64(HMAC-SHA256(macKey, encKey)) = {token}"),
+        String::new(),
+        format!(
+            "POST https://web.whatsapp.com/logout?t={}&m={}",
+            query_escape(&data.browser_token),
+            query_escape(&token)
+        ),
+        String::new(),
+        "wa-sim (POST /logout): the session is unpaired; its tokens now get 401.".to_owned(),
+        format!(
+            "With m computed from swapped keys instead: {} ({refused}).",
+            refused.http_status()
+        ),
+    ];
+    Ok(fenced("text", &lines.join("\n")))
+}
+
+fn binary_query_transcript() -> Result<String, String> {
+    let mut pair = logged_in(false)?;
+    pair.log.clear();
+    let queries = [
+        (
+            Node::new("query")
+                .attr("type", "contacts")
+                .attr("epoch", "1"),
+            Metric::QueryContacts,
+        ),
+        (
+            Node::new("query").attr("type", "status").attr("epoch", "2"),
+            Metric::QueryStatus,
+        ),
+    ];
+    for (node, metric) in queries {
+        pair.client
+            .send_node(
+                pair.now,
+                &node,
+                Some(metric),
+                Flags::EXPECTS_RESPONSE,
+                &mut pair.rng,
+            )
+            .map_err(|e| e.to_string())?;
+        pair.pump()?;
+    }
+    let action = Node::new("action")
+        .attr("type", "set")
+        .attr("epoch", "3")
+        .children([Node::new("presence").attr("type", "available")]);
+    pair.client
+        .send_node(
+            pair.now,
+            &action,
+            Some(Metric::Presence),
+            Flags::EXPECTS_RESPONSE | Flags::AVAILABLE,
+            &mut pair.rng,
+        )
+        .map_err(|e| e.to_string())?;
+    pair.pump()?;
+    Ok(pair.transcript())
+}
+
+fn json_query_transcript() -> Result<String, String> {
+    let mut pair = logged_in(false)?;
+    pair.log.clear();
+    let requests = [
+        json!(["query", "exist", "15550100002@c.us"]),
+        json!(["query", "exist", "15559990000@c.us"]),
+        json!(["query", "Status", "15550100002@c.us"]),
+        json!(["query", "ProfilePicThumb", "15550100002@c.us"]),
+        json!(["action", "presence", "subscribe", "15550100002@c.us"]),
+        json!(["admin", "test"]),
+    ];
+    for request in requests {
+        pair.client
+            .send_json(pair.now, request)
+            .map_err(|e| e.to_string())?;
+        pair.pump()?;
+    }
+    Ok(pair.transcript())
+}
+
+fn conn_tags_evidence() -> Result<String, String> {
+    let mut out = String::new();
+    let qr = logged_in(false)?;
+    let runs = [
+        ("QR login", qr.summary.clone()),
+        ("restore", restored(false)?.summary),
+        ("restore with a challenge", restored(true)?.summary),
+    ];
+    for (name, summary) in runs {
+        out.push_str(&format!("{name}:\n"));
+        for line in summary.iter().filter(|l| !l.contains("preempt-")) {
+            out.push_str(&format!("  {line}\n"));
+        }
+        out.push('\n');
+    }
+    Ok(fenced("text", &out))
+}
+
+fn browser_evidence() -> Result<String, String> {
+    let mut pair = Pair::new(Server::new(server_config(false)));
+    pair.client
+        .start_login(pair.now, &mut pair.rng)
+        .map_err(|e| e.to_string())?;
+    let init = match pair.client.poll_transmit().map(|f| f.to_wire()) {
+        Some(WireMessage::Text(text)) => text,
+        other => return Err(format!("expected admin init, got {other:?}")),
+    };
+    let mut lines = vec![format!("wa-core sends:  {init}"), String::new()];
+    let id = "AAAAAAAAAAAAAAAAAAAAAA==";
+    let browsers = [
+        json!(["Baileys", "Chrome", "3.0"]),
+        json!(["Long browser description", "ShortBrowserDesc"]),
+        json!(["a", "b", "c", "d"]),
+    ];
+    for browser in browsers {
+        let mut server = Server::new(server_config(false));
+        let now = Timestamp::from_unix_ms(START_MS);
+        let conn = server.handle_connect(now);
+        let body = json!(["admin", "init", [2, 2142, 12], browser, id, true]);
+        let frame = Frame::json(tag("1606147375.--0")?, JsonForm::OneComma, body.clone());
+        let _ = server.handle_message(conn, now, frame.to_wire());
+        let status = match server.poll_output() {
+            Some(Output::Send {
+                message: WireMessage::Text(text),
+                ..
+            }) => {
+                let reply = Frame::parse_text(&text).map_err(|e| e.to_string())?;
+                match reply {
+                    Frame::Json { body, .. } => body["status"].to_string(),
+                    other => format!("{other:?}"),
+                }
+            }
+            other => format!("{other:?}"),
+        };
+        lines.push(format!("wa-sim, browser {browser}: status {status}"));
+    }
+    Ok(fenced("text", &lines.join("\n")))
+}
+
+fn sample_session() -> SessionData {
+    SessionData {
+        client_id: "AAECAwQFBgcICQoLDA0ODw==".into(),
+        private_key: [1; 32],
+        client_token: "client-token".into(),
+        server_token: "1@server-token".into(),
+        browser_token: "1@browser-token".into(),
+        enc_key: [2; 32],
+        mac_key: [3; 32],
+        wid: "15550100001@c.us".into(),
+    }
+}
+
+/// Runs a restore whose `admin login` (or, with `challenge`, `admin challenge`) gets `reply`.
+fn restore_outcome(reply: Value, challenge: bool) -> Result<CloseReason, String> {
+    let now = Timestamp::from_unix_ms(START_MS);
+    let mut client = ClientSession::new(client_config());
+    client
+        .restore(now, sample_session())
+        .map_err(|e| e.to_string())?;
+    let next_tag = |client: &mut ClientSession| match client.poll_transmit() {
+        Some(Frame::Json { tag, .. }) => Ok(tag),
+        other => Err(format!("expected a JSON request, got {other:?}")),
+    };
+    let init = next_tag(&mut client)?;
+    client.handle_frame(
+        now,
+        Frame::json(init, JsonForm::OneComma, json!({"status": 200})),
+    );
+    let login = next_tag(&mut client)?;
+    let answered = if challenge {
+        let cmd = json!(["Cmd", {"type": "challenge", "challenge": "AAECAw=="}]);
+        client.handle_frame(now, Frame::json(tag("s1")?, JsonForm::OneComma, cmd));
+        next_tag(&mut client)?
+    } else {
+        login
+    };
+    client.handle_frame(now, Frame::json(answered, JsonForm::OneComma, reply));
+    while let Some(event) = client.poll_event() {
+        if let Event::Closed(reason) = event {
+            return Ok(reason);
+        }
+    }
+    Err("the session did not close".into())
+}
+
+fn login_status_table() -> Result<String, String> {
+    let cases = [
+        (json!({"status": 401}), false),
+        (json!({"status": 403, "tos": 2}), false),
+        (json!({"status": 405}), false),
+        (json!({"status": 409}), false),
+        (json!({"status": 419}), false),
+        (json!({"status": 503}), false),
+        (json!({"status": 418}), false),
+        (json!({"status": 401}), true),
+        (json!({"status": 500}), true),
+    ];
+    let mut rows = Vec::new();
+    for (reply, challenge) in cases {
+        let reason = restore_outcome(reply.clone(), challenge)?;
+        rows.push(vec![
+            if challenge {
+                "`admin challenge`"
+            } else {
+                "`admin login`"
+            }
+            .to_owned(),
+            format!("`{reply}`"),
+            format!("`{reason:?}`"),
+            if reason.invalidates_session() {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_owned(),
+            if reason.is_retryable() { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    Ok(table(
+        &[
+            "request",
+            "reply",
+            "wa-core `CloseReason`",
+            "forget the session",
+            "retry later",
+        ],
+        &rows,
+    ))
+}
+
+fn sim_request_errors() -> Result<String, String> {
+    let errors = [
+        RequestError::Frame(wa_core::FrameError::TooLong {
+            len: 2_000_000,
+            max: 1_048_576,
+        }),
+        RequestError::Frame(wa_core::FrameError::MissingComma),
+        RequestError::Malformed("request is not a JSON array".into()),
+        RequestError::Node("unexpected end".into()),
+        RequestError::UnknownCommand("query Foo".into()),
+        RequestError::NotLoggedIn,
+        RequestError::Crypto("HMAC mismatch".into()),
+        RequestError::Replaced,
+    ];
+    let mut rows: Vec<Vec<String>> = errors
+        .iter()
+        .map(|e| vec![format!("{e}"), e.status().to_string()])
+        .collect();
+    for e in [
+        LogoutError::MissingParameter,
+        LogoutError::UnknownToken,
+        LogoutError::BadMac,
+    ] {
+        rows.push(vec![
+            format!("`POST /logout`: {e}"),
+            e.http_status().to_string(),
+        ]);
+    }
+    Ok(table(&["wa-sim refuses because", "status"], &rows))
+}
+
+fn sim_state_example() -> Result<String, String> {
+    let pair = logged_in(false)?;
+    let state = serde_json::to_string_pretty(&pair.server.state()).map_err(|e| e.to_string())?;
+    Ok(fenced("json", &state))
+}
+
+fn sim_events_example() -> Result<String, String> {
+    let mut pair = logged_in(false)?;
+    pair.drain_events();
+    let events = serde_json::to_string_pretty(&pair.sim_events).map_err(|e| e.to_string())?;
+    Ok(fenced("json", &events))
+}
