@@ -115,9 +115,6 @@ pub enum CliError {
         /// What to do about it.
         hint: Option<String>,
     },
-    /// A demo step did not go as expected.
-    #[error("demo step failed: {0}")]
-    Demo(String),
 }
 
 impl CliError {

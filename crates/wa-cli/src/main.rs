@@ -1,11 +1,10 @@
 //! The `wa` command: decode captured frames, run the simulator, log in and out, demo.
 
-// Session writing and the network errors are used by the commands being added next.
-#![allow(dead_code)]
-
 mod decode;
 mod error;
 mod input;
+mod login;
+mod qr;
 mod sessions;
 mod sim;
 mod style;
@@ -68,10 +67,16 @@ enum Command {
     /// Decode a captured frame or node into JSON (decrypting it with a session's keys).
     #[command(after_help = DECODE_EXAMPLES)]
     Decode(DecodeArgs),
+    /// Log in by QR code and save the session.
+    #[command(after_help = login::LOGIN_EXAMPLES)]
+    Login(login::LoginArgs),
+    /// Log out (on the socket, or over HTTP when it cannot connect) and delete the session.
+    #[command(after_help = login::LOGOUT_EXAMPLES)]
+    Logout(login::LogoutArgs),
     /// Show the saved session: who is logged in, where, with which phone.
     #[command(
         visible_alias = "status",
-        after_help = "Examples:\n  wa whoami\n  wa whoami --session work --json"
+        after_help = "Examples:\n  wa whoami\n  wa status --check        also ask the server whether the session still works\n  wa whoami --session work --json"
     )]
     Whoami(WhoamiArgs),
     /// Run a local WhatsApp Web server (the simulator) until Ctrl-C.
@@ -126,6 +131,9 @@ struct WhoamiArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Also connect and restore the session to see whether the server still accepts it.
+    #[arg(long)]
+    check: bool,
 }
 
 /// What a command needs from the global options.
@@ -166,6 +174,14 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Decode(args) => run_decode(args, context),
         Command::Whoami(args) => run_whoami(args, context),
         Command::Sessions => run_sessions(context),
+        Command::Login(args) => {
+            let sessions = context.sessions()?;
+            runtime()?.block_on(login::login(args, &sessions, context.out))
+        }
+        Command::Logout(args) => {
+            let sessions = context.sessions()?;
+            runtime()?.block_on(login::logout(args, &sessions, context.out))
+        }
         Command::Sim(args) => runtime()?.block_on(sim::run(args, context.out, context.err)),
     }
 }
@@ -258,6 +274,9 @@ fn run_whoami(args: WhoamiArgs, context: &Context) -> Result<(), CliError> {
     }
     line("client id", &data.client_id);
     line("file", &path.display().to_string());
+    if args.check {
+        runtime()?.block_on(login::check(&sessions, &args.session, style))?;
+    }
     Ok(())
 }
 

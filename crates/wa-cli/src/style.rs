@@ -49,8 +49,14 @@ impl Style {
     }
 
     /// A style that never colours.
+    #[cfg(test)]
     pub fn plain() -> Style {
         Style { color: false }
+    }
+
+    /// Whether this style emits colour codes.
+    pub fn is_colored(self) -> bool {
+        self.color
     }
 
     fn paint(self, code: &str, text: impl Display) -> String {
