@@ -6,6 +6,8 @@
 // For a wss:// sim with a self-signed certificate, trust it with NODE_EXTRA_CA_CERTS=<cert.pem>.
 //
 // Phases:
+//   0. "exhausted": nobody scans; with short-lived refs Baileys asks for new ones (reref) until
+//                   the sim refuses with 429 and Baileys gives up. Prints the refs it showed.
 //   1. "qr":        new login; on each QR the script asks the simulated phone to scan it
 //                   (POST <control_url>/scan). Prints the keys Baileys derived from `secret`.
 //   2. "restore":   reconnect with the saved auth info (takeover, no challenge).
@@ -85,6 +87,19 @@ async function openAndReport(conn, phase) {
 }
 
 async function main() {
+    // 0. Refs run out: five rerefs, then 429.
+    await control('/config', { ref_ttl_ms: 300, reref_min_interval_ms: 0 })
+    const unscanned = newConnection()
+    const refs = []
+    unscanned.on('qr', (qr) => refs.push(qr.split(',')[0]))
+    try {
+        await withTimeout(unscanned.connect(), 30000, 'refs to run out')
+        print({ event: 'error', message: 'connected without a scan' })
+    } catch (error) {
+        print({ event: 'exhausted', refs, message: String(error.message) })
+    }
+    await control('/config', { ref_ttl_ms: 20000, reref_min_interval_ms: 1000 })
+
     // 1. New login by QR.
     const first = newConnection()
     let qrCount = 0

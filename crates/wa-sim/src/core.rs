@@ -731,6 +731,12 @@ impl Server {
         self.config.challenge_on_restore = on;
     }
 
+    /// Sets the QR ref lifetime and the minimum interval between rerefs (for new refs).
+    pub fn set_ref_timing(&mut self, ttl: Duration, reref_min_interval: Duration) {
+        self.config.ref_ttl = ttl;
+        self.config.reref_min_interval = reref_min_interval;
+    }
+
     /// Sets (or clears) the auto-scan delay.
     pub fn set_auto_scan_delay(&mut self, delay: Option<Duration>) {
         self.config.auto_scan_delay = delay;

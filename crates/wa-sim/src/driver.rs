@@ -11,7 +11,7 @@
 //! | `POST /_sim/scan` `{"qr": "...", "wid"?: "..."}` | the phone scans a QR now |
 //! | `POST /_sim/qr` `{"qr": "..."}` | the phone sees a QR; scanned after the auto-scan delay |
 //! | `POST /_sim/unpair` `{"client_id": "..."}` | the phone removes a session |
-//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
+//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
 //!
 //! The control routes answer `{"error": "..."}` with a 4xx status when they refuse.
 //!
@@ -559,6 +559,8 @@ struct ConfigRequest {
     auto_scan_delay_ms: Option<u64>,
     #[serde(default)]
     auto_scan_off: bool,
+    ref_ttl_ms: Option<u64>,
+    reref_min_interval_ms: Option<u64>,
     tos: Option<TosRequest>,
 }
 
@@ -580,6 +582,15 @@ async fn config_route(
         }
         if req.auto_scan_off {
             s.set_auto_scan_delay(None);
+        }
+        if req.ref_ttl_ms.is_some() || req.reref_min_interval_ms.is_some() {
+            let ttl = req
+                .ref_ttl_ms
+                .map_or(s.config().ref_ttl, Duration::from_millis);
+            let min = req
+                .reref_min_interval_ms
+                .map_or(s.config().reref_min_interval, Duration::from_millis);
+            s.set_ref_timing(ttl, min);
         }
         Ok(())
     });

@@ -177,6 +177,7 @@ async fn run_baileys(tls: bool) {
     assert_eq!(
         order,
         [
+            ("exhausted", ""),
             ("open", "qr"),
             ("data", "qr"),
             ("open", "restore"),
@@ -193,6 +194,18 @@ async fn run_baileys(tls: bool) {
     assert_eq!(tokens.len(), 3);
     assert!(tokens[0] != tokens[1] && tokens[1] != tokens[2]);
     let find = |name: &str| &seen.iter().find(|(e, _, _)| e == name).expect(name).2;
+    // Unscanned: the first ref and five rerefs, each new, then 429 ended the attempt.
+    let refs: Vec<&str> = find("exhausted")["refs"]
+        .as_array()
+        .expect("refs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(refs.len(), 6, "{refs:?}");
+    let distinct: std::collections::HashSet<&str> = refs.iter().copied().collect();
+    assert_eq!(distinct.len(), 6, "{refs:?}");
+    let why = find("exhausted")["message"].as_str().unwrap_or_default();
+    assert!(why.contains("429"), "{why}");
     assert_eq!(find("replaced")["reason"], "replaced");
     assert_eq!(find("restore_refused")["status"], 401);
 
