@@ -124,14 +124,18 @@ const SLOTS: usize = 4096;
 const MAX_TOKEN_LEN: usize = 64;
 
 /// An open-addressing hash table from token bytes to a code (single byte, or 256 + dict*256 + index).
-/// Each slot holds code + 1 in its low 16 bits (0 marks an empty slot) and the high 16 bits of the
-/// key's hash, so most non-tokens are turned away without comparing strings.
+///
+/// Each slot packs code + 1 (bits 0..11; 0 marks an empty slot), the token's length (bits 11..18)
+/// and 14 bits of its hash (bits 18..32); `words` holds its first 8 bytes. A lookup compares
+/// those integers and touches the token's text only past 8 bytes: most non-tokens are turned away
+/// by the fingerprint, and short tokens never call `memcmp`.
 pub(crate) struct LookupTable {
     slots: [u32; SLOTS],
+    words: [u64; SLOTS],
     kind: Dictionary,
 }
 
-/// A cheap hash of a token candidate: its length and three of its bytes, mixed. Tokens differ
+/// A cheap hash of a token candidate: its length and four of its bytes, mixed. Tokens differ
 /// enough in those that probes stay short, and non-tokens (ids, numbers, text) cost no full scan.
 const fn token_hash(bytes: &[u8]) -> u32 {
     let n = bytes.len();
@@ -145,6 +149,25 @@ const fn token_hash(bytes: &[u8]) -> u32 {
     h ^= h >> 12;
     h
 }
+
+/// The first (up to) 8 bytes, little-endian, zero-padded.
+#[inline]
+const fn first_word(bytes: &[u8]) -> u64 {
+    let mut word = 0u64;
+    let mut i = 0;
+    while i < bytes.len() && i < 8 {
+        word |= (bytes[i] as u64) << (8 * i);
+        i += 1;
+    }
+    word
+}
+
+/// The slot value for a key of `len` bytes with `hash`, holding `code`.
+const fn slot_value(hash: u32, len: usize, code: usize) -> u32 {
+    (hash & 0xfffc_0000) | ((len as u32) << 11) | (code as u32 + 1)
+}
+
+const FINGERPRINT_AND_LEN: u32 = 0xffff_f800;
 
 const fn const_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -173,10 +196,10 @@ const fn code_str(kind: Dictionary, code: usize) -> &'static str {
     }
 }
 
-const fn insert(mut slots: [u32; SLOTS], kind: Dictionary, code: usize) -> [u32; SLOTS] {
-    let key = code_str(kind, code).as_bytes();
+const fn insert(mut table: LookupTable, code: usize) -> LookupTable {
+    let key = code_str(table.kind, code).as_bytes();
     if key.is_empty() {
-        return slots;
+        return table;
     }
     assert!(
         key.len() <= MAX_TOKEN_LEN,
@@ -185,24 +208,29 @@ const fn insert(mut slots: [u32; SLOTS], kind: Dictionary, code: usize) -> [u32;
     let hash = token_hash(key);
     let mut slot = hash as usize & (SLOTS - 1);
     loop {
-        let existing = slots[slot];
+        let existing = table.slots[slot];
         if existing == 0 {
-            slots[slot] = (hash & 0xffff_0000) | (code as u32 + 1);
-            return slots;
+            table.slots[slot] = slot_value(hash, key.len(), code);
+            table.words[slot] = first_word(key);
+            return table;
         }
         // A duplicate keeps its first position, as WhatsApp's own lookup does.
         if const_eq(
-            code_str(kind, (existing & 0xffff) as usize - 1).as_bytes(),
+            code_str(table.kind, (existing & 0x7ff) as usize - 1).as_bytes(),
             key,
         ) {
-            return slots;
+            return table;
         }
         slot = (slot + 1) & (SLOTS - 1);
     }
 }
 
 const fn build(kind: Dictionary) -> LookupTable {
-    let mut slots = [0u32; SLOTS];
+    let mut table = LookupTable {
+        slots: [0; SLOTS],
+        words: [0; SLOTS],
+        kind,
+    };
     let count = match kind {
         Dictionary::Legacy => LEGACY_SINGLE.len(),
         Dictionary::MultiDeviceV3 => 256 + 4 * 256,
@@ -213,11 +241,11 @@ const fn build(kind: Dictionary) -> LookupTable {
         let is_token =
             !matches!(kind, Dictionary::MultiDeviceV3) || code < MD_SINGLE.len() || code >= 256;
         if is_token {
-            slots = insert(slots, kind, code);
+            table = insert(table, code);
         }
         code += 1;
     }
-    LookupTable { slots, kind }
+    table
 }
 
 impl LookupTable {
@@ -227,15 +255,19 @@ impl LookupTable {
             return None;
         }
         let hash = token_hash(key);
+        let want = slot_value(hash, key.len(), 0) & FINGERPRINT_AND_LEN;
+        let word = first_word(key);
         let mut slot = hash as usize & (SLOTS - 1);
         loop {
             let entry = self.slots[slot];
             if entry == 0 {
                 return None;
             }
-            let code = (entry & 0xffff) as usize - 1;
-            if entry >> 16 == hash >> 16 && code_str(self.kind, code).as_bytes() == key {
-                return Some(code);
+            if entry & FINGERPRINT_AND_LEN == want && self.words[slot] == word {
+                let code = (entry & 0x7ff) as usize - 1;
+                if key.len() <= 8 || code_str(self.kind, code).as_bytes().get(8..) == key.get(8..) {
+                    return Some(code);
+                }
             }
             slot = (slot + 1) & (SLOTS - 1);
         }
@@ -276,6 +308,29 @@ mod tests {
                 Some(Token::Single(i as u8)),
                 "{t}"
             );
+        }
+    }
+
+    #[test]
+    fn near_misses_of_long_tokens_are_not_tokens() {
+        for dict in [Dictionary::Legacy, Dictionary::MultiDeviceV3] {
+            let tokens = MD_SINGLE
+                .iter()
+                .chain(MD_DOUBLE.iter().flatten())
+                .chain(LEGACY_SINGLE.iter());
+            for token in tokens.filter(|t| t.len() > 8) {
+                let mut near = token.to_string();
+                let last = near.pop().unwrap();
+                near.push(if last == 'x' { 'y' } else { 'x' });
+                if let Some(found) = dict.token(&near) {
+                    // Only another real token with that spelling may match.
+                    let text = match found {
+                        Token::Single(b) => dict.single(b),
+                        Token::Double { dict: d, index } => dict.double(d, index),
+                    };
+                    assert_eq!(text, Some(near.as_str()));
+                }
+            }
         }
     }
 
