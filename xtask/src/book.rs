@@ -106,6 +106,7 @@ pub fn book(mode: Mode) -> Result<(), String> {
         ));
     }
     check_cited_tests(&chapters)?;
+    check_links(&chapters)?;
     if !stale.is_empty() {
         return Err(format!(
             "the protocol book is stale: {}\nrun `cargo xtask book` and commit the result",
@@ -174,6 +175,78 @@ fn check_cited_tests(chapters: &[PathBuf]) -> Result<(), String> {
         Err(format!(
             "the protocol book cites tests that do not exist (renamed?):\n  {}",
             missing.join("\n  ")
+        ))
+    }
+}
+
+/// GitHub's anchor for a heading: lowercase, punctuation dropped, spaces as hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Fails when a relative link between chapters names a missing file or heading.
+fn check_links(chapters: &[PathBuf]) -> Result<(), String> {
+    let mut anchors: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in chapters {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut in_code = false;
+        let mut slugs = BTreeSet::new();
+        for line in text.lines() {
+            if line.starts_with("```") {
+                in_code = !in_code;
+            } else if !in_code && line.starts_with('#') {
+                slugs.insert(slug(line.trim_start_matches('#')));
+            }
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        anchors.insert(name, slugs);
+    }
+    let mut broken = Vec::new();
+    for path in chapters {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for piece in text.split("](").skip(1) {
+            let Some(target) = piece.split(')').next() else {
+                continue;
+            };
+            if target.contains("://") || target.contains(' ') {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let file = if file.is_empty() { name.as_str() } else { file };
+            match anchors.get(file) {
+                None => broken.push(format!("{}: link to missing {target}", relative(path))),
+                Some(slugs) if !anchor.is_empty() && !slugs.contains(anchor) => {
+                    broken.push(format!(
+                        "{}: link to missing heading {target}",
+                        relative(path)
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "broken links in the protocol book:\n  {}",
+            broken.join("\n  ")
         ))
     }
 }
@@ -354,6 +427,22 @@ mod tests {
         })
         .unwrap();
         assert_eq!(again, out, "filling is idempotent");
+    }
+
+    #[test]
+    fn headings_slug_like_github() {
+        assert_eq!(
+            super::slug(" `reref`: a new QR code"),
+            "reref-a-new-qr-code"
+        );
+        assert_eq!(
+            super::slug(" Flag bit 7 means \"expects a response\""),
+            "flag-bit-7-means-expects-a-response"
+        );
+        assert_eq!(
+            super::slug(" LIST_16 carries a 16-bit size"),
+            "list_16-carries-a-16-bit-size"
+        );
     }
 
     #[test]

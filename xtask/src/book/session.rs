@@ -19,7 +19,8 @@ use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent
 
 use super::{Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 15] = [
+pub(crate) const GENERATORS: [(&str, Generator); 16] = [
+    ("keepalive-transcript", keepalive_transcript),
     ("conn-tags-evidence", conn_tags_evidence),
     ("browser-evidence", browser_evidence),
     ("json-query-transcript", json_query_transcript),
@@ -173,6 +174,20 @@ impl Pair {
 
     fn note(&mut self, text: impl Into<String>) {
         self.log.push(format!("   ({})", text.into()));
+    }
+
+    /// Moves the clock forward, runs both sides' timers and delivers what they send.
+    fn advance(&mut self, by: Duration) -> Result<(), String> {
+        self.now = self.now + by;
+        let ms = by.as_millis();
+        self.note(if ms % 1000 == 0 {
+            format!("{} s later", ms / 1000)
+        } else {
+            format!("{:.1} s later", by.as_secs_f64())
+        });
+        self.server.handle_timeout(self.now);
+        self.client.handle_timeout(self.now);
+        self.pump()
     }
 
     fn client_id(&self) -> Option<String> {
@@ -595,6 +610,19 @@ fn browser_evidence() -> Result<String, String> {
         lines.push(format!("wa-sim, browser {browser}: status {status}"));
     }
     Ok(fenced("text", &lines.join("\n")))
+}
+
+fn keepalive_transcript() -> Result<String, String> {
+    let mut pair = logged_in(false)?;
+    pair.log.clear();
+    // Up to the client's next deadline: its keepalive timer runs since `admin init`.
+    let next = pair
+        .client
+        .poll_timeout()
+        .ok_or("the client has no deadline")?;
+    pair.advance(next.saturating_duration_since(pair.now))?;
+    pair.advance(Duration::from_secs(20))?;
+    Ok(pair.transcript())
 }
 
 fn sample_session() -> SessionData {
