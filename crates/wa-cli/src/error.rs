@@ -107,6 +107,9 @@ pub enum CliError {
     /// The async runtime did not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
+    /// A demo step did not go as expected.
+    #[error("demo step failed: {0}")]
+    Demo(String),
     /// A connection-level failure (login, logout, restore).
     #[error("{message}")]
     Connection {

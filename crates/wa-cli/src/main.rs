@@ -1,6 +1,7 @@
 //! The `wa` command: decode captured frames, run the simulator, log in and out, demo.
 
 mod decode;
+mod demo;
 mod error;
 mod input;
 mod login;
@@ -64,6 +65,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Offline demo: log in to a built-in simulator, restore, log out (no network needed).
+    #[command(after_help = demo::DEMO_EXAMPLES)]
+    Demo(demo::DemoArgs),
     /// Decode a captured frame or node into JSON (decrypting it with a session's keys).
     #[command(after_help = DECODE_EXAMPLES)]
     Decode(DecodeArgs),
@@ -174,6 +178,7 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Decode(args) => run_decode(args, context),
         Command::Whoami(args) => run_whoami(args, context),
         Command::Sessions => run_sessions(context),
+        Command::Demo(args) => runtime()?.block_on(demo::run(args, context.out)),
         Command::Login(args) => {
             let sessions = context.sessions()?;
             runtime()?.block_on(login::login(args, &sessions, context.out))
