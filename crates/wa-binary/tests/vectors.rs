@@ -77,6 +77,10 @@ fn worked_examples_from_the_protocol_notes() {
         "{}",
         hex::encode(&out)
     );
+    // The same bytes into a BytesMut.
+    let mut buf = bytes::BytesMut::new();
+    codec.encode_into(&group, &mut buf).unwrap();
+    assert_eq!(&buf[..], &out[..]);
 }
 
 #[test]
