@@ -299,7 +299,7 @@ fn fill(
         };
         let body = generate(name).map_err(|e| format!("{}:{}: {e}", relative(path), number + 1))?;
         out.push('\n');
-        out.push_str(body.trim_end());
+        out.push_str(body.trim());
         out.push_str("\n\n");
         out.push_str(end_line);
     }
@@ -427,6 +427,15 @@ mod tests {
         })
         .unwrap();
         assert_eq!(again, out, "filling is idempotent");
+    }
+
+    #[test]
+    fn every_generator_gives_the_same_output_twice() {
+        for (name, generator) in super::generators() {
+            let first = generator().unwrap_or_else(|e| panic!("{name}: {e}"));
+            let second = generator().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(first, second, "generator `{name}` is not deterministic");
+        }
     }
 
     #[test]
