@@ -460,6 +460,19 @@ mod tests {
     }
 
     #[test]
+    fn numbers_survive_a_round_trip() {
+        // Found by the json_frame fuzz target: without correctly rounded float parsing, a long
+        // integer came back as a different f64 after re-serialization.
+        let text = format!("t,{{\"ttl\":2{}00}}", "7".repeat(97));
+        let frame = Frame::parse_text(&text).unwrap();
+        assert_eq!(Frame::parse(&frame.to_wire()).unwrap(), frame);
+        let frame =
+            Frame::parse_text("t,[0.1,1e308,-0.0,18446744073709551615,-9223372036854775808]")
+                .unwrap();
+        assert_eq!(Frame::parse(&frame.to_wire()).unwrap(), frame);
+    }
+
+    #[test]
     fn empty_body_is_null() {
         let f = Frame::parse_text("abc,").unwrap();
         assert_eq!(f, Frame::json(tag("abc"), JsonForm::OneComma, Value::Null));
