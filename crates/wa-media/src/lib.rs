@@ -25,5 +25,7 @@ pub use keys::{MediaKey, MediaKeys};
 pub use parallel::encrypt_stream_parallel;
 pub use range::RangePlan;
 #[cfg(feature = "tokio")]
-pub use tokio_io::{AsyncDecryptReader, AsyncEncryptReader};
+pub use tokio_io::{
+    AsyncDecryptReader, AsyncDecryptWriter, AsyncEncryptReader, AsyncEncryptWriter,
+};
 pub use types::MediaType;

@@ -1,9 +1,9 @@
 //! The tokio `AsyncRead` adapters: same bytes as the core, and a loud failure on bad input.
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wa_media::{
-    AsyncDecryptReader, AsyncEncryptReader, Decryptor, Encryptor, Expected, MediaKey, MediaType,
-    encrypt_bytes,
+    AsyncDecryptReader, AsyncDecryptWriter, AsyncEncryptReader, AsyncEncryptWriter, Decryptor,
+    Encryptor, Expected, MediaKey, MediaType, encrypt_bytes,
 };
 
 #[tokio::test]
@@ -31,4 +31,36 @@ async fn async_adapters_round_trip_and_fail_loudly() {
     let err = reader.read_to_end(&mut out).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     assert!(out.len() < plain.len());
+}
+
+#[tokio::test]
+async fn async_writers_round_trip_and_fail_on_shutdown() {
+    let key = MediaKey::from_array([6; 32]);
+    let ty = MediaType::Document;
+    let plain: Vec<u8> = (0..150_001u32).map(|i| (i % 241) as u8).collect();
+    let (body, info) = encrypt_bytes(&key, ty, &plain);
+    let mut writer = AsyncEncryptWriter::new(Vec::new(), Encryptor::new(&key, ty));
+    for piece in plain.chunks(10_000) {
+        writer.write_all(piece).await.unwrap();
+    }
+    writer.shutdown().await.unwrap();
+    assert_eq!(writer.info(), Some(&info));
+    assert_eq!(writer.into_inner(), body);
+    let mut writer =
+        AsyncDecryptWriter::new(Vec::new(), Decryptor::new(&key, ty, Expected::default()));
+    writer.write_all(&body).await.unwrap();
+    writer.shutdown().await.unwrap();
+    assert_eq!(writer.info().map(|i| i.file_length), Some(150_001));
+    assert_eq!(writer.into_inner(), plain);
+    let mut writer =
+        AsyncDecryptWriter::new(Vec::new(), Decryptor::new(&key, ty, Expected::default()));
+    writer.write_all(&body[..body.len() - 1]).await.unwrap();
+    let err = writer.shutdown().await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert!(
+        writer.shutdown().await.is_err(),
+        "a failed check stays failed"
+    );
+    assert!(writer.info().is_none());
+    assert!(writer.into_inner().len() < plain.len());
 }
