@@ -19,7 +19,9 @@ use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent
 
 use super::{Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 16] = [
+pub(crate) const GENERATORS: [(&str, Generator); 18] = [
+    ("takeover-transcript", takeover_transcript),
+    ("reref-transcript", reref_transcript),
     ("keepalive-transcript", keepalive_transcript),
     ("conn-tags-evidence", conn_tags_evidence),
     ("browser-evidence", browser_evidence),
@@ -161,10 +163,16 @@ impl Pair {
         }
     }
 
-    /// A fresh connection and client on the same server.
+    /// A fresh connection and client on the same server, the old connection closed.
     fn reconnect(&mut self) {
         self.server.handle_disconnect(self.conn, self.now);
         self.client.handle_transport_closed(self.now);
+        self.open_second();
+    }
+
+    /// A fresh connection and client on the same server; the old connection stays open (its
+    /// client is gone, so what the server sends it is only logged).
+    fn open_second(&mut self) {
         self.conn = self.server.handle_connect(self.now);
         self.client = ClientSession::new(client_config());
         self.drain_events();
@@ -308,12 +316,24 @@ impl Pair {
                         self.show("←", &message)?;
                         self.client.handle_wire(self.now, &message);
                     }
-                    Output::Send { .. } => {}
+                    Output::Send { conn, message } => match message {
+                        WireMessage::Text(text) => {
+                            self.log
+                                .push(format!("← [to connection {}] {text}", conn.get()));
+                        }
+                        WireMessage::Binary(bytes) => self.log.push(format!(
+                            "← [to connection {}] <binary, {} bytes>",
+                            conn.get(),
+                            bytes.len()
+                        )),
+                    },
                     Output::Close { conn } if conn == self.conn => {
                         self.note("server closes the connection");
                         self.client.handle_transport_closed(self.now);
                     }
-                    Output::Close { .. } => {}
+                    Output::Close { conn } => {
+                        self.note(format!("server closes connection {}", conn.get()));
+                    }
                 }
             }
             self.log_events();
@@ -610,6 +630,54 @@ fn browser_evidence() -> Result<String, String> {
         lines.push(format!("wa-sim, browser {browser}: status {status}"));
     }
     Ok(fenced("text", &lines.join("\n")))
+}
+
+fn takeover_transcript() -> Result<String, String> {
+    let mut pair = logged_in(false)?;
+    let data = pair
+        .client
+        .session_data()
+        .cloned()
+        .ok_or("no session after login")?;
+    let first = pair.conn;
+    pair.now = pair.now + Duration::from_secs(60);
+    pair.open_second();
+    pair.note(format!(
+        "connection {} is still logged in; connection {} restores the same session",
+        first.get(),
+        pair.conn.get()
+    ));
+    pair.restore(data)?;
+    Ok(pair.transcript_until("client is logged in"))
+}
+
+fn reref_transcript() -> Result<String, String> {
+    let mut pair = Pair::new(Server::new(server_config(false)));
+    pair.client
+        .start_login(pair.now, &mut pair.rng)
+        .map_err(|e| e.to_string())?;
+    pair.pump()?;
+    let mut asked_early = false;
+    for _ in 0..8 {
+        if pair.client.is_closed() {
+            break;
+        }
+        let next = pair
+            .client
+            .poll_timeout()
+            .ok_or("the client has no deadline")?;
+        pair.advance(next.saturating_duration_since(pair.now))?;
+        if !asked_early && !pair.client.is_closed() {
+            asked_early = true;
+            pair.note("the client asks again at once");
+            pair.client.reref(pair.now).map_err(|e| e.to_string())?;
+            pair.pump()?;
+        }
+    }
+    if !pair.client.is_closed() {
+        return Err("the client never ran out of QR refs".into());
+    }
+    Ok(pair.transcript())
 }
 
 fn keepalive_transcript() -> Result<String, String> {
