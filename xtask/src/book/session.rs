@@ -469,13 +469,6 @@ fn logout_transcript() -> Result<String, String> {
     Ok(pair.transcript())
 }
 
-/// Percent-encodes the base64 characters that are not allowed as is in a query string.
-fn query_escape(text: &str) -> String {
-    text.replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D")
-}
-
 fn http_logout() -> Result<String, String> {
     let mut pair = logged_in(false)?;
     let data = pair.client.session_data().cloned().ok_or("no session")?;
@@ -495,9 +488,8 @@ fn http_logout() -> Result<String, String> {
         format!("m = base64(HMAC-SHA256(macKey, encKey)) = {token}"),
         String::new(),
         format!(
-            "POST https://web.whatsapp.com/logout?t={}&m={}",
-            query_escape(&data.browser_token),
-            query_escape(&token)
+            "POST {}",
+            wa_core::client::logout_url("https://web.whatsapp.com", &data)
         ),
         String::new(),
         "wa-sim (POST /logout): the session is unpaired; its tokens now get 401.".to_owned(),
