@@ -23,6 +23,9 @@ pub struct Expected {
     pub file_enc_sha256: Option<[u8; 32]>,
     /// `fileLength`: plaintext length. Also lets the decryptor reject an over-long body early.
     pub file_length: Option<u64>,
+    /// `streamingSidecar`: when given, the decryptor checks each 64 KiB window and releases
+    /// plaintext only once its window verified (see [`Decryptor::with_sidecar`]).
+    pub streaming_sidecar: Option<Vec<u8>>,
 }
 
 /// What a successful decryption established.
@@ -80,6 +83,15 @@ impl Decryptor {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(keys.mac_key())
             .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
         mac.update(keys.iv());
+        let sidecar = expected
+            .streaming_sidecar
+            .as_deref()
+            .map(|entries| SidecarCheck {
+                hasher: SidecarHasher::new(keys.mac_key(), keys.iv()),
+                expected: entries.to_vec(),
+                held: Vec::new(),
+                held_from: 0,
+            });
         Decryptor {
             cbc: cbc::Decryptor::new(keys.cipher_key().into(), keys.iv().into()),
             mac,
@@ -91,7 +103,7 @@ impl Decryptor {
             body_decrypted: 0,
             plaintext_out: 0,
             expected,
-            sidecar: None,
+            sidecar,
         }
     }
 

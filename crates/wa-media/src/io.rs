@@ -331,6 +331,7 @@ pub fn decrypt_verified<R: Read + Seek, W: Write>(
         file_sha256: Some(checked.file_sha256),
         file_enc_sha256: Some(checked.file_enc_sha256),
         file_length: Some(checked.file_length),
+        streaming_sidecar: None,
     };
     // Should the body change between the passes, the second pass fails its checks.
     decrypt_stream(

@@ -76,6 +76,7 @@ fn round_trip_every_size_and_chunking() {
                 file_sha256: Some(info.file_sha256),
                 file_enc_sha256: Some(info.file_enc_sha256),
                 file_length: Some(len as u64),
+                streaming_sidecar: None,
             };
             assert_eq!(decrypt_bytes(&key, ty, &body, expected).unwrap(), plain);
         }
@@ -468,4 +469,33 @@ fn std_adapters_round_trip_and_fail_loudly() {
         Err(Error::BadLength(_))
     ));
     assert!(out.is_empty());
+}
+
+#[test]
+fn sidecar_from_the_message_turns_on_window_checks() {
+    let key = key(15);
+    let ty = MediaType::Video;
+    let plain = data(140_000, 15);
+    let (body, info) = encrypt_bytes(&key, ty, &plain);
+    let expected = Expected {
+        streaming_sidecar: info.streaming_sidecar.clone(),
+        ..Expected::default()
+    };
+    assert_eq!(
+        decrypt_bytes(&key, ty, &body, expected.clone()).unwrap(),
+        plain
+    );
+    let mut bad = body.clone();
+    bad[70_000] ^= 1;
+    let mut dec = Decryptor::new(&key, ty, expected);
+    let mut out = Vec::new();
+    let err = bad
+        .chunks(10_000)
+        .try_for_each(|piece| dec.update(piece, &mut out))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::SidecarMismatch { index: 1 }),
+        "{err:?}"
+    );
+    assert!(out == plain[..65536], "released {} bytes", out.len());
 }

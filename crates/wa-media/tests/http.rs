@@ -227,6 +227,7 @@ async fn mediaconn_upload_retries_next_host_and_download_verifies() {
                 file_sha256: Some(s.info.file_sha256),
                 file_enc_sha256: Some(s.info.file_enc_sha256),
                 file_length: Some(s.info.file_length),
+                streaming_sidecar: s.info.streaming_sidecar.clone(),
             },
             no_requery,
             |done, _| progress.push(done),

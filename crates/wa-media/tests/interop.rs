@@ -137,6 +137,7 @@ fn exchange(script: &str, types: &[(&str, MediaType)]) {
                     .unwrap(),
             ),
             file_length: Some(field(result, "fileLength").unwrap().parse().unwrap()),
+            streaming_sidecar: None,
         };
         let got = decrypt_bytes(&key, *ty, &body, expected.clone())
             .unwrap_or_else(|e| panic!("{script} body #{i} ({size} bytes, {ty:?}): {e}"));
