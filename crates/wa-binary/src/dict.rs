@@ -88,6 +88,7 @@ impl Dictionary {
     }
 
     /// The token for `s`, in O(1) (a perfect-enough static hash table built at compile time).
+    #[inline]
     pub fn token(self, s: &str) -> Option<Token> {
         let table: &LookupTable = match self {
             Dictionary::Legacy => &LEGACY_LOOKUP,
@@ -153,6 +154,9 @@ const fn token_hash(bytes: &[u8]) -> u32 {
 /// The first (up to) 8 bytes, little-endian, zero-padded.
 #[inline]
 const fn first_word(bytes: &[u8]) -> u64 {
+    if let Some((head, _)) = bytes.split_first_chunk::<8>() {
+        return u64::from_le_bytes(*head);
+    }
     let mut word = 0u64;
     let mut i = 0;
     while i < bytes.len() && i < 8 {

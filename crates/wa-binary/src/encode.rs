@@ -166,19 +166,17 @@ impl Encoder {
         }
         let bytes = s.as_bytes();
         if bytes.len() <= tags::PACKED_MAX {
-            let (mut nibble, mut hex) = (true, true);
+            let mut class = PACKABLE_NIBBLE | PACKABLE_HEX;
             for &b in bytes {
-                let digit = b.is_ascii_digit();
-                nibble &= digit || b == b'-' || b == b'.';
-                hex &= digit || (b'A'..=b'F').contains(&b);
-                if !nibble && !hex {
+                class &= PACKABLE[usize::from(b)];
+                if class == 0 {
                     break;
                 }
             }
-            if nibble {
+            if class & PACKABLE_NIBBLE != 0 {
                 return pack(out, tags::NIBBLE_8, bytes, nibble_value);
             }
-            if hex {
+            if class & PACKABLE_HEX != 0 {
                 return pack(out, tags::HEX_8, bytes, hex_value);
             }
         }
@@ -255,6 +253,29 @@ fn byte_length<B: BufMut>(out: &mut B, len: usize) {
         out.put_slice(&[tags::BINARY_8, len as u8]);
     }
 }
+
+/// Byte fits NIBBLE_8 (`0-9`, `-`, `.`).
+const PACKABLE_NIBBLE: u8 = 1;
+/// Byte fits HEX_8 (`0-9`, `A-F`).
+const PACKABLE_HEX: u8 = 2;
+
+/// Which packings each byte allows.
+static PACKABLE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_digit() {
+            table[b] = PACKABLE_NIBBLE | PACKABLE_HEX;
+        } else if c == b'-' || c == b'.' {
+            table[b] = PACKABLE_NIBBLE;
+        } else if c >= b'A' && c <= b'F' {
+            table[b] = PACKABLE_HEX;
+        }
+        b += 1;
+    }
+    table
+};
 
 fn nibble_value(b: u8) -> u8 {
     match b {
