@@ -592,7 +592,18 @@ fn browser_evidence() -> Result<String, String> {
         Some(WireMessage::Text(text)) => text,
         other => return Err(format!("expected admin init, got {other:?}")),
     };
-    let mut lines = vec![format!("wa-core sends:  {init}"), String::new()];
+    let client_id = match Frame::parse_text(&init).map_err(|e| e.to_string())? {
+        Frame::Json { body, .. } => body[4].as_str().unwrap_or_default().to_owned(),
+        other => return Err(format!("admin init is not JSON: {other:?}")),
+    };
+    let mut lines = vec![
+        format!("wa-core sends:  {init}"),
+        format!(
+            "  (clientId {client_id:?}: base64 of 16 random bytes, {} characters)",
+            client_id.len()
+        ),
+        String::new(),
+    ];
     let id = "AAAAAAAAAAAAAAAAAAAAAA==";
     let browsers = [
         json!(["Baileys", "Chrome", "3.0"]),
