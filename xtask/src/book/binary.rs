@@ -32,9 +32,9 @@ fn wire_tags() -> Result<String, String> {
             "legacy: end of stream (an error where a node is expected); multi-device: the token `xmlstreamend`",
         ),
         (
-            3,
-            "3 ..= 235",
-            "legacy: single-byte tokens 3-175; multi-device: single-byte tokens 1-235",
+            1,
+            "tokens",
+            "legacy: single-byte tokens at 3-175 (1 and 176-235 unused); multi-device: single-byte tokens at 1-235",
         ),
         (
             tags::DICTIONARY_0,
@@ -111,12 +111,12 @@ fn wire_tags() -> Result<String, String> {
     let rows: Vec<Vec<String>> = rows
         .into_iter()
         .map(|(value, name, meaning)| {
-            vec![
-                value.to_string(),
-                format!("`0x{value:02x}`"),
-                format!("`{name}`"),
-                meaning.to_owned(),
-            ]
+            let (byte, hex) = if name == "tokens" {
+                (format!("{value}-235"), format!("`0x{value:02x}`-`0xeb`"))
+            } else {
+                (value.to_string(), format!("`0x{value:02x}`"))
+            };
+            vec![byte, hex, format!("`{name}`"), meaning.to_owned()]
         })
         .collect();
     Ok(table(&["byte", "hex", "name", "meaning"], &rows))
