@@ -85,6 +85,19 @@ pub fn http_base(ws_url: &str) -> String {
     format!("{scheme}://{host}")
 }
 
+/// Refuses a `--server` that is not a WebSocket URL before trying to connect.
+pub fn check_ws_url(url: &str) -> Result<(), CliError> {
+    let scheme_ok = url.starts_with("ws://") || url.starts_with("wss://");
+    let host = url.split_once("://").map_or("", |(_, rest)| rest);
+    if scheme_ok && !host.is_empty() && !host.starts_with('/') {
+        return Ok(());
+    }
+    Err(CliError::usage(
+        format!("--server {url:?} is not a WebSocket URL"),
+        format!("use ws://HOST:PORT/ws (a local `wa sim`) or {DEFAULT_SERVER}"),
+    ))
+}
+
 /// A client that keeps its session in `path` and does not reconnect on its own.
 pub fn build_client(server: &str, http: &str, path: &Path) -> Result<Client, CliError> {
     Client::builder()
@@ -281,6 +294,7 @@ pub async fn next_event(
 /// Runs `wa login`.
 pub async fn login(args: LoginArgs, sessions: &Sessions, out: Style) -> Result<(), CliError> {
     let timeout = crate::sim::seconds(args.timeout, "--timeout")?;
+    check_ws_url(&args.server)?;
     let path = sessions.path(&args.session)?;
     if !args.force {
         if let Ok(existing) = sessions.load(&args.session) {
@@ -405,6 +419,7 @@ pub async fn logout(args: LogoutArgs, sessions: &Sessions, out: Style) -> Result
         .clone()
         .or_else(|| info.map(|i| i.server))
         .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+    check_ws_url(&server)?;
     let http = args.http_base.clone().unwrap_or_else(|| http_base(&server));
     let path = sessions.path(&args.session)?;
     let mut client = build_client(&server, &http, &path)?;
@@ -499,5 +514,32 @@ pub async fn check(sessions: &Sessions, name: &str, out: Style) -> Result<(), Cl
             Err(close_error(&reason))
         }
         Restored::Failed(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_base_follows_the_websocket_url() {
+        assert_eq!(http_base("ws://127.0.0.1:8080/ws"), "http://127.0.0.1:8080");
+        assert_eq!(
+            http_base("wss://web.whatsapp.com/ws"),
+            "https://web.whatsapp.com"
+        );
+        assert_eq!(http_base("wss://example.org"), "https://example.org");
+    }
+
+    #[test]
+    fn server_urls_are_checked() {
+        assert!(check_ws_url("ws://127.0.0.1:1/ws").is_ok());
+        assert!(check_ws_url(DEFAULT_SERVER).is_ok());
+        for bad in ["notaurl", "http://x/ws", "ws://", "ws:///ws"] {
+            assert!(
+                matches!(check_ws_url(bad), Err(CliError::Usage { .. })),
+                "{bad}"
+            );
+        }
     }
 }

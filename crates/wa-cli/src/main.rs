@@ -1,4 +1,4 @@
-//! The `wa` command: decode captured frames, run the simulator, log in and out, demo.
+#![doc = include_str!("../README.md")]
 
 mod decode;
 mod demo;

@@ -7,7 +7,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use wa_core::session::SessionData;
+use wa_client::FileStore;
+use wa_core::session::{SessionData, SessionStore as _, StoreError};
 
 use crate::error::CliError;
 
@@ -91,28 +92,21 @@ impl Sessions {
         Ok(self.dir.join(format!("{name}.info.json")))
     }
 
-    /// Loads session `name`'s keys and tokens.
+    /// Loads session `name`'s keys and tokens (through wa-client's file store, which wrote them).
     pub fn load(&self, name: &str) -> Result<SessionData, CliError> {
         let path = self.path(name)?;
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => zeroize::Zeroizing::new(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(CliError::NoSession {
-                    name: name.to_owned(),
-                    dir: self.dir.clone(),
-                });
-            }
-            Err(source) => {
-                return Err(CliError::Read {
-                    what: path.display().to_string(),
-                    source,
-                });
-            }
-        };
-        serde_json::from_slice(&bytes).map_err(|e| CliError::SessionCorrupt {
-            path,
-            problem: e.to_string(),
-        })
+        match FileStore::new(&path).load() {
+            Ok(Some(data)) => Ok(data),
+            Ok(None) => Err(CliError::NoSession {
+                name: name.to_owned(),
+                dir: self.dir.clone(),
+            }),
+            Err(StoreError::Corrupt(problem)) => Err(CliError::SessionCorrupt { path, problem }),
+            Err(error) => Err(CliError::Read {
+                what: path.display().to_string(),
+                source: io::Error::other(error),
+            }),
+        }
     }
 
     /// Loads session `name`'s info, if it has any.
