@@ -613,3 +613,70 @@ fn login_saves_a_private_session_and_logout_ends_it() {
     assert!(stderr_of(&output).contains("no saved session"));
     runtime.block_on(sim.shutdown());
 }
+
+#[test]
+fn login_redraws_expired_qr_codes_and_logout_works_over_http() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let sim = runtime
+        .block_on(wa_sim::SimServer::start(wa_sim::SimConfig {
+            server: wa_sim::Config {
+                auto_scan_delay: Some(Duration::from_millis(100)),
+                ref_ttl: Duration::from_millis(1500),
+                reref_min_interval: Duration::ZERO,
+                ..wa_sim::Config::default()
+            },
+            ..wa_sim::SimConfig::default()
+        }))
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(WA)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["login", "--server", &sim.ws_url(), "--timeout", "60"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The phone only looks at the second code shown.
+    let mut codes = Vec::new();
+    let lines = read_until(&mut child, |line| {
+        if let Some(qr) = line.strip_prefix("qr: ") {
+            codes.push(qr.to_owned());
+            if codes.len() == 2 {
+                sim.present_qr(qr).unwrap();
+            }
+        }
+        false
+    });
+    let status = child.wait().unwrap();
+    let text = lines.join("\n");
+    assert!(status.success(), "{text}");
+    assert_eq!(codes.len(), 2, "{text}");
+    assert_ne!(codes[0], codes[1]);
+    // Same key and client id, new server ref.
+    let tail = |qr: &str| qr.split_once(',').map(|(_, t)| t.to_owned());
+    assert_eq!(tail(&codes[0]), tail(&codes[1]));
+    assert!(text.contains("(new code)"), "{text}");
+    assert!(text.contains("Logged in as Sim Phone"), "{text}");
+
+    // The HTTP logout, without a socket.
+    let output = wa()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["logout", "--http"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(out.contains("over HTTP"), "{out}");
+    assert!(!data.path().join("sessions/default.json").exists());
+    assert!(sim.events().iter().any(|e| matches!(
+        e,
+        wa_sim::SimEvent::LoggedOut {
+            via: wa_sim::LogoutVia::Http,
+            ..
+        }
+    )));
+    runtime.block_on(sim.shutdown());
+}
