@@ -15,7 +15,8 @@ use wa_crypto::{KeyPair, aes256_cbc_decrypt_with_iv, hkdf_sha256, hmac_sha256};
 use super::{Dump, Generator, fenced, hex, table};
 use crate::project_root;
 
-pub(crate) const GENERATORS: [(&str, Generator); 7] = [
+pub(crate) const GENERATORS: [(&str, Generator); 8] = [
+    ("frame-errors", frame_errors),
     ("metric-table", metric_table),
     ("flag-bits", flag_bits),
     ("flag-values", flag_values),
@@ -145,6 +146,15 @@ fn key_derivation() -> Result<String, String> {
     {
         return Err("step-by-step keys differ from SessionKeys::from_secret".into());
     }
+    let mut flipped = secret;
+    flipped[100] ^= 1;
+    let tampered = SessionKeys::from_secret(&client, &flipped)
+        .err()
+        .ok_or("a tampered secret was accepted")?;
+    let other = KeyPair::generate(&mut StdRng::seed_from_u64(9));
+    let foreign = SessionKeys::from_secret(&other, &secret)
+        .err()
+        .ok_or("another key pair opened the secret")?;
     let lines = [
         "Fixed test seeds; wa-crypto computed every value below.".to_owned(),
         String::new(),
@@ -172,6 +182,9 @@ fn key_derivation() -> Result<String, String> {
             .to_owned(),
         "  encKey = [0..32)               ".to_owned() + &hex(&plain[..32]),
         "  macKey = [32..64)              ".to_owned() + &hex(&plain[32..]),
+        String::new(),
+        format!("The same secret with one bit flipped in byte 100: {tampered}"),
+        format!("The same secret for another client key pair:      {foreign}"),
     ];
     Ok(fenced("text", &lines.join("\n")))
 }
@@ -299,4 +312,41 @@ fn challenge_evidence() -> Result<String, String> {
         format!("Logout token of the same keys: {token} (Baileys: the same)"),
     ];
     Ok(fenced("text", &lines.join("\n")))
+}
+
+fn frame_errors() -> Result<String, String> {
+    let Fixture { keys, .. } = fixture();
+    let node = Node::new("query")
+        .attr("type", "message")
+        .attr("jid", "15550100002@c.us")
+        .attr("kind", "before")
+        .attr("count", "50");
+    let plaintext = Codec::legacy().encode(&node).map_err(|e| e.to_string())?;
+    let good = seal_server_frame(&keys, &plaintext, &mut StdRng::seed_from_u64(5));
+    let mut flipped = good.clone();
+    flipped[40] ^= 1;
+    let mut unaligned = good.clone();
+    unaligned.pop();
+    let other = SessionKeys::generate(&mut StdRng::seed_from_u64(6));
+    let cases: [(&str, Vec<u8>, &SessionKeys); 5] = [
+        ("the frame as sealed", good.clone(), &keys),
+        ("one bit flipped in the IV", flipped, &keys),
+        ("last byte cut off", unaligned, &keys),
+        ("only 40 bytes", good[..40].to_vec(), &keys),
+        ("opened with other keys", good.clone(), &other),
+    ];
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|(what, payload, keys)| {
+            let outcome = match open_server_frame(keys, payload) {
+                Ok(plain) => format!("opens: {} bytes of node", plain.len()),
+                Err(e) => format!("`{e:?}`"),
+            };
+            vec![(*what).to_owned(), payload.len().to_string(), outcome]
+        })
+        .collect();
+    Ok(table(
+        &["server frame payload", "bytes", "`open_server_frame`"],
+        &rows,
+    ))
 }
