@@ -6,7 +6,8 @@ use wa_binary::{Codec, Dictionary, Node, json};
 
 use super::{Dump, Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 10] = [
+pub(crate) const GENERATORS: [(&str, Generator); 11] = [
+    ("decode-errors", decode_errors),
     ("token-growth", token_growth),
     ("wire-tags", wire_tags),
     ("legacy-tokens", legacy_tokens),
@@ -609,4 +610,49 @@ fn token_growth() -> Result<String, String> {
             .ok_or("byte 176 decoded as a token")?
     ));
     Ok(fenced("text", &lines.join("\n")))
+}
+
+fn decode_errors() -> Result<String, String> {
+    let codec = Codec::legacy();
+    let good = codec
+        .encode(&Node::new("query").attr("type", "contacts"))
+        .map_err(|e| e.to_string())?;
+    let mut truncated = good.clone();
+    truncated.pop();
+    let mut trailing = good.clone();
+    trailing.push(0);
+    let cases: [(&str, Vec<u8>); 8] = [
+        ("a valid node", good),
+        ("its last byte missing", truncated),
+        ("a byte after the node", trailing),
+        ("an empty list where a node belongs", vec![tags::LIST_EMPTY]),
+        ("byte 200, not a legacy token", vec![tags::LIST_8, 1, 200]),
+        (
+            "STREAM_END as the tag",
+            vec![tags::LIST_8, 1, tags::STREAM_END],
+        ),
+        (
+            "BINARY_8 claiming 200 bytes, 3 present",
+            vec![tags::LIST_8, 2, 9, tags::BINARY_8, 200, 1, 2, 3],
+        ),
+        (
+            "nibble 12 in NIBBLE_8",
+            vec![tags::LIST_8, 1, tags::NIBBLE_8, 1, 0x1c],
+        ),
+    ];
+    let rows: Vec<Vec<String>> = cases
+        .iter()
+        .map(|(what, bytes)| {
+            let outcome = match codec.decode(bytes) {
+                Ok(node) => format!("`{}`", json::to_string(&node)),
+                Err(e) => e.to_string(),
+            };
+            vec![
+                (*what).to_owned(),
+                format!("`{}`", hex_spaced(bytes)),
+                outcome,
+            ]
+        })
+        .collect();
+    Ok(table(&["input", "bytes", "wa-binary (legacy)"], &rows))
 }

@@ -19,7 +19,8 @@ use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent
 
 use super::{Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 18] = [
+pub(crate) const GENERATORS: [(&str, Generator); 19] = [
+    ("frame-parse-errors", frame_parse_errors),
     ("takeover-transcript", takeover_transcript),
     ("reref-transcript", reref_transcript),
     ("keepalive-transcript", keepalive_transcript),
@@ -109,6 +110,40 @@ fn frame_forms() -> Result<String, String> {
         rows.push(vec![what.to_owned(), shown]);
     }
     Ok(table(&["frame", "WebSocket message"], &rows))
+}
+
+fn frame_parse_errors() -> Result<String, String> {
+    let long_tag = format!("{},[]", "t".repeat(129));
+    let texts = [
+        "no comma at all",
+        ",[\"query\"]",
+        long_tag.as_str(),
+        "!abc",
+        "!+123",
+        "12.--3,[\"query\",",
+    ];
+    let mut rows: Vec<Vec<String>> = texts
+        .iter()
+        .map(|text| {
+            let shown = if text.len() > 40 {
+                format!("{}…", &text[..20])
+            } else {
+                (*text).to_owned()
+            };
+            let outcome = match Frame::parse_text(text) {
+                Ok(frame) => format!("{frame:?}"),
+                Err(e) => e.to_string(),
+            };
+            vec![format!("`{shown}`"), outcome]
+        })
+        .collect();
+    let binary = [0xffu8, 0xfe, b',', 1, 2];
+    let outcome = match Frame::parse_binary(&binary) {
+        Ok(frame) => format!("{frame:?}"),
+        Err(e) => e.to_string(),
+    };
+    rows.push(vec![format!("binary `{}`", hex_spaced(&binary)), outcome]);
+    Ok(table(&["message", "wa-core `Frame::parse`"], &rows))
 }
 
 fn tag_examples() -> Result<String, String> {
