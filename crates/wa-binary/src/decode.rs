@@ -11,21 +11,33 @@ use crate::jid::Server;
 use crate::node::{Attrs, Content, ContentRef, Node, NodeRef};
 
 /// The parsers' error: the input left when it failed (turned into an offset at the top) and what
-/// went wrong.
+/// went wrong. Boxed so that every parser's `Result` stays two words wide on the hot path.
 #[derive(Debug)]
-pub(crate) struct Fail {
+pub(crate) struct Fail(Box<FailAt>);
+
+#[derive(Debug)]
+struct FailAt {
     remaining: usize,
     kind: DecodeErrorKind,
 }
 
+impl Fail {
+    fn new(at: &[u8], kind: DecodeErrorKind) -> Fail {
+        Fail(Box::new(FailAt {
+            remaining: at.len(),
+            kind,
+        }))
+    }
+}
+
 impl ParseError<&[u8]> for Fail {
     fn from_error_kind(input: &[u8], _: ErrorKind) -> Fail {
-        Fail {
-            remaining: input.len(),
-            kind: DecodeErrorKind::UnexpectedEnd {
+        Fail::new(
+            input,
+            DecodeErrorKind::UnexpectedEnd {
                 expected: "more bytes",
             },
-        }
+        )
     }
     fn append(_: &[u8], _: ErrorKind, other: Fail) -> Fail {
         other
@@ -35,18 +47,15 @@ impl ParseError<&[u8]> for Fail {
 type Res<'a, T> = IResult<&'a [u8], T, Fail>;
 
 fn fail<T>(at: &[u8], kind: DecodeErrorKind) -> Res<'_, T> {
-    Err(nom::Err::Failure(Fail {
-        remaining: at.len(),
-        kind,
-    }))
+    Err(nom::Err::Failure(Fail::new(at, kind)))
 }
 
 /// Relabels nom's end-of-input error with what we were reading.
 fn expecting<'a, T>(what: &'static str, r: Res<'a, T>) -> Res<'a, T> {
     r.map_err(|e| {
         e.map(|mut f| {
-            if matches!(f.kind, DecodeErrorKind::UnexpectedEnd { .. }) {
-                f.kind = DecodeErrorKind::UnexpectedEnd { expected: what };
+            if matches!(f.0.kind, DecodeErrorKind::UnexpectedEnd { .. }) {
+                f.0.kind = DecodeErrorKind::UnexpectedEnd { expected: what };
             }
             f
         })
@@ -89,10 +98,10 @@ fn binary_len(i: &[u8], tag: u8) -> Res<'_, u64> {
 
 fn utf8<'a>(at: &'a [u8], bytes: &'a [u8], what: &'static str) -> Result<&'a str, nom::Err<Fail>> {
     std::str::from_utf8(bytes).map_err(|_| {
-        nom::Err::Failure(Fail {
-            remaining: at.len(),
-            kind: DecodeErrorKind::InvalidUtf8 { expected: what },
-        })
+        nom::Err::Failure(Fail::new(
+            at,
+            DecodeErrorKind::InvalidUtf8 { expected: what },
+        ))
     })
 }
 
@@ -264,8 +273,8 @@ impl Decoder {
     /// Decodes one root node that must span all of `input`.
     pub(crate) fn decode<'a, K: Sink<'a>>(&self, input: &'a [u8]) -> Result<K::Node, DecodeError> {
         let to_error = |f: Fail| DecodeError {
-            offset: input.len() - f.remaining,
-            kind: f.kind,
+            offset: input.len() - f.0.remaining,
+            kind: f.0.kind,
         };
         match self.node::<K>(input, 1) {
             Ok(([], node)) => Ok(node),
