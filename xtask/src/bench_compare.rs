@@ -73,7 +73,18 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
     let ours = capture(
         &root,
         "cargo",
-        &["run", "--release", "--quiet", "-p", "wa-binary", "--example", "measure", "--", corpus, seconds],
+        &[
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "wa-binary",
+            "--example",
+            "measure",
+            "--",
+            corpus,
+            seconds,
+        ],
     )?;
     let peers = capture(&interop, "node", &["bench-codec.mjs", corpus, seconds])?;
     let ours = parse(&ours);
@@ -93,7 +104,11 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
         "case",
         "direction",
         "wa-binary",
-        peer_names.iter().map(|p| format!("{p:>11}")).collect::<Vec<_>>().join(" "),
+        peer_names
+            .iter()
+            .map(|p| format!("{p:>11}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         "ratio"
     );
     for row in &ours {
@@ -114,7 +129,11 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
             })
             .collect();
         let best = peer_rates.iter().flatten().fold(0.0_f64, |a, &b| a.max(b));
-        let ratio = if best > 0.0 { format!("{:.1}x", row.mbps / best) } else { "-".into() };
+        let ratio = if best > 0.0 {
+            format!("{:.1}x", row.mbps / best)
+        } else {
+            "-".into()
+        };
         println!(
             "{:<8} {:<20} {:<16} {:>10.1} {}  {:>8}",
             row.dict,
@@ -129,6 +148,8 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
             ratio
         );
     }
-    println!("\nMB/s of encoded bytes; ratio = wa-binary / the better peer for that case and direction.");
+    println!(
+        "\nMB/s of encoded bytes; ratio = wa-binary / the better peer for that case and direction."
+    );
     Ok(())
 }
