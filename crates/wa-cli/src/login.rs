@@ -20,6 +20,8 @@ Examples:
   wa login                                         log in to WhatsApp Web
   wa login --server ws://127.0.0.1:8080/ws         log in to a local `wa sim`
   wa login --session work                          a second account beside the default one
+  wa login --server ws://127.0.0.1:8080/ws --show-to-sim
+                                                   the simulator's phone scans the code itself
 
 Scan the QR code with the phone (WhatsApp > Linked devices). A new code is drawn each time
 the previous one expires. The session is saved as <data dir>/sessions/<name>.json (mode 0600);
@@ -46,6 +48,10 @@ pub struct LoginArgs {
     /// Replace an existing session of that name.
     #[arg(long)]
     pub force: bool,
+    /// Also show each QR code to a `wa sim` phone (POST <http base>/_sim/qr), which scans it
+    /// after the simulator's --auto-scan delay.
+    #[arg(long)]
+    pub show_to_sim: bool,
     /// Give up after this many seconds without a scan.
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]
     pub timeout: f64,
@@ -322,9 +328,24 @@ pub async fn login(args: LoginArgs, sessions: &Sessions, out: Style) -> Result<(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut display = QrDisplay::new(out);
     let mut last_error = None;
+    let sim_http = if args.show_to_sim {
+        Some(
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| client_error(ClientError::Http(e)))?,
+        )
+    } else {
+        None
+    };
     let info = loop {
         match next_event(&mut client, deadline, "the QR code to be scanned").await? {
-            ClientEvent::Qr(qr) => display.show(&qr)?,
+            ClientEvent::Qr(qr) => {
+                display.show(&qr)?;
+                if let Some(sim_http) = &sim_http {
+                    show_to_sim(sim_http, &http, &qr.qr_string(), out).await;
+                }
+            }
             ClientEvent::Connected(info) => break info,
             ClientEvent::Stopped(reason) => {
                 return Err(match (reason, last_error) {
@@ -361,6 +382,44 @@ pub async fn login(args: LoginArgs, sessions: &Sessions, out: Style) -> Result<(
         path.display()
     );
     Ok(())
+}
+
+/// Presents `qr` to a simulator's phone; problems are reported, not fatal (a person can still
+/// scan the code).
+async fn show_to_sim(http: &reqwest::Client, base: &str, qr: &str, out: Style) {
+    let url = format!("{}/_sim/qr", base.trim_end_matches('/'));
+    let body = serde_json::json!({ "qr": qr });
+    let reply = match http.post(&url).json(&body).send().await {
+        Ok(reply) => reply,
+        Err(e) => {
+            eprintln!(
+                "{} cannot show the QR code to the simulator at {url}: {}",
+                out.warn("!"),
+                e.without_url()
+            );
+            return;
+        }
+    };
+    let status = reply.status();
+    let value: serde_json::Value = reply.json().await.unwrap_or_default();
+    if !status.is_success() {
+        eprintln!(
+            "{} the simulator refused the QR code ({status}): {}",
+            out.warn("!"),
+            value["error"].as_str().unwrap_or("no reason given")
+        );
+    } else if value["scan_at_ms"].is_null() {
+        eprintln!(
+            "{} the simulator does not scan by itself: restart it with --auto-scan SECS, or \
+             POST {base}/_sim/scan {{\"qr\": \"...\"}}",
+            out.warn("!")
+        );
+    } else {
+        println!(
+            "{}",
+            out.dim("shown to the simulated phone, which scans it shortly")
+        );
+    }
 }
 
 /// How a restore attempt went.

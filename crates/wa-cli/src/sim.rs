@@ -15,9 +15,11 @@ Examples:
   wa sim                                   a free port on 127.0.0.1, QR codes scanned on request
   wa sim --listen 127.0.0.1:8080 --auto-scan 2
   wa sim --seed account.json --challenge   your own phone account; restores get a challenge
-  # then, in another terminal:
-  wa login --server ws://127.0.0.1:8080/ws
-  curl -X POST http://127.0.0.1:8080/_sim/scan -d '{\"qr\": \"<the QR text>\"}'
+  # then, in another terminal (the simulated phone scans the code after 2 s):
+  wa login --server ws://127.0.0.1:8080/ws --show-to-sim
+  # without --auto-scan, scan a code by hand:
+  curl -X POST http://127.0.0.1:8080/_sim/scan -H 'content-type: application/json' \\
+       -d '{\"qr\": \"<the qr: line of wa login>\"}'
 
 Control API (JSON): GET /_sim/state, GET /_sim/events, POST /_sim/scan, /_sim/qr,
 /_sim/unpair, /_sim/config. Events are printed on standard error as they happen.";
@@ -125,7 +127,14 @@ pub async fn run(args: SimArgs, out: Style, err: Style) -> Result<(), CliError> 
             handle.control_url()
         ),
     }
-    println!("Log in with: wa login --server {}", handle.ws_url());
+    if auto_scan.is_some() {
+        println!(
+            "Log in with: wa login --server {} --show-to-sim",
+            handle.ws_url()
+        );
+    } else {
+        println!("Log in with: wa login --server {}", handle.ws_url());
+    }
     println!("{}", out.dim("Press Ctrl-C to stop."));
 
     let mut seen = 0;

@@ -475,40 +475,20 @@ fn login_saves_a_private_session_and_logout_ends_it() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().join("wa");
 
-    let mut child = std::process::Command::new(WA)
+    // `--show-to-sim` shows each QR code to the simulator's phone, which scans it by itself.
+    let output = wa()
         .arg("--data-dir")
         .arg(&data_dir)
-        .args([
-            "login",
-            "--server",
-            &sim.ws_url(),
-            "--session",
-            "phone1",
-            "--timeout",
-            "60",
-        ])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .args(["login", "--server", &sim.ws_url(), "--session", "phone1"])
+        .args(["--timeout", "60", "--show-to-sim"])
+        .timeout(Duration::from_secs(120))
+        .output()
         .unwrap();
-    // The phone looks at the QR code the terminal shows.
-    let mut shown = 0;
-    let lines = read_until(&mut child, |line| {
-        if let Some(qr) = line.strip_prefix("qr: ") {
-            shown += 1;
-            sim.present_qr(qr).unwrap();
-        }
-        false
-    });
-    let status = child.wait().unwrap();
-    let text = lines.join("\n");
-    assert!(status.success(), "{text}");
-    assert_eq!(shown, 1, "{text}");
-    assert!(
-        lines.iter().any(|l| l.contains("▀")),
-        "no QR drawn:\n{text}"
-    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}\n{}", stderr_of(&output));
+    assert!(text.contains("▀"), "no QR drawn:\n{text}");
+    assert_eq!(text.matches("qr: ").count(), 1, "{text}");
+    assert!(text.contains("shown to the simulated phone"), "{text}");
     assert!(
         text.contains("Logged in as Sim Phone (15550100001@c.us)"),
         "{text}"
