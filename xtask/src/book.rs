@@ -13,7 +13,9 @@
 //! Generators are plain functions (see [`generators`]) that call wa-binary, wa-crypto, wa-proto,
 //! wa-media, wa-core and wa-sim with fixed seeds, keys and clocks, so their output is the same on
 //! every run. `cargo xtask book --check` (and the `protocol_book_is_fresh` test) fails when a
-//! region differs from what its generator produces now, or when a region names no generator.
+//! region differs from what its generator produces now, when a region names no generator (or a
+//! generator has no region), when the prose cites a test name that no longer exists, or when a
+//! link between chapters points to a missing file or heading.
 
 mod binary;
 mod crypto;
