@@ -61,6 +61,11 @@ pub fn run(mib: Option<&str>) -> Result<(), String> {
         ("encrypt, one thread", "encrypt", "node-encrypt"),
         ("encrypt, second thread hashes", "parallel", "node-encrypt"),
         ("decrypt (MAC + both hashes)", "decrypt", "node-decrypt"),
+        (
+            "decrypt, second thread hashes",
+            "decrypt-parallel",
+            "node-decrypt",
+        ),
     ];
     for (label, ours, node) in rows {
         let (a, b) = (get(ours), get(node));

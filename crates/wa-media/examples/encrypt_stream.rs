@@ -4,7 +4,8 @@
 //! `cargo run --release -p wa-media --example encrypt_stream -- [MiB] [MODE] [TYPE]`
 //!
 //! MODE: `encrypt` (one thread, default), `parallel` (a second thread hashes), `decrypt`
-//! (encrypts into memory untimed, then times decryption; needs MiB of RAM), `all`.
+//! (encrypts into memory untimed, then times decryption; needs MiB of RAM),
+//! `decrypt-parallel`, `all`, `parts` (each primitive alone).
 //! TYPE: `document` (default: CBC + HMAC + two SHA-256s, as Baileys does) or `video` (adds
 //! the sidecar). Prints `RESULT <mode> <MB/s>` lines. For memory, run `encrypt` or
 //! `parallel` under `/usr/bin/time -v` and read "Maximum resident set size".
@@ -63,7 +64,8 @@ fn main() -> Result<(), wa_media::Error> {
     let bytes = mib * 1024 * 1024;
     let key = MediaKey::from_array([42; 32]);
     let modes: &[&str] = match mode.as_str() {
-        "all" => &["encrypt", "parallel", "decrypt"],
+        "all" => &["encrypt", "parallel", "decrypt", "decrypt-parallel"],
+        "decrypt-parallel" => &["decrypt-parallel"],
         "parallel" => &["parallel"],
         "decrypt" => &["decrypt"],
         "parts" => &["aes-cbc-encrypt", "sha256", "hmac-sha256"],
@@ -77,16 +79,24 @@ fn main() -> Result<(), wa_media::Error> {
                 let source = Generated::new(bytes);
                 wa_media::encrypt_stream_parallel(source, io::sink(), Encryptor::new(&key, ty))?;
             }
-            "decrypt" => {
+            "decrypt" | "decrypt-parallel" => {
                 let mut body = Vec::new();
-                wa_media::encrypt_stream(
-                    Generated::new(bytes),
-                    &mut body,
-                    Encryptor::new(&key, ty),
-                )?;
+                let encryptor = Encryptor::new(&key, ty);
+                wa_media::encrypt_stream(Generated::new(bytes), &mut body, encryptor)?;
                 started = Instant::now();
-                let decryptor = Decryptor::new(&key, ty, Expected::default());
-                wa_media::decrypt_stream(Cursor::new(&body), io::sink(), decryptor)?;
+                if mode == "decrypt" {
+                    let decryptor = Decryptor::new(&key, ty, Expected::default());
+                    wa_media::decrypt_stream(Cursor::new(&body), io::sink(), decryptor)?;
+                } else {
+                    let keys = key.expand(ty);
+                    let body = Cursor::new(&body);
+                    wa_media::decrypt_stream_parallel(
+                        body,
+                        io::sink(),
+                        &keys,
+                        Expected::default(),
+                    )?;
+                }
             }
             "aes-cbc-encrypt" | "sha256" | "hmac-sha256" => {
                 started = Instant::now();

@@ -61,8 +61,8 @@ struct SidecarCheck {
 pub struct Decryptor {
     cbc: cbc::Decryptor<aes::Aes256>,
     mac: Hmac<Sha256>,
-    enc_hash: Sha256,
-    plain_hash: Sha256,
+    enc_hash: Option<Sha256>,
+    plain_hash: Option<Sha256>,
     tail: [u8; 64],
     tail_len: usize,
     body_seen: u64,
@@ -95,8 +95,8 @@ impl Decryptor {
         Decryptor {
             cbc: cbc::Decryptor::new(keys.cipher_key().into(), keys.iv().into()),
             mac,
-            enc_hash: Sha256::new(),
-            plain_hash: Sha256::new(),
+            enc_hash: Some(Sha256::new()),
+            plain_hash: Some(Sha256::new()),
             tail: [0; 64],
             tail_len: 0,
             body_seen: 0,
@@ -119,6 +119,16 @@ impl Decryptor {
         self
     }
 
+    /// Leaves both SHA-256s to the caller (who computes them on another thread); the
+    /// returned info then carries zeroed hashes, and `Expected`'s hashes are not checked.
+    pub(crate) fn without_hashes(mut self) -> Decryptor {
+        self.enc_hash = None;
+        self.plain_hash = None;
+        self.expected.file_sha256 = None;
+        self.expected.file_enc_sha256 = None;
+        self
+    }
+
     /// Feeds the next piece of the body, appending plaintext to `out` (see the type's docs
     /// for when that plaintext is final).
     pub fn update(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
@@ -129,7 +139,9 @@ impl Decryptor {
                 return Err(Error::BadLength(self.body_seen));
             }
         }
-        self.enc_hash.update(body);
+        if let Some(hash) = &mut self.enc_hash {
+            hash.update(body);
+        }
         if let Some(check) = &mut self.sidecar {
             let verified = check_windows(check, body)?;
             // Decrypt into the held buffer, then release whatever verified windows cover.
@@ -165,7 +177,11 @@ impl Decryptor {
         if !bool::from(computed.ct_eq(mac)) {
             return Err(Error::MacMismatch);
         }
-        let file_enc_sha256: [u8; 32] = self.enc_hash.clone().finalize().into();
+        let file_enc_sha256: [u8; 32] = self
+            .enc_hash
+            .take()
+            .map(|hash| hash.finalize().into())
+            .unwrap_or_default();
         if let Some(expected) = self.expected.file_enc_sha256
             && !bool::from(expected.ct_eq(&file_enc_sha256))
         {
@@ -189,9 +205,15 @@ impl Decryptor {
             return Err(Error::BadPadding);
         }
         let last_plain = &block[..BLOCK - pad];
-        self.plain_hash.update(last_plain);
+        if let Some(hash) = &mut self.plain_hash {
+            hash.update(last_plain);
+        }
         let file_length = self.body_decrypted + last_plain.len() as u64;
-        let file_sha256: [u8; 32] = self.plain_hash.clone().finalize().into();
+        let file_sha256: [u8; 32] = self
+            .plain_hash
+            .take()
+            .map(|hash| hash.finalize().into())
+            .unwrap_or_default();
         if let Some(expected) = self.expected.file_length
             && expected != file_length
         {
@@ -258,7 +280,9 @@ impl Decryptor {
         let fresh = &mut out[start..];
         let (blocks, _) = InOutBuf::from(&mut *fresh).into_chunks::<U16>();
         self.cbc.decrypt_blocks_inout_mut(blocks);
-        self.plain_hash.update(&*fresh);
+        if let Some(hash) = &mut self.plain_hash {
+            hash.update(&*fresh);
+        }
         self.body_decrypted += run.len() as u64;
     }
 }

@@ -22,7 +22,7 @@ pub use io::{
     encrypt_stream,
 };
 pub use keys::{MediaKey, MediaKeys};
-pub use parallel::encrypt_stream_parallel;
+pub use parallel::{decrypt_stream_parallel, encrypt_stream_parallel};
 pub use range::RangePlan;
 #[cfg(feature = "tokio")]
 pub use tokio_io::{

@@ -440,6 +440,34 @@ fn std_adapters_round_trip_and_fail_loudly() {
     let mut out = Vec::new();
     decrypt_verified(Cursor::new(&body), &mut out, &keys, Expected::default()).unwrap();
     assert_eq!(out, plain);
+    let full = Expected {
+        file_sha256: Some(info.file_sha256),
+        file_enc_sha256: Some(info.file_enc_sha256),
+        file_length: Some(info.file_length),
+        streaming_sidecar: info.streaming_sidecar.clone(),
+    };
+    let mut out = Vec::new();
+    let got = decrypt_stream_parallel(Cursor::new(&body), &mut out, &keys, full.clone()).unwrap();
+    assert_eq!(out, plain);
+    assert_eq!(
+        (got.file_sha256, got.file_enc_sha256),
+        (info.file_sha256, info.file_enc_sha256)
+    );
+    // The two-thread decryptor checks the message's hashes before the last block.
+    let mut wrong = full.clone();
+    wrong.streaming_sidecar = None;
+    wrong.file_sha256 = Some([0; 32]);
+    let mut out = Vec::new();
+    let err = decrypt_stream_parallel(Cursor::new(&body), &mut out, &keys, wrong).unwrap_err();
+    assert!(matches!(err, Error::FileSha256Mismatch), "{err:?}");
+    assert!(out.len() < plain.len());
+    let mut bad = body.clone();
+    bad[body.len() - 3] ^= 1;
+    let mut out = Vec::new();
+    let err = decrypt_stream_parallel(Cursor::new(&bad), &mut out, &keys, Expected::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::MacMismatch), "{err:?}");
+    assert!(out.len() < plain.len());
     // Corrupt: the reader errors instead of a clean EOF, verify-first writes nothing.
     let mut bad = body.clone();
     bad[140_000] ^= 4;
