@@ -7,7 +7,7 @@
 // clientID, serverToken, clientToken, encKey, macKey), as written by our client. Baileys restores
 // it by takeover and prints JSON lines on stdout (field `event`):
 //   open  - logged in: its jid and the auth info it now holds (tokens may have been rotated);
-//   data  - how many contacts and chats it decrypted from the server's binary frames;
+//   data  - the jids of the contacts and chats it decrypted from the server's binary frames;
 //   close - the server closed the connection (e.g. reason "replaced" when our client takes the
 //           session back); then the script exits.
 'use strict'
@@ -56,8 +56,8 @@ async function main() {
     await withTimeout(Promise.all([contacts, chats]), 15000, 'contacts and chats')
     print({
         event: 'data',
-        contacts: Object.keys(conn.contacts).length,
-        chats: conn.chats.all().length,
+        contacts: Object.keys(conn.contacts).sort(),
+        chats: conn.chats.all().map((c) => c.jid).sort(),
     })
     const reason = await withTimeout(closed, 60000, 'close')
     print({ event: 'close', reason })

@@ -92,7 +92,10 @@ impl Driver {
         let mut logout_reply: Option<oneshot::Sender<Result<(), CommandError>>> = None;
         loop {
             self.set_state(ConnectionState::Connecting);
-            let ended = match Transport::connect(&self.transport_config).await {
+            let Some(connected) = self.connect().await else {
+                break;
+            };
+            let ended = match connected {
                 Ok(mut transport) => {
                     let ended = self
                         .drive(&clock, &mut transport, &mode, &mut logout_reply)
@@ -147,21 +150,33 @@ impl Driver {
         }
     }
 
+    /// Connects while answering commands; `None` if asked to shut down meanwhile.
+    async fn connect(&mut self) -> Option<Result<Transport, wa_transport::TransportError>> {
+        let connecting = Transport::connect(&self.transport_config);
+        tokio::pin!(connecting);
+        loop {
+            tokio::select! {
+                result = &mut connecting => return Some(result),
+                command = self.commands.recv() => {
+                    if refuse_offline(command) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
     /// Sleeps for `delay` while answering commands; true if asked to shut down.
     async fn wait(&mut self, delay: Duration) -> bool {
         let until = Instant::now() + delay;
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => return false,
-                command = self.commands.recv() => match command {
-                    None | Some(Command::Shutdown) => return true,
-                    Some(Command::Logout(reply) | Command::Reref(reply)) => {
-                        let _ = reply.send(Err(CommandError::NotConnected));
+                command = self.commands.recv() => {
+                    if refuse_offline(command) {
+                        return true;
                     }
-                    Some(Command::SendJson(_, reply)) => {
-                        let _ = reply.send(Err(CommandError::NotConnected));
-                    }
-                },
+                }
             }
         }
     }
@@ -244,6 +259,21 @@ impl Driver {
             other => self.emit(ClientEvent::Protocol(other)),
         }
         None
+    }
+}
+
+/// Answers a command received while no session is up; true if it asks to shut down.
+fn refuse_offline(command: Option<Command>) -> bool {
+    match command {
+        None | Some(Command::Shutdown) => true,
+        Some(Command::Logout(reply) | Command::Reref(reply)) => {
+            let _ = reply.send(Err(CommandError::NotConnected));
+            false
+        }
+        Some(Command::SendJson(_, reply)) => {
+            let _ = reply.send(Err(CommandError::NotConnected));
+            false
+        }
     }
 }
 
