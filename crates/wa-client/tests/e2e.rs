@@ -350,6 +350,79 @@ async fn logout_over_http_then_restore_is_refused() {
     sim.shutdown().await;
 }
 
+#[tokio::test]
+async fn unreachable_server_backs_off_then_gives_up() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut client = Client::builder()
+        .server_url(format!("ws://{addr}/ws"))
+        .rng_seed(1)
+        .backoff(
+            Backoff::new(Duration::from_millis(10), Duration::from_millis(40)).with_max_attempts(3),
+        )
+        .build()
+        .unwrap();
+    client.login().unwrap();
+    let mut failures = 0;
+    let mut delays = Vec::new();
+    let reason = expect(&mut client, |e| match e {
+        ClientEvent::Error(wa_client::ClientError::Transport(_)) => {
+            failures += 1;
+            None
+        }
+        ClientEvent::Disconnected { reconnect_in, .. } => {
+            delays.push(*reconnect_in);
+            None
+        }
+        ClientEvent::Stopped(reason) => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, CloseReason::TransportClosed);
+    assert_eq!(failures, 4, "the first attempt and three retries");
+    assert_eq!(delays.len(), 3);
+    for (delay, ceiling) in delays.iter().zip([10u64, 20, 40]) {
+        let ms = u64::try_from(delay.as_millis()).unwrap();
+        assert!(
+            (ceiling / 2..=ceiling).contains(&ms),
+            "{ms} ms for ceiling {ceiling}"
+        );
+    }
+    assert_eq!(client.state(), ConnectionState::Stopped);
+}
+
+#[tokio::test]
+async fn shutdown_interrupts_a_hanging_connect() {
+    // Accepts TCP but never answers the WebSocket handshake.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    let mut client = Client::builder()
+        .server_url(format!("ws://{addr}/ws"))
+        .build()
+        .unwrap();
+    client.login().unwrap();
+    expect(&mut client, |e| {
+        matches!(e, ClientEvent::State(ConnectionState::Connecting)).then_some(())
+    })
+    .await;
+    // The transport's own connect timeout is 20 s; shutdown must not wait for it.
+    tokio::time::timeout(Duration::from_secs(10), client.shutdown())
+        .await
+        .expect("shutdown interrupts the connect");
+    assert_eq!(client.state(), ConnectionState::Idle);
+    assert!(matches!(
+        client.reref().await,
+        Err(wa_client::ClientError::NotRunning)
+    ));
+}
+
 /// A TCP relay in front of the simulator that can go silent (drop bytes, keep sockets open),
 /// cut every connection, or hang up when the client sends a WebSocket message containing a
 /// given text (before the server sees it), to play a dead link or a server that hangs up.
