@@ -49,8 +49,13 @@ use wa_core::{Frame, JsonForm, Tag, Timestamp, WireMessage};
 use wa_crypto::legacy::{SessionKeys, open_client_frame, seal_server_frame};
 
 use crate::error::{LogoutError, RequestError, ScanError};
+use crate::media::{MediaError, MediaHost};
 use crate::nodes::{self, ClientNode};
 use crate::seed::SeedAccount;
+use crate::store::{AccountStore, ChatState, ECHO_JID, Group, Participant};
+
+mod messaging;
+use messaging::{Faults, Task};
 
 /// The WhatsApp Web version the server announces (`curr` in the init reply, `Stream update`).
 pub const DEFAULT_SERVER_VERSION: &str = "0.2.7314";
@@ -101,6 +106,19 @@ pub struct Config {
     pub server_version: String,
     /// Whether the phone answers `admin test` (`["Pong",true]`) or is unreachable.
     pub phone_reachable: bool,
+    /// The built-in contact that acks (delivered, read) and echoes every message sent to it;
+    /// `None` turns it off. Default [`ECHO_JID`].
+    pub echo_jid: Option<String>,
+    /// Delay between the echo contact's steps (delivered, composing, read, reply).
+    pub echo_delay: Duration,
+    /// `host:port` of the media host announced in `mediaConn` and used in media URLs. The
+    /// network driver sets it to its own address.
+    pub media_host: Option<String>,
+    /// Scheme of media URLs and uploads: `https` (what real clients assume) or `http`. The
+    /// network driver sets it from whether it serves TLS.
+    pub media_scheme: String,
+    /// How long a media download URL works before answering 404.
+    pub media_url_ttl: Duration,
 }
 
 impl Default for Config {
@@ -118,6 +136,11 @@ impl Default for Config {
             initial_push_delay: Duration::from_millis(200),
             server_version: DEFAULT_SERVER_VERSION.to_owned(),
             phone_reachable: true,
+            echo_jid: Some(ECHO_JID.to_owned()),
+            echo_delay: messaging::DEFAULT_ECHO_DELAY,
+            media_host: None,
+            media_scheme: "https".to_owned(),
+            media_url_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -232,6 +255,31 @@ pub enum SimEvent {
     ScanFailed {
         /// Why.
         error: String,
+    },
+    /// A client relayed a new message (stored, acked and routed).
+    Relayed {
+        /// The connection.
+        conn: ConnId,
+        /// The sending account.
+        from: String,
+        /// The chat it was sent to.
+        to: String,
+        /// The message id.
+        id: String,
+    },
+    /// A client relayed a message id it had relayed before: acked again, not delivered again.
+    DuplicateRelay {
+        /// The connection.
+        conn: ConnId,
+        /// The message id.
+        id: String,
+    },
+    /// An armed fault fired (`drop_before_ack`, `duplicate_delivery`, `garbage`, `truncated`).
+    FaultInjected {
+        /// The connection it hit (0 when it hit an account's connections).
+        conn: ConnId,
+        /// Which fault.
+        fault: String,
     },
 }
 
@@ -371,6 +419,15 @@ pub struct Server {
     /// While set, messages to this connection are held back until this time.
     defer: Option<(ConnId, Timestamp)>,
     events: VecDeque<SimEvent>,
+    /// Per account (same order as `accounts`): chats, messages, blocklist, profile.
+    stores: Vec<AccountStore>,
+    /// Nodes for accounts none of whose clients was connected, pushed at the next login.
+    offline: Vec<Vec<nodes::Node>>,
+    groups: BTreeMap<String, Group>,
+    media: MediaHost,
+    tasks: Vec<(Timestamp, Task)>,
+    faults: Faults,
+    next_push: u64,
 }
 
 impl std::fmt::Debug for Server {
@@ -396,11 +453,24 @@ impl Server {
         if accounts.is_empty() {
             accounts.push(SeedAccount::default());
         }
-        let rng = match config.rng_seed {
+        let mut rng = match config.rng_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
         };
+        let mut auth = [0u8; 24];
+        rng.fill_bytes(&mut auth);
+        let mut media =
+            MediaHost::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(auth));
+        media.url_ttl = config.media_url_ttl;
+        let (stores, groups) = seed_stores(&accounts);
         Server {
+            offline: accounts.iter().map(|_| Vec::new()).collect(),
+            stores,
+            groups,
+            media,
+            tasks: Vec::new(),
+            faults: Faults::default(),
+            next_push: 0,
             account_state: accounts.iter().map(|_| AccountState::default()).collect(),
             accounts,
             config,
@@ -524,6 +594,7 @@ impl Server {
     /// Runs everything due at `now`: answers held back for the phone round-trip, auto-scans of
     /// presented QR codes, and the pushes that follow a login.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.run_due_tasks(now);
         if self.delayed.iter().any(|(at, _)| *at <= now) {
             let (due, later): (Vec<_>, Vec<_>) =
                 self.delayed.drain(..).partition(|(at, _)| *at <= now);
@@ -592,6 +663,7 @@ impl Server {
                     .chain(c.pending_push)
             })
             .chain(self.delayed.iter().map(|(at, _)| *at))
+            .chain(self.tasks.iter().map(|(at, _)| *at))
             .min()
     }
 
@@ -742,7 +814,113 @@ impl Server {
         self.config.auto_scan_delay = delay;
     }
 
+    // ----- media host -----------------------------------------------------------------------
+
+    /// An upload to the media host: `POST /mms/<type>/<token>?auth=<auth>&token=<token>` (the
+    /// `mediaConn` route) or the `encr_upload` URL. `token` is b64url(SHA-256(body)). Returns
+    /// the download URL (absolute, with [`Config::media_scheme`] and [`Config::media_host`]).
+    pub fn media_upload(
+        &mut self,
+        now: Timestamp,
+        auth: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> Result<String, MediaError> {
+        if auth != self.media.auth {
+            return Err(MediaError::BadAuth);
+        }
+        let blob = self.media.put(token, body)?;
+        let path = self
+            .media
+            .issue_path(&blob, now)
+            .ok_or(MediaError::NotFound)?;
+        Ok(self.media_url_for(&path))
+    }
+
+    /// A download from the media host: the blob behind `path` (`/mms/d/...` from an upload or
+    /// a `media` query, or `/pp/<number>` for a profile picture). Expired URLs give
+    /// [`MediaError::NotFound`] (404).
+    pub fn media_download(&self, now: Timestamp, path: &str) -> Result<Vec<u8>, MediaError> {
+        if let Some(number) = path.strip_prefix("/pp/") {
+            return self
+                .account_by_jid(&format!("{number}@c.us"))
+                .and_then(|a| self.stores[a].picture.clone())
+                .ok_or(MediaError::NotFound);
+        }
+        self.media.get(path, now).map(<[u8]>::to_vec)
+    }
+
+    /// The media host (blobs, URL lifetime).
+    pub fn media(&self) -> &MediaHost {
+        &self.media
+    }
+
+    /// Sets how long newly issued media URLs work.
+    pub fn set_media_url_ttl(&mut self, ttl: Duration) {
+        self.config.media_url_ttl = ttl;
+        self.media.url_ttl = ttl;
+    }
+
+    // ----- faults -----------------------------------------------------------------------------
+
+    /// The next relayed message is stored and routed, but its connection is closed instead of
+    /// acked (the client must resend; the resend is acked, not delivered again).
+    pub fn fault_drop_next_relay_ack(&mut self) {
+        self.faults.drop_next_relay_ack = true;
+    }
+
+    /// The next message delivered to an account is pushed twice (clients must de-duplicate).
+    pub fn fault_duplicate_next_delivery(&mut self) {
+        self.faults.duplicate_next_delivery = true;
+    }
+
+    /// Sends `conn` a frame the client must survive: `truncated` is a binary frame cut inside
+    /// its HMAC; otherwise a tagged binary frame of random bytes (fails the HMAC). Returns
+    /// whether `conn` is open.
+    pub fn fault_send_garbage(&mut self, conn: ConnId, truncated: bool) -> bool {
+        if self.logged_in_client(conn).is_none() && !self.connections.contains_key(&conn) {
+            return false;
+        }
+        let mut payload = vec![0u8; if truncated { 12 } else { 80 }];
+        self.rng.fill_bytes(&mut payload);
+        let fault = if truncated { "truncated" } else { "garbage" };
+        let tag = tag_of(&format!("sim-{fault}-{}", self.next_push));
+        self.next_push += 1;
+        self.send(conn, Frame::binary(tag, payload));
+        self.events.push_back(SimEvent::FaultInjected {
+            conn,
+            fault: fault.to_owned(),
+        });
+        true
+    }
+
+    /// The logged-in connections of account `wid`.
+    pub fn account_connections(&self, wid: &str) -> Vec<ConnId> {
+        self.account_by_jid(wid)
+            .map(|a| {
+                let mut conns: Vec<ConnId> = self
+                    .sessions
+                    .values()
+                    .filter(|s| s.account == a)
+                    .filter_map(|s| s.conn)
+                    .collect();
+                conns.sort();
+                conns
+            })
+            .unwrap_or_default()
+    }
+
     // ----- inspection -----------------------------------------------------------------------
+
+    /// What account `wid`'s phone remembers (chats, messages, blocklist, profile).
+    pub fn store(&self, wid: &str) -> Option<&AccountStore> {
+        self.account_by_jid(wid).and_then(|a| self.stores.get(a))
+    }
+
+    /// A group by id.
+    pub fn group(&self, gid: &str) -> Option<&Group> {
+        self.groups.get(gid)
+    }
 
     /// The keys of the session of `client_id`, if it is paired.
     pub fn session_keys(&self, client_id: &str) -> Option<&SessionKeys> {
@@ -852,14 +1030,16 @@ impl Server {
                 self.send_status(conn, tag.clone(), 200);
                 Ok(())
             }
-            (Some("query"), Some(kind)) => {
+            (Some(verb @ ("query" | "action")), Some(kind)) => {
                 self.require_login(conn)?;
-                self.json_query(conn, tag, kind, items)
-            }
-            (Some("action"), Some("presence")) => {
-                self.require_login(conn)?;
-                self.send_status(conn, tag.clone(), 200);
-                Ok(())
+                match self.messaging_json(conn, now, verb, kind, items)? {
+                    Some(body) => {
+                        self.send_json(conn, tag.clone(), body);
+                        Ok(())
+                    }
+                    None if verb == "query" => self.json_query(conn, tag, kind, items),
+                    None => Err(RequestError::UnknownCommand(format!("action {kind}"))),
+                }
             }
             (Some(a), Some(b)) => Err(RequestError::UnknownCommand(format!("{a} {b}"))),
             _ => Err(RequestError::Malformed(
@@ -1124,7 +1304,10 @@ impl Server {
         let jid = items.get(2).and_then(Value::as_str);
         let known = |jid: &str| {
             let jid = jid.replace("@s.whatsapp.net", "@c.us");
-            jid == account.wid || account.contacts.iter().any(|c| c.jid == jid)
+            jid == account.wid
+                || account.contacts.iter().any(|c| c.jid == jid)
+                || self.accounts.iter().any(|a| a.wid == jid)
+                || self.config.echo_jid.as_deref() == Some(jid.as_str())
         };
         let body = match (kind, jid) {
             ("exist", Some(jid)) => {
@@ -1134,9 +1317,11 @@ impl Server {
                     json!({ "status": 404 })
                 }
             }
-            ("ProfilePicThumb", Some(_)) => json!({ "status": 404 }),
+            ("ProfilePicThumb", Some(jid)) => self.profile_pic_json(jid),
             ("Status", Some(jid)) => {
-                if known(jid) {
+                if let Some(a) = self.account_by_jid(jid) {
+                    json!({ "status": self.stores[a].status })
+                } else if known(jid) {
                     json!({ "status": "Hey there! I am using WhatsApp." })
                 } else {
                     json!({ "status": 401 })
@@ -1156,7 +1341,7 @@ impl Server {
     fn handle_binary(
         &mut self,
         conn: ConnId,
-        _now: Timestamp,
+        now: Timestamp,
         tag: &Tag,
         payload: &[u8],
     ) -> Result<(), RequestError> {
@@ -1168,31 +1353,16 @@ impl Server {
             .ok_or(RequestError::NotLoggedIn)?;
         let opened =
             open_client_frame(keys, payload).map_err(|e| RequestError::Crypto(e.to_string()))?;
-        let node = nodes::decode_client_node(&opened.plaintext).map_err(RequestError::Node)?;
+        let (full, node) =
+            nodes::decode_client_node(&opened.plaintext).map_err(RequestError::Node)?;
         self.events.push_back(SimEvent::ClientNode {
             conn,
             tag: tag.as_str().to_owned(),
             metric: opened.metric_byte,
             flags: opened.flags.bits(),
-            node: node.clone(),
+            node,
         });
-        match (node.description.as_str(), node.attr("type")) {
-            ("query", Some(kind)) => {
-                let account = self.account_of(conn).cloned().unwrap_or_default();
-                match nodes::query_response(&account, kind) {
-                    Some(response) => {
-                        self.send_node(conn, tag.clone(), &response);
-                        Ok(())
-                    }
-                    None => Err(RequestError::UnknownCommand(format!("binary query {kind}"))),
-                }
-            }
-            ("action", Some(_)) => {
-                self.send_status(conn, tag.clone(), 200);
-                Ok(())
-            }
-            (other, _) => Err(RequestError::UnknownCommand(format!("binary node {other}"))),
-        }
+        self.handle_node(conn, now, tag, &full)
     }
 
     // ----- login completion and pushes ------------------------------------------------------
@@ -1300,16 +1470,17 @@ impl Server {
         let Some(account) = self.account_of(conn).cloned() else {
             return;
         };
-        for response in [
-            nodes::contacts_response(&account),
-            nodes::chats_response(&account),
-        ] {
+        let Ok(index) = self.account_index(conn) else {
+            return;
+        };
+        for response in [nodes::contacts_response(&account), self.chats_node(index)] {
             let Some(connection) = self.connections.get_mut(&conn) else {
                 return;
             };
             let tag = connection.preempt_tag();
             self.send_node(conn, tag, &response);
         }
+        self.flush_offline(conn);
     }
 
     fn rotate_tokens(&mut self, client_id: &str) {
@@ -1507,4 +1678,75 @@ fn tag_of(text: &str) -> Tag {
 
 fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Each account's store and the groups, from the seed: the seed's chats (groups among them
+/// become groups whose members are the accounts listing them, plus the creator).
+fn seed_stores(accounts: &[SeedAccount]) -> (Vec<AccountStore>, BTreeMap<String, Group>) {
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let stores = accounts
+        .iter()
+        .map(|a| AccountStore {
+            chats: a
+                .chats
+                .iter()
+                .map(|c| {
+                    (
+                        c.jid.clone(),
+                        ChatState {
+                            name: c.name.clone(),
+                            t: c.t,
+                            count: i64::from(c.count),
+                            archive: c.archive,
+                            read_only: c.read_only,
+                            ..ChatState::default()
+                        },
+                    )
+                })
+                .collect(),
+            pushname: a.pushname.clone(),
+            status: "Hey there! I am using WhatsApp.".to_owned(),
+            presence: "available".to_owned(),
+            ..AccountStore::default()
+        })
+        .collect();
+    for a in accounts {
+        for c in a.chats.iter().filter(|c| c.jid.ends_with("@g.us")) {
+            let creator_number = c.jid.split('-').next().unwrap_or_default();
+            let creation = c
+                .jid
+                .split('-')
+                .nth(1)
+                .and_then(|t| t.trim_end_matches("@g.us").parse().ok())
+                .unwrap_or(c.t);
+            let owner = format!("{creator_number}@c.us");
+            let group = groups.entry(c.jid.clone()).or_insert_with(|| Group {
+                id: c.jid.clone(),
+                owner: owner.clone(),
+                subject: c.name.clone().unwrap_or_default(),
+                creation,
+                subject_time: creation,
+                subject_owner: owner.clone(),
+                desc: None,
+                desc_id: None,
+                desc_owner: None,
+                restrict: false,
+                announce: false,
+                participants: vec![Participant {
+                    jid: owner.clone(),
+                    admin: true,
+                    super_admin: true,
+                }],
+                invite_code: format!("sim{}", c.jid.len() * 7919 + creation as usize % 100_000),
+            });
+            if !group.is_member(&a.wid) && !c.read_only {
+                group.participants.push(Participant {
+                    jid: a.wid.clone(),
+                    admin: false,
+                    super_admin: false,
+                });
+            }
+        }
+    }
+    (stores, groups)
 }

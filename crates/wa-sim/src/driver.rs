@@ -11,7 +11,13 @@
 //! | `POST /_sim/scan` `{"qr": "...", "wid"?: "..."}` | the phone scans a QR now |
 //! | `POST /_sim/qr` `{"qr": "..."}` | the phone sees a QR; scanned after the auto-scan delay |
 //! | `POST /_sim/unpair` `{"client_id": "..."}` | the phone removes a session |
-//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
+//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "media_url_ttl_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
+//! | `POST /_sim/fault` `{"drop_next_relay_ack"?: true, "duplicate_next_delivery"?: true, "garbage"?: {"wid", "truncated"?}}` | arm faults (each fires once) / send a bad frame now |
+//! | `GET /_sim/store?wid=..` | the account's chats and messages (ids, direction, status, text) |
+//! | `POST /mms/<type>/<token>?auth=..&token=..` | media upload (the `mediaConn` route); answers `{url}` |
+//! | `POST /mms/upload/<type>/<token>?auth=..&f=j` (multipart `hash`, `file`) | media upload (the `encr_upload` route); answers `{url}` |
+//! | `GET /mms/d/<id>/<token>` | media download (404 once expired) |
+//! | `GET /pp/<number>` | a profile picture |
 //!
 //! The control routes answer `{"error": "..."}` with a 4xx status when they refuse.
 //!
@@ -27,7 +33,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -129,6 +135,13 @@ pub struct SimServer;
 impl SimServer {
     /// Binds `config.listen` and serves until [`SimHandle::shutdown`] (or the handle is dropped).
     pub async fn start(config: SimConfig) -> Result<SimHandle, StartError> {
+        Self::start_inner(config, None).await
+    }
+
+    async fn start_inner(
+        mut config: SimConfig,
+        core: Option<Server>,
+    ) -> Result<SimHandle, StartError> {
         for account in &config.server.accounts {
             account.validate()?;
         }
@@ -145,8 +158,16 @@ impl SimServer {
             addr: config.listen.to_string(),
             source,
         })?;
+        config.server.media_host = Some(addr.to_string());
+        config.server.media_scheme = if acceptor.is_some() { "https" } else { "http" }.into();
+        let listen = config.listen;
+        let restart_config = config.clone();
+        let server = match core {
+            Some(core) => core,
+            None => Server::new(config.server),
+        };
         let shared = Arc::new(Shared {
-            server: Mutex::new(Server::new(config.server)),
+            server: Mutex::new(server),
             conns: Mutex::new(HashMap::new()),
             events: Mutex::new(Vec::new()),
             event_added: Notify::new(),
@@ -162,6 +183,13 @@ impl SimServer {
             .route("/_sim/qr", post(qr_route))
             .route("/_sim/unpair", post(unpair_route))
             .route("/_sim/config", post(config_route))
+            .route("/_sim/fault", post(fault_route))
+            .route("/_sim/store", get(store_route))
+            .route("/mms/d/{id}/{blob}", get(download_route))
+            .route("/pp/{number}", get(picture_route))
+            .route("/mms/upload/{kind}/{token}", post(encr_upload_route))
+            .route("/mms/{kind}/{token}", post(upload_route))
+            .layer(DefaultBodyLimit::max(70 * 1024 * 1024))
             .with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let stopped = async move {
@@ -188,7 +216,9 @@ impl SimServer {
         });
         let timer = tokio::spawn(timer_loop(shared.clone()));
         tracing::info!(%addr, "wa-sim listening");
+        let _ = listen;
         Ok(SimHandle {
+            config: restart_config,
             addr,
             tls,
             shared,
@@ -201,6 +231,7 @@ impl SimServer {
 /// A running simulator: its addresses, control commands and observations.
 #[derive(Debug)]
 pub struct SimHandle {
+    config: SimConfig,
     addr: SocketAddr,
     tls: bool,
     shared: Arc<Shared>,
@@ -277,6 +308,28 @@ impl SimHandle {
                 return None;
             }
         }
+    }
+
+    /// Simulates a server restart: every connection is dropped, the listener closes, and a
+    /// new one opens on the same address with the same state (sessions, stores, groups,
+    /// media), as a server that persisted everything would come back. Clients reconnect and
+    /// restore.
+    pub async fn restart(mut self) -> Result<SimHandle, StartError> {
+        let core = {
+            let mut server = lock(&self.shared.server);
+            for c in server.state().connections {
+                server.handle_disconnect(c.conn, now());
+            }
+            while server.poll_output().is_some() {}
+            std::mem::replace(&mut *server, Server::new(Config::default()))
+        };
+        let mut config = self.config.clone();
+        config.listen = self.addr;
+        self.stop_now();
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        SimServer::start_inner(config, Some(core)).await
     }
 
     /// Stops serving and closes every connection.
@@ -561,6 +614,7 @@ struct ConfigRequest {
     auto_scan_off: bool,
     ref_ttl_ms: Option<u64>,
     reref_min_interval_ms: Option<u64>,
+    media_url_ttl_ms: Option<u64>,
     tos: Option<TosRequest>,
 }
 
@@ -573,6 +627,9 @@ async fn config_route(
             if !s.set_account_tos(&tos.wid, tos.tos) {
                 return Err(format!("no simulated account {:?}", tos.wid));
             }
+        }
+        if let Some(ms) = req.media_url_ttl_ms {
+            s.set_media_url_ttl(Duration::from_millis(ms));
         }
         if let Some(on) = req.challenge_on_restore {
             s.set_challenge_on_restore(on);
@@ -665,5 +722,166 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<SocketAddr> {
         Ok(self.addr)
+    }
+}
+
+#[derive(Deserialize)]
+struct GarbageRequest {
+    wid: String,
+    #[serde(default)]
+    truncated: bool,
+}
+
+#[derive(Deserialize)]
+struct FaultRequest {
+    #[serde(default)]
+    drop_next_relay_ack: bool,
+    #[serde(default)]
+    duplicate_next_delivery: bool,
+    garbage: Option<GarbageRequest>,
+}
+
+async fn fault_route(State(shared): State<Arc<Shared>>, Json(req): Json<FaultRequest>) -> Response {
+    let sent = shared.with(|s, _| {
+        if req.drop_next_relay_ack {
+            s.fault_drop_next_relay_ack();
+        }
+        if req.duplicate_next_delivery {
+            s.fault_duplicate_next_delivery();
+        }
+        req.garbage.as_ref().map(|g| {
+            s.account_connections(&g.wid)
+                .into_iter()
+                .filter(|c| s.fault_send_garbage(*c, g.truncated))
+                .count()
+        })
+    });
+    Json(json!({ "ok": true, "garbage_sent": sent })).into_response()
+}
+
+#[derive(Deserialize)]
+struct StoreParams {
+    wid: String,
+}
+
+async fn store_route(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<StoreParams>,
+) -> Response {
+    let body = shared.with(|s, _| {
+        s.store(&params.wid).map(|store| {
+            let chats: serde_json::Map<String, serde_json::Value> = store
+                .chats
+                .iter()
+                .map(|(jid, c)| {
+                    let messages: Vec<serde_json::Value> = c
+                        .messages
+                        .iter()
+                        .map(|m| {
+                            json!({
+                                "id": m.id(),
+                                "from_me": m.from_me(),
+                                "status": m.info.status,
+                                "text": m.info.message.as_ref().and_then(|x| x.text_content()),
+                                "media": m.info.message.as_ref().is_some_and(|x| {
+                                    let x = x.content();
+                                    x.image_message.is_some() || x.video_message.is_some()
+                                        || x.audio_message.is_some() || x.document_message.is_some()
+                                }),
+                            })
+                        })
+                        .collect();
+                    (
+                        jid.clone(),
+                        json!({ "name": c.name, "t": c.t, "count": c.count,
+                                "archive": c.archive, "pin": c.pin, "mute": c.mute,
+                                "messages": messages }),
+                    )
+                })
+                .collect();
+            json!({ "chats": chats, "blocked": store.blocked, "pushname": store.pushname,
+                    "status": store.status })
+        })
+    });
+    match body {
+        Some(body) => Json(body).into_response(),
+        None => refused(StatusCode::NOT_FOUND, "no such account"),
+    }
+}
+
+fn media_refused(error: &crate::media::MediaError) -> Response {
+    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    (
+        status,
+        Json(json!({ "status": error.http_status(), "error": error.to_string() })),
+    )
+        .into_response()
+}
+
+async fn download_route(
+    State(shared): State<Arc<Shared>>,
+    UrlPath((id, blob)): UrlPath<(String, String)>,
+) -> Response {
+    let path = format!("/mms/d/{id}/{blob}");
+    match shared.with(|s, now| s.media_download(now, &path)) {
+        Ok(bytes) => (StatusCode::OK, bytes).into_response(),
+        Err(error) => media_refused(&error),
+    }
+}
+
+async fn picture_route(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(number): UrlPath<String>,
+) -> Response {
+    let path = format!("/pp/{number}");
+    match shared.with(|s, now| s.media_download(now, &path)) {
+        Ok(bytes) => (StatusCode::OK, bytes).into_response(),
+        Err(error) => media_refused(&error),
+    }
+}
+
+#[derive(Deserialize)]
+struct UploadParams {
+    auth: Option<String>,
+}
+
+async fn upload_route(
+    State(shared): State<Arc<Shared>>,
+    UrlPath((_kind, token)): UrlPath<(String, String)>,
+    Query(params): Query<UploadParams>,
+    body: Bytes,
+) -> Response {
+    let auth = params.auth.unwrap_or_default();
+    match shared.with(|s, now| s.media_upload(now, &auth, &token, body.to_vec())) {
+        Ok(url) => Json(json!({ "url": url })).into_response(),
+        Err(error) => media_refused(&error),
+    }
+}
+
+async fn encr_upload_route(
+    State(shared): State<Arc<Shared>>,
+    UrlPath((_kind, token)): UrlPath<(String, String)>,
+    Query(params): Query<UploadParams>,
+    mut multipart: Multipart,
+) -> Response {
+    let mut file = None;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some("file") {
+            match field.bytes().await {
+                Ok(bytes) => file = Some(bytes),
+                Err(error) => return refused(StatusCode::BAD_REQUEST, error),
+            }
+        }
+    }
+    let Some(file) = file else {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "multipart upload without a file field",
+        );
+    };
+    let auth = params.auth.unwrap_or_default();
+    match shared.with(|s, now| s.media_upload(now, &auth, &token, file.to_vec())) {
+        Ok(url) => Json(json!({ "url": url })).into_response(),
+        Err(error) => media_refused(&error),
     }
 }

@@ -4,8 +4,10 @@ pub mod core;
 #[cfg(feature = "net")]
 mod driver;
 mod error;
+pub mod media;
 mod nodes;
 pub mod seed;
+pub mod store;
 
 pub use crate::core::{Config, ConnId, LogoutVia, Output, Server, SimEvent};
 #[cfg(feature = "net")]

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 pub(crate) use wa_binary::Node;
-use wa_binary::{Codec, Content, node};
+use wa_binary::{Codec, node};
 
 use crate::seed::SeedAccount;
 
@@ -42,11 +42,12 @@ impl ClientNode {
 }
 
 /// Decodes a decrypted client payload.
-pub(crate) fn decode_client_node(plaintext: &[u8]) -> Result<ClientNode, String> {
+pub(crate) fn decode_client_node(plaintext: &[u8]) -> Result<(Node, ClientNode), String> {
     let node = Codec::legacy()
         .decode(plaintext)
         .map_err(|e| e.to_string())?;
-    Ok(ClientNode::of(&node))
+    let summary = ClientNode::of(&node);
+    Ok((node, summary))
 }
 
 /// Encodes a node the server built. Server nodes are built from a validated seed account
@@ -87,19 +88,4 @@ pub(crate) fn chats_response(account: &SeedAccount) -> Node {
             .attr("mute", "0")
     });
     node!("response", { "type" => "chat" }).children(chats)
-}
-
-/// The answer to a binary `query` of `kind`, or `None` for kinds the server does not know.
-pub(crate) fn query_response(account: &SeedAccount, kind: &str) -> Option<Node> {
-    match kind {
-        "contacts" => Some(contacts_response(account)),
-        "chat" => Some(chats_response(account)),
-        // Known queries for which the simulated phone has nothing to report.
-        "status" | "quick_reply" | "label" | "emoji" => Some(Node {
-            tag: "response".to_owned(),
-            attrs: wa_binary::Attrs(vec![("type".to_owned(), kind.to_owned())]),
-            content: Content::Nodes(Vec::new()),
-        }),
-        _ => None,
-    }
 }

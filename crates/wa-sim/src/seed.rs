@@ -137,6 +137,12 @@ impl Default for SeedAccount {
                 contact("15550100002", "Alice Example", "alice"),
                 contact("15550100003", "Bob Example", "bob"),
                 contact("15550100004", "Carol Example", "carol"),
+                SeedContact {
+                    jid: crate::store::ECHO_JID.to_owned(),
+                    name: Some("Echo".to_owned()),
+                    notify: Some("Echo".to_owned()),
+                    short: Some("Echo".to_owned()),
+                },
             ],
             chats: vec![
                 SeedChat {
