@@ -80,6 +80,7 @@ pub struct ClientBuilder {
     rng_seed: Option<u64>,
     backoff: Backoff,
     reconnect: bool,
+    extra_roots_pem: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -101,6 +102,7 @@ impl ClientBuilder {
             rng_seed: None,
             backoff: Backoff::default(),
             reconnect: true,
+            extra_roots_pem: Vec::new(),
         }
     }
 
@@ -144,6 +146,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts one more root certificate (PEM), for both the WebSocket and the HTTP logout, in
+    /// addition to the webpki roots: e.g. a local server's test certificate.
+    pub fn extra_root_pem(mut self, pem: impl Into<Vec<u8>>) -> ClientBuilder {
+        self.extra_roots_pem.push(pem.into());
+        self
+    }
+
     /// Where the session is kept (default: in memory).
     pub fn store(mut self, store: impl SessionStore + 'static) -> ClientBuilder {
         self.store = Some(Arc::new(store));
@@ -177,10 +186,15 @@ impl ClientBuilder {
 
     /// Builds the client (nothing connects until [`Client::login`] or [`Client::restore`]).
     pub fn build(self) -> Result<Client, ClientError> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .use_rustls_tls()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+            .timeout(Duration::from_secs(30));
+        for pem in &self.extra_roots_pem {
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        }
+        let http = http.build()?;
+        let mut transport = self.transport;
+        transport.extra_roots_pem.extend(self.extra_roots_pem);
         let rng = match self.rng_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_entropy(),
@@ -188,7 +202,7 @@ impl ClientBuilder {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (state_tx, _) = watch::channel(ConnectionState::Idle);
         Ok(Client {
-            transport: self.transport,
+            transport,
             http_base: self.http_base,
             session: self.session,
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),

@@ -171,6 +171,61 @@ async fn qr_login_then_encrypted_traffic() {
 }
 
 #[tokio::test]
+async fn qr_login_and_http_logout_over_tls() {
+    // The simulator's own test certificate (self-signed for localhost and 127.0.0.1).
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wa-sim/tests/data");
+    let cert = data.join("localhost.crt");
+    let tls = wa_sim::TlsConfig::from_pem_files(&cert, &data.join("localhost.key"))
+        .expect("the simulator's test certificate");
+    let sim = SimServer::start(SimConfig {
+        tls: Some(tls),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    assert!(sim.ws_url().starts_with("wss://"));
+
+    // Without trusting the certificate, the TLS handshake fails.
+    let mut untrusting = Client::builder()
+        .server_url(sim.ws_url())
+        .reconnect(false)
+        .build()
+        .unwrap();
+    untrusting.login().unwrap();
+    expect(&mut untrusting, |e| match e {
+        ClientEvent::Error(wa_client::ClientError::Transport(
+            wa_transport::TransportError::Connect { .. },
+        )) => Some(()),
+        _ => None,
+    })
+    .await;
+
+    let store = Arc::new(MemoryStore::new());
+    let mut client = Client::builder()
+        .server_url(sim.ws_url())
+        .http_base_url(sim.http_url())
+        .extra_root_pem(std::fs::read(&cert).unwrap())
+        .shared_store(Arc::clone(&store) as Arc<dyn SessionStore>)
+        .build()
+        .unwrap();
+    qr_login(&sim, &mut client).await;
+    client.shutdown().await;
+    client.logout_http().await.unwrap();
+    assert_eq!(store.load().unwrap(), None);
+    sim_event(&sim, |e| {
+        matches!(
+            e,
+            SimEvent::LoggedOut {
+                via: LogoutVia::Http,
+                ..
+            }
+        )
+    })
+    .await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn qr_codes_refresh_until_the_server_refuses() {
     let sim = start_sim(Config {
         ref_ttl: Duration::from_millis(300),

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
@@ -30,6 +32,9 @@ pub struct TransportConfig {
     pub max_message_size: usize,
     /// How long the TCP, TLS and WebSocket handshakes may take together.
     pub connect_timeout: Duration,
+    /// Extra trust anchors for `wss://`, in PEM (e.g. a test CA or a local server's
+    /// self-signed certificate), trusted in addition to the webpki roots.
+    pub extra_roots_pem: Vec<Vec<u8>>,
 }
 
 impl Default for TransportConfig {
@@ -39,6 +44,7 @@ impl Default for TransportConfig {
             origin: ORIGIN.into(),
             max_message_size: DEFAULT_MAX_FRAME_LEN,
             connect_timeout: Duration::from_secs(20),
+            extra_roots_pem: Vec::new(),
         }
     }
 }
@@ -112,20 +118,30 @@ impl std::fmt::Debug for Transport {
     }
 }
 
-fn tls_connector() -> Connector {
+fn tls_connector(extra_roots_pem: &[Vec<u8>]) -> Result<Connector, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for pem in extra_roots_pem {
+        let mut found = false;
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("extra root certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("extra root certificate: {e}"))?;
+            found = true;
+        }
+        if !found {
+            return Err("extra root certificate: no CERTIFICATE block in PEM".into());
+        }
+    }
     // An explicit provider, so TLS works whatever other crates enable in rustls.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|builder| builder.with_root_certificates(roots).with_no_client_auth());
-    match config {
-        Ok(config) => Connector::Rustls(Arc::new(config)),
-        // The ring provider supports the default versions; should that ever change, fall back
-        // to tungstenite's own TLS setup rather than fail.
-        Err(_) => Connector::Plain,
-    }
+    config
+        .map(|config| Connector::Rustls(Arc::new(config)))
+        .map_err(|e| format!("TLS configuration: {e}"))
 }
 
 impl Transport {
@@ -146,7 +162,11 @@ impl Transport {
         let ws_config = WebSocketConfig::default()
             .max_message_size(Some(config.max_message_size))
             .max_frame_size(Some(config.max_message_size));
-        let connector = tls.then(tls_connector);
+        let connector = if tls {
+            Some(tls_connector(&config.extra_roots_pem).map_err(invalid)?)
+        } else {
+            None
+        };
         let connecting = tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(ws_config),

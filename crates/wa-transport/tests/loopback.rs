@@ -168,6 +168,16 @@ async fn connect_errors_are_typed() {
         Err(TransportError::InvalidRequest { .. }) => {}
         other => panic!("{other:?}"),
     }
+    let bad_root = TransportConfig {
+        extra_roots_pem: vec![b"not a certificate".to_vec()],
+        ..TransportConfig::with_url("wss://127.0.0.1:1/ws")
+    };
+    match Transport::connect(&bad_root).await {
+        Err(TransportError::InvalidRequest { reason, .. }) => {
+            assert!(reason.contains("no CERTIFICATE block"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
 
     // wss:// goes through rustls: a server that is not TLS fails the handshake (no panic
     // from a missing crypto provider).
