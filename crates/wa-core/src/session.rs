@@ -289,6 +289,27 @@ mod tests {
         assert_eq!(back, data);
     }
 
+    /// The stored format is a compatibility promise: sessions saved by this version must load
+    /// in later ones.
+    #[test]
+    fn stored_format_is_stable() {
+        let stored = r#"{
+          "clientId": "AAECAwQFBgcICQoLDA0ODw==",
+          "privateKey": "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+          "clientToken": "client-token-a",
+          "serverToken": "1@server-token-a",
+          "browserToken": "1@browser-token-a",
+          "encKey": "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=",
+          "macKey": "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=",
+          "wid": "15550001111@c.us"
+        }"#;
+        let data: SessionData = serde_json::from_str(stored).unwrap();
+        assert_eq!(data, conformance::sample_a());
+        let again: serde_json::Value = serde_json::to_value(&data).unwrap();
+        let original: serde_json::Value = serde_json::from_str(stored).unwrap();
+        assert_eq!(again, original);
+    }
+
     #[test]
     fn rejects_wrong_key_length() {
         let mut json = serde_json::to_value(conformance::sample_a()).unwrap();
