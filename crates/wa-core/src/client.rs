@@ -788,36 +788,29 @@ impl ClientSession {
             self.handle_reply(now, tag, pending.kind, body);
             return;
         }
-        let Value::Array(mut items) = body else {
+        let Value::Array(items) = body else {
             self.events.push_back(Event::Json { tag, body });
             return;
         };
-        let kind = items.first().and_then(Value::as_str).map(str::to_owned);
-        match (kind.as_deref(), items.get_mut(1).map(Value::take)) {
+        let mut items = items.into_iter();
+        let (first, second) = (items.next(), items.next());
+        match (first.as_ref().and_then(Value::as_str), second) {
             (Some("Conn"), Some(Value::Object(conn))) => self.handle_conn(&conn),
             (Some("Cmd"), Some(Value::Object(cmd))) => self.handle_cmd(now, cmd),
             (Some("Props"), Some(Value::Object(props))) => {
                 self.events.push_back(Event::Props(props));
             }
-            (Some("Stream"), Some(first)) => {
-                let mut args = vec![first];
-                args.extend(items.into_iter().skip(2));
-                let kind = args
-                    .first()
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned();
-                args.remove(0);
+            (Some("Stream"), Some(Value::String(kind))) => {
+                let args = items.collect();
                 self.events
                     .push_back(Event::Stream(StreamUpdate { kind, args }));
             }
             (_, second) => {
-                if let (Some(second), Some(slot)) = (second, items.get_mut(1)) {
-                    *slot = second;
-                }
+                // Not one the session handles: hand the array back as it came.
+                let body = first.into_iter().chain(second).chain(items).collect();
                 self.events.push_back(Event::Json {
                     tag,
-                    body: Value::Array(items),
+                    body: Value::Array(body),
                 });
             }
         }

@@ -250,7 +250,10 @@ fn qr_login_derives_keys_and_reports_conn() {
     match &events[2] {
         Event::Json { tag, body } => {
             assert_eq!(tag.as_str(), "2");
-            assert_eq!(body[1]["id"], "3EB0AA");
+            assert_eq!(
+                body,
+                &json!(["Msg", {"cmd": "ack", "id": "3EB0AA", "ack": 2}])
+            );
         }
         other => panic!("{other:?}"),
     }
