@@ -855,6 +855,12 @@ impl Server {
         &self.media
     }
 
+    /// Makes every media URL issued so far expire now (clients must re-query with a `media`
+    /// query to download again).
+    pub fn expire_media_urls(&mut self, now: Timestamp) {
+        self.media.expire_all(now);
+    }
+
     /// Sets how long newly issued media URLs work.
     pub fn set_media_url_ttl(&mut self, ttl: Duration) {
         self.config.media_url_ttl = ttl;

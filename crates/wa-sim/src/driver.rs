@@ -11,7 +11,7 @@
 //! | `POST /_sim/scan` `{"qr": "...", "wid"?: "..."}` | the phone scans a QR now |
 //! | `POST /_sim/qr` `{"qr": "..."}` | the phone sees a QR; scanned after the auto-scan delay |
 //! | `POST /_sim/unpair` `{"client_id": "..."}` | the phone removes a session |
-//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "media_url_ttl_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
+//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "media_url_ttl_ms"?, "expire_media_urls"?, "tos"?: {"wid", "tos"}}` | change settings |
 //! | `POST /_sim/fault` `{"drop_next_relay_ack"?: true, "duplicate_next_delivery"?: true, "garbage"?: {"wid", "truncated"?}}` | arm faults (each fires once) / send a bad frame now |
 //! | `GET /_sim/store?wid=..` | the account's chats and messages (ids, direction, status, text) |
 //! | `POST /mms/<type>/<token>?auth=..&token=..` | media upload (the `mediaConn` route); answers `{url}` |
@@ -615,6 +615,8 @@ struct ConfigRequest {
     ref_ttl_ms: Option<u64>,
     reref_min_interval_ms: Option<u64>,
     media_url_ttl_ms: Option<u64>,
+    #[serde(default)]
+    expire_media_urls: bool,
     tos: Option<TosRequest>,
 }
 
@@ -622,7 +624,10 @@ async fn config_route(
     State(shared): State<Arc<Shared>>,
     Json(req): Json<ConfigRequest>,
 ) -> Response {
-    let result = shared.with(|s, _| {
+    let result = shared.with(|s, now| {
+        if req.expire_media_urls {
+            s.expire_media_urls(now);
+        }
         if let Some(tos) = &req.tos {
             if !s.set_account_tos(&tos.wid, tos.tos) {
                 return Err(format!("no simulated account {:?}", tos.wid));

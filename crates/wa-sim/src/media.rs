@@ -126,6 +126,13 @@ impl MediaHost {
         self.blobs.contains_key(blob).then(|| blob.to_owned())
     }
 
+    /// Makes every URL issued so far expire at `now`.
+    pub(crate) fn expire_all(&mut self, now: Timestamp) {
+        for (_, expires) in self.urls.values_mut() {
+            *expires = (*expires).min(now);
+        }
+    }
+
     /// Whether a blob with this token is stored.
     pub fn contains(&self, blob: &str) -> bool {
         self.blobs.contains_key(blob)

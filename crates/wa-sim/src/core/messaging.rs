@@ -708,9 +708,10 @@ impl Server {
         match kind.as_str() {
             "archive" => state.archive = true,
             "unarchive" => state.archive = false,
-            "pin" => state.pin = Some(number("pin").unwrap_or(1)),
+            // Clients unpin/unmute with type pin/mute, `previous` and no new value.
+            "pin" => state.pin = number("pin"),
             "unpin" => state.pin = None,
-            "mute" => state.mute = Some(number("mute").unwrap_or(u64::MAX)),
+            "mute" => state.mute = number("mute"),
             "unmute" => state.mute = None,
             "star" => state.starred.extend(items),
             "unstar" => {

@@ -1,0 +1,205 @@
+// Drives the real legacy client, @adiwajshing/baileys 3.5.3, through messaging against a wa-sim
+// server and prints what it saw as JSON lines on stdout (one object per line, field `event`).
+//
+//   node legacy-chat.js <wss_url> <control_url> <echo_jid> <group_jid> <friend_jid>
+//
+// The sim must serve TLS (Baileys uploads media to https://<mediaConn host>); trust its
+// certificate with NODE_EXTRA_CA_CERTS=<cert.pem>.
+//
+// Steps: log in by QR; send a text to the echo contact and wait for its delivered/read acks and
+// its echo; send an image (Baileys encrypts it and uploads it to the sim's media host), receive
+// the echoed image and decrypt it; expire the sim's media URLs and download it again (Baileys
+// re-queries the URL); query history, message info, search, group metadata, presence; archive,
+// pin and mute the echo chat; create a group; then the faults: the sim drops the connection
+// before acking a relay (Baileys reconnects and resends; the sim must ack without delivering
+// twice), and the sim delivers the next message twice (Baileys must keep one).
+'use strict'
+
+const crypto = require('crypto')
+
+const [wsUrl, controlUrl, echoJidCus, groupJid, friendJidCus] = process.argv.slice(2)
+if (!wsUrl || !controlUrl || !echoJidCus || !groupJid || !friendJidCus) {
+    console.error('usage: node legacy-chat.js <ws_url> <control_url> <echo_jid> <group_jid> <friend_jid>')
+    process.exit(2)
+}
+const toWa = (jid) => jid.replace('@c.us', '@s.whatsapp.net')
+const echoJid = toWa(echoJidCus)
+const friendJid = toWa(friendJidCus)
+
+require('@adiwajshing/baileys/lib/WAConnection/Constants').WS_URL = wsUrl
+const { WAConnection, MessageType, ChatModification } = require('@adiwajshing/baileys')
+
+const print = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex')
+
+async function control(path, body) {
+    const res = await fetch(`${controlUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+    })
+    const json = await res.json().catch(() => ({}))
+    if (!res.ok) throw new Error(`${path} -> ${res.status} ${JSON.stringify(json)}`)
+    return json
+}
+
+const withTimeout = (promise, ms, what) => Promise.race([
+    promise,
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
+])
+
+/// Resolves with the first value `pick` returns for a chat-update (checked on every update).
+function waitForUpdate(conn, pick, ms, what) {
+    return withTimeout(new Promise((resolve) => {
+        const listener = (update) => {
+            const value = pick(update)
+            if (value !== undefined) {
+                conn.removeListener('chat-update', listener)
+                resolve(value)
+            }
+        }
+        conn.on('chat-update', listener)
+    }), ms, what)
+}
+
+const messagesOf = (update) => (update.messages ? update.messages.all() : [])
+
+async function main() {
+    const conn = new WAConnection()
+    conn.logger.level = 'silent'
+    conn.connectOptions.logQR = false
+    conn.connectOptions.maxRetries = 5
+    conn.autoReconnect = 1 // ReconnectMode.onConnectionLost
+    const chatsReceived = new Promise((resolve) => conn.once('chats-received', resolve))
+    const contactsReceived = new Promise((resolve) => conn.once('contacts-received', resolve))
+    conn.on('qr', (qr) => {
+        control('/scan', { qr }).catch((e) => print({ event: 'error', message: `scan: ${e.message}` }))
+    })
+    // Every status change and presence Baileys applied, as it applied them.
+    conn.on('chat-update', (update) => {
+        for (const m of messagesOf(update)) {
+            if (m.key.fromMe) print({ event: 'status', id: m.key.id, status: m.status })
+        }
+        if (update.presences) {
+            for (const [jid, p] of Object.entries(update.presences)) {
+                print({ event: 'presence', jid, presence: p.lastKnownPresence })
+            }
+        }
+    })
+    await withTimeout(conn.connect(), 30000, 'open')
+    await withTimeout(Promise.all([chatsReceived, contactsReceived]), 15000, 'chats and contacts')
+    print({
+        event: 'open',
+        jid: conn.user.jid,
+        chats: conn.chats.all().map((c) => c.jid),
+        contacts: Object.keys(conn.contacts),
+    })
+
+    // 1. Text to the echo contact: acks and the echo.
+    const echoed = (text) => waitForUpdate(conn, (u) => messagesOf(u).find((m) =>
+        !m.key.fromMe && u.jid === echoJid && m.message &&
+        (m.message.conversation || (m.message.extendedTextMessage || {}).text) === text), 10000, `echo of ${text}`)
+    const readAck = (id) => waitForUpdate(conn, (u) => messagesOf(u).find((m) =>
+        m.key.fromMe && m.key.id === id && m.status >= 4), 10000, `read ack of ${id}`)
+    const text = 'hello echo'
+    const textEcho = echoed(text)
+    const sent = await conn.sendMessage(echoJid, text, MessageType.text)
+    print({ event: 'text_sent', id: sent.key.id, status: sent.status })
+    const textRead = readAck(sent.key.id)
+    const echo = await textEcho
+    await textRead
+    print({ event: 'text_echo', id: echo.key.id, text: echo.message.conversation, remoteJid: echo.key.remoteJid })
+
+    // 2. An image: encrypted and uploaded by Baileys, echoed back, downloaded and decrypted.
+    const image = crypto.randomBytes(50000)
+    const imageEcho = waitForUpdate(conn, (u) => messagesOf(u).find((m) =>
+        !m.key.fromMe && u.jid === echoJid && m.message && m.message.imageMessage), 10000, 'image echo')
+    const sentImage = await conn.sendMessage(echoJid, image, MessageType.image, { thumbnail: '', caption: 'a picture' })
+    print({ event: 'image_sent', id: sentImage.key.id, url: sentImage.message.imageMessage.url })
+    const echoedImage = await imageEcho
+    const downloaded = await conn.downloadMediaMessage(echoedImage)
+    print({
+        event: 'image_echo',
+        id: echoedImage.key.id,
+        caption: echoedImage.message.imageMessage.caption,
+        sha256: sha256(downloaded),
+        original: sha256(image),
+    })
+    // Expired URL: the download gets 404; a `media` query gives a new URL; download again.
+    // (Baileys 3.5.3 means to do this itself, but its got stream rejects with got's HTTPError,
+    // not the BaileysError{status:404} it checks for, so the script does the re-query.)
+    await control('/config', { expire_media_urls: true })
+    const oldUrl = echoedImage.message.imageMessage.url
+    let expiredStatus = null
+    try {
+        await conn.downloadMediaMessage(echoedImage)
+    } catch (error) {
+        expiredStatus = (error.response && error.response.statusCode) || error.status || null
+    }
+    await conn.updateMediaMessage(echoedImage)
+    const again = await conn.downloadMediaMessage(echoedImage)
+    print({
+        event: 'image_requery',
+        expired_status: expiredStatus,
+        sha256: sha256(again),
+        url_changed: echoedImage.message.imageMessage.url !== oldUrl,
+    })
+
+    // 3. Queries.
+    const history = await conn.fetchMessagesFromWA(echoJid, 10)
+    print({ event: 'history', ids: history.map((m) => m.key.id), fromMe: history.map((m) => !!m.key.fromMe) })
+    // The two before the newest (the image's echo).
+    const older = await conn.fetchMessagesFromWA(echoJid, 2, { id: history[history.length - 1].key.id, fromMe: false })
+    print({ event: 'history_before', ids: older.map((m) => m.key.id) })
+    const info = await conn.messageInfo(echoJid, sent.key.id)
+    print({ event: 'message_info', reads: info.reads.map((r) => r.jid), deliveries: info.deliveries.map((r) => r.jid) })
+    const found = await conn.searchMessages('hello', null, 10, 1)
+    print({ event: 'search', ids: found.messages.map((m) => m.key.id), last: found.last })
+    const meta = await conn.groupMetadata(groupJid)
+    print({ event: 'group_metadata', id: meta.id, subject: meta.subject, owner: meta.owner, participants: meta.participants.map((p) => p.id) })
+    const exists = await conn.isOnWhatsApp(echoJid)
+    print({ event: 'exists', exists: !!(exists && exists.exists) })
+    await conn.requestPresenceUpdate(echoJid)
+    await conn.chatRead(echoJid)
+
+    // 4. Chat operations and a group.
+    await conn.modifyChat(echoJid, ChatModification.archive)
+    await conn.modifyChat(echoJid, ChatModification.pin)
+    await conn.modifyChat(echoJid, ChatModification.mute, 8 * 60 * 60 * 1000)
+    await conn.modifyChat(echoJid, ChatModification.unmute)
+    print({ event: 'chat_ops' })
+    const created = await conn.groupCreate('Sim Created', [friendJid])
+    const createdMeta = await conn.groupMetadata(created.gid)
+    print({ event: 'group_created', gid: created.gid, subject: createdMeta.subject, participants: createdMeta.participants.map((p) => p.id) })
+
+    // 5. Fault: the connection drops after the relay, before the ack. Baileys reconnects and
+    // resends the same id; the sim acks it again and the echo answers once.
+    await control('/fault', { drop_next_relay_ack: true })
+    const resendText = 'sent through a dropped connection'
+    const resendEcho = echoed(resendText)
+    const resent = await withTimeout(conn.sendMessage(echoJid, resendText, MessageType.text), 60000, 'resend after drop')
+    await resendEcho
+    print({ event: 'resent', id: resent.key.id, status: resent.status })
+
+    // 6. Fault: the next delivery comes twice; Baileys keeps one copy.
+    await control('/fault', { duplicate_next_delivery: true })
+    const dupText = 'delivered twice'
+    const dupEcho = echoed(dupText)
+    await conn.sendMessage(echoJid, dupText, MessageType.text)
+    await dupEcho
+    await new Promise((r) => setTimeout(r, 500))
+    const chat = conn.chats.get(echoJid)
+    const copies = chat.messages.all().filter((m) => !m.key.fromMe && m.message &&
+        (m.message.conversation || (m.message.extendedTextMessage || {}).text) === dupText).length
+    const resendCopies = chat.messages.all().filter((m) => !m.key.fromMe && m.message &&
+        (m.message.conversation || (m.message.extendedTextMessage || {}).text) === resendText).length
+    print({ event: 'dedupe', copies, resendCopies })
+
+    conn.close()
+    print({ event: 'done' })
+}
+
+main().catch((error) => {
+    print({ event: 'error', message: String(error && error.stack || error) })
+    process.exit(1)
+})
