@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run -p wa-sim --example sim -- [--listen 127.0.0.1:8080] [--auto-scan-ms 1000]
-//!                                      [--seed-file account.json] [--challenge] [--rng-seed N]
+//!                                      [--seed-file account.json]... [--challenge] [--rng-seed N]
 //!                                      [--tls-cert chain.pem --tls-key key.pem]
 //! ```
 //!
@@ -26,7 +26,7 @@ fn usage(problem: &str) -> ! {
 async fn main() {
     let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080));
     let mut server = Config::default();
-    let mut seed_file: Option<PathBuf> = None;
+    let mut seed_files: Vec<PathBuf> = Vec::new();
     let mut tls_cert: Option<PathBuf> = None;
     let mut tls_key: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
@@ -47,7 +47,7 @@ async fn main() {
                     .unwrap_or_else(|e| usage(&format!("--auto-scan-ms: {e}")));
                 server.auto_scan_delay = Some(Duration::from_millis(ms));
             }
-            "--seed-file" => seed_file = Some(PathBuf::from(value("--seed-file"))),
+            "--seed-file" => seed_files.push(PathBuf::from(value("--seed-file"))),
             "--challenge" => server.challenge_on_restore = true,
             "--tls-cert" => tls_cert = Some(PathBuf::from(value("--tls-cert"))),
             "--tls-key" => tls_key = Some(PathBuf::from(value("--tls-key"))),
@@ -62,11 +62,12 @@ async fn main() {
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    if let Some(path) = seed_file {
-        match SeedAccount::from_file(&path) {
-            Ok(account) => server.accounts = vec![account],
-            Err(error) => usage(&error.to_string()),
-        }
+    // Each --seed-file adds an account; the first scans QR codes unless told otherwise.
+    if !seed_files.is_empty() {
+        server.accounts = seed_files
+            .iter()
+            .map(|path| SeedAccount::from_file(path).unwrap_or_else(|e| usage(&e.to_string())))
+            .collect();
     }
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => match TlsConfig::from_pem_files(&cert, &key) {

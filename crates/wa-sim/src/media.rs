@@ -104,7 +104,7 @@ impl MediaHost {
         Some(format!("/mms/d/{id}/{blob}"))
     }
 
-    /// The blob behind a download path issued by [`MediaHost::issue_path`], if not expired.
+    /// The blob behind a download path (`/mms/d/<id>/<token>`), if not expired.
     pub fn get(&self, path: &str, now: Timestamp) -> Result<&[u8], MediaError> {
         let rest = path.strip_prefix("/mms/d/").ok_or(MediaError::NotFound)?;
         let (id, blob) = rest.split_once('/').ok_or(MediaError::NotFound)?;

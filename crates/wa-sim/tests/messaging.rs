@@ -650,13 +650,17 @@ fn groups_route_to_members_and_enforce_admin_rights() {
     info.key.remote_jid = Some(gid.clone());
     assert_eq!(sim.relay(&a, &info), Some(200));
     let incoming = relayed(&sim.take(&b));
-    assert_eq!(incoming.len(), 1);
-    assert_eq!(incoming[0].key.remote_jid.as_deref(), Some(gid.as_str()));
+    // First the creation notice (GROUP_CREATE stub with the subject), then the message.
+    assert_eq!(incoming.len(), 2);
+    assert_eq!(incoming[0].message_stub_type, Some(20));
+    assert_eq!(incoming[0].message_stub_parameters, ["Team"]);
+    assert_eq!(incoming[0].key.from_me, Some(false));
+    assert_eq!(incoming[1].key.remote_jid.as_deref(), Some(gid.as_str()));
     assert_eq!(
-        incoming[0].participant.as_deref(),
+        incoming[1].participant.as_deref(),
         Some("15550100001@s.whatsapp.net")
     );
-    assert_eq!(sim.server.store(B).unwrap().chats[&gid].messages.len(), 1);
+    assert_eq!(sim.server.store(B).unwrap().chats[&gid].messages.len(), 2);
 
     // B is no admin: cannot add or promote, can change the subject (not restricted).
     let group = |kind: &str| {
@@ -686,8 +690,14 @@ fn groups_route_to_members_and_enforce_admin_rights() {
         .attr("author", A)
         .attr("jid", &gid)
         .children([Node::new("participant").attr("jid", B)]);
+    sim.take(&b);
     assert_eq!(sim.set(&a, promote)["status"], 200);
     assert!(sim.server.group(&gid).unwrap().is_admin(B));
+    // B hears of it as a stub and as the `Chat` action Baileys listens to.
+    let got = sim.take(&b);
+    assert_eq!(relayed(&got)[0].message_stub_type, Some(29));
+    assert!(got.iter().any(|g| matches!(g,
+        Got::Json(_, v) if v[0] == "Chat" && v[1]["data"][0] == "promote" && v[1]["data"][2]["participants"][0] == B)));
     let description = Node::new("group")
         .attr("id", "g4")
         .attr("type", "description")

@@ -784,6 +784,7 @@ impl Server {
                 },
             );
             self.group_joined(&id, now);
+            self.group_stub(&id, &me, 20, vec![subject], &[], now);
             let results: serde_json::Map<String, Value> = jids
                 .iter()
                 .map(|j| (wire_jid(j), json!({ "code": "200" })))
@@ -876,11 +877,95 @@ impl Server {
         if kind == "add" {
             self.group_joined(&gid, now);
         }
+        // Members (and whoever just left or was removed) learn of the change as a stub
+        // message; promotions also come as a `Chat` action, which is what Baileys listens to.
+        let (stub, params): (i32, Vec<String>) = match kind.as_str() {
+            "subject" => (21, vec![subject]),
+            "description" => (24, Vec::new()),
+            "add" => (27, changed.iter().map(|j| wire_jid(j)).collect()),
+            "remove" => (28, changed.iter().map(|j| wire_jid(j)).collect()),
+            "promote" => (29, changed.iter().map(|j| wire_jid(j)).collect()),
+            "demote" => (30, changed.iter().map(|j| wire_jid(j)).collect()),
+            "leave" => (32, vec![wire_jid(&me)]),
+            _ => (0, Vec::new()),
+        };
+        let gone: Vec<String> = match kind.as_str() {
+            "remove" => changed.clone(),
+            "leave" => vec![me.clone()],
+            _ => Vec::new(),
+        };
+        if stub != 0 {
+            self.group_stub(&gid, &me, stub, params, &gone, now);
+        }
+        if matches!(kind.as_str(), "promote" | "demote") {
+            let members = self.member_accounts(&gid, &[]);
+            let body = json!(["Chat", { "id": gid, "cmd": "action",
+                "data": [kind, me, { "participants": changed }] }]);
+            for a in members {
+                self.push_json_to_account(a, now, body.clone());
+            }
+        }
         let results: serde_json::Map<String, Value> = changed
             .iter()
             .map(|j| (wire_jid(j), json!({ "code": "200" })))
             .collect();
         Ok(json!({ "status": 200, "participants": [results] }))
+    }
+
+    /// The accounts among the members of `gid`, plus `extra` JIDs that are accounts.
+    fn member_accounts(&self, gid: &str, extra: &[String]) -> Vec<usize> {
+        let mut accounts: Vec<usize> = self
+            .groups
+            .get(gid)
+            .map(|g| {
+                g.participants
+                    .iter()
+                    .map(|p| p.jid.clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .iter()
+            .chain(extra)
+            .filter_map(|j| self.account_by_jid(j))
+            .collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
+    }
+
+    /// A group notification (`messageStubType` with its parameters, sent by `actor`) stored in
+    /// and pushed to every member account, and to `extra` (members who just left).
+    fn group_stub(
+        &mut self,
+        gid: &str,
+        actor: &str,
+        stub: i32,
+        params: Vec<String>,
+        extra: &[String],
+        now: Timestamp,
+    ) {
+        let id = self.new_message_id();
+        for a in self.member_accounts(gid, extra) {
+            let from_me = self.wid(a) == actor;
+            let info = WebMessageInfo {
+                key: MessageKey {
+                    remote_jid: Some(gid.to_owned()),
+                    from_me: Some(from_me),
+                    id: Some(id.clone()),
+                    participant: Some(wire_jid(actor)),
+                },
+                participant: Some(wire_jid(actor)),
+                message_timestamp: Some(secs(now)),
+                message_stub_type: Some(stub),
+                message_stub_parameters: params.clone(),
+                ..WebMessageInfo::default()
+            };
+            self.store_message(a, gid, info.clone(), false);
+            let node = relay_node(&info);
+            if !self.push_node_to_account(a, &node) {
+                self.offline[a].push(node);
+            }
+        }
     }
 
     /// Every member account gets the group's chat.
