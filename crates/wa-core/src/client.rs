@@ -601,10 +601,29 @@ impl ClientSession {
             Phase::Closed => return Err(CommandError::Closed),
             _ => return Err(CommandError::NotConnected),
         }
+        let tag = self.tags.next_short(now);
+        self.send_node_tagged(now, tag, node, metric, flags, rng)
+    }
+
+    /// Like [`send_node`](Self::send_node) with a tag chosen by the caller: a relayed message
+    /// uses its message id, group and picture actions their node's `id`.
+    pub fn send_node_tagged<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Timestamp,
+        tag: Tag,
+        node: &Node,
+        metric: Option<Metric>,
+        flags: Flags,
+        rng: &mut R,
+    ) -> Result<Tag, CommandError> {
+        match self.phase {
+            Phase::Connected => {}
+            Phase::Closed => return Err(CommandError::Closed),
+            _ => return Err(CommandError::NotConnected),
+        }
         let keys = self.keys.as_ref().ok_or(CommandError::NotConnected)?;
         let plaintext = Zeroizing::new(Codec::legacy().encode(node)?);
         let payload = seal_client_frame(keys, metric, flags, &plaintext, rng);
-        let tag = self.tags.next_short(now);
         self.track(now, tag.clone(), RequestKind::User);
         self.transmits
             .push_back(Frame::binary(tag.clone(), payload));

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod chat;
 pub mod client;
 pub mod frame;
 pub mod reconnect;

@@ -120,12 +120,17 @@ pub trait SessionStore: Send + Sync {
 #[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Option<SessionData>>,
+    outbox: Mutex<crate::chat::Outbox>,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    pub(crate) fn outbox_cell(&self) -> std::sync::MutexGuard<'_, crate::chat::Outbox> {
+        self.outbox.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
