@@ -133,6 +133,11 @@ impl MediaHost {
         }
     }
 
+    /// The upload auth token `mediaConn` hands out (test data, not a secret of any account).
+    pub fn auth(&self) -> &str {
+        &self.auth
+    }
+
     /// Whether a blob with this token is stored.
     pub fn contains(&self, blob: &str) -> bool {
         self.blobs.contains_key(blob)
