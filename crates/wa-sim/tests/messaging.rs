@@ -982,3 +982,122 @@ fn malformed_relays_are_refused_and_never_panic() {
         );
     }
 }
+
+#[test]
+fn presence_subscriptions_follow_the_contact() {
+    let mut sim = Sim::new();
+    let a = sim.login(A, "client-a");
+    let b = sim.login(B, "client-b");
+    let answer = sim.json(&a, &format!(r#"["action","presence","subscribe","{B}"]"#));
+    assert_eq!(answer["status"], 200);
+    let presences = |got: &[Got]| -> Vec<(String, String)> {
+        got.iter()
+            .filter_map(|g| match g {
+                Got::Json(_, v) if v[0] == "Presence" => Some((
+                    v[1]["id"].as_str().unwrap().to_owned(),
+                    v[1]["type"].as_str().unwrap().to_owned(),
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        presences(&sim.take(&a)),
+        [(B.to_owned(), "available".to_owned())]
+    );
+    sim.set(&b, Node::new("presence").attr("type", "unavailable"));
+    sim.set(&b, Node::new("presence").attr("type", "available"));
+    assert_eq!(
+        presences(&sim.take(&a)),
+        [
+            (B.to_owned(), "unavailable".to_owned()),
+            (B.to_owned(), "available".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn every_message_type_is_relayed_intact() {
+    use wa_proto::{
+        ContactMessage, ContextInfo, DocumentMessage, ExtendedTextMessage, LocationMessage,
+        ProtocolMessage,
+    };
+    let mut sim = Sim::new();
+    let a = sim.login(A, "client-a");
+    let b = sim.login(B, "client-b");
+    let quoted = ContextInfo {
+        stanza_id: Some("3EB0Q0".into()),
+        participant: Some(wire_jid(B)),
+        quoted_message: Some(Box::new(Message::text("original"))),
+        mentioned_jid: vec![wire_jid(B)],
+        forwarding_score: Some(2),
+        is_forwarded: Some(true),
+        ..ContextInfo::default()
+    };
+    let contents = vec![
+        Message {
+            extended_text_message: Some(Box::new(ExtendedTextMessage {
+                text: Some("quote @15550100002, forwarded".into()),
+                context_info: Some(Box::new(quoted)),
+                ..ExtendedTextMessage::default()
+            })),
+            ..Message::default()
+        },
+        Message {
+            location_message: Some(Box::new(LocationMessage {
+                degrees_latitude: Some(52.52),
+                degrees_longitude: Some(13.405),
+                name: Some("Berlin".into()),
+                ..LocationMessage::default()
+            })),
+            ..Message::default()
+        },
+        Message {
+            contact_message: Some(Box::new(ContactMessage {
+                display_name: Some("Bob".into()),
+                vcard: Some("BEGIN:VCARD\nFN:Bob\nEND:VCARD".into()),
+                ..ContactMessage::default()
+            })),
+            ..Message::default()
+        },
+        Message {
+            document_message: Some(Box::new(DocumentMessage {
+                url: Some("https://127.0.0.1:9/mms/d/u1/x".into()),
+                file_name: Some("a.pdf".into()),
+                media_key: Some(vec![7; 32]),
+                ..DocumentMessage::default()
+            })),
+            ..Message::default()
+        },
+    ];
+    for (i, content) in contents.iter().enumerate() {
+        let mut info = text_message(B, &format!("3EB0TY0{i}"), "");
+        info.message = Some(content.clone());
+        assert_eq!(sim.relay(&a, &info), Some(200));
+    }
+    let got = relayed(&sim.take(&b));
+    assert_eq!(got.len(), contents.len());
+    for (m, content) in got.iter().zip(&contents) {
+        assert_eq!(m.message.as_ref(), Some(content));
+    }
+    // Revoke ("delete for everyone") clears the first message on both sides.
+    let mut revoke = text_message(B, "3EB0TYRV", "");
+    revoke.message = Some(Message {
+        protocol_message: Some(ProtocolMessage {
+            key: Some(MessageKey::new(wire_jid(B), true, "3EB0TY00")),
+            r#type: Some(0),
+            ..ProtocolMessage::default()
+        }),
+        ..Message::default()
+    });
+    assert_eq!(sim.relay(&a, &revoke), Some(200));
+    assert_eq!(relayed(&sim.take(&b)).len(), 1);
+    for (who, chat) in [(A, B), (B, A)] {
+        let stored = sim.server.store(who).unwrap().chats[chat]
+            .message("3EB0TY00")
+            .unwrap()
+            .clone();
+        assert_eq!(stored.info.message, None, "{who}");
+        assert_eq!(stored.info.message_stub_type, Some(1));
+    }
+}

@@ -571,6 +571,17 @@ impl Server {
                         );
                     }
                 } else {
+                    // Accounts subscribed to this one hear of it.
+                    let subscribers: Vec<usize> = (0..self.stores.len())
+                        .filter(|b| *b != account && self.stores[*b].subscriptions.contains(&me))
+                        .collect();
+                    let mut presence = json!({ "id": me, "type": kind });
+                    if kind == "unavailable" {
+                        presence["t"] = json!(secs(now));
+                    }
+                    for b in subscribers {
+                        self.push_json_to_account(b, now, json!(["Presence", presence.clone()]));
+                    }
                     self.stores[account].presence = kind;
                 }
                 Ok(())
@@ -1094,9 +1105,10 @@ impl Server {
                 let jid = normalize_jid(arg(3).ok_or_else(|| bad("subscribe needs a jid"))?);
                 self.stores[account].subscriptions.insert(jid.clone());
                 let online = Some(jid.as_str()) == self.config.echo_jid.as_deref()
-                    || self
-                        .account_by_jid(&jid)
-                        .is_some_and(|b| !self.account_conns(b).is_empty());
+                    || self.account_by_jid(&jid).is_some_and(|b| {
+                        !self.account_conns(b).is_empty()
+                            && self.stores[b].presence != "unavailable"
+                    });
                 let presence = if online {
                     json!({ "id": jid, "type": "available" })
                 } else {
