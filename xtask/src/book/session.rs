@@ -19,7 +19,8 @@ use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent
 
 use super::{Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 19] = [
+pub(crate) const GENERATORS: [(&str, Generator); 20] = [
+    ("message-transcript", message_transcript),
     ("frame-parse-errors", frame_parse_errors),
     ("takeover-transcript", takeover_transcript),
     ("reref-transcript", reref_transcript),
@@ -274,8 +275,22 @@ impl Pair {
                     "{arrow} {tag},<binary, {} bytes: {what}>",
                     payload.len()
                 ));
+                let messages: Vec<String> = node
+                    .children_named("message")
+                    .filter_map(Node::content_bytes)
+                    .map(describe_message)
+                    .collect();
                 let text = node_json::to_string(&node);
-                if text.len() <= ONE_LINE {
+                if !messages.is_empty() {
+                    self.log.push(format!(
+                        "    decrypted: {}",
+                        text.split("{\"bytes\"").next().unwrap_or(&text).to_owned()
+                            + "<WebMessageInfo>]]]"
+                    ));
+                    for message in messages {
+                        self.log.push(format!("      WebMessageInfo {message}"));
+                    }
+                } else if text.len() <= ONE_LINE {
                     self.log.push(format!("    decrypted: {text}"));
                 } else {
                     self.log.push("    decrypted:".to_owned());
@@ -428,6 +443,34 @@ impl Pair {
             .map_or(self.log.len(), |i| i + 1);
         fenced("text", &self.log[..end].join("\n"))
     }
+}
+
+/// A WebMessageInfo in one line: its key, text, timestamp, status and push name.
+fn describe_message(bytes: &[u8]) -> String {
+    let Ok(info) = wa_proto::WebMessageInfo::decode_bytes(bytes) else {
+        return format!("<{} bytes that are not a WebMessageInfo>", bytes.len());
+    };
+    let key = &info.key;
+    let mut out = format!(
+        "{{key: {{remoteJid: {:?}, fromMe: {}, id: {:?}}}",
+        key.remote_jid.as_deref().unwrap_or(""),
+        key.from_me.unwrap_or(false),
+        key.id.as_deref().unwrap_or("")
+    );
+    if let Some(text) = info.message.as_ref().and_then(|m| m.text_content()) {
+        out.push_str(&format!(", message: {{conversation: {text:?}}}"));
+    }
+    if let Some(t) = info.message_timestamp {
+        out.push_str(&format!(", messageTimestamp: {t}"));
+    }
+    if let Some(status) = info.status.and_then(|s| wa_proto::Status::try_from(s).ok()) {
+        out.push_str(&format!(", status: {}", status.as_str_name()));
+    }
+    if let Some(name) = &info.push_name {
+        out.push_str(&format!(", pushName: {name:?}"));
+    }
+    out.push('}');
+    out
 }
 
 /// `tag  what`: the first words of a JSON array, a reply's status, or "binary".
@@ -728,6 +771,35 @@ fn keepalive_transcript() -> Result<String, String> {
         .ok_or("the client has no deadline")?;
     pair.advance(next.saturating_duration_since(pair.now))?;
     pair.advance(Duration::from_secs(20))?;
+    Ok(pair.transcript())
+}
+
+fn message_transcript() -> Result<String, String> {
+    use wa_proto::prost::Message as _;
+    let mut pair = logged_in(false)?;
+    pair.log.clear();
+    let echo = "15550109999@s.whatsapp.net";
+    let mut info = wa_proto::WebMessageInfo {
+        key: wa_proto::MessageKey::new(echo, true, "3EB0C431C26A1916E07E"),
+        message: Some(wa_proto::Message::text("Hello")),
+        message_timestamp: Some(pair.now.unix_secs()),
+        ..Default::default()
+    };
+    info.set_status(wa_proto::Status::Pending);
+    let relay = Node::new("action")
+        .attr("type", "relay")
+        .attr("epoch", "1")
+        .children([Node::new("message").bytes(info.encode_to_vec())]);
+    pair.client
+        .send_node(
+            pair.now,
+            &relay,
+            Some(Metric::Message),
+            Flags::EXPECTS_RESPONSE,
+            &mut pair.rng,
+        )
+        .map_err(|e| e.to_string())?;
+    pair.pump()?;
     Ok(pair.transcript())
 }
 
