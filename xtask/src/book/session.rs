@@ -19,7 +19,8 @@ use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent
 
 use super::{Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 20] = [
+pub(crate) const GENERATORS: [(&str, Generator); 21] = [
+    ("media-transcript", media_transcript),
     ("message-transcript", message_transcript),
     ("frame-parse-errors", frame_parse_errors),
     ("takeover-transcript", takeover_transcript),
@@ -173,6 +174,9 @@ struct Pair {
     log: Vec<String>,
     /// One line per frame: direction, tag and what it is.
     summary: Vec<String>,
+    /// Replies to `send_json` and binary frames the client received, in order.
+    replies: Vec<Value>,
+    nodes: Vec<Node>,
     sim_events: Vec<SimEvent>,
 }
 
@@ -195,6 +199,8 @@ impl Pair {
             rng: StdRng::seed_from_u64(11),
             log: Vec::new(),
             summary: Vec::new(),
+            replies: Vec::new(),
+            nodes: Vec::new(),
             sim_events: Vec::new(),
         }
     }
@@ -342,6 +348,14 @@ impl Pair {
                     "client stores the session (keys and tokens)".to_owned()
                 }
                 Event::Closed(reason) => format!("client session closed: {reason:?}"),
+                Event::Response { body, .. } => {
+                    self.replies.push(body);
+                    continue;
+                }
+                Event::Node { node, .. } => {
+                    self.nodes.push(node);
+                    continue;
+                }
                 _ => continue,
             };
             self.note(text);
@@ -459,6 +473,13 @@ fn describe_message(bytes: &[u8]) -> String {
     );
     if let Some(text) = info.message.as_ref().and_then(|m| m.text_content()) {
         out.push_str(&format!(", message: {{conversation: {text:?}}}"));
+    }
+    if let Some(image) = info.message.as_ref().and_then(|m| m.image_message.as_ref()) {
+        out.push_str(&format!(
+            ", message: {{imageMessage: {{url: {:?}, fileLength: {}, …}}}}",
+            image.url.as_deref().unwrap_or(""),
+            image.file_length.unwrap_or(0)
+        ));
     }
     if let Some(t) = info.message_timestamp {
         out.push_str(&format!(", messageTimestamp: {t}"));
@@ -800,6 +821,144 @@ fn message_transcript() -> Result<String, String> {
         )
         .map_err(|e| e.to_string())?;
     pair.pump()?;
+    Ok(pair.transcript())
+}
+
+/// The path of an absolute URL (`scheme://host/path` → `/path`).
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("/", |i| &rest[i..])
+}
+
+fn media_transcript() -> Result<String, String> {
+    use base64::Engine as _;
+    use wa_proto::prost::Message as _;
+    let config = Config {
+        media_host: Some("mmg.wa-sim.test".into()),
+        ..server_config(false)
+    };
+    let mut pair = Pair::new(Server::new(config));
+    pair.login()?;
+    pair.log.clear();
+
+    pair.client
+        .send_json(pair.now, json!(["query", "mediaConn"]))
+        .map_err(|e| e.to_string())?;
+    pair.pump()?;
+    let conn = pair.replies.last().cloned().ok_or("no mediaConn reply")?;
+    let auth = conn["media_conn"]["auth"]
+        .as_str()
+        .ok_or("mediaConn without auth")?
+        .to_owned();
+    let host = conn["media_conn"]["hosts"][0]["hostname"]
+        .as_str()
+        .ok_or("mediaConn without hosts")?
+        .to_owned();
+
+    let key = wa_media::MediaKey::from_array([7; 32]);
+    let file: Vec<u8> = (0..1000u32).map(|i| (i % 256) as u8).collect();
+    let (body, info) = wa_media::encrypt_bytes(&key, wa_media::MediaType::Image, &file);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(info.file_enc_sha256);
+    pair.note(format!(
+        "the client encrypts a 1000-byte image (wa-media): body enc ‖ mac of {} bytes",
+        body.len()
+    ));
+    pair.log.push(format!(
+        "→ POST https://{host}/mms/image/{token}?auth={auth}&token={token}   ({} bytes)",
+        body.len()
+    ));
+    let url = pair
+        .server
+        .media_upload(pair.now, &auth, &token, body)
+        .map_err(|e| e.to_string())?;
+    pair.log.push(format!("← {{\"url\":\"{url}\"}}"));
+
+    let image = wa_proto::ImageMessage {
+        url: Some(url.clone()),
+        mimetype: Some("image/jpeg".into()),
+        file_sha256: Some(info.file_sha256.to_vec()),
+        file_length: Some(info.file_length),
+        media_key: Some(key.as_bytes().to_vec()),
+        file_enc_sha256: Some(info.file_enc_sha256.to_vec()),
+        direct_path: Some(url_path(&url).to_owned()),
+        ..Default::default()
+    };
+    let mut message = wa_proto::WebMessageInfo {
+        key: wa_proto::MessageKey::new("15550109999@s.whatsapp.net", true, "3EB0D5E1A9F0B0C2A7E4"),
+        message: Some(wa_proto::Message {
+            image_message: Some(Box::new(image)),
+            ..Default::default()
+        }),
+        message_timestamp: Some(pair.now.unix_secs()),
+        ..Default::default()
+    };
+    message.set_status(wa_proto::Status::Pending);
+    let relay = Node::new("action")
+        .attr("type", "relay")
+        .attr("epoch", "1")
+        .children([Node::new("message").bytes(message.encode_to_vec())]);
+    pair.client
+        .send_node(
+            pair.now,
+            &relay,
+            Some(Metric::Message),
+            Flags::EXPECTS_RESPONSE,
+            &mut pair.rng,
+        )
+        .map_err(|e| e.to_string())?;
+    pair.pump()?;
+
+    let download = |pair: &mut Pair, url: &str| -> Result<(), String> {
+        pair.log.push(format!("→ GET {url}"));
+        match pair.server.media_download(pair.now, url_path(url)) {
+            Ok(got) => {
+                let plain = wa_media::decrypt_bytes(
+                    &key,
+                    wa_media::MediaType::Image,
+                    &got,
+                    wa_media::Expected::default(),
+                )
+                .map_err(|e| e.to_string())?;
+                if plain != file {
+                    return Err("the download decrypted to other bytes".into());
+                }
+                pair.log.push(format!(
+                    "← 200, {} bytes; MAC checked, decrypted: the 1000-byte image",
+                    got.len()
+                ));
+            }
+            Err(e) => pair.log.push(format!("← {} ({e})", e.http_status())),
+        }
+        Ok(())
+    };
+    download(&mut pair, &url)?;
+    pair.server.expire_media_urls(pair.now);
+    pair.note("the URL expires");
+    download(&mut pair, &url)?;
+    let query = Node::new("query")
+        .attr("type", "media")
+        .attr("index", "3EB0D5E1A9F0B0C2A7E4")
+        .attr("jid", "15550109999@c.us")
+        .attr("owner", "true");
+    pair.client
+        .send_node(
+            pair.now,
+            &query,
+            Some(Metric::QueryMedia),
+            Flags::EXPECTS_RESPONSE,
+            &mut pair.rng,
+        )
+        .map_err(|e| e.to_string())?;
+    pair.pump()?;
+    let fresh = pair
+        .nodes
+        .iter()
+        .rev()
+        .find(|n| n.tag == "media")
+        .and_then(|n| n.attrs.get("url"))
+        .map(str::to_owned)
+        .ok_or("the media query gave no url")?;
+    download(&mut pair, &fresh)?;
     Ok(pair.transcript())
 }
 
