@@ -6,6 +6,7 @@ mod error;
 mod input;
 mod login;
 mod qr;
+mod serve;
 mod sessions;
 mod sim;
 mod style;
@@ -89,6 +90,9 @@ enum Command {
     /// List the saved sessions.
     #[command(after_help = "Examples:\n  wa sessions\n  WA_DATA_DIR=/tmp/wa wa sessions")]
     Sessions,
+    /// Serve a WAHA-compatible HTTP API, webhooks, events and a web client.
+    #[command(after_help = serve::SERVE_EXAMPLES)]
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -188,6 +192,9 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
             runtime()?.block_on(login::logout(args, &sessions, context.out))
         }
         Command::Sim(args) => runtime()?.block_on(sim::run(args, context.out, context.err)),
+        Command::Serve(args) => {
+            runtime()?.block_on(serve::run(args, context.data_dir.clone(), context.out))
+        }
     }
 }
 

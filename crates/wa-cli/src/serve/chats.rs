@@ -1,0 +1,407 @@
+//! What a session learns from the server's pushes (chat list, contacts, messages, acks,
+//! presence), kept in WAHA's shapes.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use wa_binary::Node;
+use wa_proto::proto::WebMessageInfo;
+
+/// How many messages are kept per chat.
+const MAX_MESSAGES_PER_CHAT: usize = 500;
+
+/// A chat in the list.
+#[derive(Clone, Debug, Default)]
+pub struct Chat {
+    /// Its JID (`…@c.us`, `…@g.us`).
+    pub id: String,
+    /// Its name, if any.
+    pub name: Option<String>,
+    /// Last activity (seconds).
+    pub timestamp: u64,
+    /// Unread messages.
+    pub unread: u32,
+    /// Archived.
+    pub archived: bool,
+}
+
+/// A contact.
+#[derive(Clone, Debug, Default)]
+pub struct Contact {
+    /// Its JID.
+    pub id: String,
+    /// Saved name.
+    pub name: Option<String>,
+    /// The name the contact chose.
+    pub push_name: Option<String>,
+    /// First name.
+    pub short_name: Option<String>,
+}
+
+impl Contact {
+    /// WAHA's contact object.
+    pub fn to_json(&self) -> Value {
+        let number = self.id.split('@').next().unwrap_or_default();
+        json!({
+            "id": self.id,
+            "number": number,
+            "name": self.name,
+            "pushname": self.push_name,
+            "shortName": self.short_name,
+            "isMe": false,
+            "isGroup": self.id.ends_with("@g.us"),
+            "isUser": self.id.ends_with("@c.us"),
+            "isMyContact": self.name.is_some(),
+            "isBusiness": false,
+            "isWAContact": true,
+            "isBlocked": false,
+        })
+    }
+}
+
+/// Chats, contacts and recent messages of a session.
+#[derive(Default, Debug)]
+pub struct ChatData {
+    /// Chats by JID.
+    pub chats: BTreeMap<String, Chat>,
+    /// Contacts by JID.
+    pub contacts: BTreeMap<String, Contact>,
+    /// Messages by chat, oldest first (WAHA message objects).
+    pub messages: BTreeMap<String, Vec<Value>>,
+    /// Who is typing where: chat → (participant, presence).
+    pub presence: BTreeMap<String, (String, String)>,
+}
+
+/// WAHA's name of an ack number.
+pub fn ack_name(ack: i64) -> &'static str {
+    match ack {
+        -1 => "ERROR",
+        0 => "PENDING",
+        1 => "SERVER",
+        2 => "DEVICE",
+        3 => "READ",
+        4 => "PLAYED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// WAHA's serialized message id: `true_<chat>_<id>` for our messages, `false_…` otherwise
+/// (with `_<participant>` in groups).
+pub fn serialized_id(from_me: bool, chat: &str, id: &str, participant: Option<&str>) -> String {
+    match participant {
+        Some(p) if !p.is_empty() => format!("{from_me}_{chat}_{id}_{p}"),
+        _ => format!("{from_me}_{chat}_{id}"),
+    }
+}
+
+/// The WAHA message object of a WebMessageInfo; `me` is our own JID.
+pub fn message_json(info: &WebMessageInfo, me: Option<&str>) -> Value {
+    let key = &info.key;
+    let chat = key.remote_jid.clone().unwrap_or_default();
+    let id = key.id.clone().unwrap_or_default();
+    let from_me = key.from_me.unwrap_or(false);
+    let participant = key.participant.clone().or_else(|| info.participant.clone());
+    let me = me.unwrap_or_default().to_owned();
+    let (from, to) = if from_me {
+        (me.clone(), chat.clone())
+    } else {
+        (chat.clone(), me.clone())
+    };
+    let message = info.message.as_ref().map(|m| m.content());
+    let body = message
+        .and_then(|m| m.text_content())
+        .unwrap_or_default()
+        .to_owned();
+    let mut media = Value::Null;
+    let mut kind = "chat";
+    let mut location = Value::Null;
+    let mut vcards = Vec::new();
+    let mut reply_to = Value::Null;
+    if let Some(m) = message {
+        if let Some(image) = &m.image_message {
+            kind = "image";
+            media = json!({"mimetype": image.mimetype, "url": image.url});
+        } else if let Some(video) = &m.video_message {
+            kind = "video";
+            media = json!({"mimetype": video.mimetype, "url": video.url});
+        } else if let Some(audio) = &m.audio_message {
+            kind = if audio.ptt == Some(true) {
+                "ptt"
+            } else {
+                "audio"
+            };
+            media = json!({"mimetype": audio.mimetype, "url": audio.url});
+        } else if let Some(document) = &m.document_message {
+            kind = "document";
+            media = json!({
+                "mimetype": document.mimetype,
+                "url": document.url,
+                "filename": document.file_name,
+            });
+        } else if let Some(loc) = &m.location_message {
+            kind = "location";
+            location = json!({
+                "latitude": loc.degrees_latitude,
+                "longitude": loc.degrees_longitude,
+                "name": loc.name,
+                "address": loc.address,
+            });
+        } else if let Some(contact) = &m.contact_message {
+            kind = "vcard";
+            vcards.extend(contact.vcard.clone());
+        } else if let Some(text) = &m.extended_text_message {
+            if let Some(ctx) = &text.context_info {
+                if let Some(stanza) = &ctx.stanza_id {
+                    reply_to = json!({"id": stanza, "participant": ctx.participant});
+                }
+            }
+        }
+    }
+    let ack = info.ack().map_or(if from_me { 0 } else { 2 }, i64::from);
+    json!({
+        "id": serialized_id(from_me, &chat, &id, participant.as_deref()),
+        "timestamp": info.message_timestamp.unwrap_or_default(),
+        "from": from,
+        "fromMe": from_me,
+        "source": "app",
+        "to": to,
+        "participant": participant,
+        "body": body,
+        "hasMedia": !media.is_null(),
+        "media": media,
+        "type": kind,
+        "ack": ack,
+        "ackName": ack_name(ack),
+        "location": location,
+        "vCards": vcards,
+        "replyTo": reply_to,
+        "_data": {"key": {"remoteJid": chat, "fromMe": from_me, "id": id}, "pushName": info.push_name},
+    })
+}
+
+impl ChatData {
+    /// Records a message (replacing one with the same id); returns whether it is new.
+    pub fn add_message(&mut self, chat: &str, message: Value, unread: bool) -> bool {
+        let list = self.messages.entry(chat.to_owned()).or_default();
+        let id = message.get("id").cloned();
+        let timestamp = message
+            .get("timestamp")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        if let Some(old) = list.iter_mut().find(|m| m.get("id") == id.as_ref()) {
+            *old = message;
+            return false;
+        }
+        let at = list
+            .iter()
+            .rposition(|m| m.get("timestamp").and_then(Value::as_u64).unwrap_or(0) <= timestamp)
+            .map_or(0, |i| i + 1);
+        list.insert(at, message);
+        if list.len() > MAX_MESSAGES_PER_CHAT {
+            list.remove(0);
+        }
+        let chat_entry = self.chats.entry(chat.to_owned()).or_insert_with(|| Chat {
+            id: chat.to_owned(),
+            ..Chat::default()
+        });
+        chat_entry.timestamp = chat_entry.timestamp.max(timestamp);
+        if unread {
+            chat_entry.unread += 1;
+        }
+        true
+    }
+
+    /// Sets the ack of our message `id` in `chat` (only upwards); the updated message.
+    pub fn set_ack(&mut self, chat: &str, id: &str, ack: i64) -> Option<Value> {
+        let list = self.messages.get_mut(chat)?;
+        let message = list.iter_mut().find(|m| {
+            m.pointer("/_data/key/id").and_then(Value::as_str) == Some(id)
+                && m.get("fromMe") == Some(&Value::Bool(true))
+        })?;
+        let old = message.get("ack").and_then(Value::as_i64).unwrap_or(0);
+        if ack <= old && ack >= 0 {
+            return None;
+        }
+        message["ack"] = json!(ack);
+        message["ackName"] = json!(ack_name(ack));
+        Some(message.clone())
+    }
+
+    /// The last message of a chat.
+    pub fn last_message(&self, chat: &str) -> Option<&Value> {
+        self.messages.get(chat).and_then(|list| list.last())
+    }
+
+    /// The display name of a JID: the chat's, the contact's, else the number.
+    pub fn name_of(&self, jid: &str) -> String {
+        self.chats
+            .get(jid)
+            .and_then(|c| c.name.clone())
+            .or_else(|| {
+                self.contacts
+                    .get(jid)
+                    .and_then(|c| c.name.clone().or_else(|| c.push_name.clone()))
+            })
+            .unwrap_or_else(|| jid.split('@').next().unwrap_or(jid).to_owned())
+    }
+
+    /// Learns from a binary node; returns the events to publish (`(event, payload)`).
+    pub fn apply_node(&mut self, node: &Node, me: Option<&str>) -> Vec<(&'static str, Value)> {
+        let mut events = Vec::new();
+        match (
+            node.tag.as_str(),
+            node.attrs.get("type"),
+            node.attrs.get("add"),
+        ) {
+            ("response", Some("chat"), _) => {
+                for chat in node.children_named("chat") {
+                    let Some(jid) = chat.attrs.get("jid") else {
+                        continue;
+                    };
+                    let entry = self.chats.entry(jid.to_owned()).or_default();
+                    entry.id = jid.to_owned();
+                    entry.name = chat
+                        .attrs
+                        .get("name")
+                        .map(str::to_owned)
+                        .or(entry.name.take());
+                    entry.timestamp = chat
+                        .attrs
+                        .get("t")
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(entry.timestamp);
+                    entry.unread = chat
+                        .attrs
+                        .get("count")
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(entry.unread);
+                    entry.archived = chat.attrs.get("archive") == Some("true");
+                }
+            }
+            ("response", Some("contacts"), _) => {
+                for user in node.children_named("user") {
+                    let Some(jid) = user.attrs.get("jid") else {
+                        continue;
+                    };
+                    self.contacts.insert(
+                        jid.to_owned(),
+                        Contact {
+                            id: jid.to_owned(),
+                            name: user.attrs.get("name").map(str::to_owned),
+                            push_name: user.attrs.get("notify").map(str::to_owned),
+                            short_name: user.attrs.get("short").map(str::to_owned),
+                        },
+                    );
+                }
+            }
+            ("action", _, add) => {
+                let live = matches!(add, Some("relay") | Some("update"));
+                for child in node.child_nodes() {
+                    if child.tag != "message" {
+                        continue;
+                    }
+                    let Some(bytes) = child.content_bytes() else {
+                        continue;
+                    };
+                    let Ok(info) = WebMessageInfo::decode_bytes(bytes) else {
+                        continue;
+                    };
+                    let chat = info.key.remote_jid.clone().unwrap_or_default();
+                    if chat.is_empty() || chat == "status@broadcast" {
+                        continue;
+                    }
+                    let from_me = info.key.from_me.unwrap_or(false);
+                    let message = message_json(&info, me);
+                    let new = self.add_message(&chat, message.clone(), live && !from_me);
+                    if live && new {
+                        if !from_me {
+                            events.push(("message", message.clone()));
+                        }
+                        events.push(("message.any", message));
+                    }
+                }
+            }
+            _ => {}
+        }
+        events
+    }
+
+    /// Learns from a JSON push (`Msg`/`MsgInfo` acks, `Presence`); returns events to publish.
+    pub fn apply_json(&mut self, body: &Value) -> Vec<(&'static str, Value)> {
+        let mut events = Vec::new();
+        let (Some(kind), Some(data)) = (body.get(0).and_then(Value::as_str), body.get(1)) else {
+            return events;
+        };
+        match kind {
+            "Msg" | "MsgInfo" => {
+                let ack = data.get("ack").and_then(Value::as_i64).unwrap_or(0);
+                let ids: Vec<String> = match data.get("id") {
+                    Some(Value::String(id)) => vec![id.clone()],
+                    Some(Value::Array(ids)) => ids
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                // For our own messages the chat is `to` (the receiver acknowledges them).
+                let chat = data
+                    .get("to")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                for id in ids {
+                    if let Some(message) = self.set_ack(&chat, &id, ack) {
+                        events.push((
+                            "message.ack",
+                            json!({
+                                "id": message["id"],
+                                "from": message["from"],
+                                "to": message["to"],
+                                "participant": data.get("participant"),
+                                "fromMe": true,
+                                "ack": ack,
+                                "ackName": ack_name(ack),
+                            }),
+                        ));
+                    }
+                }
+            }
+            "Presence" => {
+                let Some(chat) = data.get("id").and_then(Value::as_str) else {
+                    return events;
+                };
+                let presence = data
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unavailable");
+                let participant = data
+                    .get("participant")
+                    .and_then(Value::as_str)
+                    .unwrap_or(chat);
+                let waha = match presence {
+                    "composing" => "typing",
+                    "recording" => "recording",
+                    "available" => "online",
+                    "paused" => "paused",
+                    _ => "offline",
+                };
+                self.presence
+                    .insert(chat.to_owned(), (participant.to_owned(), waha.to_owned()));
+                events.push((
+                    "presence.update",
+                    json!({
+                        "id": chat,
+                        "presences": [{
+                            "participant": participant,
+                            "lastKnownPresence": waha,
+                            "lastSeen": data.get("t"),
+                        }],
+                    }),
+                ));
+            }
+            _ => {}
+        }
+        events
+    }
+}

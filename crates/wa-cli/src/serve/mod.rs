@@ -1,0 +1,433 @@
+//! `wa serve`: an HTTP API that follows WAHA's ("WhatsApp HTTP API"), with webhooks, a
+//! WebSocket of events, an OpenAPI file and a web client, over wa-client sessions. Without
+//! `--server` the sessions talk to a wa-sim server started in-process, whose simulated phone
+//! scans the QR codes the API hands out.
+
+mod api;
+mod chats;
+mod events;
+mod png;
+mod session;
+mod web;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use rand::RngCore as _;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use wa_core::session::MemoryStore;
+use wa_sim::{Config, SeedAccount, SimHandle};
+
+use crate::error::CliError;
+use crate::sessions::Sessions;
+use crate::style::Style;
+
+pub use session::{Session, SessionConfig, Status};
+
+pub const SERVE_EXAMPLES: &str = "\
+Examples:
+  wa serve                                   API + web client on http://127.0.0.1:3000 over a
+                                             built-in simulator (the key is printed)
+  wa serve --listen 127.0.0.1:0 --api-key s3cret
+  wa serve --server wss://web.whatsapp.com/ws   real WhatsApp Web; sessions kept in the data dir
+  curl -H 'X-Api-Key: KEY' http://127.0.0.1:3000/api/sessions
+
+The API follows WAHA (https://waha.devlike.pro): sessions, auth/qr, sendText..., chats,
+contacts, groups, webhooks (config.webhooks[] with HMAC) and /ws events. Every /api request
+needs the X-Api-Key header. The OpenAPI file is at /api/docs/openapi.yaml.";
+
+/// Options of `wa serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Where to listen (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The API key (default: a random one, printed at start).
+    #[arg(long, env = "WA_API_KEY", value_name = "KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// A WhatsApp Web server's WebSocket URL; without it a simulator runs in-process.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Base URL of the server's HTTP endpoints (default: from --server).
+    #[arg(long, value_name = "URL", requires = "server")]
+    pub http_base: Option<String>,
+    /// With the built-in simulator: seconds before its phone scans a QR code it was shown.
+    #[arg(long, default_value_t = 2.0, value_name = "SECS")]
+    pub scan_delay: f64,
+    /// Sessions created (and started) at launch.
+    #[arg(long = "session", value_name = "NAME", default_values_t = [String::from("default")])]
+    pub sessions: Vec<String>,
+}
+
+/// Where sessions connect.
+pub enum Backend {
+    /// The in-process simulator.
+    Sim {
+        /// Its handle.
+        handle: Arc<SimHandle>,
+        /// How long its phone waits before scanning.
+        scan_delay: Duration,
+    },
+    /// A server given with `--server`; logins are kept as files.
+    Remote {
+        /// WebSocket URL.
+        ws: String,
+        /// HTTP base.
+        http: String,
+        /// Where logins are stored.
+        sessions: Sessions,
+    },
+}
+
+/// One published event: the JSON body and what it is filtered by.
+pub struct Published {
+    /// The session.
+    pub session: String,
+    /// The event name.
+    pub event: String,
+    /// The serialized envelope.
+    pub body: String,
+}
+
+/// The server's shared state.
+pub struct App {
+    api_key: String,
+    backend: Backend,
+    sessions: Mutex<BTreeMap<String, Arc<Session>>>,
+    bus: broadcast::Sender<Arc<Published>>,
+    http: reqwest::Client,
+}
+
+impl App {
+    fn sessions(&self) -> MutexGuard<'_, BTreeMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The session called `name`.
+    pub fn session(&self, name: &str) -> Option<Arc<Session>> {
+        self.sessions().get(name).cloned()
+    }
+
+    /// All sessions, by name.
+    pub fn all_sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions().values().cloned().collect()
+    }
+
+    /// Adds a stopped session; `None` when the name is taken.
+    pub fn add_session(&self, name: &str, config: SessionConfig) -> Option<Arc<Session>> {
+        let mut sessions = self.sessions();
+        if sessions.contains_key(name) {
+            return None;
+        }
+        let session = Arc::new(Session::new(name.to_owned(), config));
+        sessions.insert(name.to_owned(), session.clone());
+        Some(session)
+    }
+
+    /// Removes a session from the list.
+    pub fn remove_session(&self, name: &str) -> Option<Arc<Session>> {
+        self.sessions().remove(name)
+    }
+
+    /// Sets a session's status (if `generation` is still its current run) and publishes
+    /// `session.status` when it changed.
+    pub fn set_status(&self, session: &Session, status: Status, generation: u64) {
+        {
+            let mut state = session.lock();
+            if state.generation != generation || state.status == status {
+                return;
+            }
+            state.status = status;
+        }
+        self.emit(
+            &session.name,
+            "session.status",
+            json!({"status": status.as_str()}),
+        );
+    }
+
+    /// Publishes an event to the WebSocket listeners and the session's webhooks.
+    pub fn emit(&self, session: &str, event: &str, payload: Value) {
+        let me = self.session(session).map(|s| s.me()).unwrap_or(Value::Null);
+        let mut id = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut id);
+        let envelope = json!({
+            "id": format!("evt_{}", hex::encode(id)),
+            "timestamp": now_millis(),
+            "event": event,
+            "session": session,
+            "me": me,
+            "payload": payload,
+            "engine": "WA",
+            "environment": {"version": env!("CARGO_PKG_VERSION"), "engine": "WA", "tier": "CORE"},
+        });
+        let published = Arc::new(Published {
+            session: session.to_owned(),
+            event: event.to_owned(),
+            body: envelope.to_string(),
+        });
+        let _ = self.bus.send(published.clone());
+        if let Some(s) = self.session(session) {
+            let hooks: Vec<_> = s
+                .lock()
+                .config
+                .webhooks
+                .iter()
+                .filter(|h| h.wants(event))
+                .cloned()
+                .collect();
+            for hook in hooks {
+                events::deliver(self.http.clone(), hook, published.clone());
+            }
+        }
+    }
+
+    /// Builds a client for `name` and starts its task.
+    pub fn start_session(self: &Arc<App>, session: &Arc<Session>) -> Result<(), String> {
+        if session.lock().commands.is_some() {
+            return Ok(());
+        }
+        let builder = wa_client::Client::builder()
+            .browser("wa", "wa serve", env!("CARGO_PKG_VERSION"))
+            .reconnect(true);
+        let builder = match &self.backend {
+            Backend::Sim { handle, .. } => builder
+                .server_url(handle.ws_url())
+                .http_base_url(handle.http_url())
+                .store(session_memory_store(session)),
+            Backend::Remote { ws, http, sessions } => {
+                let path = sessions.path(&session.name).map_err(|e| e.to_string())?;
+                sessions.ensure_dir().map_err(|e| e.to_string())?;
+                builder
+                    .server_url(ws)
+                    .http_base_url(http)
+                    .store(wa_client::FileStore::new(path))
+            }
+        };
+        let client = builder.build().map_err(|e| e.to_string())?;
+        session::spawn(self.clone(), session.clone(), client);
+        Ok(())
+    }
+
+    /// Stops a session's task (keeping its login) and waits for it.
+    pub async fn stop_session(&self, session: &Session) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if session.command(session::Command::Stop(tx)) {
+            let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+        }
+        let mut state = session.lock();
+        state.commands = None;
+        state.qr = None;
+        if state.status != Status::Stopped {
+            state.status = Status::Stopped;
+            drop(state);
+            self.emit(
+                &session.name,
+                "session.status",
+                json!({"status": "STOPPED"}),
+            );
+        }
+    }
+
+    /// Shows the session's current QR code to the simulated phone (once per code), which
+    /// scans it with the session's account after the scan delay.
+    pub fn show_qr_to_sim(&self, session: &Session) {
+        let Backend::Sim { handle, scan_delay } = &self.backend else {
+            return;
+        };
+        let qr = {
+            let mut state = session.lock();
+            let Some(qr) = state.qr.clone() else {
+                return;
+            };
+            if state.shown_qr.as_deref() == Some(qr.as_str()) {
+                return;
+            }
+            state.shown_qr = Some(qr.clone());
+            qr
+        };
+        let wid = self.account_for(&session.name);
+        let handle = handle.clone();
+        let delay = *scan_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let result = handle.with_server(|server, now| server.scan_as(now, &qr, wid.as_deref()));
+            if let Err(error) = result {
+                eprintln!("simulated phone: cannot scan: {error}");
+            }
+        });
+    }
+
+    /// The simulator account a session logs in as: sessions take the seeded accounts in
+    /// order of creation, the rest share the last one.
+    fn account_for(&self, name: &str) -> Option<String> {
+        let Backend::Sim { handle, .. } = &self.backend else {
+            return None;
+        };
+        let accounts = handle.with_server(|server, _| {
+            server
+                .accounts()
+                .iter()
+                .map(|a| a.wid.clone())
+                .collect::<Vec<_>>()
+        });
+        let index = self.sessions().keys().position(|n| n == name)?;
+        accounts.get(index).or(accounts.last()).cloned()
+    }
+}
+
+/// In-process simulator sessions live in memory (the simulator forgets them at exit anyway).
+fn session_memory_store(_session: &Session) -> MemoryStore {
+    MemoryStore::default()
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The simulator's accounts for `wa serve`: the default one and a second phone (Alice) so two
+/// sessions can talk to each other.
+fn sim_accounts() -> Vec<SeedAccount> {
+    let first = SeedAccount::default();
+    let mut second = SeedAccount {
+        wid: "15550100002@c.us".to_owned(),
+        pushname: "Alice Example".to_owned(),
+        ..SeedAccount::default()
+    };
+    second.contacts.retain(|c| c.jid != second.wid);
+    if let Some(me) = second.contacts.first_mut() {
+        me.jid = first.wid.clone();
+        me.name = Some(first.pushname.clone());
+        me.notify = Some(first.pushname.clone());
+        me.short = first.pushname.split(' ').next().map(str::to_owned);
+    }
+    second.chats.retain(|c| c.jid.ends_with("@g.us"));
+    vec![first, second]
+}
+
+fn random_key() -> String {
+    let mut key = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut key);
+    hex::encode(key)
+}
+
+/// Runs `wa serve` until Ctrl-C.
+pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Result<(), CliError> {
+    let backend = match &args.server {
+        None => {
+            let scan_delay = crate::sim::seconds(args.scan_delay, "--scan-delay")?;
+            let config = Config {
+                accounts: sim_accounts(),
+                ..Config::default()
+            };
+            let handle = crate::sim::start(([127, 0, 0, 1], 0).into(), config).await?;
+            Backend::Sim {
+                handle: Arc::new(handle),
+                scan_delay,
+            }
+        }
+        Some(server) => {
+            crate::login::check_ws_url(server)?;
+            let http = args
+                .http_base
+                .clone()
+                .unwrap_or_else(|| crate::login::http_base(server));
+            Backend::Remote {
+                ws: server.clone(),
+                http,
+                sessions: Sessions::locate(data_dir.as_deref())?,
+            }
+        }
+    };
+    let api_key = args.api_key.clone().unwrap_or_else(random_key);
+    if api_key.is_empty() {
+        return Err(CliError::usage(
+            "--api-key is empty",
+            "give a key, or leave the option out for a random one",
+        ));
+    }
+    let (bus, _) = broadcast::channel(1024);
+    let app = Arc::new(App {
+        api_key,
+        backend,
+        sessions: Mutex::new(BTreeMap::new()),
+        bus,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| CliError::Connection {
+                message: format!("cannot build the webhook HTTP client: {e}"),
+                hint: None,
+            })?,
+    });
+    if let Backend::Remote { sessions, .. } = &app.backend {
+        for name in sessions.list().unwrap_or_default() {
+            app.add_session(&name, SessionConfig::default());
+        }
+    }
+    for name in &args.sessions {
+        if !api::valid_name(name) {
+            return Err(CliError::usage(
+                format!("--session {name:?} is not a valid session name"),
+                "use letters, digits, '-' and '_'",
+            ));
+        }
+        app.add_session(name, SessionConfig::default());
+    }
+    for session in app.all_sessions() {
+        if args.sessions.contains(&session.name) {
+            if let Err(error) = app.start_session(&session) {
+                eprintln!("session {}: cannot start: {error}", session.name);
+            }
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| CliError::Io {
+            action: "listen on",
+            path: PathBuf::from(args.listen.to_string()),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| CliError::Io {
+        action: "read the address of",
+        path: PathBuf::from(args.listen.to_string()),
+        source,
+    })?;
+    let base = format!("http://{addr}");
+    println!("{} {base}/", out.bold("wa serve listening on"));
+    println!("api key: {}", app.api_key);
+    match &app.backend {
+        Backend::Sim { handle, .. } => {
+            println!("server: built-in simulator at {}", handle.ws_url());
+        }
+        Backend::Remote { ws, .. } => println!("server: {ws}"),
+    }
+    println!(
+        "web client: {}",
+        out.accent(format!("{base}/#key={}", app.api_key))
+    );
+    println!("OpenAPI: {base}/api/docs/openapi.yaml   Ctrl-C stops");
+    let router = api::router(app.clone());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| CliError::Io {
+            action: "serve HTTP on",
+            path: PathBuf::from(addr.to_string()),
+            source,
+        })?;
+    for session in app.all_sessions() {
+        app.stop_session(&session).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,393 @@
+//! One WAHA session: a wa-client connection run by a task, its status, QR code, account and
+//! what it has learnt about chats and contacts.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use wa_client::{Client, ClientEvent, ConnectionState};
+use wa_core::client::{CloseReason, Event};
+
+use super::App;
+use super::chats::ChatData;
+
+/// WAHA's session statuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    /// Not running.
+    Stopped,
+    /// Connecting (or reconnecting).
+    Starting,
+    /// Waiting for the phone to scan the QR code.
+    ScanQrCode,
+    /// Logged in.
+    Working,
+    /// Ended by an error (refused, unpaired, no scan in time); start it again.
+    Failed,
+}
+
+impl Status {
+    /// The name WAHA uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Stopped => "STOPPED",
+            Status::Starting => "STARTING",
+            Status::ScanQrCode => "SCAN_QR_CODE",
+            Status::Working => "WORKING",
+            Status::Failed => "FAILED",
+        }
+    }
+}
+
+/// `config.webhooks[].hmac`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct HmacConfig {
+    /// The HMAC-SHA512 key.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// `config.webhooks[].retries`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetriesConfig {
+    /// Seconds between attempts.
+    #[serde(default = "default_delay")]
+    pub delay_seconds: f64,
+    /// Attempts after the first.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// `constant`, `linear` or `exponential`.
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+fn default_delay() -> f64 {
+    2.0
+}
+
+fn default_attempts() -> u32 {
+    15
+}
+
+impl Default for RetriesConfig {
+    fn default() -> RetriesConfig {
+        RetriesConfig {
+            delay_seconds: default_delay(),
+            attempts: default_attempts(),
+            policy: None,
+        }
+    }
+}
+
+/// `config.webhooks[].customHeaders[]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CustomHeader {
+    /// Header name.
+    pub name: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// One webhook of a session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookConfig {
+    /// Where to POST.
+    pub url: String,
+    /// Which events (`*` for all).
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Signs the body with HMAC-SHA512 in `X-Webhook-Hmac`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<HmacConfig>,
+    /// Retry policy when the receiver fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<RetriesConfig>,
+    /// Extra headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_headers: Option<Vec<CustomHeader>>,
+}
+
+impl WebhookConfig {
+    /// Whether `event` goes to this webhook.
+    pub fn wants(&self, event: &str) -> bool {
+        self.events.iter().any(|e| e == "*" || e == event)
+    }
+}
+
+/// A session's `config`: webhooks plus anything else the client sent (kept as given).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SessionConfig {
+    /// Webhooks.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
+    /// Other fields (`metadata`, `proxy`, `debug`...), echoed back.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, Value>,
+}
+
+/// Commands from the API to a session's task.
+pub enum Command {
+    /// Disconnect, keep the stored login.
+    Stop(oneshot::Sender<()>),
+    /// Log out (the stored login is deleted).
+    Logout(oneshot::Sender<Result<(), String>>),
+    /// A JSON query; the server's reply is sent back.
+    Json(Value, oneshot::Sender<Result<Value, String>>),
+}
+
+/// What a session knows, behind its mutex.
+pub struct SessionState {
+    /// Its status.
+    pub status: Status,
+    /// Its config.
+    pub config: SessionConfig,
+    /// The logged-in account: `(id, pushName)`.
+    pub me: Option<(String, Option<String>)>,
+    /// The QR code shown now.
+    pub qr: Option<String>,
+    /// The QR codes the simulated phone was already shown.
+    pub shown_qr: Option<String>,
+    /// The channel to the running task.
+    pub commands: Option<mpsc::UnboundedSender<Command>>,
+    /// Bumped at each start, so an old task's last words do not overwrite a new one's status.
+    pub generation: u64,
+    /// Chats, contacts and messages.
+    pub data: ChatData,
+    /// JSON queries waiting for their reply, by tag.
+    pub pending: HashMap<String, oneshot::Sender<Result<Value, String>>>,
+}
+
+/// A named session.
+pub struct Session {
+    /// Its name.
+    pub name: String,
+    state: Mutex<SessionState>,
+}
+
+impl Session {
+    /// A stopped session.
+    pub fn new(name: String, config: SessionConfig) -> Session {
+        Session {
+            name,
+            state: Mutex::new(SessionState {
+                status: Status::Stopped,
+                config,
+                me: None,
+                qr: None,
+                shown_qr: None,
+                commands: None,
+                generation: 0,
+                data: ChatData::default(),
+                pending: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Locks the state (a poisoned lock is taken over: the state stays consistent field by field).
+    pub fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The WAHA session object.
+    pub fn to_json(&self) -> Value {
+        let state = self.lock();
+        json!({
+            "name": self.name,
+            "status": state.status.as_str(),
+            "config": state.config,
+            "me": me_json(&state.me),
+            "engine": {"engine": "WA"},
+        })
+    }
+
+    /// `me` as WAHA shows it.
+    pub fn me(&self) -> Value {
+        me_json(&self.lock().me)
+    }
+
+    /// Sends a command to the running task; false when it is not running.
+    pub fn command(&self, command: Command) -> bool {
+        let state = self.lock();
+        state
+            .commands
+            .as_ref()
+            .is_some_and(|tx| tx.send(command).is_ok())
+    }
+}
+
+fn me_json(me: &Option<(String, Option<String>)>) -> Value {
+    match me {
+        Some((id, push_name)) => json!({"id": id, "pushName": push_name}),
+        None => Value::Null,
+    }
+}
+
+/// Starts `session`'s task with `client` (restoring when it holds a login, else by QR).
+pub fn spawn(app: Arc<App>, session: Arc<Session>, mut client: Client) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let generation = {
+        let mut state = session.lock();
+        state.generation += 1;
+        state.commands = Some(tx);
+        state.qr = None;
+        state.generation
+    };
+    app.set_status(&session, Status::Starting, generation);
+    let has_login = client.session_data().ok().flatten().is_some();
+    let started = if has_login {
+        client.restore()
+    } else {
+        client.login()
+    };
+    if let Err(error) = started {
+        eprintln!("session {}: cannot start: {error}", session.name);
+        app.set_status(&session, Status::Failed, generation);
+        return;
+    }
+    tokio::spawn(run(app, session, client, rx, generation));
+}
+
+enum Step {
+    Command(Option<Command>),
+    Event(Option<Box<ClientEvent>>),
+}
+
+async fn run(
+    app: Arc<App>,
+    session: Arc<Session>,
+    client: Client,
+    commands: mpsc::UnboundedReceiver<Command>,
+    generation: u64,
+) {
+    run_client(&app, &session, client, commands, generation).await;
+    let mut state = session.lock();
+    if state.generation == generation {
+        state.commands = None;
+    }
+}
+
+async fn run_client(
+    app: &Arc<App>,
+    session: &Arc<Session>,
+    mut client: Client,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    generation: u64,
+) {
+    loop {
+        let step = tokio::select! {
+            command = commands.recv() => Step::Command(command),
+            event = client.next_event() => Step::Event(event.map(Box::new)),
+        };
+        match step {
+            Step::Command(None) => {
+                client.shutdown().await;
+                return;
+            }
+            Step::Command(Some(Command::Stop(done))) => {
+                client.shutdown().await;
+                app.set_status(session, Status::Stopped, generation);
+                let _ = done.send(());
+                return;
+            }
+            Step::Command(Some(Command::Logout(done))) => {
+                let result = client.logout().await.map_err(|e| e.to_string());
+                session.lock().me = None;
+                app.set_status(session, Status::Stopped, generation);
+                let _ = done.send(result);
+                return;
+            }
+            Step::Command(Some(Command::Json(body, reply))) => match client.send_json(body).await {
+                Ok(tag) => {
+                    session
+                        .lock()
+                        .pending
+                        .insert(tag.as_str().to_owned(), reply);
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(error.to_string()));
+                }
+            },
+            Step::Event(None) => {
+                app.set_status(session, Status::Failed, generation);
+                return;
+            }
+            Step::Event(Some(event)) => {
+                if !handle_event(app, session, *event, generation) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Applies one client event; false when the session ended.
+fn handle_event(
+    app: &Arc<App>,
+    session: &Arc<Session>,
+    event: ClientEvent,
+    generation: u64,
+) -> bool {
+    match event {
+        ClientEvent::Qr(qr) => {
+            session.lock().qr = Some(qr.qr_string());
+            app.set_status(session, Status::ScanQrCode, generation);
+        }
+        ClientEvent::Connected(info) => {
+            {
+                let mut state = session.lock();
+                state.qr = None;
+                state.me = Some((info.wid.clone(), info.pushname.clone()));
+            }
+            app.set_status(session, Status::Working, generation);
+        }
+        ClientEvent::State(ConnectionState::Connecting) | ClientEvent::Disconnected { .. } => {
+            let status = session.lock().status;
+            if status == Status::Working {
+                app.set_status(session, Status::Starting, generation);
+            }
+        }
+        ClientEvent::Protocol(Event::Node { node, .. }) => {
+            let events = {
+                let mut state = session.lock();
+                let me = state.me.as_ref().map(|(id, _)| id.clone());
+                state.data.apply_node(&node, me.as_deref())
+            };
+            for (name, payload) in events {
+                app.emit(&session.name, name, payload);
+            }
+        }
+        ClientEvent::Protocol(Event::Response { tag, body }) => {
+            if let Some(reply) = session.lock().pending.remove(tag.as_str()) {
+                let _ = reply.send(Ok(body));
+            }
+        }
+        ClientEvent::Protocol(Event::Json { body, .. }) => {
+            let events = session.lock().data.apply_json(&body);
+            for (name, payload) in events {
+                app.emit(&session.name, name, payload);
+            }
+        }
+        ClientEvent::Stopped(reason) => {
+            let status = match reason {
+                CloseReason::LoggedOut => Status::Stopped,
+                _ => Status::Failed,
+            };
+            {
+                let mut state = session.lock();
+                state.qr = None;
+                if status == Status::Stopped {
+                    state.me = None;
+                }
+            }
+            app.set_status(session, status, generation);
+            return false;
+        }
+        _ => {}
+    }
+    true
+}
