@@ -17,14 +17,23 @@
 
 const crypto = require('crypto')
 
-const [wsUrl, controlUrl, echoJidCus, groupJid, friendJidCus] = process.argv.slice(2)
-if (!wsUrl || !controlUrl || !echoJidCus || !groupJid || !friendJidCus) {
+// Pair mode: two Baileys clients logged into two accounts of the same sim talk to each other.
+//
+//   node legacy-chat.js pair <wss_url> <control_url> <wid_a> <wid_b>
+//
+// A sends B a text; B answers quoting it; B reads the chat and A sees its message read; A sends B
+// an image, which B downloads and decrypts.
+const pairMode = process.argv[2] === 'pair'
+const args = process.argv.slice(pairMode ? 3 : 2)
+const [wsUrl, controlUrl, echoJidCus, groupJid, friendJidCus] = args
+if (!wsUrl || !controlUrl || !echoJidCus || !groupJid || (!pairMode && !friendJidCus)) {
     console.error('usage: node legacy-chat.js <ws_url> <control_url> <echo_jid> <group_jid> <friend_jid>')
+    console.error('       node legacy-chat.js pair <ws_url> <control_url> <wid_a> <wid_b>')
     process.exit(2)
 }
 const toWa = (jid) => jid.replace('@c.us', '@s.whatsapp.net')
 const echoJid = toWa(echoJidCus)
-const friendJid = toWa(friendJidCus)
+const friendJid = pairMode ? null : toWa(friendJidCus)
 
 require('@adiwajshing/baileys/lib/WAConnection/Constants').WS_URL = wsUrl
 const { WAConnection, MessageType, ChatModification } = require('@adiwajshing/baileys')
@@ -199,7 +208,63 @@ async function main() {
     print({ event: 'done' })
 }
 
-main().catch((error) => {
+async function openAs(wid) {
+    const conn = new WAConnection()
+    conn.logger.level = 'silent'
+    conn.connectOptions.logQR = false
+    conn.connectOptions.maxRetries = 5
+    const chatsReceived = new Promise((resolve) => conn.once('chats-received', resolve))
+    conn.on('qr', (qr) => {
+        control('/scan', { qr, wid }).catch((e) => print({ event: 'error', message: `scan: ${e.message}` }))
+    })
+    await withTimeout(conn.connect(), 30000, `open as ${wid}`)
+    await withTimeout(chatsReceived, 15000, 'chats')
+    return conn
+}
+
+const incomingIn = (conn, jid, pick, what) => waitForUpdate(conn, (u) => messagesOf(u).find((m) =>
+    !m.key.fromMe && u.jid === jid && m.message && pick(m)), 10000, what)
+
+async function pair() {
+    const [accountA, accountB] = args.slice(2)
+    const widA = toWa(accountA)
+    const widB = toWa(accountB)
+    const a = await openAs(accountA)
+    const b = await openAs(accountB)
+    print({ event: 'pair_open', a: a.user.jid, b: b.user.jid })
+
+    const textOf = (m) => m.message.conversation || (m.message.extendedTextMessage || {}).text
+    const hello = 'hello from A'
+    const atB = incomingIn(b, widA, (m) => textOf(m) === hello, 'text at B')
+    const sent = await a.sendMessage(widB, hello, MessageType.text)
+    const got = await atB
+    print({ event: 'b_received', id: got.key.id, sent_id: sent.key.id, text: textOf(got), pushName: got.pushName })
+
+    const answer = 'hello back from B'
+    const atA = incomingIn(a, widB, (m) => textOf(m) === answer, 'reply at A')
+    await b.sendMessage(widA, answer, MessageType.extendedText, { quoted: got })
+    const reply = await atA
+    const context = reply.message.extendedTextMessage.contextInfo || {}
+    print({ event: 'a_received', text: textOf(reply), quoted_id: context.stanzaId })
+
+    const readAtA = waitForUpdate(a, (u) => messagesOf(u).find((m) =>
+        m.key.fromMe && m.key.id === sent.key.id && m.status >= 4), 10000, 'read at A')
+    await b.chatRead(widA)
+    const read = await readAtA
+    print({ event: 'a_read', id: read.key.id, status: read.status })
+
+    const image = crypto.randomBytes(30000)
+    const imageAtB = incomingIn(b, widA, (m) => !!m.message.imageMessage, 'image at B')
+    await a.sendMessage(widB, image, MessageType.image, { thumbnail: '' })
+    const gotImage = await imageAtB
+    const bytes = await b.downloadMediaMessage(gotImage)
+    print({ event: 'b_image', sha256: sha256(bytes), original: sha256(image) })
+    a.close()
+    b.close()
+    print({ event: 'done' })
+}
+
+(pairMode ? pair() : main()).catch((error) => {
     print({ event: 'error', message: String(error && error.stack || error) })
     process.exit(1)
 })

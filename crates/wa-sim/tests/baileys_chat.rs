@@ -15,6 +15,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use wa_sim::core::{Config, SimEvent};
+use wa_sim::seed::SeedContact;
 use wa_sim::store::ECHO_JID;
 use wa_sim::{SeedAccount, SimConfig, SimServer, TlsConfig};
 
@@ -33,7 +34,6 @@ fn wa(jid: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_3_5_3_messages_the_echo_contact_through_faults() {
-    let interop = interop_dir();
     let seed = SeedAccount::default();
     let group = seed
         .chats
@@ -57,36 +57,14 @@ async fn baileys_3_5_3_messages_the_echo_contact_through_faults() {
     .await
     .expect("sim starts");
 
-    let mut child = Command::new("node")
-        .env("NODE_EXTRA_CA_CERTS", &cert)
-        .arg("legacy-chat.js")
-        .arg(handle.ws_url())
-        .arg(handle.control_url())
-        .arg(ECHO_JID)
-        .arg(&group)
-        .arg(&friend)
-        .current_dir(&interop)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs (is Node.js 20 installed?)");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let mut seen: Vec<Value> = Vec::new();
-    let run = async {
-        while let Some(line) = lines.next_line().await.expect("stdout readable") {
-            let line: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            eprintln!("legacy-chat.js: {line}");
-            assert_ne!(line["event"], "error", "legacy-chat.js failed: {line}");
-            seen.push(line);
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(240), run)
-        .await
-        .expect("legacy-chat.js finishes");
-    let status = child.wait().await.expect("node exits");
-    assert!(status.success(), "legacy-chat.js exited with {status}");
+    let seen = run_script(&[
+        &handle.ws_url(),
+        &handle.control_url(),
+        ECHO_JID,
+        &group,
+        &friend,
+    ])
+    .await;
     let find = |name: &str| {
         seen.iter()
             .find(|l| l["event"] == name)
@@ -230,5 +208,106 @@ async fn baileys_3_5_3_messages_the_echo_contact_through_faults() {
         .collect();
     assert!(rejected.is_empty(), "{rejected:?}");
     find("done");
+    handle.shutdown().await;
+}
+
+/// Runs `legacy-chat.js` with `args` (beginning with the sim's URLs) and returns its lines.
+async fn run_script(args: &[&str]) -> Vec<Value> {
+    let interop = interop_dir();
+    let cert = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/localhost.crt");
+    let mut child = Command::new("node")
+        .env("NODE_EXTRA_CA_CERTS", &cert)
+        .arg("legacy-chat.js")
+        .args(args)
+        .current_dir(&interop)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (is Node.js 20 installed?)");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut seen = Vec::new();
+    let run = async {
+        while let Some(line) = lines.next_line().await.expect("stdout readable") {
+            let line: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            eprintln!("legacy-chat.js: {line}");
+            assert_ne!(line["event"], "error", "legacy-chat.js failed: {line}");
+            seen.push(line);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(240), run)
+        .await
+        .expect("legacy-chat.js finishes");
+    let status = child.wait().await.expect("node exits");
+    assert!(status.success(), "legacy-chat.js exited with {status}");
+    seen
+}
+
+/// Two Baileys clients logged into two accounts of one sim talk to each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_baileys_clients_on_two_accounts_talk_through_the_sim() {
+    let a = SeedAccount::default();
+    let b = SeedAccount {
+        wid: "15550100002@c.us".to_owned(),
+        pushname: "Alice".to_owned(),
+        contacts: vec![SeedContact {
+            jid: a.wid.clone(),
+            name: Some("Sim Phone".to_owned()),
+            notify: None,
+            short: None,
+        }],
+        chats: Vec::new(),
+        ..SeedAccount::default()
+    };
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let tls = TlsConfig::from_pem_files(&data.join("localhost.crt"), &data.join("localhost.key"))
+        .expect("certificate");
+    let handle = SimServer::start(SimConfig {
+        server: Config {
+            rng_seed: Some(67),
+            accounts: vec![a.clone(), b.clone()],
+            ..Config::default()
+        },
+        tls: Some(tls),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim starts");
+    let seen = run_script(&[
+        "pair",
+        &handle.ws_url(),
+        &handle.control_url(),
+        &a.wid,
+        &b.wid,
+    ])
+    .await;
+    let find = |name: &str| {
+        seen.iter()
+            .find(|l| l["event"] == name)
+            .unwrap_or_else(|| panic!("no {name} line in {seen:#?}"))
+            .clone()
+    };
+    let open = find("pair_open");
+    assert_eq!(open["a"], wa(&a.wid));
+    assert_eq!(open["b"], wa(&b.wid));
+    let received = find("b_received");
+    assert_eq!(received["id"], received["sent_id"]);
+    assert_eq!(received["text"], "hello from A");
+    assert_eq!(received["pushName"], "Sim Phone");
+    let back = find("a_received");
+    assert_eq!(back["text"], "hello back from B");
+    assert_eq!(back["quoted_id"], received["id"]);
+    assert_eq!(find("a_read")["status"], 4);
+    let image = find("b_image");
+    assert_eq!(image["sha256"], image["original"]);
+    find("done");
+    // The server's stores agree: A's message is READ by B.
+    let id = received["id"].as_str().unwrap().to_owned();
+    let stored = handle
+        .with_server(|s, _| s.store(&a.wid).unwrap().chats[&b.wid].message(&id).cloned())
+        .expect("stored");
+    assert_eq!(stored.info.status, Some(4));
+    assert_eq!(stored.receipts.get(&b.wid).map(|r| r.0), Some(3));
     handle.shutdown().await;
 }
