@@ -19,7 +19,8 @@ use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent
 
 use super::{Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 21] = [
+pub(crate) const GENERATORS: [(&str, Generator); 22] = [
+    ("group-transcript", group_transcript),
     ("media-transcript", media_transcript),
     ("message-transcript", message_transcript),
     ("frame-parse-errors", frame_parse_errors),
@@ -484,6 +485,14 @@ fn describe_message(bytes: &[u8]) -> String {
     if let Some(t) = info.message_timestamp {
         out.push_str(&format!(", messageTimestamp: {t}"));
     }
+    if let Some(stub) = info.message_stub_type {
+        let name = wa_proto::proto::web_message_info::StubType::try_from(stub)
+            .map_or_else(|_| stub.to_string(), |s| s.as_str_name().to_owned());
+        out.push_str(&format!(
+            ", messageStubType: {name}, messageStubParameters: {:?}",
+            info.message_stub_parameters
+        ));
+    }
     if let Some(status) = info.status.and_then(|s| wa_proto::Status::try_from(s).ok()) {
         out.push_str(&format!(", status: {}", status.as_str_name()));
     }
@@ -819,6 +828,44 @@ fn message_transcript() -> Result<String, String> {
             Flags::EXPECTS_RESPONSE,
             &mut pair.rng,
         )
+        .map_err(|e| e.to_string())?;
+    pair.pump()?;
+    Ok(pair.transcript())
+}
+
+fn group_transcript() -> Result<String, String> {
+    let mut pair = logged_in(false)?;
+    pair.log.clear();
+    let create = Node::new("action")
+        .attr("type", "set")
+        .attr("epoch", "1")
+        .children([Node::new("group")
+            .attr("author", "15550100001@c.us")
+            .attr("id", "1606147378.--1")
+            .attr("subject", "Book club")
+            .attr("type", "create")
+            .children([
+                Node::new("participant").attr("jid", "15550100002@c.us"),
+                Node::new("participant").attr("jid", "15550100003@c.us"),
+            ])]);
+    pair.client
+        .send_node(
+            pair.now,
+            &create,
+            Some(Metric::Group),
+            Flags::EXPECTS_RESPONSE | Flags::EXPIRES,
+            &mut pair.rng,
+        )
+        .map_err(|e| e.to_string())?;
+    pair.pump()?;
+    let gid = pair
+        .replies
+        .last()
+        .and_then(|r| r["gid"].as_str())
+        .map(str::to_owned)
+        .ok_or("group create gave no gid")?;
+    pair.client
+        .send_json(pair.now, json!(["query", "GroupMetadata", gid]))
         .map_err(|e| e.to_string())?;
     pair.pump()?;
     Ok(pair.transcript())
