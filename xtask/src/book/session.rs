@@ -19,7 +19,8 @@ use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent
 
 use super::{Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 22] = [
+pub(crate) const GENERATORS: [(&str, Generator); 23] = [
+    ("history-transcript", history_transcript),
     ("group-transcript", group_transcript),
     ("media-transcript", media_transcript),
     ("message-transcript", message_transcript),
@@ -289,11 +290,8 @@ impl Pair {
                     .collect();
                 let text = node_json::to_string(&node);
                 if !messages.is_empty() {
-                    self.log.push(format!(
-                        "    decrypted: {}",
-                        text.split("{\"bytes\"").next().unwrap_or(&text).to_owned()
-                            + "<WebMessageInfo>]]]"
-                    ));
+                    self.log
+                        .push(format!("    decrypted: {}", elide_bytes(&text)));
                     for message in messages {
                         self.log.push(format!("      WebMessageInfo {message}"));
                     }
@@ -458,6 +456,20 @@ impl Pair {
             .map_or(self.log.len(), |i| i + 1);
         fenced("text", &self.log[..end].join("\n"))
     }
+}
+
+/// Node JSON with every `{"bytes":"…"}` content shown as `<WebMessageInfo>`.
+fn elide_bytes(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let mut rest = json;
+    while let Some(start) = rest.find("{\"bytes\":\"") {
+        out.push_str(&rest[..start]);
+        out.push_str("<WebMessageInfo>");
+        let after = &rest[start..];
+        rest = after.find("\"}").map_or("", |end| &after[end + 2..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A WebMessageInfo in one line: its key, text, timestamp, status and push name.
@@ -805,9 +817,15 @@ fn keepalive_transcript() -> Result<String, String> {
 }
 
 fn message_transcript() -> Result<String, String> {
-    use wa_proto::prost::Message as _;
     let mut pair = logged_in(false)?;
     pair.log.clear();
+    send_hello(&mut pair)?;
+    Ok(pair.transcript())
+}
+
+/// Relays "Hello" to the echo contact and steps until its reply has arrived.
+fn send_hello(pair: &mut Pair) -> Result<(), String> {
+    use wa_proto::prost::Message as _;
     let echo = "15550109999@s.whatsapp.net";
     let mut info = wa_proto::WebMessageInfo {
         key: wa_proto::MessageKey::new(echo, true, "3EB0C431C26A1916E07E"),
@@ -829,7 +847,45 @@ fn message_transcript() -> Result<String, String> {
             &mut pair.rng,
         )
         .map_err(|e| e.to_string())?;
-    pair.pump()?;
+    pair.pump()
+}
+
+fn history_transcript() -> Result<String, String> {
+    // The message run first, so the echo chat has history and receipts.
+    let mut pair = logged_in(false)?;
+    send_hello(&mut pair)?;
+    pair.log.clear();
+    let queries = [
+        (
+            Node::new("query")
+                .attr("type", "message_info")
+                .attr("index", "3EB0C431C26A1916E07E")
+                .attr("jid", "15550109999@c.us")
+                .attr("epoch", "2"),
+            Metric::QueryMessageInfo,
+        ),
+        (
+            Node::new("query")
+                .attr("type", "message")
+                .attr("jid", "15550109999@c.us")
+                .attr("kind", "before")
+                .attr("count", "10")
+                .attr("epoch", "3"),
+            Metric::QueryMessages,
+        ),
+    ];
+    for (node, metric) in queries {
+        pair.client
+            .send_node(
+                pair.now,
+                &node,
+                Some(metric),
+                Flags::EXPECTS_RESPONSE,
+                &mut pair.rng,
+            )
+            .map_err(|e| e.to_string())?;
+        pair.pump()?;
+    }
     Ok(pair.transcript())
 }
 
