@@ -57,17 +57,24 @@ const withTimeout = (promise, ms, what) => Promise.race([
     new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
 ])
 
-/// Resolves with the first value `pick` returns for a chat-update (checked on every update).
+/// Resolves with the first value `pick` returns for a chat update (checked on every update:
+/// `chat-update` for live messages, `chats-update` for the recent messages pushed at login).
 function waitForUpdate(conn, pick, ms, what) {
     return withTimeout(new Promise((resolve) => {
-        const listener = (update) => {
+        const check = (update) => {
             const value = pick(update)
             if (value !== undefined) {
-                conn.removeListener('chat-update', listener)
+                conn.removeListener('chat-update', one)
+                conn.removeListener('chats-update', many)
                 resolve(value)
+                return true
             }
+            return false
         }
-        conn.on('chat-update', listener)
+        const one = (update) => { check(update) }
+        const many = (updates) => { updates.some(check) }
+        conn.on('chat-update', one)
+        conn.on('chats-update', many)
     }), ms, what)
 }
 
@@ -105,9 +112,9 @@ async function main() {
     })
 
     // 1. Text to the echo contact: acks and the echo.
-    const echoed = (text) => waitForUpdate(conn, (u) => messagesOf(u).find((m) =>
+    const echoed = (text, ms = 10000) => waitForUpdate(conn, (u) => messagesOf(u).find((m) =>
         !m.key.fromMe && u.jid === echoJid && m.message &&
-        (m.message.conversation || (m.message.extendedTextMessage || {}).text) === text), 10000, `echo of ${text}`)
+        (m.message.conversation || (m.message.extendedTextMessage || {}).text) === text), ms, `echo of ${text}`)
     const readAck = (id) => waitForUpdate(conn, (u) => messagesOf(u).find((m) =>
         m.key.fromMe && m.key.id === id && m.status >= 4), 10000, `read ack of ${id}`)
     const text = 'hello echo'
@@ -185,7 +192,9 @@ async function main() {
     // resends the same id; the sim acks it again and the echo answers once.
     await control('/fault', { drop_next_relay_ack: true })
     const resendText = 'sent through a dropped connection'
-    const resendEcho = echoed(resendText)
+    // The echo may come live or, if it arrived while Baileys was reconnecting, with the recent
+    // messages pushed after its login.
+    const resendEcho = echoed(resendText, 90000)
     const resent = await withTimeout(conn.sendMessage(echoJid, resendText, MessageType.text), 60000, 'resend after drop')
     await resendEcho
     print({ event: 'resent', id: resent.key.id, status: resent.status })

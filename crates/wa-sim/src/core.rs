@@ -119,6 +119,9 @@ pub struct Config {
     pub media_scheme: String,
     /// How long a media download URL works before answering 404.
     pub media_url_ttl: Duration,
+    /// How many of each chat's latest messages are pushed after login
+    /// (`["action",{add:"last"},[message...]]`, after the chats); 0 pushes none.
+    pub recent_messages_per_chat: usize,
 }
 
 impl Default for Config {
@@ -141,6 +144,7 @@ impl Default for Config {
             media_host: None,
             media_scheme: "https".to_owned(),
             media_url_ttl: Duration::from_secs(3600),
+            recent_messages_per_chat: 20,
         }
     }
 }
@@ -1479,14 +1483,20 @@ impl Server {
         let Ok(index) = self.account_index(conn) else {
             return;
         };
-        for response in [nodes::contacts_response(&account), self.chats_node(index)] {
+        let (recent, ids) = self.recent_messages_node(index);
+        let responses = [
+            Some(nodes::contacts_response(&account)),
+            Some(self.chats_node(index)),
+            recent,
+        ];
+        for response in responses.into_iter().flatten() {
             let Some(connection) = self.connections.get_mut(&conn) else {
                 return;
             };
             let tag = connection.preempt_tag();
             self.send_node(conn, tag, &response);
         }
-        self.flush_offline(conn);
+        self.flush_offline(conn, &ids);
     }
 
     fn rotate_tokens(&mut self, client_id: &str) {

@@ -139,6 +139,11 @@ impl Sim {
 
     /// QR login of a new client as account `wid`, with the initial pushes consumed.
     fn login(&mut self, wid: &str, client_id: &str) -> Client {
+        self.login_with_pushes(wid, client_id).0
+    }
+
+    /// QR login of a new client as account `wid`; returns what was pushed after `Conn`.
+    fn login_with_pushes(&mut self, wid: &str, client_id: &str) -> (Client, Vec<Got>) {
         let conn = self.server.handle_connect(self.now);
         self.text(
             conn,
@@ -175,8 +180,8 @@ impl Sim {
             client_id: client_id.to_owned(),
         };
         self.advance(self.server.config().initial_push_delay);
-        self.take(&client);
-        client
+        let pushes = self.take(&client);
+        (client, pushes)
     }
 
     /// Restores `old`'s session on a new connection (takeover).
@@ -515,9 +520,22 @@ fn offline_messages_are_pushed_after_login() {
         .insert(conn, SessionKeys::from_secret(&pair, &secret).unwrap());
     sim.advance(sim.server.config().initial_push_delay);
     let got = sim.inbox.remove(&conn).unwrap();
-    let pushed = relayed(&got);
+    // After the chats, the recent messages (`add:last`), which include the queued one, so it is
+    // not pushed again as a relay.
+    assert!(relayed(&got).is_empty());
+    let last = got
+        .iter()
+        .find_map(|g| match g {
+            Got::Node(_, n) if n.attrs.get("add") == Some("last") => {
+                Some(Got::Node(String::new(), n.clone()))
+            }
+            _ => None,
+        })
+        .expect("recent messages pushed");
+    let pushed = messages_of(&last);
     assert_eq!(pushed.len(), 1);
     assert_eq!(pushed[0].key.id.as_deref(), Some("3EB0OF09"));
+    assert_eq!(pushed[0].key.from_me, Some(false));
     // The chat list names the new chat.
     let chats = got
         .iter()
@@ -529,6 +547,41 @@ fn offline_messages_are_pushed_after_login() {
     assert!(chats.child_nodes().iter().any(
         |c| c.attrs.get("jid") == Some("15550100001@c.us") && c.attrs.get("count") == Some("1")
     ));
+}
+
+#[test]
+fn without_recent_message_pushes_queued_messages_come_as_relays() {
+    let mut sim = Sim::with(Config {
+        accounts: two_accounts(),
+        recent_messages_per_chat: 0,
+        ..Config::default()
+    });
+    let a = sim.login(A, "client-a");
+    assert_eq!(
+        sim.relay(&a, &text_message(B, "3EB0Q001", "one")),
+        Some(200)
+    );
+    assert_eq!(
+        sim.relay(&a, &text_message(B, "3EB0Q002", "two")),
+        Some(200)
+    );
+    let (b, pushes) = sim.login_with_pushes(B, "client-b");
+    assert!(
+        !pushes
+            .iter()
+            .any(|g| matches!(g, Got::Node(_, n) if n.attrs.get("add") == Some("last")))
+    );
+    let ids: Vec<String> = relayed(&pushes)
+        .into_iter()
+        .filter_map(|m| m.key.id)
+        .collect();
+    assert_eq!(ids, ["3EB0Q001", "3EB0Q002"]);
+    // Nothing stays queued: the next message goes straight to B.
+    assert_eq!(
+        sim.relay(&a, &text_message(B, "3EB0Q003", "three")),
+        Some(200)
+    );
+    assert_eq!(relayed(&sim.take(&b)).len(), 1);
 }
 
 #[test]

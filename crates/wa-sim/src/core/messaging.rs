@@ -1,6 +1,7 @@
 //! Messaging: relays, routing between accounts, the echo contact, receipts, chat and group
 //! actions, and the queries answered from the store.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -511,15 +512,49 @@ impl Server {
         }
     }
 
-    /// After login: what arrived while no client of the account was connected.
-    pub(super) fn flush_offline(&mut self, conn: ConnId) {
+    /// After login: what arrived while no client of the account was connected, except the
+    /// messages with `already_sent` ids (pushed with the recent messages).
+    pub(super) fn flush_offline(&mut self, conn: ConnId, already_sent: &BTreeSet<String>) {
         let Ok(account) = self.account_index(conn) else {
             return;
         };
         for node in std::mem::take(&mut self.offline[account]) {
+            let id = node
+                .child("message")
+                .and_then(Node::content_bytes)
+                .and_then(|b| WebMessageInfo::decode_bytes(b).ok())
+                .and_then(|m| m.key.id);
+            if id.is_some_and(|id| already_sent.contains(&id)) {
+                continue;
+            }
             let tag = self.push_tag(None);
             self.send_node(conn, tag, &node);
         }
+    }
+
+    /// `["action",{add:"last"},[message...]]` with the latest messages of every chat (oldest
+    /// first), and their ids; `None` when there are none.
+    pub(super) fn recent_messages_node(&self, account: usize) -> (Option<Node>, BTreeSet<String>) {
+        let per_chat = self.config.recent_messages_per_chat;
+        let mut recent: Vec<&StoredMessage> = self.stores[account]
+            .chats
+            .values()
+            .flat_map(|c| {
+                let skip = c.messages.len().saturating_sub(per_chat);
+                c.messages.iter().skip(skip)
+            })
+            .collect();
+        if recent.is_empty() {
+            return (None, BTreeSet::new());
+        }
+        recent.sort_by_key(|m| m.info.message_timestamp);
+        let ids = recent.iter().map(|m| m.id().to_owned()).collect();
+        let node = Node::new("action").attr("add", "last").children(
+            recent
+                .iter()
+                .map(|m| Node::new("message").bytes(m.info.encode_to_vec())),
+        );
+        (Some(node), ids)
     }
 
     // ----- set actions ------------------------------------------------------------------------
