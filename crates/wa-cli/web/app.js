@@ -1,0 +1,520 @@
+// wa web: a WhatsApp Web-like client over wa serve's WAHA-style API. No build step.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  key: null,
+  session: null,        // current session name
+  sessions: [],         // session objects
+  chat: null,           // open chat id
+  chats: [],            // overview of the current session
+  typing: {},           // chatId -> expiry time (ms)
+  qrValue: null,        // the QR code shown now
+  ws: null,
+  typingSent: 0,
+  typingTimer: null,
+  blobs: new Map(),     // media URL -> object URL
+};
+
+// ----- API ----------------------------------------------------------------------------------
+
+async function api(path, options = {}) {
+  const headers = Object.assign({ 'X-Api-Key': state.key }, options.headers || {});
+  if (options.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    options.body = JSON.stringify(options.json);
+  }
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  if (response.status === 401) {
+    showKeyPage('That key was refused.');
+    throw new Error('unauthorized');
+  }
+  if (!response.ok) {
+    let message = response.statusText;
+    try { message = (await response.json()).message || message; } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  const type = response.headers.get('content-type') || '';
+  if (type.includes('application/json')) return response.json();
+  return response.blob();
+}
+
+const enc = encodeURIComponent;
+
+// ----- Pages --------------------------------------------------------------------------------
+
+function show(page) {
+  for (const id of ['key-page', 'login-page', 'main-page']) $(id).classList.toggle('hidden', id !== page);
+}
+
+function showKeyPage(error) {
+  show('key-page');
+  $('key-error').textContent = error || '';
+}
+
+function readKey() {
+  const match = /(?:^#|&)key=([^&]+)/.exec(location.hash);
+  if (match) {
+    const key = decodeURIComponent(match[1]);
+    localStorage.setItem('wa-key', key);
+    history.replaceState(null, '', location.pathname + location.search);
+    return key;
+  }
+  return localStorage.getItem('wa-key');
+}
+
+$('key-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  state.key = $('key-input').value.trim();
+  localStorage.setItem('wa-key', state.key);
+  boot();
+});
+
+// ----- Sessions -----------------------------------------------------------------------------
+
+async function loadSessions() {
+  state.sessions = await api('/api/sessions?all=true');
+  if (!state.session || !state.sessions.some((s) => s.name === state.session)) {
+    const saved = localStorage.getItem('wa-session');
+    const working = state.sessions.find((s) => s.status === 'WORKING');
+    state.session = (state.sessions.find((s) => s.name === saved) || working || state.sessions[0] || {}).name || null;
+  }
+  for (const select of document.querySelectorAll('.session-select')) {
+    select.innerHTML = '';
+    for (const s of state.sessions) {
+      const option = document.createElement('option');
+      option.value = s.name;
+      option.textContent = `${s.name} · ${statusLabel(s.status)}`;
+      option.selected = s.name === state.session;
+      select.appendChild(option);
+    }
+  }
+}
+
+function statusLabel(status) {
+  return { WORKING: 'online', SCAN_QR_CODE: 'scan QR', STARTING: 'starting', STOPPED: 'stopped', FAILED: 'failed' }[status] || status;
+}
+
+function current() {
+  return state.sessions.find((s) => s.name === state.session);
+}
+
+for (const select of document.querySelectorAll('.session-select')) {
+  select.addEventListener('change', () => switchSession(select.value));
+}
+
+for (const button of document.querySelectorAll('.new-session')) {
+  button.addEventListener('click', async () => {
+    const name = prompt('Name of the new session (letters, digits, - and _):');
+    if (!name) return;
+    try {
+      await api('/api/sessions', { method: 'POST', json: { name, start: true } });
+      await switchSession(name);
+    } catch (error) {
+      alert(`Cannot create the session: ${error.message}`);
+    }
+  });
+}
+
+async function switchSession(name) {
+  state.session = name;
+  state.chat = null;
+  state.qrValue = null;
+  localStorage.setItem('wa-session', name);
+  await render();
+}
+
+// ----- Rendering ----------------------------------------------------------------------------
+
+async function render() {
+  await loadSessions();
+  const session = current();
+  if (!session) {
+    show('login-page');
+    setLogin('No session yet.', false, true);
+    return;
+  }
+  if (session.status === 'WORKING') {
+    show('main-page');
+    $('me-name').textContent = (session.me && (session.me.pushName || session.me.id)) || session.name;
+    $('me-avatar').textContent = initials($('me-name').textContent);
+    await renderChats();
+    if (state.chat) await renderMessages();
+    return;
+  }
+  show('login-page');
+  if (session.status === 'SCAN_QR_CODE') {
+    await refreshQr();
+  } else if (session.status === 'STARTING') {
+    setLogin('Connecting…', false, false);
+  } else {
+    setLogin(session.status === 'FAILED' ? 'The session failed. Start it again to get a new QR code.' : 'The session is stopped.', false, true);
+  }
+}
+
+function setLogin(text, qr, startButton) {
+  $('login-status').textContent = text;
+  $('qr-image').classList.toggle('hidden', !qr);
+  $('start-button').classList.toggle('hidden', !startButton);
+}
+
+async function refreshQr() {
+  try {
+    const raw = await api(`/api/${enc(state.session)}/auth/qr?format=raw`);
+    if (raw.value !== state.qrValue) {
+      const blob = await api(`/api/${enc(state.session)}/auth/qr`, { headers: { Accept: 'image/png' } });
+      const old = $('qr-image').src;
+      $('qr-image').src = URL.createObjectURL(blob);
+      if (old.startsWith('blob:')) URL.revokeObjectURL(old);
+      $('qr-image').dataset.value = raw.value;
+      state.qrValue = raw.value;
+    }
+    setLogin('Scan the code with your phone. It refreshes on its own.', true, false);
+  } catch (error) {
+    setLogin(`Waiting for a QR code… (${error.message})`, false, false);
+  }
+}
+
+$('start-button').addEventListener('click', async () => {
+  const session = current();
+  try {
+    if (session) await api(`/api/sessions/${enc(session.name)}/start`, { method: 'POST' });
+    else await api('/api/sessions', { method: 'POST', json: { name: 'default', start: true } });
+  } catch (error) {
+    setLogin(`Cannot start: ${error.message}`, false, true);
+  }
+  await render();
+});
+
+function initials(name) {
+  return (name || '?').split(/\s+/).map((w) => w[0]).join('').slice(0, 2).toUpperCase();
+}
+
+function avatarColor(id) {
+  let h = 0;
+  for (const c of id) h = (h * 31 + c.charCodeAt(0)) % 360;
+  return `hsl(${h}, 45%, 60%)`;
+}
+
+function timeLabel(seconds) {
+  if (!seconds) return '';
+  const date = new Date(seconds * 1000);
+  const today = new Date();
+  if (date.toDateString() === today.toDateString()) {
+    return date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+  return date.toLocaleDateString();
+}
+
+function ticks(message) {
+  if (!message.fromMe) return null;
+  const span = document.createElement('span');
+  span.className = 'ticks';
+  const ack = message.ack || 0;
+  span.textContent = ack <= 0 ? '🕓' : ack === 1 ? '✓' : '✓✓';
+  if (ack >= 3) span.classList.add('read');
+  span.dataset.ack = String(ack);
+  span.title = message.ackName || '';
+  return span;
+}
+
+function preview(message) {
+  if (!message) return '';
+  if (message.hasMedia) {
+    const kind = message.type === 'image' ? '📷 Photo' : message.type === 'video' ? '🎥 Video' : message.type === 'ptt' || message.type === 'audio' ? '🎤 Audio' : '📄 File';
+    return message.body ? `${kind} ${message.body}` : kind;
+  }
+  if (message.location) return '📍 Location';
+  return message.body || '';
+}
+
+async function renderChats() {
+  state.chats = await api(`/api/${enc(state.session)}/chats/overview`);
+  const filter = $('search').value.trim().toLowerCase();
+  const list = $('chat-list');
+  list.innerHTML = '';
+  for (const chat of state.chats) {
+    if (filter && !chat.name.toLowerCase().includes(filter) && !chat.id.includes(filter)) continue;
+    const item = document.createElement('li');
+    item.className = 'chat-item';
+    item.dataset.chatId = chat.id;
+    item.dataset.testid = 'chat-item';
+    if (chat.id === state.chat) item.classList.add('active');
+    if (chat.unreadCount > 0) item.classList.add('unread');
+    const avatar = document.createElement('div');
+    avatar.className = 'avatar';
+    avatar.style.background = avatarColor(chat.id);
+    avatar.textContent = initials(chat.name);
+    const text = document.createElement('div');
+    text.className = 'text';
+    const top = document.createElement('div');
+    top.className = 'row';
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = chat.name;
+    const time = document.createElement('span');
+    time.className = 'time';
+    time.textContent = timeLabel(chat.lastMessage ? chat.lastMessage.timestamp : chat.timestamp);
+    top.append(name, time);
+    const bottom = document.createElement('div');
+    bottom.className = 'row';
+    const last = document.createElement('span');
+    last.className = 'preview';
+    if (isTyping(chat.id)) {
+      last.textContent = 'typing…';
+      last.classList.add('typing');
+    } else {
+      const t = chat.lastMessage && ticks(chat.lastMessage);
+      if (t) last.append(t, ' ');
+      last.append(preview(chat.lastMessage));
+    }
+    bottom.append(last);
+    if (chat.unreadCount > 0) {
+      const badge = document.createElement('span');
+      badge.className = 'badge';
+      badge.dataset.testid = 'unread-badge';
+      badge.textContent = String(chat.unreadCount);
+      bottom.append(badge);
+    }
+    text.append(top, bottom);
+    item.append(avatar, text);
+    item.addEventListener('click', () => openChat(chat.id));
+    list.appendChild(item);
+  }
+}
+
+$('search').addEventListener('input', () => renderChats());
+
+async function openChat(id) {
+  state.chat = id;
+  $('no-chat').classList.add('hidden');
+  $('chat').classList.remove('hidden');
+  const chat = state.chats.find((c) => c.id === id) || { id, name: id.split('@')[0] };
+  $('chat-name').textContent = chat.name;
+  $('chat-avatar').textContent = initials(chat.name);
+  $('chat-avatar').style.background = avatarColor(id);
+  await renderMessages();
+  if (chat.unreadCount > 0) {
+    api('/api/sendSeen', { method: 'POST', json: { session: state.session, chatId: id } }).catch(() => {});
+  }
+  await renderChats();
+  $('text-input').focus();
+}
+
+async function mediaUrl(url) {
+  if (state.blobs.has(url)) return state.blobs.get(url);
+  const blob = await api(url);
+  const objectUrl = URL.createObjectURL(blob);
+  state.blobs.set(url, objectUrl);
+  return objectUrl;
+}
+
+async function renderMessages() {
+  const id = state.chat;
+  const messages = (await api(`/api/${enc(state.session)}/chats/${enc(id)}/messages?limit=100`)).reverse();
+  if (id !== state.chat) return;
+  const box = $('messages');
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  box.innerHTML = '';
+  for (const message of messages) {
+    const bubble = document.createElement('div');
+    bubble.className = `msg ${message.fromMe ? 'out' : 'in'}`;
+    bubble.dataset.id = message.id;
+    bubble.dataset.ack = String(message.ack);
+    bubble.dataset.testid = 'message';
+    if (id.endsWith('@g.us') && !message.fromMe && message.participant) {
+      const author = document.createElement('div');
+      author.className = 'author';
+      author.textContent = message.participant.split('@')[0];
+      bubble.append(author);
+    }
+    if (message.hasMedia && message.media && message.media.url) {
+      if ((message.media.mimetype || '').startsWith('image/')) {
+        const img = document.createElement('img');
+        img.alt = message.media.filename || 'image';
+        img.dataset.testid = 'message-image';
+        bubble.append(img);
+        mediaUrl(message.media.url).then((src) => { img.src = src; }).catch(() => { img.alt = 'image unavailable'; });
+      } else {
+        const file = document.createElement('a');
+        file.className = 'file';
+        file.textContent = `📄 ${message.media.filename || message.media.mimetype || 'file'}`;
+        file.href = '#';
+        file.addEventListener('click', async (event) => {
+          event.preventDefault();
+          const a = document.createElement('a');
+          a.href = await mediaUrl(message.media.url);
+          a.download = message.media.filename || 'file';
+          a.click();
+        });
+        bubble.append(file);
+      }
+    }
+    if (message.location) {
+      bubble.append(`📍 ${message.location.name || ''} ${message.location.latitude}, ${message.location.longitude}`);
+    }
+    const body = document.createElement('span');
+    body.className = 'body';
+    body.textContent = message.body || '';
+    bubble.append(body);
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    meta.append(timeLabel(message.timestamp));
+    const t = ticks(message);
+    if (t) meta.append(t);
+    bubble.append(meta);
+    box.append(bubble);
+  }
+  if (atBottom || box.dataset.chat !== id) box.scrollTop = box.scrollHeight;
+  box.dataset.chat = id;
+  renderTyping();
+}
+
+function isTyping(chatId) {
+  return (state.typing[chatId] || 0) > Date.now();
+}
+
+function renderTyping() {
+  const sub = $('chat-sub');
+  const typing = state.chat && isTyping(state.chat);
+  sub.textContent = typing ? 'typing…' : (state.chat && state.chat.endsWith('@g.us') ? 'group' : 'click here for contact info');
+  sub.classList.toggle('typing', Boolean(typing));
+}
+
+// ----- Sending ------------------------------------------------------------------------------
+
+async function sendText() {
+  const input = $('text-input');
+  const text = input.value;
+  if (!text.trim() || !state.chat) return;
+  input.value = '';
+  stopTyping();
+  try {
+    await api('/api/sendText', { method: 'POST', json: { session: state.session, chatId: state.chat, text } });
+  } catch (error) {
+    alert(`Not sent: ${error.message}`);
+    input.value = text;
+  }
+  await renderMessages();
+  await renderChats();
+}
+
+$('send-button').addEventListener('click', sendText);
+$('text-input').addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && !event.shiftKey) {
+    event.preventDefault();
+    sendText();
+  }
+});
+
+$('text-input').addEventListener('input', () => {
+  if (!state.chat) return;
+  const now = Date.now();
+  if (now - state.typingSent > 5000) {
+    state.typingSent = now;
+    api('/api/startTyping', { method: 'POST', json: { session: state.session, chatId: state.chat } }).catch(() => {});
+  }
+  clearTimeout(state.typingTimer);
+  state.typingTimer = setTimeout(stopTyping, 3000);
+});
+
+function stopTyping() {
+  clearTimeout(state.typingTimer);
+  if (state.typingSent && state.chat) {
+    state.typingSent = 0;
+    api('/api/stopTyping', { method: 'POST', json: { session: state.session, chatId: state.chat } }).catch(() => {});
+  }
+}
+
+function readBase64(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(',')[1] || '');
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+$('file-input').addEventListener('change', async () => {
+  const input = $('file-input');
+  const file = input.files && input.files[0];
+  input.value = '';
+  if (!file || !state.chat) return;
+  const data = await readBase64(file);
+  const mimetype = file.type || 'application/octet-stream';
+  const route = mimetype.startsWith('image/') ? 'sendImage' : mimetype.startsWith('video/') ? 'sendVideo' : 'sendFile';
+  const caption = $('text-input').value;
+  $('text-input').value = '';
+  try {
+    await api(`/api/${route}`, {
+      method: 'POST',
+      json: { session: state.session, chatId: state.chat, caption, file: { mimetype, filename: file.name, data } },
+    });
+  } catch (error) {
+    alert(`Not sent: ${error.message}`);
+  }
+  await renderMessages();
+  await renderChats();
+});
+
+// ----- Events -------------------------------------------------------------------------------
+
+let refreshQueued = false;
+function queueRefresh() {
+  if (refreshQueued) return;
+  refreshQueued = true;
+  setTimeout(async () => {
+    refreshQueued = false;
+    try { await render(); } catch (_) { /* shown on the next event */ }
+  }, 100);
+}
+
+function connectEvents() {
+  if (state.ws) state.ws.close();
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const ws = new WebSocket(`${scheme}://${location.host}/ws?x-api-key=${enc(state.key)}&session=*&events=*`);
+  state.ws = ws;
+  ws.onmessage = (event) => {
+    let data;
+    try { data = JSON.parse(event.data); } catch (_) { return; }
+    if (data.session !== state.session && data.event !== 'session.status') return;
+    if (data.event === 'presence.update') {
+      for (const p of data.payload.presences || []) {
+        if (p.lastKnownPresence === 'typing' || p.lastKnownPresence === 'recording') state.typing[data.payload.id] = Date.now() + 25000;
+        else delete state.typing[data.payload.id];
+      }
+      renderTyping();
+      renderChats().catch(() => {});
+      return;
+    }
+    if (data.event === 'message' && data.payload) delete state.typing[data.payload.from];
+    queueRefresh();
+  };
+  ws.onclose = () => {
+    if (state.ws === ws) setTimeout(connectEvents, 2000);
+  };
+}
+
+// A slow poll covers missed events (and the QR code's refresh).
+setInterval(() => {
+  if (!state.key || document.hidden) return;
+  const session = current();
+  if (session && session.status !== 'WORKING') queueRefresh();
+  else if (state.chat && !isTyping(state.chat)) renderTyping();
+}, 2000);
+
+async function boot() {
+  state.key = state.key || readKey();
+  if (!state.key) {
+    showKeyPage();
+    return;
+  }
+  try {
+    await render();
+    connectEvents();
+  } catch (error) {
+    if (error.message !== 'unauthorized') showKeyPage(error.message);
+  }
+}
+
+boot();

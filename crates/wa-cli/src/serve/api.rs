@@ -315,7 +315,12 @@ async fn logout_session(State(app): State<Arc<App>>, Path(name): Path<String>) -
             Ok(Ok(Err(error))) => {
                 return Err(ApiError::new(StatusCode::BAD_GATEWAY, error));
             }
-            _ => {
+            Ok(Err(_)) => {
+                return Err(ApiError::unprocessable(format!(
+                    "Session \"{name}\" is not running; start it to log out"
+                )));
+            }
+            Err(_) => {
                 return Err(ApiError::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     "the logout did not finish",

@@ -296,7 +296,13 @@ async fn run_client(
             }
             Step::Command(Some(Command::Logout(done))) => {
                 let result = client.logout().await.map_err(|e| e.to_string());
-                session.lock().me = None;
+                {
+                    let mut state = session.lock();
+                    state.me = None;
+                    if state.generation == generation {
+                        state.commands = None;
+                    }
+                }
                 app.set_status(session, Status::Stopped, generation);
                 let _ = done.send(result);
                 return;
