@@ -4,6 +4,7 @@
 //! moves frames and instants between the socket, the clock and the state machine, persists what
 //! the session asks, and applies the reconnect policy.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -11,7 +12,13 @@ use rand::rngs::StdRng;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use wa_core::client::{ClientConfig, ClientSession, CloseReason, CommandError, Event};
+use wa_binary::Node;
+use wa_core::chat::{
+    self, AckLevel, ChatEvent, MessageBatch, Outbox, OutboxStore, PendingMessage, Request, SeenIds,
+};
+use wa_core::client::{
+    ClientConfig, ClientSession, CloseReason, CommandError, Event, SessionError,
+};
 use wa_core::frame::Tag;
 use wa_core::reconnect::Backoff;
 use wa_core::session::{SessionData, SessionStore};
@@ -20,11 +27,30 @@ use wa_transport::{Transport, TransportConfig};
 
 use crate::{ClientError, ClientEvent, ConnectionState};
 
+/// The answer to a request: a JSON reply or a binary node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// A JSON reply (`{status:200,...}`, query answers).
+    Json(Value),
+    /// A binary node (`response`, `media`...).
+    Node(Node),
+}
+
+type ReplyTx = oneshot::Sender<Result<Reply, ClientError>>;
+type AckTx = oneshot::Sender<Result<AckLevel, ClientError>>;
+
 /// What the [`Client`](crate::Client) asks of the running driver.
 pub(crate) enum Command {
     Logout(oneshot::Sender<Result<(), CommandError>>),
     Reref(oneshot::Sender<Result<(), CommandError>>),
     SendJson(Value, oneshot::Sender<Result<Tag, CommandError>>),
+    /// Send a request and answer with its reply.
+    Request(Request, ReplyTx),
+    /// Put a message in the outbox and relay it; answered once the server acks it.
+    SendMessage(Box<wa_proto::WebMessageInfo>, AckTx),
+    /// The application has taken these incoming messages: `received` receipts (chat, id,
+    /// participant).
+    AckIncoming(Vec<(String, String, Option<String>)>),
     Shutdown,
 }
 
@@ -68,6 +94,12 @@ pub(crate) struct Driver {
     pub(crate) backoff: Backoff,
     pub(crate) reconnect: bool,
     pub(crate) rng: StdRng,
+    pub(crate) outbox_store: Arc<dyn OutboxStore>,
+    pub(crate) outbox: Outbox,
+    pub(crate) message_waiters: HashMap<String, Vec<AckTx>>,
+    pub(crate) reply_waiters: HashMap<Tag, ReplyTx>,
+    pub(crate) epoch: chat::Epoch,
+    pub(crate) seen: SeenIds,
 }
 
 /// How one connection ended.
@@ -152,13 +184,14 @@ impl Driver {
 
     /// Connects while answering commands; `None` if asked to shut down meanwhile.
     async fn connect(&mut self) -> Option<Result<Transport, wa_transport::TransportError>> {
-        let connecting = Transport::connect(&self.transport_config);
+        let config = self.transport_config.clone();
+        let connecting = Transport::connect(&config);
         tokio::pin!(connecting);
         loop {
             tokio::select! {
                 result = &mut connecting => return Some(result),
                 command = self.commands.recv() => {
-                    if refuse_offline(command) {
+                    if self.offline_command(command) {
                         return None;
                     }
                 }
@@ -173,7 +206,7 @@ impl Driver {
             tokio::select! {
                 () = tokio::time::sleep_until(until) => return false,
                 command = self.commands.recv() => {
-                    if refuse_offline(command) {
+                    if self.offline_command(command) {
                         return true;
                     }
                 }
@@ -198,7 +231,7 @@ impl Driver {
             return Ended::Shutdown;
         }
         self.set_state(ConnectionState::LoggingIn);
-        loop {
+        let ended = loop {
             while let Some(frame) = session.poll_transmit() {
                 if let Err(e) = transport.send(&frame).await {
                     tracing::debug!(error = %e, "send failed");
@@ -206,10 +239,18 @@ impl Driver {
                     break;
                 }
             }
+            let mut closed = None;
             while let Some(event) = session.poll_event() {
-                if let Some(reason) = self.on_event(event) {
-                    return Ended::Closed(reason);
+                if let Some(reason) = self.on_event(clock, &mut session, event) {
+                    closed = Some(reason);
+                    break;
                 }
+            }
+            if let Some(reason) = closed {
+                break Ended::Closed(reason);
+            }
+            if session.has_transmit() {
+                continue;
             }
             let deadline = session.poll_timeout().map(|at| clock.instant_at(at));
             tokio::select! {
@@ -223,7 +264,7 @@ impl Driver {
                 },
                 () = sleep_until_opt(deadline) => session.handle_timeout(clock.now()),
                 command = self.commands.recv() => match command {
-                    None | Some(Command::Shutdown) => return Ended::Shutdown,
+                    None | Some(Command::Shutdown) => break Ended::Shutdown,
                     Some(Command::Logout(reply)) => match session.logout(clock.now()) {
                         // Answered once the goodbye is sent and the session closed.
                         Ok(()) => *logout_reply = Some(reply),
@@ -235,13 +276,132 @@ impl Driver {
                     Some(Command::SendJson(body, reply)) => {
                         let _ = reply.send(session.send_json(clock.now(), body));
                     }
+                    Some(Command::Request(request, reply)) => {
+                        match self.send_request(clock, &mut session, request) {
+                            Ok(tag) => { self.reply_waiters.insert(tag, reply); }
+                            Err(e) => { let _ = reply.send(Err(e)); }
+                        }
+                    }
+                    Some(Command::SendMessage(info, reply)) => {
+                        if let Some(id) = self.enqueue(&info, reply) {
+                            if session.state() == wa_core::client::SessionState::Connected {
+                                self.relay(clock, &mut session, &id);
+                            }
+                        }
+                    }
+                    Some(Command::AckIncoming(keys)) => {
+                        for (chat, id, participant) in keys {
+                            let epoch = self.epoch.bump();
+                            let request = chat::request::received(
+                                epoch, None, &chat, &id, participant.as_deref(),
+                            );
+                            // Best effort: the server does not need it to keep the message.
+                            let _ = self.send_request(clock, &mut session, request);
+                        }
+                    }
                 },
+            }
+        };
+        // Replies to requests of this connection will never come.
+        for (_, waiter) in self.reply_waiters.drain() {
+            let _ = waiter.send(Err(ClientError::Command(CommandError::NotConnected)));
+        }
+        ended
+    }
+
+    /// Sends a request on the session; the tag its reply will carry.
+    fn send_request(
+        &mut self,
+        clock: &Clock,
+        session: &mut ClientSession,
+        request: Request,
+    ) -> Result<Tag, ClientError> {
+        match request {
+            Request::Json(body) => Ok(session.send_json(clock.now(), body)?),
+            Request::Node {
+                node,
+                metric,
+                flags,
+                tag,
+            } => {
+                let sent = match tag {
+                    Some(tag) => {
+                        let tag = Tag::new(tag)
+                            .map_err(|_| ClientError::Command(CommandError::NotConnected))?;
+                        session.send_node_tagged(
+                            clock.now(),
+                            tag,
+                            &node,
+                            Some(metric),
+                            flags,
+                            &mut self.rng,
+                        )
+                    }
+                    None => {
+                        session.send_node(clock.now(), &node, Some(metric), flags, &mut self.rng)
+                    }
+                };
+                Ok(sent?)
             }
         }
     }
 
+    /// Puts a message in the (persisted) outbox; its id, or `None` if it could not be stored.
+    fn enqueue(&mut self, info: &wa_proto::WebMessageInfo, reply: AckTx) -> Option<String> {
+        let entry = PendingMessage::new(info);
+        let id = entry.id.clone();
+        let mut outbox = self.outbox.clone();
+        outbox.push(entry);
+        // Accepted only once it is durable: that is what "nothing lost" rests on.
+        if let Err(e) = self.outbox_store.save_outbox(&outbox) {
+            let _ = reply.send(Err(ClientError::Store(e)));
+            return None;
+        }
+        self.outbox = outbox;
+        self.message_waiters
+            .entry(id.clone())
+            .or_default()
+            .push(reply);
+        Some(id)
+    }
+
+    /// Relays outbox entry `id` (again), tagged with its id.
+    fn relay(&mut self, clock: &Clock, session: &mut ClientSession, id: &str) {
+        let Some(entry) = self.outbox.entries().iter().find(|e| e.id == id).cloned() else {
+            return;
+        };
+        let info = match entry.decode() {
+            Ok(info) => info,
+            Err(e) => {
+                self.emit(ClientEvent::Error(ClientError::Store(e)));
+                return;
+            }
+        };
+        let epoch = self.epoch.bump();
+        if let Err(e) = self.send_request(clock, session, chat::request::relay(epoch, &info)) {
+            tracing::debug!(error = %e, id, "relay deferred");
+        }
+    }
+
+    fn message_acked(&mut self, id: &str, result: Result<AckLevel, ClientError>) {
+        if self.outbox.acked(id) {
+            if let Err(e) = self.outbox_store.save_outbox(&self.outbox) {
+                self.emit(ClientEvent::Error(ClientError::Store(e)));
+            }
+        }
+        let result = result.map_err(|e| e.to_string());
+        for waiter in self.message_waiters.remove(id).unwrap_or_default() {
+            let _ = waiter.send(result.clone().map_err(ClientError::Refused));
+        }
+    }
+
     /// Handles one session event; returns the reason if the session closed.
-    fn on_event(&mut self, event: Event) -> Option<CloseReason> {
+    fn on_event(
+        &mut self,
+        clock: &Clock,
+        session: &mut ClientSession,
+        event: Event,
+    ) -> Option<CloseReason> {
         match event {
             Event::SessionUpdated(data) => {
                 if let Err(e) = self.store.save(&data) {
@@ -254,25 +414,118 @@ impl Driver {
                 self.backoff.reset();
                 self.set_state(ConnectionState::Connected);
                 self.emit(ClientEvent::Connected(info));
+                // Whatever was never acked goes again, with the same ids.
+                let ids: Vec<String> = self.outbox.entries().iter().map(|e| e.id.clone()).collect();
+                for id in ids {
+                    self.relay(clock, session, &id);
+                }
             }
             Event::Closed(reason) => return Some(reason),
+            Event::Response { tag, body } => {
+                if self.outbox.contains(tag.as_str())
+                    || self.message_waiters.contains_key(tag.as_str())
+                {
+                    let status = body.get("status").and_then(Value::as_u64);
+                    let result = match status {
+                        Some(200) => Ok(AckLevel::ServerAck),
+                        other => Err(ClientError::Refused(format!(
+                            "message {} refused with status {other:?}",
+                            tag.as_str()
+                        ))),
+                    };
+                    self.message_acked(tag.as_str(), result);
+                } else if let Some(waiter) = self.reply_waiters.remove(&tag) {
+                    let _ = waiter.send(Ok(Reply::Json(body)));
+                } else {
+                    self.emit(ClientEvent::Protocol(Event::Response { tag, body }));
+                }
+            }
+            Event::Node { tag, node } => {
+                if let Some(waiter) = self.reply_waiters.remove(&tag) {
+                    let _ = waiter.send(Ok(Reply::Node(node)));
+                } else {
+                    for event in chat::map_node(&node) {
+                        self.emit_chat(event);
+                    }
+                }
+            }
+            Event::Json { body, .. } => self.emit_chat(chat::map_json(&body)),
+            Event::Cmd(cmd) => {
+                let body = Value::Array(vec![Value::from("Cmd"), Value::Object(cmd)]);
+                match chat::map_json(&body) {
+                    ChatEvent::RawJson(Value::Array(mut items)) if items.len() == 2 => {
+                        if let Some(Value::Object(cmd)) = items.pop() {
+                            self.emit(ClientEvent::Protocol(Event::Cmd(cmd)));
+                        }
+                    }
+                    event => self.emit_chat(event),
+                }
+            }
+            Event::Error(SessionError::RequestTimedOut { tag }) => {
+                if self.outbox.contains(tag.as_str()) {
+                    // No ack in time: relay again with the same id (the server de-duplicates).
+                    self.relay(clock, session, tag.as_str());
+                } else if let Some(waiter) = self.reply_waiters.remove(&tag) {
+                    let _ = waiter.send(Err(ClientError::TimedOut));
+                } else {
+                    self.emit(ClientEvent::Protocol(Event::Error(
+                        SessionError::RequestTimedOut { tag },
+                    )));
+                }
+            }
             other => self.emit(ClientEvent::Protocol(other)),
         }
         None
     }
-}
 
-/// Answers a command received while no session is up; true if it asks to shut down.
-fn refuse_offline(command: Option<Command>) -> bool {
-    match command {
-        None | Some(Command::Shutdown) => true,
-        Some(Command::Logout(reply) | Command::Reref(reply)) => {
-            let _ = reply.send(Err(CommandError::NotConnected));
-            false
-        }
-        Some(Command::SendJson(_, reply)) => {
-            let _ = reply.send(Err(CommandError::NotConnected));
-            false
+    /// Emits a chat event, dropping live messages already delivered once.
+    fn emit_chat(&mut self, event: ChatEvent) {
+        let event = match event {
+            ChatEvent::Messages {
+                batch: batch @ (MessageBatch::Relay | MessageBatch::Unread),
+                last,
+                messages,
+            } => {
+                let fresh: Vec<_> = messages
+                    .into_iter()
+                    .filter(|m| self.seen.insert(&chat::message_key_string(m)))
+                    .collect();
+                if fresh.is_empty() {
+                    return;
+                }
+                ChatEvent::Messages {
+                    batch,
+                    last,
+                    messages: fresh,
+                }
+            }
+            other => other,
+        };
+        self.emit(ClientEvent::Chat(event));
+    }
+
+    /// Answers a command received while no session is up; true if it asks to shut down.
+    fn offline_command(&mut self, command: Option<Command>) -> bool {
+        match command {
+            None | Some(Command::Shutdown) => true,
+            Some(Command::Logout(reply) | Command::Reref(reply)) => {
+                let _ = reply.send(Err(CommandError::NotConnected));
+                false
+            }
+            Some(Command::SendJson(_, reply)) => {
+                let _ = reply.send(Err(CommandError::NotConnected));
+                false
+            }
+            Some(Command::Request(_, reply)) => {
+                let _ = reply.send(Err(ClientError::Command(CommandError::NotConnected)));
+                false
+            }
+            // Kept in the outbox; relayed once logged in again.
+            Some(Command::SendMessage(info, reply)) => {
+                self.enqueue(&info, reply);
+                false
+            }
+            Some(Command::AckIncoming(_)) => false,
         }
     }
 }

@@ -32,4 +32,21 @@ pub enum ClientError {
     /// The HTTP logout was refused.
     #[error("HTTP logout refused with status {0}")]
     HttpStatus(u16),
+    /// The server refused a request or a message.
+    #[error("refused by the server: {0}")]
+    Refused(String),
+    /// A request got no reply in time.
+    #[error("the request timed out")]
+    TimedOut,
+    /// A reply did not have the expected shape.
+    #[error("unexpected reply to {request}: {reply}")]
+    UnexpectedReply {
+        /// Which request.
+        request: &'static str,
+        /// What came back (abridged).
+        reply: String,
+    },
+    /// Media upload or download failed.
+    #[error(transparent)]
+    Media(#[from] wa_media::http::HttpError),
 }

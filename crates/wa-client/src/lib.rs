@@ -2,6 +2,7 @@
 
 mod driver;
 mod error;
+mod messaging;
 mod store;
 
 use std::sync::Arc;
@@ -12,14 +13,19 @@ use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use wa_core::chat::{ChatEvent, MemoryOutbox, MessageBatch, OutboxStore};
 use wa_core::client::{BrowserDescription, ClientConfig, CloseReason, ConnInfo, Event, QrCode};
 use wa_core::frame::Tag;
 use wa_core::reconnect::Backoff;
 use wa_core::session::{MemoryStore, SessionData, SessionStore};
 use wa_transport::TransportConfig;
 
+pub use driver::Reply;
 pub use error::ClientError;
+pub use messaging::{MessageInfo, SentMessage};
 pub use store::FileStore;
+pub use wa_core::chat;
+pub use wa_media::http::MediaClient;
 
 use driver::{Command, Driver, Mode};
 
@@ -55,7 +61,12 @@ pub enum ClientEvent {
     Connected(ConnInfo),
     /// The connection state changed.
     State(ConnectionState),
-    /// Any other protocol event (`Stream`, `Props`, nodes, responses, skipped garbage...).
+    /// Messaging: chats, contacts, messages, acks, presence, groups... (unknown nodes and
+    /// pushes as `ChatEvent::Raw`/`RawJson`). New incoming messages are acknowledged to the
+    /// server (`received`) when [`Client::next_event`] hands them over, never before.
+    Chat(ChatEvent),
+    /// Any other protocol event (`Stream`, `Props`, `Cmd`, unsolicited replies, skipped
+    /// garbage...).
     Protocol(Event),
     /// The connection was lost; the client reconnects (and restores) after `reconnect_in`.
     Disconnected {
@@ -81,6 +92,8 @@ pub struct ClientBuilder {
     backoff: Backoff,
     reconnect: bool,
     extra_roots_pem: Vec<Vec<u8>>,
+    outbox_store: Option<Arc<dyn OutboxStore>>,
+    media: Option<MediaClient>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -103,7 +116,33 @@ impl ClientBuilder {
             backoff: Backoff::default(),
             reconnect: true,
             extra_roots_pem: Vec::new(),
+            outbox_store: None,
+            media: None,
         }
+    }
+
+    /// Where unacknowledged outgoing messages are kept (default: in memory, which survives
+    /// reconnects but not restarts). [`FileStore`] and `MemoryStore` implement it.
+    pub fn outbox_store(mut self, store: impl OutboxStore + 'static) -> ClientBuilder {
+        self.outbox_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Keeps both the session and the outbox in `store` (e.g. one [`FileStore`]).
+    pub fn durable_store<S>(mut self, store: S) -> ClientBuilder
+    where
+        S: SessionStore + OutboxStore + Clone + 'static,
+    {
+        self.outbox_store = Some(Arc::new(store.clone()));
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The media HTTP client (default: HTTPS with WebPKI roots; a local simulator without TLS
+    /// needs `MediaClient::new().insecure_http()`).
+    pub fn media_client(mut self, media: MediaClient) -> ClientBuilder {
+        self.media = Some(media);
+        self
     }
 
     /// The WebSocket URL (default `wss://web.whatsapp.com/ws`).
@@ -201,7 +240,14 @@ impl ClientBuilder {
         };
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (state_tx, _) = watch::channel(ConnectionState::Idle);
+        let mut rng = rng;
+        let ids = std::sync::Mutex::new(StdRng::seed_from_u64(rng.r#gen()));
         Ok(Client {
+            outbox_store: self
+                .outbox_store
+                .unwrap_or_else(|| Arc::new(MemoryOutbox::default())),
+            media: self.media.unwrap_or_default(),
+            ids,
             transport,
             http_base: self.http_base,
             session: self.session,
@@ -229,6 +275,9 @@ struct Running {
 /// [`restore`](Self::restore); events arrive through [`next_event`](Self::next_event), which
 /// must be polled (events queue up unboundedly otherwise).
 pub struct Client {
+    outbox_store: Arc<dyn OutboxStore>,
+    media: MediaClient,
+    ids: std::sync::Mutex<StdRng>,
     transport: TransportConfig,
     http_base: String,
     session: ClientConfig,
@@ -274,8 +323,35 @@ impl Client {
     }
 
     /// The next event. Waits until one arrives.
+    ///
+    /// New incoming messages (`ChatEvent::Messages` of batch `Relay`/`Unread`) are
+    /// acknowledged to the server as they are returned here.
     pub async fn next_event(&mut self) -> Option<ClientEvent> {
-        self.events_rx.recv().await
+        let event = self.events_rx.recv().await?;
+        if let ClientEvent::Chat(ChatEvent::Messages {
+            batch: MessageBatch::Relay | MessageBatch::Unread,
+            messages,
+            ..
+        }) = &event
+        {
+            let keys: Vec<_> = messages
+                .iter()
+                .filter(|m| m.key.from_me != Some(true))
+                .filter_map(|m| {
+                    Some((
+                        m.key.remote_jid.clone()?,
+                        m.key.id.clone()?,
+                        m.key.participant.clone(),
+                    ))
+                })
+                .collect();
+            if !keys.is_empty() {
+                if let Some(running) = self.running.as_ref() {
+                    let _ = running.commands.send(Command::AckIncoming(keys));
+                }
+            }
+        }
+        Some(event)
     }
 
     fn is_running(&self) -> bool {
@@ -287,7 +363,14 @@ impl Client {
             return Err(ClientError::AlreadyRunning);
         }
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+        let outbox = self.outbox_store.load_outbox()?;
         let driver = Driver {
+            outbox_store: Arc::clone(&self.outbox_store),
+            outbox,
+            message_waiters: Default::default(),
+            reply_waiters: Default::default(),
+            epoch: Default::default(),
+            seen: Default::default(),
             session_config: self.session.clone(),
             transport_config: self.transport.clone(),
             store: Arc::clone(&self.store),

@@ -5,6 +5,7 @@ use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use wa_core::chat::{Outbox, OutboxStore};
 use wa_core::session::{SessionData, SessionStore, StoreError};
 use zeroize::Zeroizing;
 
@@ -94,6 +95,34 @@ impl SessionStore for FileStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(backend(e)),
         }
+    }
+}
+
+impl FileStore {
+    /// The file the outbox is kept in: the session file's path with `.outbox` appended.
+    pub fn outbox_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".outbox");
+        PathBuf::from(name)
+    }
+}
+
+impl OutboxStore for FileStore {
+    fn load_outbox(&self) -> Result<Outbox, StoreError> {
+        let path = self.outbox_path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Outbox::default()),
+            Err(e) => return Err(backend(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))
+    }
+
+    fn save_outbox(&self, outbox: &Outbox) -> Result<(), StoreError> {
+        let json = serde_json::to_vec(outbox).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let outbox_store = FileStore::new(self.outbox_path());
+        outbox_store.write_atomically(&json).map_err(backend)
     }
 }
 

@@ -143,17 +143,18 @@ async fn qr_login_then_encrypted_traffic() {
 
     // The server's pushes are encrypted with the session keys: decrypting and decoding them
     // proves the login.
-    let node = expect(&mut client, |e| match e {
-        ClientEvent::Protocol(Event::Node { node, .. }) if node.tag == "response" => {
-            Some(node.clone())
-        }
+    // (They arrive mapped to typed chat events.)
+    let names = expect(&mut client, |e| match e {
+        ClientEvent::Chat(wa_client::chat::ChatEvent::Contacts(contacts)) => Some(
+            contacts
+                .iter()
+                .filter_map(|c| c.name.clone())
+                .collect::<Vec<_>>(),
+        ),
         _ => None,
     })
     .await;
-    assert!(
-        matches!(node.attrs.get("type"), Some("contacts" | "chat")),
-        "{node:?}"
-    );
+    assert!(names.iter().any(|n| n == "Alice Example"), "{names:?}");
 
     // A JSON query gets its reply on its tag.
     let tag = client

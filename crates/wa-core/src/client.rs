@@ -715,6 +715,11 @@ impl ClientSession {
         }
     }
 
+    /// Whether frames are waiting to be sent.
+    pub fn has_transmit(&self) -> bool {
+        !self.transmits.is_empty()
+    }
+
     /// The next frame to send.
     pub fn poll_transmit(&mut self) -> Option<Frame> {
         self.transmits.pop_front()
