@@ -1154,3 +1154,123 @@ fn every_message_type_is_relayed_intact() {
         assert_eq!(stored.info.message_stub_type, Some(1));
     }
 }
+
+#[test]
+fn random_messaging_nodes_never_panic() {
+    use rand::{Rng, RngCore};
+    let mut sim = Sim::new();
+    let a = sim.login(A, "client-a");
+    let _b = sim.login(B, "client-b");
+    let mut rng = StdRng::seed_from_u64(77);
+    let queries = [
+        "message",
+        "message_info",
+        "media",
+        "search",
+        "group",
+        "chat",
+        "contacts",
+        "nope",
+    ];
+    let children = [
+        "read", "received", "presence", "chat", "block", "profile", "status", "picture", "group",
+        "user", "x",
+    ];
+    let keys = [
+        "jid",
+        "index",
+        "owner",
+        "count",
+        "kind",
+        "type",
+        "to",
+        "pin",
+        "mute",
+        "name",
+        "subject",
+        "id",
+        "page",
+        "search",
+        "from",
+        "participant",
+    ];
+    let values = [
+        A,
+        B,
+        ECHO_JID,
+        "15550100002-1600000000@g.us",
+        "",
+        "-2",
+        "0",
+        "999999999999999999999",
+        "before",
+        "after",
+        "create",
+        "add",
+        "remove",
+        "promote",
+        "leave",
+        "prop",
+        "subject",
+        "description",
+        "archive",
+        "pin",
+        "mute",
+        "star",
+        "clear",
+        "delete",
+        "played",
+        "set",
+        "relay",
+        "3EB0AA01",
+    ];
+    let pick = |rng: &mut StdRng, list: &[&'static str]| list[rng.gen_range(0..list.len())];
+    let random_attrs = |rng: &mut StdRng, mut node: Node| {
+        for _ in 0..rng.gen_range(0..6) {
+            node = node.attr(pick(rng, &keys), pick(rng, &values));
+        }
+        node
+    };
+    for round in 0..2000 {
+        let node = match rng.gen_range(0..3) {
+            0 => {
+                let kind = pick(&mut rng, &queries);
+                random_attrs(&mut rng, Node::new("query").attr("type", kind))
+            }
+            1 => {
+                let tag = pick(&mut rng, &children);
+                let mut child = random_attrs(&mut rng, Node::new(tag));
+                if rng.gen_bool(0.3) {
+                    let inner = pick(&mut rng, &["participant", "item", "user", "description"]);
+                    child = child.children([random_attrs(&mut rng, Node::new(inner))]);
+                } else if rng.gen_bool(0.3) {
+                    let mut bytes = vec![0u8; rng.gen_range(0..40)];
+                    rng.fill_bytes(&mut bytes);
+                    child = child.bytes(bytes);
+                }
+                Node::new("action").attr("type", "set").children([child])
+            }
+            _ => {
+                let mut bytes = vec![0u8; rng.gen_range(0..80)];
+                rng.fill_bytes(&mut bytes);
+                if rng.gen_bool(0.5) {
+                    let to = pick(&mut rng, &values);
+                    let mut info = text_message(to, "3EB0RND", "r");
+                    info.key.id = Some(format!("3EB0RND{round}"));
+                    bytes = info.encode_to_vec();
+                }
+                Node::new("action")
+                    .attr("type", "relay")
+                    .children([Node::new("message").bytes(bytes)])
+            }
+        };
+        let _ = sim.send_node(&a, &format!("r{round}"), &node);
+        sim.advance(Duration::from_millis(50));
+    }
+    // Still serving.
+    sim.take(&a);
+    assert_eq!(
+        sim.relay(&a, &text_message(B, "3EB0ALIVE", "still here")),
+        Some(200)
+    );
+}
