@@ -233,6 +233,7 @@ impl ClientBuilder {
         }
         let http = http.build()?;
         let mut transport = self.transport;
+        let extra_roots = self.extra_roots_pem.clone();
         transport.extra_roots_pem.extend(self.extra_roots_pem);
         let rng = match self.rng_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
@@ -246,7 +247,19 @@ impl ClientBuilder {
             outbox_store: self
                 .outbox_store
                 .unwrap_or_else(|| Arc::new(MemoryOutbox::default())),
-            media: self.media.unwrap_or_default(),
+            media: match self.media {
+                Some(media) => media,
+                // The same trust for media hosts as for the WebSocket and the logout.
+                None if !extra_roots.is_empty() => {
+                    let mut media_http = reqwest::Client::builder().use_rustls_tls();
+                    for pem in &extra_roots {
+                        media_http =
+                            media_http.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+                    }
+                    MediaClient::new().with_http_client(media_http.build()?)
+                }
+                None => MediaClient::new(),
+            },
             ids,
             transport,
             http_base: self.http_base,

@@ -178,6 +178,12 @@ impl MediaClient {
         }
     }
 
+    /// Uses `http` for every request (e.g. one trusting an extra root certificate).
+    pub fn with_http_client(mut self, http: reqwest::Client) -> MediaClient {
+        self.http = http;
+        self
+    }
+
     /// Talks plain HTTP to the hosts instead (for a local simulator or tests).
     pub fn insecure_http(mut self) -> MediaClient {
         self.scheme = "http";
