@@ -49,7 +49,10 @@ pub fn setup() -> Result<(), String> {
                 .into(),
         );
     }
-    if !interop.join("node_modules/.package-lock.json").exists() {
+    // A node_modules from before playwright-core was added needs the install too.
+    if !interop.join("node_modules/.package-lock.json").exists()
+        || !interop.join("node_modules/playwright-core").is_dir()
+    {
         run(
             &interop,
             "npm",
@@ -57,10 +60,39 @@ pub fn setup() -> Result<(), String> {
             &[],
         )?;
     }
+    install_chromium(&root)?;
     if !cargo_fuzz_installed() {
         run(&root, "cargo", &["install", "cargo-fuzz", "--locked"], &[])?;
     }
     Ok(())
+}
+
+/// The web client's browser test drives Debian's Chromium; installs it with apt-get when it
+/// is missing (as root; otherwise says what to run).
+fn install_chromium(root: &Path) -> Result<(), String> {
+    if Path::new("/usr/bin/chromium").exists() {
+        return Ok(());
+    }
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if !is_root || !have("apt-get") {
+        eprintln!(
+            "setup: /usr/bin/chromium is missing and cannot be installed here (not root, or no \
+             apt-get); the browser test needs it: `sudo apt-get update && sudo apt-get install -y \
+             chromium` (or set CHROMIUM to a Chromium binary)"
+        );
+        return Ok(());
+    }
+    run(root, "apt-get", &["update"], &[])?;
+    run(
+        root,
+        "apt-get",
+        &["install", "-y", "chromium"],
+        &[("DEBIAN_FRONTEND", "noninteractive")],
+    )
 }
 
 fn cargo_fuzz_installed() -> bool {

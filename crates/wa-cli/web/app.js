@@ -284,6 +284,18 @@ async function renderChats() {
 }
 
 $('search').addEventListener('input', () => renderChats());
+// Enter on a phone number (or chat id) starts that chat, as "new chat" does.
+$('search').addEventListener('keydown', (event) => {
+  if (event.key !== 'Enter') return;
+  const value = $('search').value.trim();
+  if (!value) return;
+  const known = state.chats.find((c) => c.name.toLowerCase().includes(value.toLowerCase()));
+  if (known) openChat(known.id);
+  else if (/^[+\d][\d\s-]*$/.test(value)) openChat(`${value.replace(/\D/g, '')}@c.us`);
+  else if (value.includes('@')) openChat(value);
+  $('search').value = '';
+  renderChats();
+});
 
 async function openChat(id) {
   state.chat = id;
@@ -499,8 +511,12 @@ function connectEvents() {
 setInterval(() => {
   if (!state.key || document.hidden) return;
   const session = current();
-  if (session && session.status !== 'WORKING') queueRefresh();
-  else if (state.chat && !isTyping(state.chat)) renderTyping();
+  if (session && session.status !== 'WORKING') {
+    queueRefresh();
+    return;
+  }
+  renderChats().catch(() => {});
+  if (state.chat && !isTyping(state.chat)) renderTyping();
 }, 2000);
 
 async function boot() {

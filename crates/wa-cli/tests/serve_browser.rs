@@ -1,0 +1,160 @@
+//! The web client in a real browser: `interop/browser/webclient.mjs` drives Debian's Chromium
+//! (playwright-core, headless, offline) against the built `wa serve` with its in-process
+//! simulator. It checks the QR page, the scan, the seeded chats, an echo conversation with
+//! read ticks and an inline image upload, and writes the README's screenshots to `docs/img/`
+//! (the web client, and `wa demo` rendered as a terminal). Failure screenshots land there too
+//! (`failure-<step>.png`).
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const WA: &str = env!("CARGO_BIN_EXE_wa");
+const KEY: &str = "browser-test-key";
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+#[test]
+fn the_web_client_logs_in_lists_chats_chats_with_the_echo_contact_and_shows_images() {
+    let root = workspace();
+    let interop = root.join("interop");
+    assert!(
+        interop.join("node_modules/playwright-core").is_dir(),
+        "interop/node_modules/playwright-core is missing: run `cargo xtask setup`"
+    );
+    let chromium = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        chromium.exists(),
+        "{} is missing: run `cargo xtask setup` (installs Debian's chromium with apt-get)",
+        chromium.display()
+    );
+    let shots = root.join("docs/img");
+
+    // `wa demo` in colour, for its screenshot.
+    let demo = Command::new(WA)
+        .args(["--color", "always", "demo", "--scan-delay", "0.1"])
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert!(demo.status.success(), "wa demo failed");
+    let terminal = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(terminal.path(), &demo.stdout).unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(WA)
+        .args(["serve", "--listen", "127.0.0.1:0", "--api-key", KEY])
+        .args(["--scan-delay", "1.5"])
+        .env("NO_COLOR", "1")
+        .env("WA_DATA_DIR", data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let serve = Serve(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("wa serve listening on ") {
+            base = Some(rest.trim_end_matches('/').to_owned());
+        }
+        if line.starts_with("api key: ") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let base = base.expect("wa serve prints its URL");
+
+    let mut node = Command::new("node")
+        .arg("browser/webclient.mjs")
+        .arg(&base)
+        .arg(KEY)
+        .arg(&shots)
+        .arg(terminal.path())
+        .env("CHROMIUM", &chromium)
+        .current_dir(&interop)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs (is Node.js installed?)");
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while node.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = node.kill();
+            panic!("the browser test did not finish in 4 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let output = node.wait_with_output().unwrap();
+    drop(serve);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let result: Value = text
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("no JSON result from webclient.mjs: {text}"));
+    assert_eq!(
+        result["ok"],
+        true,
+        "browser test failed at step {} ({}); screenshot in {}; result {result}",
+        result["step"],
+        result["error"],
+        shots.display()
+    );
+    assert_eq!(
+        result["steps"],
+        serde_json::json!(["qr", "scan", "chats", "echo", "image", "demo"])
+    );
+    assert_eq!(result["me"], "Sim Phone");
+    let chats: Vec<(String, u64)> = result["chats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["unread"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        chats,
+        [
+            ("Alice Example".to_owned(), 2),
+            ("Bob Example".to_owned(), 0),
+            ("Sim Group".to_owned(), 0)
+        ]
+    );
+    assert!(!result["echoReply"].as_str().unwrap_or_default().is_empty());
+    assert_eq!(result["readTicks"], true);
+    for shot in [
+        "web-login.png",
+        "web-chats.png",
+        "web-conversation.png",
+        "web-image.png",
+        "demo.png",
+    ] {
+        let bytes = std::fs::read(shots.join(shot)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG"), "{shot}");
+    }
+}

@@ -1,0 +1,191 @@
+// Drives wa serve's web client in Debian's Chromium (headless, offline) with playwright-core:
+// the QR page appears, the simulated phone scans, the seeded chats show, a message to the echo
+// contact gets its reply and read ticks, and an uploaded image shows inline.
+//
+//   node browser/webclient.mjs <base url> <api key> <screenshot dir> [terminal.txt]
+//
+// Prints one JSON line: {ok, steps, ...}; on failure {ok: false, step, error} and a
+// screenshot failure-<step>.png. With terminal.txt (ANSI text, e.g. `wa demo` output) it also
+// renders that text as a terminal screenshot (demo.png).
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+
+const [base, key, shots, terminal] = process.argv.slice(2);
+if (!base || !key || !shots) {
+  console.error('usage: node browser/webclient.mjs <base url> <api key> <screenshot dir> [terminal.txt]');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+if (!existsSync(executablePath)) {
+  console.log(JSON.stringify({ ok: false, step: 'launch', error: `${executablePath} is missing: run cargo xtask setup` }));
+  process.exit(1);
+}
+mkdirSync(shots, { recursive: true });
+
+const ECHO = '15550109999@c.us';
+const STEP_MS = 30000;
+const result = { ok: false, steps: [] };
+let step = 'launch';
+
+// A small PNG (a red square with a white cross), made here so the test needs no files.
+function testPng(size = 48) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type), data]);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([len, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(size, 0);
+  header.writeUInt32BE(size, 4);
+  header[8] = 8; header[9] = 2; // 8-bit RGB
+  const rows = [];
+  for (let y = 0; y < size; y++) {
+    const row = [0];
+    for (let x = 0; x < size; x++) {
+      const cross = Math.abs(x - size / 2) < 4 || Math.abs(y - size / 2) < 4;
+      row.push(...(cross ? [255, 255, 255] : [220, 40, 40]));
+    }
+    rows.push(Buffer.from(row));
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.concat(rows))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function ansiToHtml(text) {
+  const colors = { 30: '#2e3436', 31: '#ef2929', 32: '#8ae234', 33: '#fce94f', 34: '#729fcf', 35: '#ad7fa8', 36: '#34e2e2', 37: '#eeeeec', 90: '#888a85', 91: '#ef2929', 92: '#8ae234', 93: '#fce94f', 94: '#729fcf', 95: '#ad7fa8', 96: '#34e2e2', 97: '#ffffff' };
+  const escape = (s) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  let html = '';
+  let open = 0;
+  for (const part of text.split(/(\x1b\[[0-9;]*m)/)) {
+    const m = /^\x1b\[([0-9;]*)m$/.exec(part);
+    if (!m) { html += escape(part); continue; }
+    const codes = m[1].split(';').filter(Boolean).map(Number);
+    if (codes.length === 0 || codes.includes(0)) { html += '</span>'.repeat(open); open = 0; }
+    const style = [];
+    for (const c of codes) {
+      if (c === 1) style.push('font-weight:bold');
+      if (c === 2) style.push('opacity:.6');
+      if (colors[c]) style.push(`color:${colors[c]}`);
+    }
+    if (style.length) { html += `<span style="${style.join(';')}">`; open++; }
+  }
+  return html + '</span>'.repeat(open);
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'wa-chromium-'));
+let context;
+let page;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage',
+    ],
+  });
+  page = context.pages()[0] || await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  const consoleErrors = [];
+  page.on('pageerror', (error) => consoleErrors.push(String(error)));
+
+  step = 'qr';
+  await page.goto(`${base}/#key=${encodeURIComponent(key)}`);
+  await page.waitForSelector('[data-testid=qr-image]:not(.hidden)');
+  await page.waitForFunction(() => {
+    const img = document.querySelector('[data-testid=qr-image]');
+    return img && img.complete && img.naturalWidth > 100;
+  });
+  result.qrWidth = await page.$eval('[data-testid=qr-image]', (img) => img.naturalWidth);
+  await page.screenshot({ path: join(shots, 'web-login.png') });
+  result.steps.push(step);
+
+  step = 'scan';
+  // The simulated phone scans the code the page shows; the page turns into the chat view.
+  await page.waitForSelector('#main-page:not(.hidden)');
+  result.me = await page.textContent('[data-testid=me-name]');
+  result.steps.push(step);
+
+  step = 'chats';
+  await page.waitForFunction(() => document.querySelectorAll('#chat-list .chat-item').length >= 3);
+  result.chats = await page.$$eval('#chat-list .chat-item', (items) => items.map((item) => ({
+    id: item.dataset.chatId,
+    name: item.querySelector('.name').textContent,
+    unread: Number((item.querySelector('.badge') || { textContent: '0' }).textContent),
+  })));
+  await page.screenshot({ path: join(shots, 'web-chats.png') });
+  result.steps.push(step);
+
+  step = 'echo';
+  // Start a chat with the echo contact by its number, as "new chat" does.
+  await page.fill('[data-testid=search]', ECHO.split('@')[0]);
+  await page.press('[data-testid=search]', 'Enter');
+  await page.waitForSelector('#chat:not(.hidden)');
+  const text = `hello from the browser ${Date.now()}`;
+  await page.fill('[data-testid=text-input]', text);
+  await page.press('[data-testid=text-input]', 'Enter');
+  await page.waitForFunction((t) => [...document.querySelectorAll('.msg.out .body')].some((b) => b.textContent === t), text);
+  // The echo contact reads it (blue ticks) and answers.
+  await page.waitForFunction(() => document.querySelector('.msg.in') !== null);
+  result.echoReply = await page.textContent('.msg.in .body');
+  await page.waitForFunction((t) => [...document.querySelectorAll('.msg.out')].some(
+    (m) => m.querySelector('.body').textContent === t && Number(m.dataset.ack) >= 3
+      && m.querySelector('.ticks.read') !== null), text);
+  result.readTicks = true;
+  await page.screenshot({ path: join(shots, 'web-conversation.png') });
+  result.steps.push(step);
+
+  step = 'image';
+  await page.setInputFiles('[data-testid=file-input]', { name: 'cross.png', mimeType: 'image/png', buffer: testPng() });
+  await page.waitForFunction(() => [...document.querySelectorAll('.msg.out img')].some((img) => img.complete && img.naturalWidth === 48));
+  result.imageWidth = 48;
+  await page.screenshot({ path: join(shots, 'web-image.png') });
+  result.steps.push(step);
+
+  if (terminal) {
+    step = 'demo';
+    const html = `<html><body style="margin:0;background:#1e1e1e"><pre style="margin:0;padding:20px;color:#eeeeec;font:14px/1.35 'DejaVu Sans Mono',monospace">${ansiToHtml(readFileSync(terminal, 'utf8'))}</pre></body></html>`;
+    const demo = await context.newPage();
+    await demo.setViewportSize({ width: 900, height: 600 });
+    await demo.setContent(html);
+    await demo.screenshot({ path: join(shots, 'demo.png'), fullPage: true });
+    result.steps.push(step);
+  }
+
+  result.pageErrors = consoleErrors;
+  result.ok = consoleErrors.length === 0;
+  if (!result.ok) result.error = `page errors: ${consoleErrors.join('; ')}`;
+} catch (error) {
+  result.ok = false;
+  result.step = step;
+  result.error = String(error && error.message || error).split('\n')[0];
+  if (page) {
+    try { await page.screenshot({ path: join(shots, `failure-${step}.png`) }); } catch (_) { /* the page is gone */ }
+  }
+} finally {
+  if (context) await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
