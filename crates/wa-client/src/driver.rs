@@ -319,11 +319,15 @@ impl Driver {
         match request {
             Request::Json(body) => Ok(session.send_json(clock.now(), body)?),
             Request::Node {
-                node,
+                mut node,
                 metric,
                 flags,
                 tag,
             } => {
+                // One counter numbers every action and query of the client.
+                if node.attrs.get("epoch").is_some() {
+                    node.attrs.set("epoch", self.epoch.bump().to_string());
+                }
                 let sent = match tag {
                     Some(tag) => {
                         let tag = Tag::new(tag)

@@ -335,13 +335,19 @@ async fn presence_chat_ops_profile_and_queries() {
         ChatOp::Archive,
         ChatOp::Unarchive,
         ChatOp::Pin(1_700_000_000),
-        ChatOp::Unpin,
+        ChatOp::Unpin(Some(1_700_000_000)),
         ChatOp::Mute(1_800_000_000),
-        ChatOp::Unmute,
+        ChatOp::Unmute(None),
         ChatOp::Star(vec![(sent.id.clone(), true)]),
     ] {
         a.chat_op(B, op).await.unwrap();
     }
+    let chat_state = sim.with_server(|s, _| {
+        s.store(A)
+            .and_then(|st| st.chats.get(B))
+            .map(|c| (c.archive, c.pin, c.mute))
+    });
+    assert_eq!(chat_state, Some((false, None, None)));
     let starred = sim.with_server(|s, _| {
         s.store(A)
             .and_then(|st| st.chats.get(B))

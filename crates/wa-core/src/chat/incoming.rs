@@ -379,6 +379,12 @@ fn map_action(node: &Node) -> Vec<ChatEvent> {
             &Node::new("x").children(users),
         )));
     }
+    let stubs: Vec<ChatEvent> = messages
+        .iter()
+        .filter_map(group_change_of_stub)
+        .map(ChatEvent::Group)
+        .collect();
+    events.extend(stubs);
     if !messages.is_empty() {
         events.insert(
             0,
@@ -399,6 +405,52 @@ fn map_action(node: &Node) -> Vec<ChatEvent> {
         events.push(ChatEvent::Raw(node.clone()));
     }
     events
+}
+
+/// The group change a notification stub message stands for (`messageStubType` 20–32 in a
+/// group chat), if it is one.
+pub fn group_change_of_stub(info: &WebMessageInfo) -> Option<GroupChange> {
+    let op = match info.message_stub_type? {
+        20 => "create",
+        21 => "subject",
+        22 => "picture",
+        23 => "invite_link",
+        24 => "description",
+        25 => "restrict",
+        26 => "announce",
+        27 => "add",
+        28 => "remove",
+        29 => "promote",
+        30 => "demote",
+        31 => "invite",
+        32 => "leave",
+        _ => return None,
+    };
+    let gid = normalize_jid(info.key.remote_jid.as_deref()?);
+    if !gid.ends_with("@g.us") {
+        return None;
+    }
+    let params = &info.message_stub_parameters;
+    let is_jid = |p: &&String| p.contains('@');
+    Some(GroupChange {
+        gid,
+        op: op.to_owned(),
+        actor: info
+            .participant
+            .as_deref()
+            .or(info.key.participant.as_deref())
+            .map(normalize_jid),
+        participants: params
+            .iter()
+            .filter(is_jid)
+            .map(|p| normalize_jid(p))
+            .collect(),
+        subject: matches!(op, "create" | "subject")
+            .then(|| params.first().cloned())
+            .flatten(),
+        description: None,
+        payload: Value::Array(params.iter().cloned().map(Value::String).collect()),
+    })
 }
 
 fn received_ack(node: &Node) -> Option<MessageAck> {

@@ -180,12 +180,12 @@ pub enum ChatOp {
     Unarchive,
     /// Pin (at Unix seconds).
     Pin(u64),
-    /// Unpin.
-    Unpin,
+    /// Unpin (the pin's timestamp, as `previous`, when known).
+    Unpin(Option<u64>),
     /// Mute until Unix seconds.
     Mute(u64),
-    /// Unmute.
-    Unmute,
+    /// Unmute (the mute's expiry, as `previous`, when known).
+    Unmute(Option<u64>),
     /// Star messages (id, fromMe).
     Star(Vec<(String, bool)>),
     /// Unstar messages.
@@ -208,9 +208,10 @@ pub fn chat_op(epoch: u64, jid: &str, op: &ChatOp) -> Request {
         ChatOp::Archive => chat.attr("type", "archive"),
         ChatOp::Unarchive => chat.attr("type", "unarchive"),
         ChatOp::Pin(at) => chat.attr("type", "pin").attr("pin", at),
-        ChatOp::Unpin => chat.attr("type", "unpin"),
+        // As WhatsApp Web does: the same type without a new value, naming the previous one.
+        ChatOp::Unpin(previous) => chat.attr("type", "pin").attr_opt("previous", *previous),
         ChatOp::Mute(until) => chat.attr("type", "mute").attr("mute", until),
-        ChatOp::Unmute => chat.attr("type", "unmute"),
+        ChatOp::Unmute(previous) => chat.attr("type", "mute").attr_opt("previous", *previous),
         ChatOp::Star(ids) => chat.attr("type", "star").children(items(ids)),
         ChatOp::Unstar(ids) => chat.attr("type", "unstar").children(items(ids)),
         ChatOp::Delete => chat.attr("type", "delete"),

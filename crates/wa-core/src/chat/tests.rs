@@ -364,3 +364,44 @@ fn seen_ids_are_bounded() {
     assert_eq!(seen.len(), 2);
     assert!(seen.insert("a"), "the oldest was forgotten");
 }
+
+#[test]
+fn group_stubs_map_to_group_changes() {
+    let stub = WebMessageInfo {
+        key: MessageKey::new("1-2@g.us", false, "S1"),
+        participant: Some("1@s.whatsapp.net".into()),
+        message_stub_type: Some(27),
+        message_stub_parameters: vec!["3@s.whatsapp.net".into()],
+        ..WebMessageInfo::default()
+    };
+    let node = Node::new("action")
+        .attr("add", "relay")
+        .children([Node::new("message").bytes(stub.encode_to_vec())]);
+    let events = map_node(&node);
+    assert!(
+        matches!(&events[0], ChatEvent::Messages { messages, .. } if messages == std::slice::from_ref(&stub))
+    );
+    let ChatEvent::Group(change) = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(change.op, "add");
+    assert_eq!(change.gid, "1-2@g.us");
+    assert_eq!(change.actor.as_deref(), Some("1@c.us"));
+    assert_eq!(change.participants, ["3@c.us"]);
+    // Not a group: no change.
+    let mut other = stub;
+    other.key.remote_jid = Some("1@c.us".into());
+    assert_eq!(incoming::group_change_of_stub(&other), None);
+}
+
+#[test]
+fn unpin_and_unmute_name_the_previous_value() {
+    let Request::Node { node, .. } = request::chat_op(1, "1@c.us", &ChatOp::Unpin(Some(5))) else {
+        panic!("binary")
+    };
+    let chat = node.child("chat").unwrap();
+    assert_eq!(chat.attrs.get("type"), Some("pin"));
+    assert_eq!(chat.attrs.get("previous"), Some("5"));
+    assert_eq!(chat.attrs.get("pin"), None);
+    assert_eq!(chat.attrs.get("jid"), Some("1@s.whatsapp.net"));
+}
