@@ -7,6 +7,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 use wa_binary::{Codec, Node, json as node_json};
+use wa_core::chat::{ChatOp, Direction, GroupOp, Presence, Request};
 use wa_core::client::{BrowserDescription, CloseReason, Event};
 use wa_core::{
     ClientConfig, ClientSession, Frame, JsonForm, SessionData, Tag, TagGenerator, Timestamp,
@@ -19,7 +20,8 @@ use wa_sim::{Config, ConnId, LogoutError, Output, RequestError, Server, SimEvent
 
 use super::{Generator, fenced, hex_spaced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 23] = [
+pub(crate) const GENERATORS: [(&str, Generator); 24] = [
+    ("request-catalogue", request_catalogue),
     ("history-transcript", history_transcript),
     ("group-transcript", group_transcript),
     ("media-transcript", media_transcript),
@@ -458,6 +460,28 @@ impl Pair {
     }
 }
 
+/// Node JSON for reading: UTF-8 byte content (a status text) as a string, a `message` node's
+/// bytes as `<WebMessageInfo>`.
+fn display_node(node: &Node) -> String {
+    fn readable(node: &Node) -> Node {
+        let mut copy = node.clone();
+        copy.content = match &node.content {
+            wa_binary::Content::Bytes(bytes) if node.tag != "message" => {
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => wa_binary::Content::Text(text.to_owned()),
+                    Err(_) => node.content.clone(),
+                }
+            }
+            wa_binary::Content::Nodes(children) => {
+                wa_binary::Content::Nodes(children.iter().map(readable).collect())
+            }
+            other => other.clone(),
+        };
+        copy
+    }
+    elide_bytes(&node_json::to_string(&readable(node)))
+}
+
 /// Node JSON with every `{"bytes":"…"}` content shown as `<WebMessageInfo>`.
 fn elide_bytes(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
@@ -622,65 +646,39 @@ fn http_logout() -> Result<String, String> {
 }
 
 fn binary_query_transcript() -> Result<String, String> {
+    use wa_core::chat::request;
     let mut pair = logged_in(false)?;
     pair.log.clear();
-    let queries = [
-        (
-            Node::new("query")
-                .attr("type", "contacts")
-                .attr("epoch", "1"),
-            Metric::QueryContacts,
-        ),
-        (
-            Node::new("query").attr("type", "status").attr("epoch", "2"),
-            Metric::QueryStatus,
-        ),
-    ];
-    for (node, metric) in queries {
-        pair.client
-            .send_node(
-                pair.now,
-                &node,
-                Some(metric),
-                Flags::EXPECTS_RESPONSE,
-                &mut pair.rng,
-            )
-            .map_err(|e| e.to_string())?;
-        pair.pump()?;
-    }
-    let action = Node::new("action")
-        .attr("type", "set")
-        .attr("epoch", "3")
-        .children([Node::new("presence").attr("type", "available")]);
-    pair.client
-        .send_node(
-            pair.now,
-            &action,
-            Some(Metric::Presence),
-            Flags::EXPECTS_RESPONSE | Flags::AVAILABLE,
-            &mut pair.rng,
-        )
-        .map_err(|e| e.to_string())?;
-    pair.pump()?;
+    send(&mut pair, request::contacts(1))?;
+    // No builder for the status query (the client does not send it); built by hand.
+    let status = Node::new("query").attr("type", "status").attr("epoch", "2");
+    send(
+        &mut pair,
+        Request::Node {
+            node: status,
+            metric: Metric::QueryStatus,
+            flags: Flags::EXPECTS_RESPONSE,
+            tag: None,
+        },
+    )?;
+    send(&mut pair, request::presence(3, Presence::Available, None))?;
     Ok(pair.transcript())
 }
 
 fn json_query_transcript() -> Result<String, String> {
+    use wa_core::chat::request;
     let mut pair = logged_in(false)?;
     pair.log.clear();
-    let requests = [
-        json!(["query", "exist", "15550100002@c.us"]),
-        json!(["query", "exist", "15559990000@c.us"]),
-        json!(["query", "Status", "15550100002@c.us"]),
-        json!(["query", "ProfilePicThumb", "15550100002@c.us"]),
-        json!(["action", "presence", "subscribe", "15550100002@c.us"]),
-        json!(["admin", "test"]),
-    ];
-    for request in requests {
-        pair.client
-            .send_json(pair.now, request)
-            .map_err(|e| e.to_string())?;
-        pair.pump()?;
+    let alice = "15550100002@c.us";
+    for req in [
+        request::exists(alice),
+        request::exists("15559990000@c.us"),
+        request::status_of(alice),
+        request::profile_picture(alice),
+        request::presence_subscribe(alice),
+        Request::Json(json!(["admin", "test"])),
+    ] {
+        send(&mut pair, req)?;
     }
     Ok(pair.transcript())
 }
@@ -823,108 +821,221 @@ fn message_transcript() -> Result<String, String> {
     Ok(pair.transcript())
 }
 
-/// Relays "Hello" to the echo contact and steps until its reply has arrived.
+/// Relays "Hello" to the echo contact (wa-core's `compose` and `request`) and steps until its
+/// reply has arrived.
 fn send_hello(pair: &mut Pair) -> Result<(), String> {
-    use wa_proto::prost::Message as _;
-    let echo = "15550109999@s.whatsapp.net";
-    let mut info = wa_proto::WebMessageInfo {
-        key: wa_proto::MessageKey::new(echo, true, "3EB0C431C26A1916E07E"),
-        message: Some(wa_proto::Message::text("Hello")),
-        message_timestamp: Some(pair.now.unix_secs()),
-        ..Default::default()
-    };
-    info.set_status(wa_proto::Status::Pending);
-    let relay = Node::new("action")
-        .attr("type", "relay")
-        .attr("epoch", "1")
-        .children([Node::new("message").bytes(info.encode_to_vec())]);
-    pair.client
-        .send_node(
-            pair.now,
-            &relay,
-            Some(Metric::Message),
-            Flags::EXPECTS_RESPONSE,
-            &mut pair.rng,
-        )
-        .map_err(|e| e.to_string())?;
-    pair.pump()
+    use wa_core::chat::{compose, request};
+    let info = compose::envelope(
+        "15550109999@c.us",
+        "3EB0C431C26A1916E07E",
+        compose::text("Hello"),
+        pair.now.unix_secs(),
+    );
+    send(pair, request::relay(1, &info))
 }
 
 fn history_transcript() -> Result<String, String> {
+    use wa_core::chat::request;
     // The message run first, so the echo chat has history and receipts.
     let mut pair = logged_in(false)?;
     send_hello(&mut pair)?;
     pair.log.clear();
-    let queries = [
-        (
-            Node::new("query")
-                .attr("type", "message_info")
-                .attr("index", "3EB0C431C26A1916E07E")
-                .attr("jid", "15550109999@c.us")
-                .attr("epoch", "2"),
-            Metric::QueryMessageInfo,
-        ),
-        (
-            Node::new("query")
-                .attr("type", "message")
-                .attr("jid", "15550109999@c.us")
-                .attr("kind", "before")
-                .attr("count", "10")
-                .attr("epoch", "3"),
-            Metric::QueryMessages,
-        ),
-    ];
-    for (node, metric) in queries {
-        pair.client
-            .send_node(
-                pair.now,
-                &node,
-                Some(metric),
-                Flags::EXPECTS_RESPONSE,
-                &mut pair.rng,
-            )
-            .map_err(|e| e.to_string())?;
-        pair.pump()?;
-    }
+    let echo = "15550109999@c.us";
+    send(
+        &mut pair,
+        request::message_info(2, echo, "3EB0C431C26A1916E07E", true),
+    )?;
+    send(
+        &mut pair,
+        request::history(3, echo, Direction::Before, 10, None),
+    )?;
     Ok(pair.transcript())
 }
 
 fn group_transcript() -> Result<String, String> {
+    use wa_core::chat::request;
     let mut pair = logged_in(false)?;
     pair.log.clear();
-    let create = Node::new("action")
-        .attr("type", "set")
-        .attr("epoch", "1")
-        .children([Node::new("group")
-            .attr("author", "15550100001@c.us")
-            .attr("id", "1606147378.--1")
-            .attr("subject", "Book club")
-            .attr("type", "create")
-            .children([
-                Node::new("participant").attr("jid", "15550100002@c.us"),
-                Node::new("participant").attr("jid", "15550100003@c.us"),
-            ])]);
-    pair.client
-        .send_node(
-            pair.now,
-            &create,
-            Some(Metric::Group),
-            Flags::EXPECTS_RESPONSE | Flags::EXPIRES,
-            &mut pair.rng,
-        )
-        .map_err(|e| e.to_string())?;
-    pair.pump()?;
+    let create = GroupOp::Create {
+        subject: "Book club".into(),
+        participants: vec!["15550100002@c.us".into(), "15550100003@c.us".into()],
+    };
+    let id = "1606147378.--1";
+    send(
+        &mut pair,
+        request::group(1, id, "15550100001@c.us", None, &create),
+    )?;
     let gid = pair
         .replies
         .last()
         .and_then(|r| r["gid"].as_str())
         .map(str::to_owned)
         .ok_or("group create gave no gid")?;
-    pair.client
-        .send_json(pair.now, json!(["query", "GroupMetadata", gid]))
-        .map_err(|e| e.to_string())?;
-    pair.pump()?;
+    send(&mut pair, request::group_metadata(&gid))?;
     Ok(pair.transcript())
+}
+
+/// Sends a wa-core request: JSON, or a node with its metric, flags and fixed tag if any.
+fn send(pair: &mut Pair, request: Request) -> Result<(), String> {
+    match request {
+        Request::Json(body) => pair
+            .client
+            .send_json(pair.now, body)
+            .map(drop)
+            .map_err(|e| e.to_string())?,
+        Request::Node {
+            node,
+            metric,
+            flags,
+            tag,
+        } => {
+            let sent = match tag {
+                Some(tag) => pair.client.send_node_tagged(
+                    pair.now,
+                    Tag::new(tag).map_err(|e| e.to_string())?,
+                    &node,
+                    Some(metric),
+                    flags,
+                    &mut pair.rng,
+                ),
+                None => pair
+                    .client
+                    .send_node(pair.now, &node, Some(metric), flags, &mut pair.rng),
+            };
+            sent.map(drop).map_err(|e| e.to_string())?;
+        }
+    }
+    pair.pump()
+}
+
+/// One row per request builder of wa-core's `chat::request`, with example arguments.
+fn request_catalogue() -> Result<String, String> {
+    use wa_core::chat::compose;
+    use wa_core::chat::request as r;
+    let alice = "15550100002@c.us";
+    let group = "15550100001-1606147378@g.us";
+    let id = "3EB0C431C26A1916E07E";
+    let hello = compose::envelope(alice, id, compose::text("Hello"), 1_606_147_375);
+    let requests: Vec<(&str, Request)> = vec![
+        ("relay", r::relay(1, &hello)),
+        ("read", r::read(2, alice, id, false, 1)),
+        ("mark_unread", r::mark_unread(3, alice, id, false)),
+        (
+            "received (played)",
+            r::received(4, Some("played"), alice, id, None),
+        ),
+        ("presence", r::presence(5, Presence::Available, None)),
+        ("presence", r::presence(6, Presence::Unavailable, None)),
+        ("presence", r::presence(7, Presence::Composing, Some(alice))),
+        ("presence_subscribe", r::presence_subscribe(alice)),
+        ("chat_op", r::chat_op(8, alice, &ChatOp::Archive)),
+        (
+            "chat_op",
+            r::chat_op(9, alice, &ChatOp::Mute(1_606_233_775)),
+        ),
+        (
+            "chat_op",
+            r::chat_op(10, alice, &ChatOp::Star(vec![(id.to_owned(), false)])),
+        ),
+        ("block", r::block(11, alice, true)),
+        ("push_name", r::push_name(12, "Book")),
+        ("status_text", r::status_text(13, "Reading")),
+        (
+            "picture (delete)",
+            r::picture(14, "1606147375.--15", "15550100001@c.us", None),
+        ),
+        (
+            "group (create)",
+            r::group(
+                15,
+                "1606147375.--16",
+                "15550100001@c.us",
+                None,
+                &GroupOp::Create {
+                    subject: "Book club".into(),
+                    participants: vec![alice.into()],
+                },
+            ),
+        ),
+        (
+            "group (promote)",
+            r::group(
+                16,
+                "1606147375.--17",
+                "15550100001@c.us",
+                Some(group),
+                &GroupOp::Promote(vec![alice.into()]),
+            ),
+        ),
+        (
+            "group (leave)",
+            r::group(
+                17,
+                "1606147375.--18",
+                "15550100001@c.us",
+                Some(group),
+                &GroupOp::Leave,
+            ),
+        ),
+        (
+            "history",
+            r::history(18, alice, Direction::Before, 25, Some((id, false))),
+        ),
+        ("message_info", r::message_info(19, alice, id, true)),
+        ("media_requery", r::media_requery(20, alice, id, true)),
+        ("search", r::search(21, "book", None, 25, 1)),
+        ("chats", r::chats(22)),
+        ("contacts", r::contacts(23)),
+        ("exists", r::exists(alice)),
+        ("profile_picture", r::profile_picture(alice)),
+        ("status_of", r::status_of(alice)),
+        ("group_metadata", r::group_metadata(group)),
+        ("invite_code", r::invite_code(group)),
+        ("invite_reset", r::invite_reset(group)),
+        ("join_by_code", r::join_by_code("AbCdEfGhIjKlMnOp")),
+        ("media_conn", r::media_conn()),
+    ];
+    let mut rows = Vec::new();
+    for (name, request) in requests {
+        let row = match request {
+            Request::Json(body) => vec![
+                format!("`{name}`"),
+                "JSON".to_owned(),
+                String::new(),
+                String::new(),
+                format!("`{body}`"),
+            ],
+            Request::Node {
+                node,
+                metric,
+                flags,
+                tag,
+            } => {
+                Codec::legacy()
+                    .encode(&node)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                let text = display_node(&node);
+                vec![
+                    format!("`{name}`"),
+                    format!("{} `{}`", u8::from(metric), metric.wire_name()),
+                    format!("`0x{:02x}`", flags.bits()),
+                    tag.map_or_else(String::new, |t| format!("`{t}`")),
+                    format!("`{text}`"),
+                ]
+            }
+        };
+        rows.push(row);
+    }
+    Ok(table(
+        &[
+            "wa-core `chat::request`",
+            "metric",
+            "flags",
+            "fixed tag",
+            "sends",
+        ],
+        &rows,
+    ))
 }
 
 /// The path of an absolute URL (`scheme://host/path` → `/path`).
@@ -935,7 +1046,6 @@ fn url_path(url: &str) -> &str {
 
 fn media_transcript() -> Result<String, String> {
     use base64::Engine as _;
-    use wa_proto::prost::Message as _;
     let config = Config {
         media_host: Some("mmg.wa-sim.test".into()),
         ..server_config(false)
@@ -944,10 +1054,7 @@ fn media_transcript() -> Result<String, String> {
     pair.login()?;
     pair.log.clear();
 
-    pair.client
-        .send_json(pair.now, json!(["query", "mediaConn"]))
-        .map_err(|e| e.to_string())?;
-    pair.pump()?;
+    send(&mut pair, wa_core::chat::request::media_conn())?;
     let conn = pair.replies.last().cloned().ok_or("no mediaConn reply")?;
     let auth = conn["media_conn"]["auth"]
         .as_str()
@@ -986,30 +1093,16 @@ fn media_transcript() -> Result<String, String> {
         direct_path: Some(url_path(&url).to_owned()),
         ..Default::default()
     };
-    let mut message = wa_proto::WebMessageInfo {
-        key: wa_proto::MessageKey::new("15550109999@s.whatsapp.net", true, "3EB0D5E1A9F0B0C2A7E4"),
-        message: Some(wa_proto::Message {
+    let message = wa_core::chat::compose::envelope(
+        "15550109999@c.us",
+        "3EB0D5E1A9F0B0C2A7E4",
+        wa_proto::Message {
             image_message: Some(Box::new(image)),
             ..Default::default()
-        }),
-        message_timestamp: Some(pair.now.unix_secs()),
-        ..Default::default()
-    };
-    message.set_status(wa_proto::Status::Pending);
-    let relay = Node::new("action")
-        .attr("type", "relay")
-        .attr("epoch", "1")
-        .children([Node::new("message").bytes(message.encode_to_vec())]);
-    pair.client
-        .send_node(
-            pair.now,
-            &relay,
-            Some(Metric::Message),
-            Flags::EXPECTS_RESPONSE,
-            &mut pair.rng,
-        )
-        .map_err(|e| e.to_string())?;
-    pair.pump()?;
+        },
+        pair.now.unix_secs(),
+    );
+    send(&mut pair, wa_core::chat::request::relay(1, &message))?;
 
     let download = |pair: &mut Pair, url: &str| -> Result<(), String> {
         pair.log.push(format!("→ GET {url}"));
@@ -1038,21 +1131,10 @@ fn media_transcript() -> Result<String, String> {
     pair.server.expire_media_urls(pair.now);
     pair.note("the URL expires");
     download(&mut pair, &url)?;
-    let query = Node::new("query")
-        .attr("type", "media")
-        .attr("index", "3EB0D5E1A9F0B0C2A7E4")
-        .attr("jid", "15550109999@c.us")
-        .attr("owner", "true");
-    pair.client
-        .send_node(
-            pair.now,
-            &query,
-            Some(Metric::QueryMedia),
-            Flags::EXPECTS_RESPONSE,
-            &mut pair.rng,
-        )
-        .map_err(|e| e.to_string())?;
-    pair.pump()?;
+    send(
+        &mut pair,
+        wa_core::chat::request::media_requery(2, "15550109999@c.us", "3EB0D5E1A9F0B0C2A7E4", true),
+    )?;
     let fresh = pair
         .nodes
         .iter()
