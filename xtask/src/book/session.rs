@@ -1083,23 +1083,22 @@ fn media_transcript() -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     pair.log.push(format!("← {{\"url\":\"{url}\"}}"));
 
-    let image = wa_proto::ImageMessage {
-        url: Some(url.clone()),
-        mimetype: Some("image/jpeg".into()),
-        file_sha256: Some(info.file_sha256.to_vec()),
-        file_length: Some(info.file_length),
-        media_key: Some(key.as_bytes().to_vec()),
-        file_enc_sha256: Some(info.file_enc_sha256.to_vec()),
+    let uploaded = wa_core::chat::compose::UploadedMedia {
+        url: url.clone(),
         direct_path: Some(url_path(&url).to_owned()),
-        ..Default::default()
+        media_key: *key.as_bytes(),
+        info: info.clone(),
     };
+    let image = wa_core::chat::compose::media(
+        wa_core::chat::compose::MediaKind::Image,
+        &uploaded,
+        wa_core::chat::compose::MediaOptions::default(),
+        pair.now.unix_secs() as i64,
+    );
     let message = wa_core::chat::compose::envelope(
         "15550109999@c.us",
         "3EB0D5E1A9F0B0C2A7E4",
-        wa_proto::Message {
-            image_message: Some(Box::new(image)),
-            ..Default::default()
-        },
+        image,
         pair.now.unix_secs(),
     );
     send(&mut pair, wa_core::chat::request::relay(1, &message))?;
