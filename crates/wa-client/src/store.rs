@@ -160,6 +160,37 @@ mod tests {
         wa_core::session_store_conformance!(super::temp_store());
     }
 
+    impl OutboxStore for TempStore {
+        fn load_outbox(&self) -> Result<Outbox, StoreError> {
+            self.store.load_outbox()
+        }
+        fn save_outbox(&self, outbox: &Outbox) -> Result<(), StoreError> {
+            self.store.save_outbox(outbox)
+        }
+    }
+
+    mod outbox_conformance {
+        wa_core::outbox_store_conformance!(super::temp_store());
+    }
+
+    #[test]
+    fn outbox_survives_a_new_store_and_corruption_is_typed() {
+        let t = temp_store();
+        let info = wa_core::chat::compose::envelope(
+            "1@c.us",
+            "3EB0FF",
+            wa_core::chat::compose::text("kept"),
+            1,
+        );
+        let outbox = Outbox::from_entries(vec![wa_core::chat::PendingMessage::new(&info)]);
+        t.save_outbox(&outbox).unwrap();
+        let again = FileStore::new(t.store.path());
+        assert_eq!(again.load_outbox().unwrap(), outbox);
+        assert_eq!(again.load().unwrap(), None, "the session file is separate");
+        fs::write(again.outbox_path(), b"[").unwrap();
+        assert!(matches!(again.load_outbox(), Err(StoreError::Corrupt(_))));
+    }
+
     #[cfg(unix)]
     #[test]
     fn file_is_private_and_no_temp_files_remain() {

@@ -515,6 +515,17 @@ async fn duplicate_delivery_and_garbage_frames_are_survived() {
         assert!(sim.with_server(|s, _| s.fault_send_garbage(conn, false)));
         assert!(sim.with_server(|s, _| s.fault_send_garbage(conn, true)));
     }
+    // The bad frames were reported and skipped; the stream goes on.
+    next(&mut b, |e| {
+        matches!(
+            e,
+            ClientEvent::Protocol(wa_core::client::Event::Error(
+                wa_core::client::SessionError::Decrypt { .. }
+            ))
+        )
+        .then_some(())
+    })
+    .await;
     let second = a.send_text(B, "twice?").await.unwrap();
     let got = incoming(&mut b).await;
     assert_eq!(

@@ -248,5 +248,81 @@ pub fn message_key_string(info: &WebMessageInfo) -> String {
     )
 }
 
+/// The checks every [`OutboxStore`] backend must pass; run them with
+/// [`outbox_store_conformance!`](crate::outbox_store_conformance).
+pub mod conformance {
+    use super::{Outbox, OutboxStore, PendingMessage, compose};
+
+    fn sample(id: &str, text: &str) -> PendingMessage {
+        PendingMessage::new(&compose::envelope(
+            "15550100002@c.us",
+            id,
+            compose::text(text),
+            1_600_000_000,
+        ))
+    }
+
+    /// A fresh store holds an empty outbox.
+    pub fn empty_store_has_empty_outbox(store: &dyn OutboxStore) {
+        assert!(store.load_outbox().expect("load").is_empty());
+    }
+
+    /// What is saved loads back identical, in order, and decodes to the same message.
+    pub fn save_then_load(store: &dyn OutboxStore) {
+        let outbox = Outbox::from_entries(vec![sample("3EB0A", "one"), sample("3EB0B", "two")]);
+        store.save_outbox(&outbox).expect("save");
+        let back = store.load_outbox().expect("load");
+        assert_eq!(back, outbox);
+        let info = back.entries()[1].decode().expect("decodes");
+        assert_eq!(info.key.id.as_deref(), Some("3EB0B"));
+    }
+
+    /// Saving after an ack forgets the acked message.
+    pub fn save_replaces(store: &dyn OutboxStore) {
+        let mut outbox = Outbox::from_entries(vec![sample("3EB0A", "one"), sample("3EB0B", "two")]);
+        store.save_outbox(&outbox).expect("save");
+        assert!(outbox.acked("3EB0A"));
+        store.save_outbox(&outbox).expect("save again");
+        let ids: Vec<String> = store
+            .load_outbox()
+            .expect("load")
+            .entries()
+            .iter()
+            .map(|e| e.id.clone())
+            .collect();
+        assert_eq!(ids, ["3EB0B"]);
+        store.save_outbox(&Outbox::default()).expect("save empty");
+        assert!(store.load_outbox().expect("load").is_empty());
+    }
+}
+
+/// Expands to one `#[test]` per outbox conformance check, each given a fresh store by `$make`.
+///
+/// ```
+/// mod memory {
+///     wa_core::outbox_store_conformance!(wa_core::chat::MemoryOutbox::default());
+/// }
+/// ```
+#[macro_export]
+macro_rules! outbox_store_conformance {
+    ($make:expr) => {
+        #[test]
+        fn outbox_conformance_empty() {
+            let store = $make;
+            $crate::chat::conformance::empty_store_has_empty_outbox(&store);
+        }
+        #[test]
+        fn outbox_conformance_save_then_load() {
+            let store = $make;
+            $crate::chat::conformance::save_then_load(&store);
+        }
+        #[test]
+        fn outbox_conformance_save_replaces() {
+            let store = $make;
+            $crate::chat::conformance::save_replaces(&store);
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests;

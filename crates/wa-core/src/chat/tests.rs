@@ -405,3 +405,11 @@ fn unpin_and_unmute_name_the_previous_value() {
     assert_eq!(chat.attrs.get("pin"), None);
     assert_eq!(chat.attrs.get("jid"), Some("1@s.whatsapp.net"));
 }
+
+mod memory_outbox {
+    crate::outbox_store_conformance!(super::MemoryOutbox::default());
+}
+
+mod memory_store_outbox {
+    crate::outbox_store_conformance!(crate::session::MemoryStore::new());
+}
