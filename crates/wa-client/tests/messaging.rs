@@ -387,6 +387,42 @@ async fn presence_chat_ops_profile_and_queries() {
     );
     let last = a.history(B, Direction::Before, 1, None).await.unwrap().0;
     a.mark_unread(B, &last[0].key).await.unwrap();
+    let count = sim.with_server(|s, _| s.store(A).and_then(|st| st.chats.get(B)).map(|c| c.count));
+    assert_eq!(count, Some(-1));
+    a.chat_op(B, ChatOp::Clear).await.unwrap();
+    let (left, _) = a.history(B, Direction::Before, 10, None).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    a.chat_op(B, ChatOp::Delete).await.unwrap();
+    let gone = sim.with_server(|s, _| s.store(A).map(|st| !st.chats.contains_key(B)));
+    assert_eq!(gone, Some(true));
+}
+
+/// The server hears `received` for an incoming message only once the application took it
+/// from `next_event`.
+#[tokio::test]
+async fn incoming_is_acknowledged_only_after_the_app_took_it() {
+    let (sim, a, mut b) = two_clients().await;
+    let sent = a.send_text(B, "ack me later").await.unwrap();
+    let receipt = || {
+        sim.with_server(|s, _| {
+            s.store(B)
+                .and_then(|st| st.chats.get(A))
+                .and_then(|c| c.message(&sent.id))
+                .map(|m| m.receipts.contains_key(B))
+        })
+    };
+    // Stored for B, pushed to B's client, and not yet handed over: no receipt.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receipt(), Some(false));
+    let got = incoming(&mut b).await;
+    assert_eq!(got.key.id, Some(sent.id.clone()));
+    tokio::time::timeout(PATIENCE, async {
+        while receipt() != Some(true) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the receipt follows the hand-over");
 }
 
 #[tokio::test]
