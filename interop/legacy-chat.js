@@ -1,7 +1,7 @@
 // Drives the real legacy client, @adiwajshing/baileys 3.5.3, through messaging against a wa-sim
 // server and prints what it saw as JSON lines on stdout (one object per line, field `event`).
 //
-//   node legacy-chat.js <wss_url> <control_url> <echo_jid> <group_jid> <friend_jid>
+//   node legacy-chat.js <wss_url> <control_url> <echo_jid> <group_jid> <friend_jid> <other_jid>
 //
 // The sim must serve TLS (Baileys uploads media to https://<mediaConn host>); trust its
 // certificate with NODE_EXTRA_CA_CERTS=<cert.pem>.
@@ -10,7 +10,9 @@
 // its echo; send an image (Baileys encrypts it and uploads it to the sim's media host), receive
 // the echoed image and decrypt it; expire the sim's media URLs and download it again (Baileys
 // re-queries the URL); query history, message info, search, group metadata, presence; archive,
-// pin and mute the echo chat; create a group; then the faults: the sim drops the connection
+// pin and mute the echo chat; create a group; change the profile, block and unblock <friend>,
+// administer the group (subject, description, add and remove <other>, promote and demote
+// <friend>, announce-only, invite codes, leave); then the faults: the sim drops the connection
 // before acking a relay (Baileys reconnects and resends; the sim must ack without delivering
 // twice), and the sim delivers the next message twice (Baileys must keep one).
 'use strict'
@@ -25,9 +27,9 @@ const crypto = require('crypto')
 // an image, which B downloads and decrypts.
 const pairMode = process.argv[2] === 'pair'
 const args = process.argv.slice(pairMode ? 3 : 2)
-const [wsUrl, controlUrl, echoJidCus, groupJid, friendJidCus] = args
-if (!wsUrl || !controlUrl || !echoJidCus || !groupJid || (!pairMode && !friendJidCus)) {
-    console.error('usage: node legacy-chat.js <ws_url> <control_url> <echo_jid> <group_jid> <friend_jid>')
+const [wsUrl, controlUrl, echoJidCus, groupJid, friendJidCus, otherJidCus] = args
+if (!wsUrl || !controlUrl || !echoJidCus || !groupJid || (!pairMode && !(friendJidCus && otherJidCus))) {
+    console.error('usage: node legacy-chat.js <ws_url> <control_url> <echo_jid> <group_jid> <friend_jid> <other_jid>')
     console.error('       node legacy-chat.js pair <ws_url> <control_url> <wid_a> <wid_b>')
     process.exit(2)
 }
@@ -187,6 +189,51 @@ async function main() {
     const created = await conn.groupCreate('Sim Created', [friendJid])
     const createdMeta = await conn.groupMetadata(created.gid)
     print({ event: 'group_created', gid: created.gid, subject: createdMeta.subject, participants: createdMeta.participants.map((p) => p.id) })
+
+    // 4b. Profile, blocklist and group administration, as Baileys sends them.
+    const renamed = await conn.updateProfileName('Renamed Phone')
+    await conn.setStatus('busy with the sim')
+    const ownStatus = await conn.getStatus()
+    // jimp comes with Baileys (it makes the profile picture's preview), in Baileys' own node_modules.
+    const Jimp = require(require.resolve('jimp', { paths: [require.resolve('@adiwajshing/baileys')] }))
+    const picture = await (await new Jimp(64, 64, 0x3366ccff)).getBufferAsync(Jimp.MIME_JPEG)
+    const pictureSet = await conn.updateProfilePicture(conn.user.jid, picture)
+    const pictureUrl = await conn.getProfilePicture()
+    await conn.blockUser(friendJid, 'add')
+    const blockedThen = [...conn.blocklist]
+    await conn.blockUser(friendJid, 'remove')
+    print({
+        event: 'profile',
+        pushname: renamed.pushname,
+        status: ownStatus.status,
+        eurl: pictureSet.eurl,
+        picture_url: pictureUrl,
+        blocked: blockedThen,
+        blocked_after: conn.blocklist,
+    })
+    const carol = toWa(otherJidCus)
+    await conn.groupUpdateSubject(created.gid, 'Renamed Group')
+    await conn.groupUpdateDescription(created.gid, 'what we do')
+    await conn.groupAdd(created.gid, [carol])
+    await conn.groupMakeAdmin(created.gid, [friendJid])
+    await conn.groupDemoteAdmin(created.gid, [friendJid])
+    await conn.groupRemove(created.gid, [carol])
+    await conn.groupSettingChange(created.gid, 'announcement', true)
+    const code = await conn.groupInviteCode(created.gid)
+    const reset = await conn.revokeInvite(created.gid)
+    const adminMeta = await conn.fetchGroupMetadataFromWA(created.gid)
+    await conn.groupLeave(created.gid)
+    print({
+        event: 'group_admin',
+        gid: created.gid,
+        subject: adminMeta.subject,
+        desc: adminMeta.desc,
+        announce: adminMeta.announce,
+        participants: adminMeta.participants.map((p) => ({ id: p.id, admin: p.isAdmin })),
+        code,
+        reset_code: reset.code,
+        carol,
+    })
 
     // 5. Fault: the connection drops after the relay, before the ack. Baileys reconnects and
     // resends the same id; the sim acks it again and the echo answers once.

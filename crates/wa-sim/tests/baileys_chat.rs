@@ -43,6 +43,7 @@ async fn baileys_3_5_3_messages_the_echo_contact_through_faults() {
         .jid
         .clone();
     let friend = seed.contacts[0].jid.clone();
+    let other = seed.contacts[2].jid.clone();
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let cert = data.join("localhost.crt");
     let tls = TlsConfig::from_pem_files(&cert, &data.join("localhost.key")).expect("certificate");
@@ -63,6 +64,7 @@ async fn baileys_3_5_3_messages_the_echo_contact_through_faults() {
         ECHO_JID,
         &group,
         &friend,
+        &other,
     ])
     .await;
     let find = |name: &str| {
@@ -168,12 +170,55 @@ async fn baileys_3_5_3_messages_the_echo_contact_through_faults() {
     assert_eq!(echo_chat.mute, None);
     let created = find("group_created");
     let gid = created["gid"].as_str().unwrap();
+    assert_eq!(created["subject"], "Sim Created");
+    assert_eq!(created["participants"], serde_json::json!([me, friend]));
+
+    // Profile, blocklist and group administration as Baileys sends them.
+    let profile = find("profile");
+    assert_eq!(profile["pushname"], "Renamed Phone");
+    assert_eq!(profile["status"], "busy with the sim");
+    assert!(
+        profile["eurl"]
+            .as_str()
+            .unwrap()
+            .starts_with(&handle.http_url())
+    );
+    assert_eq!(profile["picture_url"], profile["eurl"]);
+    // Baileys takes the sim's `Blocklist` push (`@c.us`, as JSON pushes carry JIDs) and then
+    // appends the JID it asked for in its own form.
+    let blocked = profile["blocked"].as_array().unwrap();
+    assert!(blocked.contains(&Value::String(wa(&friend))), "{blocked:?}");
+    assert!(
+        blocked
+            .iter()
+            .all(|j| wa(j.as_str().unwrap()) == wa(&friend))
+    );
+    assert_eq!(profile["blocked_after"], serde_json::json!([]));
+    assert_eq!(store.pushname, "Renamed Phone");
+    assert_eq!(store.status, "busy with the sim");
+    assert!(
+        store
+            .picture
+            .as_ref()
+            .is_some_and(|p| p.starts_with(&[0xff, 0xd8]))
+    );
+    assert!(store.blocked.is_empty());
+    let admin = find("group_admin");
+    assert_eq!(admin["subject"], "Renamed Group");
+    assert_eq!(admin["desc"], "what we do");
+    assert_eq!(admin["announce"], "true");
+    assert_ne!(admin["code"], admin["reset_code"]);
+    assert_eq!(
+        admin["participants"],
+        serde_json::json!([{ "id": me, "admin": true }, { "id": friend, "admin": false }])
+    );
     let g = handle
         .with_server(|s, _| s.group(gid).cloned())
-        .expect("group stored");
-    assert_eq!(g.subject, "Sim Created");
-    assert_eq!(created["subject"], "Sim Created");
-    assert!(g.is_member(&friend) && g.is_admin(&me));
+        .expect("group");
+    assert_eq!(g.subject, "Renamed Group");
+    assert!(!g.is_member(&me), "left");
+    assert!(!g.is_member(&other), "removed");
+    assert_eq!(g.invite_code, admin["reset_code"].as_str().unwrap());
 
     // Faults: the dropped relay was resent with the same id, acked and not delivered twice;
     // the duplicated delivery left one copy in Baileys.

@@ -849,7 +849,11 @@ fn chat_operations_blocklist_and_profile_are_kept() {
 
     // Profile: push name, status text, picture.
     sim.take(&a);
-    sim.set(&a, Node::new("profile").attr("name", "New Name"));
+    let answer = sim.set(&a, Node::new("profile").attr("name", "New Name"));
+    assert_eq!(
+        (answer["status"].as_i64(), answer["pushname"].as_str()),
+        (Some(200), Some("New Name"))
+    );
     assert!(
         sim.take(&a).iter().any(
             |g| matches!(g, Got::Json(_, v) if v[0] == "Conn" && v[1]["pushname"] == "New Name")

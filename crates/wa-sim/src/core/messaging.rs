@@ -92,11 +92,11 @@ impl Server {
                 for child in node.child_nodes() {
                     self.set_action(conn, now, tag, child)?;
                 }
-                // Group and picture actions answer themselves.
+                // Group, picture and profile actions answer themselves.
                 let answered = node
                     .child_nodes()
                     .iter()
-                    .any(|c| c.tag == "group" || c.tag == "picture");
+                    .any(|c| matches!(c.tag.as_str(), "group" | "picture" | "profile"));
                 if !answered {
                     self.send_status(conn, tag.clone(), 200);
                 }
@@ -644,6 +644,12 @@ impl Server {
             "profile" => {
                 let name = attr("name").ok_or_else(|| bad("profile without name"))?;
                 self.stores[account].pushname = name.clone();
+                // Baileys 3.5.3 takes the new name from the answer.
+                self.send_json(
+                    conn,
+                    tag.clone(),
+                    json!({ "status": 200, "pushname": name }),
+                );
                 self.push_json_to_account(account, now, json!(["Conn", { "pushname": name }]));
                 Ok(())
             }
