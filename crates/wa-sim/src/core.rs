@@ -859,6 +859,11 @@ impl Server {
         &self.media
     }
 
+    /// Sets the delay between the echo contact's steps.
+    pub fn set_echo_delay(&mut self, delay: Duration) {
+        self.config.echo_delay = delay;
+    }
+
     /// Makes every media URL issued so far expire now (clients must re-query with a `media`
     /// query to download again).
     pub fn expire_media_urls(&mut self, now: Timestamp) {

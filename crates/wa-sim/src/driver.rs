@@ -11,7 +11,7 @@
 //! | `POST /_sim/scan` `{"qr": "...", "wid"?: "..."}` | the phone scans a QR now |
 //! | `POST /_sim/qr` `{"qr": "..."}` | the phone sees a QR; scanned after the auto-scan delay |
 //! | `POST /_sim/unpair` `{"client_id": "..."}` | the phone removes a session |
-//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "media_url_ttl_ms"?, "expire_media_urls"?, "tos"?: {"wid", "tos"}}` | change settings |
+//! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "media_url_ttl_ms"?, "expire_media_urls"?, "echo_delay_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
 //! | `POST /_sim/fault` `{"drop_next_relay_ack"?: true, "duplicate_next_delivery"?: true, "garbage"?: {"wid", "truncated"?}}` | arm faults (each fires once) / send a bad frame now |
 //! | `GET /_sim/store?wid=..` | the account's chats and messages (ids, direction, status, text) |
 //! | `POST /mms/<type>/<token>?auth=..&token=..` | media upload (the `mediaConn` route); answers `{url}` |
@@ -617,6 +617,7 @@ struct ConfigRequest {
     media_url_ttl_ms: Option<u64>,
     #[serde(default)]
     expire_media_urls: bool,
+    echo_delay_ms: Option<u64>,
     tos: Option<TosRequest>,
 }
 
@@ -627,6 +628,9 @@ async fn config_route(
     let result = shared.with(|s, now| {
         if req.expire_media_urls {
             s.expire_media_urls(now);
+        }
+        if let Some(ms) = req.echo_delay_ms {
+            s.set_echo_delay(Duration::from_millis(ms));
         }
         if let Some(tos) = &req.tos {
             if !s.set_account_tos(&tos.wid, tos.tos) {

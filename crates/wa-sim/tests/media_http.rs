@@ -146,10 +146,14 @@ async fn media_uploads_downloads_and_expiry_over_http() {
         "POST",
         "/_sim/config",
         "application/json",
-        br#"{"expire_media_urls":true}"#,
+        br#"{"expire_media_urls":true,"echo_delay_ms":5}"#,
     )
     .await;
     assert_eq!(status, 200);
+    assert_eq!(
+        handle.with_server(|s, _| s.config().echo_delay),
+        std::time::Duration::from_millis(5)
+    );
     let (status, _) = http(&handle, "GET", &path_of(&handle, &url), "text/plain", b"").await;
     assert_eq!(status, 404);
     let (status, _) = http(&handle, "GET", "/mms/d/u999/nothing", "text/plain", b"").await;
