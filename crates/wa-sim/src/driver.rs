@@ -158,7 +158,13 @@ impl SimServer {
             addr: config.listen.to_string(),
             source,
         })?;
-        config.server.media_host = Some(addr.to_string());
+        // Media URLs must name a host clients can reach, not the wildcard address.
+        let media_addr = if addr.ip().is_unspecified() {
+            SocketAddr::from(([127, 0, 0, 1], addr.port()))
+        } else {
+            addr
+        };
+        config.server.media_host = Some(media_addr.to_string());
         config.server.media_scheme = if acceptor.is_some() { "https" } else { "http" }.into();
         let listen = config.listen;
         let restart_config = config.clone();

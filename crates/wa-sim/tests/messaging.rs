@@ -777,6 +777,10 @@ fn groups_route_to_members_and_enforce_admin_rights() {
     assert_eq!(sim.set(&b, group("leave"))["status"], 200);
     assert!(!sim.server.group(&gid).unwrap().is_member(B));
     assert!(sim.server.store(B).unwrap().chats[&gid].read_only);
+    // A former member cannot send to the group.
+    let mut late = text_message(&gid, "3EB0GR02", "let me back");
+    late.key.remote_jid = Some(gid.clone());
+    assert_eq!(sim.relay(&b, &late), Some(403));
     let new_code = reset["code"].as_str().unwrap();
     let joined = sim.json(&b, &format!(r#"["action","invite","{new_code}"]"#));
     assert_eq!(joined["gid"], gid.as_str());

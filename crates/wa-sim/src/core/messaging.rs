@@ -141,6 +141,11 @@ impl Server {
             .filter(|j| j.contains('@'))
             .ok_or_else(|| bad("relayed message has no remoteJid"))?;
         let me = self.wid(account);
+        if chat.ends_with("@g.us") && !self.groups.get(&chat).is_some_and(|g| g.is_member(&me)) {
+            // Not a member (or no such group): refused, nothing stored.
+            self.send_status(conn, tag.clone(), 403);
+            return Ok(());
+        }
         let duplicate = self.stores[account]
             .chats
             .get(&chat)
