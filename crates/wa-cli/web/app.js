@@ -211,7 +211,7 @@ function ticks(message) {
   const span = document.createElement('span');
   span.className = 'ticks';
   const ack = message.ack || 0;
-  span.textContent = ack <= 0 ? '🕓' : ack === 1 ? '✓' : '✓✓';
+  span.textContent = ack < 0 ? '!' : ack === 0 ? '◷' : ack === 1 ? '✓' : '✓✓';
   if (ack >= 3) span.classList.add('read');
   span.dataset.ack = String(ack);
   span.title = message.ackName || '';
@@ -221,10 +221,10 @@ function ticks(message) {
 function preview(message) {
   if (!message) return '';
   if (message.hasMedia) {
-    const kind = message.type === 'image' ? '📷 Photo' : message.type === 'video' ? '🎥 Video' : message.type === 'ptt' || message.type === 'audio' ? '🎤 Audio' : '📄 File';
+    const kind = message.type === 'image' ? 'Photo' : message.type === 'video' ? 'Video' : message.type === 'ptt' || message.type === 'audio' ? 'Audio' : 'File';
     return message.body ? `${kind} ${message.body}` : kind;
   }
-  if (message.location) return '📍 Location';
+  if (message.location) return 'Location';
   return message.body || '';
 }
 
@@ -325,6 +325,11 @@ async function renderMessages() {
   const id = state.chat;
   const messages = (await api(`/api/${enc(state.session)}/chats/${enc(id)}/messages?limit=100`)).reverse();
   if (id !== state.chat) return;
+  const known = state.chats.find((c) => c.id === id);
+  if (known && $('chat-name').textContent !== known.name) {
+    $('chat-name').textContent = known.name;
+    $('chat-avatar').textContent = initials(known.name);
+  }
   const box = $('messages');
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   box.innerHTML = '';
@@ -350,7 +355,7 @@ async function renderMessages() {
       } else {
         const file = document.createElement('a');
         file.className = 'file';
-        file.textContent = `📄 ${message.media.filename || message.media.mimetype || 'file'}`;
+        file.textContent = `⎙ ${message.media.filename || message.media.mimetype || 'file'}`;
         file.href = '#';
         file.addEventListener('click', async (event) => {
           event.preventDefault();
@@ -363,7 +368,7 @@ async function renderMessages() {
       }
     }
     if (message.location) {
-      bubble.append(`📍 ${message.location.name || ''} ${message.location.latitude}, ${message.location.longitude}`);
+      bubble.append(`Location: ${message.location.name || ''} ${message.location.latitude}, ${message.location.longitude}`);
     }
     const body = document.createElement('span');
     body.className = 'body';
@@ -499,7 +504,14 @@ function connectEvents() {
       renderChats().catch(() => {});
       return;
     }
-    if (data.event === 'message' && data.payload) delete state.typing[data.payload.from];
+    if (data.event === 'message' && data.payload) {
+      delete state.typing[data.payload.from];
+      // A message into the open chat is seen at once, as on WhatsApp Web.
+      if (data.payload.from === state.chat && !document.hidden) {
+        api('/api/sendSeen', { method: 'POST', json: { session: state.session, chatId: state.chat } })
+          .then(() => renderChats()).catch(() => {});
+      }
+    }
     queueRefresh();
   };
   ws.onclose = () => {

@@ -14,8 +14,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use super::session::{Command, Session, SessionConfig, Status};
-use super::{App, events, png, web};
+use wa_client::ClientError;
+use wa_client::chat::compose::{MediaKind, MediaOptions};
+use wa_client::chat::{GroupOp, Presence};
+
+use super::session::{Command, Op, OpResult, OutgoingMessage, Session, SessionConfig, Status};
+use super::{App, chats, events, png, web};
 
 /// The OpenAPI description of this server.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
@@ -89,7 +93,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/contacts/all", get(all_contacts))
         .route("/api/contacts", get(get_contact))
         .route("/api/contacts/check-exists", get(check_exists))
+        .route("/api/sendText", post(send_text))
+        .route("/api/sendImage", post(send_image))
+        .route("/api/sendFile", post(send_file))
+        .route("/api/sendVoice", post(send_voice))
+        .route("/api/sendVideo", post(send_video))
+        .route("/api/sendLocation", post(send_location))
+        .route("/api/sendContactVcard", post(send_contact_vcard))
+        .route("/api/sendSeen", post(send_seen))
+        .route("/api/startTyping", post(start_typing))
+        .route("/api/stopTyping", post(stop_typing))
+        .route("/api/files/{session}/{id}", get(get_file))
+        .route("/api/{session}/groups", get(list_groups).post(create_group))
         .route("/api/{session}/groups/{group}", get(get_group))
+        .route(
+            "/api/{session}/groups/{group}/participants/{action}",
+            post(change_participants),
+        )
+        .route(
+            "/api/{session}/groups/{group}/admin/{action}",
+            post(admin_participants),
+        )
+        .route(
+            "/api/{session}/groups/{group}/subject",
+            axum::routing::put(set_subject),
+        )
+        .route("/api/{session}/groups/{group}/leave", post(leave_group))
         .route(
             "/api/{session}/groups/{group}/participants",
             get(group_participants),
@@ -538,19 +567,33 @@ pub fn to_jid(id: &str) -> String {
     }
 }
 
-/// Sends a JSON query on the session's socket and waits for the reply.
-async fn json_query(session: &Session, body: Value) -> ApiResult {
+/// Runs `op` on the session's client and waits for it.
+async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
     let (tx, rx) = oneshot::channel();
-    if !session.command(Command::Json(body, tx)) {
+    if !session.command(Command::Op(op, tx)) {
         return Err(ApiError::unprocessable("the session is not running"));
     }
-    match tokio::time::timeout(Duration::from_secs(20), rx).await {
-        Ok(Ok(Ok(value))) => Ok(Json(value)),
-        Ok(Ok(Err(error))) => Err(ApiError::new(StatusCode::BAD_GATEWAY, error)),
-        _ => Err(ApiError::new(
+    match tokio::time::timeout(Duration::from_secs(60), rx).await {
+        Ok(Ok(Ok(result))) => Ok(result),
+        Ok(Ok(Err(error))) => Err(client_error(&error)),
+        Ok(Err(_)) => Err(ApiError::unprocessable("the session stopped")),
+        Err(_) => Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
-            "the server did not answer",
+            "the server did not answer in time",
         )),
+    }
+}
+
+/// A wa-client error as an HTTP answer: the server's refusals keep their meaning.
+fn client_error(error: &ClientError) -> ApiError {
+    let text = error.to_string();
+    match error {
+        ClientError::Refused(_) if text.contains("status 404") => ApiError::not_found(text),
+        ClientError::Refused(_) if text.contains("status 401") || text.contains("status 403") => {
+            ApiError::new(StatusCode::FORBIDDEN, text)
+        }
+        ClientError::NotRunning | ClientError::NoSession => ApiError::unprocessable(text),
+        _ => ApiError::new(StatusCode::BAD_GATEWAY, text),
     }
 }
 
@@ -566,30 +609,435 @@ async fn check_exists(State(app): State<Arc<App>>, Query(query): Query<SessionQu
         .filter(|p| p.chars().any(|c| c.is_ascii_digit()))
         .ok_or_else(|| ApiError::bad_request("phone is required"))?;
     let jid = to_jid(phone);
-    let Json(reply) = json_query(&session, json!(["query", "exist", jid])).await?;
-    let exists = reply.get("status").and_then(Value::as_u64) == Some(200);
+    let OpResult::Bool(exists) = call(&session, Op::Exists(jid.clone())).await? else {
+        return Err(unexpected());
+    };
     Ok(Json(json!({
         "numberExists": exists,
-        "chatId": if exists { reply.get("jid").cloned().unwrap_or(json!(jid)) } else { Value::Null },
+        "chatId": if exists { json!(jid) } else { Value::Null },
     })))
 }
 
-// ----- groups --------------------------------------------------------------------------------
+fn unexpected() -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "unexpected result")
+}
 
-fn status_error(reply: &Value, what: &str) -> Option<ApiError> {
-    match reply.get("status").and_then(Value::as_u64) {
-        Some(200) | None => None,
-        Some(404) => Some(ApiError::not_found(format!("{what}: not found"))),
-        Some(401) => Some(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("{what}: not allowed"),
-        )),
-        Some(other) => Some(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("{what}: server answered {other}"),
-        )),
+// ----- sending -------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FileBody {
+    #[serde(default)]
+    mimetype: Option<String>,
+    #[serde(default)]
+    filename: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContactCard {
+    #[serde(default)]
+    full_name: Option<String>,
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default)]
+    phone_number: Option<String>,
+    #[serde(default)]
+    whatsapp_id: Option<String>,
+    #[serde(default)]
+    vcard: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendBody {
+    #[serde(default)]
+    session: Option<String>,
+    chat_id: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default, alias = "replyTo")]
+    reply_to: Option<String>,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default)]
+    file: Option<FileBody>,
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    contacts: Option<Vec<ContactCard>>,
+}
+
+/// Largest file accepted for sending (base64 or fetched by URL).
+const MAX_FILE: usize = 64 * 1024 * 1024;
+
+impl SendBody {
+    fn session_name(&self) -> String {
+        self.session.clone().unwrap_or_else(|| "default".to_owned())
+    }
+
+    fn chat(&self) -> ApiResult<String> {
+        if self.chat_id.trim().is_empty() {
+            return Err(ApiError::bad_request("chatId is required"));
+        }
+        Ok(to_jid(self.chat_id.trim()))
     }
 }
+
+async fn file_bytes(app: &App, file: &FileBody) -> ApiResult<Vec<u8>> {
+    if let Some(data) = &file.data {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| ApiError::bad_request(format!("file.data is not base64: {e}")))?;
+        if bytes.len() > MAX_FILE {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file too large",
+            ));
+        }
+        return Ok(bytes);
+    }
+    let Some(url) = &file.url else {
+        return Err(ApiError::bad_request("file needs url or data"));
+    };
+    let mut response = app.http.get(url).send().await.map_err(|e| {
+        ApiError::bad_request(format!("cannot fetch file.url: {}", e.without_url()))
+    })?;
+    if !response.status().is_success() {
+        return Err(ApiError::bad_request(format!(
+            "fetching file.url answered {}",
+            response.status()
+        )));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("cannot fetch file.url: {}", e.without_url())))?
+    {
+        if bytes.len() + chunk.len() > MAX_FILE {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file too large",
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// Sends, records the message as ours (with its media bytes), publishes `message.any`, and
+/// answers with the message.
+async fn send_and_record(
+    app: &App,
+    session: &Session,
+    chat: String,
+    message: OutgoingMessage,
+    media: Option<(String, Vec<u8>)>,
+) -> ApiResult {
+    let media = media.map(|(mimetype, bytes)| (mimetype, Arc::new(bytes)));
+    let OpResult::Sent(sent) = call(
+        session,
+        Op::Send {
+            chat: chat.clone(),
+            message: Box::new(message),
+        },
+    )
+    .await?
+    else {
+        return Err(unexpected());
+    };
+    let json = {
+        let mut state = session.lock();
+        let me = state.me.as_ref().map(|(id, _)| id.clone());
+        let mut info = sent.info.clone();
+        // The server has it (at least): the state `send` returned.
+        if let Some(status) = wa_proto::proto::web_message_info::Status::from_ack(sent.status.ack())
+        {
+            info.status = Some(status as i32);
+        }
+        let json = chats::message_json(&info, me.as_deref(), &session.name);
+        let id = json["id"].as_str().unwrap_or_default().to_owned();
+        if let Some(media) = media {
+            state.data.media.insert(id.clone(), media);
+        }
+        // An ack may have raced ahead of us: keep the higher one.
+        if !state.data.add_info(&chat, info, json.clone(), false) {
+            return Ok(Json(
+                state
+                    .data
+                    .messages
+                    .get(&chat)
+                    .and_then(|list| list.iter().find(|m| m["id"] == json["id"]).cloned())
+                    .unwrap_or(json),
+            ));
+        }
+        json
+    };
+    app.emit(&session.name, "message.any", json.clone());
+    Ok(Json(json))
+}
+
+async fn send_text(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    let session = working(&app, &body.session_name())?;
+    let chat = body.chat()?;
+    let text = body
+        .text
+        .clone()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("text is required"))?;
+    let quoted = match &body.reply_to {
+        Some(id) => Some(
+            session
+                .lock()
+                .data
+                .info(id)
+                .cloned()
+                .map(Box::new)
+                .ok_or_else(|| ApiError::not_found(format!("reply_to: no message {id}")))?,
+        ),
+        None => None,
+    };
+    send_and_record(
+        &app,
+        &session,
+        chat,
+        OutgoingMessage::Text(text, quoted),
+        None,
+    )
+    .await
+}
+
+async fn send_media(app: &App, body: SendBody, kind: MediaKind, default_mime: &str) -> ApiResult {
+    let session = working(app, &body.session_name())?;
+    let chat = body.chat()?;
+    let file = body
+        .file
+        .as_ref()
+        .ok_or_else(|| ApiError::bad_request("file is required"))?;
+    let data = file_bytes(app, file).await?;
+    let mimetype = file
+        .mimetype
+        .clone()
+        .unwrap_or_else(|| default_mime.to_owned());
+    let options = MediaOptions {
+        mimetype: Some(mimetype.clone()),
+        caption: body.caption.clone().filter(|c| !c.is_empty()),
+        file_name: file.filename.clone(),
+        dimensions: image_dimensions(&data),
+        ..MediaOptions::default()
+    };
+    send_and_record(
+        app,
+        &session,
+        chat,
+        OutgoingMessage::Media(kind, data.clone(), Box::new(options)),
+        Some((mimetype, data)),
+    )
+    .await
+}
+
+/// Width and height of a PNG or JPEG, when cheap to read.
+fn image_dimensions(data: &[u8]) -> Option<(u32, u32)> {
+    if data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        let w = data.get(16..20)?;
+        let h = data.get(20..24)?;
+        return Some((
+            u32::from_be_bytes([w[0], w[1], w[2], w[3]]),
+            u32::from_be_bytes([h[0], h[1], h[2], h[3]]),
+        ));
+    }
+    None
+}
+
+async fn send_image(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    send_media(&app, body, MediaKind::Image, "image/jpeg").await
+}
+
+async fn send_file(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    send_media(&app, body, MediaKind::Document, "application/octet-stream").await
+}
+
+async fn send_voice(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    send_media(&app, body, MediaKind::VoiceNote, "audio/ogg; codecs=opus").await
+}
+
+async fn send_video(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    send_media(&app, body, MediaKind::Video, "video/mp4").await
+}
+
+async fn send_location(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    let session = working(&app, &body.session_name())?;
+    let chat = body.chat()?;
+    let (Some(lat), Some(lon)) = (body.latitude, body.longitude) else {
+        return Err(ApiError::bad_request("latitude and longitude are required"));
+    };
+    if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+        return Err(ApiError::bad_request("latitude or longitude out of range"));
+    }
+    send_and_record(
+        &app,
+        &session,
+        chat,
+        OutgoingMessage::Location(lat, lon, body.title.clone()),
+        None,
+    )
+    .await
+}
+
+/// A vCard 3.0 for a contact given by name and number.
+fn build_vcard(card: &ContactCard) -> String {
+    let name = card.full_name.clone().unwrap_or_default();
+    let phone = card.phone_number.clone().unwrap_or_default();
+    let waid = card
+        .whatsapp_id
+        .clone()
+        .unwrap_or_else(|| phone.chars().filter(char::is_ascii_digit).collect());
+    let mut vcard = format!("BEGIN:VCARD\nVERSION:3.0\nFN:{name}\n");
+    if let Some(org) = &card.organization {
+        vcard.push_str(&format!("ORG:{org};\n"));
+    }
+    vcard.push_str(&format!(
+        "TEL;type=CELL;type=VOICE;waid={waid}:{phone}\nEND:VCARD"
+    ));
+    vcard
+}
+
+async fn send_contact_vcard(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    let session = working(&app, &body.session_name())?;
+    let chat = body.chat()?;
+    let cards = body.contacts.as_deref().unwrap_or_default();
+    if cards.is_empty() {
+        return Err(ApiError::bad_request("contacts is required"));
+    }
+    let mut last = None;
+    for card in cards {
+        let vcard = card.vcard.clone().unwrap_or_else(|| build_vcard(card));
+        let name = card
+            .full_name
+            .clone()
+            .unwrap_or_else(|| "Contact".to_owned());
+        last = Some(
+            send_and_record(
+                &app,
+                &session,
+                chat.clone(),
+                OutgoingMessage::Contact(name, vcard),
+                None,
+            )
+            .await?,
+        );
+    }
+    last.ok_or_else(unexpected)
+}
+
+async fn send_seen(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    let session = working(&app, &body.session_name())?;
+    let chat = body.chat()?;
+    let last = {
+        let state = session.lock();
+        state
+            .data
+            .messages
+            .get(&chat)
+            .and_then(|list| list.iter().rev().find(|m| m["fromMe"] == false))
+            .and_then(|m| m["id"].as_str())
+            .and_then(|id| state.data.info(id))
+            .map(|info| info.key.clone())
+    };
+    if let Some(last) = last {
+        call(
+            &session,
+            Op::Read {
+                chat: chat.clone(),
+                last,
+            },
+        )
+        .await?;
+    }
+    if let Some(entry) = session.lock().data.chats.get_mut(&chat) {
+        entry.unread = 0;
+    }
+    Ok(Json(json!({})))
+}
+
+async fn typing(app: &App, body: SendBody, presence: Presence) -> ApiResult {
+    let session = working(app, &body.session_name())?;
+    let chat = body.chat()?;
+    call(&session, Op::Presence(presence, chat)).await?;
+    Ok(Json(json!({})))
+}
+
+async fn start_typing(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    typing(&app, body, Presence::Composing).await
+}
+
+async fn stop_typing(State(app): State<Arc<App>>, Json(body): Json<SendBody>) -> ApiResult {
+    typing(&app, body, Presence::Paused).await
+}
+
+/// `GET /api/files/{session}/{messageId}`: a message's media, decrypted.
+async fn get_file(
+    State(app): State<Arc<App>>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let session = session_or_404(&app, &name)?;
+    let cached = session.lock().data.media.get(&id).cloned();
+    let (mimetype, bytes) = match cached {
+        Some(found) => found,
+        None => {
+            let info = session
+                .lock()
+                .data
+                .info(&id)
+                .cloned()
+                .ok_or_else(|| ApiError::not_found(format!("no message {id}")))?;
+            let mimetype = message_mimetype(&info)
+                .ok_or_else(|| ApiError::not_found(format!("message {id} has no media")))?;
+            let OpResult::Bytes(bytes) = call(&session, Op::Download(Box::new(info))).await? else {
+                return Err(unexpected());
+            };
+            let found = (mimetype, Arc::new(bytes));
+            session.lock().data.media.insert(id, found.clone());
+            found
+        }
+    };
+    let mimetype = HeaderValue::from_str(&mimetype)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, mimetype),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            ),
+        ],
+        bytes.as_ref().clone(),
+    )
+        .into_response())
+}
+
+fn message_mimetype(info: &wa_proto::proto::WebMessageInfo) -> Option<String> {
+    let m = info.message.as_ref()?.content();
+    m.image_message
+        .as_ref()
+        .map(|x| x.mimetype.clone())
+        .or_else(|| m.video_message.as_ref().map(|x| x.mimetype.clone()))
+        .or_else(|| m.audio_message.as_ref().map(|x| x.mimetype.clone()))
+        .or_else(|| m.document_message.as_ref().map(|x| x.mimetype.clone()))
+        .or_else(|| m.sticker_message.as_ref().map(|x| x.mimetype.clone()))
+        .map(|m| m.unwrap_or_else(|| "application/octet-stream".to_owned()))
+}
+
+// ----- groups --------------------------------------------------------------------------------
 
 fn group_json(reply: &Value, id: &str) -> Value {
     let participants: Vec<Value> = reply
@@ -621,16 +1069,94 @@ fn participant_json(p: &Value) -> Value {
     })
 }
 
+async fn metadata(session: &Session, group: &str) -> ApiResult {
+    let OpResult::Json(reply) = call(session, Op::GroupMetadata(group.to_owned())).await? else {
+        return Err(unexpected());
+    };
+    Ok(Json(group_json(&reply, group)))
+}
+
 async fn get_group(
     State(app): State<Arc<App>>,
     Path((name, group)): Path<(String, String)>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
-    let Json(reply) = json_query(&session, json!(["query", "GroupMetadata", group])).await?;
-    if let Some(error) = status_error(&reply, "group") {
-        return Err(error);
+    metadata(&session, &group).await
+}
+
+async fn list_groups(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
+    let session = working(&app, &name)?;
+    let ids: Vec<String> = session
+        .lock()
+        .data
+        .chats
+        .keys()
+        .filter(|id| id.ends_with("@g.us"))
+        .cloned()
+        .collect();
+    let mut groups = Vec::new();
+    for id in ids {
+        match metadata(&session, &id).await {
+            Ok(Json(group)) => groups.push(group),
+            // Groups we left or cannot see are not listed.
+            Err(_) => continue,
+        }
     }
-    Ok(Json(group_json(&reply, &group)))
+    Ok(Json(Value::Array(groups)))
+}
+
+#[derive(Deserialize)]
+struct ParticipantRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct GroupBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    participants: Option<Vec<ParticipantRef>>,
+}
+
+impl GroupBody {
+    fn participant_jids(&self) -> Vec<String> {
+        self.participants
+            .iter()
+            .flatten()
+            .map(|p| to_jid(&p.id))
+            .collect()
+    }
+}
+
+async fn create_group(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Json(body): Json<GroupBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let session = working(&app, &name)?;
+    let subject = body
+        .name
+        .clone()
+        .or(body.subject.clone())
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    let participants = body.participant_jids();
+    let OpResult::Text(gid) =
+        call(&session, Op::GroupCreate(subject.clone(), participants)).await?
+    else {
+        return Err(unexpected());
+    };
+    {
+        let mut state = session.lock();
+        let entry = state.data.chats.entry(gid.clone()).or_default();
+        entry.id = gid.clone();
+        entry.name = Some(subject);
+        entry.timestamp = super::now_millis() / 1000;
+    }
+    let Json(group) = metadata(&session, &gid).await?;
+    Ok((StatusCode::CREATED, Json(group)))
 }
 
 async fn group_participants(
@@ -643,16 +1169,81 @@ async fn group_participants(
     ))
 }
 
+async fn change_participants(
+    State(app): State<Arc<App>>,
+    Path((name, group, action)): Path<(String, String, String)>,
+    Json(body): Json<GroupBody>,
+) -> ApiResult {
+    let session = working(&app, &name)?;
+    let jids = body.participant_jids();
+    if jids.is_empty() {
+        return Err(ApiError::bad_request("participants is required"));
+    }
+    let op = match action.as_str() {
+        "add" => GroupOp::Add(jids),
+        "remove" => GroupOp::Remove(jids),
+        "promote" => GroupOp::Promote(jids),
+        "demote" => GroupOp::Demote(jids),
+        _ => return Err(ApiError::not_found("no such route")),
+    };
+    let OpResult::Json(reply) = call(&session, Op::ChangeGroup(group, op)).await? else {
+        return Err(unexpected());
+    };
+    Ok(Json(reply))
+}
+
+async fn admin_participants(
+    state: State<Arc<App>>,
+    Path((name, group, action)): Path<(String, String, String)>,
+    body: Json<GroupBody>,
+) -> ApiResult {
+    let action = match action.as_str() {
+        "promote" | "demote" => action,
+        _ => return Err(ApiError::not_found("no such route")),
+    };
+    change_participants(state, Path((name, group, action)), body).await
+}
+
+async fn set_subject(
+    State(app): State<Arc<App>>,
+    Path((name, group)): Path<(String, String)>,
+    Json(body): Json<GroupBody>,
+) -> ApiResult {
+    let session = working(&app, &name)?;
+    let subject = body
+        .subject
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("subject is required"))?;
+    call(
+        &session,
+        Op::ChangeGroup(group.clone(), GroupOp::Subject(subject.clone())),
+    )
+    .await?;
+    if let Some(chat) = session.lock().data.chats.get_mut(&group) {
+        chat.name = Some(subject);
+    }
+    Ok(Json(json!({})))
+}
+
+async fn leave_group(
+    State(app): State<Arc<App>>,
+    Path((name, group)): Path<(String, String)>,
+) -> ApiResult {
+    let session = working(&app, &name)?;
+    call(&session, Op::ChangeGroup(group, GroupOp::Leave)).await?;
+    Ok(Json(json!({})))
+}
+
 async fn group_invite_code(
     State(app): State<Arc<App>>,
     Path((name, group)): Path<(String, String)>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
-    let Json(reply) = json_query(&session, json!(["query", "inviteCode", group])).await?;
-    if let Some(error) = status_error(&reply, "invite code") {
-        return Err(error);
-    }
-    Ok(Json(reply.get("code").cloned().unwrap_or(Value::Null)))
+    let OpResult::Text(code) = call(&session, Op::InviteCode(group)).await? else {
+        return Err(unexpected());
+    };
+    Ok(Json(json!(code)))
 }
 
 async fn group_invite_revoke(
@@ -660,11 +1251,10 @@ async fn group_invite_revoke(
     Path((name, group)): Path<(String, String)>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
-    let Json(reply) = json_query(&session, json!(["action", "inviteReset", group])).await?;
-    if let Some(error) = status_error(&reply, "invite code") {
-        return Err(error);
-    }
-    Ok(Json(reply.get("code").cloned().unwrap_or(Value::Null)))
+    let OpResult::Text(code) = call(&session, Op::InviteReset(group)).await? else {
+        return Err(unexpected());
+    };
+    Ok(Json(json!(code)))
 }
 
 // ----- misc ----------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 //! What a session learns from the server's pushes (chat list, contacts, messages, acks,
 //! presence), kept in WAHA's shapes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
-use wa_binary::Node;
+use wa_client::chat::{ChatEvent, MessageBatch, normalize_jid};
 use wa_proto::proto::WebMessageInfo;
 
 /// How many messages are kept per chat.
@@ -70,6 +71,12 @@ pub struct ChatData {
     pub messages: BTreeMap<String, Vec<Value>>,
     /// Who is typing where: chat → (participant, presence).
     pub presence: BTreeMap<String, (String, String)>,
+    /// The session's name (for media URLs).
+    pub session: String,
+    /// Messages as received, by WAHA id.
+    pub infos: HashMap<String, WebMessageInfo>,
+    /// Media bytes we sent or downloaded, by WAHA id: (mimetype, bytes).
+    pub media: HashMap<String, (String, Arc<Vec<u8>>)>,
 }
 
 /// WAHA's name of an ack number.
@@ -95,12 +102,16 @@ pub fn serialized_id(from_me: bool, chat: &str, id: &str, participant: Option<&s
 }
 
 /// The WAHA message object of a WebMessageInfo; `me` is our own JID.
-pub fn message_json(info: &WebMessageInfo, me: Option<&str>) -> Value {
+pub fn message_json(info: &WebMessageInfo, me: Option<&str>, session: &str) -> Value {
     let key = &info.key;
-    let chat = key.remote_jid.clone().unwrap_or_default();
+    let chat = normalize_jid(key.remote_jid.as_deref().unwrap_or_default());
     let id = key.id.clone().unwrap_or_default();
     let from_me = key.from_me.unwrap_or(false);
-    let participant = key.participant.clone().or_else(|| info.participant.clone());
+    let participant = key
+        .participant
+        .clone()
+        .or_else(|| info.participant.clone())
+        .map(|p| normalize_jid(&p));
     let me = me.unwrap_or_default().to_owned();
     let (from, to) = if from_me {
         (me.clone(), chat.clone())
@@ -158,8 +169,16 @@ pub fn message_json(info: &WebMessageInfo, me: Option<&str>) -> Value {
         }
     }
     let ack = info.ack().map_or(if from_me { 0 } else { 2 }, i64::from);
+    let waha_id = serialized_id(from_me, &chat, &id, participant.as_deref());
+    if let Some(media) = media.as_object_mut() {
+        // Served by this server (GET /api/files/...), downloaded and decrypted on demand.
+        media.insert(
+            "url".into(),
+            json!(format!("/api/files/{session}/{waha_id}")),
+        );
+    }
     json!({
-        "id": serialized_id(from_me, &chat, &id, participant.as_deref()),
+        "id": waha_id,
         "timestamp": info.message_timestamp.unwrap_or_default(),
         "from": from,
         "fromMe": from_me,
@@ -245,141 +264,79 @@ impl ChatData {
             .unwrap_or_else(|| jid.split('@').next().unwrap_or(jid).to_owned())
     }
 
-    /// Learns from a binary node; returns the events to publish (`(event, payload)`).
-    pub fn apply_node(&mut self, node: &Node, me: Option<&str>) -> Vec<(&'static str, Value)> {
+    /// Learns from a messaging event; returns the events to publish (`(event, payload)`).
+    pub fn apply(&mut self, event: &ChatEvent, me: Option<&str>) -> Vec<(&'static str, Value)> {
         let mut events = Vec::new();
-        match (
-            node.tag.as_str(),
-            node.attrs.get("type"),
-            node.attrs.get("add"),
-        ) {
-            ("response", Some("chat"), _) => {
-                for chat in node.children_named("chat") {
-                    let Some(jid) = chat.attrs.get("jid") else {
-                        continue;
-                    };
-                    let entry = self.chats.entry(jid.to_owned()).or_default();
-                    entry.id = jid.to_owned();
-                    entry.name = chat
-                        .attrs
-                        .get("name")
-                        .map(str::to_owned)
-                        .or(entry.name.take());
-                    entry.timestamp = chat
-                        .attrs
-                        .get("t")
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(entry.timestamp);
-                    entry.unread = chat
-                        .attrs
-                        .get("count")
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(entry.unread);
-                    entry.archived = chat.attrs.get("archive") == Some("true");
+        match event {
+            ChatEvent::Chats(list) => {
+                for chat in list {
+                    let entry = self.chats.entry(chat.jid.clone()).or_default();
+                    entry.id = chat.jid.clone();
+                    if chat.name.is_some() {
+                        entry.name = chat.name.clone();
+                    }
+                    entry.timestamp = entry.timestamp.max(chat.t);
+                    entry.unread = u32::try_from(chat.count.max(0)).unwrap_or(u32::MAX);
+                    entry.archived = chat.archive;
                 }
             }
-            ("response", Some("contacts"), _) => {
-                for user in node.children_named("user") {
-                    let Some(jid) = user.attrs.get("jid") else {
-                        continue;
-                    };
+            ChatEvent::Contacts(list) => {
+                for contact in list {
                     self.contacts.insert(
-                        jid.to_owned(),
+                        contact.jid.clone(),
                         Contact {
-                            id: jid.to_owned(),
-                            name: user.attrs.get("name").map(str::to_owned),
-                            push_name: user.attrs.get("notify").map(str::to_owned),
-                            short_name: user.attrs.get("short").map(str::to_owned),
+                            id: contact.jid.clone(),
+                            name: contact.name.clone(),
+                            push_name: contact.notify.clone(),
+                            short_name: contact.short.clone(),
                         },
                     );
                 }
             }
-            ("action", _, add) => {
-                let live = matches!(add, Some("relay") | Some("update"));
-                for child in node.child_nodes() {
-                    if child.tag != "message" {
-                        continue;
-                    }
-                    let Some(bytes) = child.content_bytes() else {
-                        continue;
-                    };
-                    let Ok(info) = WebMessageInfo::decode_bytes(bytes) else {
-                        continue;
-                    };
-                    let chat = info.key.remote_jid.clone().unwrap_or_default();
+            ChatEvent::Messages {
+                batch, messages, ..
+            } => {
+                let live = matches!(batch, MessageBatch::Relay);
+                for info in messages {
+                    let chat = normalize_jid(info.key.remote_jid.as_deref().unwrap_or_default());
                     if chat.is_empty() || chat == "status@broadcast" {
                         continue;
                     }
                     let from_me = info.key.from_me.unwrap_or(false);
-                    let message = message_json(&info, me);
-                    let new = self.add_message(&chat, message.clone(), live && !from_me);
+                    let message = message_json(info, me, &self.session);
+                    let new = self.add_info(&chat, info.clone(), message.clone(), live && !from_me);
                     if live && new {
                         if !from_me {
+                            self.presence.remove(&chat);
                             events.push(("message", message.clone()));
                         }
                         events.push(("message.any", message));
                     }
                 }
             }
-            _ => {}
-        }
-        events
-    }
-
-    /// Learns from a JSON push (`Msg`/`MsgInfo` acks, `Presence`); returns events to publish.
-    pub fn apply_json(&mut self, body: &Value) -> Vec<(&'static str, Value)> {
-        let mut events = Vec::new();
-        let (Some(kind), Some(data)) = (body.get(0).and_then(Value::as_str), body.get(1)) else {
-            return events;
-        };
-        match kind {
-            "Msg" | "MsgInfo" => {
-                let ack = data.get("ack").and_then(Value::as_i64).unwrap_or(0);
-                let ids: Vec<String> = match data.get("id") {
-                    Some(Value::String(id)) => vec![id.clone()],
-                    Some(Value::Array(ids)) => ids
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                // For our own messages the chat is `to` (the receiver acknowledges them).
-                let chat = data
-                    .get("to")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                for id in ids {
-                    if let Some(message) = self.set_ack(&chat, &id, ack) {
+            ChatEvent::Ack(ack) if ack.from_me => {
+                let level = i64::from(ack.level.ack());
+                for id in &ack.ids {
+                    if let Some(message) = self.set_ack(&normalize_jid(&ack.chat), id, level) {
                         events.push((
                             "message.ack",
                             json!({
                                 "id": message["id"],
                                 "from": message["from"],
                                 "to": message["to"],
-                                "participant": data.get("participant"),
+                                "participant": ack.participant,
                                 "fromMe": true,
-                                "ack": ack,
-                                "ackName": ack_name(ack),
+                                "ack": level,
+                                "ackName": ack_name(level),
+                                "timestamp": ack.t,
                             }),
                         ));
                     }
                 }
             }
-            "Presence" => {
-                let Some(chat) = data.get("id").and_then(Value::as_str) else {
-                    return events;
-                };
-                let presence = data
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unavailable");
-                let participant = data
-                    .get("participant")
-                    .and_then(Value::as_str)
-                    .unwrap_or(chat);
-                let waha = match presence {
+            ChatEvent::Presence(presence) => {
+                let participant = presence.participant.clone().unwrap_or(presence.jid.clone());
+                let waha = match presence.kind.as_str() {
                     "composing" => "typing",
                     "recording" => "recording",
                     "available" => "online",
@@ -387,21 +344,95 @@ impl ChatData {
                     _ => "offline",
                 };
                 self.presence
-                    .insert(chat.to_owned(), (participant.to_owned(), waha.to_owned()));
+                    .insert(presence.jid.clone(), (participant.clone(), waha.to_owned()));
                 events.push((
                     "presence.update",
                     json!({
-                        "id": chat,
+                        "id": presence.jid,
                         "presences": [{
                             "participant": participant,
                             "lastKnownPresence": waha,
-                            "lastSeen": data.get("t"),
+                            "lastSeen": presence.last_seen,
                         }],
                     }),
                 ));
             }
+            ChatEvent::ReadState { jid, unread } => {
+                if let Some(chat) = self.chats.get_mut(jid) {
+                    chat.unread = u32::from(*unread);
+                }
+            }
+            ChatEvent::Group(change) => {
+                let group = json!({"id": change.gid, "subject": change.subject, "description": change.description});
+                let participants: Vec<Value> = change
+                    .participants
+                    .iter()
+                    .map(|p| json!({"id": p, "role": "participant"}))
+                    .collect();
+                let timestamp = json!(super::now_millis() / 1000);
+                match change.op.as_str() {
+                    "create" => {
+                        let entry = self.chats.entry(change.gid.clone()).or_default();
+                        entry.id = change.gid.clone();
+                        entry.name = change.subject.clone();
+                        events.push((
+                            "group.v2.join",
+                            json!({"group": group, "timestamp": timestamp}),
+                        ));
+                        events.push((
+                            "group.join",
+                            json!({"id": change.gid, "subject": change.subject}),
+                        ));
+                    }
+                    "leave" => {
+                        events.push((
+                            "group.v2.leave",
+                            json!({"group": {"id": change.gid}, "timestamp": timestamp}),
+                        ));
+                        events.push(("group.leave", json!({"id": change.gid})));
+                    }
+                    "add" | "remove" | "promote" | "demote" => {
+                        events.push((
+                            "group.v2.participants",
+                            json!({"group": {"id": change.gid}, "type": change.op, "timestamp": timestamp, "participants": participants, "actor": change.actor}),
+                        ));
+                    }
+                    "subject" | "desc_add" | "restrict" | "announce" => {
+                        if change.op == "subject" {
+                            if let Some(chat) = self.chats.get_mut(&change.gid) {
+                                chat.name = change.subject.clone();
+                            }
+                        }
+                        events.push(("group.v2.update", json!({"group": group, "timestamp": timestamp, "type": change.op, "actor": change.actor})));
+                    }
+                    _ => {}
+                }
+            }
             _ => {}
         }
         events
+    }
+
+    /// Records a message with its WebMessageInfo (kept for replies and media downloads).
+    pub fn add_info(
+        &mut self,
+        chat: &str,
+        info: WebMessageInfo,
+        message: Value,
+        unread: bool,
+    ) -> bool {
+        if let Some(id) = message.get("id").and_then(Value::as_str) {
+            self.infos.insert(id.to_owned(), info);
+        }
+        self.add_message(chat, message, unread)
+    }
+
+    /// The WebMessageInfo of a message, by WAHA id or bare id.
+    pub fn info(&self, id: &str) -> Option<&WebMessageInfo> {
+        self.infos.get(id).or_else(|| {
+            self.infos
+                .values()
+                .find(|info| info.key.id.as_deref() == Some(id))
+        })
     }
 }

@@ -199,6 +199,7 @@ impl App {
             Backend::Sim { handle, .. } => builder
                 .server_url(handle.ws_url())
                 .http_base_url(handle.http_url())
+                .media_client(wa_client::MediaClient::new().insecure_http())
                 .store(session_memory_store(session)),
             Backend::Remote { ws, http, sessions } => {
                 let path = sessions.path(&session.name).map_err(|e| e.to_string())?;
@@ -206,7 +207,7 @@ impl App {
                 builder
                     .server_url(ws)
                     .http_base_url(http)
-                    .store(wa_client::FileStore::new(path))
+                    .durable_store(wa_client::FileStore::new(path))
             }
         };
         let client = builder.build().map_err(|e| e.to_string())?;

@@ -1,14 +1,16 @@
 //! One WAHA session: a wa-client connection run by a task, its status, QR code, account and
 //! what it has learnt about chats and contacts.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
-use wa_client::{Client, ClientEvent, ConnectionState};
-use wa_core::client::{CloseReason, Event};
+use wa_client::chat::compose::{MediaKind, MediaOptions};
+use wa_client::chat::{GroupOp, Presence};
+use wa_client::{Client, ClientError, ClientEvent, ConnectionState, SentMessage};
+use wa_core::client::CloseReason;
+use wa_proto::proto::{MessageKey, WebMessageInfo};
 
 use super::App;
 use super::chats::ChatData;
@@ -136,8 +138,112 @@ pub enum Command {
     Stop(oneshot::Sender<()>),
     /// Log out (the stored login is deleted).
     Logout(oneshot::Sender<Result<(), String>>),
-    /// A JSON query; the server's reply is sent back.
-    Json(Value, oneshot::Sender<Result<Value, String>>),
+    /// Something for the connected client; its result is sent back.
+    Op(Op, oneshot::Sender<Result<OpResult, ClientError>>),
+}
+
+/// What the API asks of a connected client.
+pub enum Op {
+    /// Send a message.
+    Send {
+        /// To whom.
+        chat: String,
+        /// What.
+        message: Box<OutgoingMessage>,
+    },
+    /// Mark a chat read up to a message.
+    Read {
+        /// The chat.
+        chat: String,
+        /// The last message read.
+        last: MessageKey,
+    },
+    /// Set our presence (typing...) in a chat.
+    Presence(Presence, String),
+    /// Does this JID exist?
+    Exists(String),
+    /// Create a group.
+    GroupCreate(String, Vec<String>),
+    /// Change a group.
+    ChangeGroup(String, GroupOp),
+    /// Group metadata.
+    GroupMetadata(String),
+    /// The invite code.
+    InviteCode(String),
+    /// A new invite code.
+    InviteReset(String),
+    /// Download and decrypt a message's media.
+    Download(Box<WebMessageInfo>),
+}
+
+/// The message of an [`Op::Send`].
+pub enum OutgoingMessage {
+    /// A text, maybe a reply.
+    Text(String, Option<Box<WebMessageInfo>>),
+    /// Media.
+    Media(MediaKind, Vec<u8>, Box<MediaOptions>),
+    /// A location.
+    Location(f64, f64, Option<String>),
+    /// A contact card.
+    Contact(String, String),
+}
+
+/// What an [`Op`] gave.
+pub enum OpResult {
+    /// The message the server accepted.
+    Sent(Box<SentMessage>),
+    /// Done.
+    Done,
+    /// A yes/no answer.
+    Bool(bool),
+    /// A text answer (a group id, an invite code).
+    Text(String),
+    /// A JSON answer.
+    Json(Value),
+    /// Bytes.
+    Bytes(Vec<u8>),
+}
+
+async fn run_op(client: &Client, op: Op) -> Result<OpResult, ClientError> {
+    Ok(match op {
+        Op::Send { chat, message } => {
+            let sent = match *message {
+                OutgoingMessage::Text(text, None) => client.send_text(&chat, &text).await?,
+                OutgoingMessage::Text(text, Some(quoted)) => {
+                    client.send_reply(&chat, &text, &quoted).await?
+                }
+                OutgoingMessage::Media(kind, data, options) => {
+                    client.send_media(&chat, kind, &data, *options).await?
+                }
+                OutgoingMessage::Location(lat, lon, name) => {
+                    client
+                        .send_location(&chat, lat, lon, name.as_deref())
+                        .await?
+                }
+                OutgoingMessage::Contact(name, vcard) => {
+                    client.send_contact(&chat, &name, &vcard).await?
+                }
+            };
+            OpResult::Sent(Box::new(sent))
+        }
+        Op::Read { chat, last } => {
+            client.read(&chat, &last).await?;
+            OpResult::Done
+        }
+        Op::Presence(presence, chat) => {
+            client.set_presence(presence, Some(&chat)).await?;
+            OpResult::Done
+        }
+        Op::Exists(jid) => OpResult::Bool(client.exists(&jid).await?),
+        Op::GroupCreate(subject, participants) => {
+            OpResult::Text(client.group_create(&subject, &participants).await?)
+        }
+        Op::ChangeGroup(gid, op) => OpResult::Json(client.group_op(&gid, op).await?),
+        Op::GroupMetadata(gid) => OpResult::Json(client.group_metadata(&gid).await?),
+        Op::InviteCode(gid) => OpResult::Text(client.group_invite_code(&gid).await?),
+        Op::InviteReset(gid) => OpResult::Text(client.group_invite_reset(&gid).await?),
+        Op::Download(info) => OpResult::Bytes(client.download_media(&info).await?),
+    })
 }
 
 /// What a session knows, behind its mutex.
@@ -158,8 +264,6 @@ pub struct SessionState {
     pub generation: u64,
     /// Chats, contacts and messages.
     pub data: ChatData,
-    /// JSON queries waiting for their reply, by tag.
-    pub pending: HashMap<String, oneshot::Sender<Result<Value, String>>>,
 }
 
 /// A named session.
@@ -172,6 +276,10 @@ pub struct Session {
 impl Session {
     /// A stopped session.
     pub fn new(name: String, config: SessionConfig) -> Session {
+        let data = ChatData {
+            session: name.clone(),
+            ..ChatData::default()
+        };
         Session {
             name,
             state: Mutex::new(SessionState {
@@ -182,8 +290,7 @@ impl Session {
                 shown_qr: None,
                 commands: None,
                 generation: 0,
-                data: ChatData::default(),
-                pending: HashMap::new(),
+                data,
             }),
         }
     }
@@ -307,17 +414,9 @@ async fn run_client(
                 let _ = done.send(result);
                 return;
             }
-            Step::Command(Some(Command::Json(body, reply))) => match client.send_json(body).await {
-                Ok(tag) => {
-                    session
-                        .lock()
-                        .pending
-                        .insert(tag.as_str().to_owned(), reply);
-                }
-                Err(error) => {
-                    let _ = reply.send(Err(error.to_string()));
-                }
-            },
+            Step::Command(Some(Command::Op(op, reply))) => {
+                let _ = reply.send(run_op(&client, op).await);
+            }
             Step::Event(None) => {
                 app.set_status(session, Status::Failed, generation);
                 return;
@@ -357,23 +456,12 @@ fn handle_event(
                 app.set_status(session, Status::Starting, generation);
             }
         }
-        ClientEvent::Protocol(Event::Node { node, .. }) => {
+        ClientEvent::Chat(event) => {
             let events = {
                 let mut state = session.lock();
                 let me = state.me.as_ref().map(|(id, _)| id.clone());
-                state.data.apply_node(&node, me.as_deref())
+                state.data.apply(&event, me.as_deref())
             };
-            for (name, payload) in events {
-                app.emit(&session.name, name, payload);
-            }
-        }
-        ClientEvent::Protocol(Event::Response { tag, body }) => {
-            if let Some(reply) = session.lock().pending.remove(tag.as_str()) {
-                let _ = reply.send(Ok(body));
-            }
-        }
-        ClientEvent::Protocol(Event::Json { body, .. }) => {
-            let events = session.lock().data.apply_json(&body);
             for (name, payload) in events {
                 app.emit(&session.name, name, payload);
             }
