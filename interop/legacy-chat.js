@@ -54,9 +54,10 @@ async function control(path, body) {
     return json
 }
 
+// The timer is unref'd so that a pending timeout does not keep the process alive after `done`.
 const withTimeout = (promise, ms, what) => Promise.race([
     promise,
-    new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)),
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms).unref()),
 ])
 
 /// Resolves with the first value `pick` returns for a chat update (checked on every update:

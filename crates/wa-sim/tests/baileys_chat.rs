@@ -272,11 +272,12 @@ async fn run_script(args: &[&str]) -> Vec<Value> {
         .expect("node runs (is Node.js 20 installed?)");
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
     let mut seen = Vec::new();
+    let started = std::time::Instant::now();
     let run = async {
         while let Some(line) = lines.next_line().await.expect("stdout readable") {
             let line: Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-            eprintln!("legacy-chat.js: {line}");
+            eprintln!("legacy-chat.js +{:?}: {line}", started.elapsed());
             assert_ne!(line["event"], "error", "legacy-chat.js failed: {line}");
             seen.push(line);
         }
