@@ -448,7 +448,10 @@ impl Driver {
                 if let Some(waiter) = self.reply_waiters.remove(&tag) {
                     let _ = waiter.send(Ok(Reply::Node(node)));
                 } else {
-                    for event in chat::map_node(&node) {
+                    let events = chat::map_node(&node);
+                    // The frame as decrypted, for tools that show the wire; typed events follow.
+                    self.emit(ClientEvent::Protocol(Event::Node { tag, node }));
+                    for event in events {
                         self.emit_chat(event);
                     }
                 }

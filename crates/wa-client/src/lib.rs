@@ -66,7 +66,8 @@ pub enum ClientEvent {
     /// server (`received`) when [`Client::next_event`] hands them over, never before.
     Chat(ChatEvent),
     /// Any other protocol event (`Stream`, `Props`, `Cmd`, unsolicited replies, skipped
-    /// garbage...).
+    /// garbage...). Every unsolicited binary node is also reported here as received
+    /// (`Event::Node`, e.g. for a wire view), just before the `Chat` events mapped from it.
     Protocol(Event),
     /// The connection was lost; the client reconnects (and restores) after `reconnect_in`.
     Disconnected {
