@@ -35,6 +35,13 @@
 //! simulated phone that scans a QR and sends `s1 Conn` with a `secret` built for the client's
 //! public key, takeover logins with stored tokens (optionally with a `challenge` first), the
 //! `goodbye` and HTTP logouts, keepalives, and binary frames sealed with the session's keys.
+//!
+//! Messaging (in the `messaging` submodule) works on per-account stores
+//! ([`crate::store`]): relays are de-duplicated by id, stored, acked and routed to other accounts,
+//! group members or the echo contact; receipts become `Msg` acks; queries are answered from the
+//! stores; the echo contact's steps and the simulated phones' receipts are scheduled work run by
+//! [`Server::handle_timeout`]. Media blobs live in a sans-IO [`MediaHost`] that the network
+//! driver exposes over HTTP.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
