@@ -192,53 +192,81 @@ async fn text_reply_mentions_and_receipts_both_ways() {
     );
 }
 
+/// `from` sends `to` (account `to_jid`) one message of every non-media kind; `to` receives
+/// each, classified as sent.
+async fn every_kind(from: &Client, to: &mut Client, to_jid: &str) {
+    let vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Carol\nEND:VCARD";
+    let cards = [
+        ("X".to_owned(), vcard.to_owned()),
+        ("Y".to_owned(), vcard.to_owned()),
+    ];
+    let cases = [
+        (compose::text("plain"), MessageKind::Text),
+        (
+            compose::extended_text("@15550100003 hi", None, &["15550100003@c.us".to_owned()]),
+            MessageKind::ExtendedText,
+        ),
+        (
+            compose::location(52.5, 13.4, Some("Berlin")),
+            MessageKind::Location,
+        ),
+        (
+            compose::live_location(52.5, 13.4, Some("moving"), 1),
+            MessageKind::LiveLocation,
+        ),
+        (compose::contact("Carol", vcard), MessageKind::Contact),
+        (
+            compose::contacts("2 contacts", &cards),
+            MessageKind::Contacts,
+        ),
+        (
+            compose::group_invite("1-2@g.us", "CODE", "Plans", 1_900_000_000),
+            MessageKind::GroupInvite,
+        ),
+        (
+            compose::ephemeral_setting(604_800),
+            MessageKind::EphemeralSetting,
+        ),
+    ];
+    for (message, kind) in cases {
+        let sent = from.send(to_jid, message.clone()).await.unwrap();
+        assert_eq!(sent.status, AckLevel::ServerAck);
+        let got = incoming(to).await;
+        assert_eq!(got.key.id, Some(sent.id), "{kind:?}");
+        let received = got.message.expect("content");
+        assert_eq!(MessageKind::of(&received), kind);
+        assert_eq!(received, message, "{kind:?} arrives as sent");
+    }
+    // Forward what arrived last time round: marked as forwarded.
+    let original = from
+        .send(to_jid, compose::text("pass it on"))
+        .await
+        .unwrap();
+    let got = incoming(to).await;
+    assert_eq!(got.key.id, Some(original.id));
+    let from_jid = got.key.remote_jid.clone().unwrap();
+    to.forward(&wa_client::chat::normalize_jid(&from_jid), &got)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_message_type_and_media_round_trips() {
     let (_sim, mut a, mut b) = two_clients().await;
-
-    let loc = a
-        .send_location(B, 52.5, 13.4, Some("Berlin"))
-        .await
-        .unwrap();
-    let got = incoming(&mut b).await;
-    assert_eq!(got.key.id, Some(loc.id));
-    assert_eq!(
-        MessageKind::of(got.message.as_ref().unwrap()),
-        MessageKind::Location
-    );
-
-    let vcard = "BEGIN:VCARD\nVERSION:3.0\nFN:Carol\nEND:VCARD";
-    a.send_contact(B, "Carol", vcard).await.unwrap();
-    let got = incoming(&mut b).await;
-    let c = got.message.unwrap().contact_message.unwrap();
-    assert_eq!(c.vcard.as_deref(), Some(vcard));
-
-    let cards = compose::contacts(
-        "2 contacts",
-        &[("X".into(), vcard.into()), ("Y".into(), vcard.into())],
-    );
-    a.send(B, cards).await.unwrap();
-    let got = incoming(&mut b).await;
-    assert_eq!(
-        MessageKind::of(got.message.as_ref().unwrap()),
-        MessageKind::Contacts
-    );
-
-    // Forward what we received, back to A.
-    b.forward(A, &got).await.unwrap();
+    every_kind(&a, &mut b, B).await;
     let fwd = incoming(&mut a).await;
-    assert_eq!(
-        MessageKind::of(fwd.message.as_ref().unwrap()),
-        MessageKind::Contacts
-    );
     let ctx = fwd
         .message
-        .unwrap()
-        .contacts_array_message
-        .unwrap()
-        .context_info;
-    // contactsArray keeps its own context: forwarded content arrives intact.
-    let _ = ctx;
+        .and_then(|m| m.extended_text_message)
+        .and_then(|x| x.context_info)
+        .expect("forward context");
+    assert_eq!(
+        (ctx.is_forwarded, ctx.forwarding_score),
+        (Some(true), Some(1))
+    );
+    every_kind(&b, &mut a, A).await;
+    let fwd = incoming(&mut b).await;
+    assert_eq!(text_of(&fwd), Some("pass it on"));
 
     // Media of every kind, both directions; the receiver decrypts the same bytes.
     let kinds = [
@@ -249,7 +277,7 @@ async fn every_message_type_and_media_round_trips() {
         MediaKind::Document,
         MediaKind::Sticker,
     ];
-    for (i, kind) in kinds.into_iter().enumerate() {
+    for (i, kind) in kinds.into_iter().chain(kinds).enumerate() {
         let data: Vec<u8> = (0..(70_000 + i * 1000))
             .map(|n| (n * 7 + i) as u8)
             .collect();
@@ -259,19 +287,24 @@ async fn every_message_type_and_media_round_trips() {
             file_name: Some("f.bin".into()),
             ..MediaOptions::default()
         };
-        let (from, to) = if i % 2 == 0 {
-            (&a, &mut b)
-        } else {
-            (&b, &mut a)
-        };
+        // Each kind once in each direction.
+        let a_sends = (i + i / kinds.len()) % 2 == 0;
+        let (from, to) = if a_sends { (&a, &mut b) } else { (&b, &mut a) };
         let sent = from
-            .send_media(if i % 2 == 0 { B } else { A }, kind, &data, options)
+            .send_media(if a_sends { B } else { A }, kind, &data, options)
             .await
             .unwrap();
         let got = incoming(to).await;
         assert_eq!(got.key.id, Some(sent.id));
         let media = compose::media_ref(got.message.as_ref().unwrap()).expect("media");
         assert_eq!(media.kind, kind);
+        if matches!(
+            kind,
+            MediaKind::Image | MediaKind::Video | MediaKind::Document
+        ) {
+            let caption = format!("kind {i}");
+            assert_eq!(text_of(&got), Some(caption.as_str()));
+        }
         let plain = to.download_media(&got).await.unwrap();
         assert_eq!(sha(&plain), sha(&data));
     }

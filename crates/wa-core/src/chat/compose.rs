@@ -5,8 +5,8 @@ use wa_media::{EncryptedInfo, MediaKey, MediaType};
 use wa_proto::proto::protocol_message::Type as ProtocolType;
 use wa_proto::{
     AudioMessage, ContactMessage, ContactsArrayMessage, ContextInfo, DocumentMessage,
-    ExtendedTextMessage, ImageMessage, LocationMessage, Message, MessageKey, ProtocolMessage,
-    Status, StickerMessage, VideoMessage, WebMessageInfo,
+    ExtendedTextMessage, GroupInviteMessage, ImageMessage, LiveLocationMessage, LocationMessage,
+    Message, MessageKey, ProtocolMessage, Status, StickerMessage, VideoMessage, WebMessageInfo,
 };
 
 use super::wire_jid;
@@ -58,6 +58,51 @@ pub fn location(latitude: f64, longitude: f64, name: Option<&str>) -> Message {
             name: name.map(str::to_owned),
             ..LocationMessage::default()
         })),
+        ..Message::default()
+    }
+}
+
+/// A live location update (`sequence`: increasing per update of the same share).
+pub fn live_location(
+    latitude: f64,
+    longitude: f64,
+    caption: Option<&str>,
+    sequence: i64,
+) -> Message {
+    Message {
+        live_location_message: Some(Box::new(LiveLocationMessage {
+            degrees_latitude: Some(latitude),
+            degrees_longitude: Some(longitude),
+            caption: caption.map(str::to_owned),
+            sequence_number: Some(sequence),
+            ..LiveLocationMessage::default()
+        })),
+        ..Message::default()
+    }
+}
+
+/// An invitation to join group `gid` with `code`.
+pub fn group_invite(gid: &str, code: &str, group_name: &str, expiration: i64) -> Message {
+    Message {
+        group_invite_message: Some(Box::new(GroupInviteMessage {
+            group_jid: Some(gid.to_owned()),
+            invite_code: Some(code.to_owned()),
+            invite_expiration: Some(expiration),
+            group_name: Some(group_name.to_owned()),
+            ..GroupInviteMessage::default()
+        })),
+        ..Message::default()
+    }
+}
+
+/// Turns disappearing messages on (`seconds` > 0) or off (0) in a chat.
+pub fn ephemeral_setting(seconds: u32) -> Message {
+    Message {
+        protocol_message: Some(ProtocolMessage {
+            r#type: Some(ProtocolType::EphemeralSetting as i32),
+            ephemeral_expiration: Some(seconds),
+            ..ProtocolMessage::default()
+        }),
         ..Message::default()
     }
 }
