@@ -1727,6 +1727,7 @@ fn seed_stores(accounts: &[SeedAccount]) -> (Vec<AccountStore>, BTreeMap<String,
                             count: i64::from(c.count),
                             archive: c.archive,
                             read_only: c.read_only,
+                            messages: c.messages.iter().map(|m| seed_message(&c.jid, m)).collect(),
                             ..ChatState::default()
                         },
                     )
@@ -1767,14 +1768,43 @@ fn seed_stores(accounts: &[SeedAccount]) -> (Vec<AccountStore>, BTreeMap<String,
                 }],
                 invite_code: format!("sim{}", c.jid.len() * 7919 + creation as usize % 100_000),
             });
-            if !group.is_member(&a.wid) && !c.read_only {
-                group.participants.push(Participant {
-                    jid: a.wid.clone(),
-                    admin: false,
-                    super_admin: false,
-                });
+            let listed = (!c.read_only).then_some(&a.wid);
+            for jid in c.participants.iter().chain(listed) {
+                if !group.is_member(jid) {
+                    group.participants.push(Participant {
+                        jid: jid.clone(),
+                        admin: false,
+                        super_admin: false,
+                    });
+                }
             }
         }
     }
     (stores, groups)
+}
+
+/// A seeded text message as stored.
+fn seed_message(chat: &str, m: &crate::seed::SeedMessage) -> crate::store::StoredMessage {
+    use crate::store::wire_jid;
+    let participant = m.participant.as_deref().map(wire_jid);
+    crate::store::StoredMessage {
+        info: wa_proto::WebMessageInfo {
+            key: wa_proto::MessageKey {
+                remote_jid: Some(wire_jid(chat)),
+                from_me: Some(m.from_me),
+                id: Some(m.id.clone()),
+                participant: participant.clone(),
+            },
+            message: Some(wa_proto::Message::text(m.text.clone())),
+            message_timestamp: Some(m.t),
+            status: Some(if m.from_me {
+                wa_proto::Status::Read as i32
+            } else {
+                wa_proto::Status::DeliveryAck as i32
+            }),
+            participant,
+            ..wa_proto::WebMessageInfo::default()
+        },
+        receipts: Default::default(),
+    }
 }

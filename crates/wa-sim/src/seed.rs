@@ -14,7 +14,11 @@
 //!              "os_version": "11", "os_build_number": "SIM.1",
 //!              "mcc": "000", "mnc": "000", "wa_version": "2.21.4.22" },
 //!   "contacts": [ { "jid": "15550002222@c.us", "name": "Alice", "notify": "alice", "short": "Alice" } ],
-//!   "chats": [ { "jid": "15550002222@c.us", "name": "Alice", "t": 1600000000, "count": 2 } ]
+//!   "chats": [ { "jid": "15550002222@c.us", "name": "Alice", "t": 1600000000, "count": 1,
+//!                "messages": [ { "id": "3EB0A1", "from_me": true, "text": "hi", "t": 1599999990 },
+//!                              { "id": "B2C3D4", "text": "hello!", "t": 1600000000 } ] },
+//!              { "jid": "15550002222-1600000000@g.us", "name": "Team",
+//!                "participants": ["15550003333@c.us"] } ]
 //! }
 //! ```
 
@@ -102,6 +106,32 @@ pub struct SeedChat {
     /// Whether the chat is read-only (e.g. a group one has left).
     #[serde(default)]
     pub read_only: bool,
+    /// Messages already in the chat, oldest first (served by history queries and pushed after
+    /// login as recent messages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<SeedMessage>,
+    /// Groups: the members besides the creator (the user part of the group id) and the
+    /// accounts whose seed lists the group. Empty: just those.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<String>,
+}
+
+/// A text message of a seeded chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedMessage {
+    /// The message id (required, unique in the chat).
+    pub id: String,
+    /// Whether the account sent it.
+    #[serde(default)]
+    pub from_me: bool,
+    /// The text.
+    pub text: String,
+    /// Time sent, Unix seconds.
+    #[serde(default)]
+    pub t: u64,
+    /// Groups: who sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<String>,
 }
 
 impl Default for PhoneInfo {
@@ -152,6 +182,8 @@ impl Default for SeedAccount {
                     count: 2,
                     archive: false,
                     read_only: false,
+                    messages: Vec::new(),
+                    participants: Vec::new(),
                 },
                 SeedChat {
                     jid: "15550100003@c.us".to_owned(),
@@ -160,6 +192,8 @@ impl Default for SeedAccount {
                     count: 0,
                     archive: false,
                     read_only: false,
+                    messages: Vec::new(),
+                    participants: Vec::new(),
                 },
                 SeedChat {
                     jid: "15550100002-1600000000@g.us".to_owned(),
@@ -168,6 +202,8 @@ impl Default for SeedAccount {
                     count: 0,
                     archive: true,
                     read_only: false,
+                    messages: Vec::new(),
+                    participants: Vec::new(),
                 },
             ],
         }
@@ -215,6 +251,22 @@ impl SeedAccount {
                     field: format!("chats[{i}].jid"),
                     reason: format!("{:?} is not a JID", chat.jid),
                 });
+            }
+            for (j, message) in chat.messages.iter().enumerate() {
+                if message.id.is_empty() || chat.messages[..j].iter().any(|m| m.id == message.id) {
+                    return Err(SeedError::Invalid {
+                        field: format!("chats[{i}].messages[{j}].id"),
+                        reason: format!("{:?} is empty or repeated", message.id),
+                    });
+                }
+            }
+            for (j, jid) in chat.participants.iter().enumerate() {
+                if !jid.contains('@') {
+                    return Err(SeedError::Invalid {
+                        field: format!("chats[{i}].participants[{j}]"),
+                        reason: format!("{jid:?} is not a JID"),
+                    });
+                }
             }
         }
         // What the server will send must encode.
@@ -266,6 +318,28 @@ mod tests {
         assert_eq!(account.wid, "4912345@c.us");
         assert_eq!(account.pushname, SeedAccount::default().pushname);
         assert!(account.contacts.is_empty());
+    }
+
+    #[test]
+    fn seeded_messages_and_group_members_parse_and_are_checked() {
+        let account = SeedAccount::from_json(
+            r#"{"chats":[{"jid":"1-2@g.us","participants":["3@c.us"],
+                "messages":[{"id":"A","text":"x","participant":"3@c.us"},{"id":"B","from_me":true,"text":"y"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(account.chats[0].messages.len(), 2);
+        assert!(account.chats[0].messages[1].from_me);
+        assert_eq!(account.chats[0].participants, ["3@c.us"]);
+        assert!(matches!(
+            SeedAccount::from_json(
+                r#"{"chats":[{"jid":"1@c.us","messages":[{"id":"A","text":"x"},{"id":"A","text":"y"}]}]}"#
+            ),
+            Err(SeedError::Invalid { .. })
+        ));
+        assert!(matches!(
+            SeedAccount::from_json(r#"{"chats":[{"jid":"1-2@g.us","participants":["nobody"]}]}"#),
+            Err(SeedError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -1282,3 +1282,58 @@ fn random_messaging_nodes_never_panic() {
         Some(200)
     );
 }
+
+#[test]
+fn seeded_messages_and_group_members_are_served() {
+    let json = r#"{
+        "wid": "15550100001@c.us",
+        "chats": [
+            { "jid": "15550100002@c.us", "t": 1600000010, "count": 1, "messages": [
+                { "id": "SEED1", "from_me": true, "text": "first", "t": 1600000000 },
+                { "id": "SEED2", "text": "second", "t": 1600000010 } ] },
+            { "jid": "15550100002-1600000000@g.us", "name": "Seeded",
+              "participants": ["15550100003@c.us"] }
+        ]
+    }"#;
+    let mut sim = Sim::with(Config {
+        accounts: vec![SeedAccount::from_json(json).unwrap()],
+        ..Config::default()
+    });
+    let (a, pushes) = sim.login_with_pushes(A, "client-a");
+    let last = pushes
+        .iter()
+        .find(|g| matches!(g, Got::Node(_, n) if n.attrs.get("add") == Some("last")))
+        .expect("recent messages pushed");
+    let pushed: Vec<(String, bool)> = messages_of(last)
+        .into_iter()
+        .map(|m| (m.key.id.unwrap(), m.key.from_me.unwrap()))
+        .collect();
+    assert_eq!(
+        pushed,
+        [("SEED1".to_owned(), true), ("SEED2".to_owned(), false)]
+    );
+    let history = sim.query(
+        &a,
+        Node::new("query")
+            .attr("type", "message")
+            .attr("jid", B)
+            .attr("kind", "before")
+            .attr("count", "1"),
+    );
+    let texts: Vec<String> = messages_of(&history)
+        .into_iter()
+        .filter_map(|m| m.message.and_then(|c| c.conversation))
+        .collect();
+    assert_eq!(texts, ["second"]);
+    let meta = sim.json(
+        &a,
+        r#"["query","GroupMetadata","15550100002-1600000000@g.us"]"#,
+    );
+    let members: Vec<&str> = meta["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(members, ["15550100002@c.us", "15550100003@c.us", A]);
+}
