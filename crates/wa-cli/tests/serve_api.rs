@@ -607,7 +607,8 @@ async fn the_openapi_file_describes_the_running_server() {
             .replace("{name}", "nobody")
             .replace("{session}", "nobody")
             .replace("{chatId}", "1@c.us")
-            .replace("{id}", "1@g.us");
+            .replace("{id}", "1@g.us")
+            .replace("{messageId}", "true_1@c.us_X");
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         if concrete == "/ws" {
             continue;
@@ -634,4 +635,519 @@ async fn the_openapi_file_describes_the_running_server() {
             .unwrap();
         assert_eq!(refused.status(), 401, "{concrete}");
     }
+}
+
+const ECHO: &str = "15550109999@c.us";
+const SIM_PHONE: &str = "15550100001@c.us";
+const ALICE: &str = "15550100002@c.us";
+
+impl Serve {
+    /// Polls `path` until `pred` holds for its JSON.
+    async fn wait_for(&self, path: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            let (_, value) = self.get(path).await;
+            if pred(&value) {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: {path} gave {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn messages(&self, session: &str, chat: &str) -> Value {
+        self.get(&format!("/api/{session}/chats/{chat}/messages"))
+            .await
+            .1
+    }
+}
+
+fn events_of(received: &Arc<Mutex<Received>>, key: &str) -> Vec<Value> {
+    received
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .map(|(headers, body)| {
+            assert_eq!(
+                headers["x-webhook-hmac"].to_str().unwrap(),
+                hmac_hex(key, body)
+            );
+            serde_json::from_slice(body).unwrap()
+        })
+        .collect()
+}
+
+async fn wait_event(
+    received: &Arc<Mutex<Received>>,
+    key: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        if let Some(event) = events_of(received, key).into_iter().find(|e| pred(e)) {
+            return event;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {what} event; got {:?}",
+            events_of(received, key)
+                .iter()
+                .map(|e| e["event"].clone())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn texts_to_the_echo_contact_get_a_reply_read_ticks_and_webhook_events() {
+    let serve = start(&[]);
+    let (hook, received) = receiver(0).await;
+    let config = json!({"webhooks": [{
+        "url": hook,
+        "events": ["message", "message.any", "message.ack", "presence.update"],
+        "hmac": {"key": "k2"},
+    }]});
+    let (status, _) = serve
+        .send(
+            reqwest::Method::PUT,
+            "/api/sessions/default",
+            json!({ "config": config }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    serve.scan("default").await;
+    serve
+        .post("/api/sessions", json!({"name": "idle", "start": false}))
+        .await;
+
+    let (status, sent) = serve
+        .post(
+            "/api/sendText",
+            json!({"session": "default", "chatId": ECHO, "text": "ping"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let id = sent["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with(&format!("true_{ECHO}_")), "{id}");
+    assert_eq!(sent["fromMe"], true);
+    assert_eq!(sent["from"], SIM_PHONE);
+    assert_eq!(sent["to"], ECHO);
+    assert_eq!(sent["body"], "ping");
+    assert!(sent["ack"].as_i64().unwrap() >= 1, "{sent}");
+
+    // The echo contact reads it (READ ack) and answers with the same text.
+    let reply = wait_event(&received, "k2", "message", |e| e["event"] == "message").await;
+    assert_eq!(reply["session"], "default");
+    assert_eq!(reply["me"]["id"], SIM_PHONE);
+    assert_eq!(reply["payload"]["from"], ECHO);
+    assert_eq!(reply["payload"]["fromMe"], false);
+    assert_eq!(reply["payload"]["body"], "ping");
+    assert!(
+        reply["payload"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("false_{ECHO}_"))
+    );
+    let read = wait_event(&received, "k2", "message.ack READ", |e| {
+        e["event"] == "message.ack" && e["payload"]["ack"] == 3
+    })
+    .await;
+    assert_eq!(read["payload"]["id"], id.as_str());
+    assert_eq!(read["payload"]["ackName"], "READ");
+    // message.any saw both ours and theirs.
+    let any: Vec<Value> = events_of(&received, "k2")
+        .into_iter()
+        .filter(|e| e["event"] == "message.any")
+        .map(|e| e["payload"]["fromMe"].clone())
+        .collect();
+    assert!(
+        any.contains(&json!(true)) && any.contains(&json!(false)),
+        "{any:?}"
+    );
+    // It typed before answering.
+    let typing = wait_event(&received, "k2", "presence.update", |e| {
+        e["event"] == "presence.update"
+    })
+    .await;
+    assert_eq!(typing["payload"]["id"], ECHO);
+
+    // Reading: the chat holds both, newest first, ours with its READ ack.
+    let messages = serve.messages("default", ECHO).await;
+    let list = messages.as_array().unwrap();
+    assert_eq!(list.len(), 2, "{messages}");
+    let ours = list.iter().find(|m| m["id"] == id.as_str()).unwrap();
+    assert_eq!(ours["ack"], 3);
+    assert_eq!(ours["ackName"], "READ");
+    let (_, overview) = serve.get("/api/default/chats/overview").await;
+    let echo = overview
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == ECHO)
+        .unwrap();
+    assert_eq!(echo["name"], "Echo");
+    assert_eq!(echo["lastMessage"]["body"], "ping");
+    assert_eq!(echo["unreadCount"], 1);
+    let (status, _) = serve
+        .post(
+            "/api/sendSeen",
+            json!({"session": "default", "chatId": ECHO}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, overview) = serve.get("/api/default/chats/overview").await;
+    assert!(
+        overview
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == ECHO && c["unreadCount"] == 0)
+    );
+
+    // Sending needs a WORKING session and a text.
+    let (status, _) = serve
+        .post(
+            "/api/sendText",
+            json!({"session": "idle", "chatId": ECHO, "text": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = serve
+        .post(
+            "/api/sendText",
+            json!({"session": "default", "chatId": ECHO}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn two_sessions_exchange_replies_media_locations_cards_receipts_and_typing() {
+    let serve = start(&["--session", "default", "--session", "alice"]);
+    serve.scan("default").await;
+    serve.scan("alice").await;
+    let (_, me) = serve.get("/api/sessions/alice/me").await;
+    assert_eq!(me["id"], ALICE);
+
+    // A text, read by Alice: blue ticks at the sender.
+    let (_, sent) = serve
+        .post(
+            "/api/sendText",
+            json!({"chatId": ALICE, "text": "hi alice"}),
+        )
+        .await;
+    let sent_id = sent["id"].as_str().unwrap().to_owned();
+    let inbox = serve
+        .wait_for(
+            &format!("/api/alice/chats/{SIM_PHONE}/messages"),
+            "Alice gets the text",
+            |m| m[0]["body"] == "hi alice",
+        )
+        .await;
+    let received = &inbox[0];
+    assert_eq!(received["fromMe"], false);
+    assert_eq!(received["from"], SIM_PHONE);
+    assert_eq!(received["to"], ALICE);
+    serve
+        .post(
+            "/api/sendSeen",
+            json!({"session": "alice", "chatId": SIM_PHONE}),
+        )
+        .await;
+    serve
+        .wait_for(
+            &format!("/api/default/chats/{ALICE}/messages"),
+            "the READ ack",
+            |m| {
+                m.as_array().is_some_and(|l| {
+                    l.iter()
+                        .any(|x| x["id"] == sent_id.as_str() && x["ack"] == 3)
+                })
+            },
+        )
+        .await;
+
+    // A reply quotes the message.
+    let (status, reply) = serve
+        .post(
+            "/api/sendText",
+            json!({"session": "alice", "chatId": SIM_PHONE, "text": "hi back", "reply_to": received["id"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let bare_id = sent_id.rsplit('_').next().unwrap().to_owned();
+    serve
+        .wait_for(
+            &format!("/api/default/chats/{ALICE}/messages"),
+            "the reply",
+            |m| m[0]["body"] == "hi back" && m[0]["replyTo"]["id"] == bare_id.as_str(),
+        )
+        .await;
+
+    // An image as base64 arrives with media served decrypted by the receiver's server.
+    let image: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (status, sent) = serve
+        .post(
+            "/api/sendImage",
+            json!({"chatId": ALICE, "caption": "a picture", "file": {
+                "mimetype": "image/png", "filename": "p.png",
+                "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &image),
+            }}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(sent["hasMedia"], true);
+    let inbox = serve
+        .wait_for(
+            &format!("/api/alice/chats/{SIM_PHONE}/messages"),
+            "the image",
+            |m| m[0]["hasMedia"] == true,
+        )
+        .await;
+    assert_eq!(inbox[0]["body"], "a picture");
+    assert_eq!(inbox[0]["type"], "image");
+    assert_eq!(inbox[0]["media"]["mimetype"], "image/png");
+    let url = inbox[0]["media"]["url"].as_str().unwrap();
+    let downloaded = serve
+        .http
+        .get(serve.url(url))
+        .header("X-Api-Key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(downloaded.status(), 200);
+    assert_eq!(downloaded.headers()["content-type"], "image/png");
+    assert_eq!(downloaded.bytes().await.unwrap().as_ref(), image.as_slice());
+    // The sender serves its own copy too.
+    let own = serve
+        .http
+        .get(serve.url(sent["media"]["url"].as_str().unwrap()))
+        .header("X-Api-Key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.bytes().await.unwrap().as_ref(), image.as_slice());
+
+    // A document by URL: the server fetches it.
+    let document = b"%PDF-1.4 not really a pdf".to_vec();
+    let served = document.clone();
+    let files = Router::new().route(
+        "/doc.pdf",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { served }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let files_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, files).await });
+    let (status, sent) = serve
+        .post(
+            "/api/sendFile",
+            json!({"chatId": ALICE, "file": {
+                "mimetype": "application/pdf", "filename": "doc.pdf",
+                "url": format!("http://{files_addr}/doc.pdf"),
+            }}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let inbox = serve
+        .wait_for(
+            &format!("/api/alice/chats/{SIM_PHONE}/messages"),
+            "the document",
+            |m| m[0]["type"] == "document",
+        )
+        .await;
+    assert_eq!(inbox[0]["media"]["filename"], "doc.pdf");
+    let got = serve
+        .http
+        .get(serve.url(inbox[0]["media"]["url"].as_str().unwrap()))
+        .header("X-Api-Key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), document.as_slice());
+    let (status, _) = serve
+        .post(
+            "/api/sendFile",
+            json!({"chatId": ALICE, "file": {"url": format!("http://{files_addr}/missing")}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A location and a contact card.
+    let (status, _) = serve
+        .post(
+            "/api/sendLocation",
+            json!({"chatId": ALICE, "latitude": 52.37, "longitude": 4.89, "title": "Dam"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let inbox = serve
+        .wait_for(
+            &format!("/api/alice/chats/{SIM_PHONE}/messages"),
+            "the location",
+            |m| m[0]["type"] == "location",
+        )
+        .await;
+    assert_eq!(inbox[0]["location"]["latitude"], 52.37);
+    assert_eq!(inbox[0]["location"]["name"], "Dam");
+    let (status, _) = serve
+        .post(
+            "/api/sendContactVcard",
+            json!({"chatId": ALICE, "contacts": [{"fullName": "Bob Example", "phoneNumber": "+1 555 0100003"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let inbox = serve
+        .wait_for(
+            &format!("/api/alice/chats/{SIM_PHONE}/messages"),
+            "the card",
+            |m| m[0]["type"] == "vcard",
+        )
+        .await;
+    let card = inbox[0]["vCards"][0].as_str().unwrap();
+    assert!(
+        card.contains("FN:Bob Example") && card.contains("waid=15550100003"),
+        "{card}"
+    );
+
+    // Typing shows at the other side.
+    let ws = serve.url("/ws").replace("http://", "ws://");
+    let (mut stream, _) = tokio_tungstenite::connect_async(format!(
+        "{ws}?x-api-key={KEY}&session=alice&events=presence.update"
+    ))
+    .await
+    .unwrap();
+    let (status, _) = serve
+        .post("/api/startTyping", json!({"chatId": ALICE}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let event = tokio::time::timeout(STEP, stream.next())
+        .await
+        .expect("a presence event")
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_str(event.to_text().unwrap()).unwrap();
+    assert_eq!(event["payload"]["id"], SIM_PHONE);
+    assert_eq!(
+        event["payload"]["presences"][0]["lastKnownPresence"],
+        "typing"
+    );
+    let (status, _) = serve
+        .post("/api/stopTyping", json!({"chatId": ALICE}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn groups_are_created_changed_and_shared() {
+    let serve = start(&["--session", "default", "--session", "alice"]);
+    serve.scan("default").await;
+    serve.scan("alice").await;
+    let (status, group) = serve
+        .post(
+            "/api/default/groups",
+            json!({"name": "Test group", "participants": [{"id": ALICE}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let gid = group["id"].as_str().unwrap().to_owned();
+    assert!(gid.ends_with("@g.us"));
+    assert_eq!(group["subject"], "Test group");
+    let ids: Vec<_> = group["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&SIM_PHONE) && ids.contains(&ALICE), "{ids:?}");
+
+    // The creator is an admin: invite codes work for them, not for Alice.
+    let (status, code) = serve
+        .get(&format!("/api/default/groups/{gid}/invite-code"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!code.as_str().unwrap().is_empty());
+    let (_, new_code) = serve
+        .post(
+            &format!("/api/default/groups/{gid}/invite-code/revoke"),
+            json!({}),
+        )
+        .await;
+    assert_ne!(new_code, code);
+    let (status, _) = serve
+        .get(&format!("/api/alice/groups/{gid}/invite-code"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Subject, promotion, removal.
+    let (status, _) = serve
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/default/groups/{gid}/subject"),
+            json!({"subject": "Renamed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, group) = serve.get(&format!("/api/alice/groups/{gid}")).await;
+    assert_eq!(group["subject"], "Renamed");
+    serve
+        .post(
+            &format!("/api/default/groups/{gid}/admin/promote"),
+            json!({"participants": [{"id": ALICE}]}),
+        )
+        .await;
+    let (_, participants) = serve
+        .get(&format!("/api/default/groups/{gid}/participants"))
+        .await;
+    assert!(
+        participants
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == ALICE && p["isAdmin"] == true)
+    );
+    let (status, _) = serve
+        .post(
+            &format!("/api/default/groups/{gid}/participants/remove"),
+            json!({"participants": [{"id": ALICE}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, participants) = serve
+        .get(&format!("/api/default/groups/{gid}/participants"))
+        .await;
+    assert!(
+        !participants
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == ALICE)
+    );
+    let (status, _) = serve
+        .post(
+            &format!("/api/default/groups/{gid}/participants/add"),
+            json!({"participants": [{"id": ALICE}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, groups) = serve.get("/api/default/groups").await;
+    assert!(
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["id"] == gid.as_str())
+    );
+    let (status, _) = serve
+        .post(&format!("/api/alice/groups/{gid}/leave"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }

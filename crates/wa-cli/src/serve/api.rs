@@ -660,7 +660,7 @@ struct SendBody {
     chat_id: String,
     #[serde(default)]
     text: Option<String>,
-    #[serde(default, alias = "replyTo")]
+    #[serde(default, rename = "reply_to", alias = "replyTo")]
     reply_to: Option<String>,
     #[serde(default)]
     caption: Option<String>,

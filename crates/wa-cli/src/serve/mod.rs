@@ -101,6 +101,8 @@ pub struct App {
     sessions: Mutex<BTreeMap<String, Arc<Session>>>,
     bus: broadcast::Sender<Arc<Published>>,
     http: reqwest::Client,
+    /// Sessions created so far (their creation order picks simulator accounts).
+    created: std::sync::atomic::AtomicUsize,
 }
 
 impl App {
@@ -124,7 +126,10 @@ impl App {
         if sessions.contains_key(name) {
             return None;
         }
-        let session = Arc::new(Session::new(name.to_owned(), config));
+        let order = self
+            .created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = Arc::new(Session::new(name.to_owned(), config, order));
         sessions.insert(name.to_owned(), session.clone());
         Some(session)
     }
@@ -277,8 +282,8 @@ impl App {
                 .map(|a| a.wid.clone())
                 .collect::<Vec<_>>()
         });
-        let index = self.sessions().keys().position(|n| n == name)?;
-        accounts.get(index).or(accounts.last()).cloned()
+        let order = self.session(name)?.order;
+        accounts.get(order).or(accounts.last()).cloned()
     }
 }
 
@@ -360,6 +365,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
         backend,
         sessions: Mutex::new(BTreeMap::new()),
         bus,
+        created: std::sync::atomic::AtomicUsize::new(0),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()

@@ -270,18 +270,21 @@ pub struct SessionState {
 pub struct Session {
     /// Its name.
     pub name: String,
+    /// How many sessions were created before it.
+    pub order: usize,
     state: Mutex<SessionState>,
 }
 
 impl Session {
     /// A stopped session.
-    pub fn new(name: String, config: SessionConfig) -> Session {
+    pub fn new(name: String, config: SessionConfig, order: usize) -> Session {
         let data = ChatData {
             session: name.clone(),
             ..ChatData::default()
         };
         Session {
             name,
+            order,
             state: Mutex::new(SessionState {
                 status: Status::Stopped,
                 config,
