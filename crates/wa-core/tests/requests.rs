@@ -15,9 +15,12 @@ const GROUP: &str = "15550100001-1600000000@g.us";
 const ID1: &str = "3EB0000000000001";
 const ID2: &str = "3EB0000000000002";
 
+/// A metric byte and a flag byte.
+type MetricFlags = (u8, u8);
+
 /// Operations where Baileys 3.5.3 sends other metric/flag bytes than WhatsApp Web (which we
 /// follow): (op, Baileys' metric and flags, ours).
-const DEPARTURES: &[(&str, (u8, u8), (u8, u8))] = &[
+const DEPARTURES: &[(&str, MetricFlags, MetricFlags)] = &[
     // Baileys' setQuery default ([GROUP, ignore]) leaks into these.
     ("star", (10, 0x80), (12, 0x80)),
     ("push_name", (10, 0x80), (27, 0x88)),
