@@ -37,7 +37,8 @@ pub fn ci() -> Result<(), String> {
     Ok(())
 }
 
-/// Installs what the tests need when it is missing: the npm peers (`npm ci` in `interop/`) and
+/// Installs what the tests need when it is missing: the npm peers and playwright-core (`npm ci`
+/// in `interop/`), Debian's Chromium for the web client's browser test (apt-get, as root) and
 /// cargo-fuzz. Already-present tools are left alone, so this is cheap on a warm machine.
 pub fn setup() -> Result<(), String> {
     let root = project_root();

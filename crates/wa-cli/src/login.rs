@@ -48,7 +48,7 @@ pub struct LoginArgs {
     /// Replace an existing session of that name.
     #[arg(long)]
     pub force: bool,
-    /// Also show each QR code to a `wa sim` phone (POST <http base>/_sim/qr), which scans it
+    /// Also show each QR code to a `wa sim` phone (`POST <http base>/_sim/qr`), which scans it
     /// after the simulator's --auto-scan delay.
     #[arg(long)]
     pub show_to_sim: bool,
