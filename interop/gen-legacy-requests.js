@@ -79,6 +79,11 @@ async function main() {
         message: { conversation: 'hi' },
         messageTimestamp: 1600000000,
     }))
+    await add('relay_self', () => conn.relayWAMessage({
+        key: { remoteJid: ME, fromMe: true, id: '3EB0000000000003' },
+        message: { conversation: 'note to self' },
+        messageTimestamp: 1600000000,
+    }))
     await add('read', () => conn.sendReadReceipt(PEER, key, 1))
     await add('mark_unread', () => conn.sendReadReceipt(PEER, key, -2))
     await add('presence_available', () => conn.updatePresence(undefined, Presence.available))

@@ -382,7 +382,9 @@ impl Driver {
             }
         };
         let epoch = self.epoch.bump();
-        if let Err(e) = self.send_request(clock, session, chat::request::relay(epoch, &info)) {
+        let own = session.session_data().map(|d| d.wid.clone());
+        let request = chat::request::relay_from(epoch, &info, own.as_deref());
+        if let Err(e) = self.send_request(clock, session, request) {
             tracing::debug!(error = %e, id, "relay deferred");
         }
     }

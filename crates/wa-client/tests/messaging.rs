@@ -543,6 +543,13 @@ async fn groups_and_history_paging() {
 }
 
 #[tokio::test]
+async fn note_to_self_is_acked() {
+    let (_sim, a, _b) = two_clients().await;
+    let sent = a.send_text(A, "note to self").await.unwrap();
+    assert_eq!(sent.status, AckLevel::ServerAck);
+}
+
+#[tokio::test]
 async fn echo_contact_answers() {
     let (_sim, mut a, _b) = two_clients().await;
     let sent = a.send_text(ECHO, "ping").await.unwrap();

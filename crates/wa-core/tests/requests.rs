@@ -39,6 +39,16 @@ fn ours(op: &str, tag: Option<&str>) -> Request {
             e,
             &compose::envelope(PEER, ID2, compose::text("hi"), 1_600_000_000),
         ),
+        "relay_self" => request::relay_from(
+            e,
+            &compose::envelope(
+                ME,
+                "3EB0000000000003",
+                compose::text("note to self"),
+                1_600_000_000,
+            ),
+            Some("15550100001@c.us"),
+        ),
         "read" => request::read(e, PEER, ID1, false, 1),
         "mark_unread" => request::mark_unread(e, PEER, ID1, false),
         "presence_available" => request::presence(e, Presence::Available, None),

@@ -73,6 +73,22 @@ pub fn set_action(epoch: u64, children: impl IntoIterator<Item = Node>) -> Node 
         .children(children)
 }
 
+/// Relays a message: tag = its id, metric 16, flags 0x80 (0x40, "acknowledge", when the chat
+/// is our own JID `own`, as WhatsApp Web does for notes to self).
+pub fn relay_from(epoch: u64, info: &WebMessageInfo, own: Option<&str>) -> Request {
+    let mut request = relay(epoch, info);
+    let to_self = own.is_some_and(|own| {
+        info.key
+            .remote_jid
+            .as_deref()
+            .is_some_and(|to| super::normalize_jid(to) == super::normalize_jid(own))
+    });
+    if let (Request::Node { flags, .. }, true) = (&mut request, to_self) {
+        *flags = Flags::ACK_REQUEST;
+    }
+    request
+}
+
 /// Relays a message: tag = its id, metric 16, flags 0x80.
 pub fn relay(epoch: u64, info: &WebMessageInfo) -> Request {
     let node = Node::new("action")

@@ -413,3 +413,12 @@ mod memory_outbox {
 mod memory_store_outbox {
     crate::outbox_store_conformance!(crate::session::MemoryStore::new());
 }
+
+#[test]
+fn relay_to_self_asks_for_acknowledgement() {
+    let m = info("1@s.whatsapp.net", "3EB0AA", true, Message::text("note"));
+    let flags = |own| request::relay_from(1, &m, own).flags().map(|f| f.bits());
+    assert_eq!(flags(Some("1@c.us")), Some(0x40));
+    assert_eq!(flags(Some("2@c.us")), Some(0x80));
+    assert_eq!(flags(None), Some(0x80));
+}
