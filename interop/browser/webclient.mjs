@@ -163,6 +163,23 @@ try {
   await page.screenshot({ path: join(shots, 'web-image.png') });
   result.steps.push(step);
 
+  step = 'sessions';
+  // A second session from the "+" button: its own QR page, scanned by the simulator's second
+  // phone, then its own chats; the selector switches back.
+  page.once('dialog', (dialog) => dialog.accept('alice'));
+  await page.click('#main-page .new-session');
+  await page.waitForSelector('[data-testid=qr-image]:not(.hidden)');
+  await page.waitForSelector('#main-page:not(.hidden)');
+  await page.waitForFunction(() => document.querySelector('[data-testid=me-name]').textContent === 'Alice Example');
+  await page.waitForFunction(() => document.querySelectorAll('#chat-list .chat-item').length >= 1);
+  result.secondSession = {
+    me: await page.textContent('[data-testid=me-name]'),
+    chats: await page.$$eval('#chat-list .chat-item .name', (names) => names.map((n) => n.textContent)),
+  };
+  await page.selectOption('[data-testid=session-select]', 'default');
+  await page.waitForFunction(() => document.querySelector('[data-testid=me-name]').textContent === 'Sim Phone');
+  result.steps.push(step);
+
   if (terminal) {
     step = 'demo';
     const html = `<html><body style="margin:0;background:#1e1e1e"><pre style="margin:0;padding:20px;color:#eeeeec;font:14px/1.35 'DejaVu Sans Mono',monospace">${ansiToHtml(readFileSync(terminal, 'utf8'))}</pre></body></html>`;

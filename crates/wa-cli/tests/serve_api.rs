@@ -1049,6 +1049,15 @@ async fn two_sessions_exchange_replies_media_locations_cards_receipts_and_typing
 #[tokio::test]
 async fn groups_are_created_changed_and_shared() {
     let serve = start(&["--session", "default", "--session", "alice"]);
+    let (hook, received) = receiver(0).await;
+    let config = json!({"webhooks": [{"url": hook, "events": ["*"], "hmac": {"key": "g"}}]});
+    serve
+        .send(
+            reqwest::Method::PUT,
+            "/api/sessions/alice",
+            json!({ "config": config }),
+        )
+        .await;
     serve.scan("default").await;
     serve.scan("alice").await;
     let (status, group) = serve
@@ -1138,6 +1147,26 @@ async fn groups_are_created_changed_and_shared() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+    // Alice's webhook heard about all of it.
+    let join = wait_event(&received, "g", "group.v2.join", |e| {
+        e["event"] == "group.v2.join"
+    })
+    .await;
+    assert_eq!(join["payload"]["group"]["id"], gid.as_str());
+    assert_eq!(join["payload"]["group"]["subject"], "Test group");
+    let update = wait_event(&received, "g", "group.v2.update", |e| {
+        e["event"] == "group.v2.update"
+    })
+    .await;
+    assert_eq!(update["payload"]["group"]["subject"], "Renamed");
+    for kind in ["promote", "remove", "add"] {
+        let change = wait_event(&received, "g", kind, |e| {
+            e["event"] == "group.v2.participants" && e["payload"]["type"] == kind
+        })
+        .await;
+        assert_eq!(change["payload"]["participants"][0]["id"], ALICE);
+        assert_eq!(change["payload"]["group"]["id"], gid.as_str());
+    }
     let (_, groups) = serve.get("/api/default/groups").await;
     assert!(
         groups
