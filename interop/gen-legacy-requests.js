@@ -21,6 +21,8 @@ global.Date = class extends RealDate {
 }
 
 const fs = require('fs')
+// Fixed message ids too (the description node carries one).
+require('@adiwajshing/baileys/lib/WAConnection/Utils').generateMessageID = () => '3EB0DE5C00000001'
 const path = require('path')
 const { WAConnection, Presence, ChatModification, GroupSettingChange } = require('@adiwajshing/baileys')
 
@@ -105,6 +107,8 @@ async function main() {
     await add('group_remove', () => conn.groupRemove(GROUP, [PEER]))
     await add('group_promote', () => conn.groupMakeAdmin(GROUP, [PEER]))
     await add('group_demote', () => conn.groupDemoteAdmin(GROUP, [PEER]))
+    await add('group_setting', () => conn.groupSettingChange(GROUP, GroupSettingChange.messageSend, true))
+    await add('group_description', () => conn.groupUpdateDescription(GROUP, 'about us'))
     await add('group_leave', () => conn.groupLeave(GROUP))
     await add('message_info', () => conn.messageInfo(PEER, '3EB0000000000002'))
     await add('history', () => conn.fetchMessagesFromWA(PEER, 25, { id: '3EB0000000000001', fromMe: false }))

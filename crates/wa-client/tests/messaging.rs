@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 use wa_client::chat::compose::{self, MediaKind, MediaOptions};
-use wa_client::chat::request::{ChatOp, Direction, GroupOp, Presence};
+use wa_client::chat::request::{ChatOp, Direction, GroupOp, GroupSetting, Presence};
 use wa_client::chat::{
     AckLevel, ChatEvent, MessageBatch, MessageKind, OutboxStore, PendingMessage,
 };
@@ -493,7 +493,19 @@ async fn groups_and_history_paging() {
     a.group_op(&gid, GroupOp::Demote(vec![B.to_owned()]))
         .await
         .unwrap();
+    a.group_op(
+        &gid,
+        GroupOp::Setting {
+            setting: GroupSetting::SendMessages,
+            only_admins: true,
+        },
+    )
+    .await
+    .unwrap();
+    let announce = sim.with_server(|s, _| s.group(&gid).map(|g| g.announce));
+    assert_eq!(announce, Some(true));
     let meta = b.group_metadata(&gid).await.unwrap();
+    assert_eq!(meta["desc"], "about");
     assert_eq!(meta["subject"], "New plans");
     let code = a.group_invite_code(&gid).await.unwrap();
     let code2 = a.group_invite_reset(&gid).await.unwrap();

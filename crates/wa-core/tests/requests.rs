@@ -7,7 +7,7 @@
 use serde_json::Value;
 use wa_binary::{Content, Node};
 use wa_core::chat::compose;
-use wa_core::chat::request::{self, ChatOp, Direction, GroupOp, Presence, Request};
+use wa_core::chat::request::{self, ChatOp, Direction, GroupOp, GroupSetting, Presence, Request};
 
 const ME: &str = "15550100001@s.whatsapp.net";
 const PEER: &str = "15550100002@s.whatsapp.net";
@@ -80,6 +80,15 @@ fn ours(op: &str, tag: Option<&str>) -> Request {
         "group_promote" => group(GroupOp::Promote(vec![PEER.into()])),
         "group_demote" => group(GroupOp::Demote(vec![PEER.into()])),
         "group_leave" => group(GroupOp::Leave),
+        "group_setting" => group(GroupOp::Setting {
+            setting: GroupSetting::SendMessages,
+            only_admins: true,
+        }),
+        "group_description" => group(GroupOp::Description {
+            text: "about us".into(),
+            id: "x".into(),
+            prev: None,
+        }),
         "message_info" => request::message_info(e, PEER, ID2, true),
         "history" => request::history(e, PEER, Direction::Before, 25, Some((ID1, false))),
         "search" => request::search(e, "hello", Some(PEER), 10, 1),

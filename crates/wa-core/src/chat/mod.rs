@@ -23,7 +23,7 @@ pub use incoming::{
     AckLevel, BatteryInfo, ChatEvent, ChatInfo, ContactInfo, GroupChange, MessageAck, MessageBatch,
     MessageKind, PresenceUpdate, map_json, map_node,
 };
-pub use request::{ChatOp, Direction, GroupOp, Presence, Request};
+pub use request::{ChatOp, Direction, GroupOp, GroupSetting, Presence, Request};
 
 /// A new message id in WhatsApp Web's format: `3EB0` followed by 16 uppercase hex digits.
 pub fn new_message_id<R: RngCore + ?Sized>(rng: &mut R) -> String {

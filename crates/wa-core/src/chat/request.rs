@@ -310,13 +310,32 @@ pub enum GroupOp {
     Demote(Vec<String>),
     /// Leave.
     Leave,
-    /// Only admins may edit info (`restrict`) / send (`announce`).
+    /// Turns a group setting on or off.
     Setting {
-        /// `restrict` or `announce`.
-        setting: String,
-        /// On or off.
-        on: bool,
+        /// Which.
+        setting: GroupSetting,
+        /// Only admins (true) or everyone (false).
+        only_admins: bool,
     },
+}
+
+/// A group setting (`prop` action).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupSetting {
+    /// Who may send messages (`announcement`).
+    SendMessages,
+    /// Who may edit the group's info (`locked`).
+    EditInfo,
+}
+
+impl GroupSetting {
+    /// The node name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupSetting::SendMessages => "announcement",
+            GroupSetting::EditInfo => "locked",
+        }
+    }
 }
 
 /// A group action, metric 10, flags 0x88, tagged with the node id.
@@ -352,9 +371,10 @@ pub fn group(epoch: u64, id: &str, author: &str, gid: Option<&str>, op: &GroupOp
         GroupOp::Promote(j) => base("promote").children(members(j)),
         GroupOp::Demote(j) => base("demote").children(members(j)),
         GroupOp::Leave => base("leave"),
-        GroupOp::Setting { setting, on } => {
-            base("prop").children([Node::new(setting.as_str()).attr("value", on)])
-        }
+        GroupOp::Setting {
+            setting,
+            only_admins,
+        } => base("prop").children([Node::new(setting.as_str()).attr("value", only_admins)]),
     };
     Request::Node {
         node: set_action(epoch, [node]),
