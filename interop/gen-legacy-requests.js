@@ -29,6 +29,7 @@ const { WAConnection, Presence, ChatModification, GroupSettingChange } = require
 const ME = '15550100001@s.whatsapp.net'
 const PEER = '15550100002@s.whatsapp.net'
 const GROUP = '15550100001-1600000000@g.us'
+const ID_MEDIA = '3EB0000000000004'
 
 const conn = new WAConnection()
 conn.logger.level = 'silent'
@@ -113,6 +114,10 @@ async function main() {
     await add('message_info', () => conn.messageInfo(PEER, '3EB0000000000002'))
     await add('history', () => conn.fetchMessagesFromWA(PEER, 25, { id: '3EB0000000000001', fromMe: false }))
     await add('search', () => conn.searchMessages('hello', PEER, 10, 1))
+    await add('media_requery', () => conn.updateMediaMessage({
+        key: { remoteJid: PEER, fromMe: false, id: ID_MEDIA },
+        message: { imageMessage: { url: 'https://mmg.whatsapp.net/d/f/x.enc' } },
+    }))
     await add('exists', () => conn.isOnWhatsApp(PEER))
     await add('status_of', () => conn.getStatus(PEER))
     await add('invite_code', () => conn.groupInviteCode(GROUP))

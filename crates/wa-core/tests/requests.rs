@@ -92,6 +92,7 @@ fn ours(op: &str, tag: Option<&str>) -> Request {
         "message_info" => request::message_info(e, PEER, ID2, true),
         "history" => request::history(e, PEER, Direction::Before, 25, Some((ID1, false))),
         "search" => request::search(e, "hello", Some(PEER), 10, 1),
+        "media_requery" => request::media_requery(e, PEER, "3EB0000000000004", false),
         "exists" => request::exists(PEER),
         "status_of" => request::status_of(PEER),
         "invite_code" => request::invite_code(GROUP),
