@@ -981,6 +981,34 @@ async fn two_sessions_exchange_replies_media_locations_cards_receipts_and_typing
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // Bigger than axum's default 2 MB body limit once in base64.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let (status, sent) = serve
+        .post(
+            "/api/sendFile",
+            json!({"chatId": ALICE, "file": {
+                "mimetype": "application/octet-stream", "filename": "big.bin",
+                "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &big),
+            }}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    let inbox = serve
+        .wait_for(
+            &format!("/api/alice/chats/{SIM_PHONE}/messages"),
+            "the big file",
+            |m| m[0]["media"]["filename"] == "big.bin",
+        )
+        .await;
+    let got = serve
+        .http
+        .get(serve.url(inbox[0]["media"]["url"].as_str().unwrap()))
+        .header("X-Api-Key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().len(), big.len());
+
     // A location and a contact card.
     let (status, _) = serve
         .post(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, RawQuery, Request, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, Path, Query, RawQuery, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -137,6 +137,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/docs/openapi.yaml", get(openapi))
         .route("/ws", get(websocket));
     api.route_layer(middleware::from_fn_with_state(app.clone(), require_key))
+        // Files come as base64 in JSON: room for MAX_FILE after encoding.
+        .layer(DefaultBodyLimit::max(MAX_FILE / 3 * 4 + 64 * 1024))
         .route("/ping", get(|| async { Json(json!({"message": "pong"})) }))
         .route("/", get(web::index))
         .route("/web/{file}", get(web::asset))

@@ -436,3 +436,117 @@ impl ChatData {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use wa_client::chat::{AckLevel, ChatInfo, MessageAck};
+    use wa_proto::proto::{Message, MessageKey};
+
+    use super::*;
+
+    fn info(chat: &str, from_me: bool, id: &str, t: u64, text: &str) -> WebMessageInfo {
+        WebMessageInfo {
+            key: MessageKey::new(chat, from_me, id),
+            message: Some(Message::text(text)),
+            message_timestamp: Some(t),
+            ..WebMessageInfo::default()
+        }
+    }
+
+    fn relay(messages: Vec<WebMessageInfo>) -> ChatEvent {
+        ChatEvent::Messages {
+            batch: MessageBatch::Relay,
+            last: false,
+            messages,
+        }
+    }
+
+    #[test]
+    fn ids_follow_waha() {
+        assert_eq!(
+            serialized_id(true, "1@c.us", "ABC", None),
+            "true_1@c.us_ABC"
+        );
+        assert_eq!(
+            serialized_id(false, "1-2@g.us", "ABC", Some("3@c.us")),
+            "false_1-2@g.us_ABC_3@c.us"
+        );
+    }
+
+    #[test]
+    fn live_messages_are_published_counted_and_ordered_history_is_not() {
+        let mut data = ChatData {
+            session: "s".into(),
+            ..ChatData::default()
+        };
+        let me = Some("9@c.us");
+        data.apply(
+            &ChatEvent::Chats(vec![ChatInfo {
+                jid: "1@c.us".into(),
+                name: Some("One".into()),
+                t: 5,
+                count: 0,
+                archive: false,
+                read_only: false,
+                pin: None,
+                mute: None,
+                spam: false,
+            }]),
+            me,
+        );
+        let history = ChatEvent::Messages {
+            batch: MessageBatch::Last,
+            last: true,
+            messages: vec![info("1@s.whatsapp.net", false, "OLD", 10, "old")],
+        };
+        assert!(data.apply(&history, me).is_empty());
+        let events = data.apply(&relay(vec![info("1@c.us", false, "NEW", 20, "new")]), me);
+        let names: Vec<_> = events.iter().map(|(name, _)| *name).collect();
+        assert_eq!(names, ["message", "message.any"]);
+        assert_eq!(events[0].1["from"], "1@c.us");
+        assert_eq!(events[0].1["to"], "9@c.us");
+        // The same message again (a duplicate delivery) is not new.
+        assert!(
+            data.apply(&relay(vec![info("1@c.us", false, "NEW", 20, "new")]), me)
+                .is_empty()
+        );
+        let chat = &data.chats["1@c.us"];
+        assert_eq!((chat.unread, chat.timestamp), (1, 20));
+        // Oldest first, whatever the arrival order; @s.whatsapp.net normalised.
+        let bodies: Vec<_> = data.messages["1@c.us"]
+            .iter()
+            .map(|m| m["body"].clone())
+            .collect();
+        assert_eq!(bodies, [json!("old"), json!("new")]);
+        assert_eq!(data.name_of("1@c.us"), "One");
+        assert_eq!(data.name_of("2@c.us"), "2");
+    }
+
+    #[test]
+    fn acks_only_go_up_and_are_published_for_our_messages() {
+        let mut data = ChatData::default();
+        let mine = info("1@c.us", true, "M1", 10, "hi");
+        let json = message_json(&mine, Some("9@c.us"), "s");
+        data.add_info("1@c.us", mine, json, false);
+        let ack = |level, from_me| {
+            ChatEvent::Ack(MessageAck {
+                ids: vec!["M1".into()],
+                level,
+                chat: "1@s.whatsapp.net".into(),
+                from: None,
+                participant: None,
+                t: None,
+                from_me,
+            })
+        };
+        let events = data.apply(&ack(AckLevel::Read, true), None);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, "message.ack");
+        assert_eq!(events[0].1["ackName"], "READ");
+        assert_eq!(events[0].1["id"], "true_1@c.us_M1");
+        // A late "delivered" does not undo "read".
+        assert!(data.apply(&ack(AckLevel::Delivered, true), None).is_empty());
+        assert_eq!(data.messages["1@c.us"][0]["ack"], 3);
+        assert!(data.apply(&ack(AckLevel::Played, false), None).is_empty());
+    }
+}
