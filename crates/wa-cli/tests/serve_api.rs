@@ -25,6 +25,8 @@ const STEP: Duration = Duration::from_secs(30);
 struct Serve {
     child: Child,
     base: String,
+    /// The in-process simulator's HTTP base (its control API is under `/_sim`).
+    sim: String,
     http: reqwest::Client,
 }
 
@@ -38,15 +40,12 @@ impl Drop for Serve {
 fn start(extra: &[&str]) -> Serve {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(WA)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--api-key",
-            KEY,
-            "--scan-delay",
-            "0.2",
-        ])
+        .args(["serve", "--listen", "127.0.0.1:0", "--api-key", KEY])
+        .args(if extra.contains(&"--scan-delay") {
+            &[][..]
+        } else {
+            &["--scan-delay", "0.2"][..]
+        })
         .args(extra)
         .env("NO_COLOR", "1")
         .env("WA_DATA_DIR", data.path())
@@ -57,6 +56,7 @@ fn start(extra: &[&str]) -> Serve {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let mut base = None;
+    let mut sim = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.strip_prefix("wa serve listening on ") {
@@ -64,6 +64,13 @@ fn start(extra: &[&str]) -> Serve {
         }
         if line.starts_with("api key: ") {
             assert_eq!(line, format!("api key: {KEY}"));
+        }
+        if let Some(rest) = line.strip_prefix("server: built-in simulator at ") {
+            sim = Some(
+                rest.replace("ws://", "http://")
+                    .trim_end_matches("/ws")
+                    .to_owned(),
+            );
             break;
         }
     }
@@ -73,6 +80,7 @@ fn start(extra: &[&str]) -> Serve {
     Serve {
         child,
         base: base.expect("the listening line"),
+        sim: sim.expect("the simulator line"),
         http: reqwest::Client::new(),
     }
 }
@@ -1207,4 +1215,72 @@ async fn groups_are_created_changed_and_shared() {
         .post(&format!("/api/alice/groups/{gid}/leave"), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn qr_codes_refresh_until_scanned_and_an_unpaired_session_fails_then_starts_again() {
+    // The phone waits a minute before scanning: the codes expire and are replaced meanwhile.
+    let serve = start(&["--session", "idle", "--scan-delay", "60"]);
+    let sim = reqwest::Client::new();
+    let set = sim
+        .post(format!("{}/_sim/config", serve.sim))
+        .json(&json!({"ref_ttl_ms": 600, "reref_min_interval_ms": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    serve.post("/api/sessions", json!({"name": "slow"})).await;
+    serve.wait_status("slow", "SCAN_QR_CODE").await;
+    let (_, first) = serve.get("/api/slow/auth/qr?format=raw").await;
+    let first = first["value"].as_str().unwrap().to_owned();
+    let second = serve
+        .wait_for("/api/slow/auth/qr?format=raw", "a new QR code", |qr| {
+            qr["value"].as_str().is_some_and(|v| v != first)
+        })
+        .await;
+    // Same client id and key, a new ref.
+    let (old_ref, old_rest) = first.split_once(',').unwrap();
+    let new = second["value"].as_str().unwrap();
+    let (new_ref, new_rest) = new.split_once(',').unwrap();
+    assert_ne!(old_ref, new_ref);
+    assert_eq!(old_rest, new_rest);
+    assert_eq!(serve.status("slow").await, "SCAN_QR_CODE");
+
+    // The phone unlinks a working session: FAILED, and a start logs in again by QR.
+    serve.post("/api/sessions", json!({"name": "quick"})).await;
+    let scan_now = sim
+        .post(format!("{}/_sim/config", serve.sim))
+        .json(&json!({"ref_ttl_ms": 20000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scan_now.status(), 200);
+    serve.wait_status("quick", "SCAN_QR_CODE").await;
+    let (_, qr) = serve.get("/api/quick/auth/qr?format=raw").await;
+    let client_id = qr["value"]
+        .as_str()
+        .unwrap()
+        .rsplit(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    let scanned = sim
+        .post(format!("{}/_sim/scan", serve.sim))
+        .json(&json!({"qr": qr["value"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scanned.status(), 200, "{}", scanned.text().await.unwrap());
+    serve.wait_status("quick", "WORKING").await;
+    let unpaired = sim
+        .post(format!("{}/_sim/unpair", serve.sim))
+        .json(&json!({ "client_id": client_id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unpaired.status(), 200);
+    serve.wait_status("quick", "FAILED").await;
+    let (_, restarted) = serve.post("/api/sessions/quick/start", json!({})).await;
+    assert_ne!(restarted["status"], "FAILED");
+    serve.wait_status("quick", "SCAN_QR_CODE").await;
 }
