@@ -63,7 +63,7 @@ fn relay_node(info: &WebMessageInfo) -> Node {
         .children([Node::new("message").bytes(info.encode_to_vec())])
 }
 
-/// The media message inside `message`, as (url, set-url) access.
+/// The download URL of the media inside `message`, if it is a media message.
 fn media_url(message: &Message) -> Option<&str> {
     let m = message.content();
     m.image_message
@@ -248,7 +248,7 @@ impl Server {
             let mut delivered = false;
             for member in members.iter().filter(|m| **m != me) {
                 if let Some(b) = self.account_by_jid(member) {
-                    delivered |= self.deliver_incoming(b, chat, Some(&me), info, now);
+                    delivered |= self.deliver_incoming(b, chat, Some(&me), info);
                 }
             }
             if delivered {
@@ -266,7 +266,7 @@ impl Server {
             return;
         }
         if let Some(b) = self.account_by_jid(chat) {
-            if self.deliver_incoming(b, &me, None, info, now) {
+            if self.deliver_incoming(b, &me, None, info) {
                 // The recipient's phone is always online: delivered at once.
                 self.run_task(
                     now,
@@ -290,7 +290,6 @@ impl Server {
         chat: &str,
         participant: Option<&str>,
         info: &WebMessageInfo,
-        _now: Timestamp,
     ) -> bool {
         let sender = participant.unwrap_or(chat).to_owned();
         if self.stores[b].blocked.contains(&sender) {
@@ -469,7 +468,7 @@ impl Server {
                     message_timestamp: Some(secs(now)),
                     ..WebMessageInfo::default()
                 };
-                self.deliver_incoming(account, &echo, None, &info, now);
+                self.deliver_incoming(account, &echo, None, &info);
             }
         }
     }
