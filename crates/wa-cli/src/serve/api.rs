@@ -279,6 +279,8 @@ async fn create_session(
     let session = app
         .add_session(&name, body.config.unwrap_or_default())
         .ok_or_else(|| ApiError::unprocessable(format!("Session \"{name}\" already exists")))?;
+    app.save_config(&session)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     if body.start.unwrap_or(true) {
         app.start_session(&session)
             .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
@@ -303,6 +305,8 @@ async fn update_session(
 ) -> ApiResult {
     let session = session_or_404(&app, &name)?;
     session.lock().config = body.config.unwrap_or_default();
+    app.save_config(&session)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     Ok(Json(session.to_json()))
 }
 
@@ -313,6 +317,7 @@ async fn delete_session(
     let session = session_or_404(&app, &name)?;
     app.stop_session(&session).await;
     app.remove_session(&name);
+    app.forget(&name);
     Ok(StatusCode::OK)
 }
 

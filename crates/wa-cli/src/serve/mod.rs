@@ -81,6 +81,8 @@ pub enum Backend {
         http: String,
         /// Where logins are stored.
         sessions: Sessions,
+        /// Where session configs (webhooks...) are kept: `<data dir>/serve/<name>.json`.
+        configs: PathBuf,
     },
 }
 
@@ -137,6 +139,32 @@ impl App {
     /// Removes a session from the list.
     pub fn remove_session(&self, name: &str) -> Option<Arc<Session>> {
         self.sessions().remove(name)
+    }
+
+    /// Keeps a session's config across restarts (with `--server`; the built-in simulator
+    /// forgets everything at exit anyway). Mode 0600: it may hold HMAC keys.
+    pub fn save_config(&self, session: &Session) -> Result<(), String> {
+        let Backend::Remote { configs, .. } = &self.backend else {
+            return Ok(());
+        };
+        let text = serde_json::to_string_pretty(&session.lock().config)
+            .map_err(|e| format!("cannot serialize the config: {e}"))?;
+        std::fs::create_dir_all(configs)
+            .map_err(|e| format!("cannot create {}: {e}", configs.display()))?;
+        let path = configs.join(format!("{}.json", session.name));
+        write_private(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Deletes a session's saved config and login (DELETE /api/sessions/{name}).
+    pub fn forget(&self, name: &str) {
+        if let Backend::Remote {
+            configs, sessions, ..
+        } = &self.backend
+        {
+            let _ = std::fs::remove_file(configs.join(format!("{name}.json")));
+            let _ = sessions.remove(name);
+        }
     }
 
     /// Sets a session's status (if `generation` is still its current run) and publishes
@@ -206,7 +234,9 @@ impl App {
                 .http_base_url(handle.http_url())
                 .media_client(wa_client::MediaClient::new().insecure_http())
                 .store(session_memory_store(session)),
-            Backend::Remote { ws, http, sessions } => {
+            Backend::Remote {
+                ws, http, sessions, ..
+            } => {
                 let path = sessions.path(&session.name).map_err(|e| e.to_string())?;
                 sessions.ensure_dir().map_err(|e| e.to_string())?;
                 builder
@@ -318,6 +348,46 @@ fn sim_accounts() -> Vec<SeedAccount> {
     vec![first, second]
 }
 
+/// A saved config, or the default when there is none (or it does not parse: said on stderr).
+fn load_config(dir: &std::path::Path, name: &str) -> SessionConfig {
+    let path = dir.join(format!("{name}.json"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+            eprintln!("ignoring {}: {e}", path.display());
+            SessionConfig::default()
+        }),
+        Err(_) => SessionConfig::default(),
+    }
+}
+
+fn saved_config_names(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_owned))
+        .filter(|n| api::valid_name(n))
+        .collect();
+    names.sort();
+    names
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 fn random_key() -> String {
     let mut key = [0u8; 16];
     rand::thread_rng().fill_bytes(&mut key);
@@ -345,10 +415,16 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
                 .http_base
                 .clone()
                 .unwrap_or_else(|| crate::login::http_base(server));
+            let sessions = Sessions::locate(data_dir.as_deref())?;
+            let configs = sessions
+                .dir()
+                .parent()
+                .map_or_else(|| sessions.dir().join("serve"), |d| d.join("serve"));
             Backend::Remote {
                 ws: server.clone(),
                 http,
-                sessions: Sessions::locate(data_dir.as_deref())?,
+                sessions,
+                configs,
             }
         }
     };
@@ -374,9 +450,17 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
                 hint: None,
             })?,
     });
-    if let Backend::Remote { sessions, .. } = &app.backend {
+    if let Backend::Remote {
+        sessions, configs, ..
+    } = &app.backend
+    {
         for name in sessions.list().unwrap_or_default() {
-            app.add_session(&name, SessionConfig::default());
+            if api::valid_name(&name) {
+                app.add_session(&name, load_config(configs, &name));
+            }
+        }
+        for name in saved_config_names(configs) {
+            app.add_session(&name, load_config(configs, &name));
         }
     }
     for name in &args.sessions {
