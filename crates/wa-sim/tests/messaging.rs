@@ -765,6 +765,21 @@ fn groups_route_to_members_and_enforce_admin_rights() {
         Some("about us")
     );
 
+    // Settings: announce-only reaches B as a GROUP_CHANGE_ANNOUNCE stub ("on").
+    sim.take(&b);
+    let prop = Node::new("group")
+        .attr("id", "g5")
+        .attr("type", "prop")
+        .attr("author", A)
+        .attr("jid", &gid)
+        .children([Node::new("announcement").attr("value", "true")]);
+    assert_eq!(sim.set(&a, prop)["status"], 200);
+    assert!(sim.server.group(&gid).unwrap().announce);
+    let stubs = relayed(&sim.take(&b));
+    assert_eq!(stubs.len(), 1);
+    assert_eq!(stubs[0].message_stub_type, Some(26));
+    assert_eq!(stubs[0].message_stub_parameters, ["on"]);
+
     // Invite codes: get, reset, join; leave.
     let code = sim.json(&a, &format!(r#"["query","inviteCode","{gid}"]"#));
     let code = code["code"].as_str().unwrap().to_owned();

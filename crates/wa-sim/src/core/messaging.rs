@@ -911,8 +911,10 @@ impl Server {
                     match child.tag.as_str() {
                         "announcement" => group.announce = on,
                         "locked" => group.restrict = on,
-                        _ => {}
+                        _ => continue,
                     }
+                    // Announced as GROUP_CHANGE_ANNOUNCE / GROUP_CHANGE_RESTRICT stubs below.
+                    changed.push(format!("{}={}", child.tag, if on { "on" } else { "off" }));
                 }
             }
             other => return Err(bad(format!("group action {other:?}"))),
@@ -945,6 +947,14 @@ impl Server {
             "leave" => (32, vec![wire_jid(&me)]),
             _ => (0, Vec::new()),
         };
+        // Each setting change is its own stub, with "on"/"off" as its parameter.
+        if kind == "prop" {
+            for setting in &changed {
+                let (name, value) = setting.split_once('=').unwrap_or((setting, "off"));
+                let stub = if name == "announcement" { 26 } else { 25 };
+                self.group_stub(&gid, &me, stub, vec![value.to_owned()], &[], now);
+            }
+        }
         let gone: Vec<String> = match kind.as_str() {
             "remove" => changed.clone(),
             "leave" => vec![me.clone()],
@@ -963,6 +973,7 @@ impl Server {
         }
         let results: serde_json::Map<String, Value> = changed
             .iter()
+            .filter(|_| kind != "prop")
             .map(|j| (wire_jid(j), json!({ "code": "200" })))
             .collect();
         Ok(json!({ "status": 200, "participants": [results] }))
