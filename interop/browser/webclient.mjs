@@ -142,6 +142,14 @@ try {
   await page.fill('[data-testid=search]', ECHO.split('@')[0]);
   await page.press('[data-testid=search]', 'Enter');
   await page.waitForSelector('#chat:not(.hidden)');
+  // The echo contact types before it answers: record whether the header ever said so.
+  await page.evaluate(() => {
+    window.typingSeen = false;
+    const sub = document.getElementById('chat-sub');
+    new MutationObserver(() => {
+      if (sub.classList.contains('typing')) window.typingSeen = true;
+    }).observe(sub, { attributes: true, childList: true, characterData: true, subtree: true });
+  });
   const text = `hello from the browser ${Date.now()}`;
   await page.fill('[data-testid=text-input]', text);
   await page.press('[data-testid=text-input]', 'Enter');
@@ -153,6 +161,7 @@ try {
     (m) => m.querySelector('.body').textContent === t && Number(m.dataset.ack) >= 3
       && m.querySelector('.ticks.read') !== null), text);
   result.readTicks = true;
+  result.typingSeen = await page.evaluate(() => window.typingSeen);
   await page.screenshot({ path: join(shots, 'web-conversation.png') });
   result.steps.push(step);
 

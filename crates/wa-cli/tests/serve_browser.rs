@@ -1,9 +1,10 @@
 //! The web client in a real browser: `interop/browser/webclient.mjs` drives Debian's Chromium
 //! (playwright-core, headless, offline) against the built `wa serve` with its in-process
 //! simulator. It checks the QR page, the scan, the seeded chats, an echo conversation with
-//! read ticks, an inline image upload and switching between two sessions, and writes the
-//! README's screenshots to `docs/img/` (the web client, and `wa demo` rendered as a terminal).
-//! Failure screenshots land there too (`failure-<step>.png`).
+//! read ticks and the contact's typing indicator, an inline image upload and switching
+//! between two sessions, and writes the README's screenshots to `docs/img/` (the web client,
+//! and `wa demo` rendered as a terminal). Failure screenshots land there too
+//! (`failure-<step>.png`).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -147,6 +148,7 @@ fn the_web_client_logs_in_lists_chats_chats_with_the_echo_contact_and_shows_imag
     );
     assert!(!result["echoReply"].as_str().unwrap_or_default().is_empty());
     assert_eq!(result["readTicks"], true);
+    assert_eq!(result["typingSeen"], true, "the header never said typing…");
     assert_eq!(result["secondSession"]["me"], "Alice Example");
     assert!(
         result["secondSession"]["chats"]
