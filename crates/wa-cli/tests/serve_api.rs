@@ -989,6 +989,42 @@ async fn two_sessions_exchange_replies_media_locations_cards_receipts_and_typing
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // A voice note and a video, also by base64.
+    for (route, mimetype, kind) in [
+        ("sendVoice", "audio/ogg; codecs=opus", "ptt"),
+        ("sendVideo", "video/mp4", "video"),
+    ] {
+        let bytes: Vec<u8> = route.bytes().cycle().take(4000).collect();
+        let (status, sent) = serve
+            .post(
+                &format!("/api/{route}"),
+                json!({"chatId": ALICE, "file": {"mimetype": mimetype,
+                    "data": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes)}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{route}: {sent}");
+        let inbox = serve
+            .wait_for(
+                &format!("/api/alice/chats/{SIM_PHONE}/messages"),
+                route,
+                |m| m[0]["type"] == kind,
+            )
+            .await;
+        assert_eq!(inbox[0]["media"]["mimetype"], mimetype);
+        let got = serve
+            .http
+            .get(serve.url(inbox[0]["media"]["url"].as_str().unwrap()))
+            .header("X-Api-Key", KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.bytes().await.unwrap().as_ref(),
+            bytes.as_slice(),
+            "{route}"
+        );
+    }
+
     // Bigger than axum's default 2 MB body limit once in base64.
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
     let (status, sent) = serve
