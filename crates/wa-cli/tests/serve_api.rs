@@ -483,8 +483,17 @@ async fn webhooks_are_signed_filtered_and_retried() {
         "{statuses:?}"
     );
 
-    // Deliveries settle (retries 50 ms apart).
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Deliveries settle (retries 50 ms apart): the always-failing receiver reaches its
+    // 3 tries × 3 events, and nothing more comes after that.
+    let deadline = tokio::time::Instant::now() + STEP;
+    while down.lock().unwrap().requests.len() < 9 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retries stopped early"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     // The flaky receiver answered 500 twice: two extra tries, each a copy of an earlier
     // request (same request id, same body); no event was lost.
     {
