@@ -14,6 +14,7 @@ const state = {
   typingSent: 0,
   typingTimer: null,
   blobs: new Map(),     // media URL -> object URL
+  contacts: {},         // JID -> name, for group message authors
 };
 
 // ----- API ----------------------------------------------------------------------------------
@@ -228,7 +229,16 @@ function preview(message) {
   return message.body || '';
 }
 
+async function loadContacts() {
+  const list = await api(`/api/contacts/all?session=${enc(state.session)}`);
+  state.contacts = Object.fromEntries(list.map((c) => [c.id, c.name || c.pushname || c.number]));
+  state.contactsOf = state.session;
+}
+
 async function renderChats() {
+  if (state.contactsOf !== state.session || Object.keys(state.contacts).length === 0) {
+    await loadContacts().catch(() => {});
+  }
   state.chats = await api(`/api/${enc(state.session)}/chats/overview`);
   const filter = $('search').value.trim().toLowerCase();
   const list = $('chat-list');
@@ -342,7 +352,7 @@ async function renderMessages() {
     if (id.endsWith('@g.us') && !message.fromMe && message.participant) {
       const author = document.createElement('div');
       author.className = 'author';
-      author.textContent = message.participant.split('@')[0];
+      author.textContent = state.contacts[message.participant] || message.participant.split('@')[0];
       bubble.append(author);
     }
     if (message.hasMedia && message.media && message.media.url) {

@@ -331,7 +331,46 @@ fn now_millis() -> u64 {
 /// The simulator's accounts for `wa serve`: the default one and a second phone (Alice) so two
 /// sessions can talk to each other.
 fn sim_accounts() -> Vec<SeedAccount> {
-    let first = SeedAccount::default();
+    let mut first = SeedAccount::default();
+    // A little history, so the chat list has last messages and the unread counts have
+    // messages behind them.
+    let message = |id: &str, from_me: bool, text: &str, t: u64, participant: Option<&str>| {
+        wa_sim::seed::SeedMessage {
+            id: id.to_owned(),
+            from_me,
+            text: text.to_owned(),
+            t,
+            participant: participant.map(str::to_owned),
+        }
+    };
+    for chat in &mut first.chats {
+        let t = chat.t;
+        chat.messages = match chat.jid.as_str() {
+            "15550100002@c.us" => vec![
+                message("3EB0SEED0A1", true, "Lunch tomorrow?", t - 120, None),
+                message(
+                    "SEED0A2",
+                    false,
+                    "Yes! 12:30 at the usual place",
+                    t - 60,
+                    None,
+                ),
+                message("SEED0A3", false, "I'll bring the slides", t, None),
+            ],
+            "15550100003@c.us" => vec![
+                message("SEED0B1", false, "Did the build pass?", t - 30, None),
+                message("3EB0SEED0B2", true, "All green", t, None),
+            ],
+            jid if jid.ends_with("@g.us") => vec![message(
+                "SEED0C1",
+                false,
+                "Welcome to the group",
+                t,
+                Some("15550100002@c.us"),
+            )],
+            _ => Vec::new(),
+        };
+    }
     let mut second = SeedAccount {
         wid: "15550100002@c.us".to_owned(),
         pushname: "Alice Example".to_owned(),
