@@ -105,6 +105,8 @@ async function main() {
     await new Promise((resolve) => setTimeout(resolve, 300))
     conn.close()
     print({ event: 'done' })
+    // Baileys leaves timers behind after close; do not wait for them.
+    process.exit(0)
 }
 
 main().catch((error) => {
