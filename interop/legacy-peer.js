@@ -9,6 +9,7 @@
 //   open        - logged in as own_wid;
 //   text        - the text the peer sent (id, text);
 //   image       - the peer's image, downloaded and decrypted here (id, caption, sha256);
+//   read        - we marked the chat read;
 //   sent_text   - our answer, quoting the peer's text (id, text);
 //   sent_image  - our image (id, sha256 of the plaintext);
 //   done        - finished; error - something failed (then exit 1).
@@ -88,6 +89,10 @@ async function main() {
         caption: gotImage.message.imageMessage.caption,
         sha256: sha256(bytes),
     })
+
+    // Mark the chat read: the peer sees its messages read.
+    await conn.chatRead(peer)
+    print({ event: 'read' })
 
     const answer = `baileys read: ${textOf(gotText)}`
     const sent = await conn.sendMessage(peer, answer, MessageType.extendedText, { quoted: gotText })

@@ -1,6 +1,7 @@
 //! Live interop: the real legacy client, `@adiwajshing/baileys@3.5.3` (driven by
 //! `interop/legacy-peer.js`), logged into one wa-sim account, and a wa-client session logged into
-//! another exchange a text and an image over TLS; each decrypts what the other sent.
+//! another exchange a text and an image over TLS; each decrypts what the other sent, and
+//! Baileys' read receipt reaches our client.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -11,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 use wa_client::chat::compose::{MediaKind, MediaOptions};
-use wa_client::chat::{ChatEvent, MessageBatch};
+use wa_client::chat::{AckLevel, ChatEvent, MessageBatch};
 use wa_client::{Client, ClientEvent};
 use wa_proto::WebMessageInfo;
 use wa_sim::{Config, SeedAccount, SimConfig, SimServer, TlsConfig};
@@ -165,6 +166,18 @@ async fn baileys_3_5_3_and_wa_client_exchange_text_and_image() {
     assert_eq!(got["id"], sent_image.id.as_str());
     assert_eq!(got["caption"], "from wa-client");
     assert_eq!(got["sha256"], hex(&Sha256::digest(&image)));
+
+    // Baileys read the chat: our text shows as read.
+    line_for("read").await;
+    next(&mut client, |e| match e {
+        ClientEvent::Chat(ChatEvent::Ack(ack))
+            if ack.ids.contains(&text.id) && ack.level == AckLevel::Read =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await;
 
     // Baileys → wa-client: a quoting text, and an image we download and decrypt.
     let reply = incoming(&mut client).await;
