@@ -336,6 +336,39 @@ async fn chats_contacts_existence_and_groups_come_from_the_account() {
     let (_, overview) = serve.get("/api/default/chats/overview?limit=2").await;
     assert_eq!(overview.as_array().unwrap().len(), 2);
     assert_eq!(overview[0]["unreadCount"], 2);
+    assert_eq!(overview[0]["lastMessage"]["body"], "I'll bring the slides");
+    // The seeded history, newest first, in WAHA's shape.
+    let (_, messages) = serve
+        .get("/api/default/chats/15550100003@c.us/messages?limit=10")
+        .await;
+    let summary: Vec<(bool, &str, &str)> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["fromMe"].as_bool().unwrap(),
+                m["body"].as_str().unwrap(),
+                m["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (true, "All green", "true_15550100003@c.us_3EB0SEED0B2"),
+            (
+                false,
+                "Did the build pass?",
+                "false_15550100003@c.us_SEED0B1"
+            ),
+        ]
+    );
+    let (_, page) = serve
+        .get("/api/default/chats/15550100002@c.us/messages?limit=1&offset=1")
+        .await;
+    assert_eq!(page[0]["body"], "Yes! 12:30 at the usual place");
+    assert_eq!(page.as_array().unwrap().len(), 1);
 
     let (_, contacts) = serve.get("/api/contacts/all?session=default").await;
     let alice = contacts

@@ -513,6 +513,8 @@ async fn chat_messages(
     Query(query): Query<Page>,
 ) -> ApiResult {
     let session = session_or_404(&app, &name)?;
+    let chat = to_jid(&chat);
+    load_history(&session, &chat).await;
     let messages = session
         .lock()
         .data
@@ -523,6 +525,28 @@ async fn chat_messages(
     // WAHA: newest first.
     let newest_first: Vec<Value> = messages.into_iter().rev().collect();
     Ok(Json(Value::Array(page(newest_first, &query))))
+}
+
+/// Asks the server once per chat for its recent history (what the login push did not bring);
+/// a failure leaves what is known.
+async fn load_history(session: &Session, chat: &str) {
+    {
+        let mut state = session.lock();
+        if state.status != Status::Working || !state.data.history_loaded.insert(chat.to_owned()) {
+            return;
+        }
+    }
+    let Ok(OpResult::Messages(messages)) = call(session, Op::History(chat.to_owned(), 50)).await
+    else {
+        session.lock().data.history_loaded.remove(chat);
+        return;
+    };
+    let mut state = session.lock();
+    let me = state.me.as_ref().map(|(id, _)| id.clone());
+    for info in messages {
+        let json = chats::message_json(&info, me.as_deref(), &session.name);
+        state.data.add_info(chat, info, json, false);
+    }
 }
 
 #[derive(Deserialize)]

@@ -77,6 +77,8 @@ pub struct ChatData {
     pub infos: HashMap<String, WebMessageInfo>,
     /// Media bytes we sent or downloaded, by WAHA id: (mimetype, bytes).
     pub media: HashMap<String, (String, Arc<Vec<u8>>)>,
+    /// Chats whose history was asked of the server already.
+    pub history_loaded: std::collections::HashSet<String>,
 }
 
 /// WAHA's name of an ack number.
@@ -208,6 +210,13 @@ impl ChatData {
             .and_then(Value::as_u64)
             .unwrap_or(0);
         if let Some(old) = list.iter_mut().find(|m| m.get("id") == id.as_ref()) {
+            // A copy from history may be older than the acks seen since: keep the higher.
+            let known = old.get("ack").and_then(Value::as_i64).unwrap_or(0);
+            let mut message = message;
+            if message.get("ack").and_then(Value::as_i64).unwrap_or(0) < known {
+                message["ack"] = json!(known);
+                message["ackName"] = json!(ack_name(known));
+            }
             *old = message;
             return false;
         }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use wa_client::chat::compose::{MediaKind, MediaOptions};
-use wa_client::chat::{GroupOp, Presence};
+use wa_client::chat::{Direction, GroupOp, Presence};
 use wa_client::{Client, ClientError, ClientEvent, ConnectionState, SentMessage};
 use wa_core::client::CloseReason;
 use wa_proto::proto::{MessageKey, WebMessageInfo};
@@ -174,6 +174,8 @@ pub enum Op {
     InviteReset(String),
     /// Download and decrypt a message's media.
     Download(Box<WebMessageInfo>),
+    /// The newest `count` messages of a chat from the server.
+    History(String, u32),
 }
 
 /// The message of an [`Op::Send`].
@@ -202,6 +204,8 @@ pub enum OpResult {
     Json(Value),
     /// Bytes.
     Bytes(Vec<u8>),
+    /// Messages, oldest first.
+    Messages(Vec<WebMessageInfo>),
 }
 
 async fn run_op(client: &Client, op: Op) -> Result<OpResult, ClientError> {
@@ -243,6 +247,12 @@ async fn run_op(client: &Client, op: Op) -> Result<OpResult, ClientError> {
         Op::InviteCode(gid) => OpResult::Text(client.group_invite_code(&gid).await?),
         Op::InviteReset(gid) => OpResult::Text(client.group_invite_reset(&gid).await?),
         Op::Download(info) => OpResult::Bytes(client.download_media(&info).await?),
+        Op::History(chat, count) => {
+            let (messages, _) = client
+                .history(&chat, Direction::Before, count, None)
+                .await?;
+            OpResult::Messages(messages)
+        }
     })
 }
 
