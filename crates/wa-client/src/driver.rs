@@ -331,7 +331,7 @@ impl Driver {
                 let sent = match tag {
                     Some(tag) => {
                         let tag = Tag::new(tag)
-                            .map_err(|_| ClientError::Command(CommandError::NotConnected))?;
+                            .map_err(|e| ClientError::InvalidRequest(format!("tag: {e}")))?;
                         session.send_node_tagged(
                             clock.now(),
                             tag,

@@ -46,6 +46,12 @@ pub enum ClientError {
         /// What came back (abridged).
         reply: String,
     },
+    /// A request that cannot be sent as built (e.g. a tag the frame format forbids).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// `download_media` on a message that carries no (usable) media.
+    #[error("the message has no downloadable media: {0}")]
+    NoMedia(&'static str),
     /// Media upload or download failed.
     #[error(transparent)]
     Media(#[from] wa_media::http::HttpError),

@@ -283,11 +283,11 @@ impl Client {
         let message = info
             .message
             .as_ref()
-            .ok_or_else(|| unexpected("download", &"message without content"))?;
+            .ok_or(ClientError::NoMedia("no content"))?;
         let media =
-            compose::media_ref(message).ok_or_else(|| unexpected("download", &"no media"))?;
+            compose::media_ref(message).ok_or(ClientError::NoMedia("not a media message"))?;
         let key = MediaKey::from_slice(&media.media_key)
-            .map_err(|_| unexpected("download", &"bad media key"))?;
+            .map_err(|_| ClientError::NoMedia("media key is not 32 bytes"))?;
         let arr = |v: &Option<Vec<u8>>| v.as_deref().and_then(|b| <[u8; 32]>::try_from(b).ok());
         let expected = Expected {
             file_sha256: arr(&media.file_sha256),

@@ -568,6 +568,10 @@ async fn echo_contact_answers() {
     ack(&mut a, &sent.id, AckLevel::Delivered).await;
     let reply = incoming(&mut a).await;
     assert_eq!(text_of(&reply), Some("ping"));
+    assert!(matches!(
+        a.download_media(&reply).await,
+        Err(wa_client::ClientError::NoMedia(_))
+    ));
 }
 
 /// The simulator drops the connection after storing a relay and before acking it: the client
