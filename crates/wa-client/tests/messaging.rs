@@ -510,13 +510,19 @@ async fn groups_and_history_paging() {
     let code = a.group_invite_code(&gid).await.unwrap();
     let code2 = a.group_invite_reset(&gid).await.unwrap();
     assert_ne!(code, code2);
-    a.group_op(&gid, GroupOp::Remove(vec![B.to_owned()]))
+    let members = || sim.with_server(|s, _| s.group(&gid).map(|g| g.participants.len()));
+    let remove = || GroupOp::Remove(vec![B.to_owned()]);
+    a.group_op(&gid, remove()).await.unwrap();
+    assert_eq!(members(), Some(1));
+    a.group_op(&gid, GroupOp::Add(vec![B.to_owned()]))
         .await
         .unwrap();
+    assert_eq!(members(), Some(2));
+    a.group_op(&gid, remove()).await.unwrap();
     assert_eq!(b.group_join(&code2).await.unwrap(), gid);
+    assert_eq!(members(), Some(2));
     b.group_op(&gid, GroupOp::Leave).await.unwrap();
-    let members = sim.with_server(|s, _| s.group(&gid).map(|g| g.participants.len()));
-    assert_eq!(members, Some(1));
+    assert_eq!(members(), Some(1));
 
     // History: ten messages, paged backwards three at a time.
     let mut ids = Vec::new();
