@@ -13,9 +13,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use wa_binary::Node;
-use wa_core::chat::{
-    self, AckLevel, ChatEvent, MessageBatch, Outbox, OutboxStore, PendingMessage, Request, SeenIds,
-};
+use wa_core::chat::{self, AckLevel, ChatEvent, Messenger, OutboxStore, RelayOutcome, Request};
 use wa_core::client::{
     ClientConfig, ClientSession, CloseReason, CommandError, Event, SessionError,
 };
@@ -95,11 +93,9 @@ pub(crate) struct Driver {
     pub(crate) reconnect: bool,
     pub(crate) rng: StdRng,
     pub(crate) outbox_store: Arc<dyn OutboxStore>,
-    pub(crate) outbox: Outbox,
+    pub(crate) messenger: Messenger,
     pub(crate) message_waiters: HashMap<String, Vec<AckTx>>,
     pub(crate) reply_waiters: HashMap<Tag, ReplyTx>,
-    pub(crate) epoch: chat::Epoch,
-    pub(crate) seen: SeenIds,
 }
 
 /// How one connection ended.
@@ -291,9 +287,8 @@ impl Driver {
                     }
                     Some(Command::AckIncoming(keys)) => {
                         for (chat, id, participant) in keys {
-                            let epoch = self.epoch.bump();
                             let request = chat::request::received(
-                                epoch, None, &chat, &id, participant.as_deref(),
+                                0, None, &chat, &id, participant.as_deref(),
                             );
                             // Best effort: the server does not need it to keep the message.
                             let _ = self.send_request(clock, &mut session, request);
@@ -316,52 +311,20 @@ impl Driver {
         session: &mut ClientSession,
         request: Request,
     ) -> Result<Tag, ClientError> {
-        match request {
-            Request::Json(body) => Ok(session.send_json(clock.now(), body)?),
-            Request::Node {
-                mut node,
-                metric,
-                flags,
-                tag,
-            } => {
-                // One counter numbers every action and query of the client.
-                if node.attrs.get("epoch").is_some() {
-                    node.attrs.set("epoch", self.epoch.bump().to_string());
-                }
-                let sent = match tag {
-                    Some(tag) => {
-                        let tag = Tag::new(tag)
-                            .map_err(|e| ClientError::InvalidRequest(format!("tag: {e}")))?;
-                        session.send_node_tagged(
-                            clock.now(),
-                            tag,
-                            &node,
-                            Some(metric),
-                            flags,
-                            &mut self.rng,
-                        )
-                    }
-                    None => {
-                        session.send_node(clock.now(), &node, Some(metric), flags, &mut self.rng)
-                    }
-                };
-                Ok(sent?)
-            }
-        }
+        Ok(self
+            .messenger
+            .send_request(session, clock.now(), request, &mut self.rng)?)
     }
 
     /// Puts a message in the (persisted) outbox; its id, or `None` if it could not be stored.
     fn enqueue(&mut self, info: &wa_proto::WebMessageInfo, reply: AckTx) -> Option<String> {
-        let entry = PendingMessage::new(info);
-        let id = entry.id.clone();
-        let mut outbox = self.outbox.clone();
-        outbox.push(entry);
+        let id = self.messenger.enqueue(info);
         // Accepted only once it is durable: that is what "nothing lost" rests on.
-        if let Err(e) = self.outbox_store.save_outbox(&outbox) {
+        if let Err(e) = self.outbox_store.save_outbox(self.messenger.outbox()) {
+            self.messenger.forget(&id);
             let _ = reply.send(Err(ClientError::Store(e)));
             return None;
         }
-        self.outbox = outbox;
         self.message_waiters
             .entry(id.clone())
             .or_default()
@@ -371,33 +334,25 @@ impl Driver {
 
     /// Relays outbox entry `id` (again), tagged with its id.
     fn relay(&mut self, clock: &Clock, session: &mut ClientSession, id: &str) {
-        let Some(entry) = self.outbox.entries().iter().find(|e| e.id == id).cloned() else {
-            return;
-        };
-        let info = match entry.decode() {
-            Ok(info) => info,
-            Err(e) => {
-                self.emit(ClientEvent::Error(ClientError::Store(e)));
-                return;
-            }
-        };
-        let epoch = self.epoch.bump();
-        let own = session.session_data().map(|d| d.wid.clone());
-        let request = chat::request::relay_from(epoch, &info, own.as_deref());
-        if let Err(e) = self.send_request(clock, session, request) {
+        if let Err(e) = self
+            .messenger
+            .relay(session, clock.now(), id, &mut self.rng)
+        {
             tracing::debug!(error = %e, id, "relay deferred");
         }
     }
 
-    fn message_acked(&mut self, id: &str, result: Result<AckLevel, ClientError>) {
-        if self.outbox.acked(id) {
-            if let Err(e) = self.outbox_store.save_outbox(&self.outbox) {
-                self.emit(ClientEvent::Error(ClientError::Store(e)));
-            }
+    fn message_done(&mut self, id: &str, outcome: RelayOutcome) {
+        if let Err(e) = self.outbox_store.save_outbox(self.messenger.outbox()) {
+            self.emit(ClientEvent::Error(ClientError::Store(e)));
         }
-        let result = result.map_err(|e| e.to_string());
         for waiter in self.message_waiters.remove(id).unwrap_or_default() {
-            let _ = waiter.send(result.clone().map_err(ClientError::Refused));
+            let _ = waiter.send(match &outcome {
+                RelayOutcome::Acked(level) => Ok(*level),
+                RelayOutcome::Refused(status) => Err(ClientError::Refused(format!(
+                    "message {id} refused with status {status:?}"
+                ))),
+            });
         }
     }
 
@@ -421,25 +376,17 @@ impl Driver {
                 self.set_state(ConnectionState::Connected);
                 self.emit(ClientEvent::Connected(info));
                 // Whatever was never acked goes again, with the same ids.
-                let ids: Vec<String> = self.outbox.entries().iter().map(|e| e.id.clone()).collect();
-                for id in ids {
-                    self.relay(clock, session, &id);
+                for e in self
+                    .messenger
+                    .resend_pending(session, clock.now(), &mut self.rng)
+                {
+                    tracing::debug!(error = %e, "resend deferred");
                 }
             }
             Event::Closed(reason) => return Some(reason),
             Event::Response { tag, body } => {
-                if self.outbox.contains(tag.as_str())
-                    || self.message_waiters.contains_key(tag.as_str())
-                {
-                    let status = body.get("status").and_then(Value::as_u64);
-                    let result = match status {
-                        Some(200) => Ok(AckLevel::ServerAck),
-                        other => Err(ClientError::Refused(format!(
-                            "message {} refused with status {other:?}",
-                            tag.as_str()
-                        ))),
-                    };
-                    self.message_acked(tag.as_str(), result);
+                if let Some((id, outcome)) = self.messenger.on_response(&tag, &body) {
+                    self.message_done(&id, outcome);
                 } else if let Some(waiter) = self.reply_waiters.remove(&tag) {
                     let _ = waiter.send(Ok(Reply::Json(body)));
                 } else {
@@ -471,15 +418,20 @@ impl Driver {
                 }
             }
             Event::Error(SessionError::RequestTimedOut { tag }) => {
-                if self.outbox.contains(tag.as_str()) {
-                    // No ack in time: relay again with the same id (the server de-duplicates).
-                    self.relay(clock, session, tag.as_str());
-                } else if let Some(waiter) = self.reply_waiters.remove(&tag) {
-                    let _ = waiter.send(Err(ClientError::TimedOut));
-                } else {
-                    self.emit(ClientEvent::Protocol(Event::Error(
-                        SessionError::RequestTimedOut { tag },
-                    )));
+                // No ack in time: a relay goes again with the same id (the server
+                // de-duplicates).
+                let resent = self
+                    .messenger
+                    .on_timeout(session, clock.now(), &tag, &mut self.rng);
+                if !resent {
+                    match self.reply_waiters.remove(&tag) {
+                        Some(waiter) => {
+                            let _ = waiter.send(Err(ClientError::TimedOut));
+                        }
+                        None => self.emit(ClientEvent::Protocol(Event::Error(
+                            SessionError::RequestTimedOut { tag },
+                        ))),
+                    }
                 }
             }
             other => self.emit(ClientEvent::Protocol(other)),
@@ -489,28 +441,9 @@ impl Driver {
 
     /// Emits a chat event, dropping live messages already delivered once.
     fn emit_chat(&mut self, event: ChatEvent) {
-        let event = match event {
-            ChatEvent::Messages {
-                batch: batch @ (MessageBatch::Relay | MessageBatch::Unread),
-                last,
-                messages,
-            } => {
-                let fresh: Vec<_> = messages
-                    .into_iter()
-                    .filter(|m| self.seen.insert(&chat::message_key_string(m)))
-                    .collect();
-                if fresh.is_empty() {
-                    return;
-                }
-                ChatEvent::Messages {
-                    batch,
-                    last,
-                    messages: fresh,
-                }
-            }
-            other => other,
-        };
-        self.emit(ClientEvent::Chat(event));
+        if let Some(event) = self.messenger.accept(event) {
+            self.emit(ClientEvent::Chat(event));
+        }
     }
 
     /// Answers a command received while no session is up; true if it asks to shut down.

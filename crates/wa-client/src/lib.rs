@@ -380,11 +380,9 @@ impl Client {
         let outbox = self.outbox_store.load_outbox()?;
         let driver = Driver {
             outbox_store: Arc::clone(&self.outbox_store),
-            outbox,
+            messenger: wa_core::chat::Messenger::new(outbox),
             message_waiters: Default::default(),
             reply_waiters: Default::default(),
-            epoch: Default::default(),
-            seen: Default::default(),
             session_config: self.session.clone(),
             transport_config: self.transport.clone(),
             store: Arc::clone(&self.store),

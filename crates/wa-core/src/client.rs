@@ -385,6 +385,9 @@ pub enum CommandError {
     /// The node to send cannot be encoded.
     #[error("node cannot be encoded: {0}")]
     Encode(#[from] EncodeError),
+    /// A caller-chosen tag the frame format forbids.
+    #[error("invalid tag: {0}")]
+    InvalidTag(#[from] crate::frame::TagError),
 }
 
 /// Where the session is, from the outside.

@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod incoming;
+pub mod messenger;
 pub mod request;
 
 use std::collections::{HashSet, VecDeque};
@@ -23,6 +24,7 @@ pub use incoming::{
     AckLevel, BatteryInfo, ChatEvent, ChatInfo, ContactInfo, GroupChange, MessageAck, MessageBatch,
     MessageKind, PresenceUpdate, map_json, map_node,
 };
+pub use messenger::{Messenger, RelayError, RelayOutcome};
 pub use request::{ChatOp, Direction, GroupOp, GroupSetting, Presence, Request};
 
 /// A new message id in WhatsApp Web's format: `3EB0` followed by 16 uppercase hex digits.

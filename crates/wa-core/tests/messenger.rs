@@ -1,0 +1,260 @@
+//! The reliable-messaging state ([`Messenger`]) driven with a restored [`ClientSession`] on a
+//! simulated clock: relays go under their ids, acks empty the outbox, a new connection resends
+//! what was never acked with the same ids, a timeout resends, duplicates are dropped.
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::json;
+use wa_binary::{Codec, Node};
+use wa_core::chat::{
+    AckLevel, ChatEvent, MessageBatch, Messenger, Outbox, RelayOutcome, compose, map_node,
+};
+use wa_core::client::{ClientConfig, ClientSession, Event, SessionError};
+use wa_core::frame::{Frame, JsonForm, Tag};
+use wa_core::session::SessionData;
+use wa_core::time::Timestamp;
+use wa_crypto::legacy::{SessionKeys, open_client_frame};
+use wa_proto::WebMessageInfo;
+use wa_proto::prost::Message as _;
+
+const ME: &str = "15550001111@c.us";
+const PEER: &str = "15550002222@c.us";
+
+struct Link {
+    session: ClientSession,
+    keys: SessionKeys,
+    now: Timestamp,
+    rng: StdRng,
+}
+
+/// A session restored from storage and logged in again (`Conn` without a secret).
+fn connected(now: Timestamp) -> Link {
+    let mut rng = StdRng::seed_from_u64(3);
+    let keys = SessionKeys::generate(&mut rng);
+    let data = SessionData {
+        client_id: "AAECAwQFBgcICQoLDA0ODw==".into(),
+        private_key: [9; 32],
+        client_token: "ct".into(),
+        server_token: "1@st".into(),
+        browser_token: "1@bt".into(),
+        enc_key: *keys.enc_key(),
+        mac_key: *keys.mac_key(),
+        wid: ME.into(),
+    };
+    let mut session = ClientSession::new(ClientConfig::default());
+    session.restore(now, data).unwrap();
+    let Some(Frame::Json { tag, .. }) = session.poll_transmit() else {
+        panic!("admin init first")
+    };
+    session.handle_frame(
+        now,
+        Frame::json(tag, JsonForm::OneComma, json!({"status": 200})),
+    );
+    while session.poll_transmit().is_some() {}
+    let conn = json!(["Conn", {"wid": ME, "pushname": "Me", "clientToken": "ct2",
+        "serverToken": "1@st2", "browserToken": "1@bt2"}]);
+    session.handle_frame(
+        now,
+        Frame::json(Tag::new("s1").unwrap(), JsonForm::OneComma, conn),
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Connected(_))),
+        "{events:?}"
+    );
+    Link {
+        session,
+        keys,
+        now,
+        rng,
+    }
+}
+
+impl Link {
+    /// The relays sent: (tag, metric, flags, relayed message).
+    fn relays(&mut self) -> Vec<(String, u8, u8, WebMessageInfo)> {
+        std::iter::from_fn(|| self.session.poll_transmit())
+            .filter_map(|frame| match frame {
+                Frame::Binary { tag, payload } => Some((tag, payload)),
+                _ => None,
+            })
+            .map(|(tag, payload)| {
+                let opened = open_client_frame(&self.keys, &payload).unwrap();
+                let node = Codec::legacy().decode(&opened.plaintext).unwrap();
+                assert_eq!(node.attrs.get("type"), Some("relay"));
+                let bytes = node.child("message").and_then(Node::content_bytes).unwrap();
+                (
+                    tag.as_str().to_owned(),
+                    opened.metric_byte,
+                    opened.flags.bits(),
+                    WebMessageInfo::decode_bytes(bytes).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn reply(&mut self, tag: &str, status: u16) -> Vec<Event> {
+        let frame = Frame::json(
+            Tag::new(tag).unwrap(),
+            JsonForm::OneComma,
+            json!({ "status": status }),
+        );
+        self.session.handle_frame(self.now, frame);
+        std::iter::from_fn(|| self.session.poll_event()).collect()
+    }
+}
+
+fn message(id: &str, text: &str) -> WebMessageInfo {
+    compose::envelope(PEER, id, compose::text(text), 1_600_000_000)
+}
+
+#[test]
+fn relay_under_its_id_and_ack_empties_the_outbox() {
+    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
+    let mut messenger = Messenger::new(Outbox::default());
+    let id = messenger.enqueue(&message("3EB0AAAA00000001", "hi"));
+    messenger
+        .relay(&mut link.session, link.now, &id, &mut link.rng)
+        .unwrap();
+    let relays = link.relays();
+    assert_eq!(relays.len(), 1);
+    let (tag, metric, flags, info) = &relays[0];
+    assert_eq!((tag.as_str(), *metric, *flags), (id.as_str(), 16, 0x80));
+    assert_eq!(
+        info.message.as_ref().unwrap().conversation.as_deref(),
+        Some("hi")
+    );
+
+    let events = link.reply(&id, 200);
+    let [Event::Response { tag, body }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        messenger.on_response(tag, body),
+        Some((id.clone(), RelayOutcome::Acked(AckLevel::ServerAck)))
+    );
+    assert!(messenger.outbox().is_empty());
+    // A second reply on the same tag is not about a pending message any more.
+    assert_eq!(messenger.on_response(tag, body), None);
+}
+
+#[test]
+fn unacked_messages_go_again_with_the_same_ids_after_a_new_login() {
+    let t0 = Timestamp::from_unix_ms(1_600_000_000_000);
+    let mut link = connected(t0);
+    let mut messenger = Messenger::new(Outbox::default());
+    let a = messenger.enqueue(&message("3EB0AAAA00000001", "one"));
+    let b = messenger.enqueue(&message("3EB0AAAA00000002", "two"));
+    for id in [&a, &b] {
+        messenger
+            .relay(&mut link.session, link.now, id, &mut link.rng)
+            .unwrap();
+    }
+    assert_eq!(link.relays().len(), 2);
+    // The link drops before either ack; the stored outbox feeds a new client.
+    link.session.handle_transport_closed(link.now);
+    let stored = messenger.outbox().clone();
+    let mut messenger = Messenger::new(stored);
+    let mut link = connected(t0 + Duration::from_secs(5));
+    assert!(
+        messenger
+            .resend_pending(&mut link.session, link.now, &mut link.rng)
+            .is_empty()
+    );
+    let tags: Vec<String> = link.relays().into_iter().map(|r| r.0).collect();
+    assert_eq!(tags, [a.clone(), b.clone()]);
+
+    // One is acked; the other's ack never comes: it is relayed again when its request times
+    // out, under the same id.
+    let events = link.reply(&a, 200);
+    let [Event::Response { tag, body }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert!(matches!(
+        messenger.on_response(tag, body),
+        Some((_, RelayOutcome::Acked(_)))
+    ));
+    link.now = link.now + Duration::from_secs(21);
+    link.session.handle_timeout(link.now);
+    let timed_out: Vec<Tag> = std::iter::from_fn(|| link.session.poll_event())
+        .filter_map(|e| match e {
+            Event::Error(SessionError::RequestTimedOut { tag }) => Some(tag),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(timed_out.len(), 1);
+    assert!(messenger.on_timeout(&mut link.session, link.now, &timed_out[0], &mut link.rng));
+    let again: Vec<String> = link
+        .relays()
+        .into_iter()
+        .filter(|r| r.0 == b)
+        .map(|r| r.3.key.id.unwrap())
+        .collect();
+    assert_eq!(again, std::slice::from_ref(&b));
+    // Refused: it leaves the outbox with the status.
+    let events = link.reply(&b, 400);
+    let [Event::Response { tag, body }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        messenger.on_response(tag, body),
+        Some((b, RelayOutcome::Refused(Some(400))))
+    );
+    assert!(messenger.outbox().is_empty());
+}
+
+#[test]
+fn epochs_count_every_request_and_duplicates_are_dropped() {
+    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
+    let mut messenger = Messenger::default();
+    for _ in 0..3 {
+        let req = wa_core::chat::request::chats(0);
+        messenger
+            .send_request(&mut link.session, link.now, req, &mut link.rng)
+            .unwrap();
+    }
+    let epochs: Vec<String> = std::iter::from_fn(|| link.session.poll_transmit())
+        .filter_map(|f| match f {
+            Frame::Binary { payload, .. } => Some(payload),
+            _ => None,
+        })
+        .map(|p| {
+            let opened = open_client_frame(&link.keys, &p).unwrap();
+            let node = Codec::legacy().decode(&opened.plaintext).unwrap();
+            node.attrs.get("epoch").unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(epochs, ["1", "2", "3"]);
+
+    let incoming = WebMessageInfo {
+        key: wa_proto::MessageKey::new("15550002222@s.whatsapp.net", false, "X1"),
+        message: Some(compose::text("once")),
+        ..WebMessageInfo::default()
+    };
+    let push = Node::new("action")
+        .attr("add", "relay")
+        .children([Node::new("message").bytes(incoming.encode_to_vec())]);
+    let mut handed = 0;
+    for _ in 0..2 {
+        for event in map_node(&push) {
+            if let Some(ChatEvent::Messages {
+                batch: MessageBatch::Relay,
+                messages,
+                ..
+            }) = messenger.accept(event)
+            {
+                handed += messages.len();
+            }
+        }
+    }
+    assert_eq!(handed, 1);
+    // History pages are not filtered: they legitimately repeat messages.
+    let page = ChatEvent::Messages {
+        batch: MessageBatch::History,
+        last: true,
+        messages: vec![incoming],
+    };
+    assert!(messenger.accept(page).is_some());
+}
