@@ -460,7 +460,7 @@ async fn incoming_is_acknowledged_only_after_the_app_took_it() {
 
 #[tokio::test]
 async fn groups_and_history_paging() {
-    let (sim, a, mut b) = two_clients().await;
+    let (sim, mut a, mut b) = two_clients().await;
     let gid = a.group_create("Plans", &[B.to_owned()]).await.unwrap();
     assert!(gid.ends_with("@g.us"), "{gid}");
     // The group's creation arrives first, as a notification stub (no content).
@@ -471,8 +471,21 @@ async fn groups_and_history_paging() {
     );
     let hello = a.send_text(&gid, "hello group").await.unwrap();
     let got = incoming(&mut b).await;
-    assert_eq!(got.key.id, Some(hello.id));
+    assert_eq!(got.key.id, Some(hello.id.clone()));
     assert_eq!(got.key.remote_jid.as_deref(), Some(gid.as_str()));
+    // A member's read receipt names the member.
+    b.read(&gid, &got.key).await.unwrap();
+    let read = next(&mut a, |e| match e {
+        ClientEvent::Chat(ChatEvent::Ack(ack))
+            if ack.ids.contains(&hello.id) && ack.level == AckLevel::Read =>
+        {
+            Some(ack.clone())
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(read.chat, gid);
+    assert_eq!(read.participant.as_deref(), Some(B));
 
     a.group_op(&gid, GroupOp::Subject("New plans".into()))
         .await
