@@ -544,6 +544,18 @@ impl Client {
         })
     }
 
+    /// The chat list (binary `chat` query).
+    pub async fn chats(&self) -> Result<Vec<chat::ChatInfo>, ClientError> {
+        let node = self.node("chat", request::chats(0)).await?;
+        Ok(incoming::chats_of(&node))
+    }
+
+    /// The address book (binary `contacts` query).
+    pub async fn contacts(&self) -> Result<Vec<chat::ContactInfo>, ClientError> {
+        let node = self.node("contacts", request::contacts(0)).await?;
+        Ok(incoming::contacts_of(&node))
+    }
+
     /// `jid`'s profile picture URL, if it has one.
     pub async fn profile_picture_url(&self, jid: &str) -> Result<Option<String>, ClientError> {
         match self.request(request::profile_picture(jid)).await? {

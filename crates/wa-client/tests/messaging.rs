@@ -375,6 +375,16 @@ async fn presence_chat_ops_profile_and_queries() {
     ] {
         a.chat_op(B, op).await.unwrap();
     }
+    a.chat_op(B, ChatOp::Archive).await.unwrap();
+    let chats = a.chats().await.unwrap();
+    let with_b = chats
+        .iter()
+        .find(|c| c.jid == B)
+        .expect("chat with B listed");
+    assert!(with_b.archive);
+    a.chat_op(B, ChatOp::Unarchive).await.unwrap();
+    let contacts = a.contacts().await.unwrap();
+    assert!(contacts.iter().any(|c| c.jid == ECHO));
     let chat_state = sim.with_server(|s, _| {
         s.store(A)
             .and_then(|st| st.chats.get(B))
