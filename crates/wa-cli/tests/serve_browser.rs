@@ -2,9 +2,11 @@
 //! (playwright-core, headless, offline) against the built `wa serve` with its in-process
 //! simulator. It checks the QR page, the scan, the seeded chats, an echo conversation with
 //! read ticks and the contact's typing indicator, an inline image upload and switching
-//! between two sessions, and writes the README's screenshots to `docs/img/` (the web client,
-//! and `wa demo` rendered as a terminal). Failure screenshots land there too
-//! (`failure-<step>.png`).
+//! between two sessions, and takes screenshots (the web client, and `wa demo` rendered as a
+//! terminal) into `$WA_SCREENSHOT_DIR`, or a scratch directory under the target dir when unset,
+//! so a test run leaves the tree clean. Refresh the README's pictures with
+//! `WA_SCREENSHOT_DIR=docs/img cargo test -p wa-cli --test serve_browser`. Failure screenshots
+//! land in the same directory (`failure-<step>.png`).
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -48,7 +50,11 @@ fn the_web_client_logs_in_lists_chats_chats_with_the_echo_contact_and_shows_imag
         "{} is missing: run `cargo xtask setup` (installs Debian's chromium with apt-get)",
         chromium.display()
     );
-    let shots = root.join("docs/img");
+    let shots = match std::env::var_os("WA_SCREENSHOT_DIR") {
+        Some(dir) => root.join(dir),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+    };
+    std::fs::create_dir_all(&shots).unwrap();
 
     // `wa demo` in colour, for its screenshot.
     let demo = Command::new(WA)
