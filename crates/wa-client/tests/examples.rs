@@ -46,3 +46,53 @@ async fn echo_bot_refuses_unknown_options() {
     let err = echo_bot::run(&args(&["--bogus", "1"])).await.unwrap_err();
     assert!(err.to_string().contains("--bogus"), "{err}");
 }
+
+#[allow(dead_code)]
+#[path = "../examples/media_downloader.rs"]
+mod media_downloader;
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).to_vec()
+}
+
+#[tokio::test]
+async fn media_downloader_saves_history_then_live_media_with_the_original_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("media");
+    // A page size of 2 makes the history take two pages.
+    let summary = media_downloader::run(&args(&["--dir", out.to_str().unwrap(), "--page", "2"]))
+        .await
+        .unwrap();
+
+    let originals = media_downloader::demo_media();
+    assert_eq!(summary.failed, 0);
+    assert_eq!(summary.saved.len(), originals.len());
+    for (n, (saved, original)) in summary.saved.iter().zip(&originals).enumerate() {
+        assert!(saved.path.starts_with(&out), "{}", saved.path.display());
+        let written = std::fs::read(&saved.path).unwrap();
+        assert_eq!(sha256(&written), sha256(&original.bytes), "file {n}");
+        assert_eq!(saved.bytes, original.bytes.len());
+        // All but the last were in the history; the last arrived while it waited.
+        assert_eq!(saved.live, n == originals.len() - 1, "file {n}");
+    }
+    let names: Vec<String> = summary
+        .saved
+        .iter()
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names[0], format!("{}.jpg", summary.saved[0].id));
+    assert_eq!(names[1], format!("{}-report_2026.pdf", summary.saved[1].id));
+    assert_eq!(names[2], format!("{}.ogg", summary.saved[2].id));
+    assert_eq!(names[3], format!("{}.mp4", summary.saved[3].id));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), originals.len());
+}
+
+#[test]
+fn media_downloader_keeps_network_file_names_inside_the_directory() {
+    let name = media_downloader::file_name_for("3EB0/../X", None, Some("../../etc/passwd"));
+    assert_eq!(name, "3EB0X-_.._etc_passwd");
+    assert!(!name.contains('/'));
+    let name = media_downloader::file_name_for("ID", Some("audio/ogg; codecs=opus"), None);
+    assert_eq!(name, "ID.ogg");
+}

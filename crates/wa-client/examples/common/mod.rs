@@ -10,7 +10,7 @@ use std::time::Duration;
 use wa_client::chat::{ChatEvent, MessageBatch};
 use wa_client::{Client, ClientEvent, FileStore, MediaClient};
 use wa_core::client::ConnInfo;
-use wa_proto::WebMessageInfo;
+use wa_proto::{Message, WebMessageInfo};
 use wa_sim::{Config, SeedAccount, SimConfig, SimHandle, SimServer};
 
 /// Every error an example reports: they only print it.
@@ -172,4 +172,22 @@ pub fn incoming(event: &ClientEvent) -> Vec<WebMessageInfo> {
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// The MIME type and (documents) file name of a media message's content.
+pub fn mimetype_and_name(message: &Message) -> (Option<String>, Option<String>) {
+    let m = message.content();
+    let mimetype = m
+        .image_message
+        .as_ref()
+        .and_then(|x| x.mimetype.clone())
+        .or_else(|| m.video_message.as_ref().and_then(|x| x.mimetype.clone()))
+        .or_else(|| m.audio_message.as_ref().and_then(|x| x.mimetype.clone()))
+        .or_else(|| m.sticker_message.as_ref().and_then(|x| x.mimetype.clone()))
+        .or_else(|| m.document_message.as_ref().and_then(|x| x.mimetype.clone()));
+    let file_name = m
+        .document_message
+        .as_ref()
+        .and_then(|x| x.file_name.clone());
+    (mimetype, file_name)
 }
