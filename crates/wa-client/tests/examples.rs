@@ -2,6 +2,9 @@
 //! function their `main` calls, and their outcomes are checked: the echo bot's replies, the
 //! downloaded files' hashes, the exported JSON.
 
+// Each example brings its own copy of `examples/common/mod.rs`, as it does when built alone.
+#![allow(clippy::duplicate_mod)]
+
 #[allow(dead_code)]
 #[path = "../examples/echo_bot.rs"]
 mod echo_bot;

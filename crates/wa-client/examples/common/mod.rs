@@ -4,6 +4,9 @@
 //!
 //! Not an example itself: cargo only builds `examples/*.rs` and `examples/*/main.rs`.
 
+// Each example uses a different part of it.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 
