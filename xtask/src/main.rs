@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod bench_compare;
 mod bench_media;
 mod book;
 mod codegen;
-mod bench_compare;
 mod tasks;
 
 const USAGE: &str = "\
