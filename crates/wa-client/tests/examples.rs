@@ -99,3 +99,89 @@ fn media_downloader_keeps_network_file_names_inside_the_directory() {
     let name = media_downloader::file_name_for("ID", Some("audio/ogg; codecs=opus"), None);
     assert_eq!(name, "ID.ogg");
 }
+
+#[allow(dead_code)]
+#[path = "../examples/history_export.rs"]
+mod history_export;
+
+#[tokio::test]
+async fn history_export_writes_the_whole_conversation_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("chat.json");
+    let summary = history_export::run(&args(&["--out", out.to_str().unwrap(), "--page", "3"]))
+        .await
+        .unwrap();
+
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let messages = written.as_array().expect("a JSON array");
+    assert_eq!(messages, &summary.messages);
+    // 8 messages, 3 per request: 3 + 3 + 2, the last page reaching the start.
+    assert_eq!(summary.pages, 3);
+    let conversation = history_export::DEMO_CONVERSATION;
+    assert_eq!(messages.len(), conversation.len());
+    assert_eq!(summary.demo_ids.len(), conversation.len());
+
+    let me = "15550100001@c.us";
+    let friend = "15550100002@c.us";
+    let mut last_timestamp = 0;
+    for (n, (m, (ours, text))) in messages.iter().zip(conversation).enumerate() {
+        assert_eq!(
+            m["id"],
+            summary.demo_ids[n].as_str(),
+            "message {n} in order"
+        );
+        assert_eq!(m["chat"], friend);
+        assert_eq!(m["fromMe"], ours, "message {n}");
+        assert_eq!(m["from"], if ours { me } else { friend }, "message {n}");
+        let timestamp = m["timestamp"].as_u64().expect("timestamp");
+        assert!(timestamp >= last_timestamp && timestamp > 1_600_000_000);
+        last_timestamp = timestamp;
+        if n == history_export::DEMO_IMAGE_AT {
+            assert_eq!(m["type"], "image");
+            assert_eq!(m["caption"], text);
+            assert_eq!(m["text"], serde_json::Value::Null);
+            let photo = history_export::demo_photo();
+            assert_eq!(m["media"]["mimetype"], "image/jpeg");
+            assert_eq!(m["media"]["fileLength"], photo.len());
+            let hex: String = sha256(&photo).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(m["media"]["fileSha256"], hex.as_str());
+        } else {
+            assert_eq!(m["type"], "text");
+            assert_eq!(m["text"], text, "message {n}");
+            assert_eq!(m["media"], serde_json::Value::Null);
+        }
+        // The friend read everything we sent; what it sent is stored as delivered to us.
+        assert_eq!(
+            m["status"],
+            if ours { "READ" } else { "DELIVERY_ACK" },
+            "message {n}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn history_export_limit_keeps_the_newest_messages_across_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tail.json");
+    let summary = history_export::run(&args(&[
+        "--out",
+        out.to_str().unwrap(),
+        "--page",
+        "2",
+        "--limit",
+        "5",
+    ]))
+    .await
+    .unwrap();
+
+    // 2 + 2 + 1: the last request asks only for what the limit leaves.
+    assert_eq!(summary.pages, 3);
+    let ids: Vec<&str> = summary
+        .messages
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = summary.demo_ids[3..].iter().map(String::as_str).collect();
+    assert_eq!(ids, expected);
+}

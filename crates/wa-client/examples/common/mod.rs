@@ -81,7 +81,7 @@ pub async fn start_sim() -> Result<SimHandle, Error> {
         ..SimConfig::default()
     })
     .await?;
-    println!("started wa-sim at {}", sim.ws_url());
+    eprintln!("started wa-sim at {}", sim.ws_url());
     Ok(sim)
 }
 
@@ -109,10 +109,11 @@ pub fn build(
 }
 
 /// Logs `client` in: restores a stored session if there is one, otherwise shows QR codes, to
-/// the simulated phone when there is a sim (as `wa login --show-to-sim` does), else on stdout.
+/// the simulated phone when there is a sim (as `wa login --show-to-sim` does), else printed.
+/// Status lines go to stderr, leaving stdout to an example's output.
 pub async fn connect(client: &mut Client, sim: Option<&SimHandle>) -> Result<ConnInfo, Error> {
     if client.session_data()?.is_some() {
-        println!("restoring the saved session");
+        eprintln!("restoring the saved session");
         client.restore()?;
     } else {
         client.login()?;
@@ -122,12 +123,12 @@ pub async fn connect(client: &mut Client, sim: Option<&SimHandle>) -> Result<Con
             ClientEvent::Qr(qr) => match sim {
                 Some(sim) => {
                     sim.present_qr(&qr.qr_string())?;
-                    println!("QR code presented to the simulated phone");
+                    eprintln!("QR code presented to the simulated phone");
                 }
-                None => println!("scan this QR code with your phone: {}", qr.qr_string()),
+                None => eprintln!("scan this QR code with your phone: {}", qr.qr_string()),
             },
             ClientEvent::Connected(info) => {
-                println!("logged in as {}", info.wid);
+                eprintln!("logged in as {}", info.wid);
                 return Ok(info);
             }
             ClientEvent::Stopped(reason) => return Err(format!("login failed: {reason:?}").into()),
