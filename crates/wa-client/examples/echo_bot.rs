@@ -9,9 +9,12 @@
 mod common;
 
 use common::{Error, ME};
-use wa_client::chat::{AckLevel, ChatEvent, normalize_jid};
+use std::collections::HashSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use wa_client::chat::{AckLevel, ChatEvent, MessageBatch, normalize_jid};
 use wa_client::{Client, ClientEvent};
-use wa_proto::Message;
+use wa_proto::{Message, WebMessageInfo};
 
 const HELP: &str = "\
 echo_bot: answers every incoming text with the same text and marks the chat read.
@@ -63,6 +66,8 @@ pub async fn run(args: &[String]) -> Result<Summary, Error> {
         }
     }
 
+    let started = now_secs();
+    let mut answered = HashSet::new();
     let sim = match opts.server {
         Some(_) => None,
         None => Some(common::start_sim().await?),
@@ -101,7 +106,10 @@ pub async fn run(args: &[String]) -> Result<Summary, Error> {
         if let ClientEvent::Stopped(reason) = &event {
             return Err(format!("the client stopped: {reason:?}").into());
         }
-        for message in common::incoming(&event) {
+        for message in new_messages(&event, started) {
+            if !answered.insert(message.key.id.clone()) {
+                continue; // seen already (live and again in a login batch)
+            }
             let Some(text) = message.message.as_ref().and_then(Message::text_content) else {
                 continue; // media, locations, stubs...: nothing to echo
             };
@@ -123,6 +131,36 @@ pub async fn run(args: &[String]) -> Result<Summary, Error> {
         sim.shutdown().await;
     }
     Ok(summary)
+}
+
+/// Messages from others that are new to the bot: live relays, and those in the login batches
+/// (`last`, `unread`) sent since it started: a message sent while the bot logs in arrives
+/// there, not as a relay. Older ones in those batches were (or should have been) answered by
+/// an earlier run.
+fn new_messages(event: &ClientEvent, since: u64) -> Vec<WebMessageInfo> {
+    let ClientEvent::Chat(ChatEvent::Messages {
+        batch, messages, ..
+    }) = event
+    else {
+        return Vec::new();
+    };
+    let is_new = |m: &&WebMessageInfo| match batch {
+        MessageBatch::Relay => true,
+        MessageBatch::Last | MessageBatch::Unread => m.message_timestamp >= Some(since),
+        _ => false, // history answers, updates of known messages
+    };
+    messages
+        .iter()
+        .filter(|m| m.key.from_me != Some(true))
+        .filter(is_new)
+        .cloned()
+        .collect()
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The friend's side of the demo: sends `n` demo texts, each after the echo of the last and

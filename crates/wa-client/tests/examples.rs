@@ -185,3 +185,103 @@ async fn history_export_limit_keeps_the_newest_messages_across_pages() {
     let expected: Vec<&str> = summary.demo_ids[3..].iter().map(String::as_str).collect();
     assert_eq!(ids, expected);
 }
+
+/// A standalone server (as `--server` expects) with the two demo accounts.
+async fn standalone_sim() -> wa_sim::SimHandle {
+    let friend = wa_sim::SeedAccount {
+        wid: "15550100002@c.us".to_owned(),
+        contacts: Vec::new(),
+        chats: Vec::new(),
+        ..wa_sim::SeedAccount::default()
+    };
+    wa_sim::SimServer::start(wa_sim::SimConfig {
+        server: wa_sim::Config {
+            accounts: vec![wa_sim::SeedAccount::default(), friend],
+            ..wa_sim::Config::default()
+        },
+        ..wa_sim::SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// Logs a client into `wid` on `sim` (the phone scans on command).
+async fn logged_in(
+    sim: &wa_sim::SimHandle,
+    store: wa_client::FileStore,
+    wid: &str,
+) -> wa_client::Client {
+    let mut client = wa_client::Client::builder()
+        .server_url(sim.ws_url())
+        .store(store)
+        .build()
+        .unwrap();
+    client.login().unwrap();
+    loop {
+        match client.next_event().await.unwrap() {
+            wa_client::ClientEvent::Qr(qr) => {
+                sim.with_server(|s, now| s.scan_as(now, &qr.qr_string(), Some(wid)))
+                    .unwrap();
+            }
+            wa_client::ClientEvent::Connected(info) => {
+                assert_eq!(info.wid, wid);
+                return client;
+            }
+            other => assert!(
+                !matches!(other, wa_client::ClientEvent::Stopped(_)),
+                "{other:?}"
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn echo_bot_restores_a_saved_session_on_a_server() {
+    let sim = standalone_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("bot.json");
+    // An earlier run paired the bot's account and left its session in the file.
+    let mut first = logged_in(
+        &sim,
+        wa_client::FileStore::new(&session),
+        "15550100001@c.us",
+    )
+    .await;
+    first.shutdown().await;
+
+    let bot_args = args(&[
+        "--server",
+        &sim.ws_url(),
+        "--session",
+        session.to_str().unwrap(),
+        "--max",
+        "1",
+    ]);
+    let bot =
+        tokio::spawn(async move { echo_bot::run(&bot_args).await.map_err(|e| e.to_string()) });
+    // No QR this time: the stored tokens log it in.
+    let restored = sim
+        .wait_for_event(std::time::Duration::from_secs(20), |e| {
+            matches!(e, wa_sim::SimEvent::LoggedIn { restored: true, .. })
+        })
+        .await;
+    assert!(restored.is_some(), "the bot never restored its session");
+
+    let friend_store = wa_client::FileStore::new(dir.path().join("friend.json"));
+    let mut friend = logged_in(&sim, friend_store, "15550100002@c.us").await;
+    friend
+        .send_text("15550100001@c.us", "still there?")
+        .await
+        .unwrap();
+    let summary = tokio::time::timeout(std::time::Duration::from_secs(20), bot)
+        .await
+        .expect("the bot answers")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        summary.replies,
+        vec![("15550100002@c.us".to_owned(), "still there?".to_owned())]
+    );
+    friend.shutdown().await;
+    sim.shutdown().await;
+}
