@@ -12,7 +12,8 @@ use common::{Error, ME};
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use wa_client::chat::{AckLevel, ChatEvent, MessageBatch, normalize_jid};
+use wa_client::chat::compose::{MediaKind, MediaOptions};
+use wa_client::chat::{AckLevel, ChatEvent, MessageBatch, MessageKind, normalize_jid};
 use wa_client::{Client, ClientEvent};
 use wa_proto::{Message, WebMessageInfo};
 
@@ -107,10 +108,13 @@ pub async fn run(args: &[String]) -> Result<Summary, Error> {
             return Err(format!("the client stopped: {reason:?}").into());
         }
         for message in new_messages(&event, started) {
+            if max.is_some_and(|n| summary.replies.len() >= n) {
+                break; // one batch may carry more than we have left
+            }
             if !answered.insert(message.key.id.clone()) {
                 continue; // seen already (live and again in a login batch)
             }
-            let Some(text) = message.message.as_ref().and_then(Message::text_content) else {
+            let Some(text) = text_of(&message) else {
                 continue; // media, locations, stubs...: nothing to echo
             };
             let chat = normalize_jid(message.key.remote_jid.as_deref().unwrap_or_default());
@@ -157,6 +161,15 @@ fn new_messages(event: &ClientEvent, since: u64) -> Vec<WebMessageInfo> {
         .collect()
 }
 
+/// A text message's text (plain, or with a quote/mentions/link preview); not a caption.
+fn text_of(message: &WebMessageInfo) -> Option<&str> {
+    let content = message.message.as_ref()?;
+    match MessageKind::of(content) {
+        MessageKind::Text | MessageKind::ExtendedText => content.text_content(),
+        _ => None,
+    }
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -168,6 +181,15 @@ fn now_secs() -> u64 {
 async fn chat_with_bot(mut friend: Client, n: usize) -> Result<(Vec<String>, usize), Error> {
     let mut echoes = Vec::new();
     let mut read = 0;
+    // A captioned photo first: the bot must not take its caption for a text.
+    let caption = MediaOptions {
+        caption: Some("a photo, not a text".to_owned()),
+        ..MediaOptions::default()
+    };
+    let photo = vec![0x5a; 4096];
+    friend
+        .send_media(ME, MediaKind::Image, &photo, caption)
+        .await?;
     for text in DEMO_TEXTS.iter().cycle().take(n) {
         let sent = friend.send_text(ME, text).await?;
         let (mut echo, mut seen_read) = (None, false);
