@@ -285,3 +285,86 @@ async fn echo_bot_restores_a_saved_session_on_a_server() {
     friend.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn history_export_starts_before_a_given_message_on_a_server() {
+    let sim = standalone_sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("me.json");
+    let me = "15550100001@c.us";
+    let friend_jid = "15550100002@c.us";
+    let mut mine = logged_in(&sim, wa_client::FileStore::new(&session), me).await;
+    let friend_store = wa_client::FileStore::new(dir.path().join("friend.json"));
+    let mut friend = logged_in(&sim, friend_store, friend_jid).await;
+    // m0 m1 f0 m2 f1 m3 (m: ours, f: the friend's).
+    let mut ids = Vec::new();
+    for (ours, text) in [
+        (true, "m0"),
+        (true, "m1"),
+        (false, "f0"),
+        (true, "m2"),
+        (false, "f1"),
+        (true, "m3"),
+    ] {
+        let sent = if ours {
+            mine.send_text(friend_jid, text).await.unwrap()
+        } else {
+            friend.send_text(me, text).await.unwrap()
+        };
+        ids.push(sent.id);
+    }
+    mine.shutdown().await;
+    friend.shutdown().await;
+
+    let export = |before_flag: &'static str, before: String, out: &str| {
+        let out = dir.path().join(out);
+        let args = args(&[
+            "--server",
+            &sim.ws_url(),
+            "--session",
+            session.to_str().unwrap(),
+            "--chat",
+            friend_jid,
+            "--page",
+            "2",
+            before_flag,
+            &before,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        async move { history_export::run(&args).await.unwrap() }
+    };
+    let texts = |summary: &history_export::Summary| -> Vec<String> {
+        summary
+            .messages
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // Before our m3: five messages, in pages of 2 + 2 + 1.
+    let summary = export("--before-mine", ids[5].clone(), "a.json").await;
+    assert_eq!(texts(&summary), ["m0", "m1", "f0", "m2", "f1"]);
+    assert_eq!(summary.pages, 3);
+    let exported: Vec<&str> = summary
+        .messages
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        exported,
+        ids[..5].iter().map(String::as_str).collect::<Vec<_>>()
+    );
+
+    // Before the friend's f1: four, in two full pages (the second reaching the start).
+    let summary = export("--before", ids[4].clone(), "b.json").await;
+    assert_eq!(texts(&summary), ["m0", "m1", "f0", "m2"]);
+    assert_eq!(summary.pages, 2);
+    let from_me: Vec<bool> = summary
+        .messages
+        .iter()
+        .map(|m| m["fromMe"].as_bool().unwrap())
+        .collect();
+    assert_eq!(from_me, [true, true, false, true]);
+    sim.shutdown().await;
+}
