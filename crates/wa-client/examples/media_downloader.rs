@@ -15,10 +15,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use common::{Error, FRIEND, ME};
-use wa_client::Client;
 use wa_client::chat::compose::{MediaKind, MediaOptions, media_ref};
 use wa_client::chat::normalize_jid;
 use wa_client::chat::request::Direction;
+use wa_client::{Client, ClientEvent};
 use wa_proto::WebMessageInfo;
 
 const HELP: &str = "\
@@ -209,6 +209,9 @@ pub async fn run(args: &[String]) -> Result<Summary, Error> {
                 .await
                 .ok_or("the client's event stream ended")?,
         };
+        if let ClientEvent::Stopped(reason) = &event {
+            return Err(format!("the client stopped: {reason:?}").into());
+        }
         for message in common::incoming(&event) {
             let in_chat =
                 message.key.remote_jid.as_deref().map(normalize_jid) == Some(chat.clone());
