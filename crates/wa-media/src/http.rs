@@ -16,6 +16,10 @@ pub const ORIGIN: &str = "https://web.whatsapp.com";
 /// Bytes per chunk of a streamed upload body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
 
+/// The largest body [`MediaClient`] downloads by default: WhatsApp's 2 GiB file limit plus
+/// the padding block and the 10-byte MAC. A message's `fileLength` tightens it further.
+pub const DEFAULT_MAX_DOWNLOAD: u64 = 2 * 1024 * 1024 * 1024 + 16 + 10;
+
 /// What went wrong while uploading or downloading.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,6 +59,15 @@ pub enum HttpError {
     /// Reading the upload file or writing the plaintext failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// The host sent (or announced) a body larger than the limit: the message's
+    /// `fileLength` when known, else [`MediaClient::with_max_download`]'s.
+    #[error("{url} sent a body over the {limit}-byte limit")]
+    TooLarge {
+        /// The URL tried (without its query).
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
 }
 
 impl HttpError {
@@ -156,6 +169,7 @@ pub struct MediaClient {
     http: reqwest::Client,
     scheme: &'static str,
     retry: RetryPolicy,
+    max_download: u64,
 }
 
 impl Default for MediaClient {
@@ -175,7 +189,16 @@ impl MediaClient {
             http,
             scheme: "https",
             retry: RetryPolicy::default(),
+            max_download: DEFAULT_MAX_DOWNLOAD,
         }
+    }
+
+    /// Refuses download bodies over `bytes` (default [`DEFAULT_MAX_DOWNLOAD`]), so a host can
+    /// not make [`MediaClient::download`] grow without bound when the message gives no
+    /// `fileLength`.
+    pub fn with_max_download(mut self, bytes: u64) -> MediaClient {
+        self.max_download = bytes;
+        self
     }
 
     /// Uses `http` for every request (e.g. one trusting an extra root certificate).
@@ -427,7 +450,8 @@ impl MediaClient {
             attempt += 1;
             sink.reset();
             let decryptor = Decryptor::with_keys(&keys, expected.clone());
-            match self.fetch_once(url, decryptor, progress, sink).await {
+            let limit = body_limit(expected.file_length, self.max_download);
+            match self.fetch_once(url, decryptor, limit, progress, sink).await {
                 Ok(info) => return Ok(info),
                 Err(HttpError::Status { status, .. }) if status == 404 || status == 410 => {
                     match requery().await {
@@ -530,6 +554,7 @@ impl MediaClient {
         &self,
         url: &str,
         mut decryptor: Decryptor,
+        limit: u64,
         progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
         sink: &mut Sink<'_, W>,
     ) -> Result<DecryptedInfo, HttpError> {
@@ -549,6 +574,9 @@ impl MediaClient {
             return Err(HttpError::Status { url: shown, status });
         }
         let total = response.content_length();
+        if total.is_some_and(|total| total > limit) {
+            return Err(HttpError::TooLarge { url: shown, limit });
+        }
         let mut done = 0u64;
         let mut stream = response.bytes_stream();
         let mut plain = Vec::with_capacity(UPLOAD_CHUNK + 64);
@@ -558,6 +586,9 @@ impl MediaClient {
                 source,
             })?;
             done += chunk.len() as u64;
+            if done > limit {
+                return Err(HttpError::TooLarge { url: shown, limit });
+            }
             progress(done, total);
             plain.clear();
             decryptor.update(&chunk, &mut plain)?;
@@ -568,6 +599,18 @@ impl MediaClient {
         sink.write(&plain).await?;
         sink.flush().await?;
         Ok(info)
+    }
+}
+
+/// The most body bytes a download may carry: `enc ‖ mac` of a `file_length`-byte file (PKCS7
+/// always adds 1..=16 bytes) when the message gives it, and never more than `max`.
+fn body_limit(file_length: Option<u64>, max: u64) -> u64 {
+    match file_length {
+        Some(len) => (len / 16 + 1)
+            .saturating_mul(16)
+            .saturating_add(10)
+            .min(max),
+        None => max,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Upload and download against local HTTP servers on 127.0.0.1: both upload routes, MAC
 //! checks on download, retry on the next host after a 500, re-query after 404/410, and a
-//! truncated body.
+//! truncated body, and bodies over the size limit.
 
 use axum::Router;
 use axum::extract::{Multipart, Path, Query, State};
@@ -499,4 +499,79 @@ async fn ranged_download_fetches_only_the_covering_windows() {
         ),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused_by_the_limit_and_by_file_length() {
+    let s = setup(100_000).await;
+    client()
+        .upload(
+            &conn(&s.hosts[1..]),
+            MediaType::Video,
+            UploadBody::Bytes(Arc::new(s.body.clone())),
+            &s.info,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+    let id = b64url_sha(&s.body);
+    let location = || MediaLocation {
+        url: None,
+        direct_path: Some(format!("/d/{id}")),
+    };
+    // No fileLength: the client-wide limit applies.
+    let result = client()
+        .with_max_download(50_000)
+        .download(
+            location(),
+            &s.hosts[1..],
+            &s.key,
+            MediaType::Video,
+            Expected::default(),
+            no_requery,
+            |_, _| {},
+        )
+        .await;
+    assert!(
+        matches!(result, Err(HttpError::TooLarge { limit: 50_000, .. })),
+        "{result:?}"
+    );
+    // A message claiming a smaller file than the host sends: refused before decrypting it all.
+    let claimed = 1_000u64;
+    let result = client()
+        .download(
+            location(),
+            &s.hosts[1..],
+            &s.key,
+            MediaType::Video,
+            Expected {
+                file_length: Some(claimed),
+                ..Expected::default()
+            },
+            no_requery,
+            |_, _| {},
+        )
+        .await;
+    assert!(
+        matches!(result, Err(HttpError::TooLarge { limit: 1_018, .. })),
+        "{result:?}"
+    );
+    // The exact limit for the true length lets the real body through.
+    let (plain, _) = client()
+        .with_max_download(s.body.len() as u64)
+        .download(
+            location(),
+            &s.hosts[1..],
+            &s.key,
+            MediaType::Video,
+            Expected {
+                file_length: Some(s.plain.len() as u64),
+                ..Expected::default()
+            },
+            no_requery,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(plain, s.plain);
 }
