@@ -4,6 +4,8 @@ mod driver;
 mod error;
 mod messaging;
 mod store;
+#[cfg(feature = "thumbnails")]
+mod thumbnail;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,8 @@ pub use driver::Reply;
 pub use error::ClientError;
 pub use messaging::{MessageInfo, SentMessage};
 pub use store::FileStore;
+#[cfg(feature = "thumbnails")]
+pub use thumbnail::THUMBNAIL_MAX_SIDE;
 pub use wa_core::chat;
 pub use wa_media::http::MediaClient;
 

@@ -217,7 +217,10 @@ impl Client {
     }
 
     /// Encrypts, uploads and sends a media message (image, video, audio, voice note,
-    /// document, sticker). Thumbnails are the caller's (`options.jpeg_thumbnail`).
+    /// document, sticker). A thumbnail the caller gives (`options.jpeg_thumbnail`) is sent as
+    /// is; with the `thumbnails` feature (default) an image without one gets a generated JPEG
+    /// thumbnail, and an image or sticker without `dimensions` gets its decoded size. Video and
+    /// document thumbnails are always the caller's.
     pub async fn send_media(
         &self,
         jid: &str,
@@ -225,6 +228,8 @@ impl Client {
         data: &[u8],
         options: MediaOptions,
     ) -> Result<SentMessage, ClientError> {
+        #[cfg(feature = "thumbnails")]
+        let options = crate::thumbnail::complete(kind, data, options);
         let uploaded = self.upload_media(kind, data).await?;
         let secs = i64::try_from(now_secs()).unwrap_or(i64::MAX);
         self.send(jid, compose::media(kind, &uploaded, options, secs))
