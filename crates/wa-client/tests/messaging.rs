@@ -331,6 +331,68 @@ async fn every_message_type_and_media_round_trips() {
     );
 }
 
+/// An image sent without a thumbnail reaches the receiver with a generated JPEG one that fits
+/// `THUMBNAIL_MAX_SIDE`, and with the image's dimensions.
+#[cfg(feature = "thumbnails")]
+#[tokio::test]
+async fn image_without_thumbnail_gets_a_generated_one() {
+    let (_sim, a, mut b) = two_clients().await;
+    let photo = image::RgbImage::from_fn(400, 200, |x, y| image::Rgb([x as u8, y as u8, 90]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    photo
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("png");
+    let png = png.into_inner();
+    a.send_media(B, MediaKind::Image, &png, MediaOptions::default())
+        .await
+        .unwrap();
+    let got = incoming(&mut b).await;
+    let image_message = got
+        .message
+        .as_ref()
+        .and_then(|m| m.image_message.as_ref())
+        .expect("image message");
+    assert_eq!(
+        (image_message.width, image_message.height),
+        (Some(400), Some(200))
+    );
+    let thumb = image_message.jpeg_thumbnail.as_deref().expect("thumbnail");
+    assert_eq!(
+        image::guess_format(thumb).ok(),
+        Some(image::ImageFormat::Jpeg)
+    );
+    let decoded = image::load_from_memory_with_format(thumb, image::ImageFormat::Jpeg)
+        .expect("thumbnail decodes as JPEG");
+    let side = wa_client::THUMBNAIL_MAX_SIDE;
+    assert_eq!((decoded.width(), decoded.height()), (side, side / 2));
+    assert_eq!(b.download_media(&got).await.unwrap(), png);
+}
+
+/// A new or deleted profile picture reaches the clients of accounts that have it as a contact
+/// as `ChatEvent::ProfilePicture`.
+#[tokio::test]
+async fn profile_picture_change_is_pushed_to_contacts() {
+    // A's seed has B among its contacts.
+    let (_sim, mut a, b) = two_clients().await;
+    let picture_of = |e: &ClientEvent| match e {
+        ClientEvent::Chat(ChatEvent::ProfilePicture { jid }) => Some(jid.clone()),
+        _ => None,
+    };
+    let url = b
+        .set_profile_picture(
+            B,
+            Some((&[0xff, 0xd8, 7, 0xff, 0xd9], &[0xff, 0xd8, 0xff, 0xd9])),
+        )
+        .await
+        .unwrap();
+    assert!(url.is_some());
+    assert_eq!(next(&mut a, picture_of).await, B);
+    assert_eq!(a.profile_picture_url(B).await.unwrap(), url);
+    b.set_profile_picture(B, None).await.unwrap();
+    assert_eq!(next(&mut a, picture_of).await, B);
+    assert_eq!(a.profile_picture_url(B).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn expired_media_url_is_requeried() {
     let (sim, a, mut b) = two_clients().await;
@@ -527,6 +589,25 @@ async fn groups_and_history_paging() {
     .unwrap();
     let announce = sim.with_server(|s, _| s.group(&gid).map(|g| g.announce));
     assert_eq!(announce, Some(true));
+    // Announce-only: the member's message is refused (403), the admin's goes through.
+    match b.send_text(&gid, "may I?").await {
+        Err(wa_client::ClientError::Refused(why)) => assert!(why.contains("403"), "{why}"),
+        other => panic!("a non-admin's message to an announce-only group: {other:?}"),
+    }
+    let announcement = a.send_text(&gid, "admins only now").await.unwrap();
+    let got = next(&mut b, |e| match e {
+        ClientEvent::Chat(ChatEvent::Messages {
+            batch: MessageBatch::Relay,
+            messages,
+            ..
+        }) => messages
+            .iter()
+            .find(|m| m.key.id.as_deref() == Some(announcement.id.as_str()))
+            .cloned(),
+        _ => None,
+    })
+    .await;
+    assert_eq!(text_of(&got), Some("admins only now"));
     let meta = b.group_metadata(&gid).await.unwrap();
     assert_eq!(meta["desc"], "about");
     assert_eq!(meta["subject"], "New plans");

@@ -779,6 +779,27 @@ fn groups_route_to_members_and_enforce_admin_rights() {
     assert_eq!(stubs.len(), 1);
     assert_eq!(stubs[0].message_stub_type, Some(26));
     assert_eq!(stubs[0].message_stub_parameters, ["on"]);
+    // Announce-only: once B is no admin, B's message is refused and stored nowhere; A's passes.
+    let demote = Node::new("group")
+        .attr("id", "g6")
+        .attr("type", "demote")
+        .attr("author", A)
+        .attr("jid", &gid)
+        .children([Node::new("participant").attr("jid", B)]);
+    assert_eq!(sim.set(&a, demote)["status"], 200);
+    let stored = |sim: &Sim, wid: &str| sim.server.store(wid).unwrap().chats[&gid].messages.len();
+    let before = (stored(&sim, A), stored(&sim, B));
+    let mut muted = text_message(&gid, "3EB0GR03", "may I?");
+    muted.key.remote_jid = Some(gid.clone());
+    assert_eq!(sim.relay(&b, &muted), Some(403));
+    assert_eq!((stored(&sim, A), stored(&sim, B)), before);
+    let mut news = text_message(&gid, "3EB0GR04", "admins only");
+    news.key.remote_jid = Some(gid.clone());
+    assert_eq!(sim.relay(&a, &news), Some(200));
+    assert_eq!(
+        (stored(&sim, A), stored(&sim, B)),
+        (before.0 + 1, before.1 + 1)
+    );
 
     // Invite codes: get, reset, join; leave.
     let code = sim.json(&a, &format!(r#"["query","inviteCode","{gid}"]"#));
@@ -899,6 +920,9 @@ fn chat_operations_blocklist_and_profile_are_kept() {
             ]),
     );
     let eurl = picture["eurl"].as_str().unwrap().to_owned();
+    // B has a chat with A: told to query the picture again.
+    assert!(sim.take(&b).iter().any(|g| matches!(g,
+        Got::Json(_, v) if v[0] == "Cmd" && v[1]["type"] == "picture" && v[1]["jid"] == A)));
     assert_eq!(
         sim.json(&b, &format!(r#"["query","ProfilePicThumb","{A}"]"#))["eurl"],
         eurl.as_str()

@@ -141,8 +141,14 @@ impl Server {
             .filter(|j| j.contains('@'))
             .ok_or_else(|| bad("relayed message has no remoteJid"))?;
         let me = self.wid(account);
-        if chat.ends_with("@g.us") && !self.groups.get(&chat).is_some_and(|g| g.is_member(&me)) {
-            // Not a member (or no such group): refused, nothing stored.
+        if chat.ends_with("@g.us")
+            && !self
+                .groups
+                .get(&chat)
+                .is_some_and(|g| g.is_member(&me) && (!g.announce || g.is_admin(&me)))
+        {
+            // Not a member (or no such group), or an announce-only group and not an admin:
+            // refused, nothing stored.
             self.send_status(conn, tag.clone(), 403);
             return Ok(());
         }
@@ -680,6 +686,14 @@ impl Server {
                     None => json!({ "status": 200 }),
                 };
                 self.send_json(conn, tag.clone(), body);
+                // Whoever has this account as a contact (or a chat with it) hears to query again.
+                let mut change = json!({ "type": "picture", "jid": me });
+                if set {
+                    change["tag"] = json!(secs(now).to_string());
+                }
+                for other in self.accounts_knowing(&me) {
+                    self.push_json_to_account(other, now, json!(["Cmd", change.clone()]));
+                }
                 Ok(())
             }
             "group" => {
@@ -1428,6 +1442,20 @@ impl Server {
     pub(super) fn account_by_jid(&self, jid: &str) -> Option<usize> {
         let jid = normalize_jid(jid);
         self.accounts.iter().position(|a| a.wid == jid)
+    }
+
+    /// The other accounts that have `jid` among their contacts or chats.
+    fn accounts_knowing(&self, jid: &str) -> Vec<usize> {
+        (0..self.accounts.len())
+            .filter(|&a| self.accounts[a].wid != jid)
+            .filter(|&a| {
+                self.accounts[a].contacts.iter().any(|c| c.jid == jid)
+                    || self
+                        .stores
+                        .get(a)
+                        .is_some_and(|s| s.chats.contains_key(jid))
+            })
+            .collect()
     }
 
     fn wid(&self, account: usize) -> String {
