@@ -12,6 +12,7 @@ mod bench_media;
 mod book;
 mod codegen;
 mod tasks;
+mod tidy;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
