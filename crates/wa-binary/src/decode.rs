@@ -9,6 +9,7 @@ use crate::dict::{Dictionary, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
 use crate::node::{Attrs, Content, ContentRef, Node, NodeRef};
+use crate::text::Str;
 
 /// The parsers' error: the input left when it failed (turned into an offset at the top) and what
 /// went wrong. Boxed so that every parser's `Result` stays two words wide on the hot path.
@@ -111,8 +112,10 @@ pub(crate) trait Sink<'a> {
     type Str: AsRef<str>;
     /// A node of the tree.
     type Node;
-    /// A string borrowed from the input or a dictionary.
+    /// A string borrowed from the input.
     fn borrowed(s: &'a str) -> Self::Str;
+    /// A dictionary token (or another static string).
+    fn token(s: &'static str) -> Self::Str;
     /// A string built while decoding (packed strings, JIDs).
     fn owned(s: String) -> Self::Str;
     /// Assembles a node.
@@ -138,6 +141,9 @@ impl<'a> Sink<'a> for Borrowed {
     type Str = Cow<'a, str>;
     type Node = NodeRef<'a>;
     fn borrowed(s: &'a str) -> Cow<'a, str> {
+        Cow::Borrowed(s)
+    }
+    fn token(s: &'static str) -> Cow<'a, str> {
         Cow::Borrowed(s)
     }
     fn owned(s: String) -> Cow<'a, str> {
@@ -166,15 +172,18 @@ impl<'a> Sink<'a> for Borrowed {
 pub(crate) struct Owned;
 
 impl<'a> Sink<'a> for Owned {
-    type Str = String;
+    type Str = Str;
     type Node = Node;
-    fn borrowed(s: &'a str) -> String {
-        s.to_owned()
+    fn borrowed(s: &'a str) -> Str {
+        Str::from(s)
     }
-    fn owned(s: String) -> String {
-        s
+    fn token(s: &'static str) -> Str {
+        Str::from_static(s)
     }
-    fn node(tag: String, attrs: Vec<(String, String)>, content: Parsed<'a, Self>) -> Node {
+    fn owned(s: String) -> Str {
+        Str::from(s)
+    }
+    fn node(tag: Str, attrs: Vec<(Str, Str)>, content: Parsed<'a, Self>) -> Node {
         let content = match content {
             Parsed::None => Content::None,
             Parsed::Nodes(n) => Content::Nodes(n),
@@ -379,7 +388,7 @@ impl Decoder {
     fn string<'a, K: Sink<'a>>(&self, i: &'a [u8], what: &'static str) -> Res<'a, K::Str> {
         let (rest, tag) = u8_(i, what)?;
         match tag {
-            tags::LIST_EMPTY => Ok((rest, K::borrowed(""))),
+            tags::LIST_EMPTY => Ok((rest, K::token(""))),
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
                 let (data, len) = binary_len(rest, tag)?;
                 let (r, bytes) = take_(data, len, what)?;
@@ -442,7 +451,7 @@ impl Decoder {
                 let (r, index) = u8_(rest, "a double-byte token index")?;
                 let dict = tag - tags::DICTIONARY_0;
                 match self.dict.double(dict, index) {
-                    Some(token) => Ok((r, K::borrowed(token))),
+                    Some(token) => Ok((r, K::token(token))),
                     None => fail(i, DecodeErrorKind::UnknownDoubleToken { dict, index }),
                 }
             }
@@ -450,7 +459,7 @@ impl Decoder {
                 fail(i, DecodeErrorKind::StreamEnd)
             }
             1..tags::DICTIONARY_0 => match self.dict.decode_single(tag) {
-                Some(token) => Ok((rest, K::borrowed(token))),
+                Some(token) => Ok((rest, K::token(token))),
                 None => fail(i, DecodeErrorKind::UnknownToken { byte: tag }),
             },
             _ => fail(

@@ -25,6 +25,7 @@ use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::node::{Attrs, Content, Node};
+use crate::text::Str;
 
 /// The node as JSON text.
 pub fn to_string(node: &Node) -> String {
@@ -109,7 +110,7 @@ impl<'de> Visitor<'de> for AttrsSeed {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attrs, A::Error> {
         let mut attrs = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some((k, v)) = map.next_entry::<String, String>()? {
+        while let Some((k, v)) = map.next_entry::<Str, Str>()? {
             attrs.push((k, v));
         }
         Ok(Attrs(attrs))
@@ -137,10 +138,10 @@ impl<'de> Visitor<'de> for ContentSeed {
         Ok(Content::None)
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Content, E> {
-        Ok(Content::Text(v.to_owned()))
+        Ok(Content::Text(Str::from(v)))
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<Content, E> {
-        Ok(Content::Text(v))
+        Ok(Content::Text(Str::from(v)))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
         let mut nodes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
@@ -177,7 +178,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
         f.write_str("a node array [tag, {attrs}, content]")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-        let tag: String = seq
+        let tag: Str = seq
             .next_element()?
             .ok_or_else(|| de::Error::invalid_length(0, &self))?;
         let attrs = seq

@@ -8,6 +8,7 @@ mod error;
 mod jid;
 pub mod json;
 mod node;
+mod text;
 mod tokens;
 
 pub use codec::{Codec, Limits};
@@ -15,3 +16,4 @@ pub use dict::{Dictionary, Token};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use jid::{Jid, JidError, Server};
 pub use node::{AttrError, AttrProblem, Attrs, Content, ContentRef, Node, NodeRef};
+pub use text::Str;

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use crate::jid::{Jid, JidError};
+use crate::text::Str;
 
 /// What a node holds after its attributes.
 ///
@@ -22,13 +23,13 @@ pub enum Content {
     /// Raw bytes.
     Bytes(Vec<u8>),
     /// A string.
-    Text(String),
+    Text(Str),
 }
 
 /// An ordered list of attributes. Order is kept because it decides the encoded bytes; duplicate
 /// keys are kept as they came (lookups return the first).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Attrs(pub Vec<(String, String)>);
+pub struct Attrs(pub Vec<(Str, Str)>);
 
 impl Attrs {
     /// No attributes.
@@ -46,13 +47,14 @@ impl Attrs {
 
     /// Appends `key = value`.
     pub fn push(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.0.push((key.into(), value.into()));
+        self.0
+            .push((Str::from(key.into()), Str::from(value.into())));
     }
 
     /// Sets `key` (replacing the first existing value, else appending).
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        let key = key.into();
-        let value = value.into();
+        let key = Str::from(key.into());
+        let value = Str::from(value.into());
         match self.0.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => self.0.push((key, value)),
@@ -64,7 +66,7 @@ impl Attrs {
         let pos = self.0.iter().position(|(k, _)| k == key)?;
         let (_, value) = self.0.remove(pos);
         self.0.retain(|(k, _)| k != key);
-        Some(value)
+        Some(value.into_string())
     }
 
     /// The attributes in order.
@@ -119,7 +121,7 @@ pub struct AttrError {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {
     /// The tag (description).
-    pub tag: String,
+    pub tag: Str,
     /// The attributes, in wire order.
     pub attrs: Attrs,
     /// The content.
@@ -153,7 +155,7 @@ impl Node {
     /// A node with no attributes and no content.
     pub fn new(tag: impl Into<String>) -> Node {
         Node {
-            tag: tag.into(),
+            tag: Str::from(tag.into()),
             attrs: Attrs::new(),
             content: Content::None,
         }
@@ -187,7 +189,7 @@ impl Node {
 
     /// Builder: sets a string as the content.
     pub fn text(mut self, text: impl Into<String>) -> Node {
-        self.content = Content::Text(text.into());
+        self.content = Content::Text(Str::from(text.into()));
         self
     }
 
@@ -229,7 +231,7 @@ impl Node {
 
     fn attr_error(&self, attr: &str, problem: AttrProblem) -> AttrError {
         AttrError {
-            node: self.tag.clone(),
+            node: self.tag.to_string(),
             attr: attr.to_owned(),
             problem,
         }
@@ -372,11 +374,11 @@ impl<'a> NodeRef<'a> {
     /// Converts into an owned [`Node`], moving strings that are already owned.
     pub fn into_owned(self) -> Node {
         Node {
-            tag: self.tag.into_owned(),
+            tag: Str::from(self.tag.into_owned()),
             attrs: Attrs(
                 self.attrs
                     .into_iter()
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .map(|(k, v)| (Str::from(k.into_owned()), Str::from(v.into_owned())))
                     .collect(),
             ),
             content: match self.content {
@@ -385,7 +387,7 @@ impl<'a> NodeRef<'a> {
                     Content::Nodes(nodes.into_iter().map(NodeRef::into_owned).collect())
                 }
                 ContentRef::Bytes(b) => Content::Bytes(b.to_vec()),
-                ContentRef::Text(t) => Content::Text(t.into_owned()),
+                ContentRef::Text(t) => Content::Text(Str::from(t.into_owned())),
             },
         }
     }
@@ -395,7 +397,7 @@ impl Node {
     /// Borrows this node as a [`NodeRef`] (no string is copied).
     pub fn as_ref(&self) -> NodeRef<'_> {
         NodeRef {
-            tag: Cow::Borrowed(&self.tag),
+            tag: Cow::Borrowed(self.tag.as_str()),
             attrs: self
                 .attrs
                 .0
@@ -406,7 +408,7 @@ impl Node {
                 Content::None => ContentRef::None,
                 Content::Nodes(n) => ContentRef::Nodes(n.iter().map(Node::as_ref).collect()),
                 Content::Bytes(b) => ContentRef::Bytes(b),
-                Content::Text(t) => ContentRef::Text(Cow::Borrowed(t)),
+                Content::Text(t) => ContentRef::Text(Cow::Borrowed(t.as_str())),
             },
         }
     }

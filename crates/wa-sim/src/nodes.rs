@@ -30,13 +30,17 @@ impl ClientNode {
 
     fn of(node: &Node) -> ClientNode {
         ClientNode {
-            description: node.tag.clone(),
+            description: node.tag.to_string(),
             attrs: node
                 .attrs
                 .iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
-            children: node.child_nodes().iter().map(|c| c.tag.clone()).collect(),
+            children: node
+                .child_nodes()
+                .iter()
+                .map(|c| c.tag.to_string())
+                .collect(),
         }
     }
 }

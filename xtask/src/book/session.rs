@@ -468,7 +468,7 @@ fn display_node(node: &Node) -> String {
         copy.content = match &node.content {
             wa_binary::Content::Bytes(bytes) if node.tag != "message" => {
                 match std::str::from_utf8(bytes) {
-                    Ok(text) => wa_binary::Content::Text(text.to_owned()),
+                    Ok(text) => wa_binary::Content::Text(text.into()),
                     Err(_) => node.content.clone(),
                 }
             }

@@ -197,7 +197,7 @@ pub fn random_node(rng: &mut Rng, dict: Dictionary, depth: usize) -> Node {
             if legacy_empty(dict, &text) {
                 Content::None
             } else {
-                Content::Text(text)
+                Content::Text(text.into())
             }
         }
         _ => Content::Nodes(
