@@ -395,57 +395,11 @@ impl Decoder {
                 Ok((r, K::borrowed(utf8(data, bytes, what)?)))
             }
             tags::NIBBLE_8 | tags::HEX_8 => self.packed(rest, tag).map(|(r, s)| (r, K::owned(s))),
-            tags::JID_PAIR => {
-                let (r, user) = self.string::<K>(rest, "a JID user")?;
-                let server_at = r;
-                let (r, server) = self.string::<K>(r, "a JID server")?;
-                if server.as_ref().is_empty() {
-                    return fail(server_at, DecodeErrorKind::JidWithoutServer);
-                }
-                Ok((
-                    r,
-                    K::owned(jid_string(None, user.as_ref(), None, server.as_ref())),
-                ))
-            }
-            tags::AD_JID if self.dict == Dictionary::MultiDeviceV3 => {
-                let (r, domain) = u8_(rest, "an AD_JID domain type")?;
-                let (r, device) = u8_(r, "an AD_JID device")?;
-                let (r, user) = self.string::<K>(r, "an AD_JID user")?;
-                let server = Server::from_domain_type(domain);
-                let device = (device != 0).then_some(u16::from(device));
-                Ok((
-                    r,
-                    K::owned(jid_string(None, user.as_ref(), device, server.as_str())),
-                ))
-            }
-            tags::FB_JID if self.dict == Dictionary::MultiDeviceV3 => {
-                let (r, user) = self.string::<K>(rest, "an FB_JID user")?;
-                let (r, device) = u16_(r, "an FB_JID device")?;
-                let (r, server) = self.string::<K>(r, "an FB_JID server")?;
-                Ok((
-                    r,
-                    K::owned(jid_string(
-                        None,
-                        user.as_ref(),
-                        Some(device),
-                        server.as_ref(),
-                    )),
-                ))
-            }
-            tags::INTEROP_JID if self.dict == Dictionary::MultiDeviceV3 => {
-                let (r, user) = self.string::<K>(rest, "an INTEROP_JID user")?;
-                let (r, device) = u16_(r, "an INTEROP_JID device")?;
-                let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
-                let (r, server) = self.string::<K>(r, "an INTEROP_JID server")?;
-                Ok((
-                    r,
-                    K::owned(jid_string(
-                        Some(integrator),
-                        user.as_ref(),
-                        Some(device),
-                        server.as_ref(),
-                    )),
-                ))
+            tags::JID_PAIR => self.jid(rest, tag).map(|(r, s)| (r, K::owned(s))),
+            tags::AD_JID | tags::FB_JID | tags::INTEROP_JID
+                if self.dict == Dictionary::MultiDeviceV3 =>
+            {
+                self.jid(rest, tag).map(|(r, s)| (r, K::owned(s)))
             }
             tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
                 let (r, index) = u8_(rest, "a double-byte token index")?;
@@ -472,21 +426,78 @@ impl Decoder {
         }
     }
 
-    /// Unpacks NIBBLE_8 / HEX_8 (the tag already consumed).
+    /// Reads a JID (its tag already consumed) into one `String`. Kept out of [`Self::string`]
+    /// so that the unpacking buffer is on the stack only while a JID is read.
+    #[inline(never)]
+    fn jid<'a>(&self, rest: &'a [u8], tag: u8) -> Res<'a, String> {
+        let mut buf = [0u8; PACKED_BUF];
+        match tag {
+            tags::JID_PAIR => {
+                let (r, user) = self.jid_part(rest, "a JID user", &mut buf)?;
+                let server_at = r;
+                let (r, server) = self.string::<Borrowed>(r, "a JID server")?;
+                if server.is_empty() {
+                    return fail(server_at, DecodeErrorKind::JidWithoutServer);
+                }
+                Ok((r, jid_string(None, user.as_str(&buf), None, &server)))
+            }
+            tags::AD_JID => {
+                let (r, domain) = u8_(rest, "an AD_JID domain type")?;
+                let (r, device) = u8_(r, "an AD_JID device")?;
+                let (r, user) = self.jid_part(r, "an AD_JID user", &mut buf)?;
+                let server = Server::from_domain_type(domain);
+                let device = (device != 0).then_some(u16::from(device));
+                Ok((
+                    r,
+                    jid_string(None, user.as_str(&buf), device, server.as_str()),
+                ))
+            }
+            tags::FB_JID => {
+                let (r, user) = self.jid_part(rest, "an FB_JID user", &mut buf)?;
+                let (r, device) = u16_(r, "an FB_JID device")?;
+                let (r, server) = self.string::<Borrowed>(r, "an FB_JID server")?;
+                Ok((
+                    r,
+                    jid_string(None, user.as_str(&buf), Some(device), &server),
+                ))
+            }
+            _ => {
+                let (r, user) = self.jid_part(rest, "an INTEROP_JID user", &mut buf)?;
+                let (r, device) = u16_(r, "an INTEROP_JID device")?;
+                let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
+                let (r, server) = self.string::<Borrowed>(r, "an INTEROP_JID server")?;
+                Ok((
+                    r,
+                    jid_string(Some(integrator), user.as_str(&buf), Some(device), &server),
+                ))
+            }
+        }
+    }
+
+    /// Unpacks NIBBLE_8 / HEX_8 (the tag already consumed) into one exactly sized `String`.
     fn packed<'a>(&self, i: &'a [u8], tag: u8) -> Res<'a, String> {
+        let mut buf = [0u8; PACKED_BUF];
+        let (rest, len) = self.packed_into(i, tag, &mut buf)?;
+        let text = utf8(i, buf.get(..len).unwrap_or_default(), "a packed string")?;
+        Ok((rest, text.to_owned()))
+    }
+
+    /// Unpacks NIBBLE_8 / HEX_8 (the tag already consumed) into `buf`, returning the length.
+    /// Every table character is ASCII, so the bytes written are always UTF-8.
+    fn packed_into<'a>(&self, i: &'a [u8], tag: u8, buf: &mut [u8; PACKED_BUF]) -> Res<'a, usize> {
         let (rest, start) = u8_(i, "a packed string's length byte")?;
         let pairs = u64::from(start & 0x7f);
         let (rest, bytes) = take_(rest, pairs, "a packed string")?;
-        let mut out = String::with_capacity(bytes.len() * 2);
         let table = if tag == tags::HEX_8 {
             &HEX_CHARS
         } else {
             &NIBBLE_CHARS
         };
-        for (n, &byte) in bytes.iter().enumerate() {
-            for nibble in [byte >> 4, byte & 0x0f] {
+        // At most 127 pairs: 254 characters always fit.
+        for ((n, &byte), out) in bytes.iter().enumerate().zip(buf.chunks_exact_mut(2)) {
+            for (nibble, slot) in [byte >> 4, byte & 0x0f].into_iter().zip(out) {
                 match table[usize::from(nibble)] {
-                    Some(c) => out.push(char::from(c)),
+                    Some(c) => *slot = c,
                     None => {
                         let at = i.get(1 + n..).unwrap_or_default();
                         return fail(at, DecodeErrorKind::BadNibble { value: nibble });
@@ -494,9 +505,50 @@ impl Decoder {
                 }
             }
         }
+        let mut len = bytes.len() * 2;
         if start & 0x80 != 0 {
-            out.pop();
+            len = len.saturating_sub(1);
         }
-        Ok((rest, out))
+        Ok((rest, len))
+    }
+
+    /// Reads a JID's user or server: packed strings go into `buf` (a JID then allocates once,
+    /// for itself), other forms as [`Self::string`] reads them.
+    fn jid_part<'a>(
+        &self,
+        i: &'a [u8],
+        what: &'static str,
+        buf: &mut [u8; PACKED_BUF],
+    ) -> Res<'a, JidPart<'a>> {
+        match i.split_first() {
+            Some((&tag @ (tags::NIBBLE_8 | tags::HEX_8), rest)) => {
+                let (r, len) = self.packed_into(rest, tag, buf)?;
+                Ok((r, JidPart::Packed(len)))
+            }
+            _ => self
+                .string::<Borrowed>(i, what)
+                .map(|(r, s)| (r, JidPart::Str(s))),
+        }
+    }
+}
+
+/// Room for the longest packed string (127 pairs).
+const PACKED_BUF: usize = 256;
+
+/// A JID part: a string, or the length of what was unpacked into the caller's buffer.
+enum JidPart<'a> {
+    Str(Cow<'a, str>),
+    Packed(usize),
+}
+
+impl JidPart<'_> {
+    fn as_str<'s>(&'s self, buf: &'s [u8; PACKED_BUF]) -> &'s str {
+        match self {
+            JidPart::Str(s) => s,
+            // Unpacked characters are ASCII (see `packed_into`), so this never falls back.
+            JidPart::Packed(len) => {
+                std::str::from_utf8(buf.get(..*len).unwrap_or_default()).unwrap_or_default()
+            }
+        }
     }
 }
