@@ -395,11 +395,11 @@ impl Decoder {
                 Ok((r, K::borrowed(utf8(data, bytes, what)?)))
             }
             tags::NIBBLE_8 | tags::HEX_8 => self.packed(rest, tag).map(|(r, s)| (r, K::owned(s))),
-            tags::JID_PAIR => self.jid(rest, tag).map(|(r, s)| (r, K::owned(s))),
+            tags::JID_PAIR => self.jid(rest, tag, 1).map(|(r, s)| (r, K::owned(s))),
             tags::AD_JID | tags::FB_JID | tags::INTEROP_JID
                 if self.dict == Dictionary::MultiDeviceV3 =>
             {
-                self.jid(rest, tag).map(|(r, s)| (r, K::owned(s)))
+                self.jid(rest, tag, 1).map(|(r, s)| (r, K::owned(s)))
             }
             tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
                 let (r, index) = u8_(rest, "a double-byte token index")?;
@@ -428,14 +428,24 @@ impl Decoder {
 
     /// Reads a JID (its tag already consumed) into one `String`. Kept out of [`Self::string`]
     /// so that the unpacking buffer is on the stack only while a JID is read.
+    /// A JID's parts may themselves be JIDs; `nesting` counts them so that a run of JID tags
+    /// ends in an error at `max_depth` instead of exhausting the stack.
     #[inline(never)]
-    fn jid<'a>(&self, rest: &'a [u8], tag: u8) -> Res<'a, String> {
+    fn jid<'a>(&self, rest: &'a [u8], tag: u8, nesting: usize) -> Res<'a, String> {
+        if nesting > self.max_depth {
+            return fail(
+                rest,
+                DecodeErrorKind::TooDeep {
+                    limit: self.max_depth,
+                },
+            );
+        }
         let mut buf = [0u8; PACKED_BUF];
         match tag {
             tags::JID_PAIR => {
-                let (r, user) = self.jid_part(rest, "a JID user", &mut buf)?;
+                let (r, user) = self.jid_part(rest, "a JID user", &mut buf, nesting)?;
                 let server_at = r;
-                let (r, server) = self.string::<Borrowed>(r, "a JID server")?;
+                let (r, server) = self.jid_server(r, "a JID server", nesting)?;
                 if server.is_empty() {
                     return fail(server_at, DecodeErrorKind::JidWithoutServer);
                 }
@@ -444,7 +454,7 @@ impl Decoder {
             tags::AD_JID => {
                 let (r, domain) = u8_(rest, "an AD_JID domain type")?;
                 let (r, device) = u8_(r, "an AD_JID device")?;
-                let (r, user) = self.jid_part(r, "an AD_JID user", &mut buf)?;
+                let (r, user) = self.jid_part(r, "an AD_JID user", &mut buf, nesting)?;
                 let server = Server::from_domain_type(domain);
                 let device = (device != 0).then_some(u16::from(device));
                 Ok((
@@ -453,19 +463,19 @@ impl Decoder {
                 ))
             }
             tags::FB_JID => {
-                let (r, user) = self.jid_part(rest, "an FB_JID user", &mut buf)?;
+                let (r, user) = self.jid_part(rest, "an FB_JID user", &mut buf, nesting)?;
                 let (r, device) = u16_(r, "an FB_JID device")?;
-                let (r, server) = self.string::<Borrowed>(r, "an FB_JID server")?;
+                let (r, server) = self.jid_server(r, "an FB_JID server", nesting)?;
                 Ok((
                     r,
                     jid_string(None, user.as_str(&buf), Some(device), &server),
                 ))
             }
             _ => {
-                let (r, user) = self.jid_part(rest, "an INTEROP_JID user", &mut buf)?;
+                let (r, user) = self.jid_part(rest, "an INTEROP_JID user", &mut buf, nesting)?;
                 let (r, device) = u16_(r, "an INTEROP_JID device")?;
                 let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
-                let (r, server) = self.string::<Borrowed>(r, "an INTEROP_JID server")?;
+                let (r, server) = self.jid_server(r, "an INTEROP_JID server", nesting)?;
                 Ok((
                     r,
                     jid_string(Some(integrator), user.as_str(&buf), Some(device), &server),
@@ -519,6 +529,7 @@ impl Decoder {
         i: &'a [u8],
         what: &'static str,
         buf: &mut [u8; PACKED_BUF],
+        nesting: usize,
     ) -> Res<'a, JidPart<'a>> {
         match i.split_first() {
             Some((&tag @ (tags::NIBBLE_8 | tags::HEX_8), rest)) => {
@@ -526,8 +537,28 @@ impl Decoder {
                 Ok((r, JidPart::Packed(len)))
             }
             _ => self
-                .string::<Borrowed>(i, what)
+                .jid_server(i, what, nesting)
                 .map(|(r, s)| (r, JidPart::Str(s))),
+        }
+    }
+
+    /// Reads a JID's part as [`Self::string`] does, except that a nested JID counts `nesting`.
+    fn jid_server<'a>(
+        &self,
+        i: &'a [u8],
+        what: &'static str,
+        nesting: usize,
+    ) -> Res<'a, Cow<'a, str>> {
+        match i.split_first() {
+            Some((&tag, rest))
+                if tag == tags::JID_PAIR
+                    || (self.dict == Dictionary::MultiDeviceV3
+                        && matches!(tag, tags::AD_JID | tags::FB_JID | tags::INTEROP_JID)) =>
+            {
+                self.jid(rest, tag, nesting + 1)
+                    .map(|(r, s)| (r, Cow::Owned(s)))
+            }
+            _ => self.string::<Borrowed>(i, what),
         }
     }
 }
@@ -550,5 +581,35 @@ impl JidPart<'_> {
                 std::str::from_utf8(buf.get(..*len).unwrap_or_default()).unwrap_or_default()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dict::tags;
+    use crate::{Codec, DecodeErrorKind};
+
+    #[test]
+    fn a_run_of_nested_jids_is_too_deep_not_a_stack_overflow() {
+        let mut frame = vec![tags::LIST_8, 1];
+        frame.extend(std::iter::repeat_n(tags::JID_PAIR, 200_000));
+        for codec in [Codec::multi_device(), Codec::legacy()] {
+            let err = codec.decode(&frame).unwrap_err();
+            assert_eq!(err.kind, DecodeErrorKind::TooDeep { limit: 64 });
+            let err = codec.decode_ref(&frame).unwrap_err();
+            assert_eq!(err.kind, DecodeErrorKind::TooDeep { limit: 64 });
+        }
+    }
+
+    #[test]
+    fn nested_jids_within_the_limit_still_decode() {
+        // <"x@y@s.whatsapp.net"/>: a JID whose user is itself a JID, as Baileys reads it.
+        let codec = Codec::multi_device();
+        let mut frame = vec![tags::LIST_8, 1, tags::JID_PAIR, tags::JID_PAIR];
+        frame.extend([tags::BINARY_8, 1, b'x', tags::BINARY_8, 1, b'y']);
+        frame.extend([tags::BINARY_8, 14]);
+        frame.extend(b"s.whatsapp.net");
+        assert_eq!(codec.decode(&frame).unwrap().tag, "x@y@s.whatsapp.net");
+        assert_eq!(codec.decode_ref(&frame).unwrap().tag, "x@y@s.whatsapp.net");
     }
 }
