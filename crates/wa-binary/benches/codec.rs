@@ -1,10 +1,10 @@
 //! Criterion benches over the committed corpus (`benches/corpus/`, written by
-//! `interop/gen-binary.mjs`): decode (borrowed and owned) and encode, per file.
+//! `interop/gen-binary.mjs`): decode (borrowed, owned, and `decode_tree` with a reused arena) and encode, per file.
 
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wa_binary::Codec;
+use wa_binary::{Codec, TreeArena, TreeNode};
 
 fn corpus() -> Vec<(String, Codec, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/corpus");
@@ -29,6 +29,18 @@ fn corpus() -> Vec<(String, Codec, Vec<u8>)> {
         .collect()
 }
 
+/// Counts the nodes and sums attribute value lengths (no string unpacked).
+fn walk(node: TreeNode<'_>) -> usize {
+    let mut sum = 1;
+    for (_, value) in node.attrs() {
+        sum += value.len();
+    }
+    for child in node.children() {
+        sum += walk(child);
+    }
+    sum
+}
+
 fn codec(c: &mut Criterion) {
     for (name, codec, bytes) in corpus() {
         let node = codec.decode(&bytes).expect("corpus decodes");
@@ -46,6 +58,14 @@ fn codec(c: &mut Criterion) {
                 codec
                     .decode(std::hint::black_box(&bytes))
                     .map(|n| n.attrs.len())
+            })
+        });
+        let mut arena = TreeArena::new();
+        group.bench_function("decode_tree", |b| {
+            b.iter(|| {
+                codec
+                    .decode_tree(std::hint::black_box(&bytes), &mut arena)
+                    .map(|t| walk(t.root()))
             })
         });
         let mut out = Vec::with_capacity(bytes.len());

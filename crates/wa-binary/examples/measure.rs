@@ -1,5 +1,7 @@
 //! Measures decode and encode throughput over the benchmark corpus and prints one JSON line per
-//! case and direction (`cargo xtask bench-compare codec` runs it next to the JavaScript peers).
+//! case and direction (`decode`: owned `Node`; `decode-borrowed`: `NodeRef`; `decode-tree`:
+//! `decode_tree` into a reused arena, then a walk over every node and attribute reading lengths,
+//! no string unpacked; `encode`) (`cargo xtask bench-compare codec` runs it next to the JavaScript peers).
 //!
 //! Usage: `cargo run --release -p wa-binary --example measure -- [CORPUS_DIR] [SECONDS_PER_CASE]
 //! [CASE_FILTER]`
@@ -7,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use wa_binary::Codec;
+use wa_binary::{Codec, TreeArena, TreeNode};
 
 /// Runs `f` repeatedly for about `budget` and returns MB/s for `len` bytes per call.
 fn throughput(len: usize, budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
@@ -25,6 +27,19 @@ fn throughput(len: usize, budget: Duration, mut f: impl FnMut() -> usize) -> f64
         calls += 16;
     }
     (len as f64 * calls as f64) / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// Touches every node and attribute of a tree without unpacking any string: counts nodes and
+/// sums tag, key and value lengths (known from decoding) plus content byte lengths.
+fn walk(node: TreeNode<'_>) -> usize {
+    let mut sum = 1 + node.tag().len() + node.bytes().map_or(0, <[u8]>::len);
+    for (key, value) in node.attrs() {
+        sum += key.len() + value.len();
+    }
+    for child in node.children() {
+        sum += walk(child);
+    }
+    sum
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bytes = std::fs::read(dir.join(entry["file"].as_str().ok_or("file")?))?;
         let node = codec.decode(&bytes)?;
         let mut out = Vec::with_capacity(bytes.len());
+        let mut arena = TreeArena::new();
         let results = [
             (
                 "decode",
@@ -63,6 +79,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "decode-borrowed",
                 throughput(bytes.len(), budget, || {
                     codec.decode_ref(&bytes).map_or(0, |n| n.attrs.len())
+                }),
+            ),
+            (
+                "decode-tree",
+                throughput(bytes.len(), budget, || {
+                    codec
+                        .decode_tree(&bytes, &mut arena)
+                        .map_or(0, |t| walk(t.root()))
                 }),
             ),
             (

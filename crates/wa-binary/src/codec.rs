@@ -9,6 +9,7 @@ use crate::dict::Dictionary;
 use crate::encode::Encoder;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::node::{Node, NodeRef};
+use crate::tree::{Tree, TreeArena};
 
 /// Limits applied to untrusted input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +96,30 @@ impl Codec {
     pub fn decode(&self, bytes: &[u8]) -> Result<Node, DecodeError> {
         self.check_size(bytes.len())?;
         self.decoder().decode::<Owned>(bytes)
+    }
+
+    /// Decodes one node spanning all of `bytes` into `arena` (cleared first), without building
+    /// strings or per-node vectors: nodes and attributes go into the arena's flat vectors, and
+    /// strings stay in `bytes` until asked for. Validates exactly what [`Codec::decode`] does and
+    /// fails with the same errors. Reuse one arena and decoding allocates nothing once it is warm.
+    ///
+    /// ```
+    /// use wa_binary::{Codec, Node, TreeArena};
+    /// let codec = Codec::multi_device();
+    /// let bytes = codec.encode(&Node::new("iq").attr("id", "1").attr("type", "result"))?;
+    /// let mut arena = TreeArena::new();
+    /// let tree = codec.decode_tree(&bytes, &mut arena)?;
+    /// assert!(tree.root().tag() == "iq");
+    /// assert!(tree.root().attr("type").is_some_and(|t| t == "result"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decode_tree<'a>(
+        &self,
+        bytes: &'a [u8],
+        arena: &'a mut TreeArena,
+    ) -> Result<Tree<'a>, DecodeError> {
+        self.check_size(bytes.len())?;
+        crate::tree::decode_tree(&self.decoder(), bytes, arena)
     }
 
     fn decoder(&self) -> Decoder {

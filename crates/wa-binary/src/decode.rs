@@ -31,6 +31,16 @@ impl Fail {
     }
 }
 
+impl Fail {
+    /// The error at its offset in an input of `input_len` bytes.
+    pub(crate) fn into_error(self, input_len: usize) -> DecodeError {
+        DecodeError {
+            offset: input_len - self.0.remaining,
+            kind: self.0.kind,
+        }
+    }
+}
+
 impl ParseError<&[u8]> for Fail {
     fn from_error_kind(input: &[u8], _: ErrorKind) -> Fail {
         Fail::new(
@@ -45,9 +55,9 @@ impl ParseError<&[u8]> for Fail {
     }
 }
 
-type Res<'a, T> = IResult<&'a [u8], T, Fail>;
+pub(crate) type Res<'a, T> = IResult<&'a [u8], T, Fail>;
 
-fn fail<T>(at: &[u8], kind: DecodeErrorKind) -> Res<'_, T> {
+pub(crate) fn fail<T>(at: &[u8], kind: DecodeErrorKind) -> Res<'_, T> {
     Err(nom::Err::Failure(Fail::new(at, kind)))
 }
 
@@ -63,16 +73,16 @@ fn expecting<'a, T>(what: &'static str, r: Res<'a, T>) -> Res<'a, T> {
     })
 }
 
-fn u8_<'a>(i: &'a [u8], what: &'static str) -> Res<'a, u8> {
+pub(crate) fn u8_<'a>(i: &'a [u8], what: &'static str) -> Res<'a, u8> {
     expecting(what, nom::number::complete::be_u8(i))
 }
 
-fn u16_<'a>(i: &'a [u8], what: &'static str) -> Res<'a, u16> {
+pub(crate) fn u16_<'a>(i: &'a [u8], what: &'static str) -> Res<'a, u16> {
     expecting(what, nom::number::complete::be_u16(i))
 }
 
 /// Takes `len` bytes after checking they are there (never allocates).
-fn take_<'a>(i: &'a [u8], len: u64, what: &'static str) -> Res<'a, &'a [u8]> {
+pub(crate) fn take_<'a>(i: &'a [u8], len: u64, what: &'static str) -> Res<'a, &'a [u8]> {
     match usize::try_from(len) {
         Ok(n) if n <= i.len() => nom::bytes::complete::take(n)(i),
         _ => fail(
@@ -87,7 +97,7 @@ fn take_<'a>(i: &'a [u8], len: u64, what: &'static str) -> Res<'a, &'a [u8]> {
 }
 
 /// Reads a BINARY_8/20/32 length whose tag was already consumed.
-fn binary_len(i: &[u8], tag: u8) -> Res<'_, u64> {
+pub(crate) fn binary_len(i: &[u8], tag: u8) -> Res<'_, u64> {
     match tag {
         tags::BINARY_8 => u8_(i, "BINARY_8 length").map(|(i, n)| (i, u64::from(n))),
         tags::BINARY_20 => expecting("BINARY_20 length", nom::number::complete::be_u24(i))
@@ -97,7 +107,11 @@ fn binary_len(i: &[u8], tag: u8) -> Res<'_, u64> {
     }
 }
 
-fn utf8<'a>(at: &'a [u8], bytes: &'a [u8], what: &'static str) -> Result<&'a str, nom::Err<Fail>> {
+pub(crate) fn utf8<'a>(
+    at: &'a [u8],
+    bytes: &'a [u8],
+    what: &'static str,
+) -> Result<&'a str, nom::Err<Fail>> {
     std::str::from_utf8(bytes).map_err(|_| {
         nom::Err::Failure(Fail::new(
             at,
@@ -234,7 +248,7 @@ fn jid_string(integrator: Option<u16>, user: &str, device: Option<u16>, server: 
 }
 
 /// Characters of NIBBLE_8 digits (12..=14 are invalid; 15 is padding, read as NUL as Baileys does).
-const NIBBLE_CHARS: [Option<u8>; 16] = [
+pub(crate) const NIBBLE_CHARS: [Option<u8>; 16] = [
     Some(b'0'),
     Some(b'1'),
     Some(b'2'),
@@ -254,7 +268,7 @@ const NIBBLE_CHARS: [Option<u8>; 16] = [
 ];
 
 /// Characters of HEX_8 digits.
-const HEX_CHARS: [Option<u8>; 16] = [
+pub(crate) const HEX_CHARS: [Option<u8>; 16] = [
     Some(b'0'),
     Some(b'1'),
     Some(b'2'),
@@ -302,7 +316,7 @@ impl Decoder {
         }
     }
 
-    fn list_size<'a>(&self, i: &'a [u8], what: &'static str) -> Res<'a, usize> {
+    pub(crate) fn list_size<'a>(&self, i: &'a [u8], what: &'static str) -> Res<'a, usize> {
         let (rest, tag) = u8_(i, what)?;
         match tag {
             tags::LIST_EMPTY => Ok((rest, 0)),
@@ -431,7 +445,7 @@ impl Decoder {
     /// A JID's parts may themselves be JIDs; `nesting` counts them so that a run of JID tags
     /// ends in an error at `max_depth` instead of exhausting the stack.
     #[inline(never)]
-    fn jid<'a>(&self, rest: &'a [u8], tag: u8, nesting: usize) -> Res<'a, String> {
+    pub(crate) fn jid<'a>(&self, rest: &'a [u8], tag: u8, nesting: usize) -> Res<'a, String> {
         if nesting > self.max_depth {
             return fail(
                 rest,

@@ -10,6 +10,7 @@ pub mod json;
 mod node;
 mod text;
 mod tokens;
+mod tree;
 
 pub use codec::{Codec, Limits};
 pub use dict::{Dictionary, Token};
@@ -17,3 +18,4 @@ pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use jid::{Jid, JidError, Server};
 pub use node::{AttrError, AttrProblem, Attrs, Content, ContentRef, Node, NodeRef};
 pub use text::Str;
+pub use tree::{Children, StrRef, Tree, TreeArena, TreeNode};

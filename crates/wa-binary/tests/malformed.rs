@@ -1,16 +1,23 @@
 //! Untrusted input: every malformed shape is a typed error with its offset, never a panic or an
 //! allocation sized by a length field.
 
-use wa_binary::{Codec, DecodeErrorKind as K, EncodeError, Limits, Node};
+use wa_binary::{Codec, DecodeErrorKind as K, EncodeError, Limits, Node, TreeArena};
 
-fn md(bytes: &[u8]) -> (usize, K) {
-    let e = Codec::multi_device().decode(bytes).unwrap_err();
+/// The error `decode` gives, after checking that `decode_ref` and `decode_tree` give it too.
+fn error_of(codec: Codec, bytes: &[u8]) -> (usize, K) {
+    let e = codec.decode(bytes).unwrap_err();
+    assert_eq!(codec.decode_ref(bytes).unwrap_err(), e);
+    let mut arena = TreeArena::new();
+    assert_eq!(codec.decode_tree(bytes, &mut arena).unwrap_err(), e);
     (e.offset, e.kind)
 }
 
+fn md(bytes: &[u8]) -> (usize, K) {
+    error_of(Codec::multi_device(), bytes)
+}
+
 fn legacy(bytes: &[u8]) -> (usize, K) {
-    let e = Codec::legacy().decode(bytes).unwrap_err();
-    (e.offset, e.kind)
+    error_of(Codec::legacy(), bytes)
 }
 
 // Token 8 is `id` in dictionary v3; 9 is `action` in the legacy table.

@@ -1,0 +1,158 @@
+//! `decode_tree` agrees with `decode`: same nodes for every vector and random node, same errors
+//! (kind and offset) for every malformed input we can make.
+
+mod common;
+
+use proptest::prelude::*;
+use wa_binary::{Codec, DecodeError, Dictionary, Node, TreeArena, TreeNode};
+
+/// Decodes `bytes` both ways and asserts they agree; returns whether it decoded.
+fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
+    let owned: Result<Node, DecodeError> = codec.decode(bytes);
+    let tree = codec.decode_tree(bytes, arena).map(|t| {
+        let root = t.root();
+        check_accessors(root);
+        root.to_node()
+    });
+    assert_eq!(tree, owned, "bytes {}", hex::encode(bytes));
+    owned.is_ok()
+}
+
+/// The non-allocating accessors agree with the owned strings.
+fn check_accessors(node: TreeNode<'_>) {
+    let tag = node.tag().to_string();
+    assert!(node.tag() == tag.as_str());
+    assert_eq!(node.tag().len(), tag.len());
+    for (key, value) in node.attrs() {
+        let v = value.to_cow();
+        assert_eq!(value.len(), v.len(), "{key}={v}");
+        assert!(value == *v);
+        assert_eq!(format!("{value}"), v);
+        let mut written = String::from(">");
+        value.write_to(&mut written);
+        assert_eq!(written[1..], *v);
+        if let Some(s) = value.as_str() {
+            assert_eq!(s, v);
+        }
+        assert!(node.attr(&key.to_cow()).is_some());
+    }
+    if let Some(text) = node.text() {
+        assert_eq!(text.len(), text.to_cow().len());
+    }
+    for child in node.children() {
+        check_accessors(child);
+    }
+}
+
+#[test]
+fn every_vector_and_every_truncation_and_byte_flip_agrees() {
+    let mut arena = TreeArena::new();
+    let mut rng = common::Rng(0x5eed);
+    for (file, codec) in [
+        ("md.json", Codec::multi_device()),
+        ("legacy.json", Codec::legacy()),
+    ] {
+        let vectors = common::vectors(file).vectors;
+        assert!(!vectors.is_empty());
+        for vector in vectors {
+            let bytes = vector.bytes();
+            assert!(agree(codec, &bytes, &mut arena), "{}", vector.name);
+            for cut in 0..bytes.len() {
+                assert!(!agree(codec, &bytes[..cut], &mut arena));
+            }
+            // Mutations reach every error path (bad tags, nibbles, UTF-8, lengths, depth).
+            let mut mutated = bytes.clone();
+            for _ in 0..64 {
+                mutated.clone_from(&bytes);
+                for _ in 0..1 + rng.below(3) {
+                    let at = rng.below(mutated.len());
+                    mutated[at] = rng.next() as u8;
+                }
+                agree(codec, &mutated, &mut arena);
+            }
+        }
+    }
+}
+
+#[test]
+fn nested_jids_and_limits_agree() {
+    let mut arena = TreeArena::new();
+    for codec in [Codec::multi_device(), Codec::legacy()] {
+        let mut frame = vec![248, 1];
+        frame.extend(std::iter::repeat_n(250, 100_000));
+        assert!(!agree(codec, &frame, &mut arena));
+        // <"x@y@s.whatsapp.net"/>
+        let mut frame = vec![248, 1, 250, 250, 252, 1, b'x', 252, 1, b'y', 252, 14];
+        frame.extend(b"s.whatsapp.net");
+        assert!(agree(codec, &frame, &mut arena));
+        let mut nested = vec![];
+        for _ in 0..70 {
+            nested.extend([248, 2, 252, 1, b'a', 248, 1]);
+        }
+        nested.extend([248, 1, 252, 1, b'b']);
+        assert!(!agree(codec, &nested, &mut arena));
+        let small = codec.with_limits(wa_binary::Limits {
+            max_depth: 64,
+            max_size: 4,
+        });
+        assert!(!agree(small, &[248, 1, 252, 1, b'b'], &mut arena));
+    }
+}
+
+#[test]
+fn packed_values_compare_without_unpacking_mistakes() {
+    let codec = Codec::multi_device();
+    let node = Node::new("iq")
+        .attr("id", "12345")
+        .attr("t", "ABCDEF0")
+        .attr("to", "123456789012:7@s.whatsapp.net");
+    let bytes = codec.encode(&node).unwrap();
+    let mut arena = TreeArena::new();
+    let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+    let root = tree.root();
+    assert!(root.attr("id").unwrap() == "12345");
+    assert!(root.attr("id").unwrap() != "12346");
+    assert!(
+        root.attr("id").unwrap().as_str().is_none(),
+        "packed stays packed"
+    );
+    assert!(root.attr("t").unwrap() == "ABCDEF0");
+    assert!(root.attr("to").unwrap() == "123456789012:7@s.whatsapp.net");
+    assert!(root.attr("missing").is_none());
+    assert_eq!(root.to_node(), node);
+    assert_eq!(tree.node_count(), 1);
+}
+
+fn check(seed: u64, dict: Dictionary) {
+    let codec = Codec::new(dict);
+    let mut rng = common::Rng(seed | 1);
+    let node = common::random_node(&mut rng, dict, 1);
+    let bytes = codec.encode(&node).unwrap();
+    let mut arena = TreeArena::new();
+    assert!(agree(codec, &bytes, &mut arena));
+    for cut in 0..bytes.len().min(512) {
+        assert!(!agree(codec, &bytes[..cut], &mut arena));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn random_nodes_agree_multi_device(seed in any::<u64>()) {
+        check(seed, Dictionary::MultiDeviceV3);
+    }
+
+    #[test]
+    fn random_nodes_agree_legacy(seed in any::<u64>()) {
+        check(seed, Dictionary::Legacy);
+    }
+
+    #[test]
+    fn arbitrary_bytes_agree(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let mut arena = TreeArena::new();
+        for codec in [Codec::multi_device(), Codec::legacy()] {
+            agree(codec, &bytes, &mut arena);
+        }
+    }
+}
