@@ -1,13 +1,18 @@
-//! `wa demo`: the offline login demo. A wa-sim server runs in-process; a client logs in by QR
-//! (the simulated phone scans it), restores its session through a challenge, logs out, and is
-//! refused afterwards. Needs no network and no phone.
+//! `wa demo`: the offline demo. A wa-sim server runs in-process; a client logs in by QR (the
+//! simulated phone scans it), restores its session through a challenge, syncs chats and
+//! contacts, exchanges a text and an image with the echo contact (with delivered and read
+//! receipts), logs out, and is refused afterwards. Needs no network and no phone.
 
 use std::time::Duration;
 
 use clap::Args;
+use sha2::{Digest as _, Sha256};
+use wa_client::chat::compose::{MediaKind, MediaOptions};
+use wa_client::chat::{AckLevel, ChatEvent, MessageBatch};
 use wa_client::{Client, ClientEvent};
 use wa_core::client::{CloseReason, Event};
 use wa_core::session::{MemoryStore, SessionStore as _};
+use wa_proto::WebMessageInfo;
 use wa_sim::{Config, LogoutVia, SimEvent, SimHandle};
 
 use crate::error::CliError;
@@ -23,7 +28,9 @@ Examples:
 
 What it shows: a QR login, the Conn info, the session keys being derived (never printed),
 an encrypted binary frame decrypted and decoded to JSON, the session saved to a file,
-a restore by takeover answering a challenge, a logout, and the restore refused with 401.";
+a restore by takeover answering a challenge, the chat list and contacts, a text and an
+image exchanged with the echo contact (delivered and read receipts, the image decrypted
+and compared), a logout, and the restore refused with 401.";
 
 /// Options of `wa demo`.
 #[derive(Args, Debug)]
@@ -84,7 +91,7 @@ pub async fn run(args: DemoArgs, out: Style) -> Result<(), CliError> {
     let mut p = Printer { out, step: 0 };
     println!(
         "{}",
-        out.bold("wa demo: an offline WhatsApp Web (legacy) login, end to end")
+        out.bold("wa demo: an offline WhatsApp Web (legacy) session, end to end")
     );
 
     p.step("Start a local WhatsApp Web server (wa-sim) with a simulated phone");
@@ -94,6 +101,10 @@ pub async fn run(args: DemoArgs, out: Style) -> Result<(), CliError> {
         ..Config::default()
     };
     let account = config.accounts.first().cloned().unwrap_or_default();
+    let echo = config
+        .echo_jid
+        .clone()
+        .ok_or_else(|| demo_error("the simulator has no echo contact"))?;
     let sim = crate::sim::start(([127, 0, 0, 1], 0).into(), config).await?;
     p.field("server", out.accent(sim.ws_url()));
     p.field("phone", format!("{} ({})", account.wid, account.pushname));
@@ -108,7 +119,7 @@ pub async fn run(args: DemoArgs, out: Style) -> Result<(), CliError> {
     let sessions = Sessions::locate(Some(data_dir.path()))?;
     sessions.ensure_dir()?;
     let path = sessions.path(SESSION)?;
-    let result = demo(&mut p, &sim, &sessions, &path).await;
+    let result = demo(&mut p, &sim, &sessions, &path, &echo).await;
     sim.shutdown().await;
     if args.keep {
         let kept = data_dir.keep();
@@ -126,6 +137,7 @@ async fn demo(
     sim: &SimHandle,
     sessions: &Sessions,
     path: &std::path::Path,
+    echo: &str,
 ) -> Result<(), CliError> {
     let out = p.out;
     let ws = sim.ws_url();
@@ -243,6 +255,8 @@ async fn demo(
         out.accent(&restored.wid)
     ));
 
+    chat_with_echo(p, &mut client, echo).await?;
+
     p.step("Log out");
     let saved = sessions.load(SESSION)?;
     client.logout().await.map_err(login::client_error)?;
@@ -295,6 +309,156 @@ async fn demo(
     }
     client.shutdown().await;
     Ok(())
+}
+
+/// Chats, contacts, then a text and an image to the echo contact, with receipts.
+async fn chat_with_echo(p: &mut Printer, client: &mut Client, echo: &str) -> Result<(), CliError> {
+    let out = p.out;
+    p.step("Sync chats and contacts");
+    let chats = client.chats().await.map_err(login::client_error)?;
+    p.ok(format!("{} chats", chats.len()));
+    for chat in &chats {
+        let unread = match chat.count {
+            0 => String::new(),
+            n if n < 0 => "  (marked unread)".to_owned(),
+            n => format!("  ({n} unread)"),
+        };
+        p.note(format!(
+            "{:<28} {}{unread}",
+            chat.jid,
+            chat.name.as_deref().unwrap_or("")
+        ));
+    }
+    let contacts = client.contacts().await.map_err(login::client_error)?;
+    p.ok(format!("{} contacts", contacts.len()));
+    for contact in &contacts {
+        p.note(format!(
+            "{:<28} {}",
+            contact.jid,
+            contact
+                .name
+                .as_deref()
+                .or(contact.notify.as_deref())
+                .unwrap_or("")
+        ));
+    }
+
+    p.step("Talk to the echo contact");
+    let text = "Hello from wa!";
+    let sent = client
+        .send_text(echo, text)
+        .await
+        .map_err(login::client_error)?;
+    p.ok(format!(
+        "sent {text:?} to {} as {} (the server acked it)",
+        out.accent(echo),
+        sent.id
+    ));
+    let reply = await_echo(p, client, echo, &sent.id, |m| {
+        m.message
+            .as_ref()
+            .and_then(|b| b.text_content())
+            .map(str::to_owned)
+    })
+    .await?;
+    if reply.1 != text {
+        return Err(demo_error(format!(
+            "the echo said {:?}, not {text:?}",
+            reply.1
+        )));
+    }
+    p.ok(format!("reply from the echo contact: {:?}", reply.1));
+    client
+        .read(echo, &reply.0.key)
+        .await
+        .map_err(login::client_error)?;
+    p.ok("marked the chat read (the echo's message gets blue ticks)");
+
+    p.step("Send an image");
+    let image = crate::serve::png::qr_png("https://example.invalid/wa-demo")
+        .map_err(|e| demo_error(format!("cannot draw the demo image: {e}")))?;
+    let options = MediaOptions {
+        mimetype: Some("image/png".into()),
+        caption: Some("a picture from wa demo".into()),
+        ..MediaOptions::default()
+    };
+    let sent = client
+        .send_media(echo, MediaKind::Image, &image, options)
+        .await
+        .map_err(login::client_error)?;
+    p.ok(format!(
+        "image encrypted (AES-256-CBC, HMAC-SHA256), uploaded to the media host and sent as {}",
+        sent.id
+    ));
+    p.field("sha256", hex::encode(Sha256::digest(&image)));
+    let (echoed, _) = await_echo(p, client, echo, &sent.id, |m| {
+        m.message
+            .as_ref()
+            .and_then(|b| b.image_message.as_ref())
+            .map(|_| ())
+    })
+    .await?;
+    let downloaded = client
+        .download_media(&echoed)
+        .await
+        .map_err(login::client_error)?;
+    if downloaded != image {
+        return Err(demo_error("the echoed image differs from the one sent"));
+    }
+    p.ok(format!(
+        "the echo sent it back; downloaded, MAC and hashes verified, decrypted: {} bytes, same sha256",
+        downloaded.len()
+    ));
+    Ok(())
+}
+
+/// Waits for the delivered and read receipts of `sent_id` and for the echo's reply, which
+/// `reply` recognises; prints the receipts as they come.
+async fn await_echo<T>(
+    p: &Printer,
+    client: &mut Client,
+    echo: &str,
+    sent_id: &str,
+    reply: impl Fn(&WebMessageInfo) -> Option<T>,
+) -> Result<(WebMessageInfo, T), CliError> {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    let (mut delivered, mut read, mut answer) = (false, false, None);
+    while !(delivered && read && answer.is_some()) {
+        match login::next_event(client, deadline, "the echo contact").await? {
+            ClientEvent::Chat(ChatEvent::Ack(ack)) if ack.ids.iter().any(|id| id == sent_id) => {
+                if ack.level >= AckLevel::Delivered && !delivered {
+                    delivered = true;
+                    p.ok("delivered to the echo contact's phone (two grey ticks)");
+                }
+                if ack.level >= AckLevel::Read && !read {
+                    read = true;
+                    p.ok("read by the echo contact (two blue ticks)");
+                }
+            }
+            ClientEvent::Chat(ChatEvent::Messages {
+                batch: MessageBatch::Relay,
+                messages,
+                ..
+            }) => {
+                for m in messages {
+                    let from_echo = m.key.from_me != Some(true)
+                        && m.key
+                            .remote_jid
+                            .as_deref()
+                            .map(wa_client::chat::normalize_jid)
+                            == Some(echo.to_owned());
+                    if from_echo && answer.is_none() {
+                        if let Some(value) = reply(&m) {
+                            answer = Some((m, value));
+                        }
+                    }
+                }
+            }
+            ClientEvent::Stopped(reason) => return Err(login::close_error(&reason)),
+            _ => {}
+        }
+    }
+    answer.ok_or_else(|| demo_error("no reply from the echo contact"))
 }
 
 /// The node's JSON form, one child per line.

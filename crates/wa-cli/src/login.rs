@@ -106,7 +106,12 @@ pub fn check_ws_url(url: &str) -> Result<(), CliError> {
 
 /// A client that keeps its session in `path` and does not reconnect on its own.
 pub fn build_client(server: &str, http: &str, path: &Path) -> Result<Client, CliError> {
-    Client::builder()
+    let mut builder = Client::builder();
+    if server.starts_with("ws://") {
+        // A plain-WebSocket server is a local one (wa-sim): its media host speaks plain HTTP too.
+        builder = builder.media_client(wa_client::MediaClient::new().insecure_http());
+    }
+    builder
         .server_url(server)
         .http_base_url(http)
         .browser("wa", "wa-cli", env!("CARGO_PKG_VERSION"))

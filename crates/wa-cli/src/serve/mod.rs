@@ -6,7 +6,7 @@
 mod api;
 mod chats;
 mod events;
-mod png;
+pub(crate) mod png;
 mod session;
 mod web;
 
