@@ -54,7 +54,12 @@ fn now_secs() -> u64 {
 
 fn unexpected(request: &'static str, reply: &impl std::fmt::Debug) -> ClientError {
     let mut text = format!("{reply:?}");
-    text.truncate(300);
+    // The reply comes from the network: cut on a char boundary, `truncate` panics inside one.
+    let mut cut = text.len().min(300);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
     ClientError::UnexpectedReply {
         request,
         reply: text,
@@ -586,5 +591,21 @@ impl Client {
             Reply::Json(body) => Ok(body.get("status").and_then(Value::as_u64) == Some(200)),
             Reply::Node(node) => Err(unexpected("exist", &node)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unexpected_reply_is_cut_on_a_char_boundary() {
+        // 299 ASCII bytes after the opening quote put a 2-byte char across byte 300.
+        let reply = format!("{}é tail", "a".repeat(298));
+        let ClientError::UnexpectedReply { reply: text, .. } = unexpected("x", &reply) else {
+            panic!("wrong variant");
+        };
+        assert_eq!(text.len(), 299);
+        assert!(format!("{reply:?}").starts_with(&text));
     }
 }
