@@ -60,6 +60,10 @@ pub enum Error {
         /// Plaintext length of the file.
         len: u64,
     },
+    /// A `fileLength` too large to plan a ranged download for (over 2^63 bytes; only a
+    /// corrupt or hostile message claims that).
+    #[error("file length {0} is too large for a ranged download")]
+    FileLengthTooLarge(u64),
     /// The bytes given for a ranged decryption are not the length the plan asked for.
     #[error("ranged decryption got {got} bytes of ciphertext, the plan needs {expected}")]
     RangeDataLength {

@@ -10,6 +10,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+/// The largest `fileLength` a [`RangePlan`] accepts.
+const MAX_FILE_LENGTH: u64 = u64::MAX / 2;
+
 /// Which bytes of the body to fetch to decrypt a plaintext range, and how to check them.
 ///
 /// ```
@@ -32,6 +35,10 @@ impl RangePlan {
     /// Plans `plain_start..plain_end` (a non-empty range) of a file whose plaintext is
     /// `file_length` bytes (the message's `fileLength`).
     pub fn new(file_length: u64, plain_start: u64, plain_end: u64) -> Result<RangePlan, Error> {
+        // Keeps the body length and window arithmetic below far from u64 overflow.
+        if file_length > MAX_FILE_LENGTH {
+            return Err(Error::FileLengthTooLarge(file_length));
+        }
         if plain_start >= plain_end || plain_end > file_length {
             return Err(Error::RangeOutOfBounds {
                 start: plain_start,

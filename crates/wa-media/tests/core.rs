@@ -394,6 +394,14 @@ fn random_access_with_sidecar() {
         RangePlan::new(10, 5, 5),
         Err(Error::RangeOutOfBounds { .. })
     ));
+    // A hostile fileLength must not overflow the body/window arithmetic.
+    assert!(matches!(
+        RangePlan::new(u64::MAX, u64::MAX - 1, u64::MAX),
+        Err(Error::FileLengthTooLarge(u64::MAX))
+    ));
+    let huge = RangePlan::new(u64::MAX / 2, u64::MAX / 2 - 1, u64::MAX / 2).unwrap();
+    assert!(huge.fetch_start() < huge.fetch_end());
+    assert!(huge.http_range().starts_with("bytes="));
 }
 
 #[test]
