@@ -58,7 +58,7 @@ pub fn deliver(http: reqwest::Client, hook: WebhookConfig, event: Arc<Published>
             if attempt == retries.attempts {
                 eprintln!(
                     "webhook {}: {} not delivered after {} attempts",
-                    hook.url,
+                    url_origin(&hook.url),
                     event.event,
                     attempt + 1
                 );
@@ -72,6 +72,14 @@ pub fn deliver(http: reqwest::Client, hook: WebhookConfig, event: Arc<Published>
             tokio::time::sleep(delay.saturating_mul(factor)).await;
         }
     });
+}
+
+/// Scheme, host and port of a webhook URL, for logs: its path or query often holds a token.
+fn url_origin(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(
+        |_| "(unparsable URL)".to_owned(),
+        |u| u.origin().ascii_serialization(),
+    )
 }
 
 /// Which events a `/ws` listener wants.
@@ -128,6 +136,15 @@ pub async fn websocket(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_webhook_url_keeps_only_the_origin() {
+        assert_eq!(
+            url_origin("https://hooks.example.com:8443/services/T0/B0/secret?token=x"),
+            "https://hooks.example.com:8443"
+        );
+        assert_eq!(url_origin("not a url"), "(unparsable URL)");
+    }
 
     #[test]
     fn hmac_matches_rfc_4231_case_2() {

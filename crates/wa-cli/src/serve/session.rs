@@ -415,7 +415,11 @@ async fn run_client(
                 return;
             }
             Step::Command(Some(Command::Logout(done))) => {
-                let result = client.logout().await.map_err(|e| e.to_string());
+                // Through client_error: a failed HTTP logout names its URL, which carries the logout tokens.
+                let result = client
+                    .logout()
+                    .await
+                    .map_err(|e| crate::login::client_error(e).to_string());
                 {
                     let mut state = session.lock();
                     state.me = None;
