@@ -218,7 +218,8 @@ fn private_dir(path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes through a `.tmp` sibling renamed into place, readable by the owner only.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write as _;
     let temp = path.with_extension("tmp");
     let mut options = fs::OpenOptions::new();
@@ -229,6 +230,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(&temp)?;
+    // The mode above applies only to a new file: a stale temp file keeps its own.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);

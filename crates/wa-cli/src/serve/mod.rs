@@ -152,7 +152,7 @@ impl App {
         std::fs::create_dir_all(configs)
             .map_err(|e| format!("cannot create {}: {e}", configs.display()))?;
         let path = configs.join(format!("{}.json", session.name));
-        write_private(&path, text.as_bytes())
+        crate::sessions::write_private(&path, text.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
@@ -411,20 +411,6 @@ fn saved_config_names(dir: &std::path::Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 fn random_key() -> String {
