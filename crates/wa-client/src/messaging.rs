@@ -52,6 +52,22 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The string `key` of a JSON reply to `request`.
+fn string_field(body: &Value, key: &str, request: &'static str) -> Result<String, ClientError> {
+    body.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| unexpected(request, body))
+}
+
+/// The messages of a history or search page and whether it is the last one.
+fn page_of(node: &Node) -> (Vec<WebMessageInfo>, bool) {
+    (
+        incoming::messages_of(node),
+        node.attrs.get("last") == Some("true"),
+    )
+}
+
 fn unexpected(request: &'static str, reply: &impl std::fmt::Debug) -> ClientError {
     let mut text = format!("{reply:?}");
     // The reply comes from the network: cut on a char boundary, `truncate` panics inside one.
@@ -448,10 +464,7 @@ impl Client {
                 },
             )
             .await?;
-        body.get("gid")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| unexpected("group create", &body))
+        string_field(&body, "gid", "group create")
     }
 
     /// Subject, description, add, remove, promote, demote, leave, settings; the server's reply.
@@ -475,28 +488,19 @@ impl Client {
     /// The group's invite code.
     pub async fn group_invite_code(&self, gid: &str) -> Result<String, ClientError> {
         let body = self.json("inviteCode", request::invite_code(gid)).await?;
-        body.get("code")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| unexpected("inviteCode", &body))
+        string_field(&body, "code", "inviteCode")
     }
 
     /// Revokes the invite code; the new one.
     pub async fn group_invite_reset(&self, gid: &str) -> Result<String, ClientError> {
         let body = self.json("inviteReset", request::invite_reset(gid)).await?;
-        body.get("code")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| unexpected("inviteReset", &body))
+        string_field(&body, "code", "inviteReset")
     }
 
     /// Joins a group by invite code; its JID.
     pub async fn group_join(&self, code: &str) -> Result<String, ClientError> {
         let body = self.json("invite", request::join_by_code(code)).await?;
-        body.get("gid")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| unexpected("invite", &body))
+        string_field(&body, "gid", "invite")
     }
 
     // ----- queries ----------------------------------------------------------------------------
@@ -518,11 +522,7 @@ impl Client {
             count,
             index.as_ref().map(|(id, me)| (id.as_str(), *me)),
         );
-        let node = self.node("history", req).await?;
-        Ok((
-            incoming::messages_of(&node),
-            node.attrs.get("last") == Some("true"),
-        ))
+        Ok(page_of(&self.node("history", req).await?))
     }
 
     /// Full-text search; the hits and whether this is the last page.
@@ -534,11 +534,7 @@ impl Client {
         page: u32,
     ) -> Result<(Vec<WebMessageInfo>, bool), ClientError> {
         let req = request::search(now_secs(), text, jid, count, page);
-        let node = self.node("search", req).await?;
-        Ok((
-            incoming::messages_of(&node),
-            node.attrs.get("last") == Some("true"),
-        ))
+        Ok(page_of(&self.node("search", req).await?))
     }
 
     /// Who received, read and played one of our messages.
