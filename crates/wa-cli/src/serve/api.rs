@@ -49,6 +49,10 @@ impl ApiError {
     fn unprocessable(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, what)
     }
+
+    fn internal(what: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, what)
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -279,11 +283,9 @@ async fn create_session(
     let session = app
         .add_session(&name, body.config.unwrap_or_default())
         .ok_or_else(|| ApiError::unprocessable(format!("Session \"{name}\" already exists")))?;
-    app.save_config(&session)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    app.save_config(&session).map_err(ApiError::internal)?;
     if body.start.unwrap_or(true) {
-        app.start_session(&session)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+        app.start_session(&session).map_err(ApiError::internal)?;
     }
     Ok((StatusCode::CREATED, Json(session.to_json())))
 }
@@ -305,8 +307,7 @@ async fn update_session(
 ) -> ApiResult {
     let session = session_or_404(&app, &name)?;
     session.lock().config = body.config.unwrap_or_default();
-    app.save_config(&session)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    app.save_config(&session).map_err(ApiError::internal)?;
     Ok(Json(session.to_json()))
 }
 
@@ -323,8 +324,7 @@ async fn delete_session(
 
 async fn start_session(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
     let session = session_or_404(&app, &name)?;
-    app.start_session(&session)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    app.start_session(&session).map_err(ApiError::internal)?;
     Ok(Json(session.to_json()))
 }
 
@@ -337,38 +337,30 @@ async fn stop_session(State(app): State<Arc<App>>, Path(name): Path<String>) -> 
 async fn restart_session(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
     let session = session_or_404(&app, &name)?;
     app.stop_session(&session).await;
-    app.start_session(&session)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    app.start_session(&session).map_err(ApiError::internal)?;
     Ok(Json(session.to_json()))
 }
 
 async fn logout_session(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
     let session = session_or_404(&app, &name)?;
-    let (tx, rx) = oneshot::channel();
-    if session.command(Command::Logout(tx)) {
-        match tokio::time::timeout(Duration::from_secs(15), rx).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(error))) => {
-                return Err(ApiError::new(StatusCode::BAD_GATEWAY, error));
-            }
-            Ok(Err(_)) => {
-                return Err(ApiError::unprocessable(format!(
-                    "Session \"{name}\" is not running; start it to log out"
-                )));
-            }
-            Err(_) => {
-                return Err(ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "the logout did not finish",
-                ));
-            }
-        }
-    } else {
-        return Err(ApiError::unprocessable(format!(
+    let not_running = || {
+        ApiError::unprocessable(format!(
             "Session \"{name}\" is not running; start it to log out"
-        )));
+        ))
+    };
+    let (tx, rx) = oneshot::channel();
+    if !session.command(Command::Logout(tx)) {
+        return Err(not_running());
     }
-    Ok(Json(session.to_json()))
+    match tokio::time::timeout(Duration::from_secs(15), rx).await {
+        Ok(Ok(Ok(()))) => Ok(Json(session.to_json())),
+        Ok(Ok(Err(error))) => Err(ApiError::new(StatusCode::BAD_GATEWAY, error)),
+        Ok(Err(_)) => Err(not_running()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the logout did not finish",
+        )),
+    }
 }
 
 async fn get_me(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
@@ -406,12 +398,8 @@ async fn get_qr(
     if query.format.as_deref() == Some("raw") {
         return Ok(Json(json!({"value": qr})).into_response());
     }
-    let png = png::qr_png(&qr).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("cannot draw the QR code: {e}"),
-        )
-    })?;
+    let png = png::qr_png(&qr)
+        .map_err(|e| ApiError::internal(format!("cannot draw the QR code: {e}")))?;
     let wants_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -650,7 +638,7 @@ async fn check_exists(State(app): State<Arc<App>>, Query(query): Query<SessionQu
 }
 
 fn unexpected() -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "unexpected result")
+    ApiError::internal("unexpected result")
 }
 
 // ----- sending -------------------------------------------------------------------------------
