@@ -38,7 +38,10 @@ impl Encoder {
     /// an agent or a second `:`).
     fn jid_form<'s>(&self, s: &'s str) -> Option<JidForm<'s>> {
         let (user_part, server) = s.split_once('@')?;
-        if server.is_empty() {
+        // Like Baileys, a server holding `@` is itself written as a JID, one nested pair per `@`;
+        // past the depth limit the decoder refuses that nesting, so such a string is written raw
+        // (which also bounds this recursion).
+        if server.is_empty() || server.bytes().filter(|&b| b == b'@').count() >= self.max_depth {
             return None;
         }
         match self.dict {

@@ -3,7 +3,7 @@
 mod common;
 
 use proptest::prelude::*;
-use wa_binary::{Codec, Dictionary, json};
+use wa_binary::{Codec, Dictionary, Node, json};
 
 fn check(seed: u64, dict: Dictionary) {
     let codec = Codec::new(dict);
@@ -62,5 +62,27 @@ proptest! {
         text.push_str(server);
         let jid: wa_binary::Jid = text.parse().unwrap();
         prop_assert_eq!(jid.to_string(), text);
+    }
+}
+
+/// A value with many `@` (found by the roundtrip fuzz target): written as one nested JID pair
+/// per `@` it went past the decoder's depth limit, so our own bytes did not decode. Past the
+/// limit such a string is now written raw; below it, nested as Baileys 7 writes it.
+#[test]
+fn strings_with_many_at_signs_round_trip() {
+    for codec in [Codec::legacy(), Codec::multi_device()] {
+        for value in [
+            format!("x{}", "@".repeat(200)),
+            format!("a{}b", "@x".repeat(63)),
+            format!("a{}b", "@x".repeat(64)),
+            format!("{}x", "@".repeat(200)),
+            "user@host@g.us".to_owned(),
+            "a@b@c".to_owned(),
+        ] {
+            let node = Node::new("n").attr("v", value.as_str());
+            let bytes = codec.encode(&node).expect("encodes");
+            let back = codec.decode(&bytes).expect("our bytes decode");
+            assert_eq!(back.attrs.get("v"), Some(value.as_str()), "{value}");
+        }
     }
 }
