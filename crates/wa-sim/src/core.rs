@@ -81,7 +81,9 @@ impl ConnId {
 /// Server settings. `Config::default()` is what a test usually wants.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Seed of the server's RNG (refs, tokens, keys, IVs). `None` seeds from the OS.
+    /// Seed of the server's RNG (refs, tokens, keys, IVs). The core never reads the OS's
+    /// randomness: `None` means seed 0 here, and `SimServer::start` replaces `None` with a seed
+    /// drawn from the OS before it builds the core.
     pub rng_seed: Option<u64>,
     /// The simulated accounts; the first one scans QR codes unless another is named. Empty means
     /// one [`SeedAccount::default`]. Accounts built in code should pass [`SeedAccount::validate`]
@@ -466,7 +468,7 @@ impl Server {
         }
         let mut rng = match config.rng_seed {
             Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_entropy(),
+            None => StdRng::seed_from_u64(0),
         };
         let mut auth = [0u8; 24];
         rng.fill_bytes(&mut auth);

@@ -170,7 +170,12 @@ impl SimServer {
         let restart_config = config.clone();
         let server = match core {
             Some(core) => core,
-            None => Server::new(config.server),
+            None => {
+                // The core takes its randomness as a seed; the OS supplies it here, at the edge.
+                let mut server_config = config.server;
+                server_config.rng_seed.get_or_insert_with(rand::random);
+                Server::new(server_config)
+            }
         };
         let shared = Arc::new(Shared {
             server: Mutex::new(server),
