@@ -47,7 +47,7 @@ pub struct ServeArgs {
     /// Where to listen (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// The API key (default: a random one, printed at start).
+    /// The API key (default: a random one, printed at start; a key given here is never printed).
     #[arg(long, env = "WA_API_KEY", value_name = "KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// A WhatsApp Web server's WebSocket URL; without it a simulator runs in-process.
@@ -518,17 +518,30 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
     })?;
     let base = format!("http://{addr}");
     println!("{} {base}/", out.bold("wa serve listening on"));
-    println!("api key: {}", app.api_key);
+    // A key the user chose is theirs to know and may be reused elsewhere: never echo it.
+    let generated_key = args.api_key.is_none();
+    if generated_key {
+        println!("api key: {}", app.api_key);
+    } else {
+        println!("api key: the one given (--api-key or WA_API_KEY), not shown");
+    }
     match &app.backend {
         Backend::Sim { handle, .. } => {
             println!("server: built-in simulator at {}", handle.ws_url());
         }
         Backend::Remote { ws, .. } => println!("server: {ws}"),
     }
-    println!(
-        "web client: {}",
-        out.accent(format!("{base}/#key={}", app.api_key))
-    );
+    if generated_key {
+        println!(
+            "web client: {}",
+            out.accent(format!("{base}/#key={}", app.api_key))
+        );
+    } else {
+        println!(
+            "web client: {} (it asks for the API key)",
+            out.accent(format!("{base}/"))
+        );
+    }
     println!("OpenAPI: {base}/api/docs/openapi.yaml   Ctrl-C stops");
     let router = api::router(app.clone());
     let shutdown = async {
