@@ -321,7 +321,9 @@ async function pair() {
     print({ event: 'done' })
 }
 
-(pairMode ? pair() : main()).catch((error) => {
+// Exit explicitly: a closed Baileys 3.5.3 connection can leave a timer or socket that keeps
+// Node alive, and the test waits for this process to end.
+(pairMode ? pair() : main()).then(() => process.exit(0), (error) => {
     print({ event: 'error', message: String(error && error.stack || error) })
     process.exit(1)
 })
