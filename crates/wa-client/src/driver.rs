@@ -248,7 +248,11 @@ impl Driver {
             if session.has_transmit() {
                 continue;
             }
-            let deadline = session.poll_timeout().map(|at| clock.instant_at(at));
+            let deadline = [session.poll_timeout(), self.messenger.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|at| clock.instant_at(at));
             tokio::select! {
                 message = transport.recv() => match message {
                     Ok(Some(message)) => session.handle_wire(clock.now(), &message),
@@ -258,7 +262,12 @@ impl Driver {
                         session.handle_transport_closed(clock.now());
                     }
                 },
-                () = sleep_until_opt(deadline) => session.handle_timeout(clock.now()),
+                () = sleep_until_opt(deadline) => {
+                    session.handle_timeout(clock.now());
+                    for e in self.messenger.handle_timeout(&mut session, clock.now(), &mut self.rng) {
+                        tracing::debug!(error = %e, "deferred resend postponed");
+                    }
+                }
                 command = self.commands.recv() => match command {
                     None | Some(Command::Shutdown) => break Ended::Shutdown,
                     Some(Command::Logout(reply)) => match session.logout(clock.now()) {
@@ -343,16 +352,22 @@ impl Driver {
     }
 
     fn message_done(&mut self, id: &str, outcome: RelayOutcome) {
+        let result = match outcome {
+            RelayOutcome::Acked(level) => Ok(level),
+            RelayOutcome::Refused(status) => Err(status),
+            RelayOutcome::Deferred { status, .. } => {
+                // Still in the outbox; the messenger's timer relays it again.
+                tracing::debug!(id, status, "relay deferred by the server");
+                return;
+            }
+        };
         if let Err(e) = self.outbox_store.save_outbox(self.messenger.outbox()) {
             self.emit(ClientEvent::Error(ClientError::Store(e)));
         }
         for waiter in self.message_waiters.remove(id).unwrap_or_default() {
-            let _ = waiter.send(match &outcome {
-                RelayOutcome::Acked(level) => Ok(*level),
-                RelayOutcome::Refused(status) => Err(ClientError::Refused(format!(
-                    "message {id} refused with status {status:?}"
-                ))),
-            });
+            let _ = waiter.send(result.map_err(|status| {
+                ClientError::Refused(format!("message {id} refused with status {status:?}"))
+            }));
         }
     }
 
@@ -385,7 +400,7 @@ impl Driver {
             }
             Event::Closed(reason) => return Some(reason),
             Event::Response { tag, body } => {
-                if let Some((id, outcome)) = self.messenger.on_response(&tag, &body) {
+                if let Some((id, outcome)) = self.messenger.on_response(clock.now(), &tag, &body) {
                     self.message_done(&id, outcome);
                 } else if let Some(waiter) = self.reply_waiters.remove(&tag) {
                     let _ = waiter.send(Ok(Reply::Json(body)));

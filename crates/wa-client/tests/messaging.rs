@@ -706,6 +706,25 @@ async fn dropped_before_ack_is_resent_and_delivered_once() {
     assert_eq!(stored, Some(1));
 }
 
+/// The server answers two relays in a row with 503 (busy): the message stays in the outbox,
+/// goes again with the same id after a backoff, and arrives once; `send` returns its ack.
+#[tokio::test]
+async fn a_busy_server_defers_a_relay_and_it_still_arrives_once() {
+    let (sim, a, mut b) = two_clients().await;
+    sim.with_server(|s, _| s.fault_defer_next_relays(2));
+    let sent = a.send_text(B, "despite 503").await.unwrap();
+    assert_eq!(sent.status, AckLevel::ServerAck);
+    let got = incoming(&mut b).await;
+    assert_eq!(got.key.id, Some(sent.id.clone()));
+    assert_eq!(text_of(&got), Some("despite 503"));
+    let stored = sim.with_server(|s, _| {
+        s.store(B)
+            .and_then(|st| st.chats.get(A))
+            .map(|c| c.messages.iter().filter(|m| m.id() == sent.id).count())
+    });
+    assert_eq!(stored, Some(1));
+}
+
 #[tokio::test]
 async fn duplicate_delivery_and_garbage_frames_are_survived() {
     let (sim, a, mut b) = two_clients().await;

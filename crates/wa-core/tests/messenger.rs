@@ -9,7 +9,8 @@ use rand::rngs::StdRng;
 use serde_json::json;
 use wa_binary::{Codec, Node};
 use wa_core::chat::{
-    AckLevel, ChatEvent, MessageBatch, Messenger, Outbox, RelayOutcome, compose, map_node,
+    AckLevel, ChatEvent, FIRST_DEFERRED_RETRY, MAX_DEFERRED_RESENDS, MessageBatch, Messenger,
+    Outbox, RelayOutcome, compose, map_node,
 };
 use wa_core::client::{ClientConfig, ClientSession, Event, SessionError};
 use wa_core::frame::{Frame, JsonForm, Tag};
@@ -132,12 +133,12 @@ fn relay_under_its_id_and_ack_empties_the_outbox() {
         panic!("{events:?}")
     };
     assert_eq!(
-        messenger.on_response(tag, body),
+        messenger.on_response(link.now, tag, body),
         Some((id.clone(), RelayOutcome::Acked(AckLevel::ServerAck)))
     );
     assert!(messenger.outbox().is_empty());
     // A second reply on the same tag is not about a pending message any more.
-    assert_eq!(messenger.on_response(tag, body), None);
+    assert_eq!(messenger.on_response(link.now, tag, body), None);
 }
 
 #[test]
@@ -173,7 +174,7 @@ fn unacked_messages_go_again_with_the_same_ids_after_a_new_login() {
         panic!("{events:?}")
     };
     assert!(matches!(
-        messenger.on_response(tag, body),
+        messenger.on_response(link.now, tag, body),
         Some((_, RelayOutcome::Acked(_)))
     ));
     link.now = link.now + Duration::from_secs(21);
@@ -199,10 +200,112 @@ fn unacked_messages_go_again_with_the_same_ids_after_a_new_login() {
         panic!("{events:?}")
     };
     assert_eq!(
-        messenger.on_response(tag, body),
+        messenger.on_response(link.now, tag, body),
         Some((b, RelayOutcome::Refused(Some(400))))
     );
     assert!(messenger.outbox().is_empty());
+}
+
+#[test]
+fn a_5xx_keeps_the_message_and_relays_it_again_later_with_backoff() {
+    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
+    let mut messenger = Messenger::new(Outbox::default());
+    let id = messenger.enqueue(&message("3EB0AAAA00000003", "later"));
+    messenger
+        .relay(&mut link.session, link.now, &id, &mut link.rng)
+        .unwrap();
+    assert_eq!(link.relays().len(), 1);
+    assert_eq!(messenger.poll_timeout(), None);
+
+    // Two deferrals in a row: 1 s, then 2 s; nothing goes before it is due.
+    for wait in [FIRST_DEFERRED_RETRY, FIRST_DEFERRED_RETRY * 2] {
+        let events = link.reply(&id, 503);
+        let [Event::Response { tag, body }] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        let retry_at = link.now + wait;
+        assert_eq!(
+            messenger.on_response(link.now, tag, body),
+            Some((
+                id.clone(),
+                RelayOutcome::Deferred {
+                    status: 503,
+                    retry_at
+                }
+            ))
+        );
+        assert_eq!(messenger.outbox().entries().len(), 1, "still pending");
+        assert_eq!(messenger.poll_timeout(), Some(retry_at));
+        let early = retry_at - Duration::from_millis(1);
+        assert!(
+            messenger
+                .handle_timeout(&mut link.session, early, &mut link.rng)
+                .is_empty()
+        );
+        assert!(link.relays().is_empty(), "resent before it was due");
+        link.now = retry_at;
+        assert!(
+            messenger
+                .handle_timeout(&mut link.session, link.now, &mut link.rng)
+                .is_empty()
+        );
+        let again: Vec<String> = link.relays().into_iter().map(|r| r.0).collect();
+        assert_eq!(again, std::slice::from_ref(&id), "same id");
+        assert_eq!(messenger.poll_timeout(), None);
+    }
+    let events = link.reply(&id, 200);
+    let [Event::Response { tag, body }] = events.as_slice() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        messenger.on_response(link.now, tag, body),
+        Some((id, RelayOutcome::Acked(AckLevel::ServerAck)))
+    );
+    assert!(messenger.outbox().is_empty());
+    assert_eq!(messenger.poll_timeout(), None);
+}
+
+#[test]
+fn a_5xx_after_the_last_resend_is_final() {
+    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
+    let mut messenger = Messenger::new(Outbox::default());
+    let id = messenger.enqueue(&message("3EB0AAAA00000004", "never"));
+    messenger
+        .relay(&mut link.session, link.now, &id, &mut link.rng)
+        .unwrap();
+    assert_eq!(link.relays().len(), 1);
+    let mut resends = 0;
+    let mut waits = Vec::new();
+    loop {
+        let events = link.reply(&id, 500);
+        let [Event::Response { tag, body }] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        match messenger.on_response(link.now, tag, body) {
+            Some((
+                _,
+                RelayOutcome::Deferred {
+                    status: 500,
+                    retry_at,
+                },
+            )) => {
+                waits.push(retry_at.saturating_duration_since(link.now).as_secs());
+                link.now = retry_at;
+                messenger.handle_timeout(&mut link.session, link.now, &mut link.rng);
+                assert_eq!(link.relays().len(), 1);
+                resends += 1;
+            }
+            Some((refused, RelayOutcome::Refused(Some(500)))) => {
+                assert_eq!(refused, id);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(resends, MAX_DEFERRED_RESENDS);
+    assert_eq!(waits, [1, 2, 4, 8, 16]);
+    assert!(messenger.outbox().is_empty());
+    assert_eq!(messenger.poll_timeout(), None);
 }
 
 #[test]

@@ -893,6 +893,12 @@ impl Server {
         self.faults.drop_next_relay_ack = true;
     }
 
+    /// The next `count` relayed messages are answered `{"status":503}` (server busy), neither
+    /// stored nor routed: the client must relay them again later, with the same ids.
+    pub fn fault_defer_next_relays(&mut self, count: u32) {
+        self.faults.defer_next_relays = count;
+    }
+
     /// The next message delivered to an account is pushed twice (clients must de-duplicate).
     pub fn fault_duplicate_next_delivery(&mut self) {
         self.faults.duplicate_next_delivery = true;

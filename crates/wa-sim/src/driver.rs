@@ -12,7 +12,7 @@
 //! | `POST /_sim/qr` `{"qr": "..."}` | the phone sees a QR; scanned after the auto-scan delay |
 //! | `POST /_sim/unpair` `{"client_id": "..."}` | the phone removes a session |
 //! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "media_url_ttl_ms"?, "expire_media_urls"?, "echo_delay_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
-//! | `POST /_sim/fault` `{"drop_next_relay_ack"?: true, "duplicate_next_delivery"?: true, "garbage"?: {"wid", "truncated"?}}` | arm faults (each fires once) / send a bad frame now |
+//! | `POST /_sim/fault` `{"drop_next_relay_ack"?: true, "duplicate_next_delivery"?: true, "defer_next_relays"?: N, "garbage"?: {"wid", "truncated"?}}` | arm faults (each fires once; the next N relays get 503) / send a bad frame now |
 //! | `GET /_sim/store?wid=..` | the account's chats and messages (ids, direction, status, text) |
 //! | `POST /mms/<type>/<token>?auth=..&token=..` | media upload (the `mediaConn` route); answers `{url}` |
 //! | `POST /mms/upload/<type>/<token>?auth=..&f=j` (multipart `hash`, `file`) | media upload (the `encr_upload` route); answers `{url}` |
@@ -758,6 +758,7 @@ struct FaultRequest {
     drop_next_relay_ack: bool,
     #[serde(default)]
     duplicate_next_delivery: bool,
+    defer_next_relays: Option<u32>,
     garbage: Option<GarbageRequest>,
 }
 
@@ -768,6 +769,9 @@ async fn fault_route(State(shared): State<Arc<Shared>>, Json(req): Json<FaultReq
         }
         if req.duplicate_next_delivery {
             s.fault_duplicate_next_delivery();
+        }
+        if let Some(count) = req.defer_next_relays {
+            s.fault_defer_next_relays(count);
         }
         req.garbage.as_ref().map(|g| {
             s.account_connections(&g.wid)

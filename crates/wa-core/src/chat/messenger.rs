@@ -2,6 +2,9 @@
 //! [`ClientSession`]: the outbox and its resends, the epoch counter, and de-duplication of
 //! incoming messages.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use rand_core::{CryptoRng, RngCore};
 use serde_json::Value;
 use wa_proto::WebMessageInfo;
@@ -20,8 +23,34 @@ use crate::time::Timestamp;
 pub enum RelayOutcome {
     /// `{status:200}`: the server has it.
     Acked(AckLevel),
-    /// Another status (or none): refused.
+    /// A 5xx status: the server could not take it now. The message stays in the outbox and is
+    /// relayed again, under the same id, at `retry_at` (see [`Messenger::poll_timeout`]); as
+    /// WhatsApp Web does, at most [`MAX_DEFERRED_RESENDS`] times, then the 5xx is final
+    /// ([`RelayOutcome::Refused`]).
+    Deferred {
+        /// The status the server answered.
+        status: u64,
+        /// When it goes again.
+        retry_at: Timestamp,
+    },
+    /// Another status (or none): refused for good; the message left the outbox.
     Refused(Option<u64>),
+}
+
+/// The first wait before a message the server deferred (5xx) goes again; it doubles with every
+/// deferral of the same message, up to [`MAX_DEFERRED_RETRY`].
+pub const FIRST_DEFERRED_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between two relays of a message the server keeps deferring.
+pub const MAX_DEFERRED_RETRY: Duration = Duration::from_secs(60);
+/// How many times a message is relayed again after 5xx answers before the next 5xx refuses it
+/// (WhatsApp Web resends a request answered 5xx up to five times).
+pub const MAX_DEFERRED_RESENDS: u32 = 5;
+
+/// A message the server deferred: how often, and when it goes again (`None` once resent).
+#[derive(Debug, Default)]
+struct Deferral {
+    count: u32,
+    due: Option<Timestamp>,
 }
 
 /// Reliable messaging state, kept by the driver for the client's lifetime (not per connection):
@@ -33,13 +62,15 @@ pub enum RelayOutcome {
 ///   ids (the server de-duplicates); a request timeout resends too
 ///   ([`on_timeout`](Self::on_timeout));
 /// - [`on_response`](Self::on_response) recognises a relay's reply and drops it from the outbox
-///   (persist again);
+///   (persist again); a 5xx reply keeps it and schedules a resend: call
+///   [`handle_timeout`](Self::handle_timeout) at [`poll_timeout`](Self::poll_timeout);
 /// - [`accept`](Self::accept) drops live messages already handed over once.
 #[derive(Debug, Default)]
 pub struct Messenger {
     outbox: Outbox,
     epoch: Epoch,
     seen: SeenIds,
+    deferred: BTreeMap<String, Deferral>,
 }
 
 impl Messenger {
@@ -68,6 +99,7 @@ impl Messenger {
     /// Undoes an [`enqueue`](Self::enqueue) whose persistence failed.
     pub fn forget(&mut self, id: &str) {
         self.outbox.acked(id);
+        self.deferred.remove(id);
     }
 
     /// Sends any request on `session`, numbering actions and queries with the epoch counter and
@@ -130,23 +162,78 @@ impl Messenger {
         rng: &mut R,
     ) -> Vec<RelayError> {
         let ids: Vec<String> = self.outbox.entries().iter().map(|e| e.id.clone()).collect();
+        // Everything goes now, deferred ones included (they keep their count).
+        for deferral in self.deferred.values_mut() {
+            deferral.due = None;
+        }
         ids.iter()
             .filter_map(|id| self.relay(session, now, id, rng).err())
             .collect()
     }
 
-    /// A reply on `tag`: if it answers a relay, the message leaves the outbox and the outcome
-    /// is returned with its id.
-    pub fn on_response(&mut self, tag: &Tag, body: &Value) -> Option<(String, RelayOutcome)> {
+    /// A reply on `tag` received at `now`: if it answers a relay, the outcome with the
+    /// message's id. Acked and refused messages leave the outbox (persist it); a deferred one
+    /// (5xx) stays and goes again later.
+    pub fn on_response(
+        &mut self,
+        now: Timestamp,
+        tag: &Tag,
+        body: &Value,
+    ) -> Option<(String, RelayOutcome)> {
         let id = tag.as_str();
-        if !self.outbox.acked(id) {
+        if !self.outbox.contains(id) {
             return None;
         }
         let outcome = match body.get("status").and_then(Value::as_u64) {
             Some(200) => RelayOutcome::Acked(AckLevel::ServerAck),
+            Some(status @ 500..=599)
+                if self
+                    .deferred
+                    .get(id)
+                    .is_none_or(|d| d.count < MAX_DEFERRED_RESENDS) =>
+            {
+                let deferral = self.deferred.entry(id.to_owned()).or_default();
+                let wait = FIRST_DEFERRED_RETRY
+                    .saturating_mul(1 << deferral.count.min(16))
+                    .min(MAX_DEFERRED_RETRY);
+                deferral.count = deferral.count.saturating_add(1);
+                let retry_at = now.saturating_add(wait);
+                deferral.due = Some(retry_at);
+                return Some((id.to_owned(), RelayOutcome::Deferred { status, retry_at }));
+            }
             other => RelayOutcome::Refused(other),
         };
+        self.outbox.acked(id);
+        self.deferred.remove(id);
         Some((id.to_owned(), outcome))
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must next be called: the earliest resend
+    /// of a deferred message.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.deferred.values().filter_map(|d| d.due).min()
+    }
+
+    /// Relays again, with their ids, the deferred messages due at `now`. A relay that cannot be
+    /// sent now stays pending for the next login.
+    pub fn handle_timeout<R: RngCore + CryptoRng>(
+        &mut self,
+        session: &mut ClientSession,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Vec<RelayError> {
+        let due: Vec<String> = self
+            .deferred
+            .iter_mut()
+            .filter(|(_, d)| d.due.is_some_and(|at| at <= now))
+            .map(|(id, d)| {
+                d.due = None;
+                id.clone()
+            })
+            .collect();
+        due.iter()
+            .filter_map(|id| self.relay(session, now, id, rng).err())
+            .collect()
     }
 
     /// A request on `tag` timed out: a relay is sent again (true); anything else is the

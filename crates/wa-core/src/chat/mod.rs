@@ -24,7 +24,10 @@ pub use incoming::{
     AckLevel, BatteryInfo, ChatEvent, ChatInfo, ContactInfo, GroupChange, MessageAck, MessageBatch,
     MessageKind, PresenceUpdate, map_json, map_node,
 };
-pub use messenger::{Messenger, RelayError, RelayOutcome};
+pub use messenger::{
+    FIRST_DEFERRED_RETRY, MAX_DEFERRED_RESENDS, MAX_DEFERRED_RETRY, Messenger, RelayError,
+    RelayOutcome,
+};
 pub use request::{ChatOp, Direction, GroupOp, GroupSetting, Presence, Request};
 
 /// A new message id in WhatsApp Web's format: `3EB0` followed by 16 uppercase hex digits.

@@ -46,6 +46,8 @@ pub(super) struct Faults {
     pub drop_next_relay_ack: bool,
     /// Deliver the next incoming message twice.
     pub duplicate_next_delivery: bool,
+    /// Answer this many next relays `503` (server busy) without storing them.
+    pub defer_next_relays: u32,
 }
 
 fn bad(what: impl Into<String>) -> RequestError {
@@ -140,6 +142,16 @@ impl Server {
             .map(normalize_jid)
             .filter(|j| j.contains('@'))
             .ok_or_else(|| bad("relayed message has no remoteJid"))?;
+        if self.faults.defer_next_relays > 0 {
+            // Busy: nothing stored or routed; the client must send it again later.
+            self.faults.defer_next_relays -= 1;
+            self.events.push_back(SimEvent::FaultInjected {
+                conn,
+                fault: "relay_deferred_503".into(),
+            });
+            self.send_status(conn, tag.clone(), 503);
+            return Ok(());
+        }
         let me = self.wid(account);
         if chat.ends_with("@g.us")
             && !self
