@@ -63,7 +63,10 @@ fn start(extra: &[&str]) -> Serve {
             base = Some(rest.trim_end_matches('/').to_owned());
         }
         if line.starts_with("api key: ") {
-            assert!(!line.contains(KEY), "a key given with --api-key is echoed: {line}");
+            assert!(
+                !line.contains(KEY),
+                "a key given with --api-key is echoed: {line}"
+            );
         }
         if let Some(rest) = line.strip_prefix("server: built-in simulator at ") {
             sim = Some(
