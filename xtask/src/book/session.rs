@@ -7,7 +7,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 use wa_binary::{Codec, Node, json as node_json};
-use wa_core::chat::{ChatOp, Direction, GroupOp, Presence, Request};
+use wa_core::chat::{ChatOp, Direction, GroupOp, GroupSetting, Presence, Request};
 use wa_core::client::{BrowserDescription, CloseReason, Event};
 use wa_core::{
     ClientConfig, ClientSession, Frame, JsonForm, SessionData, Tag, TagGenerator, Timestamp,
@@ -912,42 +912,79 @@ fn send(pair: &mut Pair, request: Request) -> Result<(), String> {
 fn request_catalogue() -> Result<String, String> {
     use wa_core::chat::compose;
     use wa_core::chat::request as r;
+    // Epochs as a client numbers them: one more per request.
+    let mut counter = 0;
+    let mut epoch = || {
+        counter += 1;
+        counter
+    };
+    let me = "15550100001@c.us";
     let alice = "15550100002@c.us";
     let group = "15550100001-1606147378@g.us";
     let id = "3EB0C431C26A1916E07E";
     let hello = compose::envelope(alice, id, compose::text("Hello"), 1_606_147_375);
     let requests: Vec<(&str, Request)> = vec![
-        ("relay", r::relay(1, &hello)),
-        ("read", r::read(2, alice, id, false, 1)),
-        ("mark_unread", r::mark_unread(3, alice, id, false)),
+        ("relay", r::relay(epoch(), &hello)),
+        (
+            "relay_from (note to self)",
+            r::relay_from(
+                epoch(),
+                &compose::envelope(me, id, compose::text("Note"), 1_606_147_375),
+                Some(me),
+            ),
+        ),
+        ("read", r::read(epoch(), alice, id, false, 1)),
+        ("mark_unread", r::mark_unread(epoch(), alice, id, false)),
         (
             "received (played)",
-            r::received(4, Some("played"), alice, id, None),
+            r::received(epoch(), Some("played"), alice, id, None),
         ),
-        ("presence", r::presence(5, Presence::Available, None)),
-        ("presence", r::presence(6, Presence::Unavailable, None)),
-        ("presence", r::presence(7, Presence::Composing, Some(alice))),
+        (
+            "received (delivered)",
+            r::received(epoch(), None, alice, id, None),
+        ),
+        ("presence", r::presence(epoch(), Presence::Available, None)),
+        (
+            "presence",
+            r::presence(epoch(), Presence::Unavailable, None),
+        ),
+        (
+            "presence",
+            r::presence(epoch(), Presence::Composing, Some(alice)),
+        ),
         ("presence_subscribe", r::presence_subscribe(alice)),
-        ("chat_op", r::chat_op(8, alice, &ChatOp::Archive)),
+        ("chat_op", r::chat_op(epoch(), alice, &ChatOp::Archive)),
         (
             "chat_op",
-            r::chat_op(9, alice, &ChatOp::Mute(1_606_233_775)),
+            r::chat_op(epoch(), alice, &ChatOp::Mute(1_606_233_775)),
         ),
         (
             "chat_op",
-            r::chat_op(10, alice, &ChatOp::Star(vec![(id.to_owned(), false)])),
+            r::chat_op(epoch(), alice, &ChatOp::Unmute(Some(1_606_233_775))),
         ),
-        ("block", r::block(11, alice, true)),
-        ("push_name", r::push_name(12, "Book")),
-        ("status_text", r::status_text(13, "Reading")),
+        (
+            "chat_op",
+            r::chat_op(epoch(), alice, &ChatOp::Pin(1_606_147_375)),
+        ),
+        (
+            "chat_op",
+            r::chat_op(epoch(), alice, &ChatOp::Unpin(Some(1_606_147_375))),
+        ),
+        (
+            "chat_op",
+            r::chat_op(epoch(), alice, &ChatOp::Star(vec![(id.to_owned(), false)])),
+        ),
+        ("block", r::block(epoch(), alice, true)),
+        ("push_name", r::push_name(epoch(), "Book")),
+        ("status_text", r::status_text(epoch(), "Reading")),
         (
             "picture (delete)",
-            r::picture(14, "1606147375.--15", "15550100001@c.us", None),
+            r::picture(epoch(), "1606147375.--15", "15550100001@c.us", None),
         ),
         (
             "group (create)",
             r::group(
-                15,
+                epoch(),
                 "1606147375.--16",
                 "15550100001@c.us",
                 None,
@@ -960,7 +997,7 @@ fn request_catalogue() -> Result<String, String> {
         (
             "group (promote)",
             r::group(
-                16,
+                epoch(),
                 "1606147375.--17",
                 "15550100001@c.us",
                 Some(group),
@@ -968,10 +1005,37 @@ fn request_catalogue() -> Result<String, String> {
             ),
         ),
         (
+            "group (description)",
+            r::group(
+                epoch(),
+                "1606147375.--18",
+                "15550100001@c.us",
+                Some(group),
+                &GroupOp::Description {
+                    text: "Monthly".into(),
+                    id: "3EB0D1E5C0A4F00D".into(),
+                    prev: None,
+                },
+            ),
+        ),
+        (
+            "group (prop)",
+            r::group(
+                epoch(),
+                "1606147375.--19",
+                "15550100001@c.us",
+                Some(group),
+                &GroupOp::Setting {
+                    setting: GroupSetting::SendMessages,
+                    only_admins: true,
+                },
+            ),
+        ),
+        (
             "group (leave)",
             r::group(
-                17,
-                "1606147375.--18",
+                epoch(),
+                "1606147375.--20",
                 "15550100001@c.us",
                 Some(group),
                 &GroupOp::Leave,
@@ -979,13 +1043,13 @@ fn request_catalogue() -> Result<String, String> {
         ),
         (
             "history",
-            r::history(18, alice, Direction::Before, 25, Some((id, false))),
+            r::history(epoch(), alice, Direction::Before, 25, Some((id, false))),
         ),
-        ("message_info", r::message_info(19, alice, id, true)),
-        ("media_requery", r::media_requery(20, alice, id, true)),
-        ("search", r::search(21, "book", None, 25, 1)),
-        ("chats", r::chats(22)),
-        ("contacts", r::contacts(23)),
+        ("message_info", r::message_info(epoch(), alice, id, true)),
+        ("media_requery", r::media_requery(epoch(), alice, id, true)),
+        ("search", r::search(epoch(), "book", None, 25, 1)),
+        ("chats", r::chats(epoch())),
+        ("contacts", r::contacts(epoch())),
         ("exists", r::exists(alice)),
         ("profile_picture", r::profile_picture(alice)),
         ("status_of", r::status_of(alice)),
