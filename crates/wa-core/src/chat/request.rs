@@ -74,9 +74,22 @@ pub fn set_action(epoch: u64, children: impl IntoIterator<Item = Node>) -> Node 
 }
 
 /// Relays a message: tag = its id, metric 16, flags 0x80 (0x40, "acknowledge", when the chat
-/// is our own JID `own`, as WhatsApp Web does for notes to self).
+/// is our own JID `own`, as WhatsApp Web does for notes to self). In a group the message names
+/// us, `own`, as its `participant` when it names nobody yet.
 pub fn relay_from(epoch: u64, info: &WebMessageInfo, own: Option<&str>) -> Request {
-    let mut request = relay(epoch, info);
+    let in_group = info
+        .key
+        .remote_jid
+        .as_deref()
+        .is_some_and(|to| to.ends_with("@g.us"));
+    let mut request = match own {
+        Some(own) if in_group && info.participant.is_none() => {
+            let mut info = info.clone();
+            info.participant = Some(wire_jid(own));
+            relay(epoch, &info)
+        }
+        _ => relay(epoch, info),
+    };
     let to_self = own.is_some_and(|own| {
         info.key
             .remote_jid

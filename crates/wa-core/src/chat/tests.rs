@@ -422,3 +422,30 @@ fn relay_to_self_asks_for_acknowledgement() {
     assert_eq!(flags(Some("2@c.us")), Some(0x80));
     assert_eq!(flags(None), Some(0x80));
 }
+
+#[test]
+fn a_group_relay_names_us_as_its_participant() {
+    let relayed = |info: &WebMessageInfo, own| {
+        let Request::Node { node, .. } = request::relay_from(1, info, own) else {
+            panic!("a relay is a node")
+        };
+        let bytes = node.child("message").and_then(Node::content_bytes).unwrap();
+        WebMessageInfo::decode_bytes(bytes).unwrap().participant
+    };
+    let group = info("123-456@g.us", "3EB0AB", true, Message::text("hi all"));
+    assert_eq!(
+        relayed(&group, Some("1@c.us")).as_deref(),
+        Some("1@s.whatsapp.net")
+    );
+    assert_eq!(relayed(&group, None), None);
+    let named = WebMessageInfo {
+        participant: Some("9@s.whatsapp.net".into()),
+        ..group.clone()
+    };
+    assert_eq!(
+        relayed(&named, Some("1@c.us")).as_deref(),
+        Some("9@s.whatsapp.net")
+    );
+    let direct = info("2@s.whatsapp.net", "3EB0AC", true, Message::text("hi"));
+    assert_eq!(relayed(&direct, Some("1@c.us")), None);
+}
