@@ -817,6 +817,23 @@ fn groups_route_to_members_and_enforce_admin_rights() {
     let mut late = text_message(&gid, "3EB0GR02", "let me back");
     late.key.remote_jid = Some(gid.clone());
     assert_eq!(sim.relay(&b, &late), Some(403));
+    // Nor read it, with either query; a member can.
+    assert_eq!(
+        sim.json(&b, &format!(r#"["query","GroupMetadata","{gid}"]"#))["status"],
+        401
+    );
+    let group_query = || Node::new("query").attr("type", "group").attr("jid", &gid);
+    match sim.query(&b, group_query()) {
+        Got::Json(_, v) => assert_eq!(v["status"], 401),
+        other => panic!("{other:?}"),
+    }
+    match sim.query(&a, group_query()) {
+        Got::Node(_, n) => assert_eq!(
+            n.child("group").unwrap().attrs.get("subject"),
+            Some("Renamed")
+        ),
+        other => panic!("{other:?}"),
+    }
     let new_code = reset["code"].as_str().unwrap();
     let joined = sim.json(&b, &format!(r#"["action","invite","{new_code}"]"#));
     assert_eq!(joined["gid"], gid.as_str());

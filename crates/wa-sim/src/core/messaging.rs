@@ -1360,6 +1360,11 @@ impl Server {
                     self.send_status(conn, tag.clone(), 404);
                     return Ok(());
                 };
+                if !g.is_member(&self.wid(account)) {
+                    // As `GroupMetadata` answers: only members may read a group.
+                    self.send_status(conn, tag.clone(), 401);
+                    return Ok(());
+                }
                 let mut children: Vec<Node> = g
                     .participants
                     .iter()
