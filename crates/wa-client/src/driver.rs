@@ -421,17 +421,10 @@ impl Driver {
                 }
             }
             Event::Json { body, .. } => self.emit_chat(chat::map_json(&body)),
-            Event::Cmd(cmd) => {
-                let body = Value::Array(vec![Value::from("Cmd"), Value::Object(cmd)]);
-                match chat::map_json(&body) {
-                    ChatEvent::RawJson(Value::Array(mut items)) if items.len() == 2 => {
-                        if let Some(Value::Object(cmd)) = items.pop() {
-                            self.emit(ClientEvent::Protocol(Event::Cmd(cmd)));
-                        }
-                    }
-                    event => self.emit_chat(event),
-                }
-            }
+            Event::Cmd(cmd) => match chat::map_cmd(&cmd) {
+                Some(event) => self.emit_chat(event),
+                None => self.emit(ClientEvent::Protocol(Event::Cmd(cmd))),
+            },
             Event::Error(SessionError::RequestTimedOut { tag }) => {
                 // No ack in time: a relay goes again with the same id (the server
                 // de-duplicates).

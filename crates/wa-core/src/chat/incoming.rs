@@ -488,6 +488,18 @@ fn number(value: Option<&Value>) -> Option<i64> {
     }
 }
 
+/// Maps the object of a `["Cmd",{...}]` push the session passed on
+/// ([`Event::Cmd`](crate::client::Event::Cmd)): `None` when it is not about chats (it stays a
+/// protocol event). Only `type:"picture"` (a profile picture changed) is a chat event.
+pub fn map_cmd(cmd: &serde_json::Map<String, Value>) -> Option<ChatEvent> {
+    match cmd.get("type").and_then(Value::as_str)? {
+        "picture" => Some(ChatEvent::ProfilePicture {
+            jid: normalize_jid(&text(cmd.get("jid"))?),
+        }),
+        _ => None,
+    }
+}
+
 /// Maps a JSON push (an array such as `["Msg",{...}]`) the session did not handle itself.
 pub fn map_json(body: &Value) -> ChatEvent {
     map_json_known(body).unwrap_or_else(|| ChatEvent::RawJson(body.clone()))
@@ -534,11 +546,7 @@ fn map_json_known(body: &Value) -> Option<ChatEvent> {
             jid: normalize_jid(&field("id")?),
             status: field("status")?,
         },
-        "Cmd" if obj.get("type").and_then(Value::as_str) == Some("picture") => {
-            ChatEvent::ProfilePicture {
-                jid: normalize_jid(&field("jid")?),
-            }
-        }
+        "Cmd" => map_cmd(obj)?,
         "Chat" if obj.get("cmd").and_then(Value::as_str) == Some("action") => {
             let data = obj.get("data")?.as_array()?;
             let payload = data.get(2).cloned().unwrap_or(Value::Null);

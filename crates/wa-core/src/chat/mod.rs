@@ -22,7 +22,7 @@ use crate::session::{MemoryStore, StoreError};
 
 pub use incoming::{
     AckLevel, BatteryInfo, ChatEvent, ChatInfo, ContactInfo, GroupChange, MessageAck, MessageBatch,
-    MessageKind, PresenceUpdate, map_json, map_node,
+    MessageKind, PresenceUpdate, map_cmd, map_json, map_node,
 };
 pub use messenger::{
     FIRST_DEFERRED_RETRY, MAX_DEFERRED_RESENDS, MAX_DEFERRED_RETRY, Messenger, RelayError,

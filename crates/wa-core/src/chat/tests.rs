@@ -449,3 +449,33 @@ fn a_group_relay_names_us_as_its_participant() {
     let direct = info("2@s.whatsapp.net", "3EB0AC", true, Message::text("hi"));
     assert_eq!(relayed(&direct, Some("1@c.us")), None);
 }
+
+#[test]
+fn cmd_pushes_map_to_chat_events_only_for_pictures() {
+    let cmd = |v: serde_json::Value| v.as_object().unwrap().clone();
+    assert_eq!(
+        super::map_cmd(&cmd(
+            serde_json::json!({"type": "picture", "jid": "1@s.whatsapp.net", "tag": "x"})
+        )),
+        Some(ChatEvent::ProfilePicture {
+            jid: "1@c.us".into()
+        })
+    );
+    assert_eq!(
+        super::map_cmd(&cmd(serde_json::json!({"type": "picture"}))),
+        None
+    );
+    assert_eq!(
+        super::map_cmd(&cmd(
+            serde_json::json!({"type": "disconnect", "kind": "replaced"})
+        )),
+        None
+    );
+    // The JSON push form maps the same way.
+    assert_eq!(
+        super::map_json(&serde_json::json!(["Cmd", {"type": "picture", "jid": "1@c.us"}])),
+        ChatEvent::ProfilePicture {
+            jid: "1@c.us".into()
+        }
+    );
+}
