@@ -24,11 +24,12 @@ use wa_transport::TransportConfig;
 
 pub use driver::Reply;
 pub use error::ClientError;
-pub use messaging::{MessageInfo, SentMessage};
+pub use messaging::SentMessage;
 pub use store::FileStore;
 #[cfg(feature = "thumbnails")]
 pub use thumbnail::THUMBNAIL_MAX_SIDE;
 pub use wa_core::chat;
+pub use wa_core::chat::reply::MessageInfo;
 pub use wa_media::http::MediaClient;
 
 use driver::{Command, Driver, Mode};

@@ -7,6 +7,7 @@ use rand::RngCore as _;
 use serde_json::Value;
 use wa_binary::Node;
 use wa_core::chat::compose::{self, MediaKind, MediaOptions, UploadedMedia};
+use wa_core::chat::reply::{self, MessageInfo};
 use wa_core::chat::request::{self, ChatOp, Direction, GroupOp, Presence, Request};
 use wa_core::chat::{self, AckLevel, incoming};
 use wa_media::http::{MediaConn, MediaLocation, UploadBody};
@@ -35,17 +36,6 @@ impl SentMessage {
     }
 }
 
-/// Who received, read and played a message (`message_info` query).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MessageInfo {
-    /// Delivered to (JIDs).
-    pub delivered: Vec<String>,
-    /// Read by.
-    pub read: Vec<String>,
-    /// Played by.
-    pub played: Vec<String>,
-}
-
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -60,14 +50,6 @@ fn string_field(body: &Value, key: &str, request: &'static str) -> Result<String
         .ok_or_else(|| unexpected(request, body))
 }
 
-/// The messages of a history or search page and whether it is the last one.
-fn page_of(node: &Node) -> (Vec<WebMessageInfo>, bool) {
-    (
-        incoming::messages_of(node),
-        node.attrs.get("last") == Some("true"),
-    )
-}
-
 fn unexpected(request: &'static str, reply: &impl std::fmt::Debug) -> ClientError {
     let mut text = format!("{reply:?}");
     // The reply comes from the network: cut on a char boundary, `truncate` panics inside one.
@@ -80,15 +62,6 @@ fn unexpected(request: &'static str, reply: &impl std::fmt::Debug) -> ClientErro
         request,
         reply: text,
     }
-}
-
-fn users_of(node: Option<&Node>) -> Vec<String> {
-    node.map(|n| {
-        n.children_named("user")
-            .filter_map(|u| u.attrs.get("jid").map(chat::normalize_jid))
-            .collect()
-    })
-    .unwrap_or_default()
 }
 
 impl Client {
@@ -260,30 +233,7 @@ impl Client {
     /// The media hosts and upload credential (`["query","mediaConn"]`).
     pub async fn media_conn(&self) -> Result<MediaConn, ClientError> {
         let body = self.json("mediaConn", request::media_conn()).await?;
-        let conn = body
-            .get("media_conn")
-            .ok_or_else(|| unexpected("mediaConn", &body))?;
-        let hosts = conn
-            .get("hosts")
-            .and_then(Value::as_array)
-            .map(|hosts| {
-                hosts
-                    .iter()
-                    .filter_map(|h| h.get("hostname").and_then(Value::as_str))
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(MediaConn {
-            auth: conn
-                .get("auth")
-                .and_then(Value::as_str)
-                .ok_or_else(|| unexpected("mediaConn", &body))?
-                .to_owned(),
-            auth_ttl: conn.get("auth_ttl").and_then(Value::as_u64).unwrap_or(0),
-            ttl: conn.get("ttl").and_then(Value::as_u64).unwrap_or(0),
-            hosts,
-        })
+        MediaConn::from_reply(&body).ok_or_else(|| unexpected("mediaConn", &body))
     }
 
     /// A fresh download URL for the media of message `key` (binary `media` query).
@@ -292,13 +242,7 @@ impl Client {
         let id = key.id.as_deref().unwrap_or_default();
         let req = request::media_requery(now_secs(), jid, id, key.from_me == Some(true));
         let node = self.node("media", req).await?;
-        let media = if node.tag == "media" {
-            Some(&node)
-        } else {
-            node.child("media")
-        };
-        media
-            .and_then(|m| m.attrs.get("url"))
+        reply::media_url(&node)
             .map(str::to_owned)
             .ok_or_else(|| unexpected("media", &node))
     }
@@ -522,7 +466,7 @@ impl Client {
             count,
             index.as_ref().map(|(id, me)| (id.as_str(), *me)),
         );
-        Ok(page_of(&self.node("history", req).await?))
+        Ok(reply::page(&self.node("history", req).await?))
     }
 
     /// Full-text search; the hits and whether this is the last page.
@@ -534,7 +478,7 @@ impl Client {
         page: u32,
     ) -> Result<(Vec<WebMessageInfo>, bool), ClientError> {
         let req = request::search(now_secs(), text, jid, count, page);
-        Ok(page_of(&self.node("search", req).await?))
+        Ok(reply::page(&self.node("search", req).await?))
     }
 
     /// Who received, read and played one of our messages.
@@ -542,12 +486,7 @@ impl Client {
         let jid = key.remote_jid.as_deref().unwrap_or_default();
         let id = key.id.as_deref().unwrap_or_default();
         let req = request::message_info(now_secs(), jid, id, key.from_me == Some(true));
-        let node = self.node("message_info", req).await?;
-        Ok(MessageInfo {
-            delivered: users_of(node.child("delivery")),
-            read: users_of(node.child("read")),
-            played: users_of(node.child("played")),
-        })
+        Ok(reply::message_info(&self.node("message_info", req).await?))
     }
 
     /// The chat list (binary `chat` query).
@@ -565,7 +504,7 @@ impl Client {
     /// `jid`'s profile picture URL, if it has one.
     pub async fn profile_picture_url(&self, jid: &str) -> Result<Option<String>, ClientError> {
         match self.request(request::profile_picture(jid)).await? {
-            Reply::Json(body) => Ok(body.get("eurl").and_then(Value::as_str).map(str::to_owned)),
+            Reply::Json(body) => Ok(reply::profile_picture_url(&body)),
             Reply::Node(node) => Err(unexpected("ProfilePicThumb", &node)),
         }
     }
@@ -573,10 +512,7 @@ impl Client {
     /// `jid`'s status text.
     pub async fn status_text(&self, jid: &str) -> Result<Option<String>, ClientError> {
         match self.request(request::status_of(jid)).await? {
-            Reply::Json(body) => Ok(body
-                .get("status")
-                .and_then(Value::as_str)
-                .map(str::to_owned)),
+            Reply::Json(body) => Ok(reply::status_text(&body)),
             Reply::Node(node) => Err(unexpected("Status", &node)),
         }
     }
@@ -584,7 +520,7 @@ impl Client {
     /// Whether `jid` is on WhatsApp.
     pub async fn exists(&self, jid: &str) -> Result<bool, ClientError> {
         match self.request(request::exists(jid)).await? {
-            Reply::Json(body) => Ok(body.get("status").and_then(Value::as_u64) == Some(200)),
+            Reply::Json(body) => Ok(reply::exists(&body)),
             Reply::Node(node) => Err(unexpected("exist", &node)),
         }
     }

@@ -94,6 +94,38 @@ pub struct MediaConn {
     pub hosts: Vec<String>,
 }
 
+impl MediaConn {
+    /// Reads the answer to `["query","mediaConn"]`:
+    /// `{status, media_conn: {auth, auth_ttl, ttl, hosts: [{hostname}, …]}}`. `None` without
+    /// `media_conn.auth`; missing TTLs read as 0 and hosts without a name are skipped.
+    pub fn from_reply(body: &serde_json::Value) -> Option<MediaConn> {
+        let conn = body.get("media_conn")?;
+        let hosts = conn
+            .get("hosts")
+            .and_then(serde_json::Value::as_array)
+            .map(|hosts| {
+                hosts
+                    .iter()
+                    .filter_map(|h| h.get("hostname").and_then(serde_json::Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(MediaConn {
+            auth: conn.get("auth")?.as_str()?.to_owned(),
+            auth_ttl: conn
+                .get("auth_ttl")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            ttl: conn
+                .get("ttl")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            hosts,
+        })
+    }
+}
+
 impl std::fmt::Debug for MediaConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MediaConn")

@@ -575,3 +575,24 @@ async fn oversized_body_is_refused_by_the_limit_and_by_file_length() {
         .unwrap();
     assert_eq!(plain, s.plain);
 }
+
+#[test]
+fn media_conn_reads_the_query_answer() {
+    let body = serde_json::json!({"status": 200, "media_conn": {
+        "auth": "AUTH", "auth_ttl": 21600, "ttl": 300,
+        "hosts": [{"hostname": "mmg.whatsapp.net"}, {"ips": []}, {"hostname": "media.example"}]
+    }});
+    let conn = MediaConn::from_reply(&body).unwrap();
+    assert_eq!(conn.auth, "AUTH");
+    assert_eq!((conn.auth_ttl, conn.ttl), (21600, 300));
+    assert_eq!(conn.hosts, ["mmg.whatsapp.net", "media.example"]);
+    assert!(!format!("{conn:?}").contains("AUTH"), "auth is redacted");
+    assert_eq!(
+        MediaConn::from_reply(&serde_json::json!({"status": 500})),
+        None
+    );
+    assert_eq!(
+        MediaConn::from_reply(&serde_json::json!({"media_conn": {"auth": 5}})),
+        None
+    );
+}

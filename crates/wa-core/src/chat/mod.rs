@@ -6,6 +6,7 @@
 pub mod compose;
 pub mod incoming;
 pub mod messenger;
+pub mod reply;
 pub mod request;
 
 use std::collections::{HashSet, VecDeque};
