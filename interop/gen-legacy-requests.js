@@ -89,6 +89,7 @@ async function main() {
     }))
     await add('read', () => conn.sendReadReceipt(PEER, key, 1))
     await add('mark_unread', () => conn.sendReadReceipt(PEER, key, -2))
+    await add('read_group', () => conn.sendReadReceipt(GROUP, { remoteJid: GROUP, fromMe: false, id: '3EB0000000000005', participant: PEER }, 1))
     await add('presence_available', () => conn.updatePresence(undefined, Presence.available))
     await add('presence_unavailable', () => conn.updatePresence(undefined, Presence.unavailable))
     await add('presence_composing', () => conn.updatePresence(PEER, Presence.composing))

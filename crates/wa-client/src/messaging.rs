@@ -305,15 +305,13 @@ impl Client {
 
     /// Marks chat `jid` read up to `last` (the newest message read).
     pub async fn read(&self, jid: &str, last: &MessageKey) -> Result<(), ClientError> {
-        let id = last.id.as_deref().unwrap_or_default();
-        let req = request::read(now_secs(), jid, id, last.from_me == Some(true), 1);
+        let req = request::read(now_secs(), jid, last, 1);
         self.json("read", req).await.map(drop)
     }
 
     /// Marks chat `jid` unread.
     pub async fn mark_unread(&self, jid: &str, last: &MessageKey) -> Result<(), ClientError> {
-        let id = last.id.as_deref().unwrap_or_default();
-        let req = request::mark_unread(now_secs(), jid, id, last.from_me == Some(true));
+        let req = request::mark_unread(now_secs(), jid, last);
         self.json("mark unread", req).await.map(drop)
     }
 
@@ -458,14 +456,7 @@ impl Client {
         count: u32,
         index: Option<&MessageKey>,
     ) -> Result<(Vec<WebMessageInfo>, bool), ClientError> {
-        let index = index.map(|k| (k.id.clone().unwrap_or_default(), k.from_me == Some(true)));
-        let req = request::history(
-            now_secs(),
-            jid,
-            direction,
-            count,
-            index.as_ref().map(|(id, me)| (id.as_str(), *me)),
-        );
+        let req = request::history(now_secs(), jid, direction, count, index);
         Ok(reply::page(&self.node("history", req).await?))
     }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 use wa_binary::{Content, Node};
 use wa_core::chat::compose;
 use wa_core::chat::request::{self, ChatOp, Direction, GroupOp, GroupSetting, Presence, Request};
+use wa_proto::MessageKey;
 
 const ME: &str = "15550100001@s.whatsapp.net";
 const PEER: &str = "15550100002@s.whatsapp.net";
@@ -49,8 +50,14 @@ fn ours(op: &str, tag: Option<&str>) -> Request {
             ),
             Some("15550100001@c.us"),
         ),
-        "read" => request::read(e, PEER, ID1, false, 1),
-        "mark_unread" => request::mark_unread(e, PEER, ID1, false),
+        "read" => request::read(e, PEER, &MessageKey::new(PEER, false, ID1), 1),
+        "mark_unread" => request::mark_unread(e, PEER, &MessageKey::new(PEER, false, ID1)),
+        "read_group" => request::read(
+            e,
+            GROUP,
+            &MessageKey::new(GROUP, false, "3EB0000000000005").with_participant(PEER),
+            1,
+        ),
         "presence_available" => request::presence(e, Presence::Available, None),
         "presence_unavailable" => request::presence(e, Presence::Unavailable, None),
         "presence_composing" => request::presence(e, Presence::Composing, Some(PEER)),
@@ -90,7 +97,13 @@ fn ours(op: &str, tag: Option<&str>) -> Request {
             prev: None,
         }),
         "message_info" => request::message_info(e, PEER, ID2, true),
-        "history" => request::history(e, PEER, Direction::Before, 25, Some((ID1, false))),
+        "history" => request::history(
+            e,
+            PEER,
+            Direction::Before,
+            25,
+            Some(&MessageKey::new(PEER, false, ID1)),
+        ),
         "search" => request::search(e, "hello", Some(PEER), 10, 1),
         "media_requery" => request::media_requery(e, PEER, "3EB0000000000004", false),
         "exists" => request::exists(PEER),

@@ -923,6 +923,8 @@ fn request_catalogue() -> Result<String, String> {
     let group = "15550100001-1606147378@g.us";
     let id = "3EB0C431C26A1916E07E";
     let hello = compose::envelope(alice, id, compose::text("Hello"), 1_606_147_375);
+    // A message of theirs, as read receipts and history paging name it.
+    let theirs = wa_proto::MessageKey::new(alice, false, id);
     let requests: Vec<(&str, Request)> = vec![
         ("relay", r::relay(epoch(), &hello)),
         (
@@ -933,8 +935,8 @@ fn request_catalogue() -> Result<String, String> {
                 Some(me),
             ),
         ),
-        ("read", r::read(epoch(), alice, id, false, 1)),
-        ("mark_unread", r::mark_unread(epoch(), alice, id, false)),
+        ("read", r::read(epoch(), alice, &theirs, 1)),
+        ("mark_unread", r::mark_unread(epoch(), alice, &theirs)),
         (
             "received (played)",
             r::received(epoch(), Some("played"), alice, id, None),
@@ -1043,7 +1045,7 @@ fn request_catalogue() -> Result<String, String> {
         ),
         (
             "history",
-            r::history(epoch(), alice, Direction::Before, 25, Some((id, false))),
+            r::history(epoch(), alice, Direction::Before, 25, Some(&theirs)),
         ),
         ("message_info", r::message_info(epoch(), alice, id, true)),
         ("media_requery", r::media_requery(epoch(), alice, id, true)),

@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 use wa_binary::Node;
 use wa_crypto::legacy::{Flags, Metric};
-use wa_proto::WebMessageInfo;
 use wa_proto::prost::Message as _;
+use wa_proto::{MessageKey, WebMessageInfo};
 
 use super::wire_jid;
 
@@ -116,23 +116,23 @@ pub fn relay(epoch: u64, info: &WebMessageInfo) -> Request {
     }
 }
 
-/// Marks a chat read up to message `index` (`owner`: whether it is ours), metric 11.
-pub fn read(epoch: u64, jid: &str, index: &str, from_me: bool, count: u32) -> Request {
-    let child = Node::new("read")
-        .attr("jid", wire_jid(jid))
-        .attr("index", index)
-        .attr("owner", from_me)
-        .attr("count", count);
+/// `index`, `owner` and (in a group, for a message of another member) `participant`: how
+/// requests name a message by its key.
+fn key_attrs(node: Node, key: &MessageKey) -> Node {
+    node.attr("index", key.id.as_deref().unwrap_or_default())
+        .attr("owner", key.from_me == Some(true))
+        .attr_opt("participant", key.participant.as_deref().map(wire_jid))
+}
+
+/// Marks chat `jid` read up to message `last`, metric 11.
+pub fn read(epoch: u64, jid: &str, last: &MessageKey, count: u32) -> Request {
+    let child = key_attrs(Node::new("read").attr("jid", wire_jid(jid)), last).attr("count", count);
     Request::node(set_action(epoch, [child]), Metric::Read, FLAGS_DEFAULT)
 }
 
-/// Marks a chat unread (`count=-2`), metric 11.
-pub fn mark_unread(epoch: u64, jid: &str, index: &str, from_me: bool) -> Request {
-    let child = Node::new("read")
-        .attr("jid", wire_jid(jid))
-        .attr("index", index)
-        .attr("owner", from_me)
-        .attr("count", -2);
+/// Marks chat `jid` unread (`count=-2`) at message `last`, metric 11.
+pub fn mark_unread(epoch: u64, jid: &str, last: &MessageKey) -> Request {
+    let child = key_attrs(Node::new("read").attr("jid", wire_jid(jid)), last).attr("count", -2);
     Request::node(set_action(epoch, [child]), Metric::Read, FLAGS_DEFAULT)
 }
 
@@ -417,7 +417,7 @@ pub fn history(
     jid: &str,
     direction: Direction,
     count: u32,
-    index: Option<(&str, bool)>,
+    index: Option<&MessageKey>,
 ) -> Request {
     let kind = match direction {
         Direction::Before => "before",
@@ -427,8 +427,8 @@ pub fn history(
         .attr("jid", wire_jid(jid))
         .attr("kind", kind)
         .attr("count", count);
-    if let Some((id, from_me)) = index {
-        node = node.attr("index", id).attr("owner", from_me);
+    if let Some(key) = index {
+        node = key_attrs(node, key);
     }
     Request::node(node, Metric::QueryMessages, FLAGS_DEFAULT)
 }

@@ -62,12 +62,12 @@ fn metrics_and_flags_per_operation() {
     let cases: Vec<(Request, Metric, u8)> = vec![
         (request::relay(1, &m), Metric::Message, 0x80),
         (
-            request::read(1, "1@c.us", "X", false, 1),
+            request::read(1, "1@c.us", &MessageKey::new("1@c.us", false, "X"), 1),
             Metric::Read,
             0x80,
         ),
         (
-            request::mark_unread(1, "1@c.us", "X", false),
+            request::mark_unread(1, "1@c.us", &MessageKey::new("1@c.us", false, "X")),
             Metric::Read,
             0x80,
         ),
