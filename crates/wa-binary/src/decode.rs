@@ -31,16 +31,6 @@ impl Fail {
     }
 }
 
-impl Fail {
-    /// The error at its offset in an input of `input_len` bytes.
-    pub(crate) fn into_error(self, input_len: usize) -> DecodeError {
-        DecodeError {
-            offset: input_len - self.0.remaining,
-            kind: self.0.kind,
-        }
-    }
-}
-
 impl ParseError<&[u8]> for Fail {
     fn from_error_kind(input: &[u8], _: ErrorKind) -> Fail {
         Fail::new(

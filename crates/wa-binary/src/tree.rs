@@ -4,59 +4,82 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::decode::{
-    Decoder, HEX_CHARS, NIBBLE_CHARS, Res, binary_len, fail, take_, u8_, u16_, utf8,
-};
-use crate::dict::{Dictionary, tags};
+use crate::decode::{Decoder, HEX_CHARS, NIBBLE_CHARS};
+use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
 use crate::node::{Attrs, Content, Node};
 use crate::text::Str;
 
-/// Where a string of a [`Tree`] is: positions into the input, so that the arena holds no
-/// borrow and can be reused for the next input.
+/// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
+/// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
+/// of `word` and a position (or token code) below it, and the length in bytes of the string.
 #[derive(Debug, Clone, Copy)]
-enum RawStr {
-    /// A dictionary token (or the empty string).
-    Token(&'static str),
-    /// Validated UTF-8 at `start..start + len`.
-    Raw { start: usize, len: usize },
-    /// Packed NIBBLE_8 / HEX_8 pairs at `start..start + pairs`, validated, `len` characters.
-    Packed {
-        start: usize,
-        pairs: usize,
-        len: usize,
-        hex: bool,
-    },
-    /// A JID whose encoding (after its tag byte `tag`) starts at `start`; validated, `len`
-    /// characters once built.
-    Jid { tag: u8, start: usize, len: usize },
+struct RawStr {
+    word: u64,
+    len: usize,
 }
+
+/// A dictionary token: the position is its code (see [`Dictionary::token_str`]).
+const TOKEN: u8 = 0;
+/// Validated UTF-8 at `pos..pos + len`.
+const RAW: u8 = 1;
+/// Validated NIBBLE_8 pairs at `pos..`, `len` characters (`(len + 1) / 2` pairs).
+const NIBBLE: u8 = 2;
+/// HEX_8 pairs, as [`NIBBLE`].
+const HEX: u8 = 3;
+/// A validated JID whose encoding starts at `pos` (after its tag): `JID + tag - INTEROP_JID` for
+/// INTEROP_JID, FB_JID and AD_JID, [`JID_PAIR`] for JID_PAIR; `len` characters once built.
+const JID: u8 = 4;
+/// A JID_PAIR JID.
+const JID_PAIR: u8 = 7;
+/// Content: none.
+const NONE: u8 = 8;
+/// Content: a list of nodes.
+const NODES: u8 = 9;
+/// Content: bytes at `pos..pos + len`.
+const BYTES: u8 = 10;
+
+/// Positions are kept below 2^56 so that the kind fits above them.
+const POS_BITS: u32 = 56;
+const POS_MASK: u64 = (1 << POS_BITS) - 1;
 
 impl RawStr {
-    fn len(&self) -> usize {
-        match *self {
-            RawStr::Token(t) => t.len(),
-            RawStr::Raw { len, .. } | RawStr::Packed { len, .. } | RawStr::Jid { len, .. } => len,
+    #[inline(always)]
+    fn new(kind: u8, pos: usize, len: usize) -> RawStr {
+        RawStr {
+            word: (u64::from(kind) << POS_BITS) | pos as u64,
+            len,
         }
     }
-}
 
-#[derive(Debug, Clone, Copy)]
-enum RawContent {
-    None,
-    Nodes,
-    Bytes { start: usize, len: usize },
-    Text(RawStr),
+    #[inline(always)]
+    fn kind(&self) -> u8 {
+        (self.word >> POS_BITS) as u8
+    }
+
+    #[inline(always)]
+    fn pos(&self) -> usize {
+        // Below the input's length, so it fits.
+        (self.word & POS_MASK) as usize
+    }
+
+    /// The JID tag of a JID.
+    fn jid_tag(&self) -> u8 {
+        match self.kind() {
+            JID_PAIR => tags::JID_PAIR,
+            k => tags::INTEROP_JID.wrapping_add(k.wrapping_sub(JID)),
+        }
+    }
 }
 
 /// One node, in pre-order: its children are the nodes that follow it up to `end`.
 #[derive(Debug, Clone, Copy)]
 struct RawNode {
     tag: RawStr,
+    content: RawStr,
     attrs_start: usize,
     attrs_end: usize,
-    content: RawContent,
     /// One past the index of this node's last descendant.
     end: usize,
 }
@@ -99,12 +122,22 @@ impl<'a> Tree<'a> {
         self.arena.nodes.len()
     }
 
+    #[inline]
     fn str(&self, raw: RawStr) -> StrRef<'a> {
         StrRef {
             raw,
             bytes: self.bytes,
             dict: self.dict,
         }
+    }
+
+    /// The bytes at `pos..pos + len` (empty if out of range, which never happens for positions
+    /// recorded while decoding).
+    #[inline]
+    fn slice(&self, pos: usize, len: usize) -> &'a [u8] {
+        self.bytes
+            .get(pos..pos.saturating_add(len))
+            .unwrap_or_default()
     }
 }
 
@@ -116,17 +149,20 @@ pub struct TreeNode<'a> {
 }
 
 impl<'a> TreeNode<'a> {
+    #[inline]
     fn raw(&self) -> &'a RawNode {
         // `index` always comes from the arena it indexes.
         &self.tree.arena.nodes[self.index]
     }
 
     /// The tag.
+    #[inline]
     pub fn tag(&self) -> StrRef<'a> {
         self.tree.str(self.raw().tag)
     }
 
     /// The attributes, in wire order.
+    #[inline]
     pub fn attrs(&self) -> impl ExactSizeIterator<Item = (StrRef<'a>, StrRef<'a>)> + 'a {
         let raw = self.raw();
         let tree = self.tree;
@@ -145,6 +181,7 @@ impl<'a> TreeNode<'a> {
     }
 
     /// The child nodes (none unless the content is a list).
+    #[inline]
     pub fn children(&self) -> Children<'a> {
         let raw = self.raw();
         Children {
@@ -161,23 +198,20 @@ impl<'a> TreeNode<'a> {
 
     /// Whether the content is a list of nodes (possibly empty).
     pub fn has_node_list(&self) -> bool {
-        matches!(self.raw().content, RawContent::Nodes)
+        self.raw().content.kind() == NODES
     }
 
     /// The content, when it was written as bytes (BINARY_8/20/32).
+    #[inline]
     pub fn bytes(&self) -> Option<&'a [u8]> {
-        match self.raw().content {
-            RawContent::Bytes { start, len } => self.tree.bytes.get(start..start + len),
-            _ => None,
-        }
+        let content = self.raw().content;
+        (content.kind() == BYTES).then(|| self.tree.slice(content.pos(), content.len))
     }
 
     /// The content, when it was written as a string form other than bytes (token, packed, JID).
     pub fn text(&self) -> Option<StrRef<'a>> {
-        match self.raw().content {
-            RawContent::Text(t) => Some(self.tree.str(t)),
-            _ => None,
-        }
+        let content = self.raw().content;
+        (content.kind() < NONE).then(|| self.tree.str(content))
     }
 
     /// Converts this node and its descendants into an owned [`Node`], equal to what
@@ -187,11 +221,12 @@ impl<'a> TreeNode<'a> {
             .attrs()
             .map(|(k, v)| (k.to_str(), v.to_str()))
             .collect();
-        let content = match self.raw().content {
-            RawContent::None => Content::None,
-            RawContent::Nodes => Content::Nodes(self.children().map(|c| c.to_node()).collect()),
-            RawContent::Bytes { .. } => Content::Bytes(self.bytes().unwrap_or_default().to_vec()),
-            RawContent::Text(t) => Content::Text(self.tree.str(t).to_str()),
+        let raw = self.raw().content;
+        let content = match raw.kind() {
+            NONE => Content::None,
+            NODES => Content::Nodes(self.children().map(|c| c.to_node()).collect()),
+            BYTES => Content::Bytes(self.bytes().unwrap_or_default().to_vec()),
+            _ => Content::Text(self.tree.str(raw).to_str()),
         };
         Node {
             tag: self.tag().to_str(),
@@ -211,6 +246,7 @@ pub struct Children<'a> {
 
 impl<'a> Iterator for Children<'a> {
     type Item = TreeNode<'a>;
+    #[inline]
     fn next(&mut self) -> Option<TreeNode<'a>> {
         if self.next >= self.end {
             return None;
@@ -235,66 +271,79 @@ pub struct StrRef<'a> {
 }
 
 impl<'a> StrRef<'a> {
+    /// The bytes of a raw string (validated UTF-8 while decoding).
+    #[inline]
+    fn raw_bytes(&self) -> &'a [u8] {
+        let pos = self.raw.pos();
+        self.bytes
+            .get(pos..pos.saturating_add(self.raw.len))
+            .unwrap_or_default()
+    }
+
     /// The string without copying, when it is a token or plain UTF-8 (not packed, not a JID).
+    #[inline]
     pub fn as_str(&self) -> Option<&'a str> {
-        match self.raw {
-            RawStr::Token(t) => Some(t),
-            RawStr::Raw { start, len } => self
-                .bytes
-                .get(start..start + len)
-                .and_then(|b| std::str::from_utf8(b).ok()),
-            RawStr::Packed { .. } | RawStr::Jid { .. } => None,
+        match self.raw.kind() {
+            TOKEN => Some(self.dict.token_str(self.raw.pos())),
+            RAW => std::str::from_utf8(self.raw_bytes()).ok(),
+            _ => None,
         }
     }
 
     /// Whether this is a dictionary token.
     pub fn is_token(&self) -> bool {
-        matches!(self.raw, RawStr::Token(_))
+        self.raw.kind() == TOKEN
     }
 
     /// Length in bytes of the string (computed while decoding; never unpacks).
+    #[inline]
     pub fn len(&self) -> usize {
-        self.raw.len()
+        self.raw.len
     }
 
     /// Whether the string is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Unpacks a packed string into `buf`, returning the characters written.
     fn unpack<'b>(&self, buf: &'b mut [u8; 256]) -> &'b str {
-        if let RawStr::Packed {
-            start,
-            pairs,
-            len,
-            hex,
-        } = self.raw
-        {
-            let table = if hex { &HEX_CHARS } else { &NIBBLE_CHARS };
-            let packed = self.bytes.get(start..start + pairs).unwrap_or_default();
-            for (&byte, out) in packed.iter().zip(buf.chunks_exact_mut(2)) {
-                for (nibble, slot) in [byte >> 4, byte & 0x0f].into_iter().zip(out) {
-                    *slot = table[usize::from(nibble)].unwrap_or(0);
-                }
+        let table = match self.raw.kind() {
+            NIBBLE => &NIBBLE_CHARS,
+            HEX => &HEX_CHARS,
+            _ => return "",
+        };
+        let len = self.raw.len;
+        let pos = self.raw.pos();
+        let pairs = len.div_ceil(2);
+        let packed = self
+            .bytes
+            .get(pos..pos.saturating_add(pairs))
+            .unwrap_or_default();
+        for (&byte, out) in packed.iter().zip(buf.chunks_exact_mut(2)) {
+            for (nibble, slot) in [byte >> 4, byte & 0x0f].into_iter().zip(out) {
+                *slot = table[usize::from(nibble)].unwrap_or(0);
             }
-            // Table characters are ASCII, so this never falls back.
-            return std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default();
         }
-        ""
+        // Table characters are ASCII, so this never falls back.
+        std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default()
     }
 
     fn build_jid(&self) -> String {
-        let RawStr::Jid { tag, start, .. } = self.raw else {
+        if !(JID..=JID_PAIR).contains(&self.raw.kind()) {
             return String::new();
-        };
+        }
         // Validated while decoding (nesting included), so this reads it again without a limit.
         let decoder = Decoder {
             dict: self.dict,
             max_depth: usize::MAX,
         };
-        let at = self.bytes.get(start..).unwrap_or_default();
-        decoder.jid(at, tag, 1).map(|(_, s)| s).unwrap_or_default()
+        let at = self.bytes.get(self.raw.pos()..).unwrap_or_default();
+        decoder
+            .jid(at, self.raw.jid_tag(), 1)
+            .map(|(_, s)| s)
+            .unwrap_or_default()
     }
 
     /// The string, borrowed when it is a token or plain UTF-8, built otherwise.
@@ -302,19 +351,19 @@ impl<'a> StrRef<'a> {
         if let Some(s) = self.as_str() {
             return Cow::Borrowed(s);
         }
-        match self.raw {
-            RawStr::Jid { .. } => Cow::Owned(self.build_jid()),
-            _ => {
+        match self.raw.kind() {
+            NIBBLE | HEX => {
                 let mut buf = [0u8; 256];
                 Cow::Owned(self.unpack(&mut buf).to_owned())
             }
+            _ => Cow::Owned(self.build_jid()),
         }
     }
 
     /// Appends the string to `out` (packed strings are unpacked straight into it).
     pub fn write_to(&self, out: &mut String) {
-        match self.raw {
-            RawStr::Packed { .. } => {
+        match self.raw.kind() {
+            NIBBLE | HEX => {
                 let mut buf = [0u8; 256];
                 out.push_str(self.unpack(&mut buf));
             }
@@ -323,30 +372,34 @@ impl<'a> StrRef<'a> {
     }
 
     fn to_str(self) -> Str {
-        match self.raw {
-            RawStr::Token(t) => Str::from_static(t),
+        match self.raw.kind() {
+            TOKEN => Str::from_static(self.dict.token_str(self.raw.pos())),
             _ => Str::from(self.to_cow().into_owned()),
         }
     }
 }
 
 impl PartialEq<str> for StrRef<'_> {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         if self.len() != other.len() {
             return false;
         }
-        match self.raw {
-            RawStr::Token(_) | RawStr::Raw { .. } => self.as_str() == Some(other),
-            RawStr::Packed { .. } => {
+        match self.raw.kind() {
+            TOKEN => self.dict.token_str(self.raw.pos()) == other,
+            // Validated UTF-8: equal bytes are equal strings.
+            RAW => self.raw_bytes() == other.as_bytes(),
+            NIBBLE | HEX => {
                 let mut buf = [0u8; 256];
                 self.unpack(&mut buf) == other
             }
-            RawStr::Jid { .. } => self.build_jid() == other,
+            _ => self.build_jid() == other,
         }
     }
 }
 
 impl PartialEq<&str> for StrRef<'_> {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         *self == **other
     }
@@ -354,8 +407,8 @@ impl PartialEq<&str> for StrRef<'_> {
 
 impl fmt::Display for StrRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.raw {
-            RawStr::Packed { .. } => {
+        match self.raw.kind() {
+            NIBBLE | HEX => {
                 let mut buf = [0u8; 256];
                 f.write_str(self.unpack(&mut buf))
             }
@@ -381,6 +434,34 @@ fn digits(n: u16) -> usize {
     }
 }
 
+/// Whether a byte packs a nibble that is not a NIBBLE_8 digit (12..=14), by byte.
+static BAD_NIBBLE_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let (hi, lo) = (b >> 4, b & 0x0f);
+        table[b] = (hi >= 12 && hi <= 14) || (lo >= 12 && lo <= 14);
+        b += 1;
+    }
+    table
+};
+
+/// Whether `bytes` are UTF-8: ASCII checked eight bytes at a time, anything else by `std`.
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut high = 0u64;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        high |= u64::from_le_bytes(word);
+    }
+    for &b in chunks.remainder() {
+        high |= u64::from(b);
+    }
+    high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(bytes).is_ok()
+}
+
 /// Decodes one root node spanning all of `input` into `arena` (cleared first).
 pub(crate) fn decode_tree<'a>(
     decoder: &Decoder,
@@ -389,165 +470,148 @@ pub(crate) fn decode_tree<'a>(
 ) -> Result<Tree<'a>, DecodeError> {
     arena.nodes.clear();
     arena.attrs.clear();
+    if input.len() as u64 > POS_MASK {
+        // Positions must fit in 56 bits; no machine holds such an input.
+        return Err(DecodeError {
+            offset: 0,
+            kind: DecodeErrorKind::TooLarge {
+                size: input.len(),
+                limit: POS_MASK as usize,
+            },
+        });
+    }
     let mut walker = Walker {
-        decoder,
-        input_len: input.len(),
+        bytes: input,
+        pos: 0,
+        classes: decoder.dict.classes(),
+        dict: decoder.dict,
+        max_depth: decoder.max_depth,
         arena: &mut *arena,
+        error: None,
     };
-    match walker.node(input, 1) {
-        Ok(([], ())) => Ok(Tree {
+    match walker.node(1) {
+        Ok(()) if walker.pos == input.len() => Ok(Tree {
             bytes: input,
             dict: decoder.dict,
             arena,
         }),
-        Ok((rest, ())) => Err(DecodeError {
-            offset: input.len() - rest.len(),
-            kind: DecodeErrorKind::TrailingBytes { count: rest.len() },
+        Ok(()) => Err(DecodeError {
+            offset: walker.pos,
+            kind: DecodeErrorKind::TrailingBytes {
+                count: input.len() - walker.pos,
+            },
         }),
-        Err(nom::Err::Error(f) | nom::Err::Failure(f)) => Err(f.into_error(input.len())),
-        Err(nom::Err::Incomplete(_)) => Err(DecodeError {
+        Err(Stop) => Err(walker.error.take().unwrap_or(DecodeError {
             offset: input.len(),
             kind: DecodeErrorKind::UnexpectedEnd {
                 expected: "more bytes",
             },
-        }),
+        })),
     }
 }
 
-/// Walks the input once: mirrors [`Decoder`] check for check (same errors at the same
-/// offsets) but records positions instead of building values.
-struct Walker<'d, 't> {
-    decoder: &'d Decoder,
-    input_len: usize,
+/// Decoding stopped; the error is in [`Walker::error`].
+struct Stop;
+
+type Step<T> = Result<T, Stop>;
+
+/// Walks the input once with a plain cursor: mirrors [`Decoder`] check for check (same errors at
+/// the same offsets) but records positions instead of building values.
+struct Walker<'a, 't> {
+    bytes: &'a [u8],
+    /// The cursor: everything before it has been read.
+    pos: usize,
+    classes: &'static [u8; 256],
+    dict: Dictionary,
+    max_depth: usize,
     arena: &'t mut TreeArena,
+    error: Option<DecodeError>,
 }
 
 impl Walker<'_, '_> {
-    /// Offset of `at` in the input.
-    fn pos(&self, at: &[u8]) -> usize {
-        self.input_len - at.len()
+    /// Records the error at `offset` and stops.
+    #[cold]
+    #[inline(never)]
+    fn fail<T>(&mut self, offset: usize, kind: DecodeErrorKind) -> Step<T> {
+        self.error = Some(DecodeError { offset, kind });
+        Err(Stop)
     }
 
-    fn node<'a>(&mut self, i: &'a [u8], depth: usize) -> Res<'a, ()> {
-        let d = self.decoder;
-        if depth > d.max_depth {
-            return fail(i, DecodeErrorKind::TooDeep { limit: d.max_depth });
-        }
-        let (rest, size) = d.list_size(i, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
-        if size == 0 {
-            return fail(i, DecodeErrorKind::EmptyNode);
-        }
-        if d.dict == Dictionary::Legacy && rest.first() == Some(&tags::STREAM_END) {
-            return fail(rest, DecodeErrorKind::StreamEnd);
-        }
-        let tag_at = rest;
-        let (mut rest, tag) = self.string(rest, "a node tag")?;
-        if tag.len() == 0 {
-            return fail(tag_at, DecodeErrorKind::EmptyTag);
-        }
-        let index = self.arena.nodes.len();
-        let attrs_start = self.arena.attrs.len();
-        for _ in 0..(size - 1) >> 1 {
-            let (r, key) = self.string(rest, "an attribute key")?;
-            let (r, value) = self.string(r, "an attribute value")?;
-            self.arena.attrs.push((key, value));
-            rest = r;
-        }
-        self.arena.nodes.push(RawNode {
-            tag,
-            attrs_start,
-            attrs_end: self.arena.attrs.len(),
-            content: RawContent::None,
-            end: index + 1,
-        });
-        if size % 2 == 0 {
-            let (r, content) = self.content(rest, depth)?;
-            rest = r;
-            let end = self.arena.nodes.len();
-            if let Some(node) = self.arena.nodes.get_mut(index) {
-                node.content = content;
-                node.end = end;
-            }
-        }
-        Ok((rest, ()))
+    /// The input ended at `offset` while reading `what`.
+    #[cold]
+    #[inline(never)]
+    fn end<T>(&mut self, offset: usize, what: &'static str) -> Step<T> {
+        self.fail(offset, DecodeErrorKind::UnexpectedEnd { expected: what })
     }
 
-    fn content<'a>(&mut self, i: &'a [u8], depth: usize) -> Res<'a, RawContent> {
-        let (after_tag, tag) = u8_(i, "content")?;
-        match tag {
-            tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
-                let (mut rest, count) = self.decoder.list_size(i, "a list")?;
-                for _ in 0..count {
-                    let (r, ()) = self.node(rest, depth + 1)?;
-                    rest = r;
-                }
-                Ok((rest, RawContent::Nodes))
+    #[inline(always)]
+    fn u8(&mut self, what: &'static str) -> Step<u8> {
+        match self.bytes.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
             }
-            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
-                let (r, len) = binary_len(after_tag, tag)?;
-                let (r, bytes) = take_(r, len, "binary content")?;
-                let start = self.pos(r) - bytes.len();
-                Ok((
-                    r,
-                    RawContent::Bytes {
-                        start,
-                        len: bytes.len(),
-                    },
-                ))
-            }
-            _ => {
-                let (r, text) = self.string(i, "content")?;
-                Ok((r, RawContent::Text(text)))
-            }
+            None => self.end(self.pos, what),
         }
     }
 
-    fn is_jid_tag(&self, tag: u8) -> bool {
-        tag == tags::JID_PAIR
-            || (self.decoder.dict == Dictionary::MultiDeviceV3
-                && matches!(tag, tags::AD_JID | tags::FB_JID | tags::INTEROP_JID))
+    /// `N` big-endian bytes as an integer.
+    #[inline(always)]
+    fn be<const N: usize>(&mut self, what: &'static str) -> Step<u32> {
+        let at = self.pos;
+        match self
+            .bytes
+            .get(at..)
+            .and_then(|rest| rest.first_chunk::<N>())
+        {
+            Some(chunk) => {
+                self.pos = at + N;
+                Ok(chunk.iter().fold(0u32, |n, &b| (n << 8) | u32::from(b)))
+            }
+            None => self.end(at, what),
+        }
     }
 
-    /// Reads a string in any of its forms, as [`Decoder`] does, without building it.
-    fn string<'a>(&self, i: &'a [u8], what: &'static str) -> Res<'a, RawStr> {
-        let d = self.decoder;
-        let (rest, tag) = u8_(i, what)?;
-        match tag {
-            tags::LIST_EMPTY => Ok((rest, RawStr::Token(""))),
-            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
-                let (data, len) = binary_len(rest, tag)?;
-                let (r, bytes) = take_(data, len, what)?;
-                utf8(data, bytes, what)?;
-                let start = self.pos(r) - bytes.len();
-                Ok((
-                    r,
-                    RawStr::Raw {
-                        start,
-                        len: bytes.len(),
-                    },
-                ))
-            }
-            tags::NIBBLE_8 | tags::HEX_8 => self.packed(rest, tag),
-            _ if self.is_jid_tag(tag) => {
-                let (r, len) = self.jid(rest, tag, 1)?;
-                let start = self.pos(rest);
-                Ok((r, RawStr::Jid { tag, start, len }))
-            }
-            tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
-                let (r, index) = u8_(rest, "a double-byte token index")?;
-                let dict = tag - tags::DICTIONARY_0;
-                match d.dict.double(dict, index) {
-                    Some(token) => Ok((r, RawStr::Token(token))),
-                    None => fail(i, DecodeErrorKind::UnknownDoubleToken { dict, index }),
-                }
-            }
-            tags::STREAM_END if d.dict == Dictionary::Legacy => fail(i, DecodeErrorKind::StreamEnd),
-            1..tags::DICTIONARY_0 => match d.dict.decode_single(tag) {
-                Some(token) => Ok((rest, RawStr::Token(token))),
-                None => fail(i, DecodeErrorKind::UnknownToken { byte: tag }),
-            },
-            _ => fail(
-                i,
+    /// Checks that `len` bytes remain, for `what`, and steps over them; returns where they start.
+    #[inline(always)]
+    fn take(&mut self, len: u64, what: &'static str) -> Step<usize> {
+        let at = self.pos;
+        let available = self.bytes.len() - at;
+        if len > available as u64 {
+            return self.fail(
+                at,
+                DecodeErrorKind::LengthPastEnd {
+                    expected: what,
+                    claimed: len,
+                    available,
+                },
+            );
+        }
+        // At most `available`, so it fits.
+        self.pos = at + len as usize;
+        Ok(at)
+    }
+
+    /// A BINARY_8/20/32 length (the tag already read).
+    #[inline(always)]
+    fn binary_len(&mut self, tag: u8) -> Step<u64> {
+        Ok(match tag {
+            tags::BINARY_8 => u64::from(self.u8("BINARY_8 length")?),
+            tags::BINARY_20 => u64::from(self.be::<3>("BINARY_20 length")? & 0x000f_ffff),
+            _ => u64::from(self.be::<4>("BINARY_32 length")?),
+        })
+    }
+
+    /// A list size: LIST_EMPTY, LIST_8 or LIST_16.
+    #[inline(always)]
+    fn list_size(&mut self, what: &'static str) -> Step<usize> {
+        let at = self.pos;
+        match self.u8(what)? {
+            tags::LIST_EMPTY => Ok(0),
+            tags::LIST_8 => Ok(usize::from(self.u8("LIST_8 size")?)),
+            tags::LIST_16 => Ok(self.be::<2>("LIST_16 size")? as usize),
+            tag => self.fail(
+                at,
                 DecodeErrorKind::UnexpectedTag {
                     tag,
                     expected: what,
@@ -556,91 +620,231 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// Validates NIBBLE_8 / HEX_8 (the tag already consumed) without unpacking it.
-    fn packed<'a>(&self, i: &'a [u8], tag: u8) -> Res<'a, RawStr> {
-        let (rest, start) = u8_(i, "a packed string's length byte")?;
-        let pairs = u64::from(start & 0x7f);
-        let (rest, bytes) = take_(rest, pairs, "a packed string")?;
+    fn node(&mut self, depth: usize) -> Step<()> {
+        let at = self.pos;
+        if depth > self.max_depth {
+            return self.fail(
+                at,
+                DecodeErrorKind::TooDeep {
+                    limit: self.max_depth,
+                },
+            );
+        }
+        let size = self.list_size("a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
+        if size == 0 {
+            return self.fail(at, DecodeErrorKind::EmptyNode);
+        }
+        // (The legacy STREAM_END check before the tag is the tag's own: same error, same offset.)
+        let tag_at = self.pos;
+        let tag = self.string("a node tag")?;
+        if tag.len == 0 {
+            return self.fail(tag_at, DecodeErrorKind::EmptyTag);
+        }
+        let attrs_start = self.arena.attrs.len();
+        for _ in 0..(size - 1) >> 1 {
+            let key = self.string("an attribute key")?;
+            let value = self.string("an attribute value")?;
+            self.arena.attrs.push((key, value));
+        }
+        let attrs_end = self.arena.attrs.len();
+        let index = self.arena.nodes.len();
+        let mut node = RawNode {
+            tag,
+            content: RawStr::new(NONE, 0, 0),
+            attrs_start,
+            attrs_end,
+            end: index + 1,
+        };
+        if size % 2 == 1 {
+            self.arena.nodes.push(node);
+            return Ok(());
+        }
+        let content_at = self.pos;
+        let Some(&kind) = self.bytes.get(content_at) else {
+            return self.end(content_at, "content");
+        };
+        match kind {
+            tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
+                let count = self.list_size("a list")?;
+                node.content = RawStr::new(NODES, 0, 0);
+                self.arena.nodes.push(node);
+                for _ in 0..count {
+                    self.node(depth + 1)?;
+                }
+                let end = self.arena.nodes.len();
+                if let Some(node) = self.arena.nodes.get_mut(index) {
+                    node.end = end;
+                }
+                return Ok(());
+            }
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                self.pos = content_at + 1;
+                let len = self.binary_len(kind)?;
+                let start = self.take(len, "binary content")?;
+                node.content = RawStr::new(BYTES, start, self.pos - start);
+            }
+            _ => node.content = self.string("content")?,
+        }
+        self.arena.nodes.push(node);
+        Ok(())
+    }
+
+    /// Reads a string in any of its forms, as [`Decoder`] does, without building it.
+    #[inline(always)]
+    fn string(&mut self, what: &'static str) -> Step<RawStr> {
+        let at = self.pos;
+        let Some(&tag) = self.bytes.get(at) else {
+            return self.end(at, what);
+        };
+        let class = self.classes[usize::from(tag)];
+        if class < class::TOKEN_END {
+            self.pos = at + 1;
+            return Ok(RawStr::new(TOKEN, usize::from(tag), usize::from(class)));
+        }
+        self.string_slow(at, tag, class, what)
+    }
+
+    /// Every form but a single-byte token (`tag` at `at` not read yet).
+    #[inline(never)]
+    fn string_slow(&mut self, at: usize, tag: u8, class: u8, what: &'static str) -> Step<RawStr> {
+        self.pos = at + 1;
+        match class {
+            class::BINARY => {
+                let len = self.binary_len(tag)?;
+                let data = self.pos;
+                let start = self.take(len, what)?;
+                let bytes = self.bytes.get(start..self.pos).unwrap_or_default();
+                if !is_utf8(bytes) {
+                    return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
+                }
+                Ok(RawStr::new(RAW, start, bytes.len()))
+            }
+            class::NIBBLE | class::HEX => self.packed(tag),
+            class::JID => {
+                let start = self.pos;
+                let len = self.jid(tag, 1)?;
+                let kind = match tag {
+                    tags::JID_PAIR => JID_PAIR,
+                    _ => JID + (tag - tags::INTEROP_JID),
+                };
+                Ok(RawStr::new(kind, start, len))
+            }
+            class::DOUBLE => {
+                let index = self.u8("a double-byte token index")?;
+                let dict = tag - tags::DICTIONARY_0;
+                match self.dict.double(dict, index) {
+                    Some(token) => Ok(RawStr::new(
+                        TOKEN,
+                        256 + usize::from(dict) * 256 + usize::from(index),
+                        token.len(),
+                    )),
+                    None => self.fail(at, DecodeErrorKind::UnknownDoubleToken { dict, index }),
+                }
+            }
+            class::STREAM_END => self.fail(at, DecodeErrorKind::StreamEnd),
+            class::UNKNOWN => self.fail(at, DecodeErrorKind::UnknownToken { byte: tag }),
+            _ => self.fail(
+                at,
+                DecodeErrorKind::UnexpectedTag {
+                    tag,
+                    expected: what,
+                },
+            ),
+        }
+    }
+
+    /// Validates NIBBLE_8 / HEX_8 (the tag already read) without unpacking it.
+    fn packed(&mut self, tag: u8) -> Step<RawStr> {
+        let head = self.u8("a packed string's length byte")?;
+        let start = self.take(u64::from(head & 0x7f), "a packed string")?;
+        let bytes = self.bytes.get(start..self.pos).unwrap_or_default();
         let hex = tag == tags::HEX_8;
         if !hex {
             // Only NIBBLE_8 has invalid digits (12..=14).
-            for (n, &byte) in bytes.iter().enumerate() {
-                for nibble in [byte >> 4, byte & 0x0f] {
-                    if NIBBLE_CHARS[usize::from(nibble)].is_none() {
-                        let at = i.get(1 + n..).unwrap_or_default();
-                        return fail(at, DecodeErrorKind::BadNibble { value: nibble });
-                    }
-                }
+            if let Some(n) = bytes.iter().position(|&b| BAD_NIBBLE_BYTE[usize::from(b)]) {
+                let byte = bytes.get(n).copied().unwrap_or_default();
+                let value = if NIBBLE_CHARS[usize::from(byte >> 4)].is_none() {
+                    byte >> 4
+                } else {
+                    byte & 0x0f
+                };
+                return self.fail(start + n, DecodeErrorKind::BadNibble { value });
             }
         }
         let mut len = bytes.len() * 2;
-        if start & 0x80 != 0 {
+        if head & 0x80 != 0 {
             len = len.saturating_sub(1);
         }
-        Ok((
-            rest,
-            RawStr::Packed {
-                start: self.pos(rest) - bytes.len(),
-                pairs: bytes.len(),
-                len,
-                hex,
-            },
-        ))
+        Ok(RawStr::new(if hex { HEX } else { NIBBLE }, start, len))
     }
 
-    /// Validates a JID (its tag already consumed) as [`Decoder::jid`] reads it, returning the
+    /// Whether `tag` starts a JID in this dictionary.
+    #[inline]
+    fn is_jid_tag(&self, tag: u8) -> bool {
+        self.classes[usize::from(tag)] == class::JID
+    }
+
+    /// Validates a JID (its tag already read) as [`Decoder::jid`] reads it, returning the
     /// length of the string it would build.
-    fn jid<'a>(&self, rest: &'a [u8], tag: u8, nesting: usize) -> Res<'a, usize> {
-        let max_depth = self.decoder.max_depth;
-        if nesting > max_depth {
-            return fail(rest, DecodeErrorKind::TooDeep { limit: max_depth });
+    fn jid(&mut self, tag: u8, nesting: usize) -> Step<usize> {
+        if nesting > self.max_depth {
+            return self.fail(
+                self.pos,
+                DecodeErrorKind::TooDeep {
+                    limit: self.max_depth,
+                },
+            );
         }
         match tag {
             tags::JID_PAIR => {
-                let (r, user) = self.jid_part(rest, "a JID user", nesting)?;
-                let server_at = r;
-                let (r, server) = self.jid_part(r, "a JID server", nesting)?;
+                let user = self.jid_part("a JID user", nesting)?;
+                let server_at = self.pos;
+                let server = self.jid_part("a JID server", nesting)?;
                 if server == 0 {
-                    return fail(server_at, DecodeErrorKind::JidWithoutServer);
+                    return self.fail(server_at, DecodeErrorKind::JidWithoutServer);
                 }
-                Ok((r, user + 1 + server))
+                Ok(user.saturating_add(1 + server))
             }
             tags::AD_JID => {
-                let (r, domain) = u8_(rest, "an AD_JID domain type")?;
-                let (r, device) = u8_(r, "an AD_JID device")?;
-                let (r, user) = self.jid_part(r, "an AD_JID user", nesting)?;
+                let domain = self.u8("an AD_JID domain type")?;
+                let device = self.u8("an AD_JID device")?;
+                let user = self.jid_part("an AD_JID user", nesting)?;
                 let server = Server::from_domain_type(domain).as_str().len();
                 let device = if device == 0 {
                     0
                 } else {
                     1 + digits(u16::from(device))
                 };
-                Ok((r, user + device + 1 + server))
+                Ok(user.saturating_add(device + 1 + server))
             }
             tags::FB_JID => {
-                let (r, user) = self.jid_part(rest, "an FB_JID user", nesting)?;
-                let (r, device) = u16_(r, "an FB_JID device")?;
-                let (r, server) = self.jid_part(r, "an FB_JID server", nesting)?;
-                Ok((r, user + 1 + digits(device) + 1 + server))
+                let user = self.jid_part("an FB_JID user", nesting)?;
+                let device = self.be::<2>("an FB_JID device")? as u16;
+                let server = self.jid_part("an FB_JID server", nesting)?;
+                Ok(user
+                    .saturating_add(1 + digits(device) + 1)
+                    .saturating_add(server))
             }
             _ => {
-                let (r, user) = self.jid_part(rest, "an INTEROP_JID user", nesting)?;
-                let (r, device) = u16_(r, "an INTEROP_JID device")?;
-                let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
-                let (r, server) = self.jid_part(r, "an INTEROP_JID server", nesting)?;
-                Ok((
-                    r,
-                    digits(integrator) + 1 + user + 1 + digits(device) + 1 + server,
-                ))
+                let user = self.jid_part("an INTEROP_JID user", nesting)?;
+                let device = self.be::<2>("an INTEROP_JID device")? as u16;
+                let integrator = self.be::<2>("an INTEROP_JID integrator")? as u16;
+                let server = self.jid_part("an INTEROP_JID server", nesting)?;
+                Ok(user
+                    .saturating_add(digits(integrator) + 1 + 1 + digits(device) + 1)
+                    .saturating_add(server))
             }
         }
     }
 
     /// A JID's part: a nested JID (one level deeper) or any other string; returns its length.
-    fn jid_part<'a>(&self, i: &'a [u8], what: &'static str, nesting: usize) -> Res<'a, usize> {
-        match i.split_first() {
-            Some((&tag, rest)) if self.is_jid_tag(tag) => self.jid(rest, tag, nesting + 1),
-            _ => self.string(i, what).map(|(r, s)| (r, s.len())),
+    fn jid_part(&mut self, what: &'static str, nesting: usize) -> Step<usize> {
+        match self.bytes.get(self.pos) {
+            Some(&tag) if self.is_jid_tag(tag) => {
+                self.pos += 1;
+                self.jid(tag, nesting + 1)
+            }
+            _ => self.string(what).map(|s| s.len),
         }
     }
 }
