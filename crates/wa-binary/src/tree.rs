@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::num::NonZeroU64;
 
 use crate::decode::{Decoder, HEX_CHARS, NIBBLE_CHARS};
 use crate::dict::{Dictionary, class, tags};
@@ -14,31 +15,32 @@ use crate::text::Str;
 /// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
 /// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
 /// of `word` and a position (or token code) below it, and the length in bytes of the string.
+/// Kinds start at 1 so that `word` is never zero: `Result<RawStr, _>` then fits in two registers.
 #[derive(Debug, Clone, Copy)]
 struct RawStr {
-    word: u64,
+    word: NonZeroU64,
     len: usize,
 }
 
 /// A dictionary token: the position is its code (see [`Dictionary::token_str`]).
-const TOKEN: u8 = 0;
+const TOKEN: u8 = 1;
 /// Validated UTF-8 at `pos..pos + len`.
-const RAW: u8 = 1;
+const RAW: u8 = 2;
 /// Validated NIBBLE_8 pairs at `pos..`, `len` characters (`(len + 1) / 2` pairs).
-const NIBBLE: u8 = 2;
+const NIBBLE: u8 = 3;
 /// HEX_8 pairs, as [`NIBBLE`].
-const HEX: u8 = 3;
+const HEX: u8 = 4;
 /// A validated JID whose encoding starts at `pos` (after its tag): `JID + tag - INTEROP_JID` for
 /// INTEROP_JID, FB_JID and AD_JID, [`JID_PAIR`] for JID_PAIR; `len` characters once built.
-const JID: u8 = 4;
+const JID: u8 = 5;
 /// A JID_PAIR JID.
-const JID_PAIR: u8 = 7;
+const JID_PAIR: u8 = 8;
 /// Content: none.
-const NONE: u8 = 8;
+const NONE: u8 = 9;
 /// Content: a list of nodes.
-const NODES: u8 = 9;
+const NODES: u8 = 10;
 /// Content: bytes at `pos..pos + len`.
-const BYTES: u8 = 10;
+const BYTES: u8 = 11;
 
 /// Positions are kept below 2^56 so that the kind fits above them.
 const POS_BITS: u32 = 56;
@@ -48,20 +50,22 @@ impl RawStr {
     #[inline(always)]
     fn new(kind: u8, pos: usize, len: usize) -> RawStr {
         RawStr {
-            word: (u64::from(kind) << POS_BITS) | pos as u64,
+            // Every kind is at least 1.
+            word: NonZeroU64::new((u64::from(kind) << POS_BITS) | pos as u64)
+                .unwrap_or(NonZeroU64::MAX),
             len,
         }
     }
 
     #[inline(always)]
     fn kind(&self) -> u8 {
-        (self.word >> POS_BITS) as u8
+        (self.word.get() >> POS_BITS) as u8
     }
 
     #[inline(always)]
     fn pos(&self) -> usize {
         // Below the input's length, so it fits.
-        (self.word & POS_MASK) as usize
+        (self.word.get() & POS_MASK) as usize
     }
 
     /// The JID tag of a JID.
@@ -434,17 +438,30 @@ fn digits(n: u16) -> usize {
     }
 }
 
-/// Whether a byte packs a nibble that is not a NIBBLE_8 digit (12..=14), by byte.
-static BAD_NIBBLE_BYTE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let (hi, lo) = (b >> 4, b & 0x0f);
-        table[b] = (hi >= 12 && hi <= 14) || (lo >= 12 && lo <= 14);
-        b += 1;
+/// Whether any nibble of `bytes` is not a NIBBLE_8 digit (12..=14), sixteen nibbles at a time.
+#[inline]
+fn has_bad_nibble(bytes: &[u8]) -> bool {
+    /// A nibble `b3 b2 b1 b0` is bad when `b3 & b2 & !(b1 & b0)`: bit 0 of each nibble says so.
+    #[inline(always)]
+    fn bad(w: u64) -> u64 {
+        (w >> 3) & (w >> 2) & !((w >> 1) & w) & 0x1111_1111_1111_1111
     }
-    table
-};
+    let mut chunks = bytes.chunks_exact(8);
+    let mut any = 0u64;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        any |= bad(u64::from_le_bytes(word));
+    }
+    // Zero padding is the digit 0: never bad.
+    let mut word = [0u8; 8];
+    let rest = chunks.remainder();
+    if let Some(head) = word.get_mut(..rest.len()) {
+        head.copy_from_slice(rest);
+    }
+    any |= bad(u64::from_le_bytes(word));
+    any != 0
+}
 
 /// Whether `bytes` are UTF-8: ASCII checked eight bytes at a time, anything else by `std`.
 #[inline]
@@ -761,14 +778,14 @@ impl Walker<'_, '_> {
         let hex = tag == tags::HEX_8;
         if !hex {
             // Only NIBBLE_8 has invalid digits (12..=14).
-            if let Some(n) = bytes.iter().position(|&b| BAD_NIBBLE_BYTE[usize::from(b)]) {
-                let byte = bytes.get(n).copied().unwrap_or_default();
-                let value = if NIBBLE_CHARS[usize::from(byte >> 4)].is_none() {
-                    byte >> 4
-                } else {
-                    byte & 0x0f
-                };
-                return self.fail(start + n, DecodeErrorKind::BadNibble { value });
+            if has_bad_nibble(bytes) {
+                for (n, &byte) in bytes.iter().enumerate() {
+                    for value in [byte >> 4, byte & 0x0f] {
+                        if NIBBLE_CHARS[usize::from(value)].is_none() {
+                            return self.fail(start + n, DecodeErrorKind::BadNibble { value });
+                        }
+                    }
+                }
             }
         }
         let mut len = bytes.len() * 2;
@@ -845,6 +862,46 @@ impl Walker<'_, '_> {
                 self.jid(tag, nesting + 1)
             }
             _ => self.string(what).map(|s| s.len),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_nibbles_are_found_at_every_position() {
+        for len in 0..20 {
+            let good: Vec<u8> = (0..len).map(|i| [0x01, 0xab, 0xf9, 0x5f][i % 4]).collect();
+            assert!(!has_bad_nibble(&good), "{good:?}");
+            for at in 0..len {
+                for bad in [0xc0, 0x0d, 0xe5, 0x7e, 0xcf] {
+                    let mut bytes = good.clone();
+                    bytes[at] = bad;
+                    assert!(has_bad_nibble(&bytes), "{bytes:?}");
+                }
+            }
+        }
+        for byte in 0..=255u8 {
+            let expected = [byte >> 4, byte & 0x0f]
+                .iter()
+                .any(|&n| (12..=14).contains(&n));
+            assert_eq!(has_bad_nibble(&[byte]), expected, "{byte:#x}");
+        }
+    }
+
+    #[test]
+    fn utf8_check_matches_std() {
+        for bytes in [
+            &b""[..],
+            b"plain ascii, longer than eight",
+            "h\u{e9}llo w\u{f6}rld, f\u{fc}nf".as_bytes(),
+            b"abcdefgh\xff",
+            b"\xc3",
+            b"abcdefghijklmno\xe2\x82",
+        ] {
+            assert_eq!(is_utf8(bytes), std::str::from_utf8(bytes).is_ok(), "{bytes:?}");
         }
     }
 }
