@@ -438,45 +438,64 @@ fn digits(n: u16) -> usize {
     }
 }
 
-/// Whether any nibble of `bytes` is not a NIBBLE_8 digit (12..=14), sixteen nibbles at a time.
-#[inline]
-fn has_bad_nibble(bytes: &[u8]) -> bool {
-    /// A nibble `b3 b2 b1 b0` is bad when `b3 & b2 & !(b1 & b0)`: bit 0 of each nibble says so.
-    #[inline(always)]
-    fn bad(w: u64) -> u64 {
-        (w >> 3) & (w >> 2) & !((w >> 1) & w) & 0x1111_1111_1111_1111
-    }
-    let mut chunks = bytes.chunks_exact(8);
-    let mut any = 0u64;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        any |= bad(u64::from_le_bytes(word));
-    }
-    // Zero padding is the digit 0: never bad.
-    let mut word = [0u8; 8];
-    let rest = chunks.remainder();
-    if let Some(head) = word.get_mut(..rest.len()) {
-        head.copy_from_slice(rest);
-    }
-    any |= bad(u64::from_le_bytes(word));
-    any != 0
+/// Eight bytes as a little-endian word.
+#[inline(always)]
+fn word(bytes: &[u8]) -> u64 {
+    bytes
+        .first_chunk::<8>()
+        .map_or(0, |chunk| u64::from_le_bytes(*chunk))
 }
 
-/// Whether `bytes` are UTF-8: ASCII checked eight bytes at a time, anything else by `std`.
+/// ORs `f` over the 8-byte words of `input[start..end]`: the last word overlaps the one before
+/// it, and fewer than 8 bytes are read as one word of the input around them with the bytes
+/// outside cleared (zero bytes must be harmless to `f`). No copy, no call.
+#[inline(always)]
+fn any_word(input: &[u8], start: usize, end: usize, f: impl Fn(u64) -> u64) -> u64 {
+    let bytes = input.get(start..end).unwrap_or_default();
+    let len = bytes.len();
+    if len >= 8 {
+        let mut acc = 0;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            acc |= f(word(chunk));
+        }
+        if !chunks.remainder().is_empty() {
+            acc |= f(word(bytes.get(len - 8..).unwrap_or_default()));
+        }
+        return acc;
+    }
+    if len == 0 {
+        return 0;
+    }
+    // 1..=7 bytes: 8..=56 bits to clear.
+    let clear = 8 * (8 - len) as u32;
+    if let Some(window) = input.get(start..start.saturating_add(8)) {
+        return f(word(window) & (u64::MAX >> clear));
+    }
+    if let Some(window) = end.checked_sub(8).and_then(|from| input.get(from..end)) {
+        return f(word(window) >> clear);
+    }
+    let mut w = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        w |= u64::from(b) << (8 * i);
+    }
+    f(w)
+}
+
+/// Whether any nibble of `input[start..end]` is not a NIBBLE_8 digit (12..=14), sixteen at a
+/// time: a nibble `b3 b2 b1 b0` is bad when `b3 & b2 & !(b1 & b0)`.
 #[inline]
-fn is_utf8(bytes: &[u8]) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut high = 0u64;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        high |= u64::from_le_bytes(word);
-    }
-    for &b in chunks.remainder() {
-        high |= u64::from(b);
-    }
-    high & 0x8080_8080_8080_8080 == 0 || std::str::from_utf8(bytes).is_ok()
+fn has_bad_nibble(input: &[u8], start: usize, end: usize) -> bool {
+    any_word(input, start, end, |w| {
+        (w >> 3) & (w >> 2) & !((w >> 1) & w) & 0x1111_1111_1111_1111
+    }) != 0
+}
+
+/// Whether `input[start..end]` is UTF-8: ASCII checked eight bytes at a time, the rest by `std`.
+#[inline]
+fn is_utf8(input: &[u8], start: usize, end: usize) -> bool {
+    any_word(input, start, end, |w| w & 0x8080_8080_8080_8080) == 0
+        || std::str::from_utf8(input.get(start..end).unwrap_or_default()).is_ok()
 }
 
 /// Decodes one root node spanning all of `input` into `arena` (cleared first).
@@ -731,7 +750,7 @@ impl Walker<'_, '_> {
                 let data = self.pos;
                 let start = self.take(len, what)?;
                 let bytes = self.bytes.get(start..self.pos).unwrap_or_default();
-                if !is_utf8(bytes) {
+                if !is_utf8(self.bytes, start, self.pos) {
                     return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
                 }
                 Ok(RawStr::new(RAW, start, bytes.len()))
@@ -778,7 +797,7 @@ impl Walker<'_, '_> {
         let hex = tag == tags::HEX_8;
         if !hex {
             // Only NIBBLE_8 has invalid digits (12..=14).
-            if has_bad_nibble(bytes) {
+            if has_bad_nibble(self.bytes, start, self.pos) {
                 for (n, &byte) in bytes.iter().enumerate() {
                     for value in [byte >> 4, byte & 0x0f] {
                         if NIBBLE_CHARS[usize::from(value)].is_none() {
@@ -874,12 +893,22 @@ mod tests {
     fn bad_nibbles_are_found_at_every_position() {
         for len in 0..20 {
             let good: Vec<u8> = (0..len).map(|i| [0x01, 0xab, 0xf9, 0x5f][i % 4]).collect();
-            assert!(!has_bad_nibble(&good), "{good:?}");
+            assert!(!has_bad_nibble(&good, 0, len), "{good:?}");
+            let mut framed = vec![0xcc; 9];
+            framed.extend(&good);
+            framed.extend([0xdd; 9]);
+            for (before, after) in [(9, 9), (0, 9), (9, 0), (1, 1)] {
+                let window = &framed[9 - before..9 + len + after];
+                assert!(!has_bad_nibble(window, before, before + len));
+            }
             for at in 0..len {
                 for bad in [0xc0, 0x0d, 0xe5, 0x7e, 0xcf] {
                     let mut bytes = good.clone();
                     bytes[at] = bad;
-                    assert!(has_bad_nibble(&bytes), "{bytes:?}");
+                    assert!(has_bad_nibble(&bytes, 0, len), "{bytes:?}");
+                    let mut framed = vec![0x11; 3];
+                    framed.extend(&bytes);
+                    assert!(has_bad_nibble(&framed, 3, 3 + len), "{bytes:?}");
                 }
             }
         }
@@ -887,7 +916,7 @@ mod tests {
             let expected = [byte >> 4, byte & 0x0f]
                 .iter()
                 .any(|&n| (12..=14).contains(&n));
-            assert_eq!(has_bad_nibble(&[byte]), expected, "{byte:#x}");
+            assert_eq!(has_bad_nibble(&[byte], 0, 1), expected, "{byte:#x}");
         }
     }
 
@@ -901,7 +930,12 @@ mod tests {
             b"\xc3",
             b"abcdefghijklmno\xe2\x82",
         ] {
-            assert_eq!(is_utf8(bytes), std::str::from_utf8(bytes).is_ok(), "{bytes:?}");
+            let valid = std::str::from_utf8(bytes).is_ok();
+            assert_eq!(is_utf8(bytes, 0, bytes.len()), valid, "{bytes:?}");
+            let mut framed = vec![0xff; 8];
+            framed.extend(bytes);
+            framed.extend([0xff; 8]);
+            assert_eq!(is_utf8(&framed, 8, 8 + bytes.len()), valid, "{bytes:?}");
         }
     }
 }
