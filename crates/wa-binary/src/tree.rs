@@ -564,6 +564,9 @@ struct Walker<'a, 't> {
     error: Option<DecodeError>,
 }
 
+/// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
+/// the others (recursive or rarely taken) start at [`Walker::pos`] and leave it after what they
+/// read, and their callers hand the cursor over through it.
 impl Walker<'_, '_> {
     /// Records the error at `offset` and stops.
     #[cold]
@@ -581,41 +584,40 @@ impl Walker<'_, '_> {
     }
 
     #[inline(always)]
-    fn u8(&mut self, what: &'static str) -> Step<u8> {
-        match self.bytes.get(self.pos) {
+    fn u8(&mut self, at: &mut usize, what: &'static str) -> Step<u8> {
+        match self.bytes.get(*at) {
             Some(&b) => {
-                self.pos += 1;
+                *at += 1;
                 Ok(b)
             }
-            None => self.end(self.pos, what),
+            None => self.end(*at, what),
         }
     }
 
     /// `N` big-endian bytes as an integer.
     #[inline(always)]
-    fn be<const N: usize>(&mut self, what: &'static str) -> Step<u32> {
-        let at = self.pos;
+    fn be<const N: usize>(&mut self, at: &mut usize, what: &'static str) -> Step<u32> {
         match self
             .bytes
-            .get(at..)
+            .get(*at..)
             .and_then(|rest| rest.first_chunk::<N>())
         {
             Some(chunk) => {
-                self.pos = at + N;
+                *at += N;
                 Ok(chunk.iter().fold(0u32, |n, &b| (n << 8) | u32::from(b)))
             }
-            None => self.end(at, what),
+            None => self.end(*at, what),
         }
     }
 
     /// Checks that `len` bytes remain, for `what`, and steps over them; returns where they start.
     #[inline(always)]
-    fn take(&mut self, len: u64, what: &'static str) -> Step<usize> {
-        let at = self.pos;
-        let available = self.bytes.len() - at;
+    fn take(&mut self, at: &mut usize, len: u64, what: &'static str) -> Step<usize> {
+        let start = *at;
+        let available = self.bytes.len().saturating_sub(start);
         if len > available as u64 {
             return self.fail(
-                at,
+                start,
                 DecodeErrorKind::LengthPastEnd {
                     expected: what,
                     claimed: len,
@@ -624,30 +626,30 @@ impl Walker<'_, '_> {
             );
         }
         // At most `available`, so it fits.
-        self.pos = at + len as usize;
-        Ok(at)
+        *at = start + len as usize;
+        Ok(start)
     }
 
     /// A BINARY_8/20/32 length (the tag already read).
     #[inline(always)]
-    fn binary_len(&mut self, tag: u8) -> Step<u64> {
+    fn binary_len(&mut self, at: &mut usize, tag: u8) -> Step<u64> {
         Ok(match tag {
-            tags::BINARY_8 => u64::from(self.u8("BINARY_8 length")?),
-            tags::BINARY_20 => u64::from(self.be::<3>("BINARY_20 length")? & 0x000f_ffff),
-            _ => u64::from(self.be::<4>("BINARY_32 length")?),
+            tags::BINARY_8 => u64::from(self.u8(at, "BINARY_8 length")?),
+            tags::BINARY_20 => u64::from(self.be::<3>(at, "BINARY_20 length")? & 0x000f_ffff),
+            _ => u64::from(self.be::<4>(at, "BINARY_32 length")?),
         })
     }
 
     /// A list size: LIST_EMPTY, LIST_8 or LIST_16.
     #[inline(always)]
-    fn list_size(&mut self, what: &'static str) -> Step<usize> {
-        let at = self.pos;
-        match self.u8(what)? {
+    fn list_size(&mut self, at: &mut usize, what: &'static str) -> Step<usize> {
+        let start = *at;
+        match self.u8(at, what)? {
             tags::LIST_EMPTY => Ok(0),
-            tags::LIST_8 => Ok(usize::from(self.u8("LIST_8 size")?)),
-            tags::LIST_16 => Ok(self.be::<2>("LIST_16 size")? as usize),
+            tags::LIST_8 => Ok(usize::from(self.u8(at, "LIST_8 size")?)),
+            tags::LIST_16 => Ok(self.be::<2>(at, "LIST_16 size")? as usize),
             tag => self.fail(
-                at,
+                start,
                 DecodeErrorKind::UnexpectedTag {
                     tag,
                     expected: what,
@@ -656,30 +658,32 @@ impl Walker<'_, '_> {
         }
     }
 
+    /// A node starting at [`Self::pos`].
     fn node(&mut self, depth: usize) -> Step<()> {
-        let at = self.pos;
+        let mut at = self.pos;
+        let start = at;
         if depth > self.max_depth {
             return self.fail(
-                at,
+                start,
                 DecodeErrorKind::TooDeep {
                     limit: self.max_depth,
                 },
             );
         }
-        let size = self.list_size("a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
+        let size = self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
         if size == 0 {
-            return self.fail(at, DecodeErrorKind::EmptyNode);
+            return self.fail(start, DecodeErrorKind::EmptyNode);
         }
         // (The legacy STREAM_END check before the tag is the tag's own: same error, same offset.)
-        let tag_at = self.pos;
-        let tag = self.string("a node tag")?;
+        let tag_at = at;
+        let tag = self.string(&mut at, "a node tag")?;
         if tag.len == 0 {
             return self.fail(tag_at, DecodeErrorKind::EmptyTag);
         }
         let attrs_start = self.arena.attrs.len();
         for _ in 0..(size - 1) >> 1 {
-            let key = self.string("an attribute key")?;
-            let value = self.string("an attribute value")?;
+            let key = self.string(&mut at, "an attribute key")?;
+            let value = self.string(&mut at, "an attribute value")?;
             self.arena.attrs.push((key, value));
         }
         let attrs_end = self.arena.attrs.len();
@@ -693,17 +697,19 @@ impl Walker<'_, '_> {
         };
         if size % 2 == 1 {
             self.arena.nodes.push(node);
+            self.pos = at;
             return Ok(());
         }
-        let content_at = self.pos;
+        let content_at = at;
         let Some(&kind) = self.bytes.get(content_at) else {
             return self.end(content_at, "content");
         };
         match kind {
             tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
-                let count = self.list_size("a list")?;
+                let count = self.list_size(&mut at, "a list")?;
                 node.content = RawStr::new(NODES, 0, 0);
                 self.arena.nodes.push(node);
+                self.pos = at;
                 for _ in 0..count {
                     self.node(depth + 1)?;
                 }
@@ -714,100 +720,113 @@ impl Walker<'_, '_> {
                 return Ok(());
             }
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
-                self.pos = content_at + 1;
-                let len = self.binary_len(kind)?;
-                let start = self.take(len, "binary content")?;
-                node.content = RawStr::new(BYTES, start, self.pos - start);
+                at += 1;
+                let len = self.binary_len(&mut at, kind)?;
+                let start = self.take(&mut at, len, "binary content")?;
+                node.content = RawStr::new(BYTES, start, at - start);
             }
-            _ => node.content = self.string("content")?,
+            _ => node.content = self.string(&mut at, "content")?,
         }
         self.arena.nodes.push(node);
+        self.pos = at;
         Ok(())
     }
 
     /// Reads a string in any of its forms, as [`Decoder`] does, without building it.
     #[inline(always)]
-    fn string(&mut self, what: &'static str) -> Step<RawStr> {
-        let at = self.pos;
-        let Some(&tag) = self.bytes.get(at) else {
-            return self.end(at, what);
+    fn string(&mut self, at: &mut usize, what: &'static str) -> Step<RawStr> {
+        let start = *at;
+        let Some(&tag) = self.bytes.get(start) else {
+            return self.end(start, what);
         };
         let class = self.classes[usize::from(tag)];
         if class < class::TOKEN_END {
-            self.pos = at + 1;
+            *at = start + 1;
             return Ok(RawStr::new(TOKEN, usize::from(tag), usize::from(class)));
         }
-        self.string_slow(at, tag, class, what)
+        self.pos = start;
+        let s = self.string_slow(tag, class, what)?;
+        *at = self.pos;
+        Ok(s)
     }
 
-    /// Every form but a single-byte token (`tag` at `at` not read yet).
+    /// Every form but a single-byte token, whose `tag` is at [`Self::pos`].
     #[inline(never)]
-    fn string_slow(&mut self, at: usize, tag: u8, class: u8, what: &'static str) -> Step<RawStr> {
-        self.pos = at + 1;
-        match class {
+    fn string_slow(&mut self, tag: u8, class: u8, what: &'static str) -> Step<RawStr> {
+        let tag_at = self.pos;
+        let mut at = tag_at + 1;
+        let s = match class {
             class::BINARY => {
-                let len = self.binary_len(tag)?;
-                let data = self.pos;
-                let start = self.take(len, what)?;
-                let bytes = self.bytes.get(start..self.pos).unwrap_or_default();
-                if !is_utf8(self.bytes, start, self.pos) {
-                    return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
+                let len = self.binary_len(&mut at, tag)?;
+                let start = self.take(&mut at, len, what)?;
+                if !is_utf8(self.bytes, start, at) {
+                    return self.fail(start, DecodeErrorKind::InvalidUtf8 { expected: what });
                 }
-                Ok(RawStr::new(RAW, start, bytes.len()))
+                RawStr::new(RAW, start, at - start)
             }
-            class::NIBBLE | class::HEX => self.packed(tag),
+            class::NIBBLE | class::HEX => self.packed(&mut at, tag)?,
             class::JID => {
-                let start = self.pos;
+                self.pos = at;
                 let len = self.jid(tag, 1)?;
                 let kind = match tag {
                     tags::JID_PAIR => JID_PAIR,
                     _ => JID + (tag - tags::INTEROP_JID),
                 };
-                Ok(RawStr::new(kind, start, len))
+                let s = RawStr::new(kind, at, len);
+                at = self.pos;
+                s
             }
             class::DOUBLE => {
-                let index = self.u8("a double-byte token index")?;
+                let index = self.u8(&mut at, "a double-byte token index")?;
                 let dict = tag - tags::DICTIONARY_0;
                 match self.dict.double(dict, index) {
-                    Some(token) => Ok(RawStr::new(
+                    Some(token) => RawStr::new(
                         TOKEN,
                         256 + usize::from(dict) * 256 + usize::from(index),
                         token.len(),
-                    )),
-                    None => self.fail(at, DecodeErrorKind::UnknownDoubleToken { dict, index }),
+                    ),
+                    None => {
+                        return self
+                            .fail(tag_at, DecodeErrorKind::UnknownDoubleToken { dict, index });
+                    }
                 }
             }
-            class::STREAM_END => self.fail(at, DecodeErrorKind::StreamEnd),
-            class::UNKNOWN => self.fail(at, DecodeErrorKind::UnknownToken { byte: tag }),
-            _ => self.fail(
-                at,
-                DecodeErrorKind::UnexpectedTag {
-                    tag,
-                    expected: what,
-                },
-            ),
-        }
+            class::STREAM_END => return self.fail(tag_at, DecodeErrorKind::StreamEnd),
+            class::UNKNOWN => {
+                return self.fail(tag_at, DecodeErrorKind::UnknownToken { byte: tag });
+            }
+            _ => {
+                return self.fail(
+                    tag_at,
+                    DecodeErrorKind::UnexpectedTag {
+                        tag,
+                        expected: what,
+                    },
+                );
+            }
+        };
+        self.pos = at;
+        Ok(s)
     }
 
     /// Validates NIBBLE_8 / HEX_8 (the tag already read) without unpacking it.
-    fn packed(&mut self, tag: u8) -> Step<RawStr> {
-        let head = self.u8("a packed string's length byte")?;
-        let start = self.take(u64::from(head & 0x7f), "a packed string")?;
-        let bytes = self.bytes.get(start..self.pos).unwrap_or_default();
+    #[inline(always)]
+    fn packed(&mut self, at: &mut usize, tag: u8) -> Step<RawStr> {
+        let head = self.u8(at, "a packed string's length byte")?;
+        let start = self.take(at, u64::from(head & 0x7f), "a packed string")?;
         let hex = tag == tags::HEX_8;
-        if !hex {
-            // Only NIBBLE_8 has invalid digits (12..=14).
-            if has_bad_nibble(self.bytes, start, self.pos) {
-                for (n, &byte) in bytes.iter().enumerate() {
-                    for value in [byte >> 4, byte & 0x0f] {
-                        if NIBBLE_CHARS[usize::from(value)].is_none() {
-                            return self.fail(start + n, DecodeErrorKind::BadNibble { value });
-                        }
+        // Only NIBBLE_8 has invalid digits (12..=14).
+        if !hex && has_bad_nibble(self.bytes, start, *at) {
+            let bytes = self.bytes.get(start..*at).unwrap_or_default();
+            for (n, &byte) in bytes.iter().enumerate() {
+                for value in [byte >> 4, byte & 0x0f] {
+                    if NIBBLE_CHARS[usize::from(value)].is_none() {
+                        return self.fail(start + n, DecodeErrorKind::BadNibble { value });
                     }
                 }
             }
         }
-        let mut len = bytes.len() * 2;
+        let mut len = (*at - start) * 2;
         if head & 0x80 != 0 {
             len = len.saturating_sub(1);
         }
@@ -820,8 +839,8 @@ impl Walker<'_, '_> {
         self.classes[usize::from(tag)] == class::JID
     }
 
-    /// Validates a JID (its tag already read) as [`Decoder::jid`] reads it, returning the
-    /// length of the string it would build.
+    /// Validates a JID starting at [`Self::pos`] (its tag already read) as [`Decoder::jid`]
+    /// reads it, returning the length of the string it would build.
     fn jid(&mut self, tag: u8, nesting: usize) -> Step<usize> {
         if nesting > self.max_depth {
             return self.fail(
@@ -831,56 +850,60 @@ impl Walker<'_, '_> {
                 },
             );
         }
-        match tag {
+        let mut at = self.pos;
+        let len = match tag {
             tags::JID_PAIR => {
-                let user = self.jid_part("a JID user", nesting)?;
-                let server_at = self.pos;
-                let server = self.jid_part("a JID server", nesting)?;
+                let user = self.jid_part(&mut at, "a JID user", nesting)?;
+                let server_at = at;
+                let server = self.jid_part(&mut at, "a JID server", nesting)?;
                 if server == 0 {
                     return self.fail(server_at, DecodeErrorKind::JidWithoutServer);
                 }
-                Ok(user.saturating_add(1 + server))
+                user.saturating_add(1 + server)
             }
             tags::AD_JID => {
-                let domain = self.u8("an AD_JID domain type")?;
-                let device = self.u8("an AD_JID device")?;
-                let user = self.jid_part("an AD_JID user", nesting)?;
+                let domain = self.u8(&mut at, "an AD_JID domain type")?;
+                let device = self.u8(&mut at, "an AD_JID device")?;
+                let user = self.jid_part(&mut at, "an AD_JID user", nesting)?;
                 let server = Server::from_domain_type(domain).as_str().len();
                 let device = if device == 0 {
                     0
                 } else {
                     1 + digits(u16::from(device))
                 };
-                Ok(user.saturating_add(device + 1 + server))
+                user.saturating_add(device + 1 + server)
             }
             tags::FB_JID => {
-                let user = self.jid_part("an FB_JID user", nesting)?;
-                let device = self.be::<2>("an FB_JID device")? as u16;
-                let server = self.jid_part("an FB_JID server", nesting)?;
-                Ok(user
-                    .saturating_add(1 + digits(device) + 1)
-                    .saturating_add(server))
+                let user = self.jid_part(&mut at, "an FB_JID user", nesting)?;
+                let device = self.be::<2>(&mut at, "an FB_JID device")? as u16;
+                let server = self.jid_part(&mut at, "an FB_JID server", nesting)?;
+                user.saturating_add(1 + digits(device) + 1)
+                    .saturating_add(server)
             }
             _ => {
-                let user = self.jid_part("an INTEROP_JID user", nesting)?;
-                let device = self.be::<2>("an INTEROP_JID device")? as u16;
-                let integrator = self.be::<2>("an INTEROP_JID integrator")? as u16;
-                let server = self.jid_part("an INTEROP_JID server", nesting)?;
-                Ok(user
-                    .saturating_add(digits(integrator) + 1 + 1 + digits(device) + 1)
-                    .saturating_add(server))
+                let user = self.jid_part(&mut at, "an INTEROP_JID user", nesting)?;
+                let device = self.be::<2>(&mut at, "an INTEROP_JID device")? as u16;
+                let integrator = self.be::<2>(&mut at, "an INTEROP_JID integrator")? as u16;
+                let server = self.jid_part(&mut at, "an INTEROP_JID server", nesting)?;
+                user.saturating_add(digits(integrator) + 1 + 1 + digits(device) + 1)
+                    .saturating_add(server)
             }
-        }
+        };
+        self.pos = at;
+        Ok(len)
     }
 
     /// A JID's part: a nested JID (one level deeper) or any other string; returns its length.
-    fn jid_part(&mut self, what: &'static str, nesting: usize) -> Step<usize> {
-        match self.bytes.get(self.pos) {
+    #[inline(always)]
+    fn jid_part(&mut self, at: &mut usize, what: &'static str, nesting: usize) -> Step<usize> {
+        match self.bytes.get(*at) {
             Some(&tag) if self.is_jid_tag(tag) => {
-                self.pos += 1;
-                self.jid(tag, nesting + 1)
+                self.pos = *at + 1;
+                let len = self.jid(tag, nesting + 1)?;
+                *at = self.pos;
+                Ok(len)
             }
-            _ => self.string(what).map(|s| s.len),
+            _ => self.string(at, what).map(|s| s.len),
         }
     }
 }
