@@ -77,13 +77,14 @@ impl RawStr {
     }
 }
 
-/// One node, in pre-order: its children are the nodes that follow it up to `end`.
+/// One node, in pre-order: its children are the nodes that follow it up to `end`. Its
+/// attributes run from `attrs_start` to the next node's (every node's attributes are recorded
+/// before the next node's), or to the end of the attributes for the last node.
 #[derive(Debug, Clone, Copy)]
 struct RawNode {
     tag: RawStr,
     content: RawStr,
     attrs_start: usize,
-    attrs_end: usize,
     /// One past the index of this node's last descendant.
     end: usize,
 }
@@ -95,6 +96,8 @@ struct RawNode {
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
+    /// The decoder's stack of unfinished lists (at most `max_depth` long).
+    open: Vec<(usize, usize)>,
 }
 
 impl TreeArena {
@@ -168,14 +171,14 @@ impl<'a> TreeNode<'a> {
     /// The attributes, in wire order.
     #[inline]
     pub fn attrs(&self) -> impl ExactSizeIterator<Item = (StrRef<'a>, StrRef<'a>)> + 'a {
-        let raw = self.raw();
+        let arena = self.tree.arena;
+        let start = self.raw().attrs_start;
+        let end = arena
+            .nodes
+            .get(self.index + 1)
+            .map_or(arena.attrs.len(), |next| next.attrs_start);
         let tree = self.tree;
-        let attrs = self
-            .tree
-            .arena
-            .attrs
-            .get(raw.attrs_start..raw.attrs_end)
-            .unwrap_or_default();
+        let attrs = arena.attrs.get(start..end).unwrap_or_default();
         attrs.iter().map(move |&(k, v)| (tree.str(k), tree.str(v)))
     }
 
@@ -525,7 +528,7 @@ pub(crate) fn decode_tree<'a>(
         arena: &mut *arena,
         error: None,
     };
-    match walker.node(1) {
+    match walker.tree() {
         Ok(()) if walker.pos == input.len() => Ok(Tree {
             bytes: input,
             dict: decoder.dict,
@@ -658,78 +661,98 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// A node starting at [`Self::pos`].
-    fn node(&mut self, depth: usize) -> Step<()> {
+    /// The root node and its descendants, from [`Self::pos`], without recursion: `open` holds
+    /// each unfinished list (its node's index and how many children are still to come), so the
+    /// depth of a node is `open.len() + 1`.
+    fn tree(&mut self) -> Step<()> {
+        let mut open = std::mem::take(&mut self.arena.open);
+        open.clear();
+        let result = self.nodes(&mut open);
+        self.arena.open = open;
+        result
+    }
+
+    #[inline(always)]
+    fn nodes(&mut self, open: &mut Vec<(usize, usize)>) -> Step<()> {
         let mut at = self.pos;
-        let start = at;
-        if depth > self.max_depth {
-            return self.fail(
-                start,
-                DecodeErrorKind::TooDeep {
-                    limit: self.max_depth,
-                },
-            );
-        }
-        let size = self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
-        if size == 0 {
-            return self.fail(start, DecodeErrorKind::EmptyNode);
-        }
-        // (The legacy STREAM_END check before the tag is the tag's own: same error, same offset.)
-        let tag_at = at;
-        let tag = self.string(&mut at, "a node tag")?;
-        if tag.len == 0 {
-            return self.fail(tag_at, DecodeErrorKind::EmptyTag);
-        }
-        let attrs_start = self.arena.attrs.len();
-        for _ in 0..(size - 1) >> 1 {
-            let key = self.string(&mut at, "an attribute key")?;
-            let value = self.string(&mut at, "an attribute value")?;
-            self.arena.attrs.push((key, value));
-        }
-        let attrs_end = self.arena.attrs.len();
-        let index = self.arena.nodes.len();
-        let mut node = RawNode {
-            tag,
-            content: RawStr::new(NONE, 0, 0),
-            attrs_start,
-            attrs_end,
-            end: index + 1,
-        };
-        if size % 2 == 1 {
-            self.arena.nodes.push(node);
-            self.pos = at;
-            return Ok(());
-        }
-        let content_at = at;
-        let Some(&kind) = self.bytes.get(content_at) else {
-            return self.end(content_at, "content");
-        };
-        match kind {
-            tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
-                let count = self.list_size(&mut at, "a list")?;
-                node.content = RawStr::new(NODES, 0, 0);
-                self.arena.nodes.push(node);
-                self.pos = at;
-                for _ in 0..count {
-                    self.node(depth + 1)?;
+        loop {
+            // One node at `at`.
+            let start = at;
+            if open.len() >= self.max_depth {
+                return self.fail(
+                    start,
+                    DecodeErrorKind::TooDeep {
+                        limit: self.max_depth,
+                    },
+                );
+            }
+            let size = self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
+            if size == 0 {
+                return self.fail(start, DecodeErrorKind::EmptyNode);
+            }
+            // (The legacy STREAM_END check before the tag is the tag's own: same error, same
+            // offset.)
+            let tag_at = at;
+            let tag = self.string(&mut at, "a node tag")?;
+            if tag.len == 0 {
+                return self.fail(tag_at, DecodeErrorKind::EmptyTag);
+            }
+            let attrs_start = self.arena.attrs.len();
+            for _ in 0..(size - 1) >> 1 {
+                let key = self.string(&mut at, "an attribute key")?;
+                let value = self.string(&mut at, "an attribute value")?;
+                self.arena.attrs.push((key, value));
+            }
+            let index = self.arena.nodes.len();
+            let mut node = RawNode {
+                tag,
+                content: RawStr::new(NONE, 0, 0),
+                attrs_start,
+                end: index + 1,
+            };
+            if size % 2 == 0 {
+                let content_at = at;
+                let Some(&kind) = self.bytes.get(content_at) else {
+                    return self.end(content_at, "content");
+                };
+                match kind {
+                    tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
+                        let count = self.list_size(&mut at, "a list")?;
+                        node.content = RawStr::new(NODES, 0, 0);
+                        if count > 0 {
+                            self.arena.nodes.push(node);
+                            open.push((index, count));
+                            continue;
+                        }
+                    }
+                    tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                        at += 1;
+                        let len = self.binary_len(&mut at, kind)?;
+                        let start = self.take(&mut at, len, "binary content")?;
+                        node.content = RawStr::new(BYTES, start, at - start);
+                    }
+                    _ => node.content = self.string(&mut at, "content")?,
                 }
+            }
+            self.arena.nodes.push(node);
+            // Close the lists this node was the last child of.
+            loop {
+                let Some((parent, left)) = open.last_mut() else {
+                    self.pos = at;
+                    return Ok(());
+                };
+                *left -= 1;
+                if *left > 0 {
+                    break;
+                }
+                let parent = *parent;
                 let end = self.arena.nodes.len();
-                if let Some(node) = self.arena.nodes.get_mut(index) {
+                if let Some(node) = self.arena.nodes.get_mut(parent) {
                     node.end = end;
                 }
-                return Ok(());
+                open.pop();
             }
-            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
-                at += 1;
-                let len = self.binary_len(&mut at, kind)?;
-                let start = self.take(&mut at, len, "binary content")?;
-                node.content = RawStr::new(BYTES, start, at - start);
-            }
-            _ => node.content = self.string(&mut at, "content")?,
         }
-        self.arena.nodes.push(node);
-        self.pos = at;
-        Ok(())
     }
 
     /// Reads a string in any of its forms, as [`Decoder`] does, without building it.
@@ -743,6 +766,20 @@ impl Walker<'_, '_> {
         if class < class::TOKEN_END {
             *at = start + 1;
             return Ok(RawStr::new(TOKEN, usize::from(tag), usize::from(class)));
+        }
+        // The other common forms inline too: short UTF-8 and packed digits.
+        if tag == tags::BINARY_8 {
+            *at = start + 1;
+            let len = self.u8(at, "BINARY_8 length")?;
+            let data = self.take(at, u64::from(len), what)?;
+            if !is_utf8(self.bytes, data, *at) {
+                return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
+            }
+            return Ok(RawStr::new(RAW, data, usize::from(len)));
+        }
+        if class == class::NIBBLE || class == class::HEX {
+            *at = start + 1;
+            return self.packed(at, tag);
         }
         self.pos = start;
         let s = self.string_slow(tag, class, what)?;
