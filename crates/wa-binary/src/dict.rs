@@ -349,6 +349,33 @@ const fn class_table(kind: Dictionary) -> [u8; 256] {
 static LEGACY_CLASSES: [u8; 256] = class_table(Dictionary::Legacy);
 static MD_CLASSES: [u8; 256] = class_table(Dictionary::MultiDeviceV3);
 
+/// The single-byte token of every byte (`""` where there is none).
+const fn single_table(kind: Dictionary) -> [&'static str; 256] {
+    let legacy = matches!(kind, Dictionary::Legacy);
+    let mut table = [""; 256];
+    let mut byte = 1;
+    while byte < tags::DICTIONARY_0 as usize {
+        table[byte] = if legacy {
+            if byte == LEGACY_WHATSAPP_NET as usize {
+                "c.us"
+            } else if byte >= 3 && byte < LEGACY_SINGLE.len() {
+                LEGACY_SINGLE[byte]
+            } else {
+                ""
+            }
+        } else if byte < MD_SINGLE.len() {
+            MD_SINGLE[byte]
+        } else {
+            ""
+        };
+        byte += 1;
+    }
+    table
+}
+
+static LEGACY_SINGLE_STR: [&str; 256] = single_table(Dictionary::Legacy);
+static MD_SINGLE_STR: [&str; 256] = single_table(Dictionary::MultiDeviceV3);
+
 impl Dictionary {
     /// The [`class`] of every first byte of a string.
     #[inline]
@@ -359,15 +386,22 @@ impl Dictionary {
         }
     }
 
+    /// The string a single-byte token decodes to, from a table (`""` for a byte that is not
+    /// one, and for LIST_EMPTY).
+    #[inline]
+    pub(crate) fn single_str(self, byte: u8) -> &'static str {
+        match self {
+            Dictionary::Legacy => LEGACY_SINGLE_STR[usize::from(byte)],
+            Dictionary::MultiDeviceV3 => MD_SINGLE_STR[usize::from(byte)],
+        }
+    }
+
     /// The string of a token code: a single byte (0 is the empty string), or
     /// `256 + dict * 256 + index` for a double-byte token. `""` for a code that is not a token.
     #[inline]
     pub(crate) fn token_str(self, code: usize) -> &'static str {
         if code < 256 {
-            if code == 0 {
-                return "";
-            }
-            return self.decode_single(code as u8).unwrap_or_default();
+            return self.single_str(code as u8);
         }
         let code = code - 256;
         self.double((code >> 8) as u8, (code & 0xff) as u8)
@@ -439,11 +473,13 @@ mod tests {
                 let c = dict.classes()[usize::from(byte)];
                 if c < class::TOKEN_END {
                     assert_eq!(dict.token_str(usize::from(byte)).len(), usize::from(c));
+                    assert_eq!(dict.single_str(byte).len(), usize::from(c));
                     if byte != 0 {
                         assert_eq!(dict.decode_single(byte).map(str::len), Some(usize::from(c)));
                     }
                 } else if (1..tags::DICTIONARY_0).contains(&byte) {
                     assert!(dict.decode_single(byte).is_none() || c == class::STREAM_END);
+                    assert_eq!(dict.single_str(byte), "");
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU64;
 
-use crate::decode::{Decoder, HEX_CHARS, NIBBLE_CHARS};
+use crate::decode::{Decoder, HEX_CHARS, NIBBLE_CHARS, has_bad_nibble, is_utf8};
 use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
@@ -439,66 +439,6 @@ fn digits(n: u16) -> usize {
         1000..=9999 => 4,
         _ => 5,
     }
-}
-
-/// Eight bytes as a little-endian word.
-#[inline(always)]
-fn word(bytes: &[u8]) -> u64 {
-    bytes
-        .first_chunk::<8>()
-        .map_or(0, |chunk| u64::from_le_bytes(*chunk))
-}
-
-/// ORs `f` over the 8-byte words of `input[start..end]`: the last word overlaps the one before
-/// it, and fewer than 8 bytes are read as one word of the input around them with the bytes
-/// outside cleared (zero bytes must be harmless to `f`). No copy, no call.
-#[inline(always)]
-fn any_word(input: &[u8], start: usize, end: usize, f: impl Fn(u64) -> u64) -> u64 {
-    let bytes = input.get(start..end).unwrap_or_default();
-    let len = bytes.len();
-    if len >= 8 {
-        let mut acc = 0;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            acc |= f(word(chunk));
-        }
-        if !chunks.remainder().is_empty() {
-            acc |= f(word(bytes.get(len - 8..).unwrap_or_default()));
-        }
-        return acc;
-    }
-    if len == 0 {
-        return 0;
-    }
-    // 1..=7 bytes: 8..=56 bits to clear.
-    let clear = 8 * (8 - len) as u32;
-    if let Some(window) = input.get(start..start.saturating_add(8)) {
-        return f(word(window) & (u64::MAX >> clear));
-    }
-    if let Some(window) = end.checked_sub(8).and_then(|from| input.get(from..end)) {
-        return f(word(window) >> clear);
-    }
-    let mut w = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        w |= u64::from(b) << (8 * i);
-    }
-    f(w)
-}
-
-/// Whether any nibble of `input[start..end]` is not a NIBBLE_8 digit (12..=14), sixteen at a
-/// time: a nibble `b3 b2 b1 b0` is bad when `b3 & b2 & !(b1 & b0)`.
-#[inline]
-fn has_bad_nibble(input: &[u8], start: usize, end: usize) -> bool {
-    any_word(input, start, end, |w| {
-        (w >> 3) & (w >> 2) & !((w >> 1) & w) & 0x1111_1111_1111_1111
-    }) != 0
-}
-
-/// Whether `input[start..end]` is UTF-8: ASCII checked eight bytes at a time, the rest by `std`.
-#[inline]
-fn is_utf8(input: &[u8], start: usize, end: usize) -> bool {
-    any_word(input, start, end, |w| w & 0x8080_8080_8080_8080) == 0
-        || std::str::from_utf8(input.get(start..end).unwrap_or_default()).is_ok()
 }
 
 /// Decodes one root node spanning all of `input` into `arena` (cleared first).
