@@ -721,16 +721,21 @@ impl Walker<'_, '_> {
             *at = start + 1;
             return self.packed(at, tag);
         }
-        self.pos = start;
-        let s = self.string_slow(tag, class, what)?;
+        let s = self.string_slow(start, tag, class, what)?;
         *at = self.pos;
         Ok(s)
     }
 
-    /// Every form but a single-byte token, whose `tag` is at [`Self::pos`].
+    /// Every form but a single-byte token, whose `tag` is at `tag_at`; leaves [`Self::pos`]
+    /// after it.
     #[inline(never)]
-    fn string_slow(&mut self, tag: u8, class: u8, what: &'static str) -> Step<RawStr> {
-        let tag_at = self.pos;
+    fn string_slow(
+        &mut self,
+        tag_at: usize,
+        tag: u8,
+        class: u8,
+        what: &'static str,
+    ) -> Step<RawStr> {
         let mut at = tag_at + 1;
         let s = match class {
             class::BINARY => {
@@ -743,8 +748,7 @@ impl Walker<'_, '_> {
             }
             class::NIBBLE | class::HEX => self.packed(&mut at, tag)?,
             class::JID => {
-                self.pos = at;
-                let len = self.jid(tag, 1)?;
+                let len = self.jid(at, tag, 1)?;
                 let kind = match tag {
                     tags::JID_PAIR => JID_PAIR,
                     _ => JID + (tag - tags::INTEROP_JID),
@@ -816,18 +820,17 @@ impl Walker<'_, '_> {
         self.classes[usize::from(tag)] == class::JID
     }
 
-    /// Validates a JID starting at [`Self::pos`] (its tag already read) as [`Decoder::jid`]
-    /// reads it, returning the length of the string it would build.
-    fn jid(&mut self, tag: u8, nesting: usize) -> Step<usize> {
+    /// Validates a JID starting at `at` (its tag already read) as [`Decoder::jid`] reads it,
+    /// leaving [`Self::pos`] after it; returns the length of the string it would build.
+    fn jid(&mut self, mut at: usize, tag: u8, nesting: usize) -> Step<usize> {
         if nesting > self.max_depth {
             return self.fail(
-                self.pos,
+                at,
                 DecodeErrorKind::TooDeep {
                     limit: self.max_depth,
                 },
             );
         }
-        let mut at = self.pos;
         let len = match tag {
             tags::JID_PAIR => {
                 let user = self.jid_part(&mut at, "a JID user", nesting)?;
@@ -875,8 +878,7 @@ impl Walker<'_, '_> {
     fn jid_part(&mut self, at: &mut usize, what: &'static str, nesting: usize) -> Step<usize> {
         match self.bytes.get(*at) {
             Some(&tag) if self.is_jid_tag(tag) => {
-                self.pos = *at + 1;
-                let len = self.jid(tag, nesting + 1)?;
+                let len = self.jid(*at + 1, tag, nesting + 1)?;
                 *at = self.pos;
                 Ok(len)
             }
