@@ -489,6 +489,13 @@ pub(crate) fn decode_tree<'a>(
     }
 }
 
+/// The arena's vectors while a tree is decoded.
+struct Out {
+    nodes: Vec<RawNode>,
+    attrs: Vec<(RawStr, RawStr)>,
+    open: Vec<(usize, usize)>,
+}
+
 /// Decoding stopped; the error is in [`Walker::error`].
 struct Stop;
 
@@ -604,16 +611,25 @@ impl Walker<'_, '_> {
     /// The root node and its descendants, from [`Self::pos`], without recursion: `open` holds
     /// each unfinished list (its node's index and how many children are still to come), so the
     /// depth of a node is `open.len() + 1`.
+    /// The arena's vectors are moved into locals meanwhile, so that the compiler knows that
+    /// out-of-line calls leave them alone and keeps their lengths in registers.
     fn tree(&mut self) -> Step<()> {
-        let mut open = std::mem::take(&mut self.arena.open);
-        open.clear();
-        let result = self.nodes(&mut open);
-        self.arena.open = open;
+        let mut out = Out {
+            nodes: std::mem::take(&mut self.arena.nodes),
+            attrs: std::mem::take(&mut self.arena.attrs),
+            open: std::mem::take(&mut self.arena.open),
+        };
+        out.open.clear();
+        let result = self.nodes(&mut out);
+        self.arena.nodes = out.nodes;
+        self.arena.attrs = out.attrs;
+        self.arena.open = out.open;
         result
     }
 
     #[inline(always)]
-    fn nodes(&mut self, open: &mut Vec<(usize, usize)>) -> Step<()> {
+    fn nodes(&mut self, out: &mut Out) -> Step<()> {
+        let Out { nodes, attrs, open } = out;
         let mut at = self.pos;
         loop {
             // One node at `at`.
@@ -637,13 +653,13 @@ impl Walker<'_, '_> {
             if tag.len == 0 {
                 return self.fail(tag_at, DecodeErrorKind::EmptyTag);
             }
-            let attrs_start = self.arena.attrs.len();
+            let attrs_start = attrs.len();
             for _ in 0..(size - 1) >> 1 {
                 let key = self.string(&mut at, "an attribute key")?;
                 let value = self.string(&mut at, "an attribute value")?;
-                self.arena.attrs.push((key, value));
+                attrs.push((key, value));
             }
-            let index = self.arena.nodes.len();
+            let index = nodes.len();
             let mut node = RawNode {
                 tag,
                 content: RawStr::new(NONE, 0, 0),
@@ -660,7 +676,7 @@ impl Walker<'_, '_> {
                         let count = self.list_size(&mut at, "a list")?;
                         node.content = RawStr::new(NODES, 0, 0);
                         if count > 0 {
-                            self.arena.nodes.push(node);
+                            nodes.push(node);
                             open.push((index, count));
                             continue;
                         }
@@ -674,7 +690,7 @@ impl Walker<'_, '_> {
                     _ => node.content = self.string(&mut at, "content")?,
                 }
             }
-            self.arena.nodes.push(node);
+            nodes.push(node);
             // Close the lists this node was the last child of.
             loop {
                 let Some((parent, left)) = open.last_mut() else {
@@ -686,8 +702,8 @@ impl Walker<'_, '_> {
                     break;
                 }
                 let parent = *parent;
-                let end = self.arena.nodes.len();
-                if let Some(node) = self.arena.nodes.get_mut(parent) {
+                let end = nodes.len();
+                if let Some(node) = nodes.get_mut(parent) {
                     node.end = end;
                 }
                 open.pop();
@@ -822,6 +838,7 @@ impl Walker<'_, '_> {
 
     /// Validates a JID starting at `at` (its tag already read) as [`Decoder::jid`] reads it,
     /// leaving [`Self::pos`] after it; returns the length of the string it would build.
+    #[inline(always)]
     fn jid(&mut self, mut at: usize, tag: u8, nesting: usize) -> Step<usize> {
         if nesting > self.max_depth {
             return self.fail(
