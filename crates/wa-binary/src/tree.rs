@@ -85,6 +85,7 @@ struct RawNode {
     tag: RawStr,
     content: RawStr,
     attrs_start: usize,
+    attrs_end: usize,
     /// One past the index of this node's last descendant.
     end: usize,
 }
@@ -139,11 +140,11 @@ impl<'a> Tree<'a> {
     }
 
     /// The bytes at `pos..pos + len` (empty if out of range, which never happens for positions
-    /// recorded while decoding).
+    /// recorded while decoding; a wrapped end is below `pos`, which `get` turns down too).
     #[inline]
     fn slice(&self, pos: usize, len: usize) -> &'a [u8] {
         self.bytes
-            .get(pos..pos.saturating_add(len))
+            .get(pos..pos.wrapping_add(len))
             .unwrap_or_default()
     }
 }
@@ -172,13 +173,12 @@ impl<'a> TreeNode<'a> {
     #[inline]
     pub fn attrs(&self) -> impl ExactSizeIterator<Item = (StrRef<'a>, StrRef<'a>)> + 'a {
         let arena = self.tree.arena;
-        let start = self.raw().attrs_start;
-        let end = arena
-            .nodes
-            .get(self.index + 1)
-            .map_or(arena.attrs.len(), |next| next.attrs_start);
+        let raw = self.raw();
         let tree = self.tree;
-        let attrs = arena.attrs.get(start..end).unwrap_or_default();
+        let attrs = arena
+            .attrs
+            .get(raw.attrs_start..raw.attrs_end)
+            .unwrap_or_default();
         attrs.iter().map(move |&(k, v)| (tree.str(k), tree.str(v)))
     }
 
@@ -283,7 +283,7 @@ impl<'a> StrRef<'a> {
     fn raw_bytes(&self) -> &'a [u8] {
         let pos = self.raw.pos();
         self.bytes
-            .get(pos..pos.saturating_add(self.raw.len))
+            .get(pos..pos.wrapping_add(self.raw.len))
             .unwrap_or_default()
     }
 
@@ -664,6 +664,7 @@ impl Walker<'_, '_> {
                 tag,
                 content: RawStr::new(NONE, 0, 0),
                 attrs_start,
+                attrs_end: attrs.len(),
                 end: index + 1,
             };
             if size % 2 == 0 {
