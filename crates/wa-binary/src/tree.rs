@@ -77,9 +77,8 @@ impl RawStr {
     }
 }
 
-/// One node, in pre-order: its children are the nodes that follow it up to `end`. Its
-/// attributes run from `attrs_start` to the next node's (every node's attributes are recorded
-/// before the next node's), or to the end of the attributes for the last node.
+/// One node, in pre-order: its children are the nodes that follow it up to `end`, its
+/// attributes are `attrs_start..attrs_end` of the arena's.
 #[derive(Debug, Clone, Copy)]
 struct RawNode {
     tag: RawStr,
