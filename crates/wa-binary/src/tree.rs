@@ -608,7 +608,7 @@ impl Walker<'_, '_> {
     }
 
     /// The root node and its descendants, from [`Self::pos`], without recursion: `open` holds
-    /// each unfinished list (its node's index and how many children are still to come), so the
+    /// the unfinished lists (each node's index and how many children are still to come), so the
     /// depth of a node is `open.len() + 1`.
     /// The arena's vectors are moved into locals meanwhile, so that the compiler knows that
     /// out-of-line calls leave them alone and keeps their lengths in registers.
@@ -629,11 +629,15 @@ impl Walker<'_, '_> {
     #[inline(always)]
     fn nodes(&mut self, out: &mut Out) -> Step<()> {
         let Out { nodes, attrs, open } = out;
+        // The innermost unfinished list (its node and how many children are still to come) in
+        // registers; the outer ones in `open`, whose length is the depth of that list.
+        let (mut parent, mut left) = (0usize, 0usize);
         let mut at = self.pos;
         loop {
             // One node at `at`.
             let start = at;
-            if open.len() >= self.max_depth {
+            let depth = open.len();
+            if depth >= self.max_depth {
                 return self.fail(
                     start,
                     DecodeErrorKind::TooDeep {
@@ -677,7 +681,8 @@ impl Walker<'_, '_> {
                         node.content = RawStr::new(NODES, 0, 0);
                         if count > 0 {
                             nodes.push(node);
-                            open.push((index, count));
+                            open.push((parent, left));
+                            (parent, left) = (index, count);
                             continue;
                         }
                     }
@@ -693,20 +698,19 @@ impl Walker<'_, '_> {
             nodes.push(node);
             // Close the lists this node was the last child of.
             loop {
-                let Some((parent, left)) = open.last_mut() else {
+                if open.is_empty() {
                     self.pos = at;
                     return Ok(());
-                };
-                *left -= 1;
-                if *left > 0 {
+                }
+                left -= 1;
+                if left > 0 {
                     break;
                 }
-                let parent = *parent;
                 let end = nodes.len();
                 if let Some(node) = nodes.get_mut(parent) {
                     node.end = end;
                 }
-                open.pop();
+                (parent, left) = open.pop().unwrap_or_default();
             }
         }
     }
