@@ -591,12 +591,13 @@ impl Decoder {
     /// Unpacks NIBBLE_8 / HEX_8 (the tag already consumed) into `buf`, returning the length.
     /// Every table character is ASCII, so the bytes written are always UTF-8.
     fn packed_into<'a>(&self, i: &'a [u8], tag: u8, buf: &mut [u8; PACKED_BUF]) -> Res<'a, usize> {
-        let (rest, start) = u8_(i, "a packed string's length byte")?;
+        let (data, start) = u8_(i, "a packed string's length byte")?;
         let pairs = u64::from(start & 0x7f);
-        let (rest, bytes) = take_(rest, pairs, "a packed string")?;
+        let (rest, bytes) = take_(data, pairs, "a packed string")?;
         let hex = tag == tags::HEX_8;
         // Only NIBBLE_8 has invalid digits (12..=14): found first, at the byte that holds one.
-        if !hex && has_bad_nibble(bytes, 0, bytes.len()) {
+        // (Checked within the rest of the input, so that a short string is read as one word.)
+        if !hex && has_bad_nibble(data, 0, bytes.len()) {
             for (n, &byte) in bytes.iter().enumerate() {
                 for nibble in [byte >> 4, byte & 0x0f] {
                     if NIBBLE_CHARS[usize::from(nibble)].is_none() {
