@@ -98,6 +98,8 @@ pub struct TreeArena {
     attrs: Vec<(RawStr, RawStr)>,
     /// The decoder's stack of unfinished lists (at most `max_depth` long).
     open: Vec<(usize, usize)>,
+    /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
+    dict: Dictionary,
 }
 
 impl TreeArena {
@@ -111,7 +113,6 @@ impl TreeArena {
 #[derive(Debug, Clone, Copy)]
 pub struct Tree<'a> {
     bytes: &'a [u8],
-    dict: Dictionary,
     arena: &'a TreeArena,
 }
 
@@ -134,7 +135,7 @@ impl<'a> Tree<'a> {
         StrRef {
             raw,
             bytes: self.bytes,
-            dict: self.dict,
+            dict: self.arena.dict,
         }
     }
 
@@ -448,6 +449,7 @@ pub(crate) fn decode_tree<'a>(
 ) -> Result<Tree<'a>, DecodeError> {
     arena.nodes.clear();
     arena.attrs.clear();
+    arena.dict = decoder.dict;
     if input.len() as u64 > POS_MASK {
         // Positions must fit in 56 bits; no machine holds such an input.
         return Err(DecodeError {
@@ -470,7 +472,6 @@ pub(crate) fn decode_tree<'a>(
     match walker.tree() {
         Ok(()) if walker.pos == input.len() => Ok(Tree {
             bytes: input,
-            dict: decoder.dict,
             arena,
         }),
         Ok(()) => Err(DecodeError {
