@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use nom::IResult;
 use nom::error::{ErrorKind, ParseError};
 
-use crate::dict::{Dictionary, tags};
+use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
 use crate::node::{Attrs, Content, ContentRef, Node, NodeRef};
@@ -28,16 +28,6 @@ impl Fail {
             remaining: at.len(),
             kind,
         }))
-    }
-}
-
-impl Fail {
-    /// The error at its offset in an input of `input_len` bytes.
-    pub(crate) fn into_error(self, input_len: usize) -> DecodeError {
-        DecodeError {
-            offset: input_len - self.0.remaining,
-            kind: self.0.kind,
-        }
     }
 }
 
@@ -247,6 +237,94 @@ fn jid_string(integrator: Option<u16>, user: &str, device: Option<u16>, server: 
     jid
 }
 
+/// Eight bytes as a little-endian word.
+#[inline(always)]
+pub(crate) fn word(bytes: &[u8]) -> u64 {
+    bytes
+        .first_chunk::<8>()
+        .map_or(0, |chunk| u64::from_le_bytes(*chunk))
+}
+
+/// ORs `f` over the 8-byte words of `input[start..end]`: the last word overlaps the one before
+/// it, and fewer than 8 bytes are read as one word of the input around them with the bytes
+/// outside cleared (zero bytes must be harmless to `f`). No copy, no call.
+#[inline(always)]
+pub(crate) fn any_word(input: &[u8], start: usize, end: usize, f: impl Fn(u64) -> u64) -> u64 {
+    let bytes = input.get(start..end).unwrap_or_default();
+    let len = bytes.len();
+    if len >= 8 {
+        let mut acc = 0;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            acc |= f(word(chunk));
+        }
+        if !chunks.remainder().is_empty() {
+            acc |= f(word(bytes.get(len - 8..).unwrap_or_default()));
+        }
+        return acc;
+    }
+    if len == 0 {
+        return 0;
+    }
+    // 1..=7 bytes: 8..=56 bits to clear.
+    let clear = 8 * (8 - len) as u32;
+    if let Some(window) = input.get(start..start.saturating_add(8)) {
+        return f(word(window) & (u64::MAX >> clear));
+    }
+    if let Some(window) = end.checked_sub(8).and_then(|from| input.get(from..end)) {
+        return f(word(window) >> clear);
+    }
+    let mut w = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        w |= u64::from(b) << (8 * i);
+    }
+    f(w)
+}
+
+/// Whether any nibble of `input[start..end]` is not a NIBBLE_8 digit (12..=14), sixteen at a
+/// time: a nibble `b3 b2 b1 b0` is bad when `b3 & b2 & !(b1 & b0)`.
+#[inline]
+pub(crate) fn has_bad_nibble(input: &[u8], start: usize, end: usize) -> bool {
+    any_word(input, start, end, |w| {
+        (w >> 3) & (w >> 2) & !((w >> 1) & w) & 0x1111_1111_1111_1111
+    }) != 0
+}
+
+/// Whether `input[start..end]` is UTF-8: ASCII checked eight bytes at a time, the rest by `std`.
+#[inline]
+pub(crate) fn is_utf8(input: &[u8], start: usize, end: usize) -> bool {
+    any_word(input, start, end, |w| w & 0x8080_8080_8080_8080) == 0
+        || std::str::from_utf8(input.get(start..end).unwrap_or_default()).is_ok()
+}
+
+/// Both characters of a packed byte, by byte: NIBBLE_8 then HEX_8 (a bad NIBBLE_8 digit reads
+/// as NUL here; [`has_bad_nibble`] turns those away first).
+static PAIR_CHARS: [[[u8; 2]; 256]; 2] = {
+    let mut table = [[[0u8; 2]; 256]; 2];
+    let mut b = 0;
+    while b < 256 {
+        let (hi, lo) = (b >> 4, b & 0x0f);
+        table[0][b] = [nibble_char(hi), nibble_char(lo)];
+        table[1][b] = [hex_char(hi), hex_char(lo)];
+        b += 1;
+    }
+    table
+};
+
+const fn nibble_char(n: usize) -> u8 {
+    match NIBBLE_CHARS[n] {
+        Some(c) => c,
+        None => 0,
+    }
+}
+
+const fn hex_char(n: usize) -> u8 {
+    match HEX_CHARS[n] {
+        Some(c) => c,
+        None => 0,
+    }
+}
+
 /// Characters of NIBBLE_8 digits (12..=14 are invalid; 15 is padding, read as NUL as Baileys does).
 pub(crate) const NIBBLE_CHARS: [Option<u8>; 16] = [
     Some(b'0'),
@@ -401,6 +479,10 @@ impl Decoder {
     /// Reads a string in any of its forms (token, packed, JID, raw).
     fn string<'a, K: Sink<'a>>(&self, i: &'a [u8], what: &'static str) -> Res<'a, K::Str> {
         let (rest, tag) = u8_(i, what)?;
+        // Single-byte tokens (and LIST_EMPTY, the empty string) in one table lookup.
+        if self.dict.classes()[usize::from(tag)] < class::TOKEN_END {
+            return Ok((rest, K::token(self.dict.single_str(tag))));
+        }
         match tag {
             tags::LIST_EMPTY => Ok((rest, K::token(""))),
             tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
@@ -509,25 +591,26 @@ impl Decoder {
     /// Unpacks NIBBLE_8 / HEX_8 (the tag already consumed) into `buf`, returning the length.
     /// Every table character is ASCII, so the bytes written are always UTF-8.
     fn packed_into<'a>(&self, i: &'a [u8], tag: u8, buf: &mut [u8; PACKED_BUF]) -> Res<'a, usize> {
-        let (rest, start) = u8_(i, "a packed string's length byte")?;
+        let (data, start) = u8_(i, "a packed string's length byte")?;
         let pairs = u64::from(start & 0x7f);
-        let (rest, bytes) = take_(rest, pairs, "a packed string")?;
-        let table = if tag == tags::HEX_8 {
-            &HEX_CHARS
-        } else {
-            &NIBBLE_CHARS
-        };
-        // At most 127 pairs: 254 characters always fit.
-        for ((n, &byte), out) in bytes.iter().enumerate().zip(buf.chunks_exact_mut(2)) {
-            for (nibble, slot) in [byte >> 4, byte & 0x0f].into_iter().zip(out) {
-                match table[usize::from(nibble)] {
-                    Some(c) => *slot = c,
-                    None => {
+        let (rest, bytes) = take_(data, pairs, "a packed string")?;
+        let hex = tag == tags::HEX_8;
+        // Only NIBBLE_8 has invalid digits (12..=14): found first, at the byte that holds one.
+        // (Checked within the rest of the input, so that a short string is read as one word.)
+        if !hex && has_bad_nibble(data, 0, bytes.len()) {
+            for (n, &byte) in bytes.iter().enumerate() {
+                for nibble in [byte >> 4, byte & 0x0f] {
+                    if NIBBLE_CHARS[usize::from(nibble)].is_none() {
                         let at = i.get(1 + n..).unwrap_or_default();
                         return fail(at, DecodeErrorKind::BadNibble { value: nibble });
                     }
                 }
             }
+        }
+        let table = &PAIR_CHARS[usize::from(hex)];
+        // At most 127 pairs: 254 characters always fit.
+        for (&byte, out) in bytes.iter().zip(buf.chunks_exact_mut(2)) {
+            out.copy_from_slice(&table[usize::from(byte)]);
         }
         let mut len = bytes.len() * 2;
         if start & 0x80 != 0 {

@@ -281,6 +281,134 @@ impl LookupTable {
 static LEGACY_LOOKUP: LookupTable = build(Dictionary::Legacy);
 static MD_LOOKUP: LookupTable = build(Dictionary::MultiDeviceV3);
 
+/// What a string's first byte means, per dictionary, in one table lookup: values below
+/// [`class::TOKEN_END`] are single-byte tokens of that length (byte 0, LIST_EMPTY, is the empty
+/// token); the others name the form that follows or the error the byte is.
+pub(crate) mod class {
+    /// Values below this are token lengths.
+    pub const TOKEN_END: u8 = 128;
+    /// BINARY_8, BINARY_20 or BINARY_32.
+    pub const BINARY: u8 = 128;
+    /// NIBBLE_8.
+    pub const NIBBLE: u8 = 129;
+    /// HEX_8.
+    pub const HEX: u8 = 130;
+    /// A JID tag this dictionary knows.
+    pub const JID: u8 = 131;
+    /// DICTIONARY_0..=3 (never a token for the legacy dictionary, but its index is read first).
+    pub const DOUBLE: u8 = 132;
+    /// STREAM_END (legacy).
+    pub const STREAM_END: u8 = 133;
+    /// A byte in the single-token range that is not a token.
+    pub const UNKNOWN: u8 = 134;
+    /// A byte that cannot start a string.
+    pub const UNEXPECTED: u8 = 135;
+}
+
+const fn class_table(kind: Dictionary) -> [u8; 256] {
+    let legacy = matches!(kind, Dictionary::Legacy);
+    let mut table = [class::UNEXPECTED; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            tags::LIST_EMPTY => 0,
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => class::BINARY,
+            tags::NIBBLE_8 => class::NIBBLE,
+            tags::HEX_8 => class::HEX,
+            tags::JID_PAIR => class::JID,
+            tags::AD_JID | tags::FB_JID | tags::INTEROP_JID if !legacy => class::JID,
+            tags::DICTIONARY_0..=tags::DICTIONARY_3 => class::DOUBLE,
+            tags::STREAM_END if legacy => class::STREAM_END,
+            1..tags::DICTIONARY_0 => {
+                let token = if legacy {
+                    if byte == LEGACY_WHATSAPP_NET as usize {
+                        Some("c.us")
+                    } else if byte >= 3 && byte < LEGACY_SINGLE.len() {
+                        Some(LEGACY_SINGLE[byte])
+                    } else {
+                        None
+                    }
+                } else if byte < MD_SINGLE.len() {
+                    Some(MD_SINGLE[byte])
+                } else {
+                    None
+                };
+                match token {
+                    // Tokens are at most MAX_TOKEN_LEN (64) bytes: always below TOKEN_END.
+                    Some(t) => t.len() as u8,
+                    None => class::UNKNOWN,
+                }
+            }
+            _ => class::UNEXPECTED,
+        };
+        byte += 1;
+    }
+    table
+}
+
+static LEGACY_CLASSES: [u8; 256] = class_table(Dictionary::Legacy);
+static MD_CLASSES: [u8; 256] = class_table(Dictionary::MultiDeviceV3);
+
+/// The single-byte token of every byte (`""` where there is none).
+const fn single_table(kind: Dictionary) -> [&'static str; 256] {
+    let legacy = matches!(kind, Dictionary::Legacy);
+    let mut table = [""; 256];
+    let mut byte = 1;
+    while byte < tags::DICTIONARY_0 as usize {
+        table[byte] = if legacy {
+            if byte == LEGACY_WHATSAPP_NET as usize {
+                "c.us"
+            } else if byte >= 3 && byte < LEGACY_SINGLE.len() {
+                LEGACY_SINGLE[byte]
+            } else {
+                ""
+            }
+        } else if byte < MD_SINGLE.len() {
+            MD_SINGLE[byte]
+        } else {
+            ""
+        };
+        byte += 1;
+    }
+    table
+}
+
+static LEGACY_SINGLE_STR: [&str; 256] = single_table(Dictionary::Legacy);
+static MD_SINGLE_STR: [&str; 256] = single_table(Dictionary::MultiDeviceV3);
+
+impl Dictionary {
+    /// The [`class`] of every first byte of a string.
+    #[inline]
+    pub(crate) fn classes(self) -> &'static [u8; 256] {
+        match self {
+            Dictionary::Legacy => &LEGACY_CLASSES,
+            Dictionary::MultiDeviceV3 => &MD_CLASSES,
+        }
+    }
+
+    /// The string a single-byte token decodes to, from a table (`""` for a byte that is not
+    /// one, and for LIST_EMPTY).
+    #[inline]
+    pub(crate) fn single_str(self, byte: u8) -> &'static str {
+        match self {
+            Dictionary::Legacy => LEGACY_SINGLE_STR[usize::from(byte)],
+            Dictionary::MultiDeviceV3 => MD_SINGLE_STR[usize::from(byte)],
+        }
+    }
+
+    /// The string of a token code: a single byte (0 is the empty string), or
+    /// `256 + dict * 256 + index` for a double-byte token. `""` for a code that is not a token.
+    #[inline]
+    pub(crate) fn token_str(self, code: usize) -> &'static str {
+        if code < 256 {
+            return self.single_str(code as u8);
+        }
+        let code = code - 256;
+        self.double((code >> 8) as u8, (code & 0xff) as u8)
+            .unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +464,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn class_tables_agree_with_the_token_lookups() {
+        for dict in [Dictionary::Legacy, Dictionary::MultiDeviceV3] {
+            for byte in 0..=255u8 {
+                let c = dict.classes()[usize::from(byte)];
+                if c < class::TOKEN_END {
+                    assert_eq!(dict.token_str(usize::from(byte)).len(), usize::from(c));
+                    assert_eq!(dict.single_str(byte).len(), usize::from(c));
+                    if byte != 0 {
+                        assert_eq!(dict.decode_single(byte).map(str::len), Some(usize::from(c)));
+                    }
+                } else if (1..tags::DICTIONARY_0).contains(&byte) {
+                    assert!(dict.decode_single(byte).is_none() || c == class::STREAM_END);
+                    assert_eq!(dict.single_str(byte), "");
+                }
+            }
+        }
+        assert_eq!(Dictionary::Legacy.classes()[2], class::STREAM_END);
+        assert_eq!(
+            Dictionary::Legacy.classes()[usize::from(tags::AD_JID)],
+            class::UNEXPECTED
+        );
+        assert_eq!(
+            Dictionary::MultiDeviceV3.classes()[usize::from(tags::AD_JID)],
+            class::JID
+        );
+        assert_eq!(Dictionary::Legacy.token_str(80), "c.us");
     }
 
     #[test]

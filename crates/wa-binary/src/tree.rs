@@ -3,60 +3,88 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::num::NonZeroU64;
 
-use crate::decode::{
-    Decoder, HEX_CHARS, NIBBLE_CHARS, Res, binary_len, fail, take_, u8_, u16_, utf8,
-};
-use crate::dict::{Dictionary, tags};
+use crate::decode::{Decoder, HEX_CHARS, NIBBLE_CHARS, has_bad_nibble, is_utf8};
+use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
 use crate::node::{Attrs, Content, Node};
 use crate::text::Str;
 
-/// Where a string of a [`Tree`] is: positions into the input, so that the arena holds no
-/// borrow and can be reused for the next input.
+/// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
+/// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
+/// of `word` and a position (or token code) below it, and the length in bytes of the string.
+/// Kinds start at 1 so that `word` is never zero: `Result<RawStr, _>` then fits in two registers.
 #[derive(Debug, Clone, Copy)]
-enum RawStr {
-    /// A dictionary token (or the empty string).
-    Token(&'static str),
-    /// Validated UTF-8 at `start..start + len`.
-    Raw { start: usize, len: usize },
-    /// Packed NIBBLE_8 / HEX_8 pairs at `start..start + pairs`, validated, `len` characters.
-    Packed {
-        start: usize,
-        pairs: usize,
-        len: usize,
-        hex: bool,
-    },
-    /// A JID whose encoding (after its tag byte `tag`) starts at `start`; validated, `len`
-    /// characters once built.
-    Jid { tag: u8, start: usize, len: usize },
+struct RawStr {
+    word: NonZeroU64,
+    len: usize,
 }
 
+/// A dictionary token: the position is its code (see [`Dictionary::token_str`]).
+const TOKEN: u8 = 1;
+/// Validated UTF-8 at `pos..pos + len`.
+const RAW: u8 = 2;
+/// Validated NIBBLE_8 pairs at `pos..`, `len` characters (`(len + 1) / 2` pairs).
+const NIBBLE: u8 = 3;
+/// HEX_8 pairs, as [`NIBBLE`].
+const HEX: u8 = 4;
+/// A validated JID whose encoding starts at `pos` (after its tag): `JID + tag - INTEROP_JID` for
+/// INTEROP_JID, FB_JID and AD_JID, [`JID_PAIR`] for JID_PAIR; `len` characters once built.
+const JID: u8 = 5;
+/// A JID_PAIR JID.
+const JID_PAIR: u8 = 8;
+/// Content: none.
+const NONE: u8 = 9;
+/// Content: a list of nodes.
+const NODES: u8 = 10;
+/// Content: bytes at `pos..pos + len`.
+const BYTES: u8 = 11;
+
+/// Positions are kept below 2^56 so that the kind fits above them.
+const POS_BITS: u32 = 56;
+const POS_MASK: u64 = (1 << POS_BITS) - 1;
+
 impl RawStr {
-    fn len(&self) -> usize {
-        match *self {
-            RawStr::Token(t) => t.len(),
-            RawStr::Raw { len, .. } | RawStr::Packed { len, .. } | RawStr::Jid { len, .. } => len,
+    #[inline(always)]
+    fn new(kind: u8, pos: usize, len: usize) -> RawStr {
+        RawStr {
+            // Every kind is at least 1.
+            word: NonZeroU64::new((u64::from(kind) << POS_BITS) | pos as u64)
+                .unwrap_or(NonZeroU64::MAX),
+            len,
+        }
+    }
+
+    #[inline(always)]
+    fn kind(&self) -> u8 {
+        (self.word.get() >> POS_BITS) as u8
+    }
+
+    #[inline(always)]
+    fn pos(&self) -> usize {
+        // Below the input's length, so it fits.
+        (self.word.get() & POS_MASK) as usize
+    }
+
+    /// The JID tag of a JID.
+    fn jid_tag(&self) -> u8 {
+        match self.kind() {
+            JID_PAIR => tags::JID_PAIR,
+            k => tags::INTEROP_JID.wrapping_add(k.wrapping_sub(JID)),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum RawContent {
-    None,
-    Nodes,
-    Bytes { start: usize, len: usize },
-    Text(RawStr),
-}
-
-/// One node, in pre-order: its children are the nodes that follow it up to `end`.
+/// One node, in pre-order: its children are the nodes that follow it up to `end`, its
+/// attributes are `attrs_start..attrs_end` of the arena's.
 #[derive(Debug, Clone, Copy)]
 struct RawNode {
     tag: RawStr,
+    content: RawStr,
     attrs_start: usize,
     attrs_end: usize,
-    content: RawContent,
     /// One past the index of this node's last descendant.
     end: usize,
 }
@@ -68,6 +96,10 @@ struct RawNode {
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
+    /// The decoder's stack of unfinished lists (at most `max_depth` long).
+    open: Vec<(usize, usize)>,
+    /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
+    dict: Dictionary,
 }
 
 impl TreeArena {
@@ -81,7 +113,6 @@ impl TreeArena {
 #[derive(Debug, Clone, Copy)]
 pub struct Tree<'a> {
     bytes: &'a [u8],
-    dict: Dictionary,
     arena: &'a TreeArena,
 }
 
@@ -99,12 +130,22 @@ impl<'a> Tree<'a> {
         self.arena.nodes.len()
     }
 
+    #[inline]
     fn str(&self, raw: RawStr) -> StrRef<'a> {
         StrRef {
             raw,
             bytes: self.bytes,
-            dict: self.dict,
+            dict: self.arena.dict,
         }
+    }
+
+    /// The bytes at `pos..pos + len` (empty if out of range, which never happens for positions
+    /// recorded while decoding; a wrapped end is below `pos`, which `get` turns down too).
+    #[inline]
+    fn slice(&self, pos: usize, len: usize) -> &'a [u8] {
+        self.bytes
+            .get(pos..pos.wrapping_add(len))
+            .unwrap_or_default()
     }
 }
 
@@ -116,23 +157,25 @@ pub struct TreeNode<'a> {
 }
 
 impl<'a> TreeNode<'a> {
+    #[inline]
     fn raw(&self) -> &'a RawNode {
         // `index` always comes from the arena it indexes.
         &self.tree.arena.nodes[self.index]
     }
 
     /// The tag.
+    #[inline]
     pub fn tag(&self) -> StrRef<'a> {
         self.tree.str(self.raw().tag)
     }
 
     /// The attributes, in wire order.
+    #[inline]
     pub fn attrs(&self) -> impl ExactSizeIterator<Item = (StrRef<'a>, StrRef<'a>)> + 'a {
+        let arena = self.tree.arena;
         let raw = self.raw();
         let tree = self.tree;
-        let attrs = self
-            .tree
-            .arena
+        let attrs = arena
             .attrs
             .get(raw.attrs_start..raw.attrs_end)
             .unwrap_or_default();
@@ -145,6 +188,7 @@ impl<'a> TreeNode<'a> {
     }
 
     /// The child nodes (none unless the content is a list).
+    #[inline]
     pub fn children(&self) -> Children<'a> {
         let raw = self.raw();
         Children {
@@ -161,23 +205,20 @@ impl<'a> TreeNode<'a> {
 
     /// Whether the content is a list of nodes (possibly empty).
     pub fn has_node_list(&self) -> bool {
-        matches!(self.raw().content, RawContent::Nodes)
+        self.raw().content.kind() == NODES
     }
 
     /// The content, when it was written as bytes (BINARY_8/20/32).
+    #[inline]
     pub fn bytes(&self) -> Option<&'a [u8]> {
-        match self.raw().content {
-            RawContent::Bytes { start, len } => self.tree.bytes.get(start..start + len),
-            _ => None,
-        }
+        let content = self.raw().content;
+        (content.kind() == BYTES).then(|| self.tree.slice(content.pos(), content.len))
     }
 
     /// The content, when it was written as a string form other than bytes (token, packed, JID).
     pub fn text(&self) -> Option<StrRef<'a>> {
-        match self.raw().content {
-            RawContent::Text(t) => Some(self.tree.str(t)),
-            _ => None,
-        }
+        let content = self.raw().content;
+        (content.kind() < NONE).then(|| self.tree.str(content))
     }
 
     /// Converts this node and its descendants into an owned [`Node`], equal to what
@@ -187,11 +228,12 @@ impl<'a> TreeNode<'a> {
             .attrs()
             .map(|(k, v)| (k.to_str(), v.to_str()))
             .collect();
-        let content = match self.raw().content {
-            RawContent::None => Content::None,
-            RawContent::Nodes => Content::Nodes(self.children().map(|c| c.to_node()).collect()),
-            RawContent::Bytes { .. } => Content::Bytes(self.bytes().unwrap_or_default().to_vec()),
-            RawContent::Text(t) => Content::Text(self.tree.str(t).to_str()),
+        let raw = self.raw().content;
+        let content = match raw.kind() {
+            NONE => Content::None,
+            NODES => Content::Nodes(self.children().map(|c| c.to_node()).collect()),
+            BYTES => Content::Bytes(self.bytes().unwrap_or_default().to_vec()),
+            _ => Content::Text(self.tree.str(raw).to_str()),
         };
         Node {
             tag: self.tag().to_str(),
@@ -211,6 +253,7 @@ pub struct Children<'a> {
 
 impl<'a> Iterator for Children<'a> {
     type Item = TreeNode<'a>;
+    #[inline]
     fn next(&mut self) -> Option<TreeNode<'a>> {
         if self.next >= self.end {
             return None;
@@ -235,66 +278,79 @@ pub struct StrRef<'a> {
 }
 
 impl<'a> StrRef<'a> {
+    /// The bytes of a raw string (validated UTF-8 while decoding).
+    #[inline]
+    fn raw_bytes(&self) -> &'a [u8] {
+        let pos = self.raw.pos();
+        self.bytes
+            .get(pos..pos.wrapping_add(self.raw.len))
+            .unwrap_or_default()
+    }
+
     /// The string without copying, when it is a token or plain UTF-8 (not packed, not a JID).
+    #[inline]
     pub fn as_str(&self) -> Option<&'a str> {
-        match self.raw {
-            RawStr::Token(t) => Some(t),
-            RawStr::Raw { start, len } => self
-                .bytes
-                .get(start..start + len)
-                .and_then(|b| std::str::from_utf8(b).ok()),
-            RawStr::Packed { .. } | RawStr::Jid { .. } => None,
+        match self.raw.kind() {
+            TOKEN => Some(self.dict.token_str(self.raw.pos())),
+            RAW => std::str::from_utf8(self.raw_bytes()).ok(),
+            _ => None,
         }
     }
 
     /// Whether this is a dictionary token.
     pub fn is_token(&self) -> bool {
-        matches!(self.raw, RawStr::Token(_))
+        self.raw.kind() == TOKEN
     }
 
     /// Length in bytes of the string (computed while decoding; never unpacks).
+    #[inline]
     pub fn len(&self) -> usize {
-        self.raw.len()
+        self.raw.len
     }
 
     /// Whether the string is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Unpacks a packed string into `buf`, returning the characters written.
     fn unpack<'b>(&self, buf: &'b mut [u8; 256]) -> &'b str {
-        if let RawStr::Packed {
-            start,
-            pairs,
-            len,
-            hex,
-        } = self.raw
-        {
-            let table = if hex { &HEX_CHARS } else { &NIBBLE_CHARS };
-            let packed = self.bytes.get(start..start + pairs).unwrap_or_default();
-            for (&byte, out) in packed.iter().zip(buf.chunks_exact_mut(2)) {
-                for (nibble, slot) in [byte >> 4, byte & 0x0f].into_iter().zip(out) {
-                    *slot = table[usize::from(nibble)].unwrap_or(0);
-                }
+        let table = match self.raw.kind() {
+            NIBBLE => &NIBBLE_CHARS,
+            HEX => &HEX_CHARS,
+            _ => return "",
+        };
+        let len = self.raw.len;
+        let pos = self.raw.pos();
+        let pairs = len.div_ceil(2);
+        let packed = self
+            .bytes
+            .get(pos..pos.saturating_add(pairs))
+            .unwrap_or_default();
+        for (&byte, out) in packed.iter().zip(buf.chunks_exact_mut(2)) {
+            for (nibble, slot) in [byte >> 4, byte & 0x0f].into_iter().zip(out) {
+                *slot = table[usize::from(nibble)].unwrap_or(0);
             }
-            // Table characters are ASCII, so this never falls back.
-            return std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default();
         }
-        ""
+        // Table characters are ASCII, so this never falls back.
+        std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default()
     }
 
     fn build_jid(&self) -> String {
-        let RawStr::Jid { tag, start, .. } = self.raw else {
+        if !(JID..=JID_PAIR).contains(&self.raw.kind()) {
             return String::new();
-        };
+        }
         // Validated while decoding (nesting included), so this reads it again without a limit.
         let decoder = Decoder {
             dict: self.dict,
             max_depth: usize::MAX,
         };
-        let at = self.bytes.get(start..).unwrap_or_default();
-        decoder.jid(at, tag, 1).map(|(_, s)| s).unwrap_or_default()
+        let at = self.bytes.get(self.raw.pos()..).unwrap_or_default();
+        decoder
+            .jid(at, self.raw.jid_tag(), 1)
+            .map(|(_, s)| s)
+            .unwrap_or_default()
     }
 
     /// The string, borrowed when it is a token or plain UTF-8, built otherwise.
@@ -302,19 +358,19 @@ impl<'a> StrRef<'a> {
         if let Some(s) = self.as_str() {
             return Cow::Borrowed(s);
         }
-        match self.raw {
-            RawStr::Jid { .. } => Cow::Owned(self.build_jid()),
-            _ => {
+        match self.raw.kind() {
+            NIBBLE | HEX => {
                 let mut buf = [0u8; 256];
                 Cow::Owned(self.unpack(&mut buf).to_owned())
             }
+            _ => Cow::Owned(self.build_jid()),
         }
     }
 
     /// Appends the string to `out` (packed strings are unpacked straight into it).
     pub fn write_to(&self, out: &mut String) {
-        match self.raw {
-            RawStr::Packed { .. } => {
+        match self.raw.kind() {
+            NIBBLE | HEX => {
                 let mut buf = [0u8; 256];
                 out.push_str(self.unpack(&mut buf));
             }
@@ -323,30 +379,34 @@ impl<'a> StrRef<'a> {
     }
 
     fn to_str(self) -> Str {
-        match self.raw {
-            RawStr::Token(t) => Str::from_static(t),
+        match self.raw.kind() {
+            TOKEN => Str::from_static(self.dict.token_str(self.raw.pos())),
             _ => Str::from(self.to_cow().into_owned()),
         }
     }
 }
 
 impl PartialEq<str> for StrRef<'_> {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         if self.len() != other.len() {
             return false;
         }
-        match self.raw {
-            RawStr::Token(_) | RawStr::Raw { .. } => self.as_str() == Some(other),
-            RawStr::Packed { .. } => {
+        match self.raw.kind() {
+            TOKEN => self.dict.token_str(self.raw.pos()) == other,
+            // Validated UTF-8: equal bytes are equal strings.
+            RAW => self.raw_bytes() == other.as_bytes(),
+            NIBBLE | HEX => {
                 let mut buf = [0u8; 256];
                 self.unpack(&mut buf) == other
             }
-            RawStr::Jid { .. } => self.build_jid() == other,
+            _ => self.build_jid() == other,
         }
     }
 }
 
 impl PartialEq<&str> for StrRef<'_> {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         *self == **other
     }
@@ -354,8 +414,8 @@ impl PartialEq<&str> for StrRef<'_> {
 
 impl fmt::Display for StrRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.raw {
-            RawStr::Packed { .. } => {
+        match self.raw.kind() {
+            NIBBLE | HEX => {
                 let mut buf = [0u8; 256];
                 f.write_str(self.unpack(&mut buf))
             }
@@ -389,165 +449,157 @@ pub(crate) fn decode_tree<'a>(
 ) -> Result<Tree<'a>, DecodeError> {
     arena.nodes.clear();
     arena.attrs.clear();
+    arena.dict = decoder.dict;
+    if input.len() as u64 > POS_MASK {
+        // Positions must fit in 56 bits; no machine holds such an input.
+        return Err(DecodeError {
+            offset: 0,
+            kind: DecodeErrorKind::TooLarge {
+                size: input.len(),
+                limit: POS_MASK as usize,
+            },
+        });
+    }
     let mut walker = Walker {
-        decoder,
-        input_len: input.len(),
+        bytes: input,
+        pos: 0,
+        classes: decoder.dict.classes(),
+        dict: decoder.dict,
+        max_depth: decoder.max_depth,
         arena: &mut *arena,
+        error: None,
     };
-    match walker.node(input, 1) {
-        Ok(([], ())) => Ok(Tree {
+    match walker.tree() {
+        Ok(()) if walker.pos == input.len() => Ok(Tree {
             bytes: input,
-            dict: decoder.dict,
             arena,
         }),
-        Ok((rest, ())) => Err(DecodeError {
-            offset: input.len() - rest.len(),
-            kind: DecodeErrorKind::TrailingBytes { count: rest.len() },
+        Ok(()) => Err(DecodeError {
+            offset: walker.pos,
+            kind: DecodeErrorKind::TrailingBytes {
+                count: input.len() - walker.pos,
+            },
         }),
-        Err(nom::Err::Error(f) | nom::Err::Failure(f)) => Err(f.into_error(input.len())),
-        Err(nom::Err::Incomplete(_)) => Err(DecodeError {
+        Err(Stop) => Err(walker.error.take().unwrap_or(DecodeError {
             offset: input.len(),
             kind: DecodeErrorKind::UnexpectedEnd {
                 expected: "more bytes",
             },
-        }),
+        })),
     }
 }
 
-/// Walks the input once: mirrors [`Decoder`] check for check (same errors at the same
-/// offsets) but records positions instead of building values.
-struct Walker<'d, 't> {
-    decoder: &'d Decoder,
-    input_len: usize,
+/// The arena's vectors while a tree is decoded.
+struct Out {
+    nodes: Vec<RawNode>,
+    attrs: Vec<(RawStr, RawStr)>,
+    open: Vec<(usize, usize)>,
+}
+
+/// Decoding stopped; the error is in [`Walker::error`].
+struct Stop;
+
+type Step<T> = Result<T, Stop>;
+
+/// Walks the input once with a plain cursor: mirrors [`Decoder`] check for check (same errors at
+/// the same offsets) but records positions instead of building values.
+struct Walker<'a, 't> {
+    bytes: &'a [u8],
+    /// The cursor: everything before it has been read.
+    pos: usize,
+    classes: &'static [u8; 256],
+    dict: Dictionary,
+    max_depth: usize,
     arena: &'t mut TreeArena,
+    error: Option<DecodeError>,
 }
 
+/// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
+/// the others (recursive or rarely taken) start at [`Walker::pos`] and leave it after what they
+/// read, and their callers hand the cursor over through it.
 impl Walker<'_, '_> {
-    /// Offset of `at` in the input.
-    fn pos(&self, at: &[u8]) -> usize {
-        self.input_len - at.len()
+    /// Records the error at `offset` and stops.
+    #[cold]
+    #[inline(never)]
+    fn fail<T>(&mut self, offset: usize, kind: DecodeErrorKind) -> Step<T> {
+        self.error = Some(DecodeError { offset, kind });
+        Err(Stop)
     }
 
-    fn node<'a>(&mut self, i: &'a [u8], depth: usize) -> Res<'a, ()> {
-        let d = self.decoder;
-        if depth > d.max_depth {
-            return fail(i, DecodeErrorKind::TooDeep { limit: d.max_depth });
-        }
-        let (rest, size) = d.list_size(i, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
-        if size == 0 {
-            return fail(i, DecodeErrorKind::EmptyNode);
-        }
-        if d.dict == Dictionary::Legacy && rest.first() == Some(&tags::STREAM_END) {
-            return fail(rest, DecodeErrorKind::StreamEnd);
-        }
-        let tag_at = rest;
-        let (mut rest, tag) = self.string(rest, "a node tag")?;
-        if tag.len() == 0 {
-            return fail(tag_at, DecodeErrorKind::EmptyTag);
-        }
-        let index = self.arena.nodes.len();
-        let attrs_start = self.arena.attrs.len();
-        for _ in 0..(size - 1) >> 1 {
-            let (r, key) = self.string(rest, "an attribute key")?;
-            let (r, value) = self.string(r, "an attribute value")?;
-            self.arena.attrs.push((key, value));
-            rest = r;
-        }
-        self.arena.nodes.push(RawNode {
-            tag,
-            attrs_start,
-            attrs_end: self.arena.attrs.len(),
-            content: RawContent::None,
-            end: index + 1,
-        });
-        if size % 2 == 0 {
-            let (r, content) = self.content(rest, depth)?;
-            rest = r;
-            let end = self.arena.nodes.len();
-            if let Some(node) = self.arena.nodes.get_mut(index) {
-                node.content = content;
-                node.end = end;
-            }
-        }
-        Ok((rest, ()))
+    /// The input ended at `offset` while reading `what`.
+    #[cold]
+    #[inline(never)]
+    fn end<T>(&mut self, offset: usize, what: &'static str) -> Step<T> {
+        self.fail(offset, DecodeErrorKind::UnexpectedEnd { expected: what })
     }
 
-    fn content<'a>(&mut self, i: &'a [u8], depth: usize) -> Res<'a, RawContent> {
-        let (after_tag, tag) = u8_(i, "content")?;
-        match tag {
-            tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
-                let (mut rest, count) = self.decoder.list_size(i, "a list")?;
-                for _ in 0..count {
-                    let (r, ()) = self.node(rest, depth + 1)?;
-                    rest = r;
-                }
-                Ok((rest, RawContent::Nodes))
+    #[inline(always)]
+    fn u8(&mut self, at: &mut usize, what: &'static str) -> Step<u8> {
+        match self.bytes.get(*at) {
+            Some(&b) => {
+                *at += 1;
+                Ok(b)
             }
-            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
-                let (r, len) = binary_len(after_tag, tag)?;
-                let (r, bytes) = take_(r, len, "binary content")?;
-                let start = self.pos(r) - bytes.len();
-                Ok((
-                    r,
-                    RawContent::Bytes {
-                        start,
-                        len: bytes.len(),
-                    },
-                ))
-            }
-            _ => {
-                let (r, text) = self.string(i, "content")?;
-                Ok((r, RawContent::Text(text)))
-            }
+            None => self.end(*at, what),
         }
     }
 
-    fn is_jid_tag(&self, tag: u8) -> bool {
-        tag == tags::JID_PAIR
-            || (self.decoder.dict == Dictionary::MultiDeviceV3
-                && matches!(tag, tags::AD_JID | tags::FB_JID | tags::INTEROP_JID))
+    /// `N` big-endian bytes as an integer.
+    #[inline(always)]
+    fn be<const N: usize>(&mut self, at: &mut usize, what: &'static str) -> Step<u32> {
+        match self
+            .bytes
+            .get(*at..)
+            .and_then(|rest| rest.first_chunk::<N>())
+        {
+            Some(chunk) => {
+                *at += N;
+                Ok(chunk.iter().fold(0u32, |n, &b| (n << 8) | u32::from(b)))
+            }
+            None => self.end(*at, what),
+        }
     }
 
-    /// Reads a string in any of its forms, as [`Decoder`] does, without building it.
-    fn string<'a>(&self, i: &'a [u8], what: &'static str) -> Res<'a, RawStr> {
-        let d = self.decoder;
-        let (rest, tag) = u8_(i, what)?;
-        match tag {
-            tags::LIST_EMPTY => Ok((rest, RawStr::Token(""))),
-            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
-                let (data, len) = binary_len(rest, tag)?;
-                let (r, bytes) = take_(data, len, what)?;
-                utf8(data, bytes, what)?;
-                let start = self.pos(r) - bytes.len();
-                Ok((
-                    r,
-                    RawStr::Raw {
-                        start,
-                        len: bytes.len(),
-                    },
-                ))
-            }
-            tags::NIBBLE_8 | tags::HEX_8 => self.packed(rest, tag),
-            _ if self.is_jid_tag(tag) => {
-                let (r, len) = self.jid(rest, tag, 1)?;
-                let start = self.pos(rest);
-                Ok((r, RawStr::Jid { tag, start, len }))
-            }
-            tags::DICTIONARY_0..=tags::DICTIONARY_3 => {
-                let (r, index) = u8_(rest, "a double-byte token index")?;
-                let dict = tag - tags::DICTIONARY_0;
-                match d.dict.double(dict, index) {
-                    Some(token) => Ok((r, RawStr::Token(token))),
-                    None => fail(i, DecodeErrorKind::UnknownDoubleToken { dict, index }),
-                }
-            }
-            tags::STREAM_END if d.dict == Dictionary::Legacy => fail(i, DecodeErrorKind::StreamEnd),
-            1..tags::DICTIONARY_0 => match d.dict.decode_single(tag) {
-                Some(token) => Ok((rest, RawStr::Token(token))),
-                None => fail(i, DecodeErrorKind::UnknownToken { byte: tag }),
-            },
-            _ => fail(
-                i,
+    /// Checks that `len` bytes remain, for `what`, and steps over them; returns where they start.
+    #[inline(always)]
+    fn take(&mut self, at: &mut usize, len: u64, what: &'static str) -> Step<usize> {
+        let start = *at;
+        let available = self.bytes.len().saturating_sub(start);
+        if len > available as u64 {
+            return self.fail(
+                start,
+                DecodeErrorKind::LengthPastEnd {
+                    expected: what,
+                    claimed: len,
+                    available,
+                },
+            );
+        }
+        // At most `available`, so it fits.
+        *at = start + len as usize;
+        Ok(start)
+    }
+
+    /// A BINARY_8/20/32 length (the tag already read).
+    #[inline(always)]
+    fn binary_len(&mut self, at: &mut usize, tag: u8) -> Step<u64> {
+        Ok(match tag {
+            tags::BINARY_8 => u64::from(self.u8(at, "BINARY_8 length")?),
+            tags::BINARY_20 => u64::from(self.be::<3>(at, "BINARY_20 length")? & 0x000f_ffff),
+            _ => u64::from(self.be::<4>(at, "BINARY_32 length")?),
+        })
+    }
+
+    /// A list size: LIST_EMPTY, LIST_8 or LIST_16.
+    #[inline(always)]
+    fn list_size(&mut self, at: &mut usize, what: &'static str) -> Step<usize> {
+        let start = *at;
+        match self.u8(at, what)? {
+            tags::LIST_EMPTY => Ok(0),
+            tags::LIST_8 => Ok(usize::from(self.u8(at, "LIST_8 size")?)),
+            tags::LIST_16 => Ok(self.be::<2>(at, "LIST_16 size")? as usize),
+            tag => self.fail(
+                start,
                 DecodeErrorKind::UnexpectedTag {
                     tag,
                     expected: what,
@@ -556,91 +608,358 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// Validates NIBBLE_8 / HEX_8 (the tag already consumed) without unpacking it.
-    fn packed<'a>(&self, i: &'a [u8], tag: u8) -> Res<'a, RawStr> {
-        let (rest, start) = u8_(i, "a packed string's length byte")?;
-        let pairs = u64::from(start & 0x7f);
-        let (rest, bytes) = take_(rest, pairs, "a packed string")?;
+    /// The root node and its descendants, from [`Self::pos`], without recursion: `open` holds
+    /// the unfinished lists (each node's index and how many children are still to come), so the
+    /// depth of a node is `open.len() + 1`.
+    /// The arena's vectors are moved into locals meanwhile, so that the compiler knows that
+    /// out-of-line calls leave them alone and keeps their lengths in registers.
+    fn tree(&mut self) -> Step<()> {
+        let mut out = Out {
+            nodes: std::mem::take(&mut self.arena.nodes),
+            attrs: std::mem::take(&mut self.arena.attrs),
+            open: std::mem::take(&mut self.arena.open),
+        };
+        out.open.clear();
+        let result = self.nodes(&mut out);
+        self.arena.nodes = out.nodes;
+        self.arena.attrs = out.attrs;
+        self.arena.open = out.open;
+        result
+    }
+
+    #[inline(always)]
+    fn nodes(&mut self, out: &mut Out) -> Step<()> {
+        let Out { nodes, attrs, open } = out;
+        // The innermost unfinished list (its node and how many children are still to come) in
+        // registers; the outer ones in `open`, whose length is the depth of that list.
+        let (mut parent, mut left) = (0usize, 0usize);
+        let mut at = self.pos;
+        loop {
+            // One node at `at`.
+            let start = at;
+            let depth = open.len();
+            if depth >= self.max_depth {
+                return self.fail(
+                    start,
+                    DecodeErrorKind::TooDeep {
+                        limit: self.max_depth,
+                    },
+                );
+            }
+            let size = self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
+            if size == 0 {
+                return self.fail(start, DecodeErrorKind::EmptyNode);
+            }
+            // (The legacy STREAM_END check before the tag is the tag's own: same error, same
+            // offset.)
+            let tag_at = at;
+            let tag = self.string(&mut at, "a node tag")?;
+            if tag.len == 0 {
+                return self.fail(tag_at, DecodeErrorKind::EmptyTag);
+            }
+            let attrs_start = attrs.len();
+            for _ in 0..(size - 1) >> 1 {
+                let key = self.string(&mut at, "an attribute key")?;
+                let value = self.string(&mut at, "an attribute value")?;
+                attrs.push((key, value));
+            }
+            let index = nodes.len();
+            let mut node = RawNode {
+                tag,
+                content: RawStr::new(NONE, 0, 0),
+                attrs_start,
+                attrs_end: attrs.len(),
+                end: index + 1,
+            };
+            if size % 2 == 0 {
+                let content_at = at;
+                let Some(&kind) = self.bytes.get(content_at) else {
+                    return self.end(content_at, "content");
+                };
+                match kind {
+                    tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
+                        let count = self.list_size(&mut at, "a list")?;
+                        node.content = RawStr::new(NODES, 0, 0);
+                        if count > 0 {
+                            nodes.push(node);
+                            open.push((parent, left));
+                            (parent, left) = (index, count);
+                            continue;
+                        }
+                    }
+                    tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                        at += 1;
+                        let len = self.binary_len(&mut at, kind)?;
+                        let start = self.take(&mut at, len, "binary content")?;
+                        node.content = RawStr::new(BYTES, start, at - start);
+                    }
+                    _ => node.content = self.string(&mut at, "content")?,
+                }
+            }
+            nodes.push(node);
+            // Close the lists this node was the last child of.
+            loop {
+                if open.is_empty() {
+                    self.pos = at;
+                    return Ok(());
+                }
+                left -= 1;
+                if left > 0 {
+                    break;
+                }
+                let end = nodes.len();
+                if let Some(node) = nodes.get_mut(parent) {
+                    node.end = end;
+                }
+                (parent, left) = open.pop().unwrap_or_default();
+            }
+        }
+    }
+
+    /// Reads a string in any of its forms, as [`Decoder`] does, without building it.
+    #[inline(always)]
+    fn string(&mut self, at: &mut usize, what: &'static str) -> Step<RawStr> {
+        let start = *at;
+        let Some(&tag) = self.bytes.get(start) else {
+            return self.end(start, what);
+        };
+        let class = self.classes[usize::from(tag)];
+        if class < class::TOKEN_END {
+            *at = start + 1;
+            return Ok(RawStr::new(TOKEN, usize::from(tag), usize::from(class)));
+        }
+        // The other common forms inline too: short UTF-8 and packed digits.
+        if tag == tags::BINARY_8 {
+            *at = start + 1;
+            let len = self.u8(at, "BINARY_8 length")?;
+            let data = self.take(at, u64::from(len), what)?;
+            if !is_utf8(self.bytes, data, *at) {
+                return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
+            }
+            return Ok(RawStr::new(RAW, data, usize::from(len)));
+        }
+        if class == class::NIBBLE || class == class::HEX {
+            *at = start + 1;
+            return self.packed(at, tag);
+        }
+        let s = self.string_slow(start, tag, class, what)?;
+        *at = self.pos;
+        Ok(s)
+    }
+
+    /// Every form but a single-byte token, whose `tag` is at `tag_at`; leaves [`Self::pos`]
+    /// after it.
+    #[inline(never)]
+    fn string_slow(
+        &mut self,
+        tag_at: usize,
+        tag: u8,
+        class: u8,
+        what: &'static str,
+    ) -> Step<RawStr> {
+        let mut at = tag_at + 1;
+        let s = match class {
+            class::BINARY => {
+                let len = self.binary_len(&mut at, tag)?;
+                let start = self.take(&mut at, len, what)?;
+                if !is_utf8(self.bytes, start, at) {
+                    return self.fail(start, DecodeErrorKind::InvalidUtf8 { expected: what });
+                }
+                RawStr::new(RAW, start, at - start)
+            }
+            class::NIBBLE | class::HEX => self.packed(&mut at, tag)?,
+            class::JID => {
+                let len = self.jid(at, tag, 1)?;
+                let kind = match tag {
+                    tags::JID_PAIR => JID_PAIR,
+                    _ => JID + (tag - tags::INTEROP_JID),
+                };
+                let s = RawStr::new(kind, at, len);
+                at = self.pos;
+                s
+            }
+            class::DOUBLE => {
+                let index = self.u8(&mut at, "a double-byte token index")?;
+                let dict = tag - tags::DICTIONARY_0;
+                match self.dict.double(dict, index) {
+                    Some(token) => RawStr::new(
+                        TOKEN,
+                        256 + usize::from(dict) * 256 + usize::from(index),
+                        token.len(),
+                    ),
+                    None => {
+                        return self
+                            .fail(tag_at, DecodeErrorKind::UnknownDoubleToken { dict, index });
+                    }
+                }
+            }
+            class::STREAM_END => return self.fail(tag_at, DecodeErrorKind::StreamEnd),
+            class::UNKNOWN => {
+                return self.fail(tag_at, DecodeErrorKind::UnknownToken { byte: tag });
+            }
+            _ => {
+                return self.fail(
+                    tag_at,
+                    DecodeErrorKind::UnexpectedTag {
+                        tag,
+                        expected: what,
+                    },
+                );
+            }
+        };
+        self.pos = at;
+        Ok(s)
+    }
+
+    /// Validates NIBBLE_8 / HEX_8 (the tag already read) without unpacking it.
+    #[inline(always)]
+    fn packed(&mut self, at: &mut usize, tag: u8) -> Step<RawStr> {
+        let head = self.u8(at, "a packed string's length byte")?;
+        let start = self.take(at, u64::from(head & 0x7f), "a packed string")?;
         let hex = tag == tags::HEX_8;
-        if !hex {
-            // Only NIBBLE_8 has invalid digits (12..=14).
+        // Only NIBBLE_8 has invalid digits (12..=14).
+        if !hex && has_bad_nibble(self.bytes, start, *at) {
+            let bytes = self.bytes.get(start..*at).unwrap_or_default();
             for (n, &byte) in bytes.iter().enumerate() {
-                for nibble in [byte >> 4, byte & 0x0f] {
-                    if NIBBLE_CHARS[usize::from(nibble)].is_none() {
-                        let at = i.get(1 + n..).unwrap_or_default();
-                        return fail(at, DecodeErrorKind::BadNibble { value: nibble });
+                for value in [byte >> 4, byte & 0x0f] {
+                    if NIBBLE_CHARS[usize::from(value)].is_none() {
+                        return self.fail(start + n, DecodeErrorKind::BadNibble { value });
                     }
                 }
             }
         }
-        let mut len = bytes.len() * 2;
-        if start & 0x80 != 0 {
+        let mut len = (*at - start) * 2;
+        if head & 0x80 != 0 {
             len = len.saturating_sub(1);
         }
-        Ok((
-            rest,
-            RawStr::Packed {
-                start: self.pos(rest) - bytes.len(),
-                pairs: bytes.len(),
-                len,
-                hex,
-            },
-        ))
+        Ok(RawStr::new(if hex { HEX } else { NIBBLE }, start, len))
     }
 
-    /// Validates a JID (its tag already consumed) as [`Decoder::jid`] reads it, returning the
-    /// length of the string it would build.
-    fn jid<'a>(&self, rest: &'a [u8], tag: u8, nesting: usize) -> Res<'a, usize> {
-        let max_depth = self.decoder.max_depth;
-        if nesting > max_depth {
-            return fail(rest, DecodeErrorKind::TooDeep { limit: max_depth });
+    /// Whether `tag` starts a JID in this dictionary.
+    #[inline]
+    fn is_jid_tag(&self, tag: u8) -> bool {
+        self.classes[usize::from(tag)] == class::JID
+    }
+
+    /// Validates a JID starting at `at` (its tag already read) as [`Decoder::jid`] reads it,
+    /// leaving [`Self::pos`] after it; returns the length of the string it would build.
+    #[inline(always)]
+    fn jid(&mut self, mut at: usize, tag: u8, nesting: usize) -> Step<usize> {
+        if nesting > self.max_depth {
+            return self.fail(
+                at,
+                DecodeErrorKind::TooDeep {
+                    limit: self.max_depth,
+                },
+            );
         }
-        match tag {
+        let len = match tag {
             tags::JID_PAIR => {
-                let (r, user) = self.jid_part(rest, "a JID user", nesting)?;
-                let server_at = r;
-                let (r, server) = self.jid_part(r, "a JID server", nesting)?;
+                let user = self.jid_part(&mut at, "a JID user", nesting)?;
+                let server_at = at;
+                let server = self.jid_part(&mut at, "a JID server", nesting)?;
                 if server == 0 {
-                    return fail(server_at, DecodeErrorKind::JidWithoutServer);
+                    return self.fail(server_at, DecodeErrorKind::JidWithoutServer);
                 }
-                Ok((r, user + 1 + server))
+                user.saturating_add(1 + server)
             }
             tags::AD_JID => {
-                let (r, domain) = u8_(rest, "an AD_JID domain type")?;
-                let (r, device) = u8_(r, "an AD_JID device")?;
-                let (r, user) = self.jid_part(r, "an AD_JID user", nesting)?;
+                let domain = self.u8(&mut at, "an AD_JID domain type")?;
+                let device = self.u8(&mut at, "an AD_JID device")?;
+                let user = self.jid_part(&mut at, "an AD_JID user", nesting)?;
                 let server = Server::from_domain_type(domain).as_str().len();
                 let device = if device == 0 {
                     0
                 } else {
                     1 + digits(u16::from(device))
                 };
-                Ok((r, user + device + 1 + server))
+                user.saturating_add(device + 1 + server)
             }
             tags::FB_JID => {
-                let (r, user) = self.jid_part(rest, "an FB_JID user", nesting)?;
-                let (r, device) = u16_(r, "an FB_JID device")?;
-                let (r, server) = self.jid_part(r, "an FB_JID server", nesting)?;
-                Ok((r, user + 1 + digits(device) + 1 + server))
+                let user = self.jid_part(&mut at, "an FB_JID user", nesting)?;
+                let device = self.be::<2>(&mut at, "an FB_JID device")? as u16;
+                let server = self.jid_part(&mut at, "an FB_JID server", nesting)?;
+                user.saturating_add(1 + digits(device) + 1)
+                    .saturating_add(server)
             }
             _ => {
-                let (r, user) = self.jid_part(rest, "an INTEROP_JID user", nesting)?;
-                let (r, device) = u16_(r, "an INTEROP_JID device")?;
-                let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
-                let (r, server) = self.jid_part(r, "an INTEROP_JID server", nesting)?;
-                Ok((
-                    r,
-                    digits(integrator) + 1 + user + 1 + digits(device) + 1 + server,
-                ))
+                let user = self.jid_part(&mut at, "an INTEROP_JID user", nesting)?;
+                let device = self.be::<2>(&mut at, "an INTEROP_JID device")? as u16;
+                let integrator = self.be::<2>(&mut at, "an INTEROP_JID integrator")? as u16;
+                let server = self.jid_part(&mut at, "an INTEROP_JID server", nesting)?;
+                user.saturating_add(digits(integrator) + 1 + 1 + digits(device) + 1)
+                    .saturating_add(server)
             }
-        }
+        };
+        self.pos = at;
+        Ok(len)
     }
 
     /// A JID's part: a nested JID (one level deeper) or any other string; returns its length.
-    fn jid_part<'a>(&self, i: &'a [u8], what: &'static str, nesting: usize) -> Res<'a, usize> {
-        match i.split_first() {
-            Some((&tag, rest)) if self.is_jid_tag(tag) => self.jid(rest, tag, nesting + 1),
-            _ => self.string(i, what).map(|(r, s)| (r, s.len())),
+    #[inline(always)]
+    fn jid_part(&mut self, at: &mut usize, what: &'static str, nesting: usize) -> Step<usize> {
+        match self.bytes.get(*at) {
+            Some(&tag) if self.is_jid_tag(tag) => {
+                let len = self.jid(*at + 1, tag, nesting + 1)?;
+                *at = self.pos;
+                Ok(len)
+            }
+            _ => self.string(at, what).map(|s| s.len),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_nibbles_are_found_at_every_position() {
+        for len in 0..20 {
+            let good: Vec<u8> = (0..len).map(|i| [0x01, 0xab, 0xf9, 0x5f][i % 4]).collect();
+            assert!(!has_bad_nibble(&good, 0, len), "{good:?}");
+            let mut framed = vec![0xcc; 9];
+            framed.extend(&good);
+            framed.extend([0xdd; 9]);
+            for (before, after) in [(9, 9), (0, 9), (9, 0), (1, 1)] {
+                let window = &framed[9 - before..9 + len + after];
+                assert!(!has_bad_nibble(window, before, before + len));
+            }
+            for at in 0..len {
+                for bad in [0xc0, 0x0d, 0xe5, 0x7e, 0xcf] {
+                    let mut bytes = good.clone();
+                    bytes[at] = bad;
+                    assert!(has_bad_nibble(&bytes, 0, len), "{bytes:?}");
+                    let mut framed = vec![0x11; 3];
+                    framed.extend(&bytes);
+                    assert!(has_bad_nibble(&framed, 3, 3 + len), "{bytes:?}");
+                }
+            }
+        }
+        for byte in 0..=255u8 {
+            let expected = [byte >> 4, byte & 0x0f]
+                .iter()
+                .any(|&n| (12..=14).contains(&n));
+            assert_eq!(has_bad_nibble(&[byte], 0, 1), expected, "{byte:#x}");
+        }
+    }
+
+    #[test]
+    fn utf8_check_matches_std() {
+        for bytes in [
+            &b""[..],
+            b"plain ascii, longer than eight",
+            "h\u{e9}llo w\u{f6}rld, f\u{fc}nf".as_bytes(),
+            b"abcdefgh\xff",
+            b"\xc3",
+            b"abcdefghijklmno\xe2\x82",
+        ] {
+            let valid = std::str::from_utf8(bytes).is_ok();
+            assert_eq!(is_utf8(bytes, 0, bytes.len()), valid, "{bytes:?}");
+            let mut framed = vec![0xff; 8];
+            framed.extend(bytes);
+            framed.extend([0xff; 8]);
+            assert_eq!(is_utf8(&framed, 8, 8 + bytes.len()), valid, "{bytes:?}");
         }
     }
 }
