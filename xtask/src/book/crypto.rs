@@ -98,9 +98,18 @@ fn flag_values() -> Result<String, String> {
     let uses = [
         (
             0x80u8,
-            "queries, message relay, read receipts, chat operations",
+            "queries, message relay, read and played receipts, chat operations",
         ),
-        (0x88, "groups, profile picture, block, status, spam"),
+        (
+            0x88,
+            "groups, profile picture, push name, block, status text (spam reports too in the official client; \
+             wa-core sends none)",
+        ),
+        (
+            0x40,
+            "wa-core's relay of a note to self (our own JID), as Baileys 3.5.3 sends it; the \
+             official client sets bit 6 only with bit 7",
+        ),
         (0xA0, "presence `available`"),
         (0x10, "presence `unavailable`"),
         (0x04, "chat states `composing`, `paused`, `recording`"),
