@@ -77,17 +77,24 @@ impl RawStr {
     }
 }
 
-/// One node, in pre-order: its children are the nodes that follow it up to `end`, its
+/// One node, in pre-order (48 bytes): its children are the nodes that follow it up to `end`, its
 /// attributes are `attrs_start..attrs_end` of the arena's.
 #[derive(Debug, Clone, Copy)]
 struct RawNode {
     tag: RawStr,
     content: RawStr,
-    attrs_start: usize,
-    attrs_end: usize,
+    /// Attribute indices fit in 32 bits: see [`MAX_TREE_INPUT`].
+    attrs_start: u32,
+    attrs_end: u32,
     /// One past the index of this node's last descendant.
     end: usize,
 }
+
+/// The largest input [`decode_tree`] takes: an attribute takes at least two bytes (a key and a
+/// value of one byte each), so an input of at most 2^33 - 1 bytes (8 GiB) has fewer than 2^32
+/// attributes and their indices fit in the 32 bits of [`RawNode`]. Larger inputs (far above the
+/// default `max_size` of 32 MiB) fail with [`DecodeErrorKind::TooLarge`].
+const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 
 /// The reusable storage of a [`Tree`]: flat vectors of nodes and attributes. Keep one per
 /// connection and pass it to every [`Codec::decode_tree`](crate::Codec::decode_tree) call;
@@ -177,7 +184,7 @@ impl<'a> TreeNode<'a> {
         let tree = self.tree;
         let attrs = arena
             .attrs
-            .get(raw.attrs_start..raw.attrs_end)
+            .get(raw.attrs_start as usize..raw.attrs_end as usize)
             .unwrap_or_default();
         attrs.iter().map(move |&(k, v)| (tree.str(k), tree.str(v)))
     }
@@ -190,11 +197,10 @@ impl<'a> TreeNode<'a> {
     /// The child nodes (none unless the content is a list).
     #[inline]
     pub fn children(&self) -> Children<'a> {
-        let raw = self.raw();
         Children {
             tree: self.tree,
             next: self.index + 1,
-            end: raw.end,
+            end: self.raw().end,
         }
     }
 
@@ -450,13 +456,13 @@ pub(crate) fn decode_tree<'a>(
     arena.nodes.clear();
     arena.attrs.clear();
     arena.dict = decoder.dict;
-    if input.len() as u64 > POS_MASK {
-        // Positions must fit in 56 bits; no machine holds such an input.
+    if input.len() as u64 > MAX_TREE_INPUT {
+        // Attribute indices must fit in 32 bits (and positions in 56).
         return Err(DecodeError {
             offset: 0,
             kind: DecodeErrorKind::TooLarge {
                 size: input.len(),
-                limit: POS_MASK as usize,
+                limit: usize::try_from(MAX_TREE_INPUT).unwrap_or(usize::MAX),
             },
         });
     }
@@ -657,7 +663,8 @@ impl Walker<'_, '_> {
             if tag.len == 0 {
                 return self.fail(tag_at, DecodeErrorKind::EmptyTag);
             }
-            let attrs_start = attrs.len();
+            // At most half the input's length (checked below `MAX_TREE_INPUT`), so it fits.
+            let attrs_start = attrs.len() as u32;
             for _ in 0..(size - 1) >> 1 {
                 let key = self.string(&mut at, "an attribute key")?;
                 let value = self.string(&mut at, "an attribute value")?;
@@ -668,7 +675,7 @@ impl Walker<'_, '_> {
                 tag,
                 content: RawStr::new(NONE, 0, 0),
                 attrs_start,
-                attrs_end: attrs.len(),
+                attrs_end: attrs.len() as u32,
                 end: index + 1,
             };
             if size % 2 == 0 {
@@ -912,6 +919,11 @@ impl Walker<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_records_are_forty_bytes() {
+        assert_eq!(std::mem::size_of::<RawNode>(), 48);
+    }
 
     #[test]
     fn bad_nibbles_are_found_at_every_position() {
