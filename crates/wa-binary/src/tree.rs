@@ -902,17 +902,25 @@ impl Walker<'_, '_> {
         Ok(len)
     }
 
-    /// A JID's part: a nested JID (one level deeper) or any other string; returns its length.
+    /// A JID's part: a nested JID (one level deeper, out of line) or any other string (inline);
+    /// returns its length.
     #[inline(always)]
     fn jid_part(&mut self, at: &mut usize, what: &'static str, nesting: usize) -> Step<usize> {
         match self.bytes.get(*at) {
             Some(&tag) if self.is_jid_tag(tag) => {
-                let len = self.jid(*at + 1, tag, nesting + 1)?;
+                let len = self.nested_jid(*at + 1, tag, nesting + 1)?;
                 *at = self.pos;
                 Ok(len)
             }
             _ => self.string(at, what).map(|s| s.len),
         }
+    }
+
+    /// A JID inside a JID (rare): [`Self::jid`] out of line, which breaks the recursion so that
+    /// the parts of the outer JID are read inline.
+    #[inline(never)]
+    fn nested_jid(&mut self, at: usize, tag: u8, nesting: usize) -> Step<usize> {
+        self.jid(at, tag, nesting)
     }
 }
 
