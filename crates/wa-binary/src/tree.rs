@@ -652,17 +652,46 @@ impl Walker<'_, '_> {
                     },
                 );
             }
-            let size = self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
-            if size == 0 {
-                return self.fail(start, DecodeErrorKind::EmptyNode);
-            }
-            // (The legacy STREAM_END check before the tag is the tag's own: same error, same
-            // offset.)
-            let tag_at = at;
-            let tag = self.string(&mut at, "a node tag")?;
-            if tag.len == 0 {
-                return self.fail(tag_at, DecodeErrorKind::EmptyTag);
-            }
+            // Most nodes start with LIST_8, a size and a single-byte token tag: three bytes read
+            // at once; anything else (errors included) takes the general path.
+            let fast = match self
+                .bytes
+                .get(at..)
+                .and_then(|rest| rest.first_chunk::<3>())
+            {
+                Some(&[tags::LIST_8, size, tag]) if size != 0 => {
+                    let class = self.classes[usize::from(tag)];
+                    // A non-empty token (class 0 would be an empty one).
+                    (class.wrapping_sub(1) < class::TOKEN_END - 1).then(|| {
+                        (
+                            usize::from(size),
+                            RawStr::new(TOKEN, usize::from(tag), usize::from(class)),
+                        )
+                    })
+                }
+                _ => None,
+            };
+            let (size, tag) = match fast {
+                Some(found) => {
+                    at += 3;
+                    found
+                }
+                None => {
+                    let size =
+                        self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
+                    if size == 0 {
+                        return self.fail(start, DecodeErrorKind::EmptyNode);
+                    }
+                    // (The legacy STREAM_END check before the tag is the tag's own: same error,
+                    // same offset.)
+                    let tag_at = at;
+                    let tag = self.string(&mut at, "a node tag")?;
+                    if tag.len == 0 {
+                        return self.fail(tag_at, DecodeErrorKind::EmptyTag);
+                    }
+                    (size, tag)
+                }
+            };
             // At most half the input's length (checked below `MAX_TREE_INPUT`), so it fits.
             let attrs_start = attrs.len() as u32;
             for _ in 0..(size - 1) >> 1 {
