@@ -103,8 +103,6 @@ const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
-    /// The decoder's stack of unfinished lists (at most `max_depth` long).
-    open: Vec<(usize, usize)>,
     /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
     dict: Dictionary,
 }
@@ -499,7 +497,6 @@ pub(crate) fn decode_tree<'a>(
 struct Out {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
-    open: Vec<(usize, usize)>,
 }
 
 /// Decoding stopped; the error is in [`Walker::error`].
@@ -614,36 +611,34 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// The root node and its descendants, from [`Self::pos`], without recursion: `open` holds
-    /// the unfinished lists (each node's index and how many children are still to come), so the
-    /// depth of a node is `open.len() + 1`.
+    /// The root node and its descendants, from [`Self::pos`], without recursion (see
+    /// [`Self::nodes`] for how unfinished lists are kept).
     /// The arena's vectors are moved into locals meanwhile, so that the compiler knows that
     /// out-of-line calls leave them alone and keeps their lengths in registers.
     fn tree(&mut self) -> Step<()> {
         let mut out = Out {
             nodes: std::mem::take(&mut self.arena.nodes),
             attrs: std::mem::take(&mut self.arena.attrs),
-            open: std::mem::take(&mut self.arena.open),
         };
-        out.open.clear();
         let result = self.nodes(&mut out);
         self.arena.nodes = out.nodes;
         self.arena.attrs = out.attrs;
-        self.arena.open = out.open;
         result
     }
 
+    /// The unfinished lists: the innermost one's node and how many children are still to come
+    /// in registers; each outer one in the content record of the node whose list is open inside
+    /// it (a list content has no position or length of its own until it is finished), so that no
+    /// stack is pushed or popped; `depth` counts them.
     #[inline(always)]
     fn nodes(&mut self, out: &mut Out) -> Step<()> {
-        let Out { nodes, attrs, open } = out;
-        // The innermost unfinished list (its node and how many children are still to come) in
-        // registers; the outer ones in `open`, whose length is the depth of that list.
+        let Out { nodes, attrs } = out;
         let (mut parent, mut left) = (0usize, 0usize);
+        let mut depth = 0usize;
         let mut at = self.pos;
         loop {
             // One node at `at`.
             let start = at;
-            let depth = open.len();
             if depth >= self.max_depth {
                 return self.fail(
                     start,
@@ -715,13 +710,15 @@ impl Walker<'_, '_> {
                 match kind {
                     tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
                         let count = self.list_size(&mut at, "a list")?;
-                        node.content = RawStr::new(NODES, 0, 0);
                         if count > 0 {
+                            // The enclosing list, until this one is finished.
+                            node.content = RawStr::new(NODES, parent, left);
                             nodes.push(node);
-                            open.push((parent, left));
+                            depth += 1;
                             (parent, left) = (index, count);
                             continue;
                         }
+                        node.content = RawStr::new(NODES, 0, 0);
                     }
                     tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
                         at += 1;
@@ -735,7 +732,7 @@ impl Walker<'_, '_> {
             nodes.push(node);
             // Close the lists this node was the last child of.
             loop {
-                if open.is_empty() {
+                if depth == 0 {
                     self.pos = at;
                     return Ok(());
                 }
@@ -746,8 +743,11 @@ impl Walker<'_, '_> {
                 let end = nodes.len();
                 if let Some(node) = nodes.get_mut(parent) {
                     node.end = end;
+                    let outer = node.content;
+                    node.content = RawStr::new(NODES, 0, 0);
+                    (parent, left) = (outer.pos(), outer.len);
                 }
-                (parent, left) = open.pop().unwrap_or_default();
+                depth -= 1;
             }
         }
     }
