@@ -102,6 +102,9 @@ impl Codec {
     /// strings or per-node vectors: nodes and attributes go into the arena's flat vectors, and
     /// strings stay in `bytes` until asked for. Validates exactly what [`Codec::decode`] does and
     /// fails with the same errors. Reuse one arena and decoding allocates nothing once it is warm.
+    /// The one difference: inputs over 8 GiB (2^33 - 1 bytes, far above the default `max_size`)
+    /// fail with [`DecodeErrorKind::TooLarge`](crate::DecodeErrorKind::TooLarge), since the
+    /// arena keeps attribute indices in 32 bits.
     ///
     /// ```
     /// use wa_binary::{Codec, Node, TreeArena};

@@ -77,17 +77,24 @@ impl RawStr {
     }
 }
 
-/// One node, in pre-order: its children are the nodes that follow it up to `end`, its
+/// One node, in pre-order (48 bytes): its children are the nodes that follow it up to `end`, its
 /// attributes are `attrs_start..attrs_end` of the arena's.
 #[derive(Debug, Clone, Copy)]
 struct RawNode {
     tag: RawStr,
     content: RawStr,
-    attrs_start: usize,
-    attrs_end: usize,
+    /// Attribute indices fit in 32 bits: see [`MAX_TREE_INPUT`].
+    attrs_start: u32,
+    attrs_end: u32,
     /// One past the index of this node's last descendant.
     end: usize,
 }
+
+/// The largest input [`decode_tree`] takes: an attribute takes at least two bytes (a key and a
+/// value of one byte each), so an input of at most 2^33 - 1 bytes (8 GiB) has fewer than 2^32
+/// attributes and their indices fit in the 32 bits of [`RawNode`]. Larger inputs (far above the
+/// default `max_size` of 32 MiB) fail with [`DecodeErrorKind::TooLarge`].
+const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 
 /// The reusable storage of a [`Tree`]: flat vectors of nodes and attributes. Keep one per
 /// connection and pass it to every [`Codec::decode_tree`](crate::Codec::decode_tree) call;
@@ -96,8 +103,6 @@ struct RawNode {
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
-    /// The decoder's stack of unfinished lists (at most `max_depth` long).
-    open: Vec<(usize, usize)>,
     /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
     dict: Dictionary,
 }
@@ -177,7 +182,7 @@ impl<'a> TreeNode<'a> {
         let tree = self.tree;
         let attrs = arena
             .attrs
-            .get(raw.attrs_start..raw.attrs_end)
+            .get(raw.attrs_start as usize..raw.attrs_end as usize)
             .unwrap_or_default();
         attrs.iter().map(move |&(k, v)| (tree.str(k), tree.str(v)))
     }
@@ -190,11 +195,10 @@ impl<'a> TreeNode<'a> {
     /// The child nodes (none unless the content is a list).
     #[inline]
     pub fn children(&self) -> Children<'a> {
-        let raw = self.raw();
         Children {
             tree: self.tree,
             next: self.index + 1,
-            end: raw.end,
+            end: self.raw().end,
         }
     }
 
@@ -450,13 +454,13 @@ pub(crate) fn decode_tree<'a>(
     arena.nodes.clear();
     arena.attrs.clear();
     arena.dict = decoder.dict;
-    if input.len() as u64 > POS_MASK {
-        // Positions must fit in 56 bits; no machine holds such an input.
+    if input.len() as u64 > MAX_TREE_INPUT {
+        // Attribute indices must fit in 32 bits (and positions in 56).
         return Err(DecodeError {
             offset: 0,
             kind: DecodeErrorKind::TooLarge {
                 size: input.len(),
-                limit: POS_MASK as usize,
+                limit: usize::try_from(MAX_TREE_INPUT).unwrap_or(usize::MAX),
             },
         });
     }
@@ -493,7 +497,6 @@ pub(crate) fn decode_tree<'a>(
 struct Out {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
-    open: Vec<(usize, usize)>,
 }
 
 /// Decoding stopped; the error is in [`Walker::error`].
@@ -608,36 +611,34 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// The root node and its descendants, from [`Self::pos`], without recursion: `open` holds
-    /// the unfinished lists (each node's index and how many children are still to come), so the
-    /// depth of a node is `open.len() + 1`.
+    /// The root node and its descendants, from [`Self::pos`], without recursion (see
+    /// [`Self::nodes`] for how unfinished lists are kept).
     /// The arena's vectors are moved into locals meanwhile, so that the compiler knows that
     /// out-of-line calls leave them alone and keeps their lengths in registers.
     fn tree(&mut self) -> Step<()> {
         let mut out = Out {
             nodes: std::mem::take(&mut self.arena.nodes),
             attrs: std::mem::take(&mut self.arena.attrs),
-            open: std::mem::take(&mut self.arena.open),
         };
-        out.open.clear();
         let result = self.nodes(&mut out);
         self.arena.nodes = out.nodes;
         self.arena.attrs = out.attrs;
-        self.arena.open = out.open;
         result
     }
 
+    /// The unfinished lists: the innermost one's node and how many children are still to come
+    /// in registers; each outer one in the content record of the node whose list is open inside
+    /// it (a list content has no position or length of its own until it is finished), so that no
+    /// stack is pushed or popped; `depth` counts them.
     #[inline(always)]
     fn nodes(&mut self, out: &mut Out) -> Step<()> {
-        let Out { nodes, attrs, open } = out;
-        // The innermost unfinished list (its node and how many children are still to come) in
-        // registers; the outer ones in `open`, whose length is the depth of that list.
+        let Out { nodes, attrs } = out;
         let (mut parent, mut left) = (0usize, 0usize);
+        let mut depth = 0usize;
         let mut at = self.pos;
         loop {
             // One node at `at`.
             let start = at;
-            let depth = open.len();
             if depth >= self.max_depth {
                 return self.fail(
                     start,
@@ -646,18 +647,48 @@ impl Walker<'_, '_> {
                     },
                 );
             }
-            let size = self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
-            if size == 0 {
-                return self.fail(start, DecodeErrorKind::EmptyNode);
-            }
-            // (The legacy STREAM_END check before the tag is the tag's own: same error, same
-            // offset.)
-            let tag_at = at;
-            let tag = self.string(&mut at, "a node tag")?;
-            if tag.len == 0 {
-                return self.fail(tag_at, DecodeErrorKind::EmptyTag);
-            }
-            let attrs_start = attrs.len();
+            // Most nodes start with LIST_8, a size and a single-byte token tag: three bytes read
+            // at once; anything else (errors included) takes the general path.
+            let fast = match self
+                .bytes
+                .get(at..)
+                .and_then(|rest| rest.first_chunk::<3>())
+            {
+                Some(&[tags::LIST_8, size, tag]) if size != 0 => {
+                    let class = self.classes[usize::from(tag)];
+                    // A non-empty token (class 0 would be an empty one).
+                    (class.wrapping_sub(1) < class::TOKEN_END - 1).then(|| {
+                        (
+                            usize::from(size),
+                            RawStr::new(TOKEN, usize::from(tag), usize::from(class)),
+                        )
+                    })
+                }
+                _ => None,
+            };
+            let (size, tag) = match fast {
+                Some(found) => {
+                    at += 3;
+                    found
+                }
+                None => {
+                    let size =
+                        self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
+                    if size == 0 {
+                        return self.fail(start, DecodeErrorKind::EmptyNode);
+                    }
+                    // (The legacy STREAM_END check before the tag is the tag's own: same error,
+                    // same offset.)
+                    let tag_at = at;
+                    let tag = self.string(&mut at, "a node tag")?;
+                    if tag.len == 0 {
+                        return self.fail(tag_at, DecodeErrorKind::EmptyTag);
+                    }
+                    (size, tag)
+                }
+            };
+            // At most half the input's length (checked below `MAX_TREE_INPUT`), so it fits.
+            let attrs_start = attrs.len() as u32;
             for _ in 0..(size - 1) >> 1 {
                 let key = self.string(&mut at, "an attribute key")?;
                 let value = self.string(&mut at, "an attribute value")?;
@@ -668,7 +699,7 @@ impl Walker<'_, '_> {
                 tag,
                 content: RawStr::new(NONE, 0, 0),
                 attrs_start,
-                attrs_end: attrs.len(),
+                attrs_end: attrs.len() as u32,
                 end: index + 1,
             };
             if size % 2 == 0 {
@@ -679,13 +710,15 @@ impl Walker<'_, '_> {
                 match kind {
                     tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
                         let count = self.list_size(&mut at, "a list")?;
-                        node.content = RawStr::new(NODES, 0, 0);
                         if count > 0 {
+                            // The enclosing list, until this one is finished.
+                            node.content = RawStr::new(NODES, parent, left);
                             nodes.push(node);
-                            open.push((parent, left));
+                            depth += 1;
                             (parent, left) = (index, count);
                             continue;
                         }
+                        node.content = RawStr::new(NODES, 0, 0);
                     }
                     tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
                         at += 1;
@@ -699,7 +732,7 @@ impl Walker<'_, '_> {
             nodes.push(node);
             // Close the lists this node was the last child of.
             loop {
-                if open.is_empty() {
+                if depth == 0 {
                     self.pos = at;
                     return Ok(());
                 }
@@ -710,8 +743,11 @@ impl Walker<'_, '_> {
                 let end = nodes.len();
                 if let Some(node) = nodes.get_mut(parent) {
                     node.end = end;
+                    let outer = node.content;
+                    node.content = RawStr::new(NODES, 0, 0);
+                    (parent, left) = (outer.pos(), outer.len);
                 }
-                (parent, left) = open.pop().unwrap_or_default();
+                depth -= 1;
             }
         }
     }
@@ -895,23 +931,36 @@ impl Walker<'_, '_> {
         Ok(len)
     }
 
-    /// A JID's part: a nested JID (one level deeper) or any other string; returns its length.
+    /// A JID's part: a nested JID (one level deeper, out of line) or any other string (inline);
+    /// returns its length.
     #[inline(always)]
     fn jid_part(&mut self, at: &mut usize, what: &'static str, nesting: usize) -> Step<usize> {
         match self.bytes.get(*at) {
             Some(&tag) if self.is_jid_tag(tag) => {
-                let len = self.jid(*at + 1, tag, nesting + 1)?;
+                let len = self.nested_jid(*at + 1, tag, nesting + 1)?;
                 *at = self.pos;
                 Ok(len)
             }
             _ => self.string(at, what).map(|s| s.len),
         }
     }
+
+    /// A JID inside a JID (rare): [`Self::jid`] out of line, which breaks the recursion so that
+    /// the parts of the outer JID are read inline.
+    #[inline(never)]
+    fn nested_jid(&mut self, at: usize, tag: u8, nesting: usize) -> Step<usize> {
+        self.jid(at, tag, nesting)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_records_are_forty_bytes() {
+        assert_eq!(std::mem::size_of::<RawNode>(), 48);
+    }
 
     #[test]
     fn bad_nibbles_are_found_at_every_position() {

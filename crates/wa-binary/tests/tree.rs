@@ -75,6 +75,42 @@ fn every_vector_and_every_truncation_and_byte_flip_agrees() {
 }
 
 #[test]
+fn every_three_byte_node_header_agrees() {
+    // LIST_8, a size and any tag byte (the decoder reads these three bytes at once when the tag
+    // is a non-empty single-byte token), alone, with a value, with content, and nested too deep.
+    let mut arena = TreeArena::new();
+    for codec in [Codec::multi_device(), Codec::legacy()] {
+        let small = codec.with_limits(wa_binary::Limits {
+            max_depth: 3,
+            max_size: 1 << 20,
+        });
+        let mut decoded = 0;
+        for tag in 0..=255u8 {
+            for size in 0..4u8 {
+                let header = [248, size, tag];
+                for tail in [&[][..], &[252, 1, b'v'], &[248, 1, 248, 1, 3]] {
+                    for cut in 0..=header.len() {
+                        let mut frame = header[..cut].to_vec();
+                        if cut == header.len() {
+                            frame.extend(tail);
+                        }
+                        decoded += usize::from(agree(codec, &frame, &mut arena));
+                    }
+                }
+                let mut nested = vec![];
+                for _ in 0..4 {
+                    nested.extend([248, 2, tag, 248, 1]);
+                }
+                nested.extend([248, 1, tag]);
+                assert!(!agree(small, &nested, &mut arena));
+                agree(codec, &nested, &mut arena);
+            }
+        }
+        assert!(decoded > 200, "{decoded}");
+    }
+}
+
+#[test]
 fn nested_jids_and_limits_agree() {
     let mut arena = TreeArena::new();
     for codec in [Codec::multi_device(), Codec::legacy()] {
