@@ -37,18 +37,18 @@ pub fn ci() -> Result<(), String> {
     Ok(())
 }
 
-/// Installs what the tests need when it is missing: the npm peers and playwright-core (`npm ci`
-/// in `interop/`), Debian's Chromium for the web client's browser test (apt-get, as root) and
-/// cargo-fuzz. Already-present tools are left alone, so this is cheap on a warm machine.
+/// Installs what the tests need when it is missing: Node.js and npm, the npm peers and
+/// playwright-core (`npm ci` in `interop/`), Debian's Chromium for the web client's browser test
+/// (apt-get, as root or with passwordless sudo) and cargo-fuzz. Already-present tools are left alone, so this is cheap on a warm machine.
 pub fn setup() -> Result<(), String> {
     let root = project_root();
     let interop = root.join("interop");
     if !have("node") || !have("npm") {
-        return Err(
-            "node and npm are needed for the interop tests: install Node.js 20 or newer \
-                    (Debian: `apt-get install nodejs npm`)"
-                .into(),
-        );
+        apt_install(
+            &root,
+            &["nodejs", "npm"],
+            "node and npm (the interop tests' peers)",
+        )?;
     }
     // A node_modules from before playwright-core was added needs the install too.
     if !interop.join("node_modules/.package-lock.json").exists()
@@ -61,37 +61,55 @@ pub fn setup() -> Result<(), String> {
             &[],
         )?;
     }
-    install_chromium(&root)?;
+    // The web client's browser test drives Debian's Chromium.
+    if !Path::new("/usr/bin/chromium").exists() {
+        apt_install(
+            &root,
+            &["chromium"],
+            "Chromium (the web client's browser test)",
+        )?;
+    }
     if !cargo_fuzz_installed() {
         run(&root, "cargo", &["install", "cargo-fuzz", "--locked"], &[])?;
     }
     Ok(())
 }
 
-/// The web client's browser test drives Debian's Chromium; installs it with apt-get when it
-/// is missing (as root; otherwise says what to run).
-fn install_chromium(root: &Path) -> Result<(), String> {
-    if Path::new("/usr/bin/chromium").exists() {
-        return Ok(());
-    }
+/// Installs Debian `packages` with apt-get, as root or through passwordless sudo; otherwise
+/// fails saying what to run.
+fn apt_install(root: &Path, packages: &[&str], what: &str) -> Result<(), String> {
     let is_root = std::process::Command::new("id")
         .arg("-u")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false);
-    if !is_root || !have("apt-get") {
-        eprintln!(
-            "setup: /usr/bin/chromium is missing and cannot be installed here (not root, or no \
-             apt-get); the browser test needs it: `sudo apt-get update && sudo apt-get install -y \
-             chromium` (or set CHROMIUM to a Chromium binary)"
-        );
-        return Ok(());
+    let sudo = !is_root
+        && std::process::Command::new("sudo")
+            .args(["-n", "true"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !have("apt-get") || !(is_root || sudo) {
+        return Err(format!(
+            "{what} missing and cannot be installed here (needs apt-get as root or with \
+             passwordless sudo): run `sudo apt-get update && sudo apt-get install -y {}`",
+            packages.join(" ")
+        ));
     }
-    run(root, "apt-get", &["update"], &[])?;
+    let (program, prefix): (&str, &[&str]) = if is_root {
+        ("apt-get", &[])
+    } else {
+        ("sudo", &["DEBIAN_FRONTEND=noninteractive", "apt-get"])
+    };
+    let mut update = prefix.to_vec();
+    update.push("update");
+    run(root, program, &update, &[])?;
+    let mut install = prefix.to_vec();
+    install.extend(["install", "-y"]);
+    install.extend(packages);
     run(
         root,
-        "apt-get",
-        &["install", "-y", "chromium"],
+        program,
+        &install,
         &[("DEBIAN_FRONTEND", "noninteractive")],
     )
 }
