@@ -311,6 +311,25 @@ static PAIR_CHARS: [[[u8; 2]; 256]; 2] = {
     table
 };
 
+/// The first digit of NIBBLE_8 `bytes` that is not one (12..=14): its byte's index and value.
+pub(crate) fn first_bad_nibble(bytes: &[u8]) -> Option<(usize, u8)> {
+    bytes.iter().enumerate().find_map(|(n, &byte)| {
+        [byte >> 4, byte & 0x0f]
+            .into_iter()
+            .find(|&value| NIBBLE_CHARS[usize::from(value)].is_none())
+            .map(|value| (n, value))
+    })
+}
+
+/// Unpacks NIBBLE_8 (or HEX_8 when `hex`) `bytes` into `buf`, two characters a byte (a packed
+/// string has at most 127 bytes, so they fit).
+pub(crate) fn unpack_pairs(bytes: &[u8], hex: bool, buf: &mut [u8; PACKED_BUF]) {
+    let table = &PAIR_CHARS[usize::from(hex)];
+    for (&byte, out) in bytes.iter().zip(buf.chunks_exact_mut(2)) {
+        out.copy_from_slice(&table[usize::from(byte)]);
+    }
+}
+
 const fn nibble_char(n: usize) -> u8 {
     match NIBBLE_CHARS[n] {
         Some(c) => c,
@@ -598,20 +617,12 @@ impl Decoder {
         // Only NIBBLE_8 has invalid digits (12..=14): found first, at the byte that holds one.
         // (Checked within the rest of the input, so that a short string is read as one word.)
         if !hex && has_bad_nibble(data, 0, bytes.len()) {
-            for (n, &byte) in bytes.iter().enumerate() {
-                for nibble in [byte >> 4, byte & 0x0f] {
-                    if NIBBLE_CHARS[usize::from(nibble)].is_none() {
-                        let at = i.get(1 + n..).unwrap_or_default();
-                        return fail(at, DecodeErrorKind::BadNibble { value: nibble });
-                    }
-                }
+            if let Some((n, value)) = first_bad_nibble(bytes) {
+                let at = i.get(1 + n..).unwrap_or_default();
+                return fail(at, DecodeErrorKind::BadNibble { value });
             }
         }
-        let table = &PAIR_CHARS[usize::from(hex)];
-        // At most 127 pairs: 254 characters always fit.
-        for (&byte, out) in bytes.iter().zip(buf.chunks_exact_mut(2)) {
-            out.copy_from_slice(&table[usize::from(byte)]);
-        }
+        unpack_pairs(bytes, hex, buf);
         let mut len = bytes.len() * 2;
         if start & 0x80 != 0 {
             len = len.saturating_sub(1);
@@ -661,7 +672,7 @@ impl Decoder {
 }
 
 /// Room for the longest packed string (127 pairs).
-const PACKED_BUF: usize = 256;
+pub(crate) const PACKED_BUF: usize = 256;
 
 /// A JID part: a string, or the length of what was unpacked into the caller's buffer.
 enum JidPart<'a> {

@@ -109,10 +109,7 @@ impl Dictionary {
 
     /// The string a single-byte token decodes to (legacy maps `s.whatsapp.net` to `c.us`).
     pub(crate) fn decode_single(self, byte: u8) -> Option<&'static str> {
-        match (self, byte) {
-            (Dictionary::Legacy, LEGACY_WHATSAPP_NET) => Some("c.us"),
-            _ => self.single(byte),
-        }
+        Some(self.single_str(byte)).filter(|s| !s.is_empty())
     }
 }
 
@@ -305,51 +302,8 @@ pub(crate) mod class {
     pub const UNEXPECTED: u8 = 135;
 }
 
-const fn class_table(kind: Dictionary) -> [u8; 256] {
-    let legacy = matches!(kind, Dictionary::Legacy);
-    let mut table = [class::UNEXPECTED; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        table[byte] = match byte as u8 {
-            tags::LIST_EMPTY => 0,
-            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => class::BINARY,
-            tags::NIBBLE_8 => class::NIBBLE,
-            tags::HEX_8 => class::HEX,
-            tags::JID_PAIR => class::JID,
-            tags::AD_JID | tags::FB_JID | tags::INTEROP_JID if !legacy => class::JID,
-            tags::DICTIONARY_0..=tags::DICTIONARY_3 => class::DOUBLE,
-            tags::STREAM_END if legacy => class::STREAM_END,
-            1..tags::DICTIONARY_0 => {
-                let token = if legacy {
-                    if byte == LEGACY_WHATSAPP_NET as usize {
-                        Some("c.us")
-                    } else if byte >= 3 && byte < LEGACY_SINGLE.len() {
-                        Some(LEGACY_SINGLE[byte])
-                    } else {
-                        None
-                    }
-                } else if byte < MD_SINGLE.len() {
-                    Some(MD_SINGLE[byte])
-                } else {
-                    None
-                };
-                match token {
-                    // Tokens are at most MAX_TOKEN_LEN (64) bytes: always below TOKEN_END.
-                    Some(t) => t.len() as u8,
-                    None => class::UNKNOWN,
-                }
-            }
-            _ => class::UNEXPECTED,
-        };
-        byte += 1;
-    }
-    table
-}
-
-static LEGACY_CLASSES: [u8; 256] = class_table(Dictionary::Legacy);
-static MD_CLASSES: [u8; 256] = class_table(Dictionary::MultiDeviceV3);
-
-/// The single-byte token of every byte (`""` where there is none).
+/// The single-byte token of every byte (`""` where there is none, and for LIST_EMPTY): the
+/// legacy table reads byte 80 as `c.us`, and its bytes 0..=2 are not tokens.
 const fn single_table(kind: Dictionary) -> [&'static str; 256] {
     let legacy = matches!(kind, Dictionary::Legacy);
     let mut table = [""; 256];
@@ -375,6 +329,34 @@ const fn single_table(kind: Dictionary) -> [&'static str; 256] {
 
 static LEGACY_SINGLE_STR: [&str; 256] = single_table(Dictionary::Legacy);
 static MD_SINGLE_STR: [&str; 256] = single_table(Dictionary::MultiDeviceV3);
+
+const fn class_table(kind: Dictionary) -> [u8; 256] {
+    let legacy = matches!(kind, Dictionary::Legacy);
+    let singles = single_table(kind);
+    let mut table = [class::UNEXPECTED; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = match byte as u8 {
+            tags::LIST_EMPTY => 0,
+            tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => class::BINARY,
+            tags::NIBBLE_8 => class::NIBBLE,
+            tags::HEX_8 => class::HEX,
+            tags::JID_PAIR => class::JID,
+            tags::AD_JID | tags::FB_JID | tags::INTEROP_JID if !legacy => class::JID,
+            tags::DICTIONARY_0..=tags::DICTIONARY_3 => class::DOUBLE,
+            tags::STREAM_END if legacy => class::STREAM_END,
+            // Tokens are at most MAX_TOKEN_LEN (64) bytes: always below TOKEN_END.
+            1..tags::DICTIONARY_0 if !singles[byte].is_empty() => singles[byte].len() as u8,
+            1..tags::DICTIONARY_0 => class::UNKNOWN,
+            _ => class::UNEXPECTED,
+        };
+        byte += 1;
+    }
+    table
+}
+
+static LEGACY_CLASSES: [u8; 256] = class_table(Dictionary::Legacy);
+static MD_CLASSES: [u8; 256] = class_table(Dictionary::MultiDeviceV3);
 
 impl Dictionary {
     /// The [`class`] of every first byte of a string.
@@ -480,6 +462,10 @@ mod tests {
                 } else if (1..tags::DICTIONARY_0).contains(&byte) {
                     assert!(dict.decode_single(byte).is_none() || c == class::STREAM_END);
                     assert_eq!(dict.single_str(byte), "");
+                }
+                // The tables agree with the public lookup (except legacy's `c.us` spelling).
+                if !(dict == Dictionary::Legacy && byte == LEGACY_WHATSAPP_NET) {
+                    assert_eq!(dict.single_str(byte), dict.single(byte).unwrap_or_default());
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU64;
 
-use crate::decode::{Decoder, HEX_CHARS, NIBBLE_CHARS, has_bad_nibble, is_utf8};
+use crate::decode::{Decoder, PACKED_BUF, first_bad_nibble, has_bad_nibble, is_utf8, unpack_pairs};
 use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
@@ -319,10 +319,10 @@ impl<'a> StrRef<'a> {
     }
 
     /// Unpacks a packed string into `buf`, returning the characters written.
-    fn unpack<'b>(&self, buf: &'b mut [u8; 256]) -> &'b str {
-        let table = match self.raw.kind() {
-            NIBBLE => &NIBBLE_CHARS,
-            HEX => &HEX_CHARS,
+    fn unpack<'b>(&self, buf: &'b mut [u8; PACKED_BUF]) -> &'b str {
+        let hex = match self.raw.kind() {
+            NIBBLE => false,
+            HEX => true,
             _ => return "",
         };
         let len = self.raw.len;
@@ -332,11 +332,7 @@ impl<'a> StrRef<'a> {
             .bytes
             .get(pos..pos.saturating_add(pairs))
             .unwrap_or_default();
-        for (&byte, out) in packed.iter().zip(buf.chunks_exact_mut(2)) {
-            for (nibble, slot) in [byte >> 4, byte & 0x0f].into_iter().zip(out) {
-                *slot = table[usize::from(nibble)].unwrap_or(0);
-            }
-        }
+        unpack_pairs(packed, hex, buf);
         // Table characters are ASCII, so this never falls back.
         std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default()
     }
@@ -364,7 +360,7 @@ impl<'a> StrRef<'a> {
         }
         match self.raw.kind() {
             NIBBLE | HEX => {
-                let mut buf = [0u8; 256];
+                let mut buf = [0u8; PACKED_BUF];
                 Cow::Owned(self.unpack(&mut buf).to_owned())
             }
             _ => Cow::Owned(self.build_jid()),
@@ -375,7 +371,7 @@ impl<'a> StrRef<'a> {
     pub fn write_to(&self, out: &mut String) {
         match self.raw.kind() {
             NIBBLE | HEX => {
-                let mut buf = [0u8; 256];
+                let mut buf = [0u8; PACKED_BUF];
                 out.push_str(self.unpack(&mut buf));
             }
             _ => out.push_str(&self.to_cow()),
@@ -401,7 +397,7 @@ impl PartialEq<str> for StrRef<'_> {
             // Validated UTF-8: equal bytes are equal strings.
             RAW => self.raw_bytes() == other.as_bytes(),
             NIBBLE | HEX => {
-                let mut buf = [0u8; 256];
+                let mut buf = [0u8; PACKED_BUF];
                 self.unpack(&mut buf) == other
             }
             _ => self.build_jid() == other,
@@ -420,7 +416,7 @@ impl fmt::Display for StrRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.raw.kind() {
             NIBBLE | HEX => {
-                let mut buf = [0u8; 256];
+                let mut buf = [0u8; PACKED_BUF];
                 f.write_str(self.unpack(&mut buf))
             }
             _ => f.write_str(&self.to_cow()),
@@ -856,12 +852,8 @@ impl Walker<'_, '_> {
         // Only NIBBLE_8 has invalid digits (12..=14).
         if !hex && has_bad_nibble(self.bytes, start, *at) {
             let bytes = self.bytes.get(start..*at).unwrap_or_default();
-            for (n, &byte) in bytes.iter().enumerate() {
-                for value in [byte >> 4, byte & 0x0f] {
-                    if NIBBLE_CHARS[usize::from(value)].is_none() {
-                        return self.fail(start + n, DecodeErrorKind::BadNibble { value });
-                    }
-                }
+            if let Some((n, value)) = first_bad_nibble(bytes) {
+                return self.fail(start + n, DecodeErrorKind::BadNibble { value });
             }
         }
         let mut len = (*at - start) * 2;
@@ -958,7 +950,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn node_records_are_forty_bytes() {
+    fn node_records_are_forty_eight_bytes() {
         assert_eq!(std::mem::size_of::<RawNode>(), 48);
     }
 
