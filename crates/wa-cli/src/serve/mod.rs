@@ -519,29 +519,22 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
     let base = format!("http://{addr}");
     println!("{} {base}/", out.bold("wa serve listening on"));
     // A key the user chose is theirs to know and may be reused elsewhere: never echo it.
-    let generated_key = args.api_key.is_none();
-    if generated_key {
-        println!("api key: {}", app.api_key);
+    let (key_line, web_client) = if args.api_key.is_none() {
+        (app.api_key.clone(), format!("{base}/#key={}", app.api_key))
     } else {
-        println!("api key: the one given (--api-key or WA_API_KEY), not shown");
-    }
+        (
+            "the one given (--api-key or WA_API_KEY), not shown".to_owned(),
+            format!("{base}/ (it asks for the API key)"),
+        )
+    };
+    println!("api key: {key_line}");
     match &app.backend {
         Backend::Sim { handle, .. } => {
             println!("server: built-in simulator at {}", handle.ws_url());
         }
         Backend::Remote { ws, .. } => println!("server: {ws}"),
     }
-    if generated_key {
-        println!(
-            "web client: {}",
-            out.accent(format!("{base}/#key={}", app.api_key))
-        );
-    } else {
-        println!(
-            "web client: {} (it asks for the API key)",
-            out.accent(format!("{base}/"))
-        );
-    }
+    println!("web client: {}", out.accent(web_client));
     println!("OpenAPI: {base}/api/docs/openapi.yaml   Ctrl-C stops");
     let router = api::router(app.clone());
     let shutdown = async {

@@ -126,13 +126,16 @@ fn key_attrs(node: Node, key: &MessageKey) -> Node {
 
 /// Marks chat `jid` read up to message `last`, metric 11.
 pub fn read(epoch: u64, jid: &str, last: &MessageKey, count: u32) -> Request {
-    let child = key_attrs(Node::new("read").attr("jid", wire_jid(jid)), last).attr("count", count);
-    Request::node(set_action(epoch, [child]), Metric::Read, FLAGS_DEFAULT)
+    read_count(epoch, jid, last, i64::from(count))
 }
 
 /// Marks chat `jid` unread (`count=-2`) at message `last`, metric 11.
 pub fn mark_unread(epoch: u64, jid: &str, last: &MessageKey) -> Request {
-    let child = key_attrs(Node::new("read").attr("jid", wire_jid(jid)), last).attr("count", -2);
+    read_count(epoch, jid, last, -2)
+}
+
+fn read_count(epoch: u64, jid: &str, last: &MessageKey, count: i64) -> Request {
+    let child = key_attrs(Node::new("read").attr("jid", wire_jid(jid)), last).attr("count", count);
     Request::node(set_action(epoch, [child]), Metric::Read, FLAGS_DEFAULT)
 }
 

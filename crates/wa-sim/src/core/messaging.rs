@@ -1082,6 +1082,16 @@ impl Server {
         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
     }
 
+    /// Group `gid` as `me` may read it: 404 when there is no such group, 401 when `me` is not
+    /// a member (both group queries answer so).
+    fn readable_group(&self, gid: &str, me: &str) -> Result<&Group, u16> {
+        match self.groups.get(gid) {
+            Some(g) if g.is_member(me) => Ok(g),
+            Some(_) => Err(401),
+            None => Err(404),
+        }
+    }
+
     fn group_metadata_json(&self, gid: &str) -> Value {
         let Some(g) = self.groups.get(gid) else {
             return json!({ "status": 404 });
@@ -1121,10 +1131,9 @@ impl Server {
         let body = match (verb, kind) {
             ("query", "GroupMetadata") => {
                 let gid = arg(2).ok_or_else(|| bad("GroupMetadata needs a jid"))?;
-                match self.groups.get(gid) {
-                    Some(g) if g.is_member(&me) => self.group_metadata_json(gid),
-                    Some(_) => json!({ "status": 401 }),
-                    None => json!({ "status": 404 }),
+                match self.readable_group(gid, &me) {
+                    Ok(_) => self.group_metadata_json(gid),
+                    Err(status) => json!({ "status": status }),
                 }
             }
             ("query", "mediaConn") => {
@@ -1356,15 +1365,13 @@ impl Server {
             }
             "group" => {
                 let gid = attr("jid").ok_or_else(|| bad("group query jid"))?;
-                let Some(g) = self.groups.get(&gid) else {
-                    self.send_status(conn, tag.clone(), 404);
-                    return Ok(());
+                let g = match self.readable_group(&gid, &self.wid(account)) {
+                    Ok(g) => g,
+                    Err(status) => {
+                        self.send_status(conn, tag.clone(), status);
+                        return Ok(());
+                    }
                 };
-                if !g.is_member(&self.wid(account)) {
-                    // As `GroupMetadata` answers: only members may read a group.
-                    self.send_status(conn, tag.clone(), 401);
-                    return Ok(());
-                }
                 let mut children: Vec<Node> = g
                     .participants
                     .iter()
