@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde_json::json;
+use serde_json::{Value, json};
 use wa_binary::{Codec, Node};
 use wa_core::chat::{
     AckLevel, ChatEvent, FIRST_DEFERRED_RETRY, MAX_DEFERRED_RESENDS, MessageBatch, Messenger,
@@ -96,14 +96,20 @@ impl Link {
             .collect()
     }
 
-    fn reply(&mut self, tag: &str, status: u16) -> Vec<Event> {
+    /// The server answers `{"status": status}` on `tag`: the one response event it makes.
+    fn reply(&mut self, tag: &str, status: u16) -> (Tag, Value) {
         let frame = Frame::json(
             Tag::new(tag).unwrap(),
             JsonForm::OneComma,
             json!({ "status": status }),
         );
         self.session.handle_frame(self.now, frame);
-        std::iter::from_fn(|| self.session.poll_event()).collect()
+        let events: Vec<Event> = std::iter::from_fn(|| self.session.poll_event()).collect();
+        match <[Event; 1]>::try_from(events) {
+            Ok([Event::Response { tag, body }]) => (tag, body),
+            Ok(other) => panic!("{other:?}"),
+            Err(events) => panic!("{events:?}"),
+        }
     }
 }
 
@@ -128,17 +134,14 @@ fn relay_under_its_id_and_ack_empties_the_outbox() {
         Some("hi")
     );
 
-    let events = link.reply(&id, 200);
-    let [Event::Response { tag, body }] = events.as_slice() else {
-        panic!("{events:?}")
-    };
+    let (tag, body) = link.reply(&id, 200);
     assert_eq!(
-        messenger.on_response(link.now, tag, body),
+        messenger.on_response(link.now, &tag, &body),
         Some((id.clone(), RelayOutcome::Acked(AckLevel::ServerAck)))
     );
     assert!(messenger.outbox().is_empty());
     // A second reply on the same tag is not about a pending message any more.
-    assert_eq!(messenger.on_response(link.now, tag, body), None);
+    assert_eq!(messenger.on_response(link.now, &tag, &body), None);
 }
 
 #[test]
@@ -169,12 +172,9 @@ fn unacked_messages_go_again_with_the_same_ids_after_a_new_login() {
 
     // One is acked; the other's ack never comes: it is relayed again when its request times
     // out, under the same id.
-    let events = link.reply(&a, 200);
-    let [Event::Response { tag, body }] = events.as_slice() else {
-        panic!("{events:?}")
-    };
+    let (tag, body) = link.reply(&a, 200);
     assert!(matches!(
-        messenger.on_response(link.now, tag, body),
+        messenger.on_response(link.now, &tag, &body),
         Some((_, RelayOutcome::Acked(_)))
     ));
     link.now = link.now + Duration::from_secs(21);
@@ -195,12 +195,9 @@ fn unacked_messages_go_again_with_the_same_ids_after_a_new_login() {
         .collect();
     assert_eq!(again, std::slice::from_ref(&b));
     // Refused: it leaves the outbox with the status.
-    let events = link.reply(&b, 400);
-    let [Event::Response { tag, body }] = events.as_slice() else {
-        panic!("{events:?}")
-    };
+    let (tag, body) = link.reply(&b, 400);
     assert_eq!(
-        messenger.on_response(link.now, tag, body),
+        messenger.on_response(link.now, &tag, &body),
         Some((b, RelayOutcome::Refused(Some(400))))
     );
     assert!(messenger.outbox().is_empty());
@@ -219,13 +216,10 @@ fn a_5xx_keeps_the_message_and_relays_it_again_later_with_backoff() {
 
     // Two deferrals in a row: 1 s, then 2 s; nothing goes before it is due.
     for wait in [FIRST_DEFERRED_RETRY, FIRST_DEFERRED_RETRY * 2] {
-        let events = link.reply(&id, 503);
-        let [Event::Response { tag, body }] = events.as_slice() else {
-            panic!("{events:?}")
-        };
+        let (tag, body) = link.reply(&id, 503);
         let retry_at = link.now + wait;
         assert_eq!(
-            messenger.on_response(link.now, tag, body),
+            messenger.on_response(link.now, &tag, &body),
             Some((
                 id.clone(),
                 RelayOutcome::Deferred {
@@ -253,12 +247,9 @@ fn a_5xx_keeps_the_message_and_relays_it_again_later_with_backoff() {
         assert_eq!(again, std::slice::from_ref(&id), "same id");
         assert_eq!(messenger.poll_timeout(), None);
     }
-    let events = link.reply(&id, 200);
-    let [Event::Response { tag, body }] = events.as_slice() else {
-        panic!("{events:?}")
-    };
+    let (tag, body) = link.reply(&id, 200);
     assert_eq!(
-        messenger.on_response(link.now, tag, body),
+        messenger.on_response(link.now, &tag, &body),
         Some((id, RelayOutcome::Acked(AckLevel::ServerAck)))
     );
     assert!(messenger.outbox().is_empty());
@@ -277,11 +268,8 @@ fn a_5xx_after_the_last_resend_is_final() {
     let mut resends = 0;
     let mut waits = Vec::new();
     loop {
-        let events = link.reply(&id, 500);
-        let [Event::Response { tag, body }] = events.as_slice() else {
-            panic!("{events:?}")
-        };
-        match messenger.on_response(link.now, tag, body) {
+        let (tag, body) = link.reply(&id, 500);
+        match messenger.on_response(link.now, &tag, &body) {
             Some((
                 _,
                 RelayOutcome::Deferred {
