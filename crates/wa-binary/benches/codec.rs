@@ -1,5 +1,6 @@
 //! Criterion benches over the committed corpus (`benches/corpus/`, written by
-//! `interop/gen-binary.mjs`): decode (borrowed, owned, and `decode_tree` with a reused arena) and encode, per file.
+//! `interop/gen-binary.mjs`): decode (borrowed, owned, and `decode_tree` with a reused arena,
+//! alone and followed by a walk over the tree) and encode, per file.
 
 use std::path::PathBuf;
 
@@ -62,6 +63,13 @@ fn codec(c: &mut Criterion) {
         });
         let mut arena = TreeArena::new();
         group.bench_function("decode_tree", |b| {
+            b.iter(|| {
+                codec
+                    .decode_tree(std::hint::black_box(&bytes), &mut arena)
+                    .map(|t| t.node_count())
+            })
+        });
+        group.bench_function("decode_tree_walk", |b| {
             b.iter(|| {
                 codec
                     .decode_tree(std::hint::black_box(&bytes), &mut arena)

@@ -1,7 +1,8 @@
 //! Measures decode and encode throughput over the benchmark corpus and prints one JSON line per
 //! case and direction (`decode`: owned `Node`; `decode-borrowed`: `NodeRef`; `decode-tree`:
-//! `decode_tree` into a reused arena, then a walk over every node and attribute reading lengths,
-//! no string unpacked; `encode`) (`cargo xtask bench-compare codec` runs it next to the JavaScript peers).
+//! `decode_tree` into a reused arena; `decode-tree-walk`: the same, then a walk over every node
+//! and attribute reading lengths, no string unpacked; `encode`) (`cargo xtask bench-compare
+//! codec` runs it next to the JavaScript peers).
 //!
 //! Usage: `cargo run --release -p wa-binary --example measure -- [CORPUS_DIR] [SECONDS_PER_CASE]
 //! [CASE_FILTER]`
@@ -83,6 +84,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ),
             (
                 "decode-tree",
+                throughput(bytes.len(), budget, || {
+                    codec
+                        .decode_tree(&bytes, &mut arena)
+                        .map_or(0, |t| t.node_count())
+                }),
+            ),
+            (
+                "decode-tree-walk",
                 throughput(bytes.len(), budget, || {
                     codec
                         .decode_tree(&bytes, &mut arena)
