@@ -1,5 +1,6 @@
 // Measures the JavaScript peers' binary node codecs on wa-binary's benchmark corpus and prints one
-// JSON line per case, direction and peer (MB/s of encoded bytes). Run from interop/:
+// JSON line per case, direction and peer (MB/s of encoded bytes; `decode-walk` is a decode
+// followed by a visit of every node and attribute). Run from interop/:
 //   node bench-codec.mjs [CORPUS_DIR] [SECONDS_PER_CASE]
 // Peers: Baileys 7's TypeScript codec (multi-device), whatsapp-rust-bridge's WASM codec when it is
 // installed (multi-device), Baileys 3.5.3's Encoder/Decoder (legacy).
@@ -42,6 +43,31 @@ function throughput(len, fn) {
   return (len * calls) / (Number(now - start) / 1e9) / 1e6;
 }
 
+// Visits every node and attribute of a decoded node as wa-binary's `decode-tree-walk` does:
+// counts nodes and sums tag, key and value lengths plus byte-content lengths. Works on Baileys 7
+// nodes ({tag, attrs, content}) and on whatsapp-rust-bridge's InternalBinaryNode, whose getters
+// hand its attributes and children over to JavaScript.
+function walk(node) {
+  let sum = 1 + node.tag.length;
+  const attrs = node.attrs;
+  for (const key in attrs) sum += key.length + String(attrs[key]).length;
+  const content = node.content;
+  if (Array.isArray(content)) for (const child of content) sum += walk(child);
+  else if (content instanceof Uint8Array) sum += content.length;
+  return sum;
+}
+
+// The same over Baileys 3.5.3's legacy nodes ([tag, attrs, content]).
+function walkLegacy(node) {
+  let sum = 1 + node[0].length;
+  const attrs = node[1];
+  if (attrs) for (const key in attrs) sum += key.length + String(attrs[key]).length;
+  const content = node[2];
+  if (Array.isArray(content)) for (const child of content) sum += walkLegacy(child);
+  else if (content instanceof Uint8Array) sum += content.length;
+  return sum;
+}
+
 const manifest = JSON.parse(readFileSync(path.join(corpusDir, 'manifest.json'), 'utf8'));
 const out = (dict, name, direction, peer, mbps) => console.log(JSON.stringify({ dict, case: name, direction, peer, mbps }));
 for (const { dict, name, file } of manifest) {
@@ -49,16 +75,24 @@ for (const { dict, name, file } of manifest) {
   if (dict === 'md') {
     const node = decodeDecompressedBinaryNode(bytes, constants);
     out(dict, name, 'decode', 'baileys7', throughput(bytes.length, () => decodeDecompressedBinaryNode(bytes, constants)));
+    out(dict, name, 'decode-walk', 'baileys7', throughput(bytes.length, () => walk(decodeDecompressedBinaryNode(bytes, constants))));
     out(dict, name, 'encode', 'baileys7', throughput(bytes.length, () => encodeBinaryNode(node)));
     if (bridge) {
       const framed = Buffer.concat([Buffer.from([0]), bytes]);
       // decodeNode builds the node inside WASM and hands back a handle; we free it each time.
       out(dict, name, 'decode', 'rust-bridge', throughput(bytes.length, () => bridge.decodeNode(framed).free()));
+      out(dict, name, 'decode-walk', 'rust-bridge', throughput(bytes.length, () => {
+        const decoded = bridge.decodeNode(framed);
+        const sum = walk(decoded);
+        decoded.free();
+        return sum;
+      }));
       out(dict, name, 'encode', 'rust-bridge', throughput(bytes.length, () => bridge.encodeNode(node)));
     }
   } else {
     const node = new LegacyDecoder().read(bytes);
     out(dict, name, 'decode', 'baileys3', throughput(bytes.length, () => new LegacyDecoder().read(bytes)));
+    out(dict, name, 'decode-walk', 'baileys3', throughput(bytes.length, () => walkLegacy(new LegacyDecoder().read(bytes))));
     // Baileys 3.5.3 writes LIST_16 sizes with one byte, so its output for 256+ item lists is
     // shorter and wrong; the work is the same.
     out(dict, name, 'encode', 'baileys3', throughput(bytes.length, () => new LegacyEncoder().write(node)));
