@@ -441,6 +441,22 @@ fn digits(n: u16) -> usize {
     }
 }
 
+/// A valid NIBBLE_8 string at `at` in `bytes` (its tag checked by the caller): its end and its
+/// length in characters; `None` if it is cut short or has a bad digit.
+#[inline(always)]
+fn nibble_user(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    let head = *bytes.get(at + 1)?;
+    let start = at + 2;
+    let end = start + usize::from(head & 0x7f);
+    if end > bytes.len() || has_bad_nibble(bytes, start, end) {
+        return None;
+    }
+    Some((
+        end,
+        ((end - start) * 2).saturating_sub(usize::from(head >> 7)),
+    ))
+}
+
 /// Decodes one root node spanning all of `input` into `arena` (cleared first).
 pub(crate) fn decode_tree<'a>(
     decoder: &Decoder,
@@ -523,6 +539,14 @@ impl Walker<'_, '_> {
     fn fail<T>(&mut self, offset: usize, kind: DecodeErrorKind) -> Step<T> {
         self.error = Some(DecodeError { offset, kind });
         Err(Stop)
+    }
+
+    /// The node at `offset` is one level too deep.
+    #[cold]
+    #[inline(never)]
+    fn too_deep<T>(&mut self, offset: usize) -> Step<T> {
+        let limit = self.max_depth;
+        self.fail(offset, DecodeErrorKind::TooDeep { limit })
     }
 
     /// The input ended at `offset` while reading `what`.
@@ -625,24 +649,22 @@ impl Walker<'_, '_> {
     /// The unfinished lists: the innermost one's node and how many children are still to come
     /// in registers; each outer one in the content record of the node whose list is open inside
     /// it (a list content has no position or length of its own until it is finished), so that no
-    /// stack is pushed or popped; `depth` counts them.
+    /// stack is pushed or popped; `depth` counts them. The root counts as the one child of an
+    /// outer list, so that a node's end is a single count down, and depth is only looked at
+    /// when a list opens or closes (a node's depth limit is checked where its list opens: the
+    /// same offset, as nothing is read in between).
     #[inline(always)]
     fn nodes(&mut self, out: &mut Out) -> Step<()> {
         let Out { nodes, attrs } = out;
-        let (mut parent, mut left) = (0usize, 0usize);
+        let (mut parent, mut left) = (0usize, 1usize);
         let mut depth = 0usize;
         let mut at = self.pos;
+        if self.max_depth == 0 {
+            return self.too_deep(at);
+        }
         loop {
             // One node at `at`.
             let start = at;
-            if depth >= self.max_depth {
-                return self.fail(
-                    start,
-                    DecodeErrorKind::TooDeep {
-                        limit: self.max_depth,
-                    },
-                );
-            }
             // Most nodes start with LIST_8, a size and a single-byte token tag: three bytes read
             // at once; anything else (errors included) takes the general path.
             let fast = match self
@@ -707,6 +729,10 @@ impl Walker<'_, '_> {
                     tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
                         let count = self.list_size(&mut at, "a list")?;
                         if count > 0 {
+                            // Its first child is at `at`, one level deeper.
+                            if depth + 1 >= self.max_depth {
+                                return self.too_deep(at);
+                            }
                             // The enclosing list, until this one is finished.
                             node.content = RawStr::new(NODES, parent, left);
                             nodes.push(node);
@@ -716,7 +742,13 @@ impl Walker<'_, '_> {
                         }
                         node.content = RawStr::new(NODES, 0, 0);
                     }
-                    tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32 => {
+                    tags::BINARY_8 => {
+                        at += 1;
+                        let len = self.u8(&mut at, "BINARY_8 length")?;
+                        let start = self.take(&mut at, u64::from(len), "binary content")?;
+                        node.content = RawStr::new(BYTES, start, usize::from(len));
+                    }
+                    tags::BINARY_20 | tags::BINARY_32 => {
                         at += 1;
                         let len = self.binary_len(&mut at, kind)?;
                         let start = self.take(&mut at, len, "binary content")?;
@@ -728,13 +760,13 @@ impl Walker<'_, '_> {
             nodes.push(node);
             // Close the lists this node was the last child of.
             loop {
-                if depth == 0 {
-                    self.pos = at;
-                    return Ok(());
-                }
                 left -= 1;
                 if left > 0 {
                     break;
+                }
+                if depth == 0 {
+                    self.pos = at;
+                    return Ok(());
                 }
                 let end = nodes.len();
                 if let Some(node) = nodes.get_mut(parent) {
@@ -780,9 +812,80 @@ impl Walker<'_, '_> {
     }
 
     /// Every form but a single-byte token, whose `tag` is at `tag_at`; leaves [`Self::pos`]
-    /// after it.
+    /// after it. JIDs (the most frequent here) have a function of their own, with a smaller
+    /// frame.
     #[inline(never)]
     fn string_slow(
+        &mut self,
+        tag_at: usize,
+        tag: u8,
+        class: u8,
+        what: &'static str,
+    ) -> Step<RawStr> {
+        if class == class::JID {
+            return self.jid_string(tag_at, tag);
+        }
+        self.string_other(tag_at, tag, class, what)
+    }
+
+    /// A JID whose `tag` is at `tag_at`, as a string; leaves [`Self::pos`] after it.
+    #[inline(never)]
+    fn jid_string(&mut self, tag_at: usize, tag: u8) -> Step<RawStr> {
+        let at = tag_at + 1;
+        if let Some(s) = self.common_jid(at, tag) {
+            return Ok(s);
+        }
+        let len = self.jid(at, tag, 1)?;
+        let kind = match tag {
+            tags::JID_PAIR => JID_PAIR,
+            _ => JID + (tag - tags::INTEROP_JID),
+        };
+        Ok(RawStr::new(kind, at, len))
+    }
+
+    /// The most frequent JIDs, with a valid NIBBLE_8 user: AD_JID, and JID_PAIR with a token
+    /// server. Leaves [`Self::pos`] after it; `None` (and nothing done) for anything else,
+    /// errors included, which [`Self::jid`] then reads.
+    #[inline(always)]
+    fn common_jid(&mut self, at: usize, tag: u8) -> Option<RawStr> {
+        // The nesting limit of the outermost JID (`1 > max_depth`).
+        if self.max_depth == 0 {
+            return None;
+        }
+        let bytes = self.bytes;
+        if tag == tags::AD_JID {
+            let &[domain, device, tags::NIBBLE_8] = bytes.get(at..)?.first_chunk::<3>()? else {
+                return None;
+            };
+            let (end, user) = nibble_user(bytes, at + 2)?;
+            let server = Server::from_domain_type(domain).as_str().len();
+            let device = if device == 0 {
+                0
+            } else {
+                1 + digits(u16::from(device))
+            };
+            self.pos = end;
+            return Some(RawStr::new(
+                JID + (tags::AD_JID - tags::INTEROP_JID),
+                at,
+                user + device + 1 + server,
+            ));
+        }
+        if tag == tags::JID_PAIR && bytes.get(at) == Some(&tags::NIBBLE_8) {
+            let (end, user) = nibble_user(bytes, at)?;
+            let server = self.classes[usize::from(*bytes.get(end)?)];
+            // A non-empty token.
+            if server.wrapping_sub(1) < class::TOKEN_END - 1 {
+                self.pos = end + 1;
+                return Some(RawStr::new(JID_PAIR, at, user + 1 + usize::from(server)));
+            }
+        }
+        None
+    }
+
+    /// [`Self::string_slow`] but for JIDs.
+    #[inline(never)]
+    fn string_other(
         &mut self,
         tag_at: usize,
         tag: u8,
@@ -800,16 +903,6 @@ impl Walker<'_, '_> {
                 RawStr::new(RAW, start, at - start)
             }
             class::NIBBLE | class::HEX => self.packed(&mut at, tag)?,
-            class::JID => {
-                let len = self.jid(at, tag, 1)?;
-                let kind = match tag {
-                    tags::JID_PAIR => JID_PAIR,
-                    _ => JID + (tag - tags::INTEROP_JID),
-                };
-                let s = RawStr::new(kind, at, len);
-                at = self.pos;
-                s
-            }
             class::DOUBLE => {
                 let index = self.u8(&mut at, "a double-byte token index")?;
                 let dict = tag - tags::DICTIONARY_0;
