@@ -81,6 +81,8 @@ for (const { dict, name, file } of manifest) {
       const framed = Buffer.concat([Buffer.from([0]), bytes]);
       // decodeNode builds the node inside WASM and hands back a handle; we free it each time.
       out(dict, name, 'decode', 'rust-bridge', throughput(bytes.length, () => bridge.decodeNode(framed).free()));
+      // Its getters build JavaScript objects from the WASM node; this slows down as it runs
+      // (its memory grows), so its figure depends on the time per case.
       out(dict, name, 'decode-walk', 'rust-bridge', throughput(bytes.length, () => {
         const decoded = bridge.decodeNode(framed);
         const sum = walk(decoded);
