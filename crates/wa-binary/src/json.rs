@@ -7,6 +7,10 @@
 //!
 //! Text and bytes stay distinct, so decode → JSON → encode gives the same bytes.
 //!
+//! [`from_str`] takes nodes nested up to [`MAX_DEPTH`] deep (twice the codec's default depth
+//! limit), whatever JSON's own nesting (two arrays a node level) comes to; deeper input is an
+//! error, never a stack overflow.
+//!
 //! ```
 //! use wa_binary::{Node, json};
 //! let node = Node::new("enc").attr("v", "2").bytes(vec![0, 1, 255]);
@@ -38,9 +42,19 @@ pub fn to_string_pretty(node: &Node) -> String {
     serde_json::to_string_pretty(node).unwrap_or_default()
 }
 
-/// A node from JSON text.
+/// How deep [`from_str`] lets nodes nest (the root is at depth 1).
+pub const MAX_DEPTH: usize = 128;
+
+/// A node from JSON text (nodes nested at most [`MAX_DEPTH`] deep).
 pub fn from_str(text: &str) -> Result<Node, serde_json::Error> {
-    serde_json::from_str(text)
+    let mut de = serde_json::Deserializer::from_str(text);
+    // serde_json stops at 128 nested arrays and objects, which a node tree the codec accepts
+    // can pass (a node level is two arrays); the node depth is bounded below instead, and
+    // nothing else recurses.
+    de.disable_recursion_limit();
+    let node = NodeSeed { depth: 1 }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(node)
 }
 
 struct AttrsJson<'a>(&'a Attrs);
@@ -117,7 +131,10 @@ impl<'de> Visitor<'de> for AttrsSeed {
     }
 }
 
-struct ContentSeed;
+/// The content of a node at `depth`.
+struct ContentSeed {
+    depth: usize,
+}
 
 impl<'de> DeserializeSeed<'de> for ContentSeed {
     type Value = Content;
@@ -145,7 +162,10 @@ impl<'de> Visitor<'de> for ContentSeed {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Content, A::Error> {
         let mut nodes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-        while let Some(node) = seq.next_element::<Node>()? {
+        let child = NodeSeed {
+            depth: self.depth + 1,
+        };
+        while let Some(node) = seq.next_element_seed(child)? {
             nodes.push(node);
         }
         Ok(Content::Nodes(nodes))
@@ -170,9 +190,44 @@ impl<'de> Visitor<'de> for ContentSeed {
     }
 }
 
-struct NodeVisitor;
+/// A node at `depth` (the root is at 1).
+#[derive(Clone, Copy)]
+struct NodeSeed {
+    depth: usize,
+}
 
-impl<'de> Visitor<'de> for NodeVisitor {
+impl<'de> DeserializeSeed<'de> for NodeSeed {
+    type Value = Node;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        if self.depth > MAX_DEPTH {
+            return Err(de::Error::custom(format_args!(
+                "nodes nested deeper than {MAX_DEPTH}"
+            )));
+        }
+        d.deserialize_seq(self)
+    }
+}
+
+/// Stands for an element after a node's three: any value is an error, found without reading
+/// into it (so a deeply nested one cannot recurse).
+struct NoMore;
+
+impl<'de> Deserialize<'de> for NoMore {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NoMore, D::Error> {
+        d.deserialize_any(NoMoreVisitor)
+    }
+}
+
+struct NoMoreVisitor;
+
+impl Visitor<'_> for NoMoreVisitor {
+    type Value = NoMore;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the end of a node array [tag, {attrs}, content]")
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed {
     type Value = Node;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a node array [tag, {attrs}, content]")
@@ -185,9 +240,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
             .next_element_seed(AttrsSeed)?
             .ok_or_else(|| de::Error::invalid_length(1, &self))?;
         let content = seq
-            .next_element_seed(ContentSeed)?
+            .next_element_seed(ContentSeed { depth: self.depth })?
             .ok_or_else(|| de::Error::invalid_length(2, &self))?;
-        if seq.next_element::<de::IgnoredAny>()?.is_some() {
+        if seq.next_element::<NoMore>()?.is_some() {
             return Err(de::Error::invalid_length(4, &self));
         }
         Ok(Node {
@@ -200,6 +255,6 @@ impl<'de> Visitor<'de> for NodeVisitor {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
-        d.deserialize_seq(NodeVisitor)
+        NodeSeed { depth: 1 }.deserialize(d)
     }
 }
