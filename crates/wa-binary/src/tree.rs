@@ -883,7 +883,7 @@ impl Walker<'_, '_> {
         None
     }
 
-    /// [`Self::string_slow`] but for JIDs.
+    /// What [`Self::string_slow`] reads, except JIDs.
     #[inline(never)]
     fn string_other(
         &mut self,
