@@ -441,6 +441,34 @@ fn digits(n: u16) -> usize {
     }
 }
 
+/// Characters of a packed string of `pairs` bytes whose length byte is `head` (its top bit:
+/// the last digit is padding).
+#[inline(always)]
+fn packed_chars(pairs: usize, head: u8) -> usize {
+    (pairs * 2).saturating_sub(usize::from(head >> 7))
+}
+
+/// Characters of an AD_JID's string besides its user: `:device` (none for device 0), `@` and
+/// the server its domain type names.
+#[inline(always)]
+fn ad_jid_extra(domain: u8, device: u8) -> usize {
+    let device = if device == 0 {
+        0
+    } else {
+        1 + digits(u16::from(device))
+    };
+    device + 1 + Server::from_domain_type(domain).as_str().len()
+}
+
+/// The [`RawStr`] kind of a JID with this tag.
+#[inline(always)]
+fn jid_kind(tag: u8) -> u8 {
+    match tag {
+        tags::JID_PAIR => JID_PAIR,
+        _ => JID + (tag - tags::INTEROP_JID),
+    }
+}
+
 /// A valid NIBBLE_8 string at `at` in `bytes` (its tag checked by the caller): its end and its
 /// length in characters; `None` if it is cut short or has a bad digit.
 #[inline(always)]
@@ -451,10 +479,7 @@ fn nibble_user(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     if end > bytes.len() || has_bad_nibble(bytes, start, end) {
         return None;
     }
-    Some((
-        end,
-        ((end - start) * 2).saturating_sub(usize::from(head >> 7)),
-    ))
+    Some((end, packed_chars(end - start, head)))
 }
 
 /// Decodes one root node spanning all of `input` into `arena` (cleared first).
@@ -806,26 +831,13 @@ impl Walker<'_, '_> {
             *at = start + 1;
             return self.packed(at, tag);
         }
-        let s = self.string_slow(start, tag, class, what)?;
+        let s = if class == class::JID {
+            self.jid_string(start, tag)?
+        } else {
+            self.string_slow(start, tag, class, what)?
+        };
         *at = self.pos;
         Ok(s)
-    }
-
-    /// Every form but a single-byte token, whose `tag` is at `tag_at`; leaves [`Self::pos`]
-    /// after it. JIDs (the most frequent here) have a function of their own, with a smaller
-    /// frame.
-    #[inline(never)]
-    fn string_slow(
-        &mut self,
-        tag_at: usize,
-        tag: u8,
-        class: u8,
-        what: &'static str,
-    ) -> Step<RawStr> {
-        if class == class::JID {
-            return self.jid_string(tag_at, tag);
-        }
-        self.string_other(tag_at, tag, class, what)
     }
 
     /// A JID whose `tag` is at `tag_at`, as a string; leaves [`Self::pos`] after it.
@@ -836,11 +848,7 @@ impl Walker<'_, '_> {
             return Ok(s);
         }
         let len = self.jid(at, tag, 1)?;
-        let kind = match tag {
-            tags::JID_PAIR => JID_PAIR,
-            _ => JID + (tag - tags::INTEROP_JID),
-        };
-        Ok(RawStr::new(kind, at, len))
+        Ok(RawStr::new(jid_kind(tag), at, len))
     }
 
     /// The most frequent JIDs, with a valid NIBBLE_8 user: AD_JID, and JID_PAIR with a token
@@ -858,17 +866,11 @@ impl Walker<'_, '_> {
                 return None;
             };
             let (end, user) = nibble_user(bytes, at + 2)?;
-            let server = Server::from_domain_type(domain).as_str().len();
-            let device = if device == 0 {
-                0
-            } else {
-                1 + digits(u16::from(device))
-            };
             self.pos = end;
             return Some(RawStr::new(
-                JID + (tags::AD_JID - tags::INTEROP_JID),
+                jid_kind(tag),
                 at,
-                user + device + 1 + server,
+                user + ad_jid_extra(domain, device),
             ));
         }
         if tag == tags::JID_PAIR && bytes.get(at) == Some(&tags::NIBBLE_8) {
@@ -883,9 +885,10 @@ impl Walker<'_, '_> {
         None
     }
 
-    /// What [`Self::string_slow`] reads, except JIDs.
+    /// Every form but a single-byte token and a JID (see [`Self::jid_string`]), whose `tag` is
+    /// at `tag_at`; leaves [`Self::pos`] after it.
     #[inline(never)]
-    fn string_other(
+    fn string_slow(
         &mut self,
         tag_at: usize,
         tag: u8,
@@ -949,10 +952,7 @@ impl Walker<'_, '_> {
                 return self.fail(start + n, DecodeErrorKind::BadNibble { value });
             }
         }
-        let mut len = (*at - start) * 2;
-        if head & 0x80 != 0 {
-            len = len.saturating_sub(1);
-        }
+        let len = packed_chars(*at - start, head);
         Ok(RawStr::new(if hex { HEX } else { NIBBLE }, start, len))
     }
 
@@ -988,13 +988,7 @@ impl Walker<'_, '_> {
                 let domain = self.u8(&mut at, "an AD_JID domain type")?;
                 let device = self.u8(&mut at, "an AD_JID device")?;
                 let user = self.jid_part(&mut at, "an AD_JID user", nesting)?;
-                let server = Server::from_domain_type(domain).as_str().len();
-                let device = if device == 0 {
-                    0
-                } else {
-                    1 + digits(u16::from(device))
-                };
-                user.saturating_add(device + 1 + server)
+                user.saturating_add(ad_jid_extra(domain, device))
             }
             tags::FB_JID => {
                 let user = self.jid_part(&mut at, "an FB_JID user", nesting)?;
