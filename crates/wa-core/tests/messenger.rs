@@ -117,14 +117,20 @@ fn message(id: &str, text: &str) -> WebMessageInfo {
     compose::envelope(PEER, id, compose::text(text), 1_600_000_000)
 }
 
-#[test]
-fn relay_under_its_id_and_ack_empties_the_outbox() {
+/// A fresh link and messenger that has relayed one text message; returns its id.
+fn relayed_one(id: &str, text: &str) -> (Link, Messenger, String) {
     let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
     let mut messenger = Messenger::new(Outbox::default());
-    let id = messenger.enqueue(&message("3EB0AAAA00000001", "hi"));
+    let id = messenger.enqueue(&message(id, text));
     messenger
         .relay(&mut link.session, link.now, &id, &mut link.rng)
         .unwrap();
+    (link, messenger, id)
+}
+
+#[test]
+fn relay_under_its_id_and_ack_empties_the_outbox() {
+    let (mut link, mut messenger, id) = relayed_one("3EB0AAAA00000001", "hi");
     let relays = link.relays();
     assert_eq!(relays.len(), 1);
     let (tag, metric, flags, info) = &relays[0];
@@ -205,12 +211,7 @@ fn unacked_messages_go_again_with_the_same_ids_after_a_new_login() {
 
 #[test]
 fn a_5xx_keeps_the_message_and_relays_it_again_later_with_backoff() {
-    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
-    let mut messenger = Messenger::new(Outbox::default());
-    let id = messenger.enqueue(&message("3EB0AAAA00000003", "later"));
-    messenger
-        .relay(&mut link.session, link.now, &id, &mut link.rng)
-        .unwrap();
+    let (mut link, mut messenger, id) = relayed_one("3EB0AAAA00000003", "later");
     assert_eq!(link.relays().len(), 1);
     assert_eq!(messenger.poll_timeout(), None);
 
@@ -258,12 +259,7 @@ fn a_5xx_keeps_the_message_and_relays_it_again_later_with_backoff() {
 
 #[test]
 fn a_5xx_after_the_last_resend_is_final() {
-    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
-    let mut messenger = Messenger::new(Outbox::default());
-    let id = messenger.enqueue(&message("3EB0AAAA00000004", "never"));
-    messenger
-        .relay(&mut link.session, link.now, &id, &mut link.rng)
-        .unwrap();
+    let (mut link, mut messenger, id) = relayed_one("3EB0AAAA00000004", "never");
     assert_eq!(link.relays().len(), 1);
     let mut resends = 0;
     let mut waits = Vec::new();
