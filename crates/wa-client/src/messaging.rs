@@ -238,9 +238,7 @@ impl Client {
 
     /// A fresh download URL for the media of message `key` (binary `media` query).
     pub async fn media_requery(&self, key: &MessageKey) -> Result<String, ClientError> {
-        let jid = key.remote_jid.as_deref().unwrap_or_default();
-        let id = key.id.as_deref().unwrap_or_default();
-        let req = request::media_requery(now_secs(), jid, id, key.from_me == Some(true));
+        let req = request::media_requery(now_secs(), key);
         let node = self.node("media", req).await?;
         reply::media_url(&node)
             .map(str::to_owned)
@@ -474,9 +472,7 @@ impl Client {
 
     /// Who received, read and played one of our messages.
     pub async fn message_info(&self, key: &MessageKey) -> Result<MessageInfo, ClientError> {
-        let jid = key.remote_jid.as_deref().unwrap_or_default();
-        let id = key.id.as_deref().unwrap_or_default();
-        let req = request::message_info(now_secs(), jid, id, key.from_me == Some(true));
+        let req = request::message_info(now_secs(), key);
         Ok(reply::message_info(&self.node("message_info", req).await?))
     }
 

@@ -96,7 +96,7 @@ fn ours(op: &str, tag: Option<&str>) -> Request {
             id: "x".into(),
             prev: None,
         }),
-        "message_info" => request::message_info(e, PEER, ID2, true),
+        "message_info" => request::message_info(e, &MessageKey::new(PEER, true, ID2)),
         "history" => request::history(
             e,
             PEER,
@@ -105,7 +105,9 @@ fn ours(op: &str, tag: Option<&str>) -> Request {
             Some(&MessageKey::new(PEER, false, ID1)),
         ),
         "search" => request::search(e, "hello", Some(PEER), 10, 1),
-        "media_requery" => request::media_requery(e, PEER, "3EB0000000000004", false),
+        "media_requery" => {
+            request::media_requery(e, &MessageKey::new(PEER, false, "3EB0000000000004"))
+        }
         "exists" => request::exists(PEER),
         "status_of" => request::status_of(PEER),
         "invite_code" => request::invite_code(GROUP),

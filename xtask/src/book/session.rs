@@ -843,7 +843,10 @@ fn history_transcript() -> Result<String, String> {
     let echo = "15550109999@c.us";
     send(
         &mut pair,
-        request::message_info(2, echo, "3EB0C431C26A1916E07E", true),
+        request::message_info(
+            2,
+            &wa_proto::MessageKey::new(echo, true, "3EB0C431C26A1916E07E"),
+        ),
     )?;
     send(
         &mut pair,
@@ -925,6 +928,7 @@ fn request_catalogue() -> Result<String, String> {
     let hello = compose::envelope(alice, id, compose::text("Hello"), 1_606_147_375);
     // A message of theirs, as read receipts and history paging name it.
     let theirs = wa_proto::MessageKey::new(alice, false, id);
+    let ours = wa_proto::MessageKey::new(alice, true, id);
     let requests: Vec<(&str, Request)> = vec![
         ("relay", r::relay(epoch(), &hello)),
         (
@@ -1047,8 +1051,8 @@ fn request_catalogue() -> Result<String, String> {
             "history",
             r::history(epoch(), alice, Direction::Before, 25, Some(&theirs)),
         ),
-        ("message_info", r::message_info(epoch(), alice, id, true)),
-        ("media_requery", r::media_requery(epoch(), alice, id, true)),
+        ("message_info", r::message_info(epoch(), &ours)),
+        ("media_requery", r::media_requery(epoch(), &ours)),
         ("search", r::search(epoch(), "book", None, 25, 1)),
         ("chats", r::chats(epoch())),
         ("contacts", r::contacts(epoch())),
@@ -1198,7 +1202,10 @@ fn media_transcript() -> Result<String, String> {
     download(&mut pair, &url)?;
     send(
         &mut pair,
-        wa_core::chat::request::media_requery(2, "15550109999@c.us", "3EB0D5E1A9F0B0C2A7E4", true),
+        wa_core::chat::request::media_requery(
+            2,
+            &wa_proto::MessageKey::new("15550109999@c.us", true, "3EB0D5E1A9F0B0C2A7E4"),
+        ),
     )?;
     let fresh = pair
         .nodes

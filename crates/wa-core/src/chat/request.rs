@@ -436,21 +436,27 @@ pub fn history(
     Request::node(node, Metric::QueryMessages, FLAGS_DEFAULT)
 }
 
-/// Who received, read and played message `index` of `jid`, metric 22.
-pub fn message_info(epoch: u64, jid: &str, index: &str, from_me: bool) -> Request {
-    let node = query("message_info", epoch)
-        .attr("index", index)
-        .attr("jid", wire_jid(jid))
-        .attr("owner", from_me);
+/// A query of type `kind` about the message `key` names (`index`, `jid`, `owner`, in the order
+/// WhatsApp Web writes them).
+fn message_query(kind: &str, epoch: u64, key: &MessageKey) -> Node {
+    query(kind, epoch)
+        .attr("index", key.id.as_deref().unwrap_or_default())
+        .attr(
+            "jid",
+            wire_jid(key.remote_jid.as_deref().unwrap_or_default()),
+        )
+        .attr("owner", key.from_me == Some(true))
+}
+
+/// Who received, read and played the message `key` names, metric 22.
+pub fn message_info(epoch: u64, key: &MessageKey) -> Request {
+    let node = message_query("message_info", epoch, key);
     Request::node(node, Metric::QueryMessageInfo, FLAGS_DEFAULT)
 }
 
-/// A fresh download URL for the media of message `index` in `jid`, metric 4.
-pub fn media_requery(epoch: u64, jid: &str, index: &str, from_me: bool) -> Request {
-    let node = query("media", epoch)
-        .attr("index", index)
-        .attr("jid", wire_jid(jid))
-        .attr("owner", from_me);
+/// A fresh download URL for the media of the message `key` names, metric 4.
+pub fn media_requery(epoch: u64, key: &MessageKey) -> Request {
+    let node = message_query("media", epoch, key);
     Request::node(node, Metric::QueryMedia, FLAGS_DEFAULT)
 }
 

@@ -121,12 +121,12 @@ fn metrics_and_flags_per_operation() {
             0x80,
         ),
         (
-            request::message_info(1, "1@c.us", "X", true),
+            request::message_info(1, &MessageKey::new("1@c.us", true, "X")),
             Metric::QueryMessageInfo,
             0x80,
         ),
         (
-            request::media_requery(1, "1@c.us", "X", true),
+            request::media_requery(1, &MessageKey::new("1@c.us", true, "X")),
             Metric::QueryMedia,
             0x80,
         ),
