@@ -39,7 +39,9 @@ pub fn ci() -> Result<(), String> {
 
 /// Installs what the tests need when it is missing: Node.js and npm, the npm peers and
 /// playwright-core (`npm ci` in `interop/`), Debian's Chromium for the web client's browser test
-/// (apt-get, as root or with passwordless sudo) and cargo-fuzz. Already-present tools are left alone, so this is cheap on a warm machine.
+/// (apt-get, as root or with passwordless sudo; not when `CHROMIUM` names a browser, which the
+/// test then uses) and cargo-fuzz. Already-present tools are left alone, so this is cheap on a
+/// warm machine.
 pub fn setup() -> Result<(), String> {
     let root = project_root();
     let interop = root.join("interop");
@@ -61,8 +63,9 @@ pub fn setup() -> Result<(), String> {
             &[],
         )?;
     }
-    // The web client's browser test drives Debian's Chromium.
-    if !Path::new("/usr/bin/chromium").exists() {
+    // The web client's browser test drives `$CHROMIUM`, else Debian's Chromium.
+    let chromium = std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
         apt_install(
             &root,
             &["chromium"],
