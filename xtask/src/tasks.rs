@@ -52,6 +52,17 @@ pub fn setup() -> Result<(), String> {
             "node and npm (the interop tests' peers)",
         )?;
     }
+    // Baileys 7 and playwright-core need Node.js 20; Debian 12's own nodejs is 18.
+    match node_major() {
+        Some(major) if major >= 20 => {}
+        found => {
+            return Err(format!(
+                "the interop tests need Node.js 20 or newer (found {}): install it from \
+                 NodeSource or nodejs.org (Debian 12's nodejs package is 18)",
+                found.map_or("none".to_owned(), |m| format!("major version {m}"))
+            ));
+        }
+    }
     // A node_modules from before playwright-core was added needs the install too.
     if !interop.join("node_modules/.package-lock.json").exists()
         || !interop.join("node_modules/playwright-core").is_dir()
@@ -76,6 +87,21 @@ pub fn setup() -> Result<(), String> {
         run(&root, "cargo", &["install", "cargo-fuzz", "--locked"], &[])?;
     }
     Ok(())
+}
+
+/// The major version `node --version` prints (`v20.20.2` → 20).
+fn node_major() -> Option<u32> {
+    let output = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.trim()
+        .strip_prefix('v')?
+        .split('.')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Installs Debian `packages` with apt-get, as root or through passwordless sudo; otherwise
