@@ -1,9 +1,9 @@
 // Drives wa serve's web client in Debian's Chromium (headless, offline) with playwright-core:
 // the QR page appears, the simulated phone scans, the seeded chats show, a contact found by name
 // opens with Enter, a message to the echo contact gets its reply and read ticks, uploaded images
-// show inline and the conversation stays on the newest message once they have loaded, and at a
-// phone's width (420 px) the page shows the list or the conversation, never both, without
-// sideways scrolling.
+// show inline and the conversation stays on the newest message once they have loaded (unless the
+// reader scrolled up), and at a phone's width (420 px) the page shows the list or the
+// conversation, never both, without sideways scrolling.
 //
 //   node browser/webclient.mjs <base url> <api key> <screenshot dir> [terminal.txt]
 //
@@ -256,6 +256,36 @@ try {
   }, BIG);
   result.scroll = await settledScroll(page);
   await page.screenshot({ path: join(shots, 'web-scroll.png') });
+  // The reader scrolls up with the wheel: a new message (and its echo) leaves the list where the
+  // reader put it; scrolling back to the end follows the newest messages again.
+  const gapNow = () => page.evaluate(() => {
+    const box = document.getElementById('messages');
+    return { gap: Math.round(box.scrollHeight - box.scrollTop - box.clientHeight), top: Math.round(box.scrollTop) };
+  });
+  const exchange = async (t) => {
+    await page.fill('[data-testid=text-input]', t);
+    await page.press('[data-testid=text-input]', 'Enter');
+    await page.waitForFunction((x) => [...document.querySelectorAll('.msg.in .body')].some((b) => b.textContent === x), t);
+    await page.waitForTimeout(300);
+  };
+  await page.hover('#messages');
+  await page.mouse.wheel(0, -600);
+  await page.waitForFunction(() => {
+    const box = document.getElementById('messages');
+    return box.scrollHeight - box.scrollTop - box.clientHeight > 400;
+  });
+  await page.waitForTimeout(200);
+  const before = await gapNow();
+  await exchange(`while scrolled up ${Date.now()}`);
+  result.readerScroll = { before, after: await gapNow() };
+  await page.hover('#messages');
+  await page.mouse.wheel(0, 5000);
+  await page.waitForFunction(() => {
+    const box = document.getElementById('messages');
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 2;
+  });
+  await exchange(`back at the end ${Date.now()}`);
+  result.readerScroll.back = await settledScroll(page);
   result.steps.push(step);
 
   step = 'narrow';

@@ -210,6 +210,12 @@ fn check_at_newest(scroll: &Value, what: &str) {
 /// The scroll position after images, and the layout at 420 px and back at 1280 px.
 fn check_layout(result: &Value) {
     check_at_newest(&result["scroll"], "desktop");
+    // Scrolled up by the reader, the list stays put while messages arrive; back at the end, it
+    // follows them again.
+    let reader = &result["readerScroll"];
+    assert_eq!(reader["after"]["top"], reader["before"]["top"], "{reader}");
+    assert!(reader["after"]["gap"].as_i64().unwrap() > 400, "{reader}");
+    check_at_newest(&reader["back"], "back at the end");
     let narrow = &result["narrow"];
     check_at_newest(&narrow["chatScroll"], "420 px");
     for (view, layout) in [

@@ -16,6 +16,7 @@ const state = {
   blobs: new Map(),     // media URL -> object URL
   contacts: {},         // JID -> name, for group message authors and the search
   stick: true,          // the open conversation follows its newest message
+  readerScrolledAt: -Infinity, // when the reader last scrolled the message list themselves
 };
 
 // ----- API ----------------------------------------------------------------------------------
@@ -471,11 +472,22 @@ function scrollToNewest() {
   box.scrollTop = box.scrollHeight;
 }
 
-// The list follows the newest message until the reader scrolls up, and again once they scroll
-// back down to it.
+// The list follows the newest message until the reader scrolls away from it, and again once they
+// scroll back down to it. Only the reader's own scrolling (wheel, touch, keys, the scroll bar)
+// stops it: the list also scrolls when its content changes under it (an image's placeholder
+// shrinks while it loads, then the image grows it), and such a scroll says nothing.
+const readerScrolls = () => { state.readerScrolledAt = performance.now(); };
+for (const type of ['wheel', 'touchmove', 'pointerdown']) {
+  $('messages').addEventListener(type, readerScrolls, { passive: true });
+}
+document.addEventListener('keydown', (event) => {
+  if (['PageUp', 'PageDown', 'ArrowUp', 'ArrowDown', 'Home', 'End', ' '].includes(event.key)
+    && event.target.tagName !== 'INPUT') readerScrolls();
+});
 $('messages').addEventListener('scroll', () => {
   const box = $('messages');
-  state.stick = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  if (box.scrollHeight - box.scrollTop - box.clientHeight < 40) state.stick = true;
+  else if (performance.now() - state.readerScrolledAt < 1000) state.stick = false;
 });
 // A resize (the window, or the composer) moves the bottom edge: follow it.
 new ResizeObserver(() => {
