@@ -1,6 +1,9 @@
 // Drives wa serve's web client in Debian's Chromium (headless, offline) with playwright-core:
-// the QR page appears, the simulated phone scans, the seeded chats show, a message to the echo
-// contact gets its reply and read ticks, and an uploaded image shows inline.
+// the QR page appears, the simulated phone scans, the seeded chats show, a contact found by name
+// opens with Enter, a message to the echo contact gets its reply and read ticks, uploaded images
+// show inline and the conversation stays on the newest message once they have loaded (unless the
+// reader scrolled up), and at a phone's width (420 px) the page shows the list or the
+// conversation, never both, without sideways scrolling.
 //
 //   node browser/webclient.mjs <base url> <api key> <screenshot dir> [terminal.txt]
 //
@@ -92,6 +95,65 @@ function ansiToHtml(text) {
   return html + '</span>'.repeat(open);
 }
 
+// Waits until the message list has kept one scroll position and size for a while, then
+// reports how far its bottom is from the newest message and where that message ends relative to
+// the list's visible bottom and the composer's top (positive = hidden under them).
+async function settledScroll(page) {
+  await page.waitForFunction(() => {
+    const box = document.getElementById('messages');
+    const now = `${box.scrollTop}/${box.scrollHeight}/${box.clientHeight}`;
+    const stable = window.lastScrollState === now && performance.now() - window.lastScrollChange > 500;
+    if (window.lastScrollState !== now) {
+      window.lastScrollState = now;
+      window.lastScrollChange = performance.now();
+    }
+    return stable;
+  }, null, { polling: 100 });
+  return page.evaluate(() => {
+    const box = document.getElementById('messages');
+    const last = [...box.querySelectorAll('.msg')].pop().getBoundingClientRect();
+    const composer = document.getElementById('composer').getBoundingClientRect();
+    return {
+      gap: Math.round(box.scrollHeight - box.scrollTop - box.clientHeight),
+      overflows: box.scrollHeight > box.clientHeight + 100,
+      lastBelowList: Math.round(last.bottom - box.getBoundingClientRect().bottom),
+      lastBelowComposerTop: Math.round(last.bottom - composer.top),
+    };
+  });
+}
+
+// The main page's layout: which panes show and how wide, whether the page scrolls sideways,
+// whether the header and composer fit, and how many lines the newest text message takes.
+async function layout(page) {
+  return page.evaluate(() => {
+    const width = (id) => Math.round(document.getElementById(id).getBoundingClientRect().width);
+    const inView = (el) => {
+      if (!el || el.offsetWidth === 0) return null;
+      const r = el.getBoundingClientRect();
+      return r.left >= 0 && r.right <= window.innerWidth && r.top >= 0 && r.bottom <= window.innerHeight;
+    };
+    const lines = (el) => {
+      if (!el || el.offsetWidth === 0) return null;
+      const range = document.createRange();
+      range.selectNodeContents(el);
+      return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+    };
+    const texts = [...document.querySelectorAll('.msg .body')].filter((b) => b.textContent.split(' ').length >= 4);
+    return {
+      viewport: window.innerWidth,
+      scrollWidth: document.documentElement.scrollWidth,
+      sidebar: width('sidebar'),
+      conversation: width('conversation'),
+      header: inView(document.querySelector('#chat .bar')),
+      chatName: inView(document.getElementById('chat-name')),
+      composer: inView(document.getElementById('composer')),
+      sendButton: inView(document.getElementById('send-button')),
+      textLines: lines(texts.pop()),
+      chatNameLines: lines(document.querySelector('#chat-list .chat-item .name')),
+    };
+  });
+}
+
 const profile = mkdtempSync(join(tmpdir(), 'wa-chromium-'));
 let context;
 let page;
@@ -137,6 +199,15 @@ try {
   await page.screenshot({ path: join(shots, 'web-chats.png') });
   result.steps.push(step);
 
+  step = 'search';
+  // A contact without a chat yet, found by its name: Enter opens it.
+  await page.fill('[data-testid=search]', 'Carol');
+  await page.press('[data-testid=search]', 'Enter');
+  await page.waitForFunction(() => !document.getElementById('chat').classList.contains('hidden')
+    && document.getElementById('chat-name').textContent === 'Carol Example', null, { timeout: 5000 });
+  result.searchOpened = await page.textContent('[data-testid=chat-name]');
+  result.steps.push(step);
+
   step = 'echo';
   // Start a chat with the echo contact by its number, as "new chat" does.
   await page.fill('[data-testid=search]', ECHO.split('@')[0]);
@@ -172,12 +243,95 @@ try {
   await page.screenshot({ path: join(shots, 'web-image.png') });
   result.steps.push(step);
 
+  step = 'scroll';
+  // Larger images, each echoed back: the conversation overflows, and once every image has loaded
+  // the newest message must still be in view above the composer (not pushed under it).
+  const BIG = 3;
+  for (let i = 0; i < BIG; i++) {
+    await page.setInputFiles('[data-testid=file-input]', { name: `big-${i}.png`, mimeType: 'image/png', buffer: testPng(240) });
+  }
+  await page.waitForFunction((n) => {
+    const big = [...document.querySelectorAll('.msg img')].filter((img) => img.complete && img.naturalWidth === 240);
+    return big.length >= 2 * n && [...document.querySelectorAll('.msg.out img')].pop().closest('.msg').dataset.ack >= 3;
+  }, BIG);
+  result.scroll = await settledScroll(page);
+  await page.screenshot({ path: join(shots, 'web-scroll.png') });
+  // The reader scrolls up with the wheel: a new message (and its echo) leaves the list where the
+  // reader put it; scrolling back to the end follows the newest messages again.
+  const gapNow = () => page.evaluate(() => {
+    const box = document.getElementById('messages');
+    return { gap: Math.round(box.scrollHeight - box.scrollTop - box.clientHeight), top: Math.round(box.scrollTop) };
+  });
+  const exchange = async (t) => {
+    await page.fill('[data-testid=text-input]', t);
+    await page.press('[data-testid=text-input]', 'Enter');
+    await page.waitForFunction((x) => [...document.querySelectorAll('.msg.in .body')].some((b) => b.textContent === x), t);
+    await page.waitForTimeout(300);
+  };
+  await page.hover('#messages');
+  await page.mouse.wheel(0, -600);
+  await page.waitForFunction(() => {
+    const box = document.getElementById('messages');
+    return box.scrollHeight - box.scrollTop - box.clientHeight > 400;
+  });
+  await page.waitForTimeout(200);
+  const before = await gapNow();
+  await exchange(`while scrolled up ${Date.now()}`);
+  result.readerScroll = { before, after: await gapNow() };
+  await page.hover('#messages');
+  await page.mouse.wheel(0, 5000);
+  await page.waitForFunction(() => {
+    const box = document.getElementById('messages');
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 2;
+  });
+  await exchange(`back at the end ${Date.now()}`);
+  result.readerScroll.back = await settledScroll(page);
+  result.steps.push(step);
+
+  step = 'narrow';
+  // A phone's width: the open conversation fills the page, the list is hidden.
+  await page.setViewportSize({ width: 420, height: 800 });
+  result.narrow = { chat: await layout(page), chatScroll: await settledScroll(page) };
+  await page.screenshot({ path: join(shots, 'web-narrow-chat.png') });
+  // Back to the list: it fills the page, the conversation is hidden.
+  await page.click('[data-testid=back-button]');
+  await page.waitForFunction(() => document.getElementById('sidebar').offsetWidth > 0);
+  result.narrow.list = await layout(page);
+  await page.screenshot({ path: join(shots, 'web-narrow-list.png') });
+  // Enter in the search opens the chat found by name, here too.
+  await page.fill('[data-testid=search]', 'Bob');
+  await page.press('[data-testid=search]', 'Enter');
+  await page.waitForFunction(() => document.getElementById('chat-name').textContent === 'Bob Example'
+    && document.getElementById('sidebar').offsetWidth === 0, null, { timeout: 5000 });
+  result.narrow.search = await layout(page);
+  await page.click('[data-testid=back-button]');
+  await page.waitForFunction(() => document.getElementById('sidebar').offsetWidth > 0);
+  // Back at a desktop's width both panes show again.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  result.desktop = await layout(page);
+  result.steps.push(step);
+
   step = 'sessions';
   // A second session from the "+" button: its own QR page, scanned by the simulator's second
   // phone, then its own chats; the selector switches back.
+  // Its QR page at a phone's width first: one column, nothing wider than the screen.
+  await page.setViewportSize({ width: 420, height: 800 });
   page.once('dialog', (dialog) => dialog.accept('alice'));
   await page.click('#main-page .new-session');
   await page.waitForSelector('[data-testid=qr-image]:not(.hidden)');
+  await page.waitForFunction(() => {
+    const img = document.querySelector('[data-testid=qr-image]');
+    return img.complete && img.naturalWidth > 100;
+  });
+  result.narrowLogin = await page.evaluate(() => {
+    const qr = document.querySelector('[data-testid=qr-image]').getBoundingClientRect();
+    return {
+      scrollWidth: document.documentElement.scrollWidth,
+      qr: { left: Math.round(qr.left), right: Math.round(qr.right), width: Math.round(qr.width) },
+    };
+  });
+  await page.screenshot({ path: join(shots, 'web-narrow-login.png') });
+  await page.setViewportSize({ width: 1280, height: 800 });
   await page.waitForSelector('#main-page:not(.hidden)');
   await page.waitForFunction(() => document.querySelector('[data-testid=me-name]').textContent === 'Alice Example');
   await page.waitForFunction(() => document.querySelectorAll('#chat-list .chat-item').length >= 1);

@@ -190,6 +190,10 @@ impl CliError {
             CliError::SessionCorrupt { .. } => {
                 Some("log in again with `wa login` to replace it, or delete the file".into())
             }
+            CliError::SimStart(wa_sim::StartError::Tls(_)) => Some(
+                "check --tls-cert and --tls-key, or (with --tls) the CA directory the error names"
+                    .into(),
+            ),
             CliError::SimStart(_) => {
                 Some("is the address in use? `--listen 127.0.0.1:0` picks a free port".into())
             }

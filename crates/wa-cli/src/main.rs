@@ -191,7 +191,12 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
             let sessions = context.sessions()?;
             runtime()?.block_on(login::logout(args, &sessions, context.out))
         }
-        Command::Sim(args) => runtime()?.block_on(sim::run(args, context.out, context.err)),
+        Command::Sim(args) => runtime()?.block_on(sim::run(
+            args,
+            context.data_dir.as_deref(),
+            context.out,
+            context.err,
+        )),
         Command::Serve(args) => {
             runtime()?.block_on(serve::run(args, context.data_dir.clone(), context.out))
         }

@@ -60,6 +60,11 @@ impl Sessions {
         Ok(Sessions { root, dir })
     }
 
+    /// The data directory (the sessions directory's parent).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The directory holding the session files.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -1,13 +1,14 @@
 //! `wa sim`: the wa-sim server, standalone, until Ctrl-C.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use wa_sim::{Config, SeedAccount, SimConfig, SimHandle, SimServer};
+use wa_sim::{Config, LocalCa, SeedAccount, SimConfig, SimHandle, SimServer, TlsConfig};
 
 use crate::error::CliError;
+use crate::sessions::Sessions;
 use crate::style::Style;
 
 pub const SIM_EXAMPLES: &str = "\
@@ -20,6 +21,10 @@ Examples:
   # without --auto-scan, scan a code by hand:
   curl -X POST http://127.0.0.1:8080/_sim/scan -H 'content-type: application/json' \\
        -d '{\"qr\": \"<the qr: line of wa login>\"}'
+  wa sim --tls --auto-scan 1               wss:// and https:// (what real clients need for
+                                           media), certificate from a local CA made on first use
+  NODE_EXTRA_CA_CERTS=<the CA file it prints> node your-baileys-script.js
+  wa sim --tls-cert chain.pem --tls-key key.pem   TLS with your own certificate
 
 Control API (JSON): GET /_sim/state, GET /_sim/events, POST /_sim/scan, /_sim/qr,
 /_sim/unpair, /_sim/config. Events are printed on standard error as they happen.";
@@ -45,6 +50,62 @@ pub struct SimArgs {
     /// Do not print events.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Serve TLS (wss://, https://: Baileys uploads media over https only) with a certificate
+    /// for localhost, 127.0.0.1 and ::1 from a local CA, made on first use in --tls-ca-dir.
+    /// Trust its CA file once (printed at start).
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub tls: bool,
+    /// Where the local CA of --tls lives (default: the data directory + `sim-ca`).
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    pub tls_ca_dir: Option<PathBuf>,
+    /// Serve TLS with this certificate chain (PEM, leaf first) instead of the local CA's.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Where a TLS certificate came from, for the start-up lines.
+enum TlsSource {
+    /// `--tls`: issued now by this CA, for these hosts.
+    LocalCa(Box<LocalCa>, Vec<String>),
+    /// `--tls-cert`/`--tls-key`.
+    Files(PathBuf),
+}
+
+/// The names a local CA's server certificate carries: the loopback names, and the listen
+/// address when it is a specific one (the sim names it in its media URLs).
+fn certificate_hosts(listen: SocketAddr) -> Vec<String> {
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+    let ip = listen.ip().to_string();
+    if !listen.ip().is_unspecified() && !hosts.contains(&ip) {
+        hosts.push(ip);
+    }
+    hosts
+}
+
+/// The TLS settings from the options, if any: the local CA's (made now if needed) or the
+/// given files'.
+fn tls_config(
+    args: &SimArgs,
+    data_dir: Option<&Path>,
+) -> Result<Option<(TlsConfig, TlsSource)>, CliError> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let tls = TlsConfig::from_pem_files(cert, key)?;
+        return Ok(Some((tls, TlsSource::Files(cert.clone()))));
+    }
+    if !args.tls {
+        return Ok(None);
+    }
+    let dir = match &args.tls_ca_dir {
+        Some(dir) => dir.clone(),
+        None => Sessions::locate(data_dir)?.root().join("sim-ca"),
+    };
+    let ca = LocalCa::open_or_create(&dir)?;
+    let hosts = certificate_hosts(args.listen);
+    let tls = ca.issue(&hosts)?;
+    Ok(Some((tls, TlsSource::LocalCa(Box::new(ca), hosts))))
 }
 
 /// A duration from a `--auto-scan` value, refusing negative and absurd ones.
@@ -75,20 +136,35 @@ pub fn server_config(args: &SimArgs) -> Result<Config, CliError> {
 
 /// Starts a simulator on `listen`.
 pub async fn start(listen: SocketAddr, server: Config) -> Result<SimHandle, CliError> {
+    start_with_tls(listen, server, None).await
+}
+
+/// Starts a simulator on `listen`, serving TLS when given a certificate.
+async fn start_with_tls(
+    listen: SocketAddr,
+    server: Config,
+    tls: Option<TlsConfig>,
+) -> Result<SimHandle, CliError> {
     let config = SimConfig {
         listen,
         server,
-        ..SimConfig::default()
+        tls,
     };
     Ok(SimServer::start(config).await?)
 }
 
-/// Runs `wa sim`.
-pub async fn run(args: SimArgs, out: Style, err: Style) -> Result<(), CliError> {
+/// Runs `wa sim`; `data_dir` (from `--data-dir`) holds the local CA of `--tls` by default.
+pub async fn run(
+    args: SimArgs,
+    data_dir: Option<&Path>,
+    out: Style,
+    err: Style,
+) -> Result<(), CliError> {
     let config = server_config(&args)?;
     let account = config.accounts.first().cloned().unwrap_or_default();
     let auto_scan = config.auto_scan_delay;
-    let handle = start(args.listen, config).await?;
+    let (tls, source) = tls_config(&args, data_dir)?.unzip();
+    let handle = start_with_tls(args.listen, config, tls).await?;
     println!(
         "{}",
         out.bold("wa-sim: a local WhatsApp Web (legacy) server")
@@ -115,6 +191,15 @@ pub async fn run(args: SimArgs, out: Style, err: Style) -> Result<(), CliError> 
         account.pushname,
         account.platform
     );
+    match &source {
+        Some(TlsSource::LocalCa(ca, hosts)) => print_local_ca(ca, hosts, out),
+        Some(TlsSource::Files(cert)) => println!(
+            "  {}        certificate {} (clients must trust its issuer)",
+            out.dim("TLS"),
+            cert.display()
+        ),
+        None => {}
+    }
     match auto_scan {
         Some(delay) => println!(
             "  {}  the phone scans each QR after {:.1} s",
@@ -127,7 +212,12 @@ pub async fn run(args: SimArgs, out: Style, err: Style) -> Result<(), CliError> 
             handle.control_url()
         ),
     }
-    if auto_scan.is_some() {
+    if source.is_some() {
+        // wa login trusts the web's root certificates only.
+        println!(
+            "Clients must trust the certificate (above); `wa login` needs a wa sim without TLS."
+        );
+    } else if auto_scan.is_some() {
         println!(
             "Log in with: wa login --server {} --show-to-sim",
             handle.ws_url()
@@ -161,4 +251,28 @@ pub async fn run(args: SimArgs, out: Style, err: Style) -> Result<(), CliError> 
     eprintln!("stopping");
     handle.shutdown().await;
     Ok(())
+}
+
+/// The local CA's lines: where its certificate is and how to trust it.
+fn print_local_ca(ca: &LocalCa, hosts: &[String], out: Style) {
+    let path = ca.cert_path();
+    let path = path.display();
+    let made = if ca.created() {
+        "made now: trust it once"
+    } else {
+        "made before"
+    };
+    println!("  {}    {path}", out.dim("CA file"));
+    println!(
+        "  {}        certificate for {} by that local CA ({made})",
+        out.dim("TLS"),
+        hosts.join(", ")
+    );
+    println!(
+        "  {}   Node.js: NODE_EXTRA_CA_CERTS={path}   curl: --cacert {path}",
+        out.dim("trust it")
+    );
+    println!(
+        "             Debian/Ubuntu: sudo cp {path} /usr/local/share/ca-certificates/wa-sim.crt && sudo update-ca-certificates"
+    );
 }

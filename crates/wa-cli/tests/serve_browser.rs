@@ -1,8 +1,10 @@
 //! The web client in a real browser: `interop/browser/webclient.mjs` drives Debian's Chromium
 //! (playwright-core, headless, offline) against the built `wa serve` with its in-process
-//! simulator. It checks the QR page, the scan, the seeded chats, an echo conversation with
-//! read ticks and the contact's typing indicator, an inline image upload and switching
-//! between two sessions, and takes screenshots (the web client, and `wa demo` rendered as a
+//! simulator. It checks the QR page, the scan, the seeded chats, opening a contact found by
+//! name with Enter, an echo conversation with read ticks and the contact's typing indicator,
+//! inline image uploads after which the conversation still shows the newest message, the
+//! layout at a phone's width (420 px: the list or the conversation, no sideways scrolling) and
+//! switching between two sessions, and takes screenshots (the web client, and `wa demo` rendered as a
 //! terminal) into `$WA_SCREENSHOT_DIR`, or a scratch directory under the target dir when unset,
 //! so a test run leaves the tree clean. Refresh the README's pictures with
 //! `WA_SCREENSHOT_DIR=docs/img cargo test -p wa-cli --test serve_browser`. Failure screenshots
@@ -130,8 +132,13 @@ fn the_web_client_logs_in_lists_chats_chats_with_the_echo_contact_and_shows_imag
     );
     assert_eq!(
         result["steps"],
-        serde_json::json!(["qr", "scan", "chats", "echo", "image", "sessions", "demo"])
+        serde_json::json!([
+            "qr", "scan", "chats", "search", "echo", "image", "scroll", "narrow", "sessions",
+            "demo"
+        ])
     );
+    assert_eq!(result["searchOpened"], "Carol Example", "{result}");
+    check_layout(&result);
     assert_eq!(result["me"], "Sim Phone");
     let chats: Vec<(String, u64)> = result["chats"]
         .as_array()
@@ -168,9 +175,95 @@ fn the_web_client_logs_in_lists_chats_chats_with_the_echo_contact_and_shows_imag
         "web-chats.png",
         "web-conversation.png",
         "web-image.png",
+        "web-scroll.png",
+        "web-narrow-chat.png",
+        "web-narrow-list.png",
+        "web-narrow-login.png",
         "demo.png",
     ] {
         let bytes = std::fs::read(shots.join(shot)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{shot}");
     }
+}
+
+/// The newest message is in view (the list scrolled to its end, the message above the
+/// composer) after images loaded, on a list long enough to scroll.
+fn check_at_newest(scroll: &Value, what: &str) {
+    assert_eq!(
+        scroll["overflows"], true,
+        "{what}: too few messages to scroll: {scroll}"
+    );
+    assert!(
+        scroll["gap"].as_i64().unwrap() <= 2,
+        "{what}: not at the end: {scroll}"
+    );
+    assert!(
+        scroll["lastBelowList"].as_i64().unwrap() <= 1,
+        "{what}: the newest message is cut off: {scroll}"
+    );
+    assert!(
+        scroll["lastBelowComposerTop"].as_i64().unwrap() <= 0,
+        "{what}: the newest message is under the composer: {scroll}"
+    );
+}
+
+/// The scroll position after images, and the layout at 420 px and back at 1280 px.
+fn check_layout(result: &Value) {
+    check_at_newest(&result["scroll"], "desktop");
+    // Scrolled up by the reader, the list stays put while messages arrive; back at the end, it
+    // follows them again.
+    let reader = &result["readerScroll"];
+    assert_eq!(reader["after"]["top"], reader["before"]["top"], "{reader}");
+    assert!(reader["after"]["gap"].as_i64().unwrap() > 400, "{reader}");
+    check_at_newest(&reader["back"], "back at the end");
+    let narrow = &result["narrow"];
+    check_at_newest(&narrow["chatScroll"], "420 px");
+    for (view, layout) in [
+        ("conversation", &narrow["chat"]),
+        ("list", &narrow["list"]),
+        ("search", &narrow["search"]),
+    ] {
+        assert_eq!(layout["viewport"], 420, "{view}: {layout}");
+        assert!(
+            layout["scrollWidth"].as_i64().unwrap() <= 420,
+            "{view}: the page scrolls sideways: {layout}"
+        );
+    }
+    // An open conversation fills the screen, with its header and composer whole, and text
+    // wraps at the bubble's width, not at every word.
+    for layout in [&narrow["chat"], &narrow["search"]] {
+        assert_eq!(layout["sidebar"], 0, "{layout}");
+        assert_eq!(layout["conversation"], 420, "{layout}");
+        for part in ["header", "chatName", "composer", "sendButton"] {
+            assert_eq!(
+                layout[part], true,
+                "{part} is not whole on screen: {layout}"
+            );
+        }
+    }
+    assert!(
+        narrow["chat"]["textLines"].as_i64().unwrap() <= 2,
+        "{}",
+        narrow["chat"]
+    );
+    // The list alone fills the screen; a chat's name stays on one line.
+    assert_eq!(narrow["list"]["sidebar"], 420, "{}", narrow["list"]);
+    assert_eq!(narrow["list"]["conversation"], 0, "{}", narrow["list"]);
+    assert_eq!(narrow["list"]["chatNameLines"], 1, "{}", narrow["list"]);
+    // At a desktop's width both panes show side by side.
+    let desktop = &result["desktop"];
+    let (sidebar, conversation) = (
+        desktop["sidebar"].as_i64().unwrap(),
+        desktop["conversation"].as_i64().unwrap(),
+    );
+    assert!(sidebar >= 300 && conversation >= 600, "{desktop}");
+    assert!(
+        desktop["scrollWidth"].as_i64().unwrap() <= 1280,
+        "{desktop}"
+    );
+    // The QR page at 420 px: the code fits, nothing scrolls sideways.
+    let login = &result["narrowLogin"];
+    assert!(login["scrollWidth"].as_i64().unwrap() <= 420, "{login}");
+    assert!(login["qr"]["left"].as_i64().unwrap() >= 0, "{login}");
+    assert!(login["qr"]["right"].as_i64().unwrap() <= 420, "{login}");
 }

@@ -14,7 +14,9 @@ const state = {
   typingSent: 0,
   typingTimer: null,
   blobs: new Map(),     // media URL -> object URL
-  contacts: {},         // JID -> name, for group message authors
+  contacts: {},         // JID -> name, for group message authors and the search
+  stick: true,          // the open conversation follows its newest message
+  readerScrolledAt: -Infinity, // when the reader last scrolled the message list themselves
 };
 
 // ----- API ----------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ for (const button of document.querySelectorAll('.new-session')) {
 
 async function switchSession(name) {
   state.session = name;
-  state.chat = null;
+  closeChat();
   state.qrValue = null;
   localStorage.setItem('wa-session', name);
   await render();
@@ -137,6 +139,7 @@ async function render() {
   }
   if (session.status === 'WORKING') {
     show('main-page');
+    $('main-page').classList.toggle('chat-open', Boolean(state.chat));
     $('me-name').textContent = (session.me && (session.me.pushName || session.me.id)) || session.name;
     $('me-avatar').textContent = initials($('me-name').textContent);
     await renderChats();
@@ -235,85 +238,148 @@ async function loadContacts() {
   state.contactsOf = state.session;
 }
 
+// The chats whose name or number contains `filter`, then (when searching) the contacts that have
+// no chat yet, as WhatsApp's search lists them.
+function searchResults(filter) {
+  const f = filter.trim().toLowerCase();
+  const matches = (name, id) => !f || (name || '').toLowerCase().includes(f) || id.includes(f);
+  const chats = state.chats.filter((c) => matches(c.name, c.id));
+  if (!f) return { chats, contacts: [] };
+  const inChats = new Set(state.chats.map((c) => c.id));
+  const contacts = Object.entries(state.contacts)
+    .filter(([id, name]) => id.endsWith('@c.us') && !inChats.has(id) && matches(name, id))
+    .map(([id, name]) => ({ id, name: name || id.split('@')[0] }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { chats, contacts };
+}
+
+function listItem(id, name, onTop, onBottom) {
+  const item = document.createElement('li');
+  item.className = 'chat-item';
+  item.dataset.chatId = id;
+  item.dataset.testid = 'chat-item';
+  if (id === state.chat) item.classList.add('active');
+  const avatar = document.createElement('div');
+  avatar.className = 'avatar';
+  avatar.style.background = avatarColor(id);
+  avatar.textContent = initials(name);
+  const text = document.createElement('div');
+  text.className = 'text';
+  const top = document.createElement('div');
+  top.className = 'row';
+  const nameSpan = document.createElement('span');
+  nameSpan.className = 'name';
+  nameSpan.textContent = name;
+  top.append(nameSpan);
+  const bottom = document.createElement('div');
+  bottom.className = 'row';
+  onTop(top);
+  onBottom(bottom);
+  text.append(top, bottom);
+  item.append(avatar, text);
+  item.addEventListener('click', () => openChat(id));
+  return item;
+}
+
 async function renderChats() {
   if (state.contactsOf !== state.session || Object.keys(state.contacts).length === 0) {
     await loadContacts().catch(() => {});
   }
   state.chats = await api(`/api/${enc(state.session)}/chats/overview`);
-  const filter = $('search').value.trim().toLowerCase();
+  const { chats, contacts } = searchResults($('search').value);
   const list = $('chat-list');
   list.innerHTML = '';
-  for (const chat of state.chats) {
-    if (filter && !chat.name.toLowerCase().includes(filter) && !chat.id.includes(filter)) continue;
-    const item = document.createElement('li');
-    item.className = 'chat-item';
-    item.dataset.chatId = chat.id;
-    item.dataset.testid = 'chat-item';
-    if (chat.id === state.chat) item.classList.add('active');
+  for (const chat of chats) {
+    const item = listItem(chat.id, chat.name, (top) => {
+      const time = document.createElement('span');
+      time.className = 'time';
+      time.textContent = timeLabel(chat.lastMessage ? chat.lastMessage.timestamp : chat.timestamp);
+      top.append(time);
+    }, (bottom) => {
+      const last = document.createElement('span');
+      last.className = 'preview';
+      if (isTyping(chat.id)) {
+        last.textContent = 'typing…';
+        last.classList.add('typing');
+      } else {
+        const t = chat.lastMessage && ticks(chat.lastMessage);
+        if (t) last.append(t, ' ');
+        last.append(preview(chat.lastMessage));
+      }
+      bottom.append(last);
+      if (chat.unreadCount > 0) {
+        const badge = document.createElement('span');
+        badge.className = 'badge';
+        badge.dataset.testid = 'unread-badge';
+        badge.textContent = String(chat.unreadCount);
+        bottom.append(badge);
+      }
+    });
     if (chat.unreadCount > 0) item.classList.add('unread');
-    const avatar = document.createElement('div');
-    avatar.className = 'avatar';
-    avatar.style.background = avatarColor(chat.id);
-    avatar.textContent = initials(chat.name);
-    const text = document.createElement('div');
-    text.className = 'text';
-    const top = document.createElement('div');
-    top.className = 'row';
-    const name = document.createElement('span');
-    name.className = 'name';
-    name.textContent = chat.name;
-    const time = document.createElement('span');
-    time.className = 'time';
-    time.textContent = timeLabel(chat.lastMessage ? chat.lastMessage.timestamp : chat.timestamp);
-    top.append(name, time);
-    const bottom = document.createElement('div');
-    bottom.className = 'row';
-    const last = document.createElement('span');
-    last.className = 'preview';
-    if (isTyping(chat.id)) {
-      last.textContent = 'typing…';
-      last.classList.add('typing');
-    } else {
-      const t = chat.lastMessage && ticks(chat.lastMessage);
-      if (t) last.append(t, ' ');
-      last.append(preview(chat.lastMessage));
-    }
-    bottom.append(last);
-    if (chat.unreadCount > 0) {
-      const badge = document.createElement('span');
-      badge.className = 'badge';
-      badge.dataset.testid = 'unread-badge';
-      badge.textContent = String(chat.unreadCount);
-      bottom.append(badge);
-    }
-    text.append(top, bottom);
-    item.append(avatar, text);
-    item.addEventListener('click', () => openChat(chat.id));
     list.appendChild(item);
+  }
+  if (contacts.length > 0) {
+    const heading = document.createElement('li');
+    heading.className = 'list-heading';
+    heading.textContent = 'Contacts';
+    list.appendChild(heading);
+  }
+  for (const contact of contacts) {
+    list.appendChild(listItem(contact.id, contact.name, () => {}, (bottom) => {
+      const number = document.createElement('span');
+      number.className = 'preview';
+      number.textContent = `+${contact.id.split('@')[0]}`;
+      bottom.append(number);
+    }));
   }
 }
 
 $('search').addEventListener('input', () => renderChats());
-// Enter on a phone number (or chat id) starts that chat, as "new chat" does.
+// Enter opens the first chat or contact the search finds; a phone number (or chat id) that
+// finds none starts that chat, as "new chat" does.
 $('search').addEventListener('keydown', (event) => {
   if (event.key !== 'Enter') return;
+  event.preventDefault();
   const value = $('search').value.trim();
   if (!value) return;
-  const known = state.chats.find((c) => c.name.toLowerCase().includes(value.toLowerCase()));
-  if (known) openChat(known.id);
-  else if (/^[+\d][\d\s-]*$/.test(value)) openChat(`${value.replace(/\D/g, '')}@c.us`);
-  else if (value.includes('@')) openChat(value);
+  const { chats, contacts } = searchResults(value);
+  let id = (chats[0] || contacts[0] || {}).id;
+  if (!id && /^[+\d][\d\s-]*$/.test(value)) id = `${value.replace(/\D/g, '')}@c.us`;
+  else if (!id && value.includes('@')) id = value;
+  if (!id) return;
   $('search').value = '';
-  renderChats();
+  openChat(id);
+});
+
+function chatName(id) {
+  const chat = state.chats.find((c) => c.id === id);
+  return (chat && chat.name) || state.contacts[id] || id.split('@')[0];
+}
+
+// Back to the list (on a narrow screen the only way out of a conversation).
+function closeChat() {
+  state.chat = null;
+  $('main-page').classList.remove('chat-open');
+  $('chat').classList.add('hidden');
+  $('no-chat').classList.remove('hidden');
+  $('messages').replaceChildren();
+  delete $('messages').dataset.chat;
+}
+
+$('back-button').addEventListener('click', () => {
+  closeChat();
+  renderChats().catch(() => {});
 });
 
 async function openChat(id) {
+  if (id !== state.chat) state.stick = true;
   state.chat = id;
+  $('main-page').classList.add('chat-open');
   $('no-chat').classList.add('hidden');
   $('chat').classList.remove('hidden');
-  const chat = state.chats.find((c) => c.id === id) || { id, name: id.split('@')[0] };
-  $('chat-name').textContent = chat.name;
-  $('chat-avatar').textContent = initials(chat.name);
+  const chat = state.chats.find((c) => c.id === id) || {};
+  $('chat-name').textContent = chatName(id);
+  $('chat-avatar').textContent = initials(chatName(id));
   $('chat-avatar').style.background = avatarColor(id);
   await renderMessages();
   if (chat.unreadCount > 0) {
@@ -331,69 +397,137 @@ async function mediaUrl(url) {
   return objectUrl;
 }
 
+// What a bubble shows besides its ticks: a bubble is rebuilt only when this changes.
+function bubbleKey(message, author) {
+  const media = message.media || {};
+  return JSON.stringify([message.body, message.timestamp, message.hasMedia, media.url, media.mimetype,
+    media.filename, message.location, author]);
+}
+
+function buildBubble(message, author, key) {
+  const bubble = document.createElement('div');
+  bubble.className = `msg ${message.fromMe ? 'out' : 'in'}`;
+  bubble.dataset.id = message.id;
+  bubble.dataset.key = key;
+  bubble.dataset.testid = 'message';
+  if (author) {
+    const line = document.createElement('div');
+    line.className = 'author';
+    line.textContent = author;
+    bubble.append(line);
+  }
+  if (message.hasMedia && message.media && message.media.url) {
+    if ((message.media.mimetype || '').startsWith('image/')) {
+      const img = document.createElement('img');
+      img.alt = message.media.filename || 'image';
+      img.dataset.testid = 'message-image';
+      // An image grows the list when it arrives: keep the newest message in view.
+      img.addEventListener('load', () => {
+        if (state.stick && img.isConnected) scrollToNewest();
+      });
+      bubble.append(img);
+      mediaUrl(message.media.url).then((src) => { img.src = src; }).catch(() => { img.alt = 'image unavailable'; });
+    } else {
+      const file = document.createElement('a');
+      file.className = 'file';
+      file.textContent = `⎙ ${message.media.filename || message.media.mimetype || 'file'}`;
+      file.href = '#';
+      file.addEventListener('click', async (event) => {
+        event.preventDefault();
+        const a = document.createElement('a');
+        a.href = await mediaUrl(message.media.url);
+        a.download = message.media.filename || 'file';
+        a.click();
+      });
+      bubble.append(file);
+    }
+  }
+  if (message.location) {
+    bubble.append(`Location: ${message.location.name || ''} ${message.location.latitude}, ${message.location.longitude}`);
+  }
+  const body = document.createElement('span');
+  body.className = 'body';
+  body.textContent = message.body || '';
+  bubble.append(body);
+  const meta = document.createElement('span');
+  meta.className = 'meta';
+  meta.append(timeLabel(message.timestamp));
+  bubble.append(meta);
+  return bubble;
+}
+
+function setAck(bubble, message) {
+  const ack = String(message.ack);
+  if (bubble.dataset.ack === ack) return;
+  bubble.dataset.ack = ack;
+  const meta = bubble.querySelector('.meta');
+  const old = meta.querySelector('.ticks');
+  if (old) old.remove();
+  const t = ticks(message);
+  if (t) meta.append(t);
+}
+
+function scrollToNewest() {
+  const box = $('messages');
+  box.scrollTop = box.scrollHeight;
+}
+
+// The list follows the newest message until the reader scrolls away from it, and again once they
+// scroll back down to it. Only the reader's own scrolling (wheel, touch, keys, the scroll bar)
+// stops it: the list also scrolls when its content changes under it (an image's placeholder
+// shrinks while it loads, then the image grows it), and such a scroll says nothing.
+const readerScrolls = () => { state.readerScrolledAt = performance.now(); };
+for (const type of ['wheel', 'touchmove', 'pointerdown']) {
+  $('messages').addEventListener(type, readerScrolls, { passive: true });
+}
+document.addEventListener('keydown', (event) => {
+  if (['PageUp', 'PageDown', 'ArrowUp', 'ArrowDown', 'Home', 'End', ' '].includes(event.key)
+    && event.target.tagName !== 'INPUT') readerScrolls();
+});
+$('messages').addEventListener('scroll', () => {
+  const box = $('messages');
+  if (box.scrollHeight - box.scrollTop - box.clientHeight < 40) state.stick = true;
+  else if (performance.now() - state.readerScrolledAt < 1000) state.stick = false;
+});
+// A resize (the window, or the composer) moves the bottom edge: follow it.
+new ResizeObserver(() => {
+  if (state.stick && state.chat) scrollToNewest();
+}).observe($('messages'));
+
 async function renderMessages() {
   const id = state.chat;
   const messages = (await api(`/api/${enc(state.session)}/chats/${enc(id)}/messages?limit=100`)).reverse();
   if (id !== state.chat) return;
-  const known = state.chats.find((c) => c.id === id);
-  if (known && $('chat-name').textContent !== known.name) {
-    $('chat-name').textContent = known.name;
-    $('chat-avatar').textContent = initials(known.name);
+  const name = chatName(id);
+  if ($('chat-name').textContent !== name) {
+    $('chat-name').textContent = name;
+    $('chat-avatar').textContent = initials(name);
   }
   const box = $('messages');
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  box.innerHTML = '';
-  for (const message of messages) {
-    const bubble = document.createElement('div');
-    bubble.className = `msg ${message.fromMe ? 'out' : 'in'}`;
-    bubble.dataset.id = message.id;
-    bubble.dataset.ack = String(message.ack);
-    bubble.dataset.testid = 'message';
-    if (id.endsWith('@g.us') && !message.fromMe && message.participant) {
-      const author = document.createElement('div');
-      author.className = 'author';
-      author.textContent = state.contacts[message.participant] || message.participant.split('@')[0];
-      bubble.append(author);
-    }
-    if (message.hasMedia && message.media && message.media.url) {
-      if ((message.media.mimetype || '').startsWith('image/')) {
-        const img = document.createElement('img');
-        img.alt = message.media.filename || 'image';
-        img.dataset.testid = 'message-image';
-        bubble.append(img);
-        mediaUrl(message.media.url).then((src) => { img.src = src; }).catch(() => { img.alt = 'image unavailable'; });
-      } else {
-        const file = document.createElement('a');
-        file.className = 'file';
-        file.textContent = `⎙ ${message.media.filename || message.media.mimetype || 'file'}`;
-        file.href = '#';
-        file.addEventListener('click', async (event) => {
-          event.preventDefault();
-          const a = document.createElement('a');
-          a.href = await mediaUrl(message.media.url);
-          a.download = message.media.filename || 'file';
-          a.click();
-        });
-        bubble.append(file);
-      }
-    }
-    if (message.location) {
-      bubble.append(`Location: ${message.location.name || ''} ${message.location.latitude}, ${message.location.longitude}`);
-    }
-    const body = document.createElement('span');
-    body.className = 'body';
-    body.textContent = message.body || '';
-    bubble.append(body);
-    const meta = document.createElement('span');
-    meta.className = 'meta';
-    meta.append(timeLabel(message.timestamp));
-    const t = ticks(message);
-    if (t) meta.append(t);
-    bubble.append(meta);
-    box.append(bubble);
+  if (box.dataset.chat !== id) {
+    box.replaceChildren();
+    box.dataset.chat = id;
+    state.stick = true;
   }
-  if (atBottom || box.dataset.chat !== id) box.scrollTop = box.scrollHeight;
-  box.dataset.chat = id;
+  // Unchanged bubbles stay in place (with their loaded images), so the list keeps its height
+  // and its scroll position; only new or changed messages are built.
+  const old = new Map([...box.children].map((bubble) => [bubble.dataset.id, bubble]));
+  const bubbles = messages.map((message) => {
+    const author = id.endsWith('@g.us') && !message.fromMe && message.participant
+      ? state.contacts[message.participant] || message.participant.split('@')[0]
+      : '';
+    const key = bubbleKey(message, author);
+    const existing = old.get(message.id);
+    old.delete(message.id);
+    const bubble = existing && existing.dataset.key === key ? existing : buildBubble(message, author, key);
+    setAck(bubble, message);
+    return bubble;
+  });
+  bubbles.forEach((bubble, i) => {
+    if (box.children[i] !== bubble) box.insertBefore(bubble, box.children[i] || null);
+  });
+  while (box.children.length > bubbles.length) box.lastElementChild.remove();
+  if (state.stick) scrollToNewest();
   renderTyping();
 }
 

@@ -50,6 +50,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 use wa_core::{Timestamp, WireMessage};
 use wa_crypto::legacy::SessionKeys;
+use zeroize::Zeroize as _;
 
 use crate::core::{Config, ConnId, Output, Server, SimEvent, StateSnapshot};
 use crate::error::{ScanError, StartError};
@@ -90,6 +91,12 @@ pub struct TlsConfig {
 impl std::fmt::Debug for TlsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsConfig").finish_non_exhaustive()
+    }
+}
+
+impl Drop for TlsConfig {
+    fn drop(&mut self) {
+        self.private_key_pem.zeroize();
     }
 }
 

@@ -4,6 +4,8 @@ pub mod core;
 #[cfg(feature = "net")]
 mod driver;
 mod error;
+#[cfg(feature = "net")]
+pub mod local_ca;
 pub mod media;
 mod nodes;
 pub mod seed;
@@ -13,5 +15,7 @@ pub use crate::core::{Config, ConnId, LogoutVia, Output, Server, SimEvent};
 #[cfg(feature = "net")]
 pub use driver::{MAX_EVENTS, SimConfig, SimHandle, SimServer, TlsConfig};
 pub use error::{LogoutError, RequestError, ScanError, SeedError, StartError};
+#[cfg(feature = "net")]
+pub use local_ca::LocalCa;
 pub use nodes::ClientNode;
 pub use seed::SeedAccount;
