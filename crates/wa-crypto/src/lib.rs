@@ -3,7 +3,9 @@
 mod error;
 mod key_pair;
 pub mod legacy;
+pub mod noise;
 mod primitives;
+mod symmetric;
 
 pub use error::Error;
 pub use key_pair::KeyPair;
@@ -11,6 +13,10 @@ pub use primitives::{
     AES_BLOCK_LEN, HKDF_MAX_OUTPUT_LEN, HMAC_LEN, aes256_cbc_decrypt, aes256_cbc_decrypt_with_iv,
     aes256_cbc_encrypt, aes256_cbc_encrypt_with_iv, hkdf_sha256, hmac_sha256, hmac_sha256_verify,
     is_all_zero,
+};
+pub use symmetric::{
+    CTR_IV_LEN, GCM_NONCE_LEN, GCM_TAG_LEN, aes256_ctr_apply, aes256_gcm_decrypt,
+    aes256_gcm_encrypt, pbkdf2_sha256,
 };
 
 /// The `rand_core` (0.6) this crate's RNG parameters come from, for implementing them.
