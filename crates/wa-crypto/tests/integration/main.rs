@@ -4,6 +4,7 @@ mod edges;
 mod live;
 mod properties;
 mod vectors;
+mod xeddsa;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
