@@ -80,6 +80,17 @@ pub enum Error {
         /// What was wrong.
         what: &'static str,
     },
+    /// A signature whose length is not the one its scheme has (64 bytes for XEdDSA).
+    #[error("signature: expected {expected} bytes, got {actual}")]
+    SignatureLength {
+        /// The signature length of the scheme.
+        expected: usize,
+        /// The length received.
+        actual: usize,
+    },
+    /// A signature that does not verify against the key and message.
+    #[error("signature verification failed")]
+    BadSignature,
     /// A byte that is not one of the known legacy metrics.
     #[error("unknown legacy binary metric {0}")]
     UnknownMetric(u8),

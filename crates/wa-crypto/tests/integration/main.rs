@@ -5,6 +5,7 @@ mod live;
 mod noise_vectors;
 mod properties;
 mod vectors;
+mod xeddsa;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
