@@ -33,7 +33,10 @@ fn read_frames(transport: &mut NoiseTransport, fields: &mut Fields<'_>) {
         let frame = fields.next();
         if let Ok(plaintext) = transport.decrypt(frame) {
             // Random bytes authenticating would mean the tag is not checked.
-            panic!("forged frame of {} bytes accepted: {plaintext:?}", frame.len());
+            panic!(
+                "forged frame of {} bytes accepted: {plaintext:?}",
+                frame.len()
+            );
         }
     }
 }
@@ -63,7 +66,8 @@ fuzz_target!(|data: &[u8]| {
         // Client side fed a server.
         1 => {
             let (_, awaiting) = Initiator::start(&WA_NOISE_PROLOGUE, &key(1), key(3));
-            let (ephemeral, static_ciphertext, payload) = (fields.next(), fields.next(), fields.next());
+            let (ephemeral, static_ciphertext, payload) =
+                (fields.next(), fields.next(), fields.next());
             if awaiting
                 .read_server_hello(ephemeral, static_ciphertext, payload)
                 .is_ok()
@@ -75,10 +79,11 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             let (cert_chain, client_payload) = (fields.next(), fields.next());
             let (e, awaiting) = Initiator::start(&WA_NOISE_PROLOGUE, &key(1), key(3));
-            let (hello_out, awaiting_finish) = Responder::start(&WA_NOISE_PROLOGUE, &key(2), key(4))
-                .read_client_hello(&e)
-                .expect("honest client hello")
-                .server_hello(cert_chain);
+            let (hello_out, awaiting_finish) =
+                Responder::start(&WA_NOISE_PROLOGUE, &key(2), key(4))
+                    .read_client_hello(&e)
+                    .expect("honest client hello")
+                    .server_hello(cert_chain);
             let (server, finishing) = awaiting
                 .read_server_hello(
                     &hello_out.ephemeral,
