@@ -2,8 +2,11 @@
 
 mod edges;
 mod live;
+mod noise_live;
+mod noise_vectors;
 mod properties;
 mod vectors;
+mod xeddsa;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
