@@ -18,8 +18,9 @@ use wa_client::ClientError;
 use wa_client::chat::compose::{MediaKind, MediaOptions};
 use wa_client::chat::{GroupOp, Presence};
 
+use super::ids::{self, IdKind, InvalidId};
 use super::session::{Command, Op, OpResult, OutgoingMessage, Session, SessionConfig, Status};
-use super::{App, chats, events, png, web};
+use super::{App, chats, docs, errors, events, png, web};
 
 /// The OpenAPI description of this server.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
@@ -31,7 +32,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    /// An error with this status and message.
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -66,7 +68,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<InvalidId> for ApiError {
+    fn from(invalid: InvalidId) -> ApiError {
+        ApiError::unprocessable(invalid.message)
+    }
+}
+
 type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+
+/// The send routes answer 201 Created, as WAHA's OpenAPI says for every one of them.
+async fn created(mut response: Response) -> Response {
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::CREATED;
+    }
+    response
+}
 
 /// Whether `name` is a usable session name (it becomes part of paths and file names).
 pub fn valid_name(name: &str) -> bool {
@@ -79,6 +95,18 @@ pub fn valid_name(name: &str) -> bool {
 
 /// Builds the router.
 pub fn router(app: Arc<App>) -> Router {
+    let sends = Router::new()
+        .route("/api/sendText", post(send_text))
+        .route("/api/sendImage", post(send_image))
+        .route("/api/sendFile", post(send_file))
+        .route("/api/sendVoice", post(send_voice))
+        .route("/api/sendVideo", post(send_video))
+        .route("/api/sendLocation", post(send_location))
+        .route("/api/sendContactVcard", post(send_contact_vcard))
+        .route("/api/sendSeen", post(send_seen))
+        .route("/api/startTyping", post(start_typing))
+        .route("/api/stopTyping", post(stop_typing))
+        .route_layer(middleware::map_response(created));
     let api = Router::new()
         .route("/api/sessions", get(list_sessions).post(create_session))
         .route(
@@ -97,16 +125,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/contacts/all", get(all_contacts))
         .route("/api/contacts", get(get_contact))
         .route("/api/contacts/check-exists", get(check_exists))
-        .route("/api/sendText", post(send_text))
-        .route("/api/sendImage", post(send_image))
-        .route("/api/sendFile", post(send_file))
-        .route("/api/sendVoice", post(send_voice))
-        .route("/api/sendVideo", post(send_video))
-        .route("/api/sendLocation", post(send_location))
-        .route("/api/sendContactVcard", post(send_contact_vcard))
-        .route("/api/sendSeen", post(send_seen))
-        .route("/api/startTyping", post(start_typing))
-        .route("/api/stopTyping", post(stop_typing))
         .route("/api/files/{session}/{id}", get(get_file))
         .route("/api/{session}/groups", get(list_groups).post(create_group))
         .route("/api/{session}/groups/{group}", get(get_group))
@@ -137,17 +155,20 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/version", get(version))
         .route("/api/server/version", get(version))
-        .route("/api/docs", get(openapi))
-        .route("/api/docs/openapi.yaml", get(openapi))
-        .route("/ws", get(websocket));
+        .route(docs::SPEC, get(openapi))
+        .route("/ws", get(websocket))
+        .merge(sends);
     api.route_layer(middleware::from_fn_with_state(app.clone(), require_key))
         // Files come as base64 in JSON: room for MAX_FILE after encoding.
         .layer(DefaultBodyLimit::max(MAX_FILE / 3 * 4 + 64 * 1024))
         .route("/ping", get(|| async { Json(json!({"message": "pong"})) }))
         .route("/", get(web::index))
         .route("/web/{file}", get(web::asset))
+        .route(docs::PAGE, get(docs::page))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(app)
+        .merge(docs::assets())
+        .layer(middleware::from_fn(errors::json_errors))
 }
 
 /// Compares without stopping at the first differing byte.
@@ -280,14 +301,45 @@ async fn create_session(
             "name: use 1 to 64 letters, digits, '-' or '_'",
         ));
     }
+    let config = body.config.unwrap_or_default();
+    check_config(&config)?;
     let session = app
-        .add_session(&name, body.config.unwrap_or_default())
+        .add_session(&name, config)
         .ok_or_else(|| ApiError::unprocessable(format!("Session \"{name}\" already exists")))?;
     app.save_config(&session).map_err(ApiError::internal)?;
     if body.start.unwrap_or(true) {
         app.start_session(&session).map_err(ApiError::internal)?;
     }
     Ok((StatusCode::CREATED, Json(session.to_json())))
+}
+
+/// Refuses webhooks that could never be delivered as asked (the same rules as openapi.yaml).
+fn check_config(config: &SessionConfig) -> ApiResult<()> {
+    for (i, hook) in config.webhooks.iter().enumerate() {
+        let field = format!("config.webhooks[{i}]");
+        let url = reqwest::Url::parse(&hook.url).ok();
+        if !url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+            return Err(ApiError::unprocessable(format!(
+                "{field}.url: expected an http or https URL such as http://127.0.0.1:8080/hook"
+            )));
+        }
+        let Some(retries) = &hook.retries else {
+            continue;
+        };
+        if !(retries.delay_seconds.is_finite() && retries.delay_seconds >= 0.0) {
+            return Err(ApiError::unprocessable(format!(
+                "{field}.retries.delaySeconds: expected a number of seconds, 0 or more"
+            )));
+        }
+        if let Some(policy) = &retries.policy {
+            if !["constant", "linear", "exponential"].contains(&policy.as_str()) {
+                return Err(ApiError::unprocessable(format!(
+                    "{field}.retries.policy: expected constant, linear or exponential"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn get_session(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
@@ -306,7 +358,9 @@ async fn update_session(
     Json(body): Json<UpdateSession>,
 ) -> ApiResult {
     let session = session_or_404(&app, &name)?;
-    session.lock().config = body.config.unwrap_or_default();
+    let config = body.config.unwrap_or_default();
+    check_config(&config)?;
+    session.lock().config = config;
     app.save_config(&session).map_err(ApiError::internal)?;
     Ok(Json(session.to_json()))
 }
@@ -348,6 +402,14 @@ async fn logout_session(State(app): State<Arc<App>>, Path(name): Path<String>) -
             "Session \"{name}\" is not running; start it to log out"
         ))
     };
+    let status = session.lock().status;
+    if status != Status::Working && status != Status::Stopped {
+        // Nothing to log out of yet (a QR code is up, or the login is being restored).
+        return Err(ApiError::unprocessable(format!(
+            "Session \"{name}\" is not logged in (status {}); nothing to log out of",
+            status.as_str()
+        )));
+    }
     let (tx, rx) = oneshot::channel();
     if !session.command(Command::Logout(tx)) {
         return Err(not_running());
@@ -501,7 +563,7 @@ async fn chat_messages(
     Query(query): Query<Page>,
 ) -> ApiResult {
     let session = session_or_404(&app, &name)?;
-    let chat = to_jid(&chat);
+    let chat = ids::parse("chatId", &chat, IdKind::Chat)?;
     load_history(&session, &chat).await;
     let messages = session
         .lock()
@@ -569,21 +631,11 @@ async fn get_contact(State(app): State<Arc<App>>, Query(query): Query<SessionQue
         .contact_id
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("contactId is required"))?;
-    let id = to_jid(id);
+    let id = ids::parse("contactId", id, IdKind::Chat)?;
     let contact = session.lock().data.contacts.get(&id).map(|c| c.to_json());
     contact
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no contact {id}")))
-}
-
-/// A phone number or chat id as a JID (`123` → `123@c.us`).
-pub fn to_jid(id: &str) -> String {
-    if id.contains('@') {
-        id.to_owned()
-    } else {
-        let digits: String = id.chars().filter(char::is_ascii_digit).collect();
-        format!("{digits}@c.us")
-    }
 }
 
 /// Runs `op` on the session's client and waits for it.
@@ -607,13 +659,23 @@ async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
 fn client_error(error: &ClientError) -> ApiError {
     let text = error.to_string();
     match error {
-        ClientError::Refused(_) if text.contains("status 404") => ApiError::not_found(text),
-        ClientError::Refused(_) if text.contains("status 401") || text.contains("status 403") => {
+        ClientError::Refused(_) if refusal_status(&text) == Some(404) => ApiError::not_found(text),
+        ClientError::Refused(_) if matches!(refusal_status(&text), Some(401 | 403)) => {
             ApiError::new(StatusCode::FORBIDDEN, text)
         }
         ClientError::NotRunning | ClientError::NoSession => ApiError::unprocessable(text),
         _ => ApiError::new(StatusCode::BAD_GATEWAY, text),
     }
+}
+
+/// The status a refusal names: "... status 404", or "... status Some(403)" for a message.
+fn refusal_status(text: &str) -> Option<u16> {
+    let rest = &text[text.rfind("status ")? + "status ".len()..];
+    let rest = rest.strip_prefix("Some(").unwrap_or(rest);
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 async fn check_exists(State(app): State<Arc<App>>, Query(query): Query<SessionQuery>) -> ApiResult {
@@ -625,9 +687,8 @@ async fn check_exists(State(app): State<Arc<App>>, Query(query): Query<SessionQu
     let phone = query
         .phone
         .as_deref()
-        .filter(|p| p.chars().any(|c| c.is_ascii_digit()))
         .ok_or_else(|| ApiError::bad_request("phone is required"))?;
-    let jid = to_jid(phone);
+    let jid = ids::parse_phone("phone", phone)?;
     let OpResult::Bool(exists) = call(&session, Op::Exists(jid.clone())).await? else {
         return Err(unexpected());
     };
@@ -704,10 +765,7 @@ impl SendBody {
     }
 
     fn chat(&self) -> ApiResult<String> {
-        if self.chat_id.trim().is_empty() {
-            return Err(ApiError::bad_request("chatId is required"));
-        }
-        Ok(to_jid(self.chat_id.trim()))
+        Ok(ids::parse("chatId", &self.chat_id, IdKind::Chat)?)
     }
 }
 
@@ -1100,6 +1158,7 @@ async fn get_group(
     Path((name, group)): Path<(String, String)>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
+    let group = group_id(&group)?;
     metadata(&session, &group).await
 }
 
@@ -1140,13 +1199,22 @@ struct GroupBody {
 }
 
 impl GroupBody {
-    fn participant_jids(&self) -> Vec<String> {
-        self.participants
-            .iter()
-            .flatten()
-            .map(|p| to_jid(&p.id))
-            .collect()
+    fn participant_jids(&self) -> ApiResult<Vec<String>> {
+        let mut jids = Vec::new();
+        for (i, p) in self.participants.iter().flatten().enumerate() {
+            jids.push(ids::parse(
+                &format!("participants[{i}].id"),
+                &p.id,
+                IdKind::User,
+            )?);
+        }
+        Ok(jids)
     }
+}
+
+/// A group id from the path.
+fn group_id(group: &str) -> ApiResult<String> {
+    Ok(ids::parse("id", group, IdKind::Group)?)
 }
 
 async fn create_group(
@@ -1161,7 +1229,7 @@ async fn create_group(
         .or(body.subject.clone())
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("name is required"))?;
-    let participants = body.participant_jids();
+    let participants = body.participant_jids()?;
     let OpResult::Text(gid) =
         call(&session, Op::GroupCreate(subject.clone(), participants)).await?
     else {
@@ -1194,7 +1262,8 @@ async fn change_participants(
     Json(body): Json<GroupBody>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
-    let jids = body.participant_jids();
+    let group = group_id(&group)?;
+    let jids = body.participant_jids()?;
     if jids.is_empty() {
         return Err(ApiError::bad_request("participants is required"));
     }
@@ -1229,6 +1298,7 @@ async fn set_subject(
     Json(body): Json<GroupBody>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
+    let group = group_id(&group)?;
     let subject = body
         .subject
         .clone()
@@ -1250,6 +1320,7 @@ async fn leave_group(
     Path((name, group)): Path<(String, String)>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
+    let group = group_id(&group)?;
     call(&session, Op::ChangeGroup(group, GroupOp::Leave)).await?;
     Ok(Json(json!({})))
 }
@@ -1259,6 +1330,7 @@ async fn group_invite_code(
     Path((name, group)): Path<(String, String)>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
+    let group = group_id(&group)?;
     let OpResult::Text(code) = call(&session, Op::InviteCode(group)).await? else {
         return Err(unexpected());
     };
@@ -1270,6 +1342,7 @@ async fn group_invite_revoke(
     Path((name, group)): Path<(String, String)>,
 ) -> ApiResult {
     let session = working(&app, &name)?;
+    let group = group_id(&group)?;
     let OpResult::Text(code) = call(&session, Op::InviteReset(group)).await? else {
         return Err(unexpected());
     };

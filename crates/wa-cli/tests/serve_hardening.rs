@@ -1,0 +1,480 @@
+//! `wa serve`'s API against bad input and WAHA's conventions: ids are parsed strictly (422
+//! naming the field), every error is WAHA's JSON, the send routes answer 201 as WAHA's OpenAPI
+//! says, and `/api/docs` serves Swagger UI from the binary with the API key flow.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const WA: &str = env!("CARGO_BIN_EXE_wa");
+const KEY: &str = "hardening-key-0123";
+const ALICE: &str = "15550100002@c.us";
+const GROUP: &str = "15550100002-1600000000@g.us";
+
+/// A running `wa serve` (built-in simulator), killed on drop.
+struct Serve {
+    child: Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    fn start() -> Serve {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(WA)
+            .args(["serve", "--listen", "127.0.0.1:0", "--api-key", KEY])
+            .args(["--scan-delay", "0.2"])
+            .env("NO_COLOR", "1")
+            .env("WA_DATA_DIR", data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("wa serve starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut base = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("wa serve listening on ") {
+                base = Some(rest.trim_end_matches('/').to_owned());
+            }
+            if line.starts_with("OpenAPI: ") {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        std::mem::forget(data);
+        Serve {
+            child,
+            base: base.expect("the listening line"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text:?}"));
+        (status, json)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let request = self.http.get(self.url(path)).header("X-Api-Key", KEY);
+        Self::answer(request.send().await.unwrap()).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let request = self
+            .http
+            .post(self.url(path))
+            .header("X-Api-Key", KEY)
+            .json(&body);
+        Self::answer(request.send().await.unwrap()).await
+    }
+
+    /// Shows the QR code to the simulated phone until the default session is logged in.
+    async fn log_in(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, session) = self.get("/api/sessions/default").await;
+            if session["status"] == "WORKING" {
+                return;
+            }
+            if session["status"] == "SCAN_QR_CODE" {
+                self.get("/api/default/auth/qr?format=raw").await;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{session}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn chat_ids(&self) -> Vec<String> {
+        let (_, chats) = self.get("/api/default/chats").await;
+        chats
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A WAHA error: `{statusCode, message, error}` with the HTTP status in it.
+fn assert_waha_error(status: StatusCode, body: &Value, what: &str) {
+    assert_eq!(body["statusCode"], status.as_u16(), "{what}: {body}");
+    assert_eq!(
+        body["error"],
+        status.canonical_reason().unwrap(),
+        "{what}: {body}"
+    );
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: {body}"
+    );
+}
+
+/// A 422 that names `field` and shows what a valid value looks like.
+fn assert_refused_id(status: StatusCode, body: &Value, field: &str, example: &str) {
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {body}");
+    assert_waha_error(status, body, field);
+    let message = body["message"].as_str().unwrap();
+    assert!(message.starts_with(field), "{message}");
+    assert!(message.contains(example), "{message}");
+}
+
+#[tokio::test]
+async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_sent() {
+    let serve = Serve::start();
+    serve.log_in().await;
+    let chats_before = serve.chat_ids().await;
+    for garbage in [
+        "hello world",
+        "!!!",
+        "x@y@z",
+        "@c.us",
+        "",
+        "abc@c.us",
+        "1@g.us@c.us",
+    ] {
+        for route in ["sendText", "sendSeen", "startTyping", "sendLocation"] {
+            let (status, body) = serve
+                .post(
+                    &format!("/api/{route}"),
+                    json!({"chatId": garbage, "text": "hi", "latitude": 1.0, "longitude": 2.0}),
+                )
+                .await;
+            assert_refused_id(status, &body, "chatId", "15550109999@c.us");
+        }
+        let (status, body) = serve
+            .post(
+                "/api/sendContactVcard",
+                json!({"chatId": garbage, "contacts": [{"fullName": "B", "phoneNumber": "1555"}]}),
+            )
+            .await;
+        assert_refused_id(status, &body, "chatId", "15550109999@c.us");
+    }
+    // Nothing reached a chat: no nameless chats appeared.
+    assert_eq!(serve.chat_ids().await, chats_before);
+
+    // Path and query ids too (percent-encoded as a client would send them).
+    for (path, field) in [
+        ("/api/default/chats/hello%20world/messages", "chatId"),
+        ("/api/default/chats/x@y@z/messages", "chatId"),
+        ("/api/contacts?session=default&contactId=!!!", "contactId"),
+        (
+            "/api/contacts/check-exists?session=default&phone=abc1",
+            "phone",
+        ),
+        ("/api/default/groups/hello", "id"),
+        (&format!("/api/default/groups/{ALICE}"), "id"),
+        ("/api/default/groups/x@y@z/participants", "id"),
+    ] {
+        let (status, body) = serve.get(path).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_waha_error(status, &body, path);
+        assert!(
+            body["message"].as_str().unwrap().starts_with(field),
+            "{path}: {body}"
+        );
+    }
+    let (status, body) = serve
+        .post(
+            &format!("/api/default/groups/{GROUP}/participants/add"),
+            json!({"participants": [{"id": ALICE}, {"id": "not a number"}]}),
+        )
+        .await;
+    assert_refused_id(status, &body, "participants[1].id", "15550109999@c.us");
+    let (status, body) = serve
+        .post(
+            "/api/default/groups",
+            json!({"name": "G", "participants": [{"id": GROUP}]}),
+        )
+        .await;
+    assert_refused_id(status, &body, "participants[0].id", "15550109999@c.us");
+
+    // Valid spellings still work: a bare number, +number and @s.whatsapp.net name one chat.
+    for chat in ["15550100002", "+15550100002", "15550100002@s.whatsapp.net"] {
+        let (status, sent) = serve
+            .post("/api/sendText", json!({"chatId": chat, "text": "spelled"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{chat}: {sent}");
+        assert_eq!(sent["to"], ALICE, "{chat}: {sent}");
+    }
+    // (The contact list arrives shortly after login.)
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, contact) = serve
+            .get("/api/contacts?session=default&contactId=15550100003")
+            .await;
+        if status == StatusCode::OK {
+            assert_eq!(contact["id"], "15550100003@c.us");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{contact}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, exists) = serve
+        .get("/api/contacts/check-exists?session=default&phone=%2B1%20(555)%20010-0003")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{exists}");
+    assert_eq!(exists["chatId"], "15550100003@c.us");
+}
+
+#[tokio::test]
+async fn validation_errors_are_json_in_wahas_shape_everywhere() {
+    let serve = Serve::start();
+    let raw = |method: reqwest::Method, path: &str| {
+        serve
+            .http
+            .request(method, serve.url(path))
+            .header("X-Api-Key", KEY)
+    };
+    let cases = [
+        (
+            "malformed JSON",
+            raw(reqwest::Method::POST, "/api/sendText")
+                .header("Content-Type", "application/json")
+                .body("{\"chatId\":"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a wrong type",
+            raw(reqwest::Method::POST, "/api/sendText")
+                .json(&json!({"chatId": 15550100002u64, "text": "x"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "a missing field",
+            raw(reqwest::Method::POST, "/api/sendText").json(&json!({"text": "x"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "no content type",
+            raw(reqwest::Method::POST, "/api/sendText").body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "a wrong content type",
+            raw(reqwest::Method::POST, "/api/sessions")
+                .header("Content-Type", "text/plain")
+                .body("{\"name\": \"x\"}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "a config of the wrong type",
+            raw(reqwest::Method::PUT, "/api/sessions/default").json(&json!({"config": 5})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "a bad query string",
+            raw(reqwest::Method::GET, "/api/default/chats?limit=many"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a wrong method",
+            raw(reqwest::Method::DELETE, "/api/sendText"),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (
+            "no such route",
+            raw(reqwest::Method::GET, "/api/nothing/here/at/all"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "a WebSocket route without an upgrade",
+            raw(reqwest::Method::GET, "/ws"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "a webhook with an unusable policy",
+            raw(reqwest::Method::PUT, "/api/sessions/default").json(&json!({"config": {
+                "webhooks": [{"url": "http://127.0.0.1:9/h", "events": ["message"],
+                              "retries": {"policy": "sometimes"}}]}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "a webhook without a URL",
+            raw(reqwest::Method::POST, "/api/sessions").json(&json!({"name": "hooked",
+                "config": {"webhooks": [{"url": "", "events": ["message"]}]}})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (what, request, expected) in cases {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, expected, "{what}: {text}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{what}: {content_type} {text:?}"
+        );
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_waha_error(status, &body, what);
+    }
+    // The 405 still says which methods there are.
+    let response = raw(reqwest::Method::DELETE, "/api/sendText")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"], "POST");
+    // Nothing was stored from the refused configs.
+    let (_, session) = serve.get("/api/sessions/default").await;
+    assert_eq!(session["config"]["webhooks"], json!([]));
+    let (status, _) = serve.get("/api/sessions/hooked").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The status codes openapi.yaml gives an operation.
+fn documented_statuses(yaml: &str, path: &str) -> Vec<String> {
+    let start = yaml
+        .find(&format!("\n  {path}:\n"))
+        .unwrap_or_else(|| panic!("{path} is not in openapi.yaml"));
+    let rest = &yaml[start + 1..];
+    let end = rest[2..].find("\n  /").map_or(rest.len(), |i| i + 2);
+    rest[..end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('\'')?.split('\'').next())
+        .filter(|code| code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn send_routes_answer_201_created_as_wahas_openapi_says() {
+    let serve = Serve::start();
+    serve.log_in().await;
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let file = json!({"mimetype": "image/png", "filename": "dot.png", "data": png});
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
+    for (route, body) in [
+        ("sendText", json!({"chatId": ALICE, "text": "hello"})),
+        ("sendImage", json!({"chatId": ALICE, "file": file})),
+        ("sendFile", json!({"chatId": ALICE, "file": file})),
+        ("sendVoice", json!({"chatId": ALICE, "file": file})),
+        ("sendVideo", json!({"chatId": ALICE, "file": file})),
+        (
+            "sendLocation",
+            json!({"chatId": ALICE, "latitude": 52.37, "longitude": 4.89}),
+        ),
+        (
+            "sendContactVcard",
+            json!({"chatId": ALICE, "contacts": [{"fullName": "Bob", "phoneNumber": "+1 555 0100003"}]}),
+        ),
+        ("sendSeen", json!({"chatId": ALICE})),
+        ("startTyping", json!({"chatId": ALICE})),
+        ("stopTyping", json!({"chatId": ALICE})),
+    ] {
+        let (status, answer) = serve.post(&format!("/api/{route}"), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{route}: {answer}");
+        let documented = documented_statuses(&yaml, &format!("/api/{route}"));
+        assert!(
+            documented.contains(&"201".to_owned()) && !documented.contains(&"200".to_owned()),
+            "{route}: openapi.yaml says {documented:?}"
+        );
+    }
+    // Refusals keep their codes.
+    let (status, body) = serve.post("/api/sendText", json!({"chatId": ALICE})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn api_docs_serve_swagger_ui_from_the_binary_with_the_key_flow() {
+    let serve = Serve::start();
+    // The page opens in a browser, which cannot send X-Api-Key: it needs no key.
+    let response = serve.http.get(serve.url("/api/docs")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = response.text().await.unwrap();
+    // Everything it loads comes from this server (works offline, no CDN).
+    assert!(
+        !page.contains("http://") && !page.contains("https://") && !page.contains("//cdn"),
+        "the page refers elsewhere"
+    );
+    let mut assets = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for part in page.split(attr).skip(1) {
+            assets.push(part.split('"').next().unwrap().to_owned());
+        }
+    }
+    assert!(assets.iter().any(|a| a.ends_with("swagger-ui-bundle.js")));
+    assert!(assets.iter().any(|a| a.ends_with("swagger-ui.css")));
+    for asset in &assets {
+        assert!(asset.starts_with('/'), "{asset}");
+        let response = serve.http.get(serve.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.bytes().await.unwrap();
+        if asset.ends_with(".js") {
+            assert!(kind.contains("javascript"), "{asset}: {kind}");
+            // swagger-ui itself, not a stub.
+            assert!(body.len() > 500_000, "{asset}: {} bytes", body.len());
+            assert!(body.windows(15).any(|w| w == b"SwaggerUIBundle"), "{asset}");
+        } else {
+            assert!(kind.contains("css"), "{asset}: {kind}");
+        }
+    }
+    // The page loads our spec with the key it takes from #key= (or asks for), and authorizes
+    // "Try it out" with the security scheme openapi.yaml declares.
+    let spec_path = "/api/docs/openapi.yaml";
+    assert!(page.contains(&format!("'{spec_path}'")));
+    assert!(page.contains("key=") && page.contains("'X-Api-Key'"));
+    let unkeyed = serve.http.get(serve.url(spec_path)).send().await.unwrap();
+    assert_eq!(unkeyed.status(), 401);
+    let keyed = serve
+        .http
+        .get(serve.url(spec_path))
+        .header("X-Api-Key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), 200);
+    let yaml = keyed.text().await.unwrap();
+    let scheme = page
+        .split("const SCHEME = '")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the page names the security scheme");
+    assert!(
+        yaml.contains(&format!(
+            "    {scheme}:\n      type: apiKey\n      in: header\n      name: X-Api-Key"
+        )),
+        "openapi.yaml has no apiKey scheme {scheme:?} for X-Api-Key"
+    );
+    assert!(page.contains("preauthorizeApiKey(SCHEME, key)"));
+    // swagger-ui's own index (which knows nothing of the key) leads to our page.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client.get(serve.url("/api/docs/ui")).send().await.unwrap();
+    assert!(response.status().is_redirection());
+    assert_eq!(response.headers()["location"], "/api/docs");
+}
