@@ -1,6 +1,7 @@
 //! `wa serve`'s API against bad input and WAHA's conventions: ids are parsed strictly (422
 //! naming the field), every error is WAHA's JSON, the send routes answer 201 as WAHA's OpenAPI
-//! says, and `/api/docs` serves Swagger UI from the binary with the API key flow.
+//! says, `/api/docs` serves Swagger UI from the binary with the API key flow, and schemathesis
+//! (installed by `cargo xtask setup`) fuzzes every operation of openapi.yaml.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -477,4 +478,94 @@ async fn api_docs_serve_swagger_ui_from_the_binary_with_the_key_flow() {
     let response = client.get(serve.url("/api/docs/ui")).send().await.unwrap();
     assert!(response.status().is_redirection());
     assert_eq!(response.headers()["location"], "/api/docs");
+}
+
+/// Where `cargo xtask setup` installs schemathesis (PyPI, in a venv), unless `SCHEMATHESIS`
+/// names one.
+fn schemathesis() -> std::path::PathBuf {
+    std::env::var_os("SCHEMATHESIS").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../target/schemathesis/bin/schemathesis")
+        },
+        std::path::PathBuf::from,
+    )
+}
+
+/// A number on a line of schemathesis' summary (`  Tested: 44`, `  Selected: 44/44`).
+fn summary_number(output: &str, label: &str) -> Option<usize> {
+    output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(label))?
+        .trim()
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Fuzzes every operation of openapi.yaml against the running server (logged in, so the send
+/// and group routes get past the session check): no 5xx, and every answer matches the schema
+/// documented for its status. A fixed seed and a bounded number of examples per operation keep
+/// it short and repeatable; `WA_SCHEMATHESIS_SEED` tries another seed.
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_no_answer_off_the_schema() {
+    let program = schemathesis();
+    assert!(
+        program.exists(),
+        "{} is missing: run `cargo xtask setup` (installs schemathesis from PyPI into a venv)",
+        program.display()
+    );
+    let serve = Serve::start();
+    serve.log_in().await;
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
+    let operations = std::fs::read_to_string(spec)
+        .unwrap()
+        .lines()
+        .filter(|l| ["    get:", "    post:", "    put:", "    delete:"].contains(l))
+        .count();
+    let seed = std::env::var("WA_SCHEMATHESIS_SEED").unwrap_or_else(|_| "2".to_owned());
+    // Its example database goes to a scratch directory, not the working tree.
+    let scratch = tempfile::tempdir().unwrap();
+    let header = format!("X-Api-Key: {KEY}");
+    let args = [
+        "run",
+        spec,
+        "--url",
+        &serve.base,
+        "--header",
+        &header,
+        "--checks",
+        "not_a_server_error,response_schema_conformance",
+        "--max-examples",
+        "8",
+        "--workers",
+        "1",
+        "--seed",
+        &seed,
+        "--request-timeout",
+        "30",
+        "--no-color",
+    ];
+    // The server is another process: blocking this test's thread is fine.
+    let output = Command::new(&program)
+        .args(args)
+        .current_dir(scratch.path())
+        .output()
+        .expect("schemathesis runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "schemathesis (seed {seed}) found problems:\n{text}"
+    );
+    assert_eq!(
+        summary_number(&text, "Selected:"),
+        Some(operations),
+        "{text}"
+    );
+    assert_eq!(summary_number(&text, "Tested:"), Some(operations), "{text}");
 }
