@@ -569,3 +569,111 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_schema() {
     );
     assert_eq!(summary_number(&text, "Tested:"), Some(operations), "{text}");
 }
+
+/// YAML parsers differ on a key given twice in one mapping (Python's keeps the last, Swagger
+/// UI's refuses the whole file), so openapi.yaml must have none. Block mappings are checked
+/// line by line: a key is `indent name:` and belongs to the mapping opened at that indent.
+#[test]
+fn openapi_yaml_has_no_key_twice_in_one_mapping() {
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
+    let mut open: Vec<(usize, std::collections::HashSet<String>)> = Vec::new();
+    for (number, line) in yaml.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('-') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        let Some((key, _)) = trimmed.split_once(':') else {
+            continue;
+        };
+        if key.contains(' ') && !key.starts_with('\'') {
+            continue; // a folded text line, not a key
+        }
+        while open.last().is_some_and(|(at, _)| *at > indent) {
+            open.pop();
+        }
+        if open.last().is_none_or(|(at, _)| *at < indent) {
+            open.push((indent, Default::default()));
+        }
+        let (_, keys) = open.last_mut().unwrap();
+        assert!(
+            keys.insert(key.to_owned()),
+            "openapi.yaml line {}: {key} again in the same mapping",
+            number + 1
+        );
+    }
+}
+
+/// `/api/docs` in a real browser (`interop/browser/apidocs.mjs`: Debian's Chromium through
+/// playwright-core, every request outside wa serve refused): it asks for the key and refuses a
+/// wrong one, loads openapi.yaml with the right one, shows every operation authorized, "Try it
+/// out" answers 200, and `/api/docs#key=KEY` opens without the prompt and drops the key from
+/// the address bar. The screenshot `api-docs.png` goes to `$WA_SCREENSHOT_DIR` or a scratch
+/// directory.
+#[tokio::test]
+async fn the_api_docs_page_works_in_a_browser_with_the_key() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let interop = root.join("interop");
+    assert!(
+        interop.join("node_modules/playwright-core").is_dir(),
+        "interop/node_modules/playwright-core is missing: run `cargo xtask setup`"
+    );
+    let chromium = std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{} is missing: run `cargo xtask setup`",
+        chromium.to_string_lossy()
+    );
+    let shots = match std::env::var_os("WA_SCREENSHOT_DIR") {
+        Some(dir) => root.join(dir),
+        None => std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
+    };
+    let serve = Serve::start();
+    let operations = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml"))
+        .unwrap()
+        .lines()
+        .filter(|l| ["    get:", "    post:", "    put:", "    delete:"].contains(l))
+        .count();
+    // The browser is another process: blocking this test's thread is fine.
+    let output = Command::new("node")
+        .arg("browser/apidocs.mjs")
+        .arg(&serve.base)
+        .arg(KEY)
+        .arg(&shots)
+        .env("CHROMIUM", &chromium)
+        .current_dir(&interop)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node runs (is Node.js installed?)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let result: Value = text
+        .lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("no JSON result from apidocs.mjs: {text}"));
+    assert_eq!(
+        result["ok"],
+        true,
+        "failed at step {} ({}); screenshot in {}",
+        result["step"],
+        result["error"],
+        shots.display()
+    );
+    assert_eq!(
+        result["steps"],
+        json!(["prompt", "spec", "authorized", "try", "hash"])
+    );
+    assert_eq!(result["foreign"], json!([]), "the page reached out");
+    assert_eq!(result["pageErrors"], json!([]));
+    assert_eq!(result["operations"], operations);
+    assert!(result["title"].as_str().unwrap().starts_with("wa serve"));
+    assert_eq!(result["keyFormHidden"], true);
+    assert_eq!(result["tryStatus"], "200");
+    let sessions: Value = serde_json::from_str(result["tryBody"].as_str().unwrap()).unwrap();
+    assert_eq!(sessions[0]["name"], "default");
+    assert_eq!(result["hashPromptHidden"], true);
+    assert_eq!(result["hashLeftInUrl"], false);
+    let shot = std::fs::read(shots.join("api-docs.png")).unwrap();
+    assert!(shot.starts_with(b"\x89PNG"));
+}
