@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use wa_client::ClientError;
+use wa_client::chat::Presence;
 use wa_client::chat::compose::{MediaKind, MediaOptions};
-use wa_client::chat::{GroupOp, Presence};
 
 use super::ids::{self, IdKind, InvalidId};
 use super::session::{Command, Op, OpResult, OutgoingMessage, Session, SessionConfig, Status};
-use super::{App, chats, docs, errors, events, png, web};
+use super::{App, chats, docs, errors, events, groups, png, web};
 
 /// The OpenAPI description of this server.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
@@ -40,11 +40,11 @@ impl ApiError {
         }
     }
 
-    fn not_found(what: impl Into<String>) -> ApiError {
+    pub(super) fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, what)
     }
 
-    fn bad_request(what: impl Into<String>) -> ApiError {
+    pub(super) fn bad_request(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, what)
     }
 
@@ -74,7 +74,7 @@ impl From<InvalidId> for ApiError {
     }
 }
 
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+pub(super) type ApiResult<T = Json<Value>> = Result<T, ApiError>;
 
 /// The send routes answer 201 Created, as WAHA's OpenAPI says for every one of them.
 async fn created(mut response: Response) -> Response {
@@ -126,32 +126,38 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/contacts", get(get_contact))
         .route("/api/contacts/check-exists", get(check_exists))
         .route("/api/files/{session}/{id}", get(get_file))
-        .route("/api/{session}/groups", get(list_groups).post(create_group))
-        .route("/api/{session}/groups/{group}", get(get_group))
+        .route(
+            "/api/{session}/groups",
+            get(groups::list_groups).post(groups::create_group),
+        )
+        .route("/api/{session}/groups/{group}", get(groups::get_group))
         .route(
             "/api/{session}/groups/{group}/participants/{action}",
-            post(change_participants),
+            post(groups::change_participants),
         )
         .route(
             "/api/{session}/groups/{group}/admin/{action}",
-            post(admin_participants),
+            post(groups::admin_participants),
         )
         .route(
             "/api/{session}/groups/{group}/subject",
-            axum::routing::put(set_subject),
+            axum::routing::put(groups::set_subject),
         )
-        .route("/api/{session}/groups/{group}/leave", post(leave_group))
+        .route(
+            "/api/{session}/groups/{group}/leave",
+            post(groups::leave_group),
+        )
         .route(
             "/api/{session}/groups/{group}/participants",
-            get(group_participants),
+            get(groups::group_participants),
         )
         .route(
             "/api/{session}/groups/{group}/invite-code",
-            get(group_invite_code),
+            get(groups::group_invite_code),
         )
         .route(
             "/api/{session}/groups/{group}/invite-code/revoke",
-            post(group_invite_revoke),
+            post(groups::group_invite_revoke),
         )
         .route("/api/version", get(version))
         .route("/api/server/version", get(version))
@@ -244,7 +250,7 @@ fn session_or_404(app: &App, name: &str) -> ApiResult<Arc<Session>> {
         .ok_or_else(|| ApiError::not_found(format!("Session \"{name}\" does not exist")))
 }
 
-fn working(app: &App, name: &str) -> ApiResult<Arc<Session>> {
+pub(super) fn working(app: &App, name: &str) -> ApiResult<Arc<Session>> {
     let session = session_or_404(app, name)?;
     let status = session.lock().status;
     if status != Status::Working {
@@ -639,7 +645,7 @@ async fn get_contact(State(app): State<Arc<App>>, Query(query): Query<SessionQue
 }
 
 /// Runs `op` on the session's client and waits for it.
-async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
+pub(super) async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
     let (tx, rx) = oneshot::channel();
     if !session.command(Command::Op(op, tx)) {
         return Err(ApiError::unprocessable("the session is not running"));
@@ -698,7 +704,7 @@ async fn check_exists(State(app): State<Arc<App>>, Query(query): Query<SessionQu
     })))
 }
 
-fn unexpected() -> ApiError {
+pub(super) fn unexpected() -> ApiError {
     ApiError::internal("unexpected result")
 }
 
@@ -1112,241 +1118,6 @@ fn message_mimetype(info: &wa_proto::proto::WebMessageInfo) -> Option<String> {
         .or_else(|| m.document_message.as_ref().map(|x| x.mimetype.clone()))
         .or_else(|| m.sticker_message.as_ref().map(|x| x.mimetype.clone()))
         .map(|m| m.unwrap_or_else(|| "application/octet-stream".to_owned()))
-}
-
-// ----- groups --------------------------------------------------------------------------------
-
-fn group_json(reply: &Value, id: &str) -> Value {
-    let participants: Vec<Value> = reply
-        .get("participants")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().map(participant_json).collect())
-        .unwrap_or_default();
-    json!({
-        "id": reply.get("id").cloned().unwrap_or(json!(id)),
-        "subject": reply.get("subject"),
-        "owner": reply.get("owner"),
-        "creation": reply.get("creation"),
-        "description": reply.get("desc"),
-        "participants": participants,
-    })
-}
-
-fn participant_json(p: &Value) -> Value {
-    let admin = p.get("isAdmin").and_then(Value::as_bool).unwrap_or(false);
-    let superadmin = p
-        .get("isSuperAdmin")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    json!({
-        "id": p.get("id"),
-        "role": if superadmin { "superadmin" } else if admin { "admin" } else { "participant" },
-        "isAdmin": admin,
-        "isSuperAdmin": superadmin,
-    })
-}
-
-async fn metadata(session: &Session, group: &str) -> ApiResult {
-    let OpResult::Json(reply) = call(session, Op::GroupMetadata(group.to_owned())).await? else {
-        return Err(unexpected());
-    };
-    Ok(Json(group_json(&reply, group)))
-}
-
-async fn get_group(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let group = group_id(&group)?;
-    metadata(&session, &group).await
-}
-
-async fn list_groups(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
-    let session = working(&app, &name)?;
-    let ids: Vec<String> = session
-        .lock()
-        .data
-        .chats
-        .keys()
-        .filter(|id| id.ends_with("@g.us"))
-        .cloned()
-        .collect();
-    let mut groups = Vec::new();
-    for id in ids {
-        match metadata(&session, &id).await {
-            Ok(Json(group)) => groups.push(group),
-            // Groups we left or cannot see are not listed.
-            Err(_) => continue,
-        }
-    }
-    Ok(Json(Value::Array(groups)))
-}
-
-#[derive(Deserialize)]
-struct ParticipantRef {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct GroupBody {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    subject: Option<String>,
-    #[serde(default)]
-    participants: Option<Vec<ParticipantRef>>,
-}
-
-impl GroupBody {
-    fn participant_jids(&self) -> ApiResult<Vec<String>> {
-        let mut jids = Vec::new();
-        for (i, p) in self.participants.iter().flatten().enumerate() {
-            jids.push(ids::parse(
-                &format!("participants[{i}].id"),
-                &p.id,
-                IdKind::User,
-            )?);
-        }
-        Ok(jids)
-    }
-}
-
-/// A group id from the path.
-fn group_id(group: &str) -> ApiResult<String> {
-    Ok(ids::parse("id", group, IdKind::Group)?)
-}
-
-async fn create_group(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    Json(body): Json<GroupBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let session = working(&app, &name)?;
-    let subject = body
-        .name
-        .clone()
-        .or(body.subject.clone())
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("name is required"))?;
-    let participants = body.participant_jids()?;
-    let OpResult::Text(gid) =
-        call(&session, Op::GroupCreate(subject.clone(), participants)).await?
-    else {
-        return Err(unexpected());
-    };
-    {
-        let mut state = session.lock();
-        let entry = state.data.chats.entry(gid.clone()).or_default();
-        entry.id = gid.clone();
-        entry.name = Some(subject);
-        entry.timestamp = super::now_millis() / 1000;
-    }
-    let Json(group) = metadata(&session, &gid).await?;
-    Ok((StatusCode::CREATED, Json(group)))
-}
-
-async fn group_participants(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let Json(group) = get_group(State(app), Path((name, group))).await?;
-    Ok(Json(
-        group.get("participants").cloned().unwrap_or(json!([])),
-    ))
-}
-
-async fn change_participants(
-    State(app): State<Arc<App>>,
-    Path((name, group, action)): Path<(String, String, String)>,
-    Json(body): Json<GroupBody>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let group = group_id(&group)?;
-    let jids = body.participant_jids()?;
-    if jids.is_empty() {
-        return Err(ApiError::bad_request("participants is required"));
-    }
-    let op = match action.as_str() {
-        "add" => GroupOp::Add(jids),
-        "remove" => GroupOp::Remove(jids),
-        "promote" => GroupOp::Promote(jids),
-        "demote" => GroupOp::Demote(jids),
-        _ => return Err(ApiError::not_found("no such route")),
-    };
-    let OpResult::Json(reply) = call(&session, Op::ChangeGroup(group, op)).await? else {
-        return Err(unexpected());
-    };
-    Ok(Json(reply))
-}
-
-async fn admin_participants(
-    state: State<Arc<App>>,
-    Path((name, group, action)): Path<(String, String, String)>,
-    body: Json<GroupBody>,
-) -> ApiResult {
-    let action = match action.as_str() {
-        "promote" | "demote" => action,
-        _ => return Err(ApiError::not_found("no such route")),
-    };
-    change_participants(state, Path((name, group, action)), body).await
-}
-
-async fn set_subject(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-    Json(body): Json<GroupBody>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let group = group_id(&group)?;
-    let subject = body
-        .subject
-        .clone()
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("subject is required"))?;
-    call(
-        &session,
-        Op::ChangeGroup(group.clone(), GroupOp::Subject(subject.clone())),
-    )
-    .await?;
-    if let Some(chat) = session.lock().data.chats.get_mut(&group) {
-        chat.name = Some(subject);
-    }
-    Ok(Json(json!({})))
-}
-
-async fn leave_group(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let group = group_id(&group)?;
-    call(&session, Op::ChangeGroup(group, GroupOp::Leave)).await?;
-    Ok(Json(json!({})))
-}
-
-async fn group_invite_code(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let group = group_id(&group)?;
-    let OpResult::Text(code) = call(&session, Op::InviteCode(group)).await? else {
-        return Err(unexpected());
-    };
-    Ok(Json(json!(code)))
-}
-
-async fn group_invite_revoke(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let group = group_id(&group)?;
-    let OpResult::Text(code) = call(&session, Op::InviteReset(group)).await? else {
-        return Err(unexpected());
-    };
-    Ok(Json(json!(code)))
 }
 
 // ----- misc ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ mod chats;
 mod docs;
 mod errors;
 mod events;
+mod groups;
 mod ids;
 pub(crate) mod png;
 mod session;
