@@ -40,8 +40,8 @@ pub fn ci() -> Result<(), String> {
 /// Installs what the tests need when it is missing: Node.js and npm, the npm peers and
 /// playwright-core (`npm ci` in `interop/`), Debian's Chromium for the web client's browser test
 /// (apt-get, as root or with passwordless sudo; not when `CHROMIUM` names a browser, which the
-/// test then uses) and cargo-fuzz. Already-present tools are left alone, so this is cheap on a
-/// warm machine.
+/// test then uses), cargo-fuzz, and schemathesis (PyPI, in a venv under `target/`) for the HTTP
+/// API fuzz test. Already-present tools are left alone, so this is cheap on a warm machine.
 pub fn setup() -> Result<(), String> {
     let root = project_root();
     let interop = root.join("interop");
@@ -86,7 +86,44 @@ pub fn setup() -> Result<(), String> {
     if !cargo_fuzz_installed() {
         run(&root, "cargo", &["install", "cargo-fuzz", "--locked"], &[])?;
     }
-    Ok(())
+    install_schemathesis(&root)
+}
+
+/// The schemathesis that `wa serve`'s API fuzz test runs (crates/wa-cli/tests/serve_hardening.rs
+/// looks for it here); pinned so CI runs the same checks every time.
+const SCHEMATHESIS_VENV: &str = "target/schemathesis";
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+fn install_schemathesis(root: &Path) -> Result<(), String> {
+    let venv = root.join(SCHEMATHESIS_VENV);
+    if venv.join("bin/schemathesis").exists() {
+        return Ok(());
+    }
+    let has_venv = std::process::Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_venv {
+        apt_install(
+            root,
+            &["python3", "python3-venv"],
+            "python3 with venv (schemathesis, the API fuzz test)",
+        )?;
+    }
+    let venv_arg = venv.to_string_lossy().into_owned();
+    run(root, "python3", &["-m", "venv", &venv_arg], &[])?;
+    let pip = venv.join("bin/pip").to_string_lossy().into_owned();
+    run(
+        root,
+        &pip,
+        &[
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            SCHEMATHESIS,
+        ],
+        &[],
+    )
 }
 
 /// The major version `node --version` prints (`v20.20.2` → 20).

@@ -15,11 +15,12 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use wa_client::ClientError;
+use wa_client::chat::Presence;
 use wa_client::chat::compose::{MediaKind, MediaOptions};
-use wa_client::chat::{GroupOp, Presence};
 
+use super::ids::{self, IdKind, InvalidId};
 use super::session::{Command, Op, OpResult, OutgoingMessage, Session, SessionConfig, Status};
-use super::{App, chats, events, png, web};
+use super::{App, chats, docs, errors, events, groups, png, web};
 
 /// The OpenAPI description of this server.
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
@@ -31,18 +32,19 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    /// An error with this status and message.
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
         }
     }
 
-    fn not_found(what: impl Into<String>) -> ApiError {
+    pub(super) fn not_found(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, what)
     }
 
-    fn bad_request(what: impl Into<String>) -> ApiError {
+    pub(super) fn bad_request(what: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, what)
     }
 
@@ -66,7 +68,21 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+impl From<InvalidId> for ApiError {
+    fn from(invalid: InvalidId) -> ApiError {
+        ApiError::unprocessable(invalid.message)
+    }
+}
+
+pub(super) type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+
+/// The send routes answer 201 Created, as WAHA's OpenAPI says for every one of them.
+async fn created(mut response: Response) -> Response {
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::CREATED;
+    }
+    response
+}
 
 /// Whether `name` is a usable session name (it becomes part of paths and file names).
 pub fn valid_name(name: &str) -> bool {
@@ -79,6 +95,18 @@ pub fn valid_name(name: &str) -> bool {
 
 /// Builds the router.
 pub fn router(app: Arc<App>) -> Router {
+    let sends = Router::new()
+        .route("/api/sendText", post(send_text))
+        .route("/api/sendImage", post(send_image))
+        .route("/api/sendFile", post(send_file))
+        .route("/api/sendVoice", post(send_voice))
+        .route("/api/sendVideo", post(send_video))
+        .route("/api/sendLocation", post(send_location))
+        .route("/api/sendContactVcard", post(send_contact_vcard))
+        .route("/api/sendSeen", post(send_seen))
+        .route("/api/startTyping", post(start_typing))
+        .route("/api/stopTyping", post(stop_typing))
+        .route_layer(middleware::map_response(created));
     let api = Router::new()
         .route("/api/sessions", get(list_sessions).post(create_session))
         .route(
@@ -97,57 +125,56 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/contacts/all", get(all_contacts))
         .route("/api/contacts", get(get_contact))
         .route("/api/contacts/check-exists", get(check_exists))
-        .route("/api/sendText", post(send_text))
-        .route("/api/sendImage", post(send_image))
-        .route("/api/sendFile", post(send_file))
-        .route("/api/sendVoice", post(send_voice))
-        .route("/api/sendVideo", post(send_video))
-        .route("/api/sendLocation", post(send_location))
-        .route("/api/sendContactVcard", post(send_contact_vcard))
-        .route("/api/sendSeen", post(send_seen))
-        .route("/api/startTyping", post(start_typing))
-        .route("/api/stopTyping", post(stop_typing))
         .route("/api/files/{session}/{id}", get(get_file))
-        .route("/api/{session}/groups", get(list_groups).post(create_group))
-        .route("/api/{session}/groups/{group}", get(get_group))
+        .route(
+            "/api/{session}/groups",
+            get(groups::list_groups).post(groups::create_group),
+        )
+        .route("/api/{session}/groups/{group}", get(groups::get_group))
         .route(
             "/api/{session}/groups/{group}/participants/{action}",
-            post(change_participants),
+            post(groups::change_participants),
         )
         .route(
             "/api/{session}/groups/{group}/admin/{action}",
-            post(admin_participants),
+            post(groups::admin_participants),
         )
         .route(
             "/api/{session}/groups/{group}/subject",
-            axum::routing::put(set_subject),
+            axum::routing::put(groups::set_subject),
         )
-        .route("/api/{session}/groups/{group}/leave", post(leave_group))
+        .route(
+            "/api/{session}/groups/{group}/leave",
+            post(groups::leave_group),
+        )
         .route(
             "/api/{session}/groups/{group}/participants",
-            get(group_participants),
+            get(groups::group_participants),
         )
         .route(
             "/api/{session}/groups/{group}/invite-code",
-            get(group_invite_code),
+            get(groups::group_invite_code),
         )
         .route(
             "/api/{session}/groups/{group}/invite-code/revoke",
-            post(group_invite_revoke),
+            post(groups::group_invite_revoke),
         )
         .route("/api/version", get(version))
         .route("/api/server/version", get(version))
-        .route("/api/docs", get(openapi))
-        .route("/api/docs/openapi.yaml", get(openapi))
-        .route("/ws", get(websocket));
+        .route(docs::SPEC, get(openapi))
+        .route("/ws", get(websocket))
+        .merge(sends);
     api.route_layer(middleware::from_fn_with_state(app.clone(), require_key))
         // Files come as base64 in JSON: room for MAX_FILE after encoding.
         .layer(DefaultBodyLimit::max(MAX_FILE / 3 * 4 + 64 * 1024))
         .route("/ping", get(|| async { Json(json!({"message": "pong"})) }))
         .route("/", get(web::index))
         .route("/web/{file}", get(web::asset))
+        .route(docs::PAGE, get(docs::page))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(app)
+        .merge(docs::assets())
+        .layer(middleware::from_fn(errors::json_errors))
 }
 
 /// Compares without stopping at the first differing byte.
@@ -223,7 +250,7 @@ fn session_or_404(app: &App, name: &str) -> ApiResult<Arc<Session>> {
         .ok_or_else(|| ApiError::not_found(format!("Session \"{name}\" does not exist")))
 }
 
-fn working(app: &App, name: &str) -> ApiResult<Arc<Session>> {
+pub(super) fn working(app: &App, name: &str) -> ApiResult<Arc<Session>> {
     let session = session_or_404(app, name)?;
     let status = session.lock().status;
     if status != Status::Working {
@@ -280,14 +307,45 @@ async fn create_session(
             "name: use 1 to 64 letters, digits, '-' or '_'",
         ));
     }
+    let config = body.config.unwrap_or_default();
+    check_config(&config)?;
     let session = app
-        .add_session(&name, body.config.unwrap_or_default())
+        .add_session(&name, config)
         .ok_or_else(|| ApiError::unprocessable(format!("Session \"{name}\" already exists")))?;
     app.save_config(&session).map_err(ApiError::internal)?;
     if body.start.unwrap_or(true) {
         app.start_session(&session).map_err(ApiError::internal)?;
     }
     Ok((StatusCode::CREATED, Json(session.to_json())))
+}
+
+/// Refuses webhooks that could never be delivered as asked (the same rules as openapi.yaml).
+fn check_config(config: &SessionConfig) -> ApiResult<()> {
+    for (i, hook) in config.webhooks.iter().enumerate() {
+        let field = format!("config.webhooks[{i}]");
+        let url = reqwest::Url::parse(&hook.url).ok();
+        if !url.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+            return Err(ApiError::unprocessable(format!(
+                "{field}.url: expected an http or https URL such as http://127.0.0.1:8080/hook"
+            )));
+        }
+        let Some(retries) = &hook.retries else {
+            continue;
+        };
+        if !(retries.delay_seconds.is_finite() && retries.delay_seconds >= 0.0) {
+            return Err(ApiError::unprocessable(format!(
+                "{field}.retries.delaySeconds: expected a number of seconds, 0 or more"
+            )));
+        }
+        if let Some(policy) = &retries.policy {
+            if !["constant", "linear", "exponential"].contains(&policy.as_str()) {
+                return Err(ApiError::unprocessable(format!(
+                    "{field}.retries.policy: expected constant, linear or exponential"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn get_session(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
@@ -306,7 +364,9 @@ async fn update_session(
     Json(body): Json<UpdateSession>,
 ) -> ApiResult {
     let session = session_or_404(&app, &name)?;
-    session.lock().config = body.config.unwrap_or_default();
+    let config = body.config.unwrap_or_default();
+    check_config(&config)?;
+    session.lock().config = config;
     app.save_config(&session).map_err(ApiError::internal)?;
     Ok(Json(session.to_json()))
 }
@@ -348,6 +408,14 @@ async fn logout_session(State(app): State<Arc<App>>, Path(name): Path<String>) -
             "Session \"{name}\" is not running; start it to log out"
         ))
     };
+    let status = session.lock().status;
+    if status != Status::Working && status != Status::Stopped {
+        // Nothing to log out of yet (a QR code is up, or the login is being restored).
+        return Err(ApiError::unprocessable(format!(
+            "Session \"{name}\" is not logged in (status {}); nothing to log out of",
+            status.as_str()
+        )));
+    }
     let (tx, rx) = oneshot::channel();
     if !session.command(Command::Logout(tx)) {
         return Err(not_running());
@@ -501,7 +569,7 @@ async fn chat_messages(
     Query(query): Query<Page>,
 ) -> ApiResult {
     let session = session_or_404(&app, &name)?;
-    let chat = to_jid(&chat);
+    let chat = ids::parse("chatId", &chat, IdKind::Chat)?;
     load_history(&session, &chat).await;
     let messages = session
         .lock()
@@ -569,25 +637,15 @@ async fn get_contact(State(app): State<Arc<App>>, Query(query): Query<SessionQue
         .contact_id
         .as_deref()
         .ok_or_else(|| ApiError::bad_request("contactId is required"))?;
-    let id = to_jid(id);
+    let id = ids::parse("contactId", id, IdKind::Chat)?;
     let contact = session.lock().data.contacts.get(&id).map(|c| c.to_json());
     contact
         .map(Json)
         .ok_or_else(|| ApiError::not_found(format!("no contact {id}")))
 }
 
-/// A phone number or chat id as a JID (`123` → `123@c.us`).
-pub fn to_jid(id: &str) -> String {
-    if id.contains('@') {
-        id.to_owned()
-    } else {
-        let digits: String = id.chars().filter(char::is_ascii_digit).collect();
-        format!("{digits}@c.us")
-    }
-}
-
 /// Runs `op` on the session's client and waits for it.
-async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
+pub(super) async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
     let (tx, rx) = oneshot::channel();
     if !session.command(Command::Op(op, tx)) {
         return Err(ApiError::unprocessable("the session is not running"));
@@ -607,13 +665,23 @@ async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
 fn client_error(error: &ClientError) -> ApiError {
     let text = error.to_string();
     match error {
-        ClientError::Refused(_) if text.contains("status 404") => ApiError::not_found(text),
-        ClientError::Refused(_) if text.contains("status 401") || text.contains("status 403") => {
+        ClientError::Refused(_) if refusal_status(&text) == Some(404) => ApiError::not_found(text),
+        ClientError::Refused(_) if matches!(refusal_status(&text), Some(401 | 403)) => {
             ApiError::new(StatusCode::FORBIDDEN, text)
         }
         ClientError::NotRunning | ClientError::NoSession => ApiError::unprocessable(text),
         _ => ApiError::new(StatusCode::BAD_GATEWAY, text),
     }
+}
+
+/// The status a refusal names: "... status 404", or "... status Some(403)" for a message.
+fn refusal_status(text: &str) -> Option<u16> {
+    let rest = &text[text.rfind("status ")? + "status ".len()..];
+    let rest = rest.strip_prefix("Some(").unwrap_or(rest);
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 async fn check_exists(State(app): State<Arc<App>>, Query(query): Query<SessionQuery>) -> ApiResult {
@@ -625,9 +693,8 @@ async fn check_exists(State(app): State<Arc<App>>, Query(query): Query<SessionQu
     let phone = query
         .phone
         .as_deref()
-        .filter(|p| p.chars().any(|c| c.is_ascii_digit()))
         .ok_or_else(|| ApiError::bad_request("phone is required"))?;
-    let jid = to_jid(phone);
+    let jid = ids::parse_phone("phone", phone)?;
     let OpResult::Bool(exists) = call(&session, Op::Exists(jid.clone())).await? else {
         return Err(unexpected());
     };
@@ -637,7 +704,7 @@ async fn check_exists(State(app): State<Arc<App>>, Query(query): Query<SessionQu
     })))
 }
 
-fn unexpected() -> ApiError {
+pub(super) fn unexpected() -> ApiError {
     ApiError::internal("unexpected result")
 }
 
@@ -704,10 +771,7 @@ impl SendBody {
     }
 
     fn chat(&self) -> ApiResult<String> {
-        if self.chat_id.trim().is_empty() {
-            return Err(ApiError::bad_request("chatId is required"));
-        }
-        Ok(to_jid(self.chat_id.trim()))
+        Ok(ids::parse("chatId", &self.chat_id, IdKind::Chat)?)
     }
 }
 
@@ -1054,226 +1118,6 @@ fn message_mimetype(info: &wa_proto::proto::WebMessageInfo) -> Option<String> {
         .or_else(|| m.document_message.as_ref().map(|x| x.mimetype.clone()))
         .or_else(|| m.sticker_message.as_ref().map(|x| x.mimetype.clone()))
         .map(|m| m.unwrap_or_else(|| "application/octet-stream".to_owned()))
-}
-
-// ----- groups --------------------------------------------------------------------------------
-
-fn group_json(reply: &Value, id: &str) -> Value {
-    let participants: Vec<Value> = reply
-        .get("participants")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().map(participant_json).collect())
-        .unwrap_or_default();
-    json!({
-        "id": reply.get("id").cloned().unwrap_or(json!(id)),
-        "subject": reply.get("subject"),
-        "owner": reply.get("owner"),
-        "creation": reply.get("creation"),
-        "description": reply.get("desc"),
-        "participants": participants,
-    })
-}
-
-fn participant_json(p: &Value) -> Value {
-    let admin = p.get("isAdmin").and_then(Value::as_bool).unwrap_or(false);
-    let superadmin = p
-        .get("isSuperAdmin")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    json!({
-        "id": p.get("id"),
-        "role": if superadmin { "superadmin" } else if admin { "admin" } else { "participant" },
-        "isAdmin": admin,
-        "isSuperAdmin": superadmin,
-    })
-}
-
-async fn metadata(session: &Session, group: &str) -> ApiResult {
-    let OpResult::Json(reply) = call(session, Op::GroupMetadata(group.to_owned())).await? else {
-        return Err(unexpected());
-    };
-    Ok(Json(group_json(&reply, group)))
-}
-
-async fn get_group(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    metadata(&session, &group).await
-}
-
-async fn list_groups(State(app): State<Arc<App>>, Path(name): Path<String>) -> ApiResult {
-    let session = working(&app, &name)?;
-    let ids: Vec<String> = session
-        .lock()
-        .data
-        .chats
-        .keys()
-        .filter(|id| id.ends_with("@g.us"))
-        .cloned()
-        .collect();
-    let mut groups = Vec::new();
-    for id in ids {
-        match metadata(&session, &id).await {
-            Ok(Json(group)) => groups.push(group),
-            // Groups we left or cannot see are not listed.
-            Err(_) => continue,
-        }
-    }
-    Ok(Json(Value::Array(groups)))
-}
-
-#[derive(Deserialize)]
-struct ParticipantRef {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct GroupBody {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    subject: Option<String>,
-    #[serde(default)]
-    participants: Option<Vec<ParticipantRef>>,
-}
-
-impl GroupBody {
-    fn participant_jids(&self) -> Vec<String> {
-        self.participants
-            .iter()
-            .flatten()
-            .map(|p| to_jid(&p.id))
-            .collect()
-    }
-}
-
-async fn create_group(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-    Json(body): Json<GroupBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let session = working(&app, &name)?;
-    let subject = body
-        .name
-        .clone()
-        .or(body.subject.clone())
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("name is required"))?;
-    let participants = body.participant_jids();
-    let OpResult::Text(gid) =
-        call(&session, Op::GroupCreate(subject.clone(), participants)).await?
-    else {
-        return Err(unexpected());
-    };
-    {
-        let mut state = session.lock();
-        let entry = state.data.chats.entry(gid.clone()).or_default();
-        entry.id = gid.clone();
-        entry.name = Some(subject);
-        entry.timestamp = super::now_millis() / 1000;
-    }
-    let Json(group) = metadata(&session, &gid).await?;
-    Ok((StatusCode::CREATED, Json(group)))
-}
-
-async fn group_participants(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let Json(group) = get_group(State(app), Path((name, group))).await?;
-    Ok(Json(
-        group.get("participants").cloned().unwrap_or(json!([])),
-    ))
-}
-
-async fn change_participants(
-    State(app): State<Arc<App>>,
-    Path((name, group, action)): Path<(String, String, String)>,
-    Json(body): Json<GroupBody>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let jids = body.participant_jids();
-    if jids.is_empty() {
-        return Err(ApiError::bad_request("participants is required"));
-    }
-    let op = match action.as_str() {
-        "add" => GroupOp::Add(jids),
-        "remove" => GroupOp::Remove(jids),
-        "promote" => GroupOp::Promote(jids),
-        "demote" => GroupOp::Demote(jids),
-        _ => return Err(ApiError::not_found("no such route")),
-    };
-    let OpResult::Json(reply) = call(&session, Op::ChangeGroup(group, op)).await? else {
-        return Err(unexpected());
-    };
-    Ok(Json(reply))
-}
-
-async fn admin_participants(
-    state: State<Arc<App>>,
-    Path((name, group, action)): Path<(String, String, String)>,
-    body: Json<GroupBody>,
-) -> ApiResult {
-    let action = match action.as_str() {
-        "promote" | "demote" => action,
-        _ => return Err(ApiError::not_found("no such route")),
-    };
-    change_participants(state, Path((name, group, action)), body).await
-}
-
-async fn set_subject(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-    Json(body): Json<GroupBody>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let subject = body
-        .subject
-        .clone()
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("subject is required"))?;
-    call(
-        &session,
-        Op::ChangeGroup(group.clone(), GroupOp::Subject(subject.clone())),
-    )
-    .await?;
-    if let Some(chat) = session.lock().data.chats.get_mut(&group) {
-        chat.name = Some(subject);
-    }
-    Ok(Json(json!({})))
-}
-
-async fn leave_group(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    call(&session, Op::ChangeGroup(group, GroupOp::Leave)).await?;
-    Ok(Json(json!({})))
-}
-
-async fn group_invite_code(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let OpResult::Text(code) = call(&session, Op::InviteCode(group)).await? else {
-        return Err(unexpected());
-    };
-    Ok(Json(json!(code)))
-}
-
-async fn group_invite_revoke(
-    State(app): State<Arc<App>>,
-    Path((name, group)): Path<(String, String)>,
-) -> ApiResult {
-    let session = working(&app, &name)?;
-    let OpResult::Text(code) = call(&session, Op::InviteReset(group)).await? else {
-        return Err(unexpected());
-    };
-    Ok(Json(json!(code)))
 }
 
 // ----- misc ----------------------------------------------------------------------------------

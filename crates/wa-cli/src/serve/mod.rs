@@ -5,7 +5,11 @@
 
 mod api;
 mod chats;
+mod docs;
+mod errors;
 mod events;
+mod groups;
+mod ids;
 pub(crate) mod png;
 mod session;
 mod web;
@@ -39,7 +43,8 @@ Examples:
 
 The API follows WAHA (https://waha.devlike.pro): sessions, auth/qr, sendText..., chats,
 contacts, groups, webhooks (config.webhooks[] with HMAC) and /ws events. Every /api request
-needs the X-Api-Key header. The OpenAPI file is at /api/docs/openapi.yaml.";
+needs the X-Api-Key header. Swagger UI is at /api/docs (served offline by the binary), the
+OpenAPI file at /api/docs/openapi.yaml.";
 
 /// Options of `wa serve`.
 #[derive(Args, Debug)]
@@ -519,12 +524,17 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
     let base = format!("http://{addr}");
     println!("{} {base}/", out.bold("wa serve listening on"));
     // A key the user chose is theirs to know and may be reused elsewhere: never echo it.
-    let (key_line, web_client) = if args.api_key.is_none() {
-        (app.api_key.clone(), format!("{base}/#key={}", app.api_key))
+    let (key_line, web_client, docs) = if args.api_key.is_none() {
+        (
+            app.api_key.clone(),
+            format!("{base}/#key={}", app.api_key),
+            format!("{base}/api/docs#key={}", app.api_key),
+        )
     } else {
         (
             "the one given (--api-key or WA_API_KEY), not shown".to_owned(),
             format!("{base}/ (it asks for the API key)"),
+            format!("{base}/api/docs (it asks for the API key)"),
         )
     };
     println!("api key: {key_line}");
@@ -535,6 +545,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
         Backend::Remote { ws, .. } => println!("server: {ws}"),
     }
     println!("web client: {}", out.accent(web_client));
+    println!("API docs: {docs}");
     println!("OpenAPI: {base}/api/docs/openapi.yaml   Ctrl-C stops");
     let router = api::router(app.clone());
     let shutdown = async {
