@@ -107,8 +107,12 @@ enum Slot {
     Previous(usize),
 }
 
-/// Writes the state that decrypted back into the record (a previous session that decrypted
-/// becomes current: the peer is using it) and stores the record.
+/// Writes the state that decrypted back into its place and stores the record.
+///
+/// A previous session that decrypted a late message stays previous: the current one is what
+/// the peer uses for new messages, so our answers go there. (Answering in the old one also
+/// breaks npm `libsignal`, whose failed decryption attempts in its open session ratchet that
+/// session in place: seen in the `second_session` interop test.)
 fn commit<S: SessionStore + ?Sized>(
     store: &mut S,
     address: &ProtocolAddress,
@@ -118,10 +122,7 @@ fn commit<S: SessionStore + ?Sized>(
 ) -> Result<()> {
     match slot {
         Slot::Current => record.current = Some(state),
-        Slot::Previous(i) => {
-            record.previous.remove(i);
-            record.promote(state);
-        }
+        Slot::Previous(i) => record.previous[i] = state,
     }
     store.store_session(address, &record)?;
     Ok(())
