@@ -13,11 +13,11 @@ use wa_crypto::{
 };
 use wa_proto::prost;
 use wa_proto::signal as pb;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
-use crate::record::{bytes32, skipped_from_data};
+use crate::record::{bytes32, skipped_from_data, wipe_skipped};
 use crate::session::{ChainKey, MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS};
 use crate::store::{SenderKeyName, SenderKeyStore};
 use crate::wire::{SenderKeyDistributionMessage, SenderKeyMessage};
@@ -68,7 +68,7 @@ impl SenderKeyRecord {
 
     /// The persisted form (wiped on drop).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let data = pb::SenderKeyRecordData {
+        let mut data = pb::SenderKeyRecordData {
             format: Some(SENDER_KEY_RECORD_FORMAT),
             states: self
                 .states
@@ -93,15 +93,26 @@ impl SenderKeyRecord {
                 })
                 .collect(),
         };
-        Zeroizing::new(data.encode_to_vec())
+        let bytes = Zeroizing::new(data.encode_to_vec());
+        wipe(&mut data);
+        bytes
     }
 
     /// Reads the persisted form.
     pub fn from_bytes(bytes: &[u8]) -> Result<SenderKeyRecord> {
+        let mut data =
+            pb::SenderKeyRecordData::decode(bytes).map_err(|_| Error::CorruptRecord {
+                what: "sender key record",
+            })?;
+        let record = SenderKeyRecord::from_data(&data);
+        wipe(&mut data);
+        record
+    }
+
+    fn from_data(data: &pb::SenderKeyRecordData) -> Result<SenderKeyRecord> {
         let corrupt = || Error::CorruptRecord {
             what: "sender key record",
         };
-        let data = pb::SenderKeyRecordData::decode(bytes).map_err(|_| corrupt())?;
         if data.format != Some(SENDER_KEY_RECORD_FORMAT)
             || data.states.len() > MAX_SENDER_KEY_STATES
         {
@@ -135,6 +146,15 @@ impl SenderKeyRecord {
             })
             .collect::<Result<_>>()?;
         Ok(SenderKeyRecord { states })
+    }
+}
+
+/// Wipes the secrets in a decoded or to-be-encoded record (prost's buffers are plain `Vec`s).
+fn wipe(data: &mut pb::SenderKeyRecordData) {
+    for state in &mut data.states {
+        state.chain_key.zeroize();
+        state.signing_private.zeroize();
+        wipe_skipped(&mut state.skipped);
     }
 }
 

@@ -5,7 +5,7 @@ use prost::Message as _;
 use wa_crypto::KeyPair;
 use wa_proto::prost;
 use wa_proto::signal as pb;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
@@ -68,32 +68,58 @@ impl SessionRecord {
 
     /// The persisted form. Holds secrets: the buffer is wiped when dropped.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let data = pb::SessionRecordData {
+        let mut data = pb::SessionRecordData {
             format: Some(SESSION_RECORD_FORMAT),
             current: self.current.as_ref().map(state_to_data),
             previous: self.previous.iter().map(state_to_data).collect(),
         };
-        Zeroizing::new(data.encode_to_vec())
+        let bytes = Zeroizing::new(data.encode_to_vec());
+        wipe_record(&mut data);
+        bytes
     }
 
     /// Reads the persisted form.
     pub fn from_bytes(bytes: &[u8]) -> Result<SessionRecord> {
-        let data = pb::SessionRecordData::decode(bytes).map_err(|_| corrupt())?;
-        if data.format != Some(SESSION_RECORD_FORMAT) {
-            return Err(corrupt());
+        let mut data = pb::SessionRecordData::decode(bytes).map_err(|_| corrupt())?;
+        let record = record_from_data(&data);
+        wipe_record(&mut data);
+        record
+    }
+}
+
+fn record_from_data(data: &pb::SessionRecordData) -> Result<SessionRecord> {
+    if data.format != Some(SESSION_RECORD_FORMAT) || data.previous.len() > MAX_PREVIOUS_SESSIONS {
+        return Err(corrupt());
+    }
+    let previous: Vec<SessionState> = data
+        .previous
+        .iter()
+        .map(state_from_data)
+        .collect::<Result<_>>()?;
+    Ok(SessionRecord {
+        current: data.current.as_ref().map(state_from_data).transpose()?,
+        previous,
+    })
+}
+
+/// Wipes the secrets in a decoded or to-be-encoded record (prost's buffers are plain `Vec`s).
+fn wipe_record(data: &mut pb::SessionRecordData) {
+    for state in data.current.iter_mut().chain(data.previous.iter_mut()) {
+        state.root_key.zeroize();
+        if let Some(sender) = &mut state.sender_chain {
+            sender.ratchet_private.zeroize();
+            sender.chain_key.zeroize();
         }
-        let previous: Vec<SessionState> = data
-            .previous
-            .iter()
-            .map(state_from_data)
-            .collect::<Result<_>>()?;
-        if previous.len() > MAX_PREVIOUS_SESSIONS {
-            return Err(corrupt());
+        for chain in &mut state.receiver_chains {
+            chain.chain_key.zeroize();
+            wipe_skipped(&mut chain.skipped);
         }
-        Ok(SessionRecord {
-            current: data.current.as_ref().map(state_from_data).transpose()?,
-            previous,
-        })
+    }
+}
+
+pub(crate) fn wipe_skipped(skipped: &mut [pb::SkippedKeyData]) {
+    for key in skipped {
+        key.seed.zeroize();
     }
 }
 
