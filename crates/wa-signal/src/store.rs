@@ -142,7 +142,9 @@ pub trait SessionStores: IdentityStore + SessionStore + PreKeyStore + SignedPreK
 impl<T: IdentityStore + SessionStore + PreKeyStore + SignedPreKeyStore> SessionStores for T {}
 
 /// All stores in memory. Records are kept in their persisted form (bytes), as a durable backend
-/// keeps them, so every load and store goes through the record format.
+/// keeps them, so every load and store goes through the record format. Cloning copies every
+/// secret (tests and fuzzing use it to start many runs from one state).
+#[derive(Clone)]
 pub struct InMemoryStore {
     identity: KeyPair,
     registration_id: u32,
