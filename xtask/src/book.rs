@@ -22,6 +22,7 @@ mod crypto;
 mod media;
 mod proto;
 mod session;
+mod signal;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -49,6 +50,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(binary::GENERATORS);
     all.extend(proto::GENERATORS);
     all.extend(media::GENERATORS);
+    all.extend(signal::GENERATORS);
     all
 }
 
