@@ -60,6 +60,37 @@ pub enum Error {
         /// Whose key it was.
         what: &'static str,
     },
+    /// An AES-GCM authentication tag did not verify (checked by `aes-gcm`, in constant time):
+    /// wrong key, wrong nonce, wrong associated data or altered bytes.
+    #[error("{what}: AES-GCM authentication tag mismatch")]
+    AeadTagMismatch {
+        /// What was being decrypted.
+        what: &'static str,
+    },
+    /// A nonce counter reached its last value: encrypting or decrypting once more would reuse
+    /// a nonce, so the session must end (reconnect for fresh keys).
+    #[error("{what}: nonce counter exhausted")]
+    CounterExhausted {
+        /// Which direction's counter.
+        what: &'static str,
+    },
+    /// A parameter outside the accepted range (e.g. zero PBKDF2 rounds).
+    #[error("invalid parameter: {what}")]
+    InvalidParameter {
+        /// What was wrong.
+        what: &'static str,
+    },
+    /// A signature whose length is not the one its scheme has (64 bytes for XEdDSA).
+    #[error("signature: expected {expected} bytes, got {actual}")]
+    SignatureLength {
+        /// The signature length of the scheme.
+        expected: usize,
+        /// The length received.
+        actual: usize,
+    },
+    /// A signature that does not verify against the key and message.
+    #[error("signature verification failed")]
+    BadSignature,
     /// A byte that is not one of the known legacy metrics.
     #[error("unknown legacy binary metric {0}")]
     UnknownMetric(u8),

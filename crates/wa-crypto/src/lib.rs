@@ -3,7 +3,10 @@
 mod error;
 mod key_pair;
 pub mod legacy;
+pub mod noise;
 mod primitives;
+mod symmetric;
+mod xeddsa;
 
 pub use error::Error;
 pub use key_pair::KeyPair;
@@ -12,6 +15,11 @@ pub use primitives::{
     aes256_cbc_encrypt, aes256_cbc_encrypt_with_iv, hkdf_sha256, hmac_sha256, hmac_sha256_verify,
     is_all_zero,
 };
+pub use symmetric::{
+    CTR_IV_LEN, GCM_NONCE_LEN, GCM_TAG_LEN, aes256_ctr_apply, aes256_gcm_decrypt,
+    aes256_gcm_encrypt, pbkdf2_sha256,
+};
+pub use xeddsa::{XEDDSA_SIGNATURE_LEN, xeddsa_sign, xeddsa_sign_rng, xeddsa_verify};
 
 /// The `rand_core` (0.6) this crate's RNG parameters come from, for implementing them.
 pub use rand_core;

@@ -2,8 +2,10 @@
 
 mod edges;
 mod live;
+mod noise_vectors;
 mod properties;
 mod vectors;
+mod xeddsa;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
