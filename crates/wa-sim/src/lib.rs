@@ -4,6 +4,7 @@ pub mod core;
 #[cfg(feature = "net")]
 mod driver;
 mod error;
+pub mod md;
 pub mod media;
 mod nodes;
 pub mod seed;
