@@ -5,6 +5,7 @@
 pub mod cert;
 pub mod frame;
 pub mod handshake;
+pub mod payload;
 
 pub use cert::{CertError, Certificate, ServerCertificates, TrustRoot, VerifiedChain};
 pub use frame::{FrameDecoder, MdFrameError};
@@ -12,3 +13,4 @@ pub use handshake::{
     ClientHandshake, ClientHandshakeConfig, ClientStep, MdConnection, MdError, ServerDone,
     ServerHandshake, ServerStep,
 };
+pub use payload::{DeviceDescription, RegistrationKeys, registration_payload};
