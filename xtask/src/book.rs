@@ -23,6 +23,7 @@ mod md;
 mod media;
 mod proto;
 mod session;
+mod signal;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -51,6 +52,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(proto::GENERATORS);
     all.extend(media::GENERATORS);
     all.extend(md::GENERATORS);
+    all.extend(signal::GENERATORS);
     all
 }
 

@@ -15,6 +15,7 @@ const PROTO_FILES: &[&str] = &[
     "wa/handshake.proto",
     "wa/app_state.proto",
     "wa/history.proto",
+    "signal/wire.proto",
 ];
 
 /// Written at the top of every generated file.

@@ -19,6 +19,12 @@ pub mod proto {
     include!("generated/proto.rs");
 }
 
+/// Signal's wire messages and wa-signal's records (package `signal`, `proto/signal/wire.proto`).
+#[allow(missing_docs, clippy::all)]
+pub mod signal {
+    include!("generated/signal.rs");
+}
+
 pub use proto::web_message_info::Status;
 pub use proto::{
     AudioMessage, ContactMessage, ContactsArrayMessage, ContextInfo, DocumentMessage,

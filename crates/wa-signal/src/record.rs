@@ -1,0 +1,243 @@
+//! Session records: a peer's current session and a bounded list of previous ones, and their
+//! persisted form (`SessionRecordData` in package `signal`, format 1).
+
+use prost::Message as _;
+use wa_crypto::KeyPair;
+use wa_proto::prost;
+use wa_proto::signal as pb;
+use zeroize::{Zeroize as _, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::keys::PublicKey;
+use crate::session::{
+    ChainKey, MAX_PREVIOUS_SESSIONS, PendingPreKey, ReceiverChain, SenderChain, SessionState,
+};
+
+/// The record format this version writes and reads.
+pub const SESSION_RECORD_FORMAT: u32 = 1;
+
+/// Everything stored about the sessions with one peer device.
+#[derive(Clone, Default)]
+pub struct SessionRecord {
+    pub(crate) current: Option<SessionState>,
+    /// Most recent first, at most [`MAX_PREVIOUS_SESSIONS`].
+    pub(crate) previous: Vec<SessionState>,
+}
+
+impl core::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("current", &self.current.as_ref().map(|s| s.base_key))
+            .field("previous", &self.previous.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionRecord {
+    /// Whether there is a current session to encrypt with.
+    pub fn has_current_session(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Number of previous sessions kept.
+    pub fn previous_sessions(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// The peer's identity key in the current session.
+    pub fn remote_identity(&self) -> Option<PublicKey> {
+        self.current.as_ref().map(|s| s.remote_identity)
+    }
+
+    /// Skipped message keys held over all sessions.
+    pub fn skipped_keys(&self) -> usize {
+        self.current
+            .iter()
+            .chain(&self.previous)
+            .map(SessionState::skipped_keys)
+            .sum()
+    }
+
+    /// Makes `state` current, keeping the old current one as the most recent previous session.
+    pub(crate) fn promote(&mut self, state: SessionState) {
+        if let Some(old) = self.current.replace(state) {
+            self.previous.insert(0, old);
+            self.previous.truncate(MAX_PREVIOUS_SESSIONS);
+        }
+    }
+
+    /// The persisted form. Holds secrets: the buffer is wiped when dropped.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut data = pb::SessionRecordData {
+            format: Some(SESSION_RECORD_FORMAT),
+            current: self.current.as_ref().map(state_to_data),
+            previous: self.previous.iter().map(state_to_data).collect(),
+        };
+        let bytes = Zeroizing::new(data.encode_to_vec());
+        wipe_record(&mut data);
+        bytes
+    }
+
+    /// Reads the persisted form.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SessionRecord> {
+        let mut data = pb::SessionRecordData::decode(bytes).map_err(|_| corrupt())?;
+        let record = record_from_data(&data);
+        wipe_record(&mut data);
+        record
+    }
+}
+
+fn record_from_data(data: &pb::SessionRecordData) -> Result<SessionRecord> {
+    if data.format != Some(SESSION_RECORD_FORMAT) || data.previous.len() > MAX_PREVIOUS_SESSIONS {
+        return Err(corrupt());
+    }
+    let previous: Vec<SessionState> = data
+        .previous
+        .iter()
+        .map(state_from_data)
+        .collect::<Result<_>>()?;
+    Ok(SessionRecord {
+        current: data.current.as_ref().map(state_from_data).transpose()?,
+        previous,
+    })
+}
+
+/// Wipes the secrets in a decoded or to-be-encoded record (prost's buffers are plain `Vec`s).
+fn wipe_record(data: &mut pb::SessionRecordData) {
+    for state in data.current.iter_mut().chain(data.previous.iter_mut()) {
+        state.root_key.zeroize();
+        if let Some(sender) = &mut state.sender_chain {
+            sender.ratchet_private.zeroize();
+            sender.chain_key.zeroize();
+        }
+        for chain in &mut state.receiver_chains {
+            chain.chain_key.zeroize();
+            wipe_skipped(&mut chain.skipped);
+        }
+    }
+}
+
+pub(crate) fn wipe_skipped(skipped: &mut [pb::SkippedKeyData]) {
+    for key in skipped {
+        key.seed.zeroize();
+    }
+}
+
+fn corrupt() -> Error {
+    Error::CorruptRecord {
+        what: "session record",
+    }
+}
+
+fn state_to_data(state: &SessionState) -> pb::SessionStateData {
+    pb::SessionStateData {
+        local_identity: Some(state.local_identity.0.to_vec()),
+        remote_identity: Some(state.remote_identity.0.to_vec()),
+        remote_registration_id: Some(state.remote_registration_id),
+        local_registration_id: Some(state.local_registration_id),
+        root_key: Some(state.root_key.to_vec()),
+        base_key: Some(state.base_key.0.to_vec()),
+        sender_chain: Some(pb::SenderChainData {
+            ratchet_public: Some(state.sender.ratchet.public_bytes().to_vec()),
+            ratchet_private: Some(state.sender.ratchet.private_bytes().to_vec()),
+            chain_key: Some(state.sender.chain.key.to_vec()),
+            index: Some(state.sender.chain.index),
+        }),
+        receiver_chains: state
+            .receivers
+            .iter()
+            .map(|c| pb::ReceiverChainData {
+                ratchet_public: Some(c.ratchet.0.to_vec()),
+                chain_key: Some(c.chain.key.to_vec()),
+                index: Some(c.chain.index),
+                skipped: c
+                    .skipped
+                    .iter()
+                    .map(|(index, seed)| pb::SkippedKeyData {
+                        index: Some(*index),
+                        seed: Some(seed.to_vec()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        previous_counter: Some(state.previous_counter),
+        pending_pre_key: state.pending.as_ref().map(|p| pb::PendingPreKeyData {
+            pre_key_id: p.pre_key_id,
+            signed_pre_key_id: Some(p.signed_pre_key_id),
+            base_key: Some(p.base_key.0.to_vec()),
+        }),
+    }
+}
+
+pub(crate) fn bytes32(field: &Option<Vec<u8>>) -> Result<[u8; 32]> {
+    field
+        .as_deref()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(corrupt)
+}
+
+fn key32(field: &Option<Vec<u8>>) -> Result<PublicKey> {
+    bytes32(field).map(PublicKey)
+}
+
+pub(crate) fn skipped_from_data(
+    skipped: &[pb::SkippedKeyData],
+) -> Result<Vec<(u32, Zeroizing<[u8; 32]>)>> {
+    skipped
+        .iter()
+        .map(|k| {
+            Ok((
+                k.index.ok_or_else(corrupt)?,
+                Zeroizing::new(bytes32(&k.seed)?),
+            ))
+        })
+        .collect()
+}
+
+fn state_from_data(data: &pb::SessionStateData) -> Result<SessionState> {
+    let sender = data.sender_chain.as_ref().ok_or_else(corrupt)?;
+    let ratchet = KeyPair::from_private_bytes(bytes32(&sender.ratchet_private)?);
+    if ratchet.public_bytes() != bytes32(&sender.ratchet_public)? {
+        return Err(corrupt());
+    }
+    let receivers = data
+        .receiver_chains
+        .iter()
+        .map(|c| {
+            Ok(ReceiverChain {
+                ratchet: key32(&c.ratchet_public)?,
+                chain: ChainKey {
+                    key: bytes32(&c.chain_key)?,
+                    index: c.index.ok_or_else(corrupt)?,
+                },
+                skipped: skipped_from_data(&c.skipped)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let pending = match &data.pending_pre_key {
+        Some(p) => Some(PendingPreKey {
+            pre_key_id: p.pre_key_id,
+            signed_pre_key_id: p.signed_pre_key_id.ok_or_else(corrupt)?,
+            base_key: key32(&p.base_key)?,
+        }),
+        None => None,
+    };
+    Ok(SessionState {
+        local_identity: key32(&data.local_identity)?,
+        remote_identity: key32(&data.remote_identity)?,
+        local_registration_id: data.local_registration_id.unwrap_or(0),
+        remote_registration_id: data.remote_registration_id.unwrap_or(0),
+        root_key: Zeroizing::new(bytes32(&data.root_key)?),
+        base_key: key32(&data.base_key)?,
+        sender: SenderChain {
+            ratchet,
+            chain: ChainKey {
+                key: bytes32(&sender.chain_key)?,
+                index: sender.index.ok_or_else(corrupt)?,
+            },
+        },
+        receivers,
+        previous_counter: data.previous_counter.unwrap_or(0),
+        pending,
+    })
+}

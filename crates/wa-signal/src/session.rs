@@ -1,0 +1,287 @@
+//! Session state: X3DH's result and the Double Ratchet over it, with bounded skipped keys,
+//! receiver chains and previous sessions.
+//!
+//! KDFs (Signal's, as WhatsApp runs them):
+//! - root: `HKDF(salt = root key, ikm = DH(ours, theirs), info = "WhisperRatchet")` → 64 bytes:
+//!   the next root key, then the new chain key;
+//! - chain: message key seed `HMAC(chain key, 0x01)`, next chain key `HMAC(chain key, 0x02)`;
+//! - message keys: `HKDF(salt = 0³², ikm = seed, info = "WhisperMessageKeys")` → 80 bytes: AES-256
+//!   key, HMAC key, CBC IV.
+
+use wa_crypto::{
+    CryptoRng, KeyPair, RngCore, aes256_cbc_decrypt_with_iv, aes256_cbc_encrypt_with_iv,
+    hkdf_sha256, hmac_sha256, is_all_zero,
+};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::{Error, Result};
+use crate::keys::PublicKey;
+use crate::wire::{PreKeySignalMessage, SignalMessage};
+
+/// How far ahead of its chain a message may be (keys derived and kept for the skipped ones).
+pub const MAX_FORWARD_JUMP: u32 = 2000;
+/// Skipped message keys kept per session, over all its receiver chains (oldest dropped first).
+pub const MAX_SKIPPED_KEYS: usize = 2000;
+/// Receiver chains kept per session (the peer's last ratchet keys).
+pub const MAX_RECEIVER_CHAINS: usize = 5;
+/// Previous sessions kept per peer besides the current one (a peer may still send in them).
+pub const MAX_PREVIOUS_SESSIONS: usize = 10;
+
+/// A 32-byte chain key and the index of the next message key it gives.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct ChainKey {
+    pub(crate) key: [u8; 32],
+    #[zeroize(skip)]
+    pub(crate) index: u32,
+}
+
+impl ChainKey {
+    pub(crate) fn message_seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(hmac_sha256(&self.key, &[&[0x01]]))
+    }
+
+    pub(crate) fn next(&self) -> ChainKey {
+        ChainKey {
+            key: hmac_sha256(&self.key, &[&[0x02]]),
+            index: self.index.wrapping_add(1),
+        }
+    }
+}
+
+/// The AES key, HMAC key and IV of one message.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct MessageKeys {
+    pub(crate) cipher: [u8; 32],
+    pub(crate) mac: [u8; 32],
+    pub(crate) iv: [u8; 16],
+}
+
+impl MessageKeys {
+    pub(crate) fn from_seed(seed: &[u8; 32]) -> MessageKeys {
+        let mut out = Zeroizing::new([0u8; 80]);
+        hkdf_sha256(seed, None, b"WhisperMessageKeys", out.as_mut()).expect("80 bytes is in range");
+        let mut keys = MessageKeys {
+            cipher: [0; 32],
+            mac: [0; 32],
+            iv: [0; 16],
+        };
+        keys.cipher.copy_from_slice(&out[..32]);
+        keys.mac.copy_from_slice(&out[32..64]);
+        keys.iv.copy_from_slice(&out[64..]);
+        keys
+    }
+}
+
+/// `DH(ours, theirs)`, refusing a low-order peer key (all-zero output).
+pub(crate) fn dh(ours: &KeyPair, theirs: &PublicKey) -> Result<Zeroizing<[u8; 32]>> {
+    let shared = ours.shared_secret(&theirs.0);
+    if is_all_zero(shared.as_ref()) {
+        return Err(Error::Crypto(wa_crypto::Error::NonContributoryKey {
+            what: "peer ratchet key",
+        }));
+    }
+    Ok(shared)
+}
+
+/// The root KDF step.
+pub(crate) fn root_step(
+    root: &[u8; 32],
+    ours: &KeyPair,
+    theirs: &PublicKey,
+) -> Result<([u8; 32], ChainKey)> {
+    let shared = dh(ours, theirs)?;
+    let mut out = Zeroizing::new([0u8; 64]);
+    hkdf_sha256(shared.as_ref(), Some(root), b"WhisperRatchet", out.as_mut()).expect("64 bytes");
+    let mut new_root = [0u8; 32];
+    new_root.copy_from_slice(&out[..32]);
+    let mut chain = ChainKey {
+        key: [0; 32],
+        index: 0,
+    };
+    chain.key.copy_from_slice(&out[32..]);
+    Ok((new_root, chain))
+}
+
+/// Our sending chain: our current ratchet key pair and chain key.
+#[derive(Clone)]
+pub(crate) struct SenderChain {
+    pub(crate) ratchet: KeyPair,
+    pub(crate) chain: ChainKey,
+}
+
+/// A chain of the peer's: its ratchet key, chain key, and keys kept for messages not yet seen.
+#[derive(Clone)]
+pub(crate) struct ReceiverChain {
+    pub(crate) ratchet: PublicKey,
+    pub(crate) chain: ChainKey,
+    /// (index, message key seed), oldest first.
+    pub(crate) skipped: Vec<(u32, Zeroizing<[u8; 32]>)>,
+}
+
+/// Set by the initiator until the peer answers: every message goes out as a `pkmsg`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PendingPreKey {
+    pub(crate) pre_key_id: Option<u32>,
+    pub(crate) signed_pre_key_id: u32,
+    pub(crate) base_key: PublicKey,
+}
+
+/// One session with a peer.
+#[derive(Clone)]
+pub(crate) struct SessionState {
+    pub(crate) local_identity: PublicKey,
+    pub(crate) remote_identity: PublicKey,
+    pub(crate) local_registration_id: u32,
+    pub(crate) remote_registration_id: u32,
+    pub(crate) root_key: Zeroizing<[u8; 32]>,
+    pub(crate) base_key: PublicKey,
+    pub(crate) sender: SenderChain,
+    /// Most recent first.
+    pub(crate) receivers: Vec<ReceiverChain>,
+    pub(crate) previous_counter: u32,
+    pub(crate) pending: Option<PendingPreKey>,
+}
+
+/// What `encrypt` made.
+pub(crate) struct Encrypted {
+    pub(crate) pre_key: bool,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl SessionState {
+    /// Encrypts with the next key of the sending chain and advances it.
+    pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Encrypted {
+        let seed = self.sender.chain.message_seed();
+        let keys = MessageKeys::from_seed(&seed);
+        let ciphertext = aes256_cbc_encrypt_with_iv(&keys.cipher, &keys.iv, plaintext);
+        let message = SignalMessage::build(
+            &keys.mac,
+            &self.local_identity,
+            &self.remote_identity,
+            &PublicKey::of(&self.sender.ratchet),
+            self.sender.chain.index,
+            self.previous_counter,
+            ciphertext,
+        );
+        self.sender.chain = self.sender.chain.next();
+        match &self.pending {
+            Some(pending) => Encrypted {
+                pre_key: true,
+                bytes: PreKeySignalMessage::build(
+                    self.local_registration_id,
+                    pending.pre_key_id,
+                    pending.signed_pre_key_id,
+                    &pending.base_key,
+                    &self.local_identity,
+                    message,
+                ),
+            },
+            None => Encrypted {
+                pre_key: false,
+                bytes: message,
+            },
+        }
+    }
+
+    /// Decrypts in place. On error `self` may be half-changed: callers work on a copy and keep it
+    /// only on success.
+    pub(crate) fn decrypt<R: RngCore + CryptoRng>(
+        &mut self,
+        message: &SignalMessage,
+        rng: &mut R,
+    ) -> Result<Vec<u8>> {
+        let position = match self
+            .receivers
+            .iter()
+            .position(|c| c.ratchet == message.ratchet_key)
+        {
+            Some(position) => position,
+            None => {
+                self.ratchet_step(&message.ratchet_key, rng)?;
+                0
+            }
+        };
+        let seed = self.take_message_seed(position, message.counter)?;
+        let keys = MessageKeys::from_seed(&seed);
+        message.verify_mac(&keys.mac, &self.remote_identity, &self.local_identity)?;
+        let plaintext = aes256_cbc_decrypt_with_iv(&keys.cipher, &keys.iv, &message.ciphertext)?;
+        // The peer has our messages: stop sending the X3DH header.
+        self.pending = None;
+        Ok(plaintext)
+    }
+
+    /// A new ratchet key from the peer: a receiving chain for it, then a new sending chain.
+    fn ratchet_step<R: RngCore + CryptoRng>(
+        &mut self,
+        theirs: &PublicKey,
+        rng: &mut R,
+    ) -> Result<()> {
+        let (root, receiving) = root_step(&self.root_key, &self.sender.ratchet, theirs)?;
+        let ours = KeyPair::generate(rng);
+        let (root, sending) = root_step(&root, &ours, theirs)?;
+        self.receivers.insert(
+            0,
+            ReceiverChain {
+                ratchet: *theirs,
+                chain: receiving,
+                skipped: Vec::new(),
+            },
+        );
+        self.receivers.truncate(MAX_RECEIVER_CHAINS);
+        self.previous_counter = self.sender.chain.index.saturating_sub(1);
+        self.sender = SenderChain {
+            ratchet: ours,
+            chain: sending,
+        };
+        *self.root_key = root;
+        Ok(())
+    }
+
+    /// The message key seed for `counter` on receiver chain `position`: a kept one, or derived
+    /// forward (keeping the skipped ones, within the bounds).
+    fn take_message_seed(&mut self, position: usize, counter: u32) -> Result<Zeroizing<[u8; 32]>> {
+        let chain = &mut self.receivers[position];
+        if counter < chain.chain.index {
+            return match chain.skipped.iter().position(|(i, _)| *i == counter) {
+                Some(found) => Ok(chain.skipped.remove(found).1),
+                None => Err(Error::DuplicateMessage { counter }),
+            };
+        }
+        let current = chain.chain.index;
+        if counter - current > MAX_FORWARD_JUMP {
+            return Err(Error::TooFarAhead {
+                counter,
+                current,
+                limit: MAX_FORWARD_JUMP,
+            });
+        }
+        while chain.chain.index < counter {
+            chain
+                .skipped
+                .push((chain.chain.index, chain.chain.message_seed()));
+            chain.chain = chain.chain.next();
+        }
+        let seed = chain.chain.message_seed();
+        chain.chain = chain.chain.next();
+        self.enforce_skipped_bound();
+        Ok(seed)
+    }
+
+    /// Drops the oldest skipped keys (oldest chains first) beyond [`MAX_SKIPPED_KEYS`].
+    fn enforce_skipped_bound(&mut self) {
+        let mut total: usize = self.receivers.iter().map(|c| c.skipped.len()).sum();
+        for chain in self.receivers.iter_mut().rev() {
+            if total <= MAX_SKIPPED_KEYS {
+                break;
+            }
+            let drop = (total - MAX_SKIPPED_KEYS).min(chain.skipped.len());
+            chain.skipped.drain(..drop);
+            total -= drop;
+        }
+    }
+
+    /// Number of skipped keys held.
+    pub(crate) fn skipped_keys(&self) -> usize {
+        self.receivers.iter().map(|c| c.skipped.len()).sum()
+    }
+}

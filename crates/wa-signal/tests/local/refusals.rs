@@ -1,0 +1,162 @@
+//! Refusals: identity changes, bad bundles, missing prekeys, malformed messages, padding,
+//! Debug redaction.
+
+use wa_signal::{
+    Error, IdentityStore as _, MessageKind, PreKeyBundle, PreKeySignalMessage,
+    SenderKeyDistributionMessage, SenderKeyMessage, SignalMessage, decrypt, encrypt, pad,
+    process_pre_key_bundle, unpad,
+};
+
+use crate::{Party, connect};
+
+#[test]
+fn identity_change_on_a_bundle_is_typed_and_changes_nothing() {
+    let mut a = Party::new("a", 1);
+    let mut b = Party::new("b", 2);
+    connect(&mut a, &mut b);
+    let mut reinstalled = Party::new("b", 3);
+    let bundle = reinstalled.bundle();
+    let before = a.store.session_record_len(&b.address);
+    let err = process_pre_key_bundle(&mut a.store, &b.address, &bundle, &mut a.rng).unwrap_err();
+    assert!(matches!(err, Error::UntrustedIdentity { .. }), "{err:?}");
+    assert_eq!(a.store.session_record_len(&b.address), before);
+    // Once accepted, the new device is reachable and the old session is no longer current.
+    a.store
+        .save_identity(&b.address, &bundle.identity_key)
+        .unwrap();
+    process_pre_key_bundle(&mut a.store, &b.address, &bundle, &mut a.rng).unwrap();
+    let m = encrypt(&mut a.store, &b.address, b"hi again").unwrap();
+    assert_eq!(m.kind, MessageKind::PreKey);
+    assert_eq!(
+        decrypt(
+            &mut reinstalled.store,
+            &a.address,
+            m.kind,
+            &m.bytes,
+            &mut reinstalled.rng
+        )
+        .unwrap(),
+        b"hi again"
+    );
+}
+
+#[test]
+fn bundle_with_a_bad_signature_is_refused() {
+    let mut a = Party::new("a", 4);
+    let mut b = Party::new("b", 5);
+    let mut bundle = b.bundle();
+    bundle.signed_pre_key_signature[10] ^= 1;
+    let err = process_pre_key_bundle(&mut a.store, &b.address, &bundle, &mut a.rng).unwrap_err();
+    assert!(matches!(err, Error::BadSignature { .. }), "{err:?}");
+}
+
+#[test]
+fn bundle_wire_fields_are_length_checked() {
+    let ok = PreKeyBundle::from_wire_fields(
+        &[0, 0, 1, 2],
+        &[1; 32],
+        &[0, 0, 5],
+        &[2; 32],
+        &[3; 64],
+        Some((&[0, 1, 0], &[4; 32])),
+    )
+    .unwrap();
+    assert_eq!(ok.registration_id, 258);
+    assert_eq!(ok.signed_pre_key_id, 5);
+    assert_eq!(ok.pre_key.map(|(id, _)| id), Some(256));
+    assert!(
+        PreKeyBundle::from_wire_fields(&[0; 3], &[1; 32], &[0; 3], &[2; 32], &[3; 64], None)
+            .is_err()
+    );
+    assert!(
+        PreKeyBundle::from_wire_fields(&[0; 4], &[1; 33], &[0; 3], &[2; 32], &[3; 64], None)
+            .is_err()
+    );
+    assert!(
+        PreKeyBundle::from_wire_fields(&[0; 4], &[1; 32], &[0; 4], &[2; 32], &[3; 64], None)
+            .is_err()
+    );
+    assert!(
+        PreKeyBundle::from_wire_fields(&[0; 4], &[1; 32], &[0; 3], &[2; 32], &[3; 63], None)
+            .is_err()
+    );
+}
+
+#[test]
+fn used_one_time_prekey_is_refused_for_a_new_session() {
+    let mut a = Party::new("a", 6);
+    let mut b = Party::new("b", 7);
+    let mut c = Party::new("c", 8);
+    let bundle = b.bundle();
+    process_pre_key_bundle(&mut a.store, &b.address, &bundle, &mut a.rng).unwrap();
+    process_pre_key_bundle(&mut c.store, &b.address, &bundle, &mut c.rng).unwrap();
+    let m = encrypt(&mut a.store, &b.address, b"first").unwrap();
+    decrypt(&mut b.store, &a.address, m.kind, &m.bytes, &mut b.rng).unwrap();
+    let m = encrypt(&mut c.store, &b.address, b"second").unwrap();
+    let err = decrypt(&mut b.store, &c.address, m.kind, &m.bytes, &mut b.rng).unwrap_err();
+    assert!(matches!(err, Error::MissingPreKey { id: 1 }), "{err:?}");
+}
+
+#[test]
+fn message_kinds_and_versions() {
+    for kind in [
+        MessageKind::PreKey,
+        MessageKind::Whisper,
+        MessageKind::SenderKey,
+    ] {
+        assert_eq!(MessageKind::from_attr(kind.as_str()), Some(kind));
+    }
+    assert_eq!(MessageKind::from_attr("frskmsg"), None);
+    let mut a = Party::new("a", 9);
+    let mut b = Party::new("b", 10);
+    connect(&mut a, &mut b);
+    let m = encrypt(&mut b.store, &a.address, b"x").unwrap();
+    assert_eq!(m.bytes[0], 0x33);
+    let mut v2 = m.bytes.clone();
+    v2[0] = 0x22;
+    assert!(matches!(
+        SignalMessage::parse(&v2),
+        Err(Error::UnsupportedVersion { version: 0x22, .. })
+    ));
+    for len in 0..10 {
+        assert!(SignalMessage::parse(&m.bytes[..len.min(m.bytes.len())]).is_err());
+        assert!(PreKeySignalMessage::parse(&m.bytes[..len.min(m.bytes.len())]).is_err());
+        assert!(SenderKeyMessage::parse(&m.bytes[..len.min(m.bytes.len())]).is_err());
+        assert!(SenderKeyDistributionMessage::parse(&m.bytes[..len.min(m.bytes.len())]).is_err());
+    }
+}
+
+#[test]
+fn padding_round_trips_and_refuses_garbage() {
+    let mut a = Party::new("a", 11);
+    for len in [0usize, 1, 15, 16, 100] {
+        let plaintext = vec![7u8; len];
+        let padded = pad(&plaintext, &mut a.rng);
+        let extra = padded.len() - len;
+        assert!((1..=15).contains(&extra));
+        assert!(padded[len..].iter().all(|&b| usize::from(b) == extra));
+        assert_eq!(unpad(&padded).unwrap(), plaintext.as_slice());
+    }
+    assert!(matches!(unpad(&[]), Err(Error::BadPadding)));
+    assert!(matches!(unpad(&[1, 2, 0]), Err(Error::BadPadding)));
+    assert!(matches!(unpad(&[4, 4, 4]), Err(Error::BadPadding)));
+    assert_eq!(unpad(&[9, 3, 3, 3]).unwrap(), &[9]);
+}
+
+#[test]
+fn debug_output_redacts_secrets() {
+    let mut a = Party::new("a", 12);
+    let mut b = Party::new("b", 13);
+    connect(&mut a, &mut b);
+    let text = format!("{:?}", a.store);
+    assert!(text.contains("<redacted>"), "{text}");
+    let identity = a.store.local_identity().unwrap();
+    assert!(!text.contains(&hex::encode(*identity.private_bytes())));
+    let name = wa_signal::SenderKeyName {
+        group_id: "g".into(),
+        sender: a.address.clone(),
+    };
+    let skdm = wa_signal::create_sender_key_distribution(&mut a.store, &name, &mut a.rng).unwrap();
+    let text = format!("{skdm:?}");
+    assert!(!text.contains(&hex::encode(*skdm.chain_key)), "{text}");
+}
