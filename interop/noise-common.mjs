@@ -15,7 +15,7 @@ import {
   proto,
   sha256,
 } from 'baileys';
-import { NoiseSession } from 'whatsapp-rust-bridge';
+import { NoiseSession, calculateAgreement } from 'whatsapp-rust-bridge';
 
 export { Curve, NOISE_WA_HEADER, NoiseSession, makeNoiseHandler, proto };
 
@@ -174,7 +174,8 @@ export class HelperResponder {
 }
 
 /** whatsapp-rust-bridge's NoiseSession driven as a responder through its symmetric-state
- * methods (handshake messages only: its transport keys are oriented for the initiator). */
+ * methods and its X25519 (handshake messages only: its transport keys are oriented for the
+ * initiator). */
 export class BridgeResponder {
   constructor(staticKey, ephemeral) {
     this.staticKey = staticKey;
@@ -185,16 +186,16 @@ export class BridgeResponder {
     this.session = new NoiseSession(clientEphemeral, NOISE_WA_HEADER);
     const s = this.session;
     s.authenticate(this.ephemeral.public);
-    s.mixIntoKey(Curve.sharedKey(this.ephemeral.private, clientEphemeral));
+    s.mixIntoKey(calculateAgreement(clientEphemeral, this.ephemeral.private));
     const staticCiphertext = Buffer.from(s.encrypt(this.staticKey.public));
-    s.mixIntoKey(Curve.sharedKey(this.staticKey.private, clientEphemeral));
+    s.mixIntoKey(calculateAgreement(clientEphemeral, this.staticKey.private));
     const payloadCiphertext = Buffer.from(s.encrypt(certChainPayload));
     return { ephemeral: Buffer.from(this.ephemeral.public), staticCiphertext, payloadCiphertext };
   }
   readClientFinish(staticCiphertext, payloadCiphertext) {
     const s = this.session;
     const clientStatic = Buffer.from(s.decrypt(staticCiphertext));
-    s.mixIntoKey(Curve.sharedKey(this.ephemeral.private, clientStatic));
+    s.mixIntoKey(calculateAgreement(clientStatic, this.ephemeral.private));
     const payload = Buffer.from(s.decrypt(payloadCiphertext));
     this.handshakeHash = Buffer.from(s.getHash());
     s.free();

@@ -1,12 +1,14 @@
 //! `cargo xtask bench-compare codec`: our codec against the JavaScript peers on the same corpus,
 //! in the same run. Runs `interop/bench-codec.mjs` (Baileys 7, whatsapp-rust-bridge when
 //! installed, Baileys 3.5.3) and `wa-binary`'s `measure` example (release build), then prints MB/s
-//! per case and direction with our ratio to the better peer.
+//! per case and direction with our ratio to the better peer. `noise` is in [`noise`].
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::project_root;
+
+mod noise;
 
 /// One measurement line: `{"dict", "case", "direction", "peer", "mbps"}`.
 struct Row {
@@ -58,10 +60,15 @@ fn capture(dir: &Path, program: &str, args: &[&str]) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("`{shown}` printed non-UTF-8: {e}"))
 }
 
-/// Runs the comparison for `area` (only `codec` so far).
+/// Runs the comparison for `area` (`codec` or `noise`).
 pub fn run(area: &str, seconds: &str) -> Result<(), String> {
+    if area == "noise" {
+        return noise::run(seconds);
+    }
     if area != "codec" {
-        return Err(format!("bench-compare knows `codec`, not `{area}`"));
+        return Err(format!(
+            "bench-compare knows `codec`, `noise` and `media`, not `{area}`"
+        ));
     }
     let root = project_root();
     let corpus = root.join("crates/wa-binary/benches/corpus");

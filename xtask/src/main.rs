@@ -26,6 +26,7 @@ commands:
   vectors            regenerate the reference test vectors with the npm peers (interop/gen-*.mjs)
   bench-compare media [MiB]  wa-media vs Node's crypto, same pipeline, same run (MB/s, peak RSS)
   bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
+  bench-compare noise [SECS]  Noise handshakes/s and frame MB/s vs Baileys 7, the bridge, openssl
 ";
 
 fn main() -> ExitCode {

@@ -2,6 +2,7 @@
 
 mod edges;
 mod live;
+mod noise_live;
 mod noise_vectors;
 mod properties;
 mod vectors;
