@@ -19,6 +19,7 @@
 
 mod binary;
 mod crypto;
+mod md;
 mod media;
 mod proto;
 mod session;
@@ -50,6 +51,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(binary::GENERATORS);
     all.extend(proto::GENERATORS);
     all.extend(media::GENERATORS);
+    all.extend(md::GENERATORS);
     all.extend(signal::GENERATORS);
     all
 }

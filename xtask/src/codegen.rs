@@ -8,7 +8,15 @@ use std::process::Command;
 use crate::project_root;
 
 /// The schema files, relative to `proto/`, in the order they are handed to the compiler.
-const PROTO_FILES: &[&str] = &["wa/message.proto", "wa/web.proto", "signal/wire.proto"];
+const PROTO_FILES: &[&str] = &[
+    "wa/device.proto",
+    "wa/message.proto",
+    "wa/web.proto",
+    "wa/handshake.proto",
+    "wa/app_state.proto",
+    "wa/history.proto",
+    "signal/wire.proto",
+];
 
 /// Written at the top of every generated file.
 const PREAMBLE: &str = "\

@@ -175,6 +175,22 @@ pub async fn run(
         out.accent(handle.ws_url())
     );
     println!(
+        "  {}  {} (multi-device)",
+        out.dim("WebSocket"),
+        out.accent(handle.md_ws_url())
+    );
+    let md_root = handle.md().trust_root();
+    println!(
+        "  {}    {} (serial {}; MD clients must trust it)",
+        out.dim("MD root"),
+        md_root
+            .key
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+        md_root.serial
+    );
+    println!(
         "  {}    {}",
         out.dim("control"),
         out.accent(handle.control_url())

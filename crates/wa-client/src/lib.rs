@@ -2,6 +2,7 @@
 
 mod driver;
 mod error;
+pub mod md;
 mod messaging;
 mod store;
 #[cfg(feature = "thumbnails")]

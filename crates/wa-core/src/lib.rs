@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod client;
 pub mod frame;
+pub mod md;
 pub mod reconnect;
 pub mod session;
 pub mod time;

@@ -191,6 +191,13 @@ pub enum LogoutVia {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum SimEvent {
+    /// Something happened on a multi-device (`/ws/chat`) connection.
+    Md {
+        /// The connection's number (counted apart from the legacy [`ConnId`]s).
+        conn: u64,
+        /// What happened.
+        md: crate::md::MdEvent,
+    },
     /// A connection opened.
     Connected {
         /// The connection.

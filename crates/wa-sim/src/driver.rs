@@ -5,6 +5,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /ws` (WebSocket) | the WhatsApp Web endpoint; any `Origin` and `Host` |
+//! | `GET /ws/chat` (WebSocket) | the multi-device endpoint (see [`crate::md`]) |
 //! | `POST /logout?t=..&m=..` | logout without a socket (200, or 400/401) |
 //! | `GET /_sim/state` | connections, sessions, accounts (JSON) |
 //! | `GET /_sim/events` | every [`SimEvent`] so far (JSON array) |
@@ -54,6 +55,7 @@ use zeroize::Zeroize as _;
 
 use crate::core::{Config, ConnId, Output, Server, SimEvent, StateSnapshot};
 use crate::error::{ScanError, StartError};
+use crate::md::MdSim;
 
 /// How many events a [`SimHandle`] keeps (the oldest are dropped first).
 pub const MAX_EVENTS: usize = 100_000;
@@ -142,12 +144,18 @@ pub struct SimServer;
 impl SimServer {
     /// Binds `config.listen` and serves until [`SimHandle::shutdown`] (or the handle is dropped).
     pub async fn start(config: SimConfig) -> Result<SimHandle, StartError> {
-        Self::start_inner(config, None).await
+        Self::start_inner(config, None, None).await
+    }
+
+    /// Like [`SimServer::start`], with a given multi-device identity (tests use forged chains).
+    pub async fn start_with_md(config: SimConfig, md: MdSim) -> Result<SimHandle, StartError> {
+        Self::start_inner(config, None, Some(Arc::new(md))).await
     }
 
     async fn start_inner(
         mut config: SimConfig,
         core: Option<Server>,
+        md: Option<Arc<MdSim>>,
     ) -> Result<SimHandle, StartError> {
         for account in &config.server.accounts {
             account.validate()?;
@@ -191,9 +199,12 @@ impl SimServer {
             event_added: Notify::new(),
             timer_changed: Notify::new(),
             max_frame_len,
+            md: md.unwrap_or_else(|| Arc::new(MdSim::generate(rand::random(), now().unix_secs()))),
+            md_conns: std::sync::atomic::AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/ws", get(ws_route))
+            .route("/ws/chat", get(md_route))
             .route("/logout", post(logout_route))
             .route("/_sim/state", get(state_route))
             .route("/_sim/events", get(events_route))
@@ -267,6 +278,16 @@ impl SimHandle {
     pub fn ws_url(&self) -> String {
         let scheme = if self.tls { "wss" } else { "ws" };
         format!("{scheme}://{}/ws", self.addr)
+    }
+
+    /// `ws://<addr>/ws/chat` (`wss://` with TLS), the multi-device endpoint.
+    pub fn md_ws_url(&self) -> String {
+        format!("{}/chat", self.ws_url())
+    }
+
+    /// The multi-device identity: its root is what clients must trust.
+    pub fn md(&self) -> &MdSim {
+        &self.shared.md
     }
 
     /// `http://<addr>` (`https://` with TLS), the base of `/logout`.
@@ -347,7 +368,8 @@ impl SimHandle {
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
-        SimServer::start_inner(config, Some(core)).await
+        let md = self.shared.md.clone();
+        SimServer::start_inner(config, Some(core), Some(md)).await
     }
 
     /// Stops serving and closes every connection.
@@ -393,6 +415,8 @@ struct Shared {
     event_added: Notify,
     timer_changed: Notify,
     max_frame_len: usize,
+    md: Arc<MdSim>,
+    md_conns: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -439,6 +463,15 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Records an event from outside the core (the multi-device endpoint).
+    fn record(&self, event: SimEvent) {
+        tracing::debug!(?event, "wa-sim event");
+        lock(&self.events).push(event);
+        self.event_added.notify_waiters();
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves consistent-enough data for a simulator.
     mutex
@@ -476,6 +509,23 @@ async fn ws_route(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) 
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| serve_socket(shared, socket))
+}
+
+async fn md_route(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
+    // Above the frame limit, so the session sees an oversized frame and closes with an event.
+    let limit = shared.md.max_frame_len.saturating_mul(2).max(64 * 1024);
+    upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| {
+            let conn = shared
+                .md_conns
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let md = shared.md.clone();
+            crate::md::net::serve(md, socket, conn, rand::random(), move |conn, event| {
+                shared.record(SimEvent::Md { conn, md: event });
+            })
+        })
 }
 
 async fn serve_socket(shared: Arc<Shared>, socket: WebSocket) {

@@ -6,6 +6,7 @@ mod driver;
 mod error;
 #[cfg(feature = "net")]
 pub mod local_ca;
+pub mod md;
 pub mod media;
 mod nodes;
 pub mod seed;

@@ -15,8 +15,13 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use wa_core::frame::{DEFAULT_MAX_FRAME_LEN, Frame, FrameError, WireMessage};
 
-/// WhatsApp Web's WebSocket endpoint.
+/// WhatsApp Web's WebSocket endpoint (legacy protocol).
 pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws";
+
+/// WhatsApp Web's multi-device endpoint. Its binary messages carry the MD frame stream
+/// (`wa_core::md::frame`), sent and received with [`Transport::send_bytes`] and
+/// [`Transport::recv_bytes`].
+pub const MD_URL: &str = "wss://web.whatsapp.com/ws/chat";
 
 /// The `Origin` header WhatsApp Web requires (other origins are rejected).
 pub const ORIGIN: &str = "https://web.whatsapp.com";
@@ -50,6 +55,16 @@ impl Default for TransportConfig {
 }
 
 impl TransportConfig {
+    /// The default configuration for the multi-device endpoint, [`MD_URL`]. Its messages may
+    /// carry a whole frame of up to 2^24 bytes, so the limit is raised to that plus framing.
+    pub fn multi_device() -> TransportConfig {
+        TransportConfig {
+            url: MD_URL.into(),
+            max_message_size: (1 << 24) + 64,
+            ..TransportConfig::default()
+        }
+    }
+
     /// The default configuration for another URL.
     pub fn with_url(url: impl Into<String>) -> TransportConfig {
         TransportConfig {
@@ -99,6 +114,9 @@ pub enum TransportError {
         /// The limit.
         max: usize,
     },
+    /// A text message arrived on the binary-only multi-device endpoint.
+    #[error("text message on the binary multi-device endpoint")]
+    UnexpectedText,
     /// A received message is not a valid frame (only from [`Transport::recv_frame`]).
     #[error("invalid frame: {0}")]
     Frame(#[from] FrameError),
@@ -242,6 +260,21 @@ impl Transport {
                 }
                 Err(e) => return Err(TransportError::WebSocket(Box::new(e))),
             }
+        }
+    }
+
+    /// Sends bytes of the multi-device frame stream as one binary message.
+    pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<(), TransportError> {
+        self.send_wire(WireMessage::Binary(bytes)).await
+    }
+
+    /// The next binary message's bytes (multi-device: part of the frame stream); `Ok(None)`
+    /// once the server closed. A text message is an error on this binary-only protocol.
+    pub async fn recv_bytes(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
+        match self.recv().await? {
+            Some(WireMessage::Binary(bytes)) => Ok(Some(bytes)),
+            Some(WireMessage::Text(_)) => Err(TransportError::UnexpectedText),
+            None => Ok(None),
         }
     }
 
