@@ -96,7 +96,14 @@ pub(crate) struct Driver {
     pub(crate) messenger: Messenger,
     pub(crate) message_waiters: HashMap<String, Vec<AckTx>>,
     pub(crate) reply_waiters: HashMap<Tag, ReplyTx>,
+    /// When the current connection logged in (`None` before it does).
+    pub(crate) connected_at: Option<Timestamp>,
 }
+
+/// A connection that stayed logged in this long resets the reconnect backoff; one that drops
+/// sooner keeps it growing, so a session that cannot stay connected backs off instead of
+/// reconnecting about once a second.
+pub(crate) const STABLE_CONNECTION: Duration = Duration::from_secs(10);
 
 /// How one connection ended.
 enum Ended {
@@ -142,6 +149,14 @@ impl Driver {
                 Ended::Shutdown => break,
                 Ended::Closed(reason) => reason,
             };
+            // Relays in flight on the lost link count as unanswered; some may be given up.
+            self.messenger.on_link_lost();
+            self.drain_failed();
+            if let Some(since) = self.connected_at.take() {
+                if clock.now().saturating_duration_since(since) >= STABLE_CONNECTION {
+                    self.backoff.reset();
+                }
+            }
             if let Some(reply) = logout_reply.take() {
                 let _ = reply.send(Ok(()));
             }
@@ -242,6 +257,7 @@ impl Driver {
                     break;
                 }
             }
+            self.drain_failed();
             if let Some(reason) = closed {
                 break Ended::Closed(reason);
             }
@@ -327,7 +343,13 @@ impl Driver {
 
     /// Puts a message in the (persisted) outbox; its id, or `None` if it could not be stored.
     fn enqueue(&mut self, info: &wa_proto::WebMessageInfo, reply: AckTx) -> Option<String> {
-        let id = self.messenger.enqueue(info);
+        let id = match self.messenger.enqueue(info) {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+                return None;
+            }
+        };
         // Accepted only once it is durable: that is what "nothing lost" rests on.
         if let Err(e) = self.outbox_store.save_outbox(self.messenger.outbox()) {
             self.messenger.forget(&id);
@@ -352,22 +374,50 @@ impl Driver {
     }
 
     fn message_done(&mut self, id: &str, outcome: RelayOutcome) {
+        let failure = |outcome: &RelayOutcome| match outcome {
+            RelayOutcome::Refused(status) => Some(ClientError::Refused(format!(
+                "message {id} refused with status {status:?}"
+            ))),
+            RelayOutcome::Unanswered { attempts } => Some(ClientError::Undelivered {
+                id: id.to_owned(),
+                attempts: *attempts,
+            }),
+            RelayOutcome::Acked(_) | RelayOutcome::Deferred { .. } => None,
+        };
         let result = match outcome {
             RelayOutcome::Acked(level) => Ok(level),
-            RelayOutcome::Refused(status) => Err(status),
             RelayOutcome::Deferred { status, .. } => {
                 // Still in the outbox; the messenger's timer relays it again.
                 tracing::debug!(id, status, "relay deferred by the server");
                 return;
             }
+            ref failed => Err(failed.clone()),
         };
         if let Err(e) = self.outbox_store.save_outbox(self.messenger.outbox()) {
             self.emit(ClientEvent::Error(ClientError::Store(e)));
         }
+        if let Err(outcome) = &result {
+            if let Some(error) = failure(outcome) {
+                self.emit(ClientEvent::MessageFailed {
+                    id: id.to_owned(),
+                    error,
+                });
+            }
+        }
         for waiter in self.message_waiters.remove(id).unwrap_or_default() {
-            let _ = waiter.send(result.map_err(|status| {
-                ClientError::Refused(format!("message {id} refused with status {status:?}"))
-            }));
+            let _ = waiter.send(match &result {
+                Ok(level) => Ok(*level),
+                Err(outcome) => Err(failure(outcome)
+                    .unwrap_or(ClientError::Refused(format!("message {id} failed")))),
+            });
+        }
+    }
+
+    /// Reports the messages the messenger gave up (they already left the outbox).
+    fn drain_failed(&mut self) {
+        while let Some((id, outcome)) = self.messenger.poll_failed() {
+            tracing::info!(id, ?outcome, "message given up");
+            self.message_done(&id, outcome);
         }
     }
 
@@ -387,7 +437,8 @@ impl Driver {
             Event::Qr(qr) => self.emit(ClientEvent::Qr(qr)),
             Event::ChallengeAnswered => self.emit(ClientEvent::ChallengeAnswered),
             Event::Connected(info) => {
-                self.backoff.reset();
+                // The backoff resets once this connection has proved stable (see `run`).
+                self.connected_at = Some(clock.now());
                 self.set_state(ConnectionState::Connected);
                 self.emit(ClientEvent::Connected(info));
                 // Whatever was never acked goes again, with the same ids.
@@ -402,6 +453,10 @@ impl Driver {
             Event::Response { tag, body } => {
                 if let Some((id, outcome)) = self.messenger.on_response(clock.now(), &tag, &body) {
                     self.message_done(&id, outcome);
+                    // Answered: a message waiting its turn may go now.
+                    for e in self.messenger.pump(session, clock.now(), &mut self.rng) {
+                        tracing::debug!(error = %e, "relay deferred");
+                    }
                 } else if let Some(waiter) = self.reply_waiters.remove(&tag) {
                     let _ = waiter.send(Ok(Reply::Json(body)));
                 } else {

@@ -1,5 +1,6 @@
 //! The façade's error type.
 
+use wa_core::chat::MessageTooLarge;
 use wa_core::client::CommandError;
 use wa_core::session::StoreError;
 use wa_transport::TransportError;
@@ -35,6 +36,23 @@ pub enum ClientError {
     /// The server refused a request or a message.
     #[error("refused by the server: {0}")]
     Refused(String),
+    /// A message too large for any frame the server accepts; refused before it was queued.
+    #[error("message too large: {size} bytes, the limit is {limit} bytes")]
+    MessageTooLarge {
+        /// The encoded message's size.
+        size: usize,
+        /// The largest message that fits ([`wa_core::chat::MAX_MESSAGE_LEN`]).
+        limit: usize,
+    },
+    /// A message given up after `attempts` relays went unanswered (the server dropped the
+    /// link or never answered); it left the outbox.
+    #[error("message {id} undelivered: {attempts} relays went unanswered")]
+    Undelivered {
+        /// The message's id.
+        id: String,
+        /// How many relays went unanswered.
+        attempts: u32,
+    },
     /// A request got no reply in time.
     #[error("the request timed out")]
     TimedOut,
@@ -55,4 +73,13 @@ pub enum ClientError {
     /// Media upload or download failed.
     #[error(transparent)]
     Media(#[from] wa_media::http::HttpError),
+}
+
+impl From<MessageTooLarge> for ClientError {
+    fn from(e: MessageTooLarge) -> ClientError {
+        ClientError::MessageTooLarge {
+            size: e.size,
+            limit: e.limit,
+        }
+    }
 }

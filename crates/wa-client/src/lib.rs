@@ -85,6 +85,15 @@ pub enum ClientEvent {
     /// The client stopped for good: logged out, unpaired, replaced, QR codes exhausted, or
     /// out of reconnect attempts. A stored session that `reason` invalidates was deleted.
     Stopped(CloseReason),
+    /// A message left the outbox without reaching the server: refused
+    /// ([`ClientError::Refused`]), or given up after relays that went unanswered
+    /// ([`ClientError::Undelivered`]). Its `send` (if still waiting) fails with the same error.
+    MessageFailed {
+        /// The message's id.
+        id: String,
+        /// Why.
+        error: ClientError,
+    },
     /// A non-fatal error (a failed connection attempt, a store failure).
     Error(ClientError),
 }
@@ -277,7 +286,7 @@ impl ClientBuilder {
             rng,
             http,
             events_tx,
-            events_rx,
+            events_rx: tokio::sync::Mutex::new(events_rx),
             state: state_tx,
             running: None,
         })
@@ -307,7 +316,9 @@ pub struct Client {
     rng: StdRng,
     http: reqwest::Client,
     events_tx: mpsc::UnboundedSender<ClientEvent>,
-    events_rx: mpsc::UnboundedReceiver<ClientEvent>,
+    /// Behind a lock so that [`Client::next_event`] takes `&self`: events can be awaited while
+    /// other calls (a `send` waiting for its ack) are in progress.
+    events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<ClientEvent>>,
     state: watch::Sender<ConnectionState>,
     running: Option<Running>,
 }
@@ -346,8 +357,8 @@ impl Client {
     ///
     /// New incoming messages (`ChatEvent::Messages` of batch `Relay`/`Unread`) are
     /// acknowledged to the server as they are returned here.
-    pub async fn next_event(&mut self) -> Option<ClientEvent> {
-        let event = self.events_rx.recv().await?;
+    pub async fn next_event(&self) -> Option<ClientEvent> {
+        let event = self.events_rx.lock().await.recv().await?;
         if let ClientEvent::Chat(ChatEvent::Messages {
             batch: MessageBatch::Relay | MessageBatch::Unread,
             messages,
@@ -389,6 +400,7 @@ impl Client {
             messenger: wa_core::chat::Messenger::new(outbox),
             message_waiters: Default::default(),
             reply_waiters: Default::default(),
+            connected_at: None,
             session_config: self.session.clone(),
             transport_config: self.transport.clone(),
             store: Arc::clone(&self.store),

@@ -103,10 +103,16 @@ impl Client {
     // ----- sending ----------------------------------------------------------------------------
 
     /// Sends `message` to `jid`: it enters the outbox (persisted) with a new id and is relayed
-    /// until the server acks it, across reconnects and restarts. Returns once acked.
+    /// until the server acks it, across reconnects and restarts. Returns once acked. A message
+    /// larger than [`chat::MAX_MESSAGE_LEN`] fails at once with
+    /// [`ClientError::MessageTooLarge`]; one the server refuses, or never answers
+    /// [`chat::MAX_UNANSWERED_RELAYS`] times, fails ([`ClientError::Refused`],
+    /// [`ClientError::Undelivered`]) and leaves the outbox.
     pub async fn send(&self, jid: &str, message: Message) -> Result<SentMessage, ClientError> {
         let id = self.new_id();
         let info = compose::envelope(jid, &id, message, now_secs());
+        // Refused where it enters, connected or not: it could never go.
+        chat::check_message_len(&info)?;
         let status = self
             .command(|reply| Command::SendMessage(Box::new(info.clone()), reply))
             .await??;

@@ -71,7 +71,16 @@ pub struct ClientConfig {
     pub max_rerefs: Option<u32>,
     /// Largest frame accepted from the server, in bytes.
     pub max_frame_len: usize,
+    /// Largest frame sent to the server, in bytes: what the server accepts
+    /// ([`MAX_SEND_FRAME_LEN`]). A longer request is refused with
+    /// [`CommandError::FrameTooLarge`] before it reaches the wire, where the server would
+    /// refuse it or drop the link.
+    pub max_send_frame_len: usize,
 }
+
+/// The longest WebSocket message a client may send: what the server accepts (wa-sim's default
+/// `max_frame_len`), documented in the protocol book's transport chapter.
+pub const MAX_SEND_FRAME_LEN: usize = 1024 * 1024;
 
 impl Default for ClientConfig {
     fn default() -> ClientConfig {
@@ -83,6 +92,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(20),
             max_rerefs: None,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_send_frame_len: MAX_SEND_FRAME_LEN,
         }
     }
 }
@@ -388,6 +398,15 @@ pub enum CommandError {
     /// A caller-chosen tag the frame format forbids.
     #[error("invalid tag: {0}")]
     InvalidTag(#[from] crate::frame::TagError),
+    /// The request's frame is longer than the server accepts
+    /// ([`ClientConfig::max_send_frame_len`]); nothing was sent.
+    #[error("frame of {len} bytes is longer than the limit of {max} bytes")]
+    FrameTooLarge {
+        /// The frame's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Where the session is, from the outside.
@@ -428,6 +447,8 @@ struct Pending {
     kind: RequestKind,
     /// `None` once the reply no longer matters but should still be recognised.
     deadline: Option<Timestamp>,
+    /// A 401 reply is an answer (a private profile picture), not the end of the session.
+    unauthorized_is_answer: bool,
 }
 
 #[derive(Debug)]
@@ -582,9 +603,18 @@ impl ClientSession {
             _ => return Err(CommandError::NotConnected),
         }
         let tag = self.tags.next_short(now);
+        let unauthorized_is_answer = json_401_is_an_answer(&body);
+        let frame = Frame::json(tag.clone(), JsonForm::TwoCommas, body);
+        let len = match frame.to_wire() {
+            WireMessage::Text(text) => text.len(),
+            WireMessage::Binary(bytes) => bytes.len(),
+        };
+        self.check_send_len(len)?;
         self.track(now, tag.clone(), RequestKind::User);
-        self.transmits
-            .push_back(Frame::json(tag.clone(), JsonForm::TwoCommas, body));
+        if let Some(pending) = self.pending.get_mut(&tag) {
+            pending.unauthorized_is_answer = unauthorized_is_answer;
+        }
+        self.transmits.push_back(frame);
         Ok(tag)
     }
 
@@ -627,7 +657,14 @@ impl ClientSession {
         let keys = self.keys.as_ref().ok_or(CommandError::NotConnected)?;
         let plaintext = Zeroizing::new(Codec::legacy().encode(node)?);
         let payload = seal_client_frame(keys, metric, flags, &plaintext, rng);
+        // The wire form is `tag,` + payload.
+        self.check_send_len(tag.as_str().len() + 1 + payload.len())?;
         self.track(now, tag.clone(), RequestKind::User);
+        if node_401_is_an_answer(node) {
+            if let Some(pending) = self.pending.get_mut(&tag) {
+                pending.unauthorized_is_answer = true;
+            }
+        }
         self.transmits
             .push_back(Frame::binary(tag.clone(), payload));
         Ok(tag)
@@ -785,9 +822,25 @@ impl ClientSession {
             .push_back(Frame::json(tag, JsonForm::OneComma, body));
     }
 
+    /// Refuses a frame of `len` bytes longer than the server accepts.
+    fn check_send_len(&self, len: usize) -> Result<(), CommandError> {
+        let max = self.config.max_send_frame_len;
+        if len > max {
+            return Err(CommandError::FrameTooLarge { len, max });
+        }
+        Ok(())
+    }
+
     fn track(&mut self, now: Timestamp, tag: Tag, kind: RequestKind) {
         let deadline = Some(now + self.config.request_timeout);
-        self.pending.insert(tag, Pending { kind, deadline });
+        self.pending.insert(
+            tag,
+            Pending {
+                kind,
+                deadline,
+                unauthorized_is_answer: false,
+            },
+        );
     }
 
     fn send_reref(&mut self, now: Timestamp) {
@@ -812,7 +865,15 @@ impl ClientSession {
 
     fn handle_json(&mut self, now: Timestamp, tag: Tag, body: Value) {
         if let Some(pending) = self.pending.remove(&tag) {
+            let logged_out = pending.kind == RequestKind::User
+                && !pending.unauthorized_is_answer
+                && status_of(&body) == Some(401);
             self.handle_reply(now, tag, pending.kind, body);
+            if logged_out {
+                // The server no longer knows this session (the phone logged it out): the
+                // requester gets its answer first, then the session ends.
+                self.close(CloseReason::Unpaired { status: 401 });
+            }
             return;
         }
         let Value::Array(items) = body else {
@@ -1167,6 +1228,26 @@ impl ClientSession {
                 .events
                 .push_back(Event::Error(SessionError::Decode { tag, source })),
         }
+    }
+}
+
+/// Whether a 401 reply to this JSON request refuses one item (a picture hidden from us, a
+/// number or group we may not see, a group we do not administer) rather than meaning the
+/// session was logged out, as a 401 to any other request does.
+fn json_401_is_an_answer(body: &Value) -> bool {
+    matches!(
+        body.get(1).and_then(Value::as_str),
+        Some("ProfilePicThumb" | "Status" | "GroupMetadata" | "inviteCode" | "inviteReset")
+    )
+}
+
+/// Whether a 401 reply to this node refuses one item: group actions and the `group` query
+/// answer 401 to a non-member or non-admin.
+fn node_401_is_an_answer(node: &Node) -> bool {
+    match node.tag.as_str() {
+        "action" => node.child("group").is_some(),
+        "query" => node.attrs.get("type") == Some("group"),
+        _ => false,
     }
 }
 

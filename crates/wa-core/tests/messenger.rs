@@ -1,6 +1,7 @@
 //! The reliable-messaging state ([`Messenger`]) driven with a restored [`ClientSession`] on a
 //! simulated clock: relays go under their ids, acks empty the outbox, a new connection resends
-//! what was never acked with the same ids, a timeout resends, duplicates are dropped.
+//! what was never acked with the same ids, a timeout resends (a bounded number of times),
+//! duplicates are dropped; messages that can never fit are refused; a 401 ends the session.
 
 use std::time::Duration;
 
@@ -9,10 +10,14 @@ use rand::rngs::StdRng;
 use serde_json::{Value, json};
 use wa_binary::{Codec, Node};
 use wa_core::chat::{
-    AckLevel, ChatEvent, FIRST_DEFERRED_RETRY, MAX_DEFERRED_RESENDS, MessageBatch, Messenger,
-    Outbox, RelayOutcome, compose, map_node,
+    AckLevel, ChatEvent, FIRST_DEFERRED_RETRY, MAX_DEFERRED_RESENDS, MAX_MESSAGE_LEN,
+    MAX_UNANSWERED_RELAYS, MessageBatch, MessageTooLarge, Messenger, Outbox, RelayOutcome, compose,
+    map_node,
 };
-use wa_core::client::{ClientConfig, ClientSession, Event, SessionError};
+use wa_core::client::{
+    ClientConfig, ClientSession, CloseReason, CommandError, Event, MAX_SEND_FRAME_LEN,
+    SessionError, SessionState,
+};
 use wa_core::frame::{Frame, JsonForm, Tag};
 use wa_core::session::SessionData;
 use wa_core::time::Timestamp;
@@ -121,7 +126,7 @@ fn message(id: &str, text: &str) -> WebMessageInfo {
 fn relayed_one(id: &str, text: &str) -> (Link, Messenger, String) {
     let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
     let mut messenger = Messenger::new(Outbox::default());
-    let id = messenger.enqueue(&message(id, text));
+    let id = messenger.enqueue(&message(id, text)).expect("fits");
     messenger
         .relay(&mut link.session, link.now, &id, &mut link.rng)
         .unwrap();
@@ -155,8 +160,12 @@ fn unacked_messages_go_again_with_the_same_ids_after_a_new_login() {
     let t0 = Timestamp::from_unix_ms(1_600_000_000_000);
     let mut link = connected(t0);
     let mut messenger = Messenger::new(Outbox::default());
-    let a = messenger.enqueue(&message("3EB0AAAA00000001", "one"));
-    let b = messenger.enqueue(&message("3EB0AAAA00000002", "two"));
+    let a = messenger
+        .enqueue(&message("3EB0AAAA00000001", "one"))
+        .expect("fits");
+    let b = messenger
+        .enqueue(&message("3EB0AAAA00000002", "two"))
+        .expect("fits");
     for id in [&a, &b] {
         messenger
             .relay(&mut link.session, link.now, id, &mut link.rng)
@@ -344,4 +353,127 @@ fn epochs_count_every_request_and_duplicates_are_dropped() {
         messages: vec![incoming],
     };
     assert!(messenger.accept(page).is_some());
+}
+
+#[test]
+fn a_message_too_large_for_any_frame_is_refused_where_it_enters() {
+    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
+    let mut messenger = Messenger::default();
+    let huge = message("3EB0AAAA00000005", &"x".repeat(3 * 1024 * 1024));
+    let refused = messenger.enqueue(&huge).unwrap_err();
+    assert_eq!(
+        refused,
+        MessageTooLarge {
+            size: huge.encoded_len(),
+            limit: MAX_MESSAGE_LEN
+        }
+    );
+    assert!(messenger.outbox().is_empty(), "never queued");
+    // Any request over the frame limit is refused by the session before it reaches the wire.
+    let body = json!(["action", "x".repeat(MAX_SEND_FRAME_LEN)]);
+    assert!(matches!(
+        link.session.send_json(link.now, body),
+        Err(CommandError::FrameTooLarge {
+            max: MAX_SEND_FRAME_LEN,
+            ..
+        })
+    ));
+    assert!(link.session.poll_transmit().is_none());
+}
+
+#[test]
+fn a_stored_message_that_cannot_fit_is_refused_not_relayed_forever() {
+    // An outbox written before the limit was checked may hold one.
+    let stored = Outbox::from_entries(vec![wa_core::chat::PendingMessage::new(&message(
+        "3EB0AAAA00000006",
+        &"x".repeat(2 * 1024 * 1024),
+    ))]);
+    let mut messenger = Messenger::new(stored);
+    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
+    let errors = messenger.resend_pending(&mut link.session, link.now, &mut link.rng);
+    assert_eq!(errors.len(), 1);
+    assert!(link.relays().is_empty());
+    assert_eq!(
+        messenger.poll_failed(),
+        Some((
+            "3EB0AAAA00000006".to_owned(),
+            RelayOutcome::Refused(Some(413))
+        ))
+    );
+    assert!(messenger.outbox().is_empty());
+}
+
+#[test]
+fn relays_that_time_out_are_given_up_after_the_limit() {
+    let (mut link, mut messenger, id) = relayed_one("3EB0AAAA00000007", "lost");
+    let mut relays = link.relays().len();
+    let mut timeouts = 0;
+    for _ in 0..10 {
+        if messenger.outbox().is_empty() {
+            break;
+        }
+        link.now = link.now + Duration::from_secs(21);
+        // The link itself stays alive (the server answers keepalives); only the relay's
+        // answer never comes.
+        link.session.handle_frame(link.now, Frame::pong(link.now));
+        link.session.handle_timeout(link.now);
+        let events: Vec<Event> = std::iter::from_fn(|| link.session.poll_event()).collect();
+        for event in events {
+            if let Event::Error(SessionError::RequestTimedOut { tag }) = event {
+                timeouts += 1;
+                assert!(messenger.on_timeout(&mut link.session, link.now, &tag, &mut link.rng));
+            }
+        }
+        relays += link.relays().len();
+        assert!(timeouts <= MAX_UNANSWERED_RELAYS, "relayed forever");
+    }
+    assert_eq!(timeouts, MAX_UNANSWERED_RELAYS);
+    assert_eq!(relays as u32, MAX_UNANSWERED_RELAYS);
+    assert_eq!(
+        messenger.poll_failed(),
+        Some((
+            id,
+            RelayOutcome::Unanswered {
+                attempts: MAX_UNANSWERED_RELAYS
+            }
+        ))
+    );
+}
+
+#[test]
+fn a_401_to_a_query_ends_the_session_as_logged_out() {
+    let mut link = connected(Timestamp::from_unix_ms(1_600_000_000_000));
+    let mut messenger = Messenger::default();
+    // A 401 that refuses one item (a picture hidden from us) is only an answer.
+    let tag = messenger
+        .send_request(
+            &mut link.session,
+            link.now,
+            wa_core::chat::request::profile_picture(PEER),
+            &mut link.rng,
+        )
+        .unwrap();
+    link.reply(tag.as_str(), 401);
+    assert_eq!(link.session.state(), SessionState::Connected);
+    // A 401 to a query: the server no longer knows this session. The caller gets the answer,
+    // then the session ends as unpaired (the stored session is useless).
+    let tag = messenger
+        .send_request(
+            &mut link.session,
+            link.now,
+            wa_core::chat::request::chats(0),
+            &mut link.rng,
+        )
+        .unwrap();
+    link.session.handle_frame(
+        link.now,
+        Frame::json(tag.clone(), JsonForm::OneComma, json!({"status": 401})),
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| link.session.poll_event()).collect();
+    assert!(
+        matches!(&events[..], [Event::Response { tag: t, .. }, Event::Closed(reason)]
+            if *t == tag && *reason == CloseReason::Unpaired { status: 401 } && reason.invalidates_session()),
+        "{events:?}"
+    );
+    assert!(link.session.is_closed());
 }

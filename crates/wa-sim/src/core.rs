@@ -100,7 +100,8 @@ pub struct Config {
     pub max_rerefs: u32,
     /// A reref asked for sooner than this after the current ref was issued gets 304.
     pub reref_min_interval: Duration,
-    /// Longest accepted WebSocket message; longer ones get 413.
+    /// Longest accepted WebSocket message; longer ones get 413. Default
+    /// [`wa_core::client::MAX_SEND_FRAME_LEN`], the limit our client keeps to.
     pub max_frame_len: usize,
     /// The simulated phone's round-trip: answers to `admin login` and the `Conn` that follows a
     /// challenge are sent this long after the request, as the real server had to ask the phone.
@@ -143,7 +144,7 @@ impl Default for Config {
             ref_ttl: Duration::from_secs(20),
             max_rerefs: 5,
             reref_min_interval: Duration::from_secs(1),
-            max_frame_len: 1024 * 1024,
+            max_frame_len: wa_core::client::MAX_SEND_FRAME_LEN,
             phone_latency: Duration::from_millis(250),
             initial_push_delay: Duration::from_millis(200),
             server_version: DEFAULT_SERVER_VERSION.to_owned(),
@@ -573,6 +574,18 @@ impl Server {
             };
             return self.reject(conn, salvage_tag(&message), error);
         }
+        let len = match &message {
+            WireMessage::Text(text) => text.len(),
+            WireMessage::Binary(bytes) => bytes.len(),
+        };
+        if self
+            .faults
+            .close_on_frames_over
+            .is_some_and(|limit| len > limit)
+        {
+            self.outputs.push_back(Output::Close { conn });
+            return Ok(());
+        }
         let frame = match Frame::parse_with_limit(&message, self.config.max_frame_len) {
             Ok(frame) => frame,
             Err(error) => return self.reject(conn, salvage_tag(&message), error.into()),
@@ -898,6 +911,13 @@ impl Server {
     /// acked (the client must resend; the resend is acked, not delivered again).
     pub fn fault_drop_next_relay_ack(&mut self) {
         self.faults.drop_next_relay_ack = true;
+    }
+
+    /// A message from a client longer than `limit` bytes closes its connection without an
+    /// answer (as a server whose WebSocket layer will not read a frame that long does); `None`
+    /// turns it off. Clients must not jam on it: see the protocol book's limits.
+    pub fn fault_close_on_frames_over(&mut self, limit: Option<usize>) {
+        self.faults.close_on_frames_over = limit;
     }
 
     /// The next `count` relayed messages are answered `{"status":503}` (server busy), neither

@@ -817,6 +817,8 @@ struct FaultRequest {
     duplicate_next_delivery: bool,
     defer_next_relays: Option<u32>,
     garbage: Option<GarbageRequest>,
+    /// Close connections on client messages longer than this many bytes (0 turns it off).
+    close_on_frames_over: Option<usize>,
 }
 
 async fn fault_route(State(shared): State<Arc<Shared>>, Json(req): Json<FaultRequest>) -> Response {
@@ -829,6 +831,9 @@ async fn fault_route(State(shared): State<Arc<Shared>>, Json(req): Json<FaultReq
         }
         if let Some(count) = req.defer_next_relays {
             s.fault_defer_next_relays(count);
+        }
+        if let Some(limit) = req.close_on_frames_over {
+            s.fault_close_on_frames_over((limit > 0).then_some(limit));
         }
         req.garbage.as_ref().map(|g| {
             s.account_connections(&g.wid)

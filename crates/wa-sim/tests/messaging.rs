@@ -1005,6 +1005,7 @@ fn the_media_host_checks_uploads_and_expires_urls() {
         message: Some(Message {
             image_message: Some(Box::new(ImageMessage {
                 url: Some(url.clone()),
+                media_key: Some(vec![7; 32]),
                 ..ImageMessage::default()
             })),
             ..Message::default()
@@ -1029,6 +1030,8 @@ fn the_media_host_checks_uploads_and_expires_urls() {
         panic!("{fresh:?}")
     };
     assert_eq!(media.tag, "media");
+    // As a real server does, the answer names the media key too.
+    assert_eq!(wa_core::chat::reply::media_key(&media), Some([7; 32]));
     let new_url = media.attrs.get("url").unwrap();
     assert_ne!(new_url, url);
     let new_path = new_url.trim_start_matches("https://127.0.0.1:9");

@@ -670,6 +670,11 @@ fn client_error(error: &ClientError) -> ApiError {
             ApiError::new(StatusCode::FORBIDDEN, text)
         }
         ClientError::NotRunning | ClientError::NoSession => ApiError::unprocessable(text),
+        // Larger than the server takes: refused before it was queued; the text names the limit.
+        ClientError::MessageTooLarge { .. }
+        | ClientError::Command(wa_core::client::CommandError::FrameTooLarge { .. }) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, text)
+        }
         _ => ApiError::new(StatusCode::BAD_GATEWAY, text),
     }
 }

@@ -79,7 +79,13 @@ pub struct ChatData {
     pub media: HashMap<String, (String, Arc<Vec<u8>>)>,
     /// Chats whose history was asked of the server already.
     pub history_loaded: std::collections::HashSet<String>,
+    /// Acks of our messages that arrived before the message was recorded (a delivery ack can
+    /// overtake the send's own answer): (chat, id) → level, applied when it is recorded.
+    pub early_acks: BTreeMap<(String, String), i64>,
 }
+
+/// How many early acks are remembered (acks of messages sent elsewhere are never claimed).
+const MAX_EARLY_ACKS: usize = 1024;
 
 /// WAHA's name of an ack number.
 pub fn ack_name(ack: i64) -> &'static str {
@@ -209,10 +215,27 @@ impl ChatData {
             .get("timestamp")
             .and_then(Value::as_u64)
             .unwrap_or(0);
+        let mut message = message;
+        // An ack that came first (already published) raises the message's state.
+        let key = (
+            chat.to_owned(),
+            message
+                .pointer("/_data/key/id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        );
+        if message.get("fromMe") == Some(&Value::Bool(true)) {
+            if let Some(early) = self.early_acks.remove(&key) {
+                if message.get("ack").and_then(Value::as_i64).unwrap_or(0) < early {
+                    message["ack"] = json!(early);
+                    message["ackName"] = json!(ack_name(early));
+                }
+            }
+        }
         if let Some(old) = list.iter_mut().find(|m| m.get("id") == id.as_ref()) {
             // A copy from history may be older than the acks seen since: keep the higher.
             let known = old.get("ack").and_then(Value::as_i64).unwrap_or(0);
-            let mut message = message;
             if message.get("ack").and_then(Value::as_i64).unwrap_or(0) < known {
                 message["ack"] = json!(known);
                 message["ackName"] = json!(ack_name(known));
@@ -253,6 +276,29 @@ impl ChatData {
         message["ack"] = json!(ack);
         message["ackName"] = json!(ack_name(ack));
         Some(message.clone())
+    }
+
+    /// An ack of our message `id` not recorded (yet): remembered for when it is, and, when it
+    /// raises what was remembered, the fields of its `message.ack`.
+    fn early_ack(&mut self, chat: &str, id: &str, ack: i64, me: Option<&str>) -> Option<Value> {
+        let key = (chat.to_owned(), id.to_owned());
+        let old = self.early_acks.get(&key).copied().unwrap_or(0);
+        if ack <= old && ack >= 0 {
+            return None;
+        }
+        if !self.early_acks.contains_key(&key) && self.early_acks.len() >= MAX_EARLY_ACKS {
+            // Forget the oldest-keyed entry: bounded memory matters more than a stray ack.
+            let first = self.early_acks.keys().next().cloned();
+            if let Some(first) = first {
+                self.early_acks.remove(&first);
+            }
+        }
+        self.early_acks.insert(key, ack);
+        Some(json!({
+            "id": serialized_id(true, chat, id, None),
+            "from": me.unwrap_or_default(),
+            "to": chat,
+        }))
     }
 
     /// The last message of a chat.
@@ -325,8 +371,20 @@ impl ChatData {
             }
             ChatEvent::Ack(ack) if ack.from_me => {
                 let level = i64::from(ack.level.ack());
+                let chat = normalize_jid(&ack.chat);
                 for id in &ack.ids {
-                    if let Some(message) = self.set_ack(&normalize_jid(&ack.chat), id, level) {
+                    let known = self.messages.get(&chat).is_some_and(|list| {
+                        list.iter().any(|m| {
+                            m.pointer("/_data/key/id").and_then(Value::as_str) == Some(id)
+                                && m.get("fromMe") == Some(&Value::Bool(true))
+                        })
+                    });
+                    let changed = if known {
+                        self.set_ack(&chat, id, level)
+                    } else {
+                        self.early_ack(&chat, id, level, me)
+                    };
+                    if let Some(message) = changed {
                         events.push((
                             "message.ack",
                             json!({
@@ -557,5 +615,57 @@ mod tests {
         assert!(data.apply(&ack(AckLevel::Delivered, true), None).is_empty());
         assert_eq!(data.messages["1@c.us"][0]["ack"], 3);
         assert!(data.apply(&ack(AckLevel::Played, false), None).is_empty());
+    }
+
+    #[test]
+    fn every_ack_applies_whatever_the_order_and_fires_once() {
+        let ack = |level| {
+            ChatEvent::Ack(MessageAck {
+                ids: vec!["M2".into()],
+                level,
+                chat: "1@s.whatsapp.net".into(),
+                from: None,
+                participant: None,
+                t: Some(11),
+                from_me: true,
+            })
+        };
+        // What the send route records once `send` returns: our message, acked by the server.
+        let record = |data: &mut ChatData| {
+            let mine = info("1@c.us", true, "M2", 10, "hi");
+            let mut json = message_json(&mine, Some("9@c.us"), "s");
+            json["ack"] = json!(1);
+            json["ackName"] = json!(ack_name(1));
+            data.add_info("1@c.us", mine, json, false);
+        };
+        // The delivered and read acks, with the send's own recording at every position among
+        // them (and each ack delivered twice, as a resend may cause).
+        for recorded_after in 0..=2 {
+            let mut data = ChatData::default();
+            let mut published = Vec::new();
+            let acks = [AckLevel::Delivered, AckLevel::Read];
+            for (i, level) in acks.into_iter().enumerate() {
+                if i == recorded_after {
+                    record(&mut data);
+                }
+                for _ in 0..2 {
+                    for (name, payload) in data.apply(&ack(level), Some("9@c.us")) {
+                        assert_eq!(name, "message.ack");
+                        assert_eq!(payload["id"], "true_1@c.us_M2");
+                        assert_eq!(payload["from"], "9@c.us");
+                        assert_eq!(payload["to"], "1@c.us");
+                        published.push(payload["ack"].as_i64().unwrap());
+                    }
+                }
+            }
+            if recorded_after == acks.len() {
+                record(&mut data);
+            }
+            assert_eq!(published, [2, 3], "recorded after {recorded_after} acks");
+            assert_eq!(data.messages["1@c.us"].len(), 1);
+            assert_eq!(data.messages["1@c.us"][0]["ack"], 3, "{recorded_after}");
+            assert_eq!(data.messages["1@c.us"][0]["ackName"], "READ");
+            assert!(data.early_acks.is_empty());
+        }
     }
 }

@@ -2,10 +2,15 @@
 //! what it has learnt about chats and contacts.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use wa_client::chat::compose::{MediaKind, MediaOptions};
 use wa_client::chat::{Direction, GroupOp, Presence};
 use wa_client::{Client, ClientError, ClientEvent, ConnectionState, SentMessage};
@@ -375,6 +380,66 @@ pub fn spawn(app: Arc<App>, session: Arc<Session>, mut client: Client) {
 enum Step {
     Command(Option<Command>),
     Event(Option<Box<ClientEvent>>),
+    /// An operation finished (its answer is already sent).
+    OpDone,
+    /// The connection has stayed up long enough to be reported as working.
+    Stable,
+}
+
+/// How long a reconnected session that has lost its link more than once lately must stay
+/// connected before it is reported `WORKING` again.
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+
+/// How far back link losses count when deciding whether a session is flapping.
+const FLAP_WINDOW: Duration = Duration::from_secs(60);
+
+/// Recent link losses: a session that lost its link twice within [`FLAP_WINDOW`] is only
+/// reported `WORKING` after staying connected for [`STABLE_AFTER`].
+#[derive(Default)]
+struct Flapping {
+    losses: std::collections::VecDeque<Instant>,
+    working_at: Option<Instant>,
+}
+
+impl Flapping {
+    fn lost(&mut self, now: Instant) {
+        self.working_at = None;
+        self.losses.push_back(now);
+        while self
+            .losses
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > FLAP_WINDOW)
+        {
+            self.losses.pop_front();
+        }
+    }
+
+    /// Connected at `now`: whether it may be reported working at once (else at `working_at`).
+    fn connected(&mut self, now: Instant) -> bool {
+        let recent = self
+            .losses
+            .iter()
+            .filter(|t| now.duration_since(**t) <= FLAP_WINDOW)
+            .count();
+        if recent >= 2 {
+            self.working_at = Some(now + STABLE_AFTER);
+            false
+        } else {
+            true
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs `op` and sends its result back.
+async fn answer(client: &Client, op: Op, reply: oneshot::Sender<Result<OpResult, ClientError>>) {
+    let _ = reply.send(run_op(client, op).await);
 }
 
 async fn run(
@@ -398,23 +463,39 @@ async fn run_client(
     mut commands: mpsc::UnboundedReceiver<Command>,
     generation: u64,
 ) {
+    // Operations run side by side with event handling: a send waiting for its ack holds up
+    // neither other sends nor the status (link losses are seen while it waits).
+    let mut ops = FuturesUnordered::new();
+    let mut flapping = Flapping::default();
     loop {
         let step = tokio::select! {
             command = commands.recv() => Step::Command(command),
             event = client.next_event() => Step::Event(event.map(Box::new)),
+            Some(()) = ops.next(), if !ops.is_empty() => Step::OpDone,
+            () = sleep_until_opt(flapping.working_at) => Step::Stable,
         };
         match step {
+            Step::OpDone => {}
+            Step::Stable => {
+                flapping.working_at = None;
+                if client.state() == ConnectionState::Connected {
+                    app.set_status(session, Status::Working, generation);
+                }
+            }
             Step::Command(None) => {
+                drop(ops);
                 client.shutdown().await;
                 return;
             }
             Step::Command(Some(Command::Stop(done))) => {
+                drop(ops);
                 client.shutdown().await;
                 app.set_status(session, Status::Stopped, generation);
                 let _ = done.send(());
                 return;
             }
             Step::Command(Some(Command::Logout(done))) => {
+                drop(ops);
                 // Through client_error: a failed HTTP logout names its URL, which carries the logout tokens.
                 let result = client
                     .logout()
@@ -432,14 +513,14 @@ async fn run_client(
                 return;
             }
             Step::Command(Some(Command::Op(op, reply))) => {
-                let _ = reply.send(run_op(&client, op).await);
+                ops.push(answer(&client, op, reply));
             }
             Step::Event(None) => {
                 app.set_status(session, Status::Failed, generation);
                 return;
             }
             Step::Event(Some(event)) => {
-                if !handle_event(app, session, *event, generation) {
+                if !handle_event(app, session, *event, generation, &mut flapping) {
                     return;
                 }
             }
@@ -453,6 +534,7 @@ fn handle_event(
     session: &Arc<Session>,
     event: ClientEvent,
     generation: u64,
+    flapping: &mut Flapping,
 ) -> bool {
     match event {
         ClientEvent::Qr(qr) => {
@@ -465,9 +547,23 @@ fn handle_event(
                 state.qr = None;
                 state.me = Some((info.wid.clone(), info.pushname.clone()));
             }
-            app.set_status(session, Status::Working, generation);
+            // A session that keeps losing its link is not working: it says so only once it
+            // has stayed connected for a while.
+            let status = if flapping.connected(Instant::now()) {
+                Status::Working
+            } else {
+                Status::Starting
+            };
+            app.set_status(session, status, generation);
         }
-        ClientEvent::State(ConnectionState::Connecting) | ClientEvent::Disconnected { .. } => {
+        ClientEvent::Disconnected { .. } => {
+            flapping.lost(Instant::now());
+            let status = session.lock().status;
+            if status == Status::Working {
+                app.set_status(session, Status::Starting, generation);
+            }
+        }
+        ClientEvent::State(ConnectionState::Connecting) => {
             let status = session.lock().status;
             if status == Status::Working {
                 app.set_status(session, Status::Starting, generation);

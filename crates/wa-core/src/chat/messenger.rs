@@ -2,7 +2,7 @@
 //! [`ClientSession`]: the outbox and its resends, the epoch counter, and de-duplication of
 //! incoming messages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use rand_core::{CryptoRng, RngCore};
@@ -13,7 +13,7 @@ use super::{
     AckLevel, ChatEvent, Epoch, MessageBatch, Outbox, PendingMessage, Request, SeenIds,
     message_key_string, request,
 };
-use crate::client::{ClientSession, CommandError};
+use crate::client::{ClientSession, CommandError, MAX_SEND_FRAME_LEN};
 use crate::frame::Tag;
 use crate::session::StoreError;
 use crate::time::Timestamp;
@@ -35,6 +35,37 @@ pub enum RelayOutcome {
     },
     /// Another status (or none): refused for good; the message left the outbox.
     Refused(Option<u64>),
+    /// Relayed [`MAX_UNANSWERED_RELAYS`] times without an answer (request timeouts, or the
+    /// link lost while it was in flight, as a server does with a frame it will not take):
+    /// given up; the message left the outbox. Reported by [`Messenger::poll_failed`].
+    Unanswered {
+        /// How many relays went unanswered.
+        attempts: u32,
+    },
+}
+
+/// The largest message (encoded `WebMessageInfo`) that fits in a relay frame the server
+/// accepts: [`MAX_SEND_FRAME_LEN`] less [`RELAY_FRAME_OVERHEAD`]. A larger one is refused by
+/// [`Messenger::enqueue`] and never queued.
+pub const MAX_MESSAGE_LEN: usize = MAX_SEND_FRAME_LEN - RELAY_FRAME_OVERHEAD;
+
+/// What a relay frame adds to its message, at most: the tag (up to 128 bytes) and its comma,
+/// metric and flags (2), HMAC (32), IV (16), padding (up to 16) and the `action`/`message`
+/// node headers (under 100); rounded up.
+pub const RELAY_FRAME_OVERHEAD: usize = 1024;
+
+/// How many relays of one message may go unanswered before it is given up
+/// ([`RelayOutcome::Unanswered`]).
+pub const MAX_UNANSWERED_RELAYS: u32 = 3;
+
+/// A message refused where it enters: it can never fit in a frame the server accepts.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("message of {size} bytes is larger than the limit of {limit} bytes")]
+pub struct MessageTooLarge {
+    /// The encoded message's size.
+    pub size: usize,
+    /// [`MAX_MESSAGE_LEN`].
+    pub limit: usize,
 }
 
 /// The first wait before a message the server deferred (5xx) goes again; it doubles with every
@@ -65,12 +96,25 @@ struct Deferral {
 ///   (persist again); a 5xx reply keeps it and schedules a resend: call
 ///   [`handle_timeout`](Self::handle_timeout) at [`poll_timeout`](Self::poll_timeout);
 /// - [`accept`](Self::accept) drops live messages already handed over once.
+///
+/// A message the server never answers is not relayed forever: every relay that times out, or
+/// is in flight when the link is lost ([`on_link_lost`](Self::on_link_lost)), counts against
+/// it, and after [`MAX_UNANSWERED_RELAYS`] it leaves the outbox ([`poll_failed`](Self::poll_failed)).
+/// While any message has such a mark, relays go one at a time, each waiting for the answer
+/// to the previous one, so a message that makes the server drop the link is the only one
+/// blamed for it and the others keep moving; call [`pump`](Self::pump) after every answer.
 #[derive(Debug, Default)]
 pub struct Messenger {
     outbox: Outbox,
     epoch: Epoch,
     seen: SeenIds,
     deferred: BTreeMap<String, Deferral>,
+    /// Relayed on the current link and not answered yet.
+    in_flight: BTreeSet<String>,
+    /// Unanswered relays per pending message (only messages with at least one).
+    unanswered: BTreeMap<String, u32>,
+    /// Messages given up, for [`poll_failed`](Self::poll_failed).
+    failed: VecDeque<(String, RelayOutcome)>,
 }
 
 impl Messenger {
@@ -88,18 +132,58 @@ impl Messenger {
         &self.outbox
     }
 
-    /// Adds `info` to the outbox; its id. The caller persists the outbox, then relays.
-    pub fn enqueue(&mut self, info: &WebMessageInfo) -> String {
+    /// Adds `info` to the outbox; its id. The caller persists the outbox, then relays. A
+    /// message larger than [`MAX_MESSAGE_LEN`] is refused and not queued.
+    pub fn enqueue(&mut self, info: &WebMessageInfo) -> Result<String, MessageTooLarge> {
+        check_message_len(info)?;
         let entry = PendingMessage::new(info);
         let id = entry.id.clone();
         self.outbox.push(entry);
-        id
+        Ok(id)
     }
 
     /// Undoes an [`enqueue`](Self::enqueue) whose persistence failed.
     pub fn forget(&mut self, id: &str) {
         self.outbox.acked(id);
         self.deferred.remove(id);
+        self.in_flight.remove(id);
+        self.unanswered.remove(id);
+    }
+
+    /// The next message given up since the last call, with why: [`RelayOutcome::Unanswered`],
+    /// or `Refused(Some(413))` for a stored message too large for any frame (as the server
+    /// would answer it). It already left the outbox (persist it).
+    pub fn poll_failed(&mut self) -> Option<(String, RelayOutcome)> {
+        self.failed.pop_front()
+    }
+
+    /// Whether relays go one at a time (some pending message went unanswered before).
+    pub fn is_cautious(&self) -> bool {
+        !self.unanswered.is_empty()
+    }
+
+    /// Counts one unanswered relay against `id`; gives it up at the limit. True if given up.
+    fn strike(&mut self, id: &str) -> bool {
+        let count = self.unanswered.entry(id.to_owned()).or_default();
+        *count = count.saturating_add(1);
+        let attempts = *count;
+        if attempts < MAX_UNANSWERED_RELAYS {
+            return false;
+        }
+        self.forget(id);
+        self.failed
+            .push_back((id.to_owned(), RelayOutcome::Unanswered { attempts }));
+        true
+    }
+
+    /// The link went down: every relay in flight on it counts as unanswered (a server drops
+    /// the link on a frame it will not take). Call it when a connection ends, before the next
+    /// login's [`resend_pending`](Self::resend_pending).
+    pub fn on_link_lost(&mut self) {
+        let in_flight = std::mem::take(&mut self.in_flight);
+        for id in in_flight {
+            self.strike(&id);
+        }
     }
 
     /// Sends any request on `session`, numbering actions and queries with the epoch counter and
@@ -134,6 +218,8 @@ impl Messenger {
     }
 
     /// Relays outbox entry `id` on `session` (flags 0x40 when it is addressed to ourselves).
+    /// While [cautious](Self::is_cautious), it waits (Ok, nothing sent) if another message is
+    /// in flight; [`pump`](Self::pump) sends it once that one is answered.
     pub fn relay<R: RngCore + CryptoRng>(
         &mut self,
         session: &mut ClientSession,
@@ -141,6 +227,9 @@ impl Messenger {
         id: &str,
         rng: &mut R,
     ) -> Result<(), RelayError> {
+        if self.is_cautious() && self.in_flight.iter().any(|other| other != id) {
+            return Ok(());
+        }
         let entry = self
             .outbox
             .entries()
@@ -150,8 +239,50 @@ impl Messenger {
         let info = entry.decode()?;
         let own = session.session_data().map(|d| d.wid.clone());
         let request = request::relay_from(0, &info, own.as_deref());
-        self.send_request(session, now, request, rng)?;
-        Ok(())
+        match self.send_request(session, now, request, rng) {
+            Ok(_) => {
+                self.in_flight.insert(id.to_owned());
+                Ok(())
+            }
+            Err(CommandError::FrameTooLarge { len, max }) => {
+                // It can never go (an entry stored before the limit was checked): refused
+                // for good rather than retried.
+                self.forget(id);
+                self.failed
+                    .push_back((id.to_owned(), RelayOutcome::Refused(Some(413))));
+                Err(CommandError::FrameTooLarge { len, max }.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Relays whatever may go now and is not in flight: every pending message, oldest first,
+    /// except those waiting for a deferred resend; while [cautious](Self::is_cautious), only
+    /// the oldest, and only when nothing is in flight. Call it after each relay answer.
+    pub fn pump<R: RngCore + CryptoRng>(
+        &mut self,
+        session: &mut ClientSession,
+        now: Timestamp,
+        rng: &mut R,
+    ) -> Vec<RelayError> {
+        let ready: Vec<String> = self
+            .outbox
+            .entries()
+            .iter()
+            .map(|e| e.id.clone())
+            .filter(|id| !self.in_flight.contains(id))
+            .filter(|id| self.deferred.get(id).is_none_or(|d| d.due.is_none()))
+            .collect();
+        let mut errors = Vec::new();
+        for id in ready {
+            if self.is_cautious() && !self.in_flight.is_empty() {
+                break;
+            }
+            if let Err(e) = self.relay(session, now, &id, rng) {
+                errors.push(e);
+            }
+        }
+        errors
     }
 
     /// After a login: relays every unacked message again, oldest first, with its id.
@@ -161,14 +292,14 @@ impl Messenger {
         now: Timestamp,
         rng: &mut R,
     ) -> Vec<RelayError> {
-        let ids: Vec<String> = self.outbox.entries().iter().map(|e| e.id.clone()).collect();
+        // A new link: nothing is in flight on it (what was in flight on the old one is
+        // counted by `on_link_lost`).
+        self.in_flight.clear();
         // Everything goes now, deferred ones included (they keep their count).
         for deferral in self.deferred.values_mut() {
             deferral.due = None;
         }
-        ids.iter()
-            .filter_map(|id| self.relay(session, now, id, rng).err())
-            .collect()
+        self.pump(session, now, rng)
     }
 
     /// A reply on `tag` received at `now`: if it answers a relay, the outcome with the
@@ -184,6 +315,9 @@ impl Messenger {
         if !self.outbox.contains(id) {
             return None;
         }
+        // Answered: whatever it was, the server took the frame.
+        self.in_flight.remove(id);
+        self.unanswered.remove(id);
         let outcome = match body.get("status").and_then(Value::as_u64) {
             Some(200) => RelayOutcome::Acked(AckLevel::ServerAck),
             Some(status @ 500..=599)
@@ -236,8 +370,8 @@ impl Messenger {
             .collect()
     }
 
-    /// A request on `tag` timed out: a relay is sent again (true); anything else is the
-    /// caller's (false).
+    /// A request on `tag` timed out: a relay counts as unanswered and is sent again, or given
+    /// up at the limit (true); anything else is the caller's (false).
     pub fn on_timeout<R: RngCore + CryptoRng>(
         &mut self,
         session: &mut ClientSession,
@@ -245,11 +379,15 @@ impl Messenger {
         tag: &Tag,
         rng: &mut R,
     ) -> bool {
-        if !self.outbox.contains(tag.as_str()) {
+        let id = tag.as_str();
+        if !self.outbox.contains(id) {
             return false;
         }
-        // A failure here leaves it pending for the next login.
-        let _ = self.relay(session, now, tag.as_str(), rng);
+        self.in_flight.remove(id);
+        if !self.strike(id) {
+            // A failure here leaves it pending for the next login.
+            let _ = self.relay(session, now, id, rng);
+        }
         true
     }
 
@@ -275,6 +413,19 @@ impl Messenger {
             other => Some(other),
         }
     }
+}
+
+/// Refuses a message that can never fit in a relay frame the server accepts.
+pub fn check_message_len(info: &WebMessageInfo) -> Result<(), MessageTooLarge> {
+    use wa_proto::prost::Message as _;
+    let size = info.encoded_len();
+    if size > MAX_MESSAGE_LEN {
+        return Err(MessageTooLarge {
+            size,
+            limit: MAX_MESSAGE_LEN,
+        });
+    }
+    Ok(())
 }
 
 /// Why a relay could not be sent now (it stays in the outbox unless not pending).

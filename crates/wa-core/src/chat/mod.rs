@@ -26,8 +26,9 @@ pub use incoming::{
     MessageKind, PresenceUpdate, map_cmd, map_json, map_node,
 };
 pub use messenger::{
-    FIRST_DEFERRED_RETRY, MAX_DEFERRED_RESENDS, MAX_DEFERRED_RETRY, Messenger, RelayError,
-    RelayOutcome,
+    FIRST_DEFERRED_RETRY, MAX_DEFERRED_RESENDS, MAX_DEFERRED_RETRY, MAX_MESSAGE_LEN,
+    MAX_UNANSWERED_RELAYS, MessageTooLarge, Messenger, RELAY_FRAME_OVERHEAD, RelayError,
+    RelayOutcome, check_message_len,
 };
 pub use request::{ChatOp, Direction, GroupOp, GroupSetting, Presence, Request};
 

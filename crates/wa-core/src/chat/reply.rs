@@ -49,6 +49,22 @@ pub fn media_url(node: &Node) -> Option<&str> {
     media.attrs.get("url")
 }
 
+/// The media key in a `media` query's answer (`media_key`, base64), when the server gives
+/// one: what a client that lost the message's key needs to decrypt the fresh URL.
+pub fn media_key(node: &Node) -> Option<[u8; 32]> {
+    use base64::Engine as _;
+    let media = if node.tag == "media" {
+        node
+    } else {
+        node.child("media")?
+    };
+    let text = media.attrs.get("media_key")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    <[u8; 32]>::try_from(bytes.as_slice()).ok()
+}
+
 /// The messages of a history (`message` query) or `search` page, oldest first, and whether it
 /// is the last page (`last="true"`).
 pub fn page(node: &Node) -> (Vec<WebMessageInfo>, bool) {

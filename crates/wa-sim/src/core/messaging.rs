@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 use wa_binary::Node;
 use wa_core::{Tag, Timestamp};
@@ -48,6 +50,8 @@ pub(super) struct Faults {
     pub duplicate_next_delivery: bool,
     /// Answer this many next relays `503` (server busy) without storing them.
     pub defer_next_relays: u32,
+    /// Close the connection, unanswered, on any client message longer than this.
+    pub close_on_frames_over: Option<usize>,
 }
 
 fn bad(what: impl Into<String>) -> RequestError {
@@ -75,6 +79,34 @@ fn media_url(message: &Message) -> Option<&str> {
         .or_else(|| m.audio_message.as_ref().and_then(|x| x.url.as_deref()))
         .or_else(|| m.document_message.as_ref().and_then(|x| x.url.as_deref()))
         .or_else(|| m.sticker_message.as_ref().and_then(|x| x.url.as_deref()))
+}
+
+/// The media key inside `message`, if it is a media message that carries one.
+fn media_key(message: &Message) -> Option<&[u8]> {
+    let m = message.content();
+    m.image_message
+        .as_ref()
+        .and_then(|x| x.media_key.as_deref())
+        .or_else(|| {
+            m.video_message
+                .as_ref()
+                .and_then(|x| x.media_key.as_deref())
+        })
+        .or_else(|| {
+            m.audio_message
+                .as_ref()
+                .and_then(|x| x.media_key.as_deref())
+        })
+        .or_else(|| {
+            m.document_message
+                .as_ref()
+                .and_then(|x| x.media_key.as_deref())
+        })
+        .or_else(|| {
+            m.sticker_message
+                .as_ref()
+                .and_then(|x| x.media_key.as_deref())
+        })
 }
 
 impl Server {
@@ -1307,18 +1339,25 @@ impl Server {
             "media" => {
                 let chat = normalize_jid(&attr("jid").ok_or_else(|| bad("media query jid"))?);
                 let id = attr("index").ok_or_else(|| bad("media query index"))?;
-                let blob = self.stores[account]
+                let message = self.stores[account]
                     .chats
                     .get(&chat)
                     .and_then(|c| c.message(&id))
-                    .and_then(|m| m.info.message.as_ref())
+                    .and_then(|m| m.info.message.as_ref());
+                // The real answer also names the media key (base64), for a client that lost it.
+                let key = message.and_then(media_key).map(|k| BASE64.encode(k));
+                let blob = message
                     .and_then(media_url)
                     .and_then(|url| self.media.blob_of_url(url));
                 let path = blob.and_then(|b| self.media.issue_path(&b, now));
                 match path {
                     Some(path) => {
                         let url = self.media_url_for(&path);
-                        Node::new("media").attr("code", "200").attr("url", url)
+                        let node = Node::new("media").attr("code", "200").attr("url", url);
+                        match key {
+                            Some(key) => node.attr("media_key", key),
+                            None => node,
+                        }
                     }
                     None => {
                         self.send_status(conn, tag.clone(), 404);
