@@ -53,7 +53,7 @@ struct SidecarCheck {
 /// Without a sidecar, `update` hands out plaintext **before** the MAC is checked: treat it
 /// as provisional until `finish` returns `Ok` (and discard it on `Err`). The last block is
 /// always held back, so nothing past a failed check is released by `finish`. Use
-/// [`crate::decrypt_verified`] (two passes) or [`Decryptor::with_sidecar`] (per-window
+/// [`crate::decrypt_verified`] (plaintext spooled until verified) or [`Decryptor::with_sidecar`] (per-window
 /// checks) when provisional plaintext is not acceptable.
 ///
 /// With a sidecar, `update` only releases plaintext whose 64 KiB window has verified, and
