@@ -29,4 +29,6 @@ pub use tokio_io::{
     AsyncDecryptReader, AsyncDecryptWriter, AsyncEncryptReader, AsyncEncryptWriter,
 };
 pub use types::MediaType;
-pub use verified::{SPOOL_MEMORY, decrypt_verified, decrypt_verified_via};
+pub use verified::{
+    SPOOL_MEMORY, decrypt_verified, decrypt_verified_parallel, decrypt_verified_via,
+};

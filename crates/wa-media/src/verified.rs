@@ -37,6 +37,21 @@ pub fn decrypt_verified<R: Read, W: Write>(
     Ok(info)
 }
 
+/// [`decrypt_verified`] on two threads: the source is decrypted with
+/// [`crate::decrypt_stream_parallel`] into the spool (a second thread hashes), and the
+/// plaintext is copied to `writer` only once every check passed.
+pub fn decrypt_verified_parallel<R: Read, W: Write>(
+    reader: R,
+    writer: W,
+    keys: &MediaKeys,
+    expected: Expected,
+) -> Result<DecryptedInfo, Error> {
+    let mut spool = MemoryThenFile::default();
+    let info = crate::decrypt_stream_parallel(reader, &mut spool, keys, expected)?;
+    spool.copy_to(writer)?;
+    Ok(info)
+}
+
 /// [`decrypt_verified`] with a spool of the caller's choice (a file on the destination's
 /// disk, a `Cursor<Vec<u8>>` for small media): the plaintext is written to `spool` from its
 /// current end of data, and copied to `writer` only once every check passed. `spool` must

@@ -112,10 +112,14 @@ fn a_source_rewritten_between_reads_gets_nothing_unverified_written() {
 fn a_source_rewritten_while_read_gets_an_error_and_nothing_written() {
     for len in [100_000, 3 * 1024 * 1024] {
         let (keys, _, body, changed) = setup(len);
-        let source = ChangingSource::new(body, changed, 8192);
+        let source = ChangingSource::new(body.clone(), changed.clone(), 8192);
         let mut out = Vec::new();
         let err = decrypt_verified(source, &mut out, &keys, Expected::default()).unwrap_err();
         assert!(matches!(err, Error::MacMismatch), "{err:?}");
+        assert!(out.is_empty(), "len {len}: {} bytes written", out.len());
+        let source = ChangingSource::new(body.clone(), changed.clone(), 8192);
+        let err = decrypt_verified_parallel(source, &mut out, &keys, Expected::default());
+        assert!(matches!(err, Err(Error::MacMismatch)), "{err:?}");
         assert!(out.is_empty(), "len {len}: {} bytes written", out.len());
     }
 }
@@ -143,6 +147,13 @@ fn any_failed_check_writes_nothing_and_spools_of_every_size_round_trip() {
         };
         let mut out = Vec::new();
         let got = decrypt_verified(&body[..], &mut out, &keys, expected.clone()).unwrap();
+        assert_eq!(
+            (got.file_length, out == plain),
+            (len as u64, true),
+            "len {len}"
+        );
+        let mut out = Vec::new();
+        let got = decrypt_verified_parallel(&body[..], &mut out, &keys, expected.clone()).unwrap();
         assert_eq!(
             (got.file_length, out == plain),
             (len as u64, true),
@@ -177,6 +188,9 @@ fn any_failed_check_writes_nothing_and_spools_of_every_size_round_trip() {
         ] {
             let mut out = Vec::new();
             assert!(decrypt_verified(bad, &mut out, &keys, expected.clone()).is_err());
+            assert!(out.is_empty(), "len {len}");
+            let mut out = Vec::new();
+            assert!(decrypt_verified_parallel(bad, &mut out, &keys, expected.clone()).is_err());
             assert!(out.is_empty(), "len {len}");
             let mut out = Vec::new();
             let spool = Cursor::new(Vec::new());
