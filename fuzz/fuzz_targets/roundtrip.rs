@@ -1,6 +1,7 @@
-//! Decode, re-encode, decode again: the node must not change (except that text content which
-//! has to be written with a BINARY length comes back as bytes, as documented), and from then on
-//! decode/encode is an exact fixpoint. The first byte picks the dictionary.
+//! Decode, re-encode, decode again: the node must not change, text content staying text (the
+//! one documented exception: a JID the encoder cannot write as a JID without altering it is
+//! written raw, so as content it comes back as bytes), and from then on decode/encode is an
+//! exact fixpoint. The first byte picks the dictionary.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,8 +15,8 @@ fn legacy_spelling(s: &str) -> String {
     }
 }
 
-/// Equal, treating `Text(t)` and `Bytes(t)` content alike (and, in legacy, both spellings of the
-/// user server).
+/// Equal (in legacy, either spelling of the user server), except that `Text(t)` may come back
+/// as `Bytes(t)` when `t` is a JID (it holds `@`).
 fn same(a: &Node, b: &Node, legacy: bool) -> bool {
     let eq = |x: &str, y: &str| x == y || (legacy && legacy_spelling(x) == y);
     eq(&a.tag, &b.tag)
@@ -28,7 +29,9 @@ fn same(a: &Node, b: &Node, legacy: bool) -> bool {
             (Content::Nodes(x), Content::Nodes(y)) => {
                 x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q, legacy))
             }
-            (Content::Text(t), Content::Bytes(bytes)) => t.as_bytes() == bytes.as_slice(),
+            (Content::Text(t), Content::Bytes(bytes)) => {
+                t.contains('@') && t.as_bytes() == bytes.as_slice()
+            }
             (Content::Text(x), Content::Text(y)) => eq(x, y),
             (x, y) => x == y,
         }

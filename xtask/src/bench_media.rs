@@ -1,9 +1,15 @@
-//! `cargo xtask bench-compare media [MiB]`: wa-media against Node's crypto running the same
-//! pipeline (AES-256-CBC + HMAC-SHA256 + two SHA-256s, as Baileys does), in the same run.
+//! `cargo xtask bench-compare media [MiB]`: wa-media against the single-core limit OpenSSL
+//! sets for the same work, measured in the same run.
 //!
-//! Runs each side three times and keeps the best figure of each (the machine is shared, so
-//! the best run is the one least disturbed), then measures peak RSS for a 1 GiB encryption
-//! with `/usr/bin/time -v` when it is installed.
+//! The limit: encrypting a byte costs AES-256-CBC, two SHA-256s (plaintext and body) and one
+//! HMAC-SHA256; `openssl speed` times each primitive alone on this machine, and one core
+//! doing all four runs at `1 / (1/aes + 2/sha256 + 1/hmac)`. Decryption's limit uses AES-CBC
+//! decryption. Our pipelines (one thread, and two threads where a second thread hashes) are
+//! reported as ratios to that limit, next to Node's crypto running Baileys' pipeline. One-thread
+//! figures (ours and Node's) are per second of CPU time, as `openssl speed` times itself; the
+//! two-thread ones are wall time and need a free second core to mean anything. Each
+//! side runs three times and keeps its best figure (the machine is shared, so the best run is
+//! the one least disturbed); then peak RSS is measured per pipeline with `/usr/bin/time -v`.
 
 use crate::project_root;
 use std::collections::BTreeMap;
@@ -12,16 +18,22 @@ use std::process::Command;
 
 const ROUNDS: usize = 3;
 
-/// Runs the comparison for a file of `mib` MiB (default 256).
+/// The primitives `openssl speed` times, by our name, with its arguments.
+const OPENSSL: [(&str, &[&str]); 4] = [
+    ("aes-encrypt", &["-evp", "aes-256-cbc"]),
+    ("aes-decrypt", &["-decrypt", "-evp", "aes-256-cbc"]),
+    ("sha256", &["-evp", "sha256"]),
+    ("hmac", &["-hmac", "sha256"]),
+];
+
+/// Runs the comparison for a file of `mib` MiB (default 128).
 pub fn run(mib: Option<&str>) -> Result<(), String> {
-    let mib = mib.unwrap_or("256");
+    let mib = mib.unwrap_or("128");
     mib.parse::<u64>()
         .map_err(|_| format!("size must be a whole number of MiB, not `{mib}`"))?;
     let root = project_root();
     let interop = root.join("interop");
-    if !interop.join("node_modules").exists() {
-        return Err("interop/node_modules is missing: run `cargo xtask setup`".into());
-    }
+    let node = interop.join("node_modules").exists();
     crate::run(
         &root,
         "cargo",
@@ -44,66 +56,132 @@ pub fn run(mib: Option<&str>) -> Result<(), String> {
     let mut best: BTreeMap<String, f64> = BTreeMap::new();
     for round in 1..=ROUNDS {
         eprintln!("round {round}/{ROUNDS}");
-        let ours = capture(&root, example, &[mib, "all"])?;
-        let node = capture(&interop, "node", &["bench-media.mjs", mib])?;
-        for (name, value) in results(&ours).chain(results(&node)) {
+        let mut figures: Vec<(String, f64)> = results(&capture(&root, example, &[mib, "all"])?);
+        for (name, args) in OPENSSL {
+            let mut full = vec!["speed", "-mr", "-seconds", "1", "-bytes", "16384"];
+            full.extend(args);
+            let text = capture(&root, "openssl", &full)?;
+            let rate = openssl_rate(&text)
+                .ok_or_else(|| format!("no `+F:` line in `openssl {}`", full.join(" ")))?;
+            figures.push((format!("openssl-{name}"), rate / 1e6));
+        }
+        if node {
+            figures.extend(results(&capture(
+                &interop,
+                "node",
+                &["bench-media.mjs", mib],
+            )?));
+        }
+        for (name, value) in figures {
             let slot = best.entry(name).or_insert(0.0);
             *slot = slot.max(value);
         }
     }
     let get = |name: &str| best.get(name).copied().unwrap_or(f64::NAN);
-    println!("\nwa-media vs Node crypto, {mib} MiB, best of {ROUNDS} (MB/s)");
+    let limit = |aes: &str| {
+        1.0 / (1.0 / get(aes) + 2.0 / get("openssl-sha256") + 1.0 / get("openssl-hmac"))
+    };
+    let (encrypt_limit, decrypt_limit) =
+        (limit("openssl-aes-encrypt"), limit("openssl-aes-decrypt"));
+    println!("\nwa-media against the single-core OpenSSL limit, {mib} MiB, best of {ROUNDS}");
     println!(
-        "{:<34} {:>10} {:>10} {:>7}",
-        "pipeline", "wa-media", "node", "ratio"
+        "OpenSSL 16 KiB pieces (MB/s): AES-256-CBC encrypt {:.0}, decrypt {:.0}, SHA-256 {:.0}, \
+         HMAC-SHA256 {:.0}",
+        get("openssl-aes-encrypt"),
+        get("openssl-aes-decrypt"),
+        get("openssl-sha256"),
+        get("openssl-hmac"),
     );
+    println!(
+        "one-core limit (AES + 2 SHA-256 + HMAC per byte): encrypt {encrypt_limit:.0} MB/s, \
+         decrypt {decrypt_limit:.0} MB/s\n"
+    );
+    println!("{:<38} {:>9} {:>9}", "pipeline", "MB/s", "of limit");
     let rows = [
-        ("encrypt, one thread", "encrypt", "node-encrypt"),
-        ("encrypt, second thread hashes", "parallel", "node-encrypt"),
-        ("decrypt (MAC + both hashes)", "decrypt", "node-decrypt"),
+        ("encrypt, one thread", "encrypt", encrypt_limit),
         (
-            "decrypt, second thread hashes",
+            "encrypt, two threads (wall time)",
+            "parallel",
+            encrypt_limit,
+        ),
+        ("decrypt, one thread", "decrypt", decrypt_limit),
+        (
+            "decrypt, two threads (wall time)",
             "decrypt-parallel",
+            decrypt_limit,
+        ),
+        ("verified decrypt, one thread", "verified", decrypt_limit),
+        (
+            "verified decrypt, two threads (wall)",
+            "verified-parallel",
+            decrypt_limit,
+        ),
+        (
+            "Node crypto, Baileys' pipeline: encrypt",
+            "node-encrypt",
+            encrypt_limit,
+        ),
+        (
+            "Node crypto, Baileys' pipeline: decrypt",
             "node-decrypt",
+            decrypt_limit,
         ),
     ];
-    for (label, ours, node) in rows {
-        let (a, b) = (get(ours), get(node));
-        println!("{label:<34} {a:>10.1} {b:>10.1} {:>6.2}x", a / b);
+    for (label, name, limit) in rows {
+        let value = get(name);
+        println!("{label:<40} {value:>9.1} {:>8.2}x", value / limit);
     }
-    if Path::new("/usr/bin/time").exists() {
-        println!("\npeak RSS encrypting 1 GiB (generated data, output discarded):");
-        for mode in ["encrypt", "parallel"] {
-            let output = Command::new("/usr/bin/time")
-                .arg("-v")
-                .args([example, "1024", mode])
-                .current_dir(&root)
-                .output()
-                .map_err(|e| format!("could not run /usr/bin/time: {e}"))?;
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let rss = stderr
-                .lines()
-                .find_map(|l| {
-                    l.trim()
-                        .strip_prefix("Maximum resident set size (kbytes): ")
-                })
-                .unwrap_or("?");
-            println!("  {mode:<9} {rss} KiB");
-        }
-    } else {
-        println!("\n(/usr/bin/time is missing: `apt-get install time` for the memory figure)");
+    if !Path::new("/usr/bin/time").exists() {
+        println!("\n(/usr/bin/time is missing: `apt-get install time` for the memory figures)");
+        return Ok(());
+    }
+    println!(
+        "\npeak RSS over {mib} MiB (generated data, body encrypted as it is read, output discarded):"
+    );
+    for mode in [
+        "encrypt",
+        "parallel",
+        "decrypt-flat",
+        "decrypt-parallel-flat",
+        "verified-flat",
+        "verified-parallel-flat",
+    ] {
+        let output = Command::new("/usr/bin/time")
+            .arg("-v")
+            .args([example, mib, mode])
+            .current_dir(&root)
+            .output()
+            .map_err(|e| format!("could not run /usr/bin/time: {e}"))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let rss = stderr
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Maximum resident set size (kbytes): ")
+            })
+            .and_then(|kib| kib.parse::<f64>().ok())
+            .map_or("?".to_owned(), |kib| format!("{:.1} MiB", kib / 1024.0));
+        println!("  {mode:<24} {rss}");
     }
     Ok(())
 }
 
 /// `RESULT <name> <MB/s>` lines.
-fn results(text: &str) -> impl Iterator<Item = (String, f64)> + '_ {
-    text.lines().filter_map(|line| {
-        let mut words = line.strip_prefix("RESULT ")?.split_whitespace();
-        let name = words.next()?.to_owned();
-        let value = words.next()?.parse().ok()?;
-        Some((name, value))
-    })
+fn results(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.strip_prefix("RESULT ")?.split_whitespace();
+            let name = words.next()?.to_owned();
+            let value = words.next()?.parse().ok()?;
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// Bytes per second from `openssl speed -mr`'s `+F:<n>:<name>:<rate>` line (one size asked).
+fn openssl_rate(text: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("+F:")?.rsplit(':').next()?.parse().ok())
 }
 
 fn capture(dir: &Path, program: &str, args: &[&str]) -> Result<String, String> {

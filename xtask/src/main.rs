@@ -24,7 +24,7 @@ commands:
   codegen [--check]  regenerate crates/wa-proto/src/generated from proto/ (--check: fail if stale)
   book [--check]     regenerate the examples in docs/protocol/ from our crates (--check: fail if stale)
   vectors            regenerate the reference test vectors with the npm peers (interop/gen-*.mjs)
-  bench-compare media [MiB]  wa-media vs Node's crypto, same pipeline, same run (MB/s, peak RSS)
+  bench-compare media [MiB]  wa-media vs the one-core OpenSSL limit, same run (ratios, peak RSS)
   bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
   bench-compare noise [SECS]  Noise handshakes/s and frame MB/s vs Baileys 7, the bridge, openssl
 ";

@@ -281,13 +281,29 @@ pub(crate) fn any_word(input: &[u8], start: usize, end: usize, f: impl Fn(u64) -
     f(w)
 }
 
-/// Whether any nibble of `input[start..end]` is not a NIBBLE_8 digit (12..=14), sixteen at a
-/// time: a nibble `b3 b2 b1 b0` is bad when `b3 & b2 & !(b1 & b0)`.
+/// Whether a NIBBLE_8 string in `input[start..end]` has a digit that is not one, sixteen at a
+/// time: 12..=15 anywhere (a nibble `b3 b2 b1 b0` with `b3 & b2`), except that when `odd` (bit 7
+/// of its length byte) the last nibble is the padding the reader drops, where 12..=14 are bad
+/// and 15 is what writers put. 15 inside the string would read as a NUL that no writer packs,
+/// so decoding and re-encoding would change the string's form.
 #[inline]
-pub(crate) fn has_bad_nibble(input: &[u8], start: usize, end: usize) -> bool {
-    any_word(input, start, end, |w| {
-        (w >> 3) & (w >> 2) & !((w >> 1) & w) & 0x1111_1111_1111_1111
-    }) != 0
+pub(crate) fn has_bad_nibble(input: &[u8], start: usize, end: usize, odd: bool) -> bool {
+    let at_least_12 = |w: u64| (w >> 3) & (w >> 2) & 0x1111_1111_1111_1111;
+    if !odd || end <= start {
+        return any_word(input, start, end, at_least_12) != 0;
+    }
+    let last = input.get(end - 1).copied().unwrap_or_default();
+    any_word(input, start, end - 1, at_least_12) != 0
+        || last >> 4 >= 12
+        || matches!(last & 0x0f, 12..=14)
+}
+
+/// Whether a packed string of this many characters is one a writer packs: 1 to 127
+/// ([`tags::PACKED_MAX`]). Longer or empty strings are written raw, so a packed one would
+/// change form when re-encoded.
+#[inline(always)]
+pub(crate) fn packed_len_ok(chars: usize) -> bool {
+    (1..=tags::PACKED_MAX).contains(&chars)
 }
 
 /// Whether `input[start..end]` is UTF-8: ASCII checked eight bytes at a time, the rest by `std`.
@@ -297,8 +313,8 @@ pub(crate) fn is_utf8(input: &[u8], start: usize, end: usize) -> bool {
         || std::str::from_utf8(input.get(start..end).unwrap_or_default()).is_ok()
 }
 
-/// Both characters of a packed byte, by byte: NIBBLE_8 then HEX_8 (a bad NIBBLE_8 digit reads
-/// as NUL here; [`has_bad_nibble`] turns those away first).
+/// Both characters of a packed byte, by byte: NIBBLE_8 then HEX_8 (a bad NIBBLE_8 digit or
+/// padding reads as NUL here; [`has_bad_nibble`] turns those away first).
 static PAIR_CHARS: [[[u8; 2]; 256]; 2] = {
     let mut table = [[[0u8; 2]; 256]; 2];
     let mut b = 0;
@@ -311,13 +327,22 @@ static PAIR_CHARS: [[[u8; 2]; 256]; 2] = {
     table
 };
 
-/// The first digit of NIBBLE_8 `bytes` that is not one (12..=14): its byte's index and value.
-pub(crate) fn first_bad_nibble(bytes: &[u8]) -> Option<(usize, u8)> {
+/// The first digit of NIBBLE_8 `bytes` that [`has_bad_nibble`] refuses: its byte's index and
+/// value.
+pub(crate) fn first_bad_nibble(bytes: &[u8], odd: bool) -> Option<(usize, u8)> {
+    let last = bytes.len().wrapping_sub(1);
     bytes.iter().enumerate().find_map(|(n, &byte)| {
-        [byte >> 4, byte & 0x0f]
-            .into_iter()
-            .find(|&value| NIBBLE_CHARS[usize::from(value)].is_none())
-            .map(|value| (n, value))
+        let low = byte & 0x0f;
+        let low_bad = if odd && n == last {
+            (12..=14).contains(&low)
+        } else {
+            low >= 12
+        };
+        if byte >> 4 >= 12 {
+            Some((n, byte >> 4))
+        } else {
+            low_bad.then_some((n, low))
+        }
     })
 }
 
@@ -344,7 +369,8 @@ const fn hex_char(n: usize) -> u8 {
     }
 }
 
-/// Characters of NIBBLE_8 digits (12..=14 are invalid; 15 is padding, read as NUL as Baileys does).
+/// Characters of NIBBLE_8 digits (12..=14 are invalid; 15 is padding, only as the dropped last
+/// nibble of an odd string: [`has_bad_nibble`] refuses it anywhere else).
 pub(crate) const NIBBLE_CHARS: [Option<u8>; 16] = [
     Some(b'0'),
     Some(b'1'),
@@ -614,19 +640,20 @@ impl Decoder {
         let pairs = u64::from(start & 0x7f);
         let (rest, bytes) = take_(data, pairs, "a packed string")?;
         let hex = tag == tags::HEX_8;
-        // Only NIBBLE_8 has invalid digits (12..=14): found first, at the byte that holds one.
-        // (Checked within the rest of the input, so that a short string is read as one word.)
-        if !hex && has_bad_nibble(data, 0, bytes.len()) {
-            if let Some((n, value)) = first_bad_nibble(bytes) {
+        let odd = start & 0x80 != 0;
+        let len = (bytes.len() * 2).saturating_sub(usize::from(odd));
+        if !packed_len_ok(len) {
+            return fail(i, DecodeErrorKind::PackedLength { chars: len });
+        }
+        // Only NIBBLE_8 has invalid digits: found next, at the byte that holds one. (Checked
+        // within the rest of the input, so that a short string is read as one word.)
+        if !hex && has_bad_nibble(data, 0, bytes.len(), odd) {
+            if let Some((n, value)) = first_bad_nibble(bytes, odd) {
                 let at = i.get(1 + n..).unwrap_or_default();
                 return fail(at, DecodeErrorKind::BadNibble { value });
             }
         }
         unpack_pairs(bytes, hex, buf);
-        let mut len = bytes.len() * 2;
-        if start & 0x80 != 0 {
-            len = len.saturating_sub(1);
-        }
         Ok((rest, len))
     }
 

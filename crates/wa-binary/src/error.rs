@@ -52,11 +52,19 @@ pub enum DecodeErrorKind {
         /// The index in it.
         index: u8,
     },
-    /// A packed nibble that is not a digit, `-`, `.` or padding.
-    #[error("nibble {value} is not a digit, `-`, `.` or padding")]
+    /// A packed nibble that is not a digit, `-` or `.` (15, the padding, only ends an odd
+    /// string).
+    #[error("nibble {value} is not a digit, `-` or `.` (15 only pads the end of an odd string)")]
     BadNibble {
         /// The 4-bit value.
         value: u8,
+    },
+    /// A packed string that is empty or longer than the 127 characters writers pack (such a
+    /// string is written raw, so it could not be re-encoded in the same form).
+    #[error("packed string of {chars} characters; writers pack 1 to 127")]
+    PackedLength {
+        /// Its length in characters.
+        chars: usize,
     },
     /// A string that is not UTF-8.
     #[error("{expected} is not valid UTF-8")]

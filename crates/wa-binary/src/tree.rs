@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU64;
 
-use crate::decode::{Decoder, PACKED_BUF, first_bad_nibble, has_bad_nibble, is_utf8, unpack_pairs};
+use crate::decode::{
+    Decoder, PACKED_BUF, first_bad_nibble, has_bad_nibble, is_utf8, packed_len_ok, unpack_pairs,
+};
 use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
@@ -476,10 +478,12 @@ fn nibble_user(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     let head = *bytes.get(at + 1)?;
     let start = at + 2;
     let end = start + usize::from(head & 0x7f);
-    if end > bytes.len() || has_bad_nibble(bytes, start, end) {
+    let chars = packed_chars(end - start, head);
+    if end > bytes.len() || !packed_len_ok(chars) || has_bad_nibble(bytes, start, end, head >= 0x80)
+    {
         return None;
     }
-    Some((end, packed_chars(end - start, head)))
+    Some((end, chars))
 }
 
 /// Decodes one root node spanning all of `input` into `arena` (cleared first).
@@ -942,17 +946,22 @@ impl Walker<'_, '_> {
     /// Validates NIBBLE_8 / HEX_8 (the tag already read) without unpacking it.
     #[inline(always)]
     fn packed(&mut self, at: &mut usize, tag: u8) -> Step<RawStr> {
+        let head_at = *at;
         let head = self.u8(at, "a packed string's length byte")?;
         let start = self.take(at, u64::from(head & 0x7f), "a packed string")?;
         let hex = tag == tags::HEX_8;
-        // Only NIBBLE_8 has invalid digits (12..=14).
-        if !hex && has_bad_nibble(self.bytes, start, *at) {
+        let odd = head >= 0x80;
+        let len = packed_chars(*at - start, head);
+        if !packed_len_ok(len) {
+            return self.fail(head_at, DecodeErrorKind::PackedLength { chars: len });
+        }
+        // Only NIBBLE_8 has invalid digits.
+        if !hex && has_bad_nibble(self.bytes, start, *at, odd) {
             let bytes = self.bytes.get(start..*at).unwrap_or_default();
-            if let Some((n, value)) = first_bad_nibble(bytes) {
+            if let Some((n, value)) = first_bad_nibble(bytes, odd) {
                 return self.fail(start + n, DecodeErrorKind::BadNibble { value });
             }
         }
-        let len = packed_chars(*at - start, head);
         Ok(RawStr::new(if hex { HEX } else { NIBBLE }, start, len))
     }
 
@@ -1044,31 +1053,42 @@ mod tests {
     #[test]
     fn bad_nibbles_are_found_at_every_position() {
         for len in 0..20 {
-            let good: Vec<u8> = (0..len).map(|i| [0x01, 0xab, 0xf9, 0x5f][i % 4]).collect();
-            assert!(!has_bad_nibble(&good, 0, len), "{good:?}");
+            let good: Vec<u8> = (0..len).map(|i| [0x01, 0xab, 0xb9, 0x5a][i % 4]).collect();
+            assert!(!has_bad_nibble(&good, 0, len, false), "{good:?}");
             let mut framed = vec![0xcc; 9];
             framed.extend(&good);
             framed.extend([0xdd; 9]);
             for (before, after) in [(9, 9), (0, 9), (9, 0), (1, 1)] {
                 let window = &framed[9 - before..9 + len + after];
-                assert!(!has_bad_nibble(window, before, before + len));
+                assert!(!has_bad_nibble(window, before, before + len, false));
             }
             for at in 0..len {
-                for bad in [0xc0, 0x0d, 0xe5, 0x7e, 0xcf] {
+                for bad in [0xc0, 0x0d, 0xe5, 0x7e, 0xcf, 0xf1, 0x1f] {
                     let mut bytes = good.clone();
                     bytes[at] = bad;
-                    assert!(has_bad_nibble(&bytes, 0, len), "{bytes:?}");
+                    assert!(has_bad_nibble(&bytes, 0, len, false), "{bytes:?}");
+                    assert_eq!(first_bad_nibble(&bytes, false).map(|b| b.0), Some(at));
                     let mut framed = vec![0x11; 3];
                     framed.extend(&bytes);
-                    assert!(has_bad_nibble(&framed, 3, 3 + len), "{bytes:?}");
+                    assert!(has_bad_nibble(&framed, 3, 3 + len, false), "{bytes:?}");
                 }
             }
         }
         for byte in 0..=255u8 {
-            let expected = [byte >> 4, byte & 0x0f]
-                .iter()
-                .any(|&n| (12..=14).contains(&n));
-            assert_eq!(has_bad_nibble(&[byte], 0, 1), expected, "{byte:#x}");
+            let (high, low) = (byte >> 4, byte & 0x0f);
+            // Inside a string, 12..=15 are not digits.
+            let inside = high >= 12 || low >= 12;
+            assert_eq!(has_bad_nibble(&[byte], 0, 1, false), inside, "{byte:#x}");
+            assert_eq!(first_bad_nibble(&[byte], false).is_some(), inside);
+            // As the last byte of an odd string, the low nibble is padding: 15 (or a digit).
+            let last = high >= 12 || (12..=14).contains(&low);
+            for prefix in [&[][..], &[0x12; 9][..]] {
+                let mut bytes = prefix.to_vec();
+                bytes.push(byte);
+                let n = bytes.len();
+                assert_eq!(has_bad_nibble(&bytes, 0, n, true), last, "{byte:#x}");
+                assert_eq!(first_bad_nibble(&bytes, true).is_some(), last);
+            }
         }
     }
 

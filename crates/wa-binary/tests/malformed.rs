@@ -240,3 +240,60 @@ fn encoder_refuses_what_cannot_be_written() {
     );
     assert_eq!(codec.decode(&bytes).unwrap(), ok);
 }
+
+/// Packed strings no writer produces decode to text the encoder writes in another form (a
+/// NUL where padding sat, an empty or over-long string written raw), so that content would
+/// come back as bytes: both decoders refuse them, at the same offset.
+#[test]
+fn packed_strings_no_writer_produces_are_refused() {
+    for codec in [Codec::multi_device(), Codec::legacy()] {
+        let err = |bytes: &[u8]| error_of(codec, bytes);
+        // `<id>` with a NIBBLE_8 content: "1", padding, "2", "3" (0xF in the middle).
+        assert_eq!(
+            err(&[0xf8, 2, ID, 0xff, 0x02, 0x1f, 0x23]),
+            (5, K::BadNibble { value: 15 })
+        );
+        // 0xF as the last digit of an even string, and as an odd string's kept last digit.
+        assert_eq!(
+            err(&[0xf8, 2, ID, 0xff, 0x01, 0x3f]),
+            (5, K::BadNibble { value: 15 })
+        );
+        assert_eq!(
+            err(&[0xf8, 2, ID, 0xff, 0x82, 0x12, 0xff]),
+            (6, K::BadNibble { value: 15 })
+        );
+        // The odd string's dropped padding may still be neither 12, 13 nor 14.
+        assert_eq!(
+            err(&[0xf8, 2, ID, 0xff, 0x81, 0x1d]),
+            (5, K::BadNibble { value: 13 })
+        );
+        // Empty (no pairs, with or without the odd bit) and longer than 127 characters.
+        for tag in [0xff, 0xfb] {
+            assert_eq!(
+                err(&[0xf8, 2, ID, tag, 0x00]),
+                (4, K::PackedLength { chars: 0 })
+            );
+            assert_eq!(
+                err(&[0xf8, 2, ID, tag, 0x80]),
+                (4, K::PackedLength { chars: 0 })
+            );
+            let mut long = vec![0xf8, 2, ID, tag, 64];
+            long.extend([0x12; 64]);
+            assert_eq!(err(&long), (4, K::PackedLength { chars: 128 }));
+            // 127 characters is the longest a writer packs, and decodes.
+            long[4] = 0x80 | 64;
+            long[5 + 63] = 0x1f;
+            let node = codec.decode(&long).unwrap();
+            assert_eq!(codec.decode(&codec.encode(&node).unwrap()).unwrap(), node);
+        }
+        // In an attribute value and as a JID's user, too.
+        assert_eq!(
+            err(&[0xf8, 3, ID, ID, 0xff, 0x01, 0xf1]),
+            (6, K::BadNibble { value: 15 })
+        );
+        assert_eq!(
+            err(&[0xf8, 1, 0xfa, 0xff, 0x01, 0x1f, 3]),
+            (5, K::BadNibble { value: 15 })
+        );
+    }
+}

@@ -5,14 +5,21 @@
 //!
 //! MODE: `encrypt` (one thread, default), `parallel` (a second thread hashes), `decrypt`
 //! (encrypts into memory untimed, then times decryption; needs MiB of RAM),
-//! `decrypt-parallel`, `all`, `parts` (each primitive alone).
+//! `decrypt-parallel`, `verified` and `verified-parallel` (`decrypt_verified`: plaintext
+//! spooled until the MAC verified), `all`, `parts` (each primitive alone). `decrypt-flat`,
+//! `decrypt-parallel-flat`, `verified-flat` and `verified-parallel-flat` decrypt a body that
+//! is encrypted as it is read, without holding it, for the memory figure.
+//! Time: one-thread modes report bytes per second of this thread's CPU time (from
+//! `/proc/thread-self/schedstat`, which `openssl speed` matches by timing its own CPU time),
+//! so a busy shared machine does not skew the figures; the two-thread modes report wall time,
+//! since they are only worth their second thread when it has a free core.
 //! TYPE: `document` (default: CBC + HMAC + two SHA-256s, as Baileys does) or `video` (adds
 //! the sidecar). Prints `RESULT <mode> <MB/s>` lines. For memory, run `encrypt` or
 //! `parallel` under `/usr/bin/time -v` and read "Maximum resident set size".
 
 use std::io::{self, Cursor, Read};
 use std::time::Instant;
-use wa_media::{Decryptor, Encryptor, Expected, MediaKey, MediaType};
+use wa_media::{Decryptor, EncryptReader, Encryptor, Error, Expected, MediaKey, MediaType};
 
 /// Yields `left` bytes cycling through a 1 MiB pseudo-random pattern, without holding them.
 struct Generated {
@@ -53,7 +60,7 @@ impl Read for Generated {
     }
 }
 
-fn main() -> Result<(), wa_media::Error> {
+fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let mib: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(256);
     let mode = args.next().unwrap_or_else(|| "encrypt".to_owned());
@@ -64,10 +71,23 @@ fn main() -> Result<(), wa_media::Error> {
     let bytes = mib * 1024 * 1024;
     let key = MediaKey::from_array([42; 32]);
     let modes: &[&str] = match mode.as_str() {
-        "all" => &["encrypt", "parallel", "decrypt", "decrypt-parallel"],
+        "all" => &[
+            "encrypt",
+            "parallel",
+            "decrypt",
+            "decrypt-parallel",
+            "verified",
+            "verified-parallel",
+        ],
         "decrypt-parallel" => &["decrypt-parallel"],
         "parallel" => &["parallel"],
         "decrypt" => &["decrypt"],
+        "verified" => &["verified"],
+        "verified-parallel" => &["verified-parallel"],
+        "decrypt-flat" => &["decrypt-flat"],
+        "decrypt-parallel-flat" => &["decrypt-parallel-flat"],
+        "verified-flat" => &["verified-flat"],
+        "verified-parallel-flat" => &["verified-parallel-flat"],
         "parts" => &["aes-cbc-encrypt", "sha256", "hmac-sha256"],
         _ => &["encrypt"],
     };
@@ -75,42 +95,81 @@ fn main() -> Result<(), wa_media::Error> {
         let started;
         match mode {
             "parallel" => {
-                started = Instant::now();
+                started = Clock::start();
                 let source = Generated::new(bytes);
                 wa_media::encrypt_stream_parallel(source, io::sink(), Encryptor::new(&key, ty))?;
             }
-            "decrypt" | "decrypt-parallel" => {
+            "decrypt" | "decrypt-parallel" | "verified" | "verified-parallel" => {
                 let mut body = Vec::new();
                 let encryptor = Encryptor::new(&key, ty);
                 wa_media::encrypt_stream(Generated::new(bytes), &mut body, encryptor)?;
-                started = Instant::now();
-                if mode == "decrypt" {
-                    let decryptor = Decryptor::new(&key, ty, Expected::default());
-                    wa_media::decrypt_stream(Cursor::new(&body), io::sink(), decryptor)?;
-                } else {
-                    let keys = key.expand(ty);
-                    let body = Cursor::new(&body);
-                    wa_media::decrypt_stream_parallel(
-                        body,
-                        io::sink(),
-                        &keys,
-                        Expected::default(),
-                    )?;
-                }
+                started = Clock::start();
+                decrypt(mode, Cursor::new(&body), &key, ty)?;
+            }
+            flat if flat.ends_with("-flat") => {
+                started = Clock::start();
+                let body = EncryptReader::new(Generated::new(bytes), Encryptor::new(&key, ty));
+                decrypt(flat.trim_end_matches("-flat"), body, &key, ty)?;
             }
             "aes-cbc-encrypt" | "sha256" | "hmac-sha256" => {
-                started = Instant::now();
+                started = Clock::start();
                 primitive(mode, bytes);
             }
             _ => {
-                started = Instant::now();
+                started = Clock::start();
                 let source = Generated::new(bytes);
                 wa_media::encrypt_stream(source, io::sink(), Encryptor::new(&key, ty))?;
             }
         }
-        let secs = started.elapsed().as_secs_f64();
+        let secs = started.secs(mode.contains("parallel"));
         println!("RESULT {mode} {:.1}", bytes as f64 / secs / 1e6);
     }
+    Ok(())
+}
+
+/// Wall time and this thread's CPU time.
+struct Clock {
+    wall: Instant,
+    cpu_ns: Option<u64>,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            wall: Instant::now(),
+            cpu_ns: thread_cpu_ns(),
+        }
+    }
+
+    /// Seconds since `start`: wall time if `wall`, else this thread's CPU time (wall time
+    /// where the kernel does not say).
+    fn secs(&self, wall: bool) -> f64 {
+        match (wall, self.cpu_ns, thread_cpu_ns()) {
+            (false, Some(start), Some(now)) => (now - start) as f64 / 1e9,
+            _ => self.wall.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// Nanoseconds this thread has run on a CPU (user and system).
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Decrypts `body` into nothing the way `mode` names.
+fn decrypt<R: Read>(mode: &str, body: R, key: &MediaKey, ty: MediaType) -> Result<(), Error> {
+    let keys = key.expand(ty);
+    let none = Expected::default();
+    match mode {
+        "decrypt" => {
+            let decryptor = Decryptor::new(key, ty, none);
+            wa_media::decrypt_stream(body, io::sink(), decryptor)?
+        }
+        "decrypt-parallel" => wa_media::decrypt_stream_parallel(body, io::sink(), &keys, none)?,
+        "verified" => wa_media::decrypt_verified(body, io::sink(), &keys, none)?,
+        _ => wa_media::decrypt_verified_parallel(body, io::sink(), &keys, none)?,
+    };
     Ok(())
 }
 

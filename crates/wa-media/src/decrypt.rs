@@ -53,7 +53,7 @@ struct SidecarCheck {
 /// Without a sidecar, `update` hands out plaintext **before** the MAC is checked: treat it
 /// as provisional until `finish` returns `Ok` (and discard it on `Err`). The last block is
 /// always held back, so nothing past a failed check is released by `finish`. Use
-/// [`crate::decrypt_verified`] (two passes) or [`Decryptor::with_sidecar`] (per-window
+/// [`crate::decrypt_verified`] (plaintext spooled until verified) or [`Decryptor::with_sidecar`] (per-window
 /// checks) when provisional plaintext is not acceptable.
 ///
 /// With a sidecar, `update` only releases plaintext whose 64 KiB window has verified, and
@@ -139,9 +139,6 @@ impl Decryptor {
                 return Err(Error::BadLength(self.body_seen));
             }
         }
-        if let Some(hash) = &mut self.enc_hash {
-            hash.update(body);
-        }
         if let Some(check) = &mut self.sidecar {
             let verified = check_windows(check, body)?;
             // Decrypt into the held buffer, then release whatever verified windows cover.
@@ -173,6 +170,9 @@ impl Decryptor {
         }
         let (last, mac) = self.tail[..HOLD].split_at(BLOCK);
         self.mac.update(last);
+        if let Some(hash) = &mut self.enc_hash {
+            hash.update(&self.tail[..HOLD]);
+        }
         let computed = crate::sidecar::truncate(self.mac.clone());
         if !bool::from(computed.ct_eq(mac)) {
             return Err(Error::MacMismatch);
@@ -273,8 +273,13 @@ impl Decryptor {
         self.tail_len += rest.len();
     }
 
+    /// MACs, hashes and decrypts the whole blocks `run` onto `out`, then hashes the new
+    /// plaintext: every pass over a run happens while it is still in the L1 cache.
     fn decrypt_run(&mut self, run: &[u8], out: &mut Vec<u8>) {
         self.mac.update(run);
+        if let Some(hash) = &mut self.enc_hash {
+            hash.update(run);
+        }
         let start = out.len();
         out.extend_from_slice(run);
         let fresh = &mut out[start..];

@@ -101,9 +101,6 @@ impl Encryptor {
     /// block is kept until more input or `finish`).
     pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) {
         self.file_length += plaintext.len() as u64;
-        if let Some(hash) = &mut self.plain_hash {
-            hash.update(plaintext);
-        }
         if self.partial_len > 0 {
             let take = (BLOCK - self.partial_len).min(plaintext.len());
             let (head, rest) = plaintext.split_at(take);
@@ -133,7 +130,13 @@ impl Encryptor {
         let pad = BLOCK - self.partial_len;
         let mut last = self.partial;
         last[self.partial_len..].fill(pad as u8);
+        // The padding is not part of the file: hash the plaintext here, not in `encrypt_run`.
+        let plain_hash = self.plain_hash.take().map(|mut hash| {
+            hash.update(&last[..self.partial_len]);
+            hash
+        });
         self.encrypt_run(&last, out);
+        self.plain_hash = plain_hash;
         let mac = crate::sidecar::truncate(self.mac.clone());
         out.extend_from_slice(&mac);
         self.encrypted_length += MAC_LEN as u64;
@@ -164,9 +167,13 @@ impl Encryptor {
         }
     }
 
-    /// Encrypts whole blocks `run` onto `out`, then feeds the new ciphertext to the MAC, the
-    /// ciphertext hash and the sidecar while it is still in cache.
+    /// Hashes the plaintext `run` (whole blocks), encrypts it onto `out`, then feeds the new
+    /// ciphertext to the MAC, the ciphertext hash and the sidecar: every pass over a run
+    /// happens while it is still in the L1 cache.
     fn encrypt_run(&mut self, run: &[u8], out: &mut Vec<u8>) {
+        if let Some(hash) = &mut self.plain_hash {
+            hash.update(run);
+        }
         let start = out.len();
         out.extend_from_slice(run);
         let fresh = &mut out[start..];

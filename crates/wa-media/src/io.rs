@@ -1,9 +1,8 @@
 //! `std::io` adapters over the IO-free core. Memory stays flat: every adapter works through
 //! fixed-size buffers whatever the file size.
 
-use crate::encrypt::MAC_LEN;
-use crate::{DecryptedInfo, Decryptor, EncryptedInfo, Encryptor, Error, Expected, MediaKeys};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use crate::{DecryptedInfo, Decryptor, EncryptedInfo, Encryptor, Error};
+use std::io::{self, Read, Write};
 
 /// Size of the read buffers the adapters use.
 pub(crate) const IO_BUF: usize = 64 * 1024;
@@ -248,7 +247,7 @@ impl<R: Read> Read for DecryptReader<R> {
     }
 }
 
-fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_some<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -300,43 +299,4 @@ pub fn decrypt_stream<R: Read, W: Write>(
         decryptor.update(&body[..n], &mut out)?;
         writer.write_all(&out)?;
     }
-}
-
-/// Verify-first decryption: checks the length, the MAC, padding and every hash the message
-/// gives over the whole body first (decrypting into nothing), and only then decrypts into
-/// `writer`, so nothing unauthenticated or unexpected is ever written. Reads the body twice.
-pub fn decrypt_verified<R: Read + Seek, W: Write>(
-    mut reader: R,
-    writer: W,
-    keys: &MediaKeys,
-    expected: Expected,
-) -> Result<DecryptedInfo, Error> {
-    let start = reader.stream_position()?;
-    let end = reader.seek(SeekFrom::End(0))?;
-    let body_len = end.saturating_sub(start);
-    if body_len < (crate::BLOCK + MAC_LEN) as u64 {
-        return Err(Error::TooShort(body_len));
-    }
-    if (body_len - MAC_LEN as u64) % crate::BLOCK as u64 != 0 {
-        return Err(Error::BadLength(body_len));
-    }
-    reader.seek(SeekFrom::Start(start))?;
-    let checked = decrypt_stream(
-        (&mut reader).take(body_len),
-        io::sink(),
-        Decryptor::with_keys(keys, expected.clone()),
-    )?;
-    reader.seek(SeekFrom::Start(start))?;
-    let pinned = Expected {
-        file_sha256: Some(checked.file_sha256),
-        file_enc_sha256: Some(checked.file_enc_sha256),
-        file_length: Some(checked.file_length),
-        streaming_sidecar: None,
-    };
-    // Should the body change between the passes, the second pass fails its checks.
-    decrypt_stream(
-        reader.take(body_len),
-        writer,
-        Decryptor::with_keys(keys, pinned),
-    )
 }

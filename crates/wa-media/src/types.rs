@@ -26,11 +26,21 @@ pub enum MediaType {
     StickerPack,
     /// A multi-device link-preview thumbnail (`WhatsApp Link Thumbnail Keys`).
     LinkThumbnail,
+    /// The uploaded thumbnail of an image (`WhatsApp Image Thumbnail Keys`).
+    ImageThumbnail,
+    /// The uploaded thumbnail of a video (`WhatsApp Video Thumbnail Keys`).
+    VideoThumbnail,
+    /// The uploaded thumbnail of a document (`WhatsApp Document Thumbnail Keys`).
+    DocumentThumbnail,
+    /// The background image of a payment message (`WhatsApp Payment Background Keys`).
+    PaymentBackground,
+    /// A round video message, `ptvMessage` (`WhatsApp Video Keys`).
+    Ptv,
 }
 
 impl MediaType {
     /// Every media type, for iteration in tests and tools.
-    pub const ALL: [MediaType; 11] = [
+    pub const ALL: [MediaType; 16] = [
         MediaType::Image,
         MediaType::Sticker,
         MediaType::Video,
@@ -42,19 +52,28 @@ impl MediaType {
         MediaType::AppState,
         MediaType::StickerPack,
         MediaType::LinkThumbnail,
+        MediaType::ImageThumbnail,
+        MediaType::VideoThumbnail,
+        MediaType::DocumentThumbnail,
+        MediaType::PaymentBackground,
+        MediaType::Ptv,
     ];
 
     /// The HKDF `info` the 32-byte media key is expanded with.
     pub fn hkdf_info(self) -> &'static [u8] {
         match self {
             MediaType::Image | MediaType::Sticker => b"WhatsApp Image Keys",
-            MediaType::Video | MediaType::Gif => b"WhatsApp Video Keys",
+            MediaType::Video | MediaType::Gif | MediaType::Ptv => b"WhatsApp Video Keys",
             MediaType::Audio | MediaType::Ptt => b"WhatsApp Audio Keys",
             MediaType::Document => b"WhatsApp Document Keys",
             MediaType::History => b"WhatsApp History Keys",
             MediaType::AppState => b"WhatsApp App State Keys",
             MediaType::StickerPack => b"WhatsApp Sticker Pack Keys",
             MediaType::LinkThumbnail => b"WhatsApp Link Thumbnail Keys",
+            MediaType::ImageThumbnail => b"WhatsApp Image Thumbnail Keys",
+            MediaType::VideoThumbnail => b"WhatsApp Video Thumbnail Keys",
+            MediaType::DocumentThumbnail => b"WhatsApp Document Thumbnail Keys",
+            MediaType::PaymentBackground => b"WhatsApp Payment Background Keys",
         }
     }
 
@@ -62,7 +81,7 @@ impl MediaType {
     pub fn is_streamable(self) -> bool {
         matches!(
             self,
-            MediaType::Video | MediaType::Gif | MediaType::Audio | MediaType::Ptt
+            MediaType::Video | MediaType::Gif | MediaType::Audio | MediaType::Ptt | MediaType::Ptv
         )
     }
 
@@ -70,7 +89,8 @@ impl MediaType {
     pub fn mms_type(self) -> &'static str {
         match self {
             MediaType::Image | MediaType::Sticker => "image",
-            MediaType::Video => "video",
+            // A round video is uploaded as a video; only the message says `ptvMessage`.
+            MediaType::Video | MediaType::Ptv => "video",
             MediaType::Gif => "gif",
             MediaType::Audio => "audio",
             MediaType::Ptt => "ptt",
@@ -79,6 +99,10 @@ impl MediaType {
             MediaType::AppState => "md-app-state",
             MediaType::StickerPack => "sticker-pack",
             MediaType::LinkThumbnail => "thumbnail-link",
+            MediaType::ImageThumbnail => "thumbnail-image",
+            MediaType::VideoThumbnail => "thumbnail-video",
+            MediaType::DocumentThumbnail => "thumbnail-document",
+            MediaType::PaymentBackground => "payment-bg-image",
         }
     }
 
@@ -96,6 +120,12 @@ impl MediaType {
             MediaType::AppState => "app-state",
             MediaType::StickerPack => "sticker-pack",
             MediaType::LinkThumbnail => "thumbnail-link",
+            // MD-only kinds: the legacy protocol never had them; their MD names stand in.
+            MediaType::ImageThumbnail => "thumbnail-image",
+            MediaType::VideoThumbnail => "thumbnail-video",
+            MediaType::DocumentThumbnail => "thumbnail-document",
+            MediaType::PaymentBackground => "payment-bg-image",
+            MediaType::Ptv => "video",
         }
     }
 }

@@ -118,6 +118,8 @@ fn sidecar_only_for_streamable_types_and_matches_definition() {
 fn media_types_use_the_documented_infos() {
     let infos: Vec<&[u8]> = MediaType::ALL.iter().map(|t| t.hkdf_info()).collect();
     assert_eq!(infos[0], b"WhatsApp Image Keys");
+    assert_eq!(MediaType::Ptv.hkdf_info(), b"WhatsApp Video Keys");
+    assert!(MediaType::Ptv.is_streamable());
     assert_eq!(MediaType::Sticker.hkdf_info(), b"WhatsApp Image Keys");
     assert_eq!(MediaType::Gif.hkdf_info(), b"WhatsApp Video Keys");
     assert_eq!(MediaType::Ptt.hkdf_info(), b"WhatsApp Audio Keys");

@@ -1,0 +1,201 @@
+//! `decrypt_verified` hands out nothing unverified, whatever its source does: a source that
+//! changes between reads, or while it is read, gets an error and an untouched writer.
+
+use rand::{RngCore, SeedableRng, rngs::StdRng};
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
+use wa_media::*;
+
+fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+/// A file being rewritten: serves `first` until `switch_after` bytes were read or the reader
+/// is rewound after reading, then serves `second` at the same offsets.
+struct ChangingSource {
+    first: Vec<u8>,
+    second: Vec<u8>,
+    pos: u64,
+    read: u64,
+    switch_after: u64,
+    switched: bool,
+}
+
+impl ChangingSource {
+    fn new(first: Vec<u8>, second: Vec<u8>, switch_after: u64) -> ChangingSource {
+        ChangingSource {
+            first,
+            second,
+            pos: 0,
+            read: 0,
+            switch_after,
+            switched: false,
+        }
+    }
+}
+
+impl Read for ChangingSource {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read >= self.switch_after {
+            self.switched = true;
+        }
+        let source = if self.switched {
+            &self.second
+        } else {
+            &self.first
+        };
+        let start = (self.pos as usize).min(source.len());
+        // Small reads, so a switch can land in the middle of the body.
+        let n = buf.len().min(source.len() - start).min(4096);
+        buf[..n].copy_from_slice(&source[start..start + n]);
+        self.pos += n as u64;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for ChangingSource {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let len = self.first.len() as i64;
+        self.pos = match to {
+            SeekFrom::Start(p) => p as i64,
+            SeekFrom::End(d) => len + d,
+            SeekFrom::Current(d) => self.pos as i64 + d,
+        } as u64;
+        if self.read > 0 && self.pos == 0 {
+            self.switched = true;
+        }
+        Ok(self.pos)
+    }
+}
+
+fn setup(len: usize) -> (MediaKeys, Vec<u8>, Vec<u8>, Vec<u8>) {
+    let key = MediaKey::from_array([7; 32]);
+    let plain = data(len, 1);
+    let (body, _) = encrypt_bytes(&key, MediaType::Document, &plain);
+    let mut changed = body.clone();
+    // A rewrite in the middle of the file, far from the MAC.
+    let at = changed.len() / 2;
+    for b in &mut changed[at..at + 64] {
+        *b ^= 0x5a;
+    }
+    (key.expand(MediaType::Document), plain, body, changed)
+}
+
+#[test]
+fn a_source_rewritten_between_reads_gets_nothing_unverified_written() {
+    for len in [100_000, 3 * 1024 * 1024] {
+        let (keys, plain, body, changed) = setup(len);
+        let source = ChangingSource::new(body, changed, u64::MAX);
+        let mut out = Vec::new();
+        let result = decrypt_verified(source, &mut out, &keys, Expected::default());
+        // Either the body that was verified, all of it, or nothing at all.
+        match result {
+            Ok(info) => {
+                assert_eq!(info.file_length, len as u64);
+                assert!(
+                    out == plain,
+                    "len {len}: written plaintext is not the verified one"
+                );
+            }
+            Err(e) => assert!(
+                out.is_empty(),
+                "len {len}: {} bytes written, then {e:?}",
+                out.len()
+            ),
+        }
+    }
+}
+
+#[test]
+fn a_source_rewritten_while_read_gets_an_error_and_nothing_written() {
+    for len in [100_000, 3 * 1024 * 1024] {
+        let (keys, _, body, changed) = setup(len);
+        let source = ChangingSource::new(body.clone(), changed.clone(), 8192);
+        let mut out = Vec::new();
+        let err = decrypt_verified(source, &mut out, &keys, Expected::default()).unwrap_err();
+        assert!(matches!(err, Error::MacMismatch), "{err:?}");
+        assert!(out.is_empty(), "len {len}: {} bytes written", out.len());
+        let source = ChangingSource::new(body.clone(), changed.clone(), 8192);
+        let err = decrypt_verified_parallel(source, &mut out, &keys, Expected::default());
+        assert!(matches!(err, Err(Error::MacMismatch)), "{err:?}");
+        assert!(out.is_empty(), "len {len}: {} bytes written", out.len());
+    }
+}
+
+#[test]
+fn any_failed_check_writes_nothing_and_spools_of_every_size_round_trip() {
+    // Around the in-memory spool's limit, and well past it (a temporary file).
+    for len in [
+        0,
+        1,
+        SPOOL_MEMORY - 17,
+        SPOOL_MEMORY,
+        SPOOL_MEMORY + 1,
+        2 * SPOOL_MEMORY + 5,
+    ] {
+        let key = MediaKey::from_array([9; 32]);
+        let plain = data(len, len as u64);
+        let (body, info) = encrypt_bytes(&key, MediaType::Video, &plain);
+        let keys = key.expand(MediaType::Video);
+        let expected = Expected {
+            file_sha256: Some(info.file_sha256),
+            file_enc_sha256: Some(info.file_enc_sha256),
+            file_length: Some(info.file_length),
+            streaming_sidecar: None,
+        };
+        let mut out = Vec::new();
+        let got = decrypt_verified(&body[..], &mut out, &keys, expected.clone()).unwrap();
+        assert_eq!(
+            (got.file_length, out == plain),
+            (len as u64, true),
+            "len {len}"
+        );
+        let mut out = Vec::new();
+        let got = decrypt_verified_parallel(&body[..], &mut out, &keys, expected.clone()).unwrap();
+        assert_eq!(
+            (got.file_length, out == plain),
+            (len as u64, true),
+            "len {len}"
+        );
+        // The caller's spool, starting past data it already holds.
+        let mut spool = Cursor::new(b"unrelated".to_vec());
+        spool.seek(SeekFrom::End(0)).unwrap();
+        let mut out = Vec::new();
+        decrypt_verified_via(&body[..], &mut spool, &mut out, &keys, expected.clone()).unwrap();
+        assert!(out == plain, "len {len}");
+        if len != 1 && len != 2 * SPOOL_MEMORY + 5 {
+            continue;
+        }
+        // Every failed check: nothing written.
+        let mut flipped = body.clone();
+        let last = flipped.len() - 1;
+        flipped[last / 2] ^= 1;
+        let wrong_hash = Expected {
+            file_sha256: Some([0; 32]),
+            ..expected.clone()
+        };
+        let wrong_length = Expected {
+            file_length: Some(len as u64 + 1),
+            ..Expected::default()
+        };
+        for (bad, expected) in [
+            (&flipped[..], Expected::default()),
+            (&body[..last], Expected::default()),
+            (&body[..], wrong_hash),
+            (&body[..], wrong_length),
+        ] {
+            let mut out = Vec::new();
+            assert!(decrypt_verified(bad, &mut out, &keys, expected.clone()).is_err());
+            assert!(out.is_empty(), "len {len}");
+            let mut out = Vec::new();
+            assert!(decrypt_verified_parallel(bad, &mut out, &keys, expected.clone()).is_err());
+            assert!(out.is_empty(), "len {len}");
+            let mut out = Vec::new();
+            let spool = Cursor::new(Vec::new());
+            assert!(decrypt_verified_via(bad, spool, &mut out, &keys, expected).is_err());
+            assert!(out.is_empty(), "len {len}");
+        }
+    }
+}
