@@ -149,7 +149,7 @@ async fn an_oversized_message_is_refused_with_the_limit_and_a_flapping_session_i
     // Nothing was queued: the session stays working and the next send goes through at once.
     assert_eq!(serve.status().await, "WORKING");
     let (status, sent) = serve.send_text("after the big one").await;
-    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
 
     // 2. A message under our limit that the server will not read (its WebSocket layer drops
     // the link): given up after a few relays, reported as a failure, never WORKING meanwhile.
@@ -208,5 +208,5 @@ async fn an_oversized_message_is_refused_with_the_limit_and_a_flapping_session_i
     // Once the link has stayed up for a while the session is WORKING again, and sends go.
     serve.wait_status("WORKING", Duration::from_secs(40)).await;
     let (status, sent) = serve.send_text("after the flapping").await;
-    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
 }
