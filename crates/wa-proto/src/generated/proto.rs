@@ -4179,7 +4179,7 @@ pub struct SyncdPatch {
 /// The plaintext of a record's value.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct SyncActionData {
-    /// The action's JSON index, for example \["mute","<jid>"\].
+    /// The action's JSON index, for example `\["mute","<jid>"\]`.
     #[prost(bytes = "vec", optional, tag = "1")]
     pub index: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     #[prost(message, optional, tag = "2")]
