@@ -450,11 +450,7 @@ impl Shared {
                 events.push(event);
                 added = true;
             }
-            // A long-running demo server keeps the most recent events only.
-            if events.len() > MAX_EVENTS {
-                let excess = events.len() - MAX_EVENTS;
-                events.drain(..excess);
-            }
+            keep_recent(&mut events);
         }
         if added {
             self.event_added.notify_waiters();
@@ -467,8 +463,21 @@ impl Shared {
     /// Records an event from outside the core (the multi-device endpoint).
     fn record(&self, event: SimEvent) {
         tracing::debug!(?event, "wa-sim event");
-        lock(&self.events).push(event);
+        {
+            let mut events = lock(&self.events);
+            events.push(event);
+            keep_recent(&mut events);
+        }
         self.event_added.notify_waiters();
+    }
+}
+
+/// A long-running server keeps the most recent [`MAX_EVENTS`] events only, whichever path
+/// recorded them.
+fn keep_recent(events: &mut Vec<SimEvent>) {
+    if events.len() > MAX_EVENTS {
+        let excess = events.len() - MAX_EVENTS;
+        events.drain(..excess);
     }
 }
 
