@@ -2,8 +2,8 @@
 //! key, every session route, QR codes, chats, contacts, groups, webhooks with HMAC and
 //! retries, the event WebSocket, and the OpenAPI file checked against the running server.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,143 +12,38 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use common::Serve;
 use futures_util::StreamExt as _;
 use hmac::{Hmac, Mac as _};
 use serde_json::{Value, json};
 use sha2::Sha512;
 
-const WA: &str = env!("CARGO_BIN_EXE_wa");
 const KEY: &str = "test-key-0123456789";
 const STEP: Duration = Duration::from_secs(30);
 
-/// A running `wa serve`, killed on drop.
-struct Serve {
-    child: Child,
-    base: String,
-    /// The in-process simulator's HTTP base (its control API is under `/_sim`).
-    sim: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start(extra: &[&str]) -> Serve {
-    let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(WA)
-        .args(["serve", "--listen", "127.0.0.1:0", "--api-key", KEY])
-        .args(if extra.contains(&"--scan-delay") {
-            &[][..]
-        } else {
-            &["--scan-delay", "0.2"][..]
-        })
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .env("WA_DATA_DIR", data.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("wa serve starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let mut base = None;
-    let mut sim = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("wa serve listening on ") {
-            base = Some(rest.trim_end_matches('/').to_owned());
-        }
-        if line.starts_with("api key: ") {
-            assert!(
-                !line.contains(KEY),
-                "a key given with --api-key is echoed: {line}"
-            );
-        }
-        if let Some(rest) = line.strip_prefix("server: built-in simulator at ") {
-            sim = Some(
-                rest.replace("ws://", "http://")
-                    .trim_end_matches("/ws")
-                    .to_owned(),
-            );
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    std::mem::forget(data);
-    Serve {
-        child,
-        base: base.expect("the listening line"),
-        sim: sim.expect("the simulator line"),
-        http: reqwest::Client::new(),
-    }
+    let serve = Serve::start(KEY, extra);
+    let key_line = serve.banner.iter().find(|l| l.starts_with("api key: "));
+    assert!(
+        key_line.is_some_and(|line| !line.contains(KEY)),
+        "a key given with --api-key is echoed: {key_line:?}"
+    );
+    serve
 }
 
 impl Serve {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(self.url(path))
-            .header("X-Api-Key", KEY)
-            .send()
-            .await
-            .unwrap();
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .request(method, self.url(path))
-            .header("X-Api-Key", KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, body).await
-    }
-
-    async fn status(&self, name: &str) -> String {
-        let (_, session) = self.get(&format!("/api/sessions/{name}")).await;
-        session["status"].as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn wait_status(&self, name: &str, wanted: &str) {
-        let deadline = tokio::time::Instant::now() + STEP;
-        loop {
-            let status = self.status(name).await;
-            if status == wanted {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "session {name} stayed {status}, expected {wanted}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// Waits (up to [`STEP`]) until the session reports `wanted`.
+    async fn wait_until(&self, name: &str, wanted: &str) {
+        self.wait_status(name, wanted, STEP).await;
     }
 
     /// Waits for the QR code and shows it (the simulated phone then scans it).
     async fn scan(&self, name: &str) -> String {
-        self.wait_status(name, "SCAN_QR_CODE").await;
+        self.wait_until(name, "SCAN_QR_CODE").await;
         let (status, qr) = self.get(&format!("/api/{name}/auth/qr?format=raw")).await;
         assert_eq!(status, StatusCode::OK, "{qr}");
         let value = qr["value"].as_str().unwrap().to_owned();
-        self.wait_status(name, "WORKING").await;
+        self.wait_until(name, "WORKING").await;
         value
     }
 }
@@ -213,7 +108,7 @@ async fn every_api_request_needs_the_key_and_a_refusal_leaks_nothing() {
 async fn sessions_start_scan_stop_restart_log_out_and_delete() {
     let serve = start(&[]);
     // The default session starts at launch and waits for a scan.
-    serve.wait_status("default", "SCAN_QR_CODE").await;
+    serve.wait_until("default", "SCAN_QR_CODE").await;
     let (status, me) = serve.get("/api/sessions/default/me").await;
     assert_eq!((status, me), (StatusCode::OK, Value::Null));
     // The QR code as PNG, as JSON with base64, and raw; showing it lets the phone scan it.
@@ -229,7 +124,7 @@ async fn sessions_start_scan_stop_restart_log_out_and_delete() {
     let (_, as_json) = serve.get("/api/default/auth/qr?format=raw").await;
     let qr = as_json["value"].as_str().unwrap();
     assert_eq!(qr.split(',').count(), 3, "ref,publicKey,clientId: {qr}");
-    serve.wait_status("default", "WORKING").await;
+    serve.wait_until("default", "WORKING").await;
     let (_, me) = serve.get("/api/sessions/default/me").await;
     assert_eq!(me["id"], "15550100001@c.us");
     assert_eq!(me["pushName"], "Sim Phone");
@@ -1313,7 +1208,7 @@ async fn qr_codes_refresh_until_scanned_and_an_unpaired_session_fails_then_start
         .unwrap();
     assert_eq!(set.status(), 200);
     serve.post("/api/sessions", json!({"name": "slow"})).await;
-    serve.wait_status("slow", "SCAN_QR_CODE").await;
+    serve.wait_until("slow", "SCAN_QR_CODE").await;
     let (_, first) = serve.get("/api/slow/auth/qr?format=raw").await;
     let first = first["value"].as_str().unwrap().to_owned();
     let second = serve
@@ -1338,7 +1233,7 @@ async fn qr_codes_refresh_until_scanned_and_an_unpaired_session_fails_then_start
         .await
         .unwrap();
     assert_eq!(scan_now.status(), 200);
-    serve.wait_status("quick", "SCAN_QR_CODE").await;
+    serve.wait_until("quick", "SCAN_QR_CODE").await;
     let (_, qr) = serve.get("/api/quick/auth/qr?format=raw").await;
     let client_id = qr["value"]
         .as_str()
@@ -1354,7 +1249,7 @@ async fn qr_codes_refresh_until_scanned_and_an_unpaired_session_fails_then_start
         .await
         .unwrap();
     assert_eq!(scanned.status(), 200, "{}", scanned.text().await.unwrap());
-    serve.wait_status("quick", "WORKING").await;
+    serve.wait_until("quick", "WORKING").await;
     let unpaired = sim
         .post(format!("{}/_sim/unpair", serve.sim))
         .json(&json!({ "client_id": client_id }))
@@ -1362,8 +1257,8 @@ async fn qr_codes_refresh_until_scanned_and_an_unpaired_session_fails_then_start
         .await
         .unwrap();
     assert_eq!(unpaired.status(), 200);
-    serve.wait_status("quick", "FAILED").await;
+    serve.wait_until("quick", "FAILED").await;
     let (_, restarted) = serve.post("/api/sessions/quick/start", json!({})).await;
     assert_ne!(restarted["status"], "FAILED");
-    serve.wait_status("quick", "SCAN_QR_CODE").await;
+    serve.wait_until("quick", "SCAN_QR_CODE").await;
 }

@@ -3,100 +3,53 @@
 //! says, `/api/docs` serves Swagger UI from the binary with the API key flow, and schemathesis
 //! (installed by `cargo xtask setup`) fuzzes every operation of openapi.yaml.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use common::Serve;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const WA: &str = env!("CARGO_BIN_EXE_wa");
 const KEY: &str = "hardening-key-0123";
 const ALICE: &str = "15550100002@c.us";
 const GROUP: &str = "15550100002-1600000000@g.us";
 
-/// A running `wa serve` (built-in simulator), killed on drop.
-struct Serve {
-    child: Child,
-    base: String,
-    http: reqwest::Client,
+fn start() -> Serve {
+    Serve::start(KEY, &[])
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A response's status and body, which must be JSON: every answer of the API is.
+async fn json_answer(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text:?}"));
+    (status, json)
 }
 
 impl Serve {
-    fn start() -> Serve {
-        let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(WA)
-            .args(["serve", "--listen", "127.0.0.1:0", "--api-key", KEY])
-            .args(["--scan-delay", "0.2"])
-            .env("NO_COLOR", "1")
-            .env("WA_DATA_DIR", data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("wa serve starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut base = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.strip_prefix("wa serve listening on ") {
-                base = Some(rest.trim_end_matches('/').to_owned());
-            }
-            if line.starts_with("OpenAPI: ") {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        std::mem::forget(data);
-        Serve {
-            child,
-            base: base.expect("the listening line"),
-            http: reqwest::Client::new(),
-        }
+    /// `GET path`, the answer required to be JSON.
+    async fn get_json(&self, path: &str) -> (StatusCode, Value) {
+        json_answer(self.request(Method::GET, path, &Value::Null).await).await
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let json = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text:?}"));
-        (status, json)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let request = self.http.get(self.url(path)).header("X-Api-Key", KEY);
-        Self::answer(request.send().await.unwrap()).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let request = self
-            .http
-            .post(self.url(path))
-            .header("X-Api-Key", KEY)
-            .json(&body);
-        Self::answer(request.send().await.unwrap()).await
+    /// `POST path`, the answer required to be JSON.
+    async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        json_answer(self.request(Method::POST, path, &body).await).await
     }
 
     /// Shows the QR code to the simulated phone until the default session is logged in.
     async fn log_in(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let (_, session) = self.get("/api/sessions/default").await;
+            let (_, session) = self.get_json("/api/sessions/default").await;
             if session["status"] == "WORKING" {
                 return;
             }
             if session["status"] == "SCAN_QR_CODE" {
-                self.get("/api/default/auth/qr?format=raw").await;
+                self.get_json("/api/default/auth/qr?format=raw").await;
             }
             assert!(tokio::time::Instant::now() < deadline, "{session}");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -104,7 +57,7 @@ impl Serve {
     }
 
     async fn chat_ids(&self) -> Vec<String> {
-        let (_, chats) = self.get("/api/default/chats").await;
+        let (_, chats) = self.get_json("/api/default/chats").await;
         chats
             .as_array()
             .unwrap()
@@ -139,7 +92,7 @@ fn assert_refused_id(status: StatusCode, body: &Value, field: &str, example: &st
 
 #[tokio::test]
 async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_sent() {
-    let serve = Serve::start();
+    let serve = start();
     serve.log_in().await;
     // The seeded chat list arrives shortly after login: the comparison starts from all of it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -165,7 +118,7 @@ async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_s
     ] {
         for route in ["sendText", "sendSeen", "startTyping", "sendLocation"] {
             let (status, body) = serve
-                .post(
+                .post_json(
                     &format!("/api/{route}"),
                     json!({"chatId": garbage, "text": "hi", "latitude": 1.0, "longitude": 2.0}),
                 )
@@ -173,7 +126,7 @@ async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_s
             assert_refused_id(status, &body, "chatId", "15550109999@c.us");
         }
         let (status, body) = serve
-            .post(
+            .post_json(
                 "/api/sendContactVcard",
                 json!({"chatId": garbage, "contacts": [{"fullName": "B", "phoneNumber": "1555"}]}),
             )
@@ -196,7 +149,7 @@ async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_s
         (&format!("/api/default/groups/{ALICE}"), "id"),
         ("/api/default/groups/x@y@z/participants", "id"),
     ] {
-        let (status, body) = serve.get(path).await;
+        let (status, body) = serve.get_json(path).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
         assert_waha_error(status, &body, path);
         assert!(
@@ -205,14 +158,14 @@ async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_s
         );
     }
     let (status, body) = serve
-        .post(
+        .post_json(
             &format!("/api/default/groups/{GROUP}/participants/add"),
             json!({"participants": [{"id": ALICE}, {"id": "not a number"}]}),
         )
         .await;
     assert_refused_id(status, &body, "participants[1].id", "15550109999@c.us");
     let (status, body) = serve
-        .post(
+        .post_json(
             "/api/default/groups",
             json!({"name": "G", "participants": [{"id": GROUP}]}),
         )
@@ -222,7 +175,7 @@ async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_s
     // Valid spellings still work: a bare number, +number and @s.whatsapp.net name one chat.
     for chat in ["15550100002", "+15550100002", "15550100002@s.whatsapp.net"] {
         let (status, sent) = serve
-            .post("/api/sendText", json!({"chatId": chat, "text": "spelled"}))
+            .post_json("/api/sendText", json!({"chatId": chat, "text": "spelled"}))
             .await;
         assert_eq!(status, StatusCode::CREATED, "{chat}: {sent}");
         assert_eq!(sent["to"], ALICE, "{chat}: {sent}");
@@ -231,7 +184,7 @@ async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_s
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (status, contact) = serve
-            .get("/api/contacts?session=default&contactId=15550100003")
+            .get_json("/api/contacts?session=default&contactId=15550100003")
             .await;
         if status == StatusCode::OK {
             assert_eq!(contact["id"], "15550100003@c.us");
@@ -241,7 +194,7 @@ async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_s
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (status, exists) = serve
-        .get("/api/contacts/check-exists?session=default&phone=%2B1%20(555)%20010-0003")
+        .get_json("/api/contacts/check-exists?session=default&phone=%2B1%20(555)%20010-0003")
         .await;
     assert_eq!(status, StatusCode::OK, "{exists}");
     assert_eq!(exists["chatId"], "15550100003@c.us");
@@ -249,7 +202,7 @@ async fn garbage_chat_ids_are_refused_with_422_naming_the_field_and_nothing_is_s
 
 #[tokio::test]
 async fn validation_errors_are_json_in_wahas_shape_everywhere() {
-    let serve = Serve::start();
+    let serve = start();
     let raw = |method: reqwest::Method, path: &str| {
         serve
             .http
@@ -350,9 +303,9 @@ async fn validation_errors_are_json_in_wahas_shape_everywhere() {
         .unwrap();
     assert_eq!(response.headers()["allow"], "POST");
     // Nothing was stored from the refused configs.
-    let (_, session) = serve.get("/api/sessions/default").await;
+    let (_, session) = serve.get_json("/api/sessions/default").await;
     assert_eq!(session["config"]["webhooks"], json!([]));
-    let (status, _) = serve.get("/api/sessions/hooked").await;
+    let (status, _) = serve.get_json("/api/sessions/hooked").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -373,7 +326,7 @@ fn documented_statuses(yaml: &str, path: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn send_routes_answer_201_created_as_wahas_openapi_says() {
-    let serve = Serve::start();
+    let serve = start();
     serve.log_in().await;
     let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
     let file = json!({"mimetype": "image/png", "filename": "dot.png", "data": png});
@@ -397,7 +350,7 @@ async fn send_routes_answer_201_created_as_wahas_openapi_says() {
         ("startTyping", json!({"chatId": ALICE})),
         ("stopTyping", json!({"chatId": ALICE})),
     ] {
-        let (status, answer) = serve.post(&format!("/api/{route}"), body).await;
+        let (status, answer) = serve.post_json(&format!("/api/{route}"), body).await;
         assert_eq!(status, StatusCode::CREATED, "{route}: {answer}");
         let documented = documented_statuses(&yaml, &format!("/api/{route}"));
         assert!(
@@ -406,13 +359,15 @@ async fn send_routes_answer_201_created_as_wahas_openapi_says() {
         );
     }
     // Refusals keep their codes.
-    let (status, body) = serve.post("/api/sendText", json!({"chatId": ALICE})).await;
+    let (status, body) = serve
+        .post_json("/api/sendText", json!({"chatId": ALICE}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
 #[tokio::test]
 async fn api_docs_serve_swagger_ui_from_the_binary_with_the_key_flow() {
-    let serve = Serve::start();
+    let serve = start();
     // The page opens in a browser, which cannot send X-Api-Key: it needs no key.
     let response = serve.http.get(serve.url("/api/docs")).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -528,7 +483,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_schema() {
         "{} is missing: run `cargo xtask setup` (installs schemathesis from PyPI into a venv)",
         program.display()
     );
-    let serve = Serve::start();
+    let serve = start();
     serve.log_in().await;
     let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml");
     let operations = std::fs::read_to_string(spec)
@@ -641,7 +596,7 @@ async fn the_api_docs_page_works_in_a_browser_with_the_key() {
         Some(dir) => root.join(dir),
         None => std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots"),
     };
-    let serve = Serve::start();
+    let serve = start();
     let operations = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml"))
         .unwrap()
         .lines()
