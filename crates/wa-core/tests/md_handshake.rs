@@ -243,135 +243,155 @@ fn the_honest_chain_passes() {
     forge.check(forge.chain(), NOW).expect("valid chain");
 }
 
+/// A forge with one field changed, and its chain.
+fn forged(change: impl FnOnce(&mut Forge)) -> (Forge, Vec<u8>) {
+    let mut forge = Forge::new();
+    change(&mut forge);
+    let chain = forge.chain();
+    (forge, chain)
+}
+
 #[test]
 fn forged_chains_are_refused_each_with_its_own_error() {
-    let forge = Forge::new();
-    let mut r = rng(77);
-    let stranger = KeyPair::generate(&mut r);
-    let cert = |e: MdError| match e {
-        MdError::Cert(e) => e,
-        other => panic!("expected a certificate error, got {other:?}"),
+    use Certificate::{Intermediate, Leaf};
+    let honest = || forged(|_| {});
+    let stranger = KeyPair::generate(&mut rng(77));
+    let stranger_key = stranger.public_bytes().to_vec();
+    let other_root = {
+        let forge = Forge::new();
+        let chain = forge.chain_signed_by(&stranger, &forge.intermediate);
+        (forge, chain)
     };
-    // Signed by another root than the trusted one.
-    assert_eq!(
-        cert(
-            forge
-                .check(forge.chain_signed_by(&stranger, &forge.intermediate), NOW)
-                .unwrap_err()
+    let other_intermediate = {
+        let forge = Forge::new();
+        let chain = forge.chain_signed_by(&forge.root, &stranger);
+        (forge, chain)
+    };
+    let edited = |edit: fn(&mut CertChain)| {
+        let forge = Forge::new();
+        let chain = edit_chain(&forge.chain(), edit);
+        (forge, chain)
+    };
+    let cases = vec![
+        (
+            "signed by another root than the trusted one",
+            other_root,
+            NOW,
+            CertError::BadSignature { cert: Intermediate },
         ),
-        CertError::BadSignature {
-            cert: Certificate::Intermediate
-        }
-    );
-    // The leaf signed by another key than the intermediate's.
-    assert_eq!(
-        cert(
-            forge
-                .check(forge.chain_signed_by(&forge.root, &stranger), NOW)
-                .unwrap_err()
+        (
+            "the leaf signed by another key than the intermediate's",
+            other_intermediate,
+            NOW,
+            CertError::BadSignature { cert: Leaf },
         ),
-        CertError::BadSignature {
-            cert: Certificate::Leaf
+        (
+            "a random 64-byte signature on the intermediate",
+            edited(|c| {
+                c.intermediate.as_mut().unwrap().signature =
+                    Some((0..64).map(|i| i * 3 + 1).collect());
+            }),
+            NOW,
+            CertError::BadSignature { cert: Intermediate },
+        ),
+        (
+            "a 63-byte signature",
+            edited(|c| {
+                c.leaf.as_mut().unwrap().signature.as_mut().unwrap().pop();
+            }),
+            NOW,
+            CertError::SignatureLength {
+                cert: Leaf,
+                len: 63,
+            },
+        ),
+        (
+            "the intermediate's issuer serial",
+            forged(|f| f.intermediate_fields.issuer_serial = 3),
+            NOW,
+            CertError::IssuerSerial {
+                cert: Intermediate,
+                expected: 0,
+                actual: 3,
+            },
+        ),
+        (
+            "the leaf's issuer serial",
+            forged(|f| f.leaf_fields.issuer_serial = 6),
+            NOW,
+            CertError::IssuerSerial {
+                cert: Leaf,
+                expected: 7,
+                actual: 6,
+            },
+        ),
+        (
+            "checked after the intermediate expired",
+            honest(),
+            UNTIL + 1,
+            CertError::Expired {
+                cert: Intermediate,
+                not_after: UNTIL,
+                now: UNTIL + 1,
+            },
+        ),
+        (
+            "checked before the intermediate is valid",
+            honest(),
+            FROM - 1,
+            CertError::NotYetValid {
+                cert: Intermediate,
+                not_before: FROM,
+                now: FROM - 1,
+            },
+        ),
+        (
+            "an expired leaf",
+            forged(|f| f.leaf_fields.not_after = NOW - 1),
+            NOW,
+            CertError::Expired {
+                cert: Leaf,
+                not_after: NOW - 1,
+                now: NOW,
+            },
+        ),
+        (
+            "a leaf not yet valid",
+            forged(|f| f.leaf_fields.not_before = NOW + 1),
+            NOW,
+            CertError::NotYetValid {
+                cert: Leaf,
+                not_before: NOW + 1,
+                now: NOW,
+            },
+        ),
+        (
+            "a valid chain for another static key",
+            forged(|f| f.leaf_fields.key = stranger_key.clone()),
+            NOW,
+            CertError::LeafKeyMismatch,
+        ),
+        (
+            "no leaf",
+            edited(|c| c.leaf = None),
+            NOW,
+            CertError::Missing { cert: Leaf },
+        ),
+    ];
+    for (what, (forge, chain), now, refused) in cases {
+        match forge.check(chain, now) {
+            Err(MdError::Cert(error)) => assert_eq!(error, refused, "{what}"),
+            other => panic!("{what}: expected {refused:?}, got {other:?}"),
         }
+    }
+    let (forge, _) = honest();
+    assert!(
+        matches!(
+            forge.check(vec![0xff; 9], NOW),
+            Err(MdError::Cert(CertError::Malformed { .. }))
+        ),
+        "garbage is malformed"
     );
-    // A random 64-byte signature on the intermediate.
-    let random = edit_chain(&forge.chain(), |c| {
-        c.intermediate.as_mut().unwrap().signature = Some((0..64).map(|i| i * 3 + 1).collect());
-    });
-    assert_eq!(
-        cert(forge.check(random, NOW).unwrap_err()),
-        CertError::BadSignature {
-            cert: Certificate::Intermediate
-        }
-    );
-    // A 63-byte signature.
-    let short = edit_chain(&forge.chain(), |c| {
-        c.leaf.as_mut().unwrap().signature.as_mut().unwrap().pop();
-    });
-    assert_eq!(
-        cert(forge.check(short, NOW).unwrap_err()),
-        CertError::SignatureLength {
-            cert: Certificate::Leaf,
-            len: 63
-        }
-    );
-    // Wrong issuer serials.
-    let mut wrong = Forge::new();
-    wrong.intermediate_fields.issuer_serial = 3;
-    assert_eq!(
-        cert(wrong.check(wrong.chain(), NOW).unwrap_err()),
-        CertError::IssuerSerial {
-            cert: Certificate::Intermediate,
-            expected: 0,
-            actual: 3
-        }
-    );
-    let mut wrong = Forge::new();
-    wrong.leaf_fields.issuer_serial = 6;
-    assert_eq!(
-        cert(wrong.check(wrong.chain(), NOW).unwrap_err()),
-        CertError::IssuerSerial {
-            cert: Certificate::Leaf,
-            expected: 7,
-            actual: 6
-        }
-    );
-    // Validity windows.
-    assert_eq!(
-        cert(forge.check(forge.chain(), UNTIL + 1).unwrap_err()),
-        CertError::Expired {
-            cert: Certificate::Intermediate,
-            not_after: UNTIL,
-            now: UNTIL + 1
-        }
-    );
-    assert_eq!(
-        cert(forge.check(forge.chain(), FROM - 1).unwrap_err()),
-        CertError::NotYetValid {
-            cert: Certificate::Intermediate,
-            not_before: FROM,
-            now: FROM - 1
-        }
-    );
-    let mut leaf_expired = Forge::new();
-    leaf_expired.leaf_fields.not_after = NOW - 1;
-    assert_eq!(
-        cert(leaf_expired.check(leaf_expired.chain(), NOW).unwrap_err()),
-        CertError::Expired {
-            cert: Certificate::Leaf,
-            not_after: NOW - 1,
-            now: NOW
-        }
-    );
-    let mut leaf_early = Forge::new();
-    leaf_early.leaf_fields.not_before = NOW + 1;
-    assert_eq!(
-        cert(leaf_early.check(leaf_early.chain(), NOW).unwrap_err()),
-        CertError::NotYetValid {
-            cert: Certificate::Leaf,
-            not_before: NOW + 1,
-            now: NOW
-        }
-    );
-    // A valid chain for another static key.
-    let mut other_key = Forge::new();
-    other_key.leaf_fields.key = stranger.public_bytes().to_vec();
-    assert_eq!(
-        cert(other_key.check(other_key.chain(), NOW).unwrap_err()),
-        CertError::LeafKeyMismatch
-    );
-    // Missing parts and garbage.
-    let no_leaf = edit_chain(&forge.chain(), |c| c.leaf = None);
-    assert_eq!(
-        cert(forge.check(no_leaf, NOW).unwrap_err()),
-        CertError::Missing {
-            cert: Certificate::Leaf
-        }
-    );
-    assert!(matches!(
-        cert(forge.check(vec![0xff; 9], NOW).unwrap_err()),
-        CertError::Malformed { .. }
-    ));
 }
 
 #[test]
