@@ -27,7 +27,12 @@ pub fn ci() -> Result<(), String> {
         ],
         &[once],
     )?;
-    run(&root, "cargo", &["test", "--workspace", "--locked"], &[once])?;
+    run(
+        &root,
+        "cargo",
+        &["test", "--workspace", "--locked"],
+        &[once],
+    )?;
     run(
         &root,
         "cargo",
