@@ -243,7 +243,7 @@ impl CompanionLink {
             ]
             .concat(),
         );
-        let sealed = aes256_gcm_encrypt(&key, &nonce, &plain, &[]);
+        let sealed = aes256_gcm_encrypt(&key, &nonce, &[], &plain);
         let bundle = [&salt[..], &nonce, &sealed].concat();
         let secret = adv_secret(&shared, &identity_shared, random.as_ref());
         let node = Node::new("link_code_companion_reg")
@@ -316,7 +316,7 @@ impl PrimaryLink {
         let key = bundle_key(&shared, &bundle[..32]);
         let nonce: [u8; 12] = bundle[32..44].try_into().unwrap_or([0; 12]);
         let plain = Zeroizing::new(
-            aes256_gcm_decrypt(&key, &nonce, &bundle[44..], &[])
+            aes256_gcm_decrypt(&key, &nonce, &[], &bundle[44..])
                 .map_err(|_| PairCodeError::WrongCode)?,
         );
         if plain.len() != 96 || plain[32..64] != primary_identity.public_bytes() {
