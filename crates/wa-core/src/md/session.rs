@@ -188,6 +188,7 @@ pub struct MdSession {
     ping_deadline: Option<u64>,
     known_prekeys: BTreeMap<u32, [u8; 32]>,
     digest_reuploaded: bool,
+    pair_code_answered: bool,
 }
 
 impl MdSession {
@@ -212,6 +213,7 @@ impl MdSession {
             ping_deadline: None,
             known_prekeys: BTreeMap::new(),
             digest_reuploaded: false,
+            pair_code_answered: false,
         }
     }
 
@@ -235,6 +237,11 @@ impl MdSession {
     /// Whether the session stopped for good (no reconnect).
     pub fn is_stopped(&self) -> bool {
         self.phase == Phase::Stopped
+    }
+
+    /// Whether the server accepted the last pair-code request (the code can be shown).
+    pub fn pair_code_answered(&self) -> bool {
+        self.pair_code_answered
     }
 
     /// Whether the session is logged in.
@@ -378,6 +385,7 @@ impl MdSession {
             rng,
         )?;
         self.link = Some(link);
+        self.pair_code_answered = false;
         self.iq("md", "set", vec![hello], Pending::PairCodeHello);
         Ok(code)
     }
@@ -709,6 +717,7 @@ impl MdSession {
                 if let (Some(link), Some(r)) = (&mut self.link, pairing_ref) {
                     link.set_ref(r.to_vec());
                 }
+                self.pair_code_answered = true;
             }
             Pending::Logout => {
                 self.phase = Phase::Stopped;
