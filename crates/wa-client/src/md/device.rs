@@ -9,7 +9,9 @@ use rand::rngs::OsRng;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 use wa_binary::Jid;
-use wa_core::md::{Credentials, MdEvent, MdSession, NextStep, PairError, SessionConfig, StreamError};
+use wa_core::md::{
+    Credentials, MdEvent, MdSession, NextStep, PairError, SessionConfig, StreamError,
+};
 
 use super::conn::{MdClient, MdClientError, MdConnectConfig};
 use super::store::CredentialStore;
@@ -163,7 +165,10 @@ impl MdDevice {
     ///
     /// # Errors
     /// [`MdDeviceError`]; a refused pairing is `Pair(..)`.
-    pub async fn login(&mut self, events: &UnboundedSender<DeviceEvent>) -> Result<(), MdDeviceError> {
+    pub async fn login(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
         self.connect().await?;
         self.pump(Goal::Ready, events).await
     }
@@ -172,7 +177,10 @@ impl MdDevice {
     ///
     /// # Errors
     /// [`MdDeviceError::NotPaired`] without them; otherwise as [`MdDevice::login`].
-    pub async fn restore(&mut self, events: &UnboundedSender<DeviceEvent>) -> Result<(), MdDeviceError> {
+    pub async fn restore(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
         if !self.session.credentials().is_paired() {
             return Err(MdDeviceError::NotPaired);
         }
@@ -201,7 +209,10 @@ impl MdDevice {
     ///
     /// # Errors
     /// [`MdDeviceError`].
-    pub async fn finish_login(&mut self, events: &UnboundedSender<DeviceEvent>) -> Result<(), MdDeviceError> {
+    pub async fn finish_login(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
         self.pump(Goal::Ready, events).await
     }
 
@@ -210,7 +221,10 @@ impl MdDevice {
     ///
     /// # Errors
     /// Always, once the connection ends: the reason.
-    pub async fn run(&mut self, events: &UnboundedSender<DeviceEvent>) -> Result<(), MdDeviceError> {
+    pub async fn run(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
         self.pump(Goal::Serve, events).await
     }
 
@@ -218,7 +232,10 @@ impl MdDevice {
     ///
     /// # Errors
     /// [`MdDeviceError`].
-    pub async fn logout(&mut self, events: &UnboundedSender<DeviceEvent>) -> Result<(), MdDeviceError> {
+    pub async fn logout(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
         self.session.logout();
         match self.pump(Goal::LoggedOut, events).await {
             Ok(()) | Err(MdDeviceError::LoggedOut) => {
@@ -284,7 +301,11 @@ impl MdDevice {
         Ok(())
     }
 
-    async fn pump(&mut self, goal: Goal, events: &UnboundedSender<DeviceEvent>) -> Result<(), MdDeviceError> {
+    async fn pump(
+        &mut self,
+        goal: Goal,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
         let deadline = if goal == Goal::Serve {
             // Serving has no deadline; keepalive detects a dead link.
             Instant::now() + Duration::from_secs(365 * 24 * 3600)

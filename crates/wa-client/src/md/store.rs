@@ -116,7 +116,10 @@ fn encode_prekeys(keys: &[PreKey], out: &mut Vec<u8>) {
 
 fn decode_prekeys(bytes: &[u8]) -> io::Result<Vec<PreKey>> {
     if bytes.len() % PREKEY_RECORD != 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "damaged prekey file"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "damaged prekey file",
+        ));
     }
     Ok(bytes
         .chunks_exact(PREKEY_RECORD)
@@ -219,7 +222,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(store.credentials_path()).unwrap().permissions().mode();
+            let mode = fs::metadata(store.credentials_path())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let mut rng = rand::rngs::OsRng;
@@ -228,7 +234,10 @@ mod tests {
         store.add_prekeys(&keys[2..]).unwrap();
         let back = store.prekeys().unwrap();
         assert_eq!(back.len(), 3);
-        assert_eq!(back[2].key_pair.public_bytes(), keys[2].key_pair.public_bytes());
+        assert_eq!(
+            back[2].key_pair.public_bytes(),
+            keys[2].key_pair.public_bytes()
+        );
         store.clear().unwrap();
         assert!(store.load().unwrap().is_none());
         assert!(store.prekeys().unwrap().is_empty());

@@ -298,6 +298,15 @@ pub struct PrimaryLink {
 }
 
 impl PrimaryLink {
+    /// The phone's state from its ephemeral key and the companion's unwrapped ephemeral public
+    /// key (for known-answer tests; [`primary_hello`] builds it in the normal flow).
+    pub fn from_parts(ephemeral: KeyPair, companion_ephemeral: [u8; 32]) -> PrimaryLink {
+        PrimaryLink {
+            ephemeral,
+            companion_ephemeral,
+        }
+    }
+
     /// Opens the companion's key bundle with the phone's identity key: returns the companion's
     /// identity key and the ADV secret.
     ///
