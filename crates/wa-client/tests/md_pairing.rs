@@ -151,7 +151,11 @@ async fn pairs_by_qr_restores_after_restarts_and_stops_when_unlinked() {
         .await
         .expect("restore after a process restart");
     let events = collect(&mut rx);
-    assert_eq!(events, vec![DeviceEvent::LoggedIn]);
+    assert_eq!(
+        events,
+        vec![DeviceEvent::LoggedIn, DeviceEvent::KeyBundleChecked(true)],
+        "no re-upload after a restart"
+    );
     device.close().await;
 
     // The sim restarts from its state file on a new port; the device logs in again.

@@ -49,6 +49,9 @@ pub enum DeviceEvent {
     LoggedIn,
     /// This many prekeys were uploaded.
     PreKeysUploaded(usize),
+    /// The server's digest of our key bundle: `true` when it matched what we hold, `false`
+    /// when it did not (a re-upload followed).
+    KeyBundleChecked(bool),
 }
 
 /// Why the device stopped.
@@ -348,6 +351,8 @@ impl MdDevice {
                         let _ = events.send(DeviceEvent::PreKeysUploaded(count));
                     }
                     MdEvent::DigestVerified | MdEvent::DigestMismatch => {
+                        let matched = matches!(event, MdEvent::DigestVerified);
+                        let _ = events.send(DeviceEvent::KeyBundleChecked(matched));
                         if logged_in && goal == Goal::Ready {
                             reached = true;
                         }
