@@ -6,6 +6,7 @@ pub mod cert;
 pub mod frame;
 pub mod handshake;
 pub mod payload;
+pub mod store;
 
 pub use cert::{CertError, Certificate, ServerCertificates, TrustRoot, VerifiedChain};
 pub use frame::{FrameDecoder, MdFrameError};

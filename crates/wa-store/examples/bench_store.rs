@@ -1,0 +1,2 @@
+//! Decrypt-and-commit operations per second (placeholder; see below).
+fn main() {}
