@@ -1,4 +1,9 @@
 #![doc = include_str!("../README.md")]
+// Built with no backend feature, every backend match is over an uninhabited type.
+#![cfg_attr(
+    not(any(feature = "memory", feature = "sqlite", feature = "postgres")),
+    allow(unreachable_code, unused_variables)
+)]
 
 mod autocommit;
 pub mod codec;
@@ -43,8 +48,13 @@ enum Backend {
     Memory(memory::Memory),
     #[cfg(feature = "sqlite")]
     Sqlite(sqlite::Sqlite),
+    // Boxed: a pool and a client are much larger than the other backends.
     #[cfg(feature = "postgres")]
-    Postgres(postgres::Postgres),
+    Postgres(Box<postgres::Postgres>),
+    /// With no backend feature the crate still builds (and is useless): this keeps the matches
+    /// below exhaustive.
+    #[cfg(not(any(feature = "memory", feature = "sqlite", feature = "postgres")))]
+    _None(std::convert::Infallible),
 }
 
 /// How to open a store. The defaults are what applications want; the schema target exists for
@@ -86,6 +96,8 @@ impl std::fmt::Debug for Store {
             Backend::Sqlite(_) => "sqlite",
             #[cfg(feature = "postgres")]
             Backend::Postgres(_) => "postgres",
+            #[cfg(not(any(feature = "memory", feature = "sqlite", feature = "postgres")))]
+            Backend::_None(never) => match *never {},
         };
         f.debug_struct("Store")
             .field("backend", &kind)
@@ -140,12 +152,12 @@ impl Store {
     #[cfg(feature = "postgres")]
     pub fn open_postgres_with(url: &str, device: &str, options: &OpenOptions) -> Result<Store> {
         Ok(Store {
-            backend: Backend::Postgres(postgres::Postgres::open(
+            backend: Backend::Postgres(Box::new(postgres::Postgres::open(
                 url,
                 device,
                 options.schema_target,
                 options.lease,
-            )?),
+            )?)),
             device: device.into(),
         })
     }
@@ -164,6 +176,8 @@ impl Store {
             Backend::Sqlite(s) => s.schema_version(),
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => p.schema_version(),
+            #[cfg(not(any(feature = "memory", feature = "sqlite", feature = "postgres")))]
+            Backend::_None(never) => match *never {},
         }
     }
 
@@ -175,6 +189,11 @@ impl Store {
             Backend::Sqlite(s) => s.with_tx(body),
             #[cfg(feature = "postgres")]
             Backend::Postgres(p) => p.with_tx(body),
+            #[cfg(not(any(feature = "memory", feature = "sqlite", feature = "postgres")))]
+            Backend::_None(never) => {
+                let _ = body;
+                match *never {}
+            }
         }
     }
 

@@ -59,6 +59,7 @@ pub fn statements(version: i64, dialect: Dialect) -> Vec<String> {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// Who we are, for the lease row: process id and host name.
 pub(crate) fn holder() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -67,6 +68,7 @@ pub(crate) fn holder() -> String {
     format!("pid {} on {host}", std::process::id())
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// Seconds since the epoch (0 if the clock is before it).
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()

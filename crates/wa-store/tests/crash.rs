@@ -17,6 +17,7 @@
 //!
 //! A failure names the seed; `WA_STORE_SEED=<seed>` replays it.
 
+#![cfg(feature = "sqlite")]
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

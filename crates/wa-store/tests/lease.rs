@@ -1,6 +1,7 @@
 //! The lease: one driver per device; a second opener gets a typed error naming the first; the
 //! lease ends with its store (and, see tests/crash.rs, with its process).
 
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
 mod common;
 
 use wa_store::{Error, Store};

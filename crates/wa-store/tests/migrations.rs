@@ -2,6 +2,7 @@
 //! store at v1) opens with the current build, is upgraded to v2, and keeps every row. A database
 //! newer than this build is refused.
 
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
 mod common;
 
 use wa_core::md::store::{Chat, ChatStore as _, DeviceStore as _};

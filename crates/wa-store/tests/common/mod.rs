@@ -1,11 +1,12 @@
 //! Helpers shared by the test binaries: fresh stores per backend.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use wa_store::Store;
 
+#[cfg(feature = "sqlite")]
 /// A fresh SQLite store in a directory of its own (kept: tests may reopen it).
 pub fn sqlite() -> Option<Store> {
     let dir = tempfile::tempdir().expect("temp dir").keep();
