@@ -9,6 +9,8 @@ mod autocommit;
 pub mod codec;
 pub mod conformance;
 mod error;
+#[doc(hidden)]
+pub mod filled;
 mod flow;
 #[cfg(feature = "memory")]
 mod memory;

@@ -89,6 +89,17 @@ impl<'a> Tx<'a> {
         self.get(t, k)?.map(|v| decode(&v)).transpose()
     }
 
+    /// The keys of every row of the device in `table`. Raw access is for inspection and repair
+    /// tools, and for tests that corrupt rows on purpose.
+    pub fn raw_keys(&self, table: Table) -> Result<Vec<Vec<u8>>> {
+        Ok(self.scan(table)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    /// Writes a row's stored bytes as they are (see [`Tx::raw_keys`]).
+    pub fn put_raw(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put(table, key, value)
+    }
+
     /// Sets our identity key pair and registration id (done once, at pairing).
     pub fn set_local_identity(&mut self, pair: &KeyPair, registration_id: u32) -> Result<()> {
         self.put(
