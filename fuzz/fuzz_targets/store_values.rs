@@ -10,7 +10,7 @@ use wa_store::{Error, Store, codec, filled};
 fuzz_target!(|data: &[u8]| {
     let _ = codec::decode_any(data);
     let store = Store::memory();
-    store.transaction(|tx| filled::fill(tx)).expect("fill");
+    store.transaction(filled::fill).expect("fill");
     let _ = store.transaction(|tx| -> Result<usize, Error> {
         filled::overwrite_all(tx, data)?;
         Ok(filled::read_all(tx))

@@ -26,8 +26,14 @@ fn prepare(store: &Store, n: usize, rng: &mut TestRng) -> (Vec<Ciphertext>, Prot
     };
     wa_store::receive(store, &incoming, rng).unwrap();
     let reply = wa_store::send(store, &alice_at_bob, "alice@s.whatsapp.net", b"reply").unwrap();
-    wa_signal::decrypt(&mut alice, &bob, reply.ciphertext.kind, &reply.ciphertext.bytes, rng)
-        .unwrap();
+    wa_signal::decrypt(
+        &mut alice,
+        &bob,
+        reply.ciphertext.kind,
+        &reply.ciphertext.bytes,
+        rng,
+    )
+    .unwrap();
     let messages = (0..n)
         .map(|i| wa_signal::encrypt(&mut alice, &bob, format!("message {i:06}").as_bytes()))
         .collect::<Result<Vec<_>, _>>()
@@ -71,14 +77,24 @@ fn main() {
     println!("wa-store: decrypt-and-commit (wa_store::receive), one thread, {n} messages each");
     let memory = measure("memory", &Store::memory(), n);
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = measure("sqlite", &Store::open_sqlite(dir.path().join("bench.db")).unwrap(), n);
-    println!("sqlite:   {:.1}x the in-memory time per op (synchronous = FULL, WAL)", memory / sqlite);
+    let sqlite = measure(
+        "sqlite",
+        &Store::open_sqlite(dir.path().join("bench.db")).unwrap(),
+        n,
+    );
+    println!(
+        "sqlite:   {:.1}x the in-memory time per op (synchronous = FULL, WAL)",
+        memory / sqlite
+    );
     #[cfg(feature = "postgres")]
     match std::env::var("WA_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => {
             let device = format!("bench-{}", std::process::id());
             let pg = measure("postgres", &Store::open_postgres(&url, &device).unwrap(), n);
-            println!("postgres: {:.1}x the in-memory time per op (SERIALIZABLE, loopback)", memory / pg);
+            println!(
+                "postgres: {:.1}x the in-memory time per op (SERIALIZABLE, loopback)",
+                memory / pg
+            );
         }
         _ => println!("postgres: skipped (WA_TEST_POSTGRES_URL is not set)"),
     }

@@ -3,14 +3,13 @@
 
 use wa_core::md::store::{
     AppStateStore as _, AppStateSyncKey, AppStateVersion, Chat, ChatStore as _, Contact,
-    ContactStore as _, DecryptBufferStore as _, DecryptedMessage, DeviceStore as _,
-    LidStore as _, MessageSecretStore as _, OutboxEntry, OutboxKind, OutboxStore as _,
+    ContactStore as _, DecryptBufferStore as _, DecryptedMessage, DeviceStore as _, LidStore as _,
+    MessageSecretStore as _, OutboxEntry, OutboxKind, OutboxStore as _,
 };
 use wa_signal::conformance::TestRng;
 use wa_signal::{
     IdentityStore as _, KeyPair, PreKey, PreKeyStore as _, ProtocolAddress, PublicKey,
-    SenderKeyName, SenderKeyStore as _, SessionStore as _, SignedPreKey,
-    SignedPreKeyStore as _,
+    SenderKeyName, SenderKeyStore as _, SessionStore as _, SignedPreKey, SignedPreKeyStore as _,
 };
 
 use crate::{Error, Table, Tx};

@@ -7,10 +7,11 @@
 //! a live one always blocks a second. Transactions run `SERIALIZABLE`; serialization failures
 //! and deadlocks are retried by [`Store::transaction`](crate::Store::transaction).
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use postgres::{Client, IsolationLevel, NoTls};
+use postgres::{Client, IsolationLevel, NoTls, Statement};
 use r2d2_postgres::PostgresConnectionManager;
 use sha2::{Digest as _, Sha256};
 
@@ -32,8 +33,37 @@ pub fn lease_key(device: &str) -> i64 {
     i64::from_be_bytes(first)
 }
 
+/// A pooled connection and the statements prepared on it (each SQL text is prepared once per
+/// connection, not once per use: half the round trips).
+pub(crate) struct PgConn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// r2d2's PostgreSQL manager, with a statement cache per connection.
+#[derive(Debug)]
+pub(crate) struct Manager(PostgresConnectionManager<NoTls>);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConn, postgres::Error> {
+        Ok(PgConn {
+            client: self.0.connect()?,
+            statements: HashMap::new(),
+        })
+    }
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        self.0.has_broken(&mut conn.client)
+    }
+}
+
 pub(crate) struct Postgres {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    pool: r2d2::Pool<Manager>,
     device: String,
     /// Holds the advisory lock (the lease) while the store lives.
     _lease: Option<Mutex<Client>>,
@@ -105,7 +135,7 @@ impl Postgres {
             .max_size(8)
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(30))
-            .build(PostgresConnectionManager::new(config, NoTls))?;
+            .build(Manager(PostgresConnectionManager::new(config, NoTls)))?;
         Ok(Postgres {
             pool,
             device: device.to_owned(),
@@ -115,12 +145,14 @@ impl Postgres {
 
     pub(crate) fn with_tx(&self, body: &mut dyn FnMut(&mut dyn RawTx) -> bool) -> Result<()> {
         let mut conn = self.pool.get()?;
-        let mut tx = conn
+        let PgConn { client, statements } = &mut *conn;
+        let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::Serializable)
             .start()?;
         let commit = body(&mut PgTx {
             tx: &mut tx,
+            statements,
             device: &self.device,
         });
         if commit {
@@ -132,6 +164,7 @@ impl Postgres {
     pub(crate) fn schema_version(&self) -> Result<i64> {
         let mut conn = self.pool.get()?;
         Ok(conn
+            .client
             .query_one(
                 "SELECT COALESCE(MAX(version), 0)::BIGINT FROM schema_version",
                 &[],
@@ -142,7 +175,19 @@ impl Postgres {
 
 struct PgTx<'a, 'b> {
     tx: &'a mut postgres::Transaction<'b>,
+    statements: &'a mut HashMap<String, Statement>,
     device: &'a str,
+}
+
+impl PgTx<'_, '_> {
+    fn prepared(&mut self, sql: String) -> Result<Statement> {
+        if let Some(s) = self.statements.get(&sql) {
+            return Ok(s.clone());
+        }
+        let statement = self.tx.prepare(&sql)?;
+        self.statements.insert(sql, statement.clone());
+        Ok(statement)
+    }
 }
 
 impl RawTx for PgTx<'_, '_> {
@@ -151,9 +196,10 @@ impl RawTx for PgTx<'_, '_> {
             "SELECT v FROM {} WHERE device_id = $1 AND k = $2",
             table.name()
         );
+        let stmt = self.prepared(sql)?;
         Ok(self
             .tx
-            .query_opt(&sql, &[&self.device, &key])?
+            .query_opt(&stmt, &[&self.device, &key])?
             .map(|r| r.get(0)))
     }
     fn put(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
@@ -162,7 +208,8 @@ impl RawTx for PgTx<'_, '_> {
              ON CONFLICT (device_id, k) DO UPDATE SET v = excluded.v",
             table.name()
         );
-        self.tx.execute(&sql, &[&self.device, &key, &value])?;
+        let stmt = self.prepared(sql)?;
+        self.tx.execute(&stmt, &[&self.device, &key, &value])?;
         Ok(())
     }
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool> {
@@ -170,16 +217,18 @@ impl RawTx for PgTx<'_, '_> {
             "DELETE FROM {} WHERE device_id = $1 AND k = $2",
             table.name()
         );
-        Ok(self.tx.execute(&sql, &[&self.device, &key])? > 0)
+        let stmt = self.prepared(sql)?;
+        Ok(self.tx.execute(&stmt, &[&self.device, &key])? > 0)
     }
     fn scan(&mut self, table: Table) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let sql = format!(
             "SELECT k, v FROM {} WHERE device_id = $1 ORDER BY k",
             table.name()
         );
+        let stmt = self.prepared(sql)?;
         Ok(self
             .tx
-            .query(&sql, &[&self.device])?
+            .query(&stmt, &[&self.device])?
             .into_iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())

@@ -4,10 +4,17 @@
 use wa_store::{Error, Store, filled};
 
 fn corrupt_everything(store: &Store) {
-    store.transaction(|tx| filled::fill(tx)).unwrap();
-    let valid = store.transaction(|tx| Ok::<_, Error>(filled::read_all(tx))).unwrap();
+    store.transaction(filled::fill).unwrap();
+    let valid = store
+        .transaction(|tx| Ok::<_, Error>(filled::read_all(tx)))
+        .unwrap();
     assert_eq!(valid, 22, "all read paths succeed on valid rows");
-    let mut junk: Vec<Vec<u8>> = vec![vec![], vec![1], vec![1, 0xff, 0xff, 0xff, 0xff], vec![2; 40]];
+    let mut junk: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![1],
+        vec![1, 0xff, 0xff, 0xff, 0xff],
+        vec![2; 40],
+    ];
     junk.extend((0..40).map(|n| {
         let mut v = vec![1u8];
         v.extend(std::iter::repeat_n(0xAB, n));
@@ -20,7 +27,9 @@ fn corrupt_everything(store: &Store) {
             let n = filled::read_all(tx);
             Err(Error::Inner(n.to_string()))
         });
-        let Err(Error::Inner(n)) = ok else { panic!("rolled back") };
+        let Err(Error::Inner(n)) = ok else {
+            panic!("rolled back")
+        };
         let n: usize = n.parse().unwrap();
         assert!(n < 22, "some read path must notice {value:?}");
     }

@@ -47,7 +47,10 @@ fn decrypted() -> Result<String, String> {
     d.add(&bytes[26..30], "id length = 6");
     d.add(&bytes[30..36], "\"3EB0A1\"");
     d.add(&bytes[36..40], "plaintext length = 2");
-    d.add(&bytes[40..], "plaintext \"hi\" (wiped, length 0, once delivered)");
+    d.add(
+        &bytes[40..],
+        "plaintext \"hi\" (wiped, length 0, once delivered)",
+    );
     Ok(fenced("text", &d.render()))
 }
 
