@@ -24,6 +24,7 @@ mod media;
 mod proto;
 mod session;
 mod signal;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -53,6 +54,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(media::GENERATORS);
     all.extend(md::GENERATORS);
     all.extend(signal::GENERATORS);
+    all.extend(store::GENERATORS);
     all
 }
 

@@ -11,6 +11,7 @@ mod bench_compare;
 mod bench_media;
 mod book;
 mod codegen;
+mod postgres;
 mod tasks;
 mod tidy;
 
@@ -27,6 +28,8 @@ commands:
   bench-compare media [MiB]  wa-media vs the one-core OpenSSL limit, same run (ratios, peak RSS)
   bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
   bench-compare noise [SECS]  Noise handshakes/s and frame MB/s vs Baileys 7, the bridge, openssl
+  store-soak [N]     wa-store crash test with N SIGKILLs per backend (default 300), on SQLite and PostgreSQL
+  bench-store        wa-store decrypt-and-commit ops/s: memory, SQLite, PostgreSQL in one run
 ";
 
 fn main() -> ExitCode {
@@ -47,6 +50,8 @@ fn main() -> ExitCode {
             _ => book::book(book::Mode::Write),
         },
         Some("vectors") => tasks::vectors(),
+        Some("store-soak") => tasks::store_soak(args.get(1).map_or("300", String::as_str)),
+        Some("bench-store") => tasks::bench_store(),
         Some("bench-compare") if args.get(1).map(String::as_str) == Some("media") => {
             bench_media::run(args.get(2).map(String::as_str))
         }

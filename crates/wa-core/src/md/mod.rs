@@ -14,6 +14,7 @@ pub mod pairing;
 pub mod payload;
 pub mod prekeys;
 pub mod session;
+pub mod store;
 pub mod stream_error;
 
 pub use cert::{CertError, Certificate, ServerCertificates, TrustRoot, VerifiedChain};

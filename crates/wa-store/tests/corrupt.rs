@@ -1,0 +1,49 @@
+//! Corrupt rows read back as errors, never panics: every row of a filled store is overwritten
+//! with each truncation of a valid value (and some junk), then every read path runs.
+
+use wa_store::{Error, Store, filled};
+
+fn corrupt_everything(store: &Store) {
+    store.transaction(filled::fill).unwrap();
+    let valid = store
+        .transaction(|tx| Ok::<_, Error>(filled::read_all(tx)))
+        .unwrap();
+    assert_eq!(valid, 22, "all read paths succeed on valid rows");
+    let mut junk: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![1],
+        vec![1, 0xff, 0xff, 0xff, 0xff],
+        vec![2; 40],
+    ];
+    junk.extend((0..40).map(|n| {
+        let mut v = vec![1u8];
+        v.extend(std::iter::repeat_n(0xAB, n));
+        v
+    }));
+    for value in junk {
+        // Each overwrite in a transaction that is rolled back, so every round starts valid.
+        let ok = store.transaction(|tx| -> Result<usize, Error> {
+            filled::overwrite_all(tx, &value)?;
+            let n = filled::read_all(tx);
+            Err(Error::Inner(n.to_string()))
+        });
+        let Err(Error::Inner(n)) = ok else {
+            panic!("rolled back")
+        };
+        let n: usize = n.parse().unwrap();
+        assert!(n < 22, "some read path must notice {value:?}");
+    }
+}
+
+#[cfg(feature = "memory")]
+#[test]
+fn memory_corrupt_rows_are_errors() {
+    corrupt_everything(&Store::memory());
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_corrupt_rows_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    corrupt_everything(&Store::open_sqlite(dir.path().join("wa.db")).unwrap());
+}
