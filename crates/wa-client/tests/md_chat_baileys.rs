@@ -1,0 +1,474 @@
+//! One-to-one messaging through wa-sim over real WebSockets: our `MdDevice`s, each paired to its
+//! own simulated phone, exchange text both ways; a second device of the sender's account sees
+//! what the first sends (own-device fan-out); a receiver that was offline gets what queued, then
+//! the end-of-offline marker; a session deleted on the receiving side is repaired by a retry
+//! receipt; a client process killed with SIGKILL mid-stream restarts from its SQLite store and
+//! every message arrives exactly once; delivery receipts reach the sender.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::sync::mpsc;
+use wa_client::md::{DeviceEvent, MdConnectConfig, MdDevice, MdDeviceConfig};
+use wa_core::md::stanza::ReceiptKind;
+use wa_core::md::{ClientHandshakeConfig, MessengerEvent};
+use wa_sim::{SimConfig, SimHandle, SimServer};
+use wa_transport::TransportConfig;
+
+const PHONE_A: u64 = 15_550_000_101;
+const PHONE_B: u64 = 15_550_000_202;
+
+fn config(url: &str, trust: wa_core::md::TrustRoot) -> MdDeviceConfig {
+    MdDeviceConfig {
+        connect: MdConnectConfig {
+            transport: TransportConfig {
+                url: url.to_owned(),
+                ..TransportConfig::multi_device()
+            },
+            handshake: ClientHandshakeConfig {
+                trust_root: trust,
+                ..ClientHandshakeConfig::default()
+            },
+            handshake_timeout: Duration::from_secs(10),
+        },
+        login_timeout: Duration::from_secs(30),
+        ..MdDeviceConfig::default()
+    }
+}
+
+fn sim_config(handle: &SimHandle) -> MdDeviceConfig {
+    config(&handle.md_ws_url(), handle.md().trust_root())
+}
+
+async fn control(handle: &SimHandle, path: &str, body: Value) -> (u16, String) {
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        reqwest::Client::new()
+            .post(format!("{}/{path}", handle.control_url()))
+            .json(&body)
+            .send(),
+    )
+    .await
+    .expect("control answers in time")
+    .expect("control reachable");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// Pairs `device` by QR with phone `phone` (the sim's phone scans the first QR).
+async fn pair(handle: &SimHandle, device: &mut MdDevice, phone: u64) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let login = async {
+        let r = device.login(&tx).await;
+        drop(tx);
+        r
+    };
+    let scan = async {
+        while let Some(event) = rx.recv().await {
+            if let DeviceEvent::Qr(qr) = event {
+                let (status, body) = control(
+                    handle,
+                    "md/scan",
+                    serde_json::json!({ "qr": qr, "phone": phone }),
+                )
+                .await;
+                assert_eq!(status, 200, "scan: {body}");
+                break;
+            }
+        }
+        while rx.recv().await.is_some() {}
+    };
+    let (result, ()) = tokio::join!(login, scan);
+    result.expect("paired and logged in");
+}
+
+fn user(phone: u64) -> String {
+    format!("{phone}@s.whatsapp.net")
+}
+
+fn own_jid(device: &MdDevice) -> String {
+    let jid = &device.credentials().account.as_ref().expect("paired").jid;
+    format!("{}:{}@s.whatsapp.net", jid.user, jid.device)
+}
+
+/// A device, its event stream and everything it reported so far.
+struct Peer {
+    device: MdDevice,
+    rx: mpsc::UnboundedReceiver<MessengerEvent>,
+    seen: Vec<MessengerEvent>,
+    tx: mpsc::UnboundedSender<DeviceEvent>,
+}
+
+impl Peer {
+    fn new(mut device: MdDevice) -> Peer {
+        let rx = device.messages();
+        let (tx, _) = mpsc::unbounded_channel();
+        Peer {
+            device,
+            rx,
+            seen: Vec::new(),
+            tx,
+        }
+    }
+
+    /// Serves until `pred` holds over what was seen, or fails after 20 s.
+    async fn until(&mut self, what: &str, pred: impl Fn(&[MessengerEvent]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            while let Ok(e) = self.rx.try_recv() {
+                self.seen.push(e);
+            }
+            if pred(&self.seen) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not seen in {:#?}",
+                self.seen
+            );
+            self.device
+                .serve_for(Duration::from_millis(100), &self.tx)
+                .await
+                .expect("serving");
+        }
+    }
+
+    async fn send(&mut self, to: &str, text: &str) -> String {
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            self.device.send_text(to, text, &self.tx),
+        )
+        .await
+        .expect("acked in time")
+        .expect("sent")
+    }
+
+    /// Texts received, in order: (id, chat, from_me, text).
+    fn texts(&self) -> Vec<(String, String, bool, String)> {
+        self.seen
+            .iter()
+            .filter_map(|e| match e {
+                MessengerEvent::Message {
+                    id,
+                    chat,
+                    from_me,
+                    message,
+                    ..
+                } => Some((
+                    id.clone(),
+                    chat.clone(),
+                    *from_me,
+                    message.conversation.clone().unwrap_or_default(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn has_text(events: &[MessengerEvent], text: &str) -> bool {
+    events.iter().any(|e| matches!(e, MessengerEvent::Message { message, .. } if message.conversation.as_deref() == Some(text)))
+}
+
+fn count_text(events: &[MessengerEvent], text: &str) -> usize {
+    events.iter().filter(|e| matches!(e, MessengerEvent::Message { message, .. } if message.conversation.as_deref() == Some(text))).count()
+}
+
+fn delivered(events: &[MessengerEvent], id: &str) -> bool {
+    events.iter().any(|e| {
+        matches!(e, MessengerEvent::Receipt { ids, kind: ReceiptKind::Delivery, .. } if ids.iter().any(|i| i == id))
+    })
+}
+
+async fn paired_peer(handle: &SimHandle, phone: u64) -> (Peer, Arc<wa_store::Store>) {
+    let store = Arc::new(wa_store::Store::memory());
+    let mut device = MdDevice::open_store(sim_config(handle), Arc::clone(&store)).unwrap();
+    pair(handle, &mut device, phone).await;
+    (Peer::new(device), store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_clients_chat_with_fan_out_offline_queue_and_retry() {
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let (mut a1, _) = paired_peer(&handle, PHONE_A).await;
+    let (mut b, b_store) = paired_peer(&handle, PHONE_B).await;
+    let (mut a2, _) = paired_peer(&handle, PHONE_A).await;
+    let a1_jid = own_jid(&a1.device);
+
+    // A → B: B gets it once, A's second device sees it as sent by us, A sees the delivery.
+    let id1 = a1.send(&user(PHONE_B), "hello from a1").await;
+    b.until("first message", |s| has_text(s, "hello from a1"))
+        .await;
+    a2.until("own-device copy", |s| has_text(s, "hello from a1"))
+        .await;
+    let copy = a2
+        .texts()
+        .into_iter()
+        .find(|t| t.3 == "hello from a1")
+        .unwrap();
+    assert_eq!(copy.0, id1);
+    assert_eq!(copy.1, user(PHONE_B), "the copy names the chat it went to");
+    assert!(copy.2, "the copy is from us");
+    let got = b
+        .texts()
+        .into_iter()
+        .find(|t| t.3 == "hello from a1")
+        .unwrap();
+    assert_eq!(
+        (got.0.as_str(), got.1.as_str(), got.2),
+        (id1.as_str(), user(PHONE_A).as_str(), false)
+    );
+    a1.until("delivery receipt", |s| delivered(s, &id1)).await;
+
+    // B → A: both of A's devices get it.
+    let id2 = b.send(&user(PHONE_A), "hello back").await;
+    a1.until("reply on a1", |s| has_text(s, "hello back")).await;
+    a2.until("reply on a2", |s| has_text(s, "hello back")).await;
+    b.until("reply delivered", |s| delivered(s, &id2)).await;
+
+    // B goes offline; A sends three; B comes back and gets them before the offline marker.
+    b.device.close().await;
+    drop(b);
+    for i in 0..3 {
+        a1.send(&user(PHONE_B), &format!("while away {i}")).await;
+    }
+    let mut b = Peer::new(MdDevice::open_store(sim_config(&handle), Arc::clone(&b_store)).unwrap());
+    b.device.restore(&b.tx).await.expect("b back");
+    b.until("offline queue", |s| {
+        s.iter()
+            .any(|e| matches!(e, MessengerEvent::OfflineDone { .. }))
+            && (0..3).all(|i| has_text(s, &format!("while away {i}")))
+    })
+    .await;
+    let marker = b
+        .seen
+        .iter()
+        .position(|e| matches!(e, MessengerEvent::OfflineDone { .. }))
+        .unwrap();
+    for i in 0..3 {
+        let text = format!("while away {i}");
+        let at = b
+            .seen
+            .iter()
+            .position(|e| matches!(e, MessengerEvent::Message { message, .. } if message.conversation.as_deref() == Some(text.as_str())))
+            .unwrap();
+        assert!(at < marker, "queued message {i} before the offline marker");
+        assert_eq!(count_text(&b.seen, &text), 1);
+    }
+
+    // B loses its session with a1: a1's next message fails, the retry receipt repairs it.
+    b.device.reset_session(&a1_jid).unwrap();
+    let id3 = a1.send(&user(PHONE_B), "after reset").await;
+    b.until("decrypt failure", |s| {
+        s.iter().any(|e| matches!(e, MessengerEvent::DecryptFailed { id, retry_sent: true, .. } if *id == id3))
+    })
+    .await;
+    a1.until("resent", |s| {
+        s.iter()
+            .any(|e| matches!(e, MessengerEvent::Resent { id, .. } if *id == id3))
+    })
+    .await;
+    b.until("retried message", |s| has_text(s, "after reset"))
+        .await;
+    b.device
+        .serve_for(Duration::from_millis(300), &b.tx)
+        .await
+        .unwrap();
+    while let Ok(e) = b.rx.try_recv() {
+        b.seen.push(e);
+    }
+    assert_eq!(count_text(&b.seen, "after reset"), 1, "exactly once");
+    handle.shutdown().await;
+}
+
+/// The child side of the SIGKILL test: a client process on a SQLite file that prints every
+/// message it receives (`MSG <id> <text>`) and serves until killed. Run by the test below.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a child process of kill_mid_stream_and_restart_from_sqlite"]
+async fn child_client() {
+    let (Ok(url), Ok(root), Ok(serial), Ok(db)) = (
+        std::env::var("WA_CHILD_URL"),
+        std::env::var("WA_CHILD_ROOT"),
+        std::env::var("WA_CHILD_SERIAL"),
+        std::env::var("WA_CHILD_DB"),
+    ) else {
+        return;
+    };
+    let trust = wa_core::md::TrustRoot {
+        key: hex_decode(&root).try_into().unwrap(),
+        serial: serial.parse().unwrap(),
+    };
+    let store = wa_client::md::open_sqlite(Path::new(&db)).unwrap();
+    let mut device = MdDevice::open_store(config(&url, trust), store).unwrap();
+    let mut rx = device.messages();
+    let printer = tokio::spawn(async move {
+        use std::io::Write as _;
+        while let Some(e) = rx.recv().await {
+            if let MessengerEvent::Message { id, message, .. } = e {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "MSG {id} {}", message.conversation.unwrap_or_default());
+                let _ = out.flush();
+            }
+        }
+    });
+    let (tx, _rx) = mpsc::unbounded_channel();
+    device.restore(&tx).await.expect("child logged in");
+    println!("READY");
+    let _ = device.run(&tx).await;
+    printer.abort();
+}
+
+/// The `<id> <text>` of a `MSG` line (libtest may print its `test ... ` prefix first).
+fn msg_line(line: &str) -> Option<String> {
+    line.find("MSG ").map(|at| line[at + 4..].to_owned())
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn spawn_child(handle: &SimHandle, db: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_client",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WA_CHILD_URL", handle.md_ws_url())
+        .env("WA_CHILD_ROOT", hex(&handle.md().trust_root().key))
+        .env(
+            "WA_CHILD_SERIAL",
+            handle.md().trust_root().serial.to_string(),
+        )
+        .env("WA_CHILD_DB", db)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_mid_stream_and_restart_from_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("b.sqlite");
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let (mut a, _) = paired_peer(&handle, PHONE_A).await;
+    {
+        // Pair B on its SQLite file in this process, then hand the file to the child.
+        let store = wa_client::md::open_sqlite(&db).unwrap();
+        let mut device = MdDevice::open_store(sim_config(&handle), store).unwrap();
+        pair(&handle, &mut device, PHONE_B).await;
+        device.close().await;
+    }
+    let total = 40usize;
+    let mut received: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sent = Vec::new();
+    let mut kills = 0;
+    let mut next = 0usize;
+    while kills < 2 || next < total || received.len() < total {
+        let mut child = spawn_child(&handle, &db);
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Wait for the child to log in.
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(45), lines.next_line())
+                .await
+                .expect("child output in time")
+                .unwrap()
+                .expect("child alive");
+            if line.ends_with("READY") {
+                break;
+            }
+            if let Some(rest) = msg_line(&line) {
+                *received.entry(rest).or_default() += 1;
+            }
+        }
+        // Send a burst and kill the child in the middle of it (after a third of what is left).
+        let kill_at = if kills < 2 {
+            next + (total - next) / 3
+        } else {
+            usize::MAX
+        };
+        while next < total && next < kill_at {
+            let text = format!("burst {next}");
+            let id = a.send(&user(PHONE_B), &text).await;
+            sent.push(format!("{id} {text}"));
+            next += 1;
+        }
+        if kills < 2 {
+            // Let some of it arrive, then SIGKILL (tokio's kill is SIGKILL on Unix).
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            child.kill().await.unwrap();
+            while let Ok(Ok(Some(line))) =
+                tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await
+            {
+                if let Some(rest) = msg_line(&line) {
+                    *received.entry(rest).or_default() += 1;
+                }
+            }
+            kills += 1;
+            continue;
+        }
+        // Last run: read until everything arrived.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while received.len() < total {
+            let line = tokio::time::timeout_at(deadline, lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("missing: {} of {total}", total - received.len()))
+                .unwrap()
+                .expect("child alive");
+            if let Some(rest) = msg_line(&line) {
+                *received.entry(rest).or_default() += 1;
+            }
+        }
+        // The child stays up until the sender saw every delivery receipt.
+        let ids: Vec<String> = sent
+            .iter()
+            .map(|l| l.split(' ').next().unwrap().to_owned())
+            .collect();
+        let mut waited = 0;
+        while !ids.iter().all(|id| delivered(&a.seen, id)) && waited < 100 {
+            a.device
+                .serve_for(Duration::from_millis(100), &a.tx)
+                .await
+                .unwrap();
+            while let Ok(e) = a.rx.try_recv() {
+                a.seen.push(e);
+            }
+            waited += 1;
+        }
+        let missing: Vec<&String> = ids.iter().filter(|id| !delivered(&a.seen, id)).collect();
+        assert!(
+            missing.is_empty(),
+            "no delivery receipt for {} of {}: {missing:?}",
+            missing.len(),
+            ids.len()
+        );
+        // Anything printed late (a duplicate) still counts.
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+        {
+            if let Some(rest) = msg_line(&line) {
+                *received.entry(rest).or_default() += 1;
+            }
+        }
+        child.kill().await.unwrap();
+    }
+    let expected: BTreeMap<String, usize> = sent.iter().map(|s| (s.clone(), 1)).collect();
+    assert_eq!(
+        received, expected,
+        "every message exactly once across two SIGKILLs"
+    );
+    handle.shutdown().await;
+}
