@@ -20,6 +20,7 @@
 mod binary;
 mod crypto;
 mod md;
+mod md_pairing;
 mod media;
 mod proto;
 mod session;
@@ -53,6 +54,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(proto::GENERATORS);
     all.extend(media::GENERATORS);
     all.extend(md::GENERATORS);
+    all.extend(md_pairing::GENERATORS);
     all.extend(signal::GENERATORS);
     all.extend(store::GENERATORS);
     all

@@ -564,17 +564,16 @@ fn hosted_accounts_use_the_hosted_prefixes() {
     );
 }
 
+/// What the phone got from the key bundle: the companion's identity and the ADV secret.
+type Opened = Result<([u8; 32], [u8; 32]), PairCodeError>;
+
 /// Runs the pair-code exchange; the phone types `typed`. Returns the session, the phone's link
 /// state and the companion_finish bundle.
 fn pair_code_exchange(
     seed: u64,
     primary: &Primary,
     typed: Option<&str>,
-) -> (
-    MdSession,
-    String,
-    Result<([u8; 32], [u8; 32]), PairCodeError>,
-) {
+) -> (MdSession, String, Opened) {
     let mut r = rng(seed);
     let creds = Credentials::generate(&mut r);
     let mut session = MdSession::new(creds, SessionConfig::default(), &mut r);

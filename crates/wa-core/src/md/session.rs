@@ -326,8 +326,7 @@ impl MdSession {
             return;
         }
         if self.phase == Phase::Online && self.next_ping_at.is_some_and(|t| now >= t) {
-            let id = self.iq("w:p", "get", vec![Node::new("ping")], Pending::Ping);
-            let _ = id;
+            self.iq("w:p", "get", vec![Node::new("ping")], Pending::Ping);
             self.next_ping_at = Some(now.saturating_add(self.config.ping_interval_ms));
             self.ping_deadline = Some(now.saturating_add(self.config.ping_timeout_ms));
         }
