@@ -63,7 +63,6 @@ const start = () => {
     connectTimeoutMs: 10_000,
     markOnlineOnConnect: false,
     syncFullHistory: false,
-    fireInitQueries: false,
   });
   sock.ev.on('creds.update', saveCreds);
   sock.ev.on('connection.update', async (update) => {
