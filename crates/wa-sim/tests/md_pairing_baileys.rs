@@ -189,7 +189,7 @@ async fn baileys_7_pairs_by_qr_logs_in_again_and_survives_a_sim_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn baileys_7_pairs_by_code() {
+async fn baileys_7_pairs_by_code_and_logs_out() {
     if node_missing() {
         return;
     }
@@ -202,7 +202,7 @@ async fn baileys_7_pairs_by_code() {
     assert_eq!(code, 0, "{line}; events: {:?}", md_events(&handle));
     let pairing_code = line["code"].as_str().expect("the code Baileys made");
     assert_eq!(pairing_code.len(), 8);
-    let me = line["me"]["id"].as_str().unwrap();
+    let me = line["me"]["id"].as_str().unwrap().to_owned();
     assert!(me.starts_with("15551234567:"), "{me}");
     let listed = devices(&handle).await;
     assert_eq!(listed.len(), 1);
@@ -215,5 +215,16 @@ async fn baileys_7_pairs_by_code() {
     );
     let (line, code) = baileys("login", &handle, &auth, None).await;
     assert_eq!(code, 0, "{line}");
+
+    // Baileys' own logout removes the companion device.
+    let (line, code) = baileys("logout", &handle, &auth, None).await;
+    assert_eq!(code, 0, "{line}");
+    assert_eq!(line["loggedOut"], true);
+    assert!(devices(&handle).await.is_empty());
+    assert!(
+        md_events(&handle)
+            .iter()
+            .any(|e| matches!(e, MdEvent::Unlinked { jid } if *jid == me))
+    );
     handle.shutdown().await;
 }
