@@ -228,3 +228,39 @@ async fn baileys_7_pairs_by_code_and_logs_out() {
     );
     handle.shutdown().await;
 }
+
+/// A measurement, not a check: Baileys 7 pairings per second against wa-sim (pair, 515, login,
+/// 812-prekey upload), printed. Run with `cargo test -p wa-sim --test md_pairing_baileys --
+/// --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand"]
+async fn measure_baileys_7_pairings_per_second() {
+    if node_missing() {
+        return;
+    }
+    let handle = SimServer::start(SimConfig::default())
+        .await
+        .expect("sim starts");
+    let output = Command::new("node")
+        .arg("bench-md-pair.mjs")
+        .arg(handle.md_ws_url())
+        .arg(hex(&handle.md().trust_root().key))
+        .arg(handle.control_url())
+        .arg("20")
+        .current_dir(interop_dir())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!(
+        "Baileys 7 against wa-sim: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        devices(&handle).await.len(),
+        20,
+        "every pairing linked a device"
+    );
+    handle.shutdown().await;
+}
