@@ -216,6 +216,11 @@ async fn baileys_7_pairs_by_code_and_logs_out() {
     let (line, code) = baileys("login", &handle, &auth, None).await;
     assert_eq!(code, 0, "{line}");
 
+    // An in-process restart (same port, no state file) keeps the linked device.
+    let handle = handle.restart().await.expect("sim restarts");
+    let (line, code) = baileys("login", &handle, &auth, None).await;
+    assert_eq!(code, 0, "{line}");
+
     // Baileys' own logout removes the companion device.
     let (line, code) = baileys("logout", &handle, &auth, None).await;
     assert_eq!(code, 0, "{line}");
