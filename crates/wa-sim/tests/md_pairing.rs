@@ -415,19 +415,55 @@ fn prekeys_are_counted_stored_digested_and_served_once() {
     );
     assert_eq!(digest.child("list").unwrap().child_nodes().len(), 812);
 
-    // Bundles hand out the lowest one-time prekey once.
-    let first = server
-        .registry_mut()
-        .take_bundle(15_550_000_002, 1)
-        .unwrap();
-    let second = server
-        .registry_mut()
-        .take_bundle(15_550_000_002, 1)
-        .unwrap();
-    assert_eq!(first.prekey.map(|p| p.0), Some(1));
-    assert_eq!(second.prekey.map(|p| p.0), Some(2));
-    assert_eq!(first.identity, companion.identity.public_bytes());
+    // Key fetches hand out the lowest one-time prekey once, by phone JID or LID; an unknown
+    // device gets a 404 in its <user>.
+    let lid = server.devices(None)[0].lid.clone();
+    let fetch = Node::new("iq")
+        .attr("id", "k")
+        .attr("xmlns", "encrypt")
+        .attr("type", "get")
+        .children([Node::new("key").children([
+            Node::new("user").attr("jid", &jid),
+            Node::new("user").attr("jid", &lid),
+            Node::new("user").attr("jid", "15550000002:7@s.whatsapp.net"),
+        ])]);
+    let answer = sent(&server.node(2, &fetch, NOW), 2).remove(0);
+    let users: Vec<&Node> = answer
+        .child("list")
+        .unwrap()
+        .children_named("user")
+        .collect();
+    assert_eq!(users.len(), 3);
+    let prekey_id = |user: &Node| {
+        user.child("key")
+            .and_then(|k| k.child("id"))
+            .and_then(Node::content_bytes)
+            .map(<[u8]>::to_vec)
+    };
+    assert_eq!(prekey_id(users[0]), Some(vec![0, 0, 1]));
+    assert_eq!(prekey_id(users[1]), Some(vec![0, 0, 2]));
+    assert_eq!(
+        users[0].child("identity").unwrap().content_bytes().unwrap(),
+        &companion.identity.public_bytes()[..]
+    );
+    assert_eq!(
+        users[0]
+            .child("registration")
+            .unwrap()
+            .content_bytes()
+            .unwrap(),
+        &companion.registration_id.to_be_bytes()[..]
+    );
+    assert_eq!(
+        users[2].child("error").unwrap().attrs.get("code"),
+        Some("404")
+    );
     assert_eq!(server.devices(None)[0].prekeys, 810);
+    let third = server
+        .registry_mut()
+        .take_bundle(15_550_000_002, 1)
+        .unwrap();
+    assert_eq!(third.prekey.map(|p| p.0), Some(3));
 
     // Pings and passive/active are answered.
     assert_eq!(

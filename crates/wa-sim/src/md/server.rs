@@ -19,7 +19,7 @@ use super::pair_code::{self, CompanionHello, PairCodeError};
 use super::pairing::{self, Qr, QrError};
 use super::phone::{Phone, SignedCompanion};
 use super::prekeys;
-use super::registry::{Device, PublicKey, Registry, SignedPreKey};
+use super::registry::{Bundle, Device, PublicKey, Registry, SignedPreKey};
 
 /// The phone number of the phone made when a control command names none.
 pub const DEFAULT_NUMBER: u64 = 15_550_000_001;
@@ -375,8 +375,36 @@ impl MdServer {
         out
     }
 
+    /// A bundle for `jid` (`number:device@s.whatsapp.net` or `lid:device@lid`), spending one
+    /// one-time prekey.
+    pub fn take_bundle(&mut self, jid: &str) -> Option<Bundle> {
+        let (user, server) = jid.split_once('@')?;
+        let (user, device) = match user.split_once(':') {
+            Some((user, device)) => (user.parse::<u64>().ok()?, device.parse().ok()?),
+            None => (user.parse().ok()?, 0),
+        };
+        let number = match server {
+            SERVER => user,
+            "lid" => self.kept.phones.iter().find(|p| p.lid == user)?.number,
+            _ => return None,
+        };
+        let bundle = self.kept.registry.take_bundle(number, device)?;
+        self.dirty = true;
+        Some(bundle)
+    }
+
     fn logged_in_iq(&mut self, conn: u64, number: u64, device: u32, node: &Node) -> Vec<Out> {
         let jid = super::phone::device_jid(number, device, SERVER);
+        if node.attrs.get("xmlns") == Some("encrypt")
+            && node.attrs.get("type") == Some("get")
+            && node.child("key").is_some()
+        {
+            let reply = match prekeys::key_fetch(node, |jid| self.take_bundle(jid)) {
+                Some(list) => iq::result(node).children([list]),
+                None => iq::error(node, 406, "not-acceptable"),
+            };
+            return vec![send(conn, reply)];
+        }
         let Some(entry) = self.kept.registry.get_mut(number, device) else {
             return vec![
                 send(conn, iq::stream_error(401, Some("device_removed"))),
