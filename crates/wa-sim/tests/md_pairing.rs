@@ -283,8 +283,13 @@ fn refusals_change_nothing() {
     assert!(server.scan(&companion.qr("2@nope"), None, NOW).is_err());
     assert!(server.scan("a,b,c", None, NOW).is_err());
 
-    // A pair-device-sign with a bad device signature: refused, nothing linked.
+    // A pair-device-sign with a bad device signature: refused, nothing linked. (A second scan
+    // while the first pair-success waits for its answer finds nothing to scan.)
     let outs = server.scan(&companion.qr(&reference), None, NOW).unwrap();
+    assert_eq!(
+        server.scan(&companion.qr(&reference), None, NOW),
+        Err(wa_sim::md::ControlError::UnknownQr)
+    );
     let adv = companion.adv;
     let (reply, jid) = companion.answer_pair_success(&sent(&outs, CONN)[0], &adv, true);
     let outs = server.node(CONN, &reply, NOW);

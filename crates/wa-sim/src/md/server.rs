@@ -574,6 +574,7 @@ impl MdServer {
                     refs,
                     noise_key,
                     registration,
+                    pending: None,
                     ..
                 } if refs.contains(&qr.reference)
                     && *noise_key == qr.noise_key
