@@ -712,3 +712,42 @@ fn state_file_round_trips_and_is_private() {
     std::fs::write(&path, b"{}").unwrap();
     assert!(wa_sim::md::state::load(&path).is_err());
 }
+
+#[test]
+fn a_device_low_on_prekeys_is_told_to_upload_more() {
+    let mut server = MdServer::new(17);
+    let mut owner = Companion::new(18);
+    let mut asker = Companion::new(19);
+    let owner_jid = pair_by_qr(&mut server, &mut owner, 15_550_000_005);
+    pair_by_qr(&mut server, &mut asker, 15_550_000_006);
+    server.connected(
+        20,
+        &Companion::login(15_550_000_005, 1),
+        &owner.noise.public_bytes(),
+        NOW,
+    );
+    server.connected(
+        21,
+        &Companion::login(15_550_000_006, 1),
+        &asker.noise.public_bytes(),
+        NOW,
+    );
+    server.node(20, &upload(&mut owner, 1, 6, false), NOW);
+    let fetch = Node::new("iq")
+        .attr("id", "k")
+        .attr("xmlns", "encrypt")
+        .attr("type", "get")
+        .children([Node::new("key").children([Node::new("user").attr("jid", &owner_jid)])]);
+    // 6 → 5 left: nothing pushed; 5 → 4: the owner hears the count.
+    let outs = server.node(21, &fetch, NOW);
+    assert!(sent(&outs, 20).is_empty());
+    let outs = server.node(21, &fetch, NOW);
+    let pushed = sent(&outs, 20);
+    assert_eq!(pushed.len(), 1, "{outs:?}");
+    assert_eq!(pushed[0].attrs.get("type"), Some("encrypt"));
+    assert_eq!(
+        pushed[0].child("count").unwrap().attrs.get("value"),
+        Some("4")
+    );
+    assert_eq!(sent(&outs, 21)[0].attrs.get("type"), Some("result"));
+}

@@ -13,6 +13,9 @@ use super::registry::{Bundle, Device, PublicKey, SignedPreKey};
 pub const KEY_TYPE: u8 = 5;
 /// Most one-time prekeys one upload may carry (Baileys uploads 812 at first).
 pub const MAX_UPLOAD: usize = 2_000;
+/// Below this many one-time prekeys the server tells the device to upload more (the
+/// clients' own floor: Baileys' and whatsmeow's minimum is 5).
+pub const PREKEY_LOW: usize = 5;
 /// Most devices one key fetch may name.
 pub const MAX_FETCH: usize = 500;
 /// Most one-time prekeys a device may hold.
