@@ -6,6 +6,7 @@
 //   mode code   pair by code: Baileys asks for a code for <phone>, the phone enters it
 //               (POST /_sim/md/pair-code)
 //   mode login  log in with the saved credentials; showing a QR is a failure
+//   mode logout log in with the saved credentials, then log out (remove-companion-device)
 // After pairing, the server's stream:error 515 ends the socket; like an app, this script opens a
 // new one with the same credentials, which logs in. Prints one JSON line, then exits:
 //   {"open": true, "me": {...}, "sockets": N, "qrs": N, "code"?: "..."}      exit 0
@@ -13,8 +14,8 @@
 import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, useMultiFileAuthState } from 'baileys';
 
 const [mode, url, rootHex, control, authDir, phone] = process.argv.slice(2);
-if (!['qr', 'code', 'login'].includes(mode) || !url || !rootHex || !control || !authDir) {
-  console.error('usage: node md-pair.mjs qr|code|login <ws url> <root hex> <control url> <auth dir> [phone]');
+if (!['qr', 'code', 'login', 'logout'].includes(mode) || !url || !rootHex || !control || !authDir) {
+  console.error('usage: node md-pair.mjs qr|code|login|logout <ws url> <root hex> <control url> <auth dir> [phone]');
   process.exit(64);
 }
 WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootHex, 'hex');
@@ -52,6 +53,7 @@ const { state, saveCreds } = await useMultiFileAuthState(authDir);
 let sockets = 0;
 let qrs = 0;
 let code;
+let loggingOut = false;
 
 const start = () => {
   sockets += 1;
@@ -63,13 +65,12 @@ const start = () => {
     connectTimeoutMs: 10_000,
     markOnlineOnConnect: false,
     syncFullHistory: false,
-    fireInitQueries: false,
   });
   sock.ev.on('creds.update', saveCreds);
   sock.ev.on('connection.update', async (update) => {
     if (update.qr) {
       qrs += 1;
-      if (mode === 'login') {
+      if (mode === 'login' || mode === 'logout') {
         finish({ closed: 0, reason: 'asked to pair again' }, 2);
         return;
       }
@@ -85,10 +86,15 @@ const start = () => {
     if (update.connection === 'open') {
       // Let the last creds and keys writes land before the process ends.
       await saveCreds();
+      const me = state.creds.me;
+      if (mode === 'logout') {
+        loggingOut = true;
+        await sock.logout();
+      }
       await new Promise((resolve) => setTimeout(resolve, 300));
-      finish({ open: true, me: state.creds.me, sockets, qrs, code }, 0);
+      finish({ open: true, me, sockets, qrs, code, loggedOut: loggingOut }, 0);
     }
-    if (update.connection === 'close') {
+    if (update.connection === 'close' && !loggingOut) {
       const status = update.lastDisconnect?.error?.output?.statusCode;
       if (status === DisconnectReason.restartRequired && sockets < 3) {
         start();

@@ -283,8 +283,13 @@ fn refusals_change_nothing() {
     assert!(server.scan(&companion.qr("2@nope"), None, NOW).is_err());
     assert!(server.scan("a,b,c", None, NOW).is_err());
 
-    // A pair-device-sign with a bad device signature: refused, nothing linked.
+    // A pair-device-sign with a bad device signature: refused, nothing linked. (A second scan
+    // while the first pair-success waits for its answer finds nothing to scan.)
     let outs = server.scan(&companion.qr(&reference), None, NOW).unwrap();
+    assert_eq!(
+        server.scan(&companion.qr(&reference), None, NOW),
+        Err(wa_sim::md::ControlError::UnknownQr)
+    );
     let adv = companion.adv;
     let (reply, jid) = companion.answer_pair_success(&sent(&outs, CONN)[0], &adv, true);
     let outs = server.node(CONN, &reply, NOW);
@@ -415,19 +420,55 @@ fn prekeys_are_counted_stored_digested_and_served_once() {
     );
     assert_eq!(digest.child("list").unwrap().child_nodes().len(), 812);
 
-    // Bundles hand out the lowest one-time prekey once.
-    let first = server
-        .registry_mut()
-        .take_bundle(15_550_000_002, 1)
-        .unwrap();
-    let second = server
-        .registry_mut()
-        .take_bundle(15_550_000_002, 1)
-        .unwrap();
-    assert_eq!(first.prekey.map(|p| p.0), Some(1));
-    assert_eq!(second.prekey.map(|p| p.0), Some(2));
-    assert_eq!(first.identity, companion.identity.public_bytes());
+    // Key fetches hand out the lowest one-time prekey once, by phone JID or LID; an unknown
+    // device gets a 404 in its <user>.
+    let lid = server.devices(None)[0].lid.clone();
+    let fetch = Node::new("iq")
+        .attr("id", "k")
+        .attr("xmlns", "encrypt")
+        .attr("type", "get")
+        .children([Node::new("key").children([
+            Node::new("user").attr("jid", &jid),
+            Node::new("user").attr("jid", &lid),
+            Node::new("user").attr("jid", "15550000002:7@s.whatsapp.net"),
+        ])]);
+    let answer = sent(&server.node(2, &fetch, NOW), 2).remove(0);
+    let users: Vec<&Node> = answer
+        .child("list")
+        .unwrap()
+        .children_named("user")
+        .collect();
+    assert_eq!(users.len(), 3);
+    let prekey_id = |user: &Node| {
+        user.child("key")
+            .and_then(|k| k.child("id"))
+            .and_then(Node::content_bytes)
+            .map(<[u8]>::to_vec)
+    };
+    assert_eq!(prekey_id(users[0]), Some(vec![0, 0, 1]));
+    assert_eq!(prekey_id(users[1]), Some(vec![0, 0, 2]));
+    assert_eq!(
+        users[0].child("identity").unwrap().content_bytes().unwrap(),
+        &companion.identity.public_bytes()[..]
+    );
+    assert_eq!(
+        users[0]
+            .child("registration")
+            .unwrap()
+            .content_bytes()
+            .unwrap(),
+        &companion.registration_id.to_be_bytes()[..]
+    );
+    assert_eq!(
+        users[2].child("error").unwrap().attrs.get("code"),
+        Some("404")
+    );
     assert_eq!(server.devices(None)[0].prekeys, 810);
+    let third = server
+        .registry_mut()
+        .take_bundle(15_550_000_002, 1)
+        .unwrap();
+    assert_eq!(third.prekey.map(|p| p.0), Some(3));
 
     // Pings and passive/active are answered.
     assert_eq!(
@@ -670,4 +711,43 @@ fn state_file_round_trips_and_is_private() {
     assert_eq!(tag(&sent(&outs, 3)[0]), "success");
     std::fs::write(&path, b"{}").unwrap();
     assert!(wa_sim::md::state::load(&path).is_err());
+}
+
+#[test]
+fn a_device_low_on_prekeys_is_told_to_upload_more() {
+    let mut server = MdServer::new(17);
+    let mut owner = Companion::new(18);
+    let mut asker = Companion::new(19);
+    let owner_jid = pair_by_qr(&mut server, &mut owner, 15_550_000_005);
+    pair_by_qr(&mut server, &mut asker, 15_550_000_006);
+    server.connected(
+        20,
+        &Companion::login(15_550_000_005, 1),
+        &owner.noise.public_bytes(),
+        NOW,
+    );
+    server.connected(
+        21,
+        &Companion::login(15_550_000_006, 1),
+        &asker.noise.public_bytes(),
+        NOW,
+    );
+    server.node(20, &upload(&mut owner, 1, 6, false), NOW);
+    let fetch = Node::new("iq")
+        .attr("id", "k")
+        .attr("xmlns", "encrypt")
+        .attr("type", "get")
+        .children([Node::new("key").children([Node::new("user").attr("jid", &owner_jid)])]);
+    // 6 → 5 left: nothing pushed; 5 → 4: the owner hears the count.
+    let outs = server.node(21, &fetch, NOW);
+    assert!(sent(&outs, 20).is_empty());
+    let outs = server.node(21, &fetch, NOW);
+    let pushed = sent(&outs, 20);
+    assert_eq!(pushed.len(), 1, "{outs:?}");
+    assert_eq!(pushed[0].attrs.get("type"), Some("encrypt"));
+    assert_eq!(
+        pushed[0].child("count").unwrap().attrs.get("value"),
+        Some("4")
+    );
+    assert_eq!(sent(&outs, 21)[0].attrs.get("type"), Some("result"));
 }

@@ -189,7 +189,7 @@ async fn baileys_7_pairs_by_qr_logs_in_again_and_survives_a_sim_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn baileys_7_pairs_by_code() {
+async fn baileys_7_pairs_by_code_and_logs_out() {
     if node_missing() {
         return;
     }
@@ -202,7 +202,7 @@ async fn baileys_7_pairs_by_code() {
     assert_eq!(code, 0, "{line}; events: {:?}", md_events(&handle));
     let pairing_code = line["code"].as_str().expect("the code Baileys made");
     assert_eq!(pairing_code.len(), 8);
-    let me = line["me"]["id"].as_str().unwrap();
+    let me = line["me"]["id"].as_str().unwrap().to_owned();
     assert!(me.starts_with("15551234567:"), "{me}");
     let listed = devices(&handle).await;
     assert_eq!(listed.len(), 1);
@@ -215,5 +215,57 @@ async fn baileys_7_pairs_by_code() {
     );
     let (line, code) = baileys("login", &handle, &auth, None).await;
     assert_eq!(code, 0, "{line}");
+
+    // An in-process restart (same port, no state file) keeps the linked device.
+    let handle = handle.restart().await.expect("sim restarts");
+    let (line, code) = baileys("login", &handle, &auth, None).await;
+    assert_eq!(code, 0, "{line}");
+
+    // Baileys' own logout removes the companion device.
+    let (line, code) = baileys("logout", &handle, &auth, None).await;
+    assert_eq!(code, 0, "{line}");
+    assert_eq!(line["loggedOut"], true);
+    assert!(devices(&handle).await.is_empty());
+    assert!(
+        md_events(&handle)
+            .iter()
+            .any(|e| matches!(e, MdEvent::Unlinked { jid } if *jid == me))
+    );
+    handle.shutdown().await;
+}
+
+/// A measurement, not a check: Baileys 7 pairings per second against wa-sim (pair, 515, login,
+/// 812-prekey upload), printed. Run with `cargo test -p wa-sim --test md_pairing_baileys --
+/// --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand"]
+async fn measure_baileys_7_pairings_per_second() {
+    if node_missing() {
+        return;
+    }
+    let handle = SimServer::start(SimConfig::default())
+        .await
+        .expect("sim starts");
+    let output = Command::new("node")
+        .arg("bench-md-pair.mjs")
+        .arg(handle.md_ws_url())
+        .arg(hex(&handle.md().trust_root().key))
+        .arg(handle.control_url())
+        .arg("20")
+        .current_dir(interop_dir())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!(
+        "Baileys 7 against wa-sim: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        devices(&handle).await.len(),
+        20,
+        "every pairing linked a device"
+    );
     handle.shutdown().await;
 }

@@ -8,6 +8,7 @@
 
 pub mod iq;
 pub mod keys;
+pub mod out;
 pub mod pair_code;
 pub mod pairing;
 pub mod phone;

@@ -7,12 +7,17 @@ use sha1::{Digest as _, Sha1};
 use wa_binary::Node;
 use wa_crypto::xeddsa_verify;
 
-use super::registry::{Device, PublicKey, SignedPreKey};
+use super::registry::{Bundle, Device, PublicKey, SignedPreKey};
 
 /// The key type byte of Curve25519 keys (`<type>`, and the prefix of a serialized public key).
 pub const KEY_TYPE: u8 = 5;
 /// Most one-time prekeys one upload may carry (Baileys uploads 812 at first).
 pub const MAX_UPLOAD: usize = 2_000;
+/// Below this many one-time prekeys the server tells the device to upload more (the
+/// clients' own floor: Baileys' and whatsmeow's minimum is 5).
+pub const PREKEY_LOW: usize = 5;
+/// Most devices one key fetch may name.
+pub const MAX_FETCH: usize = 500;
 /// Most one-time prekeys a device may hold.
 pub const MAX_STORED: usize = 10_000;
 
@@ -179,4 +184,44 @@ pub fn digest_node(device: &Device) -> Option<Node> {
             Node::new("hash").bytes(hash.to_vec()),
         ]),
     )
+}
+
+/// Answers a key fetch (`<iq xmlns="encrypt" type="get"><key><user jid=../>..</key></iq>`):
+/// a `<list>` with one `<user>` per JID asked, carrying its bundle (registration id, type,
+/// identity, signed prekey and, while any is left, one one-time prekey, now spent) or a 404
+/// error. `bundle` resolves a JID and spends the prekey. `None` for more than [`MAX_FETCH`]
+/// users.
+pub fn key_fetch(iq: &Node, mut bundle: impl FnMut(&str) -> Option<Bundle>) -> Option<Node> {
+    let users: Vec<&str> = iq
+        .child("key")?
+        .children_named("user")
+        .filter_map(|u| u.attrs.get("jid"))
+        .collect();
+    if users.len() > MAX_FETCH {
+        return None;
+    }
+    let list = users.into_iter().map(|jid| {
+        let user = Node::new("user").attr("jid", jid);
+        match bundle(jid) {
+            Some(found) => {
+                let mut children = vec![
+                    Node::new("registration").bytes(found.registration_id.to_be_bytes().to_vec()),
+                    Node::new("type").bytes(vec![KEY_TYPE]),
+                    Node::new("identity").bytes(found.identity.to_vec()),
+                    skey_node(&found.signed_prekey),
+                ];
+                if let Some((id, key)) = found.prekey {
+                    children.push(Node::new("key").children([
+                        Node::new("id").bytes(three_bytes(id)),
+                        Node::new("value").bytes(key.to_vec()),
+                    ]));
+                }
+                user.children(children)
+            }
+            None => user.children([Node::new("error")
+                .attr("code", 404)
+                .attr("text", "item-not-found")]),
+        }
+    });
+    Some(Node::new("list").children(list.collect::<Vec<_>>()))
 }

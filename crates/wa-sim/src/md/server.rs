@@ -15,54 +15,15 @@ use zeroize::Zeroizing;
 use super::MdEvent;
 use super::iq::{self, IqEffect, SERVER};
 use super::keys::{SecretKey, hex};
-use super::pair_code::{self, CompanionHello, PairCodeError};
-use super::pairing::{self, Qr, QrError};
+pub use super::out::{Action, ControlError, DeviceInfo, Out};
+use super::pair_code::{self, CompanionHello};
+use super::pairing::{self, Qr};
 use super::phone::{Phone, SignedCompanion};
 use super::prekeys;
-use super::registry::{Device, PublicKey, Registry, SignedPreKey};
+use super::registry::{Bundle, Device, PublicKey, Registry, SignedPreKey};
 
 /// The phone number of the phone made when a control command names none.
 pub const DEFAULT_NUMBER: u64 = 15_550_000_001;
-
-/// What the server asks its driver to do for one connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Send this node.
-    Send(Node),
-    /// Close the connection (after what came before).
-    Close,
-    /// Record this event.
-    Event(MdEvent),
-}
-
-/// An [`Action`] for connection `conn`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Out {
-    /// The connection.
-    pub conn: u64,
-    /// What to do.
-    pub action: Action,
-}
-
-/// Why a control command is refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ControlError {
-    /// The QR string is malformed.
-    #[error(transparent)]
-    Qr(#[from] QrError),
-    /// No connection shows this QR (unknown ref, or the keys differ from the connection's).
-    #[error("no connection shows this QR")]
-    UnknownQr,
-    /// A pair-code step failed.
-    #[error(transparent)]
-    PairCode(#[from] PairCodeError),
-    /// No connection asked to link to this phone by code.
-    #[error("no companion is waiting for a code for {0}")]
-    NoCodeRequest(u64),
-    /// The JID is not a linked companion device.
-    #[error("no linked device {0}")]
-    UnknownDevice(String),
-}
 
 /// A new device's registration data from its `ClientPayload`.
 #[derive(Clone, Debug)]
@@ -113,27 +74,6 @@ pub struct Persistent {
     pub phones: Vec<Phone>,
     /// The linked devices.
     pub registry: Registry,
-}
-
-/// One linked device as the control API lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DeviceInfo {
-    /// `number:device@s.whatsapp.net`.
-    pub jid: String,
-    /// `lid:device@lid`.
-    pub lid: String,
-    /// The platform it named.
-    pub platform: String,
-    /// Its identity key, hex.
-    pub identity: String,
-    /// Its registration id.
-    pub registration_id: u32,
-    /// Its signed prekey id, if any.
-    pub signed_prekey_id: Option<u32>,
-    /// One-time prekeys stored and not yet served.
-    pub prekeys: usize,
-    /// Whether a connection is logged in as it now.
-    pub online: bool,
 }
 
 /// The multi-device server state.
@@ -385,7 +325,7 @@ impl MdServer {
         match self.conns.get(&conn) {
             Some(Conn::LoggedIn { number, device }) => {
                 let (number, device) = (*number, *device);
-                out.extend(self.logged_in_iq(conn, number, device, node));
+                out.extend(self.logged_in_iq(conn, number, device, node, now));
             }
             Some(Conn::Unpaired { .. }) => out.extend(self.unpaired_iq(conn, node, now)),
             None => {}
@@ -393,8 +333,90 @@ impl MdServer {
         out
     }
 
-    fn logged_in_iq(&mut self, conn: u64, number: u64, device: u32, node: &Node) -> Vec<Out> {
+    /// The account number and device of `jid` (`number:device@s.whatsapp.net` or
+    /// `lid:device@lid`).
+    fn resolve(&self, jid: &str) -> Option<(u64, u32)> {
+        let (user, server) = jid.split_once('@')?;
+        let (user, device) = match user.split_once(':') {
+            Some((user, device)) => (user.parse::<u64>().ok()?, device.parse().ok()?),
+            None => (user.parse().ok()?, 0),
+        };
+        match server {
+            SERVER => Some((user, device)),
+            "lid" => Some((
+                self.kept.phones.iter().find(|p| p.lid == user)?.number,
+                device,
+            )),
+            _ => None,
+        }
+    }
+
+    /// A bundle for `jid` (phone JID or LID), spending one one-time prekey.
+    pub fn take_bundle(&mut self, jid: &str) -> Option<Bundle> {
+        let (number, device) = self.resolve(jid)?;
+        let bundle = self.kept.registry.take_bundle(number, device)?;
+        self.dirty = true;
+        Some(bundle)
+    }
+
+    /// Answers a key fetch; a device left with fewer than [`prekeys::PREKEY_LOW`] one-time
+    /// prekeys is told so on its connections (`<notification type="encrypt"><count/>`), as the
+    /// server's "prekey low" push, so it uploads more.
+    fn key_fetch(&mut self, conn: u64, node: &Node, now: u64) -> Vec<Out> {
+        let mut spent = Vec::new();
+        let list = prekeys::key_fetch(node, |jid| {
+            let bundle = self.take_bundle(jid)?;
+            spent.extend(self.resolve(jid));
+            Some(bundle)
+        });
+        let reply = match list {
+            Some(list) => iq::result(node).children([list]),
+            None => iq::error(node, 406, "not-acceptable"),
+        };
+        let mut out = vec![send(conn, reply)];
+        for (number, device) in spent {
+            let left = self
+                .kept
+                .registry
+                .get(number, device)
+                .map(|d| d.prekeys.len());
+            let Some(left) = left.filter(|left| *left < prekeys::PREKEY_LOW) else {
+                continue;
+            };
+            for (id, c) in &self.conns {
+                if matches!(c, Conn::LoggedIn { number: n, device: d } if *n == number && *d == device)
+                {
+                    let id_attr = pairing::new_id(&mut self.rng);
+                    out.push(send(
+                        *id,
+                        Node::new("notification")
+                            .attr("from", SERVER)
+                            .attr("type", "encrypt")
+                            .attr("id", id_attr)
+                            .attr("t", now)
+                            .children([Node::new("count").attr("value", left)]),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    fn logged_in_iq(
+        &mut self,
+        conn: u64,
+        number: u64,
+        device: u32,
+        node: &Node,
+        now: u64,
+    ) -> Vec<Out> {
         let jid = super::phone::device_jid(number, device, SERVER);
+        if node.attrs.get("xmlns") == Some("encrypt")
+            && node.attrs.get("type") == Some("get")
+            && node.child("key").is_some()
+        {
+            return self.key_fetch(conn, node, now);
+        }
         let Some(entry) = self.kept.registry.get_mut(number, device) else {
             return vec![
                 send(conn, iq::stream_error(401, Some("device_removed"))),
@@ -564,6 +586,7 @@ impl MdServer {
                     refs,
                     noise_key,
                     registration,
+                    pending: None,
                     ..
                 } if refs.contains(&qr.reference)
                     && *noise_key == qr.noise_key
