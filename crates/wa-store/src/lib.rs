@@ -9,6 +9,7 @@ mod autocommit;
 pub mod codec;
 pub mod conformance;
 mod error;
+#[cfg(feature = "memory")]
 #[doc(hidden)]
 pub mod filled;
 mod flow;

@@ -1,6 +1,8 @@
 //! Corrupt rows read back as errors, never panics: every row of a filled store is overwritten
 //! with each truncation of a valid value (and some junk), then every read path runs.
 
+#![cfg(feature = "memory")]
+
 use wa_store::{Error, Store, filled};
 
 fn corrupt_everything(store: &Store) {
