@@ -305,7 +305,13 @@ impl OutboxStore for Tx<'_> {
         let seq = self
             .load(Table::Meta, OUTBOX_SEQ, codec::decode_u64)?
             .unwrap_or(0);
-        self.put(Table::Meta, OUTBOX_SEQ, &codec::encode_u64(seq + 1))?;
+        // A stored counter at u64::MAX is a corrupt row (2^64 entries were never sent): refuse
+        // it rather than wrap around into sequence numbers already used. Found by the
+        // `store_values` fuzz target.
+        let next = seq.checked_add(1).ok_or(Error::Corrupt {
+            what: "outbox sequence (exhausted)",
+        })?;
+        self.put(Table::Meta, OUTBOX_SEQ, &codec::encode_u64(next))?;
         self.put(
             Table::Outbox,
             &seq.to_be_bytes(),

@@ -49,3 +49,31 @@ fn sqlite_corrupt_rows_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     corrupt_everything(&Store::open_sqlite(dir.path().join("wa.db")).unwrap());
 }
+
+/// Found by the `store_values` fuzz target: a stored outbox counter at `u64::MAX` (bytes
+/// `01 ff ff ff ff ff ff ff ff`) overflowed on the next enqueue; it is a corrupt row now.
+#[cfg(feature = "memory")]
+#[test]
+fn exhausted_outbox_counter_is_corrupt_not_a_panic() {
+    use wa_core::md::store::{OutboxEntry, OutboxKind, OutboxStore as _};
+    let mut store = Store::memory();
+    let entry = OutboxEntry {
+        kind: OutboxKind::Receipt,
+        to: "a".into(),
+        payload: vec![],
+    };
+    store.enqueue_outbox(&entry).unwrap();
+    store
+        .transaction(|tx| {
+            let keys = tx.raw_keys(wa_store::Table::Meta)?;
+            assert_eq!(keys.len(), 1, "only the counter");
+            tx.put_raw(
+                wa_store::Table::Meta,
+                &keys[0],
+                &[1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            )
+        })
+        .unwrap();
+    let err = store.enqueue_outbox(&entry).unwrap_err();
+    assert!(err.to_string().contains("outbox sequence"), "{err}");
+}
