@@ -77,3 +77,27 @@ fn exhausted_outbox_counter_is_corrupt_not_a_panic() {
     let err = store.enqueue_outbox(&entry).unwrap_err();
     assert!(err.to_string().contains("outbox sequence"), "{err}");
 }
+
+/// A closure that swallows a backend error (here: a table dropped behind the store's back) and
+/// returns `Ok` commits nothing and gets an error: part of what it meant to write is missing,
+/// and PostgreSQL would have turned the COMMIT of its aborted transaction into a rollback.
+#[cfg(feature = "sqlite")]
+#[test]
+fn a_swallowed_backend_error_commits_nothing() {
+    use wa_core::md::store::{ChatStore as _, DeviceStore as _};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wa.db");
+    let mut store = Store::open_sqlite(&path).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("DROP TABLE chats").unwrap();
+    drop(other);
+    let result = store.transaction(|tx| -> Result<(), Error> {
+        tx.save_device(b"written before the failure")?;
+        let failed = tx.chat("a@s");
+        assert!(failed.is_err(), "the dropped table fails the read");
+        Ok(())
+    });
+    assert!(result.is_err(), "swallowed failure reported");
+    assert_eq!(store.load_device().unwrap(), None, "nothing committed");
+    store.save_device(b"x").unwrap();
+}
