@@ -1,4 +1,4 @@
-//! A store with one valid row in every table, and every read path over it: what the
+//! Test support (hidden from the docs): a store with one valid row in every table, and every read path over it: what the
 //! corrupt-row test and the `store_values` fuzz target overwrite and read back.
 
 use wa_core::md::store::{
@@ -82,6 +82,22 @@ pub fn fill(tx: &mut Tx<'_>) -> Result<(), Error> {
     tx.store_contact("a@s", &Contact::default())?;
     tx.store_chat("a@s", &Chat::default())?;
     Ok(())
+}
+
+/// The keys [`fill`] writes, per table (computed once by a fuzz target, which then only needs
+/// to write its input under each of them: every value is overwritten anyway).
+pub fn keys() -> Result<Vec<(Table, Vec<u8>)>, Error> {
+    let store = crate::Store::memory();
+    store.transaction(|tx| {
+        fill(tx)?;
+        let mut out = Vec::new();
+        for table in Table::ALL {
+            for key in tx.raw_keys(table)? {
+                out.push((table, key));
+            }
+        }
+        Ok(out)
+    })
 }
 
 /// Replaces every row's value with `value` (keys kept).

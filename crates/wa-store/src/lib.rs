@@ -9,6 +9,7 @@ mod autocommit;
 pub mod codec;
 pub mod conformance;
 mod error;
+#[cfg(feature = "memory")]
 #[doc(hidden)]
 pub mod filled;
 mod flow;
@@ -214,17 +215,21 @@ impl Store {
         loop {
             let mut out = None;
             let mut retry_inner = false;
+            let mut failed_inner = false;
             let run = self.with_tx(&mut |raw| {
                 let mut tx = Tx::new(raw);
                 let result = f(&mut tx);
                 retry_inner = tx.saw_retryable();
-                let commit = result.is_ok();
+                failed_inner = tx.saw_failure();
+                // A closure that swallowed a backend error must not commit: part of what it
+                // meant to write may be missing.
+                let commit = result.is_ok() && !failed_inner;
                 out = Some(result);
                 commit
             });
             let retry = match (&run, &out) {
                 (Err(e), _) => e.is_retryable(),
-                (Ok(()), Some(Err(_))) => retry_inner,
+                (Ok(()), Some(_)) => retry_inner,
                 _ => false,
             };
             if retry && started.elapsed() < RETRY_BUDGET {
@@ -234,6 +239,10 @@ impl Store {
             }
             run?;
             return match out {
+                Some(Ok(_)) if failed_inner => Err(Error::Inner(
+                    "a store call failed inside the transaction; nothing was committed".into(),
+                )
+                .into()),
                 Some(result) => result,
                 None => Err(Error::Inner("transaction body did not run".into()).into()),
             };

@@ -27,7 +27,10 @@ const OUTBOX_SEQ: &[u8] = b"outbox_seq";
 /// returns `Ok`, and not at all otherwise.
 pub struct Tx<'a> {
     raw: RefCell<&'a mut dyn RawTx>,
-    /// Set when a backend call failed in a way a retry of the whole transaction can cure.
+    /// Set when a backend call failed: the transaction must not commit (PostgreSQL would turn
+    /// the COMMIT of an aborted transaction into a silent rollback).
+    failed: std::cell::Cell<bool>,
+    /// Set when such a failure is one a retry of the whole transaction can cure.
     retryable: std::cell::Cell<bool>,
 }
 
@@ -53,6 +56,7 @@ impl<'a> Tx<'a> {
     pub(crate) fn new(raw: &'a mut dyn RawTx) -> Tx<'a> {
         Tx {
             raw: RefCell::new(raw),
+            failed: std::cell::Cell::new(false),
             retryable: std::cell::Cell::new(false),
         }
     }
@@ -61,8 +65,13 @@ impl<'a> Tx<'a> {
         self.retryable.get()
     }
 
+    pub(crate) fn saw_failure(&self) -> bool {
+        self.failed.get()
+    }
+
     fn note<T>(&self, r: Result<T>) -> Result<T> {
         if let Err(e) = &r {
+            self.failed.set(true);
             if e.is_retryable() {
                 self.retryable.set(true);
             }
@@ -305,7 +314,13 @@ impl OutboxStore for Tx<'_> {
         let seq = self
             .load(Table::Meta, OUTBOX_SEQ, codec::decode_u64)?
             .unwrap_or(0);
-        self.put(Table::Meta, OUTBOX_SEQ, &codec::encode_u64(seq + 1))?;
+        // A stored counter at u64::MAX is a corrupt row (2^64 entries were never sent): refuse
+        // it rather than wrap around into sequence numbers already used. Found by the
+        // `store_values` fuzz target.
+        let next = seq.checked_add(1).ok_or(Error::Corrupt {
+            what: "outbox sequence (exhausted)",
+        })?;
+        self.put(Table::Meta, OUTBOX_SEQ, &codec::encode_u64(next))?;
         self.put(
             Table::Outbox,
             &seq.to_be_bytes(),

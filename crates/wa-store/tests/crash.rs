@@ -196,6 +196,10 @@ fn crash_child() {
         if acked.contains(&id) {
             continue;
         }
+        if std::env::var_os("WA_CRASH_BROKEN_ACK").is_some() {
+            // The bug the protocol exists to prevent: acking before the plaintext is stored.
+            append(&work.join("acks"), &id);
+        }
         let incoming = Incoming {
             from: &alice_addr(),
             sender_jid: "alice@s.whatsapp.net",
@@ -264,9 +268,13 @@ fn setup(target: &Target, work: &Path, seed: u64, messages: usize) -> InMemorySt
     alice
 }
 
-fn spawn_child(target: &Target, work: &Path, run_seed: u64) -> std::process::Child {
+fn spawn_child(target: &Target, work: &Path, run_seed: u64, broken: bool) -> std::process::Child {
     let exe = std::env::current_exe().expect("test binary");
-    Command::new(exe)
+    let mut command = Command::new(exe);
+    if broken {
+        command.env("WA_CRASH_BROKEN_ACK", "1");
+    }
+    command
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(CHILD, work)
         .env("WA_CRASH_RUN_SEED", run_seed.to_string())
@@ -295,15 +303,14 @@ fn soak(name: &str, target: Target, work: &Path) {
                 .as_nanos() as u64
         });
     eprintln!("{name}: seed {seed} (replay with WA_STORE_SEED={seed})");
-    let result = std::panic::catch_unwind(|| run_soak(name, &target, work, seed));
+    let result = std::panic::catch_unwind(|| run_soak(name, &target, work, seed, kills(), false));
     if let Err(panic) = result {
         eprintln!("{name}: FAILED with seed {seed} (replay with WA_STORE_SEED={seed})");
         std::panic::resume_unwind(panic);
     }
 }
 
-fn run_soak(name: &str, target: &Target, work: &Path, seed: u64) {
-    let kills = kills();
+fn run_soak(name: &str, target: &Target, work: &Path, seed: u64, kills: usize, broken: bool) {
     // Enough work that every kill lands mid-way (a run gets through ~10 messages).
     let messages = kills * 15 + 50;
     let mut alice = setup(target, work, seed, messages);
@@ -312,7 +319,7 @@ fn run_soak(name: &str, target: &Target, work: &Path, seed: u64) {
     let mut runs = 0u64;
     while killed < kills {
         runs += 1;
-        let mut child = spawn_child(target, work, seed ^ runs);
+        let mut child = spawn_child(target, work, seed ^ runs, broken);
         let delay = Duration::from_millis(rng.gen_range(2..80));
         let started = Instant::now();
         let mut finished = None;
@@ -338,12 +345,19 @@ fn run_soak(name: &str, target: &Target, work: &Path, seed: u64) {
                 if status.success() {
                     break; // finished just before the signal landed
                 }
+                // Only a death by our signal counts as a kill; any other exit is a failure
+                // that raced with the signal.
+                assert_eq!(
+                    std::os::unix::process::ExitStatusExt::signal(&status),
+                    Some(9),
+                    "{name}: child failed on its own: {status}"
+                );
                 killed += 1;
             }
         }
     }
     // A last run without a kill: must open cleanly and finish everything.
-    let mut child = spawn_child(target, work, seed ^ u64::MAX);
+    let mut child = spawn_child(target, work, seed ^ u64::MAX, broken);
     let deadline = Instant::now() + Duration::from_secs(600);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -481,4 +495,24 @@ fn crash_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let device = common::fresh_device("crash");
     soak("postgres", Target::Postgres { url, device }, dir.path());
+}
+
+/// The checker can fail: a child that acks before storing (the bug the protocol prevents) loses
+/// messages under the same kills, and the check says so.
+#[test]
+fn checker_catches_a_child_that_acks_before_storing() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::Sqlite(dir.path().join("wa.db"));
+    let result =
+        std::panic::catch_unwind(|| run_soak("sqlite-broken", &target, dir.path(), 1, 30, true));
+    let panic = result.expect_err("acking before storing must lose a message under 30 kills");
+    let text = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default();
+    assert!(text.contains("lost"), "failed for another reason: {text}");
 }
