@@ -162,7 +162,7 @@ impl Peer {
                     id.clone(),
                     chat.clone(),
                     *from_me,
-                    message.conversation.clone().unwrap_or_default(),
+                    text_of(message).unwrap_or_default().to_owned(),
                 )),
                 _ => None,
             })
@@ -170,12 +170,24 @@ impl Peer {
     }
 }
 
+/// The text of a plain (`conversation`) or extended text message (Baileys sends the latter).
+fn text_of(message: &wa_proto::proto::Message) -> Option<&str> {
+    message.conversation.as_deref().or_else(|| {
+        message
+            .extended_text_message
+            .as_ref()
+            .and_then(|m| m.text.as_deref())
+    })
+}
+
 fn has_text(events: &[MessengerEvent], text: &str) -> bool {
-    events.iter().any(|e| matches!(e, MessengerEvent::Message { message, .. } if message.conversation.as_deref() == Some(text)))
+    events.iter().any(
+        |e| matches!(e, MessengerEvent::Message { message, .. } if text_of(message) == Some(text)),
+    )
 }
 
 fn count_text(events: &[MessengerEvent], text: &str) -> usize {
-    events.iter().filter(|e| matches!(e, MessengerEvent::Message { message, .. } if message.conversation.as_deref() == Some(text))).count()
+    events.iter().filter(|e| matches!(e, MessengerEvent::Message { message, .. } if text_of(message) == Some(text))).count()
 }
 
 fn delivered(events: &[MessengerEvent], id: &str) -> bool {
@@ -254,7 +266,7 @@ async fn our_clients_chat_with_fan_out_offline_queue_and_retry() {
         let at = b
             .seen
             .iter()
-            .position(|e| matches!(e, MessengerEvent::Message { message, .. } if message.conversation.as_deref() == Some(text.as_str())))
+            .position(|e| matches!(e, MessengerEvent::Message { message, .. } if text_of(message) == Some(text.as_str())))
             .unwrap();
         assert!(at < marker, "queued message {i} before the offline marker");
         assert_eq!(count_text(&b.seen, &text), 1);
@@ -470,5 +482,252 @@ async fn kill_mid_stream_and_restart_from_sqlite() {
         received, expected,
         "every message exactly once across two SIGKILLs"
     );
+    handle.shutdown().await;
+}
+
+fn node_missing() -> bool {
+    let missing = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err();
+    if missing {
+        eprintln!("skipped: `node` is not installed (the Baileys 7 peer needs it)");
+    }
+    missing
+}
+
+/// Baileys 7 running interop/md-chat.mjs, its stdin and everything it printed.
+struct Baileys {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    seen: Vec<Value>,
+    seq: u64,
+}
+
+impl Baileys {
+    async fn start(handle: &SimHandle, auth: &Path, phone: u64) -> Baileys {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+        assert!(
+            dir.join("node_modules/baileys").is_dir(),
+            "interop/node_modules is missing: run `cargo xtask setup`"
+        );
+        let mut child = tokio::process::Command::new("node")
+            .current_dir(&dir)
+            .arg("md-chat.mjs")
+            .arg(handle.md_ws_url())
+            .arg(hex(&handle.md().trust_root().key))
+            .arg(handle.control_url())
+            .arg(auth)
+            .arg(phone.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut peer = Baileys {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            seq: 0,
+        };
+        peer.until("Baileys ready", |s| {
+            s.iter().any(|v| v.get("ready").is_some())
+        })
+        .await;
+        peer
+    }
+
+    fn me(&self) -> String {
+        let id = self
+            .seen
+            .iter()
+            .find_map(|v| v["ready"]["id"].as_str())
+            .expect("ready")
+            .to_owned();
+        // Baileys names itself `number:device@s.whatsapp.net`.
+        id
+    }
+
+    async fn until(&mut self, what: &str, pred: impl Fn(&[Value]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        while !pred(&self.seen) {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not seen in {:#?}", self.seen))
+                .unwrap()
+                .unwrap_or_else(|| panic!("{what}: Baileys exited; saw {:#?}", self.seen));
+            if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                assert!(
+                    value.get("closed").is_none(),
+                    "{what}: Baileys closed: {value}"
+                );
+                self.seen.push(value);
+            }
+        }
+    }
+
+    async fn command(&mut self, command: Value) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut line = command.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn send(&mut self, to: &str, text: &str) -> String {
+        self.seq += 1;
+        let seq = self.seq;
+        self.command(serde_json::json!({ "send": { "seq": seq, "to": to, "text": text } }))
+            .await;
+        self.until("send answered", |s| {
+            s.iter()
+                .any(|v| v["sent"]["seq"] == seq || v.get("error").is_some())
+        })
+        .await;
+        let answer = self
+            .seen
+            .iter()
+            .find(|v| v["sent"]["seq"] == seq)
+            .unwrap_or_else(|| panic!("send failed: {:?}", self.seen.last()));
+        answer["sent"]["id"].as_str().unwrap().to_owned()
+    }
+
+    fn count_text(&self, text: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|v| v["msg"]["text"] == text && v["msg"]["fromMe"] == false)
+            .count()
+    }
+
+    async fn quit(mut self) {
+        self.command(serde_json::json!({ "quit": true })).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baileys_and_our_client_chat_both_ways() {
+    if node_missing() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let auth = tmp.path().join("baileys-auth");
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let (mut ours, _) = paired_peer(&handle, PHONE_B).await;
+    let (mut ours2, _) = paired_peer(&handle, PHONE_B).await;
+    let mut baileys = Baileys::start(&handle, &auth, PHONE_A).await;
+    let baileys_device = baileys.me();
+
+    // Baileys → us.
+    let from_baileys = baileys.send(&user(PHONE_B), "hi from baileys").await;
+    ours.until("Baileys' message", |s| has_text(s, "hi from baileys"))
+        .await;
+    let got = ours
+        .texts()
+        .into_iter()
+        .find(|t| t.3 == "hi from baileys")
+        .unwrap();
+    assert_eq!(
+        (got.0.as_str(), got.1.as_str()),
+        (from_baileys.as_str(), user(PHONE_A).as_str())
+    );
+
+    // Us → Baileys; our second device sees it as ours; each side sees the delivery.
+    let to_baileys = ours.send(&user(PHONE_A), "hi baileys").await;
+    baileys
+        .until("our message", |s| {
+            s.iter().any(|v| v["msg"]["text"] == "hi baileys")
+        })
+        .await;
+    let msg = baileys
+        .seen
+        .iter()
+        .find(|v| v["msg"]["text"] == "hi baileys")
+        .unwrap();
+    assert_eq!(msg["msg"]["id"], to_baileys.as_str());
+    ours2
+        .until("own-device copy of what went to Baileys", |s| {
+            s.iter().any(|e| {
+                matches!(e, MessengerEvent::Message { message, from_me: true, chat, .. }
+                if text_of(message) == Some("hi baileys") && *chat == user(PHONE_A))
+            })
+        })
+        .await;
+    ours.until("Baileys' delivery receipt", |s| delivered(s, &to_baileys))
+        .await;
+    baileys
+        .until("our delivery receipt", |s| {
+            s.iter().any(|v| {
+                v["receipt"]["id"] == from_baileys.as_str()
+                    && v["receipt"]["status"].as_u64() >= Some(3)
+            })
+        })
+        .await;
+
+    // Baileys goes offline; we send two; it comes back from its saved credentials.
+    baileys.quit().await;
+    for text in ["while you were away 1", "while you were away 2"] {
+        ours.send(&user(PHONE_A), text).await;
+    }
+    let mut baileys = Baileys::start(&handle, &auth, PHONE_A).await;
+    baileys
+        .until("offline messages", |s| {
+            ["while you were away 1", "while you were away 2"]
+                .iter()
+                .all(|t| s.iter().any(|v| v["msg"]["text"] == *t))
+        })
+        .await;
+
+    // We lose our session with Baileys' device: its next message comes through a retry.
+    ours.device.reset_session(&baileys_device).unwrap();
+    let retried = baileys.send(&user(PHONE_B), "after our reset").await;
+    ours.until("the retried message", |s| has_text(s, "after our reset"))
+        .await;
+    assert!(
+        ours.seen.iter().any(|e| matches!(e, MessengerEvent::DecryptFailed { id, retry_sent: true, .. } if *id == retried)),
+        "the first copy failed and a retry receipt went out: {:#?}",
+        ours.seen
+    );
+
+    // More both ways after the repair; everything exactly once on both sides.
+    baileys.send(&user(PHONE_B), "after repair").await;
+    ours.send(&user(PHONE_A), "after repair too").await;
+    ours.until("after repair", |s| has_text(s, "after repair"))
+        .await;
+    baileys
+        .until("after repair too", |s| {
+            s.iter().any(|v| v["msg"]["text"] == "after repair too")
+        })
+        .await;
+    ours.device
+        .serve_for(Duration::from_millis(500), &ours.tx)
+        .await
+        .unwrap();
+    while let Ok(e) = ours.rx.try_recv() {
+        ours.seen.push(e);
+    }
+    for text in ["hi from baileys", "after our reset", "after repair"] {
+        assert_eq!(
+            count_text(&ours.seen, text),
+            1,
+            "{text} exactly once on our side"
+        );
+    }
+    for text in [
+        "while you were away 1",
+        "while you were away 2",
+        "after repair too",
+    ] {
+        assert_eq!(
+            baileys.count_text(text),
+            1,
+            "{text} exactly once on Baileys' side"
+        );
+    }
+    baileys.quit().await;
     handle.shutdown().await;
 }

@@ -289,8 +289,11 @@ pub fn retry_receipt(id: &str, to: &str, count: u32, now_secs: u64, keys: &Retry
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReceiptKind {
-    /// Delivered to a device (no `type`).
+    /// Delivered to a device (no `type`, or `inactive`: delivered to a device that is not in
+    /// the foreground, which is what Baileys sends unless it is marked online).
     Delivery,
+    /// One of our own other devices got a message we sent (`sender`).
+    Sender,
     /// Read (`read`) or read on one of our own devices (`read-self`).
     Read,
     /// The receiver could not decrypt and asks again (`retry`).
@@ -347,7 +350,8 @@ impl Receipt {
             }
         }
         let kind = match node.optional_str("type") {
-            None | Some("") => ReceiptKind::Delivery,
+            None | Some("" | "inactive") => ReceiptKind::Delivery,
+            Some("sender") => ReceiptKind::Sender,
             Some("read" | "read-self") => ReceiptKind::Read,
             Some("retry") => {
                 let count = node
