@@ -728,16 +728,29 @@ impl Messenger {
                 let Ok(parsed) = PreKeySignalMessage::parse(&enc.ciphertext) else {
                     return Err("untrusted identity".into());
                 };
+                // The new key is trusted only if the message decrypts with it: an unauthenticated
+                // stanza must not replace a peer's identity.
                 let key: PublicKey = parsed.identity_key;
+                let old = store.identity(address).ok().flatten();
                 if store.save_identity(address, &key).is_err() {
                     self.events
                         .push_back(MessengerEvent::StoreFailed("saving an identity".into()));
                     return Ok(None);
                 }
-                self.events.push_back(MessengerEvent::IdentityChanged {
-                    device: incoming.sender.clone(),
-                });
-                attempt(store, rng).map(Some).map_err(|e| e.to_string())
+                match attempt(store, rng) {
+                    Ok(outcome) => {
+                        self.events.push_back(MessengerEvent::IdentityChanged {
+                            device: incoming.sender.clone(),
+                        });
+                        Ok(Some(outcome))
+                    }
+                    Err(e) => {
+                        if let Some(old) = old {
+                            let _ = store.save_identity(address, &old);
+                        }
+                        Err(e.to_string())
+                    }
+                }
             }
             Err(wa_signal::Error::Store(e)) => {
                 self.events
