@@ -241,8 +241,8 @@ impl MdDevice {
         let undelivered = signal
             .undelivered()
             .map_err(|e| MdDeviceError::SignalStore(e.to_string()))?;
-        for (hash, sender, id, plaintext) in undelivered {
-            messenger.replay(&sender, &id, hash, &plaintext);
+        for entry in undelivered {
+            messenger.replay(&entry.sender, &entry.id, entry.hash, &entry.plaintext);
         }
         self.messenger = Some(messenger);
         Ok(())

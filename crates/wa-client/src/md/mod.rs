@@ -11,5 +11,5 @@ mod store;
 
 pub use conn::{MdClient, MdClientError, MdConnectConfig};
 pub use device::{DeviceEvent, MdDevice, MdDeviceConfig, MdDeviceError};
-pub use signal::{SignalState, WaStoreCredentials, open_sqlite};
+pub use signal::{SignalState, Undelivered, WaStoreCredentials, open_sqlite};
 pub use store::{CredentialStore, FileCredentialStore, MemoryCredentialStore};

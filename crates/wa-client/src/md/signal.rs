@@ -98,25 +98,34 @@ impl CredentialStore for WaStoreCredentials {
 #[derive(Clone, Debug)]
 pub struct SignalState(pub Arc<Store>);
 
+/// A message decrypted and buffered but not handed to the application (the process stopped in
+/// between).
+#[derive(Debug)]
+pub struct Undelivered {
+    /// The decrypt buffer's key.
+    pub hash: CiphertextHash,
+    /// The sending device.
+    pub sender: String,
+    /// The message id.
+    pub id: String,
+    /// The padded plaintext.
+    pub plaintext: Zeroizing<Vec<u8>>,
+}
+
 impl SignalState {
-    /// Plaintexts decrypted and buffered but not yet handed to the application (after a crash):
-    /// `(hash, sender, id, padded plaintext)`.
+    /// What the decrypt buffer holds undelivered.
     ///
     /// # Errors
     /// A store failure.
-    pub fn undelivered(
-        &self,
-    ) -> Result<Vec<(CiphertextHash, String, String, Zeroizing<Vec<u8>>)>, MdStoreError> {
+    pub fn undelivered(&self) -> Result<Vec<Undelivered>, MdStoreError> {
         let entries = self.0.transaction(|tx| tx.undelivered())?;
         Ok(entries
             .into_iter()
-            .map(|(hash, m)| {
-                (
-                    hash,
-                    m.sender.clone(),
-                    m.id.clone(),
-                    Zeroizing::new(m.plaintext.clone()),
-                )
+            .map(|(hash, m)| Undelivered {
+                hash,
+                sender: m.sender.clone(),
+                id: m.id.clone(),
+                plaintext: Zeroizing::new(m.plaintext.clone()),
             })
             .collect())
     }
