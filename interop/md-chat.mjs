@@ -12,6 +12,7 @@
 //   {"closed": <status>, "reason": "..."}             the connection ended (then exit 2)
 // stdin, one JSON object per line:
 //   {"send": {"seq": N, "to": "<jid>", "text": "..."}}
+//   {"read": {"id": "<message id>"}}                   mark a received message read
 //   {"quit": true}                                     close the socket and exit 0
 import readline from 'node:readline';
 import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, useMultiFileAuthState } from 'baileys';
@@ -49,6 +50,8 @@ const post = async (path, body) => {
 const { state, saveCreds } = await useMultiFileAuthState(authDir);
 // What we sent, for Baileys' retry handling (it asks for a message by key to resend it).
 const sent = new Map();
+// What we received, by id, so that it can be marked read.
+const received = new Map();
 let sock;
 let sockets = 0;
 let quitting = false;
@@ -92,6 +95,7 @@ const start = () => {
     for (const m of messages) {
       const text = textOf(m.message);
       if (text === null) continue;
+      if (!m.key.fromMe) received.set(m.key.id, m.key);
       emit({ msg: { id: m.key.id, from: m.key.remoteJid, fromMe: !!m.key.fromMe, text } });
     }
   });
@@ -116,6 +120,16 @@ lines.on('line', async (line) => {
     await saveCreds();
     sock?.end(undefined);
     setTimeout(() => process.exit(0), 300);
+    return;
+  }
+  if (command.read) {
+    const key = received.get(command.read.id);
+    if (!key) {
+      emit({ error: `read: unknown message ${command.read.id}` });
+      return;
+    }
+    await sock.readMessages([key]);
+    emit({ read: { id: command.read.id } });
     return;
   }
   if (command.send) {

@@ -668,6 +668,27 @@ async fn baileys_and_our_client_chat_both_ways() {
         })
         .await;
 
+    // Read receipts both ways.
+    ours.device
+        .mark_read(&user(PHONE_A), std::slice::from_ref(&from_baileys))
+        .await
+        .unwrap();
+    baileys
+        .until("our read receipt", |s| {
+            s.iter().any(|v| {
+                v["receipt"]["id"] == from_baileys.as_str()
+                    && v["receipt"]["status"].as_u64() >= Some(4)
+            })
+        })
+        .await;
+    baileys
+        .command(serde_json::json!({ "read": { "id": to_baileys } }))
+        .await;
+    ours.until("Baileys' read receipt", |s| {
+        s.iter().any(|e| matches!(e, MessengerEvent::Receipt { ids, kind: ReceiptKind::Read, .. } if ids.contains(&to_baileys)))
+    })
+    .await;
+
     // Baileys goes offline; we send two; it comes back from its saved credentials.
     baileys.quit().await;
     for text in ["while you were away 1", "while you were away 2"] {

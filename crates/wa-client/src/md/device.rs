@@ -275,6 +275,23 @@ impl MdDevice {
         }
     }
 
+    /// Sends a read receipt for messages `ids` of chat `chat` (the sender's user JID).
+    ///
+    /// # Errors
+    /// Messaging unavailable, or the connection failed.
+    pub async fn mark_read(&mut self, chat: &str, ids: &[String]) -> Result<(), MdDeviceError> {
+        let messenger = self.messenger.as_mut().ok_or(MessengerError::NotPaired)?;
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        messenger.mark_read(chat, ids, unix);
+        let conn = self.conn.as_mut().ok_or(MdDeviceError::LinkLost)?;
+        while let Some(node) = messenger.poll_transmit() {
+            conn.send_node(&node).await?;
+        }
+        Ok(())
+    }
+
     /// Forgets the Signal session with one device (`number:device@s.whatsapp.net`), as a
     /// damaged or lost session would: its next message cannot be decrypted and goes through a
     /// retry receipt.

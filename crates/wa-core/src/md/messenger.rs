@@ -352,6 +352,14 @@ impl Messenger {
         self.deliver(&incoming, hash, padded);
     }
 
+    /// Tells the sender of messages `ids` in chat `chat` (a user JID) that we read them.
+    pub fn mark_read(&mut self, chat: &str, ids: &[String], now_secs: u64) {
+        let ids = &ids[..ids.len().min(stanza::MAX_RECEIPT_IDS)];
+        if let Some(receipt) = stanza::read_receipt(ids, chat, now_secs) {
+            self.out.push_back(receipt);
+        }
+    }
+
     /// Sends still waiting for device lists or bundles.
     pub fn pending_sends(&self) -> usize {
         self.sends.len()

@@ -222,12 +222,22 @@ pub fn delivery_receipt(id: &str, to: &str, participant: Option<&str>) -> Node {
         .attr_opt("participant", participant)
 }
 
-/// A read receipt for message `id` from `to`.
-pub fn read_receipt(id: &str, to: &str) -> Node {
-    Node::new("receipt")
-        .attr("id", id)
+/// A read receipt to `to` (the chat) for messages `ids` (the first in `id`, the others in
+/// `<list><item id/></list>`); `None` for no ids.
+pub fn read_receipt(ids: &[String], to: &str, now_secs: u64) -> Option<Node> {
+    let (first, rest) = ids.split_first()?;
+    let receipt = Node::new("receipt")
+        .attr("id", first)
         .attr("to", to)
         .attr("type", "read")
+        .attr("t", now_secs);
+    Some(if rest.is_empty() {
+        receipt
+    } else {
+        receipt.children([
+            Node::new("list").children(rest.iter().map(|id| Node::new("item").attr("id", id)))
+        ])
+    })
 }
 
 /// What a retry receipt carries besides the message id: our registration id and, so that the
