@@ -30,6 +30,9 @@ pub enum Table {
     AppStateVersions,
     /// The decrypt buffer.
     DecryptBuffer,
+    /// The hashes of undelivered decrypt-buffer entries (v2): listing what is pending must not
+    /// read every delivered entry ever kept.
+    DecryptPending,
     /// The outbox.
     Outbox,
     /// Message secrets.
@@ -41,8 +44,28 @@ pub enum Table {
 }
 
 impl Table {
-    /// Every table (the v1 schema creates them all).
-    pub const ALL: [Table; 15] = [
+    /// Every table.
+    pub const ALL: [Table; 16] = [
+        Table::Meta,
+        Table::Identities,
+        Table::Sessions,
+        Table::PreKeys,
+        Table::SignedPreKeys,
+        Table::SenderKeys,
+        Table::LidToPn,
+        Table::PnToLid,
+        Table::AppStateKeys,
+        Table::AppStateVersions,
+        Table::DecryptBuffer,
+        Table::DecryptPending,
+        Table::Outbox,
+        Table::MessageSecrets,
+        Table::Contacts,
+        Table::Chats,
+    ];
+
+    /// The tables the v1 schema creates.
+    pub const V1: [Table; 15] = [
         Table::Meta,
         Table::Identities,
         Table::Sessions,
@@ -74,6 +97,7 @@ impl Table {
             Table::AppStateKeys => "app_state_keys",
             Table::AppStateVersions => "app_state_versions",
             Table::DecryptBuffer => "decrypt_buffer",
+            Table::DecryptPending => "decrypt_pending",
             Table::Outbox => "outbox",
             Table::MessageSecrets => "message_secrets",
             Table::Contacts => "contacts",

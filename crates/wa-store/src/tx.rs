@@ -281,18 +281,30 @@ fn hash_of(key: &[u8]) -> Result<CiphertextHash> {
 
 impl DecryptBufferStore for Tx<'_> {
     fn buffer_decrypted(&mut self, hash: &CiphertextHash, m: &DecryptedMessage) -> MResult<()> {
-        Ok(self.put(Table::DecryptBuffer, hash, &codec::encode_decrypted(m))?)
+        self.put(Table::DecryptBuffer, hash, &codec::encode_decrypted(m))?;
+        if m.delivered {
+            self.delete(Table::DecryptPending, hash)?;
+        } else {
+            self.put(Table::DecryptPending, hash, &[])?;
+        }
+        Ok(())
     }
     fn decrypted(&self, hash: &CiphertextHash) -> MResult<Option<DecryptedMessage>> {
         Ok(self.load(Table::DecryptBuffer, hash, codec::decode_decrypted)?)
     }
     fn undelivered(&self) -> MResult<Vec<(CiphertextHash, DecryptedMessage)>> {
+        // Only the pending index is scanned: delivered entries stay (as tombstones for
+        // redeliveries) without slowing this down.
         let mut out = Vec::new();
-        for (k, v) in self.scan(Table::DecryptBuffer)? {
-            let v = zeroize::Zeroizing::new(v);
-            let m = codec::decode_decrypted(&v)?;
+        for (k, _) in self.scan(Table::DecryptPending)? {
+            let hash = hash_of(&k)?;
+            let m = self
+                .load(Table::DecryptBuffer, &hash, codec::decode_decrypted)?
+                .ok_or(Error::Corrupt {
+                    what: "decrypt-pending entry without its buffer entry",
+                })?;
             if !m.delivered {
-                out.push((hash_of(&k)?, m));
+                out.push((hash, m));
             }
         }
         Ok(out)
@@ -305,6 +317,7 @@ impl DecryptBufferStore for Tx<'_> {
         zeroize::Zeroize::zeroize(&mut m.plaintext);
         m.plaintext.clear();
         self.put(Table::DecryptBuffer, hash, &codec::encode_decrypted(&m))?;
+        self.delete(Table::DecryptPending, hash)?;
         Ok(true)
     }
 }

@@ -5,9 +5,11 @@
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 mod common;
 
-use wa_core::md::store::{Chat, ChatStore as _, DeviceStore as _};
+use wa_core::md::store::{
+    Chat, ChatStore as _, DecryptBufferStore as _, DecryptedMessage, DeviceStore as _,
+};
 use wa_signal::{IdentityStore as _, KeyPair};
-use wa_store::{Error, OpenOptions, Store, migrations};
+use wa_store::{Error, OpenOptions, Store, Table, codec, migrations};
 
 fn v1() -> OpenOptions {
     OpenOptions {
@@ -16,7 +18,29 @@ fn v1() -> OpenOptions {
     }
 }
 
+fn entry(id: &str, delivered: bool) -> DecryptedMessage {
+    DecryptedMessage {
+        sender: "a@s".into(),
+        id: id.into(),
+        plaintext: if delivered {
+            Vec::new()
+        } else {
+            b"pending".to_vec()
+        },
+        delivered,
+    }
+}
+
 fn fill(store: &mut Store) {
+    // Decrypt-buffer rows as v1 wrote them (v1 had no pending index).
+    store
+        .transaction(|tx| -> Result<(), Error> {
+            let pending = codec::encode_decrypted(&entry("P", false));
+            tx.put_raw(Table::DecryptBuffer, &[1; 32], &pending)?;
+            let delivered = codec::encode_decrypted(&entry("D", true));
+            tx.put_raw(Table::DecryptBuffer, &[2; 32], &delivered)
+        })
+        .unwrap();
     store
         .set_local_identity(&KeyPair::from_private_bytes([9; 32]), 77)
         .unwrap();
@@ -44,6 +68,11 @@ fn verify(store: &Store) {
         Some(&b"credentials v1"[..])
     );
     assert_eq!(store.chat("g@g.us").unwrap().unwrap().unread, 4);
+    // v2 built the pending index from the v1 buffer: only the undelivered entry is listed.
+    let pending = store.undelivered().unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!((pending[0].0, pending[0].1.id.as_str()), ([1; 32], "P"));
+    assert!(store.decrypted(&[2; 32]).unwrap().unwrap().delivered);
 }
 
 #[cfg(feature = "sqlite")]
