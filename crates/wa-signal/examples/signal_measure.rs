@@ -10,7 +10,7 @@
 //! Randomness is `StdRng` seeded from the OS, as a client would draw it.
 //!
 //! Output: one JSON object per line, `{"peer":"wa-signal","measure":…,"per_s":…}` or
-//! `{…,"bytes":…}`. Usage: `signal_measure [SECONDS per measure] [--sizes]`.
+//! `{…,"bytes":…}`. Usage: `signal_measure [SECONDS per measure] [--sizes] [--only setup|alternating|burst|group|xeddsa]`.
 
 use std::time::{Duration, Instant};
 
@@ -288,6 +288,17 @@ fn xeddsa(seconds: f64, rng: &mut StdRng) {
         count += 64;
     }
     print_rate("xeddsa-sign", count, start.elapsed());
+    // The same with the Edwards form computed once, as a client holding its identity key can.
+    let signing = wa_crypto::XeddsaSigningKey::new(&key);
+    let start = Instant::now();
+    let mut count = 0;
+    while start.elapsed() < budget {
+        for _ in 0..64 {
+            signature = signing.sign_rng(&message, rng);
+        }
+        count += 64;
+    }
+    print_rate("xeddsa-sign-precomputed", count, start.elapsed());
     let public = key.public_bytes();
     let start = Instant::now();
     let mut count = 0;
@@ -326,21 +337,36 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mut seconds = 1.0;
     let mut with_sizes = false;
-    for arg in args.by_ref() {
+    // `--only burst`: one group of measures (for profiling with perf).
+    let mut only = String::new();
+    while let Some(arg) = args.next() {
         if arg == "--sizes" {
             with_sizes = true;
+        } else if arg == "--only" {
+            only = args.next().expect("--only takes a name");
         } else {
             seconds = arg.parse().expect("SECONDS must be a number");
         }
     }
     let mut rng = StdRng::from_entropy();
-    setup(seconds, &mut rng);
-    for size in SIZES {
-        alternating(seconds, size, &mut rng);
-        burst(seconds, size, &mut rng);
+    let run = |name: &str| only.is_empty() || only == name;
+    if run("setup") {
+        setup(seconds, &mut rng);
     }
-    group(seconds, 100, &mut rng);
-    xeddsa(seconds, &mut rng);
+    for size in SIZES {
+        if run("alternating") {
+            alternating(seconds, size, &mut rng);
+        }
+        if run("burst") {
+            burst(seconds, size, &mut rng);
+        }
+    }
+    if run("group") {
+        group(seconds, 100, &mut rng);
+    }
+    if run("xeddsa") {
+        xeddsa(seconds, &mut rng);
+    }
     if with_sizes {
         sizes(&mut rng);
     }
