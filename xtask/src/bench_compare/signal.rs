@@ -17,6 +17,10 @@ use super::capture;
 use crate::project_root;
 
 const ROUNDS: usize = 3;
+/// X25519 operations of the initiator's setup: DH1–DH4, then its first sending chain.
+const INITIATOR_DH: f64 = 5.0;
+/// X25519 operations of the responder's setup: DH1–DH4, then the first ratchet step's two.
+const RESPONDER_DH: f64 = 6.0;
 /// The 10-KiB rows' size, also the buffer size given to `openssl speed -bytes`.
 const BIG: usize = 10 * 1024;
 
@@ -43,13 +47,20 @@ fn collect(output: &str, figures: &mut Figures) {
     }
 }
 
-/// `openssl speed -mr` output: `+H:10240` then `+F:<n>:<algorithm>:<bytes per second>`.
+/// `openssl speed -mr` output: `+H:10240` then `+F:<n>:<algorithm>:<bytes per second>` for
+/// ciphers and MACs; `+F5:<n>:253:<ops per second>:…` for X25519.
 fn collect_openssl(output: &str, measure: &str, figures: &mut Figures) -> Result<(), String> {
     let rate = output
         .lines()
-        .filter(|line| line.starts_with("+F:"))
-        .find_map(|line| line.rsplit(':').next()?.parse::<f64>().ok())
-        .ok_or_else(|| format!("no `+F:` line in openssl's output for {measure}"))?;
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            match fields.first().copied() {
+                Some("+F") => fields.last()?.parse::<f64>().ok(),
+                Some("+F5") => fields.get(3)?.parse::<f64>().ok(),
+                _ => None,
+            }
+        })
+        .ok_or_else(|| format!("no `+F` line in openssl's output for {measure}"))?;
     figures
         .entry(("openssl".into(), measure.into()))
         .or_default()
@@ -116,9 +127,13 @@ pub fn run(seconds: &str) -> Result<(), String> {
             ("aes-256-cbc-encrypt", &["-evp", "aes-256-cbc"][..]),
             ("aes-256-cbc-decrypt", &["-decrypt", "-evp", "aes-256-cbc"]),
             ("hmac-sha256", &["-hmac", "sha256"]),
+            ("x25519", &["ecdhx25519"]),
         ] {
             // `-elapsed`: wall-clock time, like the other measurements.
-            let mut args = vec!["speed", "-elapsed", "-mr", "-seconds", "1", "-bytes", &big];
+            let mut args = vec!["speed", "-elapsed", "-mr", "-seconds", "1"];
+            if measure != "x25519" {
+                args.extend_from_slice(&["-bytes", &big]);
+            }
             args.extend_from_slice(algorithm);
             collect_openssl(&capture(&root, "openssl", &args)?, measure, &mut figures)?;
         }
@@ -139,7 +154,7 @@ pub fn run(seconds: &str) -> Result<(), String> {
 
     println!("\nSignal operations per second, median of {ROUNDS} rounds");
     println!(
-        "{:<20} {:>10} {:>10} {:>11} {:>9} {:>9} {:>8}",
+        "{:<23} {:>10} {:>10} {:>11} {:>9} {:>9} {:>8}",
         "measure", "wa-signal", "libsignal", "rust-bridge", "/npm", "/bridge", "/limit"
     );
     let mut rows: Vec<String> = vec!["setup-initiator".into(), "setup-responder".into()];
@@ -155,10 +170,19 @@ pub fn run(seconds: &str) -> Result<(), String> {
             "group-encrypt-100",
             "group-decrypt-100",
             "xeddsa-sign",
+            "xeddsa-sign-precomputed",
             "xeddsa-verify",
         ]
         .map(String::from),
     );
+    // A figure, or `-` where a side has none.
+    let show = |value: f64, width: usize, decimals: usize, suffix: &str| {
+        if value.is_finite() {
+            format!("{value:>w$.decimals$}{suffix}", w = width - suffix.len())
+        } else {
+            format!("{:>width$}", "-")
+        }
+    };
     for measure in &rows {
         let ours = get("wa-signal", measure);
         let npm = get("libsignal", measure);
@@ -174,9 +198,12 @@ pub fn run(seconds: &str) -> Result<(), String> {
             format!("{:>8}", "-")
         };
         println!(
-            "{measure:<20} {ours:>10.0} {npm:>10.0} {bridge:>11.0} {:>8.1}x {:>8.1}x {limit}",
-            ours / npm,
-            ours / bridge
+            "{measure:<23} {} {} {} {} {} {limit}",
+            show(ours, 10, 0, ""),
+            show(npm, 10, 0, ""),
+            show(bridge, 11, 0, ""),
+            show(ours / npm, 9, 1, "x"),
+            show(ours / bridge, 9, 1, "x"),
         );
     }
     println!(
@@ -186,6 +213,17 @@ pub fn run(seconds: &str) -> Result<(), String> {
         get("openssl", "aes-256-cbc-encrypt") / 1e6,
         get("openssl", "aes-256-cbc-decrypt") / 1e6,
         get("openssl", "hmac-sha256") / 1e6,
+    );
+    let x25519 = get("openssl", "x25519");
+    println!(
+        "openssl X25519: {x25519:.0}/s, one core. Setup is bound by it: the initiator computes\n\
+         {INITIATOR_DH} X25519 (four for X3DH, one for its first sending chain), the responder \
+         {RESPONDER_DH} (X3DH and the first ratchet step) → at most {:.0} and {:.0} setups/s at \
+         openssl's rate,\nbefore key generation and the signature check; ours: {:.0} and {:.0}.",
+        x25519 / INITIATOR_DH,
+        x25519 / RESPONDER_DH,
+        get("wa-signal", "setup-initiator"),
+        get("wa-signal", "setup-responder"),
     );
     println!(
         "XEdDSA native figure: {}",
@@ -217,7 +255,9 @@ pub fn run(seconds: &str) -> Result<(), String> {
          to a new peer each time; setup-responder: decrypt such a pkmsg (X3DH, first ratchet\n\
          step). alt: each message answers the last (a ratchet step per decrypt); burst: 256\n\
          messages one way, then decrypted in order. group: one sender's chain, 256 skmsg then\n\
-         decrypted; npm column = Baileys 7's group cipher. xeddsa: over a 33-byte key. Every\n\
+         decrypted; npm column = Baileys 7's group cipher. xeddsa: over a 33-byte key, from the\n\
+         private key each time as the peers' calls do; -precomputed: wa-crypto's XeddsaSigningKey,\n\
+         its Edwards form computed once (one fixed-base multiplication per signature). Every\n\
          operation loads and stores the serialised record (ours: record bytes; libsignal: JSON of\n\
          SessionRecord.serialize(); Baileys' sender keys: its JSON; bridge: its bytes).\n\
          /npm, /bridge: wa-signal's rate over theirs (targets >= 10x and >= 2x); /limit: our\n\
