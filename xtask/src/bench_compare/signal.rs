@@ -266,3 +266,48 @@ pub fn run(seconds: &str) -> Result<(), String> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_lines_are_read_for_ciphers_macs_and_x25519() {
+        let mut figures = Figures::new();
+        collect_openssl(
+            "+DT:AES-256-CBC:1:10240\n+R:1:AES-256-CBC:1.0\n+H:10240\n+F:25:AES-256-CBC:696924160.00\n",
+            "aes",
+            &mut figures,
+        )
+        .unwrap();
+        collect_openssl(
+            "+H:10240\n+F:9:hmac(sha256):1377350970.30\n",
+            "hmac",
+            &mut figures,
+        )
+        .unwrap();
+        collect_openssl("+F5:22:253:4554.000000:0.000220\n", "x25519", &mut figures).unwrap();
+        assert_eq!(figures[&("openssl".into(), "aes".into())], [696924160.0]);
+        assert_eq!(figures[&("openssl".into(), "hmac".into())], [1377350970.3]);
+        assert_eq!(figures[&("openssl".into(), "x25519".into())], [4554.0]);
+        assert!(collect_openssl("+H:10240\n", "none", &mut figures).is_err());
+    }
+
+    #[test]
+    fn json_lines_collect_per_round_and_medians_ignore_one_outlier() {
+        let mut figures = Figures::new();
+        for rate in [10.0, 1000.0, 12.0] {
+            collect(
+                &format!(
+                    "noise\n{{\"peer\":\"p\",\"measure\":\"m\",\"per_s\":{rate}}}\n{{\"peer\":\"p\",\"measure\":\"size\",\"bytes\":615}}"
+                ),
+                &mut figures,
+            );
+        }
+        assert_eq!(figures[&("p".into(), "m".into())], [10.0, 1000.0, 12.0]);
+        assert_eq!(median(&figures[&("p".into(), "m".into())]), 12.0);
+        assert_eq!(median(&figures[&("p".into(), "size".into())]), 615.0);
+        assert_eq!(median(&[1.0, 3.0]), 2.0);
+        assert!(median(&[]).is_nan());
+    }
+}
