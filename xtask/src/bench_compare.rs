@@ -1,7 +1,8 @@
 //! `cargo xtask bench-compare codec`: our codec against the JavaScript peers on the same corpus,
 //! in the same run. Runs `interop/bench-codec.mjs` (Baileys 7, whatsapp-rust-bridge when
 //! installed, Baileys 3.5.3) and `wa-binary`'s `measure` example (release build), then prints MB/s
-//! per case and direction with our ratio to the better peer. `noise` is in [`noise`].
+//! per case and direction with our ratio to the better peer. `noise` is in [`noise`], `signal`
+//! in [`signal`].
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -9,6 +10,7 @@ use std::process::{Command, Stdio};
 use crate::project_root;
 
 mod noise;
+mod signal;
 
 /// One measurement line: `{"dict", "case", "direction", "peer", "mbps"}`.
 struct Row {
@@ -60,15 +62,17 @@ fn capture(dir: &Path, program: &str, args: &[&str]) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("`{shown}` printed non-UTF-8: {e}"))
 }
 
-/// Runs the comparison for `area` (`codec` or `noise`).
+/// Runs the comparison for `area` (`codec`, `noise` or `signal`).
 pub fn run(area: &str, seconds: &str) -> Result<(), String> {
-    if area == "noise" {
-        return noise::run(seconds);
-    }
-    if area != "codec" {
-        return Err(format!(
-            "bench-compare knows `codec`, `noise` and `media`, not `{area}`"
-        ));
+    match area {
+        "noise" => return noise::run(seconds),
+        "signal" => return signal::run(seconds),
+        "codec" => {}
+        _ => {
+            return Err(format!(
+                "bench-compare knows `codec`, `noise`, `signal` and `media`, not `{area}`"
+            ));
+        }
     }
     let root = project_root();
     let corpus = root.join("crates/wa-binary/benches/corpus");

@@ -27,6 +27,8 @@ commands:
   bench-compare media [MiB]  wa-media vs the one-core OpenSSL limit, same run (ratios, peak RSS)
   bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
   bench-compare noise [SECS]  Noise handshakes/s and frame MB/s vs Baileys 7, the bridge, openssl
+  bench-compare signal [SECS] Signal sessions, messages, sender keys, XEdDSA, record sizes vs npm
+                              libsignal, the bridge, openssl (medians, ratios)
 ";
 
 fn main() -> ExitCode {
