@@ -20,6 +20,7 @@
 mod binary;
 mod crypto;
 mod md;
+mod md_sim;
 mod media;
 mod proto;
 mod session;
@@ -52,6 +53,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(proto::GENERATORS);
     all.extend(media::GENERATORS);
     all.extend(md::GENERATORS);
+    all.extend(md_sim::GENERATORS);
     all.extend(signal::GENERATORS);
     all
 }

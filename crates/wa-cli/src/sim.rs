@@ -26,8 +26,16 @@ Examples:
   NODE_EXTRA_CA_CERTS=<the CA file it prints> node your-baileys-script.js
   wa sim --tls-cert chain.pem --tls-key key.pem   TLS with your own certificate
 
+  wa sim --md-state md.json                multi-device phones and linked devices kept in
+                                           md.json (0600), so they log in again after a restart
+  # a multi-device client (Baileys 7) pairs: the phone scans the QR it shows
+  curl -X POST http://127.0.0.1:8080/_sim/md/scan -H 'content-type: application/json' \\
+       -d '{\"qr\": \"<the QR string>\"}'
+
 Control API (JSON): GET /_sim/state, GET /_sim/events, POST /_sim/scan, /_sim/qr,
-/_sim/unpair, /_sim/config. Events are printed on standard error as they happen.";
+/_sim/unpair, /_sim/config; multi-device: GET /_sim/md/root, POST /_sim/md/scan,
+/_sim/md/pair-code, /_sim/md/unlink, GET /_sim/md/devices. Events are printed on standard
+error as they happen.";
 
 /// Options of `wa sim`.
 #[derive(Args, Debug)]
@@ -64,6 +72,10 @@ pub struct SimArgs {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Keep the multi-device state (root keys, phones, linked devices, their prekeys) in this
+    /// file (mode 0600): read back at start, so linked devices log in again after a restart.
+    #[arg(long, value_name = "FILE")]
+    pub md_state: Option<PathBuf>,
 }
 
 /// Where a TLS certificate came from, for the start-up lines.
@@ -136,21 +148,26 @@ pub fn server_config(args: &SimArgs) -> Result<Config, CliError> {
 
 /// Starts a simulator on `listen`.
 pub async fn start(listen: SocketAddr, server: Config) -> Result<SimHandle, CliError> {
-    start_with_tls(listen, server, None).await
+    start_with_tls(listen, server, None, None).await
 }
 
-/// Starts a simulator on `listen`, serving TLS when given a certificate.
+/// Starts a simulator on `listen`, serving TLS when given a certificate and keeping its
+/// multi-device state in `md_state` when given.
 async fn start_with_tls(
     listen: SocketAddr,
     server: Config,
     tls: Option<TlsConfig>,
+    md_state: Option<PathBuf>,
 ) -> Result<SimHandle, CliError> {
     let config = SimConfig {
         listen,
         server,
         tls,
     };
-    Ok(SimServer::start(config).await?)
+    Ok(match md_state {
+        Some(path) => SimServer::start_with_md_state(config, path).await?,
+        None => SimServer::start(config).await?,
+    })
 }
 
 /// Runs `wa sim`; `data_dir` (from `--data-dir`) holds the local CA of `--tls` by default.
@@ -164,7 +181,7 @@ pub async fn run(
     let account = config.accounts.first().cloned().unwrap_or_default();
     let auto_scan = config.auto_scan_delay;
     let (tls, source) = tls_config(&args, data_dir)?.unzip();
-    let handle = start_with_tls(args.listen, config, tls).await?;
+    let handle = start_with_tls(args.listen, config, tls, args.md_state.clone()).await?;
     println!(
         "{}",
         out.bold("wa-sim: a local WhatsApp Web (legacy) server")
@@ -180,16 +197,25 @@ pub async fn run(
         out.accent(handle.md_ws_url())
     );
     let md_root = handle.md().trust_root();
+    let md_root_hex: String = md_root.key.iter().map(|b| format!("{b:02x}")).collect();
     println!(
-        "  {}    {} (serial {}; MD clients must trust it)",
+        "  {}    {md_root_hex} (serial {}; MD clients must trust it, also at GET {}/md/root)",
         out.dim("MD root"),
-        md_root
-            .key
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>(),
-        md_root.serial
+        md_root.serial,
+        handle.control_url()
     );
+    println!(
+        "  {}   Baileys 7: WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from('{md_root_hex}', 'hex') and waWebSocketUrl: '{}'",
+        out.dim("trust it"),
+        handle.md_ws_url()
+    );
+    if let Some(path) = &args.md_state {
+        println!(
+            "  {}   {} (phones and linked devices survive a restart)",
+            out.dim("MD state"),
+            path.display()
+        );
+    }
     println!(
         "  {}    {}",
         out.dim("control"),

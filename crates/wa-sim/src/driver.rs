@@ -15,6 +15,11 @@
 //! | `POST /_sim/config` `{"challenge_on_restore"?, "auto_scan_delay_ms"?, "auto_scan_off"?, "ref_ttl_ms"?, "reref_min_interval_ms"?, "media_url_ttl_ms"?, "expire_media_urls"?, "echo_delay_ms"?, "tos"?: {"wid", "tos"}}` | change settings |
 //! | `POST /_sim/fault` `{"drop_next_relay_ack"?: true, "duplicate_next_delivery"?: true, "defer_next_relays"?: N, "garbage"?: {"wid", "truncated"?}}` | arm faults (each fires once; the next N relays get 503) / send a bad frame now |
 //! | `GET /_sim/store?wid=..` | the account's chats and messages (ids, direction, status, text) |
+//! | `GET /_sim/md/root` | the multi-device root public key clients must trust (hex, base64, serial) |
+//! | `POST /_sim/md/scan` `{"qr": "...", "phone"?: "..."}` | the phone scans a multi-device QR |
+//! | `POST /_sim/md/pair-code` `{"phone": "...", "code": "..."}` | the phone enters a pairing code |
+//! | `GET /_sim/md/devices?phone=..` | the linked companion devices (JSON array) |
+//! | `POST /_sim/md/unlink` `{"jid": "..."}` | the phone removes a companion device |
 //! | `POST /mms/<type>/<token>?auth=..&token=..` | media upload (the `mediaConn` route); answers `{url}` |
 //! | `POST /mms/upload/<type>/<token>?auth=..&f=j` (multipart `hash`, `file`) | media upload (the `encr_upload` route); answers `{url}` |
 //! | `GET /mms/d/<id>/<token>` | media download (404 once expired) |
@@ -26,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -56,6 +61,7 @@ use zeroize::Zeroize as _;
 use crate::core::{Config, ConnId, Output, Server, SimEvent, StateSnapshot};
 use crate::error::{ScanError, StartError};
 use crate::md::MdSim;
+use crate::md::net::MdHub;
 
 /// How many events a [`SimHandle`] keeps (the oldest are dropped first).
 pub const MAX_EVENTS: usize = 100_000;
@@ -149,13 +155,24 @@ impl SimServer {
 
     /// Like [`SimServer::start`], with a given multi-device identity (tests use forged chains).
     pub async fn start_with_md(config: SimConfig, md: MdSim) -> Result<SimHandle, StartError> {
-        Self::start_inner(config, None, Some(Arc::new(md))).await
+        Self::start_inner(config, None, Some(MdHub::new(Arc::new(md)))).await
+    }
+
+    /// Like [`SimServer::start`], keeping the multi-device state (root keys, phones, linked
+    /// devices and their prekeys) in the file `path` (mode 0600): read back when it exists, so
+    /// devices linked before a restart log in again.
+    pub async fn start_with_md_state(
+        config: SimConfig,
+        path: PathBuf,
+    ) -> Result<SimHandle, StartError> {
+        let hub = MdHub::with_state(path).map_err(|e| StartError::MdState(e.to_string()))?;
+        Self::start_inner(config, None, Some(hub)).await
     }
 
     async fn start_inner(
         mut config: SimConfig,
         core: Option<Server>,
-        md: Option<Arc<MdSim>>,
+        md: Option<MdHub>,
     ) -> Result<SimHandle, StartError> {
         for account in &config.server.accounts {
             account.validate()?;
@@ -199,8 +216,9 @@ impl SimServer {
             event_added: Notify::new(),
             timer_changed: Notify::new(),
             max_frame_len,
-            md: md.unwrap_or_else(|| Arc::new(MdSim::generate(rand::random(), now().unix_secs()))),
-            md_conns: std::sync::atomic::AtomicU64::new(0),
+            md: Arc::new(md.unwrap_or_else(|| {
+                MdHub::new(Arc::new(MdSim::generate(rand::random(), now().unix_secs())))
+            })),
         });
         let app = Router::new()
             .route("/ws", get(ws_route))
@@ -218,6 +236,7 @@ impl SimServer {
             .route("/pp/{number}", get(picture_route))
             .route("/mms/upload/{kind}/{token}", post(encr_upload_route))
             .route("/mms/{kind}/{token}", post(upload_route))
+            .merge(crate::md::control::routes())
             .layer(DefaultBodyLimit::max(70 * 1024 * 1024))
             .with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -287,7 +306,7 @@ impl SimHandle {
 
     /// The multi-device identity: its root is what clients must trust.
     pub fn md(&self) -> &MdSim {
-        &self.shared.md
+        &self.shared.md.sim
     }
 
     /// `http://<addr>` (`https://` with TLS), the base of `/logout`.
@@ -368,7 +387,8 @@ impl SimHandle {
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
-        let md = self.shared.md.clone();
+        self.shared.md.close_all();
+        let md = self.shared.md.restarted();
         SimServer::start_inner(config, Some(core), Some(md)).await
     }
 
@@ -408,15 +428,14 @@ enum ConnCommand {
 }
 
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     server: Mutex<Server>,
     conns: Mutex<HashMap<ConnId, mpsc::UnboundedSender<ConnCommand>>>,
     events: Mutex<Vec<SimEvent>>,
     event_added: Notify,
     timer_changed: Notify,
     max_frame_len: usize,
-    md: Arc<MdSim>,
-    md_conns: std::sync::atomic::AtomicU64,
+    pub(crate) md: Arc<MdHub>,
 }
 
 impl Shared {
@@ -461,7 +480,7 @@ impl Shared {
 
 impl Shared {
     /// Records an event from outside the core (the multi-device endpoint).
-    fn record(&self, event: SimEvent) {
+    pub(crate) fn record(&self, event: SimEvent) {
         tracing::debug!(?event, "wa-sim event");
         {
             let mut events = lock(&self.events);
@@ -522,16 +541,13 @@ async fn ws_route(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) 
 
 async fn md_route(State(shared): State<Arc<Shared>>, upgrade: WebSocketUpgrade) -> Response {
     // Above the frame limit, so the session sees an oversized frame and closes with an event.
-    let limit = shared.md.max_frame_len.saturating_mul(2).max(64 * 1024);
+    let limit = shared.md.sim.max_frame_len.saturating_mul(2).max(64 * 1024);
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
-            let conn = shared
-                .md_conns
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let md = shared.md.clone();
-            crate::md::net::serve(md, socket, conn, rand::random(), move |conn, event| {
+            crate::md::net::serve(md, socket, move |conn, event| {
                 shared.record(SimEvent::Md { conn, md: event });
             })
         })
@@ -628,7 +644,7 @@ struct ScanRequest {
     wid: Option<String>,
 }
 
-fn refused(status: StatusCode, error: impl std::fmt::Display) -> Response {
+pub(crate) fn refused(status: StatusCode, error: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": error.to_string() }))).into_response()
 }
 

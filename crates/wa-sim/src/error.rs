@@ -133,4 +133,7 @@ pub enum StartError {
     /// The TLS certificate or key could not be used.
     #[error("TLS configuration: {0}")]
     Tls(String),
+    /// The multi-device state file could not be read or written.
+    #[error("multi-device state: {0}")]
+    MdState(String),
 }

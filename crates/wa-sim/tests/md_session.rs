@@ -8,7 +8,7 @@ use wa_core::md::{ClientHandshake, ClientHandshakeConfig, ClientStep, MdConnecti
 use wa_crypto::KeyPair;
 use wa_proto::prost::Message as _;
 use wa_proto::proto::ClientPayload;
-use wa_sim::md::{MdEvent, MdOutput, MdSession, MdSim};
+use wa_sim::md::{Action, MdEvent, MdOutput, MdServer, MdSession, MdSim, Out, Wire, pump};
 
 const NOW: u64 = 1_800_000_000;
 
@@ -29,6 +29,22 @@ fn closed_reason(outputs: &[MdOutput]) -> Option<String> {
         MdOutput::Event(MdEvent::Closed { reason }) => Some(reason.clone()),
         _ => None,
     })
+}
+
+/// What a pump sent to connection `conn`, as bytes on its wire.
+fn wire_bytes(session: &mut MdSession, conn: u64, wire: Vec<Wire>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for item in wire {
+        match item {
+            Wire::Bytes(b) => bytes.extend(b),
+            Wire::Out(Out {
+                conn: to,
+                action: Action::Send(node),
+            }) if to == conn => bytes.extend(session.encode(&node).unwrap()),
+            Wire::Out(_) => {}
+        }
+    }
+    bytes
 }
 
 /// Handshakes a client with a fresh session; returns both ends.
@@ -55,13 +71,16 @@ fn connect(sim: &MdSim, seed: u64) -> (MdSession, MdConnection) {
     else {
         panic!("one ServerHello completes the client");
     };
-    let outputs = session.receive(&send);
-    assert!(
-        outputs
-            .iter()
-            .any(|o| matches!(o, MdOutput::Event(MdEvent::PairDeviceSent { .. })))
-    );
-    connection.push(&sent(&outputs));
+    let mut server = MdServer::new(seed);
+    let wire = pump(&mut server, &mut session, 1, &send, NOW);
+    assert!(wire.iter().any(|w| matches!(
+        w,
+        Wire::Out(Out {
+            action: Action::Event(MdEvent::PairDeviceSent { .. }),
+            ..
+        })
+    )));
+    connection.push(&wire_bytes(&mut session, 1, wire));
     let iq = connection.next_node().unwrap().expect("pair-device iq");
     assert_eq!(iq.child("pair-device").unwrap().child_nodes().len(), 6);
     (session, *connection)
@@ -102,10 +121,7 @@ fn stream_errors_close_only_their_connection() {
             .encode_node(&wa_binary::Node::new("iq").attr("type", "result"))
             .unwrap(),
     );
-    assert!(matches!(
-        &outputs[..],
-        [MdOutput::Event(MdEvent::Received { tag, .. })] if tag == "iq"
-    ));
+    assert!(matches!(&outputs[..], [MdOutput::Node(node)] if node.tag.as_ref() as &str == "iq"));
 
     // An oversized frame after the handshake.
     let (mut session, _) = connect(&sim, 6);
@@ -116,7 +132,7 @@ fn stream_errors_close_only_their_connection() {
 }
 
 #[test]
-fn a_paired_login_is_refused_for_now() {
+fn a_login_of_an_unlinked_device_gets_failure_401() {
     let sim = MdSim::generate(1, NOW);
     let mut rng = StdRng::seed_from_u64(8);
     let payload = ClientPayload {
@@ -144,10 +160,20 @@ fn a_paired_login_is_refused_for_now() {
     else {
         panic!("done");
     };
-    let outputs = session.receive(&send);
-    assert!(outputs.contains(&MdOutput::Event(MdEvent::LoginRefused { reason: 401 })));
-    assert_eq!(outputs.last(), Some(&MdOutput::Close));
-    connection.push(&sent(&outputs));
+    let mut server = MdServer::new(1);
+    let wire = pump(&mut server, &mut session, 7, &send, NOW);
+    assert!(wire.contains(&Wire::Out(Out {
+        conn: 7,
+        action: Action::Event(MdEvent::LoginRefused { reason: 401 })
+    })));
+    assert_eq!(
+        wire.last(),
+        Some(&Wire::Out(Out {
+            conn: 7,
+            action: Action::Close
+        }))
+    );
+    connection.push(&wire_bytes(&mut session, 7, wire));
     let failure = connection.next_node().unwrap().unwrap();
     assert_eq!(failure.tag.as_ref() as &str, "failure");
 }

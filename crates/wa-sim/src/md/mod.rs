@@ -1,17 +1,30 @@
 //! The multi-device endpoint (`/ws/chat`), sans-IO: the simulator's certificate authority
-//! (root → intermediate → leaf for its static Noise key), the responder side of the handshake,
-//! and what it does with a client once the handshake is done (an unpaired client is told to
-//! pair with a `pair-device` iq; pairing itself comes later).
+//! (root → intermediate → leaf for its static Noise key), the responder side of the handshake
+//! ([`MdSession`], one per connection), and the server behind all connections ([`MdServer`]):
+//! simulated phones, the device registry, QR and pair-code pairing, logins, prekeys, unlinking.
 //!
-//! Each connection is its own [`MdSession`]; a framing error, a bad AEAD tag or an oversized
-//! frame ends that session only.
+//! A framing error, a bad AEAD tag or an oversized frame ends that session only.
 
+pub mod iq;
+pub mod keys;
+pub mod out;
+pub mod pair_code;
+pub mod pairing;
+pub mod phone;
+pub mod prekeys;
+pub mod registry;
+pub mod server;
+pub mod state;
+
+#[cfg(feature = "net")]
+pub(crate) mod control;
 #[cfg(feature = "net")]
 pub(crate) mod net;
 
-use base64::Engine as _;
+pub use server::{Action, ControlError, DeviceInfo, MdServer, Out};
+
+use rand::SeedableRng as _;
 use rand::rngs::StdRng;
-use rand::{RngCore as _, SeedableRng as _};
 use serde::Serialize;
 use wa_binary::Node;
 use wa_core::md::{
@@ -23,9 +36,6 @@ use wa_proto::proto::{ClientPayload, DeviceProps};
 
 /// How long the simulator's certificates are valid around their creation (seconds).
 const CERT_VALIDITY_SECS: u64 = 10 * 365 * 24 * 3600;
-
-/// How many QR refs a `pair-device` iq carries (as WhatsApp's servers send).
-const PAIR_REFS: usize = 6;
 
 /// The simulator's multi-device identity: its certificates and limits. Generated once and kept
 /// for the simulator's life (a restart keeps it), so a client can trust its root.
@@ -133,10 +143,52 @@ pub enum MdEvent {
         /// The refs (QR references).
         refs: Vec<String>,
     },
-    /// A paired client logged in; the simulator knows no paired devices yet, so it refuses.
+    /// A paired client's login was refused (its device is not linked, or its Noise key is
+    /// not the one it paired with).
     LoginRefused {
         /// The refusal's reason code.
         reason: u16,
+    },
+    /// A linked device logged in (`success` and `ib/offline` sent).
+    LoggedIn {
+        /// `number:device@s.whatsapp.net`.
+        jid: String,
+        /// `lid:device@lid`.
+        lid: String,
+    },
+    /// The phone signed a companion and sent `pair-success`.
+    PairSuccessSent {
+        /// The JID the companion will have.
+        jid: String,
+    },
+    /// The companion counter-signed; it is linked (then `stream:error 515`).
+    Paired {
+        /// Its JID.
+        jid: String,
+        /// The platform it named.
+        platform: String,
+    },
+    /// A pairing step was refused (bad `pair-device-sign`, wrong pair code...).
+    PairRefused {
+        /// Why.
+        reason: String,
+    },
+    /// A companion asked to link by pair code (`companion_hello`).
+    PairCodeRequested {
+        /// The phone number it named.
+        number: u64,
+    },
+    /// A device uploaded one-time prekeys.
+    PrekeysUploaded {
+        /// Its JID.
+        jid: String,
+        /// How many.
+        count: usize,
+    },
+    /// A device was unlinked (by the phone or by its own logout).
+    Unlinked {
+        /// Its JID.
+        jid: String,
     },
     /// A node arrived after the handshake.
     Received {
@@ -155,7 +207,7 @@ pub enum MdEvent {
 }
 
 /// What a session asks its driver to do.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum MdOutput {
     /// Send these bytes.
     Send(Vec<u8>),
@@ -163,19 +215,31 @@ pub enum MdOutput {
     Event(MdEvent),
     /// Close the connection (after sending what came before).
     Close,
+    /// The handshake finished: the client's payload, for [`MdServer::connected`].
+    Connected(Box<Connected>),
+    /// A node arrived, for [`MdServer::node`].
+    Node(Node),
 }
 
-/// One multi-device connection on the server.
+/// A finished handshake.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connected {
+    /// The client's `ClientPayload`.
+    pub payload: ClientPayload,
+    /// Its static Noise key.
+    pub noise_key: [u8; 32],
+}
+
+/// One multi-device connection on the server: the handshake, then framed, encrypted nodes.
 #[derive(Debug)]
 pub struct MdSession {
     handshake: Option<ServerHandshake>,
     connection: Option<MdConnection>,
-    rng: StdRng,
     closed: bool,
 }
 
 impl MdSession {
-    /// A new connection; `seed` drives its ephemeral key and refs.
+    /// A new connection; `seed` drives its ephemeral key.
     pub fn new(sim: &MdSim, seed: u64) -> MdSession {
         let mut rng = StdRng::seed_from_u64(seed);
         let ephemeral = KeyPair::generate(&mut rng);
@@ -187,7 +251,6 @@ impl MdSession {
                 sim.max_frame_len,
             )),
             connection: None,
-            rng,
             closed: false,
         }
     }
@@ -204,13 +267,30 @@ impl MdSession {
             return out;
         }
         if let Err(error) = self.step(bytes, &mut out) {
-            out.push(MdOutput::Event(MdEvent::Closed {
-                reason: error.to_string(),
-            }));
-            out.push(MdOutput::Close);
-            self.closed = true;
+            self.fail(&error, &mut out);
         }
         out
+    }
+
+    fn fail(&mut self, error: &MdError, out: &mut Vec<MdOutput>) {
+        out.push(MdOutput::Event(MdEvent::Closed {
+            reason: error.to_string(),
+        }));
+        out.push(MdOutput::Close);
+        self.closed = true;
+    }
+
+    /// Encodes a node for this connection (`None` before the handshake finished or after a
+    /// failure, which closes the session).
+    pub fn encode(&mut self, node: &Node) -> Option<Vec<u8>> {
+        let connection = self.connection.as_mut()?;
+        match connection.encode_node(node) {
+            Ok(bytes) => Some(bytes),
+            Err(_) => {
+                self.closed = true;
+                None
+            }
+        }
     }
 
     fn step(&mut self, bytes: &[u8], out: &mut Vec<MdOutput>) -> Result<(), MdError> {
@@ -226,24 +306,15 @@ impl MdSession {
                             &done.client_static,
                             done.routing_info.as_deref(),
                         );
-                        let paired = done.payload.username.is_some();
                         out.push(MdOutput::Event(MdEvent::Handshake {
                             client: Box::new(info),
                         }));
+                        out.push(MdOutput::Connected(Box::new(Connected {
+                            payload: done.payload,
+                            noise_key: done.client_static,
+                        })));
                         self.handshake = None;
-                        let mut connection = done.connection;
-                        if paired {
-                            let failure = Node::new("failure").attr("reason", 401);
-                            out.push(MdOutput::Send(connection.encode_node(&failure)?));
-                            out.push(MdOutput::Event(MdEvent::LoginRefused { reason: 401 }));
-                            out.push(MdOutput::Close);
-                            self.closed = true;
-                            return Ok(());
-                        }
-                        let (iq, id, refs) = self.pair_device();
-                        out.push(MdOutput::Send(connection.encode_node(&iq)?));
-                        out.push(MdOutput::Event(MdEvent::PairDeviceSent { id, refs }));
-                        self.connection = Some(connection);
+                        self.connection = Some(done.connection);
                         // Bytes after ClientFinish are already in the connection's decoder.
                         bytes = &[];
                         break;
@@ -255,39 +326,57 @@ impl MdSession {
         if let Some(connection) = self.connection.as_mut() {
             connection.push(bytes);
             while let Some(node) = connection.next_node()? {
-                out.push(MdOutput::Event(MdEvent::Received {
-                    tag: node.tag.to_string(),
-                    id: node.attrs.get("id").map(str::to_owned),
-                    r#type: node.attrs.get("type").map(str::to_owned),
-                }));
+                out.push(MdOutput::Node(node));
             }
         }
         Ok(())
     }
+}
 
-    fn pair_device(&mut self) -> (Node, String, Vec<String>) {
-        let id = format!("{:08x}", self.rng.next_u32());
-        let refs: Vec<String> = (0..PAIR_REFS)
-            .map(|_| {
-                let mut raw = [0u8; 18];
-                self.rng.fill_bytes(&mut raw);
-                format!(
-                    "2@{}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                )
-            })
-            .collect();
-        let iq = Node::new("iq")
-            .attr("from", "s.whatsapp.net")
-            .attr("type", "set")
-            .attr("id", &id)
-            .attr("xmlns", "md")
-            .children([Node::new("pair-device").children(
-                refs.iter()
-                    .map(|r| Node::new("ref").bytes(r.as_bytes().to_vec())),
-            )]);
-        (iq, id, refs)
+/// Feeds bytes of connection `conn` through its session into the server; what comes out is
+/// addressed to `conn` or to other connections (a login replaces an older one, for example).
+/// [`Action::Send`] to `conn` itself is encoded by the caller with [`MdSession::encode`];
+/// handshake replies come as [`Wire::Bytes`].
+pub fn pump(
+    server: &mut MdServer,
+    session: &mut MdSession,
+    conn: u64,
+    bytes: &[u8],
+    now: u64,
+) -> Vec<Wire> {
+    let mut wire = Vec::new();
+    for output in session.receive(bytes) {
+        match output {
+            MdOutput::Send(bytes) => wire.push(Wire::Bytes(bytes)),
+            MdOutput::Event(event) => wire.push(Wire::Out(Out {
+                conn,
+                action: Action::Event(event),
+            })),
+            MdOutput::Close => wire.push(Wire::Out(Out {
+                conn,
+                action: Action::Close,
+            })),
+            MdOutput::Connected(connected) => wire.extend(
+                server
+                    .connected(conn, &connected.payload, &connected.noise_key, now)
+                    .into_iter()
+                    .map(Wire::Out),
+            ),
+            MdOutput::Node(node) => {
+                wire.extend(server.node(conn, &node, now).into_iter().map(Wire::Out));
+            }
+        }
     }
+    wire
+}
+
+/// What [`pump`] produces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// Bytes already framed for the pumped connection (the handshake's).
+    Bytes(Vec<u8>),
+    /// An action for some connection.
+    Out(Out),
 }
 
 fn hex(bytes: &[u8]) -> String {
