@@ -2,7 +2,7 @@
 //! in the same run. Runs `interop/bench-codec.mjs` (Baileys 7, whatsapp-rust-bridge when
 //! installed, Baileys 3.5.3) and `wa-binary`'s `measure` example (release build), then prints MB/s
 //! per case and direction with our ratio to the better peer. `noise` is in [`noise`], `signal`
-//! in [`signal`].
+//! in [`signal`], `pairing` in [`pairing`].
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use crate::project_root;
 
 mod noise;
+mod pairing;
 mod signal;
 
 /// One measurement line: `{"dict", "case", "direction", "peer", "mbps"}`.
@@ -62,15 +63,16 @@ fn capture(dir: &Path, program: &str, args: &[&str]) -> Result<String, String> {
     String::from_utf8(output.stdout).map_err(|e| format!("`{shown}` printed non-UTF-8: {e}"))
 }
 
-/// Runs the comparison for `area` (`codec`, `noise` or `signal`).
+/// Runs the comparison for `area` (`codec`, `noise`, `signal` or `pairing`).
 pub fn run(area: &str, seconds: &str) -> Result<(), String> {
     match area {
         "noise" => return noise::run(seconds),
         "signal" => return signal::run(seconds),
+        "pairing" => return pairing::run(seconds),
         "codec" => {}
         _ => {
             return Err(format!(
-                "bench-compare knows `codec`, `noise`, `signal` and `media`, not `{area}`"
+                "bench-compare knows `codec`, `noise`, `signal`, `pairing` and `media`, not `{area}`"
             ));
         }
     }

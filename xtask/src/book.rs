@@ -20,6 +20,7 @@
 mod binary;
 mod crypto;
 mod md;
+mod md_pairing;
 mod md_sim;
 mod media;
 mod proto;
@@ -54,6 +55,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(media::GENERATORS);
     all.extend(md::GENERATORS);
     all.extend(md_sim::GENERATORS);
+    all.extend(md_pairing::GENERATORS);
     all.extend(signal::GENERATORS);
     all
 }

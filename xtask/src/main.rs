@@ -29,6 +29,7 @@ commands:
   bench-compare noise [SECS]  Noise handshakes/s and frame MB/s vs Baileys 7, the bridge, openssl
   bench-compare signal [SECS] Signal sessions, messages, sender keys, XEdDSA, record sizes vs npm
                               libsignal, the bridge, openssl (medians, ratios)
+  bench-compare pairing [SECS]  MD pairings/s (pair, 515, login, prekeys) vs Baileys 7, one wa-sim
 ";
 
 fn main() -> ExitCode {

@@ -1,16 +1,31 @@
 //! The multi-device protocol beside the legacy one: the frame layer ([`frame`]), the server
-//! certificate chain ([`cert`]) and the Noise handshake framed as WhatsApp frames it
-//! ([`handshake`]). All sans-IO.
+//! certificate chain ([`cert`]), the Noise handshake framed as WhatsApp frames it
+//! ([`handshake`]), and the companion's life after it: pairing by QR ([`pairing`], [`adv`]) or
+//! pair code ([`pair_code`]), its durable [`credentials`], login, prekeys ([`prekeys`]), stream
+//! errors ([`stream_error`]), all tied together by the [`session`] machine. All sans-IO.
 
+pub mod adv;
 pub mod cert;
+pub mod credentials;
 pub mod frame;
 pub mod handshake;
+pub mod pair_code;
+pub mod pairing;
 pub mod payload;
+pub mod prekeys;
+pub mod session;
+pub mod stream_error;
 
 pub use cert::{CertError, Certificate, ServerCertificates, TrustRoot, VerifiedChain};
+pub use credentials::{Account, Credentials, CredentialsError};
 pub use frame::{FrameDecoder, MdFrameError};
 pub use handshake::{
     ClientHandshake, ClientHandshakeConfig, ClientStep, MdConnection, MdError, ServerDone,
     ServerHandshake, ServerStep,
 };
-pub use payload::{DeviceDescription, RegistrationKeys, registration_payload};
+pub use payload::{
+    DeviceDescription, RegistrationKeys, login_payload, registration_payload,
+    registration_payload_for,
+};
+pub use session::{MdEvent, MdSession, PairError, SessionConfig};
+pub use stream_error::{NextStep, StreamError};

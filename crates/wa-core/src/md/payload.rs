@@ -57,7 +57,29 @@ pub fn registration_payload<R: RngCore + CryptoRng>(
     prefixed[0] = KEY_TYPE_CURVE25519;
     prefixed[1..].copy_from_slice(&keys.signed_prekey.public_bytes());
     let signature = xeddsa_sign_rng(&keys.identity, &prefixed, rng);
-    let [major, minor, patch] = device.version;
+    registration_with_signature(keys, &signature, device)
+}
+
+/// The registration `ClientPayload` of unpaired `credentials`, with their stored signed-prekey
+/// signature (the one later uploaded with the prekeys, so both agree).
+pub fn registration_payload_for(
+    credentials: &super::credentials::Credentials,
+    device: &DeviceDescription,
+) -> ClientPayload {
+    let keys = RegistrationKeys {
+        registration_id: credentials.registration_id,
+        identity: credentials.identity.clone(),
+        signed_prekey_id: credentials.signed_prekey.id,
+        signed_prekey: credentials.signed_prekey.key_pair.clone(),
+    };
+    registration_with_signature(&keys, &credentials.signed_prekey.signature, device)
+}
+
+fn registration_with_signature(
+    keys: &RegistrationKeys,
+    signature: &[u8; 64],
+    device: &DeviceDescription,
+) -> ClientPayload {
     let props = DeviceProps {
         os: Some(device.os.clone()),
         version: Some(device_props::AppVersion {
@@ -70,6 +92,25 @@ pub fn registration_payload<R: RngCore + CryptoRng>(
         require_full_sync: Some(false),
         history_sync_config: None,
     };
+    ClientPayload {
+        device_pairing_data: Some(DevicePairingRegistrationData {
+            e_regid: Some(keys.registration_id.to_be_bytes().to_vec()),
+            e_keytype: Some(vec![KEY_TYPE_CURVE25519]),
+            e_ident: Some(keys.identity.public_bytes().to_vec()),
+            e_skey_id: Some(keys.signed_prekey_id.to_be_bytes()[1..].to_vec()),
+            e_skey_val: Some(keys.signed_prekey.public_bytes().to_vec()),
+            e_skey_sig: Some(signature.to_vec()),
+            build_hash: device.build_hash.map(|h| h.to_vec()),
+            device_props: Some(props.encode_to_vec()),
+        }),
+        ..base_payload(device)
+    }
+}
+
+/// The fields every `ClientPayload` of this client shares: who it is (a web client) and how it
+/// connects.
+fn base_payload(device: &DeviceDescription) -> ClientPayload {
+    let [major, minor, patch] = device.version;
     ClientPayload {
         passive: Some(false),
         pull: Some(false),
@@ -98,16 +139,26 @@ pub fn registration_payload<R: RngCore + CryptoRng>(
         }),
         connect_type: Some(ConnectType::WifiUnknown as i32),
         connect_reason: Some(ConnectReason::UserActivated as i32),
-        device_pairing_data: Some(DevicePairingRegistrationData {
-            e_regid: Some(keys.registration_id.to_be_bytes().to_vec()),
-            e_keytype: Some(vec![KEY_TYPE_CURVE25519]),
-            e_ident: Some(keys.identity.public_bytes().to_vec()),
-            e_skey_id: Some(keys.signed_prekey_id.to_be_bytes()[1..].to_vec()),
-            e_skey_val: Some(keys.signed_prekey.public_bytes().to_vec()),
-            e_skey_sig: Some(signature.to_vec()),
-            build_hash: device.build_hash.map(|h| h.to_vec()),
-            device_props: Some(props.encode_to_vec()),
-        }),
         ..ClientPayload::default()
     }
+}
+
+/// The login `ClientPayload` of a paired companion: its phone number as `username`, its device
+/// number, `passive` (the client sends `passive active` once it is ready for traffic) and `pull`.
+/// `None` when `credentials` are not paired.
+pub fn login_payload(
+    credentials: &super::credentials::Credentials,
+    device: &DeviceDescription,
+) -> Option<ClientPayload> {
+    let account = credentials.account.as_ref()?;
+    let username = account.jid.user.parse::<u64>().ok()?;
+    Some(ClientPayload {
+        username: Some(username),
+        device: Some(u32::from(account.jid.device)),
+        passive: Some(true),
+        pull: Some(true),
+        lid_db_migrated: Some(false),
+        push_name: credentials.push_name.clone(),
+        ..base_payload(device)
+    })
 }

@@ -1,6 +1,6 @@
-//! A minimal multi-device connection: WebSocket, then the Noise handshake with the server's
-//! certificate chain verified, then nodes both ways. Every protocol decision is `wa_core::md`'s;
-//! this only moves bytes and reads the clock. (Pairing is not here yet.)
+//! A multi-device connection: WebSocket, then the Noise handshake with the server's certificate
+//! chain verified, then nodes both ways. Every protocol decision is `wa_core::md`'s; this only
+//! moves bytes and reads the clock. Pairing and login are [`super::MdDevice`]'s.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

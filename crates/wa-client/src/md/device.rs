@@ -1,0 +1,426 @@
+//! A multi-device companion: pairs by QR ([`MdDevice::login`]) or pair code
+//! ([`MdDevice::pair_with_code`]), restarts on 515, logs in from saved credentials
+//! ([`MdDevice::restore`]), keeps its prekeys topped up, and logs out. Every decision is
+//! [`wa_core::md::MdSession`]'s; this drives it with a WebSocket, the clock and the store.
+
+use std::time::Duration;
+
+use rand::rngs::OsRng;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
+use wa_binary::Jid;
+use wa_core::md::{
+    Credentials, MdEvent, MdSession, NextStep, PairError, SessionConfig, StreamError,
+};
+
+use super::conn::{MdClient, MdClientError, MdConnectConfig};
+use super::store::CredentialStore;
+
+/// How the device connects and behaves.
+#[derive(Clone, Debug)]
+pub struct MdDeviceConfig {
+    /// Where to connect and which root to trust.
+    pub connect: MdConnectConfig,
+    /// The session's tunables.
+    pub session: SessionConfig,
+    /// How long a login may take, from connect to a settled prekey store.
+    pub login_timeout: Duration,
+}
+
+impl Default for MdDeviceConfig {
+    fn default() -> MdDeviceConfig {
+        MdDeviceConfig {
+            connect: MdConnectConfig::default(),
+            session: SessionConfig::default(),
+            login_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What the device reports while logging in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceEvent {
+    /// Show this QR (replaces the previous one).
+    Qr(String),
+    /// Paired as this device.
+    Paired(Jid),
+    /// Logged in.
+    LoggedIn,
+    /// This many prekeys were uploaded.
+    PreKeysUploaded(usize),
+    /// The server's digest of our key bundle: `true` when it matched what we hold, `false`
+    /// when it did not (a re-upload followed).
+    KeyBundleChecked(bool),
+}
+
+/// Why the device stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MdDeviceError {
+    /// The connection failed.
+    #[error(transparent)]
+    Connection(#[from] MdClientError),
+    /// The store failed.
+    #[error("credential store: {0}")]
+    Store(#[from] std::io::Error),
+    /// The stored credentials did not parse.
+    #[error(transparent)]
+    Credentials(#[from] wa_core::md::CredentialsError),
+    /// A pairing step was refused.
+    #[error(transparent)]
+    Pair(#[from] PairError),
+    /// The server ended the stream in a way that stops the device (logged out, unlinked,
+    /// replaced, banned); the store was cleared when the credentials are void.
+    #[error("stopped by the server: {0:?}")]
+    Stopped(StreamError),
+    /// The server ended the stream; reconnect later.
+    #[error("stream ended: {0:?}; reconnect later")]
+    Ended(StreamError),
+    /// The link was lost (no pong in time, or the socket closed).
+    #[error("the link was lost")]
+    LinkLost,
+    /// Every QR expired unscanned.
+    #[error("no QR was scanned in time")]
+    QrExhausted,
+    /// `restore` without saved paired credentials.
+    #[error("no paired credentials to restore")]
+    NotPaired,
+    /// The login did not finish in time.
+    #[error("the login timed out")]
+    Timeout,
+    /// Logged out at our request.
+    #[error("logged out")]
+    LoggedOut,
+}
+
+/// A companion device. See the module docs.
+pub struct MdDevice {
+    config: MdDeviceConfig,
+    store: Box<dyn CredentialStore>,
+    session: MdSession,
+    conn: Option<MdClient>,
+    epoch: Instant,
+}
+
+impl core::fmt::Debug for MdDevice {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MdDevice")
+            .field("credentials", self.session.credentials())
+            .field("connected", &self.conn.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a pump loop stops.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// Logged in with the prekey store settled.
+    Ready,
+    /// The answer to the pair-code request arrived.
+    PairCodeSent,
+    /// The logout iq was answered.
+    LoggedOut,
+    /// Never: serve until the connection ends.
+    Serve,
+}
+
+impl MdDevice {
+    /// Opens the device kept in `store`, or a fresh unpaired one (saved at once).
+    ///
+    /// # Errors
+    /// A store error or damaged credentials.
+    pub fn open(
+        config: MdDeviceConfig,
+        store: Box<dyn CredentialStore>,
+    ) -> Result<MdDevice, MdDeviceError> {
+        let creds = match store.load()? {
+            Some(blob) => Credentials::from_bytes(&blob)?,
+            None => {
+                let creds = Credentials::generate(&mut OsRng);
+                store.save(&creds.to_bytes())?;
+                creds
+            }
+        };
+        let mut session = MdSession::new(creds, config.session.clone(), &mut OsRng);
+        session.remember_prekeys(
+            store
+                .prekeys()?
+                .iter()
+                .map(|k| (k.id, k.key_pair.public_bytes())),
+        );
+        Ok(MdDevice {
+            config,
+            store,
+            session,
+            conn: None,
+            epoch: Instant::now(),
+        })
+    }
+
+    /// The current credentials.
+    pub fn credentials(&self) -> &Credentials {
+        self.session.credentials()
+    }
+
+    /// Pairs by QR (QR strings go to `events`; scanning them is the user's part), restarts on
+    /// 515, logs in and uploads prekeys. A paired device just logs in.
+    ///
+    /// # Errors
+    /// [`MdDeviceError`]; a refused pairing is `Pair(..)`.
+    pub async fn login(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
+        self.connect().await?;
+        self.pump(Goal::Ready, events).await
+    }
+
+    /// Logs in with saved paired credentials.
+    ///
+    /// # Errors
+    /// [`MdDeviceError::NotPaired`] without them; otherwise as [`MdDevice::login`].
+    pub async fn restore(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
+        if !self.session.credentials().is_paired() {
+            return Err(MdDeviceError::NotPaired);
+        }
+        self.login(events).await
+    }
+
+    /// Starts pair-code linking for `phone`: connects unpaired, asks the server, and returns the
+    /// 8-character code for the user to type on the phone. Then call
+    /// [`MdDevice::finish_login`] to wait for the phone.
+    ///
+    /// # Errors
+    /// [`MdDeviceError`].
+    pub async fn pair_with_code(
+        &mut self,
+        phone: &str,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<String, MdDeviceError> {
+        self.connect().await?;
+        let code = self.session.request_pair_code(phone, &mut OsRng)?;
+        self.pump(Goal::PairCodeSent, events).await?;
+        Ok(code)
+    }
+
+    /// Keeps the connection going until logged in with prekeys settled (after
+    /// [`MdDevice::pair_with_code`]).
+    ///
+    /// # Errors
+    /// [`MdDeviceError`].
+    pub async fn finish_login(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
+        self.pump(Goal::Ready, events).await
+    }
+
+    /// Serves the connection (pings, server iqs) until it ends; returns why. A lost link or a
+    /// stream error asking to reconnect later come back as errors for the caller to act on.
+    ///
+    /// # Errors
+    /// Always, once the connection ends: the reason.
+    pub async fn run(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
+        self.pump(Goal::Serve, events).await
+    }
+
+    /// Unlinks this device (`remove-companion-device`) and clears the store.
+    ///
+    /// # Errors
+    /// [`MdDeviceError`].
+    pub async fn logout(
+        &mut self,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
+        self.session.logout();
+        match self.pump(Goal::LoggedOut, events).await {
+            Ok(()) | Err(MdDeviceError::LoggedOut) => {
+                self.store.clear()?;
+                self.close().await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Closes the connection (the credentials stay).
+    pub async fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.close().await;
+        }
+        self.session.disconnected();
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    async fn connect(&mut self) -> Result<(), MdDeviceError> {
+        if let Some(old) = self.conn.take() {
+            let _ = old.close().await;
+        }
+        let payload = self.session.client_payload();
+        let noise = self.session.credentials().noise.clone();
+        let conn = MdClient::connect(&self.config.connect, &noise, &payload).await?;
+        self.conn = Some(conn);
+        let now = self.now();
+        self.session.connected(now);
+        Ok(())
+    }
+
+    /// Waits for one node or timer and feeds it to the session.
+    async fn step(&mut self) -> Result<(), MdDeviceError> {
+        let deadline = self
+            .session
+            .poll_timeout()
+            .map(|t| self.epoch + Duration::from_millis(t));
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(MdDeviceError::LinkLost);
+        };
+        let node = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, conn.next_node()).await {
+                Ok(result) => Some(result?),
+                Err(_) => None,
+            },
+            None => Some(conn.next_node().await?),
+        };
+        let now = self.now();
+        match node {
+            Some(Some(node)) => self.session.handle_node(&node, now, &mut OsRng),
+            Some(None) => {
+                self.conn = None;
+                self.session.disconnected();
+                return Err(MdDeviceError::LinkLost);
+            }
+            None => self.session.handle_timeout(now),
+        }
+        Ok(())
+    }
+
+    async fn pump(
+        &mut self,
+        goal: Goal,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
+        let deadline = if goal == Goal::Serve {
+            // Serving has no deadline; keepalive detects a dead link.
+            Instant::now() + Duration::from_secs(365 * 24 * 3600)
+        } else {
+            Instant::now() + self.config.login_timeout
+        };
+        let mut logged_in = false;
+        loop {
+            let mut reached = false;
+            let mut reconnect = false;
+            while let Some(event) = self.session.poll_event() {
+                match event {
+                    MdEvent::CredentialsChanged => {
+                        self.store.save(&self.session.credentials().to_bytes())?;
+                    }
+                    MdEvent::PreKeysGenerated(keys) => self.store.add_prekeys(&keys)?,
+                    MdEvent::Qr { code, .. } => {
+                        let _ = events.send(DeviceEvent::Qr(code));
+                    }
+                    MdEvent::QrExhausted => {
+                        self.close().await;
+                        return Err(MdDeviceError::QrExhausted);
+                    }
+                    MdEvent::Paired { jid, .. } => {
+                        let _ = events.send(DeviceEvent::Paired(jid));
+                    }
+                    MdEvent::PairFailed(error) => {
+                        // A refused pairing-code exchange is final for this attempt; a
+                        // refused pair-success leaves the QR flow waiting for a genuine one.
+                        if goal == Goal::PairCodeSent || matches!(error, PairError::Refused(_)) {
+                            return Err(error.into());
+                        }
+                        tracing::warn!(%error, "pairing step refused");
+                    }
+                    MdEvent::LoggedIn => {
+                        logged_in = true;
+                        let _ = events.send(DeviceEvent::LoggedIn);
+                    }
+                    MdEvent::PreKeysUploaded { count } => {
+                        let _ = events.send(DeviceEvent::PreKeysUploaded(count));
+                    }
+                    MdEvent::DigestVerified | MdEvent::DigestMismatch => {
+                        let matched = matches!(event, MdEvent::DigestVerified);
+                        let _ = events.send(DeviceEvent::KeyBundleChecked(matched));
+                        if logged_in && goal == Goal::Ready {
+                            reached = true;
+                        }
+                    }
+                    MdEvent::IqFailed { what, code } => {
+                        tracing::warn!(what, code, "iq failed");
+                        if what == "prekey digest" && goal == Goal::Ready {
+                            reached = true;
+                        }
+                    }
+                    MdEvent::StreamEnded { error, next } => match next {
+                        NextStep::ReconnectNow => reconnect = true,
+                        NextStep::ReconnectLater => {
+                            self.close().await;
+                            return Err(MdDeviceError::Ended(error));
+                        }
+                        NextStep::StopLoggedOut => {
+                            self.store.clear()?;
+                            self.close().await;
+                            return Err(MdDeviceError::Stopped(error));
+                        }
+                        NextStep::StopReplaced | NextStep::Stop => {
+                            self.close().await;
+                            return Err(MdDeviceError::Stopped(error));
+                        }
+                    },
+                    MdEvent::LinkLost => {
+                        self.close().await;
+                        return Err(MdDeviceError::LinkLost);
+                    }
+                    MdEvent::LoggedOut => {
+                        if goal == Goal::LoggedOut {
+                            reached = true;
+                        } else {
+                            return Err(MdDeviceError::LoggedOut);
+                        }
+                    }
+                    MdEvent::SignedPreKeyRotated { .. } => {}
+                    _ => {}
+                }
+            }
+            // Send what the session queued (after the events above were persisted).
+            if let Some(conn) = self.conn.as_mut() {
+                while let Some(node) = self.session.poll_transmit() {
+                    conn.send_node(&node).await?;
+                }
+            }
+            if reconnect {
+                self.connect().await?;
+                continue;
+            }
+            if reached {
+                return Ok(());
+            }
+            if goal == Goal::PairCodeSent && self.pair_code_answered() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(MdDeviceError::Timeout);
+            }
+            match tokio::time::timeout_at(deadline, self.step()).await {
+                Ok(result) => result?,
+                Err(_) => return Err(MdDeviceError::Timeout),
+            }
+        }
+    }
+
+    fn pair_code_answered(&self) -> bool {
+        self.session.pair_code_answered()
+    }
+}
