@@ -14,6 +14,9 @@ use crate::jid::Server;
 use crate::node::{Attrs, Content, Node};
 use crate::text::Str;
 
+mod owned;
+pub(crate) use owned::decode_owned;
+
 /// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
 /// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
 /// of `word` and a position (or token code) below it, and the length in bytes of the string.
@@ -340,19 +343,25 @@ impl<'a> StrRef<'a> {
     }
 
     fn build_jid(&self) -> String {
+        let mut jid = String::new();
+        self.write_jid(&mut jid);
+        jid
+    }
+
+    /// Appends a JID's string to `out` (nothing for other kinds): no allocation once `out`
+    /// has room.
+    fn write_jid(&self, out: &mut String) {
         if !(JID..=JID_PAIR).contains(&self.raw.kind()) {
-            return String::new();
+            return;
         }
-        // Validated while decoding (nesting included), so this reads it again without a limit.
+        // Validated while decoding (nesting included), so this reads it again without a limit
+        // and cannot fail (if it did, nothing would be appended: the JID is written at its end).
         let decoder = Decoder {
             dict: self.dict,
             max_depth: usize::MAX,
         };
         let at = self.bytes.get(self.raw.pos()..).unwrap_or_default();
-        decoder
-            .jid(at, self.raw.jid_tag(), 1)
-            .map(|(_, s)| s)
-            .unwrap_or_default()
+        let _ = decoder.jid_into(at, self.raw.jid_tag(), 1, out);
     }
 
     /// The string, borrowed when it is a token or plain UTF-8, built otherwise.
@@ -369,14 +378,16 @@ impl<'a> StrRef<'a> {
         }
     }
 
-    /// Appends the string to `out` (packed strings are unpacked straight into it).
+    /// Appends the string to `out`: tokens and raw strings copied, packed strings unpacked and
+    /// JIDs built straight into it, so that no allocation happens once `out` has room.
     pub fn write_to(&self, out: &mut String) {
         match self.raw.kind() {
             NIBBLE | HEX => {
                 let mut buf = [0u8; PACKED_BUF];
                 out.push_str(self.unpack(&mut buf));
             }
-            _ => out.push_str(&self.to_cow()),
+            TOKEN | RAW => out.push_str(self.as_str().unwrap_or_default()),
+            _ => self.write_jid(out),
         }
     }
 

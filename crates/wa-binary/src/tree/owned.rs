@@ -1,0 +1,106 @@
+//! [`Codec::decode`](crate::Codec::decode): an owned [`Node`] built from a validated tree.
+//!
+//! Decoding straight into `Node`s costs a vector per node and a `String` per string, freed
+//! again when the node goes. Here the input is first walked by [`decode_tree`] (which checks
+//! everything and allocates nothing once its arena is warm) into an arena kept per thread,
+//! and the `Node`s are then built knowing every count: each attribute list and child list is
+//! allocated once at its exact size, tokens are `&'static str`s, and strings of up to
+//! [`Str::INLINE`] bytes (JIDs, ids, timestamps, packed numbers) are copied into their
+//! [`Str`] without allocating.
+
+use std::cell::Cell;
+
+use super::{BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TOKEN, Tree, TreeArena, decode_tree};
+use crate::decode::{Decoder, PACKED_BUF};
+use crate::error::DecodeError;
+use crate::node::{Attrs, Content, Node};
+use crate::text::Str;
+
+/// Largest arena kept for the next decode on a thread (in nodes and attributes): a frame
+/// bigger than this (a full history sync) gets an arena of its own, freed with it, so that a
+/// thread does not hold the memory of the largest frame it ever saw. About 200 KiB + 256 KiB.
+const KEEP_NODES: usize = 4096;
+const KEEP_ATTRS: usize = 8192;
+
+thread_local! {
+    static ARENA: Cell<TreeArena> = Cell::new(TreeArena::new());
+}
+
+/// Decodes `input` into an owned [`Node`], with the same checks and errors as
+/// [`decode_tree`].
+pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, DecodeError> {
+    // Taken out of the cell while in use: a nested call on this thread (none exists) would
+    // find an empty arena, never a borrowed one.
+    let mut arena = ARENA.with(Cell::take);
+    let node = decode_tree(decoder, input, &mut arena).map(|tree| {
+        let mut scratch = String::new();
+        build(&tree, 0, &mut scratch)
+    });
+    if arena.nodes.capacity() <= KEEP_NODES && arena.attrs.capacity() <= KEEP_ATTRS {
+        ARENA.with(|cell| cell.set(arena));
+    }
+    node
+}
+
+/// The node at `index` of `tree` and its descendants (depth is bounded by the decoder's
+/// `max_depth`, so this recursion is too).
+fn build(tree: &Tree<'_>, index: usize, scratch: &mut String) -> Node {
+    let nodes = &tree.arena.nodes;
+    let Some(raw) = nodes.get(index) else {
+        return Node::default();
+    };
+    let attrs = tree
+        .arena
+        .attrs
+        .get(raw.attrs_start as usize..raw.attrs_end as usize)
+        .unwrap_or_default()
+        .iter()
+        .map(|&(k, v)| (string(tree, k, scratch), string(tree, v, scratch)))
+        .collect();
+    let content = match raw.content.kind() {
+        NONE => Content::None,
+        NODES => {
+            // Children follow their parent; each one's `end` is where its next sibling starts.
+            let mut count = 0;
+            let mut next = index + 1;
+            while let Some(child) = nodes.get(next).filter(|_| next < raw.end) {
+                count += 1;
+                next = child.end;
+            }
+            let mut children = Vec::with_capacity(count);
+            let mut next = index + 1;
+            while let Some(child) = nodes.get(next).filter(|_| next < raw.end) {
+                children.push(build(tree, next, scratch));
+                next = child.end;
+            }
+            Content::Nodes(children)
+        }
+        BYTES => Content::Bytes(tree.slice(raw.content.pos(), raw.content.len).to_vec()),
+        _ => Content::Text(string(tree, raw.content, scratch)),
+    };
+    Node {
+        tag: string(tree, raw.tag, scratch),
+        attrs: Attrs(attrs),
+        content,
+    }
+}
+
+/// A string of the tree as a [`Str`]: tokens static, the rest copied (inline when short);
+/// JIDs are built in `scratch`, which is reused for all of them.
+#[inline]
+fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
+    let s = tree.str(raw);
+    match raw.kind() {
+        TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
+        RAW => Str::copy_of(s.as_str().unwrap_or_default()),
+        NIBBLE | HEX => {
+            let mut buf = [0u8; PACKED_BUF];
+            Str::copy_of(s.unpack(&mut buf))
+        }
+        _ => {
+            scratch.clear();
+            s.write_jid(scratch);
+            Str::copy_of(scratch)
+        }
+    }
+}
