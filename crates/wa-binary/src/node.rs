@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use crate::jid::{Jid, JidError};
 use crate::text::Str;
 
@@ -28,13 +30,35 @@ pub enum Content {
 
 /// An ordered list of attributes. Order is kept because it decides the encoded bytes; duplicate
 /// keys are kept as they came (lookups return the first).
+///
+/// Up to two attributes are held in the value itself (most nodes have none, one or two), so
+/// that decoding such a node allocates nothing for them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Attrs(pub Vec<(Str, Str)>);
+pub struct Attrs(AttrList);
+
+/// The storage of [`Attrs`].
+type AttrList = SmallVec<[(Str, Str); 2]>;
 
 impl Attrs {
     /// No attributes.
     pub fn new() -> Attrs {
-        Attrs(Vec::new())
+        Attrs(SmallVec::new())
+    }
+
+    /// Makes room for `additional` more attributes.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.0.reserve_exact(additional);
+    }
+
+    /// Appends `key = value` (already [`Str`]s).
+    #[inline]
+    pub(crate) fn push_pair(&mut self, key: Str, value: Str) {
+        self.0.push((key, value));
+    }
+
+    /// The attributes as key-value pairs, in order.
+    pub fn as_slice(&self) -> &[(Str, Str)] {
+        &self.0
     }
 
     /// The value of `key`, if present.
@@ -82,6 +106,18 @@ impl Attrs {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl From<Vec<(Str, Str)>> for Attrs {
+    fn from(pairs: Vec<(Str, Str)>) -> Attrs {
+        Attrs(SmallVec::from_vec(pairs))
+    }
+}
+
+impl FromIterator<(Str, Str)> for Attrs {
+    fn from_iter<I: IntoIterator<Item = (Str, Str)>>(pairs: I) -> Attrs {
+        Attrs(pairs.into_iter().collect())
     }
 }
 
@@ -375,12 +411,11 @@ impl<'a> NodeRef<'a> {
     pub fn into_owned(self) -> Node {
         Node {
             tag: Str::from(self.tag.into_owned()),
-            attrs: Attrs(
-                self.attrs
-                    .into_iter()
-                    .map(|(k, v)| (Str::from(k.into_owned()), Str::from(v.into_owned())))
-                    .collect(),
-            ),
+            attrs: self
+                .attrs
+                .into_iter()
+                .map(|(k, v)| (Str::from(k), Str::from(v)))
+                .collect(),
             content: match self.content {
                 ContentRef::None => Content::None,
                 ContentRef::Nodes(nodes) => {

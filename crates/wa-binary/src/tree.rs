@@ -11,7 +11,7 @@ use crate::decode::{
 use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
-use crate::node::{Attrs, Content, Node};
+use crate::node::{Content, Node};
 use crate::text::Str;
 
 mod owned;
@@ -246,7 +246,7 @@ impl<'a> TreeNode<'a> {
         };
         Node {
             tag: self.tag().to_str(),
-            attrs: Attrs(attrs),
+            attrs,
             content,
         }
     }

@@ -13,7 +13,7 @@ use std::cell::Cell;
 use super::{BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TOKEN, Tree, TreeArena, decode_tree};
 use crate::decode::{Decoder, PACKED_BUF};
 use crate::error::DecodeError;
-use crate::node::{Attrs, Content, Node};
+use crate::node::{Content, Node};
 use crate::text::Str;
 
 /// Largest arena kept for the next decode on a thread (in nodes and attributes): a frame
@@ -34,7 +34,9 @@ pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, Deco
     let mut arena = ARENA.with(Cell::take);
     let node = decode_tree(decoder, input, &mut arena).map(|tree| {
         let mut scratch = String::new();
-        build(&tree, 0, &mut scratch)
+        let mut root = Node::default();
+        build(&tree, 0, &mut root, &mut scratch);
+        root
     });
     if arena.nodes.capacity() <= KEEP_NODES && arena.attrs.capacity() <= KEEP_ATTRS {
         ARENA.with(|cell| cell.set(arena));
@@ -42,22 +44,29 @@ pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, Deco
     node
 }
 
-/// The node at `index` of `tree` and its descendants (depth is bounded by the decoder's
-/// `max_depth`, so this recursion is too).
-fn build(tree: &Tree<'_>, index: usize, scratch: &mut String) -> Node {
+/// Fills `node` (a default one) with the node at `index` of `tree` and its descendants. Built
+/// in place, children straight into their list, so that no `Node` is moved once made (a
+/// `Node` is about 200 bytes; moving each one up the recursion cost more than building it).
+/// Depth is bounded by the decoder's `max_depth`, so this recursion is too.
+fn build(tree: &Tree<'_>, index: usize, node: &mut Node, scratch: &mut String) {
     let nodes = &tree.arena.nodes;
     let Some(raw) = nodes.get(index) else {
-        return Node::default();
+        return;
     };
+    node.tag = string(tree, raw.tag, scratch);
     let attrs = tree
         .arena
         .attrs
         .get(raw.attrs_start as usize..raw.attrs_end as usize)
-        .unwrap_or_default()
-        .iter()
-        .map(|&(k, v)| (string(tree, k, scratch), string(tree, v, scratch)))
-        .collect();
-    let content = match raw.content.kind() {
+        .unwrap_or_default();
+    if !attrs.is_empty() {
+        node.attrs.reserve(attrs.len());
+        for &(k, v) in attrs {
+            node.attrs
+                .push_pair(string(tree, k, scratch), string(tree, v, scratch));
+        }
+    }
+    node.content = match raw.content.kind() {
         NONE => Content::None,
         NODES => {
             // Children follow their parent; each one's `end` is where its next sibling starts.
@@ -68,21 +77,17 @@ fn build(tree: &Tree<'_>, index: usize, scratch: &mut String) -> Node {
                 next = child.end;
             }
             let mut children = Vec::with_capacity(count);
+            children.resize_with(count, Node::default);
             let mut next = index + 1;
-            while let Some(child) = nodes.get(next).filter(|_| next < raw.end) {
-                children.push(build(tree, next, scratch));
-                next = child.end;
+            for child in &mut children {
+                build(tree, next, child, scratch);
+                next = nodes.get(next).map_or(raw.end, |c| c.end);
             }
             Content::Nodes(children)
         }
         BYTES => Content::Bytes(tree.slice(raw.content.pos(), raw.content.len).to_vec()),
         _ => Content::Text(string(tree, raw.content, scratch)),
     };
-    Node {
-        tag: string(tree, raw.tag, scratch),
-        attrs: Attrs(attrs),
-        content,
-    }
 }
 
 /// A string of the tree as a [`Str`]: tokens static, the rest copied (inline when short);
