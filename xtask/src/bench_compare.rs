@@ -121,7 +121,7 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
     for row in &ours {
         // Our decodes compete with the peers' decode; a decode followed by a walk with theirs.
         let peer_direction = match row.direction.as_str() {
-            "decode-tree-walk" => "decode-walk",
+            "decode-tree-walk" | "decode-tree-strings" => "decode-walk",
             other => other.split('-').next().unwrap_or_default(),
         };
         let peer_rates: Vec<Option<f64>> = peer_names
@@ -159,14 +159,19 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
         );
     }
     println!(
-        "\nMB/s of encoded bytes; ratio = wa-binary / the better peer for that case and direction.\n\
-         decode: owned Node; decode-borrowed: NodeRef (Cow strings, Vec per node); decode-tree:\n\
-         decode_tree into a reused TreeArena; decode-tree-walk: the same, then a walk over every\n\
-         node and attribute summing string lengths (no packed string or JID is unpacked).\n\
-         Peers' decode: Baileys 7 and 3.5.3 build JavaScript node objects; rust-bridge copies the\n\
-         bytes into WASM memory, decodes into its node there and frees it (never read from\n\
-         JavaScript), the like of decode-tree. Against decode-tree-walk the peers decode and then\n\
-         walk their node the same way (rust-bridge's getters hand its nodes to JavaScript)."
+        "\nMB/s of encoded bytes; ratio = wa-binary / the better peer for that case and direction\n\
+         (peers and wa-binary measured one after the other in this run, under the same load).\n\
+         decode: owned Node (`Codec::decode`), against the peers' decode; decode-borrowed:\n\
+         NodeRef (Cow strings, Vec per node); decode-tree: decode_tree into a reused TreeArena.\n\
+         decode-tree-walk: decode_tree, then a walk over every node and attribute summing tag,\n\
+         key, value and byte-content lengths, no string unpacked (the lengths-only walk).\n\
+         decode-tree-strings: decode_tree, then every tag, key, value and text turned into a\n\
+         &str and read (tokens and raw UTF-8 borrowed, packed strings unpacked and JIDs built\n\
+         into a reused String): the string walk.\n\
+         Both walks compete with the peers' decode + walk over their node (whose strings the\n\
+         decode built). Peers' decode: Baileys 7 and 3.5.3 build JavaScript node objects;\n\
+         rust-bridge copies the bytes into WASM memory, decodes into its node there and frees\n\
+         it (never read from JavaScript); its walk hands its nodes to JavaScript."
     );
     Ok(())
 }

@@ -191,7 +191,7 @@ fn push_decimal(out: &mut String, n: u16) {
 }
 
 /// Appends `[prefix-]user[:device]@server` to `jid`.
-fn write_jid(
+pub(crate) fn write_jid(
     jid: &mut String,
     integrator: Option<u16>,
     user: &str,
