@@ -290,7 +290,7 @@ pub(crate) fn is_utf8(input: &[u8], start: usize, end: usize) -> bool {
 
 /// Both characters of a packed byte, by byte: NIBBLE_8 then HEX_8 (a bad NIBBLE_8 digit or
 /// padding reads as NUL here; [`has_bad_nibble`] turns those away first).
-static PAIR_CHARS: [[[u8; 2]; 256]; 2] = {
+pub(crate) static PAIR_CHARS: [[[u8; 2]; 256]; 2] = {
     let mut table = [[[0u8; 2]; 256]; 2];
     let mut b = 0;
     while b < 256 {

@@ -6,8 +6,8 @@ use std::fmt;
 use std::num::NonZeroU64;
 
 use crate::decode::{
-    Decoder, PACKED_BUF, first_bad_nibble, has_bad_nibble, is_utf8, packed_len_ok, unpack_pairs,
-    write_jid,
+    Decoder, PACKED_BUF, PAIR_CHARS, first_bad_nibble, has_bad_nibble, is_utf8, packed_len_ok,
+    unpack_pairs, write_jid,
 };
 use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
@@ -343,6 +343,32 @@ impl<'a> StrRef<'a> {
         std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default()
     }
 
+    /// Appends a packed string to `out` character by character: no buffer to clear and no
+    /// UTF-8 check (every table character is ASCII, pushed as a `char`).
+    fn unpack_into(&self, out: &mut String) {
+        let hex = match self.raw.kind() {
+            NIBBLE => false,
+            HEX => true,
+            _ => return,
+        };
+        let len = self.raw.len;
+        let pos = self.raw.pos();
+        let packed = self
+            .bytes
+            .get(pos..pos.saturating_add(len.div_ceil(2)))
+            .unwrap_or_default();
+        out.reserve(len + 1);
+        let start = out.len();
+        let table = &PAIR_CHARS[usize::from(hex)];
+        for &byte in packed {
+            let [high, low] = table[usize::from(byte)];
+            out.push(char::from(high));
+            out.push(char::from(low));
+        }
+        // An odd length's last character is the padding digit, not part of the string.
+        out.truncate(start + len);
+    }
+
     fn build_jid(&self) -> String {
         let mut jid = String::new();
         self.write_jid(&mut jid);
@@ -450,10 +476,7 @@ impl<'a> StrRef<'a> {
     /// JIDs built straight into it, so that no allocation happens once `out` has room.
     pub fn write_to(&self, out: &mut String) {
         match self.raw.kind() {
-            NIBBLE | HEX => {
-                let mut buf = [0u8; PACKED_BUF];
-                out.push_str(self.unpack(&mut buf));
-            }
+            NIBBLE | HEX => self.unpack_into(out),
             TOKEN | RAW => out.push_str(self.as_str().unwrap_or_default()),
             _ => self.write_jid(out),
         }
