@@ -52,6 +52,19 @@ impl Str {
         }
     }
 
+    /// The first `len` bytes of `bytes` (at most [`Str::INLINE`]), which the caller unpacked
+    /// from a packed string: ASCII, so UTF-8 (were they not, `as_str` would read it as empty,
+    /// never as invalid text).
+    #[inline]
+    pub(crate) fn from_ascii(bytes: &[u8; Str::INLINE + 2], len: usize) -> Str {
+        let mut inline = [0u8; Str::INLINE];
+        inline.copy_from_slice(&bytes[..Str::INLINE]);
+        Str(Repr::Inline {
+            len: len.min(Str::INLINE) as u8,
+            bytes: inline,
+        })
+    }
+
     /// The string.
     #[inline]
     pub fn as_str(&self) -> &str {

@@ -11,7 +11,7 @@
 use std::cell::Cell;
 
 use super::{BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TOKEN, Tree, TreeArena, decode_tree};
-use crate::decode::{Decoder, PACKED_BUF};
+use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS};
 use crate::error::DecodeError;
 use crate::node::{Content, Node};
 use crate::text::Str;
@@ -98,6 +98,17 @@ fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
     match raw.kind() {
         TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
         RAW => Str::copy_of(s.as_str().unwrap_or_default()),
+        // Most packed strings (ids, timestamps, phone numbers) fit inline: unpacked straight
+        // into the `Str`'s bytes, with room for an odd length's padding character.
+        NIBBLE | HEX if raw.len <= Str::INLINE => {
+            let pairs = tree.slice(raw.pos(), raw.len.div_ceil(2));
+            let table = &PAIR_CHARS[usize::from(raw.kind() == HEX)];
+            let mut chars = [0u8; Str::INLINE + 2];
+            for (&byte, out) in pairs.iter().zip(chars.chunks_exact_mut(2)) {
+                out.copy_from_slice(&table[usize::from(byte)]);
+            }
+            Str::from_ascii(&chars, raw.len)
+        }
         NIBBLE | HEX => {
             let mut buf = [0u8; PACKED_BUF];
             Str::copy_of(s.unpack(&mut buf))
