@@ -18,6 +18,8 @@
 //   group_process {group, sender, skdm}
 //   group_encrypt {group, sender, plaintext} → {body}
 //   group_decrypt {group, sender, body}      → {plaintext} | {error}
+//   pad {plaintext}                  → {padded}: Baileys 7's writeRandomPadMax16
+//   unpad {padded}                   → {plaintext} | {error}: Baileys 7's unpadRandomMax16
 import crypto from 'node:crypto';
 import readline from 'node:readline';
 import { createRequire } from 'node:module';
@@ -36,6 +38,7 @@ const bare = (pub) => (pub.length === 33 ? Buffer.from(pub).subarray(1) : Buffer
 
 const libsignal = require('libsignal');
 const Group = await import('baileys/lib/Signal/Group/index.js');
+const { writeRandomPadMax16, unpadRandomMax16 } = await import('baileys/lib/Utils/generics.js');
 const bridge = IMPL === 'bridge' ? await import('whatsapp-rust-bridge') : null;
 
 const state = {
@@ -230,6 +233,10 @@ async function handle(req) {
             return { body: hex(await groupCipher(req.group, req.sender).encrypt(unhex(req.plaintext))) };
         case 'group_decrypt':
             return { plaintext: hex(await groupCipher(req.group, req.sender).decrypt(unhex(req.body))) };
+        case 'pad':
+            return { padded: hex(writeRandomPadMax16(unhex(req.plaintext))) };
+        case 'unpad':
+            return { plaintext: hex(unpadRandomMax16(unhex(req.padded))) };
         default:
             throw new Error(`unknown command ${req.cmd}`);
     }

@@ -10,7 +10,7 @@ use wa_binary::{Codec, Node};
 use wa_crypto::KeyPair;
 use wa_proto::proto::ClientPayload;
 use wa_sim::md::MdServer;
-use wa_sim::md::registry::{Device, PublicKey};
+use wa_sim::md::registry::{Device, PublicKey, SignedPreKey};
 
 const NOW: u64 = 1_800_000_000;
 const NUMBER: u64 = 15_550_000_001;
@@ -26,7 +26,12 @@ fn server() -> MdServer {
         noise_key: PublicKey([4; 32]),
         identity: PublicKey(identity),
         registration_id: 7,
-        signed_prekey: None,
+        // Key fetches then serve bundles (and push "prekey low" once under 5 are left).
+        signed_prekey: Some(SignedPreKey {
+            id: 1,
+            public: PublicKey([6; 32]),
+            signature: vec![0; 64],
+        }),
         prekeys: (1..=20).map(|id| (id, PublicKey([id as u8; 32]))).collect(),
         platform: "fuzz".into(),
         signed_identity: Vec::new(),

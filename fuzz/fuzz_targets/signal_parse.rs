@@ -19,7 +19,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = SessionRecord::from_bytes(data);
     let _ = SenderKeyRecord::from_bytes(data);
-    let _ = unpad(data);
+    // Strict unpadding: what it accepts is 1 to 16 bytes, each holding the count.
+    if let Ok(message) = unpad(data) {
+        let count = data.len() - message.len();
+        assert!((1..=16).contains(&count));
+        assert!(data[message.len()..].iter().all(|&b| usize::from(b) == count));
+    }
     // The bundle's fields, cut at lengths taken from the first bytes.
     if let [a, b, c, d, e, f, g, rest @ ..] = data {
         let mut rest = rest;

@@ -30,6 +30,8 @@ commands:
   bench-compare noise [SECS]  Noise handshakes/s and frame MB/s vs Baileys 7, the bridge, openssl
   store-soak [N]     wa-store crash test with N SIGKILLs per backend (default 300), on SQLite and PostgreSQL
   bench-store        wa-store decrypt-and-commit ops/s: memory, SQLite, PostgreSQL in one run
+  bench-compare signal [SECS] Signal sessions, messages, sender keys, XEdDSA, record sizes vs npm
+                              libsignal, the bridge, openssl (medians, ratios)
   bench-compare pairing [SECS]  MD pairings/s (pair, 515, login, prekeys) vs Baileys 7, one wa-sim
 ";
 

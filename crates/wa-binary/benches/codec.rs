@@ -1,6 +1,7 @@
 //! Criterion benches over the committed corpus (`benches/corpus/`, written by
 //! `interop/gen-binary.mjs`): decode (borrowed, owned, and `decode_tree` with a reused arena,
-//! alone and followed by a walk over the tree) and encode, per file.
+//! alone, followed by a walk over the tree reading lengths, and followed by a walk turning every
+//! string into a `&str`) and encode, per file.
 
 use std::path::PathBuf;
 
@@ -42,6 +43,18 @@ fn walk(node: TreeNode<'_>) -> usize {
     sum
 }
 
+/// Turns every tag, key and value into a `&str` (packed strings and JIDs built in `scratch`).
+fn string_walk(node: TreeNode<'_>, scratch: &mut String) -> usize {
+    let mut sum = 1 + node.tag().str_with(scratch).len();
+    for (key, value) in node.attrs() {
+        sum += key.str_with(scratch).len() + value.str_with(scratch).len();
+    }
+    for child in node.children() {
+        sum += string_walk(child, scratch);
+    }
+    sum
+}
+
 fn codec(c: &mut Criterion) {
     for (name, codec, bytes) in corpus() {
         let node = codec.decode(&bytes).expect("corpus decodes");
@@ -74,6 +87,14 @@ fn codec(c: &mut Criterion) {
                 codec
                     .decode_tree(std::hint::black_box(&bytes), &mut arena)
                     .map(|t| walk(t.root()))
+            })
+        });
+        let mut scratch = String::new();
+        group.bench_function("decode_tree_strings", |b| {
+            b.iter(|| {
+                codec
+                    .decode_tree(std::hint::black_box(&bytes), &mut arena)
+                    .map(|t| string_walk(t.root(), &mut scratch))
             })
         });
         let mut out = Vec::with_capacity(bytes.len());

@@ -1,8 +1,10 @@
 //! Measures decode and encode throughput over the benchmark corpus and prints one JSON line per
 //! case and direction (`decode`: owned `Node`; `decode-borrowed`: `NodeRef`; `decode-tree`:
 //! `decode_tree` into a reused arena; `decode-tree-walk`: the same, then a walk over every node
-//! and attribute reading lengths, no string unpacked; `encode`) (`cargo xtask bench-compare
-//! codec` runs it next to the JavaScript peers).
+//! and attribute reading lengths, no string unpacked; `decode-tree-strings`: the same walk, but
+//! every tag, key, value and text is turned into a `&str` and read (packed ones unpacked and
+//! JIDs built into a reused `String`, the rest borrowed); `encode`) (`cargo xtask bench-compare codec` runs it next to the
+//! JavaScript peers).
 //!
 //! Usage: `cargo run --release -p wa-binary --example measure -- [CORPUS_DIR] [SECONDS_PER_CASE]
 //! [CASE_FILTER]`
@@ -43,6 +45,29 @@ fn walk(node: TreeNode<'_>) -> usize {
     sum
 }
 
+/// Walks like [`walk`], but turns every tag, key, value and text into a `&str` and reads it
+/// (its length and first byte are summed, so the work is used): tokens and raw UTF-8 are
+/// borrowed from the dictionary and the input, packed strings are unpacked and JIDs built into
+/// `scratch` ([`wa_binary::StrRef::str_with`]).
+fn string_walk(node: TreeNode<'_>, scratch: &mut String) -> usize {
+    let mut sum = 1 + node.bytes().map_or(0, <[u8]>::len);
+    let take = |s: wa_binary::StrRef<'_>, scratch: &mut String| {
+        let s = s.str_with(scratch);
+        s.len() + usize::from(s.as_bytes().first().copied().unwrap_or(0))
+    };
+    sum += take(node.tag(), scratch);
+    for (key, value) in node.attrs() {
+        sum += take(key, scratch) + take(value, scratch);
+    }
+    if let Some(text) = node.text() {
+        sum += take(text, scratch);
+    }
+    for child in node.children() {
+        sum += string_walk(child, scratch);
+    }
+    sum
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let dir = args
@@ -69,6 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let node = codec.decode(&bytes)?;
         let mut out = Vec::with_capacity(bytes.len());
         let mut arena = TreeArena::new();
+        let mut scratch = String::new();
         let results = [
             (
                 "decode",
@@ -96,6 +122,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     codec
                         .decode_tree(&bytes, &mut arena)
                         .map_or(0, |t| walk(t.root()))
+                }),
+            ),
+            (
+                "decode-tree-strings",
+                throughput(bytes.len(), budget, || {
+                    codec
+                        .decode_tree(&bytes, &mut arena)
+                        .map_or(0, |t| string_walk(t.root(), &mut scratch))
                 }),
             ),
             (

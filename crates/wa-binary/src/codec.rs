@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use bytes::BufMut;
 
-use crate::decode::{Borrowed, Decoder, Owned};
+use crate::decode::{Borrowed, Decoder};
 use crate::dict::Dictionary;
 use crate::encode::Encoder;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
@@ -91,11 +91,13 @@ impl Codec {
         self.decoder().decode::<Borrowed>(bytes)
     }
 
-    /// Decodes one node spanning all of `bytes` into an owned [`Node`] (directly, without a
-    /// borrowed tree in between).
+    /// Decodes one node spanning all of `bytes` into an owned [`Node`]. Validates exactly
+    /// what [`Codec::decode_tree`] does (it runs it, into an arena kept per thread, then builds
+    /// the `Node` with every list at its exact size and short strings inline), and fails with
+    /// the same errors, which are those of [`Codec::decode_ref`].
     pub fn decode(&self, bytes: &[u8]) -> Result<Node, DecodeError> {
         self.check_size(bytes.len())?;
-        self.decoder().decode::<Owned>(bytes)
+        crate::tree::decode_owned(&self.decoder(), bytes)
     }
 
     /// Decodes one node spanning all of `bytes` into `arena` (cleared first), without building

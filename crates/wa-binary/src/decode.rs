@@ -1,4 +1,5 @@
-//! The decoder: nom parsers over `&[u8]`, producing borrowed [`NodeRef`]s.
+//! The decoder: nom parsers over `&[u8]`, producing borrowed [`NodeRef`]s (owned `Node`s come
+//! from the tree walker in `tree`, which this decoder is checked against).
 
 use std::borrow::Cow;
 
@@ -8,8 +9,7 @@ use nom::error::{ErrorKind, ParseError};
 use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
-use crate::node::{Attrs, Content, ContentRef, Node, NodeRef};
-use crate::text::Str;
+use crate::node::{ContentRef, NodeRef};
 
 /// The parsers' error: the input left when it failed (turned into an offset at the top) and what
 /// went wrong. Boxed so that every parser's `Result` stays two words wide on the hot path.
@@ -172,36 +172,6 @@ impl<'a> Sink<'a> for Borrowed {
     }
 }
 
-/// Builds owned [`Node`]s.
-pub(crate) struct Owned;
-
-impl<'a> Sink<'a> for Owned {
-    type Str = Str;
-    type Node = Node;
-    fn borrowed(s: &'a str) -> Str {
-        Str::from(s)
-    }
-    fn token(s: &'static str) -> Str {
-        Str::from_static(s)
-    }
-    fn owned(s: String) -> Str {
-        Str::from(s)
-    }
-    fn node(tag: Str, attrs: Vec<(Str, Str)>, content: Parsed<'a, Self>) -> Node {
-        let content = match content {
-            Parsed::None => Content::None,
-            Parsed::Nodes(n) => Content::Nodes(n),
-            Parsed::Bytes(b) => Content::Bytes(b.to_vec()),
-            Parsed::Text(t) => Content::Text(t),
-        };
-        Node {
-            tag,
-            attrs: Attrs(attrs),
-            content,
-        }
-    }
-}
-
 /// Appends the decimal form of `n` (JIDs' devices; avoids the formatting machinery).
 fn push_decimal(out: &mut String, n: u16) {
     let mut digits = [0u8; 5];
@@ -220,21 +190,26 @@ fn push_decimal(out: &mut String, n: u16) {
     }
 }
 
-/// `[prefix-]user[:device]@server` in one allocation.
-fn jid_string(integrator: Option<u16>, user: &str, device: Option<u16>, server: &str) -> String {
-    let mut jid = String::with_capacity(user.len() + server.len() + 14);
+/// Appends `[prefix-]user[:device]@server` to `jid`.
+pub(crate) fn write_jid(
+    jid: &mut String,
+    integrator: Option<u16>,
+    user: &str,
+    device: Option<u16>,
+    server: &str,
+) {
+    jid.reserve(user.len() + server.len() + 14);
     if let Some(i) = integrator {
-        push_decimal(&mut jid, i);
+        push_decimal(jid, i);
         jid.push('-');
     }
     jid.push_str(user);
     if let Some(d) = device {
         jid.push(':');
-        push_decimal(&mut jid, d);
+        push_decimal(jid, d);
     }
     jid.push('@');
     jid.push_str(server);
-    jid
 }
 
 /// Eight bytes as a little-endian word.
@@ -315,7 +290,7 @@ pub(crate) fn is_utf8(input: &[u8], start: usize, end: usize) -> bool {
 
 /// Both characters of a packed byte, by byte: NIBBLE_8 then HEX_8 (a bad NIBBLE_8 digit or
 /// padding reads as NUL here; [`has_bad_nibble`] turns those away first).
-static PAIR_CHARS: [[[u8; 2]; 256]; 2] = {
+pub(crate) static PAIR_CHARS: [[[u8; 2]; 256]; 2] = {
     let mut table = [[[0u8; 2]; 256]; 2];
     let mut b = 0;
     while b < 256 {
@@ -567,12 +542,26 @@ impl Decoder {
         }
     }
 
-    /// Reads a JID (its tag already consumed) into one `String`. Kept out of [`Self::string`]
-    /// so that the unpacking buffer is on the stack only while a JID is read.
+    /// Reads a JID (its tag already consumed) into one `String`.
+    pub(crate) fn jid<'a>(&self, rest: &'a [u8], tag: u8, nesting: usize) -> Res<'a, String> {
+        let mut jid = String::new();
+        let (r, ()) = self.jid_into(rest, tag, nesting, &mut jid)?;
+        Ok((r, jid))
+    }
+
+    /// Reads a JID (its tag already consumed), appending it to `out` (which a caller reuses,
+    /// so that building a JID allocates nothing). Kept out of [`Self::string`] so that the
+    /// unpacking buffer is on the stack only while a JID is read.
     /// A JID's parts may themselves be JIDs; `nesting` counts them so that a run of JID tags
     /// ends in an error at `max_depth` instead of exhausting the stack.
     #[inline(never)]
-    pub(crate) fn jid<'a>(&self, rest: &'a [u8], tag: u8, nesting: usize) -> Res<'a, String> {
+    pub(crate) fn jid_into<'a>(
+        &self,
+        rest: &'a [u8],
+        tag: u8,
+        nesting: usize,
+        out: &mut String,
+    ) -> Res<'a, ()> {
         if nesting > self.max_depth {
             return fail(
                 rest,
@@ -590,7 +579,8 @@ impl Decoder {
                 if server.is_empty() {
                     return fail(server_at, DecodeErrorKind::JidWithoutServer);
                 }
-                Ok((r, jid_string(None, user.as_str(&buf), None, &server)))
+                write_jid(out, None, user.as_str(&buf), None, &server);
+                Ok((r, ()))
             }
             tags::AD_JID => {
                 let (r, domain) = u8_(rest, "an AD_JID domain type")?;
@@ -598,29 +588,29 @@ impl Decoder {
                 let (r, user) = self.jid_part(r, "an AD_JID user", &mut buf, nesting)?;
                 let server = Server::from_domain_type(domain);
                 let device = (device != 0).then_some(u16::from(device));
-                Ok((
-                    r,
-                    jid_string(None, user.as_str(&buf), device, server.as_str()),
-                ))
+                write_jid(out, None, user.as_str(&buf), device, server.as_str());
+                Ok((r, ()))
             }
             tags::FB_JID => {
                 let (r, user) = self.jid_part(rest, "an FB_JID user", &mut buf, nesting)?;
                 let (r, device) = u16_(r, "an FB_JID device")?;
                 let (r, server) = self.jid_server(r, "an FB_JID server", nesting)?;
-                Ok((
-                    r,
-                    jid_string(None, user.as_str(&buf), Some(device), &server),
-                ))
+                write_jid(out, None, user.as_str(&buf), Some(device), &server);
+                Ok((r, ()))
             }
             _ => {
                 let (r, user) = self.jid_part(rest, "an INTEROP_JID user", &mut buf, nesting)?;
                 let (r, device) = u16_(r, "an INTEROP_JID device")?;
                 let (r, integrator) = u16_(r, "an INTEROP_JID integrator")?;
                 let (r, server) = self.jid_server(r, "an INTEROP_JID server", nesting)?;
-                Ok((
-                    r,
-                    jid_string(Some(integrator), user.as_str(&buf), Some(device), &server),
-                ))
+                write_jid(
+                    out,
+                    Some(integrator),
+                    user.as_str(&buf),
+                    Some(device),
+                    &server,
+                );
+                Ok((r, ()))
             }
         }
     }

@@ -99,10 +99,10 @@ impl Encoder {
             return Err(EncodeError::EmptyTag);
         }
         let has_content = !matches!(node.content, Content::None);
-        let size = 2 * node.attrs.0.len() + 1 + usize::from(has_content);
+        let size = 2 * node.attrs.len() + 1 + usize::from(has_content);
         self.list_start(out, size, &node.tag)?;
         self.string(out, &node.tag);
-        for (key, value) in &node.attrs.0 {
+        for (key, value) in node.attrs.as_slice() {
             self.string(out, key);
             self.string(out, value);
         }
@@ -217,7 +217,6 @@ pub(crate) fn size_hint(node: &Node) -> usize {
         + 5
         + node
             .attrs
-            .0
             .iter()
             .map(|(k, v)| k.len() + v.len() + 10)
             .sum::<usize>();

@@ -127,7 +127,7 @@ impl<'de> Visitor<'de> for AttrsSeed {
         while let Some((k, v)) = map.next_entry::<Str, Str>()? {
             attrs.push((k, v));
         }
-        Ok(Attrs(attrs))
+        Ok(Attrs::from(attrs))
     }
 }
 

@@ -6,27 +6,86 @@ use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
-/// A string of a [`Node`](crate::Node): either a `&'static str` (a dictionary token or a
-/// literal) or an owned `String`. Decoding a token stores the dictionary's `&'static str`, so
-/// most tags, keys and values cost no allocation. Derefs to `str` and compares with `str`,
-/// `&str` and `String`.
+/// A string of a [`Node`](crate::Node): a `&'static str` (a dictionary token or a literal), a
+/// short string held inline, or an owned `String`. Decoding a token stores the dictionary's
+/// `&'static str` and a string of up to [`Str::INLINE`] bytes (JIDs, ids, timestamps, packed
+/// numbers) is copied into the value itself, so most tags, keys and values cost no allocation.
+/// Derefs to `str` and compares with `str`, `&str` and `String`.
 #[derive(Clone)]
-pub struct Str(Cow<'static, str>);
+pub struct Str(Repr);
+
+/// How a [`Str`] holds its characters.
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    /// `bytes[..len]` is UTF-8 (only ever filled from a `&str`).
+    Inline {
+        len: u8,
+        bytes: [u8; Str::INLINE],
+    },
+    Owned(String),
+}
 
 impl Str {
+    /// The longest string kept inline: 30 bytes keep a `Str` at 32 bytes, and fit a phone-number
+    /// JID with a device (`15551234567:12@s.whatsapp.net` is 29).
+    pub const INLINE: usize = 30;
+
     /// A string that borrows `s` for ever (no allocation).
     pub const fn from_static(s: &'static str) -> Str {
-        Str(Cow::Borrowed(s))
+        Str(Repr::Static(s))
+    }
+
+    /// A copy of `s`: inline when it fits, else in a new `String`.
+    #[inline]
+    pub fn copy_of(s: &str) -> Str {
+        if s.len() <= Str::INLINE {
+            let mut bytes = [0u8; Str::INLINE];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Str(Repr::Inline {
+                // At most INLINE (30), so it fits.
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            Str(Repr::Owned(s.to_owned()))
+        }
+    }
+
+    /// The first `len` bytes of `bytes` (at most [`Str::INLINE`]), which the caller unpacked
+    /// from a packed string: ASCII, so UTF-8 (were they not, `as_str` would read it as empty,
+    /// never as invalid text).
+    #[inline]
+    pub(crate) fn from_ascii(bytes: &[u8; Str::INLINE + 2], len: usize) -> Str {
+        let mut inline = [0u8; Str::INLINE];
+        inline.copy_from_slice(&bytes[..Str::INLINE]);
+        Str(Repr::Inline {
+            len: len.min(Str::INLINE) as u8,
+            bytes: inline,
+        })
     }
 
     /// The string.
+    #[inline]
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Static(s) => s,
+            // Filled from a `&str` only, so this never falls back; the check is a few
+            // nanoseconds for at most 30 bytes, and the workspace forbids `unsafe`.
+            Repr::Inline { len, bytes } => {
+                std::str::from_utf8(bytes.get(..usize::from(*len)).unwrap_or_default())
+                    .unwrap_or_default()
+            }
+            Repr::Owned(s) => s,
+        }
     }
 
-    /// Converts into a `String` (allocating only for a static string).
+    /// Converts into a `String` (allocating unless it is already an owned one).
     pub fn into_string(self) -> String {
-        self.0.into_owned()
+        match self.0 {
+            Repr::Owned(s) => s,
+            _ => self.as_str().to_owned(),
+        }
     }
 }
 
@@ -38,26 +97,27 @@ impl Default for Str {
 
 impl Deref for Str {
     type Target = str;
+    #[inline]
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for Str {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<[u8]> for Str {
     fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.as_str().as_bytes()
     }
 }
 
 impl Borrow<str> for Str {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
@@ -117,26 +177,34 @@ macro_rules! eq_with {
 eq_with!(str, &str, String, &String);
 
 impl From<String> for Str {
+    /// Keeps the `String` (no copy), unless it is short enough to go inline.
     fn from(s: String) -> Str {
-        Str(Cow::Owned(s))
+        if s.len() <= Str::INLINE {
+            Str::copy_of(&s)
+        } else {
+            Str(Repr::Owned(s))
+        }
     }
 }
 
 impl From<&str> for Str {
     fn from(s: &str) -> Str {
-        Str(Cow::Owned(s.to_owned()))
+        Str::copy_of(s)
     }
 }
 
 impl From<&String> for Str {
     fn from(s: &String) -> Str {
-        Str(Cow::Owned(s.clone()))
+        Str::copy_of(s)
     }
 }
 
 impl From<Cow<'_, str>> for Str {
     fn from(s: Cow<'_, str>) -> Str {
-        Str(Cow::Owned(s.into_owned()))
+        match s {
+            Cow::Borrowed(s) => Str::copy_of(s),
+            Cow::Owned(s) => Str::from(s),
+        }
     }
 }
 
@@ -155,5 +223,32 @@ impl serde::Serialize for Str {
 impl<'de> serde::Deserialize<'de> for Str {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Str, D::Error> {
         String::deserialize(d).map(Str::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_strings_go_inline_and_every_form_compares_by_content() {
+        let at_limit = "x".repeat(Str::INLINE);
+        let over = "y".repeat(Str::INLINE + 1);
+        for s in ["", "é", "15551234567:12@s.whatsapp.net", &at_limit, &over] {
+            let copied = Str::from(s);
+            let owned = Str::from(s.to_owned());
+            assert_eq!(copied.as_str(), s);
+            assert_eq!(owned.as_str(), s);
+            assert_eq!(copied, owned);
+            assert_eq!(copied.len(), s.len());
+            assert_eq!(copied.clone().into_string(), s);
+            assert_eq!(
+                matches!(copied.0, Repr::Inline { .. }),
+                s.len() <= Str::INLINE
+            );
+        }
+        assert_eq!(Str::from_static("iq"), Str::from("iq"));
+        assert_ne!(Str::from("iq"), Str::from("iq "));
+        assert_eq!(std::mem::size_of::<Str>(), 32);
     }
 }

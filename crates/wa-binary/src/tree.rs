@@ -6,13 +6,17 @@ use std::fmt;
 use std::num::NonZeroU64;
 
 use crate::decode::{
-    Decoder, PACKED_BUF, first_bad_nibble, has_bad_nibble, is_utf8, packed_len_ok, unpack_pairs,
+    Decoder, PACKED_BUF, PAIR_CHARS, first_bad_nibble, has_bad_nibble, is_utf8, packed_len_ok,
+    unpack_pairs, write_jid,
 };
 use crate::dict::{Dictionary, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
-use crate::node::{Attrs, Content, Node};
+use crate::node::{Content, Node};
 use crate::text::Str;
+
+mod owned;
+pub(crate) use owned::decode_owned;
 
 /// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
 /// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
@@ -243,7 +247,7 @@ impl<'a> TreeNode<'a> {
         };
         Node {
             tag: self.tag().to_str(),
-            attrs: Attrs(attrs),
+            attrs,
             content,
         }
     }
@@ -339,20 +343,103 @@ impl<'a> StrRef<'a> {
         std::str::from_utf8(buf.get(..len).unwrap_or_default()).unwrap_or_default()
     }
 
-    fn build_jid(&self) -> String {
-        if !(JID..=JID_PAIR).contains(&self.raw.kind()) {
-            return String::new();
+    /// Appends a packed string to `out` character by character: no buffer to clear and no
+    /// UTF-8 check (every table character is ASCII, pushed as a `char`).
+    fn unpack_into(&self, out: &mut String) {
+        let hex = match self.raw.kind() {
+            NIBBLE => false,
+            HEX => true,
+            _ => return,
+        };
+        let len = self.raw.len;
+        let pos = self.raw.pos();
+        let packed = self
+            .bytes
+            .get(pos..pos.saturating_add(len.div_ceil(2)))
+            .unwrap_or_default();
+        out.reserve(len + 1);
+        let start = out.len();
+        let table = &PAIR_CHARS[usize::from(hex)];
+        for &byte in packed {
+            let [high, low] = table[usize::from(byte)];
+            out.push(char::from(high));
+            out.push(char::from(low));
         }
-        // Validated while decoding (nesting included), so this reads it again without a limit.
+        // An odd length's last character is the padding digit, not part of the string.
+        out.truncate(start + len);
+    }
+
+    fn build_jid(&self) -> String {
+        let mut jid = String::new();
+        self.write_jid(&mut jid);
+        jid
+    }
+
+    /// Appends a JID's string to `out` (nothing for other kinds): no allocation once `out`
+    /// has room.
+    fn write_jid(&self, out: &mut String) {
+        if !(JID..=JID_PAIR).contains(&self.raw.kind()) || self.write_common_jid(out) {
+            return;
+        }
+        // Validated while decoding (nesting included), so this reads it again without a limit
+        // and cannot fail (if it did, nothing would be appended: the JID is written at its end).
         let decoder = Decoder {
             dict: self.dict,
             max_depth: usize::MAX,
         };
         let at = self.bytes.get(self.raw.pos()..).unwrap_or_default();
-        decoder
-            .jid(at, self.raw.jid_tag(), 1)
-            .map(|(_, s)| s)
-            .unwrap_or_default()
+        let _ = decoder.jid_into(at, self.raw.jid_tag(), 1, out);
+    }
+
+    /// Writes the JIDs [`Walker::common_jid`] recognises (AD_JID, and JID_PAIR with a token
+    /// server, each with a NIBBLE_8 user) straight from their bytes, validated while decoding;
+    /// `false` (and nothing written) for any other layout, which the decoder then reads.
+    #[inline]
+    fn write_common_jid(&self, out: &mut String) -> bool {
+        let bytes = self.bytes;
+        let at = self.raw.pos();
+        let ad_server;
+        let (user_at, device, server) = match self.raw.jid_tag() {
+            tags::AD_JID => {
+                let Some(&[domain, device, tags::NIBBLE_8]) =
+                    bytes.get(at..).and_then(<[u8]>::first_chunk::<3>)
+                else {
+                    return false;
+                };
+                let device = (device != 0).then_some(u16::from(device));
+                ad_server = Server::from_domain_type(domain);
+                (at + 2, device, ad_server.as_str())
+            }
+            tags::JID_PAIR if bytes.get(at) == Some(&tags::NIBBLE_8) => {
+                let Some(&head) = bytes.get(at + 1) else {
+                    return false;
+                };
+                let Some(&server) = bytes.get(at + 2 + usize::from(head & 0x7f)) else {
+                    return false;
+                };
+                let class = self.dict.classes()[usize::from(server)];
+                // A non-empty single-byte token, as `common_jid` requires.
+                if class.wrapping_sub(1) >= class::TOKEN_END - 1 {
+                    return false;
+                }
+                (at, None, self.dict.single_str(server))
+            }
+            _ => return false,
+        };
+        let Some(&head) = bytes.get(user_at + 1) else {
+            return false;
+        };
+        let start = user_at + 2;
+        let Some(pairs) = bytes.get(start..start + usize::from(head & 0x7f)) else {
+            return false;
+        };
+        let mut buf = [0u8; PACKED_BUF];
+        unpack_pairs(pairs, false, &mut buf);
+        let chars = packed_chars(pairs.len(), head);
+        // Unpacked digits are ASCII, so this never falls back.
+        let user = std::str::from_utf8(buf.get(..chars).unwrap_or_default()).unwrap_or_default();
+        write_jid(out, None, user, device, server);
+        true
     }
 
     /// The string, borrowed when it is a token or plain UTF-8, built otherwise.
@@ -369,14 +456,29 @@ impl<'a> StrRef<'a> {
         }
     }
 
-    /// Appends the string to `out` (packed strings are unpacked straight into it).
+    /// The string as a `&str` without allocating once `scratch` has room: borrowed when it is a
+    /// token or plain UTF-8, else unpacked or built into `scratch` (cleared first) and
+    /// borrowed from there. What [`Self::to_cow`] gives, without the allocation.
+    #[inline]
+    pub fn str_with<'s>(&self, scratch: &'s mut String) -> &'s str
+    where
+        'a: 's,
+    {
+        if let Some(s) = self.as_str() {
+            return s;
+        }
+        scratch.clear();
+        self.write_to(scratch);
+        scratch
+    }
+
+    /// Appends the string to `out`: tokens and raw strings copied, packed strings unpacked and
+    /// JIDs built straight into it, so that no allocation happens once `out` has room.
     pub fn write_to(&self, out: &mut String) {
         match self.raw.kind() {
-            NIBBLE | HEX => {
-                let mut buf = [0u8; PACKED_BUF];
-                out.push_str(self.unpack(&mut buf));
-            }
-            _ => out.push_str(&self.to_cow()),
+            NIBBLE | HEX => self.unpack_into(out),
+            TOKEN | RAW => out.push_str(self.as_str().unwrap_or_default()),
+            _ => self.write_jid(out),
         }
     }
 

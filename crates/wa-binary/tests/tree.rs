@@ -6,16 +6,20 @@ mod common;
 use proptest::prelude::*;
 use wa_binary::{Codec, DecodeError, Dictionary, Node, TreeArena, TreeNode};
 
-/// Decodes `bytes` both ways and asserts they agree; returns whether it decoded.
+/// Decodes `bytes` every way and asserts they agree; returns whether it decoded. The nom
+/// decoder behind `decode_ref` is the reference: `decode_tree` is a separate walker, and
+/// `decode` builds its `Node` from that walker's tree by a separate path from `to_node`.
 fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
-    let owned: Result<Node, DecodeError> = codec.decode(bytes);
+    let reference: Result<Node, DecodeError> = codec.decode_ref(bytes).map(|n| n.into_owned());
+    let owned = codec.decode(bytes);
     let tree = codec.decode_tree(bytes, arena).map(|t| {
         let root = t.root();
         check_accessors(root);
         root.to_node()
     });
-    assert_eq!(tree, owned, "bytes {}", hex::encode(bytes));
-    owned.is_ok()
+    assert_eq!(tree, reference, "bytes {}", hex::encode(bytes));
+    assert_eq!(owned, reference, "bytes {}", hex::encode(bytes));
+    reference.is_ok()
 }
 
 /// The non-allocating accessors agree with the owned strings.

@@ -19,7 +19,9 @@ pub use symmetric::{
     CTR_IV_LEN, GCM_NONCE_LEN, GCM_TAG_LEN, aes256_ctr_apply, aes256_gcm_decrypt,
     aes256_gcm_encrypt, pbkdf2_sha256,
 };
-pub use xeddsa::{XEDDSA_SIGNATURE_LEN, xeddsa_sign, xeddsa_sign_rng, xeddsa_verify};
+pub use xeddsa::{
+    XEDDSA_SIGNATURE_LEN, XeddsaSigningKey, xeddsa_sign, xeddsa_sign_rng, xeddsa_verify,
+};
 
 /// The `rand_core` (0.6) this crate's RNG parameters come from, for implementing them.
 pub use rand_core;

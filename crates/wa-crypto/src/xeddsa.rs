@@ -52,32 +52,94 @@ const FIELD_PRIME: [u8; 32] = {
 /// Signs with a Curve25519 (Montgomery) key pair; `random` is the 64 random bytes Z of the spec.
 ///
 /// The same key, message and `random` always give the same signature (for known-answer tests);
-/// in production draw `random` fresh each time, or use [`xeddsa_sign_rng`].
+/// in production draw `random` fresh each time, or use [`xeddsa_sign_rng`]. A key that signs
+/// often is better made into an [`XeddsaSigningKey`] once.
 pub fn xeddsa_sign(key: &KeyPair, message: &[u8], random: &[u8; 64]) -> [u8; 64] {
-    // calculate_key_pair: k is the X25519 private key as X25519 uses it (clamped).
-    let clamped = Zeroizing::new(clamp_integer(*key.private_bytes()));
-    let k = Zeroizing::new(Scalar::from_bytes_mod_order(*clamped));
-    let edwards = EdwardsPoint::mul_base(&k).compress();
-    let mut public = edwards.to_bytes();
-    let sign_bit = public[31] >> 7;
-    public[31] &= 0x7F;
-    let a = Zeroizing::new(if sign_bit == 1 { -*k } else { *k });
+    XeddsaSigningKey::new(key).sign(message, random)
+}
 
-    let mut nonce_hash = Sha512::new();
-    nonce_hash.update(HASH1_PREFIX);
-    nonce_hash.update(a.as_bytes());
-    nonce_hash.update(message);
-    nonce_hash.update(random);
-    let r = Zeroizing::new(scalar_from_hash(nonce_hash));
-    let big_r = EdwardsPoint::mul_base(&r).compress();
+/// A Curve25519 private key with its XEdDSA Edwards form computed once (`calculate_key_pair`):
+/// the scalar `a` and the public point `A`. Signing with it then costs one fixed-base scalar
+/// multiplication (`R = rB`) instead of two.
+///
+/// The scalar and the private key are wiped on drop and never shown by `Debug`.
+#[derive(Clone)]
+pub struct XeddsaSigningKey {
+    private: Zeroizing<[u8; 32]>,
+    a: Zeroizing<Scalar>,
+    /// `A`, sign bit 0.
+    edwards_public: [u8; 32],
+    /// The X25519 public key of the same private key (`E` on the Montgomery curve).
+    montgomery_public: [u8; 32],
+}
 
-    let h = challenge(&big_r.to_bytes(), &public, message);
-    let s = *r + h * *a;
+impl XeddsaSigningKey {
+    /// From a key pair.
+    pub fn new(key: &KeyPair) -> XeddsaSigningKey {
+        XeddsaSigningKey::from_private_bytes(&key.private_bytes())
+    }
 
-    let mut signature = [0u8; XEDDSA_SIGNATURE_LEN];
-    signature[..32].copy_from_slice(big_r.as_bytes());
-    signature[32..].copy_from_slice(s.as_bytes());
-    signature
+    /// From a stored 32-byte X25519 private key (clamped here, as X25519 uses it). One
+    /// fixed-base scalar multiplication gives both `A` and the X25519 public key.
+    pub fn from_private_bytes(private: &[u8; 32]) -> XeddsaSigningKey {
+        let clamped = Zeroizing::new(clamp_integer(*private));
+        let k = Zeroizing::new(Scalar::from_bytes_mod_order(*clamped));
+        let point = EdwardsPoint::mul_base(&k);
+        let mut edwards_public = point.compress().to_bytes();
+        let sign_bit = edwards_public[31] >> 7;
+        edwards_public[31] &= 0x7F;
+        XeddsaSigningKey {
+            private: Zeroizing::new(*private),
+            a: Zeroizing::new(if sign_bit == 1 { -*k } else { *k }),
+            edwards_public,
+            montgomery_public: point.to_montgomery().to_bytes(),
+        }
+    }
+
+    /// The X25519 (Montgomery) public key: what verifiers are given.
+    pub fn public_bytes(&self) -> [u8; 32] {
+        self.montgomery_public
+    }
+
+    /// The 32-byte private key, for persisting. Wiped when the wrapper is dropped.
+    pub fn private_bytes(&self) -> Zeroizing<[u8; 32]> {
+        self.private.clone()
+    }
+
+    /// Signs `message`; `random` is the spec's Z (see [`xeddsa_sign`]).
+    pub fn sign(&self, message: &[u8], random: &[u8; 64]) -> [u8; 64] {
+        let mut nonce_hash = Sha512::new();
+        nonce_hash.update(HASH1_PREFIX);
+        nonce_hash.update(self.a.as_bytes());
+        nonce_hash.update(message);
+        nonce_hash.update(random);
+        let r = Zeroizing::new(scalar_from_hash(nonce_hash));
+        let big_r = EdwardsPoint::mul_base(&r).compress();
+
+        let h = challenge(&big_r.to_bytes(), &self.edwards_public, message);
+        let s = *r + h * *self.a;
+
+        let mut signature = [0u8; XEDDSA_SIGNATURE_LEN];
+        signature[..32].copy_from_slice(big_r.as_bytes());
+        signature[32..].copy_from_slice(s.as_bytes());
+        signature
+    }
+
+    /// Signs `message` with Z drawn from `rng`.
+    pub fn sign_rng<R: RngCore + CryptoRng>(&self, message: &[u8], rng: &mut R) -> [u8; 64] {
+        let mut random = Zeroizing::new([0u8; 64]);
+        rng.fill_bytes(random.as_mut());
+        self.sign(message, &random)
+    }
+}
+
+impl core::fmt::Debug for XeddsaSigningKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("XeddsaSigningKey")
+            .field("public", &crate::HexBytes(&self.montgomery_public))
+            .field("private", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Same as [`xeddsa_sign`], drawing Z from the RNG.
@@ -86,9 +148,7 @@ pub fn xeddsa_sign_rng<R: RngCore + CryptoRng>(
     message: &[u8],
     rng: &mut R,
 ) -> [u8; 64] {
-    let mut random = Zeroizing::new([0u8; 64]);
-    rng.fill_bytes(random.as_mut());
-    xeddsa_sign(key, message, &random)
+    XeddsaSigningKey::new(key).sign_rng(message, rng)
 }
 
 /// Verifies against a 32-byte Montgomery public key. A signature whose length is not 64 is
@@ -177,6 +237,27 @@ mod tests {
             negated > 0 && negated < 16,
             "both branches exercised ({negated}/16)"
         );
+    }
+
+    #[test]
+    fn signing_key_matches_key_pair() {
+        for seed in 1..=8u8 {
+            let key = key(seed);
+            let signing = XeddsaSigningKey::new(&key);
+            assert_eq!(signing.public_bytes(), key.public_bytes());
+            assert_eq!(*signing.private_bytes(), *key.private_bytes());
+            assert_eq!(
+                signing.sign(b"m", &[seed; 64]),
+                xeddsa_sign(&key, b"m", &[seed; 64])
+            );
+            let private_hex: String = key
+                .private_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let shown = format!("{signing:?}");
+            assert!(shown.contains("<redacted>") && !shown.contains(&private_hex));
+        }
     }
 
     #[test]

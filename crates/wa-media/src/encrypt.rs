@@ -16,6 +16,14 @@ pub const BLOCK: usize = 16;
 /// the MAC and hash read it back.
 pub(crate) const RUN: usize = 16 * 1024;
 
+/// Within a run, ciphertext is produced and fed to the MAC and hashes 64 bytes (one SHA-256
+/// block) at a time. CBC encryption is one long dependency chain (each block's 14 AES rounds
+/// wait for the block before), and so is each SHA-256: interleaved this finely, the
+/// independent chains sit in the CPU's reorder window together and run side by side, which
+/// is faster than the sum of the primitives alone (the limit `openssl speed` sets, one at a
+/// time). At 256 bytes and more the overlap is lost.
+pub(crate) const STEP: usize = 64;
+
 /// The length of the body (`enc ‖ mac`) for a plaintext of `file_length` bytes.
 pub fn encrypted_len(file_length: u64) -> u64 {
     (file_length / BLOCK as u64 + 1) * BLOCK as u64 + MAC_LEN as u64
@@ -167,21 +175,25 @@ impl Encryptor {
         }
     }
 
-    /// Hashes the plaintext `run` (whole blocks), encrypts it onto `out`, then feeds the new
-    /// ciphertext to the MAC, the ciphertext hash and the sidecar: every pass over a run
-    /// happens while it is still in the L1 cache.
+    /// Encrypts the plaintext `run` (whole blocks) onto `out`, [`STEP`] bytes at a time, each
+    /// step hashed as plaintext and fed as ciphertext to the MAC and the body hash right
+    /// after it is encrypted; then the sidecar reads the run while it is in the L1 cache.
     fn encrypt_run(&mut self, run: &[u8], out: &mut Vec<u8>) {
-        if let Some(hash) = &mut self.plain_hash {
-            hash.update(run);
-        }
         let start = out.len();
-        out.extend_from_slice(run);
+        out.resize(start + run.len(), 0);
         let fresh = &mut out[start..];
-        let (blocks, _) = InOutBuf::from(&mut *fresh).into_chunks::<U16>();
-        self.cbc.encrypt_blocks_inout_mut(blocks);
-        self.mac.update(fresh);
-        if let Some(hash) = &mut self.enc_hash {
-            hash.update(&*fresh);
+        for (plain, cipher) in run.chunks(STEP).zip(fresh.chunks_mut(STEP)) {
+            let (blocks, _) = InOutBuf::new(plain, cipher)
+                .unwrap_or_else(|_| unreachable!("chunks of equal length"))
+                .into_chunks::<U16>();
+            self.cbc.encrypt_blocks_inout_mut(blocks);
+            if let Some(hash) = &mut self.plain_hash {
+                hash.update(plain);
+            }
+            self.mac.update(cipher);
+            if let Some(hash) = &mut self.enc_hash {
+                hash.update(&*cipher);
+            }
         }
         if let Some(sidecar) = &mut self.sidecar {
             sidecar.update(fresh);

@@ -55,7 +55,8 @@ fn round_trip_every_size_and_chunking() {
             assert_eq!(info.file_sha256, sha(&plain));
             assert_eq!(info.file_enc_sha256, sha(&body));
             // Same result fed in odd pieces.
-            for piece in [1usize, 7, 16, 4097] {
+            // 65 and 80: runs that end inside a 64-byte step of the interleaved pipeline.
+            for piece in [1usize, 7, 16, 65, 80, 4097] {
                 let mut enc = Encryptor::new(&key, ty);
                 let mut body2 = Vec::new();
                 for p in plain.chunks(piece) {

@@ -8,8 +8,8 @@
 
 use prost::Message as _;
 use wa_crypto::{
-    CryptoRng, KeyPair, RngCore, aes256_cbc_decrypt_with_iv, aes256_cbc_encrypt_with_iv,
-    hkdf_sha256, xeddsa_sign_rng,
+    CryptoRng, KeyPair, RngCore, XeddsaSigningKey, aes256_cbc_decrypt_with_iv,
+    aes256_cbc_encrypt_with_iv, hkdf_sha256,
 };
 use wa_proto::prost;
 use wa_proto::signal as pb;
@@ -33,7 +33,9 @@ struct SenderKeyState {
     key_id: u32,
     chain: ChainKey,
     signing_public: PublicKey,
-    signing_private: Option<KeyPair>,
+    /// Our own chains only. Kept as bytes: the signing key (one curve operation) is made, and
+    /// checked against `signing_public`, when a message is signed, not on every record load.
+    signing_private: Option<Zeroizing<[u8; 32]>>,
     skipped: Vec<(u32, Zeroizing<[u8; 32]>)>,
 }
 
@@ -78,10 +80,7 @@ impl SenderKeyRecord {
                     iteration: Some(s.chain.index),
                     chain_key: Some(s.chain.key.to_vec()),
                     signing_public: Some(s.signing_public.0.to_vec()),
-                    signing_private: s
-                        .signing_private
-                        .as_ref()
-                        .map(|k| k.private_bytes().to_vec()),
+                    signing_private: s.signing_private.as_ref().map(|k| k.to_vec()),
                     skipped: s
                         .skipped
                         .iter()
@@ -124,15 +123,9 @@ impl SenderKeyRecord {
             .map(|s| {
                 let signing_public = PublicKey(bytes32(&s.signing_public)?);
                 let signing_private = match &s.signing_private {
-                    Some(_) => Some(KeyPair::from_private_bytes(bytes32(&s.signing_private)?)),
+                    Some(_) => Some(Zeroizing::new(bytes32(&s.signing_private)?)),
                     None => None,
                 };
-                if signing_private
-                    .as_ref()
-                    .is_some_and(|k| k.public_bytes() != signing_public.0)
-                {
-                    return Err(corrupt());
-                }
                 Ok(SenderKeyState {
                     key_id: s.key_id.ok_or_else(corrupt)?,
                     chain: ChainKey {
@@ -196,7 +189,7 @@ pub fn create_sender_key_distribution<S: SenderKeyStore, R: RngCore + CryptoRng>
                 key_id: rng.next_u32() & 0x7FFF_FFFF,
                 chain,
                 signing_public: PublicKey::of(&signing),
-                signing_private: Some(signing),
+                signing_private: Some(signing.private_bytes()),
                 skipped: Vec::new(),
             };
             record.states.insert(0, state.clone());
@@ -270,8 +263,15 @@ pub fn group_encrypt<S: SenderKeyStore, R: RngCore + CryptoRng>(
     let (iv, key) = group_message_keys(&seed);
     let ciphertext = aes256_cbc_encrypt_with_iv(&key, &iv, plaintext);
     let mut message = SenderKeyMessage::unsigned(state.key_id, state.chain.index, ciphertext);
-    let signing = state.signing_private.as_ref().expect("filtered above");
-    let signature = xeddsa_sign_rng(signing, &message, rng);
+    let signing = XeddsaSigningKey::from_private_bytes(
+        state.signing_private.as_ref().expect("filtered above"),
+    );
+    if signing.public_bytes() != state.signing_public.0 {
+        return Err(Error::CorruptRecord {
+            what: "sender key record (signing key halves differ)",
+        });
+    }
+    let signature = signing.sign_rng(&message, rng);
     message.extend_from_slice(&signature);
     state.chain = state.chain.next();
     store.store_sender_key(name, &record)?;

@@ -29,6 +29,6 @@ pub use store::{
 /// Key pairs come from `wa-crypto`.
 pub use wa_crypto::KeyPair;
 pub use wire::{
-    MAC_LEN, MessageKind, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage,
-    SignalMessage, VERSION_BYTE, pad, unpad,
+    MAC_LEN, MAX_PADDING, MessageKind, PreKeySignalMessage, SenderKeyDistributionMessage,
+    SenderKeyMessage, SignalMessage, VERSION_BYTE, pad, unpad,
 };

@@ -2,7 +2,6 @@
 //! persisted form (`SessionRecordData` in package `signal`, format 1).
 
 use prost::Message as _;
-use wa_crypto::KeyPair;
 use wa_proto::prost;
 use wa_proto::signal as pb;
 use zeroize::{Zeroize as _, Zeroizing};
@@ -10,7 +9,8 @@ use zeroize::{Zeroize as _, Zeroizing};
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::session::{
-    ChainKey, MAX_PREVIOUS_SESSIONS, PendingPreKey, ReceiverChain, SenderChain, SessionState,
+    ChainKey, MAX_PREVIOUS_SESSIONS, PendingPreKey, RatchetKey, ReceiverChain, SenderChain,
+    SessionState,
 };
 
 /// The record format this version writes and reads.
@@ -138,8 +138,8 @@ fn state_to_data(state: &SessionState) -> pb::SessionStateData {
         root_key: Some(state.root_key.to_vec()),
         base_key: Some(state.base_key.0.to_vec()),
         sender_chain: Some(pb::SenderChainData {
-            ratchet_public: Some(state.sender.ratchet.public_bytes().to_vec()),
-            ratchet_private: Some(state.sender.ratchet.private_bytes().to_vec()),
+            ratchet_public: Some(state.sender.ratchet.public.0.to_vec()),
+            ratchet_private: Some(state.sender.ratchet.private.to_vec()),
             chain_key: Some(state.sender.chain.key.to_vec()),
             index: Some(state.sender.chain.index),
         }),
@@ -196,10 +196,11 @@ pub(crate) fn skipped_from_data(
 
 fn state_from_data(data: &pb::SessionStateData) -> Result<SessionState> {
     let sender = data.sender_chain.as_ref().ok_or_else(corrupt)?;
-    let ratchet = KeyPair::from_private_bytes(bytes32(&sender.ratchet_private)?);
-    if ratchet.public_bytes() != bytes32(&sender.ratchet_public)? {
-        return Err(corrupt());
-    }
+    // No curve operation here: the halves are checked when a ratchet step uses them.
+    let ratchet = RatchetKey {
+        public: key32(&sender.ratchet_public)?,
+        private: Zeroizing::new(bytes32(&sender.ratchet_private)?),
+    };
     let receivers = data
         .receiver_chains
         .iter()

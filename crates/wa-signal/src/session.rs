@@ -102,10 +102,45 @@ pub(crate) fn root_step(
     Ok((new_root, chain))
 }
 
-/// Our sending chain: our current ratchet key pair and chain key.
+/// Our current ratchet key as a record keeps it: the public half, sent in every message, and
+/// the private half, needed only for the Diffie–Hellman of the next ratchet step.
+///
+/// Loading a record must not cost a curve operation per session (a record is loaded for every
+/// message), so the key pair is rebuilt, and checked against the stored public half, only when
+/// a ratchet step needs it: [`RatchetKey::key_pair`].
+#[derive(Clone)]
+pub(crate) struct RatchetKey {
+    pub(crate) public: PublicKey,
+    pub(crate) private: Zeroizing<[u8; 32]>,
+}
+
+impl RatchetKey {
+    /// A freshly made (or loaded and checked) key pair.
+    pub(crate) fn from_pair(pair: &KeyPair) -> RatchetKey {
+        RatchetKey {
+            public: PublicKey::of(pair),
+            private: pair.private_bytes(),
+        }
+    }
+
+    /// The key pair, refusing a record whose halves do not belong together (a corrupt record:
+    /// its sessions would fail on every answer otherwise).
+    pub(crate) fn key_pair(&self) -> Result<KeyPair> {
+        let pair = KeyPair::from_private_bytes(*self.private);
+        if pair.public_bytes() == self.public.0 {
+            Ok(pair)
+        } else {
+            Err(Error::CorruptRecord {
+                what: "session record (ratchet key halves differ)",
+            })
+        }
+    }
+}
+
+/// Our sending chain: our current ratchet key and chain key.
 #[derive(Clone)]
 pub(crate) struct SenderChain {
-    pub(crate) ratchet: KeyPair,
+    pub(crate) ratchet: RatchetKey,
     pub(crate) chain: ChainKey,
 }
 
@@ -158,7 +193,7 @@ impl SessionState {
             &keys.mac,
             &self.local_identity,
             &self.remote_identity,
-            &PublicKey::of(&self.sender.ratchet),
+            &self.sender.ratchet.public,
             self.sender.chain.index,
             self.previous_counter,
             ciphertext,
@@ -216,7 +251,8 @@ impl SessionState {
         theirs: &PublicKey,
         rng: &mut R,
     ) -> Result<()> {
-        let (root, receiving) = root_step(&self.root_key, &self.sender.ratchet, theirs)?;
+        let (root, receiving) =
+            root_step(&self.root_key, &self.sender.ratchet.key_pair()?, theirs)?;
         let ours = KeyPair::generate(rng);
         let (root, sending) = root_step(&root, &ours, theirs)?;
         self.receivers.insert(
@@ -230,7 +266,7 @@ impl SessionState {
         self.receivers.truncate(MAX_RECEIVER_CHAINS);
         self.previous_counter = self.sender.chain.index.saturating_sub(1);
         self.sender = SenderChain {
-            ratchet: ours,
+            ratchet: RatchetKey::from_pair(&ours),
             chain: sending,
         };
         *self.root_key = root;

@@ -351,28 +351,35 @@ impl SenderKeyDistributionMessage {
     }
 }
 
-/// WhatsApp's padding of a plaintext before encryption: 1 to 15 bytes, each holding the count
-/// (a random count; 0 is taken as 15).
+/// The most padding bytes a message carries.
+pub const MAX_PADDING: usize = 16;
+
+/// WhatsApp's padding of a plaintext before encryption: 1 to [`MAX_PADDING`] bytes (a random
+/// count, uniform), each holding the count, as Baileys 7 and WhatsApp Web write it.
 pub fn pad<R: RngCore + CryptoRng>(plaintext: &[u8], rng: &mut R) -> Vec<u8> {
-    let mut count = (rng.next_u32() & 0x0F) as u8;
-    if count == 0 {
-        count = 0x0F;
-    }
+    let count = (rng.next_u32() & 0x0F) as u8 + 1;
     let mut out = Vec::with_capacity(plaintext.len() + usize::from(count));
     out.extend_from_slice(plaintext);
     out.resize(plaintext.len() + usize::from(count), count);
     out
 }
 
-/// Removes WhatsApp's padding: the last byte is the count (at least 1), and there must be that
-/// many bytes. The padding bytes' values are not checked, as no deployed receiver checks them.
+/// Removes WhatsApp's padding, strictly: the last byte is the count, from 1 to [`MAX_PADDING`],
+/// there are that many bytes, and every one of them holds the count. Anything else is
+/// [`Error::BadPadding`]: no sender writes it, so a plaintext that has it was not made by a
+/// WhatsApp client (Baileys only checks the count against the length; refusing more costs
+/// nothing and leaves no room for a second reading of the same bytes).
 pub fn unpad(padded: &[u8]) -> Result<&[u8]> {
     let Some(&count) = padded.last() else {
         return Err(Error::BadPadding);
     };
     let count = usize::from(count);
-    if count == 0 || count > padded.len() {
+    if count == 0 || count > MAX_PADDING || count > padded.len() {
         return Err(Error::BadPadding);
     }
-    Ok(&padded[..padded.len() - count])
+    let (message, padding) = padded.split_at(padded.len() - count);
+    if padding.iter().any(|&b| usize::from(b) != count) {
+        return Err(Error::BadPadding);
+    }
+    Ok(message)
 }

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::error::Result;
 use crate::keys::{PreKeyBundle, PublicKey};
 use crate::session::{
-    ChainKey, PendingPreKey, ReceiverChain, SenderChain, SessionState, dh, root_step,
+    ChainKey, PendingPreKey, RatchetKey, ReceiverChain, SenderChain, SessionState, dh, root_step,
 };
 
 fn derive(parts: &[&[u8; 32]]) -> ([u8; 32], ChainKey) {
@@ -61,7 +61,7 @@ pub(crate) fn initiate<R: RngCore + CryptoRng>(
         root_key: Zeroizing::new(root),
         base_key: PublicKey::of(&base),
         sender: SenderChain {
-            ratchet: sending_ratchet,
+            ratchet: RatchetKey::from_pair(&sending_ratchet),
             chain: sending,
         },
         receivers: vec![ReceiverChain {
@@ -111,7 +111,7 @@ pub(crate) fn respond(r: &Responder<'_>) -> Result<SessionState> {
         root_key: Zeroizing::new(root),
         base_key: r.their_base_key,
         sender: SenderChain {
-            ratchet: r.signed_pre_key.clone(),
+            ratchet: RatchetKey::from_pair(r.signed_pre_key),
             chain,
         },
         receivers: Vec::new(),

@@ -3,6 +3,7 @@
 //! Baileys 7's group cipher, and whatsapp-rust-bridge (WASM).
 
 mod group;
+mod padding;
 mod sessions;
 
 use std::io::{BufRead as _, BufReader, Write as _};

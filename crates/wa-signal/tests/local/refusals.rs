@@ -2,7 +2,7 @@
 //! Debug redaction.
 
 use wa_signal::{
-    Error, IdentityStore as _, MessageKind, PreKeyBundle, PreKeySignalMessage,
+    Error, IdentityStore as _, MAX_PADDING, MessageKind, PreKeyBundle, PreKeySignalMessage,
     SenderKeyDistributionMessage, SenderKeyMessage, SignalMessage, decrypt, encrypt, pad,
     process_pre_key_bundle, unpad,
 };
@@ -129,18 +129,36 @@ fn message_kinds_and_versions() {
 #[test]
 fn padding_round_trips_and_refuses_garbage() {
     let mut a = Party::new("a", 11);
-    for len in [0usize, 1, 15, 16, 100] {
+    let mut seen = [false; MAX_PADDING + 1];
+    for round in 0..400usize {
+        let len = round % 37;
         let plaintext = vec![7u8; len];
         let padded = pad(&plaintext, &mut a.rng);
         let extra = padded.len() - len;
-        assert!((1..=15).contains(&extra));
+        assert!((1..=MAX_PADDING).contains(&extra));
+        seen[extra] = true;
         assert!(padded[len..].iter().all(|&b| usize::from(b) == extra));
         assert_eq!(unpad(&padded).unwrap(), plaintext.as_slice());
     }
+    assert!(
+        seen[1..].iter().all(|&s| s),
+        "every count from 1 to 16 drawn"
+    );
     assert!(matches!(unpad(&[]), Err(Error::BadPadding)));
     assert!(matches!(unpad(&[1, 2, 0]), Err(Error::BadPadding)));
     assert!(matches!(unpad(&[4, 4, 4]), Err(Error::BadPadding)));
     assert_eq!(unpad(&[9, 3, 3, 3]).unwrap(), &[9]);
+    assert_eq!(unpad(&[3, 3, 3]).unwrap(), &[] as &[u8]);
+    // Every padding byte must hold the count.
+    assert!(matches!(unpad(&[9, 3, 2, 3]), Err(Error::BadPadding)));
+    assert!(matches!(unpad(&[9, 2, 3, 3]), Err(Error::BadPadding)));
+    // At most 16 bytes of padding.
+    let mut sixteen = vec![9u8];
+    sixteen.extend([16u8; 16]);
+    assert_eq!(unpad(&sixteen).unwrap(), &[9]);
+    let mut seventeen = vec![9u8];
+    seventeen.extend([17u8; 17]);
+    assert!(matches!(unpad(&seventeen), Err(Error::BadPadding)));
 }
 
 #[test]
@@ -159,4 +177,84 @@ fn debug_output_redacts_secrets() {
     let skdm = wa_signal::create_sender_key_distribution(&mut a.store, &name, &mut a.rng).unwrap();
     let text = format!("{skdm:?}");
     assert!(!text.contains(&hex::encode(*skdm.chain_key)), "{text}");
+}
+
+/// Replaces a field of a stored record through its persisted form.
+fn rewrite<M: wa_proto::prost::Message + Default>(
+    bytes: &[u8],
+    change: impl FnOnce(&mut M),
+) -> Vec<u8> {
+    let mut data = M::decode(bytes).unwrap();
+    change(&mut data);
+    data.encode_to_vec()
+}
+
+#[test]
+fn ratchet_key_halves_that_differ_are_refused_at_the_ratchet_step() {
+    use wa_signal::{SessionRecord, SessionStore as _};
+    let mut a = Party::new("a", 21);
+    let mut b = Party::new("b", 22);
+    connect(&mut a, &mut b);
+    let record = a.store.load_session(&b.address).unwrap().unwrap();
+    let corrupt = rewrite(
+        &record.to_bytes(),
+        |d: &mut wa_proto::signal::SessionRecordData| {
+            let chain = d.current.as_mut().unwrap().sender_chain.as_mut().unwrap();
+            chain.ratchet_private = Some(vec![0x42; 32]);
+        },
+    );
+    // Loading costs no curve operation, so it does not see the mismatch...
+    let corrupt = SessionRecord::from_bytes(&corrupt).unwrap();
+    a.store.store_session(&b.address, &corrupt).unwrap();
+    let before = a
+        .store
+        .load_session(&b.address)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    // ...the ratchet step that needs the private half does, and changes nothing.
+    let answer = encrypt(&mut b.store, &a.address, b"answer").unwrap();
+    let err = decrypt(
+        &mut a.store,
+        &b.address,
+        answer.kind,
+        &answer.bytes,
+        &mut a.rng,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::CorruptRecord { .. }), "{err:?}");
+    let after = a
+        .store
+        .load_session(&b.address)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert_eq!(*before, *after);
+}
+
+#[test]
+fn signing_key_halves_that_differ_are_refused_when_signing() {
+    use wa_signal::{SenderKeyName, SenderKeyRecord, SenderKeyStore as _};
+    let mut a = Party::new("a", 23);
+    let name = SenderKeyName {
+        group_id: "g@g.us".into(),
+        sender: a.address.clone(),
+    };
+    wa_signal::create_sender_key_distribution(&mut a.store, &name, &mut a.rng).unwrap();
+    wa_signal::group_encrypt(&mut a.store, &name, b"fine", &mut a.rng).unwrap();
+    let record = a.store.load_sender_key(&name).unwrap().unwrap();
+    let corrupt = rewrite(
+        &record.to_bytes(),
+        |d: &mut wa_proto::signal::SenderKeyRecordData| {
+            d.states[0].signing_private = Some(vec![0x42; 32]);
+        },
+    );
+    a.store
+        .store_sender_key(&name, &SenderKeyRecord::from_bytes(&corrupt).unwrap())
+        .unwrap();
+    let err = wa_signal::group_encrypt(&mut a.store, &name, b"refused", &mut a.rng).unwrap_err();
+    assert!(matches!(err, Error::CorruptRecord { .. }), "{err:?}");
+    // The chain did not advance.
+    let after = a.store.load_sender_key(&name).unwrap().unwrap().to_bytes();
+    assert_eq!(*after, corrupt);
 }

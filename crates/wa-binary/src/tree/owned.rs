@@ -1,0 +1,122 @@
+//! [`Codec::decode`](crate::Codec::decode): an owned [`Node`] built from a validated tree.
+//!
+//! Decoding straight into `Node`s costs a vector per node and a `String` per string, freed
+//! again when the node goes. Here the input is first walked by [`decode_tree`] (which checks
+//! everything and allocates nothing once its arena is warm) into an arena kept per thread,
+//! and the `Node`s are then built knowing every count: each attribute list and child list is
+//! allocated once at its exact size, tokens are `&'static str`s, and strings of up to
+//! [`Str::INLINE`] bytes (JIDs, ids, timestamps, packed numbers) are copied into their
+//! [`Str`] without allocating.
+
+use std::cell::Cell;
+
+use super::{BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TOKEN, Tree, TreeArena, decode_tree};
+use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS};
+use crate::error::DecodeError;
+use crate::node::{Content, Node};
+use crate::text::Str;
+
+/// Largest arena kept for the next decode on a thread (in nodes and attributes): a frame
+/// bigger than this (a full history sync) gets an arena of its own, freed with it, so that a
+/// thread does not hold the memory of the largest frame it ever saw. About 200 KiB + 256 KiB.
+const KEEP_NODES: usize = 4096;
+const KEEP_ATTRS: usize = 8192;
+
+thread_local! {
+    static ARENA: Cell<TreeArena> = Cell::new(TreeArena::new());
+}
+
+/// Decodes `input` into an owned [`Node`], with the same checks and errors as
+/// [`decode_tree`].
+pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, DecodeError> {
+    // Taken out of the cell while in use: a nested call on this thread (none exists) would
+    // find an empty arena, never a borrowed one.
+    let mut arena = ARENA.with(Cell::take);
+    let node = decode_tree(decoder, input, &mut arena).map(|tree| {
+        let mut scratch = String::new();
+        let mut root = Node::default();
+        build(&tree, 0, &mut root, &mut scratch);
+        root
+    });
+    if arena.nodes.capacity() <= KEEP_NODES && arena.attrs.capacity() <= KEEP_ATTRS {
+        ARENA.with(|cell| cell.set(arena));
+    }
+    node
+}
+
+/// Fills `node` (a default one) with the node at `index` of `tree` and its descendants. Built
+/// in place, children straight into their list, so that no `Node` is moved once made (a
+/// `Node` is about 200 bytes; moving each one up the recursion cost more than building it).
+/// Depth is bounded by the decoder's `max_depth`, so this recursion is too.
+fn build(tree: &Tree<'_>, index: usize, node: &mut Node, scratch: &mut String) {
+    let nodes = &tree.arena.nodes;
+    let Some(raw) = nodes.get(index) else {
+        return;
+    };
+    node.tag = string(tree, raw.tag, scratch);
+    let attrs = tree
+        .arena
+        .attrs
+        .get(raw.attrs_start as usize..raw.attrs_end as usize)
+        .unwrap_or_default();
+    if !attrs.is_empty() {
+        node.attrs.reserve(attrs.len());
+        for &(k, v) in attrs {
+            node.attrs
+                .push_pair(string(tree, k, scratch), string(tree, v, scratch));
+        }
+    }
+    node.content = match raw.content.kind() {
+        NONE => Content::None,
+        NODES => {
+            // Children follow their parent; each one's `end` is where its next sibling starts.
+            let mut count = 0;
+            let mut next = index + 1;
+            while let Some(child) = nodes.get(next).filter(|_| next < raw.end) {
+                count += 1;
+                next = child.end;
+            }
+            let mut children = Vec::with_capacity(count);
+            children.resize_with(count, Node::default);
+            let mut next = index + 1;
+            for child in &mut children {
+                build(tree, next, child, scratch);
+                next = nodes.get(next).map_or(raw.end, |c| c.end);
+            }
+            Content::Nodes(children)
+        }
+        BYTES => Content::Bytes(tree.slice(raw.content.pos(), raw.content.len).to_vec()),
+        _ => Content::Text(string(tree, raw.content, scratch)),
+    };
+}
+
+/// A string of the tree as a [`Str`]: tokens static, the rest copied (inline when short);
+/// JIDs are built in `scratch`, which is reused for all of them.
+#[inline]
+fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
+    let s = tree.str(raw);
+    match raw.kind() {
+        TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
+        RAW => Str::copy_of(s.as_str().unwrap_or_default()),
+        // Most packed strings (ids, timestamps, phone numbers) fit inline: unpacked straight
+        // into the `Str`'s bytes, with room for an odd length's padding character.
+        NIBBLE | HEX if raw.len <= Str::INLINE => {
+            let pairs = tree.slice(raw.pos(), raw.len.div_ceil(2));
+            let table = &PAIR_CHARS[usize::from(raw.kind() == HEX)];
+            let mut chars = [0u8; Str::INLINE + 2];
+            for (&byte, out) in pairs.iter().zip(chars.chunks_exact_mut(2)) {
+                out.copy_from_slice(&table[usize::from(byte)]);
+            }
+            Str::from_ascii(&chars, raw.len)
+        }
+        NIBBLE | HEX => {
+            let mut buf = [0u8; PACKED_BUF];
+            Str::copy_of(s.unpack(&mut buf))
+        }
+        _ => {
+            scratch.clear();
+            s.write_jid(scratch);
+            Str::copy_of(scratch)
+        }
+    }
+}

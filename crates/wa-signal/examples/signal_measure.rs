@@ -1,0 +1,376 @@
+//! wa-signal's side of `cargo xtask bench-compare signal`: operations per second of session
+//! setup (each role alone), 1:1 encrypt and decrypt in an alternating conversation and in a
+//! one-way burst (100 B and 10 KiB), sender-key encrypt and decrypt, XEdDSA sign and verify;
+//! with `--sizes`, also the stored session record's size after 200 round trips and after
+//! 10,000 messages one way. `interop/bench-signal.mjs` measures npm `libsignal` and
+//! whatsapp-rust-bridge the same way.
+//!
+//! Every operation goes through [`InMemoryStore`], which keeps records in their persisted form:
+//! each one loads (parses) the record and stores (serialises) it again, as a real client does.
+//! Randomness is `StdRng` seeded from the OS, as a client would draw it.
+//!
+//! Output: one JSON object per line, `{"peer":"wa-signal","measure":…,"per_s":…}` or
+//! `{…,"bytes":…}`. Usage: `signal_measure [SECONDS per measure] [--sizes] [--only setup|alternating|burst|group|xeddsa]`.
+
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use wa_signal::{
+    Ciphertext, InMemoryStore, KeyPair, PreKey, PreKeyBundle, ProtocolAddress, PublicKey,
+    SenderKeyName, SignedPreKey, create_sender_key_distribution, decrypt, encrypt,
+    generate_registration_id, group_decrypt, group_encrypt, process_pre_key_bundle,
+    process_sender_key_distribution,
+};
+use wa_signal::{PreKeyStore as _, SignedPreKeyStore as _};
+
+const PEER: &str = "wa-signal";
+const SIZES: [usize; 2] = [100, 10 * 1024];
+/// Messages encrypted before they are decrypted, in the burst and group measures: few enough
+/// that 10-KiB ones stay in cache, as one message does (`openssl speed` reuses one buffer).
+const BATCH: usize = 32;
+
+fn print_rate(measure: &str, count: usize, elapsed: Duration) {
+    let per_s = count as f64 / elapsed.as_secs_f64();
+    println!(r#"{{"peer":"{PEER}","measure":"{measure}","per_s":{per_s:.1}}}"#);
+}
+
+fn print_bytes(measure: &str, bytes: usize) {
+    println!(r#"{{"peer":"{PEER}","measure":"{measure}","bytes":{bytes}}}"#);
+}
+
+/// Runs `op` and adds its duration to `total`.
+fn timed<T>(total: &mut Duration, op: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = op();
+    *total += start.elapsed();
+    out
+}
+
+fn new_store(rng: &mut StdRng) -> InMemoryStore {
+    InMemoryStore::new(KeyPair::generate(rng), generate_registration_id(rng))
+}
+
+/// Bob's side of setup: a signed prekey, and a source of bundles with fresh one-time prekeys.
+struct Responder {
+    store: InMemoryStore,
+    signed: SignedPreKey,
+    next_pre_key: u32,
+}
+
+impl Responder {
+    fn new(rng: &mut StdRng) -> Responder {
+        let mut store = new_store(rng);
+        let identity = wa_signal::IdentityStore::local_identity(&store).unwrap();
+        let signed = SignedPreKey::generate(&identity, 1, rng);
+        store.store_signed_pre_key(&signed).unwrap();
+        Responder {
+            store,
+            signed,
+            next_pre_key: 1,
+        }
+    }
+
+    fn bundle(&mut self, rng: &mut StdRng) -> PreKeyBundle {
+        let pre_key = PreKey::generate(self.next_pre_key, rng);
+        self.next_pre_key += 1;
+        self.store.store_pre_key(&pre_key).unwrap();
+        let identity = wa_signal::IdentityStore::local_identity(&self.store).unwrap();
+        PreKeyBundle {
+            registration_id: wa_signal::IdentityStore::local_registration_id(&self.store).unwrap(),
+            identity_key: PublicKey::of(&identity),
+            signed_pre_key_id: self.signed.id,
+            signed_pre_key: PublicKey::of(&self.signed.key_pair),
+            signed_pre_key_signature: self.signed.signature,
+            pre_key: Some((pre_key.id, PublicKey::of(&pre_key.key_pair))),
+        }
+    }
+}
+
+/// Setup in each role: the initiator processes a bundle and encrypts its first `pkmsg` (to a new
+/// peer each time); the responder decrypts those `pkmsg`s (each from a new peer address).
+fn setup(seconds: f64, rng: &mut StdRng) {
+    let mut alice = new_store(rng);
+    let mut bob = Responder::new(rng);
+    let budget = Duration::from_secs_f64(seconds);
+    let (mut initiator, mut responder) = (Duration::ZERO, Duration::ZERO);
+    let mut messages: Vec<(ProtocolAddress, Ciphertext)> = Vec::new();
+    while initiator < budget {
+        let batch: Vec<(ProtocolAddress, PreKeyBundle)> = (0..32)
+            .map(|_| {
+                let n = messages.len();
+                (ProtocolAddress::new(format!("bob{n}"), 1), bob.bundle(rng))
+            })
+            .collect();
+        for (address, bundle) in batch {
+            let message = timed(&mut initiator, || {
+                process_pre_key_bundle(&mut alice, &address, &bundle, rng).unwrap();
+                encrypt(&mut alice, &address, b"first message").unwrap()
+            });
+            messages.push((address, message));
+        }
+    }
+    for (i, (_, message)) in messages.iter().enumerate() {
+        let from = ProtocolAddress::new(format!("alice{i}"), 1);
+        let plaintext = timed(&mut responder, || {
+            decrypt(&mut bob.store, &from, message.kind, &message.bytes, rng).unwrap()
+        });
+        assert_eq!(plaintext, b"first message");
+    }
+    print_rate("setup-initiator", messages.len(), initiator);
+    print_rate("setup-responder", messages.len(), responder);
+}
+
+/// Two parties with an answered session (both have sent and received once).
+struct Pair {
+    alice: InMemoryStore,
+    bob: InMemoryStore,
+    bob_at_alice: ProtocolAddress,
+    alice_at_bob: ProtocolAddress,
+}
+
+impl Pair {
+    fn new(rng: &mut StdRng) -> Pair {
+        let mut alice = new_store(rng);
+        let mut responder = Responder::new(rng);
+        let bundle = responder.bundle(rng);
+        let bob_at_alice = ProtocolAddress::new("bob", 1);
+        process_pre_key_bundle(&mut alice, &bob_at_alice, &bundle, rng).unwrap();
+        let mut pair = Pair {
+            alice,
+            bob: responder.store,
+            bob_at_alice,
+            alice_at_bob: ProtocolAddress::new("alice", 1),
+        };
+        pair.send(true, b"hello", rng);
+        pair.send(false, b"hello back", rng);
+        pair
+    }
+
+    /// One message, `alice → bob` or back, decrypted and checked.
+    fn send(&mut self, from_alice: bool, plaintext: &[u8], rng: &mut StdRng) {
+        let mut none = Duration::ZERO;
+        let mut other = Duration::ZERO;
+        self.send_timed(from_alice, plaintext, rng, &mut none, &mut other);
+    }
+
+    fn send_timed(
+        &mut self,
+        from_alice: bool,
+        plaintext: &[u8],
+        rng: &mut StdRng,
+        encrypting: &mut Duration,
+        decrypting: &mut Duration,
+    ) {
+        let (sender, receiver, to, from) = if from_alice {
+            (
+                &mut self.alice,
+                &mut self.bob,
+                &self.bob_at_alice,
+                &self.alice_at_bob,
+            )
+        } else {
+            (
+                &mut self.bob,
+                &mut self.alice,
+                &self.alice_at_bob,
+                &self.bob_at_alice,
+            )
+        };
+        let message = timed(encrypting, || encrypt(sender, to, plaintext).unwrap());
+        let out = timed(decrypting, || {
+            decrypt(receiver, from, message.kind, &message.bytes, rng).unwrap()
+        });
+        assert_eq!(out, plaintext);
+    }
+}
+
+fn random_plaintext(size: usize, rng: &mut StdRng) -> Vec<u8> {
+    let mut plaintext = vec![0u8; size];
+    rand::RngCore::fill_bytes(rng, &mut plaintext);
+    plaintext
+}
+
+/// Alternating: every message answers the last, so every decrypt is a ratchet step.
+fn alternating(seconds: f64, size: usize, rng: &mut StdRng) {
+    let mut pair = Pair::new(rng);
+    let plaintext = random_plaintext(size, rng);
+    let budget = Duration::from_secs_f64(seconds);
+    let (mut enc, mut dec) = (Duration::ZERO, Duration::ZERO);
+    let mut count = 0;
+    while enc + dec < budget * 2 {
+        pair.send_timed(count % 2 == 0, &plaintext, rng, &mut enc, &mut dec);
+        count += 1;
+    }
+    print_rate(&format!("alt-encrypt-{size}"), count, enc);
+    print_rate(&format!("alt-decrypt-{size}"), count, dec);
+}
+
+/// One way: batches of [`BATCH`] messages encrypted, then decrypted in order (one chain, no ratchet
+/// step after the first).
+fn burst(seconds: f64, size: usize, rng: &mut StdRng) {
+    let mut pair = Pair::new(rng);
+    let plaintext = random_plaintext(size, rng);
+    let budget = Duration::from_secs_f64(seconds);
+    let (mut enc, mut dec) = (Duration::ZERO, Duration::ZERO);
+    let mut count = 0;
+    while enc + dec < budget * 2 {
+        let batch: Vec<Ciphertext> = (0..BATCH)
+            .map(|_| {
+                timed(&mut enc, || {
+                    encrypt(&mut pair.alice, &pair.bob_at_alice, &plaintext).unwrap()
+                })
+            })
+            .collect();
+        for message in batch {
+            let out = timed(&mut dec, || {
+                decrypt(
+                    &mut pair.bob,
+                    &pair.alice_at_bob,
+                    message.kind,
+                    &message.bytes,
+                    rng,
+                )
+                .unwrap()
+            });
+            assert_eq!(out, plaintext);
+        }
+        count += BATCH;
+    }
+    print_rate(&format!("burst-encrypt-{size}"), count, enc);
+    print_rate(&format!("burst-decrypt-{size}"), count, dec);
+}
+
+/// Sender keys: one sender's chain, batches of [`BATCH`] `skmsg`s encrypted, then decrypted in order.
+fn group(seconds: f64, size: usize, rng: &mut StdRng) {
+    let mut alice = new_store(rng);
+    let mut bob = new_store(rng);
+    let name = SenderKeyName {
+        group_id: "120363000000000000@g.us".into(),
+        sender: ProtocolAddress::new("alice", 1),
+    };
+    let skdm = create_sender_key_distribution(&mut alice, &name, rng).unwrap();
+    process_sender_key_distribution(&mut bob, &name, &skdm).unwrap();
+    let plaintext = random_plaintext(size, rng);
+    let budget = Duration::from_secs_f64(seconds);
+    let (mut enc, mut dec) = (Duration::ZERO, Duration::ZERO);
+    let mut count = 0;
+    while enc + dec < budget * 2 {
+        let batch: Vec<Vec<u8>> = (0..BATCH)
+            .map(|_| {
+                timed(&mut enc, || {
+                    group_encrypt(&mut alice, &name, &plaintext, rng)
+                })
+            })
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for message in batch {
+            let out = timed(&mut dec, || {
+                group_decrypt(&mut bob, &name, &message).unwrap()
+            });
+            assert_eq!(out, plaintext);
+        }
+        count += BATCH;
+    }
+    print_rate(&format!("group-encrypt-{size}"), count, enc);
+    print_rate(&format!("group-decrypt-{size}"), count, dec);
+}
+
+/// XEdDSA over a 33-byte public key, as a signed prekey is signed.
+fn xeddsa(seconds: f64, rng: &mut StdRng) {
+    let key = KeyPair::generate(rng);
+    let message = PublicKey::of(&KeyPair::generate(rng)).to_wire();
+    let budget = Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let mut count = 0;
+    let mut signature = [0u8; 64];
+    while start.elapsed() < budget {
+        for _ in 0..64 {
+            signature = wa_crypto::xeddsa_sign_rng(&key, &message, rng);
+        }
+        count += 64;
+    }
+    print_rate("xeddsa-sign", count, start.elapsed());
+    // The same with the Edwards form computed once, as a client holding its identity key can.
+    let signing = wa_crypto::XeddsaSigningKey::new(&key);
+    let start = Instant::now();
+    let mut count = 0;
+    while start.elapsed() < budget {
+        for _ in 0..64 {
+            signature = signing.sign_rng(&message, rng);
+        }
+        count += 64;
+    }
+    print_rate("xeddsa-sign-precomputed", count, start.elapsed());
+    let public = key.public_bytes();
+    let start = Instant::now();
+    let mut count = 0;
+    while start.elapsed() < budget {
+        for _ in 0..64 {
+            wa_crypto::xeddsa_verify(&public, &message, std::hint::black_box(&signature)).unwrap();
+        }
+        count += 64;
+    }
+    print_rate("xeddsa-verify", count, start.elapsed());
+}
+
+/// Stored record sizes: after 200 round trips (Alice's record), and after 10,000 messages one
+/// way (the receiver's record, which holds the chain).
+fn sizes(rng: &mut StdRng) {
+    let mut pair = Pair::new(rng);
+    for _ in 0..200 {
+        pair.send(true, &[0x11; 100], rng);
+        pair.send(false, &[0x22; 100], rng);
+    }
+    print_bytes(
+        "record-200-round-trips",
+        pair.alice.session_record_len(&pair.bob_at_alice),
+    );
+    let mut pair = Pair::new(rng);
+    for _ in 0..10_000 {
+        pair.send(true, &[0x33; 100], rng);
+    }
+    print_bytes(
+        "record-10000-one-way",
+        pair.bob.session_record_len(&pair.alice_at_bob),
+    );
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut seconds = 1.0;
+    let mut with_sizes = false;
+    // `--only burst`: one group of measures (for profiling with perf).
+    let mut only = String::new();
+    while let Some(arg) = args.next() {
+        if arg == "--sizes" {
+            with_sizes = true;
+        } else if arg == "--only" {
+            only = args.next().expect("--only takes a name");
+        } else {
+            seconds = arg.parse().expect("SECONDS must be a number");
+        }
+    }
+    let mut rng = StdRng::from_entropy();
+    let run = |name: &str| only.is_empty() || only == name;
+    if run("setup") {
+        setup(seconds, &mut rng);
+    }
+    for size in SIZES {
+        if run("alternating") {
+            alternating(seconds, size, &mut rng);
+        }
+        if run("burst") {
+            burst(seconds, size, &mut rng);
+        }
+    }
+    if run("group") {
+        group(seconds, 100, &mut rng);
+    }
+    if run("xeddsa") {
+        xeddsa(seconds, &mut rng);
+    }
+    if with_sizes {
+        sizes(&mut rng);
+    }
+}

@@ -1,0 +1,349 @@
+// Signal protocol speed of the JavaScript peers, for `cargo xtask bench-compare signal` (which
+// runs wa-signal's `signal_measure` example the same way and with the same measures). One JSON
+// object per line: {"peer", "measure", "per_s"} or {"peer", "measure", "bytes"}.
+//   libsignal:   npm `libsignal` 6.0.0 (SessionBuilder, SessionCipher) for 1:1, Baileys 7's own
+//                group cipher (lib/Signal/Group) for sender keys, libsignal's curve for XEdDSA;
+//   rust-bridge: whatsapp-rust-bridge (WASM: SessionBuilder, SessionCipher, GroupSessionBuilder,
+//                GroupCipher, calculateSignature/verifySignature).
+// Every operation goes through a store that keeps the serialised record, as a client's does:
+// npm libsignal's records as the JSON text of SessionRecord.serialize() (Baileys keeps that
+// object in its JSON auth state), Baileys' sender keys as it stores them (JSON of serialize()),
+// the bridge's records as the bytes it hands over.
+// Usage (from interop/): node bench-signal.mjs [SECONDS per measure] [--sizes]
+import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+
+for (const level of ['log', 'info', 'warn', 'debug', 'trace']) {
+  console[level] = (...args) => process.stderr.write(args.map(String).join(' ') + '\n');
+}
+const out = (line) => process.stdout.write(JSON.stringify(line) + '\n');
+
+const require = createRequire(import.meta.url);
+const libsignal = require('libsignal');
+const Group = await import('baileys/lib/Signal/Group/index.js');
+const bridge = await import('whatsapp-rust-bridge');
+
+const args = process.argv.slice(2);
+const seconds = Number(args.find((a) => !a.startsWith('--')) ?? 1);
+const withSizes = args.includes('--sizes');
+const SIZES = [100, 10 * 1024];
+// Messages encrypted before they are decrypted (burst, group): as in signal_measure.rs.
+const BATCH = 32;
+const djb = (pub) => (pub.length === 33 ? Buffer.from(pub) : Buffer.concat([Buffer.from([5]), Buffer.from(pub)]));
+
+function keyPair() {
+  const { pubKey, privKey } = libsignal.curve.generateKeyPair();
+  return { pubKey: djb(pubKey), privKey: Buffer.from(privKey) };
+}
+
+/** One device with its own store, driving one implementation. */
+class Party {
+  constructor(impl) {
+    this.impl = impl;
+    this.identity = keyPair();
+    this.registrationId = crypto.randomInt(1, 16380);
+    const spk = keyPair();
+    this.signedPreKey = {
+      keyId: 1,
+      keyPair: spk,
+      signature: Buffer.from(libsignal.curve.calculateSignature(this.identity.privKey, spk.pubKey)),
+    };
+    this.preKeys = new Map();
+    this.nextPreKeyId = 1;
+    this.sessions = new Map();
+    this.senderKeys = new Map();
+    this.storage = impl === 'bridge' ? this.bridgeStorage() : this.libsignalStorage();
+  }
+
+  libsignalStorage() {
+    return {
+      loadSession: async (id) =>
+        this.sessions.has(id) ? libsignal.SessionRecord.deserialize(JSON.parse(this.sessions.get(id))) : undefined,
+      storeSession: async (id, record) => {
+        this.sessions.set(id, JSON.stringify(record.serialize()));
+      },
+      isTrustedIdentity: () => true,
+      saveIdentity: async () => false,
+      loadPreKey: async (id) => this.preKeys.get(Number(id)),
+      removePreKey: (id) => {
+        this.preKeys.delete(Number(id));
+      },
+      loadSignedPreKey: () => this.signedPreKey.keyPair,
+      getOurRegistrationId: () => this.registrationId,
+      getOurIdentity: () => this.identity,
+      // Baileys 7's sender-key storage (lib/Signal/libsignal.js).
+      loadSenderKey: async (name) => {
+        const stored = this.senderKeys.get(name.toString());
+        return stored ? Group.SenderKeyRecord.deserialize(stored) : new Group.SenderKeyRecord();
+      },
+      storeSenderKey: async (name, record) => {
+        this.senderKeys.set(name.toString(), Buffer.from(JSON.stringify(record.serialize()), 'utf-8'));
+      },
+    };
+  }
+
+  bridgeStorage() {
+    return {
+      loadSession: (address) => this.sessions.get(address) || null,
+      storeSession: (address, record) => {
+        this.sessions.set(address, Buffer.from(record.serialize()));
+      },
+      getOurIdentity: () => this.identity,
+      getOurRegistrationId: () => this.registrationId,
+      isTrustedIdentity: () => true,
+      loadPreKey: (id) => this.preKeys.get(Number(id)) || null,
+      removePreKey: (id) => {
+        this.preKeys.delete(Number(id));
+      },
+      loadSignedPreKey: (id) => (Number(id) === this.signedPreKey.keyId ? this.signedPreKey : null),
+      loadSenderKey: (name) => this.senderKeys.get(name) || null,
+      storeSenderKey: (name, record) => {
+        this.senderKeys.set(name, Buffer.from(record));
+      },
+    };
+  }
+
+  bundle() {
+    const id = this.nextPreKeyId++;
+    const preKey = keyPair();
+    this.preKeys.set(id, preKey);
+    return {
+      registrationId: this.registrationId,
+      identityKey: this.identity.pubKey,
+      signedPreKey: {
+        keyId: this.signedPreKey.keyId,
+        publicKey: this.signedPreKey.keyPair.pubKey,
+        signature: this.signedPreKey.signature,
+      },
+      preKey: { keyId: id, publicKey: preKey.pubKey },
+    };
+  }
+
+  address(name) {
+    return this.impl === 'bridge' ? new bridge.ProtocolAddress(name, 1) : new libsignal.ProtocolAddress(name, 1);
+  }
+
+  async processBundle(name, bundle) {
+    if (this.impl === 'bridge') {
+      await new bridge.SessionBuilder(this.storage, this.address(name)).processPreKeyBundle(bundle);
+    } else {
+      await new libsignal.SessionBuilder(this.storage, this.address(name)).initOutgoing(bundle);
+    }
+  }
+
+  cipher(name) {
+    return this.impl === 'bridge'
+      ? new bridge.SessionCipher(this.storage, this.address(name))
+      : new libsignal.SessionCipher(this.storage, this.address(name));
+  }
+
+  async encrypt(name, plaintext) {
+    const { type, body } = await this.cipher(name).encrypt(plaintext);
+    return { type, body: typeof body === 'string' ? Buffer.from(body, 'binary') : body };
+  }
+
+  async decrypt(name, message) {
+    const cipher = this.cipher(name);
+    return message.type === 3
+      ? cipher.decryptPreKeyWhisperMessage(message.body)
+      : cipher.decryptWhisperMessage(message.body);
+  }
+
+  recordSize(name) {
+    const record = this.sessions.get(`${name}.1`);
+    return typeof record === 'string' ? Buffer.byteLength(record) : record.length;
+  }
+
+  senderKeyName(group, sender) {
+    if (this.impl === 'bridge') return new bridge.SenderKeyName(group, new bridge.ProtocolAddress(sender, 1));
+    return new Group.SenderKeyName(group, { id: sender, deviceId: 1, toString: () => `${sender}.1` });
+  }
+
+  async groupCreate(group, sender) {
+    const builder =
+      this.impl === 'bridge' ? new bridge.GroupSessionBuilder(this.storage) : new Group.GroupSessionBuilder(this.storage);
+    return builder.create(this.senderKeyName(group, sender));
+  }
+
+  async groupProcess(group, sender, skdm) {
+    if (this.impl === 'bridge') {
+      const message = bridge.SenderKeyDistributionMessage.deserialize(skdm.serialize());
+      await new bridge.GroupSessionBuilder(this.storage).process(this.senderKeyName(group, sender), message);
+    } else {
+      const message = new Group.SenderKeyDistributionMessage(null, null, null, null, skdm.serialize());
+      await new Group.GroupSessionBuilder(this.storage).process(this.senderKeyName(group, sender), message);
+    }
+  }
+
+  groupCipher(group, sender) {
+    return this.impl === 'bridge'
+      ? new bridge.GroupCipher(this.storage, group, new bridge.ProtocolAddress(sender, 1))
+      : new Group.GroupCipher(this.storage, this.senderKeyName(group, sender));
+  }
+}
+
+const rate = (impl, measure, count, ms) =>
+  out({ peer: impl === 'bridge' ? 'rust-bridge' : 'libsignal', measure, per_s: Number(((count * 1000) / ms).toFixed(1)) });
+
+/** Awaits `op()` and adds its duration (ms) to `timer.ms`. */
+async function timed(timer, op) {
+  const start = performance.now();
+  const result = await op();
+  timer.ms += performance.now() - start;
+  return result;
+}
+
+function check(plaintext, expected) {
+  if (!Buffer.from(plaintext).equals(Buffer.from(expected))) throw new Error('plaintext differs');
+}
+
+async function setup(impl) {
+  const alice = new Party(impl);
+  const bob = new Party(impl);
+  const initiator = { ms: 0 };
+  const responder = { ms: 0 };
+  const messages = [];
+  const first = Buffer.from('first message');
+  while (initiator.ms < seconds * 1000) {
+    const batch = [];
+    for (let i = 0; i < 32; i++) batch.push([`bob${messages.length + i}`, bob.bundle()]);
+    for (const [name, bundle] of batch) {
+      messages.push(
+        await timed(initiator, async () => {
+          await alice.processBundle(name, bundle);
+          return alice.encrypt(name, first);
+        }),
+      );
+    }
+  }
+  for (let i = 0; i < messages.length; i++) {
+    check(await timed(responder, () => bob.decrypt(`alice${i}`, messages[i])), first);
+  }
+  rate(impl, 'setup-initiator', messages.length, initiator.ms);
+  rate(impl, 'setup-responder', messages.length, responder.ms);
+}
+
+/** Two parties with an answered session. */
+async function pair(impl) {
+  const alice = new Party(impl);
+  const bob = new Party(impl);
+  await alice.processBundle('bob', bob.bundle());
+  const none = { ms: 0 };
+  await send(alice, bob, 'bob', 'alice', Buffer.from('hello'), none, none);
+  await send(bob, alice, 'alice', 'bob', Buffer.from('hello back'), none, none);
+  return { alice, bob };
+}
+
+async function send(sender, receiver, to, from, plaintext, enc, dec) {
+  const message = await timed(enc, () => sender.encrypt(to, plaintext));
+  check(await timed(dec, () => receiver.decrypt(from, message)), plaintext);
+}
+
+async function alternating(impl, size) {
+  const { alice, bob } = await pair(impl);
+  const plaintext = crypto.randomBytes(size);
+  const enc = { ms: 0 };
+  const dec = { ms: 0 };
+  let count = 0;
+  while (enc.ms + dec.ms < seconds * 2000) {
+    if (count % 2 === 0) await send(alice, bob, 'bob', 'alice', plaintext, enc, dec);
+    else await send(bob, alice, 'alice', 'bob', plaintext, enc, dec);
+    count++;
+  }
+  rate(impl, `alt-encrypt-${size}`, count, enc.ms);
+  rate(impl, `alt-decrypt-${size}`, count, dec.ms);
+}
+
+async function burst(impl, size) {
+  const { alice, bob } = await pair(impl);
+  const plaintext = crypto.randomBytes(size);
+  const enc = { ms: 0 };
+  const dec = { ms: 0 };
+  let count = 0;
+  while (enc.ms + dec.ms < seconds * 2000) {
+    const batch = [];
+    for (let i = 0; i < BATCH; i++) batch.push(await timed(enc, () => alice.encrypt('bob', plaintext)));
+    for (const message of batch) check(await timed(dec, () => bob.decrypt('alice', message)), plaintext);
+    count += BATCH;
+  }
+  rate(impl, `burst-encrypt-${size}`, count, enc.ms);
+  rate(impl, `burst-decrypt-${size}`, count, dec.ms);
+}
+
+async function group(impl, size) {
+  const alice = new Party(impl);
+  const bob = new Party(impl);
+  const groupId = '120363000000000000@g.us';
+  const skdm = await alice.groupCreate(groupId, 'alice');
+  await bob.groupProcess(groupId, 'alice', skdm);
+  const plaintext = crypto.randomBytes(size);
+  const enc = { ms: 0 };
+  const dec = { ms: 0 };
+  let count = 0;
+  while (enc.ms + dec.ms < seconds * 2000) {
+    const batch = [];
+    for (let i = 0; i < BATCH; i++) {
+      batch.push(await timed(enc, () => alice.groupCipher(groupId, 'alice').encrypt(plaintext)));
+    }
+    for (const message of batch) {
+      check(await timed(dec, () => bob.groupCipher(groupId, 'alice').decrypt(message)), plaintext);
+    }
+    count += BATCH;
+  }
+  rate(impl, `group-encrypt-${size}`, count, enc.ms);
+  rate(impl, `group-decrypt-${size}`, count, dec.ms);
+}
+
+/** XEdDSA over a 33-byte public key, as a signed prekey is signed. */
+function xeddsa(impl) {
+  const key = keyPair();
+  const message = keyPair().pubKey;
+  const sign =
+    impl === 'bridge'
+      ? () => bridge.calculateSignature(key.privKey, message)
+      : () => libsignal.curve.calculateSignature(key.privKey, message);
+  const signature = sign();
+  const verify =
+    impl === 'bridge'
+      ? () => {
+          if (!bridge.verifySignature(key.pubKey, message, signature)) throw new Error('bad signature');
+        }
+      : () => libsignal.curve.verifySignature(key.pubKey, message, signature);
+  for (const [measure, op] of [
+    ['xeddsa-sign', sign],
+    ['xeddsa-verify', verify],
+  ]) {
+    const start = performance.now();
+    let count = 0;
+    while (performance.now() - start < seconds * 1000) {
+      for (let i = 0; i < 16; i++) op();
+      count += 16;
+    }
+    rate(impl, measure, count, performance.now() - start);
+  }
+}
+
+async function sizes(impl) {
+  const peer = impl === 'bridge' ? 'rust-bridge' : 'libsignal';
+  const none = { ms: 0 };
+  let { alice, bob } = await pair(impl);
+  for (let i = 0; i < 200; i++) {
+    await send(alice, bob, 'bob', 'alice', Buffer.alloc(100, 0x11), none, none);
+    await send(bob, alice, 'alice', 'bob', Buffer.alloc(100, 0x22), none, none);
+  }
+  out({ peer, measure: 'record-200-round-trips', bytes: alice.recordSize('bob') });
+  ({ alice, bob } = await pair(impl));
+  for (let i = 0; i < 10000; i++) await send(alice, bob, 'bob', 'alice', Buffer.alloc(100, 0x33), none, none);
+  out({ peer, measure: 'record-10000-one-way', bytes: bob.recordSize('alice') });
+}
+
+for (const impl of ['libsignal', 'bridge']) {
+  await setup(impl);
+  for (const size of SIZES) {
+    await alternating(impl, size);
+    await burst(impl, size);
+  }
+  await group(impl, 100);
+  xeddsa(impl);
+  if (withSizes) await sizes(impl);
+}
