@@ -1,6 +1,6 @@
 //! The message router, as WhatsApp's server is one: it never decrypts. It answers device-list
-//! queries (`usync`) and bundle fetches (`encrypt` `key`, one-time prekeys consumed) from the
-//! device registry, takes a `message` with one `enc` per device and hands each device its copy
+//! queries (`usync`) from the device registry (bundle fetches are the server's `key_fetch`),
+//! takes a `message` with one `enc` per device and hands each device its copy
 //! (with `from` the sending device, and `recipient` for the sender's own other devices), acks
 //! the sender (`ack class=message`), and forwards receipts (retry receipts with their keys) to
 //! every device of the account they are for.
@@ -14,7 +14,6 @@ use std::collections::{HashMap, VecDeque};
 
 use wa_binary::Node;
 use wa_core::md::usync::{self, UserDevices};
-use wa_signal::{PreKeyBundle, PublicKey};
 
 use super::iq::{self, SERVER};
 use super::server::{Action, MdServer, Out};
@@ -83,27 +82,6 @@ impl Router {
     }
 }
 
-/// `(number, device)` of a `user[:device]@s.whatsapp.net` or `@lid` JID; LIDs are resolved
-/// through the phones.
-fn resolve(server: &MdServer, jid: &str) -> Option<(u64, u32)> {
-    let (user, domain) = jid.split_once('@')?;
-    let (user, device) = match user.split_once(':') {
-        Some((u, d)) => (u, d.parse().ok()?),
-        None => (user, 0),
-    };
-    let user: u64 = user.parse().ok()?;
-    match domain {
-        d if d == SERVER => Some((user, device)),
-        "lid" => server
-            .kept
-            .phones
-            .iter()
-            .find(|p| p.lid == user)
-            .map(|p| (p.number, device)),
-        _ => None,
-    }
-}
-
 fn device_jid(number: u64, device: u32) -> String {
     super::phone::device_jid(number, device, SERVER)
 }
@@ -152,7 +130,7 @@ impl MdServer {
     }
 
     /// Routes a node of a logged-in device that is not a plain iq of the registry: `message`,
-    /// `receipt`, `ack`, and the `usync` / `encrypt key` iqs. `None` when it is none of these.
+    /// `receipt`, `ack`, and the `usync` iq. `None` when it is none of these.
     pub(super) fn route(
         &mut self,
         conn: u64,
@@ -169,10 +147,6 @@ impl MdServer {
                 (Some("usync"), Some("get")) => out.push(Out {
                     conn,
                     action: Action::Send(self.usync_answer(node)),
-                }),
-                (Some("encrypt"), Some("get")) if node.child("key").is_some() => out.push(Out {
-                    conn,
-                    action: Action::Send(self.key_answer(node)),
                 }),
                 _ => return None,
             },
@@ -192,7 +166,7 @@ impl MdServer {
         let answers: Vec<UserDevices> = users
             .iter()
             .map(|jid| {
-                let who = resolve(self, jid);
+                let who = self.resolve(jid);
                 let devices = who
                     .map(|(number, _)| {
                         self.kept
@@ -218,41 +192,6 @@ impl MdServer {
             })
             .collect();
         iq::result(iq).children([usync::device_answer(sid, &answers)])
-    }
-
-    fn key_answer(&mut self, iq: &Node) -> Node {
-        let Ok(jids) = usync::parse_key_query(iq) else {
-            return iq::error(iq, 400, "bad-request");
-        };
-        let mut users = Vec::new();
-        for jid in jids {
-            let bundle = resolve(self, &jid).and_then(|(number, device)| {
-                let b = self.kept.registry.take_bundle(number, device)?;
-                Some(PreKeyBundle {
-                    registration_id: b.registration_id,
-                    identity_key: PublicKey(b.identity),
-                    signed_pre_key_id: b.signed_prekey.id,
-                    signed_pre_key: PublicKey(b.signed_prekey.public.0),
-                    signed_pre_key_signature: b
-                        .signed_prekey
-                        .signature
-                        .as_slice()
-                        .try_into()
-                        .ok()?,
-                    pre_key: b.prekey.map(|(id, key)| (id, PublicKey(key))),
-                })
-            });
-            users.push(match bundle {
-                Some(bundle) => usync::bundle_node(&jid, &bundle),
-                None => Node::new("user")
-                    .attr("jid", &jid)
-                    .children([Node::new("error")
-                        .attr("code", 404)
-                        .attr("text", "item-not-found")]),
-            });
-        }
-        self.dirty = true;
-        iq::result(iq).children([Node::new("list").children(users)])
     }
 
     fn route_message(
@@ -283,7 +222,7 @@ impl MdServer {
                 }),
             }
         };
-        let Some((recipient, _)) = resolve(self, &to) else {
+        let Some((recipient, _)) = self.resolve(&to) else {
             out.push(ack(Some(400)));
             return;
         };
@@ -294,7 +233,7 @@ impl MdServer {
             return;
         };
         for target in participants.children_named("to") {
-            let Some(dest) = target.attrs.get("jid").and_then(|j| resolve(self, j)) else {
+            let Some(dest) = target.attrs.get("jid").and_then(|j| self.resolve(j)) else {
                 continue;
             };
             // Only the recipient's and the sender's own devices can be addressed.
@@ -329,7 +268,7 @@ impl MdServer {
         let Some(to) = node.attrs.get("to") else {
             return;
         };
-        let Some((number, device)) = resolve(self, to) else {
+        let Some((number, device)) = self.resolve(to) else {
             return;
         };
         let mut forwarded = Node::new("receipt")

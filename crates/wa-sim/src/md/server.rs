@@ -335,7 +335,7 @@ impl MdServer {
 
     /// The account number and device of `jid` (`number:device@s.whatsapp.net` or
     /// `lid:device@lid`).
-    fn resolve(&self, jid: &str) -> Option<(u64, u32)> {
+    pub(super) fn resolve(&self, jid: &str) -> Option<(u64, u32)> {
         let (user, server) = jid.split_once('@')?;
         let (user, device) = match user.split_once(':') {
             Some((user, device)) => (user.parse::<u64>().ok()?, device.parse().ok()?),
