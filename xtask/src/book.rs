@@ -26,6 +26,7 @@ mod media;
 mod proto;
 mod session;
 mod signal;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -57,6 +58,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(md_sim::GENERATORS);
     all.extend(md_pairing::GENERATORS);
     all.extend(signal::GENERATORS);
+    all.extend(store::GENERATORS);
     all
 }
 

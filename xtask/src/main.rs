@@ -11,6 +11,7 @@ mod bench_compare;
 mod bench_media;
 mod book;
 mod codegen;
+mod postgres;
 mod tasks;
 mod tidy;
 
@@ -30,6 +31,8 @@ commands:
   bench-compare signal [SECS] Signal sessions, messages, sender keys, XEdDSA, record sizes vs npm
                               libsignal, the bridge, openssl (medians, ratios)
   bench-compare pairing [SECS]  MD pairings/s (pair, 515, login, prekeys) vs Baileys 7, one wa-sim
+  store-soak [N]     wa-store crash test with N SIGKILLs per backend (default 300), on SQLite and PostgreSQL
+  bench-store        wa-store decrypt-and-commit ops/s: memory, SQLite, PostgreSQL in one run
 ";
 
 fn main() -> ExitCode {
@@ -50,6 +53,8 @@ fn main() -> ExitCode {
             _ => book::book(book::Mode::Write),
         },
         Some("vectors") => tasks::vectors(),
+        Some("store-soak") => tasks::store_soak(args.get(1).map_or("300", String::as_str)),
+        Some("bench-store") => tasks::bench_store(),
         Some("bench-compare") if args.get(1).map(String::as_str) == Some("media") => {
             bench_media::run(args.get(2).map(String::as_str))
         }

@@ -33,6 +33,14 @@ pub fn ci() -> Result<(), String> {
         &["test", "--workspace", "--locked"],
         &[once],
     )?;
+    // wa-store against a real PostgreSQL (ours, unless WA_TEST_POSTGRES_URL names one).
+    let (url, _server) = crate::postgres::url_for_tests(&root)?;
+    run(
+        &root,
+        "cargo",
+        &["test", "-p", "wa-store", "--all-features", "--locked"],
+        &[once, ("WA_TEST_POSTGRES_URL", &url)],
+    )?;
     run(
         &root,
         "cargo",
@@ -88,6 +96,13 @@ pub fn setup() -> Result<(), String> {
             &root,
             &["chromium"],
             "Chromium (the web client's browser test)",
+        )?;
+    }
+    if crate::postgres::find_bin().is_none() {
+        apt_install(
+            &root,
+            &["postgresql"],
+            "PostgreSQL (wa-store's PostgreSQL tests start a server of their own)",
         )?;
     }
     if !cargo_fuzz_installed() {
@@ -253,6 +268,51 @@ fn fuzz_targets(fuzz: &Path) -> Result<Vec<String>, String> {
         .collect();
     targets.sort();
     Ok(targets)
+}
+
+/// wa-store's crash test with `kills` SIGKILLs per backend, against SQLite and a PostgreSQL of
+/// our own (or `WA_TEST_POSTGRES_URL`).
+pub fn store_soak(kills: &str) -> Result<(), String> {
+    let root = project_root();
+    let (url, _server) = crate::postgres::url_for_tests(&root)?;
+    run(
+        &root,
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "wa-store",
+            "--features",
+            "postgres",
+            "--test",
+            "crash",
+            "--",
+            "--nocapture",
+        ],
+        &[("WA_TEST_POSTGRES_URL", &url), ("WA_STORE_KILLS", kills)],
+    )
+}
+
+/// wa-store's benchmark: decrypt-and-commit operations per second on memory, SQLite and
+/// PostgreSQL in one run (release build).
+pub fn bench_store() -> Result<(), String> {
+    let root = project_root();
+    let (url, _server) = crate::postgres::url_for_tests(&root)?;
+    run(
+        &root,
+        "cargo",
+        &[
+            "run",
+            "--release",
+            "-p",
+            "wa-store",
+            "--features",
+            "postgres",
+            "--example",
+            "bench_store",
+        ],
+        &[("WA_TEST_POSTGRES_URL", &url)],
+    )
 }
 
 /// Regenerates the committed test vectors by running each `interop/gen-*.mjs` script with the

@@ -15,6 +15,7 @@ pub mod payload;
 pub mod prekeys;
 pub mod session;
 pub mod stream_error;
+pub mod store;
 
 pub use cert::{CertError, Certificate, ServerCertificates, TrustRoot, VerifiedChain};
 pub use credentials::{Account, Credentials, CredentialsError};

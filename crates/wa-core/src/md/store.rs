@@ -1,0 +1,273 @@
+//! Store traits for the multi-device state that is not Signal's (those traits live in
+//! `wa-signal::store`): the device credentials, LID ↔ phone-number mappings, app-state sync keys
+//! and versions, the incoming decrypt buffer, the outbox, message secrets, contacts and chats.
+//!
+//! # Why synchronous
+//!
+//! This crate is sans-IO: it has no executor and must not pick one for its users. The traits
+//! are plain synchronous calls, as `wa-signal`'s are, so one backend value can implement both
+//! families and a protocol step can run against them inside one database transaction (a
+//! transaction handle cannot be held across `.await` points of an unknown executor without
+//! pinning it to a thread). Async programs call a backend through its own shim (`wa-store`
+//! runs each transaction on `tokio::task::spawn_blocking`).
+//!
+//! # Durability rules
+//!
+//! - Every `store_*`/`save_*`/`remove_*` call is atomic: after a crash the backend holds either
+//!   the old value or the new one, whole.
+//! - The decrypt buffer is the hand-over point between decryption and the application: a
+//!   plaintext is buffered in the same transaction that stores the session state which
+//!   consumed its message key, and its entry stays (without the plaintext) after delivery, so a
+//!   redelivered ciphertext is recognised by its hash and never decrypted twice.
+//! - An outbox entry is written in the same transaction that advanced the sending chain, so a
+//!   ciphertext is sent (and re-sent after a crash) byte for byte; no message key is used twice.
+
+use std::fmt;
+
+use zeroize::Zeroize;
+
+/// A backend's failure. Nothing was committed by the call that returned it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MdStoreError(pub Box<dyn std::error::Error + Send + Sync>);
+
+impl MdStoreError {
+    /// Wraps a message.
+    pub fn msg(text: impl Into<String>) -> MdStoreError {
+        MdStoreError(text.into().into())
+    }
+}
+
+/// Shorthand for the result of a store call.
+pub type StoreResult<T> = Result<T, MdStoreError>;
+
+/// The device's credentials, as one opaque versioned blob: its format belongs to whoever defines
+/// the credentials; a store only keeps the bytes whole.
+pub trait DeviceStore {
+    /// Replaces the stored credentials.
+    fn save_device(&mut self, blob: &[u8]) -> StoreResult<()>;
+    /// The stored credentials, if the device was ever paired.
+    fn load_device(&self) -> StoreResult<Option<Vec<u8>>>;
+}
+
+/// LID ↔ phone-number mappings (user parts, without device or server).
+pub trait LidStore {
+    /// Records that `lid` and `pn` are the same user (replacing older mappings of either).
+    fn store_lid_mapping(&mut self, lid: &str, pn: &str) -> StoreResult<()>;
+    /// The phone number of a LID.
+    fn pn_for_lid(&self, lid: &str) -> StoreResult<Option<String>>;
+    /// The LID of a phone number.
+    fn lid_for_pn(&self, pn: &str) -> StoreResult<Option<String>>;
+}
+
+/// An app-state sync key (`AppStateSyncKeyShare`): secret, zeroized on drop, redacted in Debug.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppStateSyncKey {
+    /// The key data (32 bytes in practice; kept as given).
+    pub data: Vec<u8>,
+    /// The key's fingerprint, as received.
+    pub fingerprint: Vec<u8>,
+    /// When it was created (milliseconds since the epoch).
+    pub timestamp: i64,
+}
+
+impl Drop for AppStateSyncKey {
+    fn drop(&mut self) {
+        self.data.zeroize();
+    }
+}
+
+impl fmt::Debug for AppStateSyncKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppStateSyncKey")
+            .field("data", &"<redacted>")
+            .field("timestamp", &self.timestamp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where one app-state collection is: its version and LT-hash (128 bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppStateVersion {
+    /// The collection's version.
+    pub version: u64,
+    /// The LT-hash of its content.
+    pub hash: [u8; 128],
+}
+
+/// App-state sync keys (by key id) and collection versions (by collection name).
+pub trait AppStateStore {
+    /// Stores a sync key.
+    fn store_sync_key(&mut self, key_id: &[u8], key: &AppStateSyncKey) -> StoreResult<()>;
+    /// A sync key by id.
+    fn sync_key(&self, key_id: &[u8]) -> StoreResult<Option<AppStateSyncKey>>;
+    /// Stores a collection's version.
+    fn store_app_state_version(&mut self, name: &str, version: &AppStateVersion)
+    -> StoreResult<()>;
+    /// A collection's version.
+    fn app_state_version(&self, name: &str) -> StoreResult<Option<AppStateVersion>>;
+}
+
+/// A decrypted incoming message waiting for (or past) delivery to the application.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DecryptedMessage {
+    /// The sender (JID).
+    pub sender: String,
+    /// The message id.
+    pub id: String,
+    /// The plaintext (empty once delivered: the entry then only remembers the hash).
+    pub plaintext: Vec<u8>,
+    /// Whether the application has taken it.
+    pub delivered: bool,
+}
+
+impl Drop for DecryptedMessage {
+    fn drop(&mut self) {
+        self.plaintext.zeroize();
+    }
+}
+
+impl fmt::Debug for DecryptedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DecryptedMessage")
+            .field("sender", &self.sender)
+            .field("id", &self.id)
+            .field("plaintext_len", &self.plaintext.len())
+            .field("delivered", &self.delivered)
+            .finish()
+    }
+}
+
+/// The SHA-256 of an incoming ciphertext: the decrypt buffer's key.
+pub type CiphertextHash = [u8; 32];
+
+/// The incoming decrypt buffer, keyed by the hash of the ciphertext.
+pub trait DecryptBufferStore {
+    /// Buffers a decrypted message (replacing an entry with the same hash).
+    fn buffer_decrypted(
+        &mut self,
+        hash: &CiphertextHash,
+        message: &DecryptedMessage,
+    ) -> StoreResult<()>;
+    /// The entry for a ciphertext, delivered or not.
+    fn decrypted(&self, hash: &CiphertextHash) -> StoreResult<Option<DecryptedMessage>>;
+    /// Entries not delivered yet, in hash order.
+    fn undelivered(&self) -> StoreResult<Vec<(CiphertextHash, DecryptedMessage)>>;
+    /// Marks an entry delivered and wipes its plaintext; false if there is none.
+    fn mark_delivered(&mut self, hash: &CiphertextHash) -> StoreResult<bool>;
+}
+
+/// What an outbox entry carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxKind {
+    /// An encrypted message (the payload is its ciphertext, framed as the sender chose).
+    Message,
+    /// A receipt for a received message (the payload is the message id).
+    Receipt,
+}
+
+/// A stanza to send, written before it leaves so it survives a crash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// Message or receipt.
+    pub kind: OutboxKind,
+    /// The recipient (JID).
+    pub to: String,
+    /// What to send (see [`OutboxKind`]).
+    pub payload: Vec<u8>,
+}
+
+/// The outbox: entries numbered by a sequence the store never reuses.
+pub trait OutboxStore {
+    /// Adds an entry; returns its sequence number (strictly increasing, never reused).
+    fn enqueue_outbox(&mut self, entry: &OutboxEntry) -> StoreResult<u64>;
+    /// Entries not removed yet, oldest first.
+    fn outbox(&self) -> StoreResult<Vec<(u64, OutboxEntry)>>;
+    /// Removes a sent entry; false if there was none.
+    fn remove_outbox(&mut self, seq: u64) -> StoreResult<bool>;
+}
+
+/// Message secrets (`messageContextInfo.messageSecret`, for polls, reactions, edits), per
+/// (chat, sender, message id).
+pub trait MessageSecretStore {
+    /// Stores a secret.
+    fn store_message_secret(
+        &mut self,
+        chat: &str,
+        sender: &str,
+        id: &str,
+        secret: &[u8; 32],
+    ) -> StoreResult<()>;
+    /// A secret.
+    fn message_secret(&self, chat: &str, sender: &str, id: &str) -> StoreResult<Option<[u8; 32]>>;
+}
+
+/// A contact.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contact {
+    /// The name in the address book.
+    pub name: Option<String>,
+    /// The name the contact chose (push name).
+    pub notify: Option<String>,
+}
+
+/// Contacts by JID.
+pub trait ContactStore {
+    /// Stores (replaces) a contact.
+    fn store_contact(&mut self, jid: &str, contact: &Contact) -> StoreResult<()>;
+    /// A contact.
+    fn contact(&self, jid: &str) -> StoreResult<Option<Contact>>;
+    /// Every contact, by JID.
+    fn contacts(&self) -> StoreResult<Vec<(String, Contact)>>;
+}
+
+/// A chat's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chat {
+    /// Its name (groups) or none.
+    pub name: Option<String>,
+    /// Unread messages.
+    pub unread: u32,
+    /// Archived.
+    pub archived: bool,
+    /// Muted until (seconds since the epoch; 0 = not muted).
+    pub muted_until: i64,
+    /// Time of the last message (seconds since the epoch).
+    pub last_message_at: i64,
+}
+
+/// Chats by JID.
+pub trait ChatStore {
+    /// Stores (replaces) a chat.
+    fn store_chat(&mut self, jid: &str, chat: &Chat) -> StoreResult<()>;
+    /// A chat.
+    fn chat(&self, jid: &str) -> StoreResult<Option<Chat>>;
+    /// Every chat, by JID.
+    fn chats(&self) -> StoreResult<Vec<(String, Chat)>>;
+    /// Removes a chat; false if there was none.
+    fn remove_chat(&mut self, jid: &str) -> StoreResult<bool>;
+}
+
+/// Everything MD needs besides the Signal stores.
+pub trait MdStores:
+    DeviceStore
+    + LidStore
+    + AppStateStore
+    + DecryptBufferStore
+    + OutboxStore
+    + MessageSecretStore
+    + ContactStore
+    + ChatStore
+{
+}
+impl<T> MdStores for T where
+    T: DeviceStore
+        + LidStore
+        + AppStateStore
+        + DecryptBufferStore
+        + OutboxStore
+        + MessageSecretStore
+        + ContactStore
+        + ChatStore
+{
+}

@@ -1,0 +1,405 @@
+//! The conformance suite every backend runs: each trait method, transactions (commit,
+//! rollback, read-your-writes), the `receive`/`send` helpers' atomicity, and concurrent writers.
+//! Generate one `#[test]` per check with [`store_suite!`](crate::store_suite), given an
+//! expression that makes a fresh, empty store (a new device). `wa-signal`'s own suite runs
+//! beside it (see `tests/`).
+
+use std::sync::Arc;
+
+use wa_core::md::store::{
+    AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore, Contact, ContactStore,
+    DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore, MessageSecretStore, OutboxEntry,
+    OutboxKind, OutboxStore,
+};
+use wa_signal::conformance::TestRng;
+use wa_signal::{
+    InMemoryStore, KeyPair, MessageKind, PreKey, PreKeyBundle, PreKeyStore, ProtocolAddress,
+    PublicKey, SessionStore, SignedPreKey, SignedPreKeyStore,
+};
+
+use crate::{Error, Incoming, ReceiveError, Received, Store, ciphertext_hash, receive, send};
+
+/// Device credentials: absent, saved, replaced.
+pub fn check_device(store: &mut Store) {
+    assert_eq!(store.load_device().unwrap(), None, "fresh device");
+    store.save_device(b"v1 credentials").unwrap();
+    assert_eq!(
+        store.load_device().unwrap().as_deref(),
+        Some(&b"v1 credentials"[..])
+    );
+    store.save_device(b"").unwrap();
+    assert_eq!(
+        store.load_device().unwrap().as_deref(),
+        Some(&b""[..]),
+        "empty blob kept"
+    );
+}
+
+/// LID ↔ PN both ways; a new mapping replaces older ones of either side.
+pub fn check_lid(store: &mut Store) {
+    assert_eq!(store.pn_for_lid("100").unwrap(), None);
+    store.store_lid_mapping("100", "4915").unwrap();
+    assert_eq!(store.pn_for_lid("100").unwrap().as_deref(), Some("4915"));
+    assert_eq!(store.lid_for_pn("4915").unwrap().as_deref(), Some("100"));
+    store.store_lid_mapping("200", "4915").unwrap();
+    assert_eq!(store.lid_for_pn("4915").unwrap().as_deref(), Some("200"));
+    assert_eq!(store.pn_for_lid("100").unwrap(), None, "old LID unmapped");
+}
+
+/// App-state sync keys and versions.
+pub fn check_app_state(store: &mut Store) {
+    let key = AppStateSyncKey {
+        data: vec![7; 32],
+        fingerprint: vec![1, 2, 3],
+        timestamp: 1_700_000_000_000,
+    };
+    assert!(store.sync_key(b"k1").unwrap().is_none());
+    store.store_sync_key(b"k1", &key).unwrap();
+    assert_eq!(store.sync_key(b"k1").unwrap(), Some(key));
+    assert!(store.sync_key(b"k2").unwrap().is_none(), "per key id");
+    let v = AppStateVersion {
+        version: 5,
+        hash: [9; 128],
+    };
+    assert!(store.app_state_version("regular").unwrap().is_none());
+    store.store_app_state_version("regular", &v).unwrap();
+    assert_eq!(store.app_state_version("regular").unwrap(), Some(v));
+    let v6 = AppStateVersion {
+        version: 6,
+        hash: [1; 128],
+    };
+    store.store_app_state_version("regular", &v6).unwrap();
+    assert_eq!(store.app_state_version("regular").unwrap(), Some(v6));
+}
+
+fn message(id: &str, plaintext: &[u8]) -> DecryptedMessage {
+    DecryptedMessage {
+        sender: "alice@s.whatsapp.net".into(),
+        id: id.into(),
+        plaintext: plaintext.to_vec(),
+        delivered: false,
+    }
+}
+
+/// The decrypt buffer: buffered, listed while undelivered, wiped but remembered once delivered.
+pub fn check_decrypt_buffer(store: &mut Store) {
+    let (h1, h2) = (ciphertext_hash(b"one"), ciphertext_hash(b"two"));
+    assert!(store.decrypted(&h1).unwrap().is_none());
+    assert!(!store.mark_delivered(&h1).unwrap(), "nothing to deliver");
+    store
+        .buffer_decrypted(&h1, &message("A", b"hello"))
+        .unwrap();
+    store
+        .buffer_decrypted(&h2, &message("B", b"world"))
+        .unwrap();
+    let mut pending = store.undelivered().unwrap();
+    pending.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].0, h1);
+    assert_eq!(pending[0].1.plaintext, b"hello");
+    assert!(store.mark_delivered(&h1).unwrap());
+    let delivered = store
+        .decrypted(&h1)
+        .unwrap()
+        .expect("entry kept after delivery");
+    assert!(
+        delivered.delivered && delivered.plaintext.is_empty(),
+        "plaintext wiped"
+    );
+    let pending = store.undelivered().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].1.id, "B");
+}
+
+/// The outbox: increasing sequence numbers, never reused after removal.
+pub fn check_outbox(store: &mut Store) {
+    let entry = |n: u8| OutboxEntry {
+        kind: if n % 2 == 0 {
+            OutboxKind::Message
+        } else {
+            OutboxKind::Receipt
+        },
+        to: format!("{n}@s.whatsapp.net"),
+        payload: vec![n; 3],
+    };
+    assert!(store.outbox().unwrap().is_empty());
+    let a = store.enqueue_outbox(&entry(0)).unwrap();
+    let b = store.enqueue_outbox(&entry(1)).unwrap();
+    assert!(b > a);
+    assert_eq!(store.outbox().unwrap(), vec![(a, entry(0)), (b, entry(1))]);
+    assert!(store.remove_outbox(b).unwrap());
+    assert!(!store.remove_outbox(b).unwrap(), "already removed");
+    let c = store.enqueue_outbox(&entry(2)).unwrap();
+    assert!(c > b, "sequence not reused after removal");
+    assert_eq!(store.outbox().unwrap(), vec![(a, entry(0)), (c, entry(2))]);
+}
+
+/// Message secrets per (chat, sender, id), with no ambiguity between the parts.
+pub fn check_message_secrets(store: &mut Store) {
+    store
+        .store_message_secret("c", "s", "id", &[5; 32])
+        .unwrap();
+    assert_eq!(store.message_secret("c", "s", "id").unwrap(), Some([5; 32]));
+    assert_eq!(
+        store.message_secret("cs", "", "id").unwrap(),
+        None,
+        "parts not concatenated"
+    );
+    assert_eq!(store.message_secret("c", "s", "other").unwrap(), None);
+}
+
+/// Contacts and chats.
+pub fn check_contacts_and_chats(store: &mut Store) {
+    let c = Contact {
+        name: Some("Alice".into()),
+        notify: None,
+    };
+    assert!(store.contact("a@s").unwrap().is_none());
+    store.store_contact("a@s", &c).unwrap();
+    store.store_contact("b@s", &Contact::default()).unwrap();
+    assert_eq!(store.contact("a@s").unwrap(), Some(c.clone()));
+    assert_eq!(
+        store.contacts().unwrap(),
+        vec![("a@s".into(), c), ("b@s".into(), Contact::default())]
+    );
+    let chat = Chat {
+        name: Some("group".into()),
+        unread: 2,
+        archived: true,
+        muted_until: 99,
+        last_message_at: 42,
+    };
+    store.store_chat("g@g.us", &chat).unwrap();
+    assert_eq!(store.chat("g@g.us").unwrap(), Some(chat.clone()));
+    assert_eq!(store.chats().unwrap(), vec![("g@g.us".into(), chat)]);
+    assert!(store.remove_chat("g@g.us").unwrap());
+    assert!(!store.remove_chat("g@g.us").unwrap());
+    assert!(store.chat("g@g.us").unwrap().is_none());
+}
+
+/// Transactions: reads see the transaction's own writes; `Err` rolls everything back; `Ok`
+/// commits everything.
+pub fn check_transactions(store: &mut Store) {
+    let failed: Result<(), Error> = store.transaction(|tx| {
+        tx.save_device(b"never")?;
+        tx.store_chat("x@s", &Chat::default())?;
+        assert_eq!(
+            tx.load_device()?.as_deref(),
+            Some(&b"never"[..]),
+            "read own write"
+        );
+        Err(Error::Inner("abort".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(store.load_device().unwrap(), None, "rolled back");
+    assert!(store.chat("x@s").unwrap().is_none(), "rolled back");
+    store
+        .transaction(|tx| -> Result<(), Error> {
+            tx.save_device(b"yes")?;
+            tx.store_chat("x@s", &Chat::default())?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.load_device().unwrap().as_deref(), Some(&b"yes"[..]));
+    assert!(store.chat("x@s").unwrap().is_some());
+}
+
+/// Bob (the store under test) with a signed prekey and one one-time prekey, and Alice (in
+/// memory) with a session to him.
+pub fn pair(store: &Store, rng: &mut TestRng) -> (InMemoryStore, ProtocolAddress, ProtocolAddress) {
+    let (alice_id, bob_id) = (KeyPair::generate(rng), KeyPair::generate(rng));
+    let mut alice = InMemoryStore::new(alice_id, 1111);
+    store.set_local_identity(&bob_id, 2222).unwrap();
+    let signed = SignedPreKey::generate(&bob_id, 1, rng);
+    let one_time = PreKey::generate(100, rng);
+    store
+        .transaction(|tx| -> Result<(), Error> {
+            tx.store_signed_pre_key(&signed)?;
+            tx.store_pre_key(&one_time)?;
+            Ok(())
+        })
+        .unwrap();
+    let bundle = PreKeyBundle {
+        registration_id: 2222,
+        identity_key: PublicKey::of(&bob_id),
+        signed_pre_key_id: 1,
+        signed_pre_key: PublicKey::of(&signed.key_pair),
+        signed_pre_key_signature: signed.signature,
+        pre_key: Some((100, PublicKey::of(&one_time.key_pair))),
+    };
+    let bob_addr = ProtocolAddress::new("bob", 1);
+    wa_signal::process_pre_key_bundle(&mut alice, &bob_addr, &bundle, rng).unwrap();
+    (alice, bob_addr, ProtocolAddress::new("alice", 2))
+}
+
+/// `receive`: session, buffer entry, receipt and prekey removal commit together; a redelivery
+/// is recognised without decrypting; a bad message commits nothing. `send`: the ciphertext is
+/// in the outbox when it returns, and decrypts at the peer.
+pub fn check_receive_and_send(store: &mut Store) {
+    let mut rng = TestRng::new(11);
+    let (mut alice, bob_addr, alice_addr) = pair(store, &mut rng);
+    let first = wa_signal::encrypt(&mut alice, &bob_addr, b"hello bob").unwrap();
+    assert_eq!(first.kind, MessageKind::PreKey);
+    let incoming = Incoming {
+        from: &alice_addr,
+        sender_jid: "alice@s.whatsapp.net",
+        id: "M1",
+        kind: first.kind,
+        ciphertext: &first.bytes,
+    };
+    // A corrupted copy fails and commits nothing: no session, prekey kept, empty outbox.
+    let mut bad = first.bytes.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let err = receive(
+        store,
+        &Incoming {
+            ciphertext: &bad,
+            ..incoming
+        },
+        &mut rng,
+    )
+    .unwrap_err();
+    assert!(matches!(err, ReceiveError::Signal(_)), "{err}");
+    assert!(store.load_session(&alice_addr).unwrap().is_none());
+    assert!(store.load_pre_key(100).unwrap().is_some());
+    assert!(store.outbox().unwrap().is_empty());
+
+    let Received::New {
+        hash,
+        plaintext,
+        receipt,
+    } = receive(store, &incoming, &mut rng).unwrap()
+    else {
+        panic!("first delivery is new");
+    };
+    assert_eq!(&plaintext[..], b"hello bob");
+    assert!(
+        store.load_session(&alice_addr).unwrap().is_some(),
+        "session stored"
+    );
+    assert!(
+        store.load_pre_key(100).unwrap().is_none(),
+        "prekey used in the same commit"
+    );
+    assert_eq!(
+        store.decrypted(&hash).unwrap().unwrap().plaintext,
+        b"hello bob"
+    );
+    let outbox = store.outbox().unwrap();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(
+        (outbox[0].0, outbox[0].1.kind),
+        (receipt, OutboxKind::Receipt)
+    );
+    assert_eq!(outbox[0].1.payload, b"M1");
+    // Redelivery: recognised by hash, receipt queued again.
+    match receive(store, &incoming, &mut rng).unwrap() {
+        Received::Duplicate {
+            hash: h,
+            receipt: r,
+        } => assert!(h == hash && r > receipt),
+        other => panic!("redelivery decrypted again: {other:?}"),
+    }
+    // Send: the reply is in the outbox, framed, and decrypts at Alice.
+    let sent = send(store, &alice_addr, "alice@s.whatsapp.net", b"hi alice").unwrap();
+    let queued = store.outbox().unwrap();
+    let entry = &queued.iter().find(|(s, _)| *s == sent.seq).unwrap().1;
+    assert_eq!(entry.kind, OutboxKind::Message);
+    assert_eq!(entry.payload, crate::message_payload(&sent.ciphertext));
+    let got = wa_signal::decrypt(
+        &mut alice,
+        &bob_addr,
+        sent.ciphertext.kind,
+        &sent.ciphertext.bytes,
+        &mut rng,
+    )
+    .unwrap();
+    assert_eq!(got, b"hi alice");
+}
+
+/// Concurrent writers: read-modify-write transactions from 8 threads lose no update, and
+/// outbox sequence numbers stay unique.
+pub fn check_concurrent_writers(store: Store) {
+    const THREADS: u32 = 8;
+    const EACH: u32 = 25;
+    let store = Arc::new(store);
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut seqs = Vec::new();
+                for i in 0..EACH {
+                    let seq = store
+                        .transaction(|tx| -> Result<u64, Error> {
+                            let mut chat = tx.chat("counter@s")?.unwrap_or_default();
+                            chat.unread += 1;
+                            tx.store_chat("counter@s", &chat)?;
+                            Ok(tx.enqueue_outbox(&OutboxEntry {
+                                kind: OutboxKind::Receipt,
+                                to: format!("{t}"),
+                                payload: i.to_be_bytes().to_vec(),
+                            })?)
+                        })
+                        .expect("no error reaches the caller");
+                    seqs.push(seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("writer thread"))
+        .collect();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "outbox sequence numbers unique");
+    let chat = store.chat("counter@s").unwrap().unwrap();
+    assert_eq!(chat.unread, THREADS * EACH, "no lost update");
+    assert_eq!(store.outbox().unwrap().len(), n);
+}
+
+/// One `#[test]` per check for a backend, and one running `wa-signal`'s whole conformance suite
+/// against it: pass an expression of type `FnMut() -> Option<Store>` making a fresh device's
+/// store, or `None` (after printing why) when the backend is not available here.
+#[macro_export]
+macro_rules! store_suite {
+    ($make:expr) => {
+        $crate::store_suite!(@one $make, md_device, check_device);
+        $crate::store_suite!(@one $make, md_lid, check_lid);
+        $crate::store_suite!(@one $make, md_app_state, check_app_state);
+        $crate::store_suite!(@one $make, md_decrypt_buffer, check_decrypt_buffer);
+        $crate::store_suite!(@one $make, md_outbox, check_outbox);
+        $crate::store_suite!(@one $make, md_message_secrets, check_message_secrets);
+        $crate::store_suite!(@one $make, md_contacts_and_chats, check_contacts_and_chats);
+        $crate::store_suite!(@one $make, md_transactions, check_transactions);
+        $crate::store_suite!(@one $make, md_receive_and_send, check_receive_and_send);
+        #[test]
+        fn md_concurrent_writers() {
+            if let Some(store) = ($make)() {
+                $crate::conformance::check_concurrent_writers(store);
+            }
+        }
+        #[test]
+        fn signal_conformance() {
+            if ($make)().is_none() {
+                return;
+            }
+            wa_signal::conformance::run_all(|pair: wa_signal::KeyPair, reg: u32| {
+                let store = ($make)().expect("backend available");
+                store.set_local_identity(&pair, reg).unwrap();
+                store
+            });
+        }
+    };
+    (@one $make:expr, $name:ident, $check:ident) => {
+        #[test]
+        fn $name() {
+            if let Some(mut store) = ($make)() {
+                $crate::conformance::$check(&mut store);
+            }
+        }
+    };
+}

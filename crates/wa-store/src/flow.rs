@@ -1,0 +1,169 @@
+//! The two protocol steps whose durability matters most, each one transaction:
+//!
+//! - [`receive`]: decrypt an incoming 1:1 message; the new session state, the plaintext in the
+//!   decrypt buffer (keyed by SHA-256 of the ciphertext) and the receipt to send are committed
+//!   together, and a one-time prekey used by a `pkmsg` is removed in that same transaction. A
+//!   redelivered ciphertext is found in the buffer and never decrypted twice (its message key
+//!   is gone anyway); the receipt is queued again, since the server redelivers what it did not
+//!   see acknowledged.
+//! - [`send`]: encrypt an outgoing message; the advanced sending chain and the ciphertext in the
+//!   outbox are committed together before the caller transmits anything. After a crash the
+//!   outbox holds the same bytes, which are re-sent as they are: no message key is used for two
+//!   different ciphertexts.
+
+use sha2::{Digest as _, Sha256};
+use wa_core::md::store::{
+    CiphertextHash, DecryptBufferStore as _, DecryptedMessage, OutboxEntry, OutboxKind,
+    OutboxStore as _,
+};
+use wa_crypto::{CryptoRng, RngCore};
+use wa_signal::{Ciphertext, MessageKind, ProtocolAddress};
+use zeroize::Zeroizing;
+
+use crate::Store;
+use crate::error::Error;
+
+/// An incoming 1:1 message as it came off the wire.
+#[derive(Clone, Copy, Debug)]
+pub struct Incoming<'a> {
+    /// The sending device.
+    pub from: &'a ProtocolAddress,
+    /// The sender's JID (for the buffer entry and the receipt).
+    pub sender_jid: &'a str,
+    /// The message id (the receipt's payload).
+    pub id: &'a str,
+    /// `pkmsg` or `msg`.
+    pub kind: MessageKind,
+    /// The ciphertext.
+    pub ciphertext: &'a [u8],
+}
+
+/// What [`receive`] did.
+#[derive(Debug)]
+pub enum Received {
+    /// Decrypted now; the plaintext is in the buffer (and here).
+    New {
+        /// The buffer key.
+        hash: CiphertextHash,
+        /// The plaintext.
+        plaintext: Zeroizing<Vec<u8>>,
+        /// The outbox entry of the receipt.
+        receipt: u64,
+    },
+    /// Already decrypted before (a redelivery); nothing was decrypted, a receipt was queued.
+    Duplicate {
+        /// The buffer key.
+        hash: CiphertextHash,
+        /// The outbox entry of the receipt.
+        receipt: u64,
+    },
+}
+
+/// Why [`receive`] or [`send`] failed. Nothing was committed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// Signal refused the message (bad MAC, no session, untrusted identity, ...).
+    #[error("signal: {0}")]
+    Signal(wa_signal::Error),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] Error),
+}
+
+impl From<wa_signal::Error> for ReceiveError {
+    fn from(e: wa_signal::Error) -> ReceiveError {
+        match e {
+            // A backend failure that went through wa-signal stays a store failure.
+            wa_signal::Error::Store(s) => ReceiveError::Store(s.into()),
+            other => ReceiveError::Signal(other),
+        }
+    }
+}
+
+impl From<wa_core::md::store::MdStoreError> for ReceiveError {
+    fn from(e: wa_core::md::store::MdStoreError) -> ReceiveError {
+        ReceiveError::Store(e.into())
+    }
+}
+
+/// The decrypt buffer's key for a ciphertext.
+pub fn ciphertext_hash(ciphertext: &[u8]) -> CiphertextHash {
+    Sha256::digest(ciphertext).into()
+}
+
+/// Decrypts `incoming` in one transaction (see the module docs).
+pub fn receive<R: RngCore + CryptoRng>(
+    store: &Store,
+    incoming: &Incoming<'_>,
+    rng: &mut R,
+) -> Result<Received, ReceiveError> {
+    let hash = ciphertext_hash(incoming.ciphertext);
+    let receipt = OutboxEntry {
+        kind: OutboxKind::Receipt,
+        to: incoming.sender_jid.to_owned(),
+        payload: incoming.id.as_bytes().to_vec(),
+    };
+    store.transaction(|tx| {
+        if tx.decrypted(&hash)?.is_some() {
+            let receipt = tx.enqueue_outbox(&receipt)?;
+            return Ok(Received::Duplicate { hash, receipt });
+        }
+        let plaintext = Zeroizing::new(wa_signal::decrypt(
+            tx,
+            incoming.from,
+            incoming.kind,
+            incoming.ciphertext,
+            rng,
+        )?);
+        tx.buffer_decrypted(
+            &hash,
+            &DecryptedMessage {
+                sender: incoming.sender_jid.to_owned(),
+                id: incoming.id.to_owned(),
+                plaintext: plaintext.to_vec(),
+                delivered: false,
+            },
+        )?;
+        let receipt = tx.enqueue_outbox(&receipt)?;
+        Ok(Received::New {
+            hash,
+            plaintext,
+            receipt,
+        })
+    })
+}
+
+/// What [`send`] committed.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    /// The outbox entry holding the ciphertext: remove it once the server acknowledged it.
+    pub seq: u64,
+    /// The ciphertext to transmit.
+    pub ciphertext: Ciphertext,
+}
+
+/// The outbox payload of a message: its kind (1 = `pkmsg`, 0 = `msg`) then the ciphertext.
+pub fn message_payload(c: &Ciphertext) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + c.bytes.len());
+    out.push(u8::from(c.kind == MessageKind::PreKey));
+    out.extend_from_slice(&c.bytes);
+    out
+}
+
+/// Encrypts `plaintext` for `to` in one transaction (see the module docs).
+pub fn send(
+    store: &Store,
+    to: &ProtocolAddress,
+    to_jid: &str,
+    plaintext: &[u8],
+) -> Result<Sent, ReceiveError> {
+    store.transaction(|tx| {
+        let ciphertext = wa_signal::encrypt(tx, to, plaintext)?;
+        let seq = tx.enqueue_outbox(&OutboxEntry {
+            kind: OutboxKind::Message,
+            to: to_jid.to_owned(),
+            payload: message_payload(&ciphertext),
+        })?;
+        Ok(Sent { seq, ciphertext })
+    })
+}

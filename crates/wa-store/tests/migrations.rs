@@ -1,0 +1,168 @@
+//! Schema evolution: a database written at v1 (by the v1 migration code path, then filled by a
+//! store at v1) opens with the current build, is upgraded to v2, and keeps every row. A database
+//! newer than this build is refused.
+
+#![cfg(any(feature = "sqlite", feature = "postgres"))]
+mod common;
+
+use wa_core::md::store::{
+    Chat, ChatStore as _, DecryptBufferStore as _, DecryptedMessage, DeviceStore as _,
+};
+use wa_signal::{IdentityStore as _, KeyPair};
+use wa_store::{Error, OpenOptions, Store, Table, codec, migrations};
+
+fn v1() -> OpenOptions {
+    OpenOptions {
+        schema_target: 1,
+        lease: false,
+    }
+}
+
+fn entry(id: &str, delivered: bool) -> DecryptedMessage {
+    DecryptedMessage {
+        sender: "a@s".into(),
+        id: id.into(),
+        plaintext: if delivered {
+            Vec::new()
+        } else {
+            b"pending".to_vec()
+        },
+        delivered,
+    }
+}
+
+fn fill(store: &mut Store) {
+    // Decrypt-buffer rows as v1 wrote them (v1 had no pending index).
+    store
+        .transaction(|tx| -> Result<(), Error> {
+            let pending = codec::encode_decrypted(&entry("P", false));
+            tx.put_raw(Table::DecryptBuffer, &[1; 32], &pending)?;
+            let delivered = codec::encode_decrypted(&entry("D", true));
+            tx.put_raw(Table::DecryptBuffer, &[2; 32], &delivered)
+        })
+        .unwrap();
+    store
+        .set_local_identity(&KeyPair::from_private_bytes([9; 32]), 77)
+        .unwrap();
+    store.save_device(b"credentials v1").unwrap();
+    store
+        .store_chat(
+            "g@g.us",
+            &Chat {
+                unread: 4,
+                ..Chat::default()
+            },
+        )
+        .unwrap();
+}
+
+fn verify(store: &Store) {
+    assert_eq!(store.schema_version().unwrap(), migrations::LATEST);
+    assert_eq!(store.local_registration_id().unwrap(), 77);
+    assert_eq!(
+        store.local_identity().unwrap().public_bytes(),
+        KeyPair::from_private_bytes([9; 32]).public_bytes()
+    );
+    assert_eq!(
+        store.load_device().unwrap().as_deref(),
+        Some(&b"credentials v1"[..])
+    );
+    assert_eq!(store.chat("g@g.us").unwrap().unwrap().unread, 4);
+    // v2 built the pending index from the v1 buffer: only the undelivered entry is listed.
+    let pending = store.undelivered().unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!((pending[0].0, pending[0].1.id.as_str()), ([1; 32], "P"));
+    assert!(store.decrypted(&[2; 32]).unwrap().unwrap().delivered);
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_v1_database_upgrades_to_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wa.db");
+    {
+        let mut old = Store::open_sqlite_with(&path, &v1()).unwrap();
+        assert_eq!(old.schema_version().unwrap(), 1);
+        fill(&mut old);
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let has_leases: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'leases'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(has_leases, 0, "v1 has no leases table");
+    drop(conn);
+    let store = Store::open_sqlite(&path).unwrap();
+    verify(&store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let holder: String = conn
+        .query_row("SELECT holder FROM leases", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        holder.contains(&format!("pid {}", std::process::id())),
+        "{holder}"
+    );
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wa.db");
+    drop(Store::open_sqlite(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("INSERT INTO schema_version (version) VALUES (99)", [])
+        .unwrap();
+    drop(conn);
+    match Store::open_sqlite(&path) {
+        Err(Error::SchemaTooNew { found: 99, known }) => assert_eq!(known, migrations::LATEST),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A database of its own on the test server, so v1 is really v1.
+#[cfg(feature = "postgres")]
+fn fresh_database(url: &str) -> String {
+    let name = common::fresh_device("wa_mig").replace('-', "_");
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let (base, _) = url.rsplit_once('/').expect("URL with a database name");
+    format!("{base}/{name}")
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_v1_database_upgrades_to_v2() {
+    let Some(url) = common::postgres_url() else {
+        return;
+    };
+    let url = fresh_database(&url);
+    {
+        let mut old = Store::open_postgres_with(&url, "dev-a", &v1()).unwrap();
+        assert_eq!(old.schema_version().unwrap(), 1);
+        fill(&mut old);
+    }
+    let store = Store::open_postgres(&url, "dev-a").unwrap();
+    verify(&store);
+    let mut conn = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let holder: String = conn
+        .query_one("SELECT holder FROM leases WHERE device_id = 'dev-a'", &[])
+        .unwrap()
+        .get(0);
+    assert!(
+        holder.contains(&format!("pid {}", std::process::id())),
+        "{holder}"
+    );
+    conn.execute("INSERT INTO schema_version (version) VALUES (99)", &[])
+        .unwrap();
+    drop(store);
+    assert!(matches!(
+        Store::open_postgres(&url, "dev-a"),
+        Err(Error::SchemaTooNew { found: 99, .. })
+    ));
+}
