@@ -14,8 +14,8 @@ pub mod pairing;
 pub mod payload;
 pub mod prekeys;
 pub mod session;
-pub mod stream_error;
 pub mod store;
+pub mod stream_error;
 
 pub use cert::{CertError, Certificate, ServerCertificates, TrustRoot, VerifiedChain};
 pub use credentials::{Account, Credentials, CredentialsError};
