@@ -28,11 +28,11 @@ commands:
   bench-compare media [MiB]  wa-media vs the one-core OpenSSL limit, same run (ratios, peak RSS)
   bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
   bench-compare noise [SECS]  Noise handshakes/s and frame MB/s vs Baileys 7, the bridge, openssl
-  store-soak [N]     wa-store crash test with N SIGKILLs per backend (default 300), on SQLite and PostgreSQL
-  bench-store        wa-store decrypt-and-commit ops/s: memory, SQLite, PostgreSQL in one run
   bench-compare signal [SECS] Signal sessions, messages, sender keys, XEdDSA, record sizes vs npm
                               libsignal, the bridge, openssl (medians, ratios)
   bench-compare pairing [SECS]  MD pairings/s (pair, 515, login, prekeys) vs Baileys 7, one wa-sim
+  store-soak [N]     wa-store crash test with N SIGKILLs per backend (default 300), on SQLite and PostgreSQL
+  bench-store        wa-store decrypt-and-commit ops/s: memory, SQLite, PostgreSQL in one run
 ";
 
 fn main() -> ExitCode {
