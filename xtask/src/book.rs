@@ -20,6 +20,7 @@
 mod binary;
 mod crypto;
 mod md;
+mod md_messages;
 mod md_pairing;
 mod md_sim;
 mod media;
@@ -55,8 +56,9 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(proto::GENERATORS);
     all.extend(media::GENERATORS);
     all.extend(md::GENERATORS);
-    all.extend(md_sim::GENERATORS);
+    all.extend(md_messages::GENERATORS);
     all.extend(md_pairing::GENERATORS);
+    all.extend(md_sim::GENERATORS);
     all.extend(signal::GENERATORS);
     all.extend(store::GENERATORS);
     all

@@ -3,17 +3,21 @@
 //! ([`MdDevice::restore`]), keeps its prekeys topped up, and logs out. Every decision is
 //! [`wa_core::md::MdSession`]'s; this drives it with a WebSocket, the clock and the store.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use rand::rngs::OsRng;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use wa_binary::Jid;
 use wa_core::md::{
-    Credentials, MdEvent, MdSession, NextStep, PairError, SessionConfig, StreamError,
+    Credentials, MdEvent, MdSession, Messenger, MessengerConfig, MessengerError, MessengerEvent,
+    NextStep, PairError, ReceiveStore as _, SessionConfig, StreamError,
 };
+use wa_signal::SessionStore as _;
 
 use super::conn::{MdClient, MdClientError, MdConnectConfig};
+use super::signal::{SignalState, WaStoreCredentials};
 use super::store::CredentialStore;
 
 /// How the device connects and behaves.
@@ -86,9 +90,19 @@ pub enum MdDeviceError {
     /// `restore` without saved paired credentials.
     #[error("no paired credentials to restore")]
     NotPaired,
-    /// The login did not finish in time.
+    /// The login (or a send) did not finish in time.
     #[error("the login timed out")]
     Timeout,
+    /// Messaging needs a device opened on a `wa-store` database ([`MdDevice::open_store`]),
+    /// paired.
+    #[error("messaging is not available: {0}")]
+    Messaging(#[from] MessengerError),
+    /// The message could not be sent.
+    #[error("send failed: {0}")]
+    SendFailed(String),
+    /// The Signal store failed.
+    #[error("signal store: {0}")]
+    SignalStore(String),
     /// Logged out at our request.
     #[error("logged out")]
     LoggedOut,
@@ -101,6 +115,18 @@ pub struct MdDevice {
     session: MdSession,
     conn: Option<MdClient>,
     epoch: Instant,
+    /// The Signal state, when the device lives in a `wa-store` database.
+    signal: Option<SignalState>,
+    /// Messaging, once paired (and with `signal`).
+    messenger: Option<Messenger>,
+    /// Where messenger events go.
+    chat_events: Option<UnboundedSender<MessengerEvent>>,
+    /// Events that came before anyone subscribed (handed over by [`MdDevice::messages`]).
+    early_events: Vec<MessengerEvent>,
+    /// The send whose server ack a pump waits for, and its outcome once known.
+    awaiting: Option<(String, Option<Result<(), String>>)>,
+    /// Where a [`MdDevice::serve_for`] stops.
+    idle_until: Option<Instant>,
 }
 
 impl core::fmt::Debug for MdDevice {
@@ -115,6 +141,10 @@ impl core::fmt::Debug for MdDevice {
 /// Where a pump loop stops.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Goal {
+    /// The server acked the send in `awaiting`.
+    Acked,
+    /// Serve until the deadline, which is then no error.
+    Idle,
     /// Logged in with the prekey store settled.
     Ready,
     /// The answer to the pair-code request arrived.
@@ -155,7 +185,171 @@ impl MdDevice {
             session,
             conn: None,
             epoch: Instant::now(),
+            signal: None,
+            messenger: None,
+            chat_events: None,
+            early_events: Vec::new(),
+            awaiting: None,
+            idle_until: None,
         })
+    }
+
+    /// Opens the device kept in a `wa-store` database (credentials, prekeys and the Signal
+    /// state together), or a fresh unpaired one. This is the form that can send and receive
+    /// messages; a paired device replays messages that were decrypted but not handed over
+    /// before the process stopped.
+    ///
+    /// # Errors
+    /// A store error or damaged credentials.
+    pub fn open_store(
+        config: MdDeviceConfig,
+        store: Arc<wa_store::Store>,
+    ) -> Result<MdDevice, MdDeviceError> {
+        let mut device = MdDevice::open(config, Box::new(WaStoreCredentials(Arc::clone(&store))))?;
+        // The credentials may predate this store (saved before the identity was recorded).
+        device
+            .store
+            .save(&device.session.credentials().to_bytes())?;
+        device.signal = Some(SignalState(store));
+        device.start_messenger()?;
+        Ok(device)
+    }
+
+    /// Typed messaging events from now on (and any that came before the first call).
+    pub fn messages(&mut self) -> UnboundedReceiver<MessengerEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for event in self.early_events.drain(..) {
+            let _ = tx.send(event);
+        }
+        self.chat_events = Some(tx);
+        rx
+    }
+
+    /// Starts messaging once paired; replays what the decrypt buffer holds undelivered.
+    fn start_messenger(&mut self) -> Result<(), MdDeviceError> {
+        if self.messenger.is_some() || !self.session.credentials().is_paired() {
+            return Ok(());
+        }
+        let Some(signal) = &self.signal else {
+            return Ok(());
+        };
+        let mut messenger = Messenger::new(
+            self.session.credentials(),
+            MessengerConfig::default(),
+            &mut OsRng,
+        )?;
+        let undelivered = signal
+            .undelivered()
+            .map_err(|e| MdDeviceError::SignalStore(e.to_string()))?;
+        for entry in undelivered {
+            messenger.replay(&entry.sender, &entry.id, entry.hash, &entry.plaintext);
+        }
+        self.messenger = Some(messenger);
+        Ok(())
+    }
+
+    /// Sends `text` to the user `to` (`number@s.whatsapp.net`) and returns its id once the
+    /// server acknowledged it. Serves the connection meanwhile (incoming messages keep flowing
+    /// to [`MdDevice::messages`]).
+    ///
+    /// # Errors
+    /// [`MdDeviceError::Messaging`] when messaging is unavailable, [`MdDeviceError::SendFailed`]
+    /// when no device could be encrypted for or the server refused it, or a connection error.
+    pub async fn send_text(
+        &mut self,
+        to: &str,
+        text: &str,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<String, MdDeviceError> {
+        self.start_messenger()?;
+        let messenger = self.messenger.as_mut().ok_or(MessengerError::NotPaired)?;
+        let id = messenger.send_text(to, text, &mut OsRng)?;
+        self.awaiting = Some((id.clone(), None));
+        let result = self.pump(Goal::Acked, events).await;
+        let outcome = self.awaiting.take().and_then(|(_, o)| o);
+        result?;
+        match outcome {
+            Some(Ok(())) => Ok(id),
+            Some(Err(reason)) => Err(MdDeviceError::SendFailed(reason)),
+            None => Err(MdDeviceError::Timeout),
+        }
+    }
+
+    /// Sends a read receipt for messages `ids` of chat `chat` (the sender's user JID).
+    ///
+    /// # Errors
+    /// Messaging unavailable, or the connection failed.
+    pub async fn mark_read(&mut self, chat: &str, ids: &[String]) -> Result<(), MdDeviceError> {
+        let messenger = self.messenger.as_mut().ok_or(MessengerError::NotPaired)?;
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        messenger.mark_read(chat, ids, unix);
+        let conn = self.conn.as_mut().ok_or(MdDeviceError::LinkLost)?;
+        while let Some(node) = messenger.poll_transmit() {
+            conn.send_node(&node).await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the Signal session with one device (`number:device@s.whatsapp.net`), as a
+    /// damaged or lost session would: its next message cannot be decrypted and goes through a
+    /// retry receipt.
+    ///
+    /// # Errors
+    /// A store error, or no Signal state.
+    pub fn reset_session(&mut self, device: &str) -> Result<(), MdDeviceError> {
+        let signal = self.signal.as_mut().ok_or(MessengerError::NotPaired)?;
+        let address = wa_core::md::messenger::address_of(device)
+            .ok_or_else(|| MdDeviceError::SignalStore(format!("not a device JID: {device}")))?;
+        signal
+            .store_session(&address, &wa_signal::SessionRecord::default())
+            .map_err(|e| MdDeviceError::SignalStore(e.to_string()))
+    }
+
+    /// Hands messenger events on; a delivered message is then marked so in the decrypt buffer.
+    fn drain_messenger(&mut self) -> Result<(), MdDeviceError> {
+        let Some(messenger) = self.messenger.as_mut() else {
+            return Ok(());
+        };
+        while let Some(event) = messenger.poll_event() {
+            match &event {
+                MessengerEvent::Sent { id, error } => {
+                    if let Some((want, outcome)) = &mut self.awaiting {
+                        if want == id && outcome.is_none() {
+                            *outcome = Some(match error {
+                                None => Ok(()),
+                                Some(code) => Err(format!("server error {code}")),
+                            });
+                        }
+                    }
+                }
+                MessengerEvent::SendFailed { id, reason } => {
+                    if let Some((want, outcome)) = &mut self.awaiting {
+                        if want == id && outcome.is_none() {
+                            *outcome = Some(Err(reason.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let hash = match &event {
+                MessengerEvent::Message { hash, .. } => Some(*hash),
+                _ => None,
+            };
+            match &self.chat_events {
+                Some(tx) => {
+                    let _ = tx.send(event);
+                }
+                None => self.early_events.push(event),
+            }
+            if let (Some(hash), Some(signal)) = (hash, self.signal.as_mut()) {
+                signal
+                    .mark_delivered(&hash)
+                    .map_err(|e| MdDeviceError::SignalStore(e.to_string()))?;
+            }
+        }
+        Ok(())
     }
 
     /// The current credentials.
@@ -231,6 +425,22 @@ impl MdDevice {
         self.pump(Goal::Serve, events).await
     }
 
+    /// Serves the connection for `duration` (incoming messages and receipts flow to
+    /// [`MdDevice::messages`]), then returns.
+    ///
+    /// # Errors
+    /// The connection ended meanwhile.
+    pub async fn serve_for(
+        &mut self,
+        duration: Duration,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<(), MdDeviceError> {
+        self.idle_until = Some(Instant::now() + duration);
+        let result = self.pump(Goal::Idle, events).await;
+        self.idle_until = None;
+        result
+    }
+
     /// Unlinks this device (`remove-companion-device`) and clears the store.
     ///
     /// # Errors
@@ -293,7 +503,17 @@ impl MdDevice {
         };
         let now = self.now();
         match node {
-            Some(Some(node)) => self.session.handle_node(&node, now, &mut OsRng),
+            Some(Some(node)) => {
+                self.session.handle_node(&node, now, &mut OsRng);
+                if let (Some(messenger), Some(signal)) =
+                    (self.messenger.as_mut(), self.signal.as_mut())
+                {
+                    let unix = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    messenger.handle_node(&node, signal, unix, &mut OsRng);
+                }
+            }
             Some(None) => {
                 self.conn = None;
                 self.session.disconnected();
@@ -312,6 +532,8 @@ impl MdDevice {
         let deadline = if goal == Goal::Serve {
             // Serving has no deadline; keepalive detects a dead link.
             Instant::now() + Duration::from_secs(365 * 24 * 3600)
+        } else if let (Goal::Idle, Some(until)) = (goal, self.idle_until) {
+            until
         } else {
             Instant::now() + self.config.login_timeout
         };
@@ -345,6 +567,7 @@ impl MdDevice {
                     }
                     MdEvent::LoggedIn => {
                         logged_in = true;
+                        self.start_messenger()?;
                         let _ = events.send(DeviceEvent::LoggedIn);
                     }
                     MdEvent::PreKeysUploaded { count } => {
@@ -394,10 +617,20 @@ impl MdDevice {
                     _ => {}
                 }
             }
+            // Messages are handed on (and marked delivered) before their acks go out.
+            self.drain_messenger()?;
+            if goal == Goal::Acked && self.awaiting.as_ref().is_some_and(|(_, o)| o.is_some()) {
+                reached = true;
+            }
             // Send what the session queued (after the events above were persisted).
             if let Some(conn) = self.conn.as_mut() {
                 while let Some(node) = self.session.poll_transmit() {
                     conn.send_node(&node).await?;
+                }
+                if let Some(messenger) = self.messenger.as_mut() {
+                    while let Some(node) = messenger.poll_transmit() {
+                        conn.send_node(&node).await?;
+                    }
                 }
             }
             if reconnect {
@@ -411,10 +644,14 @@ impl MdDevice {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(MdDeviceError::Timeout);
+                return match goal {
+                    Goal::Idle => Ok(()),
+                    _ => Err(MdDeviceError::Timeout),
+                };
             }
             match tokio::time::timeout_at(deadline, self.step()).await {
                 Ok(result) => result?,
+                Err(_) if goal == Goal::Idle => return Ok(()),
                 Err(_) => return Err(MdDeviceError::Timeout),
             }
         }

@@ -1,11 +1,15 @@
 //! The multi-device client: the connection ([`MdClient`]), the credential store
 //! ([`CredentialStore`], [`FileCredentialStore`]) and the device that pairs, logs in and keeps
-//! its prekeys topped up ([`MdDevice`]), all driving `wa_core::md`'s sans-IO machines.
+//! its prekeys topped up ([`MdDevice`]), all driving `wa_core::md`'s sans-IO machines. Opened on
+//! a `wa-store` database ([`MdDevice::open_store`]), the device also sends and receives
+//! one-to-one messages ([`MdDevice::send_text`], [`MdDevice::messages`]).
 
 mod conn;
 mod device;
+mod signal;
 mod store;
 
 pub use conn::{MdClient, MdClientError, MdConnectConfig};
 pub use device::{DeviceEvent, MdDevice, MdDeviceConfig, MdDeviceError};
+pub use signal::{SignalState, Undelivered, WaStoreCredentials, open_sqlite};
 pub use store::{CredentialStore, FileCredentialStore, MemoryCredentialStore};

@@ -2,20 +2,25 @@
 //! certificate chain ([`cert`]), the Noise handshake framed as WhatsApp frames it
 //! ([`handshake`]), and the companion's life after it: pairing by QR ([`pairing`], [`adv`]) or
 //! pair code ([`pair_code`]), its durable [`credentials`], login, prekeys ([`prekeys`]), stream
-//! errors ([`stream_error`]), all tied together by the [`session`] machine. All sans-IO.
+//! errors ([`stream_error`]), all tied together by the [`session`] machine; then one-to-one
+//! messaging: device lists and bundles ([`usync`]), stanzas ([`stanza`]) and the [`messenger`]
+//! machine over the stores of [`store`]. All sans-IO.
 
 pub mod adv;
 pub mod cert;
 pub mod credentials;
 pub mod frame;
 pub mod handshake;
+pub mod messenger;
 pub mod pair_code;
 pub mod pairing;
 pub mod payload;
 pub mod prekeys;
 pub mod session;
+pub mod stanza;
 pub mod store;
 pub mod stream_error;
+pub mod usync;
 
 pub use cert::{CertError, Certificate, ServerCertificates, TrustRoot, VerifiedChain};
 pub use credentials::{Account, Credentials, CredentialsError};
@@ -23,6 +28,9 @@ pub use frame::{FrameDecoder, MdFrameError};
 pub use handshake::{
     ClientHandshake, ClientHandshakeConfig, ClientStep, MdConnection, MdError, ServerDone,
     ServerHandshake, ServerStep,
+};
+pub use messenger::{
+    Messenger, MessengerConfig, MessengerError, MessengerEvent, ReceiveOutcome, ReceiveStore,
 };
 pub use payload::{
     DeviceDescription, RegistrationKeys, login_payload, registration_payload,

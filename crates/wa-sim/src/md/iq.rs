@@ -93,6 +93,26 @@ pub fn logged_in_iq(iq: &Node, device: &mut Device) -> (Node, IqEffect) {
             }
         }
         ("md", "set", Some("remove-companion-device")) => (result(iq), IqEffect::Logout),
+        // Privacy settings: everything visible to everyone, so read receipts are `read` (a
+        // client reads this before sending one).
+        ("privacy", "get", Some("privacy")) => (
+            result(iq).children([Node::new("privacy").children(
+                [
+                    ("readreceipts", "all"),
+                    ("last", "all"),
+                    ("online", "all"),
+                    ("profile", "all"),
+                    ("status", "all"),
+                    ("groupadd", "all"),
+                ]
+                .map(|(name, value)| {
+                    Node::new("category")
+                        .attr("name", name)
+                        .attr("value", value)
+                }),
+            )]),
+            IqEffect::None,
+        ),
         _ => (error(iq, 501, "feature-not-implemented"), IqEffect::None),
     }
 }

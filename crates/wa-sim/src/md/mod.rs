@@ -1,7 +1,8 @@
 //! The multi-device endpoint (`/ws/chat`), sans-IO: the simulator's certificate authority
 //! (root → intermediate → leaf for its static Noise key), the responder side of the handshake
 //! ([`MdSession`], one per connection), and the server behind all connections ([`MdServer`]):
-//! simulated phones, the device registry, QR and pair-code pairing, logins, prekeys, unlinking.
+//! simulated phones, the device registry, QR and pair-code pairing, logins, prekeys, unlinking,
+//! and the message [`router`] (device lists, bundles, per-device queues, receipts).
 //!
 //! A framing error, a bad AEAD tag or an oversized frame ends that session only.
 
@@ -13,6 +14,7 @@ pub mod pairing;
 pub mod phone;
 pub mod prekeys;
 pub mod registry;
+pub mod router;
 pub mod server;
 pub mod state;
 

@@ -79,10 +79,12 @@ pub struct Persistent {
 /// The multi-device server state.
 #[derive(Debug)]
 pub struct MdServer {
-    kept: Persistent,
+    pub(super) kept: Persistent,
     conns: HashMap<u64, Conn>,
     rng: StdRng,
-    dirty: bool,
+    pub(super) dirty: bool,
+    /// Per-device queues of routed stanzas.
+    pub(super) router: super::router::Router,
 }
 
 fn send(conn: u64, node: Node) -> Out {
@@ -131,6 +133,7 @@ impl MdServer {
             conns: HashMap::new(),
             rng: StdRng::seed_from_u64(seed),
             dirty: false,
+            router: super::router::Router::default(),
         }
     }
 
@@ -270,12 +273,7 @@ impl MdServer {
                 .attr("location", "sim")
                 .attr("creation", linked_at),
         ));
-        out.push(send(
-            conn,
-            Node::new("ib")
-                .attr("from", SERVER)
-                .children([Node::new("offline").attr("count", 0)]),
-        ));
+        out.extend(self.offline_delivery(conn, (number, device)));
         out.push(event(
             conn,
             MdEvent::LoggedIn {
@@ -284,6 +282,19 @@ impl MdServer {
             },
         ));
         out
+    }
+
+    /// Every logged-in connection: `(conn, number, device)`.
+    pub(super) fn logged_in(&self) -> impl Iterator<Item = (u64, u64, u32)> + '_ {
+        self.conns.iter().filter_map(|(id, c)| match c {
+            Conn::LoggedIn { number, device } => Some((*id, *number, *device)),
+            Conn::Unpaired { .. } => None,
+        })
+    }
+
+    /// Stanzas waiting for a device's ack (delivered or not).
+    pub fn queued(&self, number: u64, device: u32) -> usize {
+        self.router.queued(number, device)
     }
 
     /// The connection closed.
@@ -301,6 +312,13 @@ impl MdServer {
                 r#type: node.attrs.get("type").map(str::to_owned),
             },
         )];
+        if let Some(Conn::LoggedIn { number, device }) = self.conns.get(&conn) {
+            let who = (*number, *device);
+            if let Some(routed) = self.route(conn, who, node, now) {
+                out.extend(routed);
+                return out;
+            }
+        }
         if node.tag.as_ref() as &str != "iq" {
             return out;
         }
@@ -317,7 +335,7 @@ impl MdServer {
 
     /// The account number and device of `jid` (`number:device@s.whatsapp.net` or
     /// `lid:device@lid`).
-    fn resolve(&self, jid: &str) -> Option<(u64, u32)> {
+    pub(super) fn resolve(&self, jid: &str) -> Option<(u64, u32)> {
         let (user, server) = jid.split_once('@')?;
         let (user, device) = match user.split_once(':') {
             Some((user, device)) => (user.parse::<u64>().ok()?, device.parse().ok()?),

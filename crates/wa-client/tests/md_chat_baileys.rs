@@ -1,0 +1,754 @@
+//! One-to-one messaging through wa-sim over real WebSockets: our `MdDevice`s, each paired to its
+//! own simulated phone, exchange text both ways; a second device of the sender's account sees
+//! what the first sends (own-device fan-out); a receiver that was offline gets what queued, then
+//! the end-of-offline marker; a session deleted on the receiving side is repaired by a retry
+//! receipt; a client process killed with SIGKILL mid-stream restarts from its SQLite store and
+//! every message arrives exactly once; delivery receipts reach the sender.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::sync::mpsc;
+use wa_client::md::{DeviceEvent, MdConnectConfig, MdDevice, MdDeviceConfig};
+use wa_core::md::stanza::ReceiptKind;
+use wa_core::md::{ClientHandshakeConfig, MessengerEvent};
+use wa_sim::{SimConfig, SimHandle, SimServer};
+use wa_transport::TransportConfig;
+
+const PHONE_A: u64 = 15_550_000_101;
+const PHONE_B: u64 = 15_550_000_202;
+
+fn config(url: &str, trust: wa_core::md::TrustRoot) -> MdDeviceConfig {
+    MdDeviceConfig {
+        connect: MdConnectConfig {
+            transport: TransportConfig {
+                url: url.to_owned(),
+                ..TransportConfig::multi_device()
+            },
+            handshake: ClientHandshakeConfig {
+                trust_root: trust,
+                ..ClientHandshakeConfig::default()
+            },
+            handshake_timeout: Duration::from_secs(10),
+        },
+        login_timeout: Duration::from_secs(30),
+        ..MdDeviceConfig::default()
+    }
+}
+
+fn sim_config(handle: &SimHandle) -> MdDeviceConfig {
+    config(&handle.md_ws_url(), handle.md().trust_root())
+}
+
+async fn control(handle: &SimHandle, path: &str, body: Value) -> (u16, String) {
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        reqwest::Client::new()
+            .post(format!("{}/{path}", handle.control_url()))
+            .json(&body)
+            .send(),
+    )
+    .await
+    .expect("control answers in time")
+    .expect("control reachable");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// Pairs `device` by QR with phone `phone` (the sim's phone scans the first QR).
+async fn pair(handle: &SimHandle, device: &mut MdDevice, phone: u64) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let login = async {
+        let r = device.login(&tx).await;
+        drop(tx);
+        r
+    };
+    let scan = async {
+        while let Some(event) = rx.recv().await {
+            if let DeviceEvent::Qr(qr) = event {
+                let (status, body) = control(
+                    handle,
+                    "md/scan",
+                    serde_json::json!({ "qr": qr, "phone": phone }),
+                )
+                .await;
+                assert_eq!(status, 200, "scan: {body}");
+                break;
+            }
+        }
+        while rx.recv().await.is_some() {}
+    };
+    let (result, ()) = tokio::join!(login, scan);
+    result.expect("paired and logged in");
+}
+
+fn user(phone: u64) -> String {
+    format!("{phone}@s.whatsapp.net")
+}
+
+fn own_jid(device: &MdDevice) -> String {
+    let jid = &device.credentials().account.as_ref().expect("paired").jid;
+    format!("{}:{}@s.whatsapp.net", jid.user, jid.device)
+}
+
+/// A device, its event stream and everything it reported so far.
+struct Peer {
+    device: MdDevice,
+    rx: mpsc::UnboundedReceiver<MessengerEvent>,
+    seen: Vec<MessengerEvent>,
+    tx: mpsc::UnboundedSender<DeviceEvent>,
+}
+
+impl Peer {
+    fn new(mut device: MdDevice) -> Peer {
+        let rx = device.messages();
+        let (tx, _) = mpsc::unbounded_channel();
+        Peer {
+            device,
+            rx,
+            seen: Vec::new(),
+            tx,
+        }
+    }
+
+    /// Serves until `pred` holds over what was seen, or fails after 20 s.
+    async fn until(&mut self, what: &str, pred: impl Fn(&[MessengerEvent]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            while let Ok(e) = self.rx.try_recv() {
+                self.seen.push(e);
+            }
+            if pred(&self.seen) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not seen in {:#?}",
+                self.seen
+            );
+            self.device
+                .serve_for(Duration::from_millis(100), &self.tx)
+                .await
+                .expect("serving");
+        }
+    }
+
+    async fn send(&mut self, to: &str, text: &str) -> String {
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            self.device.send_text(to, text, &self.tx),
+        )
+        .await
+        .expect("acked in time")
+        .expect("sent")
+    }
+
+    /// Texts received, in order: (id, chat, from_me, text).
+    fn texts(&self) -> Vec<(String, String, bool, String)> {
+        self.seen
+            .iter()
+            .filter_map(|e| match e {
+                MessengerEvent::Message {
+                    id,
+                    chat,
+                    from_me,
+                    message,
+                    ..
+                } => Some((
+                    id.clone(),
+                    chat.clone(),
+                    *from_me,
+                    text_of(message).unwrap_or_default().to_owned(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The text of a plain (`conversation`) or extended text message (Baileys sends the latter).
+fn text_of(message: &wa_proto::proto::Message) -> Option<&str> {
+    message.conversation.as_deref().or_else(|| {
+        message
+            .extended_text_message
+            .as_ref()
+            .and_then(|m| m.text.as_deref())
+    })
+}
+
+fn has_text(events: &[MessengerEvent], text: &str) -> bool {
+    events.iter().any(
+        |e| matches!(e, MessengerEvent::Message { message, .. } if text_of(message) == Some(text)),
+    )
+}
+
+fn count_text(events: &[MessengerEvent], text: &str) -> usize {
+    events.iter().filter(|e| matches!(e, MessengerEvent::Message { message, .. } if text_of(message) == Some(text))).count()
+}
+
+fn delivered(events: &[MessengerEvent], id: &str) -> bool {
+    events.iter().any(|e| {
+        matches!(e, MessengerEvent::Receipt { ids, kind: ReceiptKind::Delivery, .. } if ids.iter().any(|i| i == id))
+    })
+}
+
+async fn paired_peer(handle: &SimHandle, phone: u64) -> (Peer, Arc<wa_store::Store>) {
+    let store = Arc::new(wa_store::Store::memory());
+    let mut device = MdDevice::open_store(sim_config(handle), Arc::clone(&store)).unwrap();
+    pair(handle, &mut device, phone).await;
+    (Peer::new(device), store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_clients_chat_with_fan_out_offline_queue_and_retry() {
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let (mut a1, _) = paired_peer(&handle, PHONE_A).await;
+    let (mut b, b_store) = paired_peer(&handle, PHONE_B).await;
+    let (mut a2, _) = paired_peer(&handle, PHONE_A).await;
+    let a1_jid = own_jid(&a1.device);
+
+    // A → B: B gets it once, A's second device sees it as sent by us, A sees the delivery.
+    let id1 = a1.send(&user(PHONE_B), "hello from a1").await;
+    b.until("first message", |s| has_text(s, "hello from a1"))
+        .await;
+    a2.until("own-device copy", |s| has_text(s, "hello from a1"))
+        .await;
+    let copy = a2
+        .texts()
+        .into_iter()
+        .find(|t| t.3 == "hello from a1")
+        .unwrap();
+    assert_eq!(copy.0, id1);
+    assert_eq!(copy.1, user(PHONE_B), "the copy names the chat it went to");
+    assert!(copy.2, "the copy is from us");
+    let got = b
+        .texts()
+        .into_iter()
+        .find(|t| t.3 == "hello from a1")
+        .unwrap();
+    assert_eq!(
+        (got.0.as_str(), got.1.as_str(), got.2),
+        (id1.as_str(), user(PHONE_A).as_str(), false)
+    );
+    a1.until("delivery receipt", |s| delivered(s, &id1)).await;
+
+    // B → A: both of A's devices get it.
+    let id2 = b.send(&user(PHONE_A), "hello back").await;
+    a1.until("reply on a1", |s| has_text(s, "hello back")).await;
+    a2.until("reply on a2", |s| has_text(s, "hello back")).await;
+    b.until("reply delivered", |s| delivered(s, &id2)).await;
+
+    // B goes offline; A sends three; B comes back and gets them before the offline marker.
+    b.device.close().await;
+    drop(b);
+    for i in 0..3 {
+        a1.send(&user(PHONE_B), &format!("while away {i}")).await;
+    }
+    let mut b = Peer::new(MdDevice::open_store(sim_config(&handle), Arc::clone(&b_store)).unwrap());
+    b.device.restore(&b.tx).await.expect("b back");
+    b.until("offline queue", |s| {
+        s.iter()
+            .any(|e| matches!(e, MessengerEvent::OfflineDone { .. }))
+            && (0..3).all(|i| has_text(s, &format!("while away {i}")))
+    })
+    .await;
+    let marker = b
+        .seen
+        .iter()
+        .position(|e| matches!(e, MessengerEvent::OfflineDone { .. }))
+        .unwrap();
+    for i in 0..3 {
+        let text = format!("while away {i}");
+        let at = b
+            .seen
+            .iter()
+            .position(|e| matches!(e, MessengerEvent::Message { message, .. } if text_of(message) == Some(text.as_str())))
+            .unwrap();
+        assert!(at < marker, "queued message {i} before the offline marker");
+        assert_eq!(count_text(&b.seen, &text), 1);
+    }
+
+    // B loses its session with a1: a1's next message fails, the retry receipt repairs it.
+    b.device.reset_session(&a1_jid).unwrap();
+    let id3 = a1.send(&user(PHONE_B), "after reset").await;
+    b.until("decrypt failure", |s| {
+        s.iter().any(|e| matches!(e, MessengerEvent::DecryptFailed { id, retry_sent: true, .. } if *id == id3))
+    })
+    .await;
+    a1.until("resent", |s| {
+        s.iter()
+            .any(|e| matches!(e, MessengerEvent::Resent { id, .. } if *id == id3))
+    })
+    .await;
+    b.until("retried message", |s| has_text(s, "after reset"))
+        .await;
+    b.device
+        .serve_for(Duration::from_millis(300), &b.tx)
+        .await
+        .unwrap();
+    while let Ok(e) = b.rx.try_recv() {
+        b.seen.push(e);
+    }
+    assert_eq!(count_text(&b.seen, "after reset"), 1, "exactly once");
+    handle.shutdown().await;
+}
+
+/// The child side of the SIGKILL test: a client process on a SQLite file that prints every
+/// message it receives (`MSG <id> <text>`) and serves until killed. Run by the test below.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a child process of kill_mid_stream_and_restart_from_sqlite"]
+async fn child_client() {
+    let (Ok(url), Ok(root), Ok(serial), Ok(db)) = (
+        std::env::var("WA_CHILD_URL"),
+        std::env::var("WA_CHILD_ROOT"),
+        std::env::var("WA_CHILD_SERIAL"),
+        std::env::var("WA_CHILD_DB"),
+    ) else {
+        return;
+    };
+    let trust = wa_core::md::TrustRoot {
+        key: hex_decode(&root).try_into().unwrap(),
+        serial: serial.parse().unwrap(),
+    };
+    let store = wa_client::md::open_sqlite(Path::new(&db)).unwrap();
+    let mut device = MdDevice::open_store(config(&url, trust), store).unwrap();
+    let mut rx = device.messages();
+    let printer = tokio::spawn(async move {
+        use std::io::Write as _;
+        while let Some(e) = rx.recv().await {
+            if let MessengerEvent::Message { id, message, .. } = e {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "MSG {id} {}", message.conversation.unwrap_or_default());
+                let _ = out.flush();
+            }
+        }
+    });
+    let (tx, _rx) = mpsc::unbounded_channel();
+    device.restore(&tx).await.expect("child logged in");
+    println!("READY");
+    let _ = device.run(&tx).await;
+    printer.abort();
+}
+
+/// The `<id> <text>` of a `MSG` line (libtest may print its `test ... ` prefix first).
+fn msg_line(line: &str) -> Option<String> {
+    line.find("MSG ").map(|at| line[at + 4..].to_owned())
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn spawn_child(handle: &SimHandle, db: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_client",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WA_CHILD_URL", handle.md_ws_url())
+        .env("WA_CHILD_ROOT", hex(&handle.md().trust_root().key))
+        .env(
+            "WA_CHILD_SERIAL",
+            handle.md().trust_root().serial.to_string(),
+        )
+        .env("WA_CHILD_DB", db)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_mid_stream_and_restart_from_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("b.sqlite");
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let (mut a, _) = paired_peer(&handle, PHONE_A).await;
+    {
+        // Pair B on its SQLite file in this process, then hand the file to the child.
+        let store = wa_client::md::open_sqlite(&db).unwrap();
+        let mut device = MdDevice::open_store(sim_config(&handle), store).unwrap();
+        pair(&handle, &mut device, PHONE_B).await;
+        device.close().await;
+    }
+    let total = 40usize;
+    let mut received: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sent = Vec::new();
+    let mut kills = 0;
+    let mut next = 0usize;
+    while kills < 2 || next < total || received.len() < total {
+        let mut child = spawn_child(&handle, &db);
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Wait for the child to log in.
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(45), lines.next_line())
+                .await
+                .expect("child output in time")
+                .unwrap()
+                .expect("child alive");
+            if line.ends_with("READY") {
+                break;
+            }
+            if let Some(rest) = msg_line(&line) {
+                *received.entry(rest).or_default() += 1;
+            }
+        }
+        // Send a burst and kill the child in the middle of it (after a third of what is left).
+        let kill_at = if kills < 2 {
+            next + (total - next) / 3
+        } else {
+            usize::MAX
+        };
+        while next < total && next < kill_at {
+            let text = format!("burst {next}");
+            let id = a.send(&user(PHONE_B), &text).await;
+            sent.push(format!("{id} {text}"));
+            next += 1;
+        }
+        if kills < 2 {
+            // Let some of it arrive, then SIGKILL (tokio's kill is SIGKILL on Unix).
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            child.kill().await.unwrap();
+            while let Ok(Ok(Some(line))) =
+                tokio::time::timeout(Duration::from_millis(200), lines.next_line()).await
+            {
+                if let Some(rest) = msg_line(&line) {
+                    *received.entry(rest).or_default() += 1;
+                }
+            }
+            kills += 1;
+            continue;
+        }
+        // Last run: read until everything arrived.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while received.len() < total {
+            let line = tokio::time::timeout_at(deadline, lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("missing: {} of {total}", total - received.len()))
+                .unwrap()
+                .expect("child alive");
+            if let Some(rest) = msg_line(&line) {
+                *received.entry(rest).or_default() += 1;
+            }
+        }
+        // The child stays up until the sender saw every delivery receipt.
+        let ids: Vec<String> = sent
+            .iter()
+            .map(|l| l.split(' ').next().unwrap().to_owned())
+            .collect();
+        let mut waited = 0;
+        while !ids.iter().all(|id| delivered(&a.seen, id)) && waited < 100 {
+            a.device
+                .serve_for(Duration::from_millis(100), &a.tx)
+                .await
+                .unwrap();
+            while let Ok(e) = a.rx.try_recv() {
+                a.seen.push(e);
+            }
+            waited += 1;
+        }
+        let missing: Vec<&String> = ids.iter().filter(|id| !delivered(&a.seen, id)).collect();
+        assert!(
+            missing.is_empty(),
+            "no delivery receipt for {} of {}: {missing:?}",
+            missing.len(),
+            ids.len()
+        );
+        // Anything printed late (a duplicate) still counts.
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await
+        {
+            if let Some(rest) = msg_line(&line) {
+                *received.entry(rest).or_default() += 1;
+            }
+        }
+        child.kill().await.unwrap();
+    }
+    let expected: BTreeMap<String, usize> = sent.iter().map(|s| (s.clone(), 1)).collect();
+    assert_eq!(
+        received, expected,
+        "every message exactly once across two SIGKILLs"
+    );
+    handle.shutdown().await;
+}
+
+fn node_missing() -> bool {
+    let missing = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err();
+    if missing {
+        eprintln!("skipped: `node` is not installed (the Baileys 7 peer needs it)");
+    }
+    missing
+}
+
+/// Baileys 7 running interop/md-chat.mjs, its stdin and everything it printed.
+struct Baileys {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    seen: Vec<Value>,
+    seq: u64,
+}
+
+impl Baileys {
+    async fn start(handle: &SimHandle, auth: &Path, phone: u64) -> Baileys {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+        assert!(
+            dir.join("node_modules/baileys").is_dir(),
+            "interop/node_modules is missing: run `cargo xtask setup`"
+        );
+        let mut child = tokio::process::Command::new("node")
+            .current_dir(&dir)
+            .arg("md-chat.mjs")
+            .arg(handle.md_ws_url())
+            .arg(hex(&handle.md().trust_root().key))
+            .arg(handle.control_url())
+            .arg(auth)
+            .arg(phone.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut peer = Baileys {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+            seq: 0,
+        };
+        peer.until("Baileys ready", |s| {
+            s.iter().any(|v| v.get("ready").is_some())
+        })
+        .await;
+        peer
+    }
+
+    fn me(&self) -> String {
+        let id = self
+            .seen
+            .iter()
+            .find_map(|v| v["ready"]["id"].as_str())
+            .expect("ready")
+            .to_owned();
+        // Baileys names itself `number:device@s.whatsapp.net`.
+        id
+    }
+
+    async fn until(&mut self, what: &str, pred: impl Fn(&[Value]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+        while !pred(&self.seen) {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: not seen in {:#?}", self.seen))
+                .unwrap()
+                .unwrap_or_else(|| panic!("{what}: Baileys exited; saw {:#?}", self.seen));
+            if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                assert!(
+                    value.get("closed").is_none(),
+                    "{what}: Baileys closed: {value}"
+                );
+                self.seen.push(value);
+            }
+        }
+    }
+
+    async fn command(&mut self, command: Value) {
+        use tokio::io::AsyncWriteExt as _;
+        let mut line = command.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    async fn send(&mut self, to: &str, text: &str) -> String {
+        self.seq += 1;
+        let seq = self.seq;
+        self.command(serde_json::json!({ "send": { "seq": seq, "to": to, "text": text } }))
+            .await;
+        self.until("send answered", |s| {
+            s.iter()
+                .any(|v| v["sent"]["seq"] == seq || v.get("error").is_some())
+        })
+        .await;
+        let answer = self
+            .seen
+            .iter()
+            .find(|v| v["sent"]["seq"] == seq)
+            .unwrap_or_else(|| panic!("send failed: {:?}", self.seen.last()));
+        answer["sent"]["id"].as_str().unwrap().to_owned()
+    }
+
+    fn count_text(&self, text: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|v| v["msg"]["text"] == text && v["msg"]["fromMe"] == false)
+            .count()
+    }
+
+    async fn quit(mut self) {
+        self.command(serde_json::json!({ "quit": true })).await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baileys_and_our_client_chat_both_ways() {
+    if node_missing() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let auth = tmp.path().join("baileys-auth");
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let (mut ours, _) = paired_peer(&handle, PHONE_B).await;
+    let (mut ours2, _) = paired_peer(&handle, PHONE_B).await;
+    let mut baileys = Baileys::start(&handle, &auth, PHONE_A).await;
+    let baileys_device = baileys.me();
+
+    // Baileys → us.
+    let from_baileys = baileys.send(&user(PHONE_B), "hi from baileys").await;
+    ours.until("Baileys' message", |s| has_text(s, "hi from baileys"))
+        .await;
+    let got = ours
+        .texts()
+        .into_iter()
+        .find(|t| t.3 == "hi from baileys")
+        .unwrap();
+    assert_eq!(
+        (got.0.as_str(), got.1.as_str()),
+        (from_baileys.as_str(), user(PHONE_A).as_str())
+    );
+
+    // Us → Baileys; our second device sees it as ours; each side sees the delivery.
+    let to_baileys = ours.send(&user(PHONE_A), "hi baileys").await;
+    baileys
+        .until("our message", |s| {
+            s.iter().any(|v| v["msg"]["text"] == "hi baileys")
+        })
+        .await;
+    let msg = baileys
+        .seen
+        .iter()
+        .find(|v| v["msg"]["text"] == "hi baileys")
+        .unwrap();
+    assert_eq!(msg["msg"]["id"], to_baileys.as_str());
+    ours2
+        .until("own-device copy of what went to Baileys", |s| {
+            s.iter().any(|e| {
+                matches!(e, MessengerEvent::Message { message, from_me: true, chat, .. }
+                if text_of(message) == Some("hi baileys") && *chat == user(PHONE_A))
+            })
+        })
+        .await;
+    ours.until("Baileys' delivery receipt", |s| delivered(s, &to_baileys))
+        .await;
+    baileys
+        .until("our delivery receipt", |s| {
+            s.iter().any(|v| {
+                v["receipt"]["id"] == from_baileys.as_str()
+                    && v["receipt"]["status"].as_u64() >= Some(3)
+            })
+        })
+        .await;
+
+    // Read receipts both ways.
+    ours.device
+        .mark_read(&user(PHONE_A), std::slice::from_ref(&from_baileys))
+        .await
+        .unwrap();
+    baileys
+        .until("our read receipt", |s| {
+            s.iter().any(|v| {
+                v["receipt"]["id"] == from_baileys.as_str()
+                    && v["receipt"]["status"].as_u64() >= Some(4)
+            })
+        })
+        .await;
+    baileys
+        .command(serde_json::json!({ "read": { "id": to_baileys } }))
+        .await;
+    ours.until("Baileys' read receipt", |s| {
+        s.iter().any(|e| matches!(e, MessengerEvent::Receipt { ids, kind: ReceiptKind::Read, .. } if ids.contains(&to_baileys)))
+    })
+    .await;
+
+    // Baileys goes offline; we send two; it comes back from its saved credentials.
+    baileys.quit().await;
+    for text in ["while you were away 1", "while you were away 2"] {
+        ours.send(&user(PHONE_A), text).await;
+    }
+    let mut baileys = Baileys::start(&handle, &auth, PHONE_A).await;
+    baileys
+        .until("offline messages", |s| {
+            ["while you were away 1", "while you were away 2"]
+                .iter()
+                .all(|t| s.iter().any(|v| v["msg"]["text"] == *t))
+        })
+        .await;
+
+    // We lose our session with Baileys' device: its next message comes through a retry.
+    ours.device.reset_session(&baileys_device).unwrap();
+    let retried = baileys.send(&user(PHONE_B), "after our reset").await;
+    ours.until("the retried message", |s| has_text(s, "after our reset"))
+        .await;
+    assert!(
+        ours.seen.iter().any(|e| matches!(e, MessengerEvent::DecryptFailed { id, retry_sent: true, .. } if *id == retried)),
+        "the first copy failed and a retry receipt went out: {:#?}",
+        ours.seen
+    );
+
+    // More both ways after the repair; everything exactly once on both sides.
+    baileys.send(&user(PHONE_B), "after repair").await;
+    ours.send(&user(PHONE_A), "after repair too").await;
+    ours.until("after repair", |s| has_text(s, "after repair"))
+        .await;
+    baileys
+        .until("after repair too", |s| {
+            s.iter().any(|v| v["msg"]["text"] == "after repair too")
+        })
+        .await;
+    ours.device
+        .serve_for(Duration::from_millis(500), &ours.tx)
+        .await
+        .unwrap();
+    while let Ok(e) = ours.rx.try_recv() {
+        ours.seen.push(e);
+    }
+    for text in ["hi from baileys", "after our reset", "after repair"] {
+        assert_eq!(
+            count_text(&ours.seen, text),
+            1,
+            "{text} exactly once on our side"
+        );
+    }
+    for text in [
+        "while you were away 1",
+        "while you were away 2",
+        "after repair too",
+    ] {
+        assert_eq!(
+            baileys.count_text(text),
+            1,
+            "{text} exactly once on Baileys' side"
+        );
+    }
+    baileys.quit().await;
+    handle.shutdown().await;
+}

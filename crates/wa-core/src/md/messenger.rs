@@ -1,0 +1,927 @@
+//! One-to-one messaging, sans-IO: the [`Messenger`] turns "send this message to that user" into
+//! a device-list query, bundle fetches for devices without a session, one encrypted copy per
+//! device (our own other devices get the `DeviceSentMessage` form) and the `message` stanza; and
+//! an incoming `message` into decryption, events, the ack and the delivery receipt. It answers
+//! retry receipts (a fresh session from the keys the receipt carries, then the message again,
+//! bounded) and sends them when it cannot decrypt.
+//!
+//! Nodes go in through [`Messenger::handle_node`]; nodes to send come out of
+//! [`Messenger::poll_transmit`] and events out of [`Messenger::poll_event`]. The Signal state
+//! is the caller's [`ReceiveStore`]: decryption and the buffering of its plaintext are one atomic
+//! step of that store, so a crash between decrypting and acking never loses a message and never
+//! decrypts one twice (the server redelivers; the store recognises the ciphertext).
+
+use std::collections::{HashMap, VecDeque};
+
+use wa_binary::{Jid, Node};
+use wa_crypto::{CryptoRng, RngCore};
+use wa_proto::prost::Message as _;
+use wa_proto::proto::{AdvSignedDeviceIdentity, DeviceSentMessage, Message};
+use wa_signal::{MessageKind, PreKeySignalMessage, ProtocolAddress, PublicKey, SessionStores};
+use zeroize::Zeroizing;
+
+use super::credentials::Credentials;
+use super::stanza::{self, EncPart, IncomingMessage, Receipt, ReceiptKind, RetryKeys, ServerAck};
+use super::store::{CiphertextHash, MdStoreError};
+use super::usync::{self, FetchedBundle};
+
+const SERVER: &str = "s.whatsapp.net";
+
+/// What the store did with one incoming ciphertext.
+#[derive(Debug)]
+pub enum ReceiveOutcome {
+    /// Decrypted now; the plaintext is buffered (undelivered) under `hash`.
+    New {
+        /// The decrypt buffer's key.
+        hash: CiphertextHash,
+        /// The padded plaintext.
+        plaintext: Zeroizing<Vec<u8>>,
+    },
+    /// Seen before: not decrypted again (it was delivered, or is waiting in the buffer).
+    Duplicate {
+        /// The decrypt buffer's key.
+        hash: CiphertextHash,
+    },
+}
+
+/// The Signal stores plus the atomic receive step.
+pub trait ReceiveStore: SessionStores {
+    /// Decrypts `ciphertext` from `from` and buffers the plaintext in the same atomic step as the
+    /// session update; a ciphertext buffered before is [`ReceiveOutcome::Duplicate`].
+    ///
+    /// # Errors
+    /// What `wa-signal` refused (nothing was committed).
+    fn receive_enc<R: RngCore + CryptoRng>(
+        &mut self,
+        from: &ProtocolAddress,
+        sender_jid: &str,
+        id: &str,
+        kind: MessageKind,
+        ciphertext: &[u8],
+        rng: &mut R,
+    ) -> Result<ReceiveOutcome, wa_signal::Error>;
+
+    /// The application has the message: forget its plaintext (the hash stays, to refuse
+    /// redeliveries).
+    ///
+    /// # Errors
+    /// A store failure.
+    fn mark_delivered(&mut self, hash: &CiphertextHash) -> Result<(), MdStoreError>;
+}
+
+/// The messenger's tunables.
+#[derive(Clone, Debug)]
+pub struct MessengerConfig {
+    /// Retry receipts sent per message we cannot decrypt, and resends per (message, device)
+    /// answered. WhatsApp clients stop around 5; more only loops on a broken session.
+    pub max_retries: u32,
+    /// Sent messages kept (in memory) to answer retry receipts.
+    pub resend_cache: usize,
+    /// Sends waiting for their device list or bundles.
+    pub max_pending_sends: usize,
+}
+
+impl Default for MessengerConfig {
+    fn default() -> MessengerConfig {
+        MessengerConfig {
+            max_retries: 3,
+            resend_cache: 512,
+            max_pending_sends: 1024,
+        }
+    }
+}
+
+/// What the messenger reports.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MessengerEvent {
+    /// A message arrived (decrypted and buffered; hand it on, then
+    /// [`ReceiveStore::mark_delivered`] its `hash`).
+    Message {
+        /// The message id.
+        id: String,
+        /// The device that sent it.
+        sender: String,
+        /// The chat: the peer for a message from them, the peer we wrote to for a message one
+        /// of our own other devices sent.
+        chat: String,
+        /// Whether one of our own devices sent it.
+        from_me: bool,
+        /// Server time (seconds).
+        timestamp: u64,
+        /// The content.
+        message: Box<Message>,
+        /// The decrypt buffer's key.
+        hash: CiphertextHash,
+    },
+    /// The server acknowledged a message we sent (`error` when it refused it).
+    Sent {
+        /// The message id.
+        id: String,
+        /// The server's error code.
+        error: Option<u16>,
+    },
+    /// A send could not go out (no device list, no device to encrypt for).
+    SendFailed {
+        /// The message id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A receipt for messages we sent.
+    Receipt {
+        /// The message ids.
+        ids: Vec<String>,
+        /// The chat it came from.
+        from: String,
+        /// The device that sent it.
+        sender: String,
+        /// Delivery, read, ...
+        kind: ReceiptKind,
+    },
+    /// A peer device's identity key changed (a reinstall, or someone else): the new one is
+    /// trusted and its old sessions are replaced.
+    IdentityChanged {
+        /// The device.
+        device: String,
+    },
+    /// A message could not be decrypted.
+    DecryptFailed {
+        /// The message id.
+        id: String,
+        /// The sending device.
+        sender: String,
+        /// Why.
+        reason: String,
+        /// Whether a retry receipt went out (false once the bound is reached).
+        retry_sent: bool,
+    },
+    /// We answered a retry receipt by sending the message again in a fresh session.
+    Resent {
+        /// The message id.
+        id: String,
+        /// The device it went to.
+        device: String,
+    },
+    /// The server finished delivering what queued while we were offline.
+    OfflineDone {
+        /// How many it counted.
+        count: u64,
+    },
+    /// The store failed; the message stays unacked, so the server delivers it again.
+    StoreFailed(String),
+}
+
+/// An outgoing message waiting for its device list or bundles.
+#[derive(Clone, Debug)]
+struct PendingSend {
+    id: String,
+    to: String,
+    message: Message,
+    devices: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+enum PendingIq {
+    Devices { send: String },
+    Keys { send: String },
+}
+
+/// Our own account as the messenger needs it.
+#[derive(Clone)]
+struct Own {
+    /// Our device JID (`number:device@s.whatsapp.net`).
+    device: String,
+    /// Our bare user JID.
+    user: String,
+    /// Our user part.
+    user_part: String,
+    device_identity: Vec<u8>,
+    retry_keys: RetryKeys,
+}
+
+/// The messaging state machine. See the module docs.
+pub struct Messenger {
+    config: MessengerConfig,
+    own: Own,
+    out: VecDeque<Node>,
+    events: VecDeque<MessengerEvent>,
+    id_prefix: String,
+    next_iq: u64,
+    iqs: HashMap<String, PendingIq>,
+    sends: HashMap<String, PendingSend>,
+    /// Sent messages by id (oldest first), for resends.
+    sent: VecDeque<(String, String, Message)>,
+    /// Retry receipts we sent, per message id (oldest first; bounded by `resend_cache`).
+    retries_sent: VecDeque<(String, u32)>,
+    /// Resends we did, per (message id, device).
+    resends: HashMap<(String, String), u32>,
+}
+
+impl core::fmt::Debug for Messenger {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Messenger")
+            .field("device", &self.own.device)
+            .field("pending_sends", &self.sends.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a messenger cannot start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessengerError {
+    /// The device is not paired: it has no account to send as.
+    #[error("the device is not paired")]
+    NotPaired,
+    /// Too many sends are waiting for device lists or bundles.
+    #[error("too many sends pending")]
+    Busy,
+    /// The recipient is not a user JID.
+    #[error("not a user JID: {0}")]
+    BadRecipient(String),
+}
+
+/// The Signal address of a device JID (user part and device id).
+pub fn address_of(device_jid: &str) -> Option<ProtocolAddress> {
+    let jid: Jid = device_jid.parse().ok()?;
+    if jid.user.is_empty() {
+        return None;
+    }
+    Some(ProtocolAddress::new(jid.user, u32::from(jid.device)))
+}
+
+/// `user[:device]@s.whatsapp.net` for a device (device 0, the phone, without `:0`).
+fn device_jid(user_jid: &str, device: u16) -> String {
+    let user = user_jid.split('@').next().unwrap_or_default();
+    if device == 0 {
+        format!("{user}@{SERVER}")
+    } else {
+        format!("{user}:{device}@{SERVER}")
+    }
+}
+
+fn bare_user(jid: &str) -> Option<String> {
+    let parsed: Jid = jid.parse().ok()?;
+    if parsed.user.is_empty() || parsed.is_group() || parsed.is_broadcast() {
+        return None;
+    }
+    Some(format!("{}@{}", parsed.user, parsed.server))
+}
+
+impl Messenger {
+    /// A messenger for a paired device.
+    ///
+    /// # Errors
+    /// [`MessengerError::NotPaired`].
+    pub fn new<R: RngCore + CryptoRng>(
+        creds: &Credentials,
+        config: MessengerConfig,
+        rng: &mut R,
+    ) -> Result<Messenger, MessengerError> {
+        let account = creds.account.as_ref().ok_or(MessengerError::NotPaired)?;
+        let device_identity = AdvSignedDeviceIdentity {
+            details: Some(account.details.clone()),
+            account_signature_key: Some(account.account_signature_key.to_vec()),
+            account_signature: Some(account.account_signature.to_vec()),
+            device_signature: Some(account.device_signature.to_vec()),
+        }
+        .encode_to_vec();
+        let user_part = account.jid.user.clone();
+        let own = Own {
+            device: device_jid(&format!("{user_part}@{SERVER}"), account.jid.device),
+            user: format!("{user_part}@{SERVER}"),
+            user_part,
+            retry_keys: RetryKeys {
+                registration_id: creds.registration_id,
+                identity: creds.identity.public_bytes(),
+                prekey: None,
+                signed_prekey: (
+                    creds.signed_prekey.id,
+                    creds.signed_prekey.key_pair.public_bytes(),
+                    creds.signed_prekey.signature,
+                ),
+                device_identity: device_identity.clone(),
+            },
+            device_identity,
+        };
+        Ok(Messenger {
+            config,
+            own,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            id_prefix: format!("m{:08X}", rng.next_u32()),
+            next_iq: 0,
+            iqs: HashMap::new(),
+            sends: HashMap::new(),
+            sent: VecDeque::new(),
+            retries_sent: VecDeque::new(),
+            resends: HashMap::new(),
+        })
+    }
+
+    /// Our device JID.
+    pub fn own_device(&self) -> &str {
+        &self.own.device
+    }
+
+    /// The next node to send.
+    pub fn poll_transmit(&mut self) -> Option<Node> {
+        self.out.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<MessengerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Re-emits a message that was decrypted and buffered but never handed to the application
+    /// (the process stopped in between): `sender`, `id` and the padded plaintext as the decrypt
+    /// buffer kept them. The server time is not kept, so the event's `timestamp` is 0.
+    pub fn replay(&mut self, sender: &str, id: &str, hash: CiphertextHash, padded: &[u8]) {
+        let incoming = IncomingMessage {
+            id: id.to_owned(),
+            sender: sender.to_owned(),
+            from: sender.to_owned(),
+            recipient: None,
+            timestamp: 0,
+            notify: None,
+            sender_pn: None,
+            encs: Vec::new(),
+        };
+        self.deliver(&incoming, hash, padded);
+    }
+
+    /// Tells the sender of messages `ids` in chat `chat` (a user JID) that we read them.
+    pub fn mark_read(&mut self, chat: &str, ids: &[String], now_secs: u64) {
+        let ids = &ids[..ids.len().min(stanza::MAX_RECEIPT_IDS)];
+        if let Some(receipt) = stanza::read_receipt(ids, chat, now_secs) {
+            self.out.push_back(receipt);
+        }
+    }
+
+    /// Sends still waiting for device lists or bundles.
+    pub fn pending_sends(&self) -> usize {
+        self.sends.len()
+    }
+
+    fn iq(&mut self, xmlns: &str, kind: &str, child: Node, pending: PendingIq) {
+        self.next_iq += 1;
+        let id = format!("{}.{}", self.id_prefix, self.next_iq);
+        self.iqs.insert(id.clone(), pending);
+        self.out.push_back(
+            Node::new("iq")
+                .attr("id", &id)
+                .attr("to", SERVER)
+                .attr("xmlns", xmlns)
+                .attr("type", kind)
+                .children([child]),
+        );
+    }
+
+    /// Sends `text` to the user `to` (`number@s.whatsapp.net`); returns the message id. The
+    /// device-list query goes out now; [`MessengerEvent::Sent`] follows the server's ack.
+    ///
+    /// # Errors
+    /// [`MessengerError`].
+    pub fn send_text<R: RngCore + CryptoRng>(
+        &mut self,
+        to: &str,
+        text: &str,
+        rng: &mut R,
+    ) -> Result<String, MessengerError> {
+        let message = Message {
+            conversation: Some(text.to_owned()),
+            ..Message::default()
+        };
+        self.send_message(to, message, rng)
+    }
+
+    /// Sends any `Message` to the user `to`; returns its id. See [`Messenger::send_text`].
+    ///
+    /// # Errors
+    /// [`MessengerError`].
+    pub fn send_message<R: RngCore + CryptoRng>(
+        &mut self,
+        to: &str,
+        message: Message,
+        rng: &mut R,
+    ) -> Result<String, MessengerError> {
+        let to = bare_user(to).ok_or_else(|| MessengerError::BadRecipient(to.to_owned()))?;
+        if self.sends.len() >= self.config.max_pending_sends {
+            return Err(MessengerError::Busy);
+        }
+        let id = stanza::new_message_id(rng);
+        let mut users = vec![to.clone()];
+        if to != self.own.user {
+            users.push(self.own.user.clone());
+        }
+        self.sends.insert(
+            id.clone(),
+            PendingSend {
+                id: id.clone(),
+                to,
+                message,
+                devices: Vec::new(),
+            },
+        );
+        let sid = format!("{}.sid{}", self.id_prefix, self.next_iq + 1);
+        self.iq(
+            "usync",
+            "get",
+            usync::device_query(&sid, &users),
+            PendingIq::Devices { send: id.clone() },
+        );
+        Ok(id)
+    }
+
+    /// Handles one node from the server: iq answers to our queries, messages, receipts, acks,
+    /// the end of the offline queue. Other nodes are left alone (the session handles them).
+    pub fn handle_node<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        node: &Node,
+        store: &mut S,
+        now_secs: u64,
+        rng: &mut R,
+    ) {
+        match &*node.tag {
+            "iq" => {
+                let id = node.optional_str("id").unwrap_or_default();
+                if let Some(pending) = self.iqs.remove(id) {
+                    self.handle_answer(pending, node, store, rng);
+                }
+            }
+            "message" => self.handle_message(node, store, now_secs, rng),
+            "receipt" => self.handle_receipt(node, store, rng),
+            "ack" => {
+                if let Some(ack) = ServerAck::parse(node) {
+                    if self.sent.iter().any(|(id, _, _)| *id == ack.id) {
+                        self.events.push_back(MessengerEvent::Sent {
+                            id: ack.id,
+                            error: ack.error,
+                        });
+                    }
+                }
+            }
+            "ib" => {
+                if let Some(offline) = node.child("offline") {
+                    let count = offline.optional_u64("count").ok().flatten().unwrap_or(0);
+                    self.events.push_back(MessengerEvent::OfflineDone { count });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn fail_send(&mut self, id: &str, reason: impl Into<String>) {
+        self.sends.remove(id);
+        self.events.push_back(MessengerEvent::SendFailed {
+            id: id.to_owned(),
+            reason: reason.into(),
+        });
+    }
+
+    fn handle_answer<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        pending: PendingIq,
+        node: &Node,
+        store: &mut S,
+        rng: &mut R,
+    ) {
+        match pending {
+            PendingIq::Devices { send } => {
+                let users = match usync::parse_device_answer(node) {
+                    Ok(users) => users,
+                    Err(e) => return self.fail_send(&send, format!("device list: {e}")),
+                };
+                let Some(pending) = self.sends.get_mut(&send) else {
+                    return;
+                };
+                let mut devices = Vec::new();
+                for user in &users {
+                    for d in &user.devices {
+                        let jid = device_jid(&user.user, *d);
+                        if jid != self.own.device && !devices.contains(&jid) {
+                            devices.push(jid);
+                        }
+                    }
+                }
+                pending.devices = devices.clone();
+                let missing: Vec<String> = devices
+                    .into_iter()
+                    .filter(|d| !has_session(store, d))
+                    .collect();
+                if missing.is_empty() {
+                    self.encrypt_and_send(&send, store, rng);
+                } else {
+                    self.iq(
+                        "encrypt",
+                        "get",
+                        usync::key_query(&missing),
+                        PendingIq::Keys { send },
+                    );
+                }
+            }
+            PendingIq::Keys { send } => {
+                match usync::parse_key_answer(node) {
+                    Ok(bundles) => {
+                        for (jid, bundle) in bundles {
+                            if let FetchedBundle::Bundle(bundle) = bundle {
+                                self.start_session(store, &jid, &bundle, rng);
+                            }
+                        }
+                    }
+                    Err(e) => return self.fail_send(&send, format!("bundles: {e}")),
+                }
+                self.encrypt_and_send(&send, store, rng);
+            }
+        }
+    }
+
+    /// Starts a session from a bundle; a changed identity is trusted and reported.
+    fn start_session<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        store: &mut S,
+        device: &str,
+        bundle: &wa_signal::PreKeyBundle,
+        rng: &mut R,
+    ) -> bool {
+        let Some(address) = address_of(device) else {
+            return false;
+        };
+        match wa_signal::process_pre_key_bundle(store, &address, bundle, rng) {
+            Ok(()) => true,
+            Err(wa_signal::Error::UntrustedIdentity { .. }) => {
+                if store.save_identity(&address, &bundle.identity_key).is_err() {
+                    return false;
+                }
+                self.events.push_back(MessengerEvent::IdentityChanged {
+                    device: device.to_owned(),
+                });
+                wa_signal::process_pre_key_bundle(store, &address, bundle, rng).is_ok()
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The plaintext for one device: the message itself for the peer, wrapped in a
+    /// `DeviceSentMessage` for our own other devices.
+    fn plaintext_for<R: RngCore + CryptoRng>(
+        &self,
+        device: &str,
+        to: &str,
+        message: &Message,
+        rng: &mut R,
+    ) -> Zeroizing<Vec<u8>> {
+        let own = address_of(device).is_some_and(|a| a.name == self.own.user_part);
+        let body = if own && to != self.own.user {
+            Message {
+                device_sent_message: Some(Box::new(DeviceSentMessage {
+                    destination_jid: Some(to.to_owned()),
+                    message: Some(Box::new(message.clone())),
+                    phash: None,
+                })),
+                ..Message::default()
+            }
+            .encode_to_vec()
+        } else {
+            message.encode_to_vec()
+        };
+        let body = Zeroizing::new(body);
+        Zeroizing::new(wa_signal::pad(&body, rng))
+    }
+
+    fn encrypt_and_send<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        send: &str,
+        store: &mut S,
+        rng: &mut R,
+    ) {
+        let Some(pending) = self.sends.remove(send) else {
+            return;
+        };
+        let mut parts = Vec::new();
+        for device in &pending.devices {
+            let Some(address) = address_of(device) else {
+                continue;
+            };
+            let plaintext = self.plaintext_for(device, &pending.to, &pending.message, rng);
+            if let Ok(ciphertext) = wa_signal::encrypt(store, &address, &plaintext) {
+                parts.push(EncPart {
+                    device: device.clone(),
+                    kind: ciphertext.kind,
+                    ciphertext: ciphertext.bytes,
+                });
+            }
+        }
+        if !parts.iter().any(|p| !self.is_own(&p.device)) {
+            self.events.push_back(MessengerEvent::SendFailed {
+                id: pending.id,
+                reason: "no device of the recipient to encrypt for".into(),
+            });
+            return;
+        }
+        let devices: Vec<&str> = parts.iter().map(|p| p.device.as_str()).collect();
+        let hash = stanza::phash(&devices);
+        self.out.push_back(stanza::message_node(
+            &pending.id,
+            &pending.to,
+            &parts,
+            Some(&self.own.device_identity),
+            Some(&hash),
+        ));
+        self.remember_sent(pending.id, pending.to, pending.message);
+    }
+
+    fn is_own(&self, device: &str) -> bool {
+        address_of(device).is_some_and(|a| a.name == self.own.user_part)
+    }
+
+    fn remember_sent(&mut self, id: String, to: String, message: Message) {
+        if self.sent.len() >= self.config.resend_cache {
+            if let Some((old, _, _)) = self.sent.pop_front() {
+                self.resends.retain(|(id, _), _| *id != old);
+            }
+        }
+        self.sent.push_back((id, to, message));
+    }
+
+    fn handle_message<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        node: &Node,
+        store: &mut S,
+        now_secs: u64,
+        rng: &mut R,
+    ) {
+        let incoming = match IncomingMessage::parse(node) {
+            Ok(m) => m,
+            Err(e) => {
+                // Nothing in it we can use: ack so the server stops redelivering it.
+                self.events.push_back(MessengerEvent::DecryptFailed {
+                    id: node.optional_str("id").unwrap_or_default().to_owned(),
+                    sender: node.optional_str("from").unwrap_or_default().to_owned(),
+                    reason: e.to_string(),
+                    retry_sent: false,
+                });
+                self.out.push_back(stanza::ack_for(node));
+                return;
+            }
+        };
+        let Some(address) = address_of(&incoming.sender) else {
+            self.out.push_back(stanza::ack_for(node));
+            return;
+        };
+        let mut received = false;
+        let mut failure = None;
+        for enc in &incoming.encs {
+            match self.receive_one(store, &address, &incoming, enc, rng) {
+                Ok(Some(outcome)) => {
+                    received = true;
+                    if let ReceiveOutcome::New { hash, plaintext } = outcome {
+                        self.deliver(&incoming, hash, &plaintext);
+                    }
+                }
+                Ok(None) => return, // the store failed: leave it unacked for redelivery
+                Err(reason) => failure = Some(reason),
+            }
+        }
+        if let (false, Some(reason)) = (received, failure) {
+            let retry_sent = self.send_retry(&incoming, now_secs);
+            self.events.push_back(MessengerEvent::DecryptFailed {
+                id: incoming.id.clone(),
+                sender: incoming.sender.clone(),
+                reason,
+                retry_sent,
+            });
+        }
+        if received {
+            let receipt = stanza::delivery_receipt(
+                &incoming.id,
+                &incoming.from,
+                node.optional_str("participant"),
+            );
+            let receipt = if self.is_own(&incoming.sender) {
+                receipt.attr("type", "sender")
+            } else {
+                receipt
+            };
+            self.out.push_back(receipt);
+        }
+        self.out.push_back(stanza::ack_for(node));
+    }
+
+    /// One `enc`: `Ok(Some)` decrypted or duplicate, `Ok(None)` the store failed, `Err` Signal
+    /// refused it. A changed identity on a `pkmsg` is trusted, reported, and decrypted again.
+    fn receive_one<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        store: &mut S,
+        address: &ProtocolAddress,
+        incoming: &IncomingMessage,
+        enc: &stanza::IncomingEnc,
+        rng: &mut R,
+    ) -> Result<Option<ReceiveOutcome>, String> {
+        let attempt = |store: &mut S, rng: &mut R| {
+            store.receive_enc(
+                address,
+                &incoming.sender,
+                &incoming.id,
+                enc.kind,
+                &enc.ciphertext,
+                rng,
+            )
+        };
+        match attempt(store, rng) {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(wa_signal::Error::UntrustedIdentity { .. }) if enc.kind == MessageKind::PreKey => {
+                let Ok(parsed) = PreKeySignalMessage::parse(&enc.ciphertext) else {
+                    return Err("untrusted identity".into());
+                };
+                // The new key is trusted only if the message decrypts with it: an unauthenticated
+                // stanza must not replace a peer's identity.
+                let key: PublicKey = parsed.identity_key;
+                let old = store.identity(address).ok().flatten();
+                if store.save_identity(address, &key).is_err() {
+                    self.events
+                        .push_back(MessengerEvent::StoreFailed("saving an identity".into()));
+                    return Ok(None);
+                }
+                match attempt(store, rng) {
+                    Ok(outcome) => {
+                        self.events.push_back(MessengerEvent::IdentityChanged {
+                            device: incoming.sender.clone(),
+                        });
+                        Ok(Some(outcome))
+                    }
+                    Err(e) => {
+                        if let Some(old) = old {
+                            let _ = store.save_identity(address, &old);
+                        }
+                        Err(e.to_string())
+                    }
+                }
+            }
+            Err(wa_signal::Error::Store(e)) => {
+                self.events
+                    .push_back(MessengerEvent::StoreFailed(e.to_string()));
+                Ok(None)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn deliver(&mut self, incoming: &IncomingMessage, hash: CiphertextHash, padded: &[u8]) {
+        let parsed = wa_signal::unpad(padded)
+            .ok()
+            .and_then(|body| Message::decode(body).ok());
+        let Some(mut message) = parsed else {
+            self.events.push_back(MessengerEvent::DecryptFailed {
+                id: incoming.id.clone(),
+                sender: incoming.sender.clone(),
+                reason: "plaintext is not a Message".into(),
+                retry_sent: false,
+            });
+            return;
+        };
+        let from_me = self.is_own(&incoming.sender);
+        let mut chat = bare_user(&incoming.from).unwrap_or_else(|| incoming.from.clone());
+        if from_me {
+            if let Some(sent) = message.device_sent_message.take() {
+                chat = sent
+                    .destination_jid
+                    .clone()
+                    .or_else(|| incoming.recipient.clone())
+                    .unwrap_or(chat);
+                message = sent.message.map(|m| *m).unwrap_or_default();
+            } else if let Some(recipient) = &incoming.recipient {
+                chat = recipient.clone();
+            }
+        }
+        self.events.push_back(MessengerEvent::Message {
+            id: incoming.id.clone(),
+            sender: incoming.sender.clone(),
+            chat,
+            from_me,
+            timestamp: incoming.timestamp,
+            message: Box::new(message),
+            hash,
+        });
+    }
+
+    /// Sends a retry receipt for `incoming` unless the bound is reached; true if one went out.
+    fn send_retry(&mut self, incoming: &IncomingMessage, now_secs: u64) -> bool {
+        let count = match self
+            .retries_sent
+            .iter_mut()
+            .find(|(id, _)| *id == incoming.id)
+        {
+            Some((_, count)) => {
+                *count += 1;
+                *count
+            }
+            None => {
+                if self.retries_sent.len() >= self.config.resend_cache {
+                    self.retries_sent.pop_front();
+                }
+                self.retries_sent.push_back((incoming.id.clone(), 1));
+                1
+            }
+        };
+        if count > self.config.max_retries {
+            return false;
+        }
+        let receipt = stanza::retry_receipt(
+            &incoming.id,
+            &incoming.from,
+            count,
+            now_secs,
+            &self.own.retry_keys,
+        );
+        let receipt = match incoming.from != incoming.sender {
+            true => receipt.attr("participant", &incoming.sender),
+            false => receipt,
+        };
+        self.out.push_back(receipt);
+        true
+    }
+
+    fn handle_receipt<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        node: &Node,
+        store: &mut S,
+        rng: &mut R,
+    ) {
+        self.out.push_back(stanza::ack_for(node));
+        let Ok(receipt) = Receipt::parse(node) else {
+            return;
+        };
+        if let ReceiptKind::Retry { .. } = receipt.kind {
+            for id in &receipt.ids {
+                self.answer_retry(node, &receipt, id, store, rng);
+            }
+        }
+        self.events.push_back(MessengerEvent::Receipt {
+            ids: receipt.ids,
+            from: receipt.from,
+            sender: receipt.sender,
+            kind: receipt.kind,
+        });
+    }
+
+    /// Re-establishes the session with the device that could not decrypt (from the keys its
+    /// receipt carries) and sends it the message again, at most `max_retries` times.
+    fn answer_retry<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        node: &Node,
+        receipt: &Receipt,
+        id: &str,
+        store: &mut S,
+        rng: &mut R,
+    ) {
+        let Some((_, to, message)) = self.sent.iter().find(|(sent, _, _)| sent == id).cloned()
+        else {
+            return;
+        };
+        let device = receipt.sender.clone();
+        let key = (id.to_owned(), device.clone());
+        let done = self.resends.get(&key).copied().unwrap_or(0);
+        if done >= self.config.max_retries {
+            return;
+        }
+        self.resends.insert(key, done + 1);
+        let Some(bundle) = stanza::retry_bundle(node) else {
+            return;
+        };
+        if !self.start_session(store, &device, &bundle, rng) {
+            return;
+        }
+        let Some(address) = address_of(&device) else {
+            return;
+        };
+        let plaintext = self.plaintext_for(&device, &to, &message, rng);
+        let Ok(ciphertext) = wa_signal::encrypt(store, &address, &plaintext) else {
+            return;
+        };
+        let part = EncPart {
+            device: device.clone(),
+            kind: ciphertext.kind,
+            ciphertext: ciphertext.bytes,
+        };
+        self.out.push_back(stanza::message_node(
+            id,
+            &to,
+            &[part],
+            Some(&self.own.device_identity),
+            None,
+        ));
+        self.events.push_back(MessengerEvent::Resent {
+            id: id.to_owned(),
+            device,
+        });
+    }
+}
+
+fn has_session<S: SessionStores>(store: &S, device: &str) -> bool {
+    address_of(device)
+        .and_then(|a| store.load_session(&a).ok().flatten())
+        .is_some_and(|r| r.has_current_session())
+}

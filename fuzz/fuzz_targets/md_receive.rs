@@ -1,0 +1,212 @@
+//! Incoming message stanzas against a live session: a receiver that already decrypted one
+//! message from the sender gets (a) arbitrary bytes decoded as a node, and (b) a well-formed
+//! `message` whose `enc` carries the sender's next real ciphertext with the input spliced in.
+//! Decryption goes through wa-store's atomic receive step on the in-memory backend. Never
+//! panics; when no message came out, the session with the sender is byte for byte what it was;
+//! retry receipts never exceed the bound.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use wa_binary::{Codec, Node};
+use wa_core::md::stanza;
+use wa_core::md::store::{CiphertextHash, MdStoreError};
+use wa_core::md::{Account, Credentials, Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore};
+use wa_crypto::{CryptoRng, KeyPair, RngCore};
+use wa_signal::{
+    IdentityStore, InMemoryStore, MessageKind, PreKey, PreKeyBundle, PreKeyStore, ProtocolAddress,
+    PublicKey, SessionRecord, SessionStore, SignedPreKey, SignedPreKeyStore, StoreError,
+};
+
+/// A deterministic generator (fuzzing needs reproducible runs, not secrecy).
+struct Counter(u64);
+
+impl RngCore for Counter {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for b in dest {
+            *b = (self.next_u64() >> 33) as u8;
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), wa_crypto::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+impl CryptoRng for Counter {}
+
+/// The receiver's state: wa-store's memory backend, through its atomic receive step.
+struct St(wa_store::Store);
+
+impl IdentityStore for St {
+    fn local_identity(&self) -> Result<KeyPair, StoreError> {
+        self.0.local_identity()
+    }
+    fn local_registration_id(&self) -> Result<u32, StoreError> {
+        self.0.local_registration_id()
+    }
+    fn identity(&self, a: &ProtocolAddress) -> Result<Option<PublicKey>, StoreError> {
+        self.0.identity(a)
+    }
+    fn save_identity(&mut self, a: &ProtocolAddress, k: &PublicKey) -> Result<(), StoreError> {
+        self.0.save_identity(a, k)
+    }
+}
+impl SessionStore for St {
+    fn load_session(&self, a: &ProtocolAddress) -> Result<Option<SessionRecord>, StoreError> {
+        self.0.load_session(a)
+    }
+    fn store_session(&mut self, a: &ProtocolAddress, r: &SessionRecord) -> Result<(), StoreError> {
+        self.0.store_session(a, r)
+    }
+}
+impl PreKeyStore for St {
+    fn load_pre_key(&self, id: u32) -> Result<Option<PreKey>, StoreError> {
+        self.0.load_pre_key(id)
+    }
+    fn store_pre_key(&mut self, k: &PreKey) -> Result<(), StoreError> {
+        self.0.store_pre_key(k)
+    }
+    fn remove_pre_key(&mut self, id: u32) -> Result<(), StoreError> {
+        self.0.remove_pre_key(id)
+    }
+}
+impl SignedPreKeyStore for St {
+    fn load_signed_pre_key(&self, id: u32) -> Result<Option<SignedPreKey>, StoreError> {
+        self.0.load_signed_pre_key(id)
+    }
+    fn store_signed_pre_key(&mut self, k: &SignedPreKey) -> Result<(), StoreError> {
+        self.0.store_signed_pre_key(k)
+    }
+}
+impl ReceiveStore for St {
+    fn receive_enc<R: RngCore + CryptoRng>(
+        &mut self,
+        from: &ProtocolAddress,
+        sender_jid: &str,
+        id: &str,
+        kind: MessageKind,
+        ciphertext: &[u8],
+        rng: &mut R,
+    ) -> Result<ReceiveOutcome, wa_signal::Error> {
+        let incoming = wa_store::Incoming { from, sender_jid, id, kind, ciphertext };
+        match wa_store::receive(&self.0, &incoming, rng) {
+            Ok(wa_store::Received::New { hash, plaintext, .. }) => Ok(ReceiveOutcome::New { hash, plaintext }),
+            Ok(wa_store::Received::Duplicate { hash, .. }) => Ok(ReceiveOutcome::Duplicate { hash }),
+            Err(wa_store::ReceiveError::Signal(e)) => Err(e),
+            Err(wa_store::ReceiveError::Store(e)) => Err(wa_signal::Error::Store(StoreError::msg(e.to_string()))),
+        }
+    }
+    fn mark_delivered(&mut self, hash: &CiphertextHash) -> Result<(), MdStoreError> {
+        wa_core::md::store::DecryptBufferStore::mark_delivered(&mut self.0, hash).map(|_| ())
+    }
+}
+
+const SENDER: &str = "15550001111:1@s.whatsapp.net";
+
+fn paired(rng: &mut Counter, user: &str) -> Credentials {
+    let mut creds = Credentials::generate(rng);
+    creds.account = Some(Account {
+        jid: user.parse().unwrap(),
+        lid: None,
+        details: vec![8, 1],
+        account_signature_key: [1; 32],
+        account_signature: [2; 64],
+        device_signature: [3; 64],
+        key_index: 1,
+        business_name: None,
+    });
+    creds
+}
+
+fn message(id: &str, kind: MessageKind, ciphertext: &[u8]) -> Node {
+    Node::new("message")
+        .attr("from", SENDER)
+        .attr("id", id)
+        .attr("type", "text")
+        .children([stanza::enc_node(kind, ciphertext)])
+}
+
+fn session_bytes(store: &St) -> Vec<u8> {
+    let address = ProtocolAddress::new("15550001111", 1);
+    store
+        .load_session(&address)
+        .unwrap()
+        .map(|r| r.to_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut rng = Counter(11);
+    // The sender (plain wa-signal in memory) and the receiver (wa-store, messenger).
+    let sender_creds = paired(&mut rng, SENDER);
+    let mut sender = InMemoryStore::new(sender_creds.identity.clone(), sender_creds.registration_id);
+    let receiver_creds = paired(&mut rng, "15550002222:1@s.whatsapp.net");
+    let mut receiver = St(wa_store::Store::memory());
+    receiver.0.set_local_identity(&receiver_creds.identity, receiver_creds.registration_id).unwrap();
+    receiver.store_signed_pre_key(&receiver_creds.signed_prekey).unwrap();
+    let mut messenger = Messenger::new(&receiver_creds, MessengerConfig::default(), &mut rng).unwrap();
+
+    // A live session: one pkmsg decrypted by the receiver.
+    let bundle = PreKeyBundle {
+        registration_id: receiver_creds.registration_id,
+        identity_key: PublicKey::of(&receiver_creds.identity),
+        signed_pre_key_id: receiver_creds.signed_prekey.id,
+        signed_pre_key: PublicKey::of(&receiver_creds.signed_prekey.key_pair),
+        signed_pre_key_signature: receiver_creds.signed_prekey.signature,
+        pre_key: None,
+    };
+    let to_receiver = ProtocolAddress::new("15550002222", 1);
+    wa_signal::process_pre_key_bundle(&mut sender, &to_receiver, &bundle, &mut rng).unwrap();
+    let body = wa_signal::pad(&[0x0A, 0x02, b'h', b'i'], &mut rng);
+    let first = wa_signal::encrypt(&mut sender, &to_receiver, &body).unwrap();
+    messenger.handle_node(&message("FIRST", first.kind, &first.bytes), &mut receiver, 1, &mut rng);
+    let mut ok = 0;
+    while let Some(event) = messenger.poll_event() {
+        if let MessengerEvent::Message { hash, .. } = event {
+            receiver.mark_delivered(&hash).unwrap();
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 1, "the seed message decrypts");
+    while messenger.poll_transmit().is_some() {}
+
+    // (a) arbitrary bytes as a node; (b) the next real ciphertext with the input spliced in.
+    let next = wa_signal::encrypt(&mut sender, &to_receiver, &body).unwrap();
+    let mut spliced = next.bytes.clone();
+    if let Some((&at, rest)) = data.split_first() {
+        let at = usize::from(at) % spliced.len().max(1);
+        spliced.truncate(at);
+        spliced.extend_from_slice(rest);
+    }
+    let mut nodes = vec![message("NEXT", next.kind, &spliced)];
+    if let Ok(node) = Codec::multi_device().decode(data) {
+        nodes.insert(0, node);
+    }
+    for node in nodes {
+        let before = session_bytes(&receiver);
+        for _ in 0..5 {
+            messenger.handle_node(&node, &mut receiver, 2, &mut rng);
+        }
+        let mut messages = 0;
+        while let Some(event) = messenger.poll_event() {
+            if let MessengerEvent::Message { hash, .. } = event {
+                receiver.mark_delivered(&hash).unwrap();
+                messages += 1;
+            }
+        }
+        assert!(messages <= 1, "a stanza delivers at most once, however often it comes");
+        let retries = std::iter::from_fn(|| messenger.poll_transmit())
+            .filter(|n| n.optional_str("type") == Some("retry"))
+            .count();
+        assert!(retries <= MessengerConfig::default().max_retries as usize, "retry receipts are bounded");
+        if messages == 0 {
+            assert_eq!(session_bytes(&receiver), before, "a refused stanza changes no session");
+        }
+    }
+});

@@ -1,0 +1,148 @@
+// A Baileys 7 chat peer for wa-sim, driven line by line: it links to the simulated phone
+// <phone> by QR (or logs in with the credentials already in <auth dir>), then reports what
+// happens and does what it is told.
+//
+// Usage: node md-chat.mjs <ws url> <root public key hex> <control url> <auth dir> <phone>
+// stdout, one JSON object per line:
+//   {"ready": {"id": "<our jid>"}}                     logged in
+//   {"msg": {"id", "from", "fromMe", "text"}}          a message arrived (or our own, sent)
+//   {"receipt": {"id", "status"}}                      a sent message's status changed
+//   {"sent": {"seq", "id"}}                            answer to a send command
+//   {"error": "..."}                                   a command failed
+//   {"closed": <status>, "reason": "..."}             the connection ended (then exit 2)
+// stdin, one JSON object per line:
+//   {"send": {"seq": N, "to": "<jid>", "text": "..."}}
+//   {"read": {"id": "<message id>"}}                   mark a received message read
+//   {"quit": true}                                     close the socket and exit 0
+import readline from 'node:readline';
+import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, useMultiFileAuthState } from 'baileys';
+
+const [url, rootHex, control, authDir, phone] = process.argv.slice(2);
+if (!url || !rootHex || !control || !authDir || !phone) {
+  console.error('usage: node md-chat.mjs <ws url> <root hex> <control url> <auth dir> <phone>');
+  process.exit(64);
+}
+WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootHex, 'hex');
+
+const silent = {
+  level: 'silent',
+  child() {
+    return silent;
+  },
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
+
+const emit = (line) => console.log(JSON.stringify(line));
+
+const post = async (path, body) => {
+  const response = await fetch(`${control}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+};
+
+const { state, saveCreds } = await useMultiFileAuthState(authDir);
+// What we sent, for Baileys' retry handling (it asks for a message by key to resend it).
+const sent = new Map();
+// What we received, by id, so that it can be marked read.
+const received = new Map();
+let sock;
+let sockets = 0;
+let quitting = false;
+
+const textOf = (message) =>
+  message?.conversation ?? message?.extendedTextMessage?.text ?? null;
+
+const start = () => {
+  sockets += 1;
+  sock = makeWASocket({
+    waWebSocketUrl: url,
+    auth: state,
+    logger: silent,
+    browser: ['wa-interop', 'Chrome', '1.0'],
+    connectTimeoutMs: 10_000,
+    markOnlineOnConnect: false,
+    syncFullHistory: false,
+    getMessage: async (key) => sent.get(key.id),
+  });
+  sock.ev.on('creds.update', saveCreds);
+  sock.ev.on('connection.update', async (update) => {
+    if (update.qr) {
+      const answer = await post('/md/scan', { qr: update.qr, phone });
+      if (answer.status !== 200) emit({ error: `scan: ${JSON.stringify(answer.body)}` });
+    }
+    if (update.connection === 'open') {
+      await saveCreds();
+      emit({ ready: { id: state.creds.me?.id, lid: state.creds.me?.lid } });
+    }
+    if (update.connection === 'close' && !quitting) {
+      const status = update.lastDisconnect?.error?.output?.statusCode;
+      if (status === DisconnectReason.restartRequired && sockets < 3) {
+        start();
+      } else {
+        emit({ closed: status ?? -1, reason: String(update.lastDisconnect?.error?.message) });
+        setTimeout(() => process.exit(2), 100);
+      }
+    }
+  });
+  sock.ev.on('messages.upsert', ({ messages }) => {
+    for (const m of messages) {
+      const text = textOf(m.message);
+      if (text === null) continue;
+      if (!m.key.fromMe) received.set(m.key.id, m.key);
+      emit({ msg: { id: m.key.id, from: m.key.remoteJid, fromMe: !!m.key.fromMe, text } });
+    }
+  });
+  sock.ev.on('messages.update', (updates) => {
+    for (const { key, update } of updates) {
+      if (update.status !== undefined) emit({ receipt: { id: key.id, status: update.status } });
+    }
+  });
+};
+
+const lines = readline.createInterface({ input: process.stdin });
+lines.on('line', async (line) => {
+  let command;
+  try {
+    command = JSON.parse(line);
+  } catch {
+    emit({ error: `not JSON: ${line}` });
+    return;
+  }
+  if (command.quit) {
+    quitting = true;
+    await saveCreds();
+    sock?.end(undefined);
+    setTimeout(() => process.exit(0), 300);
+    return;
+  }
+  if (command.read) {
+    const key = received.get(command.read.id);
+    if (!key) {
+      emit({ error: `read: unknown message ${command.read.id}` });
+      return;
+    }
+    await sock.readMessages([key]);
+    emit({ read: { id: command.read.id } });
+    return;
+  }
+  if (command.send) {
+    const { seq, to, text } = command.send;
+    try {
+      const message = await sock.sendMessage(to, { text });
+      sent.set(message.key.id, message.message);
+      emit({ sent: { seq, id: message.key.id } });
+    } catch (error) {
+      emit({ error: `send ${seq}: ${String(error?.message ?? error)}` });
+    }
+  }
+});
+
+process.on('unhandledRejection', (error) => emit({ error: `unhandled: ${String(error?.message ?? error)}` }));
+start();
