@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket};
@@ -16,6 +16,11 @@ use tokio::sync::mpsc;
 use super::server::{Action, MdServer, Out};
 use super::state::{self, StateError};
 use super::{MdEvent, MdSession, MdSim, Wire, pump};
+
+/// How long a connection the server ends (after a `stream:error`, say) waits for the client to
+/// close first. Clients read the last frame asynchronously: closing at once can overtake it, and
+/// Baileys 7 then reports "Connection Terminated" (428) instead of the 515 or 401 it was sent.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The multi-device side of a running simulator: its identity, its server state, the live
 /// connections' channels and where the state is kept on disk (if anywhere).
@@ -142,6 +147,7 @@ pub(crate) async fn serve(hub: Arc<MdHub>, socket: WebSocket, record: impl Fn(u6
     lock(&hub.conns).insert(conn, tx);
     let mut session = MdSession::new(&hub.sim, rand::random());
     let (mut sink, mut stream) = socket.split();
+    let mut server_closes = false;
     'conn: loop {
         let frames: Vec<Vec<u8>> = tokio::select! {
             message = stream.next() => {
@@ -182,7 +188,11 @@ pub(crate) async fn serve(hub: Arc<MdHub>, socket: WebSocket, record: impl Fn(u6
                         record(conn, event);
                         continue;
                     }
-                    Some(Action::Close) | None => break 'conn,
+                    Some(Action::Close) => {
+                        server_closes = true;
+                        break 'conn;
+                    }
+                    None => break 'conn,
                 }
             }
         };
@@ -201,6 +211,13 @@ pub(crate) async fn serve(hub: Arc<MdHub>, socket: WebSocket, record: impl Fn(u6
         server.disconnected(conn);
         ((), Vec::new())
     });
+    if server_closes {
+        // Whatever the client sends now is past the server's decision; it is read and dropped.
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
+    }
     let _ = sink.send(Message::Close(None)).await;
     let _ = sink.close().await;
 }
