@@ -4,7 +4,7 @@
 //! per case and direction with our ratio to the better peer. `noise` is in [`noise`], `signal`
 //! in [`signal`], `pairing` in [`pairing`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::project_root;
@@ -80,6 +80,35 @@ fn capture(dir: &Path, program: &str, args: &[&str]) -> Result<String, String> {
         return Err(format!("`{shown}` failed ({})", output.status));
     }
     String::from_utf8(output.stdout).map_err(|e| format!("`{shown}` printed non-UTF-8: {e}"))
+}
+
+/// What every area's comparison does first: checks `seconds`, checks that the npm peers are
+/// installed, and builds our measuring `example` of `package` in release mode. Returns the
+/// project root and `interop/`.
+fn prepare(seconds: &str, package: &str, example: &str) -> Result<(PathBuf, PathBuf), String> {
+    seconds
+        .parse::<f64>()
+        .map_err(|_| format!("seconds must be a number, not `{seconds}`"))?;
+    let root = project_root();
+    let interop = root.join("interop");
+    if !interop.join("node_modules/baileys").exists() {
+        return Err("interop/node_modules is missing: run `cargo xtask setup`".into());
+    }
+    crate::run(
+        &root,
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            package,
+            "--example",
+            example,
+        ],
+        &[],
+    )?;
+    Ok((root, interop))
 }
 
 /// Runs the comparison for `area` (`codec`, `noise`, `signal` or `pairing`).

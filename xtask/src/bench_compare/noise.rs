@@ -12,7 +12,6 @@
 use std::collections::BTreeMap;
 
 use super::capture;
-use crate::project_root;
 
 const ROUNDS: usize = 2;
 /// X25519 operations in one whole handshake: two ephemeral key generations, and `ee`, `es`,
@@ -79,28 +78,7 @@ fn collect_openssl(output: &str, best: &mut BTreeMap<(String, String), f64>) {
 
 /// Runs the comparison with `seconds` per measure.
 pub fn run(seconds: &str) -> Result<(), String> {
-    seconds
-        .parse::<f64>()
-        .map_err(|_| format!("seconds must be a number, not `{seconds}`"))?;
-    let root = project_root();
-    let interop = root.join("interop");
-    if !interop.join("node_modules/baileys").exists() {
-        return Err("interop/node_modules is missing: run `cargo xtask setup`".into());
-    }
-    crate::run(
-        &root,
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "wa-crypto",
-            "--example",
-            "noise_measure",
-        ],
-        &[],
-    )?;
+    let (root, interop) = super::prepare(seconds, "wa-crypto", "noise_measure")?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target"));

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 
 use super::capture;
-use crate::project_root;
 
 const ROUNDS: usize = 2;
 /// Baileys 7's rate on these machines against a minimal server (issue #16), for reference.
@@ -17,28 +16,7 @@ const BAILEYS_REFERENCE: f64 = 3.4;
 
 /// Runs the comparison with `seconds` per peer and round.
 pub fn run(seconds: &str) -> Result<(), String> {
-    seconds
-        .parse::<f64>()
-        .map_err(|_| format!("seconds must be a number, not `{seconds}`"))?;
-    let root = project_root();
-    let interop = root.join("interop");
-    if !interop.join("node_modules/baileys").exists() {
-        return Err("interop/node_modules is missing: run `cargo xtask setup`".into());
-    }
-    crate::run(
-        &root,
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "wa-client",
-            "--example",
-            "md_pairing_bench",
-        ],
-        &[],
-    )?;
+    let (root, interop) = super::prepare(seconds, "wa-client", "md_pairing_bench")?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target"));

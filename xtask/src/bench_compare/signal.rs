@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 
 use super::capture;
-use crate::project_root;
 
 const ROUNDS: usize = 3;
 /// X25519 operations of the initiator's setup: DH1–DH4, then its first sending chain.
@@ -80,28 +79,7 @@ fn median(values: &[f64]) -> f64 {
 
 /// Runs the comparison with `seconds` per measure.
 pub fn run(seconds: &str) -> Result<(), String> {
-    seconds
-        .parse::<f64>()
-        .map_err(|_| format!("seconds must be a number, not `{seconds}`"))?;
-    let root = project_root();
-    let interop = root.join("interop");
-    if !interop.join("node_modules/baileys").exists() {
-        return Err("interop/node_modules is missing: run `cargo xtask setup`".into());
-    }
-    crate::run(
-        &root,
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--quiet",
-            "-p",
-            "wa-signal",
-            "--example",
-            "signal_measure",
-        ],
-        &[],
-    )?;
+    let (root, interop) = super::prepare(seconds, "wa-signal", "signal_measure")?;
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
