@@ -7,16 +7,12 @@
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use wa_core::md::adv;
 use wa_crypto::{CryptoRng, KeyPair, hmac_sha256, xeddsa_sign_rng, xeddsa_verify};
 use wa_proto::prost::Message as _;
 use wa_proto::proto::{AdvDeviceIdentity, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac};
 
 use super::keys::SecretKey;
-
-/// Prefix of the message the account key signs for an E2EE device (`[6, 0]`).
-pub const ADV_ACCOUNT_SIG_PREFIX: [u8; 2] = [6, 0];
-/// Prefix of the message the companion signs back (`[6, 1]`).
-pub const ADV_DEVICE_SIG_PREFIX: [u8; 2] = [6, 1];
 
 /// Why a companion's `pair-device-sign` is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -116,7 +112,7 @@ impl Phone {
         .encode_to_vec();
         let account_signature = xeddsa_sign_rng(
             &self.account_key.pair(),
-            &[&ADV_ACCOUNT_SIG_PREFIX[..], &details, companion].concat(),
+            &adv::account_signature_message(&details, companion, false),
             rng,
         )
         .to_vec();
@@ -172,13 +168,8 @@ impl Phone {
             .device_signature
             .as_deref()
             .ok_or(DeviceSignError::BadDeviceSignature)?;
-        let message = [
-            &ADV_DEVICE_SIG_PREFIX[..],
-            &signed.details,
-            companion,
-            &self.account_key.public(),
-        ]
-        .concat();
+        let message =
+            adv::device_signature_message(&signed.details, companion, &self.account_key.public());
         xeddsa_verify(companion, &message, signature)
             .map_err(|_| DeviceSignError::BadDeviceSignature)?;
         Ok(AdvSignedDeviceIdentity {
