@@ -6,8 +6,11 @@
 //! MODE: `encrypt` (one thread, default), `parallel` (a second thread hashes), `decrypt`
 //! (encrypts into memory untimed, then times decryption; needs MiB of RAM),
 //! `decrypt-parallel`, `verified` and `verified-parallel` (`decrypt_verified`: plaintext
-//! spooled until the MAC verified), `all`, `parts` (each primitive alone). `decrypt-flat`,
-//! `decrypt-parallel-flat`, `verified-flat` and `verified-parallel-flat` decrypt a body that
+//! spooled until the MAC verified), `decrypt-file` (`decrypt_stream` into a file) and
+//! `verified-file` (`decrypt_verified_to_file`: staged next to the file, renamed into place
+//! after the MAC verified), both in the temporary directory and removed again, `all`,
+//! `parts` (each primitive alone). `decrypt-flat`, `decrypt-parallel-flat`, `verified-flat`,
+//! `verified-parallel-flat` and `verified-file-flat` decrypt a body that
 //! is encrypted as it is read, without holding it, for the memory figure.
 //! Time: one-thread modes report bytes per second of this thread's CPU time (from
 //! `/proc/thread-self/schedstat`, which `openssl speed` matches by timing its own CPU time),
@@ -78,6 +81,8 @@ fn main() -> Result<(), Error> {
             "decrypt-parallel",
             "verified",
             "verified-parallel",
+            "decrypt-file",
+            "verified-file",
         ],
         "decrypt-parallel" => &["decrypt-parallel"],
         "parallel" => &["parallel"],
@@ -88,6 +93,9 @@ fn main() -> Result<(), Error> {
         "decrypt-parallel-flat" => &["decrypt-parallel-flat"],
         "verified-flat" => &["verified-flat"],
         "verified-parallel-flat" => &["verified-parallel-flat"],
+        "decrypt-file" => &["decrypt-file"],
+        "verified-file" => &["verified-file"],
+        "verified-file-flat" => &["verified-file-flat"],
         "parts" => &["aes-cbc-encrypt", "sha256", "hmac-sha256"],
         _ => &["encrypt"],
     };
@@ -99,7 +107,8 @@ fn main() -> Result<(), Error> {
                 let source = Generated::new(bytes);
                 wa_media::encrypt_stream_parallel(source, io::sink(), Encryptor::new(&key, ty))?;
             }
-            "decrypt" | "decrypt-parallel" | "verified" | "verified-parallel" => {
+            "decrypt" | "decrypt-parallel" | "verified" | "verified-parallel" | "decrypt-file"
+            | "verified-file" => {
                 let mut body = Vec::new();
                 let encryptor = Encryptor::new(&key, ty);
                 wa_media::encrypt_stream(Generated::new(bytes), &mut body, encryptor)?;
@@ -168,9 +177,30 @@ fn decrypt<R: Read>(mode: &str, body: R, key: &MediaKey, ty: MediaType) -> Resul
         }
         "decrypt-parallel" => wa_media::decrypt_stream_parallel(body, io::sink(), &keys, none)?,
         "verified" => wa_media::decrypt_verified(body, io::sink(), &keys, none)?,
+        // Into a file in the temporary directory, removed again: what a download to disk
+        // costs, the file's write included.
+        "decrypt-file" => {
+            let path = bench_file();
+            let file = std::fs::File::create(&path)?;
+            let decryptor = Decryptor::new(key, ty, none);
+            let info = wa_media::decrypt_stream(body, file, decryptor);
+            std::fs::remove_file(&path)?;
+            info?
+        }
+        "verified-file" => {
+            let path = bench_file();
+            let info = wa_media::decrypt_verified_to_file(body, &path, &keys, none);
+            std::fs::remove_file(&path)?;
+            info?.0
+        }
         _ => wa_media::decrypt_verified_parallel(body, io::sink(), &keys, none)?,
     };
     Ok(())
+}
+
+/// Where the `-file` modes write (and remove again).
+fn bench_file() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("wa-media-bench-{}", std::process::id()))
 }
 
 /// One primitive alone over `bytes` of 64 KiB pieces, for the per-part figures.

@@ -10,6 +10,7 @@ mod keys;
 mod parallel;
 mod range;
 pub mod sidecar;
+mod staged;
 #[cfg(feature = "tokio")]
 mod tokio_io;
 mod types;
@@ -24,6 +25,7 @@ pub use io::{
 pub use keys::{MediaKey, MediaKeys};
 pub use parallel::{decrypt_stream_parallel, encrypt_stream_parallel};
 pub use range::RangePlan;
+pub use staged::{HoldBack, StagedFile, decrypt_verified_into, decrypt_verified_to_file};
 #[cfg(feature = "tokio")]
 pub use tokio_io::{
     AsyncDecryptReader, AsyncDecryptWriter, AsyncEncryptReader, AsyncEncryptWriter,

@@ -199,3 +199,80 @@ fn any_failed_check_writes_nothing_and_spools_of_every_size_round_trip() {
         }
     }
 }
+
+/// The names in `dir`, sorted: a staged file left behind would show here.
+fn names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn to_file_round_trips_and_every_failed_check_leaves_the_destination_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("media.bin");
+    for len in [0, 1, 300_000, 3 * 1024 * 1024 + 7] {
+        let key = MediaKey::from_array([5; 32]);
+        let plain = data(len, len as u64 + 3);
+        let (body, info) = encrypt_bytes(&key, MediaType::Image, &plain);
+        let keys = key.expand(MediaType::Image);
+        let expected = Expected {
+            file_sha256: Some(info.file_sha256),
+            file_enc_sha256: Some(info.file_enc_sha256),
+            file_length: Some(info.file_length),
+            streaming_sidecar: None,
+        };
+        // What a failed check must leave at the destination: the previous file.
+        std::fs::write(&dest, b"previous").unwrap();
+        let mut flipped = body.clone();
+        let last = flipped.len() - 1;
+        flipped[last / 2] ^= 1;
+        let wrong_hash = Expected {
+            file_sha256: Some([0; 32]),
+            ..expected.clone()
+        };
+        for (bad, expected) in [
+            (&flipped[..], Expected::default()),
+            (&body[..last], Expected::default()),
+            (&body[..], wrong_hash),
+        ] {
+            assert!(decrypt_verified_to_file(bad, &dest, &keys, expected).is_err());
+            assert_eq!(std::fs::read(&dest).unwrap(), b"previous", "len {len}");
+            assert_eq!(names(dir.path()), ["media.bin"], "len {len}");
+        }
+        // A source rewritten while read: an error, and still the previous file.
+        if len > 8192 {
+            let mut changed = body.clone();
+            let at = changed.len() / 2;
+            changed[at] ^= 0x5a;
+            let source = ChangingSource::new(body.clone(), changed, 8192);
+            let err = decrypt_verified_to_file(source, &dest, &keys, Expected::default());
+            assert!(matches!(err, Err(Error::MacMismatch)), "{err:?}");
+            assert_eq!(std::fs::read(&dest).unwrap(), b"previous", "len {len}");
+        }
+        let (got, _) = decrypt_verified_to_file(&body[..], &dest, &keys, expected.clone()).unwrap();
+        assert_eq!(got.file_length, len as u64);
+        assert!(std::fs::read(&dest).unwrap() == plain, "len {len}");
+        assert_eq!(names(dir.path()), ["media.bin"], "len {len}");
+        // The general form, into memory.
+        let (_, held) = decrypt_verified_into(&body[..], Vec::new(), &keys, expected).unwrap();
+        assert!(held == plain, "len {len}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn to_file_plaintext_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("photo.jpg");
+    let key = MediaKey::from_array([6; 32]);
+    let (body, _) = encrypt_bytes(&key, MediaType::Image, b"pixels");
+    let keys = key.expand(MediaType::Image);
+    decrypt_verified_to_file(&body[..], &dest, &keys, Expected::default()).unwrap();
+    let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
