@@ -117,6 +117,16 @@ pub fn run(mib: Option<&str>) -> Result<(), String> {
             decrypt_limit,
         ),
         (
+            "decrypt into a file, one thread",
+            "decrypt-file",
+            decrypt_limit,
+        ),
+        (
+            "verified decrypt to a file, one thread",
+            "verified-file",
+            decrypt_limit,
+        ),
+        (
             "Node crypto, Baileys' pipeline: encrypt",
             "node-encrypt",
             encrypt_limit,
@@ -131,12 +141,18 @@ pub fn run(mib: Option<&str>) -> Result<(), String> {
         let value = get(name);
         println!("{label:<40} {value:>9.1} {:>8.2}x", value / limit);
     }
+    println!(
+        "(the file rows write the plaintext into a file in the temporary directory; \
+         verified to a file over decrypt into a file: {:.2})",
+        get("verified-file") / get("decrypt-file")
+    );
     if !Path::new("/usr/bin/time").exists() {
         println!("\n(/usr/bin/time is missing: `apt-get install time` for the memory figures)");
         return Ok(());
     }
     println!(
-        "\npeak RSS over {mib} MiB (generated data, body encrypted as it is read, output discarded):"
+        "\npeak RSS over {mib} MiB (generated data, body encrypted as it is read, output discarded \
+         or, for the file mode, written to a file):"
     );
     for mode in [
         "encrypt",
@@ -145,6 +161,7 @@ pub fn run(mib: Option<&str>) -> Result<(), String> {
         "decrypt-parallel-flat",
         "verified-flat",
         "verified-parallel-flat",
+        "verified-file-flat",
     ] {
         let output = Command::new("/usr/bin/time")
             .arg("-v")

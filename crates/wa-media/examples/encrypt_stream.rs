@@ -131,6 +131,9 @@ fn main() -> Result<(), Error> {
             }
         }
         let secs = started.secs(mode.contains("parallel"));
+        if mode.contains("file") {
+            std::fs::remove_file(bench_file())?;
+        }
         println!("RESULT {mode} {:.1}", bytes as f64 / secs / 1e6);
     }
     Ok(())
@@ -177,21 +180,17 @@ fn decrypt<R: Read>(mode: &str, body: R, key: &MediaKey, ty: MediaType) -> Resul
         }
         "decrypt-parallel" => wa_media::decrypt_stream_parallel(body, io::sink(), &keys, none)?,
         "verified" => wa_media::decrypt_verified(body, io::sink(), &keys, none)?,
-        // Into a file in the temporary directory, removed again: what a download to disk
-        // costs, the file's write included.
+        // Into a file in the temporary directory (removed after the clock stopped): what a
+        // download to disk costs, the file's write included.
         "decrypt-file" => {
             let path = bench_file();
             let file = std::fs::File::create(&path)?;
             let decryptor = Decryptor::new(key, ty, none);
-            let info = wa_media::decrypt_stream(body, file, decryptor);
-            std::fs::remove_file(&path)?;
-            info?
+            wa_media::decrypt_stream(body, file, decryptor)?
         }
         "verified-file" => {
             let path = bench_file();
-            let info = wa_media::decrypt_verified_to_file(body, &path, &keys, none);
-            std::fs::remove_file(&path)?;
-            info?.0
+            wa_media::decrypt_verified_to_file(body, &path, &keys, none)?.0
         }
         _ => wa_media::decrypt_verified_parallel(body, io::sink(), &keys, none)?,
     };

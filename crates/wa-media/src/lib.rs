@@ -25,7 +25,9 @@ pub use io::{
 pub use keys::{MediaKey, MediaKeys};
 pub use parallel::{decrypt_stream_parallel, encrypt_stream_parallel};
 pub use range::RangePlan;
-pub use staged::{HoldBack, StagedFile, decrypt_verified_into, decrypt_verified_to_file};
+pub use staged::{
+    HoldBack, RESERVE_STEP, StagedFile, decrypt_verified_into, decrypt_verified_to_file,
+};
 #[cfg(feature = "tokio")]
 pub use tokio_io::{
     AsyncDecryptReader, AsyncDecryptWriter, AsyncEncryptReader, AsyncEncryptWriter,

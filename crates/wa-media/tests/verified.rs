@@ -276,3 +276,26 @@ fn to_file_plaintext_is_private_to_its_owner() {
     let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn to_file_gives_back_the_disk_it_reserved_ahead() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("video.mp4");
+    let key = MediaKey::from_array([8; 32]);
+    let plain = data(3 * 1024 * 1024 + 11, 8);
+    let (body, _) = encrypt_bytes(&key, MediaType::Video, &plain);
+    let keys = key.expand(MediaType::Video);
+    let (_, file) = decrypt_verified_to_file(&body[..], &dest, &keys, Expected::default()).unwrap();
+    file.sync_all().unwrap();
+    let meta = std::fs::metadata(&dest).unwrap();
+    assert_eq!(meta.len(), plain.len() as u64);
+    // Without the trim at commit, the reservation would hold RESERVE_STEP past the data.
+    let on_disk = meta.blocks() * 512;
+    assert!(
+        on_disk < meta.len() + RESERVE_STEP / 2,
+        "{on_disk} bytes on disk for {}",
+        meta.len()
+    );
+}
