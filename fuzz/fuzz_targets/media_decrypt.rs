@@ -9,14 +9,20 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wa_media::{Expected, MediaKey, MediaType, decrypt_bytes, decrypt_verified, decrypt_verified_into};
+use wa_media::{
+    Expected, MediaKey, MediaType, decrypt_bytes, decrypt_verified, decrypt_verified_into,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let ty = [MediaType::Image, MediaType::Video, MediaType::Audio, MediaType::Document]
-        [usize::from(mode & 3)];
+    let ty = [
+        MediaType::Image,
+        MediaType::Video,
+        MediaType::Audio,
+        MediaType::Document,
+    ][usize::from(mode & 3)];
     let key = MediaKey::from_array([mode; 32]);
     let keys = key.expand(ty);
     let (sidecar, rest) = if mode & 4 != 0 && rest.len() >= 2 {
