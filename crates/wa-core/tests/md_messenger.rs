@@ -94,7 +94,7 @@ impl ReceiveStore for Mem {
             plaintext: Zeroizing::new(plaintext),
         })
     }
-    fn mark_delivered(&mut self, hash: &CiphertextHash) -> Result<(), MdStoreError> {
+    fn mark_delivered(&mut self, hash: &CiphertextHash, _now: u64) -> Result<(), MdStoreError> {
         self.buffer.insert(*hash, true);
         Ok(())
     }
@@ -203,7 +203,7 @@ impl Net {
                 let d = self.devices.get_mut(&jid).unwrap();
                 while let Some(e) = d.messenger.poll_event() {
                     if let MessengerEvent::Message { hash, .. } = &e {
-                        d.store.mark_delivered(hash).unwrap();
+                        d.store.mark_delivered(hash, 0).unwrap();
                     }
                     d.events.push(e);
                 }
