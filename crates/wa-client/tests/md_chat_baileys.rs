@@ -536,7 +536,10 @@ async fn kill_mid_stream_and_restart_from_sqlite() {
             *decrypts.entry(m.id.clone()).or_default() += 1;
         }
         let once: BTreeMap<String, usize> = ids.iter().map(|id| (id.clone(), 1)).collect();
-        assert_eq!(decrypts, once, "each message decrypted (buffered) exactly once");
+        assert_eq!(
+            decrypts, once,
+            "each message decrypted (buffered) exactly once"
+        );
         child.kill().await.unwrap();
     }
     let final_run = kills;
@@ -548,7 +551,10 @@ async fn kill_mid_stream_and_restart_from_sqlite() {
         for pair in hand_overs.windows(2) {
             // A second hand-over only after a restart, and always flagged.
             assert!(pair[1].0 > pair[0].0, "{line} handed over twice in one run");
-            assert!(pair[1].1, "{line}: second hand-over not flagged: {hand_overs:?}");
+            assert!(
+                pair[1].1,
+                "{line}: second hand-over not flagged: {hand_overs:?}"
+            );
         }
         if hand_overs.len() > 1 {
             assert!(

@@ -463,7 +463,10 @@ mod tests {
             old.extend_from_slice(field);
         }
         let m = decode_decrypted(&old).unwrap();
-        assert!(m.delivered && m.handed, "a delivered legacy entry was handed over");
+        assert!(
+            m.delivered && m.handed,
+            "a delivered legacy entry was handed over"
+        );
         assert_eq!((m.id.as_str(), m.delivered_at), ("ID", 0));
         // A trailer cut short is corrupt, not a legacy entry.
         let mut cut = encode_decrypted(&m).to_vec();

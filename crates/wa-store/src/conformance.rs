@@ -108,7 +108,11 @@ pub fn check_decrypt_buffer(store: &mut Store) {
     assert!(store.mark_handed(&h1).unwrap());
     let handed = store.decrypted(&h1).unwrap().unwrap();
     assert!(handed.handed && !handed.delivered && handed.plaintext == b"hello");
-    assert_eq!(store.undelivered().unwrap().len(), 2, "handed is not delivered");
+    assert_eq!(
+        store.undelivered().unwrap().len(),
+        2,
+        "handed is not delivered"
+    );
     assert!(store.mark_delivered(&h1, 1_000).unwrap());
     let delivered = store
         .decrypted(&h1)
@@ -141,7 +145,10 @@ pub fn check_prune_delivered(store: &mut Store) {
     store.mark_delivered(&young, now - 60).unwrap();
     store.mark_handed(&pending).unwrap();
     assert_eq!(store.prune_delivered(now - DELIVERED_KEEP_SECS).unwrap(), 1);
-    assert!(store.decrypted(&old).unwrap().is_none(), "old tombstone pruned");
+    assert!(
+        store.decrypted(&old).unwrap().is_none(),
+        "old tombstone pruned"
+    );
     assert!(
         store.decrypted(&young).unwrap().unwrap().delivered,
         "a tombstone inside the window refuses a replay"

@@ -10,11 +10,11 @@ use rand::rngs::OsRng;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use wa_binary::Jid;
+use wa_core::md::store::{CiphertextHash, DELIVERED_KEEP_SECS, DecryptBufferStore as _};
 use wa_core::md::{
     Credentials, MdEvent, MdSession, Messenger, MessengerConfig, MessengerError, MessengerEvent,
     NextStep, PairError, ReceiveStore as _, SessionConfig, StreamError,
 };
-use wa_core::md::store::{CiphertextHash, DELIVERED_KEEP_SECS, DecryptBufferStore as _};
 use wa_signal::SessionStore as _;
 
 use super::conn::{MdClient, MdClientError, MdConnectConfig};
