@@ -102,8 +102,8 @@ impl ReceiveStore for St {
             Err(wa_store::ReceiveError::Store(e)) => Err(wa_signal::Error::Store(StoreError::msg(e.to_string()))),
         }
     }
-    fn mark_delivered(&mut self, hash: &CiphertextHash) -> Result<(), MdStoreError> {
-        wa_core::md::store::DecryptBufferStore::mark_delivered(&mut self.0, hash).map(|_| ())
+    fn mark_delivered(&mut self, hash: &CiphertextHash, now: u64) -> Result<(), MdStoreError> {
+        wa_core::md::store::DecryptBufferStore::mark_delivered(&mut self.0, hash, now).map(|_| ())
     }
 }
 
@@ -169,7 +169,7 @@ fuzz_target!(|data: &[u8]| {
     let mut ok = 0;
     while let Some(event) = messenger.poll_event() {
         if let MessengerEvent::Message { hash, .. } = event {
-            receiver.mark_delivered(&hash).unwrap();
+            receiver.mark_delivered(&hash, 1).unwrap();
             ok += 1;
         }
     }
@@ -196,7 +196,7 @@ fuzz_target!(|data: &[u8]| {
         let mut messages = 0;
         while let Some(event) = messenger.poll_event() {
             if let MessengerEvent::Message { hash, .. } = event {
-                receiver.mark_delivered(&hash).unwrap();
+                receiver.mark_delivered(&hash, 1).unwrap();
                 messages += 1;
             }
         }

@@ -94,7 +94,7 @@ impl ReceiveStore for Mem {
             plaintext: Zeroizing::new(plaintext),
         })
     }
-    fn mark_delivered(&mut self, hash: &CiphertextHash) -> Result<(), MdStoreError> {
+    fn mark_delivered(&mut self, hash: &CiphertextHash, _now: u64) -> Result<(), MdStoreError> {
         self.buffer.insert(*hash, true);
         Ok(())
     }
@@ -202,8 +202,12 @@ impl Net {
             for jid in jids {
                 let d = self.devices.get_mut(&jid).unwrap();
                 while let Some(e) = d.messenger.poll_event() {
-                    if let MessengerEvent::Message { hash, .. } = &e {
-                        d.store.mark_delivered(hash).unwrap();
+                    if let MessengerEvent::Message {
+                        hash, redelivered, ..
+                    } = &e
+                    {
+                        assert!(!redelivered, "a live message is never a redelivery");
+                        d.store.mark_delivered(hash, 0).unwrap();
                     }
                     d.events.push(e);
                 }
@@ -695,4 +699,36 @@ fn stanza_shapes() {
         (Some("receipt"), Some(A1), Some("read"))
     );
     let _ = A2;
+}
+
+/// A replayed message carries the decrypt buffer's record of an earlier hand-over as
+/// `redelivered`; a live one is never flagged.
+#[test]
+fn replay_flags_a_message_handed_over_before() {
+    let mut rng = StdRng::seed_from_u64(77);
+    let mut d = device(15_550_000_303, 0, 7);
+    let body = wa_signal::pad(&[0x0A, 0x02, b'h', b'i'], &mut rng);
+    for (id, handed) in [("FIRST", false), ("AGAIN", true)] {
+        d.messenger
+            .replay("15550000404@s.whatsapp.net", id, [1; 32], &body, handed);
+    }
+    let flags: Vec<(String, bool, Option<String>)> =
+        std::iter::from_fn(|| d.messenger.poll_event())
+            .filter_map(|e| match e {
+                MessengerEvent::Message {
+                    id,
+                    redelivered,
+                    message,
+                    ..
+                } => Some((id, redelivered, message.conversation)),
+                _ => None,
+            })
+            .collect();
+    assert_eq!(
+        flags,
+        vec![
+            ("FIRST".to_owned(), false, Some("hi".to_owned())),
+            ("AGAIN".to_owned(), true, Some("hi".to_owned())),
+        ]
+    );
 }

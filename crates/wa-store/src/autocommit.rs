@@ -125,8 +125,14 @@ impl DecryptBufferStore for Store {
     fn undelivered(&self) -> MResult<Vec<(CiphertextHash, DecryptedMessage)>> {
         self.transaction(|tx| tx.undelivered())
     }
-    fn mark_delivered(&mut self, hash: &CiphertextHash) -> MResult<bool> {
-        self.transaction(|tx| tx.mark_delivered(hash))
+    fn mark_handed(&mut self, hash: &CiphertextHash) -> MResult<bool> {
+        self.transaction(|tx| tx.mark_handed(hash))
+    }
+    fn mark_delivered(&mut self, hash: &CiphertextHash, now_secs: u64) -> MResult<bool> {
+        self.transaction(|tx| tx.mark_delivered(hash, now_secs))
+    }
+    fn prune_delivered(&mut self, before_secs: u64) -> MResult<usize> {
+        self.transaction(|tx| tx.prune_delivered(before_secs))
     }
 }
 

@@ -266,28 +266,41 @@ pub fn decode_app_state_version(bytes: &[u8]) -> Result<AppStateVersion> {
     Ok(v)
 }
 
-/// A decrypt-buffer entry.
+/// A decrypt-buffer entry: delivered flag, sender, id, plaintext, then (since the hand-over
+/// contract) the handed flag and the delivery time.
 pub fn encode_decrypted(m: &DecryptedMessage) -> Zeroizing<Vec<u8>> {
     Writer::new()
         .bytes(&[u8::from(m.delivered)])
         .lp(m.sender.as_bytes())
         .lp(m.id.as_bytes())
         .lp(&m.plaintext)
+        .bytes(&[u8::from(m.handed)])
+        .bytes(&m.delivered_at.to_be_bytes())
         .done()
 }
 
-/// See [`encode_decrypted`].
+/// See [`encode_decrypted`]. An entry written before the trailer existed still reads: it counts
+/// as handed once delivered (it was), with an unknown delivery time (0).
 pub fn decode_decrypted(bytes: &[u8]) -> Result<DecryptedMessage> {
     let mut r = Reader::new(bytes, "decrypt-buffer entry")?;
     let delivered = r.bool()?;
-    let m = DecryptedMessage {
-        delivered,
-        sender: r.string()?,
-        id: r.string()?,
-        plaintext: r.lp()?.to_vec(),
+    let sender = r.string()?;
+    let id = r.string()?;
+    let plaintext = r.lp()?.to_vec();
+    let (handed, delivered_at) = if r.rest.is_empty() {
+        (delivered, 0)
+    } else {
+        (r.bool()?, r.u64()?)
     };
     r.end()?;
-    Ok(m)
+    Ok(DecryptedMessage {
+        sender,
+        id,
+        plaintext,
+        delivered,
+        handed,
+        delivered_at,
+    })
 }
 
 /// An outbox entry.
@@ -434,13 +447,31 @@ mod tests {
                 "truncated at {cut}"
             );
         }
-        let m = DecryptedMessage {
-            sender: "a@s.whatsapp.net".into(),
-            id: "ID".into(),
-            plaintext: vec![1, 2, 3],
-            delivered: false,
-        };
+        let mut m = DecryptedMessage::new("a@s.whatsapp.net", "ID", vec![1, 2, 3]);
         assert_eq!(decode_decrypted(&encode_decrypted(&m)).unwrap(), m);
+        m.handed = true;
+        m.delivered_at = 1_700_000_000;
+        assert_eq!(decode_decrypted(&encode_decrypted(&m)).unwrap(), m);
+    }
+
+    #[test]
+    fn a_decrypt_buffer_entry_from_before_the_hand_over_trailer_still_reads() {
+        // As the previous build wrote it: format, delivered, sender, id, plaintext; no trailer.
+        let mut old = vec![VALUE_FORMAT, 1];
+        for field in [&b"a@s.whatsapp.net"[..], b"ID", b""] {
+            old.extend_from_slice(&u32::try_from(field.len()).unwrap().to_be_bytes());
+            old.extend_from_slice(field);
+        }
+        let m = decode_decrypted(&old).unwrap();
+        assert!(
+            m.delivered && m.handed,
+            "a delivered legacy entry was handed over"
+        );
+        assert_eq!((m.id.as_str(), m.delivered_at), ("ID", 0));
+        // A trailer cut short is corrupt, not a legacy entry.
+        let mut cut = encode_decrypted(&m).to_vec();
+        cut.pop();
+        assert!(decode_decrypted(&cut).is_err());
     }
 
     #[test]

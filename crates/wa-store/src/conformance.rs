@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use wa_core::md::store::{
     AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore, Contact, ContactStore,
-    DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore, MessageSecretStore, OutboxEntry,
-    OutboxKind, OutboxStore,
+    DELIVERED_KEEP_SECS, DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore,
+    MessageSecretStore, OutboxEntry, OutboxKind, OutboxStore,
 };
 use wa_signal::conformance::TestRng;
 use wa_signal::{
@@ -17,7 +17,10 @@ use wa_signal::{
     PublicKey, SessionStore, SignedPreKey, SignedPreKeyStore,
 };
 
-use crate::{Error, Incoming, ReceiveError, Received, Store, ciphertext_hash, receive, send};
+use crate::{
+    Error, Incoming, ReceiptQueue, ReceiveError, Received, Store, ciphertext_hash, receive,
+    receive_with, send,
+};
 
 /// Device credentials: absent, saved, replaced.
 pub fn check_device(store: &mut Store) {
@@ -78,6 +81,8 @@ fn message(id: &str, plaintext: &[u8]) -> DecryptedMessage {
         id: id.into(),
         plaintext: plaintext.to_vec(),
         delivered: false,
+        handed: false,
+        delivered_at: 0,
     }
 }
 
@@ -85,7 +90,8 @@ fn message(id: &str, plaintext: &[u8]) -> DecryptedMessage {
 pub fn check_decrypt_buffer(store: &mut Store) {
     let (h1, h2) = (ciphertext_hash(b"one"), ciphertext_hash(b"two"));
     assert!(store.decrypted(&h1).unwrap().is_none());
-    assert!(!store.mark_delivered(&h1).unwrap(), "nothing to deliver");
+    assert!(!store.mark_delivered(&h1, 1).unwrap(), "nothing to deliver");
+    assert!(!store.mark_handed(&h1).unwrap(), "nothing to hand over");
     store
         .buffer_decrypted(&h1, &message("A", b"hello"))
         .unwrap();
@@ -97,7 +103,17 @@ pub fn check_decrypt_buffer(store: &mut Store) {
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].0, h1);
     assert_eq!(pending[0].1.plaintext, b"hello");
-    assert!(store.mark_delivered(&h1).unwrap());
+    assert!(!pending[0].1.handed, "not handed over yet");
+    // Handed over: still pending (the application has not acknowledged it), now flagged.
+    assert!(store.mark_handed(&h1).unwrap());
+    let handed = store.decrypted(&h1).unwrap().unwrap();
+    assert!(handed.handed && !handed.delivered && handed.plaintext == b"hello");
+    assert_eq!(
+        store.undelivered().unwrap().len(),
+        2,
+        "handed is not delivered"
+    );
+    assert!(store.mark_delivered(&h1, 1_000).unwrap());
     let delivered = store
         .decrypted(&h1)
         .unwrap()
@@ -106,9 +122,43 @@ pub fn check_decrypt_buffer(store: &mut Store) {
         delivered.delivered && delivered.plaintext.is_empty(),
         "plaintext wiped"
     );
+    assert_eq!(delivered.delivered_at, 1_000);
+    // A second acknowledgement keeps the first time.
+    assert!(store.mark_delivered(&h1, 5_000).unwrap());
+    assert_eq!(store.decrypted(&h1).unwrap().unwrap().delivered_at, 1_000);
     let pending = store.undelivered().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].1.id, "B");
+}
+
+/// Pruning: delivered entries acknowledged before the bound go, younger ones and pending ones
+/// (however old) stay; a pruned entry's hash is unknown again.
+pub fn check_prune_delivered(store: &mut Store) {
+    let [old, young, pending] = [&b"old"[..], b"young", b"pending"].map(ciphertext_hash);
+    for (h, id) in [(&old, "old"), (&young, "young"), (&pending, "pending")] {
+        store.buffer_decrypted(h, &message(id, b"text")).unwrap();
+    }
+    let now = 100 * DELIVERED_KEEP_SECS;
+    store
+        .mark_delivered(&old, now - DELIVERED_KEEP_SECS - 1)
+        .unwrap();
+    store.mark_delivered(&young, now - 60).unwrap();
+    store.mark_handed(&pending).unwrap();
+    assert_eq!(store.prune_delivered(now - DELIVERED_KEEP_SECS).unwrap(), 1);
+    assert!(
+        store.decrypted(&old).unwrap().is_none(),
+        "old tombstone pruned"
+    );
+    assert!(
+        store.decrypted(&young).unwrap().unwrap().delivered,
+        "a tombstone inside the window refuses a replay"
+    );
+    let left = store.undelivered().unwrap();
+    assert_eq!(left.len(), 1, "pending entries are never pruned");
+    assert!(left[0].1.handed && left[0].1.plaintext == b"text");
+    assert_eq!(store.prune_delivered(now - DELIVERED_KEEP_SECS).unwrap(), 0);
+    let record = store.transaction(|tx| tx.decrypt_record()).unwrap();
+    assert_eq!(record.len(), 2);
 }
 
 /// The outbox: increasing sequence numbers, never reused after removal.
@@ -301,6 +351,24 @@ pub fn check_receive_and_send(store: &mut Store) {
         } => assert!(h == hash && r > receipt),
         other => panic!("redelivery decrypted again: {other:?}"),
     }
+    // Acknowledged in the same transaction as an application write: both or neither.
+    let failed: Result<(), Error> = store.transaction(|tx| {
+        tx.store_chat("alice@s.whatsapp.net", &Chat::default())?;
+        tx.mark_delivered(&hash, 7)?;
+        Err(Error::Inner("the application's write failed".into()))
+    });
+    assert!(failed.is_err());
+    assert!(!store.decrypted(&hash).unwrap().unwrap().delivered);
+    assert!(store.chat("alice@s.whatsapp.net").unwrap().is_none());
+    store
+        .transaction(|tx| -> Result<(), Error> {
+            tx.store_chat("alice@s.whatsapp.net", &Chat::default())?;
+            tx.mark_delivered(&hash, 7)?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(store.decrypted(&hash).unwrap().unwrap().delivered);
+    assert!(store.chat("alice@s.whatsapp.net").unwrap().is_some());
     // Send: the reply is in the outbox, framed, and decrypts at Alice.
     let sent = send(store, &alice_addr, "alice@s.whatsapp.net", b"hi alice").unwrap();
     let queued = store.outbox().unwrap();
@@ -316,6 +384,34 @@ pub fn check_receive_and_send(store: &mut Store) {
     )
     .unwrap();
     assert_eq!(got, b"hi alice");
+}
+
+/// `receive_with(.., ReceiptQueue::WithAck, ..)`: the receipt is sent with the ack, so nothing
+/// is queued (no second transaction removes it), for a new message and for a redelivery.
+pub fn check_receive_receipt_with_ack(store: &mut Store) {
+    let mut rng = TestRng::new(12);
+    let (mut alice, bob_addr, alice_addr) = pair(store, &mut rng);
+    let first = wa_signal::encrypt(&mut alice, &bob_addr, b"hello bob").unwrap();
+    let incoming = Incoming {
+        from: &alice_addr,
+        sender_jid: "alice@s.whatsapp.net",
+        id: "M1",
+        kind: first.kind,
+        ciphertext: &first.bytes,
+    };
+    let Received::New { hash, receipt, .. } =
+        receive_with(store, &incoming, ReceiptQueue::WithAck, &mut rng).unwrap()
+    else {
+        panic!("first delivery is new");
+    };
+    assert_eq!(receipt, 0);
+    assert!(store.decrypted(&hash).unwrap().is_some(), "buffered");
+    assert!(store.outbox().unwrap().is_empty(), "no receipt queued");
+    assert!(matches!(
+        receive_with(store, &incoming, ReceiptQueue::WithAck, &mut rng).unwrap(),
+        Received::Duplicate { receipt: 0, .. }
+    ));
+    assert!(store.outbox().unwrap().is_empty());
 }
 
 /// Concurrent writers: read-modify-write transactions from 8 threads lose no update, and
@@ -371,6 +467,8 @@ macro_rules! store_suite {
         $crate::store_suite!(@one $make, md_lid, check_lid);
         $crate::store_suite!(@one $make, md_app_state, check_app_state);
         $crate::store_suite!(@one $make, md_decrypt_buffer, check_decrypt_buffer);
+        $crate::store_suite!(@one $make, md_prune_delivered, check_prune_delivered);
+        $crate::store_suite!(@one $make, md_receive_receipt_with_ack, check_receive_receipt_with_ack);
         $crate::store_suite!(@one $make, md_outbox, check_outbox);
         $crate::store_suite!(@one $make, md_message_secrets, check_message_secrets);
         $crate::store_suite!(@one $make, md_contacts_and_chats, check_contacts_and_chats);

@@ -71,6 +71,8 @@ pub fn fill(tx: &mut Tx<'_>) -> Result<(), Error> {
             id: "i".into(),
             plaintext: b"p".to_vec(),
             delivered: false,
+            handed: false,
+            delivered_at: 0,
         },
     )?;
     tx.enqueue_outbox(&OutboxEntry {
@@ -129,7 +131,10 @@ pub fn read_all(tx: &mut Tx<'_>) -> usize {
         tx.app_state_version("regular").is_ok(),
         tx.decrypted(&HASH).is_ok(),
         tx.undelivered().is_ok(),
-        tx.mark_delivered(&HASH).is_ok(),
+        tx.mark_handed(&HASH).is_ok(),
+        tx.mark_delivered(&HASH, 1).is_ok(),
+        tx.prune_delivered(0).is_ok(),
+        tx.decrypt_record().is_ok(),
         tx.outbox().is_ok(),
         tx.enqueue_outbox(&OutboxEntry {
             kind: OutboxKind::Receipt,

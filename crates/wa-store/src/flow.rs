@@ -6,6 +6,11 @@
 //!   redelivered ciphertext is found in the buffer and never decrypted twice (its message key
 //!   is gone anyway); the receipt is queued again, since the server redelivers what it did not
 //!   see acknowledged.
+//!   A client that transmits the receipt together with the stanza's ack right after the
+//!   commit ([`receive_with`] and [`ReceiptQueue::WithAck`]) queues none: the ack is what ends
+//!   the server's redelivery, so a crash before it makes the server redeliver, and the
+//!   redelivery produces the receipt again. The receipt's whole life is then this one
+//!   transaction, with no second one to remove an outbox entry.
 //! - [`send`]: encrypt an outgoing message; the advanced sending chain and the ciphertext in the
 //!   outbox are committed together before the caller transmits anything. After a crash the
 //!   outbox holds the same bytes, which are re-sent as they are: no message key is used for two
@@ -47,16 +52,27 @@ pub enum Received {
         hash: CiphertextHash,
         /// The plaintext.
         plaintext: Zeroizing<Vec<u8>>,
-        /// The outbox entry of the receipt.
+        /// The outbox entry of the receipt (0 with [`ReceiptQueue::WithAck`]: none was queued).
         receipt: u64,
     },
-    /// Already decrypted before (a redelivery); nothing was decrypted, a receipt was queued.
+    /// Already decrypted before (a redelivery); nothing was decrypted, a receipt was queued
+    /// (with [`ReceiptQueue::Outbox`]).
     Duplicate {
         /// The buffer key.
         hash: CiphertextHash,
-        /// The outbox entry of the receipt.
+        /// The outbox entry of the receipt (0 with [`ReceiptQueue::WithAck`]).
         receipt: u64,
     },
+}
+
+/// Where the delivery receipt of a received message lives until it is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptQueue {
+    /// In the outbox, committed with the decryption; the caller removes it once sent.
+    Outbox,
+    /// Nowhere: the caller sends it with the stanza's ack right after the commit (a crash
+    /// before that leaves the stanza unacked, and its redelivery yields the receipt again).
+    WithAck,
 }
 
 /// Why [`receive`] or [`send`] failed. Nothing was committed.
@@ -91,10 +107,21 @@ pub fn ciphertext_hash(ciphertext: &[u8]) -> CiphertextHash {
     Sha256::digest(ciphertext).into()
 }
 
-/// Decrypts `incoming` in one transaction (see the module docs).
+/// Decrypts `incoming` in one transaction, its receipt queued in the outbox (see the module
+/// docs).
 pub fn receive<R: RngCore + CryptoRng>(
     store: &Store,
     incoming: &Incoming<'_>,
+    rng: &mut R,
+) -> Result<Received, ReceiveError> {
+    receive_with(store, incoming, ReceiptQueue::Outbox, rng)
+}
+
+/// Decrypts `incoming` in one transaction, its receipt kept as `queue` says.
+pub fn receive_with<R: RngCore + CryptoRng>(
+    store: &Store,
+    incoming: &Incoming<'_>,
+    queue: ReceiptQueue,
     rng: &mut R,
 ) -> Result<Received, ReceiveError> {
     let hash = ciphertext_hash(incoming.ciphertext);
@@ -103,9 +130,15 @@ pub fn receive<R: RngCore + CryptoRng>(
         to: incoming.sender_jid.to_owned(),
         payload: incoming.id.as_bytes().to_vec(),
     };
+    let enqueue = |tx: &mut crate::Tx<'_>| -> Result<u64, ReceiveError> {
+        match queue {
+            ReceiptQueue::Outbox => Ok(tx.enqueue_outbox(&receipt)?),
+            ReceiptQueue::WithAck => Ok(0),
+        }
+    };
     store.transaction(|tx| {
         if tx.decrypted(&hash)?.is_some() {
-            let receipt = tx.enqueue_outbox(&receipt)?;
+            let receipt = enqueue(tx)?;
             return Ok(Received::Duplicate { hash, receipt });
         }
         let plaintext = Zeroizing::new(wa_signal::decrypt(
@@ -117,14 +150,9 @@ pub fn receive<R: RngCore + CryptoRng>(
         )?);
         tx.buffer_decrypted(
             &hash,
-            &DecryptedMessage {
-                sender: incoming.sender_jid.to_owned(),
-                id: incoming.id.to_owned(),
-                plaintext: plaintext.to_vec(),
-                delivered: false,
-            },
+            &DecryptedMessage::new(incoming.sender_jid, incoming.id, plaintext.to_vec()),
         )?;
-        let receipt = tx.enqueue_outbox(&receipt)?;
+        let receipt = enqueue(tx)?;
         Ok(Received::New {
             hash,
             plaintext,

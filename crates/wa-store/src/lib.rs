@@ -29,7 +29,8 @@ use std::time::Duration;
 
 pub use error::{Error, Result};
 pub use flow::{
-    Incoming, ReceiveError, Received, Sent, ciphertext_hash, message_payload, receive, send,
+    Incoming, ReceiptQueue, ReceiveError, Received, Sent, ciphertext_hash, message_payload,
+    receive, receive_with, send,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::lease_key;

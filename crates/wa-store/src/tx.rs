@@ -309,16 +309,58 @@ impl DecryptBufferStore for Tx<'_> {
         }
         Ok(out)
     }
-    fn mark_delivered(&mut self, hash: &CiphertextHash) -> MResult<bool> {
+    fn mark_handed(&mut self, hash: &CiphertextHash) -> MResult<bool> {
         let Some(mut m) = self.load(Table::DecryptBuffer, hash, codec::decode_decrypted)? else {
             return Ok(false);
         };
+        if !m.handed {
+            m.handed = true;
+            self.put(Table::DecryptBuffer, hash, &codec::encode_decrypted(&m))?;
+        }
+        Ok(true)
+    }
+    fn mark_delivered(&mut self, hash: &CiphertextHash, now_secs: u64) -> MResult<bool> {
+        let Some(mut m) = self.load(Table::DecryptBuffer, hash, codec::decode_decrypted)? else {
+            return Ok(false);
+        };
+        if m.delivered {
+            // A second acknowledgement keeps the first time: the tombstone's age counts from it.
+            return Ok(true);
+        }
         m.delivered = true;
+        m.handed = true;
+        m.delivered_at = now_secs;
         zeroize::Zeroize::zeroize(&mut m.plaintext);
         m.plaintext.clear();
         self.put(Table::DecryptBuffer, hash, &codec::encode_decrypted(&m))?;
         self.delete(Table::DecryptPending, hash)?;
         Ok(true)
+    }
+    fn prune_delivered(&mut self, before_secs: u64) -> MResult<usize> {
+        // A full scan: pruning runs rarely (at start-up), and delivered entries are small
+        // (no plaintext). An index by delivery time would need a schema migration.
+        let mut pruned = 0;
+        for (k, v) in self.scan(Table::DecryptBuffer)? {
+            let m = codec::decode_decrypted(&v)?;
+            if m.delivered && m.delivered_at < before_secs {
+                self.delete(Table::DecryptBuffer, &k)?;
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
+    }
+}
+
+impl Tx<'_> {
+    /// Every decrypt-buffer entry, pending or delivered, by hash: the store's record of what
+    /// was decrypted (one entry per ciphertext) and what the application acknowledged. For
+    /// inspection and tests; the protocol only needs [`DecryptBufferStore`].
+    pub fn decrypt_record(&self) -> Result<Vec<(CiphertextHash, DecryptedMessage)>> {
+        let mut out = Vec::new();
+        for (k, v) in self.scan(Table::DecryptBuffer)? {
+            out.push((hash_of(&k)?, codec::decode_decrypted(&v)?));
+        }
+        Ok(out)
     }
 }
 

@@ -33,6 +33,8 @@ fn secrets_are_redacted_in_debug() {
         id: "X".into(),
         plaintext: b"the secret text".to_vec(),
         delivered: false,
+        handed: false,
+        delivered_at: 0,
     };
     let shown = format!("{m:?}");
     assert!(

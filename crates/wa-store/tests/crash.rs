@@ -174,7 +174,7 @@ fn crash_child() {
             .transaction(|tx| -> Result<Vec<(String, Vec<u8>)>, Error> {
                 let mut out = Vec::new();
                 for (hash, m) in tx.undelivered()? {
-                    tx.mark_delivered(&hash)?;
+                    tx.mark_delivered(&hash, 1)?;
                     out.push((m.id.clone(), m.plaintext.clone()));
                 }
                 Ok(out)

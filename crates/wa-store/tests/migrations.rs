@@ -28,6 +28,8 @@ fn entry(id: &str, delivered: bool) -> DecryptedMessage {
             b"pending".to_vec()
         },
         delivered,
+        handed: delivered,
+        delivered_at: 0,
     }
 }
 

@@ -28,12 +28,8 @@ fn schema() -> Result<String, String> {
 }
 
 fn decrypted() -> Result<String, String> {
-    let m = DecryptedMessage {
-        sender: "alice@s.whatsapp.net".into(),
-        id: "3EB0A1".into(),
-        plaintext: b"hi".to_vec(),
-        delivered: false,
-    };
+    let mut m = DecryptedMessage::new("alice@s.whatsapp.net", "3EB0A1", b"hi".to_vec());
+    m.handed = true;
     let bytes = codec::encode_decrypted(&m);
     let back = codec::decode_decrypted(&bytes).map_err(|e| e.to_string())?;
     if back != m {
@@ -48,8 +44,16 @@ fn decrypted() -> Result<String, String> {
     d.add(&bytes[30..36], "\"3EB0A1\"");
     d.add(&bytes[36..40], "plaintext length = 2");
     d.add(
-        &bytes[40..],
+        &bytes[40..42],
         "plaintext \"hi\" (wiped, length 0, once delivered)",
+    );
+    d.add(
+        &bytes[42..43],
+        "handed: 1 (handed to the application before; the next hand-over is a redelivery)",
+    );
+    d.add(
+        &bytes[43..],
+        "delivered_at (u64 BE, seconds) = 0 (pending; set by the acknowledgement)",
     );
     Ok(fenced("text", &d.render()))
 }

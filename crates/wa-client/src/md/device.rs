@@ -10,6 +10,7 @@ use rand::rngs::OsRng;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use wa_binary::Jid;
+use wa_core::md::store::{CiphertextHash, DELIVERED_KEEP_SECS, DecryptBufferStore as _};
 use wa_core::md::{
     Credentials, MdEvent, MdSession, Messenger, MessengerConfig, MessengerError, MessengerEvent,
     NextStep, PairError, ReceiveStore as _, SessionConfig, StreamError,
@@ -29,6 +30,16 @@ pub struct MdDeviceConfig {
     pub session: SessionConfig,
     /// How long a login may take, from connect to a settled prekey store.
     pub login_timeout: Duration,
+    /// Whether a message counts as processed as soon as it is in the [`MdDevice::messages`]
+    /// channel (`true`), or only once the application acknowledged it with
+    /// [`MdDevice::ack_handled`] or a [`MessageAcker`] (`false`, the default). Automatic
+    /// acknowledgement can lose a message the application had not processed when the process
+    /// died; manual acknowledgement never does (an unacknowledged message is handed over again,
+    /// flagged `redelivered`).
+    pub auto_ack: bool,
+    /// How long an acknowledged message's tombstone (its ciphertext hash) is kept to refuse a
+    /// replayed ciphertext; older ones are pruned when messaging starts.
+    pub delivered_keep: Duration,
 }
 
 impl Default for MdDeviceConfig {
@@ -37,8 +48,41 @@ impl Default for MdDeviceConfig {
             connect: MdConnectConfig::default(),
             session: SessionConfig::default(),
             login_timeout: Duration::from_secs(120),
+            auto_ack: false,
+            delivered_keep: Duration::from_secs(DELIVERED_KEEP_SECS),
         }
     }
+}
+
+/// Acknowledges messages the application has processed, from any task or thread (it holds the
+/// device's store, not the device). An acknowledged message is never handed over again; one
+/// left unacknowledged is handed over again after a restart, flagged `redelivered`.
+#[derive(Clone, Debug)]
+pub struct MessageAcker(Arc<wa_store::Store>);
+
+impl MessageAcker {
+    /// Acknowledges the message whose [`MessengerEvent::Message`] carried `hash`: one short
+    /// transaction (it blocks; from async code that matters, call it in `spawn_blocking`).
+    /// Returns false when the decrypt buffer has no such entry (pruned, or never there).
+    ///
+    /// Applications that keep their own data in the same store can instead acknowledge inside
+    /// their own [`wa_store::Store::transaction`] with `tx.mark_delivered(hash, now)`, so that
+    /// their write and the acknowledgement commit together.
+    ///
+    /// # Errors
+    /// A store failure (the message stays pending).
+    pub fn ack(&self, hash: &CiphertextHash) -> Result<bool, MdDeviceError> {
+        let now = unix_now();
+        self.0
+            .transaction(|tx| tx.mark_delivered(hash, now))
+            .map_err(|e| MdDeviceError::SignalStore(e.to_string()))
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// What the device reports while logging in.
@@ -238,14 +282,39 @@ impl MdDevice {
             MessengerConfig::default(),
             &mut OsRng,
         )?;
+        let keep = self.config.delivered_keep.as_secs();
+        signal
+            .prune_delivered(unix_now().saturating_sub(keep))
+            .map_err(|e| MdDeviceError::SignalStore(e.to_string()))?;
         let undelivered = signal
             .undelivered()
             .map_err(|e| MdDeviceError::SignalStore(e.to_string()))?;
         for entry in undelivered {
-            messenger.replay(&entry.sender, &entry.id, entry.hash, &entry.plaintext);
+            messenger.replay(
+                &entry.sender,
+                &entry.id,
+                entry.hash,
+                &entry.plaintext,
+                entry.handed,
+            );
         }
         self.messenger = Some(messenger);
         Ok(())
+    }
+
+    /// A handle that acknowledges processed messages from another task (see
+    /// [`MessageAcker`]); `None` for a device not opened on a `wa-store` database.
+    pub fn acker(&self) -> Option<MessageAcker> {
+        self.signal.as_ref().map(|s| MessageAcker(Arc::clone(&s.0)))
+    }
+
+    /// Acknowledges a processed message (the `hash` of its [`MessengerEvent::Message`]); see
+    /// [`MessageAcker::ack`].
+    ///
+    /// # Errors
+    /// Messaging unavailable, or a store failure.
+    pub fn ack_handled(&self, hash: &CiphertextHash) -> Result<bool, MdDeviceError> {
+        self.acker().ok_or(MessengerError::NotPaired)?.ack(hash)
     }
 
     /// Sends `text` to the user `to` (`number@s.whatsapp.net`) and returns its id once the
@@ -307,12 +376,31 @@ impl MdDevice {
             .map_err(|e| MdDeviceError::SignalStore(e.to_string()))
     }
 
-    /// Hands messenger events on; a delivered message is then marked so in the decrypt buffer.
+    /// Hands messenger events on. Messages are first recorded as handed over (one transaction
+    /// for the batch), so that a hand-over after a crash is flagged `redelivered`; with
+    /// [`MdDeviceConfig::auto_ack`] they are marked delivered once in the channel.
     fn drain_messenger(&mut self) -> Result<(), MdDeviceError> {
         let Some(messenger) = self.messenger.as_mut() else {
             return Ok(());
         };
-        while let Some(event) = messenger.poll_event() {
+        let batch: Vec<MessengerEvent> = std::iter::from_fn(|| messenger.poll_event()).collect();
+        let fresh: Vec<CiphertextHash> = batch
+            .iter()
+            .filter_map(|e| match e {
+                MessengerEvent::Message {
+                    hash,
+                    redelivered: false,
+                    ..
+                } => Some(*hash),
+                _ => None,
+            })
+            .collect();
+        if let Some(signal) = &self.signal {
+            signal
+                .mark_handed(&fresh)
+                .map_err(|e| MdDeviceError::SignalStore(e.to_string()))?;
+        }
+        for event in batch {
             match &event {
                 MessengerEvent::Sent { id, error } => {
                     if let Some((want, outcome)) = &mut self.awaiting {
@@ -334,7 +422,7 @@ impl MdDevice {
                 _ => {}
             }
             let hash = match &event {
-                MessengerEvent::Message { hash, .. } => Some(*hash),
+                MessengerEvent::Message { hash, .. } if self.config.auto_ack => Some(*hash),
                 _ => None,
             };
             match &self.chat_events {
@@ -345,7 +433,7 @@ impl MdDevice {
             }
             if let (Some(hash), Some(signal)) = (hash, self.signal.as_mut()) {
                 signal
-                    .mark_delivered(&hash)
+                    .mark_delivered(&hash, unix_now())
                     .map_err(|e| MdDeviceError::SignalStore(e.to_string()))?;
             }
         }
@@ -617,7 +705,7 @@ impl MdDevice {
                     _ => {}
                 }
             }
-            // Messages are handed on (and marked delivered) before their acks go out.
+            // Messages are recorded as handed over, and handed on, before their acks go out.
             self.drain_messenger()?;
             if goal == Goal::Acked && self.awaiting.as_ref().is_some_and(|(_, o)| o.is_some()) {
                 reached = true;

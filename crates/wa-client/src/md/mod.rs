@@ -10,6 +10,6 @@ mod signal;
 mod store;
 
 pub use conn::{MdClient, MdClientError, MdConnectConfig};
-pub use device::{DeviceEvent, MdDevice, MdDeviceConfig, MdDeviceError};
+pub use device::{DeviceEvent, MdDevice, MdDeviceConfig, MdDeviceError, MessageAcker};
 pub use signal::{SignalState, Undelivered, WaStoreCredentials, open_sqlite};
 pub use store::{CredentialStore, FileCredentialStore, MemoryCredentialStore};

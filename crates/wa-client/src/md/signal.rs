@@ -14,7 +14,7 @@ use wa_signal::{
     IdentityStore, MessageKind, PreKey, PreKeyStore, ProtocolAddress, PublicKey, SessionRecord,
     SessionStore, SignedPreKey, SignedPreKeyStore, StoreError,
 };
-use wa_store::{Incoming, ReceiveError, Received, Store, Table};
+use wa_store::{Incoming, ReceiptQueue, ReceiveError, Received, Store, Table};
 use zeroize::Zeroizing;
 
 use super::store::CredentialStore;
@@ -110,6 +110,8 @@ pub struct Undelivered {
     pub id: String,
     /// The padded plaintext.
     pub plaintext: Zeroizing<Vec<u8>>,
+    /// Whether it was handed to the application before (its next hand-over is a redelivery).
+    pub handed: bool,
 }
 
 impl SignalState {
@@ -126,8 +128,34 @@ impl SignalState {
                 sender: m.sender.clone(),
                 id: m.id.clone(),
                 plaintext: Zeroizing::new(m.plaintext.clone()),
+                handed: m.handed,
             })
             .collect())
+    }
+
+    /// Records, in one transaction, that these entries are about to be handed to the
+    /// application: from then on a hand-over after a restart is flagged `redelivered`.
+    ///
+    /// # Errors
+    /// A store failure (then nothing may be handed over).
+    pub fn mark_handed(&self, hashes: &[CiphertextHash]) -> Result<(), MdStoreError> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        self.0.transaction(|tx| {
+            for hash in hashes {
+                tx.mark_handed(hash)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes delivered entries acknowledged before `before_secs`; how many went.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn prune_delivered(&self, before_secs: u64) -> Result<usize, MdStoreError> {
+        self.0.transaction(|tx| tx.prune_delivered(before_secs))
     }
 }
 
@@ -201,27 +229,25 @@ impl ReceiveStore for SignalState {
             kind,
             ciphertext,
         };
-        let received = wa_store::receive(&self.0, &incoming, rng).map_err(|e| match e {
-            ReceiveError::Signal(s) => s,
-            ReceiveError::Store(s) => wa_signal::Error::Store(StoreError::msg(s.to_string())),
-        })?;
-        // The receipt goes out with the ack right after; the outbox copy is not needed.
-        let (outcome, receipt) = match received {
+        // The messenger sends the receipt with the stanza's ack right after this commit, so
+        // none is queued: a crash before the ack makes the server redeliver, and the
+        // redelivery (a duplicate here) yields the receipt again.
+        let received = wa_store::receive_with(&self.0, &incoming, ReceiptQueue::WithAck, rng)
+            .map_err(|e| match e {
+                ReceiveError::Signal(s) => s,
+                ReceiveError::Store(s) => wa_signal::Error::Store(StoreError::msg(s.to_string())),
+            })?;
+        Ok(match received {
             Received::New {
-                hash,
-                plaintext,
-                receipt,
-            } => (ReceiveOutcome::New { hash, plaintext }, receipt),
-            Received::Duplicate { hash, receipt } => (ReceiveOutcome::Duplicate { hash }, receipt),
-        };
-        let _ = self
-            .0
-            .transaction(|tx| wa_core::md::store::OutboxStore::remove_outbox(tx, receipt));
-        Ok(outcome)
+                hash, plaintext, ..
+            } => ReceiveOutcome::New { hash, plaintext },
+            Received::Duplicate { hash, .. } => ReceiveOutcome::Duplicate { hash },
+        })
     }
 
-    fn mark_delivered(&mut self, hash: &CiphertextHash) -> Result<(), MdStoreError> {
-        self.0.transaction(|tx| tx.mark_delivered(hash).map(|_| ()))
+    fn mark_delivered(&mut self, hash: &CiphertextHash, now_secs: u64) -> Result<(), MdStoreError> {
+        self.0
+            .transaction(|tx| tx.mark_delivered(hash, now_secs).map(|_| ()))
     }
 }
 

@@ -61,12 +61,13 @@ pub trait ReceiveStore: SessionStores {
         rng: &mut R,
     ) -> Result<ReceiveOutcome, wa_signal::Error>;
 
-    /// The application has the message: forget its plaintext (the hash stays, to refuse
-    /// redeliveries).
+    /// The application acknowledged the message (it processed it, at `now_secs`): forget its
+    /// plaintext (the hash stays, to refuse redeliveries). Until then the message is pending
+    /// and is handed over again after a restart.
     ///
     /// # Errors
     /// A store failure.
-    fn mark_delivered(&mut self, hash: &CiphertextHash) -> Result<(), MdStoreError>;
+    fn mark_delivered(&mut self, hash: &CiphertextHash, now_secs: u64) -> Result<(), MdStoreError>;
 }
 
 /// The messenger's tunables.
@@ -95,8 +96,8 @@ impl Default for MessengerConfig {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum MessengerEvent {
-    /// A message arrived (decrypted and buffered; hand it on, then
-    /// [`ReceiveStore::mark_delivered`] its `hash`).
+    /// A message arrived (decrypted and buffered; hand it on, and once the application has
+    /// processed it, [`ReceiveStore::mark_delivered`] its `hash`).
     Message {
         /// The message id.
         id: String,
@@ -113,6 +114,10 @@ pub enum MessengerEvent {
         message: Box<Message>,
         /// The decrypt buffer's key.
         hash: CiphertextHash,
+        /// This may be a second hand-over: the message was handed to the application before
+        /// the process stopped, without being acknowledged (as AMQP's `redelivered`). An
+        /// application whose effects are not idempotent checks its own record of `id` then.
+        redelivered: bool,
     },
     /// The server acknowledged a message we sent (`error` when it refused it).
     Sent {
@@ -335,10 +340,18 @@ impl Messenger {
         self.events.pop_front()
     }
 
-    /// Re-emits a message that was decrypted and buffered but never handed to the application
-    /// (the process stopped in between): `sender`, `id` and the padded plaintext as the decrypt
-    /// buffer kept them. The server time is not kept, so the event's `timestamp` is 0.
-    pub fn replay(&mut self, sender: &str, id: &str, hash: CiphertextHash, padded: &[u8]) {
+    /// Re-emits a message that was decrypted and buffered but never acknowledged by the
+    /// application (the process stopped in between): `sender`, `id` and the padded plaintext as
+    /// the decrypt buffer kept them; `redelivered` when the buffer records an earlier hand-over.
+    /// The server time is not kept, so the event's `timestamp` is 0.
+    pub fn replay(
+        &mut self,
+        sender: &str,
+        id: &str,
+        hash: CiphertextHash,
+        padded: &[u8],
+        redelivered: bool,
+    ) {
         let incoming = IncomingMessage {
             id: id.to_owned(),
             sender: sender.to_owned(),
@@ -349,7 +362,7 @@ impl Messenger {
             sender_pn: None,
             encs: Vec::new(),
         };
-        self.deliver(&incoming, hash, padded);
+        self.deliver(&incoming, hash, padded, redelivered);
     }
 
     /// Tells the sender of messages `ids` in chat `chat` (a user JID) that we read them.
@@ -678,7 +691,7 @@ impl Messenger {
                 Ok(Some(outcome)) => {
                     received = true;
                     if let ReceiveOutcome::New { hash, plaintext } = outcome {
-                        self.deliver(&incoming, hash, &plaintext);
+                        self.deliver(&incoming, hash, &plaintext, false);
                     }
                 }
                 Ok(None) => return, // the store failed: leave it unacked for redelivery
@@ -769,7 +782,13 @@ impl Messenger {
         }
     }
 
-    fn deliver(&mut self, incoming: &IncomingMessage, hash: CiphertextHash, padded: &[u8]) {
+    fn deliver(
+        &mut self,
+        incoming: &IncomingMessage,
+        hash: CiphertextHash,
+        padded: &[u8],
+        redelivered: bool,
+    ) {
         let parsed = wa_signal::unpad(padded)
             .ok()
             .and_then(|body| Message::decode(body).ok());
@@ -804,6 +823,7 @@ impl Messenger {
             timestamp: incoming.timestamp,
             message: Box::new(message),
             hash,
+            redelivered,
         });
     }
 

@@ -109,6 +109,12 @@ pub trait AppStateStore {
 }
 
 /// A decrypted incoming message waiting for (or past) delivery to the application.
+///
+/// An entry goes through three states, each written in its own transaction: decrypted
+/// (`handed == false`, `delivered == false`), handed to the application at least once
+/// (`handed`, written *before* the hand-over, so a hand-over after a crash knows it may be a
+/// second one), and acknowledged by the application (`delivered`, plaintext wiped,
+/// `delivered_at` set). Only the last state is final; see [`DecryptBufferStore`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct DecryptedMessage {
     /// The sender (JID).
@@ -117,8 +123,28 @@ pub struct DecryptedMessage {
     pub id: String,
     /// The plaintext (empty once delivered: the entry then only remembers the hash).
     pub plaintext: Vec<u8>,
-    /// Whether the application has taken it.
+    /// Whether the application has acknowledged it.
     pub delivered: bool,
+    /// Whether it was (possibly) handed to the application before: a later hand-over is then a
+    /// redelivery.
+    pub handed: bool,
+    /// When the application acknowledged it (seconds since the epoch; 0 while pending, and for
+    /// entries written before this field existed).
+    pub delivered_at: u64,
+}
+
+impl DecryptedMessage {
+    /// A freshly decrypted entry: neither handed over nor delivered.
+    pub fn new(sender: &str, id: &str, plaintext: Vec<u8>) -> DecryptedMessage {
+        DecryptedMessage {
+            sender: sender.to_owned(),
+            id: id.to_owned(),
+            plaintext,
+            delivered: false,
+            handed: false,
+            delivered_at: 0,
+        }
+    }
 }
 
 impl Drop for DecryptedMessage {
@@ -134,6 +160,8 @@ impl fmt::Debug for DecryptedMessage {
             .field("id", &self.id)
             .field("plaintext_len", &self.plaintext.len())
             .field("delivered", &self.delivered)
+            .field("handed", &self.handed)
+            .field("delivered_at", &self.delivered_at)
             .finish()
     }
 }
@@ -141,7 +169,20 @@ impl fmt::Debug for DecryptedMessage {
 /// The SHA-256 of an incoming ciphertext: the decrypt buffer's key.
 pub type CiphertextHash = [u8; 32];
 
+/// How long an acknowledged entry is kept (as a tombstone without plaintext) before
+/// [`DecryptBufferStore::prune_delivered`] may remove it: 30 days, the time WhatsApp's server
+/// keeps an undelivered message in its offline queue. Within it, a redelivered ciphertext is
+/// recognised by its hash (answered with a receipt, not decrypted, not handed over again);
+/// after it, the Signal session refuses the consumed message key anyway.
+pub const DELIVERED_KEEP_SECS: u64 = 30 * 24 * 3600;
+
 /// The incoming decrypt buffer, keyed by the hash of the ciphertext.
+///
+/// The hand-over contract: an entry is pending from its decryption until the application
+/// acknowledges it ([`DecryptBufferStore::mark_delivered`]); pending entries are handed over
+/// again after a restart, flagged as redeliveries when [`DecryptBufferStore::mark_handed`] ran
+/// before. So every message reaches the application at least once, a second hand-over is
+/// always flagged, and a ciphertext is decrypted once.
 pub trait DecryptBufferStore {
     /// Buffers a decrypted message (replacing an entry with the same hash).
     fn buffer_decrypted(
@@ -153,8 +194,15 @@ pub trait DecryptBufferStore {
     fn decrypted(&self, hash: &CiphertextHash) -> StoreResult<Option<DecryptedMessage>>;
     /// Entries not delivered yet, in hash order.
     fn undelivered(&self) -> StoreResult<Vec<(CiphertextHash, DecryptedMessage)>>;
-    /// Marks an entry delivered and wipes its plaintext; false if there is none.
-    fn mark_delivered(&mut self, hash: &CiphertextHash) -> StoreResult<bool>;
+    /// Records that an entry is about to be handed to the application (its plaintext stays);
+    /// false if there is none.
+    fn mark_handed(&mut self, hash: &CiphertextHash) -> StoreResult<bool>;
+    /// Marks an entry delivered (acknowledged by the application at `now_secs`, seconds since
+    /// the epoch) and wipes its plaintext; false if there is none.
+    fn mark_delivered(&mut self, hash: &CiphertextHash, now_secs: u64) -> StoreResult<bool>;
+    /// Removes delivered entries acknowledged before `before_secs` (pending entries always
+    /// stay); returns how many went. See [`DELIVERED_KEEP_SECS`] for the window to keep.
+    fn prune_delivered(&mut self, before_secs: u64) -> StoreResult<usize>;
 }
 
 /// What an outbox entry carries.
