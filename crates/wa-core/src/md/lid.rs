@@ -210,21 +210,22 @@ impl Addressing {
         // The alternative is the other form of the sender: which attribute carries it follows
         // the sender's own form, and a mode that names the other form is a contradiction.
         let sender_is_lid = is_lid(&sender);
-        match (mode, sender_is_lid, is_pn(&sender)) {
-            (Some(AddressingMode::Lid), false, _) | (Some(AddressingMode::Pn), true, _) => {
-                return Err(LidError::Mismatch {
-                    attr: "addressing_mode",
-                });
-            }
-            _ => {}
+        if matches!(
+            (mode, sender_is_lid),
+            (Some(AddressingMode::Lid), false) | (Some(AddressingMode::Pn), true)
+        ) {
+            return Err(LidError::Mismatch {
+                attr: "addressing_mode",
+            });
         }
-        let alt_attr = match (in_group, sender_is_lid) {
-            (true, true) => Some(("participant_pn", Form::Pn)),
-            (true, false) => Some(("participant_lid", Form::Lid)),
-            (false, true) => Some(("sender_pn", Form::Pn)),
-            (false, false) => Some(("sender_lid", Form::Lid)),
-        }
-        .filter(|_| sender_is_lid || is_pn(&sender));
+        // A sender that is neither (a bot, a newsletter) has no alternative form.
+        let alt_attr = match (in_group, sender_is_lid, is_pn(&sender)) {
+            (true, true, _) => Some(("participant_pn", Form::Pn)),
+            (true, false, true) => Some(("participant_lid", Form::Lid)),
+            (false, true, _) => Some(("sender_pn", Form::Pn)),
+            (false, false, true) => Some(("sender_lid", Form::Lid)),
+            (_, false, false) => None,
+        };
         let sender_alt = match alt_attr {
             Some((attr, form)) => match attr_jid(node, attr, form)? {
                 Some(alt) => {
