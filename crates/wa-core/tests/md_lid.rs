@@ -454,7 +454,7 @@ fn contact_moves_from_pn_to_lid_with_one_session_and_lid_chats_answer_by_lid() {
     // 1. No LIDs yet: Bob writes to Alice by phone number; sessions under PN addresses.
     let one = w.send(BOB, &alice_pn_user, "one");
     assert_eq!(enc_types(&one), ["pkmsg"]);
-    assert_eq!(w.devices[ALICE].store.sessions(), [bob_pn_addr.clone()]);
+    assert_eq!(w.devices[ALICE].store.sessions(), std::slice::from_ref(&bob_pn_addr));
     assert_eq!(w.devices[BOB].store.sessions(), [format!("{ALICE_PN}.1")]);
 
     // 2. The server now gives LIDs. Bob's usync answer teaches him Alice's LID (and his own),
@@ -472,7 +472,7 @@ fn contact_moves_from_pn_to_lid_with_one_session_and_lid_chats_answer_by_lid() {
         Some(ALICE_LID),
         "map from usync"
     );
-    assert_eq!(w.devices[BOB].store.sessions(), [alice_lid_addr.clone()]);
+    assert_eq!(w.devices[BOB].store.sessions(), std::slice::from_ref(&alice_lid_addr));
     // Alice learns Bob's LID from `sender_lid`, moves his session, and decrypts with it: the
     // one-time prekey of Bob's first pkmsg is spent, so only the moved session can open it.
     assert_eq!(
@@ -484,7 +484,7 @@ fn contact_moves_from_pn_to_lid_with_one_session_and_lid_chats_answer_by_lid() {
         Some(BOB_PN),
         "map from attributes"
     );
-    assert_eq!(w.devices[ALICE].store.sessions(), [bob_lid_addr.clone()]);
+    assert_eq!(w.devices[ALICE].store.sessions(), std::slice::from_ref(&bob_lid_addr));
     assert_eq!(
         w.received(ALICE),
         [
@@ -603,7 +603,7 @@ fn attributes_give_both_forms_and_the_map() {
         lid: "100000000000042".into(),
         pn: "4915000002".into(),
     };
-    assert_eq!(a.pairs(), [pair.clone()]);
+    assert_eq!(a.pairs(), std::slice::from_ref(&pair));
     // 1:1, PN-addressed with `sender_lid`.
     let a = Addressing::parse(&message(&[
         ("from", "4915000002@s.whatsapp.net"),
@@ -611,7 +611,7 @@ fn attributes_give_both_forms_and_the_map() {
         ("addressing_mode", "pn"),
     ]))
     .unwrap();
-    assert_eq!(a.pairs(), [pair.clone()]);
+    assert_eq!(a.pairs(), std::slice::from_ref(&pair));
     // A group: `participant` and `participant_pn`.
     let a = Addressing::parse(&message(&[
         ("from", "120363000000000001@g.us"),
