@@ -454,7 +454,10 @@ fn contact_moves_from_pn_to_lid_with_one_session_and_lid_chats_answer_by_lid() {
     // 1. No LIDs yet: Bob writes to Alice by phone number; sessions under PN addresses.
     let one = w.send(BOB, &alice_pn_user, "one");
     assert_eq!(enc_types(&one), ["pkmsg"]);
-    assert_eq!(w.devices[ALICE].store.sessions(), std::slice::from_ref(&bob_pn_addr));
+    assert_eq!(
+        w.devices[ALICE].store.sessions(),
+        std::slice::from_ref(&bob_pn_addr)
+    );
     assert_eq!(w.devices[BOB].store.sessions(), [format!("{ALICE_PN}.1")]);
 
     // 2. The server now gives LIDs. Bob's usync answer teaches him Alice's LID (and his own),
@@ -472,7 +475,10 @@ fn contact_moves_from_pn_to_lid_with_one_session_and_lid_chats_answer_by_lid() {
         Some(ALICE_LID),
         "map from usync"
     );
-    assert_eq!(w.devices[BOB].store.sessions(), std::slice::from_ref(&alice_lid_addr));
+    assert_eq!(
+        w.devices[BOB].store.sessions(),
+        std::slice::from_ref(&alice_lid_addr)
+    );
     // Alice learns Bob's LID from `sender_lid`, moves his session, and decrypts with it: the
     // one-time prekey of Bob's first pkmsg is spent, so only the moved session can open it.
     assert_eq!(
@@ -484,7 +490,10 @@ fn contact_moves_from_pn_to_lid_with_one_session_and_lid_chats_answer_by_lid() {
         Some(BOB_PN),
         "map from attributes"
     );
-    assert_eq!(w.devices[ALICE].store.sessions(), std::slice::from_ref(&bob_lid_addr));
+    assert_eq!(
+        w.devices[ALICE].store.sessions(),
+        std::slice::from_ref(&bob_lid_addr)
+    );
     assert_eq!(
         w.received(ALICE),
         [
