@@ -414,3 +414,57 @@ pub fn session_address<S: LidStore + ?Sized>(
     }
     Ok(Some(lid))
 }
+
+/// [`session_address`] of a device JID given as a string; `None` for a JID without a user, or
+/// when the store fails (the caller then has no session to use).
+pub fn session_address_of<S: LidStore + ?Sized>(
+    store: &mut S,
+    device: &str,
+) -> Option<ProtocolAddress> {
+    let jid: Jid = device.parse().ok()?;
+    session_address(store, &jid).ok().flatten()
+}
+
+/// The LID chat to send to instead of the phone-number user `to`, when the chat with `to` is
+/// LID-addressed and its LID is known.
+pub fn lid_chat<S: LidStore + ?Sized>(store: &S, to: &str) -> Option<String> {
+    let jid: Jid = to.parse().ok()?;
+    if !is_pn(&jid) || store.addressing_mode(&jid.user).ok()? != Some(AddressingMode::Lid) {
+        return None;
+    }
+    let lid = store.lid_for_pn(&jid.user).ok()??;
+    Some(format!("{lid}@lid"))
+}
+
+/// Learns what a stanza's addressing attributes say: the LID ↔ phone-number pairs, and how the
+/// one-to-one chat is addressed (the peer's chat; for `own` devices' messages, the chat they
+/// wrote to).
+///
+/// # Errors
+/// A store failure.
+pub fn learn_addressing<S: LidStore + ?Sized>(
+    store: &mut S,
+    addressing: &Addressing,
+    own: bool,
+) -> StoreResult<()> {
+    for pair in addressing.pairs() {
+        learn(store, &pair)?;
+    }
+    let Some(mode) = addressing.mode else {
+        return Ok(());
+    };
+    let chat_pn = match own {
+        false => addressing.sender_pn(),
+        true => addressing
+            .recipient
+            .iter()
+            .chain(&addressing.recipient_alt)
+            .find(|j| is_pn(j)),
+    };
+    if let Some(pn) = chat_pn {
+        if store.addressing_mode(&pn.user)? != Some(mode) {
+            store.store_addressing_mode(&pn.user, mode)?;
+        }
+    }
+    Ok(())
+}

@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use super::credentials::Credentials;
 use super::lid::{self, Addressing, LidError};
 use super::stanza::{self, EncPart, IncomingMessage, Receipt, ReceiptKind, RetryKeys, ServerAck};
-use super::store::{AddressingMode, CiphertextHash, LidStore, MdStoreError};
+use super::store::{CiphertextHash, LidStore, MdStoreError};
 use super::usync::{self, FetchedBundle};
 
 const SERVER: &str = "s.whatsapp.net";
@@ -533,7 +533,7 @@ impl Messenger {
                 };
                 // A chat the peer addresses by LID gets our message by LID too.
                 let asked = pending.to.clone();
-                if let Some(lid_to) = lid_chat(store, &asked) {
+                if let Some(lid_to) = lid::lid_chat(store, &asked) {
                     pending.to = lid_to;
                 }
                 let mut devices = Vec::new();
@@ -684,37 +684,6 @@ impl Messenger {
         })
     }
 
-    /// Learns what a stanza's addressing attributes say: the LID ↔ phone-number pairs, and how
-    /// the one-to-one chat is addressed (the peer's chat, or for our own devices' messages the
-    /// chat they wrote to).
-    fn learn_addressing<S: ReceiveStore>(
-        &self,
-        store: &mut S,
-        addressing: &Addressing,
-    ) -> Result<(), MdStoreError> {
-        for pair in addressing.pairs() {
-            lid::learn(store, &pair)?;
-        }
-        let Some(mode) = addressing.mode else {
-            return Ok(());
-        };
-        let own = self.is_own(&addressing.sender.to_string());
-        let chat_pn = match own {
-            false => addressing.sender_pn(),
-            true => addressing
-                .recipient
-                .iter()
-                .chain(&addressing.recipient_alt)
-                .find(|j| lid::is_pn(j)),
-        };
-        if let Some(pn) = chat_pn {
-            if store.addressing_mode(&pn.user)? != Some(mode) {
-                store.store_addressing_mode(&pn.user, mode)?;
-            }
-        }
-        Ok(())
-    }
-
     fn remember_sent(&mut self, id: String, to: String, message: Message) {
         if self.sent.len() >= self.config.resend_cache {
             if let Some((old, _, _)) = self.sent.pop_front() {
@@ -760,7 +729,7 @@ impl Messenger {
             return;
         };
         let learned = match &addressing {
-            Some(a) => self.learn_addressing(store, a),
+            Some(a) => lid::learn_addressing(store, a, self.is_own(&a.sender.to_string())),
             None => Ok(()),
         };
         // The session of the sending device, under its LID address when known.
@@ -1032,26 +1001,12 @@ impl Messenger {
     }
 }
 
-/// The address the session of `device` lives under (its LID address once known; see
-/// [`lid::session_address`]); `None` for a JID without a user or when the store fails.
 fn session_addr<S: ReceiveStore>(store: &mut S, device: &str) -> Option<ProtocolAddress> {
-    let jid: Jid = device.parse().ok()?;
-    lid::session_address(store, &jid).ok().flatten()
+    lid::session_address_of(store, device)
 }
 
 fn has_session<S: ReceiveStore>(store: &mut S, device: &str) -> bool {
     session_addr(store, device)
         .and_then(|a| store.load_session(&a).ok().flatten())
         .is_some_and(|r| r.has_current_session())
-}
-
-/// The LID chat to send to instead of the phone-number user `to`, when the chat with `to` is
-/// LID-addressed and its LID is known.
-fn lid_chat<S: ReceiveStore>(store: &S, to: &str) -> Option<String> {
-    let jid: Jid = to.parse().ok()?;
-    if !lid::is_pn(&jid) || store.addressing_mode(&jid.user).ok()? != Some(AddressingMode::Lid) {
-        return None;
-    }
-    let lid = store.lid_for_pn(&jid.user).ok()??;
-    Some(format!("{lid}@lid"))
 }
