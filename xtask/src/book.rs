@@ -20,6 +20,7 @@
 mod binary;
 mod crypto;
 mod md;
+mod md_lid;
 mod md_messages;
 mod md_pairing;
 mod md_sim;
@@ -57,6 +58,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(media::GENERATORS);
     all.extend(md::GENERATORS);
     all.extend(md_messages::GENERATORS);
+    all.extend(md_lid::GENERATORS);
     all.extend(md_pairing::GENERATORS);
     all.extend(md_sim::GENERATORS);
     all.extend(signal::GENERATORS);

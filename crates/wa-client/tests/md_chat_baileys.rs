@@ -840,3 +840,123 @@ async fn baileys_and_our_client_chat_both_ways() {
     baileys.quit().await;
     handle.shutdown().await;
 }
+
+/// Our client's LID user (`lid@lid`), as the server gave it at pairing.
+fn own_lid_user(device: &MdDevice) -> String {
+    let lid = device
+        .credentials()
+        .account
+        .as_ref()
+        .and_then(|a| a.lid.as_ref())
+        .expect("the server gave us a LID");
+    format!("{}@lid", lid.user)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baileys_and_our_client_chat_by_lid_both_ways() {
+    if node_missing() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let auth = tmp.path().join("baileys-auth");
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let (mut ours, store) = paired_peer(&handle, PHONE_B).await;
+    let mut baileys = Baileys::start(&handle, &auth, PHONE_A).await;
+    let our_lid = own_lid_user(&ours.device);
+    let baileys_lid = baileys
+        .seen
+        .iter()
+        .find_map(|v| v["ready"]["lid"].as_str())
+        .expect("Baileys knows its LID");
+    let baileys_lid: wa_binary::Jid = baileys_lid.parse().unwrap();
+    let baileys_lid_user = format!("{}@lid", baileys_lid.user);
+
+    // Baileys → our LID: delivered LID-addressed; we decrypt it and see both of its forms.
+    let from_baileys = baileys.send(&our_lid, "lid hello from baileys").await;
+    ours.until("Baileys' LID-addressed message", |s| {
+        has_text(s, "lid hello from baileys")
+    })
+    .await;
+    let event = ours
+        .seen
+        .iter()
+        .find(|e| matches!(e, MessengerEvent::Message { id, .. } if *id == from_baileys))
+        .unwrap();
+    let MessengerEvent::Message {
+        sender, sender_alt, ..
+    } = event
+    else {
+        unreachable!()
+    };
+    let sender: wa_binary::Jid = sender.parse().unwrap();
+    assert_eq!(
+        (sender.user.as_str(), sender.server.as_str()),
+        (baileys_lid.user.as_str(), "lid"),
+        "from Baileys' LID device"
+    );
+    let alt: wa_binary::Jid = sender_alt.as_deref().expect("sender_pn").parse().unwrap();
+    assert_eq!(alt.user, PHONE_A.to_string());
+    assert_eq!(alt.device, sender.device);
+    {
+        use wa_core::md::store::LidStore as _;
+        assert_eq!(
+            store.lid_for_pn(&PHONE_A.to_string()).unwrap().as_deref(),
+            Some(baileys_lid.user.as_str()),
+            "the map learned from the attributes, in our store"
+        );
+    }
+
+    // We answer Baileys' phone number: the chat is LID-addressed, so it goes to the LID.
+    let reply = ours.send(&user(PHONE_A), "lid reply from us").await;
+    baileys
+        .until("our LID-addressed reply", |s| {
+            s.iter().any(|v| v["msg"]["text"] == "lid reply from us")
+        })
+        .await;
+    let got = baileys
+        .seen
+        .iter()
+        .find(|v| v["msg"]["text"] == "lid reply from us")
+        .unwrap();
+    assert_eq!(got["msg"]["id"], reply.as_str());
+    assert!(
+        got["msg"]["from"].as_str().unwrap().ends_with("@lid"),
+        "Baileys got it from our LID: {got}"
+    );
+    ours.until("Baileys' delivery receipt", |s| delivered(s, &reply))
+        .await;
+
+    // And once more each way, straight to the LIDs.
+    baileys.send(&our_lid, "lid second from baileys").await;
+    ours.send(&baileys_lid_user, "lid second from us").await;
+    ours.until("second", |s| has_text(s, "lid second from baileys"))
+        .await;
+    baileys
+        .until("second reply", |s| {
+            s.iter().any(|v| v["msg"]["text"] == "lid second from us")
+        })
+        .await;
+    ours.device
+        .serve_for(Duration::from_millis(500), &ours.tx)
+        .await
+        .unwrap();
+    while let Ok(e) = ours.rx.try_recv() {
+        ours.seen.push(e);
+    }
+    for text in ["lid hello from baileys", "lid second from baileys"] {
+        assert_eq!(count_text(&ours.seen, text), 1, "{text} exactly once");
+    }
+    for text in ["lid reply from us", "lid second from us"] {
+        assert_eq!(baileys.count_text(text), 1, "{text} exactly once");
+    }
+    assert!(
+        !ours.seen.iter().any(|e| matches!(
+            e,
+            MessengerEvent::DecryptFailed { .. } | MessengerEvent::AddressingRefused { .. }
+        )),
+        "{:#?}",
+        ours.seen
+    );
+    baileys.quit().await;
+    handle.shutdown().await;
+}

@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use sha2::{Digest as _, Sha256};
 use wa_binary::{Jid, Node};
 use wa_core::md::stanza::{self, ReceiptKind};
-use wa_core::md::store::{CiphertextHash, MdStoreError};
+use wa_core::md::store::{AddressingMode, CiphertextHash, LidStore, MdStoreError};
 use wa_core::md::usync;
 use wa_core::md::{
     Account, Credentials, Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore,
@@ -97,6 +97,36 @@ impl ReceiveStore for Mem {
     fn mark_delivered(&mut self, hash: &CiphertextHash, _now: u64) -> Result<(), MdStoreError> {
         self.buffer.insert(*hash, true);
         Ok(())
+    }
+}
+
+/// These tests address every device by phone number (their router gives no LIDs): the map stays
+/// empty, so every session stays under its phone-number address. LID addressing is tested in
+/// `md_lid.rs` against a store that keeps the map.
+impl LidStore for Mem {
+    fn store_lid_mapping(&mut self, _lid: &str, _pn: &str) -> Result<(), MdStoreError> {
+        Err(MdStoreError::msg("no LID map in the phone-number tests"))
+    }
+    fn pn_for_lid(&self, _lid: &str) -> Result<Option<String>, MdStoreError> {
+        Ok(None)
+    }
+    fn lid_for_pn(&self, _pn: &str) -> Result<Option<String>, MdStoreError> {
+        Ok(None)
+    }
+    fn store_addressing_mode(&mut self, _: &str, _: AddressingMode) -> Result<(), MdStoreError> {
+        Err(MdStoreError::msg(
+            "no addressing modes in the phone-number tests",
+        ))
+    }
+    fn addressing_mode(&self, _user: &str) -> Result<Option<AddressingMode>, MdStoreError> {
+        Ok(None)
+    }
+    fn migrate_session(
+        &mut self,
+        _: &ProtocolAddress,
+        _: &ProtocolAddress,
+    ) -> Result<bool, MdStoreError> {
+        Ok(false)
     }
 }
 

@@ -284,3 +284,89 @@ fn queues_are_bounded() {
         "the oldest were dropped"
     );
 }
+
+#[test]
+fn addressing_follows_the_chat_lid_or_phone_number() {
+    let mut server = server();
+    login(&mut server, 1, A, 1);
+    login(&mut server, 2, A, 2);
+    login(&mut server, 3, B, 1);
+    let mut lid = |jid: &str| {
+        let q = Node::new("iq")
+            .attr("id", "q")
+            .attr("xmlns", "usync")
+            .attr("type", "get")
+            .children([usync::device_query("s", &[jid.to_owned()])]);
+        let answer = sent_to(&server.node(1, &q, 100), 1);
+        usync::parse_device_answer(&answer[0]).unwrap()[0]
+            .lid
+            .clone()
+            .unwrap()
+    };
+    let (a_lid, b_lid) = (
+        lid(&format!("{A}@s.whatsapp.net")),
+        lid(&format!("{B}@s.whatsapp.net")),
+    );
+    let (a_lid_user, b_lid_user) = (
+        a_lid.trim_end_matches("@lid").to_owned(),
+        b_lid.trim_end_matches("@lid").to_owned(),
+    );
+    // To B's LID: LID-addressed, with the phone number beside it.
+    let node = message(
+        "L1",
+        &b_lid,
+        &[
+            (&format!("{b_lid_user}:1@lid"), enc("pkmsg", 1)),
+            (&format!("{A}:2@s.whatsapp.net"), enc("pkmsg", 2)),
+        ],
+    );
+    let outs = server.node(1, &node, 200);
+    let got = &sent_to(&outs, 3)[0];
+    assert_eq!(
+        got.optional_str("from"),
+        Some(format!("{a_lid_user}:1@lid").as_str())
+    );
+    assert_eq!(
+        got.optional_str("sender_pn"),
+        Some(format!("{A}@s.whatsapp.net").as_str())
+    );
+    assert_eq!(got.optional_str("addressing_mode"), Some("lid"));
+    assert_eq!(got.optional_str("sender_lid"), None);
+    let own = &sent_to(&outs, 2)[0];
+    assert_eq!(own.optional_str("recipient"), Some(b_lid.as_str()));
+    assert_eq!(
+        own.optional_str("peer_recipient_pn"),
+        Some(format!("{B}@s.whatsapp.net").as_str())
+    );
+    // B's receipt to A's LID comes from B's LID device.
+    let receipt = Node::new("receipt")
+        .attr("id", "L1")
+        .attr("to", format!("{a_lid_user}:1@lid"));
+    let outs = server.node(3, &receipt, 210);
+    assert_eq!(
+        sent_to(&outs, 1)[0].optional_str("from"),
+        Some(format!("{b_lid_user}:1@lid").as_str())
+    );
+    // To B's phone number: phone-number-addressed, with the LID beside it.
+    let node = message(
+        "P1",
+        &format!("{B}@s.whatsapp.net"),
+        &[(&format!("{B}:1@s.whatsapp.net"), enc("msg", 3))],
+    );
+    let got = &sent_to(&server.node(1, &node, 220), 3)[0];
+    assert_eq!(
+        got.optional_str("from"),
+        Some(format!("{A}:1@s.whatsapp.net").as_str())
+    );
+    assert_eq!(got.optional_str("sender_lid"), Some(a_lid.as_str()));
+    assert_eq!(got.optional_str("addressing_mode"), Some("pn"));
+    // What the router writes passes wa-core's checks and teaches the right pair.
+    let addressing = wa_core::md::lid::Addressing::parse(got).unwrap();
+    assert_eq!(
+        addressing.pairs(),
+        [wa_core::md::lid::LidPair {
+            lid: a_lid_user,
+            pn: A.to_string()
+        }]
+    );
+}

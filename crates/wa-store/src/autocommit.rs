@@ -3,9 +3,9 @@
 //! [`Store::transaction`] instead.
 
 use wa_core::md::store::{
-    AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore, CiphertextHash, Contact,
-    ContactStore, DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore, MdStoreError,
-    MessageSecretStore, OutboxEntry, OutboxStore,
+    AddressingMode, AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore,
+    CiphertextHash, Contact, ContactStore, DecryptBufferStore, DecryptedMessage, DeviceStore,
+    LidStore, MdStoreError, MessageSecretStore, OutboxEntry, OutboxStore,
 };
 use wa_crypto::KeyPair;
 use wa_signal::{
@@ -97,6 +97,15 @@ impl LidStore for Store {
     }
     fn lid_for_pn(&self, pn: &str) -> MResult<Option<String>> {
         self.transaction(|tx| tx.lid_for_pn(pn))
+    }
+    fn store_addressing_mode(&mut self, user: &str, mode: AddressingMode) -> MResult<()> {
+        self.transaction(|tx| tx.store_addressing_mode(user, mode))
+    }
+    fn addressing_mode(&self, user: &str) -> MResult<Option<AddressingMode>> {
+        self.transaction(|tx| tx.addressing_mode(user))
+    }
+    fn migrate_session(&mut self, from: &ProtocolAddress, to: &ProtocolAddress) -> MResult<bool> {
+        self.transaction(|tx| tx.migrate_session(from, to))
     }
 }
 

@@ -7,14 +7,14 @@
 use std::sync::Arc;
 
 use wa_core::md::store::{
-    AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore, Contact, ContactStore,
-    DELIVERED_KEEP_SECS, DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore,
+    AddressingMode, AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore, Contact,
+    ContactStore, DELIVERED_KEEP_SECS, DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore,
     MessageSecretStore, OutboxEntry, OutboxKind, OutboxStore,
 };
 use wa_signal::conformance::TestRng;
 use wa_signal::{
-    InMemoryStore, KeyPair, MessageKind, PreKey, PreKeyBundle, PreKeyStore, ProtocolAddress,
-    PublicKey, SessionStore, SignedPreKey, SignedPreKeyStore,
+    IdentityStore as _, InMemoryStore, KeyPair, MessageKind, PreKey, PreKeyBundle, PreKeyStore,
+    ProtocolAddress, PublicKey, SessionStore, SignedPreKey, SignedPreKeyStore,
 };
 
 use crate::{
@@ -47,6 +47,75 @@ pub fn check_lid(store: &mut Store) {
     store.store_lid_mapping("200", "4915").unwrap();
     assert_eq!(store.lid_for_pn("4915").unwrap().as_deref(), Some("200"));
     assert_eq!(store.pn_for_lid("100").unwrap(), None, "old LID unmapped");
+    // The chat's addressing mode (v3): absent, set, replaced; per user.
+    assert_eq!(store.addressing_mode("4915").unwrap(), None);
+    store
+        .store_addressing_mode("4915", AddressingMode::Lid)
+        .unwrap();
+    assert_eq!(
+        store.addressing_mode("4915").unwrap(),
+        Some(AddressingMode::Lid)
+    );
+    assert_eq!(store.addressing_mode("4916").unwrap(), None);
+    store
+        .store_addressing_mode("4915", AddressingMode::Pn)
+        .unwrap();
+    assert_eq!(
+        store.addressing_mode("4915").unwrap(),
+        Some(AddressingMode::Pn)
+    );
+}
+
+/// A session under a phone-number address moves to the LID address whole (the next message of
+/// the same session decrypts there), with its identity; the old rows are gone; a second move
+/// finds nothing; a LID session that already exists is kept over a stale phone-number one.
+pub fn check_lid_session_migration(store: &mut Store) {
+    let mut rng = TestRng::new(23);
+    let (mut alice, bob_addr, _) = pair(store, &mut rng);
+    let pn = ProtocolAddress::new("4915", 2);
+    let lid = ProtocolAddress::new("100_1", 2);
+    let first = wa_signal::encrypt(&mut alice, &bob_addr, b"one").unwrap();
+    let plain = wa_signal::decrypt(store, &pn, first.kind, &first.bytes, &mut rng).unwrap();
+    assert_eq!(plain, b"one");
+    let identity = store.identity(&pn).unwrap().expect("identity saved");
+    assert!(store.migrate_session(&pn, &lid).unwrap(), "moved");
+    assert!(
+        store.load_session(&pn).unwrap().is_none(),
+        "no PN session left"
+    );
+    assert!(
+        store.identity(&pn).unwrap().is_none(),
+        "no PN identity left"
+    );
+    assert_eq!(store.identity(&lid).unwrap(), Some(identity));
+    let second = wa_signal::encrypt(&mut alice, &bob_addr, b"two").unwrap();
+    // Still a pkmsg (alice has heard nothing back) on the same base key, whose one-time prekey
+    // the first message used up: only the moved session can open it.
+    assert!(store.load_pre_key(100).unwrap().is_none());
+    let plain = wa_signal::decrypt(store, &lid, second.kind, &second.bytes, &mut rng).unwrap();
+    assert_eq!(plain, b"two", "the moved session decrypts its next message");
+    assert!(
+        !store.migrate_session(&pn, &lid).unwrap(),
+        "nothing left to move"
+    );
+    // A stale PN copy beside a live LID session: the LID one stays, the PN one goes.
+    let record = store.load_session(&lid).unwrap().unwrap();
+    let stale = ProtocolAddress::new("4915", 3);
+    let live = ProtocolAddress::new("100_1", 3);
+    store.store_session(&live, &record).unwrap();
+    let third = wa_signal::encrypt(&mut alice, &bob_addr, b"three").unwrap();
+    wa_signal::decrypt(store, &lid, third.kind, &third.bytes, &mut rng).unwrap();
+    let newer = store.load_session(&lid).unwrap().unwrap();
+    store.store_session(&stale, &newer).unwrap();
+    assert!(
+        !store.migrate_session(&stale, &live).unwrap(),
+        "kept the LID session"
+    );
+    assert!(store.load_session(&stale).unwrap().is_none());
+    assert_eq!(
+        store.load_session(&live).unwrap().unwrap().to_bytes(),
+        record.to_bytes()
+    );
 }
 
 /// App-state sync keys and versions.
@@ -465,6 +534,7 @@ macro_rules! store_suite {
     ($make:expr) => {
         $crate::store_suite!(@one $make, md_device, check_device);
         $crate::store_suite!(@one $make, md_lid, check_lid);
+        $crate::store_suite!(@one $make, md_lid_session_migration, check_lid_session_migration);
         $crate::store_suite!(@one $make, md_app_state, check_app_state);
         $crate::store_suite!(@one $make, md_decrypt_buffer, check_decrypt_buffer);
         $crate::store_suite!(@one $make, md_prune_delivered, check_prune_delivered);

@@ -49,6 +49,7 @@ pub fn fill(tx: &mut Tx<'_>) -> Result<(), Error> {
     wa_signal::create_sender_key_distribution(tx, &group(), &mut rng)?;
     tx.save_device(b"device")?;
     tx.store_lid_mapping("1", "2")?;
+    tx.store_addressing_mode("2", wa_core::md::store::AddressingMode::Lid)?;
     tx.store_sync_key(
         b"k",
         &AppStateSyncKey {
@@ -127,6 +128,7 @@ pub fn read_all(tx: &mut Tx<'_>) -> usize {
         tx.load_device().is_ok(),
         tx.pn_for_lid("1").is_ok(),
         tx.lid_for_pn("2").is_ok(),
+        tx.addressing_mode("2").is_ok(),
         tx.sync_key(b"k").is_ok(),
         tx.app_state_version("regular").is_ok(),
         tx.decrypted(&HASH).is_ok(),

@@ -11,11 +11,16 @@
 //!   entries, filled from the v1 buffer (byte 1 of a stored entry is its `delivered` flag), so
 //!   listing what is pending no longer reads every delivered entry ever kept (with thousands of
 //!   them that scan made each delivery slower: seen in the PostgreSQL crash soak).
+//! - v3: `addressing`: the addressing mode (`pn` or `lid`) of each one-to-one chat, by the
+//!   peer's phone-number user part, so that a reply after a restart goes out in the form the
+//!   chat uses (WhatsApp moved most chats to LIDs). The LID map itself dates from v1; sessions
+//!   move from phone-number to LID addresses row by row as LIDs become known, so v3 rewrites no
+//!   existing row.
 
 use crate::raw::Table;
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// The SQL dialect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +85,7 @@ pub fn statements(version: i64, dialect: Dialect) -> Vec<String> {
                 undelivered = dialect.undelivered()
             ),
         ],
+        3 => vec![create_table(Table::Addressing, dialect)],
         _ => Vec::new(),
     }
 }

@@ -41,11 +41,13 @@ pub enum Table {
     Contacts,
     /// Chats.
     Chats,
+    /// The addressing mode (`pn` or `lid`) of each one-to-one chat, by phone-number user (v3).
+    Addressing,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 16] = [
+    pub const ALL: [Table; 17] = [
         Table::Meta,
         Table::Identities,
         Table::Sessions,
@@ -62,6 +64,7 @@ impl Table {
         Table::MessageSecrets,
         Table::Contacts,
         Table::Chats,
+        Table::Addressing,
     ];
 
     /// The tables the v1 schema creates.
@@ -102,6 +105,7 @@ impl Table {
             Table::MessageSecrets => "message_secrets",
             Table::Contacts => "contacts",
             Table::Chats => "chats",
+            Table::Addressing => "addressing",
         }
     }
 

@@ -4,9 +4,9 @@
 use std::cell::RefCell;
 
 use wa_core::md::store::{
-    AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore, CiphertextHash, Contact,
-    ContactStore, DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore, MdStoreError,
-    MessageSecretStore, OutboxEntry, OutboxStore,
+    AddressingMode, AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore,
+    CiphertextHash, Contact, ContactStore, DecryptBufferStore, DecryptedMessage, DeviceStore,
+    LidStore, MdStoreError, MessageSecretStore, OutboxEntry, OutboxStore,
 };
 use wa_crypto::KeyPair;
 use wa_signal::{
@@ -247,6 +247,40 @@ impl LidStore for Tx<'_> {
     }
     fn lid_for_pn(&self, pn: &str) -> MResult<Option<String>> {
         Ok(self.load(Table::PnToLid, pn.as_bytes(), codec::decode_string)?)
+    }
+    fn store_addressing_mode(&mut self, user: &str, mode: AddressingMode) -> MResult<()> {
+        Ok(self.put(
+            Table::Addressing,
+            user.as_bytes(),
+            &codec::encode_string(mode.as_str()),
+        )?)
+    }
+    fn addressing_mode(&self, user: &str) -> MResult<Option<AddressingMode>> {
+        let Some(value) = self.load(Table::Addressing, user.as_bytes(), codec::decode_string)?
+        else {
+            return Ok(None);
+        };
+        AddressingMode::parse(&value)
+            .map(Some)
+            .ok_or_else(|| MdStoreError::msg(format!("stored addressing mode {value:?}")))
+    }
+    fn migrate_session(&mut self, from: &ProtocolAddress, to: &ProtocolAddress) -> MResult<bool> {
+        let (from_key, to_key) = (address_key(from), address_key(to));
+        let Some(session) = self.get(Table::Sessions, &from_key)? else {
+            return Ok(false);
+        };
+        let moved = self.get(Table::Sessions, &to_key)?.is_none();
+        if moved {
+            self.put(Table::Sessions, &to_key, &session)?;
+        }
+        if let Some(identity) = self.get(Table::Identities, &from_key)? {
+            if self.get(Table::Identities, &to_key)?.is_none() {
+                self.put(Table::Identities, &to_key, &identity)?;
+            }
+            self.delete(Table::Identities, &from_key)?;
+        }
+        self.delete(Table::Sessions, &from_key)?;
+        Ok(moved)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Schema evolution: a database written at v1 (by the v1 migration code path, then filled by a
-//! store at v1) opens with the current build, is upgraded to v2, and keeps every row. A database
-//! newer than this build is refused.
+//! store at v1) opens with the current build, is upgraded to the latest version, and keeps every
+//! row; so does one written at v2 (with a LID map and a session) upgraded to v3. A database newer
+//! than this build is refused.
 
 #![cfg(any(feature = "sqlite", feature = "postgres"))]
 mod common;
@@ -167,4 +168,62 @@ fn postgres_v1_database_upgrades_to_v2() {
         Store::open_postgres(&url, "dev-a"),
         Err(Error::SchemaTooNew { found: 99, .. })
     ));
+}
+
+/// A database written at v2 (LID map and a PN session, no `addressing` table) opens at v3: the
+/// map and the session are intact, and the v3 table takes writes.
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite_v2_database_upgrades_to_v3() {
+    use wa_core::md::store::{AddressingMode, LidStore as _};
+    use wa_signal::SessionStore as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wa.db");
+    let v2 = OpenOptions {
+        schema_target: 2,
+        lease: false,
+    };
+    let pn = wa_signal::ProtocolAddress::new("4915", 2);
+    let record = {
+        let mut old = Store::open_sqlite_with(&path, &v2).unwrap();
+        assert_eq!(old.schema_version().unwrap(), 2);
+        old.save_device(b"credentials v2").unwrap();
+        old.store_lid_mapping("100", "4915").unwrap();
+        // A real session record, made by a bundle exchange in a scratch store.
+        let mut rng = wa_signal::conformance::TestRng::new(5);
+        let scratch = Store::memory();
+        let (alice, bob, _) = wa_store::conformance::pair(&scratch, &mut rng);
+        let record = wa_signal::SessionStore::load_session(&alice, &bob)
+            .unwrap()
+            .unwrap();
+        old.store_session(&pn, &record).unwrap();
+        assert!(
+            old.store_addressing_mode("4915", AddressingMode::Lid)
+                .is_err(),
+            "no v3 table yet"
+        );
+        record.to_bytes()
+    };
+    let mut store = Store::open_sqlite(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(
+        store.load_device().unwrap().as_deref(),
+        Some(&b"credentials v2"[..])
+    );
+    assert_eq!(store.lid_for_pn("4915").unwrap().as_deref(), Some("100"));
+    assert_eq!(store.load_session(&pn).unwrap().unwrap().to_bytes(), record);
+    store
+        .store_addressing_mode("4915", AddressingMode::Lid)
+        .unwrap();
+    assert_eq!(
+        store.addressing_mode("4915").unwrap(),
+        Some(AddressingMode::Lid)
+    );
+    // The session follows the LID on first use, whole.
+    let lid = wa_signal::ProtocolAddress::new("100_1", 2);
+    assert!(store.migrate_session(&pn, &lid).unwrap());
+    assert_eq!(
+        store.load_session(&lid).unwrap().unwrap().to_bytes(),
+        record
+    );
 }

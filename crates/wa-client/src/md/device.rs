@@ -369,8 +369,12 @@ impl MdDevice {
     /// A store error, or no Signal state.
     pub fn reset_session(&mut self, device: &str) -> Result<(), MdDeviceError> {
         let signal = self.signal.as_mut().ok_or(MessengerError::NotPaired)?;
-        let address = wa_core::md::messenger::address_of(device)
-            .ok_or_else(|| MdDeviceError::SignalStore(format!("not a device JID: {device}")))?;
+        let not_a_device = || MdDeviceError::SignalStore(format!("not a device JID: {device}"));
+        let jid: wa_binary::Jid = device.parse().map_err(|_| not_a_device())?;
+        // Where the session lives: under the LID address once the LID is known.
+        let address = wa_core::md::lid::session_address(signal, &jid)
+            .map_err(|e| MdDeviceError::SignalStore(e.to_string()))?
+            .ok_or_else(not_a_device)?;
         signal
             .store_session(&address, &wa_signal::SessionRecord::default())
             .map_err(|e| MdDeviceError::SignalStore(e.to_string()))

@@ -7,7 +7,10 @@
 use std::io;
 use std::sync::Arc;
 
-use wa_core::md::store::{CiphertextHash, DecryptBufferStore as _, DeviceStore as _, MdStoreError};
+use wa_core::md::store::{
+    AddressingMode, CiphertextHash, DecryptBufferStore as _, DeviceStore as _, LidStore,
+    MdStoreError,
+};
 use wa_core::md::{Credentials, ReceiveOutcome, ReceiveStore};
 use wa_crypto::{CryptoRng, KeyPair, RngCore};
 use wa_signal::{
@@ -209,6 +212,37 @@ impl SignedPreKeyStore for SignalState {
     }
     fn store_signed_pre_key(&mut self, key: &SignedPreKey) -> Result<(), StoreError> {
         self.0.transaction(|tx| tx.store_signed_pre_key(key))
+    }
+}
+
+impl LidStore for SignalState {
+    fn store_lid_mapping(&mut self, lid: &str, pn: &str) -> Result<(), MdStoreError> {
+        self.0.transaction(|tx| tx.store_lid_mapping(lid, pn))
+    }
+    fn pn_for_lid(&self, lid: &str) -> Result<Option<String>, MdStoreError> {
+        self.0.transaction(|tx| tx.pn_for_lid(lid))
+    }
+    fn lid_for_pn(&self, pn: &str) -> Result<Option<String>, MdStoreError> {
+        self.0.transaction(|tx| tx.lid_for_pn(pn))
+    }
+    fn store_addressing_mode(
+        &mut self,
+        user: &str,
+        mode: AddressingMode,
+    ) -> Result<(), MdStoreError> {
+        self.0
+            .transaction(|tx| tx.store_addressing_mode(user, mode))
+    }
+    fn addressing_mode(&self, user: &str) -> Result<Option<AddressingMode>, MdStoreError> {
+        self.0.transaction(|tx| tx.addressing_mode(user))
+    }
+    fn migrate_session(
+        &mut self,
+        from: &ProtocolAddress,
+        to: &ProtocolAddress,
+    ) -> Result<bool, MdStoreError> {
+        // One transaction: the session and identity move together or not at all.
+        self.0.transaction(|tx| tx.migrate_session(from, to))
     }
 }
 

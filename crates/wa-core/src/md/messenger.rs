@@ -21,8 +21,9 @@ use wa_signal::{MessageKind, PreKeySignalMessage, ProtocolAddress, PublicKey, Se
 use zeroize::Zeroizing;
 
 use super::credentials::Credentials;
+use super::lid::{self, Addressing, LidError};
 use super::stanza::{self, EncPart, IncomingMessage, Receipt, ReceiptKind, RetryKeys, ServerAck};
-use super::store::{CiphertextHash, MdStoreError};
+use super::store::{CiphertextHash, LidStore, MdStoreError};
 use super::usync::{self, FetchedBundle};
 
 const SERVER: &str = "s.whatsapp.net";
@@ -44,8 +45,9 @@ pub enum ReceiveOutcome {
     },
 }
 
-/// The Signal stores plus the atomic receive step.
-pub trait ReceiveStore: SessionStores {
+/// The Signal stores, the LID map (sessions live under LID addresses once known) and the atomic
+/// receive step.
+pub trait ReceiveStore: SessionStores + LidStore {
     /// Decrypts `ciphertext` from `from` and buffers the plaintext in the same atomic step as the
     /// session update; a ciphertext buffered before is [`ReceiveOutcome::Duplicate`].
     ///
@@ -103,6 +105,9 @@ pub enum MessengerEvent {
         id: String,
         /// The device that sent it.
         sender: String,
+        /// The same device in the other form (its LID when `sender` is a phone number, and the
+        /// other way round), when the stanza or the stored map knows it.
+        sender_alt: Option<String>,
         /// The chat: the peer for a message from them, the peer we wrote to for a message one
         /// of our own other devices sent.
         chat: String,
@@ -175,6 +180,14 @@ pub enum MessengerEvent {
     },
     /// The store failed; the message stays unacked, so the server delivers it again.
     StoreFailed(String),
+    /// A stanza's addressing attributes (`sender_pn`, `addressing_mode`, ...) were refused: no
+    /// mapping was learned from it; the message itself is still handled by its `from`.
+    AddressingRefused {
+        /// The stanza's id.
+        id: String,
+        /// Why.
+        error: LidError,
+    },
 }
 
 /// An outgoing message waiting for its device list or bundles.
@@ -201,6 +214,8 @@ struct Own {
     user: String,
     /// Our user part.
     user_part: String,
+    /// Our LID's user part, when the server gave us one.
+    lid_part: Option<String>,
     device_identity: Vec<u8>,
     retry_keys: RetryKeys,
 }
@@ -256,13 +271,15 @@ pub fn address_of(device_jid: &str) -> Option<ProtocolAddress> {
     Some(ProtocolAddress::new(jid.user, u32::from(jid.device)))
 }
 
-/// `user[:device]@s.whatsapp.net` for a device (device 0, the phone, without `:0`).
+/// `user[:device]@server` for a device of a user JID (device 0, the phone, without `:0`); the
+/// server stays the user's (`s.whatsapp.net` or `lid`).
 fn device_jid(user_jid: &str, device: u16) -> String {
-    let user = user_jid.split('@').next().unwrap_or_default();
+    let (user, server) = user_jid.split_once('@').unwrap_or((user_jid, SERVER));
+    let user = user.split(':').next().unwrap_or_default();
     if device == 0 {
-        format!("{user}@{SERVER}")
+        format!("{user}@{server}")
     } else {
-        format!("{user}:{device}@{SERVER}")
+        format!("{user}:{device}@{server}")
     }
 }
 
@@ -297,6 +314,7 @@ impl Messenger {
             device: device_jid(&format!("{user_part}@{SERVER}"), account.jid.device),
             user: format!("{user_part}@{SERVER}"),
             user_part,
+            lid_part: account.lid.as_ref().map(|l| l.user.clone()),
             retry_keys: RetryKeys {
                 registration_id: creds.registration_id,
                 identity: creds.identity.public_bytes(),
@@ -360,6 +378,7 @@ impl Messenger {
             timestamp: 0,
             notify: None,
             sender_pn: None,
+            sender_alt: None,
             encs: Vec::new(),
         };
         self.deliver(&incoming, hash, padded, redelivered);
@@ -507,13 +526,37 @@ impl Messenger {
                     Ok(users) => users,
                     Err(e) => return self.fail_send(&send, format!("device list: {e}")),
                 };
+                for user in &users {
+                    match lid::pair_from_usync(user) {
+                        Ok(Some(pair)) => {
+                            if let Err(e) = lid::learn(store, &pair) {
+                                self.events
+                                    .push_back(MessengerEvent::StoreFailed(e.to_string()));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(error) => self.events.push_back(MessengerEvent::AddressingRefused {
+                            id: send.clone(),
+                            error,
+                        }),
+                    }
+                }
                 let Some(pending) = self.sends.get_mut(&send) else {
                     return;
                 };
+                // A chat the peer addresses by LID gets our message by LID too.
+                let asked = pending.to.clone();
+                if let Some(lid_to) = lid::lid_chat(store, &asked) {
+                    pending.to = lid_to;
+                }
                 let mut devices = Vec::new();
                 for user in &users {
+                    let base = match user.user == asked {
+                        true => pending.to.as_str(),
+                        false => user.user.as_str(),
+                    };
                     for d in &user.devices {
-                        let jid = device_jid(&user.user, *d);
+                        let jid = device_jid(base, *d);
                         if jid != self.own.device && !devices.contains(&jid) {
                             devices.push(jid);
                         }
@@ -522,7 +565,7 @@ impl Messenger {
                 pending.devices = devices.clone();
                 let missing: Vec<String> = devices
                     .into_iter()
-                    .filter(|d| !has_session(store, d))
+                    .filter(|d| !has_session(&mut *store, d))
                     .collect();
                 if missing.is_empty() {
                     self.encrypt_and_send(&send, store, rng);
@@ -559,7 +602,7 @@ impl Messenger {
         bundle: &wa_signal::PreKeyBundle,
         rng: &mut R,
     ) -> bool {
-        let Some(address) = address_of(device) else {
+        let Some(address) = session_addr(store, device) else {
             return false;
         };
         match wa_signal::process_pre_key_bundle(store, &address, bundle, rng) {
@@ -586,7 +629,7 @@ impl Messenger {
         message: &Message,
         rng: &mut R,
     ) -> Zeroizing<Vec<u8>> {
-        let own = address_of(device).is_some_and(|a| a.name == self.own.user_part);
+        let own = self.is_own(device);
         let body = if own && to != self.own.user {
             Message {
                 device_sent_message: Some(Box::new(DeviceSentMessage {
@@ -615,7 +658,7 @@ impl Messenger {
         };
         let mut parts = Vec::new();
         for device in &pending.devices {
-            let Some(address) = address_of(device) else {
+            let Some(address) = session_addr(store, device) else {
                 continue;
             };
             let plaintext = self.plaintext_for(device, &pending.to, &pending.message, rng);
@@ -646,8 +689,12 @@ impl Messenger {
         self.remember_sent(pending.id, pending.to, pending.message);
     }
 
+    /// Whether `device` is one of our own devices, by phone number or by LID.
     fn is_own(&self, device: &str) -> bool {
-        address_of(device).is_some_and(|a| a.name == self.own.user_part)
+        device.parse::<Jid>().is_ok_and(|jid| {
+            (lid::is_pn(&jid) && jid.user == self.own.user_part)
+                || (lid::is_lid(&jid) && self.own.lid_part.as_deref() == Some(jid.user.as_str()))
+        })
     }
 
     fn remember_sent(&mut self, id: String, to: String, message: Message) {
@@ -666,7 +713,7 @@ impl Messenger {
         now_secs: u64,
         rng: &mut R,
     ) {
-        let incoming = match IncomingMessage::parse(node) {
+        let mut incoming = match IncomingMessage::parse(node) {
             Ok(m) => m,
             Err(e) => {
                 // Nothing in it we can use: ack so the server stops redelivering it.
@@ -680,10 +727,43 @@ impl Messenger {
                 return;
             }
         };
-        let Some(address) = address_of(&incoming.sender) else {
+        let addressing = match Addressing::parse(node) {
+            Ok(a) => Some(a),
+            Err(error) => {
+                self.events.push_back(MessengerEvent::AddressingRefused {
+                    id: incoming.id.clone(),
+                    error,
+                });
+                None
+            }
+        };
+        let Ok(sender) = incoming.sender.parse::<Jid>() else {
             self.out.push_back(stanza::ack_for(node));
             return;
         };
+        let learned = match &addressing {
+            Some(a) => lid::learn_addressing(store, a, self.is_own(&a.sender.to_string())),
+            None => Ok(()),
+        };
+        // The session of the sending device, under its LID address when known.
+        let address = learned.and_then(|()| lid::session_address(store, &sender));
+        let address = match address {
+            Ok(Some(address)) => address,
+            Ok(None) => {
+                self.out.push_back(stanza::ack_for(node));
+                return;
+            }
+            Err(e) => {
+                // Left unacked: the server delivers it again.
+                self.events
+                    .push_back(MessengerEvent::StoreFailed(e.to_string()));
+                return;
+            }
+        };
+        incoming.sender_alt = addressing
+            .and_then(|a| a.sender_alt)
+            .or_else(|| lid::alternative(store, &sender).ok().flatten())
+            .map(|j| j.to_string());
         let mut received = false;
         let mut failure = None;
         for enc in &incoming.encs {
@@ -818,6 +898,7 @@ impl Messenger {
         self.events.push_back(MessengerEvent::Message {
             id: incoming.id.clone(),
             sender: incoming.sender.clone(),
+            sender_alt: incoming.sender_alt.clone(),
             chat,
             from_me,
             timestamp: incoming.timestamp,
@@ -914,7 +995,7 @@ impl Messenger {
         if !self.start_session(store, &device, &bundle, rng) {
             return;
         }
-        let Some(address) = address_of(&device) else {
+        let Some(address) = session_addr(store, &device) else {
             return;
         };
         let plaintext = self.plaintext_for(&device, &to, &message, rng);
@@ -940,8 +1021,12 @@ impl Messenger {
     }
 }
 
-fn has_session<S: SessionStores>(store: &S, device: &str) -> bool {
-    address_of(device)
+fn session_addr<S: ReceiveStore>(store: &mut S, device: &str) -> Option<ProtocolAddress> {
+    lid::session_address_of(store, device)
+}
+
+fn has_session<S: ReceiveStore>(store: &mut S, device: &str) -> bool {
+    session_addr(store, device)
         .and_then(|a| store.load_session(&a).ok().flatten())
         .is_some_and(|r| r.has_current_session())
 }

@@ -4,13 +4,14 @@
 //! pair code ([`pair_code`]), its durable [`credentials`], login, prekeys ([`prekeys`]), stream
 //! errors ([`stream_error`]), all tied together by the [`session`] machine; then one-to-one
 //! messaging: device lists and bundles ([`usync`]), stanzas ([`stanza`]) and the [`messenger`]
-//! machine over the stores of [`store`]. All sans-IO.
+//! machine over the stores of [`store`], with LID addressing in [`lid`]. All sans-IO.
 
 pub mod adv;
 pub mod cert;
 pub mod credentials;
 pub mod frame;
 pub mod handshake;
+pub mod lid;
 pub mod messenger;
 pub mod pair_code;
 pub mod pairing;

@@ -140,6 +140,9 @@ pub struct IncomingMessage {
     pub notify: Option<String>,
     /// The sender's phone-number JID when `from` is a LID (`sender_pn`).
     pub sender_pn: Option<String>,
+    /// The sender in its other form (LID or phone number), filled by the messenger from the
+    /// checked addressing attributes or the stored map; `None` from [`IncomingMessage::parse`].
+    pub sender_alt: Option<String>,
     /// The encrypted copies for this device.
     pub encs: Vec<IncomingEnc>,
 }
@@ -193,6 +196,7 @@ impl IncomingMessage {
             timestamp: node.optional_u64("t").ok().flatten().unwrap_or(0),
             notify: node.optional_str("notify").map(str::to_owned),
             sender_pn: node.optional_str("sender_pn").map(str::to_owned),
+            sender_alt: None,
             encs,
         })
     }

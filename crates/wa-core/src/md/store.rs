@@ -50,7 +50,37 @@ pub trait DeviceStore {
     fn load_device(&self) -> StoreResult<Option<Vec<u8>>>;
 }
 
-/// LID ↔ phone-number mappings (user parts, without device or server).
+/// How a one-to-one chat is addressed on the wire (`addressing_mode`): by phone number or by LID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddressingMode {
+    /// `pn`: the chat uses the phone-number JID (`number@s.whatsapp.net`).
+    Pn,
+    /// `lid`: the chat uses the LID (`lid@lid`).
+    Lid,
+}
+
+impl AddressingMode {
+    /// The attribute value (`pn` or `lid`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressingMode::Pn => "pn",
+            AddressingMode::Lid => "lid",
+        }
+    }
+
+    /// Parses the attribute value; anything but `pn` and `lid` is `None`.
+    pub fn parse(value: &str) -> Option<AddressingMode> {
+        match value {
+            "pn" => Some(AddressingMode::Pn),
+            "lid" => Some(AddressingMode::Lid),
+            _ => None,
+        }
+    }
+}
+
+/// LID ↔ phone-number mappings (user parts, without device or server), the addressing mode of
+/// each one-to-one chat, and the one step that moves a session from a phone-number address to a
+/// LID address.
 pub trait LidStore {
     /// Records that `lid` and `pn` are the same user (replacing older mappings of either).
     fn store_lid_mapping(&mut self, lid: &str, pn: &str) -> StoreResult<()>;
@@ -58,6 +88,19 @@ pub trait LidStore {
     fn pn_for_lid(&self, lid: &str) -> StoreResult<Option<String>>;
     /// The LID of a phone number.
     fn lid_for_pn(&self, pn: &str) -> StoreResult<Option<String>>;
+    /// Records how the chat with `user` (a phone-number user part) is addressed (schema v3).
+    fn store_addressing_mode(&mut self, user: &str, mode: AddressingMode) -> StoreResult<()>;
+    /// How the chat with `user` is addressed, if a message ever said so.
+    fn addressing_mode(&self, user: &str) -> StoreResult<Option<AddressingMode>>;
+    /// Moves the Signal session and identity of `from` (a phone-number address) to `to` (the
+    /// same device's LID address) in one atomic step, and deletes the `from` rows, so that a
+    /// device never has two sessions. When `to` already has a session it is kept (it is the
+    /// newer one) and only the `from` rows go. Returns whether a session moved.
+    fn migrate_session(
+        &mut self,
+        from: &wa_signal::ProtocolAddress,
+        to: &wa_signal::ProtocolAddress,
+    ) -> StoreResult<bool>;
 }
 
 /// An app-state sync key (`AppStateSyncKeyShare`): secret, zeroized on drop, redacted in Debug.

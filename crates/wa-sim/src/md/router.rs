@@ -5,6 +5,13 @@
 //! the sender (`ack class=message`), and forwards receipts (retry receipts with their keys) to
 //! every device of the account they are for.
 //!
+//! Addressing follows the chat, as WhatsApp's does: a message sent `to` a LID is delivered
+//! LID-addressed (`from` the sender's LID device, `sender_pn` its phone number,
+//! `addressing_mode="lid"`), one sent to a phone number phone-number-addressed (`from` the
+//! phone-number device, `sender_lid`, `addressing_mode="pn"`). The sender's own other devices get
+//! `recipient` in the chat's form and the other form in `peer_recipient_pn`/`peer_recipient_lid`.
+//! Receipts to a LID come from the LID form of the device that sent them.
+//!
 //! Every stanza for a device waits in that device's queue until the device acks it: sent at once
 //! when the device is online, again after its next login (then the `ib offline` marker), so a
 //! client killed between receiving and acking gets it again. Queues are bounded
@@ -87,6 +94,24 @@ fn device_jid(number: u64, device: u32) -> String {
 }
 
 impl MdServer {
+    /// The LID (user part) of the account `number`.
+    fn lid_of(&self, number: u64) -> Option<u64> {
+        self.kept
+            .phones
+            .iter()
+            .find(|p| p.number == number)
+            .map(|p| p.lid)
+    }
+
+    /// `(number, device)` in the phone-number form, or the LID form when `by_lid` (falling back
+    /// to the phone number for an account without a LID).
+    fn addressed(&self, who: (u64, u32), by_lid: bool) -> String {
+        match self.lid_of(who.0).filter(|_| by_lid) {
+            Some(lid) => super::phone::device_jid(lid, who.1, "lid"),
+            None => device_jid(who.0, who.1),
+        }
+    }
+
     /// Connections logged in as `(number, device)`.
     fn conns_of(&self, who: (u64, u32)) -> Vec<u64> {
         self.logged_in()
@@ -226,7 +251,28 @@ impl MdServer {
             out.push(ack(Some(400)));
             return;
         };
-        let sender_jid = device_jid(who.0, who.1);
+        let by_lid = to.ends_with("@lid");
+        let sender_jid = self.addressed(who, by_lid);
+        let sender_alt = match by_lid {
+            true => ("sender_pn", Some(device_jid(who.0, 0))),
+            false => (
+                "sender_lid",
+                self.lid_of(who.0)
+                    .map(|l| super::phone::device_jid(l, 0, "lid")),
+            ),
+        };
+        let recipient_forms = (
+            self.addressed((recipient, 0), by_lid),
+            match by_lid {
+                true => ("peer_recipient_pn", Some(device_jid(recipient, 0))),
+                false => (
+                    "peer_recipient_lid",
+                    self.lid_of(recipient)
+                        .map(|l| super::phone::device_jid(l, 0, "lid")),
+                ),
+            },
+        );
+        let mode = if by_lid { "lid" } else { "pn" };
         let identity = node.child("device-identity").cloned();
         let Some(participants) = node.child("participants") else {
             out.push(ack(Some(400)));
@@ -251,9 +297,16 @@ impl MdServer {
                 .attr("from", &sender_jid)
                 .attr("id", &id)
                 .attr("t", now)
-                .attr("type", node.attrs.get("type").unwrap_or("text"));
+                .attr("type", node.attrs.get("type").unwrap_or("text"))
+                .attr("addressing_mode", mode);
+            if let (attr, Some(alt)) = &sender_alt {
+                stanza = stanza.attr(*attr, alt);
+            }
             if dest.0 == who.0 && recipient != who.0 {
-                stanza = stanza.attr("recipient", device_jid(recipient, 0));
+                stanza = stanza.attr("recipient", &recipient_forms.0);
+                if let (attr, Some(alt)) = &recipient_forms.1 {
+                    stanza = stanza.attr(*attr, alt);
+                }
             }
             let mut children = encs;
             if let Some(identity) = &identity {
@@ -272,7 +325,7 @@ impl MdServer {
             return;
         };
         let mut forwarded = Node::new("receipt")
-            .attr("from", device_jid(who.0, who.1))
+            .attr("from", self.addressed(who, to.ends_with("@lid")))
             .attr("id", node.attrs.get("id").unwrap_or_default())
             .attr("t", now);
         if let Some(kind) = node.attrs.get("type") {
