@@ -6,6 +6,7 @@ mod error;
 mod group;
 mod keys;
 mod record;
+mod seal;
 mod session;
 pub mod store;
 mod wire;

@@ -7,6 +7,8 @@
 use prost::Message as _;
 use subtle::ConstantTimeEq as _;
 use wa_crypto::{CryptoRng, RngCore, XEDDSA_SIGNATURE_LEN, hmac_sha256, xeddsa_verify};
+
+pub(crate) use crate::seal::{PreKeyHeader, SealHeader, seal};
 use wa_proto::prost;
 use wa_proto::signal as pb;
 use zeroize::Zeroizing;
@@ -105,31 +107,6 @@ impl SignalMessage {
         })
     }
 
-    /// Frames and MACs a message: `0x33 ‖ protobuf ‖ HMAC(mac_key, sender ‖ receiver ‖ 0x33 ‖
-    /// protobuf)[..8]`, identities in their 33-byte form.
-    pub(crate) fn build(
-        mac_key: &[u8; 32],
-        sender_identity: &PublicKey,
-        receiver_identity: &PublicKey,
-        ratchet_key: &PublicKey,
-        counter: u32,
-        previous_counter: u32,
-        ciphertext: Vec<u8>,
-    ) -> Vec<u8> {
-        let body = pb::SignalMessage {
-            ratchet_key: Some(ratchet_key.to_wire().to_vec()),
-            counter: Some(counter),
-            previous_counter: Some(previous_counter),
-            ciphertext: Some(ciphertext),
-        };
-        let mut out = Vec::with_capacity(body.encoded_len() + 1 + MAC_LEN);
-        out.push(VERSION_BYTE);
-        body.encode(&mut out).expect("a Vec grows");
-        let mac = compute_mac(mac_key, sender_identity, receiver_identity, &out);
-        out.extend_from_slice(&mac);
-        out
-    }
-
     /// Checks the MAC in constant time.
     pub(crate) fn verify_mac(
         &self,
@@ -203,28 +180,6 @@ impl PreKeySignalMessage {
             )?,
             message: SignalMessage::parse(&required(msg.message, Self::WHAT, "no message")?)?,
         })
-    }
-
-    pub(crate) fn build(
-        registration_id: u32,
-        pre_key_id: Option<u32>,
-        signed_pre_key_id: u32,
-        base_key: &PublicKey,
-        identity_key: &PublicKey,
-        message: Vec<u8>,
-    ) -> Vec<u8> {
-        let body = pb::PreKeySignalMessage {
-            registration_id: Some(registration_id),
-            pre_key_id,
-            signed_pre_key_id: Some(signed_pre_key_id),
-            base_key: Some(base_key.to_wire().to_vec()),
-            identity_key: Some(identity_key.to_wire().to_vec()),
-            message: Some(message),
-        };
-        let mut out = Vec::with_capacity(body.encoded_len() + 1);
-        out.push(VERSION_BYTE);
-        body.encode(&mut out).expect("a Vec grows");
-        out
     }
 }
 
