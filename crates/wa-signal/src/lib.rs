@@ -5,6 +5,7 @@ pub mod conformance;
 mod error;
 mod group;
 mod keys;
+mod pbscan;
 mod record;
 mod seal;
 mod session;

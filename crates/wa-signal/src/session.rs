@@ -15,7 +15,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
-use crate::wire::{PreKeyHeader, SealHeader, SignalMessage, seal};
+use crate::wire::{PreKeyHeader, SealHeader, SignalMessageRef, seal};
 
 /// How far ahead of its chain a message may be (keys derived and kept for the skipped ones).
 pub const MAX_FORWARD_JUMP: u32 = 2000;
@@ -217,7 +217,7 @@ impl SessionState {
     /// only on success.
     pub(crate) fn decrypt<R: RngCore + CryptoRng>(
         &mut self,
-        message: &SignalMessage,
+        message: &SignalMessageRef<'_>,
         rng: &mut R,
     ) -> Result<Vec<u8>> {
         let position = match self
@@ -234,7 +234,7 @@ impl SessionState {
         let seed = self.take_message_seed(position, message.counter)?;
         let keys = MessageKeys::from_seed(&seed);
         message.verify_mac(&keys.mac, &self.remote_identity, &self.local_identity)?;
-        let plaintext = aes256_cbc_decrypt_with_iv(&keys.cipher, &keys.iv, &message.ciphertext)?;
+        let plaintext = aes256_cbc_decrypt_with_iv(&keys.cipher, &keys.iv, message.ciphertext)?;
         // The peer has our messages: stop sending the X3DH header.
         self.pending = None;
         Ok(plaintext)

@@ -8,6 +8,7 @@ use prost::Message as _;
 use subtle::ConstantTimeEq as _;
 use wa_crypto::{CryptoRng, RngCore, XEDDSA_SIGNATURE_LEN, hmac_sha256, xeddsa_verify};
 
+use crate::pbscan::SignalMessageFields;
 pub(crate) use crate::seal::{PreKeyHeader, SealHeader, seal};
 use wa_proto::prost;
 use wa_proto::signal as pb;
@@ -87,23 +88,61 @@ pub struct SignalMessage {
 }
 
 impl SignalMessage {
-    const WHAT: &'static str = "SignalMessage";
-
     /// Parses a framed SignalMessage.
     pub fn parse(bytes: &[u8]) -> Result<SignalMessage> {
+        let view = SignalMessageRef::parse(bytes)?;
+        Ok(SignalMessage {
+            ratchet_key: view.ratchet_key,
+            counter: view.counter,
+            previous_counter: view.previous_counter,
+            ciphertext: view.ciphertext.to_vec(),
+            serialized: bytes.to_vec(),
+        })
+    }
+
+    /// The message as decryption reads it.
+    pub(crate) fn view(&self) -> SignalMessageRef<'_> {
+        SignalMessageRef {
+            ratchet_key: self.ratchet_key,
+            counter: self.counter,
+            previous_counter: self.previous_counter,
+            ciphertext: &self.ciphertext,
+            serialized: &self.serialized,
+        }
+    }
+}
+
+/// A SignalMessage read in place: its ciphertext and MAC'd bytes borrowed from the input, so
+/// decrypting a `msg` copies nothing before the plaintext is written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SignalMessageRef<'a> {
+    pub(crate) ratchet_key: PublicKey,
+    pub(crate) counter: u32,
+    pub(crate) previous_counter: u32,
+    pub(crate) ciphertext: &'a [u8],
+    /// The whole framed message (version byte, protobuf, MAC).
+    pub(crate) serialized: &'a [u8],
+}
+
+impl<'a> SignalMessageRef<'a> {
+    const WHAT: &'static str = "SignalMessage";
+
+    /// Parses a framed SignalMessage; the same acceptance as [`SignalMessage::parse`] always had
+    /// (prost's, see [`crate::pbscan`]).
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<SignalMessageRef<'a>> {
         check_version(bytes, Self::WHAT, 1 + MAC_LEN)?;
         let body = &bytes[1..bytes.len() - MAC_LEN];
         let msg =
-            pb::SignalMessage::decode(body).map_err(|_| malformed(Self::WHAT, "bad protobuf"))?;
-        Ok(SignalMessage {
+            SignalMessageFields::read(body).map_err(|_| malformed(Self::WHAT, "bad protobuf"))?;
+        Ok(SignalMessageRef {
             ratchet_key: PublicKey::from_wire(
-                &required(msg.ratchet_key, Self::WHAT, "no ratchet key")?,
+                required(msg.ratchet_key, Self::WHAT, "no ratchet key")?,
                 Self::WHAT,
             )?,
             counter: required(msg.counter, Self::WHAT, "no counter")?,
             previous_counter: msg.previous_counter.unwrap_or(0),
             ciphertext: required(msg.ciphertext, Self::WHAT, "no ciphertext")?,
-            serialized: bytes.to_vec(),
+            serialized: bytes,
         })
     }
 
