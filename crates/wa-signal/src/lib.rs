@@ -7,6 +7,7 @@ mod group;
 mod keys;
 mod pbscan;
 mod record;
+mod record_codec;
 mod seal;
 mod session;
 pub mod store;

@@ -1,7 +1,6 @@
 //! The framing `encrypt` writes by hand is byte for byte prost's encoding of the same fields
 //! (what every earlier version sent and every peer parses), at every size and in both kinds.
 
-use wa_proto::prost::Message as _;
 use wa_proto::signal as pb;
 use wa_signal::{MessageKind, decrypt, encrypt};
 
