@@ -4,7 +4,10 @@
 //   libsignal:   npm `libsignal` 6.0.0 (SessionBuilder, SessionCipher) for 1:1, Baileys 7's own
 //                group cipher (lib/Signal/Group) for sender keys, libsignal's curve for XEdDSA;
 //   rust-bridge: whatsapp-rust-bridge (WASM: SessionBuilder, SessionCipher, GroupSessionBuilder,
-//                GroupCipher, calculateSignature/verifySignature).
+//                GroupCipher, calculateSignature/verifySignature);
+//   libsignal-client (XEdDSA only): @signalapp/libsignal-client, Signal's own Rust library as a
+//                native Node module (PrivateKey.sign, PublicKey.verify). It speaks no WhatsApp
+//                session, so it has only the two XEdDSA rows; skipped when not installed.
 // Every operation goes through a store that keeps the serialised record, as a client's does:
 // npm libsignal's records as the JSON text of SessionRecord.serialize() (Baileys keeps that
 // object in its JSON auth state), Baileys' sender keys as it stores them (JSON of serialize()),
@@ -22,6 +25,15 @@ const require = createRequire(import.meta.url);
 const libsignal = require('libsignal');
 const Group = await import('baileys/lib/Signal/Group/index.js');
 const bridge = await import('whatsapp-rust-bridge');
+/** Signal's native library, or null when `npm ci` has not installed it (a devDependency). */
+const native = (() => {
+  try {
+    return require('@signalapp/libsignal-client');
+  } catch (e) {
+    process.stderr.write(`@signalapp/libsignal-client not loaded, no native XEdDSA figure: ${e.message}\n`);
+    return null;
+  }
+})();
 
 const args = process.argv.slice(2);
 const seconds = Number(args.find((a) => !a.startsWith('--')) ?? 1);
@@ -182,8 +194,9 @@ class Party {
   }
 }
 
+const PEERS = { libsignal: 'libsignal', bridge: 'rust-bridge', native: 'libsignal-client' };
 const rate = (impl, measure, count, ms) =>
-  out({ peer: impl === 'bridge' ? 'rust-bridge' : 'libsignal', measure, per_s: Number(((count * 1000) / ms).toFixed(1)) });
+  out({ peer: PEERS[impl], measure, per_s: Number(((count * 1000) / ms).toFixed(1)) });
 
 /** Awaits `op()` and adds its duration (ms) to `timer.ms`. */
 async function timed(timer, op) {
@@ -298,17 +311,24 @@ async function group(impl, size) {
 function xeddsa(impl) {
   const key = keyPair();
   const message = keyPair().pubKey;
-  const sign =
-    impl === 'bridge'
-      ? () => bridge.calculateSignature(key.privKey, message)
-      : () => libsignal.curve.calculateSignature(key.privKey, message);
+  // The native library's keys are objects made once from the same bytes, as a client holding its
+  // identity key has them; each signature still starts from the private scalar.
+  const nativeKey = impl === 'native' ? native.PrivateKey.deserialize(Buffer.from(key.privKey)) : null;
+  const nativePublic = nativeKey?.getPublicKey();
+  const sign = {
+    bridge: () => bridge.calculateSignature(key.privKey, message),
+    libsignal: () => libsignal.curve.calculateSignature(key.privKey, message),
+    native: () => nativeKey.sign(message),
+  }[impl];
   const signature = sign();
-  const verify =
-    impl === 'bridge'
-      ? () => {
-          if (!bridge.verifySignature(key.pubKey, message, signature)) throw new Error('bad signature');
-        }
-      : () => libsignal.curve.verifySignature(key.pubKey, message, signature);
+  const check = (ok) => {
+    if (!ok) throw new Error('bad signature');
+  };
+  const verify = {
+    bridge: () => check(bridge.verifySignature(key.pubKey, message, signature)),
+    libsignal: () => libsignal.curve.verifySignature(key.pubKey, message, signature),
+    native: () => check(nativePublic.verify(message, signature)),
+  }[impl];
   for (const [measure, op] of [
     ['xeddsa-sign', sign],
     ['xeddsa-verify', verify],
@@ -324,7 +344,7 @@ function xeddsa(impl) {
 }
 
 async function sizes(impl) {
-  const peer = impl === 'bridge' ? 'rust-bridge' : 'libsignal';
+  const peer = PEERS[impl];
   const none = { ms: 0 };
   let { alice, bob } = await pair(impl);
   for (let i = 0; i < 200; i++) {
@@ -347,3 +367,4 @@ for (const impl of ['libsignal', 'bridge']) {
   xeddsa(impl);
   if (withSizes) await sizes(impl);
 }
+if (native) xeddsa('native');

@@ -1,7 +1,10 @@
 //! Thin, length-checked wrappers over the RustCrypto primitives WhatsApp uses.
 
+use std::sync::OnceLock;
+
 use aes::Aes256;
 use cbc::cipher::block_padding::Pkcs7;
+use cbc::cipher::inout::InOutBuf;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
@@ -18,15 +21,54 @@ pub const HMAC_LEN: usize = 32;
 /// HKDF-SHA256's maximum output: 255 blocks of 32 bytes.
 pub const HKDF_MAX_OUTPUT_LEN: usize = 255 * 32;
 
-type HmacSha256 = Hmac<Sha256>;
+type RawHmac = Hmac<Sha256>;
 
-fn hmac_over(key: &[u8], parts: &[&[u8]]) -> HmacSha256 {
+fn keyed(key: &[u8]) -> RawHmac {
     // HMAC accepts keys of any length (long ones are hashed first), so this cannot fail.
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    <RawHmac as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
+}
+
+fn hmac_over(key: &[u8], parts: &[&[u8]]) -> RawHmac {
+    let mut mac = keyed(key);
     for part in parts {
         mac.update(part);
     }
     mac
+}
+
+/// An HMAC-SHA256 fed in parts. Keying costs two SHA-256 compressions; a clone of a keyed
+/// value skips them, so one key used for several MACs (a chain key's two outputs) is keyed once.
+#[derive(Clone)]
+pub struct HmacSha256(RawHmac);
+
+impl HmacSha256 {
+    /// Keyed with `key` (any length).
+    pub fn new(key: &[u8]) -> HmacSha256 {
+        HmacSha256(keyed(key))
+    }
+
+    /// Feeds `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The tag of everything fed.
+    pub fn finalize(self) -> [u8; HMAC_LEN] {
+        self.0.finalize().into_bytes().into()
+    }
+}
+
+impl core::fmt::Debug for HmacSha256 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("HmacSha256(<keyed state redacted>)")
+    }
+}
+
+/// HKDF's extract step without a salt keys HMAC with 32 zero bytes: the same state every time,
+/// so it is keyed once per process (Signal derives every message's keys this way).
+fn zero_salt() -> &'static RawHmac {
+    static ZERO_SALT: OnceLock<RawHmac> = OnceLock::new();
+    ZERO_SALT.get_or_init(|| keyed(&[0u8; 32]))
 }
 
 /// HKDF-SHA256 (RFC 5869): extract with `salt` (`None` = 32 zero bytes, as RFC 5869 says and
@@ -40,11 +82,24 @@ pub fn hkdf_sha256(
     info: &[u8],
     out: &mut [u8],
 ) -> Result<(), Error> {
-    Hkdf::<Sha256>::new(salt, ikm)
-        .expand(info, out)
-        .map_err(|_| Error::HkdfOutputTooLong {
-            requested: out.len(),
-        })
+    let requested = out.len();
+    let too_long = |_| Error::HkdfOutputTooLong { requested };
+    match salt {
+        Some(salt) => Hkdf::<Sha256>::new(Some(salt), ikm)
+            .expand(info, out)
+            .map_err(too_long),
+        None => {
+            let mut extract = zero_salt().clone();
+            extract.update(ikm);
+            let mut prk: [u8; HMAC_LEN] = extract.finalize().into_bytes().into();
+            let result = Hkdf::<Sha256>::from_prk(&prk)
+                .expect("a 32-byte PRK is long enough")
+                .expand(info, out)
+                .map_err(too_long);
+            zeroize::Zeroize::zeroize(&mut prk);
+            result
+        }
+    }
 }
 
 /// HMAC-SHA256 of the concatenation of `parts` under `key`.
@@ -104,6 +159,49 @@ pub fn aes256_cbc_encrypt_with_iv(
     plaintext: &[u8],
 ) -> Vec<u8> {
     cbc::Encryptor::<Aes256>::new(key.into(), iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext)
+}
+
+/// AES-256-CBC with PKCS#7 under the given IV, the ciphertext appended to `out` (whose spare
+/// capacity is used: a caller that frames the ciphertext reserves for the frame and writes it
+/// once, with no copy), and fed to `mac` as it is produced, one kilobyte at a time, while that
+/// part is still in the first-level cache: the MAC costs no second pass over memory.
+pub fn aes256_cbc_encrypt_append(
+    key: &[u8; 32],
+    iv: &[u8; AES_BLOCK_LEN],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+    mut mac: Option<&mut HmacSha256>,
+) {
+    /// Blocks per step: 1 KiB, well inside any L1 data cache with the MAC's state.
+    const CHUNK_BLOCKS: usize = 64;
+    let mut cipher = cbc::Encryptor::<Aes256>::new(key.into(), iv.into());
+    let start = out.len();
+    out.resize(start + padded_len(plaintext.len()), 0);
+    let whole = plaintext.len() - plaintext.len() % AES_BLOCK_LEN;
+    let (body, last) = out[start..].split_at_mut(whole);
+    let (plain_body, tail) = plaintext.split_at(whole);
+    for (input, output) in plain_body
+        .chunks(CHUNK_BLOCKS * AES_BLOCK_LEN)
+        .zip(body.chunks_mut(CHUNK_BLOCKS * AES_BLOCK_LEN))
+    {
+        let buf = InOutBuf::new(input, output).expect("chunks of equal length");
+        let (blocks, rest) = buf.into_chunks();
+        debug_assert!(rest.is_empty(), "whole blocks only");
+        cipher.encrypt_blocks_inout_mut(blocks);
+        if let Some(mac) = mac.as_deref_mut() {
+            mac.update(output);
+        }
+    }
+    // PKCS#7: the final block holds the tail and 1..=16 bytes of the pad length.
+    let pad = (AES_BLOCK_LEN - tail.len()) as u8;
+    let mut final_block = [pad; AES_BLOCK_LEN];
+    final_block[..tail.len()].copy_from_slice(tail);
+    let last: &mut [u8; AES_BLOCK_LEN] = last.try_into().expect("one block remains");
+    cipher.encrypt_block_b2b_mut(&final_block.into(), last.into());
+    zeroize::Zeroize::zeroize(&mut final_block);
+    if let Some(mac) = mac {
+        mac.update(last);
+    }
 }
 
 /// Decrypts `IV ‖ ciphertext` (AES-256-CBC, PKCS#7), the layout [`aes256_cbc_encrypt`] makes.
@@ -180,4 +278,75 @@ pub(crate) const fn padded_len(len: usize) -> usize {
 pub fn is_all_zero(bytes: &[u8]) -> bool {
     let acc = bytes.iter().fold(0u8, |acc, b| acc | b);
     bool::from(acc.ct_eq(&0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cbc_append_with_mac_matches_the_one_shot_functions() {
+        let key = [0x42; 32];
+        let iv = [0x24; AES_BLOCK_LEN];
+        let data: Vec<u8> = (0..10_300u32).map(|i| (i * 7 + 3) as u8).collect();
+        // Every tail length, lengths around the 1-KiB step, and a 10-KiB message.
+        let lengths = (0..=40).chain([1023, 1024, 1025, 2047, 2048, 2049, 10_240, 10_255]);
+        for len in lengths {
+            let plaintext = &data[..len];
+            let mut out = b"header".to_vec();
+            let mut mac = HmacSha256::new(b"mac key");
+            mac.update(b"header");
+            aes256_cbc_encrypt_append(&key, &iv, plaintext, &mut out, Some(&mut mac));
+            let expected = aes256_cbc_encrypt_with_iv(&key, &iv, plaintext);
+            assert_eq!(&out[..6], b"header", "len {len}");
+            assert_eq!(out[6..], expected[..], "len {len}");
+            assert_eq!(
+                mac.finalize(),
+                hmac_sha256(b"mac key", &[&out]),
+                "len {len}"
+            );
+            assert_eq!(
+                aes256_cbc_decrypt_with_iv(&key, &iv, &out[6..]).unwrap(),
+                plaintext
+            );
+            let mut bare = Vec::new();
+            aes256_cbc_encrypt_append(&key, &iv, plaintext, &mut bare, None);
+            assert_eq!(bare, expected);
+        }
+    }
+
+    #[test]
+    fn hkdf_without_salt_is_rfc5869_with_a_zero_salt() {
+        for ikm_len in [0, 1, 32, 80, 200] {
+            let ikm: Vec<u8> = (0..ikm_len).map(|i| i as u8).collect();
+            for out_len in [1, 32, 80, 255] {
+                let mut ours = vec![0u8; out_len];
+                hkdf_sha256(&ikm, None, b"info", &mut ours).unwrap();
+                let mut reference = vec![0u8; out_len];
+                Hkdf::<Sha256>::new(None, &ikm)
+                    .expand(b"info", &mut reference)
+                    .unwrap();
+                assert_eq!(ours, reference);
+                let mut explicit = vec![0u8; out_len];
+                hkdf_sha256(&ikm, Some(&[0; 32]), b"info", &mut explicit).unwrap();
+                assert_eq!(ours, explicit);
+            }
+        }
+        let mut too_long = vec![0u8; HKDF_MAX_OUTPUT_LEN + 1];
+        assert!(matches!(
+            hkdf_sha256(b"k", None, b"", &mut too_long),
+            Err(Error::HkdfOutputTooLong { requested }) if requested == HKDF_MAX_OUTPUT_LEN + 1
+        ));
+    }
+
+    #[test]
+    fn a_cloned_keyed_hmac_gives_the_one_shot_tags() {
+        let keyed = HmacSha256::new(&[9; 32]);
+        for input in [&b""[..], b"\x01", b"\x02", &[0x55; 200]] {
+            let mut mac = keyed.clone();
+            mac.update(input);
+            assert_eq!(mac.finalize(), hmac_sha256(&[9; 32], &[input]));
+        }
+        assert!(!format!("{keyed:?}").contains('9'));
+    }
 }

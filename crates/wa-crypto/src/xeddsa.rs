@@ -55,7 +55,43 @@ const FIELD_PRIME: [u8; 32] = {
 /// in production draw `random` fresh each time, or use [`xeddsa_sign_rng`]. A key that signs
 /// often is better made into an [`XeddsaSigningKey`] once.
 pub fn xeddsa_sign(key: &KeyPair, message: &[u8], random: &[u8; 64]) -> [u8; 64] {
-    XeddsaSigningKey::new(key).sign(message, random)
+    // Not through `XeddsaSigningKey`: a one-off signature has no use for the X25519 public key
+    // that a signing key also computes (a field inversion, a tenth of the signature's cost).
+    let (a, edwards_public, _) = edwards_form(&key.private_bytes());
+    sign_with(&a, &edwards_public, message, random)
+}
+
+/// `calculate_key_pair` of the spec: the scalar `a` (`k` or `−k`, so that `aB` has sign bit 0),
+/// `A = aB` encoded (sign bit 0), and `kB` itself.
+fn edwards_form(private: &[u8; 32]) -> (Zeroizing<Scalar>, [u8; 32], EdwardsPoint) {
+    let clamped = Zeroizing::new(clamp_integer(*private));
+    let k = Zeroizing::new(Scalar::from_bytes_mod_order(*clamped));
+    // Fixed-base multiplication with dalek's precomputed basepoint table, in constant time.
+    let point = EdwardsPoint::mul_base(&k);
+    let mut edwards_public = point.compress().to_bytes();
+    let sign_bit = edwards_public[31] >> 7;
+    edwards_public[31] &= 0x7F;
+    let a = Zeroizing::new(if sign_bit == 1 { -*k } else { *k });
+    (a, edwards_public, point)
+}
+
+/// The signing equations, in constant time in the secrets (`a`, and `r` derived from it).
+fn sign_with(a: &Scalar, edwards_public: &[u8; 32], message: &[u8], random: &[u8; 64]) -> [u8; 64] {
+    let mut nonce_hash = Sha512::new();
+    nonce_hash.update(HASH1_PREFIX);
+    nonce_hash.update(a.as_bytes());
+    nonce_hash.update(message);
+    nonce_hash.update(random);
+    let r = Zeroizing::new(scalar_from_hash(nonce_hash));
+    let big_r = EdwardsPoint::mul_base(&r).compress();
+
+    let h = challenge(&big_r.to_bytes(), edwards_public, message);
+    let s = *r + h * a;
+
+    let mut signature = [0u8; XEDDSA_SIGNATURE_LEN];
+    signature[..32].copy_from_slice(big_r.as_bytes());
+    signature[32..].copy_from_slice(s.as_bytes());
+    signature
 }
 
 /// A Curve25519 private key with its XEdDSA Edwards form computed once (`calculate_key_pair`):
@@ -82,15 +118,10 @@ impl XeddsaSigningKey {
     /// From a stored 32-byte X25519 private key (clamped here, as X25519 uses it). One
     /// fixed-base scalar multiplication gives both `A` and the X25519 public key.
     pub fn from_private_bytes(private: &[u8; 32]) -> XeddsaSigningKey {
-        let clamped = Zeroizing::new(clamp_integer(*private));
-        let k = Zeroizing::new(Scalar::from_bytes_mod_order(*clamped));
-        let point = EdwardsPoint::mul_base(&k);
-        let mut edwards_public = point.compress().to_bytes();
-        let sign_bit = edwards_public[31] >> 7;
-        edwards_public[31] &= 0x7F;
+        let (a, edwards_public, point) = edwards_form(private);
         XeddsaSigningKey {
             private: Zeroizing::new(*private),
-            a: Zeroizing::new(if sign_bit == 1 { -*k } else { *k }),
+            a,
             edwards_public,
             montgomery_public: point.to_montgomery().to_bytes(),
         }
@@ -108,21 +139,7 @@ impl XeddsaSigningKey {
 
     /// Signs `message`; `random` is the spec's Z (see [`xeddsa_sign`]).
     pub fn sign(&self, message: &[u8], random: &[u8; 64]) -> [u8; 64] {
-        let mut nonce_hash = Sha512::new();
-        nonce_hash.update(HASH1_PREFIX);
-        nonce_hash.update(self.a.as_bytes());
-        nonce_hash.update(message);
-        nonce_hash.update(random);
-        let r = Zeroizing::new(scalar_from_hash(nonce_hash));
-        let big_r = EdwardsPoint::mul_base(&r).compress();
-
-        let h = challenge(&big_r.to_bytes(), &self.edwards_public, message);
-        let s = *r + h * *self.a;
-
-        let mut signature = [0u8; XEDDSA_SIGNATURE_LEN];
-        signature[..32].copy_from_slice(big_r.as_bytes());
-        signature[32..].copy_from_slice(s.as_bytes());
-        signature
+        sign_with(&self.a, &self.edwards_public, message, random)
     }
 
     /// Signs `message` with Z drawn from `rng`.
@@ -148,7 +165,9 @@ pub fn xeddsa_sign_rng<R: RngCore + CryptoRng>(
     message: &[u8],
     rng: &mut R,
 ) -> [u8; 64] {
-    XeddsaSigningKey::new(key).sign_rng(message, rng)
+    let mut random = Zeroizing::new([0u8; 64]);
+    rng.fill_bytes(random.as_mut());
+    xeddsa_sign(key, message, &random)
 }
 
 /// Verifies against a 32-byte Montgomery public key. A signature whose length is not 64 is

@@ -10,7 +10,8 @@
 //! Randomness is `StdRng` seeded from the OS, as a client would draw it.
 //!
 //! Output: one JSON object per line, `{"peer":"wa-signal","measure":…,"per_s":…}` or
-//! `{…,"bytes":…}`. Usage: `signal_measure [SECONDS per measure] [--sizes] [--only setup|alternating|burst|group|xeddsa]`.
+//! `{…,"bytes":…}`. Usage: `signal_measure [SECONDS per measure] [--sizes] [--only setup|alternating|burst|group|xeddsa]
+//! [--size BYTES]` (the last two for profiling one measure).
 
 use std::time::{Duration, Instant};
 
@@ -342,8 +343,13 @@ fn main() {
     let mut with_sizes = false;
     // `--only burst`: one group of measures (for profiling with perf).
     let mut only = String::new();
+    // `--size 10240`: the 1:1 measures at that size alone.
+    let mut sizes_1to1 = SIZES.to_vec();
     while let Some(arg) = args.next() {
-        if arg == "--sizes" {
+        if arg == "--size" {
+            let size = args.next().expect("--size takes a byte count");
+            sizes_1to1 = vec![size.parse().expect("--size takes a byte count")];
+        } else if arg == "--sizes" {
             with_sizes = true;
         } else if arg == "--only" {
             only = args.next().expect("--only takes a name");
@@ -356,7 +362,7 @@ fn main() {
     if run("setup") {
         setup(seconds, &mut rng);
     }
-    for size in SIZES {
+    for size in sizes_1to1 {
         if run("alternating") {
             alternating(seconds, size, &mut rng);
         }

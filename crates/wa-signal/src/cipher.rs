@@ -10,7 +10,7 @@ use crate::keys::{PreKeyBundle, PublicKey};
 use crate::record::SessionRecord;
 use crate::session::SessionState;
 use crate::store::{IdentityStore, ProtocolAddress, SessionStore, SessionStores};
-use crate::wire::{MessageKind, PreKeySignalMessage, SignalMessage};
+use crate::wire::{MessageKind, PreKeySignalMessage, SignalMessageRef};
 use crate::x3dh::{self, Responder};
 
 /// An encrypted 1:1 message and its kind (`pkmsg` until the peer has answered, then `msg`).
@@ -145,7 +145,7 @@ pub fn decrypt_message<S: SessionStore, R: RngCore + CryptoRng>(
     bytes: &[u8],
     rng: &mut R,
 ) -> Result<Vec<u8>> {
-    let message = SignalMessage::parse(bytes)?;
+    let message = SignalMessageRef::parse(bytes)?;
     let record = store
         .load_session(address)?
         .ok_or_else(|| Error::NoSession {
@@ -193,7 +193,7 @@ pub fn decrypt_pre_key_message<S: SessionStores, R: RngCore + CryptoRng>(
         .find(|(_, s)| s.base_key == message.base_key && s.remote_identity == message.identity_key)
         .map(|(slot, s)| (slot, s.clone()));
     if let Some((slot, mut state)) = existing {
-        let plaintext = state.decrypt(&message.message, rng)?;
+        let plaintext = state.decrypt(&message.message.view(), rng)?;
         commit(store, address, record, slot, state)?;
         return Ok(plaintext);
     }
@@ -216,7 +216,7 @@ pub fn decrypt_pre_key_message<S: SessionStores, R: RngCore + CryptoRng>(
         their_registration_id: message.registration_id,
         their_base_key: message.base_key,
     })?;
-    let plaintext = state.decrypt(&message.message, rng)?;
+    let plaintext = state.decrypt(&message.message.view(), rng)?;
     let mut record = record;
     record.promote(state);
     store.save_identity(address, &message.identity_key)?;

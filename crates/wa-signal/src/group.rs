@@ -259,10 +259,12 @@ pub fn group_encrypt<S: SenderKeyStore, R: RngCore + CryptoRng>(
             name: name.to_string(),
             key_id: 0,
         })?;
-    let seed = state.chain.message_seed();
+    // The record is stored only at the end: an error below leaves the stored chain as it was.
+    let iteration = state.chain.index;
+    let seed = state.chain.advance();
     let (iv, key) = group_message_keys(&seed);
     let ciphertext = aes256_cbc_encrypt_with_iv(&key, &iv, plaintext);
-    let mut message = SenderKeyMessage::unsigned(state.key_id, state.chain.index, ciphertext);
+    let mut message = SenderKeyMessage::unsigned(state.key_id, iteration, ciphertext);
     let signing = XeddsaSigningKey::from_private_bytes(
         state.signing_private.as_ref().expect("filtered above"),
     );
@@ -273,7 +275,6 @@ pub fn group_encrypt<S: SenderKeyStore, R: RngCore + CryptoRng>(
     }
     let signature = signing.sign_rng(&message, rng);
     message.extend_from_slice(&signature);
-    state.chain = state.chain.next();
     store.store_sender_key(name, &record)?;
     Ok(message)
 }
@@ -321,13 +322,11 @@ fn take_seed(state: &mut SenderKeyState, iteration: u32) -> Result<Zeroizing<[u8
         });
     }
     while state.chain.index < iteration {
-        state
-            .skipped
-            .push((state.chain.index, state.chain.message_seed()));
-        state.chain = state.chain.next();
+        let index = state.chain.index;
+        let skipped = state.chain.advance();
+        state.skipped.push((index, skipped));
     }
-    let seed = state.chain.message_seed();
-    state.chain = state.chain.next();
+    let seed = state.chain.advance();
     if state.skipped.len() > MAX_SKIPPED_KEYS {
         let excess = state.skipped.len() - MAX_SKIPPED_KEYS;
         state.skipped.drain(..excess);

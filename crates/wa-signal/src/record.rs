@@ -67,15 +67,11 @@ impl SessionRecord {
     }
 
     /// The persisted form. Holds secrets: the buffer is wiped when dropped.
+    ///
+    /// Written directly (see [`crate::record_codec`]), into a buffer of the exact size: no
+    /// intermediate copies of the secrets, no reallocation leaving one behind.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut data = pb::SessionRecordData {
-            format: Some(SESSION_RECORD_FORMAT),
-            current: self.current.as_ref().map(state_to_data),
-            previous: self.previous.iter().map(state_to_data).collect(),
-        };
-        let bytes = Zeroizing::new(data.encode_to_vec());
-        wipe_record(&mut data);
-        bytes
+        crate::record_codec::encode(self)
     }
 
     /// Reads the persisted form.
@@ -129,6 +125,17 @@ fn corrupt() -> Error {
     }
 }
 
+/// The record as prost's structs (the reference the direct encoder is tested against).
+#[cfg(test)]
+pub(crate) fn record_to_data(record: &SessionRecord) -> pb::SessionRecordData {
+    pb::SessionRecordData {
+        format: Some(SESSION_RECORD_FORMAT),
+        current: record.current.as_ref().map(state_to_data),
+        previous: record.previous.iter().map(state_to_data).collect(),
+    }
+}
+
+#[cfg(test)]
 fn state_to_data(state: &SessionState) -> pb::SessionStateData {
     pb::SessionStateData {
         local_identity: Some(state.local_identity.0.to_vec()),

@@ -9,14 +9,13 @@
 //!   key, HMAC key, CBC IV.
 
 use wa_crypto::{
-    CryptoRng, KeyPair, RngCore, aes256_cbc_decrypt_with_iv, aes256_cbc_encrypt_with_iv,
-    hkdf_sha256, hmac_sha256, is_all_zero,
+    CryptoRng, HmacSha256, KeyPair, RngCore, aes256_cbc_decrypt_with_iv, hkdf_sha256, is_all_zero,
 };
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
-use crate::wire::{PreKeySignalMessage, SignalMessage};
+use crate::wire::{PreKeyHeader, SealHeader, SignalMessageRef, seal};
 
 /// How far ahead of its chain a message may be (keys derived and kept for the skipped ones).
 pub const MAX_FORWARD_JUMP: u32 = 2000;
@@ -36,15 +35,18 @@ pub(crate) struct ChainKey {
 }
 
 impl ChainKey {
-    pub(crate) fn message_seed(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(hmac_sha256(&self.key, &[&[0x01]]))
-    }
-
-    pub(crate) fn next(&self) -> ChainKey {
-        ChainKey {
-            key: hmac_sha256(&self.key, &[&[0x02]]),
-            index: self.index.wrapping_add(1),
-        }
+    /// The message key seed at this index; the chain moves to the next key. Both outputs come
+    /// from one keyed HMAC state (keying is half of a short HMAC's cost).
+    pub(crate) fn advance(&mut self) -> Zeroizing<[u8; 32]> {
+        let keyed = HmacSha256::new(&self.key);
+        let mut seed = keyed.clone();
+        seed.update(&[0x01]);
+        let seed = Zeroizing::new(seed.finalize());
+        let mut next = keyed;
+        next.update(&[0x02]);
+        self.key = next.finalize();
+        self.index = self.index.wrapping_add(1);
+        seed
     }
 }
 
@@ -186,35 +188,28 @@ pub(crate) struct Encrypted {
 impl SessionState {
     /// Encrypts with the next key of the sending chain and advances it.
     pub(crate) fn encrypt(&mut self, plaintext: &[u8]) -> Encrypted {
-        let seed = self.sender.chain.message_seed();
+        let counter = self.sender.chain.index;
+        let seed = self.sender.chain.advance();
         let keys = MessageKeys::from_seed(&seed);
-        let ciphertext = aes256_cbc_encrypt_with_iv(&keys.cipher, &keys.iv, plaintext);
-        let message = SignalMessage::build(
-            &keys.mac,
-            &self.local_identity,
-            &self.remote_identity,
-            &self.sender.ratchet.public,
-            self.sender.chain.index,
-            self.previous_counter,
-            ciphertext,
-        );
-        self.sender.chain = self.sender.chain.next();
-        match &self.pending {
-            Some(pending) => Encrypted {
-                pre_key: true,
-                bytes: PreKeySignalMessage::build(
-                    self.local_registration_id,
-                    pending.pre_key_id,
-                    pending.signed_pre_key_id,
-                    &pending.base_key,
-                    &self.local_identity,
-                    message,
-                ),
-            },
-            None => Encrypted {
-                pre_key: false,
-                bytes: message,
-            },
+        let header = SealHeader {
+            sender_identity: &self.local_identity,
+            receiver_identity: &self.remote_identity,
+            ratchet_key: &self.sender.ratchet.public,
+            counter,
+            previous_counter: self.previous_counter,
+        };
+        // Until the peer answers, the message goes inside a PreKeySignalMessage, framed in
+        // the same buffer.
+        let pre_key = self.pending.as_ref().map(|pending| PreKeyHeader {
+            registration_id: self.local_registration_id,
+            pre_key_id: pending.pre_key_id,
+            signed_pre_key_id: pending.signed_pre_key_id,
+            base_key: &pending.base_key,
+            identity_key: &self.local_identity,
+        });
+        Encrypted {
+            pre_key: pre_key.is_some(),
+            bytes: seal(&keys, &header, pre_key.as_ref(), plaintext),
         }
     }
 
@@ -222,7 +217,7 @@ impl SessionState {
     /// only on success.
     pub(crate) fn decrypt<R: RngCore + CryptoRng>(
         &mut self,
-        message: &SignalMessage,
+        message: &SignalMessageRef<'_>,
         rng: &mut R,
     ) -> Result<Vec<u8>> {
         let position = match self
@@ -239,7 +234,7 @@ impl SessionState {
         let seed = self.take_message_seed(position, message.counter)?;
         let keys = MessageKeys::from_seed(&seed);
         message.verify_mac(&keys.mac, &self.remote_identity, &self.local_identity)?;
-        let plaintext = aes256_cbc_decrypt_with_iv(&keys.cipher, &keys.iv, &message.ciphertext)?;
+        let plaintext = aes256_cbc_decrypt_with_iv(&keys.cipher, &keys.iv, message.ciphertext)?;
         // The peer has our messages: stop sending the X3DH header.
         self.pending = None;
         Ok(plaintext)
@@ -292,13 +287,11 @@ impl SessionState {
             });
         }
         while chain.chain.index < counter {
-            chain
-                .skipped
-                .push((chain.chain.index, chain.chain.message_seed()));
-            chain.chain = chain.chain.next();
+            let index = chain.chain.index;
+            let skipped = chain.chain.advance();
+            chain.skipped.push((index, skipped));
         }
-        let seed = chain.chain.message_seed();
-        chain.chain = chain.chain.next();
+        let seed = chain.chain.advance();
         self.enforce_skipped_bound();
         Ok(seed)
     }

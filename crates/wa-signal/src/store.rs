@@ -235,8 +235,11 @@ impl SessionStore for InMemoryStore {
         address: &ProtocolAddress,
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
-        let bytes = record.to_bytes();
-        let old = self.sessions.insert(address.clone(), bytes.to_vec());
+        // The record's buffer itself is kept (no copy of the secrets to wipe).
+        let mut bytes = record.to_bytes();
+        let old = self
+            .sessions
+            .insert(address.clone(), std::mem::take(&mut *bytes));
         if let Some(mut old) = old {
             zeroize::Zeroize::zeroize(&mut old);
         }

@@ -7,6 +7,9 @@
 use prost::Message as _;
 use subtle::ConstantTimeEq as _;
 use wa_crypto::{CryptoRng, RngCore, XEDDSA_SIGNATURE_LEN, hmac_sha256, xeddsa_verify};
+
+use crate::pbscan::SignalMessageFields;
+pub(crate) use crate::seal::{PreKeyHeader, SealHeader, seal};
 use wa_proto::prost;
 use wa_proto::signal as pb;
 use zeroize::Zeroizing;
@@ -85,49 +88,62 @@ pub struct SignalMessage {
 }
 
 impl SignalMessage {
-    const WHAT: &'static str = "SignalMessage";
-
     /// Parses a framed SignalMessage.
     pub fn parse(bytes: &[u8]) -> Result<SignalMessage> {
+        let view = SignalMessageRef::parse(bytes)?;
+        Ok(SignalMessage {
+            ratchet_key: view.ratchet_key,
+            counter: view.counter,
+            previous_counter: view.previous_counter,
+            ciphertext: view.ciphertext.to_vec(),
+            serialized: bytes.to_vec(),
+        })
+    }
+
+    /// The message as decryption reads it.
+    pub(crate) fn view(&self) -> SignalMessageRef<'_> {
+        SignalMessageRef {
+            ratchet_key: self.ratchet_key,
+            counter: self.counter,
+            previous_counter: self.previous_counter,
+            ciphertext: &self.ciphertext,
+            serialized: &self.serialized,
+        }
+    }
+}
+
+/// A SignalMessage read in place: its ciphertext and MAC'd bytes borrowed from the input, so
+/// decrypting a `msg` copies nothing before the plaintext is written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SignalMessageRef<'a> {
+    pub(crate) ratchet_key: PublicKey,
+    pub(crate) counter: u32,
+    pub(crate) previous_counter: u32,
+    pub(crate) ciphertext: &'a [u8],
+    /// The whole framed message (version byte, protobuf, MAC).
+    pub(crate) serialized: &'a [u8],
+}
+
+impl<'a> SignalMessageRef<'a> {
+    const WHAT: &'static str = "SignalMessage";
+
+    /// Parses a framed SignalMessage; the same acceptance as [`SignalMessage::parse`] always had
+    /// (prost's, see [`crate::pbscan`]).
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<SignalMessageRef<'a>> {
         check_version(bytes, Self::WHAT, 1 + MAC_LEN)?;
         let body = &bytes[1..bytes.len() - MAC_LEN];
         let msg =
-            pb::SignalMessage::decode(body).map_err(|_| malformed(Self::WHAT, "bad protobuf"))?;
-        Ok(SignalMessage {
+            SignalMessageFields::read(body).map_err(|_| malformed(Self::WHAT, "bad protobuf"))?;
+        Ok(SignalMessageRef {
             ratchet_key: PublicKey::from_wire(
-                &required(msg.ratchet_key, Self::WHAT, "no ratchet key")?,
+                required(msg.ratchet_key, Self::WHAT, "no ratchet key")?,
                 Self::WHAT,
             )?,
             counter: required(msg.counter, Self::WHAT, "no counter")?,
             previous_counter: msg.previous_counter.unwrap_or(0),
             ciphertext: required(msg.ciphertext, Self::WHAT, "no ciphertext")?,
-            serialized: bytes.to_vec(),
+            serialized: bytes,
         })
-    }
-
-    /// Frames and MACs a message: `0x33 ‖ protobuf ‖ HMAC(mac_key, sender ‖ receiver ‖ 0x33 ‖
-    /// protobuf)[..8]`, identities in their 33-byte form.
-    pub(crate) fn build(
-        mac_key: &[u8; 32],
-        sender_identity: &PublicKey,
-        receiver_identity: &PublicKey,
-        ratchet_key: &PublicKey,
-        counter: u32,
-        previous_counter: u32,
-        ciphertext: Vec<u8>,
-    ) -> Vec<u8> {
-        let body = pb::SignalMessage {
-            ratchet_key: Some(ratchet_key.to_wire().to_vec()),
-            counter: Some(counter),
-            previous_counter: Some(previous_counter),
-            ciphertext: Some(ciphertext),
-        };
-        let mut out = Vec::with_capacity(body.encoded_len() + 1 + MAC_LEN);
-        out.push(VERSION_BYTE);
-        body.encode(&mut out).expect("a Vec grows");
-        let mac = compute_mac(mac_key, sender_identity, receiver_identity, &out);
-        out.extend_from_slice(&mac);
-        out
     }
 
     /// Checks the MAC in constant time.
@@ -203,28 +219,6 @@ impl PreKeySignalMessage {
             )?,
             message: SignalMessage::parse(&required(msg.message, Self::WHAT, "no message")?)?,
         })
-    }
-
-    pub(crate) fn build(
-        registration_id: u32,
-        pre_key_id: Option<u32>,
-        signed_pre_key_id: u32,
-        base_key: &PublicKey,
-        identity_key: &PublicKey,
-        message: Vec<u8>,
-    ) -> Vec<u8> {
-        let body = pb::PreKeySignalMessage {
-            registration_id: Some(registration_id),
-            pre_key_id,
-            signed_pre_key_id: Some(signed_pre_key_id),
-            base_key: Some(base_key.to_wire().to_vec()),
-            identity_key: Some(identity_key.to_wire().to_vec()),
-            message: Some(message),
-        };
-        let mut out = Vec::with_capacity(body.encoded_len() + 1);
-        out.push(VERSION_BYTE);
-        body.encode(&mut out).expect("a Vec grows");
-        out
     }
 }
 

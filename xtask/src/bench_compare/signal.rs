@@ -203,15 +203,29 @@ pub fn run(seconds: &str) -> Result<(), String> {
         get("wa-signal", "setup-initiator"),
         get("wa-signal", "setup-responder"),
     );
-    println!(
-        "XEdDSA native figure: {}",
-        if native {
-            "@signalapp/libsignal-client is installed but not driven by bench-signal.mjs"
-        } else {
-            "@signalapp/libsignal-client is not in interop/node_modules: no native figure here"
+    if native {
+        println!(
+            "\nXEdDSA against Signal's native library (@signalapp/libsignal-client, Rust in a Node \
+             addon; not a WhatsApp peer)"
+        );
+        for (measure, ours_measure) in [
+            ("xeddsa-sign", "xeddsa-sign"),
+            ("xeddsa-sign", "xeddsa-sign-precomputed"),
+            ("xeddsa-verify", "xeddsa-verify"),
+        ] {
+            let ours = get("wa-signal", ours_measure);
+            let theirs = get("libsignal-client", measure);
+            println!(
+                "{ours_measure:<23} {ours:>10.0} {theirs:>10.0} {:>8.2}x",
+                ours / theirs
+            );
         }
-    );
-
+    } else {
+        println!(
+            "XEdDSA native figure: @signalapp/libsignal-client is not in interop/node_modules \
+             (`npm ci` in interop/)"
+        );
+    }
     println!("\nStored session record, bytes");
     println!(
         "{:<24} {:>10} {:>10} {:>11}",

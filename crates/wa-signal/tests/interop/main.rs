@@ -5,6 +5,7 @@
 mod group;
 mod padding;
 mod sessions;
+mod xeddsa_native;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;

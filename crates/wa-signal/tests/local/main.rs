@@ -3,6 +3,7 @@
 
 mod bounds;
 mod durability;
+mod framing;
 mod properties;
 mod refusals;
 
