@@ -2,3 +2,7 @@
 
 pub mod legacy;
 pub mod md;
+
+pub use md::{Client, ClientBuilder, ClientError, ClientEvent, StoreConfig};
+pub use wa_core::md::MessengerEvent;
+pub use wa_core::md::stanza::ReceiptKind;

@@ -1,6 +1,6 @@
 //! The legacy WhatsApp Web client (the pre-multi-device protocol: the phone relays every
 //! message, sessions restore by takeover). Selectable beside the multi-device default
-//! ([`crate::md`]) for accounts and servers that still speak it.
+//! ([`crate::Client`]) for accounts and servers that still speak it.
 
 mod driver;
 mod error;
