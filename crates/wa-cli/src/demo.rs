@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 use sha2::{Digest as _, Sha256};
-use wa_client::chat::compose::{MediaKind, MediaOptions};
-use wa_client::chat::{AckLevel, ChatEvent, MessageBatch};
-use wa_client::{Client, ClientEvent};
+use wa_client::legacy::chat::compose::{MediaKind, MediaOptions};
+use wa_client::legacy::chat::{AckLevel, ChatEvent, MessageBatch};
+use wa_client::legacy::{Client, ClientEvent};
 use wa_core::client::{CloseReason, Event};
 use wa_core::session::{MemoryStore, SessionStore as _};
 use wa_proto::WebMessageInfo;
@@ -445,7 +445,7 @@ async fn await_echo<T>(
                         && m.key
                             .remote_jid
                             .as_deref()
-                            .map(wa_client::chat::normalize_jid)
+                            .map(wa_client::legacy::chat::normalize_jid)
                             == Some(echo.to_owned());
                     if from_echo && answer.is_none() {
                         if let Some(value) = reply(&m) {

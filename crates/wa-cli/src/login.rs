@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use wa_client::{Client, ClientError, ClientEvent, FileStore};
+use wa_client::legacy::{Client, ClientError, ClientEvent, FileStore};
 use wa_core::client::{CloseReason, ConnInfo, QrCode};
 
 use crate::error::CliError;
@@ -109,7 +109,7 @@ pub fn build_client(server: &str, http: &str, path: &Path) -> Result<Client, Cli
     let mut builder = Client::builder();
     if server.starts_with("ws://") {
         // A plain-WebSocket server is a local one (wa-sim): its media host speaks plain HTTP too.
-        builder = builder.media_client(wa_client::MediaClient::new().insecure_http());
+        builder = builder.media_client(wa_client::legacy::MediaClient::new().insecure_http());
     }
     builder
         .server_url(server)

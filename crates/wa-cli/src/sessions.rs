@@ -7,7 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use wa_client::FileStore;
+use wa_client::legacy::FileStore;
 use wa_core::session::{SessionData, SessionStore as _, StoreError};
 
 use crate::error::CliError;

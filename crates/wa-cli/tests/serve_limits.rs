@@ -48,7 +48,7 @@ async fn an_oversized_message_is_refused_with_the_limit_and_a_flapping_session_i
         .await;
 
     // 1. Three megabytes can never fit: refused where it enters, with the limit.
-    let limit = wa_client::chat::MAX_MESSAGE_LEN;
+    let limit = wa_client::legacy::chat::MAX_MESSAGE_LEN;
     let (status, body) = serve.send_text(&"x".repeat(3 * 1024 * 1024)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["statusCode"], 413);

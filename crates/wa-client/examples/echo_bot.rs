@@ -12,9 +12,9 @@ use common::{Error, ME};
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use wa_client::chat::compose::{MediaKind, MediaOptions};
-use wa_client::chat::{AckLevel, ChatEvent, MessageBatch, MessageKind, normalize_jid};
-use wa_client::{Client, ClientEvent};
+use wa_client::legacy::chat::compose::{MediaKind, MediaOptions};
+use wa_client::legacy::chat::{AckLevel, ChatEvent, MessageBatch, MessageKind, normalize_jid};
+use wa_client::legacy::{Client, ClientEvent};
 use wa_proto::{Message, WebMessageInfo};
 
 const HELP: &str = "\

@@ -14,10 +14,10 @@ use std::path::PathBuf;
 
 use common::{Error, FRIEND, ME};
 use serde_json::{Value, json};
-use wa_client::Client;
-use wa_client::chat::compose::{MediaKind, MediaOptions, media_ref};
-use wa_client::chat::request::Direction;
-use wa_client::chat::{MessageKind, normalize_jid};
+use wa_client::legacy::Client;
+use wa_client::legacy::chat::compose::{MediaKind, MediaOptions, media_ref};
+use wa_client::legacy::chat::request::Direction;
+use wa_client::legacy::chat::{MessageKind, normalize_jid};
 use wa_proto::{MessageKey, Status, WebMessageInfo};
 
 const HELP: &str = "\

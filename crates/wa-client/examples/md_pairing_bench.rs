@@ -38,14 +38,48 @@ fn config(handle: &SimHandle) -> MdDeviceConfig {
     }
 }
 
-async fn pair_once(handle: &SimHandle, http: &reqwest::Client) -> Result<(), String> {
+/// Where a pairing's time goes: the milliseconds from its start to each step, summed over the
+/// timed pairings (printed with `MD_BENCH_PHASES=1`).
+#[derive(Default)]
+struct Phases {
+    opened: f64,
+    qr: f64,
+    scanned: f64,
+    paired: f64,
+    logged_in: f64,
+    uploaded: f64,
+    ready: f64,
+    closed: f64,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn pair_once(
+    handle: &SimHandle,
+    http: &reqwest::Client,
+    phases: &mut Phases,
+) -> Result<(), String> {
+    let start = Instant::now();
     let mut device = MdDevice::open(config(handle), Box::<MemoryCredentialStore>::default())
         .map_err(|e| e.to_string())?;
+    phases.opened += ms(start);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let scan_url = format!("{}/md/scan", handle.control_url());
+    let mut marks = (0.0, 0.0, 0.0, 0.0, 0.0);
     let scanner = async {
+        let mut scanned = false;
         while let Some(event) = rx.recv().await {
-            if let DeviceEvent::Qr(qr) = event {
+            match event {
+                DeviceEvent::Paired(_) => marks.1 = ms(start),
+                DeviceEvent::LoggedIn => marks.2 = ms(start),
+                DeviceEvent::PreKeysUploaded(_) => marks.3 = ms(start),
+                _ => {}
+            }
+            if let (false, DeviceEvent::Qr(qr)) = (scanned, event) {
+                scanned = true;
+                phases.qr += ms(start);
                 let response = http
                     .post(&scan_url)
                     .json(&serde_json::json!({ "qr": qr }))
@@ -55,10 +89,14 @@ async fn pair_once(handle: &SimHandle, http: &reqwest::Client) -> Result<(), Str
                 if !response.status().is_success() {
                     return Err(format!("scan: {}", response.status()));
                 }
-                return Ok(());
+                marks.0 = ms(start);
             }
         }
-        Err("no QR".to_owned())
+        if scanned {
+            Ok(())
+        } else {
+            Err("no QR".to_owned())
+        }
     };
     let login = async {
         let result = device.login(&tx).await.map_err(|e| e.to_string());
@@ -68,7 +106,14 @@ async fn pair_once(handle: &SimHandle, http: &reqwest::Client) -> Result<(), Str
     let (login, scan) = tokio::join!(login, scanner);
     scan?;
     login?;
+    marks.4 = ms(start);
     device.close().await;
+    phases.scanned += marks.0;
+    phases.paired += marks.1;
+    phases.logged_in += marks.2;
+    phases.uploaded += marks.3;
+    phases.ready += marks.4;
+    phases.closed += ms(start);
     Ok(())
 }
 
@@ -87,15 +132,35 @@ async fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let http = reqwest::Client::new();
 
-    pair_once(&handle, &http).await?; // warm-up
+    pair_once(&handle, &http, &mut Phases::default()).await?; // warm-up
+    let mut phases = Phases::default();
     let started = Instant::now();
     let mut count = 0u32;
     while started.elapsed().as_secs_f64() < seconds {
-        pair_once(&handle, &http).await?;
+        pair_once(&handle, &http, &mut phases).await?;
         count += 1;
     }
     let per_s = f64::from(count) / started.elapsed().as_secs_f64();
     println!(r#"{{"peer":"wa-client","measure":"pairing","per_s":{per_s:.2},"count":{count}}}"#);
+    if std::env::var_os("MD_BENCH_PHASES").is_some() {
+        let n = f64::from(count.max(1));
+        eprintln!(
+            "ms from start (mean of {count}): opened {:.1}, QR {:.1}, scan answered {:.1}, \
+             paired {:.1}, logged in {:.1}, prekeys uploaded {:.1}, ready {:.1}, closed {:.1}",
+            phases.opened / n,
+            phases.qr / n,
+            phases.scanned / n,
+            phases.paired / n,
+            phases.logged_in / n,
+            phases.uploaded / n,
+            phases.ready / n,
+            phases.closed / n,
+        );
+        if std::env::var_os("MD_BENCH_ONLY_OURS").is_some() {
+            handle.shutdown().await;
+            return Ok(());
+        }
+    }
 
     let root: String = handle
         .md()

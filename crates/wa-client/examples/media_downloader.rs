@@ -15,10 +15,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use common::{Error, FRIEND, ME};
-use wa_client::chat::compose::{MediaKind, MediaOptions, media_ref};
-use wa_client::chat::normalize_jid;
-use wa_client::chat::request::Direction;
-use wa_client::{Client, ClientEvent};
+use wa_client::legacy::chat::compose::{MediaKind, MediaOptions, media_ref};
+use wa_client::legacy::chat::normalize_jid;
+use wa_client::legacy::chat::request::Direction;
+use wa_client::legacy::{Client, ClientEvent};
 use wa_proto::WebMessageInfo;
 
 const HELP: &str = "\

@@ -1,6 +1,6 @@
 //! The library example shown in the workspace README (kept identical by an xtask test).
-use wa_client::chat::{ChatEvent, MessageBatch, normalize_jid};
-use wa_client::{Client, ClientError, ClientEvent, FileStore};
+use wa_client::legacy::chat::{ChatEvent, MessageBatch, normalize_jid};
+use wa_client::legacy::{Client, ClientError, ClientEvent, FileStore};
 
 #[tokio::main]
 async fn main() -> Result<(), ClientError> {

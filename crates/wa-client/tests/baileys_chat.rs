@@ -11,9 +11,9 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
-use wa_client::chat::compose::{MediaKind, MediaOptions};
-use wa_client::chat::{AckLevel, ChatEvent, MessageBatch};
-use wa_client::{Client, ClientEvent};
+use wa_client::legacy::chat::compose::{MediaKind, MediaOptions};
+use wa_client::legacy::chat::{AckLevel, ChatEvent, MessageBatch};
+use wa_client::legacy::{Client, ClientEvent};
 use wa_proto::WebMessageInfo;
 use wa_sim::{Config, SeedAccount, SimConfig, SimServer, TlsConfig};
 

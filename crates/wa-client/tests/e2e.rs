@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
-use wa_client::{Client, ClientEvent, ConnectionState};
+use wa_client::legacy::{Client, ClientEvent, ConnectionState};
 use wa_core::client::{ClientConfig, CloseReason, ConnInfo, Event, QrCode};
 use wa_core::reconnect::Backoff;
 use wa_core::session::{MemoryStore, SessionData, SessionStore};
@@ -145,7 +145,7 @@ async fn qr_login_then_encrypted_traffic() {
     // proves the login.
     // (They arrive mapped to typed chat events.)
     let names = expect(&mut client, |e| match e {
-        ClientEvent::Chat(wa_client::chat::ChatEvent::Contacts(contacts)) => Some(
+        ClientEvent::Chat(wa_client::legacy::chat::ChatEvent::Contacts(contacts)) => Some(
             contacts
                 .iter()
                 .filter_map(|c| c.name.clone())
@@ -194,7 +194,7 @@ async fn qr_login_and_http_logout_over_tls() {
         .unwrap();
     untrusting.login().unwrap();
     expect(&mut untrusting, |e| match e {
-        ClientEvent::Error(wa_client::ClientError::Transport(
+        ClientEvent::Error(wa_client::legacy::ClientError::Transport(
             wa_transport::TransportError::Connect { .. },
         )) => Some(()),
         _ => None,
@@ -400,7 +400,7 @@ async fn logout_over_http_then_restore_is_refused() {
         ClientConfig::default(),
     );
     match stale.logout_http().await {
-        Err(wa_client::ClientError::HttpStatus(status)) => assert!(status >= 400),
+        Err(wa_client::legacy::ClientError::HttpStatus(status)) => assert!(status >= 400),
         other => panic!("{other:?}"),
     }
     sim.shutdown().await;
@@ -423,7 +423,7 @@ async fn unreachable_server_backs_off_then_gives_up() {
     let mut failures = 0;
     let mut delays = Vec::new();
     let reason = expect(&mut client, |e| match e {
-        ClientEvent::Error(wa_client::ClientError::Transport(_)) => {
+        ClientEvent::Error(wa_client::legacy::ClientError::Transport(_)) => {
             failures += 1;
             None
         }
@@ -475,7 +475,7 @@ async fn shutdown_interrupts_a_hanging_connect() {
     assert_eq!(client.state(), ConnectionState::Idle);
     assert!(matches!(
         client.reref().await,
-        Err(wa_client::ClientError::NotRunning)
+        Err(wa_client::legacy::ClientError::NotRunning)
     ));
 }
 

@@ -208,10 +208,10 @@ async fn standalone_sim() -> wa_sim::SimHandle {
 /// Logs a client into `wid` on `sim` (the phone scans on command).
 async fn logged_in(
     sim: &wa_sim::SimHandle,
-    store: wa_client::FileStore,
+    store: wa_client::legacy::FileStore,
     wid: &str,
-) -> wa_client::Client {
-    let mut client = wa_client::Client::builder()
+) -> wa_client::legacy::Client {
+    let mut client = wa_client::legacy::Client::builder()
         .server_url(sim.ws_url())
         .store(store)
         .build()
@@ -219,16 +219,16 @@ async fn logged_in(
     client.login().unwrap();
     loop {
         match client.next_event().await.unwrap() {
-            wa_client::ClientEvent::Qr(qr) => {
+            wa_client::legacy::ClientEvent::Qr(qr) => {
                 sim.with_server(|s, now| s.scan_as(now, &qr.qr_string(), Some(wid)))
                     .unwrap();
             }
-            wa_client::ClientEvent::Connected(info) => {
+            wa_client::legacy::ClientEvent::Connected(info) => {
                 assert_eq!(info.wid, wid);
                 return client;
             }
             other => assert!(
-                !matches!(other, wa_client::ClientEvent::Stopped(_)),
+                !matches!(other, wa_client::legacy::ClientEvent::Stopped(_)),
                 "{other:?}"
             ),
         }
@@ -243,7 +243,7 @@ async fn echo_bot_restores_a_saved_session_on_a_server() {
     // An earlier run paired the bot's account and left its session in the file.
     let mut first = logged_in(
         &sim,
-        wa_client::FileStore::new(&session),
+        wa_client::legacy::FileStore::new(&session),
         "15550100001@c.us",
     )
     .await;
@@ -267,7 +267,7 @@ async fn echo_bot_restores_a_saved_session_on_a_server() {
         .await;
     assert!(restored.is_some(), "the bot never restored its session");
 
-    let friend_store = wa_client::FileStore::new(dir.path().join("friend.json"));
+    let friend_store = wa_client::legacy::FileStore::new(dir.path().join("friend.json"));
     let mut friend = logged_in(&sim, friend_store, "15550100002@c.us").await;
     friend
         .send_text("15550100001@c.us", "still there?")
@@ -293,8 +293,8 @@ async fn history_export_starts_before_a_given_message_on_a_server() {
     let session = dir.path().join("me.json");
     let me = "15550100001@c.us";
     let friend_jid = "15550100002@c.us";
-    let mut mine = logged_in(&sim, wa_client::FileStore::new(&session), me).await;
-    let friend_store = wa_client::FileStore::new(dir.path().join("friend.json"));
+    let mut mine = logged_in(&sim, wa_client::legacy::FileStore::new(&session), me).await;
+    let friend_store = wa_client::legacy::FileStore::new(dir.path().join("friend.json"));
     let mut friend = logged_in(&sim, friend_store, friend_jid).await;
     // m0 m1 f0 m2 f1 m3 (m: ours, f: the friend's).
     let mut ids = Vec::new();

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
-use wa_client::chat::compose::{self, MediaKind, MediaOptions};
-use wa_client::chat::request::{ChatOp, Direction, GroupOp, GroupSetting, Presence};
-use wa_client::chat::{
+use wa_client::legacy::chat::compose::{self, MediaKind, MediaOptions};
+use wa_client::legacy::chat::request::{ChatOp, Direction, GroupOp, GroupSetting, Presence};
+use wa_client::legacy::chat::{
     AckLevel, ChatEvent, MessageBatch, MessageKind, OutboxStore, PendingMessage,
 };
-use wa_client::{Client, ClientEvent, MediaClient};
+use wa_client::legacy::{Client, ClientEvent, MediaClient};
 use wa_core::reconnect::Backoff;
 use wa_core::session::MemoryStore;
 use wa_proto::{Message, WebMessageInfo};
@@ -245,7 +245,7 @@ async fn every_kind(from: &Client, to: &mut Client, to_jid: &str) {
     let got = incoming(to).await;
     assert_eq!(got.key.id, Some(original.id));
     let from_jid = got.key.remote_jid.clone().unwrap();
-    to.forward(&wa_client::chat::normalize_jid(&from_jid), &got)
+    to.forward(&wa_client::legacy::chat::normalize_jid(&from_jid), &got)
         .await
         .unwrap();
 }
@@ -324,7 +324,7 @@ async fn every_message_type_and_media_round_trips() {
     let _ = incoming(&mut b).await;
     a.revoke(oops.key()).await.unwrap();
     let got = incoming(&mut b).await;
-    let revoked = wa_client::chat::incoming::revoked_key(got.message.as_ref().unwrap());
+    let revoked = wa_client::legacy::chat::incoming::revoked_key(got.message.as_ref().unwrap());
     assert_eq!(
         revoked.and_then(|k| k.id.as_deref()),
         Some(oops.id.as_str())
@@ -363,7 +363,7 @@ async fn image_without_thumbnail_gets_a_generated_one() {
     );
     let decoded = image::load_from_memory_with_format(thumb, image::ImageFormat::Jpeg)
         .expect("thumbnail decodes as JPEG");
-    let side = wa_client::THUMBNAIL_MAX_SIDE;
+    let side = wa_client::legacy::THUMBNAIL_MAX_SIDE;
     assert_eq!((decoded.width(), decoded.height()), (side, side / 2));
     assert_eq!(b.download_media(&got).await.unwrap(), png);
 }
@@ -591,7 +591,7 @@ async fn groups_and_history_paging() {
     assert_eq!(announce, Some(true));
     // Announce-only: the member's message is refused (403), the admin's goes through.
     match b.send_text(&gid, "may I?").await {
-        Err(wa_client::ClientError::Refused(why)) => assert!(why.contains("403"), "{why}"),
+        Err(wa_client::legacy::ClientError::Refused(why)) => assert!(why.contains("403"), "{why}"),
         other => panic!("a non-admin's message to an announce-only group: {other:?}"),
     }
     let announcement = a.send_text(&gid, "admins only now").await.unwrap();
@@ -680,7 +680,7 @@ async fn echo_contact_answers() {
     assert_eq!(text_of(&reply), Some("ping"));
     assert!(matches!(
         a.download_media(&reply).await,
-        Err(wa_client::ClientError::NoMedia(_))
+        Err(wa_client::legacy::ClientError::NoMedia(_))
     ));
 }
 
@@ -777,7 +777,7 @@ async fn server_restart_and_client_restart_lose_nothing() {
         1,
     );
     store
-        .save_outbox(&wa_client::chat::Outbox::from_entries(vec![
+        .save_outbox(&wa_client::legacy::chat::Outbox::from_entries(vec![
             PendingMessage::new(&pending),
         ]))
         .unwrap();

@@ -14,9 +14,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use wa_client::ClientError;
-use wa_client::chat::Presence;
-use wa_client::chat::compose::{MediaKind, MediaOptions};
+use wa_client::legacy::ClientError;
+use wa_client::legacy::chat::Presence;
+use wa_client::legacy::chat::compose::{MediaKind, MediaOptions};
 
 use super::ids::{self, IdKind, InvalidId};
 use super::session::{Command, Op, OpResult, OutgoingMessage, Session, SessionConfig, Status};

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use wa_client::chat::{ChatEvent, MessageBatch, normalize_jid};
+use wa_client::legacy::chat::{ChatEvent, MessageBatch, normalize_jid};
 use wa_proto::proto::WebMessageInfo;
 
 /// How many messages are kept per chat.
@@ -506,7 +506,7 @@ impl ChatData {
 
 #[cfg(test)]
 mod tests {
-    use wa_client::chat::{AckLevel, ChatInfo, MessageAck};
+    use wa_client::legacy::chat::{AckLevel, ChatInfo, MessageAck};
     use wa_proto::proto::{Message, MessageKey};
 
     use super::*;

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wa_client::chat::GroupOp;
+use wa_client::legacy::chat::GroupOp;
 
 use super::App;
 use super::api::{ApiError, ApiResult, call, unexpected, working};

@@ -230,14 +230,14 @@ impl App {
         if session.lock().commands.is_some() {
             return Ok(());
         }
-        let builder = wa_client::Client::builder()
+        let builder = wa_client::legacy::Client::builder()
             .browser("wa", "wa serve", env!("CARGO_PKG_VERSION"))
             .reconnect(true);
         let builder = match &self.backend {
             Backend::Sim { handle, .. } => builder
                 .server_url(handle.ws_url())
                 .http_base_url(handle.http_url())
-                .media_client(wa_client::MediaClient::new().insecure_http())
+                .media_client(wa_client::legacy::MediaClient::new().insecure_http())
                 .store(session_memory_store(session)),
             Backend::Remote {
                 ws, http, sessions, ..
@@ -247,7 +247,7 @@ impl App {
                 builder
                     .server_url(ws)
                     .http_base_url(http)
-                    .durable_store(wa_client::FileStore::new(path))
+                    .durable_store(wa_client::legacy::FileStore::new(path))
             }
         };
         let client = builder.build().map_err(|e| e.to_string())?;

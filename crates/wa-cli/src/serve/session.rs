@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use wa_client::chat::compose::{MediaKind, MediaOptions};
-use wa_client::chat::{Direction, GroupOp, Presence};
-use wa_client::{Client, ClientError, ClientEvent, ConnectionState, SentMessage};
+use wa_client::legacy::chat::compose::{MediaKind, MediaOptions};
+use wa_client::legacy::chat::{Direction, GroupOp, Presence};
+use wa_client::legacy::{Client, ClientError, ClientEvent, ConnectionState, SentMessage};
 use wa_core::client::CloseReason;
 use wa_proto::proto::{MessageKey, WebMessageInfo};
 

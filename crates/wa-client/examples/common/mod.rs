@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use wa_client::chat::{ChatEvent, MessageBatch};
-use wa_client::{Client, ClientEvent, FileStore, MediaClient};
+use wa_client::legacy::chat::{ChatEvent, MessageBatch};
+use wa_client::legacy::{Client, ClientEvent, FileStore, MediaClient};
 use wa_core::client::ConnInfo;
 use wa_proto::{Message, WebMessageInfo};
 use wa_sim::{Config, SeedAccount, SimConfig, SimHandle, SimServer};

@@ -4,11 +4,14 @@
 //! a `wa-store` database ([`MdDevice::open_store`]), the device also sends and receives
 //! one-to-one messages ([`MdDevice::send_text`], [`MdDevice::messages`]).
 
+mod client;
+mod client_driver;
 mod conn;
 mod device;
 mod signal;
 mod store;
 
+pub use client::{Client, ClientBuilder, ClientError, ClientEvent, StoreConfig};
 pub use conn::{MdClient, MdClientError, MdConnectConfig};
 pub use device::{DeviceEvent, MdDevice, MdDeviceConfig, MdDeviceError, MessageAcker};
 pub use signal::{SignalState, Undelivered, WaStoreCredentials, open_sqlite};

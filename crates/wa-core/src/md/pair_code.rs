@@ -26,6 +26,15 @@ use zeroize::Zeroizing;
 pub const ALPHABET: &[u8; 32] = b"123456789ABCDEFGHJKLMNPQRSTVWXYZ";
 /// PBKDF2 iterations for the code key.
 pub const PBKDF2_ROUNDS: u32 = 131_072;
+/// The iterations [`code_key`] runs: the protocol's [`PBKDF2_ROUNDS`], except in fuzz builds
+/// (`--cfg fuzzing`, which cargo-fuzz sets and no normal build does), where a 131,072-round
+/// derivation per input would hold the fuzzer to a few executions per second. Both sides of
+/// such a build derive with it, so a fuzzed pairing still completes; nothing at run time can
+/// lower it.
+#[cfg(not(fuzzing))]
+const CODE_KEY_ROUNDS: u32 = PBKDF2_ROUNDS;
+#[cfg(fuzzing)]
+const CODE_KEY_ROUNDS: u32 = 2;
 /// Length of a wrapped ephemeral key: salt, IV, key.
 pub const WRAPPED_LEN: usize = 32 + 16 + 32;
 /// HKDF info of the key-bundle encryption key.
@@ -82,11 +91,12 @@ pub fn normalize_phone(phone: &str) -> Result<String, PairCodeError> {
     Ok(digits)
 }
 
-/// `PBKDF2-SHA256(code, salt, 131072, 32)`.
+/// `PBKDF2-SHA256(code, salt, 131072, 32)` (fewer rounds only in fuzz builds, see
+/// `CODE_KEY_ROUNDS`).
 pub fn code_key(code: &str, salt: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut key = Zeroizing::new([0u8; 32]);
     // Infallible: rounds and output length are non-zero constants.
-    let _ = pbkdf2_sha256(code.as_bytes(), salt, PBKDF2_ROUNDS, key.as_mut());
+    let _ = pbkdf2_sha256(code.as_bytes(), salt, CODE_KEY_ROUNDS, key.as_mut());
     key
 }
 

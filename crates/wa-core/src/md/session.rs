@@ -435,7 +435,7 @@ impl MdSession {
         }
         match &*node.tag {
             "iq" => self.handle_iq(node, now, rng),
-            "success" => self.handle_success(node, now),
+            "success" => self.handle_success(node, now, rng),
             "notification" => self.handle_notification(node, rng),
             _ => {}
         }
@@ -579,7 +579,7 @@ impl MdSession {
         }
     }
 
-    fn handle_success(&mut self, node: &Node, now: u64) {
+    fn handle_success<R: RngCore + CryptoRng>(&mut self, node: &Node, now: u64, rng: &mut R) {
         if self.phase != Phase::LoggingIn {
             return;
         }
@@ -594,12 +594,18 @@ impl MdSession {
             }
         }
         self.events.push_back(MdEvent::LoggedIn);
-        self.iq(
-            "encrypt",
-            "get",
-            vec![prekeys::count_query()],
-            Pending::Count,
-        );
+        if self.creds.prekeys_uploaded {
+            self.iq(
+                "encrypt",
+                "get",
+                vec![prekeys::count_query()],
+                Pending::Count,
+            );
+        } else {
+            // A new device uploads its initial batch whatever the count would say: asking
+            // first only costs a round trip (the pairing's critical path).
+            self.upload(INITIAL_UPLOAD, rng);
+        }
         self.iq(
             "passive",
             "set",

@@ -5,7 +5,7 @@ use wa_core::client::CommandError;
 use wa_core::session::StoreError;
 use wa_transport::TransportError;
 
-/// Everything a [`Client`](crate::Client) call can fail with.
+/// Everything a [`Client`](super::Client) call can fail with.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {

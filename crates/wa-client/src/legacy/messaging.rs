@@ -14,8 +14,8 @@ use wa_media::http::{MediaConn, MediaLocation, UploadBody};
 use wa_media::{Expected, MediaKey};
 use wa_proto::{Message, MessageKey, WebMessageInfo};
 
-use crate::driver::{Command, Reply};
-use crate::{Client, ClientError};
+use super::driver::{Command, Reply};
+use super::{Client, ClientError};
 
 /// A message the server accepted.
 #[derive(Clone, Debug, PartialEq)]
@@ -229,7 +229,7 @@ impl Client {
         options: MediaOptions,
     ) -> Result<SentMessage, ClientError> {
         #[cfg(feature = "thumbnails")]
-        let options = crate::thumbnail::complete(kind, data, options);
+        let options = super::thumbnail::complete(kind, data, options);
         let uploaded = self.upload_media(kind, data).await?;
         let secs = i64::try_from(now_secs()).unwrap_or(i64::MAX);
         self.send(jid, compose::media(kind, &uploaded, options, secs))

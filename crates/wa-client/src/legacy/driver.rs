@@ -23,7 +23,7 @@ use wa_core::session::{SessionData, SessionStore};
 use wa_core::time::Timestamp;
 use wa_transport::{Transport, TransportConfig};
 
-use crate::{ClientError, ClientEvent, ConnectionState};
+use super::{ClientError, ClientEvent, ConnectionState};
 
 /// The answer to a request: a JSON reply or a binary node.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,7 +37,7 @@ pub enum Reply {
 type ReplyTx = oneshot::Sender<Result<Reply, ClientError>>;
 type AckTx = oneshot::Sender<Result<AckLevel, ClientError>>;
 
-/// What the [`Client`](crate::Client) asks of the running driver.
+/// What the [`Client`](super::Client) asks of the running driver.
 pub(crate) enum Command {
     Logout(oneshot::Sender<Result<(), CommandError>>),
     Reref(oneshot::Sender<Result<(), CommandError>>),
