@@ -255,6 +255,20 @@ async fn two_clients_exchange_messages_and_receipts_both_ways() {
         text_of(&got),
         Some((to_b.as_str(), user(PHONE_A).as_str(), "hello B"))
     );
+    // B processed it: acknowledging finds it pending in B's store; an unknown hash is not there.
+    let ClientEvent::Message(MessengerEvent::Message {
+        hash, redelivered, ..
+    }) = &got
+    else {
+        unreachable!("text_of matched a message")
+    };
+    assert!(!redelivered, "a live message is not flagged");
+    assert_eq!(
+        b.ack(hash).await.ok(),
+        Some(true),
+        "the message was pending"
+    );
+    assert_eq!(b.ack(&[7; 32]).await.ok(), Some(false), "no such message");
     until(&a, "delivery to B", |e| {
         receipt(e, &to_b, &ReceiptKind::Delivery)
     })

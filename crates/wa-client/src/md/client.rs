@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use wa_binary::Jid;
+use wa_core::md::store::CiphertextHash;
 use wa_core::md::{MessengerEvent, TrustRoot};
 use wa_core::reconnect::Backoff;
 
 use super::client_driver::{Command, Driver, Mode};
-use super::{MdDevice, MdDeviceConfig, MdDeviceError};
+use super::{MdDevice, MdDeviceConfig, MdDeviceError, MessageAcker};
 
 /// Where the device keeps its credentials, prekeys and Signal sessions.
 #[derive(Clone)]
@@ -124,7 +125,9 @@ pub enum ClientEvent {
     /// This many one-time prekeys were uploaded.
     PreKeysUploaded(usize),
     /// Messaging: an incoming message, a receipt, a server ack, an identity change, a message
-    /// that could not be decrypted...
+    /// that could not be decrypted... An incoming message stays pending until the application
+    /// acknowledges it ([`Client::ack`]); one handed over again after a restart is flagged
+    /// `redelivered`.
     Message(MessengerEvent),
     /// The connection was lost; the client logs in again from the saved credentials after
     /// `reconnect_in`.
@@ -296,6 +299,29 @@ impl Client {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let device = idle.as_ref()?;
         device.credentials().account.as_ref().map(|a| a.jid.clone())
+    }
+
+    /// Acknowledges messages the application has processed, from any task (see
+    /// [`MessageAcker`]). Every [`ClientEvent::Message`] carrying a
+    /// [`MessengerEvent::Message`] stays pending until acknowledged (unless
+    /// [`MdDeviceConfig::auto_ack`] is set): after a crash or restart an unacknowledged one is
+    /// handed over again, flagged `redelivered`.
+    pub fn acker(&self) -> MessageAcker {
+        MessageAcker::new(Arc::clone(&self.store))
+    }
+
+    /// Acknowledges one processed message by the `hash` its event carried; returns false when
+    /// the store holds no such message. Runs the store transaction off the async threads.
+    ///
+    /// # Errors
+    /// A store failure (the message stays pending).
+    pub async fn ack(&self, hash: &CiphertextHash) -> Result<bool, ClientError> {
+        let acker = self.acker();
+        let hash = *hash;
+        tokio::task::spawn_blocking(move || acker.ack(&hash))
+            .await
+            .map_err(|_| ClientError::Interrupted)?
+            .map_err(ClientError::from)
     }
 
     /// The next event; waits until one arrives.

@@ -61,6 +61,11 @@ impl Default for MdDeviceConfig {
 pub struct MessageAcker(Arc<wa_store::Store>);
 
 impl MessageAcker {
+    /// An acker on `store` (the store a device keeps its decrypt buffer in).
+    pub(crate) fn new(store: Arc<wa_store::Store>) -> MessageAcker {
+        MessageAcker(store)
+    }
+
     /// Acknowledges the message whose [`MessengerEvent::Message`] carried `hash`: one short
     /// transaction (it blocks; from async code that matters, call it in `spawn_blocking`).
     /// Returns false when the decrypt buffer has no such entry (pruned, or never there).
