@@ -43,6 +43,13 @@ pub fn ci() -> Result<(), String> {
         &["test", "-p", "wa-store", "--all-features", "--locked"],
         &[once, ("WA_TEST_POSTGRES_URL", &url)],
     )?;
+    // `wa login --md --store postgres://...` and its lease, as two real processes.
+    run(
+        &root,
+        "cargo",
+        &["test", "-p", "wa-cli", "--test", "md_cli", "--locked"],
+        &[once, ("WA_TEST_POSTGRES_URL", &url)],
+    )?;
     run(
         &root,
         "cargo",

@@ -218,9 +218,12 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
             context.out,
             context.err,
         )),
-        Command::Serve(args) => {
-            runtime()?.block_on(serve::run(args, context.data_dir.clone(), context.out))
-        }
+        Command::Serve(args) => runtime()?.block_on(serve::run(
+            args,
+            context.data_dir.clone(),
+            context.store.clone(),
+            context.out,
+        )),
     }
 }
 

@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 use wa_client::md::{DeviceEvent, MdDevice, MdDeviceError};
 
 use super::store::MdStore;
-use super::{DEFAULT_MD_SERVER, MdInfo, SavedRoot, block_on, device_config, unix_now};
+use super::{
+    DEFAULT_MD_SERVER, MdInfo, SavedRoot, block_on, device_config, trust_root_of, unix_now,
+};
 use crate::error::CliError;
 use crate::login::{DEFAULT_SERVER, LoginArgs, QrDisplay, check_ws_url, http_base};
 use crate::sessions::Sessions;
@@ -160,7 +162,7 @@ pub fn login(
     // The lease comes first: a second process stops here, before touching anything.
     let store = choice.open(sessions, &args.session)?;
     let root = block_on(trust_root(args, &http))?;
-    let config = device_config(&server, root.as_ref(), timeout)?;
+    let config = device_config(&server, trust_root_of(root.as_ref())?, timeout);
     let mut device = MdDevice::open_store(config.clone(), std::sync::Arc::clone(&store))
         .map_err(device_error)?;
     if device.credentials().is_paired() {
@@ -327,7 +329,11 @@ pub fn whoami(
     let runtime = crate::runtime()?;
     let _entered = runtime.enter();
     let store = choice.open(sessions, name)?;
-    let config = device_config(&info.server, info.root.as_ref(), Duration::from_secs(30))?;
+    let config = device_config(
+        &info.server,
+        trust_root_of(info.root.as_ref())?,
+        Duration::from_secs(30),
+    );
     let mut device = MdDevice::open_store(config, store).map_err(device_error)?;
     let (tx, _rx) = mpsc::unbounded_channel();
     let restored = block_on(async {

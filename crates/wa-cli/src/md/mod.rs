@@ -203,17 +203,21 @@ impl Sessions {
     }
 }
 
-/// The device configuration for `server`, trusting `root` (WhatsApp's when `None`).
+/// A saved root as a trust root (WhatsApp's when `None`).
+pub fn trust_root_of(root: Option<&SavedRoot>) -> Result<TrustRoot, CliError> {
+    match root {
+        Some(root) => root.trust_root("the saved root"),
+        None => Ok(TrustRoot::WHATSAPP),
+    }
+}
+
+/// The device configuration for `server`, trusting `trust_root`.
 pub fn device_config(
     server: &str,
-    root: Option<&SavedRoot>,
+    trust_root: TrustRoot,
     login_timeout: Duration,
-) -> Result<MdDeviceConfig, CliError> {
-    let trust_root = match root {
-        Some(root) => root.trust_root("the saved root")?,
-        None => TrustRoot::WHATSAPP,
-    };
-    Ok(MdDeviceConfig {
+) -> MdDeviceConfig {
+    MdDeviceConfig {
         connect: MdConnectConfig {
             transport: TransportConfig {
                 url: server.to_owned(),
@@ -227,7 +231,27 @@ pub fn device_config(
         },
         login_timeout,
         ..MdDeviceConfig::default()
-    })
+    }
+}
+
+/// A WhatsApp user JID as the legacy API writes chats (`123@c.us`): MD's `123:4@s.whatsapp.net`
+/// loses its device and takes the `c.us` server. Other JIDs (groups) pass unchanged.
+pub fn legacy_chat_id(jid: &str) -> String {
+    match jid.split_once('@') {
+        Some((user, "s.whatsapp.net" | "c.us")) => {
+            let user = user.split(':').next().unwrap_or(user);
+            format!("{user}@c.us")
+        }
+        _ => jid.to_owned(),
+    }
+}
+
+/// A chat id of the API (`123@c.us`) as MD addresses users (`123@s.whatsapp.net`).
+pub fn md_chat_id(chat: &str) -> String {
+    match chat.strip_suffix("@c.us") {
+        Some(user) => format!("{user}@s.whatsapp.net"),
+        None => chat.to_owned(),
+    }
 }
 
 /// Now, in Unix seconds.
@@ -278,6 +302,21 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn chat_ids_convert_both_ways() {
+        assert_eq!(
+            legacy_chat_id("15550100001:3@s.whatsapp.net"),
+            "15550100001@c.us"
+        );
+        assert_eq!(
+            legacy_chat_id("15550100001@s.whatsapp.net"),
+            "15550100001@c.us"
+        );
+        assert_eq!(legacy_chat_id("1203630@g.us"), "1203630@g.us");
+        assert_eq!(md_chat_id("15550100002@c.us"), "15550100002@s.whatsapp.net");
+        assert_eq!(md_chat_id("1203630@g.us"), "1203630@g.us");
     }
 
     #[test]
