@@ -67,7 +67,7 @@ struct Cli {
         value_name = "URL",
         hide_env_values = true
     )]
-    store: Option<String>,
+    store: Option<md::store::StoreUrl>,
     /// When to use colours.
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
     color: ColorWhen,
@@ -176,7 +176,7 @@ fn main() -> ExitCode {
         out: Style::new(cli.color, Stream::Stdout),
         err: Style::new(cli.color, Stream::Stderr),
         data_dir: cli.data_dir,
-        store: cli.store,
+        store: cli.store.map(|url| url.0),
     };
     match run(cli.command, &context) {
         Ok(()) => ExitCode::SUCCESS,

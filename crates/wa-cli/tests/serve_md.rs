@@ -151,6 +151,15 @@ async fn md_sessions_pair_by_qr_and_code_send_texts_and_deliver_webhooks() {
     );
     assert!(sent_id.starts_with("true_15557654321@c.us_"), "{sent_id}");
 
+    // What MD sessions cannot do yet is refused before reaching them.
+    let (status, refused) = serve
+        .post(
+            "/api/sendLocation",
+            json!({"session": "alice", "chatId": "15557654321@c.us", "latitude": 1.0, "longitude": 2.0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+
     // A stopped MD session starts again from its file: no QR, straight to WORKING.
     let (status, _) = serve.post("/api/sessions/alice/stop", json!({})).await;
     assert!(status.is_success());

@@ -10,6 +10,23 @@ use wa_store::Store;
 use crate::error::CliError;
 use crate::sessions::Sessions;
 
+/// `--store` / `WA_STORE_URL` as given: Debug hides its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(pub String);
+
+impl std::str::FromStr for StoreUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(text: &str) -> Result<StoreUrl, Self::Err> {
+        Ok(StoreUrl(text.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreUrl({:?})", redact_url(&self.0))
+    }
+}
+
 /// The backend of one MD session.
 #[derive(Clone, PartialEq, Eq)]
 pub enum MdStore {
@@ -153,6 +170,8 @@ mod tests {
         };
         assert!(!format!("{store:?}").contains("s3cret"));
         assert!(!store.describe().contains("s3cret"));
+        let given: StoreUrl = "postgres://wa:s3cret@db/wa".parse().unwrap();
+        assert!(!format!("{given:?}").contains("s3cret"));
     }
 
     #[test]

@@ -694,6 +694,12 @@ async fn get_contact(State(app): State<Arc<App>>, Query(query): Query<SessionQue
 
 /// Runs `op` on the session's client and waits for it.
 pub(super) async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
+    let md = session.lock().config.engine == Some(super::session::Engine::Md);
+    if md && !super::md::supports(&op) {
+        return Err(ApiError::unprocessable(
+            "not available on a multi-device session yet (config.engine MD sends plain texts)",
+        ));
+    }
     let (tx, rx) = oneshot::channel();
     if !session.command(Command::Op(op, tx)) {
         return Err(ApiError::unprocessable("the session is not running"));

@@ -22,7 +22,7 @@ use crate::md::{legacy_chat_id, md_chat_id};
 use crate::sessions::Sessions;
 
 /// Where MD sessions connect and keep their state.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MdSettings {
     /// The data directory (`<name>.md.sqlite` files).
     pub sessions: Sessions,
@@ -34,6 +34,21 @@ pub struct MdSettings {
     pub root: TrustRoot,
     /// The simulator's control API (`.../_sim`), whose phone scans shown QR codes.
     pub sim_control: Option<String>,
+}
+
+// The store URL may hold a password: Debug shows it redacted.
+impl std::fmt::Debug for MdSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MdSettings")
+            .field("data_dir", &self.sessions.root())
+            .field(
+                "store_url",
+                &self.store_url.as_deref().map(crate::md::store::redact_url),
+            )
+            .field("server", &self.server)
+            .field("sim_control", &self.sim_control)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How long a device serves its connection between looks at the command queue.
@@ -228,6 +243,11 @@ async fn run(
             return Ok(None);
         }
     }
+}
+
+/// Whether an MD session can do `op` (the API refuses the rest before asking it).
+pub fn supports(op: &Op) -> bool {
+    matches!(op, Op::Send { message, .. } if matches!(**message, OutgoingMessage::Text(_, None)))
 }
 
 fn not_yet(what: &str) -> ClientError {
