@@ -104,13 +104,32 @@ async fn md_sessions_pair_by_qr_and_code_send_texts_and_deliver_webhooks() {
     let (_, legacy) = serve.get("/api/sessions/default").await;
     assert_eq!(legacy["engine"]["engine"], "WA");
 
-    // Their state is in the data directory, one private SQLite file each.
+    // Their state is in the data directory, one private SQLite file each, with the info file
+    // `wa whoami` reads.
     for name in ["alice", "bob"] {
         let file = serve.data_dir().join(format!("{name}.md.sqlite"));
         assert!(file.exists(), "{}", file.display());
         #[cfg(unix)]
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
+    let output = std::process::Command::new(common::WA)
+        .args(["whoami", "--session", "bob", "--json"])
+        .env("WA_DATA_DIR", serve.data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let whoami: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(whoami["engine"], "md");
+    assert!(
+        whoami["jid"]
+            .as_str()
+            .is_some_and(|j| j.starts_with("15557654321")),
+        "{whoami}"
+    );
 
     // Alice → Bob: sendText answers with the message, Bob's webhook gets `message`.
     let (status, sent) = serve

@@ -204,12 +204,31 @@ async fn run(
         }
     }
     if let Some(account) = &device.credentials().account {
-        let mut state = session.lock();
-        state.qr = None;
-        state.me = Some((
-            legacy_chat_id(&account.jid.to_string()),
-            device.credentials().push_name.clone(),
-        ));
+        {
+            let mut state = session.lock();
+            state.qr = None;
+            state.me = Some((
+                legacy_chat_id(&account.jid.to_string()),
+                device.credentials().push_name.clone(),
+            ));
+        }
+        // What `wa whoami` / `wa sessions` show for it, as `wa login --md` writes.
+        let info = crate::md::MdInfo {
+            server: settings.server.clone(),
+            jid: account.jid.to_string(),
+            lid: account.lid.as_ref().map(ToString::to_string),
+            pushname: device.credentials().push_name.clone(),
+            platform: device.credentials().platform.clone(),
+            store: choice.describe(),
+            root: (settings.root != TrustRoot::WHATSAPP).then(|| crate::md::SavedRoot {
+                public_key_hex: hex::encode(settings.root.key),
+                serial: settings.root.serial,
+            }),
+            logged_in_at: unix_now(),
+        };
+        if let Err(error) = settings.sessions.save_md_info(&session.name, &info) {
+            eprintln!("session {}: {error}", session.name);
+        }
     }
     app.set_status(session, Status::Working, generation);
 
