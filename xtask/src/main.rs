@@ -11,6 +11,7 @@ mod bench_compare;
 mod bench_media;
 mod book;
 mod codegen;
+mod msrv;
 mod postgres;
 mod tasks;
 mod tidy;
@@ -19,11 +20,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  ci                 everything CI runs: set-up, fmt, clippy, tests, doc, fuzz smoke runs
+  ci                 everything CI runs: set-up, fmt, msrv, clippy, tests, doc, fuzz smoke runs
   setup              install what the tests need when it is missing (npm peers, cargo-fuzz)
   fuzz-smoke [SECS]  run every fuzz target for SECS seconds (default 10)
   codegen [--check]  regenerate crates/wa-proto/src/generated from proto/ (--check: fail if stale)
   book [--check]     regenerate the examples in docs/protocol/ from our crates (--check: fail if stale)
+  msrv               fail naming every locked dependency whose rust-version is newer than ours
   vectors            regenerate the reference test vectors with the npm peers (interop/gen-*.mjs)
   bench-compare media [MiB]  wa-media vs the one-core OpenSSL limit, same run (ratios, peak RSS)
   bench-compare codec [SECS]  our codec vs the JavaScript peers on the same corpus (MB/s, ratio)
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
             Some("--check") => book::book(book::Mode::Check),
             _ => book::book(book::Mode::Write),
         },
+        Some("msrv") => msrv::msrv(),
         Some("vectors") => tasks::vectors(),
         Some("store-soak") => tasks::store_soak(args.get(1).map_or("300", String::as_str)),
         Some("bench-store") => tasks::bench_store(),

@@ -13,6 +13,8 @@ pub fn ci() -> Result<(), String> {
     // A CI build is built once: incremental caches would only double the disk it needs.
     let once = ("CARGO_INCREMENTAL", "0");
     run(&root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    // Cheap (metadata only): a dependency newer than our rust-version fails before any build.
+    crate::msrv::msrv()?;
     run(
         &root,
         "cargo",
@@ -39,6 +41,13 @@ pub fn ci() -> Result<(), String> {
         &root,
         "cargo",
         &["test", "-p", "wa-store", "--all-features", "--locked"],
+        &[once, ("WA_TEST_POSTGRES_URL", &url)],
+    )?;
+    // `wa login --md --store postgres://...` and its lease, as two real processes.
+    run(
+        &root,
+        "cargo",
+        &["test", "-p", "wa-cli", "--test", "md_cli", "--locked"],
         &[once, ("WA_TEST_POSTGRES_URL", &url)],
     )?;
     run(

@@ -110,6 +110,24 @@ pub enum CliError {
     /// A demo step did not go as expected.
     #[error("demo step failed: {0}")]
     Demo(String),
+    /// Another process drives this multi-device session (it holds the store's lease).
+    #[error("session {session:?} is in use by another process ({holder}); its store: {store}")]
+    Lease {
+        /// The session's name.
+        session: String,
+        /// Where its state is (password hidden).
+        store: String,
+        /// Who holds the lease, as it recorded itself (process id and host).
+        holder: String,
+    },
+    /// A multi-device store could not be opened or used.
+    #[error("store {store}: {message}")]
+    Store {
+        /// Where its state is (password hidden).
+        store: String,
+        /// What failed.
+        message: String,
+    },
     /// A connection-level failure (login, logout, restore).
     #[error("{message}")]
     Connection {
@@ -197,6 +215,15 @@ impl CliError {
             CliError::SimStart(_) => {
                 Some("is the address in use? `--listen 127.0.0.1:0` picks a free port".into())
             }
+            CliError::Lease { session, .. } => Some(format!(
+                "two drivers of one device would fork its encryption state: stop the other `wa` \
+                 (login, serve) using session {session:?} first, or pick another --session"
+            )),
+            CliError::Store { .. } => Some(
+                "for SQLite check the data directory's permissions; for PostgreSQL the URL \
+                 (--store or WA_STORE_URL) and that the server runs"
+                    .into(),
+            ),
             CliError::Connection { hint, .. } => hint.clone(),
             _ => None,
         }

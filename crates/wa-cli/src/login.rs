@@ -55,6 +55,25 @@ pub struct LoginArgs {
     /// Give up after this many seconds without a scan.
     #[arg(long, default_value_t = 300.0, value_name = "SECS")]
     pub timeout: f64,
+    /// Pair a multi-device companion (state in `<data dir>/<name>.md.sqlite`, or in PostgreSQL
+    /// with --store) instead of a legacy session.
+    #[arg(long)]
+    pub md: bool,
+    /// Link with a pair code for this phone number instead of a QR code (prints the
+    /// 8-character code to enter on the phone).
+    #[arg(long, value_name = "PHONE", requires = "md")]
+    pub pair_code: Option<String>,
+    /// The multi-device root key to trust, `HEX[:SERIAL]` (a `wa sim`'s; default WhatsApp's).
+    #[arg(
+        long,
+        value_name = "HEX[:SERIAL]",
+        requires = "md",
+        conflicts_with = "trust_sim"
+    )]
+    pub md_root: Option<String>,
+    /// Trust the root a `wa sim` publishes at `<http base>/_sim/md/root` (local tests only).
+    #[arg(long, requires = "md")]
+    pub trust_sim: bool,
 }
 
 /// Options of `wa logout`.
@@ -226,8 +245,18 @@ impl QrDisplay {
 
     /// Draws `qr`, with a line saying how to scan it and its text.
     pub fn show(&mut self, qr: &QrCode) -> Result<(), CliError> {
-        let text = qr.qr_string();
-        let lines = crate::qr::render(&text, self.style).map_err(|e| CliError::Connection {
+        let ttl = qr
+            .expires_at
+            .saturating_duration_since(
+                wa_core::time::Timestamp::from_system_time(SystemTime::now()),
+            )
+            .as_secs();
+        self.show_text(&qr.qr_string(), Some(ttl))
+    }
+
+    /// Draws the code `text` (valid for `ttl` seconds, when known), replacing the previous one.
+    pub fn show_text(&mut self, text: &str, ttl: Option<u64>) -> Result<(), CliError> {
+        let lines = crate::qr::render(text, self.style).map_err(|e| CliError::Connection {
             message: format!("cannot draw the QR code: {e}"),
             hint: None,
         })?;
@@ -243,19 +272,13 @@ impl QrDisplay {
         for line in &lines {
             println!("{line}");
         }
-        let ttl = qr
-            .expires_at
-            .saturating_duration_since(
-                wa_core::time::Timestamp::from_system_time(SystemTime::now()),
-            )
-            .as_secs();
+        let valid = ttl.map_or(String::new(), |ttl| format!("; valid for {ttl} s"));
         println!(
             "{}{refresh}",
-            self.style.bold(format!(
-                "Scan with WhatsApp > Linked devices; valid for {ttl} s"
-            ))
+            self.style
+                .bold(format!("Scan with WhatsApp > Linked devices{valid}"))
         );
-        println!("{} {}", self.style.dim("qr:"), self.style.dim(&text));
+        println!("{} {}", self.style.dim("qr:"), self.style.dim(text));
         self.shown_lines = lines.len() + 2;
         Ok(())
     }

@@ -5,6 +5,7 @@ mod demo;
 mod error;
 mod input;
 mod login;
+mod md;
 mod qr;
 mod serve;
 mod sessions;
@@ -57,6 +58,16 @@ struct Cli {
     /// Where sessions are kept (default: the platform data directory + `wa`).
     #[arg(long, global = true, env = "WA_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Multi-device state in PostgreSQL (`postgres://USER[:PASSWORD]@HOST/DB`) instead of the
+    /// SQLite file `<data dir>/<session>.md.sqlite`.
+    #[arg(
+        long,
+        global = true,
+        env = "WA_STORE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    store: Option<md::store::StoreUrl>,
     /// When to use colours.
     #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
     color: ColorWhen,
@@ -149,6 +160,8 @@ struct Context {
     out: Style,
     err: Style,
     data_dir: Option<PathBuf>,
+    /// `--store` / `WA_STORE_URL`: where MD sessions keep their state, when not SQLite.
+    store: Option<String>,
 }
 
 impl Context {
@@ -163,6 +176,7 @@ fn main() -> ExitCode {
         out: Style::new(cli.color, Stream::Stdout),
         err: Style::new(cli.color, Stream::Stderr),
         data_dir: cli.data_dir,
+        store: cli.store.map(|url| url.0),
     };
     match run(cli.command, &context) {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,6 +197,13 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Whoami(args) => run_whoami(args, context),
         Command::Sessions => run_sessions(context),
         Command::Demo(args) => runtime()?.block_on(demo::run(args, context.out)),
+        Command::Login(args) if args.md => {
+            let sessions = context.sessions()?;
+            let runtime = runtime()?;
+            // Driven off the runtime's workers: see `md::block_on`.
+            let _entered = runtime.enter();
+            md::login::login(&args, &sessions, context.store.as_deref(), context.out)
+        }
         Command::Login(args) => {
             let sessions = context.sessions()?;
             runtime()?.block_on(login::login(args, &sessions, context.out))
@@ -197,9 +218,12 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
             context.out,
             context.err,
         )),
-        Command::Serve(args) => {
-            runtime()?.block_on(serve::run(args, context.data_dir.clone(), context.out))
-        }
+        Command::Serve(args) => runtime()?.block_on(serve::run(
+            args,
+            context.data_dir.clone(),
+            context.store.clone(),
+            context.out,
+        )),
     }
 }
 
@@ -253,7 +277,23 @@ fn run_decode(args: DecodeArgs, context: &Context) -> Result<(), CliError> {
 
 fn run_whoami(args: WhoamiArgs, context: &Context) -> Result<(), CliError> {
     let sessions = context.sessions()?;
-    let data = sessions.load(&args.session)?;
+    let md_info = sessions.load_md_info(&args.session)?;
+    let data = match (sessions.load(&args.session), &md_info) {
+        (Ok(data), _) => data,
+        // Only a multi-device session has that name.
+        (Err(CliError::NoSession { .. }), Some(info)) => {
+            return md::login::whoami(
+                &args.session,
+                info,
+                args.json,
+                args.check,
+                &sessions,
+                context.store.as_deref(),
+                context.out,
+            );
+        }
+        (Err(error), _) => return Err(error),
+    };
     let info = sessions.load_info(&args.session)?;
     let path = sessions.path(&args.session)?;
     if args.json {
@@ -263,6 +303,7 @@ fn run_whoami(args: WhoamiArgs, context: &Context) -> Result<(), CliError> {
             "wid": data.wid,
             "client_id": data.client_id,
             "info": info,
+            "md": md_info,
         });
         println!(
             "{}",
@@ -291,6 +332,9 @@ fn run_whoami(args: WhoamiArgs, context: &Context) -> Result<(), CliError> {
     }
     line("client id", &data.client_id);
     line("file", &path.display().to_string());
+    if let Some(md) = &md_info {
+        line("md", &format!("{} (multi-device, {})", md.jid, md.store));
+    }
     if args.check {
         runtime()?.block_on(login::check(&sessions, &args.session, style))?;
     }
@@ -300,7 +344,8 @@ fn run_whoami(args: WhoamiArgs, context: &Context) -> Result<(), CliError> {
 fn run_sessions(context: &Context) -> Result<(), CliError> {
     let sessions = context.sessions()?;
     let names = sessions.list()?;
-    if names.is_empty() {
+    let md_names = sessions.list_md()?;
+    if names.is_empty() && md_names.is_empty() {
         eprintln!(
             "no saved sessions in {} (log in with `wa login`)",
             sessions.dir().display()
@@ -319,6 +364,21 @@ fn run_sessions(context: &Context) -> Result<(), CliError> {
             context.out.bold(format!("{name:<16}")),
             context.out.accent(wid),
             pushname
+        );
+    }
+    for name in md_names {
+        let info = sessions.load_md_info(&name).ok().flatten();
+        let jid = info
+            .as_ref()
+            .map_or("(not paired)", |i| i.jid.as_str())
+            .to_owned();
+        let pushname = info.as_ref().and_then(|i| i.pushname.clone());
+        println!(
+            "{}  {}  {}{}",
+            context.out.bold(format!("{name:<16}")),
+            context.out.accent(jid),
+            context.out.dim("(md) "),
+            pushname.unwrap_or_default()
         );
     }
     Ok(())

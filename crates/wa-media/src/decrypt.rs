@@ -182,8 +182,11 @@ impl Decryptor {
             .take()
             .map(|hash| hash.finalize().into())
             .unwrap_or_default();
-        if let Some(expected) = self.expected.file_enc_sha256
-            && !bool::from(expected.ct_eq(&file_enc_sha256))
+        // `is_some_and`, not a let chain: let chains need Rust 1.88, our rust-version is 1.85.
+        if self
+            .expected
+            .file_enc_sha256
+            .is_some_and(|expected| !bool::from(expected.ct_eq(&file_enc_sha256)))
         {
             return Err(Error::FileEncSha256Mismatch);
         }
@@ -214,16 +217,16 @@ impl Decryptor {
             .take()
             .map(|hash| hash.finalize().into())
             .unwrap_or_default();
-        if let Some(expected) = self.expected.file_length
-            && expected != file_length
-        {
+        if let Some(expected) = self.expected.file_length.filter(|&e| e != file_length) {
             return Err(Error::FileLengthMismatch {
                 expected,
                 actual: file_length,
             });
         }
-        if let Some(expected) = self.expected.file_sha256
-            && !bool::from(expected.ct_eq(&file_sha256))
+        if self
+            .expected
+            .file_sha256
+            .is_some_and(|expected| !bool::from(expected.ct_eq(&file_sha256)))
         {
             return Err(Error::FileSha256Mismatch);
         }

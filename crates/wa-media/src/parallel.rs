@@ -202,13 +202,16 @@ pub fn decrypt_stream_parallel<R: Read, W: Write + Send>(
 
 fn check_hashes(expected: &Expected, info: &DecryptedInfo) -> Result<(), Error> {
     use subtle::ConstantTimeEq;
-    if let Some(want) = expected.file_enc_sha256
-        && !bool::from(want.ct_eq(&info.file_enc_sha256))
+    // `is_some_and`, not a let chain: let chains need Rust 1.88, our rust-version is 1.85.
+    if expected
+        .file_enc_sha256
+        .is_some_and(|want| !bool::from(want.ct_eq(&info.file_enc_sha256)))
     {
         return Err(Error::FileEncSha256Mismatch);
     }
-    if let Some(want) = expected.file_sha256
-        && !bool::from(want.ct_eq(&info.file_sha256))
+    if expected
+        .file_sha256
+        .is_some_and(|want| !bool::from(want.ct_eq(&info.file_sha256)))
     {
         return Err(Error::FileSha256Mismatch);
     }

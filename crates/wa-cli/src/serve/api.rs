@@ -119,6 +119,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/sessions/{name}/logout", post(logout_session))
         .route("/api/sessions/{name}/me", get(get_me))
         .route("/api/{session}/auth/qr", get(get_qr))
+        .route("/api/{session}/auth/request-code", post(request_code))
         .route("/api/{session}/chats", get(list_chats))
         .route("/api/{session}/chats/overview", get(chats_overview))
         .route("/api/{session}/chats/{chat}/messages", get(chat_messages))
@@ -486,6 +487,53 @@ async fn get_qr(
         .into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestCode {
+    phone_number: String,
+}
+
+/// `POST /api/{session}/auth/request-code`: a pair code for an MD session waiting to be linked.
+async fn request_code(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    Json(body): Json<RequestCode>,
+) -> ApiResult {
+    let session = session_or_404(&app, &name)?;
+    let phone: String = body
+        .phone_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    if phone.is_empty() || phone.len() > 20 {
+        return Err(ApiError::bad_request(
+            "phoneNumber: expected a phone number",
+        ));
+    }
+    let (tx, rx) = oneshot::channel();
+    if !session.command(Command::PairCode(phone.clone(), tx)) {
+        return Err(ApiError::unprocessable("the session is not running"));
+    }
+    let code = match tokio::time::timeout(Duration::from_secs(60), rx).await {
+        Ok(Ok(Ok(code))) => code,
+        Ok(Ok(Err(message))) => return Err(ApiError::unprocessable(message)),
+        Ok(Err(_)) => return Err(ApiError::unprocessable("the session stopped")),
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the server did not answer in time",
+            ));
+        }
+    };
+    // The simulated phone (if any) types it in.
+    app.enter_code_on_sim(&phone, &code);
+    let shown = match (code.get(..4), code.get(4..)) {
+        (Some(head), Some(tail)) if code.len() == 8 => format!("{head}-{tail}"),
+        _ => code,
+    };
+    Ok(Json(json!({ "code": shown })))
+}
+
 // ----- chats and contacts --------------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -646,6 +694,12 @@ async fn get_contact(State(app): State<Arc<App>>, Query(query): Query<SessionQue
 
 /// Runs `op` on the session's client and waits for it.
 pub(super) async fn call(session: &Session, op: Op) -> ApiResult<OpResult> {
+    let md = session.lock().config.engine == Some(super::session::Engine::Md);
+    if md && !super::md::supports(&op) {
+        return Err(ApiError::unprocessable(
+            "not available on a multi-device session yet (config.engine MD sends plain texts)",
+        ));
+    }
     let (tx, rx) = oneshot::channel();
     if !session.command(Command::Op(op, tx)) {
         return Err(ApiError::unprocessable("the session is not running"));

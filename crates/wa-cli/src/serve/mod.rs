@@ -10,6 +10,7 @@ mod errors;
 mod events;
 mod groups;
 mod ids;
+mod md;
 pub(crate) mod png;
 mod session;
 mod web;
@@ -67,6 +68,16 @@ pub struct ServeArgs {
     /// Sessions created (and started) at launch.
     #[arg(long = "session", value_name = "NAME", default_values_t = [String::from("default")])]
     pub sessions: Vec<String>,
+    /// Multi-device sessions created (and started) at launch (`config.engine: "MD"`); their
+    /// state is in `<data dir>/<name>.md.sqlite`, or in PostgreSQL with --store.
+    #[arg(long = "md-session", value_name = "NAME")]
+    pub md_sessions: Vec<String>,
+    /// With --server: the multi-device WebSocket URL (default WhatsApp's).
+    #[arg(long, value_name = "URL", requires = "server")]
+    pub md_server: Option<String>,
+    /// With --server: the multi-device root key to trust, `HEX[:SERIAL]` (default WhatsApp's).
+    #[arg(long, value_name = "HEX[:SERIAL]", requires = "server")]
+    pub md_root: Option<String>,
 }
 
 /// Where sessions connect.
@@ -110,6 +121,8 @@ pub struct App {
     http: reqwest::Client,
     /// Sessions created so far (their creation order picks simulator accounts).
     created: std::sync::atomic::AtomicUsize,
+    /// Where multi-device sessions connect and keep their state.
+    md: md::MdSettings,
 }
 
 impl App {
@@ -227,8 +240,15 @@ impl App {
 
     /// Builds a client for `name` and starts its task.
     pub fn start_session(self: &Arc<App>, session: &Arc<Session>) -> Result<(), String> {
-        if session.lock().commands.is_some() {
-            return Ok(());
+        let engine = {
+            let state = session.lock();
+            if state.commands.is_some() {
+                return Ok(());
+            }
+            state.config.engine.unwrap_or_default()
+        };
+        if engine == session::Engine::Md {
+            return md::spawn(self.clone(), session.clone(), self.md.clone());
         }
         let builder = wa_client::legacy::Client::builder()
             .browser("wa", "wa serve", env!("CARGO_PKG_VERSION"))
@@ -295,11 +315,59 @@ impl App {
         let wid = self.account_for(&session.name);
         let handle = handle.clone();
         let delay = *scan_delay;
+        if session.lock().config.engine == Some(session::Engine::Md) {
+            // The MD phone of the same number scans it, through the control API.
+            let url = format!("{}/md/scan", handle.control_url());
+            let phone: Option<String> =
+                wid.map(|w| w.chars().filter(char::is_ascii_digit).collect());
+            let http = self.http.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let body = json!({"qr": qr, "phone": phone});
+                match http.post(&url).json(&body).send().await {
+                    Ok(reply) if reply.status().is_success() => {}
+                    Ok(reply) => eprintln!("simulated phone: cannot scan: {}", reply.status()),
+                    Err(error) => {
+                        eprintln!("simulated phone: cannot scan: {}", error.without_url())
+                    }
+                }
+            });
+            return;
+        }
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let result = handle.with_server(|server, now| server.scan_as(now, &qr, wid.as_deref()));
             if let Err(error) = result {
                 eprintln!("simulated phone: cannot scan: {error}");
+            }
+        });
+    }
+
+    /// Has the simulator's phone `phone` enter a pair code after the scan delay (with the
+    /// built-in simulator; a real phone's user types it).
+    pub fn enter_code_on_sim(&self, phone: &str, code: &str) {
+        let (Backend::Sim { scan_delay, .. }, Some(control)) =
+            (&self.backend, &self.md.sim_control)
+        else {
+            return;
+        };
+        let url = format!("{control}/md/pair-code");
+        let body = json!({"phone": phone, "code": code});
+        let http = self.http.clone();
+        let delay = *scan_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            match http.post(&url).json(&body).send().await {
+                Ok(reply) if reply.status().is_success() => {}
+                Ok(reply) => {
+                    eprintln!("simulated phone: cannot enter the code: {}", reply.status())
+                }
+                Err(error) => {
+                    eprintln!(
+                        "simulated phone: cannot enter the code: {}",
+                        error.without_url()
+                    );
+                }
             }
         });
     }
@@ -425,7 +493,12 @@ fn random_key() -> String {
 }
 
 /// Runs `wa serve` until Ctrl-C.
-pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Result<(), CliError> {
+pub async fn run(
+    args: ServeArgs,
+    data_dir: Option<PathBuf>,
+    store_url: Option<String>,
+    out: Style,
+) -> Result<(), CliError> {
     let backend = match &args.server {
         None => {
             let scan_delay = crate::sim::seconds(args.scan_delay, "--scan-delay")?;
@@ -458,6 +531,28 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
             }
         }
     };
+    let md_settings = md::MdSettings {
+        sessions: Sessions::locate(data_dir.as_deref())?,
+        store_url,
+        server: match &backend {
+            Backend::Sim { handle, .. } => handle.md_ws_url(),
+            Backend::Remote { .. } => args
+                .md_server
+                .clone()
+                .unwrap_or_else(|| crate::md::DEFAULT_MD_SERVER.to_owned()),
+        },
+        root: match (&backend, &args.md_root) {
+            (Backend::Sim { handle, .. }, _) => handle.md().trust_root(),
+            (Backend::Remote { .. }, Some(text)) => {
+                crate::md::SavedRoot::parse(text)?.trust_root("--md-root")?
+            }
+            (Backend::Remote { .. }, None) => wa_core::md::TrustRoot::WHATSAPP,
+        },
+        sim_control: match &backend {
+            Backend::Sim { handle, .. } => Some(handle.control_url()),
+            Backend::Remote { .. } => None,
+        },
+    };
     let api_key = args.api_key.clone().unwrap_or_else(random_key);
     if api_key.is_empty() {
         return Err(CliError::usage(
@@ -472,6 +567,7 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
         sessions: Mutex::new(BTreeMap::new()),
         bus,
         created: std::sync::atomic::AtomicUsize::new(0),
+        md: md_settings,
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
@@ -502,8 +598,26 @@ pub async fn run(args: ServeArgs, data_dir: Option<PathBuf>, out: Style) -> Resu
         }
         app.add_session(name, SessionConfig::default());
     }
+    for name in &args.md_sessions {
+        if !api::valid_name(name) {
+            return Err(CliError::usage(
+                format!("--md-session {name:?} is not a valid session name"),
+                "use letters, digits, '-' and '_'",
+            ));
+        }
+        let config = SessionConfig {
+            engine: Some(session::Engine::Md),
+            ..SessionConfig::default()
+        };
+        if app.add_session(name, config).is_none() {
+            return Err(CliError::usage(
+                format!("--md-session {name:?} is also a legacy session"),
+                "give each session one name",
+            ));
+        }
+    }
     for session in app.all_sessions() {
-        if args.sessions.contains(&session.name) {
+        if args.sessions.contains(&session.name) || args.md_sessions.contains(&session.name) {
             if let Err(error) = app.start_session(&session) {
                 eprintln!("session {}: cannot start: {error}", session.name);
             }

@@ -126,9 +126,34 @@ impl WebhookConfig {
     }
 }
 
+/// Which protocol a session speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Engine {
+    /// WhatsApp Web's legacy protocol (wa-client's `Client`).
+    #[default]
+    #[serde(rename = "WA")]
+    Legacy,
+    /// Multi-device (a linked companion; state in the session's store).
+    #[serde(rename = "MD")]
+    Md,
+}
+
+impl Engine {
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Legacy => "WA",
+            Engine::Md => "MD",
+        }
+    }
+}
+
 /// A session's `config`: webhooks plus anything else the client sent (kept as given).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SessionConfig {
+    /// The protocol (`WA` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Engine>,
     /// Webhooks.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
@@ -145,6 +170,9 @@ pub enum Command {
     Logout(oneshot::Sender<Result<(), String>>),
     /// Something for the connected client; its result is sent back.
     Op(Op, oneshot::Sender<Result<OpResult, ClientError>>),
+    /// Link with a pair code for this phone number instead of the QR code (MD sessions); the
+    /// code to enter on the phone is sent back.
+    PairCode(String, oneshot::Sender<Result<String, String>>),
 }
 
 /// What the API asks of a connected client.
@@ -326,7 +354,7 @@ impl Session {
             "status": state.status.as_str(),
             "config": state.config,
             "me": me_json(&state.me),
-            "engine": {"engine": "WA"},
+            "engine": {"engine": state.config.engine.unwrap_or_default().as_str()},
         })
     }
 
@@ -514,6 +542,11 @@ async fn run_client(
             }
             Step::Command(Some(Command::Op(op, reply))) => {
                 ops.push(answer(&client, op, reply));
+            }
+            Step::Command(Some(Command::PairCode(_, reply))) => {
+                let _ = reply.send(Err(
+                    "pair codes link multi-device sessions only (config.engine \"MD\")".into(),
+                ));
             }
             Step::Event(None) => {
                 app.set_status(session, Status::Failed, generation);

@@ -94,6 +94,11 @@ impl Serve {
         }
     }
 
+    /// The data directory `wa serve` runs with (`WA_DATA_DIR`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     /// The API URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
