@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
+use wa_client::legacy::{ClientError, SentMessage};
 use wa_client::md::{DeviceEvent, MdDevice, MdDeviceError};
-use wa_client::{ClientError, SentMessage};
 use wa_core::chat::AckLevel;
 use wa_core::md::{MessengerEvent, TrustRoot};
 use wa_proto::proto::{Message, MessageKey, WebMessageInfo};
