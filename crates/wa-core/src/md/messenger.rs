@@ -216,6 +216,13 @@ pub struct Messenger {
     retries_sent: VecDeque<(String, u32)>,
     /// Resends we did, per (message id, device).
     resends: HashMap<(String, String), u32>,
+    /// Device lists by bare user JID, from usync answers: a send to users all listed here skips
+    /// the query. An entry is dropped when the protocol says it changed: a `devices`
+    /// notification for the user, a server ack whose `phash` differs from ours or that refused
+    /// the message, or a message or retry receipt from a device the list does not have.
+    device_lists: HashMap<String, Vec<u16>>,
+    /// The `phash` and users of each sent message until its server ack (bounded like `sent`).
+    awaiting_ack: HashMap<String, (String, Vec<String>)>,
 }
 
 impl core::fmt::Debug for Messenger {
@@ -317,6 +324,8 @@ impl Messenger {
             sent: VecDeque::new(),
             retries_sent: VecDeque::new(),
             resends: HashMap::new(),
+            device_lists: HashMap::new(),
+            awaiting_ack: HashMap::new(),
         })
     }
 
@@ -435,6 +444,75 @@ impl Messenger {
         Ok(id)
     }
 
+    /// Sends any `Message` to the user `to` as [`Messenger::send_message`], but without the
+    /// device-list query when the device lists of `to` and of our own account are known (from an
+    /// earlier answer not invalidated since): then the bundle query, or the message itself when
+    /// every device has a session, goes out at once.
+    ///
+    /// # Errors
+    /// [`MessengerError`].
+    pub fn send_message_with<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        to: &str,
+        message: Message,
+        store: &mut S,
+        rng: &mut R,
+    ) -> Result<String, MessengerError> {
+        let bare = bare_user(to).ok_or_else(|| MessengerError::BadRecipient(to.to_owned()))?;
+        let mut users = vec![bare.clone()];
+        if bare != self.own.user {
+            users.push(self.own.user.clone());
+        }
+        let lists: Option<Vec<(String, Vec<u16>)>> = users
+            .iter()
+            .map(|u| Some((u.clone(), self.device_lists.get(u)?.clone())))
+            .collect();
+        let Some(lists) = lists else {
+            return self.send_message(to, message, rng);
+        };
+        if self.sends.len() >= self.config.max_pending_sends {
+            return Err(MessengerError::Busy);
+        }
+        let id = stanza::new_message_id(rng);
+        self.sends.insert(
+            id.clone(),
+            PendingSend {
+                id: id.clone(),
+                to: bare,
+                message,
+                devices: Vec::new(),
+            },
+        );
+        self.route_to_devices(id.clone(), &lists, store, rng);
+        Ok(id)
+    }
+
+    /// Whether the device lists of `to` and of our account are cached.
+    pub fn knows_devices_of(&self, to: &str) -> bool {
+        bare_user(to).is_some_and(|u| self.device_lists.contains_key(&u))
+            && self.device_lists.contains_key(&self.own.user)
+    }
+
+    /// Forgets the cached device list of the user of `jid` (a device or user JID).
+    fn forget_devices(&mut self, jid: &str) {
+        if let Some(user) = bare_user(jid) {
+            self.device_lists.remove(&user);
+        }
+    }
+
+    /// Forgets the cached list of `device`'s user when the list lacks that device.
+    fn check_known_device(&mut self, device: &str) {
+        let Ok(jid) = device.parse::<Jid>() else {
+            return;
+        };
+        let user = format!("{}@{}", jid.user, jid.server);
+        if let Some(list) = self.device_lists.get(&user) {
+            if !list.contains(&jid.device) {
+                self.device_lists.remove(&user);
+            }
+        }
+    }
+
     /// Handles one node from the server: iq answers to our queries, messages, receipts, acks,
     /// the end of the offline queue. Other nodes are left alone (the session handles them).
     pub fn handle_node<S: ReceiveStore, R: RngCore + CryptoRng>(
@@ -455,6 +533,14 @@ impl Messenger {
             "receipt" => self.handle_receipt(node, store, rng),
             "ack" => {
                 if let Some(ack) = ServerAck::parse(node) {
+                    if let Some((ours, users)) = self.awaiting_ack.remove(&ack.id) {
+                        let stale = node.optional_str("phash").is_some_and(|p| p != ours);
+                        if stale || ack.error.is_some() {
+                            for user in users {
+                                self.device_lists.remove(&user);
+                            }
+                        }
+                    }
                     if self.sent.iter().any(|(id, _, _)| *id == ack.id) {
                         self.events.push_back(MessengerEvent::Sent {
                             id: ack.id,
@@ -462,6 +548,10 @@ impl Messenger {
                         });
                     }
                 }
+            }
+            "notification" if node.optional_str("type") == Some("devices") => {
+                // Someone's device list changed: the next send to them asks again.
+                self.forget_devices(node.optional_str("from").unwrap_or_default());
             }
             "ib" => {
                 if let Some(offline) = node.child("offline") {
@@ -494,33 +584,14 @@ impl Messenger {
                     Ok(users) => users,
                     Err(e) => return self.fail_send(&send, format!("device list: {e}")),
                 };
-                let Some(pending) = self.sends.get_mut(&send) else {
-                    return;
-                };
-                let mut devices = Vec::new();
-                for user in &users {
-                    for d in &user.devices {
-                        let jid = device_jid(&user.user, *d);
-                        if jid != self.own.device && !devices.contains(&jid) {
-                            devices.push(jid);
-                        }
-                    }
-                }
-                pending.devices = devices.clone();
-                let missing: Vec<String> = devices
+                let lists: Vec<(String, Vec<u16>)> = users
                     .into_iter()
-                    .filter(|d| !has_session(store, d))
+                    .filter_map(|u| Some((bare_user(&u.user)?, u.devices)))
                     .collect();
-                if missing.is_empty() {
-                    self.encrypt_and_send(&send, store, rng);
-                } else {
-                    self.iq(
-                        "encrypt",
-                        "get",
-                        usync::key_query(&missing),
-                        PendingIq::Keys { send },
-                    );
+                for (user, devices) in &lists {
+                    self.device_lists.insert(user.clone(), devices.clone());
                 }
+                self.route_to_devices(send, &lists, store, rng);
             }
             PendingIq::Keys { send } => {
                 match usync::parse_key_answer(node) {
@@ -535,6 +606,44 @@ impl Messenger {
                 }
                 self.encrypt_and_send(&send, store, rng);
             }
+        }
+    }
+
+    /// With the device lists of a send known: asks for the bundles of devices without a
+    /// session, or encrypts and sends at once.
+    fn route_to_devices<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        send: String,
+        lists: &[(String, Vec<u16>)],
+        store: &mut S,
+        rng: &mut R,
+    ) {
+        let Some(pending) = self.sends.get_mut(&send) else {
+            return;
+        };
+        let mut devices = Vec::new();
+        for (user, ids) in lists {
+            for d in ids {
+                let jid = device_jid(user, *d);
+                if jid != self.own.device && !devices.contains(&jid) {
+                    devices.push(jid);
+                }
+            }
+        }
+        pending.devices = devices.clone();
+        let missing: Vec<String> = devices
+            .into_iter()
+            .filter(|d| !has_session(store, d))
+            .collect();
+        if missing.is_empty() {
+            self.encrypt_and_send(&send, store, rng);
+        } else {
+            self.iq(
+                "encrypt",
+                "get",
+                usync::key_query(&missing),
+                PendingIq::Keys { send },
+            );
         }
     }
 
@@ -630,6 +739,15 @@ impl Messenger {
             Some(&self.own.device_identity),
             Some(&hash),
         ));
+        if self.awaiting_ack.len() >= self.config.resend_cache {
+            // Acks that never came: their entries are no use any more.
+            self.awaiting_ack.clear();
+        }
+        let mut users = vec![pending.to.clone()];
+        if pending.to != self.own.user {
+            users.push(self.own.user.clone());
+        }
+        self.awaiting_ack.insert(pending.id.clone(), (hash, users));
         self.remember_sent(pending.id, pending.to, pending.message);
     }
 
@@ -671,6 +789,7 @@ impl Messenger {
             self.out.push_back(stanza::ack_for(node));
             return;
         };
+        self.check_known_device(&incoming.sender);
         let mut received = false;
         let mut failure = None;
         for enc in &incoming.encs {
@@ -855,6 +974,7 @@ impl Messenger {
             return;
         };
         if let ReceiptKind::Retry { .. } = receipt.kind {
+            self.check_known_device(&receipt.sender);
             for id in &receipt.ids {
                 self.answer_retry(node, &receipt, id, store, rng);
             }
