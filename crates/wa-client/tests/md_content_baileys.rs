@@ -380,7 +380,9 @@ async fn reactions_quotes_and_revokes_with_baileys_both_ways() {
     )
     .await;
     let quote = baileys
-        .until("our reply", |v| v["content"]["kind"] == "quote")
+        .until("our reply", |v| {
+            v["content"]["kind"] == "quote" && v["content"]["fromMe"] == false
+        })
         .await;
     assert_eq!(quote["content"]["text"], "quoting baileys");
     assert_eq!(quote["content"]["quoted"], theirs.as_str());
@@ -397,7 +399,9 @@ async fn reactions_quotes_and_revokes_with_baileys_both_ways() {
     )
     .await;
     let reaction = baileys
-        .until("our reaction", |v| v["content"]["kind"] == "reaction")
+        .until("our reaction", |v| {
+            v["content"]["kind"] == "reaction" && v["content"]["fromMe"] == false
+        })
         .await;
     assert_eq!(reaction["content"]["target"], theirs.as_str());
     assert_eq!(reaction["content"]["emoji"], "❤️");
@@ -411,7 +415,9 @@ async fn reactions_quotes_and_revokes_with_baileys_both_ways() {
     };
     ours.send(&user(PHONE_B), &revoke).await;
     let revoked = baileys
-        .until("our revoke", |v| v["content"]["kind"] == "revoke")
+        .until("our revoke", |v| {
+            v["content"]["kind"] == "revoke" && v["content"]["fromMe"] == false
+        })
         .await;
     assert_eq!(revoked["content"]["target"], mine.as_str());
     let _ = baileys.child.kill().await;
