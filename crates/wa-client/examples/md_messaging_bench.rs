@@ -328,7 +328,7 @@ async fn main() -> Result<(), String> {
     for _ in 0..CONTACT_DEVICES {
         let store = Arc::new(wa_store::Store::memory());
         let mut device =
-            MdDevice::open_store(config(&url, trust.clone()), store).map_err(|e| e.to_string())?;
+            MdDevice::open_store(config(&url, trust), store).map_err(|e| e.to_string())?;
         pair(&mut device, &control, CONTACT).await?;
         device.close().await;
         contact.push(device);
