@@ -6,12 +6,18 @@
 // stdout, one JSON object per line:
 //   {"ready": {"id": "<our jid>"}}                     logged in
 //   {"msg": {"id", "from", "fromMe", "text"}}          a message arrived (or our own, sent)
+//   {"content": {"id", "from", "fromMe", "kind", ...}}  a reaction, revoke, quote, location or
+//                                                      contact arrived (see `contentOf`)
 //   {"receipt": {"id", "status"}}                      a sent message's status changed
 //   {"sent": {"seq", "id"}}                            answer to a send command
 //   {"error": "..."}                                   a command failed
 //   {"closed": <status>, "reason": "..."}             the connection ended (then exit 2)
 // stdin, one JSON object per line:
 //   {"send": {"seq": N, "to": "<jid>", "text": "..."}}
+//   {"sendContent": {"seq": N, "to": "<jid>", "content": {...}, "quoted": {"key", "text"}?}}
+//                                                      any Baileys message content (react,
+//                                                      delete, location, contacts, text), quoting
+//                                                      `quoted` (a key and its text) if given
 //   {"read": {"id": "<message id>"}}                   mark a received message read
 //   {"quit": true}                                     close the socket and exit 0
 import readline from 'node:readline';
@@ -59,6 +65,35 @@ let quitting = false;
 const textOf = (message) =>
   message?.conversation ?? message?.extendedTextMessage?.text ?? null;
 
+// What a non-plain message says, as the fields a test compares (null for plain text and others).
+const contentOf = (message) => {
+  if (message?.reactionMessage) {
+    const r = message.reactionMessage;
+    return { kind: 'reaction', target: r.key?.id, targetFromMe: !!r.key?.fromMe, emoji: r.text ?? '' };
+  }
+  if (message?.protocolMessage?.type === 0 || message?.protocolMessage?.type === 'REVOKE') {
+    return { kind: 'revoke', target: message.protocolMessage.key?.id };
+  }
+  const context = message?.extendedTextMessage?.contextInfo;
+  if (context?.stanzaId) {
+    return {
+      kind: 'quote',
+      text: message.extendedTextMessage.text,
+      quoted: context.stanzaId,
+      quotedText: textOf(context.quotedMessage),
+      mentions: context.mentionedJid ?? [],
+    };
+  }
+  if (message?.locationMessage) {
+    const l = message.locationMessage;
+    return { kind: 'location', lat: l.degreesLatitude, lon: l.degreesLongitude, name: l.name };
+  }
+  if (message?.contactMessage) {
+    return { kind: 'contact', name: message.contactMessage.displayName, vcard: message.contactMessage.vcard };
+  }
+  return null;
+};
+
 const start = () => {
   sockets += 1;
   sock = makeWASocket({
@@ -93,6 +128,10 @@ const start = () => {
   });
   sock.ev.on('messages.upsert', ({ messages }) => {
     for (const m of messages) {
+      const content = contentOf(m.message);
+      if (content) {
+        emit({ content: { id: m.key.id, from: m.key.remoteJid, fromMe: !!m.key.fromMe, ...content } });
+      }
       const text = textOf(m.message);
       if (text === null) continue;
       if (!m.key.fromMe) received.set(m.key.id, m.key);
@@ -130,6 +169,20 @@ lines.on('line', async (line) => {
     }
     await sock.readMessages([key]);
     emit({ read: { id: command.read.id } });
+    return;
+  }
+  if (command.sendContent) {
+    const { seq, to, content, quoted } = command.sendContent;
+    try {
+      const options = quoted
+        ? { quoted: { key: { remoteJid: to, ...quoted.key }, message: { conversation: quoted.text } } }
+        : {};
+      const message = await sock.sendMessage(to, content, options);
+      sent.set(message.key.id, message.message);
+      emit({ sent: { seq, id: message.key.id } });
+    } catch (error) {
+      emit({ error: `send ${seq}: ${String(error?.message ?? error)}` });
+    }
     return;
   }
   if (command.send) {

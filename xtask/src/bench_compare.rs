@@ -2,13 +2,14 @@
 //! in the same run. Runs `interop/bench-codec.mjs` (Baileys 7, whatsapp-rust-bridge when
 //! installed, Baileys 3.5.3) and `wa-binary`'s `measure` example (release build), then prints MB/s
 //! per case and direction with our ratio to the better peer. `noise` is in [`noise`], `signal`
-//! in [`signal`], `pairing` in [`pairing`].
+//! in [`signal`], `pairing` in [`pairing`], `messaging` in [`messaging`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::project_root;
 
+mod messaging;
 mod noise;
 mod pairing;
 mod signal;
@@ -111,16 +112,17 @@ fn prepare(seconds: &str, package: &str, example: &str) -> Result<(PathBuf, Path
     Ok((root, interop))
 }
 
-/// Runs the comparison for `area` (`codec`, `noise`, `signal` or `pairing`).
+/// Runs the comparison for `area` (`codec`, `noise`, `signal`, `pairing` or `messaging`).
 pub fn run(area: &str, seconds: &str) -> Result<(), String> {
     match area {
         "noise" => return noise::run(seconds),
         "signal" => return signal::run(seconds),
         "pairing" => return pairing::run(seconds),
+        "messaging" => return messaging::run(seconds),
         "codec" => {}
         _ => {
             return Err(format!(
-                "bench-compare knows `codec`, `noise`, `signal`, `pairing` and `media`, not `{area}`"
+                "bench-compare knows `codec`, `noise`, `signal`, `pairing`, `messaging` and `media`, not `{area}`"
             ));
         }
     }

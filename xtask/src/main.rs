@@ -33,6 +33,7 @@ commands:
   bench-compare signal [SECS] Signal sessions, messages, sender keys, XEdDSA, record sizes vs npm
                               libsignal, the bridge, openssl (medians, ratios)
   bench-compare pairing [SECS]  MD pairings/s (pair, 515, login, prekeys) vs Baileys 7, one wa-sim
+  bench-compare messaging [SECS]  MD texts/s sent and received, ack latency, CPU vs Baileys 7
   store-soak [N]     wa-store crash test with N SIGKILLs per backend (default 300), on SQLite and PostgreSQL
   bench-store        wa-store decrypt-and-commit ops/s: memory, SQLite, PostgreSQL in one run
 ";

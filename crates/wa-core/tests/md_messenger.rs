@@ -762,3 +762,100 @@ fn replay_flags_a_message_handed_over_before() {
         ]
     );
 }
+
+/// `send_message_with` on A1, run to the end.
+fn send_cached(net: &mut Net, text: &str) -> String {
+    let mut rng = StdRng::seed_from_u64(net.log.len() as u64 + 1_000);
+    let d = net.devices.get_mut(A1).unwrap();
+    let message = wa_core::md::Content::Text(text.into()).to_message();
+    let id = d
+        .messenger
+        .send_message_with(B, message, &mut d.store, &mut rng)
+        .unwrap();
+    net.run();
+    id
+}
+
+fn usyncs_from_a1(net: &Net) -> usize {
+    net.log
+        .iter()
+        .filter(|(f, n)| f == A1 && n.optional_str("xmlns") == Some("usync"))
+        .count()
+}
+
+#[test]
+fn device_lists_are_cached_until_the_protocol_says_they_changed() {
+    let mut net = net();
+    send_cached(&mut net, "one");
+    assert_eq!(usyncs_from_a1(&net), 1);
+    assert!(net.devices[A1].messenger.knows_devices_of(B));
+    send_cached(&mut net, "two");
+    assert_eq!(usyncs_from_a1(&net), 1, "the second send asks nothing");
+    assert_eq!(net.texts(B1).iter().filter(|t| t.3 == "two").count(), 1);
+    assert_eq!(net.texts(A2).iter().filter(|t| t.3 == "two").count(), 1);
+
+    // A devices notification for B drops B's list: the next send asks again.
+    net.give(
+        A1,
+        Node::new("notification")
+            .attr("type", "devices")
+            .attr("from", B),
+    );
+    assert!(!net.devices[A1].messenger.knows_devices_of(B));
+    send_cached(&mut net, "three");
+    assert_eq!(usyncs_from_a1(&net), 2);
+
+    // An ack with our own phash keeps the lists; one with another phash drops them.
+    for (matching, kept) in [(true, true), (false, false)] {
+        let mut rng = StdRng::seed_from_u64(7);
+        let d = net.devices.get_mut(A1).unwrap();
+        let message = wa_core::md::Content::Text("acked by hand".into()).to_message();
+        let id = d
+            .messenger
+            .send_message_with(B, message, &mut d.store, &mut rng)
+            .unwrap();
+        let node = std::iter::from_fn(|| d.messenger.poll_transmit())
+            .find(|n| &*n.tag == "message")
+            .expect("sent at once from the cache");
+        let ours = node.optional_str("phash").unwrap().to_owned();
+        let phash = if matching {
+            ours
+        } else {
+            "2:AAAAAAAA".to_owned()
+        };
+        let ack = Node::new("ack")
+            .attr("class", "message")
+            .attr("id", &id)
+            .attr("from", B)
+            .attr("phash", phash);
+        d.messenger
+            .handle_node(&ack, &mut d.store, 1_700_000_000, &mut rng);
+        assert_eq!(d.messenger.knows_devices_of(B), kept, "matching {matching}");
+    }
+    send_cached(&mut net, "four");
+    assert_eq!(usyncs_from_a1(&net), 3);
+
+    // B links a new device, which writes to A: a sender missing from the list drops it.
+    let b2 = device(15_550_000_002, 2, 4);
+    net.devices.insert(b2.jid.clone(), b2);
+    assert!(net.devices[A1].messenger.knows_devices_of(B));
+    net.send("15550000002:2@s.whatsapp.net", A, "from the new device");
+    assert_eq!(
+        net.texts(A1)
+            .iter()
+            .filter(|t| t.3 == "from the new device")
+            .count(),
+        1
+    );
+    assert!(!net.devices[A1].messenger.knows_devices_of(B));
+    send_cached(&mut net, "five");
+    assert_eq!(usyncs_from_a1(&net), 4);
+    assert_eq!(
+        net.texts("15550000002:2@s.whatsapp.net")
+            .iter()
+            .filter(|t| t.3 == "five")
+            .count(),
+        1,
+        "the refreshed list reaches the new device"
+    );
+}

@@ -1,6 +1,6 @@
 //! Generators for the messaging chapter (md-06): the device-list query and answer, a bundle
 //! answer, an outgoing message with two `pkmsg` copies and the device identity, the `phash`, a
-//! retry receipt, computed by wa-core's `md::usync` and `md::stanza` with wa-signal sessions from
+//! retry receipt, typed content (`md::content`) as protobuf bytes, computed by wa-core's `md::usync` and `md::stanza` with wa-signal sessions from
 //! fixed seeds.
 
 use rand::SeedableRng;
@@ -13,7 +13,8 @@ use wa_signal::{InMemoryStore, PreKeyBundle, ProtocolAddress, PublicKey};
 
 use super::{Dump, Generator, fenced, table};
 
-pub(crate) const GENERATORS: [(&str, Generator); 4] = [
+pub(crate) const GENERATORS: [(&str, Generator); 5] = [
+    ("md-content", md_content),
     ("md-usync", md_usync),
     ("md-message", md_message),
     ("md-retry-receipt", md_retry_receipt),
@@ -200,4 +201,69 @@ fn md_phash() -> Result<String, String> {
         })
         .collect();
     Ok(table(&["devices", "phash"], &rows))
+}
+
+/// Typed content as the protobuf bytes of its `Message` (what is padded and encrypted per device).
+fn md_content() -> Result<String, String> {
+    use wa_core::md::content::ContactCard;
+    use wa_core::md::{Content, MessageRef, Quote};
+    use wa_proto::prost::Message as _;
+    let target = MessageRef {
+        chat: "15550000002@s.whatsapp.net".into(),
+        from_me: false,
+        id: "3EB0A1".into(),
+        participant: None,
+    };
+    let kinds = [
+        ("text", Content::Text("hi".into())),
+        (
+            "reply (quote)",
+            Content::reply(
+                "ok",
+                Quote {
+                    id: "3EB0A1".into(),
+                    sender: "15550000002@s.whatsapp.net".into(),
+                    message: Box::new(Content::Text("hi".into()).to_message()),
+                },
+            ),
+        ),
+        (
+            "reaction",
+            Content::reaction(target.clone(), "👍", 1_700_000_000_000),
+        ),
+        (
+            "reaction removed",
+            Content::reaction(target.clone(), "", 1_700_000_000_001),
+        ),
+        ("revoke", Content::Revoke { target }),
+        (
+            "ephemeral on (7 days)",
+            Content::EphemeralSetting { seconds: 604_800 },
+        ),
+        (
+            "location",
+            Content::Location {
+                latitude: 48.8584,
+                longitude: 2.2945,
+                name: None,
+                address: None,
+            },
+        ),
+        (
+            "contact",
+            Content::Contact(ContactCard {
+                display_name: "Ada".into(),
+                vcard: "BEGIN:VCARD\nFN:Ada\nEND:VCARD".into(),
+            }),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, content) in kinds {
+        let bytes = content.to_message().encode_to_vec();
+        let mut dump = Dump::new();
+        dump.add(&bytes, name);
+        out.push_str(&dump.render());
+        out.push('\n');
+    }
+    Ok(fenced("text", &out))
 }

@@ -12,8 +12,8 @@ use tokio::time::Instant;
 use wa_binary::Jid;
 use wa_core::md::store::{CiphertextHash, DELIVERED_KEEP_SECS, DecryptBufferStore as _};
 use wa_core::md::{
-    Credentials, MdEvent, MdSession, Messenger, MessengerConfig, MessengerError, MessengerEvent,
-    NextStep, PairError, ReceiveStore as _, SessionConfig, StreamError,
+    Content, Credentials, MdEvent, MdSession, Messenger, MessengerConfig, MessengerError,
+    MessengerEvent, NextStep, PairError, ReceiveStore as _, SessionConfig, StreamError,
 };
 use wa_signal::SessionStore as _;
 
@@ -335,9 +335,40 @@ impl MdDevice {
         text: &str,
         events: &UnboundedSender<DeviceEvent>,
     ) -> Result<String, MdDeviceError> {
+        let message = Content::Text(text.to_owned()).to_message();
+        self.send_message(to, message, events).await
+    }
+
+    /// Sends typed `content` (a reply, reaction, revoke, location, ...; see
+    /// [`wa_core::md::Content`]) to the user `to`, as [`MdDevice::send_message`].
+    ///
+    /// # Errors
+    /// As [`MdDevice::send_text`].
+    pub async fn send_content(
+        &mut self,
+        to: &str,
+        content: &Content,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<String, MdDeviceError> {
+        self.send_message(to, content.to_message(), events).await
+    }
+
+    /// Sends any `wa_proto` message to the user `to` and returns its id once the server
+    /// acknowledged it, as [`MdDevice::send_text`].
+    ///
+    /// # Errors
+    /// As [`MdDevice::send_text`].
+    pub async fn send_message(
+        &mut self,
+        to: &str,
+        message: wa_proto::proto::Message,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<String, MdDeviceError> {
         self.start_messenger()?;
         let messenger = self.messenger.as_mut().ok_or(MessengerError::NotPaired)?;
-        let id = messenger.send_text(to, text, &mut OsRng)?;
+        let signal = self.signal.as_mut().ok_or(MessengerError::NotPaired)?;
+        // With the device lists cached this encrypts now, without a round trip first.
+        let id = messenger.send_message_with(to, message, signal, &mut OsRng)?;
         self.awaiting = Some((id.clone(), None));
         let result = self.pump(Goal::Acked, events).await;
         let outcome = self.awaiting.take().and_then(|(_, o)| o);

@@ -26,6 +26,8 @@ use super::stanza::{self, EncPart, IncomingMessage, Receipt, ReceiptKind, RetryK
 use super::store::{CiphertextHash, LidStore, MdStoreError};
 use super::usync::{self, FetchedBundle};
 
+mod devices;
+
 const SERVER: &str = "s.whatsapp.net";
 
 /// What the store did with one incoming ciphertext.
@@ -236,6 +238,13 @@ pub struct Messenger {
     retries_sent: VecDeque<(String, u32)>,
     /// Resends we did, per (message id, device).
     resends: HashMap<(String, String), u32>,
+    /// Device lists by bare user JID, from usync answers: a send to users all listed here skips
+    /// the query. An entry is dropped when the protocol says it changed: a `devices`
+    /// notification for the user, a server ack whose `phash` differs from ours or that refused
+    /// the message, or a message or retry receipt from a device the list does not have.
+    device_lists: HashMap<String, Vec<u16>>,
+    /// The `phash` and users of each sent message until its server ack (bounded like `sent`).
+    awaiting_ack: HashMap<String, (String, Vec<String>)>,
 }
 
 impl core::fmt::Debug for Messenger {
@@ -340,6 +349,8 @@ impl Messenger {
             sent: VecDeque::new(),
             retries_sent: VecDeque::new(),
             resends: HashMap::new(),
+            device_lists: HashMap::new(),
+            awaiting_ack: HashMap::new(),
         })
     }
 
@@ -487,6 +498,14 @@ impl Messenger {
             "receipt" => self.handle_receipt(node, store, rng),
             "ack" => {
                 if let Some(ack) = ServerAck::parse(node) {
+                    if let Some((ours, users)) = self.awaiting_ack.remove(&ack.id) {
+                        let stale = node.optional_str("phash").is_some_and(|p| p != ours);
+                        if stale || ack.error.is_some() {
+                            for user in users {
+                                self.device_lists.remove(&user);
+                            }
+                        }
+                    }
                     if self.sent.iter().any(|(id, _, _)| *id == ack.id) {
                         self.events.push_back(MessengerEvent::Sent {
                             id: ack.id,
@@ -494,6 +513,10 @@ impl Messenger {
                         });
                     }
                 }
+            }
+            "notification" if node.optional_str("type") == Some("devices") => {
+                // Someone's device list changed: the next send to them asks again.
+                self.forget_devices(node.optional_str("from").unwrap_or_default());
             }
             "ib" => {
                 if let Some(offline) = node.child("offline") {
@@ -541,42 +564,14 @@ impl Messenger {
                         }),
                     }
                 }
-                let Some(pending) = self.sends.get_mut(&send) else {
-                    return;
-                };
-                // A chat the peer addresses by LID gets our message by LID too.
-                let asked = pending.to.clone();
-                if let Some(lid_to) = lid::lid_chat(store, &asked) {
-                    pending.to = lid_to;
-                }
-                let mut devices = Vec::new();
-                for user in &users {
-                    let base = match user.user == asked {
-                        true => pending.to.as_str(),
-                        false => user.user.as_str(),
-                    };
-                    for d in &user.devices {
-                        let jid = device_jid(base, *d);
-                        if jid != self.own.device && !devices.contains(&jid) {
-                            devices.push(jid);
-                        }
-                    }
-                }
-                pending.devices = devices.clone();
-                let missing: Vec<String> = devices
+                let lists: Vec<(String, Vec<u16>)> = users
                     .into_iter()
-                    .filter(|d| !has_session(&mut *store, d))
+                    .filter_map(|u| Some((bare_user(&u.user)?, u.devices)))
                     .collect();
-                if missing.is_empty() {
-                    self.encrypt_and_send(&send, store, rng);
-                } else {
-                    self.iq(
-                        "encrypt",
-                        "get",
-                        usync::key_query(&missing),
-                        PendingIq::Keys { send },
-                    );
+                for (user, devices) in &lists {
+                    self.device_lists.insert(user.clone(), devices.clone());
                 }
+                self.route_to_devices(send, &lists, store, rng);
             }
             PendingIq::Keys { send } => {
                 match usync::parse_key_answer(node) {
@@ -686,6 +681,15 @@ impl Messenger {
             Some(&self.own.device_identity),
             Some(&hash),
         ));
+        if self.awaiting_ack.len() >= self.config.resend_cache {
+            // Acks that never came: their entries are no use any more.
+            self.awaiting_ack.clear();
+        }
+        let mut users = vec![pending.to.clone()];
+        if pending.to != self.own.user {
+            users.push(self.own.user.clone());
+        }
+        self.awaiting_ack.insert(pending.id.clone(), (hash, users));
         self.remember_sent(pending.id, pending.to, pending.message);
     }
 
@@ -764,6 +768,7 @@ impl Messenger {
             .and_then(|a| a.sender_alt)
             .or_else(|| lid::alternative(store, &sender).ok().flatten())
             .map(|j| j.to_string());
+        self.check_known_device(&incoming.sender);
         let mut received = false;
         let mut failure = None;
         for enc in &incoming.encs {
@@ -956,6 +961,7 @@ impl Messenger {
             return;
         };
         if let ReceiptKind::Retry { .. } = receipt.kind {
+            self.check_known_device(&receipt.sender);
             for id in &receipt.ids {
                 self.answer_retry(node, &receipt, id, store, rng);
             }

@@ -4,10 +4,12 @@
 //! pair code ([`pair_code`]), its durable [`credentials`], login, prekeys ([`prekeys`]), stream
 //! errors ([`stream_error`]), all tied together by the [`session`] machine; then one-to-one
 //! messaging: device lists and bundles ([`usync`]), stanzas ([`stanza`]) and the [`messenger`]
-//! machine over the stores of [`store`], with LID addressing in [`lid`]. All sans-IO.
+//! machine over the stores of [`store`], with LID addressing in [`lid`] and typed message
+//! [`content`]. All sans-IO.
 
 pub mod adv;
 pub mod cert;
+pub mod content;
 pub mod credentials;
 pub mod frame;
 pub mod handshake;
@@ -24,6 +26,7 @@ pub mod stream_error;
 pub mod usync;
 
 pub use cert::{CertError, Certificate, ServerCertificates, TrustRoot, VerifiedChain};
+pub use content::{Content, MessageRef, Quote};
 pub use credentials::{Account, Credentials, CredentialsError};
 pub use frame::{FrameDecoder, MdFrameError};
 pub use handshake::{

@@ -357,6 +357,9 @@ pub struct Message {
         ::core::option::Option<::prost::alloc::boxed::Box<ButtonsResponseMessage>>,
     #[prost(message, optional, tag = "44")]
     pub payment_invite_message: ::core::option::Option<PaymentInviteMessage>,
+    /// Multi-device: an emoji reaction to another message (an empty text removes it).
+    #[prost(message, optional, tag = "46")]
+    pub reaction_message: ::core::option::Option<ReactionMessage>,
 }
 /// A wrapper around another message (used by view-once and ephemeral messages).
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2328,6 +2331,21 @@ pub struct AppStateFatalExceptionNotification {
     pub collection_names: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     #[prost(int64, optional, tag = "2")]
     pub timestamp: ::core::option::Option<i64>,
+}
+/// An emoji reaction to a message; the empty text takes a reaction back.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReactionMessage {
+    /// The message reacted to.
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<MessageKey>,
+    /// The emoji, or empty to remove the reaction.
+    #[prost(string, optional, tag = "2")]
+    pub text: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "3")]
+    pub grouping_key: ::core::option::Option<::prost::alloc::string::String>,
+    /// When the reaction was made (unix milliseconds).
+    #[prost(int64, optional, tag = "4")]
+    pub sender_timestamp_ms: ::core::option::Option<i64>,
 }
 /// One stored or relayed chat message: who sent it where (`key`), its content (`message`),
 /// when, how far it got (`status`), and the bookkeeping a chat list needs.

@@ -2,7 +2,8 @@
 //! queries (`usync`) from the device registry (bundle fetches are the server's `key_fetch`),
 //! takes a `message` with one `enc` per device and hands each device its copy
 //! (with `from` the sending device, and `recipient` for the sender's own other devices), acks
-//! the sender (`ack class=message`), and forwards receipts (retry receipts with their keys) to
+//! the sender (`ack class=message`, with the server's own participant hash `phash`, which tells a
+//! sender with a stale device list), and forwards receipts (retry receipts with their keys) to
 //! every device of the account they are for.
 //!
 //! Addressing follows the chat, as WhatsApp's does: a message sent `to` a LID is delivered
@@ -229,13 +230,29 @@ impl MdServer {
     ) {
         let id = node.attrs.get("id").unwrap_or_default().to_owned();
         let to = node.attrs.get("to").unwrap_or_default().to_owned();
+        // Our own participant hash (every device of the recipient and of the sender, but the
+        // sending one): a sender whose `phash` differs learns that its device list is stale.
+        let phash = node.attrs.get("phash").map(|_| {
+            let mut devices: Vec<String> = Vec::new();
+            if let Some((recipient, _)) = self.resolve(&to) {
+                for number in [recipient, who.0] {
+                    for d in self.kept.registry.devices_of(number) {
+                        let jid = device_jid(d.number, d.device);
+                        if (d.number, d.device) != who && !devices.contains(&jid) {
+                            devices.push(jid);
+                        }
+                    }
+                }
+            }
+            wa_core::md::stanza::phash(&devices)
+        });
         let ack = |error: Option<u16>| {
             let ack = Node::new("ack")
                 .attr("class", "message")
                 .attr("id", &id)
                 .attr("from", &to)
                 .attr("t", now);
-            let ack = match node.attrs.get("phash") {
+            let ack = match &phash {
                 Some(p) => ack.attr("phash", p),
                 None => ack,
             };
