@@ -43,6 +43,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -253,6 +254,11 @@ impl SimServer {
                         .await
                 }
                 None => {
+                    // Nagle off, as on WhatsApp's edge: with it, a small reply that follows a
+                    // small write waits for the peer's delayed ACK (~40 ms per round trip).
+                    let listener = listener.tap_io(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    });
                     axum::serve(listener, app)
                         .with_graceful_shutdown(stopped)
                         .await
@@ -782,6 +788,8 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // Nagle off (see the plain listener above).
+                let _ = stream.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
