@@ -68,7 +68,7 @@ impl SessionRecord {
 
     /// The persisted form. Holds secrets: the buffer is wiped when dropped.
     ///
-    /// Written directly (see [`crate::record_codec`]), into a buffer of the exact size: no
+    /// Written directly (by the private `record_codec` module), into a buffer of the exact size: no
     /// intermediate copies of the secrets, no reallocation leaving one behind.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         crate::record_codec::encode(self)
