@@ -87,10 +87,18 @@ pub fn setup() -> Result<(), String> {
             ));
         }
     }
-    // A node_modules from before playwright-core was added needs the install too.
-    if !interop.join("node_modules/.package-lock.json").exists()
-        || !interop.join("node_modules/playwright-core").is_dir()
-    {
+    // Install when node_modules is missing or older than the lock file (a checkout that gained a
+    // package, e.g. @signalapp/libsignal-client, must not run on the old set).
+    let installed = interop.join("node_modules/.package-lock.json");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let stale = match (
+        modified(&installed),
+        modified(&interop.join("package-lock.json")),
+    ) {
+        (Some(installed), Some(lock)) => installed < lock,
+        _ => true,
+    };
+    if stale || !interop.join("node_modules/playwright-core").is_dir() {
         run(
             &interop,
             "npm",
