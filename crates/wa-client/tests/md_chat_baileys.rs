@@ -139,6 +139,17 @@ impl Peer {
         }
     }
 
+    /// Serves for `time` (late duplicates would arrive meanwhile), then takes what came.
+    async fn settle(&mut self, time: Duration) {
+        self.device
+            .serve_for(time, &self.tx)
+            .await
+            .expect("serving");
+        while let Ok(e) = self.rx.try_recv() {
+            self.seen.push(e);
+        }
+    }
+
     async fn send(&mut self, to: &str, text: &str) -> String {
         tokio::time::timeout(
             Duration::from_secs(20),
@@ -288,13 +299,7 @@ async fn our_clients_chat_with_fan_out_offline_queue_and_retry() {
     .await;
     b.until("retried message", |s| has_text(s, "after reset"))
         .await;
-    b.device
-        .serve_for(Duration::from_millis(300), &b.tx)
-        .await
-        .unwrap();
-    while let Ok(e) = b.rx.try_recv() {
-        b.seen.push(e);
-    }
+    b.settle(Duration::from_millis(300)).await;
     assert_eq!(count_text(&b.seen, "after reset"), 1, "exactly once");
     handle.shutdown().await;
 }
@@ -489,13 +494,7 @@ async fn kill_mid_stream_and_restart_from_sqlite() {
             .collect();
         let mut waited = 0;
         while !ids.iter().all(|id| delivered(&a.seen, id)) && waited < 100 {
-            a.device
-                .serve_for(Duration::from_millis(100), &a.tx)
-                .await
-                .unwrap();
-            while let Ok(e) = a.rx.try_recv() {
-                a.seen.push(e);
-            }
+            a.settle(Duration::from_millis(100)).await;
             waited += 1;
         }
         let missing: Vec<&String> = ids.iter().filter(|id| !delivered(&a.seen, id)).collect();
@@ -812,13 +811,7 @@ async fn baileys_and_our_client_chat_both_ways() {
             s.iter().any(|v| v["msg"]["text"] == "after repair too")
         })
         .await;
-    ours.device
-        .serve_for(Duration::from_millis(500), &ours.tx)
-        .await
-        .unwrap();
-    while let Ok(e) = ours.rx.try_recv() {
-        ours.seen.push(e);
-    }
+    ours.settle(Duration::from_millis(500)).await;
     for text in ["hi from baileys", "after our reset", "after repair"] {
         assert_eq!(
             count_text(&ours.seen, text),
@@ -936,13 +929,7 @@ async fn baileys_and_our_client_chat_by_lid_both_ways() {
             s.iter().any(|v| v["msg"]["text"] == "lid second from us")
         })
         .await;
-    ours.device
-        .serve_for(Duration::from_millis(500), &ours.tx)
-        .await
-        .unwrap();
-    while let Ok(e) = ours.rx.try_recv() {
-        ours.seen.push(e);
-    }
+    ours.settle(Duration::from_millis(500)).await;
     for text in ["lid hello from baileys", "lid second from baileys"] {
         assert_eq!(count_text(&ours.seen, text), 1, "{text} exactly once");
     }
