@@ -1,0 +1,323 @@
+//! The receive side of the [`Messenger`]: an incoming `message` is decrypted per `enc` child
+//! through the store, handed over as events and acknowledged; retry receipts are sent when a
+//! message cannot be decrypted and answered when a peer could not decrypt ours.
+
+use super::*;
+
+impl Messenger {
+    pub(super) fn handle_message<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        node: &Node,
+        store: &mut S,
+        now_secs: u64,
+        rng: &mut R,
+    ) {
+        let mut incoming = match IncomingMessage::parse(node) {
+            Ok(m) => m,
+            Err(e) => {
+                // Nothing in it we can use: ack so the server stops redelivering it.
+                self.events.push_back(MessengerEvent::DecryptFailed {
+                    id: node.optional_str("id").unwrap_or_default().to_owned(),
+                    sender: node.optional_str("from").unwrap_or_default().to_owned(),
+                    reason: e.to_string(),
+                    retry_sent: false,
+                });
+                self.out.push_back(stanza::ack_for(node));
+                return;
+            }
+        };
+        let addressing = match Addressing::parse(node) {
+            Ok(a) => Some(a),
+            Err(error) => {
+                self.events.push_back(MessengerEvent::AddressingRefused {
+                    id: incoming.id.clone(),
+                    error,
+                });
+                None
+            }
+        };
+        let Ok(sender) = incoming.sender.parse::<Jid>() else {
+            self.out.push_back(stanza::ack_for(node));
+            return;
+        };
+        let learned = match &addressing {
+            Some(a) => lid::learn_addressing(store, a, self.is_own(&a.sender.to_string())),
+            None => Ok(()),
+        };
+        // The session of the sending device, under its LID address when known.
+        let address = learned.and_then(|()| lid::session_address(store, &sender));
+        let address = match address {
+            Ok(Some(address)) => address,
+            Ok(None) => {
+                self.out.push_back(stanza::ack_for(node));
+                return;
+            }
+            Err(e) => {
+                // Left unacked: the server delivers it again.
+                self.events
+                    .push_back(MessengerEvent::StoreFailed(e.to_string()));
+                return;
+            }
+        };
+        incoming.sender_alt = addressing
+            .and_then(|a| a.sender_alt)
+            .or_else(|| lid::alternative(store, &sender).ok().flatten())
+            .map(|j| j.to_string());
+        self.check_known_device(&incoming.sender);
+        let mut received = false;
+        let mut failure = None;
+        for enc in &incoming.encs {
+            match self.receive_one(store, &address, &incoming, enc, rng) {
+                Ok(Some(outcome)) => {
+                    received = true;
+                    if let ReceiveOutcome::New { hash, plaintext } = outcome {
+                        self.deliver(&incoming, hash, &plaintext, false);
+                    }
+                }
+                Ok(None) => return, // the store failed: leave it unacked for redelivery
+                Err(reason) => failure = Some(reason),
+            }
+        }
+        if let (false, Some(reason)) = (received, failure) {
+            let retry_sent = self.send_retry(&incoming, now_secs);
+            self.events.push_back(MessengerEvent::DecryptFailed {
+                id: incoming.id.clone(),
+                sender: incoming.sender.clone(),
+                reason,
+                retry_sent,
+            });
+        }
+        if received {
+            let receipt = stanza::delivery_receipt(
+                &incoming.id,
+                &incoming.from,
+                node.optional_str("participant"),
+            );
+            let receipt = if self.is_own(&incoming.sender) {
+                receipt.attr("type", "sender")
+            } else {
+                receipt
+            };
+            self.out.push_back(receipt);
+        }
+        self.out.push_back(stanza::ack_for(node));
+    }
+
+    /// One `enc`: `Ok(Some)` decrypted or duplicate, `Ok(None)` the store failed, `Err` Signal
+    /// refused it. A changed identity on a `pkmsg` is trusted, reported, and decrypted again.
+    pub(super) fn receive_one<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        store: &mut S,
+        address: &ProtocolAddress,
+        incoming: &IncomingMessage,
+        enc: &stanza::IncomingEnc,
+        rng: &mut R,
+    ) -> Result<Option<ReceiveOutcome>, String> {
+        let attempt = |store: &mut S, rng: &mut R| {
+            store.receive_enc(
+                address,
+                &incoming.sender,
+                &incoming.id,
+                enc.kind,
+                &enc.ciphertext,
+                rng,
+            )
+        };
+        match attempt(store, rng) {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(wa_signal::Error::UntrustedIdentity { .. }) if enc.kind == MessageKind::PreKey => {
+                let Ok(parsed) = PreKeySignalMessage::parse(&enc.ciphertext) else {
+                    return Err("untrusted identity".into());
+                };
+                // The new key is trusted only if the message decrypts with it: an unauthenticated
+                // stanza must not replace a peer's identity.
+                let key: PublicKey = parsed.identity_key;
+                let old = store.identity(address).ok().flatten();
+                if store.save_identity(address, &key).is_err() {
+                    self.events
+                        .push_back(MessengerEvent::StoreFailed("saving an identity".into()));
+                    return Ok(None);
+                }
+                match attempt(store, rng) {
+                    Ok(outcome) => {
+                        self.events.push_back(MessengerEvent::IdentityChanged {
+                            device: incoming.sender.clone(),
+                        });
+                        Ok(Some(outcome))
+                    }
+                    Err(e) => {
+                        if let Some(old) = old {
+                            let _ = store.save_identity(address, &old);
+                        }
+                        Err(e.to_string())
+                    }
+                }
+            }
+            Err(wa_signal::Error::Store(e)) => {
+                self.events
+                    .push_back(MessengerEvent::StoreFailed(e.to_string()));
+                Ok(None)
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub(super) fn deliver(
+        &mut self,
+        incoming: &IncomingMessage,
+        hash: CiphertextHash,
+        padded: &[u8],
+        redelivered: bool,
+    ) {
+        let parsed = wa_signal::unpad(padded)
+            .ok()
+            .and_then(|body| Message::decode(body).ok());
+        let Some(mut message) = parsed else {
+            self.events.push_back(MessengerEvent::DecryptFailed {
+                id: incoming.id.clone(),
+                sender: incoming.sender.clone(),
+                reason: "plaintext is not a Message".into(),
+                retry_sent: false,
+            });
+            return;
+        };
+        let from_me = self.is_own(&incoming.sender);
+        let mut chat = bare_user(&incoming.from).unwrap_or_else(|| incoming.from.clone());
+        if from_me {
+            if let Some(sent) = message.device_sent_message.take() {
+                chat = sent
+                    .destination_jid
+                    .clone()
+                    .or_else(|| incoming.recipient.clone())
+                    .unwrap_or(chat);
+                message = sent.message.map(|m| *m).unwrap_or_default();
+            } else if let Some(recipient) = &incoming.recipient {
+                chat = recipient.clone();
+            }
+        }
+        self.events.push_back(MessengerEvent::Message {
+            id: incoming.id.clone(),
+            sender: incoming.sender.clone(),
+            sender_alt: incoming.sender_alt.clone(),
+            chat,
+            from_me,
+            timestamp: incoming.timestamp,
+            message: Box::new(message),
+            hash,
+            redelivered,
+        });
+    }
+
+    /// Sends a retry receipt for `incoming` unless the bound is reached; true if one went out.
+    pub(super) fn send_retry(&mut self, incoming: &IncomingMessage, now_secs: u64) -> bool {
+        let count = match self
+            .retries_sent
+            .iter_mut()
+            .find(|(id, _)| *id == incoming.id)
+        {
+            Some((_, count)) => {
+                *count += 1;
+                *count
+            }
+            None => {
+                if self.retries_sent.len() >= self.config.resend_cache {
+                    self.retries_sent.pop_front();
+                }
+                self.retries_sent.push_back((incoming.id.clone(), 1));
+                1
+            }
+        };
+        if count > self.config.max_retries {
+            return false;
+        }
+        let receipt = stanza::retry_receipt(
+            &incoming.id,
+            &incoming.from,
+            count,
+            now_secs,
+            &self.own.retry_keys,
+        );
+        let receipt = match incoming.from != incoming.sender {
+            true => receipt.attr("participant", &incoming.sender),
+            false => receipt,
+        };
+        self.out.push_back(receipt);
+        true
+    }
+
+    pub(super) fn handle_receipt<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        node: &Node,
+        store: &mut S,
+        rng: &mut R,
+    ) {
+        self.out.push_back(stanza::ack_for(node));
+        let Ok(receipt) = Receipt::parse(node) else {
+            return;
+        };
+        if let ReceiptKind::Retry { .. } = receipt.kind {
+            self.check_known_device(&receipt.sender);
+            for id in &receipt.ids {
+                self.answer_retry(node, &receipt, id, store, rng);
+            }
+        }
+        self.events.push_back(MessengerEvent::Receipt {
+            ids: receipt.ids,
+            from: receipt.from,
+            sender: receipt.sender,
+            kind: receipt.kind,
+        });
+    }
+
+    /// Re-establishes the session with the device that could not decrypt (from the keys its
+    /// receipt carries) and sends it the message again, at most `max_retries` times.
+    pub(super) fn answer_retry<S: ReceiveStore, R: RngCore + CryptoRng>(
+        &mut self,
+        node: &Node,
+        receipt: &Receipt,
+        id: &str,
+        store: &mut S,
+        rng: &mut R,
+    ) {
+        let Some((_, to, message)) = self.sent.iter().find(|(sent, _, _)| sent == id).cloned()
+        else {
+            return;
+        };
+        let device = receipt.sender.clone();
+        let key = (id.to_owned(), device.clone());
+        let done = self.resends.get(&key).copied().unwrap_or(0);
+        if done >= self.config.max_retries {
+            return;
+        }
+        self.resends.insert(key, done + 1);
+        let Some(bundle) = stanza::retry_bundle(node) else {
+            return;
+        };
+        if !self.start_session(store, &device, &bundle, rng) {
+            return;
+        }
+        let Some(address) = session_addr(store, &device) else {
+            return;
+        };
+        let plaintext = self.plaintext_for(&device, &to, &message, rng);
+        let Ok(ciphertext) = wa_signal::encrypt(store, &address, &plaintext) else {
+            return;
+        };
+        let part = EncPart {
+            device: device.clone(),
+            kind: ciphertext.kind,
+            ciphertext: ciphertext.bytes,
+        };
+        self.out.push_back(stanza::message_node(
+            id,
+            &to,
+            &[part],
+            Some(&self.own.device_identity),
+            None,
+        ));
+        self.events.push_back(MessengerEvent::Resent {
+            id: id.to_owned(),
+            device,
+        });
+    }
+}
