@@ -34,7 +34,7 @@ pub struct WaStoreCredentials(pub Arc<Store>);
 impl CredentialStore for WaStoreCredentials {
     fn load(&self) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
         let blob = self.0.transaction(|tx| tx.load_device()).map_err(io_err)?;
-        // An empty blob is what `clear` leaves: no device.
+        // An empty blob is what older builds' `clear` left: no device.
         Ok(blob.filter(|b| !b.is_empty()).map(Zeroizing::new))
     }
 
