@@ -109,3 +109,39 @@ fn erasing_one_device_leaves_the_others() {
     assert_eq!(count(&b), b_before, "the other device untouched");
     assert!(b.local_identity().is_ok());
 }
+
+/// A transaction whose closure panics is rolled back and frees its connection: after more
+/// panics than the store has connections, a transaction still runs (it would wait forever on
+/// a leaked one), and none of the panicked writes is there.
+#[test]
+fn a_panicking_transaction_rolls_back_and_frees_its_connection() {
+    let Some(url) = common::postgres_url() else {
+        return;
+    };
+    let store =
+        std::sync::Arc::new(Store::open_postgres(&url, &common::fresh_device("panic")).unwrap());
+    for i in 0..12u8 {
+        let store = std::sync::Arc::clone(&store);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _: Result<(), wa_store::Error> = store.transaction(|tx| {
+                tx.store_contact(&format!("{i}@s"), &Default::default())
+                    .map_err(wa_store::Error::from)?;
+                panic!("the closure fails half way");
+            });
+        }));
+        assert!(result.is_err());
+    }
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let worker = std::sync::Arc::clone(&store);
+    std::thread::spawn(move || {
+        let _ = done_tx.send(worker.transaction(|tx| tx.contacts()));
+    });
+    let contacts = done_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a transaction after the panics runs")
+        .unwrap();
+    assert!(
+        contacts.is_empty(),
+        "a panicked write committed: {contacts:?}"
+    );
+}
