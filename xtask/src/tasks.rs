@@ -43,11 +43,37 @@ pub fn ci() -> Result<(), String> {
         &["test", "-p", "wa-store", "--all-features", "--locked"],
         &[once, ("WA_TEST_POSTGRES_URL", &url)],
     )?;
-    // `wa login --md --store postgres://...` and its lease, as two real processes.
+    // The default `Client` on PostgreSQL (both runtime flavours, restart, lease, logout).
     run(
         &root,
         "cargo",
-        &["test", "-p", "wa-cli", "--test", "md_cli", "--locked"],
+        &[
+            "test",
+            "-p",
+            "wa-client",
+            "--features",
+            "postgres",
+            "--test",
+            "md_client_postgres",
+            "--locked",
+        ],
+        &[once, ("WA_TEST_POSTGRES_URL", &url)],
+    )?;
+    // `wa login --md --store postgres://...` and its lease, as two real processes; `wa serve
+    // --store postgres://...` resuming a session after a restart.
+    run(
+        &root,
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "wa-cli",
+            "--test",
+            "md_cli",
+            "--test",
+            "serve_md_remote",
+            "--locked",
+        ],
         &[once, ("WA_TEST_POSTGRES_URL", &url)],
     )?;
     run(

@@ -200,7 +200,7 @@ fn run(command: Command, context: &Context) -> Result<(), CliError> {
         Command::Login(args) if args.md => {
             let sessions = context.sessions()?;
             let runtime = runtime()?;
-            // Driven off the runtime's workers: see `md::block_on`.
+            // A synchronous command that drives its device with `md::block_on`.
             let _entered = runtime.enter();
             md::login::login(&args, &sessions, context.store.as_deref(), context.out)
         }

@@ -18,7 +18,7 @@ use wa_signal::{
 };
 
 use crate::{
-    Error, Incoming, ReceiptQueue, ReceiveError, Received, Store, ciphertext_hash, receive,
+    Error, Incoming, ReceiptQueue, ReceiveError, Received, Store, Table, ciphertext_hash, receive,
     receive_with, send,
 };
 
@@ -323,6 +323,121 @@ pub fn check_transactions(store: &mut Store) {
     assert!(store.chat("x@s").unwrap().is_some());
 }
 
+/// Fills every table of the device with at least one row (through the typed API, plus a raw
+/// row where no typed call writes), as a paired device that talked would have.
+pub fn fill_every_table(store: &mut Store) {
+    let mut rng = TestRng::new(0xE2A5E);
+    let (mut alice, bob_addr, alice_addr) = pair(store, &mut rng);
+    let first = wa_signal::encrypt(&mut alice, &bob_addr, b"hello bob").unwrap();
+    receive(
+        store,
+        &Incoming {
+            from: &alice_addr,
+            sender_jid: "alice@s.whatsapp.net",
+            id: "FILL",
+            kind: first.kind,
+            ciphertext: &first.bytes,
+        },
+        &mut rng,
+    )
+    .expect("first message decrypts");
+    store.save_device(b"credentials").unwrap();
+    store.store_lid_mapping("100", "4915").unwrap();
+    store
+        .store_addressing_mode("4915", AddressingMode::Lid)
+        .unwrap();
+    store
+        .store_sync_key(
+            b"k1",
+            &AppStateSyncKey {
+                data: vec![7; 32],
+                fingerprint: vec![1],
+                timestamp: 1,
+            },
+        )
+        .unwrap();
+    store
+        .store_app_state_version(
+            "regular",
+            &AppStateVersion {
+                version: 1,
+                hash: [0; 128],
+            },
+        )
+        .unwrap();
+    store
+        .enqueue_outbox(&OutboxEntry {
+            kind: OutboxKind::Message,
+            to: "a@s.whatsapp.net".into(),
+            payload: vec![1],
+        })
+        .unwrap();
+    store
+        .store_message_secret("c", "s", "id", &[5; 32])
+        .unwrap();
+    store.store_contact("a@s", &Contact::default()).unwrap();
+    store.store_chat("a@s", &Chat::default()).unwrap();
+    store
+        .buffer_decrypted(&ciphertext_hash(b"pending"), &message("P", b"text"))
+        .unwrap();
+    // Tables no typed call here writes (sender keys, ...): a raw row each.
+    store
+        .transaction(|tx| -> Result<(), Error> {
+            for table in Table::ALL {
+                if tx.raw_keys(table)?.is_empty() {
+                    tx.put_raw(table, b"filler", b"row")?;
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn rows_per_table(store: &Store) -> Vec<(Table, usize)> {
+    store
+        .transaction(|tx| -> Result<Vec<(Table, usize)>, Error> {
+            Table::ALL
+                .iter()
+                .map(|&t| Ok((t, tx.raw_keys(t)?.len())))
+                .collect()
+        })
+        .unwrap()
+}
+
+/// Erasing the device (what a logout does): every table ends empty, in one transaction (an
+/// erase inside a transaction that fails leaves everything), and the store stays usable.
+pub fn check_erase_device(store: &mut Store) {
+    fill_every_table(store);
+    let before = rows_per_table(store);
+    assert!(
+        before.iter().all(|(_, n)| *n > 0),
+        "every table filled: {before:?}"
+    );
+    let total: usize = before.iter().map(|(_, n)| n).sum();
+    // Atomic: an erase whose transaction fails afterwards leaves every row.
+    let failed: Result<(), Error> = store.transaction(|tx| {
+        let gone = tx.erase_device()?;
+        assert_eq!(gone, total as u64, "erase counts every row");
+        assert!(tx.load_device()?.is_none(), "erased inside the transaction");
+        Err(Error::Inner("abort".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(rows_per_table(store), before, "rolled back whole");
+    assert_eq!(store.erase_device().unwrap(), total as u64);
+    assert!(
+        rows_per_table(store).iter().all(|(_, n)| *n == 0),
+        "nothing left: {:?}",
+        rows_per_table(store)
+    );
+    assert!(store.load_device().unwrap().is_none());
+    assert!(store.local_identity().is_err(), "identity gone");
+    assert!(store.undelivered().unwrap().is_empty());
+    assert_eq!(store.erase_device().unwrap(), 0, "nothing to erase twice");
+    // The device can start again in the same store.
+    store.save_device(b"fresh").unwrap();
+    assert_eq!(store.load_device().unwrap().as_deref(), Some(&b"fresh"[..]));
+}
+
 /// Bob (the store under test) with a signed prekey and one one-time prekey, and Alice (in
 /// memory) with a session to him.
 pub fn pair(store: &Store, rng: &mut TestRng) -> (InMemoryStore, ProtocolAddress, ProtocolAddress) {
@@ -544,6 +659,7 @@ macro_rules! store_suite {
         $crate::store_suite!(@one $make, md_contacts_and_chats, check_contacts_and_chats);
         $crate::store_suite!(@one $make, md_transactions, check_transactions);
         $crate::store_suite!(@one $make, md_receive_and_send, check_receive_and_send);
+        $crate::store_suite!(@one $make, md_erase_device, check_erase_device);
         #[test]
         fn md_concurrent_writers() {
             if let Some(store) = ($make)() {

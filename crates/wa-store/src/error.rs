@@ -44,10 +44,6 @@ pub enum Error {
     #[cfg(feature = "postgres")]
     #[error("postgres: {0}")]
     Postgres(#[from] postgres::Error),
-    /// No pooled PostgreSQL connection could be had.
-    #[cfg(feature = "postgres")]
-    #[error("postgres pool: {0}")]
-    Pool(#[from] r2d2::Error),
     /// A trait call inside a transaction failed earlier; the transaction is rolled back.
     #[error("store: {0}")]
     Inner(String),

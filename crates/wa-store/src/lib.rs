@@ -185,6 +185,13 @@ impl Store {
         }
     }
 
+    /// Deletes everything this device has stored, in one transaction (see
+    /// [`Tx::erase_device`]); how many rows went. The store stays open and leased: the device
+    /// can pair again into it.
+    pub fn erase_device(&self) -> Result<u64> {
+        self.transaction(|tx| tx.erase_device())
+    }
+
     fn with_tx(&self, body: &mut dyn FnMut(&mut dyn RawTx) -> bool) -> Result<()> {
         match &self.backend {
             #[cfg(feature = "memory")]

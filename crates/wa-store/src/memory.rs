@@ -65,6 +65,15 @@ impl RawTx for MemTx<'_> {
         }
         Ok(merged.into_iter().collect())
     }
+    fn clear(&mut self, table: Table) -> Result<u64> {
+        let rows = self.scan(table)?;
+        let gone = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        for (key, mut value) in rows {
+            value.zeroize();
+            self.writes.insert((table, key), None);
+        }
+        Ok(gone)
+    }
 }
 
 impl Memory {

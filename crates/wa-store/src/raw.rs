@@ -136,4 +136,7 @@ pub(crate) trait RawTx {
     fn delete(&mut self, table: Table, key: &[u8]) -> Result<bool>;
     /// Every row of the device in the table, by key (bytewise order).
     fn scan(&mut self, table: Table) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Deletes every row of the device in the table; how many went. One statement on the SQL
+    /// backends (logging out must not cost a round trip per row).
+    fn clear(&mut self, table: Table) -> Result<u64>;
 }

@@ -230,4 +230,12 @@ impl RawTx for SqliteTx<'_> {
         let rows = stmt.query_map([SQLITE_DEVICE], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+    fn clear(&mut self, table: Table) -> Result<u64> {
+        let sql = format!("DELETE FROM {} WHERE device_id = ?1", table.name());
+        let gone = self
+            .tx
+            .prepare_cached(&sql)?
+            .execute(params![SQLITE_DEVICE])?;
+        Ok(u64::try_from(gone).unwrap_or(u64::MAX))
+    }
 }

@@ -104,6 +104,21 @@ impl<'a> Tx<'a> {
         Ok(self.scan(table)?.into_iter().map(|(k, _)| k).collect())
     }
 
+    /// Deletes every row this device has, in every table: credentials, identities, sessions,
+    /// prekeys, sender keys, mappings, app state, the decrypt buffer, the outbox, secrets,
+    /// contacts, chats. What a logout must leave behind is nothing: a session or prekey that
+    /// outlived its device could only be misused. Returns how many rows went. Other devices'
+    /// rows in a shared database are untouched, and so is the lease (it belongs to the running
+    /// driver, not to the device's state).
+    pub fn erase_device(&mut self) -> Result<u64> {
+        let mut gone = 0u64;
+        for table in Table::ALL {
+            let r = self.raw.borrow_mut().clear(table);
+            gone = gone.saturating_add(self.note(r)?);
+        }
+        Ok(gone)
+    }
+
     /// Writes a row's stored bytes as they are (see [`Tx::raw_keys`]).
     pub fn put_raw(&mut self, table: Table, key: &[u8], value: &[u8]) -> Result<()> {
         self.put(table, key, value)

@@ -146,7 +146,7 @@ async fn show_events(
     Ok(())
 }
 
-/// Runs `wa login --md`. Call with the runtime's handle entered, off its workers (see
+/// Runs `wa login --md`. Call with the runtime's handle entered, from synchronous code (see
 /// [`super::block_on`]).
 pub fn login(
     args: &LoginArgs,

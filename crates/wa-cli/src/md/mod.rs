@@ -1,19 +1,15 @@
 //! Multi-device sessions: where a device's state lives (a SQLite file in the data directory, or
-//! a PostgreSQL database), the non-secret facts kept beside it for `whoami` and `sessions`, and
-//! a way to drive `wa_client::md::MdDevice` that works with both backends.
+//! a PostgreSQL database), and the non-secret facts kept beside it for `whoami` and `sessions`.
 //!
-//! The device calls its store synchronously from async code. The `postgres` driver blocks on a
-//! runtime of its own, which tokio forbids inside a runtime's worker ("cannot start a runtime
-//! from within a runtime"). So MD devices are driven by [`block_on`] on a thread of their own
-//! that has the runtime's handle entered (sockets and timers work) without being a worker.
+//! The device calls its store synchronously from async code. That is safe on both backends and
+//! on any thread (`wa-store` keeps PostgreSQL connections on threads of their own), so devices
+//! run as ordinary tokio tasks (`wa serve`) or under [`block_on`] (`wa login --md`).
 
 pub mod login;
 pub mod store;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -27,28 +23,10 @@ use crate::sessions::{Sessions, write_private};
 /// WhatsApp's multi-device WebSocket endpoint.
 pub const DEFAULT_MD_SERVER: &str = "wss://web.whatsapp.com/ws/chat";
 
-/// Wakes the thread that polls the future.
-struct ThreadWaker(std::thread::Thread);
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-}
-
-/// Runs `future` to completion on the current thread, parking between polls. Call it on a thread
-/// that is not a runtime worker, with the runtime's handle entered (see the module docs).
+/// Runs `future` to completion on the runtime whose handle is entered, from synchronous code
+/// (`wa login --md` and `wa whoami --check`, which are synchronous commands).
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
-            return out;
-        }
-        // A wake between the poll and here leaves the token set: park returns at once.
-        std::thread::park();
-    }
+    tokio::runtime::Handle::current().block_on(future)
 }
 
 /// The root a server's certificate chain must lead to, as saved in the info file (absent:
@@ -320,7 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn block_on_drives_tokio_timers_off_the_runtime() {
+    fn block_on_drives_tokio_timers() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let _entered = runtime.enter();
         let started = std::time::Instant::now();

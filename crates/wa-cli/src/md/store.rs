@@ -76,8 +76,8 @@ impl MdStore {
         }
     }
 
-    /// Opens the store and takes the device's lease. Blocking (the PostgreSQL driver runs a
-    /// runtime of its own): call it off the async runtime's workers.
+    /// Opens the store and takes the device's lease. It blocks for the connect, migrations and
+    /// lease (short); any thread may call it, a tokio worker included.
     pub fn open(&self, sessions: &Sessions, session: &str) -> Result<Arc<Store>, CliError> {
         let opened = match self {
             MdStore::Sqlite(path) => {

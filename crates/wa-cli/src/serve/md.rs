@@ -1,18 +1,28 @@
 //! A `wa serve` session on the multi-device engine (`config.engine: "MD"`): a
 //! `wa_client::md::MdDevice` whose state lives in the same store `wa login --md` uses (the
-//! session's SQLite file in the data directory, or PostgreSQL with `--store`), driven on a thread
-//! of its own (see `crate::md::block_on` for why). It shows its QR code through `auth/qr` (or a
-//! pair code through `auth/request-code`), sends texts for `sendText`, and hands incoming
-//! messages to the same `message` / `message.any` events and webhooks as legacy sessions.
+//! session's SQLite file in the data directory, or PostgreSQL with `--store`), driven by a tokio
+//! task like everything else in `wa serve` (the PostgreSQL store keeps its connections on
+//! threads of its own, so calling it from a task is safe). It shows its QR code through
+//! `auth/qr` (or a pair code through `auth/request-code`), sends texts for `sendText`, and hands
+//! incoming messages to the same `message` / `message.any` events and webhooks as legacy
+//! sessions.
+//!
+//! A logged-in session whose connection drops (the server restarted, the socket cut, no pong)
+//! logs in again from its store with backoff ([`Backoff`]'s default: 1 s doubling up to 60 s),
+//! status `STARTING` meanwhile, never pairing again; only a server that voids the device
+//! (logged out, unlinked, replaced) ends it. A logout unlinks the device on the phone
+//! (`remove-companion-device`) and erases every row the device had in the store.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rand::rngs::OsRng;
 use tokio::sync::{mpsc, oneshot};
 use wa_client::legacy::{ClientError, SentMessage};
 use wa_client::md::{DeviceEvent, MdDevice, MdDeviceError};
 use wa_core::chat::AckLevel;
 use wa_core::md::{MessengerEvent, TrustRoot};
+use wa_core::reconnect::Backoff;
 use wa_proto::proto::{Message, MessageKey, WebMessageInfo};
 
 use super::session::{Command, Op, OpResult, OutgoingMessage, Session, Status};
@@ -54,7 +64,7 @@ impl std::fmt::Debug for MdSettings {
 /// How long a device serves its connection between looks at the command queue.
 const SLICE: Duration = Duration::from_millis(100);
 
-/// Starts `session`'s device on a thread of its own.
+/// Starts `session`'s device in a task of its own.
 pub fn spawn(app: Arc<App>, session: Arc<Session>, settings: MdSettings) -> Result<(), String> {
     let (tx, rx) = mpsc::unbounded_channel();
     let generation = {
@@ -65,37 +75,29 @@ pub fn spawn(app: Arc<App>, session: Arc<Session>, settings: MdSettings) -> Resu
         state.generation
     };
     app.set_status(&session, Status::Starting, generation);
-    let runtime = tokio::runtime::Handle::current();
-    let name = session.name.clone();
-    std::thread::Builder::new()
-        .name(format!("md-{name}"))
-        .spawn(move || {
-            let _entered = runtime.enter();
-            crate::md::block_on(async {
-                let (end, finish) = match run(&app, &session, &settings, rx, generation).await {
-                    Ok(finish) => (Status::Stopped, finish),
-                    Err(error) => {
-                        eprintln!("session {}: {error}", session.name);
-                        (Status::Failed, None)
-                    }
-                };
-                {
-                    let mut state = session.lock();
-                    if state.generation == generation {
-                        state.commands = None;
-                        state.qr = None;
-                    }
-                }
-                app.set_status(&session, end, generation);
-                // Only now: the device and its store (the lease) are gone, so whoever waits
-                // for this answer may start the session again at once.
-                if let Some(finish) = finish {
-                    finish.send();
-                }
-            });
-        })
-        .map(|_| ())
-        .map_err(|e| format!("cannot start the device thread: {e}"))
+    tokio::spawn(async move {
+        let (end, finish) = match run(&app, &session, &settings, rx, generation).await {
+            Ok(finish) => (Status::Stopped, finish),
+            Err(error) => {
+                eprintln!("session {}: {error}", session.name);
+                (Status::Failed, None)
+            }
+        };
+        {
+            let mut state = session.lock();
+            if state.generation == generation {
+                state.commands = None;
+                state.qr = None;
+            }
+        }
+        app.set_status(&session, end, generation);
+        // Only now: the device and its store (the lease) are gone, so whoever waits for this
+        // answer may start the session again at once.
+        if let Some(finish) = finish {
+            finish.send();
+        }
+    });
+    Ok(())
 }
 
 /// An answer owed once the device (and its store's lease) is dropped.
@@ -157,6 +159,7 @@ async fn run(
         generation,
     ));
 
+    let mut backoff = Backoff::default();
     // Log in (QR, or a pair code once asked for), answering stop and logout meanwhile.
     let mut pair_phone: Option<(String, oneshot::Sender<Result<String, String>>)> = None;
     loop {
@@ -185,6 +188,15 @@ async fn run(
         };
         match step {
             Login::Done(Ok(())) => break,
+            // A paired device whose server is away (restarting, unreachable) waits for it.
+            Login::Done(Err(error)) if reconnects(&error) && device.credentials().is_paired() => {
+                eprintln!("session {}: {error}; logging in again", session.name);
+                match reconnect(&mut device, &mut commands, &events, &mut backoff).await {
+                    Reconnect::Back => break,
+                    Reconnect::Finish(finish) => return Ok(finish),
+                    Reconnect::Failed(error) => return Err(error),
+                }
+            }
             Login::Done(Err(error)) => {
                 device.close().await;
                 return Err(format!("multi-device login: {error}"));
@@ -233,10 +245,20 @@ async fn run(
     app.set_status(session, Status::Working, generation);
 
     loop {
-        device
-            .serve_for(SLICE, &events)
-            .await
-            .map_err(|e| format!("multi-device connection: {e}"))?;
+        if let Err(error) = device.serve_for(SLICE, &events).await {
+            if !reconnects(&error) || !device.credentials().is_paired() {
+                device.close().await;
+                return Err(format!("multi-device connection: {error}"));
+            }
+            eprintln!("session {}: {error}; logging in again", session.name);
+            app.set_status(session, Status::Starting, generation);
+            match reconnect(&mut device, &mut commands, &events, &mut backoff).await {
+                Reconnect::Back => app.set_status(session, Status::Working, generation),
+                Reconnect::Finish(finish) => return Ok(finish),
+                Reconnect::Failed(error) => return Err(error),
+            }
+            continue;
+        }
         while let Ok(command) = commands.try_recv() {
             let Command::Op(op, reply) = command else {
                 if let Some(finish) = refuse_or_end(&mut device, command, &events).await {
@@ -260,6 +282,95 @@ async fn run(
         if commands.is_closed() {
             device.close().await;
             return Ok(None);
+        }
+    }
+}
+
+/// Whether the connection ended in a way that logging in again may cure (the link dropped, the
+/// server closed the stream asking to come back later, it could not be reached, a login timed
+/// out), as opposed to a server that voided or replaced the device.
+fn reconnects(error: &MdDeviceError) -> bool {
+    matches!(
+        error,
+        MdDeviceError::LinkLost
+            | MdDeviceError::Ended(_)
+            | MdDeviceError::Connection(_)
+            | MdDeviceError::Timeout
+    )
+}
+
+/// How a reconnect ended.
+enum Reconnect {
+    /// Logged in again.
+    Back,
+    /// Stopped or logged out meanwhile (the answer to send once the device is dropped), or the
+    /// handle went away (`None`).
+    Finish(Option<Finish>),
+    /// The server voided the device, or the backoff gave up.
+    Failed(String),
+}
+
+/// What ended one wait or one login attempt of a reconnect.
+enum Attempt {
+    Waited,
+    LoggedIn(Result<(), MdDeviceError>),
+    Command(Option<Command>),
+}
+
+/// Logs the paired device in again from its store, waiting with `backoff` before each attempt,
+/// answering commands meanwhile: stop and logout end it, operations are refused.
+async fn reconnect(
+    device: &mut MdDevice,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &mpsc::UnboundedSender<DeviceEvent>,
+    backoff: &mut Backoff,
+) -> Reconnect {
+    device.close().await;
+    let mut waited = false;
+    loop {
+        let attempt = if waited {
+            tokio::select! {
+                done = device.restore(events) => Attempt::LoggedIn(done),
+                command = commands.recv() => Attempt::Command(command),
+            }
+        } else {
+            let Some(delay) = backoff.next_delay(&mut OsRng) else {
+                return Reconnect::Failed(
+                    "multi-device connection: out of reconnect attempts".into(),
+                );
+            };
+            tokio::select! {
+                () = tokio::time::sleep(delay) => Attempt::Waited,
+                command = commands.recv() => Attempt::Command(command),
+            }
+        };
+        match attempt {
+            Attempt::Waited => waited = true,
+            Attempt::LoggedIn(Ok(())) => {
+                backoff.reset();
+                return Reconnect::Back;
+            }
+            Attempt::LoggedIn(Err(error)) if reconnects(&error) => {
+                eprintln!("multi-device reconnect: {error}");
+                device.close().await;
+                waited = false;
+            }
+            Attempt::LoggedIn(Err(error)) => {
+                device.close().await;
+                return Reconnect::Failed(format!("multi-device login: {error}"));
+            }
+            Attempt::Command(None) => {
+                device.close().await;
+                return Reconnect::Finish(None);
+            }
+            Attempt::Command(Some(command)) => {
+                // An attempt cut short by a command starts over with its wait.
+                device.close().await;
+                waited = false;
+                if let Some(finish) = refuse_or_end(device, command, events).await {
+                    return Reconnect::Finish(Some(finish));
+                }
+            }
         }
     }
 }

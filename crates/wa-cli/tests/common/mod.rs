@@ -20,14 +20,17 @@ pub struct Serve {
     child: Child,
     /// The API's base URL, without a trailing slash.
     pub base: String,
-    /// The in-process simulator's HTTP base (its control API is under `/_sim`).
+    /// The in-process simulator's HTTP base (its control API is under `/_sim`); empty with
+    /// `--server`.
     pub sim: String,
     /// What `wa serve` printed on stdout up to its last start-up line.
     pub banner: Vec<String>,
     /// The client requests go through (tests may replace it, e.g. to set a timeout).
     pub http: reqwest::Client,
     key: String,
-    _data: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+    /// The temporary data directory, when this `Serve` made it.
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Drop for Serve {
@@ -42,6 +45,14 @@ impl Serve {
     /// 0.2 s unless `extra` sets `--scan-delay`, and returns once it printed its start-up lines.
     pub fn start(key: &str, extra: &[&str]) -> Serve {
         let data = tempfile::tempdir().unwrap();
+        let mut serve = Serve::start_in(data.path(), key, extra);
+        serve._data = Some(data);
+        serve
+    }
+
+    /// [`Serve::start`] on the data directory `data_dir`, which outlives it (a restart of
+    /// `wa serve` on the same data). With `--server` there is no built-in simulator.
+    pub fn start_in(data_dir: &std::path::Path, key: &str, extra: &[&str]) -> Serve {
         let default_delay: &[&str] = if extra.contains(&"--scan-delay") {
             &[]
         } else {
@@ -52,7 +63,8 @@ impl Serve {
             .args(default_delay)
             .args(extra)
             .env("NO_COLOR", "1")
-            .env("WA_DATA_DIR", data.path())
+            .env("WA_DATA_DIR", data_dir)
+            .env_remove("WA_STORE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -79,7 +91,7 @@ impl Serve {
         let sim = banner
             .iter()
             .find_map(|l| l.strip_prefix("server: built-in simulator at "))
-            .expect("the simulator line")
+            .unwrap_or_default()
             .replace("ws://", "http://")
             .trim_end_matches("/ws")
             .to_owned();
@@ -90,13 +102,14 @@ impl Serve {
             banner,
             http: reqwest::Client::new(),
             key: key.to_owned(),
-            _data: data,
+            data_dir: data_dir.to_owned(),
+            _data: None,
         }
     }
 
     /// The data directory `wa serve` runs with (`WA_DATA_DIR`).
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data.path()
+        &self.data_dir
     }
 
     /// The API URL of `path`.

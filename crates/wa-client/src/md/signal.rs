@@ -34,7 +34,7 @@ pub struct WaStoreCredentials(pub Arc<Store>);
 impl CredentialStore for WaStoreCredentials {
     fn load(&self) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
         let blob = self.0.transaction(|tx| tx.load_device()).map_err(io_err)?;
-        // An empty blob is what `clear` leaves: no device.
+        // An empty blob is what older builds' `clear` left: no device.
         Ok(blob.filter(|b| !b.is_empty()).map(Zeroizing::new))
     }
 
@@ -80,19 +80,11 @@ impl CredentialStore for WaStoreCredentials {
             .map_err(io_err)
     }
 
+    /// Erases every row of the device (credentials, identities, sessions, prekeys, sender
+    /// keys, the decrypt buffer, ...) in one transaction: after a logout nothing of the old
+    /// device stays in the database, and a later open pairs a fresh one.
     fn clear(&self) -> io::Result<()> {
-        self.0
-            .transaction(|tx| -> Result<(), StoreError> {
-                tx.save_device(&[])
-                    .map_err(|e| StoreError::msg(e.to_string()))?;
-                for key in tx.raw_keys(Table::PreKeys)? {
-                    if let Ok(id) = <[u8; 4]>::try_from(key.as_slice()) {
-                        tx.remove_pre_key(u32::from_be_bytes(id))?;
-                    }
-                }
-                Ok(())
-            })
-            .map_err(io_err)
+        self.0.erase_device().map(|_| ()).map_err(io_err)
     }
 }
 
