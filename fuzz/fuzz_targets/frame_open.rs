@@ -2,37 +2,12 @@
 //! panics, rejects what is not authentic, and what opens re-seals into a frame that opens the same.
 #![no_main]
 
+mod common;
+
+use common::ByteCounter as Counter;
 use libfuzzer_sys::fuzz_target;
 use wa_crypto::legacy::{self, Flags, SessionKeys};
 use wa_crypto::{Error, KeyPair};
-
-/// Deterministic "RNG" for re-sealing (the IV does not matter here).
-struct Counter(u8);
-
-impl wa_crypto::RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        u32::from(self.next_byte())
-    }
-    fn next_u64(&mut self) -> u64 {
-        u64::from(self.next_byte())
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        dest.iter_mut().for_each(|b| *b = self.next_byte());
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), wa_crypto::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl Counter {
-    fn next_byte(&mut self) -> u8 {
-        self.0 = self.0.wrapping_add(1);
-        self.0
-    }
-}
-
-impl wa_crypto::CryptoRng for Counter {}
 
 fuzz_target!(|data: &[u8]| {
     let keys = SessionKeys::new([0x11; 32], [0x22; 32]);

@@ -4,48 +4,17 @@
 //! stream-error parsers directly. Never panics; an unauthenticated pair-success never pairs.
 #![no_main]
 
+mod common;
+
+use common::Counter;
 use libfuzzer_sys::fuzz_target;
 use wa_binary::{Codec, Node};
 use wa_core::md::adv;
 use wa_core::md::prekeys;
 use wa_core::md::{Credentials, MdSession, SessionConfig, StreamError};
-use wa_crypto::{CryptoRng, RngCore};
-
-/// A deterministic generator (fuzzing needs reproducible runs, not secrecy).
-struct Counter(u64);
-
-impl RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = (self.next_u64() >> 33) as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), wa_crypto::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for Counter {}
 
 fn paired_creds(rng: &mut Counter) -> Credentials {
-    let mut creds = Credentials::generate(rng);
-    creds.account = Some(wa_core::md::Account {
-        jid: "15550001111:2@s.whatsapp.net".parse().unwrap(),
-        lid: None,
-        details: vec![8, 1],
-        account_signature_key: [1; 32],
-        account_signature: [2; 64],
-        device_signature: [3; 64],
-        key_index: 1,
-        business_name: None,
-    });
+    let mut creds = common::paired_credentials(rng, "15550001111:2@s.whatsapp.net");
     creds.prekeys_uploaded = true;
     creds
 }

@@ -8,34 +8,13 @@
 //! without a `pair-success`.
 #![no_main]
 
+mod common;
+
+use common::Counter;
 use libfuzzer_sys::fuzz_target;
 use wa_binary::{Codec, Node};
 use wa_core::md::pair_code;
 use wa_core::md::{Credentials, MdEvent, MdSession, SessionConfig};
-use wa_crypto::{CryptoRng, RngCore};
-
-/// A deterministic generator (fuzzing needs reproducible runs, not secrecy).
-struct Counter(u64);
-
-impl RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = (self.next_u64() >> 33) as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), wa_crypto::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for Counter {}
 
 /// Splits the input into length-prefixed fields (a missing field is empty).
 struct Fields<'a>(&'a [u8]);

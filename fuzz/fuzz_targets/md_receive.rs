@@ -6,39 +6,19 @@
 //! retry receipts never exceed the bound.
 #![no_main]
 
+mod common;
+
+use common::Counter;
 use libfuzzer_sys::fuzz_target;
 use wa_binary::{Codec, Node};
 use wa_core::md::stanza;
 use wa_core::md::store::{AddressingMode, CiphertextHash, LidStore, MdStoreError};
-use wa_core::md::{Account, Credentials, Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore};
+use wa_core::md::{Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore};
 use wa_crypto::{CryptoRng, KeyPair, RngCore};
 use wa_signal::{
     IdentityStore, InMemoryStore, MessageKind, PreKey, PreKeyBundle, PreKeyStore, ProtocolAddress,
     PublicKey, SessionRecord, SessionStore, SignedPreKey, SignedPreKeyStore, StoreError,
 };
-
-/// A deterministic generator (fuzzing needs reproducible runs, not secrecy).
-struct Counter(u64);
-
-impl RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = (self.next_u64() >> 33) as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), wa_crypto::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for Counter {}
 
 /// The receiver's state: wa-store's memory backend, through its atomic receive step.
 struct St(wa_store::Store);
@@ -129,21 +109,6 @@ impl ReceiveStore for St {
 
 const SENDER: &str = "15550001111:1@s.whatsapp.net";
 
-fn paired(rng: &mut Counter, user: &str) -> Credentials {
-    let mut creds = Credentials::generate(rng);
-    creds.account = Some(Account {
-        jid: user.parse().unwrap(),
-        lid: None,
-        details: vec![8, 1],
-        account_signature_key: [1; 32],
-        account_signature: [2; 64],
-        device_signature: [3; 64],
-        key_index: 1,
-        business_name: None,
-    });
-    creds
-}
-
 fn message(id: &str, kind: MessageKind, ciphertext: &[u8]) -> Node {
     Node::new("message")
         .attr("from", SENDER)
@@ -172,9 +137,9 @@ fn session_bytes(store: &St, address: &ProtocolAddress) -> Vec<u8> {
 fuzz_target!(|data: &[u8]| {
     let mut rng = Counter(11);
     // The sender (plain wa-signal in memory) and the receiver (wa-store, messenger).
-    let sender_creds = paired(&mut rng, SENDER);
+    let sender_creds = common::paired_credentials(&mut rng, SENDER);
     let mut sender = InMemoryStore::new(sender_creds.identity.clone(), sender_creds.registration_id);
-    let receiver_creds = paired(&mut rng, "15550002222:1@s.whatsapp.net");
+    let receiver_creds = common::paired_credentials(&mut rng, "15550002222:1@s.whatsapp.net");
     let mut receiver = St(wa_store::Store::memory());
     receiver.0.set_local_identity(&receiver_creds.identity, receiver_creds.registration_id).unwrap();
     receiver.store_signed_pre_key(&receiver_creds.signed_prekey).unwrap();

@@ -3,6 +3,9 @@
 //! from the input, with the clock advancing; the server never panics and keeps answering.
 #![no_main]
 
+mod common;
+
+use common::ByteCounter as Counter;
 use libfuzzer_sys::fuzz_target;
 use wa_binary::{Codec, Node};
 use wa_core::{Frame, Timestamp, WireMessage};
@@ -10,33 +13,6 @@ use wa_crypto::KeyPair;
 use wa_crypto::legacy::{Flags, Metric, SessionKeys, seal_client_frame};
 use wa_sim::SeedAccount;
 use wa_sim::core::{Config, ConnId, Output, Server};
-
-struct Counter(u8);
-
-impl wa_crypto::RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        u32::from(self.next_byte())
-    }
-    fn next_u64(&mut self) -> u64 {
-        u64::from(self.next_byte())
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        dest.iter_mut().for_each(|b| *b = self.next_byte());
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), wa_crypto::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-impl Counter {
-    fn next_byte(&mut self) -> u8 {
-        self.0 = self.0.wrapping_add(1);
-        self.0
-    }
-}
-
-impl wa_crypto::CryptoRng for Counter {}
 
 /// Reads choices from the input; zeros once it runs out.
 struct Input<'a>(&'a [u8]);

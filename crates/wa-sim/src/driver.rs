@@ -31,7 +31,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -39,7 +39,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Multipart, Path as UrlPath, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -47,22 +47,28 @@ use axum::serve::ListenerExt as _;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::server::TlsStream;
 use wa_core::{Timestamp, WireMessage};
 use wa_crypto::legacy::SessionKeys;
-use zeroize::Zeroize as _;
 
 use crate::core::{Config, ConnId, Output, Server, SimEvent, StateSnapshot};
 use crate::error::{ScanError, StartError};
 use crate::md::MdSim;
 use crate::md::net::MdHub;
+
+mod control;
+mod media_routes;
+mod tls;
+
+use control::{
+    config_route, events_route, fault_route, qr_route, scan_route, state_route, store_route,
+    unpair_route,
+};
+use media_routes::{download_route, encr_upload_route, picture_route, upload_route};
+pub use tls::TlsConfig;
+use tls::TlsListener;
 
 /// How many events a [`SimHandle`] keeps (the oldest are dropped first).
 pub const MAX_EVENTS: usize = 100_000;
@@ -85,62 +91,6 @@ impl Default for SimConfig {
             server: Config::default(),
             tls: None,
         }
-    }
-}
-
-/// A server certificate chain and its private key, in PEM.
-#[derive(Clone)]
-pub struct TlsConfig {
-    /// The certificate chain, leaf first (PEM, one or more `CERTIFICATE` blocks).
-    pub cert_chain_pem: Vec<u8>,
-    /// The leaf's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    pub private_key_pem: Vec<u8>,
-}
-
-impl std::fmt::Debug for TlsConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConfig").finish_non_exhaustive()
-    }
-}
-
-impl Drop for TlsConfig {
-    fn drop(&mut self) {
-        self.private_key_pem.zeroize();
-    }
-}
-
-impl TlsConfig {
-    /// Reads the certificate chain and the key from PEM files.
-    pub fn from_pem_files(cert_chain: &Path, private_key: &Path) -> Result<TlsConfig, StartError> {
-        let read = |path: &Path| {
-            std::fs::read(path).map_err(|e| StartError::Tls(format!("{}: {e}", path.display())))
-        };
-        Ok(TlsConfig {
-            cert_chain_pem: read(cert_chain)?,
-            private_key_pem: read(private_key)?,
-        })
-    }
-
-    fn acceptor(&self) -> Result<TlsAcceptor, StartError> {
-        let certs = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StartError::Tls(format!("certificate chain: {e}")))?;
-        if certs.is_empty() {
-            return Err(StartError::Tls(
-                "certificate chain: no CERTIFICATE block".into(),
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(&self.private_key_pem)
-            .map_err(|e| StartError::Tls(format!("private key: {e}")))?;
-        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| StartError::Tls(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| StartError::Tls(e.to_string()))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(TlsAcceptor::from(Arc::new(config)))
     }
 }
 
@@ -636,371 +586,6 @@ async fn logout_route(
     }
 }
 
-async fn state_route(State(shared): State<Arc<Shared>>) -> Json<StateSnapshot> {
-    Json(shared.with(|s, _| s.state()))
-}
-
-async fn events_route(State(shared): State<Arc<Shared>>) -> Json<Vec<SimEvent>> {
-    Json(lock(&shared.events).clone())
-}
-
-#[derive(Deserialize)]
-struct ScanRequest {
-    qr: String,
-    wid: Option<String>,
-}
-
 pub(crate) fn refused(status: StatusCode, error: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": error.to_string() }))).into_response()
-}
-
-async fn scan_route(State(shared): State<Arc<Shared>>, Json(req): Json<ScanRequest>) -> Response {
-    match shared.with(|s, now| s.scan_as(now, &req.qr, req.wid.as_deref())) {
-        Ok(conn) => Json(json!({ "conn": conn })).into_response(),
-        Err(error) => refused(scan_status(&error), error),
-    }
-}
-
-fn scan_status(error: &ScanError) -> StatusCode {
-    match error {
-        ScanError::UnknownRef(_) | ScanError::UnknownAccount(_) => StatusCode::NOT_FOUND,
-        ScanError::ExpiredRef(_) => StatusCode::GONE,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
-#[derive(Deserialize)]
-struct QrRequest {
-    qr: String,
-}
-
-async fn qr_route(State(shared): State<Arc<Shared>>, Json(req): Json<QrRequest>) -> Response {
-    match shared.with(|s, now| s.present_qr(now, &req.qr)) {
-        Ok(at) => Json(json!({ "scan_at_ms": at.map(Timestamp::unix_ms) })).into_response(),
-        Err(error) => refused(scan_status(&error), error),
-    }
-}
-
-#[derive(Deserialize)]
-struct UnpairRequest {
-    client_id: String,
-}
-
-async fn unpair_route(
-    State(shared): State<Arc<Shared>>,
-    Json(req): Json<UnpairRequest>,
-) -> Response {
-    if shared.with(|s, _| s.unpair(&req.client_id)) {
-        Json(json!({ "unpaired": req.client_id })).into_response()
-    } else {
-        refused(StatusCode::NOT_FOUND, "no such session")
-    }
-}
-
-#[derive(Deserialize)]
-struct TosRequest {
-    wid: String,
-    tos: u8,
-}
-
-#[derive(Deserialize)]
-struct ConfigRequest {
-    challenge_on_restore: Option<bool>,
-    /// `null` is not distinguishable from absent here; use `0` to scan immediately and
-    /// `auto_scan_off: true` to turn auto-scan off.
-    auto_scan_delay_ms: Option<u64>,
-    #[serde(default)]
-    auto_scan_off: bool,
-    ref_ttl_ms: Option<u64>,
-    reref_min_interval_ms: Option<u64>,
-    media_url_ttl_ms: Option<u64>,
-    #[serde(default)]
-    expire_media_urls: bool,
-    echo_delay_ms: Option<u64>,
-    tos: Option<TosRequest>,
-}
-
-async fn config_route(
-    State(shared): State<Arc<Shared>>,
-    Json(req): Json<ConfigRequest>,
-) -> Response {
-    let result = shared.with(|s, now| {
-        if req.expire_media_urls {
-            s.expire_media_urls(now);
-        }
-        if let Some(ms) = req.echo_delay_ms {
-            s.set_echo_delay(Duration::from_millis(ms));
-        }
-        if let Some(tos) = &req.tos {
-            if !s.set_account_tos(&tos.wid, tos.tos) {
-                return Err(format!("no simulated account {:?}", tos.wid));
-            }
-        }
-        if let Some(ms) = req.media_url_ttl_ms {
-            s.set_media_url_ttl(Duration::from_millis(ms));
-        }
-        if let Some(on) = req.challenge_on_restore {
-            s.set_challenge_on_restore(on);
-        }
-        if let Some(ms) = req.auto_scan_delay_ms {
-            s.set_auto_scan_delay(Some(Duration::from_millis(ms)));
-        }
-        if req.auto_scan_off {
-            s.set_auto_scan_delay(None);
-        }
-        if req.ref_ttl_ms.is_some() || req.reref_min_interval_ms.is_some() {
-            let ttl = req
-                .ref_ttl_ms
-                .map_or(s.config().ref_ttl, Duration::from_millis);
-            let min = req
-                .reref_min_interval_ms
-                .map_or(s.config().reref_min_interval, Duration::from_millis);
-            s.set_ref_timing(ttl, min);
-        }
-        Ok(())
-    });
-    match result {
-        Ok(()) => Json(json!({ "ok": true })).into_response(),
-        Err(error) => refused(StatusCode::NOT_FOUND, error),
-    }
-}
-
-/// Accepts TCP connections and completes TLS handshakes concurrently (a client that never
-/// finishes its handshake holds up nobody), handing finished streams to axum.
-struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    addr: SocketAddr,
-    acceptor_task: JoinHandle<()>,
-}
-
-impl TlsListener {
-    const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-    fn new(tcp: TcpListener, acceptor: TlsAcceptor, addr: SocketAddr) -> TlsListener {
-        let (tx, ready) = mpsc::channel(64);
-        let acceptor_task = tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "wa-sim accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                // Nagle off (see the plain listener above).
-                let _ = stream.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let handshake = acceptor.accept(stream);
-                    match tokio::time::timeout(Self::HANDSHAKE_TIMEOUT, handshake).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(error)) => tracing::debug!(%error, %peer, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        TlsListener {
-            ready,
-            addr,
-            acceptor_task,
-        }
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.acceptor_task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(accepted) => accepted,
-            // The acceptor task only ends when aborted, which happens on drop.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.addr)
-    }
-}
-
-#[derive(Deserialize)]
-struct GarbageRequest {
-    wid: String,
-    #[serde(default)]
-    truncated: bool,
-}
-
-#[derive(Deserialize)]
-struct FaultRequest {
-    #[serde(default)]
-    drop_next_relay_ack: bool,
-    #[serde(default)]
-    duplicate_next_delivery: bool,
-    defer_next_relays: Option<u32>,
-    garbage: Option<GarbageRequest>,
-    /// Close connections on client messages longer than this many bytes (0 turns it off).
-    close_on_frames_over: Option<usize>,
-}
-
-async fn fault_route(State(shared): State<Arc<Shared>>, Json(req): Json<FaultRequest>) -> Response {
-    let sent = shared.with(|s, _| {
-        if req.drop_next_relay_ack {
-            s.fault_drop_next_relay_ack();
-        }
-        if req.duplicate_next_delivery {
-            s.fault_duplicate_next_delivery();
-        }
-        if let Some(count) = req.defer_next_relays {
-            s.fault_defer_next_relays(count);
-        }
-        if let Some(limit) = req.close_on_frames_over {
-            s.fault_close_on_frames_over((limit > 0).then_some(limit));
-        }
-        req.garbage.as_ref().map(|g| {
-            s.account_connections(&g.wid)
-                .into_iter()
-                .filter(|c| s.fault_send_garbage(*c, g.truncated))
-                .count()
-        })
-    });
-    Json(json!({ "ok": true, "garbage_sent": sent })).into_response()
-}
-
-#[derive(Deserialize)]
-struct StoreParams {
-    wid: String,
-}
-
-async fn store_route(
-    State(shared): State<Arc<Shared>>,
-    Query(params): Query<StoreParams>,
-) -> Response {
-    let body = shared.with(|s, _| {
-        s.store(&params.wid).map(|store| {
-            let chats: serde_json::Map<String, serde_json::Value> = store
-                .chats
-                .iter()
-                .map(|(jid, c)| {
-                    let messages: Vec<serde_json::Value> = c
-                        .messages
-                        .iter()
-                        .map(|m| {
-                            json!({
-                                "id": m.id(),
-                                "from_me": m.from_me(),
-                                "status": m.info.status,
-                                "text": m.info.message.as_ref().and_then(|x| x.text_content()),
-                                "media": m.info.message.as_ref().is_some_and(|x| {
-                                    let x = x.content();
-                                    x.image_message.is_some() || x.video_message.is_some()
-                                        || x.audio_message.is_some() || x.document_message.is_some()
-                                }),
-                            })
-                        })
-                        .collect();
-                    (
-                        jid.clone(),
-                        json!({ "name": c.name, "t": c.t, "count": c.count,
-                                "archive": c.archive, "pin": c.pin, "mute": c.mute,
-                                "messages": messages }),
-                    )
-                })
-                .collect();
-            json!({ "chats": chats, "blocked": store.blocked, "pushname": store.pushname,
-                    "status": store.status })
-        })
-    });
-    match body {
-        Some(body) => Json(body).into_response(),
-        None => refused(StatusCode::NOT_FOUND, "no such account"),
-    }
-}
-
-fn media_refused(error: &crate::media::MediaError) -> Response {
-    let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    (
-        status,
-        Json(json!({ "status": error.http_status(), "error": error.to_string() })),
-    )
-        .into_response()
-}
-
-async fn download_route(
-    State(shared): State<Arc<Shared>>,
-    UrlPath((id, blob)): UrlPath<(String, String)>,
-) -> Response {
-    let path = format!("/mms/d/{id}/{blob}");
-    match shared.with(|s, now| s.media_download(now, &path)) {
-        Ok(bytes) => (StatusCode::OK, bytes).into_response(),
-        Err(error) => media_refused(&error),
-    }
-}
-
-async fn picture_route(
-    State(shared): State<Arc<Shared>>,
-    UrlPath(number): UrlPath<String>,
-) -> Response {
-    let path = format!("/pp/{number}");
-    match shared.with(|s, now| s.media_download(now, &path)) {
-        Ok(bytes) => (StatusCode::OK, bytes).into_response(),
-        Err(error) => media_refused(&error),
-    }
-}
-
-#[derive(Deserialize)]
-struct UploadParams {
-    auth: Option<String>,
-}
-
-async fn upload_route(
-    State(shared): State<Arc<Shared>>,
-    UrlPath((_kind, token)): UrlPath<(String, String)>,
-    Query(params): Query<UploadParams>,
-    body: Bytes,
-) -> Response {
-    let auth = params.auth.unwrap_or_default();
-    match shared.with(|s, now| s.media_upload(now, &auth, &token, body.to_vec())) {
-        Ok(url) => Json(json!({ "url": url })).into_response(),
-        Err(error) => media_refused(&error),
-    }
-}
-
-async fn encr_upload_route(
-    State(shared): State<Arc<Shared>>,
-    UrlPath((_kind, token)): UrlPath<(String, String)>,
-    Query(params): Query<UploadParams>,
-    mut multipart: Multipart,
-) -> Response {
-    let mut file = None;
-    while let Ok(Some(field)) = multipart.next_field().await {
-        if field.name() == Some("file") {
-            match field.bytes().await {
-                Ok(bytes) => file = Some(bytes),
-                Err(error) => return refused(StatusCode::BAD_REQUEST, error),
-            }
-        }
-    }
-    let Some(file) = file else {
-        return refused(
-            StatusCode::BAD_REQUEST,
-            "multipart upload without a file field",
-        );
-    };
-    let auth = params.auth.unwrap_or_default();
-    match shared.with(|s, now| s.media_upload(now, &auth, &token, file.to_vec())) {
-        Ok(url) => Json(json!({ "url": url })).into_response(),
-        Err(error) => media_refused(&error),
-    }
 }
