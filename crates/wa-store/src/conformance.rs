@@ -9,7 +9,7 @@ use std::sync::Arc;
 use wa_core::md::store::{
     AddressingMode, AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore, Contact,
     ContactStore, DELIVERED_KEEP_SECS, DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore,
-    MessageSecretStore, OutboxEntry, OutboxKind, OutboxStore,
+    MessageSecretStore, OutboxEntry, OutboxKind, OutboxStore, SentMessage, SentMessageStore,
 };
 use wa_signal::conformance::TestRng;
 use wa_signal::{
@@ -251,6 +251,60 @@ pub fn check_outbox(store: &mut Store) {
     let c = store.enqueue_outbox(&entry(2)).unwrap();
     assert!(c > b, "sequence not reused after removal");
     assert_eq!(store.outbox().unwrap(), vec![(a, entry(0)), (c, entry(2))]);
+}
+
+/// The sent messages kept for retry receipts (v4): absent, stored, replaced with a recorded
+/// resend; pruning by age, then by count (the oldest go first, whatever the id order); and a
+/// record written in a rolled-back transaction is not there.
+pub fn check_sent_messages(store: &mut Store) {
+    let sent = |to: &str, at: u64| SentMessage {
+        to: to.to_owned(),
+        message: vec![10, 2, b'h', b'i'],
+        sent_at: at,
+        resends: Vec::new(),
+    };
+    assert_eq!(store.sent_message("A").unwrap(), None, "fresh device");
+    store.store_sent_message("A", &sent("b@lid", 100)).unwrap();
+    assert_eq!(store.sent_message("A").unwrap(), Some(sent("b@lid", 100)));
+    let mut resent = sent("b@lid", 100);
+    assert!(resent.record_resend("b:2@lid", 1));
+    assert!(resent.record_resend("b:2@lid", 2));
+    assert!(resent.record_resend("b@lid", 1));
+    store.store_sent_message("A", &resent).unwrap();
+    let back = store.sent_message("A").unwrap().unwrap();
+    assert_eq!(
+        (
+            back.resent_to("b:2@lid"),
+            back.resent_to("b@lid"),
+            back.resent_to("c@lid")
+        ),
+        (2, 1, 0)
+    );
+    // Ids in the reverse order of their times: count pruning must go by time, not by id.
+    store.store_sent_message("B", &sent("c@lid", 300)).unwrap();
+    store.store_sent_message("C", &sent("c@lid", 200)).unwrap();
+    store.store_sent_message("D", &sent("c@lid", 50)).unwrap();
+    assert_eq!(
+        store.prune_sent_messages(60, 100).unwrap(),
+        1,
+        "D is too old"
+    );
+    assert_eq!(store.sent_message("D").unwrap(), None);
+    assert_eq!(
+        store.prune_sent_messages(0, 2).unwrap(),
+        1,
+        "A is the oldest"
+    );
+    assert_eq!(store.sent_message("A").unwrap(), None);
+    assert!(store.sent_message("B").unwrap().is_some());
+    assert!(store.sent_message("C").unwrap().is_some());
+    assert_eq!(store.prune_sent_messages(0, 2).unwrap(), 0, "within bounds");
+    let rolled_back: Result<(), Error> = store.transaction(|tx| {
+        tx.store_sent_message("E", &sent("e@lid", 400))?;
+        Err(Error::Inner("abandoned".into()))
+    });
+    assert!(rolled_back.is_err());
+    assert_eq!(store.sent_message("E").unwrap(), None, "rolled back");
 }
 
 /// Message secrets per (chat, sender, id), with no ambiguity between the parts.
@@ -540,6 +594,7 @@ macro_rules! store_suite {
         $crate::store_suite!(@one $make, md_prune_delivered, check_prune_delivered);
         $crate::store_suite!(@one $make, md_receive_receipt_with_ack, check_receive_receipt_with_ack);
         $crate::store_suite!(@one $make, md_outbox, check_outbox);
+        $crate::store_suite!(@one $make, md_sent_messages, check_sent_messages);
         $crate::store_suite!(@one $make, md_message_secrets, check_message_secrets);
         $crate::store_suite!(@one $make, md_contacts_and_chats, check_contacts_and_chats);
         $crate::store_suite!(@one $make, md_transactions, check_transactions);
