@@ -34,6 +34,29 @@ struct Mem {
     /// Every address a session was stored under, and those deleted since.
     stored: BTreeSet<ProtocolAddress>,
     gone: HashSet<ProtocolAddress>,
+    /// The sent messages kept for retry receipts.
+    sent: HashMap<String, wa_core::md::store::SentMessage>,
+}
+
+impl wa_core::md::store::SentMessageStore for Mem {
+    fn store_sent_message(
+        &mut self,
+        id: &str,
+        m: &wa_core::md::store::SentMessage,
+    ) -> Result<(), MdStoreError> {
+        self.sent.insert(id.to_owned(), m.clone());
+        Ok(())
+    }
+    fn sent_message(
+        &self,
+        id: &str,
+    ) -> Result<Option<wa_core::md::store::SentMessage>, MdStoreError> {
+        Ok(self.sent.get(id).cloned())
+    }
+    fn prune_sent_messages(&mut self, _before: u64, _keep: usize) -> Result<usize, MdStoreError> {
+        // These tests send a handful of messages: nothing to bound.
+        Ok(0)
+    }
 }
 
 impl Mem {
@@ -228,6 +251,7 @@ fn device(pn: &str, lid: &str, id: u16, seed: u64) -> Device {
             modes: HashMap::new(),
             stored: BTreeSet::new(),
             gone: HashSet::new(),
+            sent: HashMap::new(),
         },
         prekeys,
         events: Vec::new(),

@@ -18,8 +18,8 @@ use wa_signal::{
 };
 
 use crate::{
-    Error, Incoming, ReceiptQueue, ReceiveError, Received, Store, ciphertext_hash, receive,
-    receive_with, send,
+    Error, Incoming, ReceiptQueue, ReceiveError, Received, Store, Table, ciphertext_hash, codec,
+    receive, receive_with, send, send_recorded,
 };
 
 /// Device credentials: absent, saved, replaced.
@@ -405,6 +405,67 @@ pub fn pair(store: &Store, rng: &mut TestRng) -> (InMemoryStore, ProtocolAddress
     (alice, bob_addr, ProtocolAddress::new("alice", 2))
 }
 
+/// `send_recorded`: the ciphertexts and the sent-message record commit together; a device
+/// without a session is skipped; a store failure on any device commits nothing (no chain
+/// advanced, no record).
+pub fn check_send_recorded(store: &mut Store) {
+    let mut rng = TestRng::new(13);
+    let (mut alice, bob_addr, alice_addr) = pair(store, &mut rng);
+    let first = wa_signal::encrypt(&mut alice, &bob_addr, b"hi").unwrap();
+    let incoming = Incoming {
+        from: &alice_addr,
+        sender_jid: "alice@s.whatsapp.net",
+        id: "IN",
+        kind: first.kind,
+        ciphertext: &first.bytes,
+    };
+    receive(store, &incoming, &mut rng).unwrap();
+    let record = SentMessage {
+        to: "alice@s.whatsapp.net".into(),
+        message: b"reply".to_vec(),
+        sent_at: 5,
+        resends: Vec::new(),
+    };
+    let padded = |b: &[u8]| zeroize::Zeroizing::new(b.to_vec());
+    let carol = ProtocolAddress::new("carol", 1);
+    let out = send_recorded(
+        store,
+        "OUT",
+        &record,
+        &[(alice_addr.clone(), padded(b"reply")), (carol.clone(), padded(b"x"))],
+    )
+    .unwrap();
+    assert!(out[1].is_none(), "no session with carol: skipped");
+    let c = out[0].clone().expect("encrypted for alice");
+    assert_eq!(
+        wa_signal::decrypt(&mut alice, &bob_addr, c.kind, &c.bytes, &mut rng).unwrap(),
+        b"reply"
+    );
+    assert_eq!(store.sent_message("OUT").unwrap(), Some(record.clone()));
+
+    // A corrupt session row for carol: the store fails, and alice's chain does not advance.
+    let before = store.load_session(&alice_addr).unwrap().unwrap().to_bytes();
+    store
+        .transaction(|tx| {
+            let key = codec::composite_key(&[b"carol", &1u32.to_be_bytes()]);
+            tx.put_raw(Table::Sessions, &key, &[1, 2, 3])
+        })
+        .unwrap();
+    let failed = send_recorded(
+        store,
+        "OUT2",
+        &record,
+        &[(alice_addr.clone(), padded(b"again")), (carol, padded(b"x"))],
+    );
+    assert!(failed.is_err(), "a corrupt row is a store failure");
+    assert_eq!(store.sent_message("OUT2").unwrap(), None, "no record");
+    assert_eq!(
+        store.load_session(&alice_addr).unwrap().unwrap().to_bytes(),
+        before,
+        "no chain advanced"
+    );
+}
+
 /// `receive`: session, buffer entry, receipt and prekey removal commit together; a redelivery
 /// is recognised without decrypting; a bad message commits nothing. `send`: the ciphertext is
 /// in the outbox when it returns, and decrypts at the peer.
@@ -595,6 +656,7 @@ macro_rules! store_suite {
         $crate::store_suite!(@one $make, md_receive_receipt_with_ack, check_receive_receipt_with_ack);
         $crate::store_suite!(@one $make, md_outbox, check_outbox);
         $crate::store_suite!(@one $make, md_sent_messages, check_sent_messages);
+        $crate::store_suite!(@one $make, md_send_recorded, check_send_recorded);
         $crate::store_suite!(@one $make, md_message_secrets, check_message_secrets);
         $crate::store_suite!(@one $make, md_contacts_and_chats, check_contacts_and_chats);
         $crate::store_suite!(@one $make, md_transactions, check_transactions);

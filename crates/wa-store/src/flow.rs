@@ -15,11 +15,16 @@
 //!   outbox are committed together before the caller transmits anything. After a crash the
 //!   outbox holds the same bytes, which are re-sent as they are: no message key is used for two
 //!   different ciphertexts.
+//! - [`send_recorded`]: encrypt one message for each of its devices and record it (recipient,
+//!   plaintext, retry counts answered) among the sent messages, in one transaction: every
+//!   message that leaves can be resent from the record when a device's retry receipt comes,
+//!   after a restart too, and a resend's recorded retry count commits with the session it used,
+//!   so the same retry is never answered twice.
 
 use sha2::{Digest as _, Sha256};
 use wa_core::md::store::{
     CiphertextHash, DecryptBufferStore as _, DecryptedMessage, OutboxEntry, OutboxKind,
-    OutboxStore as _,
+    OutboxStore as _, SentMessage, SentMessageStore as _,
 };
 use wa_crypto::{CryptoRng, RngCore};
 use wa_signal::{Ciphertext, MessageKind, ProtocolAddress};
@@ -193,5 +198,25 @@ pub fn send(
             payload: message_payload(&ciphertext),
         })?;
         Ok(Sent { seq, ciphertext })
+    })
+}
+
+/// Encrypts each plaintext for its device and records message `id` among the sent messages, in
+/// one transaction (see the module docs): what `wa_core::md::ReceiveStore::encrypt_and_record`
+/// asks of a durable store. A device Signal refuses (no session, a changed identity) is `None`;
+/// a store failure rolls everything back.
+///
+/// # Errors
+/// The store's error; nothing was committed.
+pub fn send_recorded(
+    store: &Store,
+    id: &str,
+    sent: &SentMessage,
+    targets: &[(ProtocolAddress, Zeroizing<Vec<u8>>)],
+) -> Result<Vec<Option<Ciphertext>>, wa_core::md::store::MdStoreError> {
+    store.transaction(|tx| {
+        let out = wa_core::md::encrypt_targets(tx, targets)?;
+        tx.store_sent_message(id, sent)?;
+        Ok(out)
     })
 }
