@@ -13,8 +13,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use wa_binary::Node;
 use wa_core::md::MessengerConfig;
+use wa_core::md::MessengerEvent;
 use wa_core::md::stanza::{self, ReceiptKind};
-use wa_core::md::{MessengerEvent, ReceiveStore as _};
 use wa_signal::{MessageKind, ProtocolAddress, SessionRecord, SessionStore as _};
 
 #[test]

@@ -432,7 +432,10 @@ pub fn check_send_recorded(store: &mut Store) {
         store,
         "OUT",
         &record,
-        &[(alice_addr.clone(), padded(b"reply")), (carol.clone(), padded(b"x"))],
+        &[
+            (alice_addr.clone(), padded(b"reply")),
+            (carol.clone(), padded(b"x")),
+        ],
     )
     .unwrap();
     assert!(out[1].is_none(), "no session with carol: skipped");
@@ -455,7 +458,10 @@ pub fn check_send_recorded(store: &mut Store) {
         store,
         "OUT2",
         &record,
-        &[(alice_addr.clone(), padded(b"again")), (carol, padded(b"x"))],
+        &[
+            (alice_addr.clone(), padded(b"again")),
+            (carol, padded(b"x")),
+        ],
     );
     assert!(failed.is_err(), "a corrupt row is a store failure");
     assert_eq!(store.sent_message("OUT2").unwrap(), None, "no record");

@@ -253,7 +253,11 @@ impl SentMessageStore for SignalState {
     fn sent_message(&self, id: &str) -> Result<Option<SentMessage>, MdStoreError> {
         self.0.transaction(|tx| tx.sent_message(id))
     }
-    fn prune_sent_messages(&mut self, before_secs: u64, keep: usize) -> Result<usize, MdStoreError> {
+    fn prune_sent_messages(
+        &mut self,
+        before_secs: u64,
+        keep: usize,
+    ) -> Result<usize, MdStoreError> {
         self.0
             .transaction(|tx| tx.prune_sent_messages(before_secs, keep))
     }

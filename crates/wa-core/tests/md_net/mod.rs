@@ -46,8 +46,11 @@ impl SentMessageStore for Mem {
         Ok(self.sent.get(id).cloned())
     }
     fn prune_sent_messages(&mut self, before: u64, keep: usize) -> Result<usize, MdStoreError> {
-        let mut by_age: Vec<(u64, String)> =
-            self.sent.iter().map(|(id, m)| (m.sent_at, id.clone())).collect();
+        let mut by_age: Vec<(u64, String)> = self
+            .sent
+            .iter()
+            .map(|(id, m)| (m.sent_at, id.clone()))
+            .collect();
         by_age.sort_by(|a, b| b.cmp(a));
         let mut pruned = 0;
         for (i, (at, id)) in by_age.into_iter().enumerate() {
@@ -217,6 +220,9 @@ pub struct Net {
     /// As WhatsApp's server: a message whose participants lack a device of the recipient is
     /// refused whole with error 479 (its sender's device list was stale), nothing delivered.
     pub strict_devices: bool,
+    /// Devices registered to an account but left out of usync answers (a list the server
+    /// itself gets wrong): with `strict_devices`, every message to that account is refused.
+    pub hidden: Vec<String>,
 }
 
 impl Net {
@@ -228,6 +234,7 @@ impl Net {
             offline: Vec::new(),
             queued: BTreeMap::new(),
             strict_devices: false,
+            hidden: Vec::new(),
         }
     }
 
@@ -407,9 +414,15 @@ impl Net {
             })
             .unwrap_or_default();
         let number = to.split('@').next().unwrap();
-        self.users_devices(to)
-            .into_iter()
-            .any(|d| !listed.contains(&format!("{number}:{d}@s.whatsapp.net").as_str()))
+        let hidden = self
+            .hidden
+            .iter()
+            .any(|h| h.starts_with(&format!("{number}:")) && !listed.contains(&h.as_str()));
+        hidden
+            || self
+                .users_devices(to)
+                .into_iter()
+                .any(|d| !listed.contains(&format!("{number}:{d}@s.whatsapp.net").as_str()))
     }
 
     pub fn texts(&self, jid: &str) -> Vec<(String, String, bool, String)> {
@@ -451,6 +464,7 @@ pub const B: &str = "15550000002@s.whatsapp.net";
 pub const A1: &str = "15550000001:1@s.whatsapp.net";
 pub const A2: &str = "15550000001:2@s.whatsapp.net";
 pub const B1: &str = "15550000002:1@s.whatsapp.net";
+pub const B2: &str = "15550000002:2@s.whatsapp.net";
 
 pub fn net() -> Net {
     Net::new(vec![
@@ -459,4 +473,3 @@ pub fn net() -> Net {
         device(15_550_000_002, 1, 3),
     ])
 }
-

@@ -401,7 +401,9 @@ impl Messenger {
             _ => answered.saturating_add(1),
         };
         if count <= answered {
-            return self.events.push_back(ignored("retry count answered before"));
+            return self
+                .events
+                .push_back(ignored("retry count answered before"));
         }
         if count > self.config.max_retries {
             return self.events.push_back(ignored("past the retry bound"));
