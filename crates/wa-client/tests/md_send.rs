@@ -1,8 +1,10 @@
-//! The send side's durability with a real peer through wa-sim: our client sends to Baileys 7
-//! while Baileys is away, then restarts from its SQLite store (nothing of the send left in
-//! memory); Baileys comes back without its session for our device, cannot decrypt, and sends a
-//! retry receipt; our restarted client answers it from the sent message kept in SQLite, and the
-//! message arrives exactly once.
+//! The send side through wa-sim over real WebSockets. With Baileys 7: our client sends while
+//! Baileys is away, then restarts from its SQLite store (nothing of the send left in memory);
+//! Baileys comes back without its session for our device, cannot decrypt, and sends a retry
+//! receipt; our restarted client answers it from the sent message kept in SQLite, and the
+//! message arrives exactly once. Between our clients: a contact links a device behind our
+//! cached device list, wa-sim refuses the message with error 479, and our client asks for the
+//! list again and sends once more, so both of the contact's devices get it once.
 
 mod md_peers;
 
@@ -111,5 +113,44 @@ async fn a_retry_receipt_from_baileys_is_answered_after_our_restart_from_sqlite(
     );
     assert_eq!(count_text(&ours.seen, "after the repair"), 1);
     baileys.quit().await;
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_linked_behind_our_cache_is_reached_after_a_479_and_one_resend() {
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let (status, body) = control(
+        &handle,
+        "md/strict-device-lists",
+        serde_json::json!({ "on": true }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (mut ours, _) = paired_peer(&handle, PHONE_B).await;
+    let (mut theirs, _) = paired_peer(&handle, PHONE_A).await;
+    ours.send(&user(PHONE_A), "first").await;
+    theirs.until("first", |s| has_text(s, "first")).await;
+    // A second device of the contact links; nothing tells our client.
+    let (mut theirs2, _) = paired_peer(&handle, PHONE_A).await;
+    let id = ours.send(&user(PHONE_A), "second").await;
+    theirs.until("second", |s| has_text(s, "second")).await;
+    theirs2
+        .until("second on the new device", |s| has_text(s, "second"))
+        .await;
+    ours.settle(Duration::from_millis(200)).await;
+    let resends: Vec<&MessengerEvent> = ours
+        .seen
+        .iter()
+        .filter(|e| matches!(e, MessengerEvent::ResendAfterError { .. }))
+        .collect();
+    assert_eq!(
+        resends,
+        [&MessengerEvent::ResendAfterError { id, error: 479 }],
+        "refused once, sent once more"
+    );
+    theirs.settle(Duration::from_millis(300)).await;
+    theirs2.settle(Duration::from_millis(300)).await;
+    assert_eq!(count_text(&theirs.seen, "second"), 1);
+    assert_eq!(count_text(&theirs2.seen, "second"), 1);
     handle.shutdown().await;
 }
