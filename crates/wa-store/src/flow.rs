@@ -220,3 +220,55 @@ pub fn send_recorded(
         Ok(out)
     })
 }
+
+/// A store is the messenger's [`ReceiveStore`](wa_core::md::ReceiveStore) directly: every call
+/// its own transaction, `receive_enc` through [`receive_with`] (the receipt goes with the ack,
+/// [`ReceiptQueue::WithAck`]), `encrypt_and_record` through [`send_recorded`].
+impl wa_core::md::ReceiveStore for Store {
+    fn receive_enc<R: RngCore + CryptoRng>(
+        &mut self,
+        from: &ProtocolAddress,
+        sender_jid: &str,
+        id: &str,
+        kind: MessageKind,
+        ciphertext: &[u8],
+        rng: &mut R,
+    ) -> Result<wa_core::md::ReceiveOutcome, wa_signal::Error> {
+        let incoming = Incoming {
+            from,
+            sender_jid,
+            id,
+            kind,
+            ciphertext,
+        };
+        match receive_with(self, &incoming, ReceiptQueue::WithAck, rng) {
+            Ok(Received::New {
+                hash, plaintext, ..
+            }) => Ok(wa_core::md::ReceiveOutcome::New { hash, plaintext }),
+            Ok(Received::Duplicate { hash, .. }) => {
+                Ok(wa_core::md::ReceiveOutcome::Duplicate { hash })
+            }
+            Err(ReceiveError::Signal(e)) => Err(e),
+            Err(ReceiveError::Store(e)) => Err(wa_signal::Error::Store(
+                wa_signal::StoreError::msg(e.to_string()),
+            )),
+        }
+    }
+
+    fn mark_delivered(
+        &mut self,
+        hash: &CiphertextHash,
+        now_secs: u64,
+    ) -> Result<(), wa_core::md::store::MdStoreError> {
+        self.transaction(|tx| tx.mark_delivered(hash, now_secs).map(|_| ()))
+    }
+
+    fn encrypt_and_record(
+        &mut self,
+        id: &str,
+        sent: &SentMessage,
+        targets: &[(ProtocolAddress, Zeroizing<Vec<u8>>)],
+    ) -> Result<Vec<Option<Ciphertext>>, wa_core::md::store::MdStoreError> {
+        send_recorded(self, id, sent, targets)
+    }
+}
