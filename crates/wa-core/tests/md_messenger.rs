@@ -1,4 +1,4 @@
-//! The messenger, sans-IO, between devices of two accounts through a small router written here
+//! The messenger, sans-IO, between devices of two accounts through the test network of `md_net`
 //! (device lists, bundles, per-device delivery, acks, receipts): text both ways, the own-device
 //! copy, a redelivered message recognised and not decrypted twice, a lost session repaired by a
 //! retry receipt, the retry bound, a changed identity reported, malformed stanzas acked without
