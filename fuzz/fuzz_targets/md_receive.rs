@@ -84,6 +84,17 @@ impl LidStore for St {
         self.0.migrate_session(from, to)
     }
 }
+impl wa_core::md::store::SentMessageStore for St {
+    fn store_sent_message(&mut self, id: &str, m: &wa_core::md::store::SentMessage) -> Result<(), MdStoreError> {
+        self.0.store_sent_message(id, m)
+    }
+    fn sent_message(&self, id: &str) -> Result<Option<wa_core::md::store::SentMessage>, MdStoreError> {
+        self.0.sent_message(id)
+    }
+    fn prune_sent_messages(&mut self, before: u64, keep: usize) -> Result<usize, MdStoreError> {
+        self.0.prune_sent_messages(before, keep)
+    }
+}
 impl ReceiveStore for St {
     fn receive_enc<R: RngCore + CryptoRng>(
         &mut self,

@@ -23,6 +23,7 @@ mod md;
 mod md_lid;
 mod md_messages;
 mod md_pairing;
+mod md_send;
 mod md_sim;
 mod media;
 mod proto;
@@ -58,6 +59,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(media::GENERATORS);
     all.extend(md::GENERATORS);
     all.extend(md_messages::GENERATORS);
+    all.extend(md_send::GENERATORS);
     all.extend(md_lid::GENERATORS);
     all.extend(md_pairing::GENERATORS);
     all.extend(md_sim::GENERATORS);

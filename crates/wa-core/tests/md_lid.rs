@@ -34,6 +34,29 @@ struct Mem {
     /// Every address a session was stored under, and those deleted since.
     stored: BTreeSet<ProtocolAddress>,
     gone: HashSet<ProtocolAddress>,
+    /// The sent messages kept for retry receipts.
+    sent: HashMap<String, wa_core::md::store::SentMessage>,
+}
+
+impl wa_core::md::store::SentMessageStore for Mem {
+    fn store_sent_message(
+        &mut self,
+        id: &str,
+        m: &wa_core::md::store::SentMessage,
+    ) -> Result<(), MdStoreError> {
+        self.sent.insert(id.to_owned(), m.clone());
+        Ok(())
+    }
+    fn sent_message(
+        &self,
+        id: &str,
+    ) -> Result<Option<wa_core::md::store::SentMessage>, MdStoreError> {
+        Ok(self.sent.get(id).cloned())
+    }
+    fn prune_sent_messages(&mut self, _before: u64, _keep: usize) -> Result<usize, MdStoreError> {
+        // These tests send a handful of messages: nothing to bound.
+        Ok(0)
+    }
 }
 
 impl Mem {
@@ -228,6 +251,7 @@ fn device(pn: &str, lid: &str, id: u16, seed: u64) -> Device {
             modes: HashMap::new(),
             stored: BTreeSet::new(),
             gone: HashSet::new(),
+            sent: HashMap::new(),
         },
         prekeys,
         events: Vec::new(),
@@ -767,4 +791,110 @@ fn hostile_attributes_are_refused_with_typed_errors() {
     )));
     assert!(w.devices[ALICE].store.lid_to_pn.is_empty());
     assert!(w.devices[ALICE].store.pn_to_lid.is_empty());
+}
+
+/// Answers an iq with `children` as the server would.
+fn iq_result(iq: &Node, children: Vec<Node>) -> Node {
+    Node::new("iq")
+        .attr("from", "s.whatsapp.net")
+        .attr("type", "result")
+        .attr("id", iq.optional_str("id").unwrap())
+        .children(children)
+}
+
+#[test]
+fn own_devices_get_their_copies_by_lid_in_a_lid_chat() {
+    let mut w = world();
+    // Alice's chat with Bob is LID-addressed; Alice has a second device (3).
+    let mut alice3 = device(ALICE_PN, ALICE_LID, 3, 9);
+    let a = &mut w.devices[ALICE];
+    a.store.store_lid_mapping(BOB_LID, BOB_PN).unwrap();
+    a.store
+        .store_addressing_mode(BOB_PN, AddressingMode::Lid)
+        .unwrap();
+    let id = a
+        .messenger
+        .send_text(&format!("{BOB_PN}@s.whatsapp.net"), "by lid", &mut w.rng)
+        .unwrap();
+    let query = a.messenger.poll_transmit().unwrap();
+    let answers = [
+        usync::UserDevices {
+            user: format!("{BOB_PN}@s.whatsapp.net"),
+            devices: vec![2],
+            lid: Some(format!("{BOB_LID}@lid")),
+        },
+        usync::UserDevices {
+            user: format!("{ALICE_PN}@s.whatsapp.net"),
+            devices: vec![1, 3],
+            lid: Some(format!("{ALICE_LID}@lid")),
+        },
+    ];
+    let answer = iq_result(&query, vec![usync::device_answer("s", &answers)]);
+    w.give(ALICE, &answer);
+    let keys = w.devices[ALICE].messenger.poll_transmit().unwrap();
+    let mut asked = usync::parse_key_query(&keys).unwrap();
+    asked.sort();
+    let bob2 = format!("{BOB_LID}:2@lid");
+    let alice3_lid = format!("{ALICE_LID}:3@lid");
+    assert_eq!(
+        asked,
+        [bob2.clone(), alice3_lid.clone()],
+        "our other device by our LID, not by phone number; this device not at all"
+    );
+    let alice3_bundle = {
+        let pre_key = alice3
+            .prekeys
+            .pop()
+            .map(|k| (k.id, PublicKey::of(&k.key_pair)));
+        PreKeyBundle {
+            registration_id: alice3.creds.registration_id,
+            identity_key: PublicKey::of(&alice3.creds.identity),
+            signed_pre_key_id: alice3.creds.signed_prekey.id,
+            signed_pre_key: PublicKey::of(&alice3.creds.signed_prekey.key_pair),
+            signed_pre_key_signature: alice3.creds.signed_prekey.signature,
+            pre_key,
+        }
+    };
+    let bob_bundle = w.bundle(BOB);
+    let list = Node::new("list").children([
+        usync::bundle_node(&bob2, &bob_bundle),
+        usync::bundle_node(&alice3_lid, &alice3_bundle),
+    ]);
+    w.give(ALICE, &iq_result(&keys, vec![list]));
+    let message = w.devices[ALICE].messenger.poll_transmit().unwrap();
+    assert_eq!(message.optional_str("to"), Some(&*format!("{BOB_LID}@lid")));
+    let own_copy = message
+        .child("participants")
+        .unwrap()
+        .children_named("to")
+        .find(|t| t.optional_str("jid") == Some(&alice3_lid))
+        .expect("a copy for our device 3 by LID")
+        .clone();
+    // Device 3 gets it as the server delivers a LID chat's copy: from our LID device.
+    let mut children = own_copy.child_nodes().to_vec();
+    children.push(message.child("device-identity").unwrap().clone());
+    let delivered = Node::new("message")
+        .attr("from", format!("{ALICE_LID}:1@lid"))
+        .attr("recipient", format!("{BOB_LID}@lid"))
+        .attr("sender_pn", format!("{ALICE_PN}@s.whatsapp.net"))
+        .attr("addressing_mode", "lid")
+        .attr("id", &id)
+        .attr("t", 1_700_000_000u64)
+        .attr("type", "text")
+        .children(children);
+    alice3
+        .messenger
+        .handle_node(&delivered, &mut alice3.store, 1_700_000_000, &mut w.rng);
+    let events: Vec<MessengerEvent> =
+        std::iter::from_fn(|| alice3.messenger.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            MessengerEvent::Message { id: i, from_me: true, chat, message, .. }
+                if *i == id
+                    && *chat == format!("{BOB_LID}@lid")
+                    && message.conversation.as_deref() == Some("by lid")
+        )),
+        "{events:?}"
+    );
 }

@@ -5,7 +5,8 @@
 use wa_core::md::store::{
     AddressingMode, AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore,
     CiphertextHash, Contact, ContactStore, DecryptBufferStore, DecryptedMessage, DeviceStore,
-    LidStore, MdStoreError, MessageSecretStore, OutboxEntry, OutboxStore,
+    LidStore, MdStoreError, MessageSecretStore, OutboxEntry, OutboxStore, SentMessage,
+    SentMessageStore,
 };
 use wa_crypto::KeyPair;
 use wa_signal::{
@@ -154,6 +155,18 @@ impl OutboxStore for Store {
     }
     fn remove_outbox(&mut self, seq: u64) -> MResult<bool> {
         self.transaction(|tx| tx.remove_outbox(seq))
+    }
+}
+
+impl SentMessageStore for Store {
+    fn store_sent_message(&mut self, id: &str, message: &SentMessage) -> MResult<()> {
+        self.transaction(|tx| tx.store_sent_message(id, message))
+    }
+    fn sent_message(&self, id: &str) -> MResult<Option<SentMessage>> {
+        self.transaction(|tx| tx.sent_message(id))
+    }
+    fn prune_sent_messages(&mut self, before_secs: u64, keep: usize) -> MResult<usize> {
+        self.transaction(|tx| tx.prune_sent_messages(before_secs, keep))
     }
 }
 

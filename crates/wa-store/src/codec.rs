@@ -4,7 +4,8 @@
 //! allocation (`fuzz/fuzz_targets/store_values.rs` holds it to that).
 
 use wa_core::md::store::{
-    AppStateSyncKey, AppStateVersion, Chat, Contact, DecryptedMessage, OutboxEntry, OutboxKind,
+    AppStateSyncKey, AppStateVersion, Chat, Contact, DecryptedMessage, MAX_RESEND_DEVICES,
+    OutboxEntry, OutboxKind, SentMessage,
 };
 use wa_crypto::KeyPair;
 use wa_signal::{PreKey, PublicKey, SignedPreKey};
@@ -333,6 +334,45 @@ pub fn decode_outbox(bytes: &[u8]) -> Result<OutboxEntry> {
     Ok(e)
 }
 
+/// A sent message kept for retry receipts: recipient, plaintext, send time, then the count of
+/// devices answered and, per device, its JID and the highest retry count answered.
+pub fn encode_sent(m: &SentMessage) -> Zeroizing<Vec<u8>> {
+    let count = u32::try_from(m.resends.len()).unwrap_or(u32::MAX);
+    let mut w = Writer::new()
+        .lp(m.to.as_bytes())
+        .lp(&m.message)
+        .bytes(&m.sent_at.to_be_bytes())
+        .bytes(&count.to_be_bytes());
+    for (device, retries) in &m.resends {
+        w = w.lp(device.as_bytes()).bytes(&retries.to_be_bytes());
+    }
+    w.done()
+}
+
+/// See [`encode_sent`]. A device count above [`MAX_RESEND_DEVICES`] is corrupt (checked before
+/// anything is allocated for it).
+pub fn decode_sent(bytes: &[u8]) -> Result<SentMessage> {
+    let mut r = Reader::new(bytes, "sent message")?;
+    let to = r.string()?;
+    let message = r.lp()?.to_vec();
+    let mut m = SentMessage {
+        to,
+        message,
+        sent_at: r.u64()?,
+        resends: Vec::new(),
+    };
+    let count = usize::try_from(r.u32()?).map_err(|_| r.corrupt())?;
+    if count > MAX_RESEND_DEVICES {
+        return Err(r.corrupt());
+    }
+    for _ in 0..count {
+        let device = r.string()?;
+        m.resends.push((device, r.u32()?));
+    }
+    r.end()?;
+    Ok(m)
+}
+
 /// A message secret.
 pub fn encode_secret(s: &[u8; 32]) -> Zeroizing<Vec<u8>> {
     Writer::new().bytes(s).done()
@@ -412,6 +452,7 @@ pub fn decode_any(bytes: &[u8]) -> usize {
         decode_app_state_version(bytes).is_ok(),
         decode_decrypted(bytes).is_ok(),
         decode_outbox(bytes).is_ok(),
+        decode_sent(bytes).is_ok(),
         decode_secret(bytes).is_ok(),
         decode_contact(bytes).is_ok(),
         decode_chat(bytes).is_ok(),
@@ -452,6 +493,17 @@ mod tests {
         m.handed = true;
         m.delivered_at = 1_700_000_000;
         assert_eq!(decode_decrypted(&encode_decrypted(&m)).unwrap(), m);
+        let sent = SentMessage {
+            to: "b@lid".into(),
+            message: vec![10, 2, 104, 105],
+            sent_at: 9,
+            resends: vec![("b:2@lid".into(), 2)],
+        };
+        let bytes = encode_sent(&sent);
+        assert_eq!(decode_sent(&bytes).unwrap(), sent);
+        for cut in 0..bytes.len() {
+            assert!(decode_sent(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
     }
 
     #[test]
@@ -472,6 +524,21 @@ mod tests {
         let mut cut = encode_decrypted(&m).to_vec();
         cut.pop();
         assert!(decode_decrypted(&cut).is_err());
+    }
+
+    #[test]
+    fn a_sent_message_claiming_too_many_devices_is_corrupt() {
+        let mut bytes = encode_sent(&SentMessage {
+            to: "b@lid".into(),
+            message: Vec::new(),
+            sent_at: 0,
+            resends: Vec::new(),
+        })
+        .to_vec();
+        // The device count is the last field of an entry without resends.
+        let at = bytes.len() - 4;
+        bytes[at..].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(decode_sent(&bytes), Err(Error::Corrupt { .. })));
     }
 
     #[test]

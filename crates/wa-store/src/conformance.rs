@@ -9,7 +9,7 @@ use std::sync::Arc;
 use wa_core::md::store::{
     AddressingMode, AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore, Contact,
     ContactStore, DELIVERED_KEEP_SECS, DecryptBufferStore, DecryptedMessage, DeviceStore, LidStore,
-    MessageSecretStore, OutboxEntry, OutboxKind, OutboxStore,
+    MessageSecretStore, OutboxEntry, OutboxKind, OutboxStore, SentMessage, SentMessageStore,
 };
 use wa_signal::conformance::TestRng;
 use wa_signal::{
@@ -18,8 +18,8 @@ use wa_signal::{
 };
 
 use crate::{
-    Error, Incoming, ReceiptQueue, ReceiveError, Received, Store, Table, ciphertext_hash, receive,
-    receive_with, send,
+    Error, Incoming, ReceiptQueue, ReceiveError, Received, Store, Table, ciphertext_hash, codec,
+    receive, receive_with, send, send_recorded,
 };
 
 /// Device credentials: absent, saved, replaced.
@@ -253,6 +253,60 @@ pub fn check_outbox(store: &mut Store) {
     assert_eq!(store.outbox().unwrap(), vec![(a, entry(0)), (c, entry(2))]);
 }
 
+/// The sent messages kept for retry receipts (v4): absent, stored, replaced with a recorded
+/// resend; pruning by age, then by count (the oldest go first, whatever the id order); and a
+/// record written in a rolled-back transaction is not there.
+pub fn check_sent_messages(store: &mut Store) {
+    let sent = |to: &str, at: u64| SentMessage {
+        to: to.to_owned(),
+        message: vec![10, 2, b'h', b'i'],
+        sent_at: at,
+        resends: Vec::new(),
+    };
+    assert_eq!(store.sent_message("A").unwrap(), None, "fresh device");
+    store.store_sent_message("A", &sent("b@lid", 100)).unwrap();
+    assert_eq!(store.sent_message("A").unwrap(), Some(sent("b@lid", 100)));
+    let mut resent = sent("b@lid", 100);
+    assert!(resent.record_resend("b:2@lid", 1));
+    assert!(resent.record_resend("b:2@lid", 2));
+    assert!(resent.record_resend("b@lid", 1));
+    store.store_sent_message("A", &resent).unwrap();
+    let back = store.sent_message("A").unwrap().unwrap();
+    assert_eq!(
+        (
+            back.resent_to("b:2@lid"),
+            back.resent_to("b@lid"),
+            back.resent_to("c@lid")
+        ),
+        (2, 1, 0)
+    );
+    // Ids in the reverse order of their times: count pruning must go by time, not by id.
+    store.store_sent_message("B", &sent("c@lid", 300)).unwrap();
+    store.store_sent_message("C", &sent("c@lid", 200)).unwrap();
+    store.store_sent_message("D", &sent("c@lid", 50)).unwrap();
+    assert_eq!(
+        store.prune_sent_messages(60, 100).unwrap(),
+        1,
+        "D is too old"
+    );
+    assert_eq!(store.sent_message("D").unwrap(), None);
+    assert_eq!(
+        store.prune_sent_messages(0, 2).unwrap(),
+        1,
+        "A is the oldest"
+    );
+    assert_eq!(store.sent_message("A").unwrap(), None);
+    assert!(store.sent_message("B").unwrap().is_some());
+    assert!(store.sent_message("C").unwrap().is_some());
+    assert_eq!(store.prune_sent_messages(0, 2).unwrap(), 0, "within bounds");
+    let rolled_back: Result<(), Error> = store.transaction(|tx| {
+        tx.store_sent_message("E", &sent("e@lid", 400))?;
+        Err(Error::Inner("abandoned".into()))
+    });
+    assert!(rolled_back.is_err());
+    assert_eq!(store.sent_message("E").unwrap(), None, "rolled back");
+}
+
 /// Message secrets per (chat, sender, id), with no ambiguity between the parts.
 pub fn check_message_secrets(store: &mut Store) {
     store
@@ -466,6 +520,73 @@ pub fn pair(store: &Store, rng: &mut TestRng) -> (InMemoryStore, ProtocolAddress
     (alice, bob_addr, ProtocolAddress::new("alice", 2))
 }
 
+/// `send_recorded`: the ciphertexts and the sent-message record commit together; a device
+/// without a session is skipped; a store failure on any device commits nothing (no chain
+/// advanced, no record).
+pub fn check_send_recorded(store: &mut Store) {
+    let mut rng = TestRng::new(13);
+    let (mut alice, bob_addr, alice_addr) = pair(store, &mut rng);
+    let first = wa_signal::encrypt(&mut alice, &bob_addr, b"hi").unwrap();
+    let incoming = Incoming {
+        from: &alice_addr,
+        sender_jid: "alice@s.whatsapp.net",
+        id: "IN",
+        kind: first.kind,
+        ciphertext: &first.bytes,
+    };
+    receive(store, &incoming, &mut rng).unwrap();
+    let record = SentMessage {
+        to: "alice@s.whatsapp.net".into(),
+        message: b"reply".to_vec(),
+        sent_at: 5,
+        resends: Vec::new(),
+    };
+    let padded = |b: &[u8]| zeroize::Zeroizing::new(b.to_vec());
+    let carol = ProtocolAddress::new("carol", 1);
+    let out = send_recorded(
+        store,
+        "OUT",
+        &record,
+        &[
+            (alice_addr.clone(), padded(b"reply")),
+            (carol.clone(), padded(b"x")),
+        ],
+    )
+    .unwrap();
+    assert!(out[1].is_none(), "no session with carol: skipped");
+    let c = out[0].clone().expect("encrypted for alice");
+    assert_eq!(
+        wa_signal::decrypt(&mut alice, &bob_addr, c.kind, &c.bytes, &mut rng).unwrap(),
+        b"reply"
+    );
+    assert_eq!(store.sent_message("OUT").unwrap(), Some(record.clone()));
+
+    // A corrupt session row for carol: the store fails, and alice's chain does not advance.
+    let before = store.load_session(&alice_addr).unwrap().unwrap().to_bytes();
+    store
+        .transaction(|tx| {
+            let key = codec::composite_key(&[b"carol", &1u32.to_be_bytes()]);
+            tx.put_raw(Table::Sessions, &key, &[1, 2, 3])
+        })
+        .unwrap();
+    let failed = send_recorded(
+        store,
+        "OUT2",
+        &record,
+        &[
+            (alice_addr.clone(), padded(b"again")),
+            (carol, padded(b"x")),
+        ],
+    );
+    assert!(failed.is_err(), "a corrupt row is a store failure");
+    assert_eq!(store.sent_message("OUT2").unwrap(), None, "no record");
+    assert_eq!(
+        store.load_session(&alice_addr).unwrap().unwrap().to_bytes(),
+        before,
+        "no chain advanced"
+    );
+}
+
 /// `receive`: session, buffer entry, receipt and prekey removal commit together; a redelivery
 /// is recognised without decrypting; a bad message commits nothing. `send`: the ciphertext is
 /// in the outbox when it returns, and decrypts at the peer.
@@ -655,6 +776,8 @@ macro_rules! store_suite {
         $crate::store_suite!(@one $make, md_prune_delivered, check_prune_delivered);
         $crate::store_suite!(@one $make, md_receive_receipt_with_ack, check_receive_receipt_with_ack);
         $crate::store_suite!(@one $make, md_outbox, check_outbox);
+        $crate::store_suite!(@one $make, md_sent_messages, check_sent_messages);
+        $crate::store_suite!(@one $make, md_send_recorded, check_send_recorded);
         $crate::store_suite!(@one $make, md_message_secrets, check_message_secrets);
         $crate::store_suite!(@one $make, md_contacts_and_chats, check_contacts_and_chats);
         $crate::store_suite!(@one $make, md_transactions, check_transactions);

@@ -15,11 +15,16 @@
 //!   outbox are committed together before the caller transmits anything. After a crash the
 //!   outbox holds the same bytes, which are re-sent as they are: no message key is used for two
 //!   different ciphertexts.
+//! - [`send_recorded`]: encrypt one message for each of its devices and record it (recipient,
+//!   plaintext, retry counts answered) among the sent messages, in one transaction: every
+//!   message that leaves can be resent from the record when a device's retry receipt comes,
+//!   after a restart too, and a resend's recorded retry count commits with the session it used,
+//!   so the same retry is never answered twice.
 
 use sha2::{Digest as _, Sha256};
 use wa_core::md::store::{
     CiphertextHash, DecryptBufferStore as _, DecryptedMessage, OutboxEntry, OutboxKind,
-    OutboxStore as _,
+    OutboxStore as _, SentMessage, SentMessageStore as _,
 };
 use wa_crypto::{CryptoRng, RngCore};
 use wa_signal::{Ciphertext, MessageKind, ProtocolAddress};
@@ -194,4 +199,76 @@ pub fn send(
         })?;
         Ok(Sent { seq, ciphertext })
     })
+}
+
+/// Encrypts each plaintext for its device and records message `id` among the sent messages, in
+/// one transaction (see the module docs): what `wa_core::md::ReceiveStore::encrypt_and_record`
+/// asks of a durable store. A device Signal refuses (no session, a changed identity) is `None`;
+/// a store failure rolls everything back.
+///
+/// # Errors
+/// The store's error; nothing was committed.
+pub fn send_recorded(
+    store: &Store,
+    id: &str,
+    sent: &SentMessage,
+    targets: &[(ProtocolAddress, Zeroizing<Vec<u8>>)],
+) -> Result<Vec<Option<Ciphertext>>, wa_core::md::store::MdStoreError> {
+    store.transaction(|tx| {
+        let out = wa_core::md::encrypt_targets(tx, targets)?;
+        tx.store_sent_message(id, sent)?;
+        Ok(out)
+    })
+}
+
+/// A store is the messenger's [`ReceiveStore`](wa_core::md::ReceiveStore) directly: every call
+/// its own transaction, `receive_enc` through [`receive_with`] (the receipt goes with the ack,
+/// [`ReceiptQueue::WithAck`]), `encrypt_and_record` through [`send_recorded`].
+impl wa_core::md::ReceiveStore for Store {
+    fn receive_enc<R: RngCore + CryptoRng>(
+        &mut self,
+        from: &ProtocolAddress,
+        sender_jid: &str,
+        id: &str,
+        kind: MessageKind,
+        ciphertext: &[u8],
+        rng: &mut R,
+    ) -> Result<wa_core::md::ReceiveOutcome, wa_signal::Error> {
+        let incoming = Incoming {
+            from,
+            sender_jid,
+            id,
+            kind,
+            ciphertext,
+        };
+        match receive_with(self, &incoming, ReceiptQueue::WithAck, rng) {
+            Ok(Received::New {
+                hash, plaintext, ..
+            }) => Ok(wa_core::md::ReceiveOutcome::New { hash, plaintext }),
+            Ok(Received::Duplicate { hash, .. }) => {
+                Ok(wa_core::md::ReceiveOutcome::Duplicate { hash })
+            }
+            Err(ReceiveError::Signal(e)) => Err(e),
+            Err(ReceiveError::Store(e)) => Err(wa_signal::Error::Store(
+                wa_signal::StoreError::msg(e.to_string()),
+            )),
+        }
+    }
+
+    fn mark_delivered(
+        &mut self,
+        hash: &CiphertextHash,
+        now_secs: u64,
+    ) -> Result<(), wa_core::md::store::MdStoreError> {
+        self.transaction(|tx| tx.mark_delivered(hash, now_secs).map(|_| ()))
+    }
+
+    fn encrypt_and_record(
+        &mut self,
+        id: &str,
+        sent: &SentMessage,
+        targets: &[(ProtocolAddress, Zeroizing<Vec<u8>>)],
+    ) -> Result<Vec<Option<Ciphertext>>, wa_core::md::store::MdStoreError> {
+        send_recorded(self, id, sent, targets)
+    }
 }

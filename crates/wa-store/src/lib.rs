@@ -30,7 +30,7 @@ use std::time::Duration;
 pub use error::{Error, Result};
 pub use flow::{
     Incoming, ReceiptQueue, ReceiveError, Received, Sent, ciphertext_hash, message_payload,
-    receive, receive_with, send,
+    receive, receive_with, send, send_recorded,
 };
 #[cfg(feature = "postgres")]
 pub use postgres::lease_key;

@@ -16,11 +16,15 @@
 //!   chat uses (WhatsApp moved most chats to LIDs). The LID map itself dates from v1; sessions
 //!   move from phone-number to LID addresses row by row as LIDs become known, so v3 rewrites no
 //!   existing row.
+//! - v4: `sent_messages`: the messages we sent (recipient, plaintext, time, the retry receipts
+//!   answered), by id, so that a retry receipt arriving after a restart can still be answered
+//!   with a resend, and answered once. Bounded by age and count (pruned by the messenger); the
+//!   plaintext is a secret, as the decrypt buffer's.
 
 use crate::raw::Table;
 
 /// The newest schema version this build knows.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 /// The SQL dialect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +90,7 @@ pub fn statements(version: i64, dialect: Dialect) -> Vec<String> {
             ),
         ],
         3 => vec![create_table(Table::Addressing, dialect)],
+        4 => vec![create_table(Table::SentMessages, dialect)],
         _ => Vec::new(),
     }
 }

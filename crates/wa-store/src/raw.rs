@@ -43,11 +43,13 @@ pub enum Table {
     Chats,
     /// The addressing mode (`pn` or `lid`) of each one-to-one chat, by phone-number user (v3).
     Addressing,
+    /// Messages we sent, by id, kept to answer retry receipts (v4).
+    SentMessages,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 17] = [
+    pub const ALL: [Table; 18] = [
         Table::Meta,
         Table::Identities,
         Table::Sessions,
@@ -65,6 +67,7 @@ impl Table {
         Table::Contacts,
         Table::Chats,
         Table::Addressing,
+        Table::SentMessages,
     ];
 
     /// The tables the v1 schema creates.
@@ -106,6 +109,7 @@ impl Table {
             Table::Contacts => "contacts",
             Table::Chats => "chats",
             Table::Addressing => "addressing",
+            Table::SentMessages => "sent_messages",
         }
     }
 
@@ -121,6 +125,7 @@ impl Table {
                 | Table::AppStateKeys
                 | Table::DecryptBuffer
                 | Table::MessageSecrets
+                | Table::SentMessages
         )
     }
 }

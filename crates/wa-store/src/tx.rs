@@ -6,7 +6,8 @@ use std::cell::RefCell;
 use wa_core::md::store::{
     AddressingMode, AppStateStore, AppStateSyncKey, AppStateVersion, Chat, ChatStore,
     CiphertextHash, Contact, ContactStore, DecryptBufferStore, DecryptedMessage, DeviceStore,
-    LidStore, MdStoreError, MessageSecretStore, OutboxEntry, OutboxStore,
+    LidStore, MdStoreError, MessageSecretStore, OutboxEntry, OutboxStore, SentMessage,
+    SentMessageStore,
 };
 use wa_crypto::KeyPair;
 use wa_signal::{
@@ -445,6 +446,36 @@ impl OutboxStore for Tx<'_> {
     }
     fn remove_outbox(&mut self, seq: u64) -> MResult<bool> {
         Ok(self.delete(Table::Outbox, &seq.to_be_bytes())?)
+    }
+}
+
+impl SentMessageStore for Tx<'_> {
+    fn store_sent_message(&mut self, id: &str, message: &SentMessage) -> MResult<()> {
+        Ok(self.put(
+            Table::SentMessages,
+            id.as_bytes(),
+            &codec::encode_sent(message),
+        )?)
+    }
+    fn sent_message(&self, id: &str) -> MResult<Option<SentMessage>> {
+        Ok(self.load(Table::SentMessages, id.as_bytes(), codec::decode_sent)?)
+    }
+    fn prune_sent_messages(&mut self, before_secs: u64, keep: usize) -> MResult<usize> {
+        // A scan, no index by time: the table is bounded by `keep` and pruning runs rarely.
+        let mut rows = Vec::new();
+        for (k, v) in self.scan(Table::SentMessages)? {
+            rows.push((codec::decode_sent(&v)?.sent_at, k));
+        }
+        // Newest first; ties by id so the outcome does not depend on the scan order.
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let mut pruned = 0;
+        for (i, (sent_at, k)) in rows.into_iter().enumerate() {
+            if sent_at < before_secs || i >= keep {
+                self.delete(Table::SentMessages, &k)?;
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
     }
 }
 

@@ -1,16 +1,17 @@
 //! Generators for the persistence chapter: the schema as the migrations create it, and stored
 //! values made by wa-store's codec, dissected byte by byte.
 
-use wa_core::md::store::{DecryptedMessage, OutboxEntry, OutboxKind};
+use wa_core::md::store::{DecryptedMessage, OutboxEntry, OutboxKind, SentMessage};
 use wa_store::codec;
 use wa_store::migrations::{self, Dialect};
 
 use super::{Dump, Generator, fenced};
 
-pub(crate) const GENERATORS: [(&str, Generator); 3] = [
+pub(crate) const GENERATORS: [(&str, Generator); 4] = [
     ("store-schema", schema),
     ("store-decrypted", decrypted),
     ("store-outbox", outbox),
+    ("store-sent", sent),
 ];
 
 fn schema() -> Result<String, String> {
@@ -75,5 +76,36 @@ fn outbox() -> Result<String, String> {
     d.add(&bytes[6..26], "\"alice@s.whatsapp.net\"");
     d.add(&bytes[26..30], "payload length = 6");
     d.add(&bytes[30..], "payload: the message id \"3EB0A1\"");
+    Ok(fenced("text", &d.render()))
+}
+
+fn sent() -> Result<String, String> {
+    let mut m = SentMessage {
+        to: "100000000000042@lid".into(),
+        message: vec![0x0A, 0x02, b'h', b'i'],
+        sent_at: 1_700_000_000,
+        resends: Vec::new(),
+    };
+    if !m.record_resend("100000000000042:2@lid", 1) {
+        return Err("resend not recorded".into());
+    }
+    let bytes = codec::encode_sent(&m);
+    if codec::decode_sent(&bytes).map_err(|e| e.to_string())? != m {
+        return Err("sent message does not round-trip".into());
+    }
+    let mut d = Dump::new();
+    d.add(&bytes[..1], "value format 1");
+    d.add(&bytes[1..5], "chat length = 19");
+    d.add(&bytes[5..24], "\"100000000000042@lid\" (the stanza's `to`)");
+    d.add(&bytes[24..28], "message length = 4");
+    d.add(
+        &bytes[28..32],
+        "the encoded Message (`conversation: \"hi\"`, before padding): the secret",
+    );
+    d.add(&bytes[32..40], "sent_at (u64 BE, seconds) = 1700000000");
+    d.add(&bytes[40..44], "devices answered = 1 (at most 64)");
+    d.add(&bytes[44..48], "device length = 21");
+    d.add(&bytes[48..69], "\"100000000000042:2@lid\"");
+    d.add(&bytes[69..], "highest retry count answered = 1");
     Ok(fenced("text", &d.render()))
 }

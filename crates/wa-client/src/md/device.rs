@@ -367,7 +367,9 @@ impl MdDevice {
         self.start_messenger()?;
         let messenger = self.messenger.as_mut().ok_or(MessengerError::NotPaired)?;
         let signal = self.signal.as_mut().ok_or(MessengerError::NotPaired)?;
-        // With the device lists cached this encrypts now, without a round trip first.
+        // With the device lists cached this encrypts now, without a round trip first (the
+        // record kept for retry receipts carries this time).
+        messenger.set_time(unix_now());
         let id = messenger.send_message_with(to, message, signal, &mut OsRng)?;
         self.awaiting = Some((id.clone(), None));
         let result = self.pump(Goal::Acked, events).await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use wa_core::md::store::{
     AddressingMode, CiphertextHash, DecryptBufferStore as _, DeviceStore as _, LidStore,
-    MdStoreError,
+    MdStoreError, SentMessage, SentMessageStore,
 };
 use wa_core::md::{Credentials, ReceiveOutcome, ReceiveStore};
 use wa_crypto::{CryptoRng, KeyPair, RngCore};
@@ -238,7 +238,34 @@ impl LidStore for SignalState {
     }
 }
 
+impl SentMessageStore for SignalState {
+    fn store_sent_message(&mut self, id: &str, message: &SentMessage) -> Result<(), MdStoreError> {
+        self.0.transaction(|tx| tx.store_sent_message(id, message))
+    }
+    fn sent_message(&self, id: &str) -> Result<Option<SentMessage>, MdStoreError> {
+        self.0.transaction(|tx| tx.sent_message(id))
+    }
+    fn prune_sent_messages(
+        &mut self,
+        before_secs: u64,
+        keep: usize,
+    ) -> Result<usize, MdStoreError> {
+        self.0
+            .transaction(|tx| tx.prune_sent_messages(before_secs, keep))
+    }
+}
+
 impl ReceiveStore for SignalState {
+    fn encrypt_and_record(
+        &mut self,
+        id: &str,
+        sent: &SentMessage,
+        targets: &[(ProtocolAddress, Zeroizing<Vec<u8>>)],
+    ) -> Result<Vec<Option<wa_signal::Ciphertext>>, MdStoreError> {
+        // One transaction: the advanced chains and the record commit together.
+        wa_store::send_recorded(&self.0, id, sent, targets)
+    }
+
     fn receive_enc<R: RngCore + CryptoRng>(
         &mut self,
         from: &ProtocolAddress,

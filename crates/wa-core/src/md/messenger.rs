@@ -23,7 +23,10 @@ use zeroize::Zeroizing;
 use super::credentials::Credentials;
 use super::lid::{self, Addressing, LidError};
 use super::stanza::{self, EncPart, IncomingMessage, Receipt, ReceiptKind, RetryKeys, ServerAck};
-use super::store::{CiphertextHash, LidStore, MdStoreError};
+use super::store::{
+    CiphertextHash, LidStore, MdStoreError, SENT_KEEP_COUNT, SENT_KEEP_SECS, SentMessage,
+    SentMessageStore,
+};
 use super::usync::{self, FetchedBundle};
 
 mod devices;
@@ -49,9 +52,9 @@ pub enum ReceiveOutcome {
     },
 }
 
-/// The Signal stores, the LID map (sessions live under LID addresses once known) and the atomic
-/// receive step.
-pub trait ReceiveStore: SessionStores + LidStore {
+/// The Signal stores, the LID map (sessions live under LID addresses once known), the sent
+/// messages kept for retry receipts, and the atomic receive and send steps.
+pub trait ReceiveStore: SessionStores + LidStore + SentMessageStore {
     /// Decrypts `ciphertext` from `from` and buffers the plaintext in the same atomic step as the
     /// session update; a ciphertext buffered before is [`ReceiveOutcome::Duplicate`].
     ///
@@ -74,6 +77,53 @@ pub trait ReceiveStore: SessionStores + LidStore {
     /// # Errors
     /// A store failure.
     fn mark_delivered(&mut self, hash: &CiphertextHash, now_secs: u64) -> Result<(), MdStoreError>;
+
+    /// Encrypts each plaintext for its device and records the sent message `id` (`sent`), in
+    /// one atomic step: the advanced sending chains and the record commit together, so a message
+    /// that leaves can always be answered with a resend after a restart, and a resend's recorded
+    /// retry count commits with the session it used. A device Signal refuses (no session, a
+    /// changed identity) is `None` in the answer and the others go on.
+    ///
+    /// The default runs the steps one by one, which is right for a store that does not outlive
+    /// the process (tests, memory); a durable store overrides it with one transaction.
+    ///
+    /// # Errors
+    /// A store failure: nothing was committed.
+    fn encrypt_and_record(
+        &mut self,
+        id: &str,
+        sent: &SentMessage,
+        targets: &[(ProtocolAddress, Zeroizing<Vec<u8>>)],
+    ) -> Result<Vec<Option<wa_signal::Ciphertext>>, MdStoreError>
+    where
+        Self: Sized,
+    {
+        encrypt_targets(self, targets).and_then(|out| {
+            self.store_sent_message(id, sent)?;
+            Ok(out)
+        })
+    }
+}
+
+/// Encrypts each target in turn through `store` (the body of
+/// [`ReceiveStore::encrypt_and_record`], for a backend to call inside its transaction): `None`
+/// for a device Signal refuses, a store failure stops everything.
+///
+/// # Errors
+/// A store failure.
+pub fn encrypt_targets<S: SessionStores>(
+    store: &mut S,
+    targets: &[(ProtocolAddress, Zeroizing<Vec<u8>>)],
+) -> Result<Vec<Option<wa_signal::Ciphertext>>, MdStoreError> {
+    let mut out = Vec::with_capacity(targets.len());
+    for (address, plaintext) in targets {
+        match wa_signal::encrypt(store, address, plaintext) {
+            Ok(c) => out.push(Some(c)),
+            Err(wa_signal::Error::Store(e)) => return Err(MdStoreError::msg(e.to_string())),
+            Err(_) => out.push(None),
+        }
+    }
+    Ok(out)
 }
 
 /// The messenger's tunables.
@@ -82,8 +132,17 @@ pub struct MessengerConfig {
     /// Retry receipts sent per message we cannot decrypt, and resends per (message, device)
     /// answered. WhatsApp clients stop around 5; more only loops on a broken session.
     pub max_retries: u32,
-    /// Sent messages kept (in memory) to answer retry receipts.
+    /// The bound of the in-memory bookkeeping per message: ids awaiting their server ack,
+    /// retry receipts we sent. (The messages themselves, for answering retry receipts, are in
+    /// the store, bounded by `sent_keep_secs` and `sent_keep_count`.)
     pub resend_cache: usize,
+    /// How long a sent message is kept in the store for retry receipts (seconds).
+    pub sent_keep_secs: u64,
+    /// How many sent messages are kept in the store at most.
+    pub sent_keep_count: usize,
+    /// Resends after a server error ack that names a stale device list (see
+    /// [`STALE_DEVICE_ERRORS`]) per message: one; 0 turns them off.
+    pub max_error_resends: u32,
     /// Sends waiting for their device list or bundles.
     pub max_pending_sends: usize,
 }
@@ -93,6 +152,9 @@ impl Default for MessengerConfig {
         MessengerConfig {
             max_retries: 3,
             resend_cache: 512,
+            sent_keep_secs: SENT_KEEP_SECS,
+            sent_keep_count: SENT_KEEP_COUNT,
+            max_error_resends: 1,
             max_pending_sends: 1024,
         }
     }
@@ -170,6 +232,26 @@ pub enum MessengerEvent {
         /// Whether a retry receipt went out (false once the bound is reached).
         retry_sent: bool,
     },
+    /// The server refused a message we sent with an error that means our device list was stale
+    /// ([`STALE_DEVICE_ERRORS`]): the list is asked again and the message goes out once more,
+    /// with the same id, to every device of the new list. A [`MessengerEvent::Sent`] follows
+    /// that second attempt's ack (with its error, if it fails too: there is no third).
+    ResendAfterError {
+        /// The message id.
+        id: String,
+        /// The server's error code.
+        error: u16,
+    },
+    /// A retry receipt was not answered: a duplicate (its count was answered before), past the
+    /// bound, or for a message no longer kept.
+    RetryIgnored {
+        /// The message id.
+        id: String,
+        /// The device that asked.
+        device: String,
+        /// Why.
+        reason: String,
+    },
     /// We answered a retry receipt by sending the message again in a fresh session.
     Resent {
         /// The message id.
@@ -194,6 +276,12 @@ pub enum MessengerEvent {
     },
 }
 
+/// Server error codes on a message ack that mean the stanza was refused as a whole because of
+/// its addressing: 479 (`smax-invalid`, which WhatsApp returns for a stale device list or
+/// session). Other codes (463: a missing privacy token, an account restriction) are not
+/// retried: a resend there only worsens it.
+pub const STALE_DEVICE_ERRORS: &[u16] = &[479];
+
 /// An outgoing message waiting for its device list or bundles.
 #[derive(Clone, Debug)]
 struct PendingSend {
@@ -201,6 +289,23 @@ struct PendingSend {
     to: String,
     message: Message,
     devices: Vec<String>,
+    /// The user the application asked for (`to` may become its LID).
+    asked: String,
+    /// Resends after an error ack done so far.
+    error_resends: u32,
+}
+
+/// A sent message until its server ack.
+#[derive(Clone, Debug)]
+struct AwaitingAck {
+    /// The `phash` we sent.
+    phash: String,
+    /// The users whose device lists the send used.
+    users: Vec<String>,
+    /// The user the application asked for.
+    asked: String,
+    /// Resends after an error ack done so far.
+    error_resends: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -234,19 +339,22 @@ pub struct Messenger {
     next_iq: u64,
     iqs: HashMap<String, PendingIq>,
     sends: HashMap<String, PendingSend>,
-    /// Sent messages by id (oldest first), for resends.
-    sent: VecDeque<(String, String, Message)>,
+    /// Ids of messages sent by this process (oldest first, bounded by `resend_cache`): their
+    /// server acks become [`MessengerEvent::Sent`].
+    sent: VecDeque<String>,
     /// Retry receipts we sent, per message id (oldest first; bounded by `resend_cache`).
     retries_sent: VecDeque<(String, u32)>,
-    /// Resends we did, per (message id, device).
-    resends: HashMap<(String, String), u32>,
+    /// The time of the latest input (seconds since the epoch): when a sent message is recorded.
+    now_secs: u64,
+    /// Sent messages recorded since the store was last pruned.
+    recorded_since_prune: usize,
     /// Device lists by bare user JID, from usync answers: a send to users all listed here skips
     /// the query. An entry is dropped when the protocol says it changed: a `devices`
     /// notification for the user, a server ack whose `phash` differs from ours or that refused
     /// the message, or a message or retry receipt from a device the list does not have.
     device_lists: HashMap<String, Vec<u16>>,
-    /// The `phash` and users of each sent message until its server ack (bounded like `sent`).
-    awaiting_ack: HashMap<String, (String, Vec<String>)>,
+    /// Each sent message until its server ack (bounded like `sent`).
+    awaiting_ack: HashMap<String, AwaitingAck>,
 }
 
 impl core::fmt::Debug for Messenger {
@@ -350,10 +458,17 @@ impl Messenger {
             sends: HashMap::new(),
             sent: VecDeque::new(),
             retries_sent: VecDeque::new(),
-            resends: HashMap::new(),
+            now_secs: 0,
+            recorded_since_prune: 0,
             device_lists: HashMap::new(),
             awaiting_ack: HashMap::new(),
         })
+    }
+
+    /// Tells the messenger the time (seconds since the epoch) before a send that does not come
+    /// with a node: a sent message's record carries it (the age bound of the store).
+    pub fn set_time(&mut self, now_secs: u64) {
+        self.now_secs = now_secs;
     }
 
     /// Our device JID.
@@ -433,6 +548,7 @@ impl Messenger {
         now_secs: u64,
         rng: &mut R,
     ) {
+        self.now_secs = now_secs;
         match &*node.tag {
             "iq" => {
                 let id = node.optional_str("id").unwrap_or_default();
@@ -444,20 +560,7 @@ impl Messenger {
             "receipt" => self.handle_receipt(node, store, rng),
             "ack" => {
                 if let Some(ack) = ServerAck::parse(node) {
-                    if let Some((ours, users)) = self.awaiting_ack.remove(&ack.id) {
-                        let stale = node.optional_str("phash").is_some_and(|p| p != ours);
-                        if stale || ack.error.is_some() {
-                            for user in users {
-                                self.device_lists.remove(&user);
-                            }
-                        }
-                    }
-                    if self.sent.iter().any(|(id, _, _)| *id == ack.id) {
-                        self.events.push_back(MessengerEvent::Sent {
-                            id: ack.id,
-                            error: ack.error,
-                        });
-                    }
+                    self.handle_ack(node, ack, store, rng);
                 }
             }
             "notification" if node.optional_str("type") == Some("devices") => {

@@ -35,6 +35,7 @@ pub use handshake::{
 };
 pub use messenger::{
     Messenger, MessengerConfig, MessengerError, MessengerEvent, ReceiveOutcome, ReceiveStore,
+    STALE_DEVICE_ERRORS, encrypt_targets,
 };
 pub use payload::{
     DeviceDescription, RegistrationKeys, login_payload, registration_payload,

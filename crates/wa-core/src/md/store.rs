@@ -1,6 +1,7 @@
 //! Store traits for the multi-device state that is not Signal's (those traits live in
 //! `wa-signal::store`): the device credentials, LID ↔ phone-number mappings, app-state sync keys
-//! and versions, the incoming decrypt buffer, the outbox, message secrets, contacts and chats.
+//! and versions, the incoming decrypt buffer, the outbox, the sent messages kept for retry
+//! receipts, message secrets, contacts and chats.
 //!
 //! # Why synchronous
 //!
@@ -21,6 +22,9 @@
 //!   redelivered ciphertext is recognised by its hash and never decrypted twice.
 //! - An outbox entry is written in the same transaction that advanced the sending chain, so a
 //!   ciphertext is sent (and re-sent after a crash) byte for byte; no message key is used twice.
+//! - A sent message's record ([`SentMessageStore`]) is written in the same transaction that
+//!   advanced its sending chains, so a message that left can always be answered with a resend,
+//!   and a resend's recorded retry count commits with the session it used.
 
 use std::fmt;
 
@@ -278,6 +282,89 @@ pub trait OutboxStore {
     fn remove_outbox(&mut self, seq: u64) -> StoreResult<bool>;
 }
 
+/// How long a sent message is kept to answer retry receipts: 7 days. A peer device that was
+/// offline asks (with a retry receipt) when it finally fails to decrypt; after a week the chance
+/// of that is small, and the plaintext should not stay on disk longer than it helps.
+pub const SENT_KEEP_SECS: u64 = 7 * 24 * 3600;
+
+/// How many sent messages are kept at most (the newest), whatever their age: the bound on the
+/// plaintext kept on disk for resends.
+pub const SENT_KEEP_COUNT: usize = 2048;
+
+/// Resends recorded per sent message at most (one entry per device that asked): a receipt
+/// naming more devices than an account can have is not worth keeping.
+pub const MAX_RESEND_DEVICES: usize = 64;
+
+/// A message we sent, kept so that a retry receipt (a device that could not decrypt it) can be
+/// answered after a restart: the plaintext is re-encrypted in a fresh session. Secret: the
+/// plaintext is zeroized on drop and redacted in Debug.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// The chat it went to (the `to` of the `message` stanza).
+    pub to: String,
+    /// The encoded `wa_proto` `Message` (the plaintext, before padding).
+    pub message: Vec<u8>,
+    /// When it was sent (seconds since the epoch).
+    pub sent_at: u64,
+    /// The retry receipts answered, per device JID: the highest `count` answered. A retry with a
+    /// count not above it is a duplicate and gets no second resend.
+    pub resends: Vec<(String, u32)>,
+}
+
+impl SentMessage {
+    /// The highest retry count answered for `device` (0 if none).
+    pub fn resent_to(&self, device: &str) -> u32 {
+        self.resends
+            .iter()
+            .find(|(d, _)| d == device)
+            .map_or(0, |(_, c)| *c)
+    }
+
+    /// Records that the retry `count` of `device` was answered; false (nothing changed) when
+    /// the list is full ([`MAX_RESEND_DEVICES`]) and `device` is not in it.
+    pub fn record_resend(&mut self, device: &str, count: u32) -> bool {
+        if let Some(entry) = self.resends.iter_mut().find(|(d, _)| d == device) {
+            entry.1 = entry.1.max(count);
+            return true;
+        }
+        if self.resends.len() >= MAX_RESEND_DEVICES {
+            return false;
+        }
+        self.resends.push((device.to_owned(), count));
+        true
+    }
+}
+
+impl Drop for SentMessage {
+    fn drop(&mut self) {
+        self.message.zeroize();
+    }
+}
+
+impl fmt::Debug for SentMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentMessage")
+            .field("to", &self.to)
+            .field("message", &"<redacted>")
+            .field("sent_at", &self.sent_at)
+            .field("resends", &self.resends)
+            .finish()
+    }
+}
+
+/// The sent-message outbox (schema v4): what we sent, by message id, for answering retry
+/// receipts after a restart. Written in the same transaction that advanced the sending chains
+/// of the send (see [`crate::md::ReceiveStore::encrypt_and_record`]).
+pub trait SentMessageStore {
+    /// Stores (replaces) the record of message `id`.
+    fn store_sent_message(&mut self, id: &str, message: &SentMessage) -> StoreResult<()>;
+    /// The record of message `id`.
+    fn sent_message(&self, id: &str) -> StoreResult<Option<SentMessage>>;
+    /// Removes records sent before `before_secs`, then the oldest beyond the newest `keep`;
+    /// returns how many went.
+    fn prune_sent_messages(&mut self, before_secs: u64, keep: usize) -> StoreResult<usize>;
+}
+
 /// Message secrets (`messageContextInfo.messageSecret`, for polls, reactions, edits), per
 /// (chat, sender, message id).
 pub trait MessageSecretStore {
@@ -346,6 +433,7 @@ pub trait MdStores:
     + AppStateStore
     + DecryptBufferStore
     + OutboxStore
+    + SentMessageStore
     + MessageSecretStore
     + ContactStore
     + ChatStore
@@ -357,6 +445,7 @@ impl<T> MdStores for T where
         + AppStateStore
         + DecryptBufferStore
         + OutboxStore
+        + SentMessageStore
         + MessageSecretStore
         + ContactStore
         + ChatStore

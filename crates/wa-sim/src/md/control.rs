@@ -1,6 +1,7 @@
 //! The multi-device control routes (`/_sim/md/...`): what a test or a user does with the
 //! simulated phone: read the root to trust, scan a QR, enter a pairing code, list and unlink
-//! devices. Refusals answer `{"error": "..."}` with a 4xx status, like the other control routes.
+//! devices, and make the router refuse messages sent on a stale device list
+//! (`strict-device-lists`, body `{"on": true}`). Refusals answer `{"error": "..."}` with a 4xx status, like the other control routes.
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/md/pair-code", post(pair_code_route))
         .route("/_sim/md/devices", get(devices_route))
         .route("/_sim/md/unlink", post(unlink_route))
+        .route("/_sim/md/strict-device-lists", post(strict_route))
 }
 
 /// A phone number given as a JSON string or number (`"+1 555..."` forms are accepted).
@@ -152,4 +154,20 @@ async fn unlink_route(
     Json(req): Json<UnlinkRequest>,
 ) -> Response {
     answer(run(&shared, |server, _| server.unlink(&req.jid)))
+}
+
+#[derive(Deserialize)]
+struct StrictRequest {
+    on: bool,
+}
+
+/// Turns the router's refusal of stale device lists (error 479) on or off.
+async fn strict_route(
+    State(shared): State<Arc<Shared>>,
+    Json(req): Json<StrictRequest>,
+) -> Response {
+    answer(run(&shared, |server, _| {
+        server.router.strict_device_lists = req.on;
+        Ok(Vec::new())
+    }))
 }

@@ -45,6 +45,11 @@ pub struct Router {
     queues: HashMap<(u64, u32), VecDeque<Queued>>,
     /// Stanzas dropped because a queue was full.
     pub dropped: u64,
+    /// Refuse a message whose participants lack a linked device of the recipient or of the
+    /// sender's account (but the sending one) with error 479 (`smax-invalid`, which WhatsApp
+    /// returns for a stale device list), delivering nothing. Off: such a message is delivered
+    /// to the devices it names and the ack's `phash` tells the sender (the default).
+    pub strict_device_lists: bool,
 }
 
 impl Router {
@@ -295,6 +300,10 @@ impl MdServer {
             out.push(ack(Some(400)));
             return;
         };
+        if self.router.strict_device_lists && self.misses_a_device(participants, recipient, who) {
+            out.push(ack(Some(479)));
+            return;
+        }
         for target in participants.children_named("to") {
             let Some(dest) = target.attrs.get("jid").and_then(|j| self.resolve(j)) else {
                 continue;
@@ -332,6 +341,23 @@ impl MdServer {
             self.deliver(dest, stanza.children(children), out);
         }
         out.push(ack(None));
+    }
+
+    /// Whether `participants` lacks a linked device of `recipient` or of the sender's account
+    /// (the sending device `who` aside).
+    fn misses_a_device(&self, participants: &Node, recipient: u64, who: (u64, u32)) -> bool {
+        let named: Vec<(u64, u32)> = participants
+            .children_named("to")
+            .filter_map(|t| t.attrs.get("jid").and_then(|j| self.resolve(j)))
+            .collect();
+        [recipient, who.0].into_iter().any(|number| {
+            self.kept
+                .registry
+                .devices_of(number)
+                .into_iter()
+                .map(|d| (d.number, d.device))
+                .any(|d| d != who && !named.contains(&d))
+        })
     }
 
     fn route_receipt(&mut self, who: (u64, u32), node: &Node, now: u64, out: &mut Vec<Out>) {

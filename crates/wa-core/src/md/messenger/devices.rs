@@ -26,10 +26,7 @@ impl Messenger {
         rng: &mut R,
     ) -> Result<String, MessengerError> {
         let bare = bare_user(to).ok_or_else(|| MessengerError::BadRecipient(to.to_owned()))?;
-        let mut users = vec![bare.clone()];
-        if bare != self.own.user {
-            users.push(self.own.user.clone());
-        }
+        let users = self.users_of(&bare);
         let lists: Option<Vec<(String, Vec<u16>)>> = users
             .iter()
             .map(|u| Some((u.clone(), self.device_lists.get(u)?.clone())))
@@ -45,9 +42,11 @@ impl Messenger {
             id.clone(),
             PendingSend {
                 id: id.clone(),
-                to: bare,
+                to: bare.clone(),
                 message,
                 devices: Vec::new(),
+                asked: bare,
+                error_resends: 0,
             },
         );
         self.route_to_devices(id.clone(), &lists, store, rng);
@@ -92,20 +91,30 @@ impl Messenger {
         let Some(pending) = self.sends.get_mut(&send) else {
             return;
         };
-        // A chat the peer addresses by LID gets our message by LID too.
-        let asked = pending.to.clone();
-        if let Some(lid_to) = lid::lid_chat(store, &asked) {
-            pending.to = lid_to;
-        }
+        // A chat the peer addresses by LID gets our message by LID too, and so do our own
+        // other devices' copies (by our LID, when the server gave us one).
+        let asked = pending.asked.clone();
+        pending.to = lid::lid_chat(store, &asked).unwrap_or_else(|| asked.clone());
+        let by_lid = pending.to.ends_with("@lid");
+        let own_lid = self.own.lid_part.as_ref().filter(|_| by_lid);
+        let own_base = match own_lid {
+            Some(lid) => format!("{lid}@lid"),
+            None => self.own.user.clone(),
+        };
+        let own_device_id = self.own.device.parse::<Jid>().map_or(0, |j| j.device);
+        let own_here = device_jid(&own_base, own_device_id);
         let mut devices = Vec::new();
         for (user, ids) in lists {
-            let base = match *user == asked {
-                true => pending.to.as_str(),
-                false => user.as_str(),
+            let base = if *user == asked {
+                pending.to.as_str()
+            } else if *user == self.own.user {
+                own_base.as_str()
+            } else {
+                user.as_str()
             };
             for d in ids {
                 let jid = device_jid(base, *d);
-                if jid != self.own.device && !devices.contains(&jid) {
+                if jid != own_here && jid != self.own.device && !devices.contains(&jid) {
                     devices.push(jid);
                 }
             }
