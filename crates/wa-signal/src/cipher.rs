@@ -193,7 +193,7 @@ pub fn decrypt_pre_key_message<S: SessionStores, R: RngCore + CryptoRng>(
         .find(|(_, s)| s.base_key == message.base_key && s.remote_identity == message.identity_key)
         .map(|(slot, s)| (slot, s.clone()));
     if let Some((slot, mut state)) = existing {
-        let plaintext = state.decrypt(&message.message.view(), rng)?;
+        let plaintext = state.decrypt(&message.message.view()?, rng)?;
         commit(store, address, record, slot, state)?;
         return Ok(plaintext);
     }
@@ -216,7 +216,7 @@ pub fn decrypt_pre_key_message<S: SessionStores, R: RngCore + CryptoRng>(
         their_registration_id: message.registration_id,
         their_base_key: message.base_key,
     })?;
-    let plaintext = state.decrypt(&message.message.view(), rng)?;
+    let plaintext = state.decrypt(&message.message.view()?, rng)?;
     let mut record = record;
     record.promote(state);
     store.save_identity(address, &message.identity_key)?;
