@@ -38,22 +38,40 @@ fn hmac_over(key: &[u8], parts: &[&[u8]]) -> RawHmac {
 /// An HMAC-SHA256 fed in parts. Keying costs two SHA-256 compressions; a clone of a keyed
 /// value skips them, so one key used for several MACs (a chain key's two outputs) is keyed once.
 #[derive(Clone)]
-pub struct HmacSha256(RawHmac);
+pub struct HmacSha256 {
+    mac: RawHmac,
+    /// Bytes fed so far, for [`HmacSha256::block_offset`].
+    fed: u64,
+}
+
+/// SHA-256's block size.
+pub(crate) const SHA256_BLOCK_LEN: usize = 64;
 
 impl HmacSha256 {
     /// Keyed with `key` (any length).
     pub fn new(key: &[u8]) -> HmacSha256 {
-        HmacSha256(keyed(key))
+        HmacSha256 {
+            mac: keyed(key),
+            fed: 0,
+        }
     }
 
     /// Feeds `data`.
     pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
+        self.mac.update(data);
+        self.fed = self.fed.wrapping_add(data.len() as u64);
     }
 
     /// The tag of everything fed.
     pub fn finalize(self) -> [u8; HMAC_LEN] {
-        self.0.finalize().into_bytes().into()
+        self.mac.finalize().into_bytes().into()
+    }
+
+    /// Where the inner hash is in its current 64-byte block (the key block before the data is
+    /// whole). Feeding whole blocks from a block boundary lets SHA-256 compress straight from
+    /// the input, with no copy through its buffer.
+    pub(crate) fn block_offset(&self) -> usize {
+        (self.fed % SHA256_BLOCK_LEN as u64) as usize
     }
 }
 
