@@ -1,9 +1,12 @@
 //! Arbitrary bytes into every wa-signal parser: the four message kinds, prekey bundles (the
 //! input split into the bundle's byte fields) and the persisted records. Never panics; a
-//! distribution message that parses serializes back to bytes that parse the same.
+//! distribution message that parses serializes back to bytes that parse the same, and so does a
+//! session record (which prost must also accept).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use wa_proto::prost::Message as _;
+use wa_proto::signal::SessionRecordData;
 use wa_signal::{
     PreKeyBundle, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage, SenderKeyRecord,
     SessionRecord, SignalMessage, unpad,
@@ -17,7 +20,14 @@ fuzz_target!(|data: &[u8]| {
         let again = SenderKeyDistributionMessage::parse(&skdm.serialize()).expect("own output parses");
         assert_eq!(again, skdm);
     }
-    let _ = SessionRecord::from_bytes(data);
+    // Session records are read by a borrowing decoder with prost's acceptance: what it reads,
+    // prost reads too, and it writes back bytes that read to the same record.
+    if let Ok(record) = SessionRecord::from_bytes(data) {
+        assert!(SessionRecordData::decode(data).is_ok(), "prost refuses a record we read");
+        let bytes = record.to_bytes();
+        let again = SessionRecord::from_bytes(&bytes).expect("own output reads");
+        assert_eq!(*again.to_bytes(), *bytes);
+    }
     let _ = SenderKeyRecord::from_bytes(data);
     // Strict unpadding: what it accepts is 1 to 16 bytes, each holding the count.
     if let Ok(message) = unpad(data) {

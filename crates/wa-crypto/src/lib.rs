@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod cbc_hmac;
 mod error;
 mod key_pair;
 pub mod legacy;
@@ -8,12 +9,13 @@ mod primitives;
 mod symmetric;
 mod xeddsa;
 
+pub use cbc_hmac::{aes256_cbc_decrypt_authenticated, aes256_cbc_encrypt_append};
 pub use error::Error;
 pub use key_pair::KeyPair;
 pub use primitives::{
     AES_BLOCK_LEN, HKDF_MAX_OUTPUT_LEN, HMAC_LEN, HmacSha256, aes256_cbc_decrypt,
-    aes256_cbc_decrypt_with_iv, aes256_cbc_encrypt, aes256_cbc_encrypt_append,
-    aes256_cbc_encrypt_with_iv, hkdf_sha256, hmac_sha256, hmac_sha256_verify, is_all_zero,
+    aes256_cbc_decrypt_with_iv, aes256_cbc_encrypt, aes256_cbc_encrypt_with_iv, hkdf_sha256,
+    hmac_sha256, hmac_sha256_verify, is_all_zero,
 };
 pub use symmetric::{
     CTR_IV_LEN, GCM_NONCE_LEN, GCM_TAG_LEN, aes256_ctr_apply, aes256_gcm_decrypt,

@@ -4,7 +4,6 @@ use std::sync::OnceLock;
 
 use aes::Aes256;
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::inout::InOutBuf;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
@@ -39,22 +38,40 @@ fn hmac_over(key: &[u8], parts: &[&[u8]]) -> RawHmac {
 /// An HMAC-SHA256 fed in parts. Keying costs two SHA-256 compressions; a clone of a keyed
 /// value skips them, so one key used for several MACs (a chain key's two outputs) is keyed once.
 #[derive(Clone)]
-pub struct HmacSha256(RawHmac);
+pub struct HmacSha256 {
+    mac: RawHmac,
+    /// Bytes fed so far, for [`HmacSha256::block_offset`].
+    fed: u64,
+}
+
+/// SHA-256's block size.
+pub(crate) const SHA256_BLOCK_LEN: usize = 64;
 
 impl HmacSha256 {
     /// Keyed with `key` (any length).
     pub fn new(key: &[u8]) -> HmacSha256 {
-        HmacSha256(keyed(key))
+        HmacSha256 {
+            mac: keyed(key),
+            fed: 0,
+        }
     }
 
     /// Feeds `data`.
     pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
+        self.mac.update(data);
+        self.fed = self.fed.wrapping_add(data.len() as u64);
     }
 
     /// The tag of everything fed.
     pub fn finalize(self) -> [u8; HMAC_LEN] {
-        self.0.finalize().into_bytes().into()
+        self.mac.finalize().into_bytes().into()
+    }
+
+    /// Where the inner hash is in its current 64-byte block (the key block before the data is
+    /// whole). Feeding whole blocks from a block boundary lets SHA-256 compress straight from
+    /// the input, with no copy through its buffer.
+    pub(crate) fn block_offset(&self) -> usize {
+        (self.fed % SHA256_BLOCK_LEN as u64) as usize
     }
 }
 
@@ -161,49 +178,6 @@ pub fn aes256_cbc_encrypt_with_iv(
     cbc::Encryptor::<Aes256>::new(key.into(), iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext)
 }
 
-/// AES-256-CBC with PKCS#7 under the given IV, the ciphertext appended to `out` (whose spare
-/// capacity is used: a caller that frames the ciphertext reserves for the frame and writes it
-/// once, with no copy), and fed to `mac` as it is produced, one kilobyte at a time, while that
-/// part is still in the first-level cache: the MAC costs no second pass over memory.
-pub fn aes256_cbc_encrypt_append(
-    key: &[u8; 32],
-    iv: &[u8; AES_BLOCK_LEN],
-    plaintext: &[u8],
-    out: &mut Vec<u8>,
-    mut mac: Option<&mut HmacSha256>,
-) {
-    /// Blocks per step: 1 KiB, well inside any L1 data cache with the MAC's state.
-    const CHUNK_BLOCKS: usize = 64;
-    let mut cipher = cbc::Encryptor::<Aes256>::new(key.into(), iv.into());
-    let start = out.len();
-    out.resize(start + padded_len(plaintext.len()), 0);
-    let whole = plaintext.len() - plaintext.len() % AES_BLOCK_LEN;
-    let (body, last) = out[start..].split_at_mut(whole);
-    let (plain_body, tail) = plaintext.split_at(whole);
-    for (input, output) in plain_body
-        .chunks(CHUNK_BLOCKS * AES_BLOCK_LEN)
-        .zip(body.chunks_mut(CHUNK_BLOCKS * AES_BLOCK_LEN))
-    {
-        let buf = InOutBuf::new(input, output).expect("chunks of equal length");
-        let (blocks, rest) = buf.into_chunks();
-        debug_assert!(rest.is_empty(), "whole blocks only");
-        cipher.encrypt_blocks_inout_mut(blocks);
-        if let Some(mac) = mac.as_deref_mut() {
-            mac.update(output);
-        }
-    }
-    // PKCS#7: the final block holds the tail and 1..=16 bytes of the pad length.
-    let pad = (AES_BLOCK_LEN - tail.len()) as u8;
-    let mut final_block = [pad; AES_BLOCK_LEN];
-    final_block[..tail.len()].copy_from_slice(tail);
-    let last: &mut [u8; AES_BLOCK_LEN] = last.try_into().expect("one block remains");
-    cipher.encrypt_block_b2b_mut(&final_block.into(), last.into());
-    zeroize::Zeroize::zeroize(&mut final_block);
-    if let Some(mac) = mac {
-        mac.update(last);
-    }
-}
-
 /// Decrypts `IV ‖ ciphertext` (AES-256-CBC, PKCS#7), the layout [`aes256_cbc_encrypt`] makes.
 ///
 /// # Errors
@@ -283,37 +257,6 @@ pub fn is_all_zero(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cbc_append_with_mac_matches_the_one_shot_functions() {
-        let key = [0x42; 32];
-        let iv = [0x24; AES_BLOCK_LEN];
-        let data: Vec<u8> = (0..10_300u32).map(|i| (i * 7 + 3) as u8).collect();
-        // Every tail length, lengths around the 1-KiB step, and a 10-KiB message.
-        let lengths = (0..=40).chain([1023, 1024, 1025, 2047, 2048, 2049, 10_240, 10_255]);
-        for len in lengths {
-            let plaintext = &data[..len];
-            let mut out = b"header".to_vec();
-            let mut mac = HmacSha256::new(b"mac key");
-            mac.update(b"header");
-            aes256_cbc_encrypt_append(&key, &iv, plaintext, &mut out, Some(&mut mac));
-            let expected = aes256_cbc_encrypt_with_iv(&key, &iv, plaintext);
-            assert_eq!(&out[..6], b"header", "len {len}");
-            assert_eq!(out[6..], expected[..], "len {len}");
-            assert_eq!(
-                mac.finalize(),
-                hmac_sha256(b"mac key", &[&out]),
-                "len {len}"
-            );
-            assert_eq!(
-                aes256_cbc_decrypt_with_iv(&key, &iv, &out[6..]).unwrap(),
-                plaintext
-            );
-            let mut bare = Vec::new();
-            aes256_cbc_encrypt_append(&key, &iv, plaintext, &mut bare, None);
-            assert_eq!(bare, expected);
-        }
-    }
 
     #[test]
     fn hkdf_without_salt_is_rfc5869_with_a_zero_salt() {

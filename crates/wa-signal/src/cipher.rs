@@ -146,21 +146,44 @@ pub fn decrypt_message<S: SessionStore, R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<Vec<u8>> {
     let message = SignalMessageRef::parse(bytes)?;
-    let record = store
-        .load_session(address)?
-        .ok_or_else(|| Error::NoSession {
-            address: address.to_string(),
-        })?;
-    let mut first_error = None;
+    let no_session = || Error::NoSession {
+        address: address.to_string(),
+    };
+    let mut record = store.load_session(address)?.ok_or_else(no_session)?;
+    // The current session, where nearly every message belongs, is tried in place: the record
+    // is this call's own copy, written back only if the message decrypted, so a failure leaves
+    // the stored one whole without copying the state first.
+    let first_error = match record.current.as_mut() {
+        Some(state) => match state.decrypt(&message, rng) {
+            Ok(plaintext) => {
+                store.store_session(address, &record)?;
+                return Ok(plaintext);
+            }
+            // A used key in the session that has this ratchet key is the answer: a replay.
+            Err(e @ Error::DuplicateMessage { .. }) => return Err(e),
+            Err(e) => Some(e),
+        },
+        None => None,
+    };
+    if record.previous.is_empty() {
+        return Err(first_error.unwrap_or_else(no_session));
+    }
+    // A failed attempt may have changed the current state: the previous sessions are tried
+    // against the record as stored, each on a copy.
+    let record = if first_error.is_some() {
+        store.load_session(address)?.ok_or_else(no_session)?
+    } else {
+        record
+    };
+    let mut first_error = first_error;
     let mut decrypted = None;
-    for (slot, state) in slots(&record) {
+    for (slot, state) in slots(&record).filter(|(slot, _)| matches!(slot, Slot::Previous(_))) {
         let mut candidate = state.clone();
         match candidate.decrypt(&message, rng) {
             Ok(plaintext) => {
                 decrypted = Some((slot, candidate, plaintext));
                 break;
             }
-            // A used key in the session that has this ratchet key is the answer: a replay.
             Err(e @ Error::DuplicateMessage { .. }) => return Err(e),
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -172,9 +195,7 @@ pub fn decrypt_message<S: SessionStore, R: RngCore + CryptoRng>(
             commit(store, address, record, slot, state)?;
             Ok(plaintext)
         }
-        None => Err(first_error.unwrap_or(Error::NoSession {
-            address: address.to_string(),
-        })),
+        None => Err(first_error.unwrap_or_else(no_session)),
     }
 }
 
@@ -193,7 +214,7 @@ pub fn decrypt_pre_key_message<S: SessionStores, R: RngCore + CryptoRng>(
         .find(|(_, s)| s.base_key == message.base_key && s.remote_identity == message.identity_key)
         .map(|(slot, s)| (slot, s.clone()));
     if let Some((slot, mut state)) = existing {
-        let plaintext = state.decrypt(&message.message.view(), rng)?;
+        let plaintext = state.decrypt(&message.message.view()?, rng)?;
         commit(store, address, record, slot, state)?;
         return Ok(plaintext);
     }
@@ -216,7 +237,7 @@ pub fn decrypt_pre_key_message<S: SessionStores, R: RngCore + CryptoRng>(
         their_registration_id: message.registration_id,
         their_base_key: message.base_key,
     })?;
-    let plaintext = state.decrypt(&message.message.view(), rng)?;
+    let plaintext = state.decrypt(&message.message.view()?, rng)?;
     let mut record = record;
     record.promote(state);
     store.save_identity(address, &message.identity_key)?;

@@ -8,6 +8,9 @@ mod keys;
 mod pbscan;
 mod record;
 mod record_codec;
+mod record_decode;
+#[cfg(test)]
+mod record_reference;
 mod seal;
 mod session;
 pub mod store;

@@ -105,11 +105,20 @@ impl<'a> Fields<'a> {
 
     /// The next `(tag, value)`, `None` at the end of the input.
     pub(crate) fn next_field(&mut self) -> Result<Option<(u32, Field<'a>)>, Invalid> {
+        self.next_field_nested(0)
+    }
+
+    /// [`Fields::next_field`] for a message nested `level` deep (0 = the top): prost spends
+    /// one level of its recursion limit per nested message, leaving fewer for skipped groups.
+    pub(crate) fn next_field_nested(
+        &mut self,
+        level: u32,
+    ) -> Result<Option<(u32, Field<'a>)>, Invalid> {
         if self.rest.is_empty() {
             return Ok(None);
         }
         let (tag, wire_type) = self.key()?;
-        let value = self.value(tag, wire_type, RECURSION_LIMIT)?;
+        let value = self.value(tag, wire_type, RECURSION_LIMIT.saturating_sub(level))?;
         Ok(Some((tag, value)))
     }
 }

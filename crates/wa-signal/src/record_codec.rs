@@ -152,7 +152,7 @@ mod tests {
     use wa_proto::prost::Message as _;
 
     use super::*;
-    use crate::record::record_to_data;
+    use crate::record_reference::{self, record_to_data};
     use crate::store::{IdentityStore as _, SessionStore as _};
     use crate::{
         InMemoryStore, KeyPair, PreKey, PreKeyBundle, PreKeyStore as _, ProtocolAddress, PublicKey,
@@ -187,6 +187,10 @@ mod tests {
         let prosts = record_to_data(&record).encode_to_vec();
         assert_eq!(*ours, prosts);
         let reloaded = SessionRecord::from_bytes(&prosts).unwrap();
+        assert_eq!(
+            *encode(&record_reference::from_bytes(&prosts).unwrap()),
+            prosts
+        );
         assert_eq!(*encode(&reloaded), prosts);
         record.skipped_keys()
     }

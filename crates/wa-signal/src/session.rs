@@ -8,9 +8,7 @@
 //! - message keys: `HKDF(salt = 0³², ikm = seed, info = "WhisperMessageKeys")` → 80 bytes: AES-256
 //!   key, HMAC key, CBC IV.
 
-use wa_crypto::{
-    CryptoRng, HmacSha256, KeyPair, RngCore, aes256_cbc_decrypt_with_iv, hkdf_sha256, is_all_zero,
-};
+use wa_crypto::{CryptoRng, HmacSha256, KeyPair, RngCore, hkdf_sha256, is_all_zero};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
@@ -233,8 +231,7 @@ impl SessionState {
         };
         let seed = self.take_message_seed(position, message.counter)?;
         let keys = MessageKeys::from_seed(&seed);
-        message.verify_mac(&keys.mac, &self.remote_identity, &self.local_identity)?;
-        let plaintext = aes256_cbc_decrypt_with_iv(&keys.cipher, &keys.iv, message.ciphertext)?;
+        let plaintext = message.open(&keys, &self.remote_identity, &self.local_identity)?;
         // The peer has our messages: stop sending the X3DH header.
         self.pending = None;
         Ok(plaintext)

@@ -235,13 +235,15 @@ impl SessionStore for InMemoryStore {
         address: &ProtocolAddress,
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
-        // The record's buffer itself is kept (no copy of the secrets to wipe).
+        // The record's buffer itself is kept (no copy of the secrets to wipe), in the entry
+        // already there if any (no copy of the address either: this runs for every message).
         let mut bytes = record.to_bytes();
-        let old = self
-            .sessions
-            .insert(address.clone(), std::mem::take(&mut *bytes));
-        if let Some(mut old) = old {
-            zeroize::Zeroize::zeroize(&mut old);
+        let new = std::mem::take(&mut *bytes);
+        match self.sessions.get_mut(address) {
+            Some(stored) => zeroize::Zeroize::zeroize(&mut std::mem::replace(stored, new)),
+            None => {
+                self.sessions.insert(address.clone(), new);
+            }
         }
         Ok(())
     }

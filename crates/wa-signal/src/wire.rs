@@ -5,8 +5,10 @@
 //! an 8-byte truncated HMAC-SHA256, a SenderKeyMessage with a 64-byte XEdDSA signature.
 
 use prost::Message as _;
-use subtle::ConstantTimeEq as _;
-use wa_crypto::{CryptoRng, RngCore, XEDDSA_SIGNATURE_LEN, hmac_sha256, xeddsa_verify};
+use wa_crypto::{
+    CryptoRng, HmacSha256, RngCore, XEDDSA_SIGNATURE_LEN, aes256_cbc_decrypt_authenticated,
+    xeddsa_verify,
+};
 
 use crate::pbscan::SignalMessageFields;
 pub(crate) use crate::seal::{PreKeyHeader, SealHeader, seal};
@@ -16,6 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result, malformed};
 use crate::keys::PublicKey;
+use crate::session::MessageKeys;
 
 /// The version byte of every message: version 3, minimum version 3.
 pub const VERSION_BYTE: u8 = 0x33;
@@ -100,15 +103,10 @@ impl SignalMessage {
         })
     }
 
-    /// The message as decryption reads it.
-    pub(crate) fn view(&self) -> SignalMessageRef<'_> {
-        SignalMessageRef {
-            ratchet_key: self.ratchet_key,
-            counter: self.counter,
-            previous_counter: self.previous_counter,
-            ciphertext: &self.ciphertext,
-            serialized: &self.serialized,
-        }
+    /// The message as decryption reads it: read again from `serialized`, the bytes the MAC
+    /// covers, so the ciphertext decrypted is the one authenticated, in place.
+    pub(crate) fn view(&self) -> Result<SignalMessageRef<'_>> {
+        SignalMessageRef::parse(&self.serialized)
     }
 }
 
@@ -146,38 +144,46 @@ impl<'a> SignalMessageRef<'a> {
         })
     }
 
-    /// Checks the MAC in constant time.
-    pub(crate) fn verify_mac(
+    /// Checks the MAC (constant time) over the whole message, then returns the plaintext: the
+    /// MAC and the AES-CBC decryption run together over the ciphertext a few blocks at a time
+    /// (see [`wa_crypto::aes256_cbc_decrypt_authenticated`]), nothing decrypted being used
+    /// before the tag has verified. A wrong MAC is [`Error::BadMac`].
+    pub(crate) fn open(
         &self,
-        mac_key: &[u8; 32],
+        keys: &MessageKeys,
         sender_identity: &PublicKey,
         receiver_identity: &PublicKey,
-    ) -> Result<()> {
-        let (signed, mac) = self.serialized.split_at(self.serialized.len() - MAC_LEN);
-        let expected = compute_mac(mac_key, sender_identity, receiver_identity, signed);
-        if bool::from(expected.ct_eq(mac)) {
-            Ok(())
-        } else {
-            Err(Error::BadMac)
+    ) -> Result<Vec<u8>> {
+        let (signed, tag) = self.serialized.split_at(self.serialized.len() - MAC_LEN);
+        // The ciphertext is a slice of `signed` (the parser borrows it from there): its place
+        // splits the MAC'd bytes into what comes before it, it, and what follows.
+        let start = (self.ciphertext.as_ptr() as usize).wrapping_sub(signed.as_ptr() as usize);
+        let end = start.wrapping_add(self.ciphertext.len());
+        let inside = signed
+            .get(start..end)
+            .is_some_and(|found| core::ptr::eq(found, self.ciphertext));
+        if !inside {
+            return Err(malformed(Self::WHAT, "ciphertext outside the message"));
         }
+        let (before, after) = (&signed[..start], &signed[end..]);
+        let mut mac = HmacSha256::new(&keys.mac);
+        mac.update(&sender_identity.to_wire());
+        mac.update(&receiver_identity.to_wire());
+        mac.update(before);
+        aes256_cbc_decrypt_authenticated(
+            &keys.cipher,
+            &keys.iv,
+            self.ciphertext,
+            mac,
+            after,
+            tag,
+            "SignalMessage ciphertext",
+        )
+        .map_err(|e| match e {
+            wa_crypto::Error::HmacMismatch { .. } => Error::BadMac,
+            e => Error::Crypto(e),
+        })
     }
-}
-
-fn compute_mac(
-    mac_key: &[u8; 32],
-    sender_identity: &PublicKey,
-    receiver_identity: &PublicKey,
-    signed: &[u8],
-) -> [u8; MAC_LEN] {
-    let full = Zeroizing::new(hmac_sha256(
-        mac_key,
-        &[
-            &sender_identity.to_wire(),
-            &receiver_identity.to_wire(),
-            signed,
-        ],
-    ));
-    full[..MAC_LEN].try_into().expect("8 of 32 bytes")
 }
 
 /// A parsed PreKeySignalMessage (`pkmsg`).

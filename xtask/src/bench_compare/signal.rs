@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use super::capture;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// X25519 operations of the initiator's setup: DH1–DH4, then its first sending chain.
 const INITIATOR_DH: f64 = 5.0;
 /// X25519 operations of the responder's setup: DH1–DH4, then the first ratchet step's two.

@@ -1,0 +1,441 @@
+//! AES-256-CBC fused with the HMAC-SHA256 that authenticates its ciphertext (Signal's
+//! encrypt-then-MAC): one pass over the data, in steps small enough that each is still in the
+//! first-level cache for the second of the two operations (and, encrypting, short enough that
+//! the cipher and the MAC of neighbouring steps overlap in the processor).
+//!
+//! Why this shape: CBC encryption is one long dependency chain of AES rounds (each block needs
+//! the previous ciphertext), which leaves most of the core idle; SHA-256 is another chain. Run
+//! one after the other over a whole message, the time is the sum of the two (what `openssl
+//! speed` measures separately); interleaved every few blocks, the out-of-order core runs the
+//! MAC of one step while the cipher of the next is still in flight.
+//! Decryption is the other way round: CBC decryption is parallel and cheap, the MAC is the bulk.
+//!
+//! The cipher runs inside one `encrypt_with_backend` / `decrypt_with_backend` call (the AES-NI
+//! or software backend picked once per message, the chaining value kept in a local instead of
+//! being stored and reloaded on every block as `cbc`'s encryptor does). The MAC is fed from its
+//! own 64-byte block boundaries (the ciphertext follows headers of any length), so SHA-256
+//! compresses straight from the data instead of copying every step through its buffer.
+
+use aes::cipher::consts::U16;
+use aes::cipher::generic_array::GenericArray;
+use aes::cipher::inout::InOutBuf;
+use aes::cipher::{BlockBackend, BlockClosure, BlockDecrypt, BlockEncrypt, BlockSizeUser, KeyInit};
+use aes::{Aes256Dec, Aes256Enc};
+use subtle::ConstantTimeEq as _;
+use zeroize::Zeroize as _;
+
+use crate::Error;
+use crate::primitives::{AES_BLOCK_LEN, HMAC_LEN, HmacSha256, SHA256_BLOCK_LEN, padded_len};
+
+/// Encryption: bytes of cipher work between MAC updates. Four blocks are one SHA-256 block, and
+/// a step this short keeps both dependency chains inside the core's reorder window, so they run
+/// side by side (measured on 10 KiB: 18 µs against 20.5 µs for the two passes one after the
+/// other, and 64 bytes beat 256 and 1,024).
+const SEAL_STEP: usize = 4 * AES_BLOCK_LEN;
+/// Decryption: bytes MACed, then decrypted, per step. CBC decryption runs in parallel and costs
+/// little, so the step only has to stay in the first-level cache between the two; 256 bytes
+/// measured a little faster than 64 (more calls) and 1,024.
+const OPEN_STEP: usize = 256;
+
+type Block = GenericArray<u8, U16>;
+
+fn xor_into(block: &mut [u8], with: &[u8; AES_BLOCK_LEN]) {
+    let value =
+        u128::from_ne_bytes(block.try_into().expect("one block")) ^ u128::from_ne_bytes(*with);
+    block.copy_from_slice(&value.to_ne_bytes());
+}
+
+/// CBC encryption of whole blocks (`input` and `output` of equal length), feeding each step of
+/// ciphertext to `mac`; the PKCS#7 final block is one more block of `input`.
+struct SealPass<'a, 'm> {
+    chain: [u8; AES_BLOCK_LEN],
+    input: &'a [u8],
+    final_block: &'a [u8; AES_BLOCK_LEN],
+    output: &'a mut [u8],
+    mac: Option<&'m mut HmacSha256>,
+}
+
+impl BlockSizeUser for SealPass<'_, '_> {
+    type BlockSize = U16;
+}
+
+impl BlockClosure for SealPass<'_, '_> {
+    // Inlined into the backend's `#[target_feature]` function, so the AES-NI rounds inline
+    // here too (a call per block would reload the round keys every time).
+    #[inline(always)]
+    fn call<B: BlockBackend<BlockSize = U16>>(self, backend: &mut B) {
+        let SealPass {
+            mut chain,
+            input,
+            final_block,
+            output,
+            mut mac,
+        } = self;
+        let len = input.len();
+        // The MAC follows the cipher from block boundary to block boundary of its own (the
+        // ciphertext rarely starts on one: headers come before it), so SHA-256 compresses
+        // straight from the output.
+        let lead = mac.as_deref().map_or(0, lead_in);
+        let mut maced = 0;
+        for start in (0..len).step_by(SEAL_STEP) {
+            let end = (start + SEAL_STEP).min(len);
+            for at in (start..end).step_by(AES_BLOCK_LEN) {
+                let mut block = Block::clone_from_slice(&input[at..at + AES_BLOCK_LEN]);
+                xor_into(&mut block, &chain);
+                backend.proc_block_inplace(&mut block);
+                chain = block.into();
+                output[at..at + AES_BLOCK_LEN].copy_from_slice(&chain);
+            }
+            if let (Some(mac), Some(ready)) = (mac.as_deref_mut(), end.checked_sub(lead)) {
+                let upto = lead + ready / SHA256_BLOCK_LEN * SHA256_BLOCK_LEN;
+                if upto > maced {
+                    mac.update(&output[maced..upto]);
+                    maced = upto;
+                }
+            }
+        }
+        let mut block = Block::clone_from_slice(final_block);
+        xor_into(&mut block, &chain);
+        backend.proc_block_inplace(&mut block);
+        output[len..].copy_from_slice(&block);
+        if let Some(mac) = mac {
+            mac.update(&output[maced..]);
+        }
+    }
+}
+
+/// Bytes to feed `mac` before it is at a block boundary.
+fn lead_in(mac: &HmacSha256) -> usize {
+    (SHA256_BLOCK_LEN - mac.block_offset()) % SHA256_BLOCK_LEN
+}
+
+/// AES-256-CBC with PKCS#7 under the given IV, the ciphertext appended to `out` (whose spare
+/// capacity is used: a caller that frames the ciphertext reserves for the frame and writes it
+/// once, with no copy), and fed to `mac` as it is produced, a few blocks at a time, so the MAC
+/// overlaps the cipher instead of following it (see the module comment).
+pub fn aes256_cbc_encrypt_append(
+    key: &[u8; 32],
+    iv: &[u8; AES_BLOCK_LEN],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+    mac: Option<&mut HmacSha256>,
+) {
+    let cipher = Aes256Enc::new(key.into());
+    let start = out.len();
+    out.resize(start + padded_len(plaintext.len()), 0);
+    let whole = plaintext.len() - plaintext.len() % AES_BLOCK_LEN;
+    let (body, tail) = plaintext.split_at(whole);
+    // PKCS#7: the final block holds the tail and 1..=16 bytes of the pad length.
+    let pad = (AES_BLOCK_LEN - tail.len()) as u8;
+    let mut final_block = [pad; AES_BLOCK_LEN];
+    final_block[..tail.len()].copy_from_slice(tail);
+    cipher.encrypt_with_backend(SealPass {
+        chain: *iv,
+        input: body,
+        final_block: &final_block,
+        output: &mut out[start..],
+        mac,
+    });
+    final_block.zeroize();
+}
+
+/// CBC decryption of whole blocks into `output`, each step's ciphertext fed to `mac` first.
+struct OpenPass<'a> {
+    chain: [u8; AES_BLOCK_LEN],
+    input: &'a [u8],
+    output: &'a mut [u8],
+    mac: &'a mut HmacSha256,
+}
+
+impl BlockSizeUser for OpenPass<'_> {
+    type BlockSize = U16;
+}
+
+impl BlockClosure for OpenPass<'_> {
+    #[inline(always)]
+    fn call<B: BlockBackend<BlockSize = U16>>(self, backend: &mut B) {
+        let OpenPass {
+            mut chain,
+            input,
+            output,
+            mac,
+        } = self;
+        // The MAC runs ahead of the cipher by its lead-in to a block boundary, then takes
+        // whole blocks (see `SealPass`).
+        let len = input.len();
+        let mut maced = lead_in(mac).min(len);
+        mac.update(&input[..maced]);
+        for start in (0..len).step_by(OPEN_STEP) {
+            let end = (start + OPEN_STEP).min(len);
+            let mac_end = (maced + OPEN_STEP).min(len);
+            mac.update(&input[maced..mac_end]);
+            maced = mac_end;
+            let (input, output) = (&input[start..end], &mut output[start..end]);
+            let (blocks, rest) = InOutBuf::new(input, output)
+                .expect("chunks of equal length")
+                .into_chunks::<U16>();
+            debug_assert!(rest.is_empty(), "whole blocks only");
+            let (parallel, tail) = blocks.into_chunks::<B::ParBlocksSize>();
+            for chunk in parallel {
+                backend.proc_par_blocks(chunk);
+            }
+            backend.proc_tail_blocks(tail);
+            for (plain, cipher) in output
+                .chunks_exact_mut(AES_BLOCK_LEN)
+                .zip(input.chunks_exact(AES_BLOCK_LEN))
+            {
+                xor_into(plain, &chain);
+                chain.copy_from_slice(cipher);
+            }
+        }
+        debug_assert_eq!(maced, len, "the MAC took the whole ciphertext");
+    }
+}
+
+/// Authenticates, then decrypts, an AES-256-CBC (PKCS#7) ciphertext under encrypt-then-MAC:
+/// `mac` is keyed and already fed with what the tag covers before the ciphertext; it takes the
+/// ciphertext, then `after`, and its tag truncated to `tag.len()` (1 to 32 bytes) must equal
+/// `tag`, compared in constant time.
+///
+/// The MAC and the decryption run over the same few blocks at a time, while they are in the
+/// first-level cache, into the returned buffer; nothing decrypted is looked at (padding
+/// included) or returned before the whole tag has verified: on a mismatch the buffer is wiped
+/// and the error is [`Error::HmacMismatch`], whatever the ciphertext's padding.
+///
+/// # Errors
+/// [`Error::HmacMismatch`] if the tag differs (also checked first for a ciphertext that is
+/// empty or not whole blocks, so a forged message always gets this answer);
+/// [`Error::InvalidParameter`] for a tag of 0 or over 32 bytes; then [`Error::TooShort`] if
+/// the ciphertext is empty, [`Error::UnalignedCiphertext`] if not whole blocks,
+/// [`Error::BadPadding`] if the padding is invalid.
+pub fn aes256_cbc_decrypt_authenticated(
+    key: &[u8; 32],
+    iv: &[u8; AES_BLOCK_LEN],
+    ciphertext: &[u8],
+    mut mac: HmacSha256,
+    after: &[u8],
+    tag: &[u8],
+    what: &'static str,
+) -> Result<Vec<u8>, Error> {
+    if tag.is_empty() || tag.len() > HMAC_LEN {
+        return Err(Error::InvalidParameter {
+            what: "a truncated HMAC-SHA256 tag is 1 to 32 bytes",
+        });
+    }
+    let check = |mac: HmacSha256| {
+        let full = zeroize::Zeroizing::new(mac.finalize());
+        if bool::from(full[..tag.len()].ct_eq(tag)) {
+            Ok(())
+        } else {
+            Err(Error::HmacMismatch { what })
+        }
+    };
+    if ciphertext.is_empty() || ciphertext.len() % AES_BLOCK_LEN != 0 {
+        // Not decryptable: the MAC alone decides between a forgery and a malformed message.
+        mac.update(ciphertext);
+        mac.update(after);
+        check(mac)?;
+        return Err(if ciphertext.is_empty() {
+            Error::TooShort {
+                what,
+                min: AES_BLOCK_LEN,
+                actual: 0,
+            }
+        } else {
+            Error::UnalignedCiphertext {
+                what,
+                len: ciphertext.len(),
+            }
+        });
+    }
+    let mut plaintext = vec![0u8; ciphertext.len()];
+    Aes256Dec::new(key.into()).decrypt_with_backend(OpenPass {
+        chain: *iv,
+        input: ciphertext,
+        output: &mut plaintext,
+        mac: &mut mac,
+    });
+    mac.update(after);
+    if let Err(e) = check(mac) {
+        plaintext.zeroize();
+        return Err(e);
+    }
+    // PKCS#7, read only now that the ciphertext is authentic.
+    let pad = usize::from(plaintext[plaintext.len() - 1]);
+    let valid = (1..=AES_BLOCK_LEN).contains(&pad)
+        && plaintext[plaintext.len() - pad..]
+            .iter()
+            .all(|&b| usize::from(b) == pad);
+    if !valid {
+        plaintext.zeroize();
+        return Err(Error::BadPadding { what });
+    }
+    plaintext.truncate(plaintext.len() - pad);
+    Ok(plaintext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::primitives::{aes256_cbc_decrypt_with_iv, aes256_cbc_encrypt_with_iv, hmac_sha256};
+
+    const KEY: [u8; 32] = [0x42; 32];
+    const IV: [u8; AES_BLOCK_LEN] = [0x24; AES_BLOCK_LEN];
+
+    fn data() -> Vec<u8> {
+        (0..10_300u32).map(|i| (i * 7 + 3) as u8).collect()
+    }
+
+    /// Every tail length, lengths around the steps, and a 10-KiB message.
+    fn lengths() -> impl Iterator<Item = usize> {
+        (0..=40).chain([63, 64, 65, 127, 128, 129, 1023, 1024, 1025, 10_240, 10_255])
+    }
+
+    /// Headers that put the ciphertext at every kind of place in the MAC's 64-byte blocks.
+    const HEADERS: [usize; 7] = [0, 1, 6, 46, 63, 64, 65];
+
+    #[test]
+    fn cbc_append_with_mac_matches_the_one_shot_functions() {
+        let data = data();
+        for header in HEADERS.map(|n| vec![0xA5; n]) {
+            let h = header.len();
+            for len in lengths() {
+                let plaintext = &data[..len];
+                let mut out = header.clone();
+                let mut mac = HmacSha256::new(b"mac key");
+                mac.update(&header);
+                aes256_cbc_encrypt_append(&KEY, &IV, plaintext, &mut out, Some(&mut mac));
+                let expected = aes256_cbc_encrypt_with_iv(&KEY, &IV, plaintext);
+                assert_eq!(out[..h], header[..], "len {len}");
+                assert_eq!(out[h..], expected[..], "len {len} header {h}");
+                assert_eq!(
+                    mac.finalize(),
+                    hmac_sha256(b"mac key", &[&out]),
+                    "len {len} header {h}"
+                );
+                assert_eq!(
+                    aes256_cbc_decrypt_with_iv(&KEY, &IV, &out[h..]).unwrap(),
+                    plaintext
+                );
+                let mut bare = Vec::new();
+                aes256_cbc_encrypt_append(&KEY, &IV, plaintext, &mut bare, None);
+                assert_eq!(bare, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn authenticated_decrypt_takes_the_mac_from_any_block_offset() {
+        let data = data();
+        for h in HEADERS {
+            let head = vec![0x3C; h];
+            for len in lengths() {
+                let ciphertext = aes256_cbc_encrypt_with_iv(&KEY, &IV, &data[..len]);
+                let tag = hmac_sha256(b"mac key", &[&head, &ciphertext, b"after"]);
+                let mut mac = HmacSha256::new(b"mac key");
+                mac.update(&head);
+                let plaintext = aes256_cbc_decrypt_authenticated(
+                    &KEY,
+                    &IV,
+                    &ciphertext,
+                    mac,
+                    b"after",
+                    &tag[..8],
+                    "test",
+                )
+                .unwrap();
+                assert_eq!(plaintext, &data[..len], "len {len} header {h}");
+            }
+        }
+    }
+
+    /// `head ‖ ciphertext ‖ tail` and its full tag under "mac key".
+    fn sealed(plaintext: &[u8]) -> (Vec<u8>, [u8; HMAC_LEN]) {
+        let ciphertext = aes256_cbc_encrypt_with_iv(&KEY, &IV, plaintext);
+        let tag = hmac_sha256(b"mac key", &[b"head", &ciphertext, b"tail"]);
+        (ciphertext, tag)
+    }
+
+    fn open(ciphertext: &[u8], tag: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut mac = HmacSha256::new(b"mac key");
+        mac.update(b"head");
+        aes256_cbc_decrypt_authenticated(&KEY, &IV, ciphertext, mac, b"tail", tag, "test")
+    }
+
+    #[test]
+    fn authenticated_decrypt_recovers_every_length_with_full_and_truncated_tags() {
+        let data = data();
+        for len in lengths() {
+            let (ciphertext, tag) = sealed(&data[..len]);
+            assert_eq!(open(&ciphertext, &tag).unwrap(), &data[..len], "len {len}");
+            assert_eq!(
+                open(&ciphertext, &tag[..8]).unwrap(),
+                &data[..len],
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn authenticated_decrypt_refuses_any_flipped_bit_as_a_mac_mismatch() {
+        let data = data();
+        for len in [0, 15, 16, 200] {
+            let (ciphertext, tag) = sealed(&data[..len]);
+            for bit in 0..ciphertext.len() * 8 {
+                let mut bad = ciphertext.clone();
+                bad[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    matches!(open(&bad, &tag[..8]), Err(Error::HmacMismatch { .. })),
+                    "len {len} bit {bit}"
+                );
+            }
+            for bit in 0..64 {
+                let mut bad = tag;
+                bad[bit / 8] ^= 1 << (bit % 8);
+                assert!(matches!(
+                    open(&ciphertext, &bad[..8]),
+                    Err(Error::HmacMismatch { .. })
+                ));
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_ciphertexts_answer_mismatch_unless_authentic() {
+        // Authentic but not decryptable: the structural error, after the MAC.
+        for (ciphertext, unaligned) in [(&b""[..], false), (&[7u8; 20][..], true)] {
+            let tag = hmac_sha256(b"mac key", &[b"head", ciphertext, b"tail"]);
+            let result = open(ciphertext, &tag);
+            if unaligned {
+                assert!(matches!(
+                    result,
+                    Err(Error::UnalignedCiphertext { len: 20, .. })
+                ));
+            } else {
+                assert!(matches!(result, Err(Error::TooShort { actual: 0, .. })));
+            }
+            assert!(matches!(
+                open(ciphertext, &[0; 8]),
+                Err(Error::HmacMismatch { .. })
+            ));
+        }
+        // Authentic with bad padding (a block of zeros decrypted from random bytes).
+        let ciphertext = [0x5a; 32];
+        let tag = hmac_sha256(b"mac key", &[b"head", &ciphertext, b"tail"]);
+        let padded = aes256_cbc_decrypt_with_iv(&KEY, &IV, &ciphertext);
+        assert!(padded.is_err(), "random blocks are not validly padded");
+        assert!(matches!(
+            open(&ciphertext, &tag),
+            Err(Error::BadPadding { .. })
+        ));
+        assert!(matches!(
+            open(&ciphertext, &tag[..0]),
+            Err(Error::InvalidParameter { .. })
+        ));
+        let long = [0u8; 33];
+        assert!(matches!(
+            open(&ciphertext, &long),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+}
