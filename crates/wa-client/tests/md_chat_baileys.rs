@@ -205,7 +205,7 @@ fn count_text(events: &[MessengerEvent], text: &str) -> usize {
 
 fn delivered(events: &[MessengerEvent], id: &str) -> bool {
     events.iter().any(|e| {
-        matches!(e, MessengerEvent::Receipt { ids, kind: ReceiptKind::Delivery, .. } if ids.iter().any(|i| i == id))
+        matches!(e, MessengerEvent::Receipt { ids, kind, .. } if kind.is_delivery() && ids.iter().any(|i| i == id))
     })
 }
 

@@ -20,6 +20,7 @@ use wa_proto::proto::{AdvSignedDeviceIdentity, DeviceSentMessage, Message};
 use wa_signal::{MessageKind, PreKeySignalMessage, ProtocolAddress, PublicKey, SessionStores};
 use zeroize::Zeroizing;
 
+use super::adv::PeerIdentityError;
 use super::credentials::Credentials;
 use super::lid::{self, Addressing, LidError};
 use super::stanza::{self, EncPart, IncomingMessage, Receipt, ReceiptKind, RetryKeys, ServerAck};
@@ -146,12 +147,25 @@ pub enum MessengerEvent {
     Receipt {
         /// The message ids.
         ids: Vec<String>,
-        /// The chat it came from.
+        /// The chat it came from (for one of our own devices' receipts, the peer's chat).
         from: String,
         /// The device that sent it.
         sender: String,
+        /// Whether one of our own devices sent it (then `from` is the chat from its
+        /// `recipient`).
+        from_me: bool,
         /// Delivery, read, ...
         kind: ReceiptKind,
+    },
+    /// The `device-identity` of a companion's `pkmsg` did not check out: the message was not
+    /// decrypted (no session started) and is acked without a receipt.
+    DeviceIdentityRefused {
+        /// The message id.
+        id: String,
+        /// The sending device.
+        sender: String,
+        /// Which check failed.
+        error: PeerIdentityError,
     },
     /// A peer device's identity key changed (a reinstall, or someone else): the new one is
     /// trusted and its old sessions are replaced.
@@ -221,6 +235,8 @@ struct Own {
     /// Our LID's user part, when the server gave us one.
     lid_part: Option<String>,
     device_identity: Vec<u8>,
+    /// Our account's key (the primary's identity key), which signs our companions' identities.
+    account_key: Option<[u8; 32]>,
     retry_keys: RetryKeys,
 }
 
@@ -247,6 +263,8 @@ pub struct Messenger {
     device_lists: HashMap<String, Vec<u16>>,
     /// The `phash` and users of each sent message until its server ack (bounded like `sent`).
     awaiting_ack: HashMap<String, (String, Vec<String>)>,
+    /// In the foreground: plain delivery receipts, else `inactive` ones.
+    active: bool,
 }
 
 impl core::fmt::Debug for Messenger {
@@ -338,6 +356,7 @@ impl Messenger {
                 device_identity: device_identity.clone(),
             },
             device_identity,
+            account_key: Some(account.account_signature_key),
         };
         Ok(Messenger {
             config,
@@ -353,6 +372,7 @@ impl Messenger {
             resends: HashMap::new(),
             device_lists: HashMap::new(),
             awaiting_ack: HashMap::new(),
+            active: true,
         })
     }
 
@@ -395,14 +415,6 @@ impl Messenger {
             encs: Vec::new(),
         };
         self.deliver(&incoming, hash, padded, redelivered);
-    }
-
-    /// Tells the sender of messages `ids` in chat `chat` (a user JID) that we read them.
-    pub fn mark_read(&mut self, chat: &str, ids: &[String], now_secs: u64) {
-        let ids = &ids[..ids.len().min(stanza::MAX_RECEIPT_IDS)];
-        if let Some(receipt) = stanza::read_receipt(ids, chat, now_secs) {
-            self.out.push_back(receipt);
-        }
     }
 
     /// Sends still waiting for device lists or bundles.
