@@ -58,9 +58,9 @@ fn every_receipt_kind_reaches_who_it_should() {
     net.dev(B1).messenger.set_active(false);
     let id = net.send(A1, B, "voice note");
     let on_a1 = receipts(&net, A1, &id);
-    assert!(on_a1.contains(&(ReceiptKind::Inactive, B1.into(), B1.into(), false)));
-    assert!(on_a1.contains(&(ReceiptKind::Delivery, B2.into(), B2.into(), false)));
-    assert!(on_a1.contains(&(ReceiptKind::Sender, A2.into(), A2.into(), true)));
+    assert!(on_a1.contains(&(ReceiptKind::Inactive, B.into(), B1.into(), false)));
+    assert!(on_a1.contains(&(ReceiptKind::Delivery, B.into(), B2.into(), false)));
+    assert!(on_a1.contains(&(ReceiptKind::Sender, A.into(), A2.into(), true)));
     assert!(
         on_a1
             .iter()
@@ -71,7 +71,7 @@ fn every_receipt_kind_reaches_who_it_should() {
     status(&mut net, B1, StatusKind::Read, A, &id);
     for d in [A1, A2] {
         assert!(
-            receipts(&net, d, &id).contains(&(ReceiptKind::Read, B1.into(), B1.into(), false)),
+            receipts(&net, d, &id).contains(&(ReceiptKind::Read, B.into(), B1.into(), false)),
             "{d}"
         );
     }
@@ -83,7 +83,7 @@ fn every_receipt_kind_reaches_who_it_should() {
 
     // Played: to the sender and our own devices alike.
     status(&mut net, B1, StatusKind::Played, A, &id);
-    assert!(receipts(&net, A1, &id).contains(&(ReceiptKind::Played, B1.into(), B1.into(), false)));
+    assert!(receipts(&net, A1, &id).contains(&(ReceiptKind::Played, B.into(), B1.into(), false)));
     assert!(receipts(&net, B2, &id).contains(&(ReceiptKind::Played, A.into(), B1.into(), true)));
 
     // The `-self` forms (read receipts off): our own devices only, the sender learns nothing.

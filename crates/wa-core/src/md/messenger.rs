@@ -147,7 +147,8 @@ pub enum MessengerEvent {
     Receipt {
         /// The message ids.
         ids: Vec<String>,
-        /// The chat it came from (for one of our own devices' receipts, the peer's chat).
+        /// The chat (a user JID): the peer that sent it, or for a receipt from one of our own
+        /// devices, the peer whose chat it is about (its `recipient`).
         from: String,
         /// The device that sent it.
         sender: String,

@@ -320,10 +320,11 @@ impl Messenger {
         }
         // A receipt one of our own devices sent names the peer's chat in `recipient`.
         let from_me = self.is_own(&receipt.sender);
-        let from = match (from_me, receipt.recipient) {
-            (true, Some(recipient)) => bare_user(&recipient).unwrap_or(recipient),
+        let chat = match (from_me, receipt.recipient) {
+            (true, Some(recipient)) => recipient,
             _ => receipt.from,
         };
+        let from = bare_user(&chat).unwrap_or(chat);
         self.events.push_back(MessengerEvent::Receipt {
             ids: receipt.ids,
             from,
