@@ -23,6 +23,7 @@ mod md;
 mod md_lid;
 mod md_messages;
 mod md_pairing;
+mod md_receipts;
 mod md_sim;
 mod media;
 mod proto;
@@ -60,6 +61,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(md_messages::GENERATORS);
     all.extend(md_lid::GENERATORS);
     all.extend(md_pairing::GENERATORS);
+    all.extend(md_receipts::GENERATORS);
     all.extend(md_sim::GENERATORS);
     all.extend(signal::GENERATORS);
     all.extend(store::GENERATORS);
