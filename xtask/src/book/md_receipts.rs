@@ -132,7 +132,7 @@ fn md_device_identity() -> Result<String, String> {
     }
     let account_key = account.public_bytes();
     let device_key = device.public_bytes();
-    let cases: [(&str, Vec<u8>, Option<&[u8; 32]>); 5] = [
+    let cases = [
         ("as sent", genuine.clone(), Some(&account_key)),
         (
             "account signature bit flipped",
