@@ -43,8 +43,7 @@ fn md_receipts() -> Result<String, String> {
             "read, two ids (the second in list/item)",
         ),
         (
-            stanza::status_receipt(StatusKind::Played, &ids[..1], PEER, now)
-                .ok_or_else(missing)?,
+            stanza::status_receipt(StatusKind::Played, &ids[..1], PEER, now).ok_or_else(missing)?,
             "played",
         ),
         (
@@ -125,8 +124,8 @@ fn md_device_identity() -> Result<String, String> {
         &genuine,
         "ADVSignedDeviceIdentity: details (raw id, time, key index 2), account key, account sig, device sig",
     );
-    let mut broken = AdvSignedDeviceIdentity::decode(genuine.as_slice())
-        .map_err(|e| e.to_string())?;
+    let mut broken =
+        AdvSignedDeviceIdentity::decode(genuine.as_slice()).map_err(|e| e.to_string())?;
     if let Some(sig) = broken.account_signature.as_mut() {
         sig[0] ^= 1;
     }

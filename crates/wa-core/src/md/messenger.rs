@@ -1,9 +1,10 @@
 //! One-to-one messaging, sans-IO: the [`Messenger`] turns "send this message to that user" into
 //! a device-list query, bundle fetches for devices without a session, one encrypted copy per
 //! device (our own other devices get the `DeviceSentMessage` form) and the `message` stanza; and
-//! an incoming `message` into decryption, events, the ack and the delivery receipt. It answers
-//! retry receipts (a fresh session from the keys the receipt carries, then the message again,
-//! bounded) and sends them when it cannot decrypt.
+//! an incoming `message` into the device-identity check of a companion's `pkmsg`, decryption,
+//! events, the ack and the delivery receipt; read, played and their `-self` receipts on
+//! request. It answers retry receipts (a fresh session from the keys the receipt carries, then
+//! the message again, bounded) and sends them when it cannot decrypt.
 //!
 //! Nodes go in through [`Messenger::handle_node`]; nodes to send come out of
 //! [`Messenger::poll_transmit`] and events out of [`Messenger::poll_event`]. The Signal state

@@ -1,7 +1,8 @@
 //! The stanzas of one-to-one messaging, as nodes: the outgoing `message` with one `enc` per
 //! device, the incoming `message` (one `enc` for this device), the server's `ack`, receipts
-//! (delivery, inactive, read, read-self, played, sender, retry) and the acks a client owes for what it received. Builders and
-//! parsers only; [`super::messenger`] decides when.
+//! (delivery, inactive, sender, read, read-self, played, played-self, retry) and the acks a
+//! client owes for what it received. Builders and parsers only; [`super::messenger`] decides
+//! when.
 //!
 //! Every parser takes untrusted nodes: a missing or malformed part is a [`StanzaError`], never a
 //! panic.

@@ -1,6 +1,9 @@
 //! The receive side of the [`Messenger`]: an incoming `message` is decrypted per `enc` child
-//! through the store, handed over as events and acknowledged; retry receipts are sent when a
-//! message cannot be decrypted and answered when a peer could not decrypt ours.
+//! through the store (a companion's `pkmsg` only once its `device-identity` checks out),
+//! handed over as events and acknowledged with a delivery (or `inactive`) receipt; receipts we
+//! get are typed and reported, and `read`/`played` (and their `-self` forms) go out on request;
+//! retry receipts are sent when a message cannot be decrypted and answered when a peer could
+//! not decrypt ours.
 
 use super::*;
 use crate::md::adv::{self, PeerIdentityError};
