@@ -8,7 +8,9 @@
 //   {"msg": {"id", "from", "fromMe", "text"}}          a message arrived (or our own, sent)
 //   {"content": {"id", "from", "fromMe", "kind", ...}}  a reaction, revoke, quote, location or
 //                                                      contact arrived (see `contentOf`)
-//   {"receipt": {"id", "status"}}                      a sent message's status changed
+//   {"receipt": {"id", "status", "fromMe"}}            a message's status changed (3 delivered,
+//                                                      4 read, 5 played; fromMe false: a message
+//                                                      we received, read on another of our devices)
 //   {"sent": {"seq", "id"}}                            answer to a send command
 //   {"error": "..."}                                   a command failed
 //   {"closed": <status>, "reason": "..."}             the connection ended (then exit 2)
@@ -19,6 +21,8 @@
 //                                                      delete, location, contacts, text), quoting
 //                                                      `quoted` (a key and its text) if given
 //   {"read": {"id": "<message id>"}}                   mark a received message read
+//   {"sendReceipt": {"id", "type"}}                    send a receipt of `type` (played,
+//                                                      read-self, ...) for a received message
 //   {"quit": true}                                     close the socket and exit 0
 import readline from 'node:readline';
 import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, useMultiFileAuthState } from 'baileys';
@@ -140,7 +144,9 @@ const start = () => {
   });
   sock.ev.on('messages.update', (updates) => {
     for (const { key, update } of updates) {
-      if (update.status !== undefined) emit({ receipt: { id: key.id, status: update.status } });
+      if (update.status !== undefined) {
+        emit({ receipt: { id: key.id, status: update.status, fromMe: !!key.fromMe } });
+      }
     }
   });
 };
@@ -169,6 +175,17 @@ lines.on('line', async (line) => {
     }
     await sock.readMessages([key]);
     emit({ read: { id: command.read.id } });
+    return;
+  }
+  if (command.sendReceipt) {
+    const { id, type } = command.sendReceipt;
+    const key = received.get(id);
+    if (!key) {
+      emit({ error: `sendReceipt: unknown message ${id}` });
+      return;
+    }
+    await sock.sendReceipt(key.remoteJid, key.participant, [id], type);
+    emit({ receiptSent: { id, type } });
     return;
   }
   if (command.sendContent) {

@@ -3,7 +3,8 @@
 //! `message` whose `enc` carries the sender's next real ciphertext with the input spliced in.
 //! Decryption goes through wa-store's atomic receive step on the in-memory backend. Never
 //! panics; when no message came out, the session with the sender is byte for byte what it was;
-//! retry receipts never exceed the bound.
+//! retry receipts never exceed the bound. The sender is a companion, so its pkmsgs carry a
+//! genuine `device-identity` (and arbitrary stanzas may carry any), which is checked first.
 #![no_main]
 
 mod common;
@@ -11,9 +12,11 @@ mod common;
 use common::Counter;
 use libfuzzer_sys::fuzz_target;
 use wa_binary::{Codec, Node};
-use wa_core::md::stanza;
+use wa_core::md::{adv, stanza};
+use wa_proto::prost::Message as _;
+use wa_proto::proto::{AdvDeviceIdentity, AdvSignedDeviceIdentity};
 use wa_core::md::store::{AddressingMode, CiphertextHash, LidStore, MdStoreError};
-use wa_core::md::{Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore};
+use wa_core::md::{Account, Credentials, Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore};
 use wa_crypto::{CryptoRng, KeyPair, RngCore};
 use wa_signal::{
     IdentityStore, InMemoryStore, MessageKind, PreKey, PreKeyBundle, PreKeyStore, ProtocolAddress,
@@ -120,12 +123,55 @@ impl ReceiveStore for St {
 
 const SENDER: &str = "15550001111:1@s.whatsapp.net";
 
-fn message(id: &str, kind: MessageKind, ciphertext: &[u8]) -> Node {
+/// A paired device whose account identity is signed for real (as at pairing), so that the
+/// `device-identity` its pkmsgs carry passes the receiver's check.
+fn paired(rng: &mut Counter, user: &str) -> Credentials {
+    let mut creds = Credentials::generate(rng);
+    let account = KeyPair::generate(rng);
+    let secret = [5u8; 32];
+    let container = adv::primary_sign(
+        &account,
+        &creds.identity.public_bytes(),
+        &secret,
+        AdvDeviceIdentity { raw_id: Some(1), timestamp: Some(1), key_index: Some(1), ..AdvDeviceIdentity::default() },
+        rng,
+    );
+    let verified = adv::verify_and_sign(&container, &secret, &creds.identity, rng).unwrap();
+    creds.account = Some(Account {
+        jid: user.parse().unwrap(),
+        lid: None,
+        details: verified.details,
+        account_signature_key: verified.account_signature_key,
+        account_signature: verified.account_signature,
+        device_signature: verified.device_signature,
+        key_index: 1,
+        business_name: None,
+    });
+    creds
+}
+
+/// The `device-identity` a companion's pkmsgs carry.
+fn device_identity(creds: &Credentials) -> Vec<u8> {
+    let account = creds.account.as_ref().unwrap();
+    AdvSignedDeviceIdentity {
+        details: Some(account.details.clone()),
+        account_signature_key: Some(account.account_signature_key.to_vec()),
+        account_signature: Some(account.account_signature.to_vec()),
+        device_signature: Some(account.device_signature.to_vec()),
+    }
+    .encode_to_vec()
+}
+
+fn message(id: &str, kind: MessageKind, ciphertext: &[u8], identity: &[u8]) -> Node {
+    let mut children = vec![stanza::enc_node(kind, ciphertext)];
+    if kind == MessageKind::PreKey {
+        children.push(Node::new("device-identity").bytes(identity.to_vec()));
+    }
     Node::new("message")
         .attr("from", SENDER)
         .attr("id", id)
         .attr("type", "text")
-        .children([stanza::enc_node(kind, ciphertext)])
+        .children(children)
 }
 
 /// Where the sender's session lives now: its LID address once a stanza taught the receiver the
@@ -148,9 +194,9 @@ fn session_bytes(store: &St, address: &ProtocolAddress) -> Vec<u8> {
 fuzz_target!(|data: &[u8]| {
     let mut rng = Counter(11);
     // The sender (plain wa-signal in memory) and the receiver (wa-store, messenger).
-    let sender_creds = common::paired_credentials(&mut rng, SENDER);
+    let sender_creds = paired(&mut rng, SENDER);
     let mut sender = InMemoryStore::new(sender_creds.identity.clone(), sender_creds.registration_id);
-    let receiver_creds = common::paired_credentials(&mut rng, "15550002222:1@s.whatsapp.net");
+    let receiver_creds = paired(&mut rng, "15550002222:1@s.whatsapp.net");
     let mut receiver = St(wa_store::Store::memory());
     receiver.0.set_local_identity(&receiver_creds.identity, receiver_creds.registration_id).unwrap();
     receiver.store_signed_pre_key(&receiver_creds.signed_prekey).unwrap();
@@ -169,7 +215,8 @@ fuzz_target!(|data: &[u8]| {
     wa_signal::process_pre_key_bundle(&mut sender, &to_receiver, &bundle, &mut rng).unwrap();
     let body = wa_signal::pad(&[0x0A, 0x02, b'h', b'i'], &mut rng);
     let first = wa_signal::encrypt(&mut sender, &to_receiver, &body).unwrap();
-    messenger.handle_node(&message("FIRST", first.kind, &first.bytes), &mut receiver, 1, &mut rng);
+    let identity = device_identity(&sender_creds);
+    messenger.handle_node(&message("FIRST", first.kind, &first.bytes, &identity), &mut receiver, 1, &mut rng);
     let mut ok = 0;
     while let Some(event) = messenger.poll_event() {
         if let MessengerEvent::Message { hash, .. } = event {
@@ -188,7 +235,7 @@ fuzz_target!(|data: &[u8]| {
         spliced.truncate(at);
         spliced.extend_from_slice(rest);
     }
-    let mut nodes = vec![message("NEXT", next.kind, &spliced)];
+    let mut nodes = vec![message("NEXT", next.kind, &spliced, &identity)];
     if let Ok(node) = Codec::multi_device().decode(data) {
         nodes.insert(0, node);
     }

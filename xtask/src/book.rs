@@ -24,6 +24,7 @@ mod md_lid;
 mod md_messages;
 mod md_pairing;
 mod md_send;
+mod md_receipts;
 mod md_sim;
 mod media;
 mod proto;
@@ -62,6 +63,7 @@ fn generators() -> Vec<(&'static str, Generator)> {
     all.extend(md_send::GENERATORS);
     all.extend(md_lid::GENERATORS);
     all.extend(md_pairing::GENERATORS);
+    all.extend(md_receipts::GENERATORS);
     all.extend(md_sim::GENERATORS);
     all.extend(signal::GENERATORS);
     all.extend(store::GENERATORS);

@@ -10,16 +10,6 @@
 mod md_peers;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::sync::mpsc;
-use wa_client::md::MdDevice;
-use wa_core::md::MessengerEvent;
-use wa_core::md::stanza::ReceiptKind;
-use wa_sim::{SimConfig, SimHandle, SimServer};
 
 use md_peers::*;
 

@@ -217,16 +217,52 @@ impl Device {
     }
 }
 
+/// The account's signatures over a companion's identity, made as a phone and a companion make
+/// them at pairing (the account key is derived from the number, so each account has one), so
+/// that the device identity riding with each `pkmsg` passes the receiver's check.
+fn vouched_account(
+    number: u64,
+    creds: &Credentials,
+    key_index: u32,
+) -> (Vec<u8>, [u8; 32], [u8; 64], [u8; 64]) {
+    let mut rng = StdRng::seed_from_u64(number ^ 0xADF);
+    let account = KeyPair::generate(&mut StdRng::seed_from_u64(number));
+    let secret = [5u8; 32];
+    let container = wa_core::md::adv::primary_sign(
+        &account,
+        &creds.identity.public_bytes(),
+        &secret,
+        wa_proto::proto::AdvDeviceIdentity {
+            raw_id: Some(1),
+            timestamp: Some(1_700_000_000),
+            key_index: Some(key_index),
+            account_type: None,
+            device_type: None,
+        },
+        &mut rng,
+    );
+    let verified =
+        wa_core::md::adv::verify_and_sign(&container, &secret, &creds.identity, &mut rng).unwrap();
+    (
+        verified.details,
+        verified.account_signature_key,
+        verified.account_signature,
+        verified.device_signature,
+    )
+}
+
 fn device(pn: &str, lid: &str, id: u16, seed: u64) -> Device {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut creds = Credentials::generate(&mut rng);
+    let (details, account_signature_key, account_signature, device_signature) =
+        vouched_account(pn.parse::<u64>().unwrap(), &creds, u32::from(id));
     creds.account = Some(Account {
         jid: Jid::new(pn, Server::Whatsapp).with_device(id),
         lid: Some(Jid::new(lid, Server::Lid).with_device(id)),
-        details: vec![8, u8::try_from(id).unwrap()],
-        account_signature_key: [7; 32],
-        account_signature: [8; 64],
-        device_signature: [9; 64],
+        details,
+        account_signature_key,
+        account_signature,
+        device_signature,
         key_index: u32::from(id),
         business_name: None,
     });

@@ -7,12 +7,7 @@
 mod md_net;
 
 use md_net::*;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use wa_binary::{Content, Node};
-use wa_core::md::store::SentMessageStore as _;
-use wa_core::md::{MessengerConfig, MessengerEvent};
-use wa_signal::{ProtocolAddress, SessionRecord, SessionStore as _};
+use wa_binary::Content;
 
 /// The network with B1's session with A1 lost, B1 offline, and message `text` sent by A1 while
 /// B1 is away; then A1 restarts (nothing of the send left in memory) and B1 comes back.

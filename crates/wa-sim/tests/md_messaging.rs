@@ -264,6 +264,57 @@ fn receipts_and_retry_receipts_are_forwarded() {
 }
 
 #[test]
+fn read_and_played_reach_the_readers_own_devices_and_self_kinds_only_them() {
+    let mut server = server();
+    server.registry_mut().insert(device(B, 2));
+    login(&mut server, 1, A, 1);
+    login(&mut server, 3, B, 1);
+    login(&mut server, 4, B, 2);
+    let b2 = 4;
+    for (kind, to_sender) in [
+        ("read", true),
+        ("played", true),
+        ("read-self", false),
+        ("played-self", false),
+    ] {
+        let receipt = Node::new("receipt")
+            .attr("id", "M9")
+            .attr("to", format!("{A}@s.whatsapp.net"))
+            .attr("type", kind);
+        let outs = server.node(3, &receipt, 600);
+        let to_a = sent_to(&outs, 1);
+        assert_eq!(to_a.len(), usize::from(to_sender), "{kind} to the sender");
+        if let Some(got) = to_a.first() {
+            assert_eq!(got.optional_str("recipient"), None, "{kind}");
+        }
+        let mine = sent_to(&outs, b2);
+        assert_eq!(mine.len(), 1, "{kind} to the reader's other device");
+        assert_eq!(mine[0].optional_str("type"), Some(kind));
+        assert_eq!(
+            mine[0].optional_str("from"),
+            Some(format!("{B}:1@s.whatsapp.net").as_str())
+        );
+        assert_eq!(
+            mine[0].optional_str("recipient"),
+            Some(format!("{A}@s.whatsapp.net").as_str()),
+            "{kind}: the chat that was read"
+        );
+        assert!(
+            sent_to(&outs, 3).is_empty(),
+            "{kind}: not back to the reader"
+        );
+    }
+    // A delivery receipt is the sender's business only.
+    let delivery = Node::new("receipt")
+        .attr("id", "M10")
+        .attr("to", format!("{A}:1@s.whatsapp.net"))
+        .attr("type", "inactive");
+    let outs = server.node(3, &delivery, 601);
+    assert_eq!(sent_to(&outs, 1)[0].optional_str("type"), Some("inactive"));
+    assert!(sent_to(&outs, b2).is_empty());
+}
+
+#[test]
 fn queues_are_bounded() {
     let mut server = server();
     login(&mut server, 1, A, 1);

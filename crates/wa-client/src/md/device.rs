@@ -10,6 +10,7 @@ use rand::rngs::OsRng;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 use wa_binary::Jid;
+use wa_core::md::stanza::StatusKind;
 use wa_core::md::store::{CiphertextHash, DELIVERED_KEEP_SECS, DecryptBufferStore as _};
 use wa_core::md::{
     Content, Credentials, MdEvent, MdSession, Messenger, MessengerConfig, MessengerError,
@@ -387,15 +388,50 @@ impl MdDevice {
     /// # Errors
     /// Messaging unavailable, or the connection failed.
     pub async fn mark_read(&mut self, chat: &str, ids: &[String]) -> Result<(), MdDeviceError> {
+        self.mark_status(StatusKind::Read, chat, ids).await
+    }
+
+    /// Sends a `played` receipt (a voice note or video message was played; it counts as read)
+    /// for messages `ids` of chat `chat`.
+    ///
+    /// # Errors
+    /// As [`MdDevice::mark_read`].
+    pub async fn mark_played(&mut self, chat: &str, ids: &[String]) -> Result<(), MdDeviceError> {
+        self.mark_status(StatusKind::Played, chat, ids).await
+    }
+
+    /// Sends a receipt of `kind` for messages `ids` of chat `chat`: `read`/`played` reach the
+    /// sender and our other devices, `read-self`/`played-self` (read receipts off) only our
+    /// other devices.
+    ///
+    /// # Errors
+    /// As [`MdDevice::mark_read`].
+    pub async fn mark_status(
+        &mut self,
+        kind: StatusKind,
+        chat: &str,
+        ids: &[String],
+    ) -> Result<(), MdDeviceError> {
         let messenger = self.messenger.as_mut().ok_or(MessengerError::NotPaired)?;
         let unix = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        messenger.mark_read(chat, ids, unix);
+        messenger.mark_status(kind, chat, ids, unix);
         let conn = self.conn.as_mut().ok_or(MdDeviceError::LinkLost)?;
         while let Some(node) = messenger.poll_transmit() {
             conn.send_node(&node).await?;
         }
+        Ok(())
+    }
+
+    /// Whether this device counts as in the foreground: when not, its delivery receipts are
+    /// `inactive` (the sender sees the message delivered, not us online).
+    ///
+    /// # Errors
+    /// Messaging unavailable (not paired).
+    pub fn set_active(&mut self, active: bool) -> Result<(), MdDeviceError> {
+        let messenger = self.messenger.as_mut().ok_or(MessengerError::NotPaired)?;
+        messenger.set_active(active);
         Ok(())
     }
 

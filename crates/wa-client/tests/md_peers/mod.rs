@@ -1,21 +1,21 @@
-//! The peers the messaging tests through wa-sim share: wa-sim control calls, pairing our
-//! `MdDevice` by QR, a `Peer` that serves a device and collects its events, and Baileys 7 running
-//! `interop/md-chat.mjs` as a child process.
+//! What the MD chat tests through wa-sim share: pairing one of our devices by QR with a
+//! simulated phone, a [`Peer`] (a device and what it reported), and [`Baileys`] (Baileys 7 running
+//! `interop/md-chat.mjs` as a separate node process, driven line by line).
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+pub use std::path::Path;
+pub use std::sync::Arc;
+pub use std::time::Duration;
 
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::sync::mpsc;
-use wa_client::md::{DeviceEvent, MdConnectConfig, MdDevice, MdDeviceConfig};
-use wa_core::md::stanza::ReceiptKind;
-use wa_core::md::{ClientHandshakeConfig, MessengerEvent};
-use wa_sim::SimHandle;
-use wa_transport::TransportConfig;
+pub use serde_json::Value;
+pub use tokio::io::{AsyncBufReadExt as _, BufReader};
+pub use tokio::sync::mpsc;
+pub use wa_client::md::{DeviceEvent, MdConnectConfig, MdDevice, MdDeviceConfig};
+pub use wa_core::md::stanza::ReceiptKind;
+pub use wa_core::md::{ClientHandshakeConfig, MessengerEvent};
+pub use wa_sim::{SimConfig, SimHandle, SimServer};
+pub use wa_transport::TransportConfig;
 
 pub const PHONE_A: u64 = 15_550_000_101;
 pub const PHONE_B: u64 = 15_550_000_202;
@@ -201,7 +201,7 @@ pub fn count_text(events: &[MessengerEvent], text: &str) -> usize {
 
 pub fn delivered(events: &[MessengerEvent], id: &str) -> bool {
     events.iter().any(|e| {
-        matches!(e, MessengerEvent::Receipt { ids, kind: ReceiptKind::Delivery, .. } if ids.iter().any(|i| i == id))
+        matches!(e, MessengerEvent::Receipt { ids, kind, .. } if kind.is_delivery() && ids.iter().any(|i| i == id))
     })
 }
 

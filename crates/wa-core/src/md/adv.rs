@@ -13,6 +13,9 @@
 //!    identity with the device signature and without the account key (`pair-device-sign`).
 //!
 //! Every check failing is a distinct [`AdvError`]; nothing is produced on failure.
+//!
+//! Later, every `pkmsg` a companion sends carries that identity (`device-identity`), so that its
+//! peers can check the new session belongs to the account: [`verify_peer_identity`].
 
 use wa_crypto::{
     CryptoRng, KeyPair, RngCore, hmac_sha256_verify, xeddsa_sign, xeddsa_sign_rng, xeddsa_verify,
@@ -205,4 +208,129 @@ pub fn primary_sign<R: RngCore + CryptoRng>(
         account_type: hosted_account.then_some(AdvEncryptionType::Hosted as i32),
     }
     .encode_to_vec()
+}
+
+/// Why the `device-identity` of an incoming `pkmsg` from a companion device was refused: the
+/// account does not vouch for the key that opened the session, so the message is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerIdentityError {
+    /// A companion's `pkmsg` came without a `device-identity`: nothing ties its key to the
+    /// account it claims to be.
+    #[error("pkmsg from a companion device without a device-identity")]
+    Missing,
+    /// A protobuf layer did not decode, or a required field is missing or of the wrong length.
+    #[error("malformed device identity ({0})")]
+    Malformed(&'static str),
+    /// The identity names an account key that is not the one we know for the sender's account
+    /// (the identity key of its primary device).
+    #[error("device identity signed by another account key")]
+    AccountKeyMismatch,
+    /// The account signature does not verify over the details and the key of the session's
+    /// device: forged, or issued for another device.
+    #[error("account signature does not verify for the sending device's key")]
+    AccountSignature,
+    /// The device signature does not verify under the session's identity key.
+    #[error("device signature does not verify")]
+    DeviceSignature,
+    /// The key index is 0 (the primary's own) for a companion device, or differs from the one
+    /// the device list announced for this device.
+    #[error("key index {got} does not fit device (expected {expected:?})")]
+    KeyIndex {
+        /// The index in the identity's details.
+        got: u32,
+        /// The index the device list gave, when known.
+        expected: Option<u32>,
+    },
+}
+
+/// A companion's identity, checked: the account it belongs to and its key index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerIdentity {
+    /// The account's signing key (the identity key of the account's primary device).
+    pub account_key: [u8; 32],
+    /// The device's index in the account's key index list.
+    pub key_index: u32,
+}
+
+/// What [`verify_peer_identity`] checks against, besides the stanza.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerIdentityCheck<'a> {
+    /// The identity key the `pkmsg` opens its session with.
+    pub device_key: &'a [u8; 32],
+    /// The identity key we already hold for the sender's primary device (device 0), if any: the
+    /// account key in the stanza must be this one.
+    pub known_account_key: Option<&'a [u8; 32]>,
+    /// The key index the device list gave for the sending device, if known.
+    pub expected_key_index: Option<u32>,
+}
+
+/// Checks the `device-identity` (`ADVSignedDeviceIdentity`) that rides with a companion's
+/// `pkmsg`, as WhatsApp clients do before trusting the new session:
+/// 1. the account key is the stanza's `account_signature_key`, which must equal the known
+///    account key when we have one (without either, there is nothing to check against);
+/// 2. the account signature verifies under it over `[6,0] (or [6,5] hosted) ‖ details ‖ the
+///    pkmsg's identity key`: the account linked *this* key (an identity lifted from another of
+///    its devices fails here);
+/// 3. the device signature verifies under the pkmsg's identity key over
+///    `[6,1] ‖ details ‖ identity key ‖ account key`;
+/// 4. the key index is not 0 (the primary's) and equals the device list's, when known.
+///
+/// # Errors
+/// [`PeerIdentityError`], one variant per failed check.
+pub fn verify_peer_identity(
+    encoded: &[u8],
+    check: PeerIdentityCheck<'_>,
+) -> Result<PeerIdentity, PeerIdentityError> {
+    let signed = AdvSignedDeviceIdentity::decode(encoded)
+        .map_err(|_| PeerIdentityError::Malformed("ADVSignedDeviceIdentity"))?;
+    let details = signed
+        .details
+        .as_deref()
+        .ok_or(PeerIdentityError::Malformed("details"))?;
+    let inner = AdvDeviceIdentity::decode(details)
+        .map_err(|_| PeerIdentityError::Malformed("ADVDeviceIdentity"))?;
+    let account_signature: [u8; 64] = signed
+        .account_signature
+        .as_deref()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(PeerIdentityError::Malformed("account signature"))?;
+    let device_signature: [u8; 64] = signed
+        .device_signature
+        .as_deref()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(PeerIdentityError::Malformed("device signature"))?;
+    let stated: Option<[u8; 32]> = match signed.account_signature_key.as_deref() {
+        None | Some([]) => None,
+        Some(key) => Some(
+            key.try_into()
+                .map_err(|_| PeerIdentityError::Malformed("account signature key"))?,
+        ),
+    };
+    let account_key = match (stated, check.known_account_key) {
+        (Some(stated), Some(known)) if stated != *known => {
+            return Err(PeerIdentityError::AccountKeyMismatch);
+        }
+        (Some(key), _) => key,
+        (None, Some(known)) => *known,
+        (None, None) => return Err(PeerIdentityError::Malformed("no account key")),
+    };
+    let hosted_device = inner.device_type == Some(AdvEncryptionType::Hosted as i32);
+    let message = account_signature_message(details, check.device_key, hosted_device);
+    xeddsa_verify(&account_key, &message, &account_signature)
+        .map_err(|_| PeerIdentityError::AccountSignature)?;
+    let device_message = device_signature_message(details, check.device_key, &account_key);
+    xeddsa_verify(check.device_key, &device_message, &device_signature)
+        .map_err(|_| PeerIdentityError::DeviceSignature)?;
+    let key_index = inner.key_index.unwrap_or(0);
+    if key_index == 0 || check.expected_key_index.is_some_and(|e| e != key_index) {
+        return Err(PeerIdentityError::KeyIndex {
+            got: key_index,
+            expected: check.expected_key_index,
+        });
+    }
+    Ok(PeerIdentity {
+        account_key,
+        key_index,
+    })
 }

@@ -1,9 +1,10 @@
 //! One-to-one messaging, sans-IO: the [`Messenger`] turns "send this message to that user" into
 //! a device-list query, bundle fetches for devices without a session, one encrypted copy per
 //! device (our own other devices get the `DeviceSentMessage` form) and the `message` stanza; and
-//! an incoming `message` into decryption, events, the ack and the delivery receipt. It answers
-//! retry receipts (a fresh session from the keys the receipt carries, then the message again,
-//! bounded) and sends them when it cannot decrypt.
+//! an incoming `message` into the device-identity check of a companion's `pkmsg`, decryption,
+//! events, the ack and the delivery receipt; read, played and their `-self` receipts on
+//! request. It answers retry receipts (a fresh session from the keys the receipt carries, then
+//! the message again, bounded) and sends them when it cannot decrypt.
 //!
 //! Nodes go in through [`Messenger::handle_node`]; nodes to send come out of
 //! [`Messenger::poll_transmit`] and events out of [`Messenger::poll_event`]. The Signal state
@@ -20,6 +21,7 @@ use wa_proto::proto::{AdvSignedDeviceIdentity, DeviceSentMessage, Message};
 use wa_signal::{MessageKind, PreKeySignalMessage, ProtocolAddress, PublicKey, SessionStores};
 use zeroize::Zeroizing;
 
+use super::adv::PeerIdentityError;
 use super::credentials::Credentials;
 use super::lid::{self, Addressing, LidError};
 use super::stanza::{self, EncPart, IncomingMessage, Receipt, ReceiptKind, RetryKeys, ServerAck};
@@ -208,12 +210,26 @@ pub enum MessengerEvent {
     Receipt {
         /// The message ids.
         ids: Vec<String>,
-        /// The chat it came from.
+        /// The chat (a user JID): the peer that sent it, or for a receipt from one of our own
+        /// devices, the peer whose chat it is about (its `recipient`).
         from: String,
         /// The device that sent it.
         sender: String,
+        /// Whether one of our own devices sent it (then `from` is the chat from its
+        /// `recipient`).
+        from_me: bool,
         /// Delivery, read, ...
         kind: ReceiptKind,
+    },
+    /// The `device-identity` of a companion's `pkmsg` did not check out: the message was not
+    /// decrypted (no session started) and is acked without a receipt.
+    DeviceIdentityRefused {
+        /// The message id.
+        id: String,
+        /// The sending device.
+        sender: String,
+        /// Which check failed.
+        error: PeerIdentityError,
     },
     /// A peer device's identity key changed (a reinstall, or someone else): the new one is
     /// trusted and its old sessions are replaced.
@@ -326,6 +342,8 @@ struct Own {
     /// Our LID's user part, when the server gave us one.
     lid_part: Option<String>,
     device_identity: Vec<u8>,
+    /// Our account's key (the primary's identity key), which signs our companions' identities.
+    account_key: Option<[u8; 32]>,
     retry_keys: RetryKeys,
 }
 
@@ -355,6 +373,8 @@ pub struct Messenger {
     device_lists: HashMap<String, Vec<u16>>,
     /// Each sent message until its server ack (bounded like `sent`).
     awaiting_ack: HashMap<String, AwaitingAck>,
+    /// In the foreground: plain delivery receipts, else `inactive` ones.
+    active: bool,
 }
 
 impl core::fmt::Debug for Messenger {
@@ -446,6 +466,7 @@ impl Messenger {
                 device_identity: device_identity.clone(),
             },
             device_identity,
+            account_key: Some(account.account_signature_key),
         };
         Ok(Messenger {
             config,
@@ -462,6 +483,7 @@ impl Messenger {
             recorded_since_prune: 0,
             device_lists: HashMap::new(),
             awaiting_ack: HashMap::new(),
+            active: true,
         })
     }
 
@@ -510,14 +532,6 @@ impl Messenger {
             encs: Vec::new(),
         };
         self.deliver(&incoming, hash, padded, redelivered);
-    }
-
-    /// Tells the sender of messages `ids` in chat `chat` (a user JID) that we read them.
-    pub fn mark_read(&mut self, chat: &str, ids: &[String], now_secs: u64) {
-        let ids = &ids[..ids.len().min(stanza::MAX_RECEIPT_IDS)];
-        if let Some(receipt) = stanza::read_receipt(ids, chat, now_secs) {
-            self.out.push_back(receipt);
-        }
     }
 
     /// Sends still waiting for device lists or bundles.

@@ -1,7 +1,8 @@
 //! The stanzas of one-to-one messaging, as nodes: the outgoing `message` with one `enc` per
 //! device, the incoming `message` (one `enc` for this device), the server's `ack`, receipts
-//! (delivery, read, retry) and the acks a client owes for what it received. Builders and
-//! parsers only; [`super::messenger`] decides when.
+//! (delivery, inactive, sender, read, read-self, played, played-self, retry) and the acks a
+//! client owes for what it received. Builders and parsers only; [`super::messenger`] decides
+//! when.
 //!
 //! Every parser takes untrusted nodes: a missing or malformed part is a [`StanzaError`], never a
 //! panic.
@@ -226,14 +227,54 @@ pub fn delivery_receipt(id: &str, to: &str, participant: Option<&str>) -> Node {
         .attr_opt("participant", participant)
 }
 
-/// A read receipt to `to` (the chat) for messages `ids` (the first in `id`, the others in
-/// `<list><item id/></list>`); `None` for no ids.
+/// The delivery receipt of a device that is not in the foreground: `type="inactive"` (the
+/// sender sees the message delivered, but not that we are online).
+pub fn inactive_receipt(id: &str, to: &str, participant: Option<&str>) -> Node {
+    delivery_receipt(id, to, participant).attr("type", "inactive")
+}
+
+/// A read receipt to `to` (the chat) for messages `ids`; `None` for no ids. See
+/// [`status_receipt`].
 pub fn read_receipt(ids: &[String], to: &str, now_secs: u64) -> Option<Node> {
+    status_receipt(StatusKind::Read, ids, to, now_secs)
+}
+
+/// What the receiver of a message tells its sender (and its own other devices) after the
+/// delivery receipt: the message was read or played. The `-self` forms go to our own devices
+/// only; a client whose read receipts are off in its privacy settings sends them instead, so the
+/// sender learns nothing while our other devices still clear the chat's unread mark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusKind {
+    /// `read`: seen by the user.
+    Read,
+    /// `read-self`: read, told to our own devices only.
+    ReadSelf,
+    /// `played`: a voice note or video message was played (it is read too).
+    Played,
+    /// `played-self`: played, told to our own devices only.
+    PlayedSelf,
+}
+
+impl StatusKind {
+    /// The receipt's `type` attribute.
+    pub fn as_attr(self) -> &'static str {
+        match self {
+            StatusKind::Read => "read",
+            StatusKind::ReadSelf => "read-self",
+            StatusKind::Played => "played",
+            StatusKind::PlayedSelf => "played-self",
+        }
+    }
+}
+
+/// A `read`/`played` receipt (or its `-self` form) to `to` (the chat) for messages `ids` (the
+/// first in `id`, the others in `<list><item id/></list>`), at `now_secs`; `None` for no ids.
+pub fn status_receipt(kind: StatusKind, ids: &[String], to: &str, now_secs: u64) -> Option<Node> {
     let (first, rest) = ids.split_first()?;
     let receipt = Node::new("receipt")
         .attr("id", first)
         .attr("to", to)
-        .attr("type", "read")
+        .attr("type", kind.as_attr())
         .attr("t", now_secs);
     Some(if rest.is_empty() {
         receipt
@@ -303,13 +344,24 @@ pub fn retry_receipt(id: &str, to: &str, count: u32, now_secs: u64, keys: &Retry
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReceiptKind {
-    /// Delivered to a device (no `type`, or `inactive`: delivered to a device that is not in
-    /// the foreground, which is what Baileys sends unless it is marked online).
+    /// Delivered to a device that is in the foreground (no `type`).
     Delivery,
+    /// Delivered to a device that is not in the foreground (`inactive`): what Baileys sends
+    /// unless it is marked online, and what a phone sends while the app is closed. Still a
+    /// delivery ([`ReceiptKind::is_delivery`]); kept apart because WhatsApp shows no "online"
+    /// for it.
+    Inactive,
     /// One of our own other devices got a message we sent (`sender`).
     Sender,
-    /// Read (`read`) or read on one of our own devices (`read-self`).
+    /// Read (`read`).
     Read,
+    /// Read on one of our own devices whose read receipts are off (`read-self`): only our own
+    /// devices get it, `from` names our device and the chat is the receipt's `recipient`.
+    ReadSelf,
+    /// A voice note or video message was played (`played`; it is read as well).
+    Played,
+    /// Played on one of our own devices whose read receipts are off (`played-self`).
+    PlayedSelf,
     /// The receiver could not decrypt and asks again (`retry`).
     Retry {
         /// Attempt number from `<retry count>`.
@@ -321,6 +373,25 @@ pub enum ReceiptKind {
     Other(String),
 }
 
+impl ReceiptKind {
+    /// The message reached a device: a plain or an `inactive` delivery receipt.
+    pub fn is_delivery(&self) -> bool {
+        matches!(self, ReceiptKind::Delivery | ReceiptKind::Inactive)
+    }
+
+    /// The message was read (or played, which implies it), by the peer or on one of our own
+    /// devices.
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            ReceiptKind::Read
+                | ReceiptKind::ReadSelf
+                | ReceiptKind::Played
+                | ReceiptKind::PlayedSelf
+        )
+    }
+}
+
 /// An incoming `receipt`, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -330,6 +401,9 @@ pub struct Receipt {
     pub from: String,
     /// The device that sent it (`participant`, else `from`).
     pub sender: String,
+    /// The chat, when one of our own devices sent the receipt (`recipient`: the peer whose
+    /// message it read).
+    pub recipient: Option<String>,
     /// What it says.
     pub kind: ReceiptKind,
 }
@@ -364,9 +438,13 @@ impl Receipt {
             }
         }
         let kind = match node.optional_str("type") {
-            None | Some("" | "inactive") => ReceiptKind::Delivery,
+            None | Some("") => ReceiptKind::Delivery,
+            Some("inactive") => ReceiptKind::Inactive,
             Some("sender") => ReceiptKind::Sender,
-            Some("read" | "read-self") => ReceiptKind::Read,
+            Some("read") => ReceiptKind::Read,
+            Some("read-self") => ReceiptKind::ReadSelf,
+            Some("played") => ReceiptKind::Played,
+            Some("played-self") => ReceiptKind::PlayedSelf,
             Some("retry") => {
                 let count = node
                     .child("retry")
@@ -389,6 +467,7 @@ impl Receipt {
             ids,
             from: from.to_owned(),
             sender: node.optional_str("participant").unwrap_or(from).to_owned(),
+            recipient: node.optional_str("recipient").map(str::to_owned),
             kind,
         })
     }

@@ -1,28 +1,30 @@
-//! The test network shared by the messenger tests: an in-memory store (Signal state, a decrypt
-//! buffer, the sent messages), devices, and a small router (device lists, bundles, per-device
-//! delivery, acks, receipts; optionally the server's refusal of a stale device list).
+//! The test network shared by the messenger tests: devices of two accounts, each a
+//! [`Messenger`] over an in-memory store (Signal state, a decrypt buffer, the sent messages), and
+//! a small router (device lists, bundles, per-device delivery, acks, receipts; optionally the
+//! server's refusal of a stale device list) standing in for the server.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::collections::{BTreeMap, HashMap};
+pub use std::collections::{BTreeMap, HashMap};
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use sha2::{Digest as _, Sha256};
-use wa_binary::{Jid, Node};
-use wa_core::md::store::{
+pub use rand::SeedableRng;
+pub use rand::rngs::StdRng;
+pub use sha2::{Digest as _, Sha256};
+pub use wa_binary::{Jid, Node};
+pub use wa_core::md::stanza::{self, ReceiptKind};
+pub use wa_core::md::store::{
     AddressingMode, CiphertextHash, LidStore, MdStoreError, SentMessage, SentMessageStore,
 };
-use wa_core::md::usync;
-use wa_core::md::{
+pub use wa_core::md::usync;
+pub use wa_core::md::{
     Account, Credentials, Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore,
 };
-use wa_crypto::{CryptoRng, KeyPair, RngCore};
-use wa_signal::{
+pub use wa_crypto::{CryptoRng, KeyPair, RngCore};
+pub use wa_signal::{
     IdentityStore, InMemoryStore, MessageKind, PreKey, PreKeyBundle, PreKeyStore, ProtocolAddress,
     PublicKey, SessionRecord, SessionStore, SignedPreKey, SignedPreKeyStore, StoreError,
 };
-use zeroize::Zeroizing;
+pub use zeroize::Zeroizing;
 
 /// Signal state in memory plus a decrypt buffer: the hash of every ciphertext decrypted.
 pub struct Mem {
@@ -172,16 +174,52 @@ pub struct Device {
     pub events: Vec<MessengerEvent>,
 }
 
+/// The account's signatures over a companion's identity, made as a phone and a companion make
+/// them at pairing (the account key is derived from the number, so each account has one), so
+/// that the device identity riding with each `pkmsg` passes the receiver's check.
+pub fn vouched_account(
+    number: u64,
+    creds: &Credentials,
+    key_index: u32,
+) -> (Vec<u8>, [u8; 32], [u8; 64], [u8; 64]) {
+    let mut rng = StdRng::seed_from_u64(number ^ 0xADF);
+    let account = KeyPair::generate(&mut StdRng::seed_from_u64(number));
+    let secret = [5u8; 32];
+    let container = wa_core::md::adv::primary_sign(
+        &account,
+        &creds.identity.public_bytes(),
+        &secret,
+        wa_proto::proto::AdvDeviceIdentity {
+            raw_id: Some(1),
+            timestamp: Some(1_700_000_000),
+            key_index: Some(key_index),
+            account_type: None,
+            device_type: None,
+        },
+        &mut rng,
+    );
+    let verified =
+        wa_core::md::adv::verify_and_sign(&container, &secret, &creds.identity, &mut rng).unwrap();
+    (
+        verified.details,
+        verified.account_signature_key,
+        verified.account_signature,
+        verified.device_signature,
+    )
+}
+
 pub fn device(number: u64, id: u16, seed: u64) -> Device {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut creds = Credentials::generate(&mut rng);
+    let (details, account_signature_key, account_signature, device_signature) =
+        vouched_account(number, &creds, u32::from(id));
     creds.account = Some(Account {
         jid: Jid::new(number.to_string(), wa_binary::Server::Whatsapp).with_device(id),
         lid: None,
-        details: vec![8, u8::try_from(id).unwrap()],
-        account_signature_key: [7; 32],
-        account_signature: [8; 64],
-        device_signature: [9; 64],
+        details,
+        account_signature_key,
+        account_signature,
+        device_signature,
         key_index: u32::from(id),
         business_name: None,
     });
@@ -395,8 +433,29 @@ impl Net {
                     forwarded = forwarded.attr("type", kind);
                 }
                 let forwarded = forwarded.children(node.child_nodes().iter().cloned());
-                if self.devices.contains_key(&to) {
-                    self.give(&to, forwarded);
+                let kind = node.optional_str("type").unwrap_or_default();
+                // As WhatsApp's server: `-self` kinds reach only the reader's other devices,
+                // `read`/`played` the sender's devices and the reader's other devices.
+                let own_only = matches!(kind, "read-self" | "played-self");
+                let to_own = own_only || matches!(kind, "read" | "played");
+                let targets: Vec<String> = if own_only {
+                    Vec::new()
+                } else if self.devices.contains_key(&to) {
+                    vec![to.clone()]
+                } else {
+                    self.devices_of_user(&to)
+                };
+                for target in targets {
+                    self.give(&target, forwarded.clone());
+                }
+                if to_own {
+                    let mine = forwarded.attr("recipient", &to);
+                    let reader = from.split(':').next().unwrap_or_default().to_owned();
+                    for target in self.devices_of_user(&format!("{reader}@s.whatsapp.net")) {
+                        if target != from {
+                            self.give(&target, mine.clone());
+                        }
+                    }
                 }
             }
             _ => {}
@@ -423,6 +482,16 @@ impl Net {
                 .users_devices(to)
                 .into_iter()
                 .any(|d| !listed.contains(&format!("{number}:{d}@s.whatsapp.net").as_str()))
+    }
+
+    /// The device JIDs of a user JID (`number@s.whatsapp.net`).
+    pub fn devices_of_user(&self, user: &str) -> Vec<String> {
+        let number = user.split(['@', ':']).next().unwrap_or_default();
+        self.devices
+            .keys()
+            .filter(|j| j.starts_with(&format!("{number}:")))
+            .cloned()
+            .collect()
     }
 
     pub fn texts(&self, jid: &str) -> Vec<(String, String, bool, String)> {

@@ -378,8 +378,15 @@ impl MdServer {
             forwarded = forwarded.attr("recipient", recipient);
         }
         let forwarded = forwarded.children(node.child_nodes().iter().cloned());
+        let kind = node.attrs.get("type").unwrap_or_default();
+        // `read-self`/`played-self` (the reader's read receipts are off) reach only the reader's
+        // own devices; `read`/`played` reach the sender and the reader's own devices too.
+        let own_only = matches!(kind, "read-self" | "played-self");
+        let to_own = own_only || matches!(kind, "read" | "played");
         // A receipt to a device JID goes to that device; to a user, to all its devices.
-        let targets: Vec<(u64, u32)> = if to.contains(':') {
+        let targets: Vec<(u64, u32)> = if own_only {
+            Vec::new()
+        } else if to.contains(':') {
             vec![(number, device)]
         } else {
             self.kept
@@ -392,6 +399,24 @@ impl MdServer {
         for target in targets {
             if target != who {
                 self.deliver(target, forwarded.clone(), out);
+            }
+        }
+        if to_own && number != who.0 {
+            // Our other devices learn which chat was read from `recipient` (the peer).
+            let mine = forwarded.clone().attr(
+                "recipient",
+                self.addressed((number, 0), to.ends_with("@lid")),
+            );
+            let own: Vec<(u64, u32)> = self
+                .kept
+                .registry
+                .devices_of(who.0)
+                .iter()
+                .map(|d| (d.number, d.device))
+                .filter(|d| *d != who)
+                .collect();
+            for target in own {
+                self.deliver(target, mine.clone(), out);
             }
         }
     }

@@ -1,8 +1,13 @@
 //! The receive side of the [`Messenger`]: an incoming `message` is decrypted per `enc` child
-//! through the store, handed over as events and acknowledged; retry receipts are sent when a
-//! message cannot be decrypted and answered when a peer could not decrypt ours.
+//! through the store (a companion's `pkmsg` only once its `device-identity` checks out),
+//! handed over as events and acknowledged with a delivery (or `inactive`) receipt; receipts we
+//! get are typed and reported, and `read`/`played` (and their `-self` forms) go out on request;
+//! retry receipts are sent when a message cannot be decrypted and answered when a peer could
+//! not decrypt ours.
 
 use super::*;
+use crate::md::adv::{self, PeerIdentityError};
+use crate::md::stanza::StatusKind;
 
 impl Messenger {
     pub(super) fn handle_message<S: ReceiveStore, R: RngCore + CryptoRng>(
@@ -66,7 +71,19 @@ impl Messenger {
         self.check_known_device(&incoming.sender);
         let mut received = false;
         let mut failure = None;
+        let mut refused = false;
         for enc in &incoming.encs {
+            if let Err(error) = self.check_device_identity(store, node, &sender, enc) {
+                // Not decrypted: the account does not vouch for the key opening this session.
+                self.events
+                    .push_back(MessengerEvent::DeviceIdentityRefused {
+                        id: incoming.id.clone(),
+                        sender: incoming.sender.clone(),
+                        error,
+                    });
+                refused = true;
+                continue;
+            }
             match self.receive_one(store, &address, &incoming, enc, rng) {
                 Ok(Some(outcome)) => {
                     received = true;
@@ -78,7 +95,7 @@ impl Messenger {
                 Err(reason) => failure = Some(reason),
             }
         }
-        if let (false, Some(reason)) = (received, failure) {
+        if let (false, false, Some(reason)) = (received, refused, failure) {
             let retry_sent = self.send_retry(&incoming, now_secs);
             self.events.push_back(MessengerEvent::DecryptFailed {
                 id: incoming.id.clone(),
@@ -88,19 +105,62 @@ impl Messenger {
             });
         }
         if received {
-            let receipt = stanza::delivery_receipt(
-                &incoming.id,
-                &incoming.from,
-                node.optional_str("participant"),
-            );
+            let participant = node.optional_str("participant");
             let receipt = if self.is_own(&incoming.sender) {
-                receipt.attr("type", "sender")
+                stanza::delivery_receipt(&incoming.id, &incoming.from, participant)
+                    .attr("type", "sender")
+            } else if self.active {
+                stanza::delivery_receipt(&incoming.id, &incoming.from, participant)
             } else {
-                receipt
+                stanza::inactive_receipt(&incoming.id, &incoming.from, participant)
             };
             self.out.push_back(receipt);
         }
         self.out.push_back(stanza::ack_for(node));
+    }
+
+    /// The `device-identity` check of a `pkmsg` from a companion device (see
+    /// [`adv::verify_peer_identity`]); `msg`s and the primary's messages (whose identity key is
+    /// the account key itself) have nothing to check.
+    pub(super) fn check_device_identity<S: ReceiveStore>(
+        &self,
+        store: &mut S,
+        node: &Node,
+        sender: &Jid,
+        enc: &stanza::IncomingEnc,
+    ) -> Result<(), PeerIdentityError> {
+        if enc.kind != MessageKind::PreKey || sender.device == 0 {
+            return Ok(());
+        }
+        let Ok(parsed) = PreKeySignalMessage::parse(&enc.ciphertext) else {
+            // Signal refuses it on decryption, with its own error and a retry receipt.
+            return Ok(());
+        };
+        let encoded = node
+            .child("device-identity")
+            .and_then(Node::content_bytes)
+            .ok_or(PeerIdentityError::Missing)?;
+        let known = if self.is_own(&sender.to_string()) {
+            self.own.account_key
+        } else {
+            // The account key is the identity key of the sender's primary device: known when
+            // we have talked to the phone (a store failure means unknown, not trusted).
+            let primary = sender.clone().with_device(0);
+            lid::session_address(store, &primary)
+                .ok()
+                .flatten()
+                .and_then(|a| store.identity(&a).ok().flatten())
+                .map(|k| k.0)
+        };
+        adv::verify_peer_identity(
+            encoded,
+            adv::PeerIdentityCheck {
+                device_key: &parsed.identity_key.0,
+                known_account_key: known.as_ref(),
+                expected_key_index: None,
+            },
+        )
+        .map(|_| ())
     }
 
     /// One `enc`: `Ok(Some)` decrypted or duplicate, `Ok(None)` the store failed, `Err` Signal
@@ -261,11 +321,42 @@ impl Messenger {
                 self.answer_retry(node, &receipt, id, store, rng);
             }
         }
+        // A receipt one of our own devices sent names the peer's chat in `recipient`.
+        let from_me = self.is_own(&receipt.sender);
+        let chat = match (from_me, receipt.recipient) {
+            (true, Some(recipient)) => recipient,
+            _ => receipt.from,
+        };
+        let from = bare_user(&chat).unwrap_or(chat);
         self.events.push_back(MessengerEvent::Receipt {
             ids: receipt.ids,
-            from: receipt.from,
+            from,
             sender: receipt.sender,
+            from_me,
             kind: receipt.kind,
         });
+    }
+
+    /// Tells the sender of messages `ids` in chat `chat` (a user JID) that we read or played
+    /// them (`read`, `played`), or tells only our own other devices (`read-self`,
+    /// `played-self`, for an account whose read receipts are off). At most
+    /// [`stanza::MAX_RECEIPT_IDS`] ids go out in one receipt; the rest in further ones.
+    pub fn mark_status(&mut self, kind: StatusKind, chat: &str, ids: &[String], now_secs: u64) {
+        for chunk in ids.chunks(stanza::MAX_RECEIPT_IDS) {
+            if let Some(receipt) = stanza::status_receipt(kind, chunk, chat, now_secs) {
+                self.out.push_back(receipt);
+            }
+        }
+    }
+
+    /// [`Messenger::mark_status`] with `read`.
+    pub fn mark_read(&mut self, chat: &str, ids: &[String], now_secs: u64) {
+        self.mark_status(StatusKind::Read, chat, ids, now_secs);
+    }
+
+    /// Whether this device is in the foreground: its delivery receipts are plain when it is
+    /// (the default), `inactive` when it is not (the sender then does not see it online).
+    pub fn set_active(&mut self, active: bool) {
+        self.active = active;
     }
 }
