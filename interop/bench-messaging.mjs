@@ -14,7 +14,7 @@
 //
 // Usage: node bench-messaging.mjs <ws url> <root hex> <control url> <phone> <to> <seconds>
 import readline from 'node:readline';
-import makeWASocket, { WA_CERT_DETAILS, initAuthCreds } from 'baileys';
+import { closeStatus, controlPost, memoryAuth, simSocket, trustSimRoot } from './md-peer.mjs';
 
 const [url, rootHex, control, phone, to, secondsArg] = process.argv.slice(2);
 if (!url || !rootHex || !control || !phone || !to || !secondsArg) {
@@ -22,45 +22,11 @@ if (!url || !rootHex || !control || !phone || !to || !secondsArg) {
   process.exit(64);
 }
 const seconds = Number(secondsArg);
-WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootHex, 'hex');
-const silent = {
-  level: 'silent',
-  child() {
-    return silent;
-  },
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+trustSimRoot(rootHex);
 const emit = (line) => console.log(JSON.stringify(line));
 
-/// An in-memory signal key store (what useMultiFileAuthState keeps in files): our client in the
-/// same benchmark keeps its state in memory too.
-const memoryKeys = () => {
-  const data = {};
-  return {
-    async get(type, ids) {
-      const out = {};
-      for (const id of ids) {
-        const value = data[`${type}-${id}`];
-        if (value !== undefined) out[id] = value;
-      }
-      return out;
-    },
-    async set(update) {
-      for (const [type, values] of Object.entries(update)) {
-        for (const [id, value] of Object.entries(values)) {
-          if (value) data[`${type}-${id}`] = value;
-          else delete data[`${type}-${id}`];
-        }
-      }
-    },
-  };
-};
-
-const auth = { creds: initAuthCreds(), keys: memoryKeys() };
+// In memory, as our client in the same benchmark keeps its state.
+const auth = memoryAuth();
 const cpuSeconds = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
@@ -81,16 +47,11 @@ const open = (sockets) =>
     let sock;
     const start = () => {
       sockets.count += 1;
-      sock = makeWASocket({
-        waWebSocketUrl: url,
-        auth,
-        logger: silent,
+      sock = simSocket(url, auth, {
         browser: ['wa-bench', 'Chrome', '1.0'],
-        markOnlineOnConnect: false,
         fireInitQueries: false,
         syncFullHistory: false,
       });
-      sock.ev.on('creds.update', (update) => Object.assign(auth.creds, update));
       sock.ws.on('CB:ack,class:message', (node) => {
         const at = started.get(node.attrs.id);
         if (at !== undefined) {
@@ -111,16 +72,12 @@ const open = (sockets) =>
       });
       sock.ev.on('connection.update', async (update) => {
         if (update.qr) {
-          const response = await fetch(`${control}/md/scan`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ qr: update.qr, phone }),
-          });
-          if (response.status !== 200) reject(new Error(`scan: ${response.status}`));
+          const answer = await controlPost(control, '/md/scan', { qr: update.qr, phone });
+          if (answer.status !== 200) reject(new Error(`scan: ${answer.status}`));
         }
         if (update.connection === 'open') resolve(sock);
         if (update.connection === 'close' && !sockets.closing) {
-          const status = update.lastDisconnect?.error?.output?.statusCode;
+          const status = closeStatus(update);
           if (status === 515 && sockets.count < 3) start();
           else reject(new Error(`closed: ${status}`));
         }

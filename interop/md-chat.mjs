@@ -25,37 +25,19 @@
 //                                                      read-self, ...) for a received message
 //   {"quit": true}                                     close the socket and exit 0
 import readline from 'node:readline';
-import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, useMultiFileAuthState } from 'baileys';
+import { useMultiFileAuthState } from 'baileys';
+import { DisconnectReason, closeStatus, controlPost, simSocket, trustSimRoot } from './md-peer.mjs';
 
 const [url, rootHex, control, authDir, phone] = process.argv.slice(2);
 if (!url || !rootHex || !control || !authDir || !phone) {
   console.error('usage: node md-chat.mjs <ws url> <root hex> <control url> <auth dir> <phone>');
   process.exit(64);
 }
-WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootHex, 'hex');
-
-const silent = {
-  level: 'silent',
-  child() {
-    return silent;
-  },
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+trustSimRoot(rootHex);
 
 const emit = (line) => console.log(JSON.stringify(line));
 
-const post = async (path, body) => {
-  const response = await fetch(`${control}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-};
+const post = (path, body) => controlPost(control, path, body);
 
 const { state, saveCreds } = await useMultiFileAuthState(authDir);
 // What we sent, for Baileys' retry handling (it asks for a message by key to resend it).
@@ -100,17 +82,17 @@ const contentOf = (message) => {
 
 const start = () => {
   sockets += 1;
-  sock = makeWASocket({
-    waWebSocketUrl: url,
-    auth: state,
-    logger: silent,
-    browser: ['wa-interop', 'Chrome', '1.0'],
-    connectTimeoutMs: 10_000,
-    markOnlineOnConnect: false,
-    syncFullHistory: false,
-    getMessage: async (key) => sent.get(key.id),
-  });
-  sock.ev.on('creds.update', saveCreds);
+  sock = simSocket(
+    url,
+    state,
+    {
+      browser: ['wa-interop', 'Chrome', '1.0'],
+      connectTimeoutMs: 10_000,
+      syncFullHistory: false,
+      getMessage: async (key) => sent.get(key.id),
+    },
+    saveCreds,
+  );
   sock.ev.on('connection.update', async (update) => {
     if (update.qr) {
       const answer = await post('/md/scan', { qr: update.qr, phone });
@@ -121,7 +103,7 @@ const start = () => {
       emit({ ready: { id: state.creds.me?.id, lid: state.creds.me?.lid } });
     }
     if (update.connection === 'close' && !quitting) {
-      const status = update.lastDisconnect?.error?.output?.statusCode;
+      const status = closeStatus(update);
       if (status === DisconnectReason.restartRequired && sockets < 3) {
         start();
       } else {

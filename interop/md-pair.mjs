@@ -11,26 +11,15 @@
 // new one with the same credentials, which logs in. Prints one JSON line, then exits:
 //   {"open": true, "me": {...}, "sockets": N, "qrs": N, "code"?: "..."}      exit 0
 //   {"closed": <status>, "reason": "..."}                                    exit 2
-import makeWASocket, { DisconnectReason, WA_CERT_DETAILS, useMultiFileAuthState } from 'baileys';
+import { useMultiFileAuthState } from 'baileys';
+import { DisconnectReason, closeStatus, controlPost, simSocket, trustSimRoot } from './md-peer.mjs';
 
 const [mode, url, rootHex, control, authDir, phone] = process.argv.slice(2);
 if (!['qr', 'code', 'login', 'logout'].includes(mode) || !url || !rootHex || !control || !authDir) {
   console.error('usage: node md-pair.mjs qr|code|login|logout <ws url> <root hex> <control url> <auth dir> [phone]');
   process.exit(64);
 }
-WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(rootHex, 'hex');
-
-const silent = {
-  level: 'silent',
-  child() {
-    return silent;
-  },
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-};
+trustSimRoot(rootHex);
 
 let finished = false;
 const finish = (line, code) => {
@@ -40,14 +29,7 @@ const finish = (line, code) => {
   setTimeout(() => process.exit(code), 200);
 };
 
-const post = async (path, body) => {
-  const response = await fetch(`${control}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: await response.json() };
-};
+const post = (path, body) => controlPost(control, path, body);
 
 const { state, saveCreds } = await useMultiFileAuthState(authDir);
 let sockets = 0;
@@ -57,16 +39,12 @@ let loggingOut = false;
 
 const start = () => {
   sockets += 1;
-  const sock = makeWASocket({
-    waWebSocketUrl: url,
-    auth: state,
-    logger: silent,
-    browser: ['wa-interop', 'Chrome', '1.0'],
-    connectTimeoutMs: 10_000,
-    markOnlineOnConnect: false,
-    syncFullHistory: false,
-  });
-  sock.ev.on('creds.update', saveCreds);
+  const sock = simSocket(
+    url,
+    state,
+    { browser: ['wa-interop', 'Chrome', '1.0'], connectTimeoutMs: 10_000, syncFullHistory: false },
+    saveCreds,
+  );
   sock.ev.on('connection.update', async (update) => {
     if (update.qr) {
       qrs += 1;
@@ -95,7 +73,7 @@ const start = () => {
       finish({ open: true, me, sockets, qrs, code, loggedOut: loggingOut }, 0);
     }
     if (update.connection === 'close' && !loggingOut) {
-      const status = update.lastDisconnect?.error?.output?.statusCode;
+      const status = closeStatus(update);
       if (status === DisconnectReason.restartRequired && sockets < 3) {
         start();
       } else {

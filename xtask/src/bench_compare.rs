@@ -5,7 +5,7 @@
 //! in [`signal`], `pairing` in [`pairing`], `messaging` in [`messaging`].
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::project_root;
 
@@ -71,7 +71,7 @@ fn keep_best(best: &mut Vec<Row>, fresh: Vec<Row>) {
 fn capture(dir: &Path, program: &str, args: &[&str]) -> Result<String, String> {
     let shown = format!("{program} {}", args.join(" "));
     eprintln!("\n==> {shown}");
-    let output = Command::new(program)
+    let output = crate::command(program)
         .args(args)
         .current_dir(dir)
         .stderr(Stdio::inherit())

@@ -89,12 +89,42 @@ pub fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A `Command` for `program` without the variables `cargo run` set for xtask itself
+/// (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, `CARGO_CRATE_NAME`, ...). Build scripts that declare
+/// `rerun-if-env-changed` on them (ring does, on `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`) saw
+/// them change between a build from the shell and one from here, and each switch rebuilt ring
+/// and everything above it: minutes on the shared machine, where the messaging bench's own
+/// release build ran into the caller's timeout that way.
+pub fn command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else {
+            continue;
+        };
+        let ours = key.starts_with("CARGO_PKG_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            );
+        if ours {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
 /// Runs a command in `dir`, echoing it and its duration; an error names the command.
 pub fn run(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<(), String> {
     let shown = format!("{program} {}", args.join(" "));
     eprintln!("\n==> {shown}");
     let started = Instant::now();
-    let status = Command::new(program)
+    let status = command(program)
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(dir)

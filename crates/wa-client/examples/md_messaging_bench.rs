@@ -127,6 +127,30 @@ fn percentile(sorted: &[f64], p: usize) -> f64 {
     sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
+/// Where the receive phase's time went, in seconds from the reconnect: `restore` returned
+/// (logged in, prekeys settled), the first, middle and last text handed over, how many came
+/// before `restore` returned, and the longest gap between two texts (and after which one).
+fn stages(arrivals: &[f64], restored_s: f64) -> Value {
+    let at = |i: usize| arrivals.get(i).copied().unwrap_or(f64::NAN);
+    let (gap, after) = arrivals
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (w[1] - w[0], i))
+        .fold(
+            (0.0, 0),
+            |best, next| if next.0 > best.0 { next } else { best },
+        );
+    serde_json::json!({
+        "restored_s": restored_s,
+        "before_restored": arrivals.iter().filter(|&&t| t <= restored_s).count(),
+        "first_s": at(0),
+        "middle_s": at(arrivals.len() / 2),
+        "last_s": at(arrivals.len().saturating_sub(1)),
+        "max_gap_ms": gap * 1000.0,
+        "max_gap_after": after,
+    })
+}
+
 /// The measured client (ours): `client <ws url> <root hex> <root serial> <control url> <phone>
 /// <to> <seconds>`; speaks the same lines as `interop/bench-messaging.mjs`.
 async fn client(args: &[String]) -> Result<(), String> {
@@ -186,11 +210,12 @@ async fn client(args: &[String]) -> Result<(), String> {
         .ok_or("expected {\"reconnect\": N}")?;
     let cpu1 = cpu_seconds();
     let start = Instant::now();
-    device.restore(&tx).await.map_err(|e| e.to_string())?;
-    let mut received = 0u64;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        while let Ok(event) = messages.try_recv() {
+    // A task of its own counts the texts as they come out of the device, so each one is
+    // timed when it is handed over, not when the loop below next looks.
+    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+    let counter = tokio::spawn(async move {
+        let mut arrivals = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+        while let Some(event) = messages.recv().await {
             if let MessengerEvent::Message {
                 from_me: false,
                 message,
@@ -198,21 +223,38 @@ async fn client(args: &[String]) -> Result<(), String> {
             } = event
             {
                 if message.conversation.is_some() {
-                    received += 1;
+                    arrivals.push(start.elapsed().as_secs_f64());
+                    if arrivals.len() as u64 == want {
+                        let _ = done_tx.send(true);
+                    }
                 }
             }
         }
-        if received >= want || Instant::now() > deadline {
-            break;
-        }
+        arrivals
+    });
+    device.restore(&tx).await.map_err(|e| e.to_string())?;
+    let restored_s = start.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !*done_rx.borrow() && Instant::now() < deadline {
         device
-            .serve_for(Duration::from_millis(20), &tx)
+            .serve_until(Duration::from_secs(1), done_rx.changed(), &tx)
             .await
             .map_err(|e| e.to_string())?;
     }
-    let recv_s = start.elapsed().as_secs_f64();
+    let served_s = start.elapsed().as_secs_f64();
     let recv_cpu = cpu_seconds() - cpu1;
     latencies.sort_by(f64::total_cmp);
+    device.close().await;
+    // Closing drops the device's sender, so the counter's channel ends.
+    drop(device);
+    let arrivals = counter.await.map_err(|e| e.to_string())?;
+    let received = arrivals.len();
+    // Timed to the last text handed over, as Baileys' side is (to its last `messages.upsert`).
+    let recv_s = match arrivals.last() {
+        Some(&last) if received as u64 >= want => last,
+        _ => served_s,
+    };
+    let stages = stages(&arrivals, restored_s);
     println!(
         "{}",
         serde_json::json!({ "result": {
@@ -226,9 +268,9 @@ async fn client(args: &[String]) -> Result<(), String> {
             "recv_s": recv_s,
             "recv_cpu_s": recv_cpu,
             "peak_rss_kb": peak_rss_kb(),
+            "stages": stages,
         }})
     );
-    device.close().await;
     Ok(())
 }
 

@@ -298,3 +298,57 @@ async fn two_clients_exchange_messages_and_receipts_both_ways() {
     ));
     handle.shutdown().await;
 }
+
+/// A call wakes the connection task at once: with slices of 30 s, sends, a read receipt and
+/// the shutdown each still finish in well under a slice (before the wake-up hook they waited
+/// for the slice under way to end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_are_answered_without_waiting_for_the_serve_slice() {
+    const SLICE: Duration = Duration::from_secs(30);
+    const PROMPT: Duration = Duration::from_secs(5);
+    let handle = SimServer::start(SimConfig::default()).await.unwrap();
+    let mut a = builder(&handle)
+        .memory_store()
+        .command_latency(SLICE)
+        .build()
+        .unwrap();
+    let mut b = builder(&handle).memory_store().build().unwrap();
+    qr_login(&handle, &mut a, PHONE_A).await;
+    qr_login(&handle, &mut b, PHONE_B).await;
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        let id = tokio::time::timeout(PROMPT, a.send_text(&user(PHONE_B), &format!("quick {i}")))
+            .await
+            .unwrap_or_else(|_| panic!("send {i} waited for the slice"))
+            .expect("sent");
+        assert!(started.elapsed() < PROMPT);
+        ids.push(id);
+    }
+    // B received all three, in order.
+    for (i, id) in ids.iter().enumerate() {
+        let (got, _) = until(&b, "A's quick texts", |e| text_of(e).is_some()).await;
+        let want = format!("quick {i}");
+        assert_eq!(
+            text_of(&got),
+            Some((id.as_str(), user(PHONE_A).as_str(), want.as_str()))
+        );
+    }
+    // B's answer reaches A while A's task serves a slice; A marks it read at once.
+    let answer = b.send_text(&user(PHONE_A), "got them").await.expect("sent");
+    until(&a, "B's answer", |e| text_of(e).is_some()).await;
+    tokio::time::timeout(
+        PROMPT,
+        a.mark_read(&user(PHONE_B), std::slice::from_ref(&answer)),
+    )
+    .await
+    .expect("the read receipt waited for the slice")
+    .expect("read receipt sent");
+    until(&b, "read by A", |e| receipt(e, &answer, &ReceiptKind::Read)).await;
+    tokio::time::timeout(PROMPT, a.shutdown())
+        .await
+        .expect("the shutdown waited for the slice");
+    b.shutdown().await;
+    handle.shutdown().await;
+}

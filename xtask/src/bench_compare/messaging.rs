@@ -47,6 +47,30 @@ fn figures(value: &serde_json::Value) -> Option<Figures> {
     })
 }
 
+/// Where our client's receive time went in one round (the example's `stages`): seconds from
+/// the reconnect to the first, middle and last text and to the settled login, and the longest
+/// gap between two texts. A wait shows up as a long gap or a late first text.
+struct Stages {
+    first_s: f64,
+    middle_s: f64,
+    last_s: f64,
+    restored_s: f64,
+    max_gap_ms: f64,
+}
+
+impl Stages {
+    fn of(value: &serde_json::Value) -> Option<Stages> {
+        let get = |key: &str| value[key].as_f64();
+        Some(Stages {
+            first_s: get("first_s")?,
+            middle_s: get("middle_s")?,
+            last_s: get("last_s")?,
+            restored_s: get("restored_s")?,
+            max_gap_ms: get("max_gap_ms")?,
+        })
+    }
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
         return f64::NAN;
@@ -67,6 +91,7 @@ pub fn run(seconds: &str) -> Result<(), String> {
     let rounds = ROUNDS.to_string();
     let output = capture(&root, example, &[seconds, interop, &rounds])?;
     let mut runs: BTreeMap<String, Vec<Figures>> = BTreeMap::new();
+    let mut stages: Vec<Stages> = Vec::new();
     for line in output.lines() {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -75,6 +100,7 @@ pub fn run(seconds: &str) -> Result<(), String> {
             continue;
         };
         eprintln!("{line}");
+        stages.extend(Stages::of(&value["stages"]));
         runs.entry(peer.to_owned()).or_default().push(f);
     }
     let med = |peer: &str, pick: fn(&Figures) -> f64| {
@@ -121,6 +147,18 @@ pub fn run(seconds: &str) -> Result<(), String> {
         ratio(|f| f.recv_cpu_per_1000),
         ratio(|f| f.ack_p50_ms),
     );
+    if !stages.is_empty() {
+        let med = |pick: fn(&Stages) -> f64| median(stages.iter().map(pick).collect());
+        println!(
+            "Ours, receiving (medians, from the reconnect): first text {:.3} s, half {:.3} s, \
+             last {:.3} s, login settled {:.3} s; longest gap between two texts {:.1} ms.",
+            med(|s| s.first_s),
+            med(|s| s.middle_s),
+            med(|s| s.last_s),
+            med(|s| s.restored_s),
+            med(|s| s.max_gap_ms),
+        );
+    }
     println!(
         "Ours: `send_text` returns at the server ack, so sends go one after another; Baileys' \
          `sendMessage` returns once written and its acks are timed from the raw stanza."

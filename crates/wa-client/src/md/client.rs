@@ -201,8 +201,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How often the connection task looks at calls while idle (default 20 ms): the device is
-    /// served in slices this long because cutting a slice short could drop a frame half sent.
+    /// The longest slice the connection task serves the device before it looks round (default
+    /// 20 ms). Calls do not wait for a slice to end: they wake the task at once (the device
+    /// stops only where no frame is half handled).
     pub fn command_latency(mut self, tick: Duration) -> ClientBuilder {
         self.tick = tick.max(Duration::from_millis(1));
         self

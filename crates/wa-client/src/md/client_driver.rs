@@ -1,6 +1,7 @@
-//! The task behind [`super::Client`]: owns the [`MdDevice`], runs its login, serves it in short
-//! slices, answers the handle's calls between slices, forwards device and messaging events into
-//! the one event stream, and logs in again after a lost link with the backoff policy.
+//! The task behind [`super::Client`]: owns the [`MdDevice`], runs its login, serves it until a
+//! call arrives (the device's wake-up hook) and answers it at once, forwards device and
+//! messaging events into the one event stream, and logs in again after a lost link with the
+//! backoff policy.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -223,46 +224,46 @@ impl Driver {
         }
     }
 
-    /// Serves the logged-in connection in slices, answering calls between them. Returns the
-    /// error that ended the connection, or `None` when asked to stop.
+    /// Serves the logged-in connection, answering each call as soon as it comes: the device
+    /// is served until a call arrives (its wake-up hook) or a slice of `tick` passed. Returns
+    /// the error that ended the connection, or `None` when asked to stop.
     async fn serve(
         &mut self,
         pipes: &mut Pipes,
         device_tx: &UnboundedSender<DeviceEvent>,
     ) -> Option<MdDeviceError> {
         loop {
-            loop {
-                let command = match self.commands.try_recv() {
-                    Ok(command) => command,
-                    Err(mpsc::error::TryRecvError::Empty) => break,
-                    // The handle is gone: nobody is left to serve.
-                    Err(mpsc::error::TryRecvError::Disconnected) => return None,
-                };
-                match command {
-                    Command::SendText { to, text, reply } => {
-                        let sent = pipes.pass(self.device.send_text(&to, &text, device_tx));
-                        if let Err(error) = answer(reply, sent.await) {
-                            return Some(error);
-                        }
+            let woke = pipes
+                .pass(
+                    self.device
+                        .serve_until(self.tick, self.commands.recv(), device_tx),
+                )
+                .await;
+            let command = match woke {
+                Err(error) => return Some(error),
+                Ok(None) => continue,
+                // The handle is gone: nobody is left to serve.
+                Ok(Some(None)) => return None,
+                Ok(Some(Some(command))) => command,
+            };
+            match command {
+                Command::SendText { to, text, reply } => {
+                    let sent = pipes.pass(self.device.send_text(&to, &text, device_tx));
+                    if let Err(error) = answer(reply, sent.await) {
+                        return Some(error);
                     }
-                    Command::MarkRead { chat, ids, reply } => {
-                        let marked = self.device.mark_read(&chat, &ids).await;
-                        if let Err(error) = answer(reply, marked) {
-                            return Some(error);
-                        }
-                    }
-                    Command::Logout { reply } => {
-                        let done = pipes.pass(self.device.logout(device_tx)).await;
-                        return self.logged_out(reply, done);
-                    }
-                    Command::Shutdown => return None,
                 }
-            }
-            if let Err(error) = pipes
-                .pass(self.device.serve_for(self.tick, device_tx))
-                .await
-            {
-                return Some(error);
+                Command::MarkRead { chat, ids, reply } => {
+                    let marked = self.device.mark_read(&chat, &ids).await;
+                    if let Err(error) = answer(reply, marked) {
+                        return Some(error);
+                    }
+                }
+                Command::Logout { reply } => {
+                    let done = pipes.pass(self.device.logout(device_tx)).await;
+                    return self.logged_out(reply, done);
+                }
+                Command::Shutdown => return None,
             }
         }
     }

@@ -601,8 +601,28 @@ impl MdDevice {
         duration: Duration,
         events: &UnboundedSender<DeviceEvent>,
     ) -> Result<(), MdDeviceError> {
-        self.idle_until = Some(Instant::now() + duration);
-        let result = self.pump(Goal::Idle, events).await;
+        self.serve_until(duration, std::future::pending::<()>(), events)
+            .await
+            .map(|_| ())
+    }
+
+    /// Serves the connection until `wake` completes or `at_most` passed, whichever comes
+    /// first, and returns `wake`'s output if it completed. The wake-up is checked only while
+    /// the device waits for the network, with everything received so far handled, handed on
+    /// and acknowledged, so returning early never leaves a stanza half done; a caller that
+    /// has other work (a command channel, a shutdown signal) thus gets the device back at once
+    /// instead of after a fixed slice.
+    ///
+    /// # Errors
+    /// The connection ended meanwhile.
+    pub async fn serve_until<T>(
+        &mut self,
+        at_most: Duration,
+        wake: impl std::future::Future<Output = T>,
+        events: &UnboundedSender<DeviceEvent>,
+    ) -> Result<Option<T>, MdDeviceError> {
+        self.idle_until = Some(Instant::now() + at_most);
+        let result = self.pump_until(Goal::Idle, events, wake).await;
         self.idle_until = None;
         result
     }
@@ -695,6 +715,21 @@ impl MdDevice {
         goal: Goal,
         events: &UnboundedSender<DeviceEvent>,
     ) -> Result<(), MdDeviceError> {
+        self.pump_until(goal, events, std::future::pending::<()>())
+            .await
+            .map(|_| ())
+    }
+
+    /// [`MdDevice::pump`] that also returns (with its output) once `wake` completes; `wake` is
+    /// polled only at the one await where nothing is half done (waiting for the next node,
+    /// which is cancel-safe).
+    async fn pump_until<T>(
+        &mut self,
+        goal: Goal,
+        events: &UnboundedSender<DeviceEvent>,
+        wake: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, MdDeviceError> {
+        tokio::pin!(wake);
         let deadline = if goal == Goal::Serve {
             // Serving has no deadline; keepalive detects a dead link.
             Instant::now() + Duration::from_secs(365 * 24 * 3600)
@@ -804,20 +839,25 @@ impl MdDevice {
                 continue;
             }
             if reached {
-                return Ok(());
+                return Ok(None);
             }
             if goal == Goal::PairCodeSent && self.pair_code_answered() {
-                return Ok(());
+                return Ok(None);
             }
             if Instant::now() >= deadline {
                 return match goal {
-                    Goal::Idle => Ok(()),
+                    Goal::Idle => Ok(None),
                     _ => Err(MdDeviceError::Timeout),
                 };
             }
-            match tokio::time::timeout_at(deadline, self.step()).await {
+            let stepped = tokio::select! {
+                biased;
+                out = &mut wake => return Ok(Some(out)),
+                stepped = tokio::time::timeout_at(deadline, self.step()) => stepped,
+            };
+            match stepped {
                 Ok(result) => result?,
-                Err(_) if goal == Goal::Idle => return Ok(()),
+                Err(_) if goal == Goal::Idle => return Ok(None),
                 Err(_) => return Err(MdDeviceError::Timeout),
             }
         }
