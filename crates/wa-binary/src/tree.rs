@@ -16,7 +16,10 @@ use crate::node::{Content, Node};
 use crate::text::Str;
 
 mod owned;
+mod shared;
 pub(crate) use owned::decode_owned;
+pub use shared::OwnedTree;
+pub(crate) use shared::decode_shared;
 
 /// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
 /// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
@@ -105,7 +108,7 @@ const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 /// The reusable storage of a [`Tree`]: flat vectors of nodes and attributes. Keep one per
 /// connection and pass it to every [`Codec::decode_tree`](crate::Codec::decode_tree) call;
 /// after the first few frames decoding allocates nothing.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
