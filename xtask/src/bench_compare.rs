@@ -189,7 +189,7 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
         // a decode followed by a walk against theirs.
         let peer_direction = match row.direction.as_str() {
             "decode" => "decode-owned",
-            "decode-tree-walk" | "decode-tree-strings" => "decode-walk",
+            "decode-tree-walk" | "decode-tree-strings" | "decode-text-strings" => "decode-walk",
             other => other.split('-').next().unwrap_or_default(),
         };
         let peer_rates: Vec<Option<f64>> = peer_names

@@ -4,7 +4,9 @@
 //! `decode_tree` into a reused arena; `decode-tree-walk`: the same, then a walk over every node
 //! and attribute reading lengths, no string unpacked; `decode-tree-strings`: the same walk, but
 //! every tag, key, value and text is turned into a `&str` and read (packed ones unpacked and
-//! JIDs built into a reused `String`, the rest borrowed); `encode`) (`cargo xtask bench-compare codec` runs it next to the
+//! JIDs built into a reused `String`, the rest borrowed); `decode-text-strings`: the same walk
+//! over an arena made by `TreeArena::with_text`, which wrote every string while decoding;
+//! `encode`) (`cargo xtask bench-compare codec` runs it next to the
 //! JavaScript peers).
 //!
 //! Usage: `cargo run --release -p wa-binary --example measure -- [CORPUS_DIR] [SECONDS_PER_CASE]
@@ -17,7 +19,20 @@ use bytes::Bytes;
 use wa_binary::{Codec, TreeArena, TreeNode};
 
 /// Runs `f` repeatedly for about `budget` and returns MB/s for `len` bytes per call.
+/// With `MEASURE_CALLS=N` in the environment, `f` runs exactly `N` times instead (a fixed amount
+/// of work, for a profiler or for `perf stat -e task-clock`, whose CPU time a loaded machine
+/// disturbs less than wall-clock figures).
 fn throughput(len: usize, budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
+    if let Some(calls) = std::env::var("MEASURE_CALLS")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        let start = Instant::now();
+        for _ in 0..calls {
+            std::hint::black_box(f());
+        }
+        return (len as f64 * calls as f64) / start.elapsed().as_secs_f64() / 1e6;
+    }
     // Warm up, then time batches until the budget is spent.
     let warm = Instant::now();
     while warm.elapsed() < budget / 5 {
@@ -98,6 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let node = codec.decode(&bytes)?;
         let mut out = Vec::with_capacity(bytes.len());
         let mut arena = TreeArena::new();
+        let mut text_arena = TreeArena::with_text();
         let mut scratch = String::new();
         let wanted = |name: &str| only_direction.as_deref().is_none_or(|d| d == name);
         let results = [
@@ -156,6 +172,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     throughput(bytes.len(), budget, || {
                         codec
                             .decode_tree(&bytes, &mut arena)
+                            .map_or(0, |t| string_walk(t.root(), &mut scratch))
+                    })
+                }),
+            ),
+            (
+                // The same string walk over a tree whose arena wrote every string into its
+                // text buffer while decoding (`TreeArena::with_text`).
+                "decode-text-strings",
+                wanted("decode-text-strings").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec
+                            .decode_tree(&bytes, &mut text_arena)
                             .map_or(0, |t| string_walk(t.root(), &mut scratch))
                     })
                 }),

@@ -17,6 +17,7 @@ use crate::text::Str;
 
 mod owned;
 mod shared;
+mod text;
 pub(crate) use owned::decode_owned;
 pub use shared::OwnedTree;
 pub(crate) use shared::decode_shared;
@@ -44,12 +45,15 @@ const HEX: u8 = 4;
 const JID: u8 = 5;
 /// A JID_PAIR JID.
 const JID_PAIR: u8 = 8;
+/// A string (of any form but a token) already in the arena's text buffer, at `pos..pos + len`
+/// of it (see [`TreeArena::with_text`]).
+const TEXT: u8 = 9;
 /// Content: none.
-const NONE: u8 = 9;
+const NONE: u8 = 10;
 /// Content: a list of nodes.
-const NODES: u8 = 10;
+const NODES: u8 = 11;
 /// Content: bytes at `pos..pos + len`.
-const BYTES: u8 = 11;
+const BYTES: u8 = 12;
 
 /// Positions are kept below 2^56 so that the kind fits above them.
 const POS_BITS: u32 = 56;
@@ -112,6 +116,11 @@ const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
+    /// Every string but tokens, unpacked or built, when `with_text` (else empty).
+    text: Vec<u8>,
+    with_text: bool,
+    /// Where JIDs are built for `text`, kept to reuse its allocation.
+    jid: String,
     /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
     dict: Dictionary,
 }
@@ -121,6 +130,20 @@ impl TreeArena {
     pub fn new() -> TreeArena {
         TreeArena::default()
     }
+
+    /// An empty arena that also writes every string of its trees but tokens into a text
+    /// buffer it keeps, while decoding: packed strings unpacked, JIDs built, raw strings
+    /// copied. Decoding takes longer, reading strings no longer takes anything:
+    /// [`StrRef::as_str`] always gives the `&str`, borrowed from the arena. For consumers
+    /// that read most strings of a frame (a walk over every attribute of a history sync);
+    /// routing on a few attributes is faster with [`TreeArena::new`]. Decodes accept and
+    /// refuse exactly the same inputs either way.
+    pub fn with_text() -> TreeArena {
+        TreeArena {
+            with_text: true,
+            ..TreeArena::default()
+        }
+    }
 }
 
 /// A decoded node tree borrowing its input and a [`TreeArena`]. Start at [`Tree::root`].
@@ -128,6 +151,8 @@ impl TreeArena {
 pub struct Tree<'a> {
     bytes: &'a [u8],
     arena: &'a TreeArena,
+    /// The arena's text buffer (validated once, as a whole).
+    text: &'a str,
 }
 
 impl<'a> Tree<'a> {
@@ -149,6 +174,7 @@ impl<'a> Tree<'a> {
         StrRef {
             raw,
             bytes: self.bytes,
+            text: self.text,
             dict: self.arena.dict,
         }
     }
@@ -287,6 +313,8 @@ impl<'a> Iterator for Children<'a> {
 pub struct StrRef<'a> {
     raw: RawStr,
     bytes: &'a [u8],
+    /// The arena's text buffer, where [`TEXT`] strings are.
+    text: &'a str,
     dict: Dictionary,
 }
 
@@ -305,9 +333,19 @@ impl<'a> StrRef<'a> {
     pub fn as_str(&self) -> Option<&'a str> {
         match self.raw.kind() {
             TOKEN => Some(self.dict.token_str(self.raw.pos())),
+            TEXT => Some(self.text_str()),
             RAW => std::str::from_utf8(self.raw_bytes()).ok(),
             _ => None,
         }
+    }
+
+    /// A [`TEXT`] string.
+    #[inline]
+    fn text_str(&self) -> &'a str {
+        let pos = self.raw.pos();
+        self.text
+            .get(pos..pos.wrapping_add(self.raw.len))
+            .unwrap_or_default()
     }
 
     /// Whether this is a dictionary token.
@@ -480,7 +518,7 @@ impl<'a> StrRef<'a> {
     pub fn write_to(&self, out: &mut String) {
         match self.raw.kind() {
             NIBBLE | HEX => self.unpack_into(out),
-            TOKEN | RAW => out.push_str(self.as_str().unwrap_or_default()),
+            TOKEN | RAW | TEXT => out.push_str(self.as_str().unwrap_or_default()),
             _ => self.write_jid(out),
         }
     }
@@ -503,6 +541,7 @@ impl PartialEq<str> for StrRef<'_> {
             TOKEN => self.dict.token_str(self.raw.pos()) == other,
             // Validated UTF-8: equal bytes are equal strings.
             RAW => self.raw_bytes() == other.as_bytes(),
+            TEXT => self.text_str() == other,
             NIBBLE | HEX => {
                 let mut buf = [0u8; PACKED_BUF];
                 self.unpack(&mut buf) == other
@@ -599,6 +638,7 @@ pub(crate) fn decode_tree<'a>(
 ) -> Result<Tree<'a>, DecodeError> {
     arena.nodes.clear();
     arena.attrs.clear();
+    arena.text.clear();
     arena.dict = decoder.dict;
     if input.len() as u64 > MAX_TREE_INPUT {
         // Attribute indices must fit in 32 bits (and positions in 56).
@@ -616,12 +656,18 @@ pub(crate) fn decode_tree<'a>(
         classes: decoder.dict.classes(),
         dict: decoder.dict,
         max_depth: decoder.max_depth,
+        with_text: arena.with_text,
         arena: &mut *arena,
         error: None,
+        text: Vec::new(),
+        jid: String::new(),
     };
     match walker.tree() {
         Ok(()) if walker.pos == input.len() => Ok(Tree {
             bytes: input,
+            // Pieces that are each UTF-8 (validated raw strings, ASCII digits and tokens) make
+            // UTF-8: this check cannot fail, and it runs once per tree, not once per string.
+            text: std::str::from_utf8(&arena.text).unwrap_or_default(),
             arena,
         }),
         Ok(()) => Err(DecodeError {
@@ -661,6 +707,12 @@ struct Walker<'a, 't> {
     max_depth: usize,
     arena: &'t mut TreeArena,
     error: Option<DecodeError>,
+    /// The arena's text buffer while decoding, when it keeps one
+    /// ([`TreeArena::with_text`]).
+    text: Vec<u8>,
+    with_text: bool,
+    /// Where JIDs are built before they are copied into `text`.
+    jid: String,
 }
 
 /// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
@@ -774,10 +826,47 @@ impl Walker<'_, '_> {
             nodes: std::mem::take(&mut self.arena.nodes),
             attrs: std::mem::take(&mut self.arena.attrs),
         };
+        self.text = std::mem::take(&mut self.arena.text);
+        self.jid = std::mem::take(&mut self.arena.jid);
         let result = self.nodes(&mut out);
         self.arena.nodes = out.nodes;
         self.arena.attrs = out.attrs;
+        self.arena.text = std::mem::take(&mut self.text);
+        self.arena.jid = std::mem::take(&mut self.jid);
         result
+    }
+
+    /// A validated raw string at `start..start + len` of the input: left there, or copied into
+    /// the text buffer when the arena keeps one.
+    #[inline(always)]
+    fn raw_string(&mut self, start: usize, len: usize) -> RawStr {
+        if !self.with_text {
+            return RawStr::new(RAW, start, len);
+        }
+        let pos = self.text.len();
+        let raw = self.bytes.get(start..start + len).unwrap_or_default();
+        self.text.extend_from_slice(raw);
+        RawStr::new(TEXT, pos, len)
+    }
+
+    /// A validated JID: left in the input, or built into the text buffer when the arena keeps
+    /// one.
+    #[inline(always)]
+    fn jid_text(&mut self, jid: RawStr) -> RawStr {
+        if !self.with_text || jid.kind() == TEXT {
+            return jid;
+        }
+        self.jid.clear();
+        let s = StrRef {
+            raw: jid,
+            bytes: self.bytes,
+            text: "",
+            dict: self.dict,
+        };
+        s.write_jid(&mut self.jid);
+        let pos = self.text.len();
+        self.text.extend_from_slice(self.jid.as_bytes());
+        RawStr::new(TEXT, pos, self.jid.len())
     }
 
     /// The unfinished lists: the innermost one's node and how many children are still to come
@@ -934,14 +1023,15 @@ impl Walker<'_, '_> {
             if !is_utf8(self.bytes, data, *at) {
                 return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
             }
-            return Ok(RawStr::new(RAW, data, usize::from(len)));
+            return Ok(self.raw_string(data, usize::from(len)));
         }
         if class == class::NIBBLE || class == class::HEX {
             *at = start + 1;
             return self.packed(at, tag);
         }
         let s = if class == class::JID {
-            self.jid_string(start, tag)?
+            let jid = self.jid_string(start, tag)?;
+            self.jid_text(jid)
         } else {
             self.string_slow(start, tag, class, what)?
         };
@@ -970,6 +1060,9 @@ impl Walker<'_, '_> {
             return None;
         }
         let bytes = self.bytes;
+        if self.with_text {
+            return self.common_jid_text(at, tag);
+        }
         if tag == tags::AD_JID {
             let &[domain, device, tags::NIBBLE_8] = bytes.get(at..)?.first_chunk::<3>()? else {
                 return None;
@@ -994,6 +1087,54 @@ impl Walker<'_, '_> {
         None
     }
 
+    /// [`Self::common_jid`] for an arena that keeps text: the JID is checked and written into
+    /// the text buffer in one pass (nothing written when it returns `None`).
+    #[inline(always)]
+    fn common_jid_text(&mut self, at: usize, tag: u8) -> Option<RawStr> {
+        let bytes = self.bytes;
+        let pos = self.text.len();
+        // The user: a NIBBLE_8 string whose tag is at `user_at`.
+        let push_user = |text: &mut Vec<u8>, user_at: usize| -> Option<usize> {
+            let head = *bytes.get(user_at + 1)?;
+            let start = user_at + 2;
+            let end = start + usize::from(head & 0x7f);
+            let chars = packed_chars(end - start, head);
+            if end > bytes.len() || !packed_len_ok(chars) {
+                return None;
+            }
+            text::push_packed(text, bytes, (start, end), false, head >= 0x80, chars).then_some(end)
+        };
+        if tag == tags::AD_JID {
+            let &[domain, device, tags::NIBBLE_8] = bytes.get(at..)?.first_chunk::<3>()? else {
+                return None;
+            };
+            let end = push_user(&mut self.text, at + 2)?;
+            if device != 0 {
+                self.text.push(b':');
+                text::push_decimal(&mut self.text, u16::from(device));
+            }
+            self.text.push(b'@');
+            let server = Server::from_domain_type(domain);
+            self.text.extend_from_slice(server.as_str().as_bytes());
+            self.pos = end;
+            return Some(RawStr::new(TEXT, pos, self.text.len() - pos));
+        }
+        if tag == tags::JID_PAIR && bytes.get(at) == Some(&tags::NIBBLE_8) {
+            let end = push_user(&mut self.text, at)?;
+            let server = bytes.get(end).copied().unwrap_or(0);
+            // A non-empty token.
+            if self.classes[usize::from(server)].wrapping_sub(1) < class::TOKEN_END - 1 {
+                self.text.push(b'@');
+                let server = self.dict.single_str(server);
+                self.text.extend_from_slice(server.as_bytes());
+                self.pos = end + 1;
+                return Some(RawStr::new(TEXT, pos, self.text.len() - pos));
+            }
+            self.text.truncate(pos);
+        }
+        None
+    }
+
     /// Every form but a single-byte token and a JID (see [`Self::jid_string`]), whose `tag` is
     /// at `tag_at`; leaves [`Self::pos`] after it.
     #[inline(never)]
@@ -1012,7 +1153,7 @@ impl Walker<'_, '_> {
                 if !is_utf8(self.bytes, start, at) {
                     return self.fail(start, DecodeErrorKind::InvalidUtf8 { expected: what });
                 }
-                RawStr::new(RAW, start, at - start)
+                self.raw_string(start, at - start)
             }
             class::NIBBLE | class::HEX => self.packed(&mut at, tag)?,
             class::DOUBLE => {
@@ -1060,14 +1201,22 @@ impl Walker<'_, '_> {
         if !packed_len_ok(len) {
             return self.fail(head_at, DecodeErrorKind::PackedLength { chars: len });
         }
-        // Only NIBBLE_8 has invalid digits.
-        if !hex && has_bad_nibble(self.bytes, start, *at, odd) {
-            let bytes = self.bytes.get(start..*at).unwrap_or_default();
-            if let Some((n, value)) = first_bad_nibble(bytes, odd) {
-                return self.fail(start + n, DecodeErrorKind::BadNibble { value });
+        let kind = if hex { HEX } else { NIBBLE };
+        if self.with_text {
+            // Unpacked and checked in one pass.
+            let pos = self.text.len();
+            if text::push_packed(&mut self.text, self.bytes, (start, *at), hex, odd, len) {
+                return Ok(RawStr::new(TEXT, pos, len));
             }
+        } else if hex || !has_bad_nibble(self.bytes, start, *at, odd) {
+            // Only NIBBLE_8 has invalid digits.
+            return Ok(RawStr::new(kind, start, len));
         }
-        Ok(RawStr::new(if hex { HEX } else { NIBBLE }, start, len))
+        let bytes = self.bytes.get(start..*at).unwrap_or_default();
+        if let Some((n, value)) = first_bad_nibble(bytes, odd) {
+            return self.fail(start + n, DecodeErrorKind::BadNibble { value });
+        }
+        Ok(RawStr::new(kind, start, len))
     }
 
     /// Whether `tag` starts a JID in this dictionary.

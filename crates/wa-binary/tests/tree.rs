@@ -27,6 +27,15 @@ fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
             assert_eq!(t.bytes().as_ref(), bytes);
             via_root
         });
+    // An arena that writes every string while decoding: same nodes, same errors, and every
+    // string a `&str` already.
+    let text = codec.decode_tree(bytes, &mut TreeArena::with_text()).map(|t| {
+        let root = t.root();
+        check_accessors(root);
+        check_all_text(root);
+        root.to_node()
+    });
+    assert_eq!(text, reference, "with_text, bytes {}", hex::encode(bytes));
     assert_eq!(tree, reference, "bytes {}", hex::encode(bytes));
     assert_eq!(owned, reference, "bytes {}", hex::encode(bytes));
     assert_eq!(shared, reference, "bytes {}", hex::encode(bytes));
@@ -69,6 +78,20 @@ fn owned_tree_is_independent_of_its_input_and_of_later_decodes() {
     // Errors are the decoder's, offsets included.
     let err = codec.decode_owned_tree(vec![248u8, 1]).unwrap_err();
     assert_eq!(Err(err), codec.decode(&[248, 1]));
+}
+
+/// In a tree from [`TreeArena::with_text`], every string is a `&str` without work, equal to
+/// what the other accessors give.
+fn check_all_text(node: TreeNode<'_>) {
+    let strings = std::iter::once(node.tag())
+        .chain(node.attrs().flat_map(|(k, v)| [k, v]))
+        .chain(node.text());
+    for s in strings {
+        let text = s.as_str().expect("with_text: every string is text");
+        assert_eq!(text, s.to_cow());
+        assert_eq!(text.len(), s.len());
+    }
+    node.children().for_each(check_all_text);
 }
 
 /// The non-allocating accessors agree with the owned strings.

@@ -10,7 +10,9 @@
 
 use std::cell::Cell;
 
-use super::{BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TOKEN, Tree, TreeArena, decode_tree};
+use super::{
+    BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TEXT, TOKEN, Tree, TreeArena, decode_tree,
+};
 use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS};
 use crate::error::DecodeError;
 use crate::node::{Content, Node};
@@ -107,7 +109,7 @@ fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
     let s = tree.str(raw);
     match raw.kind() {
         TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
-        RAW => Str::copy_of(s.as_str().unwrap_or_default()),
+        RAW | TEXT => Str::copy_of(s.as_str().unwrap_or_default()),
         // Most packed strings (ids, timestamps, phone numbers) fit inline: unpacked straight
         // into the `Str`'s bytes, with room for an odd length's padding character.
         NIBBLE | HEX if raw.len <= Str::INLINE => {

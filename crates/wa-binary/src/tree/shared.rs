@@ -45,6 +45,8 @@ impl OwnedTree {
     pub fn tree(&self) -> Tree<'_> {
         Tree {
             bytes: &self.bytes,
+            // Empty: the arena's records are copied from an arena that keeps no text.
+            text: "",
             arena: &self.arena,
         }
     }
@@ -79,6 +81,7 @@ pub(crate) fn decode_shared(decoder: &Decoder, bytes: Bytes) -> Result<OwnedTree
             nodes: arena.nodes.clone(),
             attrs: arena.attrs.clone(),
             dict: arena.dict,
+            ..TreeArena::default()
         })
     })?;
     Ok(OwnedTree { bytes, arena })
