@@ -116,7 +116,7 @@ const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
-    /// Every string but tokens, unpacked or built, when `with_text` (else empty).
+    /// Every string but tokens, unpacked, built or copied, when `with_text` (else empty).
     text: Vec<u8>,
     with_text: bool,
     /// Where JIDs are built for `text`, kept to reuse its allocation.
@@ -844,8 +844,17 @@ impl Walker<'_, '_> {
             return RawStr::new(RAW, start, len);
         }
         let pos = self.text.len();
-        let raw = self.bytes.get(start..start + len).unwrap_or_default();
-        self.text.extend_from_slice(raw);
+        // Short strings (most) as one 16-byte copy from the input, the excess cut: no call.
+        if let (true, Some(window)) = (
+            len <= 16,
+            self.bytes.get(start..).and_then(<[u8]>::first_chunk::<16>),
+        ) {
+            self.text.extend_from_slice(window);
+            self.text.truncate(pos + len);
+        } else {
+            let raw = self.bytes.get(start..start + len).unwrap_or_default();
+            self.text.extend_from_slice(raw);
+        }
         RawStr::new(TEXT, pos, len)
     }
 

@@ -29,12 +29,14 @@ fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
         });
     // An arena that writes every string while decoding: same nodes, same errors, and every
     // string a `&str` already.
-    let text = codec.decode_tree(bytes, &mut TreeArena::with_text()).map(|t| {
-        let root = t.root();
-        check_accessors(root);
-        check_all_text(root);
-        root.to_node()
-    });
+    let text = codec
+        .decode_tree(bytes, &mut TreeArena::with_text())
+        .map(|t| {
+            let root = t.root();
+            check_accessors(root);
+            check_all_text(root);
+            root.to_node()
+        });
     assert_eq!(text, reference, "with_text, bytes {}", hex::encode(bytes));
     assert_eq!(tree, reference, "bytes {}", hex::encode(bytes));
     assert_eq!(owned, reference, "bytes {}", hex::encode(bytes));

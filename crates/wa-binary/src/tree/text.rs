@@ -28,11 +28,12 @@ fn chars(digits: u64, hex: bool) -> u64 {
     // 1 in each byte whose digit is 10 or more.
     let letters = ((digits + 6 * ONES) >> 4) & ONES;
     let ascii = digits + 0x30 * ONES;
+    // Shifts, not multiplications (which SSE2 lacks for 64-bit lanes).
     if hex {
-        ascii + letters * 7
+        ascii + (letters << 3) - letters
     } else {
         // '0' + 10 - '-' = 13, and '.' follows '-'.
-        ascii - letters * 13
+        ascii - ((letters << 3) + (letters << 2) + letters)
     }
 }
 
@@ -92,13 +93,13 @@ pub(super) fn push_packed(
         let keep = left.min(16);
         bad |= (over_eleven(lo) & low_bytes(keep))
             | (over_eleven(hi) & low_bytes(keep.saturating_sub(8)));
-        let mut chunk = [0u8; 16];
-        chunk[..8].copy_from_slice(&chars(lo, hex).to_le_bytes());
-        chunk[8..].copy_from_slice(&chars(hi, hex).to_le_bytes());
-        out.extend_from_slice(chunk.get(..keep).unwrap_or_default());
+        // All sixteen written (two stores, no call), the excess cut below.
+        let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
+        out.extend_from_slice(&chunk.to_le_bytes());
         left -= keep;
         at += n;
     }
+    out.truncate(base + len);
     let padding = if odd && end > start {
         input.get(end - 1).map_or(0, |b| b & 0x0f)
     } else {
