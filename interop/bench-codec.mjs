@@ -1,6 +1,8 @@
 // Measures the JavaScript peers' binary node codecs on wa-binary's benchmark corpus and prints one
 // JSON line per case, direction and peer (MB/s of encoded bytes; `decode-walk` is a decode
-// followed by a visit of every node and attribute). Run from interop/:
+// followed by a visit of every node and attribute; `decode-owned` is a decode into the peer's
+// JavaScript objects, every string made, which for the Baileys codecs is their decode). Run
+// from interop/:
 //   node bench-codec.mjs [CORPUS_DIR] [SECONDS_PER_CASE]
 // Peers: Baileys 7's TypeScript codec (multi-device), whatsapp-rust-bridge's WASM codec when it is
 // installed (multi-device), Baileys 3.5.3's Encoder/Decoder (legacy).
@@ -74,13 +76,29 @@ for (const { dict, name, file } of manifest) {
   const bytes = readFileSync(path.join(corpusDir, file));
   if (dict === 'md') {
     const node = decodeDecompressedBinaryNode(bytes, constants);
-    out(dict, name, 'decode', 'baileys7', throughput(bytes.length, () => decodeDecompressedBinaryNode(bytes, constants)));
+    const baileysDecode = throughput(bytes.length, () => decodeDecompressedBinaryNode(bytes, constants));
+    out(dict, name, 'decode', 'baileys7', baileysDecode);
+    // Baileys's decode already builds the whole node as JavaScript objects, every string made:
+    // its owned form is its decode.
+    out(dict, name, 'decode-owned', 'baileys7', baileysDecode);
     out(dict, name, 'decode-walk', 'baileys7', throughput(bytes.length, () => walk(decodeDecompressedBinaryNode(bytes, constants))));
     out(dict, name, 'encode', 'baileys7', throughput(bytes.length, () => encodeBinaryNode(node)));
     if (bridge) {
       const framed = Buffer.concat([Buffer.from([0]), bytes]);
-      // decodeNode builds the node inside WASM and hands back a handle; we free it each time.
+      // decodeNode copies the frame into WASM memory (and again when it strips the flag byte),
+      // decodes a borrowed tree over that copy (its strings left in the copy where they can
+      // be) and hands back a handle; nothing reaches JavaScript until a getter is called. We
+      // free it each time. Like for like: our OwnedTree over a copy of the bytes.
       out(dict, name, 'decode', 'rust-bridge', throughput(bytes.length, () => bridge.decodeNode(framed).free()));
+      // Its owned form: the same, then toJSON(), which builds the whole node as JavaScript
+      // objects ({tag, attrs, content}, every string made), as Baileys's decode does. Like for
+      // like: our owned Node.
+      out(dict, name, 'decode-owned', 'rust-bridge', throughput(bytes.length, () => {
+        const decoded = bridge.decodeNode(framed);
+        const owned = decoded.toJSON();
+        decoded.free();
+        return owned;
+      }));
       // Its getters build JavaScript objects from the WASM node; this slows down as it runs
       // (its memory grows), so its figure depends on the time per case.
       out(dict, name, 'decode-walk', 'rust-bridge', throughput(bytes.length, () => {
@@ -93,7 +111,9 @@ for (const { dict, name, file } of manifest) {
     }
   } else {
     const node = new LegacyDecoder().read(bytes);
-    out(dict, name, 'decode', 'baileys3', throughput(bytes.length, () => new LegacyDecoder().read(bytes)));
+    const legacyDecode = throughput(bytes.length, () => new LegacyDecoder().read(bytes));
+    out(dict, name, 'decode', 'baileys3', legacyDecode);
+    out(dict, name, 'decode-owned', 'baileys3', legacyDecode);
     out(dict, name, 'decode-walk', 'baileys3', throughput(bytes.length, () => walkLegacy(new LegacyDecoder().read(bytes))));
     // Baileys 3.5.3 writes LIST_16 sizes with one byte, so its output for 256+ item lists is
     // shorter and wrong; the work is the same.

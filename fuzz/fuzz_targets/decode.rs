@@ -1,6 +1,7 @@
 //! Any bytes through both dictionaries' decoders (and the frame unpacker): errors, never panics;
-//! `decode_tree` and `decode` (built from that tree) agree with the nom decoder behind
-//! `decode_ref`, and every string of the tree reads the same through each accessor.
+//! `decode_tree` (into a plain arena and into one that keeps text), `decode` (built from that
+//! tree) and `decode_owned_tree` agree with the nom decoder behind `decode_ref`, and every string
+//! of the tree reads the same through each accessor (in a text arena, `as_str` gives it).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,10 +24,31 @@ fuzz_target!(|data: &[u8]| {
             t.root().to_node()
         });
         assert_eq!(tree, reference);
+        let mut text_arena = TreeArena::with_text();
+        let text = codec.decode_tree(data, &mut text_arena).map(|t| {
+            let mut scratch = String::new();
+            check_strings(t.root(), &mut scratch);
+            check_text(t.root());
+            t.root().to_node()
+        });
+        assert_eq!(text, reference);
         assert_eq!(codec.decode(data), reference);
+        let owned = codec.decode_owned_tree(data.to_vec()).map(|t| t.to_node());
+        assert_eq!(owned, reference);
         let _ = codec.decode_frame(data);
     }
 });
+
+/// In a tree decoded into `TreeArena::with_text`, every string is already a `&str`.
+fn check_text(node: TreeNode<'_>) {
+    let strings = std::iter::once(node.tag())
+        .chain(node.attrs().flat_map(|(k, v)| [k, v]))
+        .chain(node.text());
+    for s in strings {
+        assert_eq!(s.as_str().map(str::len), Some(s.len()));
+    }
+    node.children().for_each(check_text);
+}
 
 /// `str_with`, `write_to` and `to_cow` give the same string for every tag, key and value.
 fn check_strings(node: TreeNode<'_>, scratch: &mut String) {

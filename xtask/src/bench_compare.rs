@@ -183,9 +183,13 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
         "ratio"
     );
     for row in &ours {
-        // Our decodes compete with the peers' decode; a decode followed by a walk with theirs.
+        // Like for like: our owned `Node` against the peers' owned form (JavaScript objects,
+        // every string made: Baileys's decode, the bridge's decode + toJSON); our trees against
+        // the peers' plain decode (the bridge's is a borrowed tree over a copy of the frame);
+        // a decode followed by a walk against theirs.
         let peer_direction = match row.direction.as_str() {
-            "decode-tree-walk" | "decode-tree-strings" => "decode-walk",
+            "decode" => "decode-owned",
+            "decode-tree-walk" | "decode-tree-strings" | "decode-text-strings" => "decode-walk",
             other => other.split('-').next().unwrap_or_default(),
         };
         let peer_rates: Vec<Option<f64>> = peer_names
@@ -225,8 +229,12 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
     println!(
         "\nMB/s of encoded bytes, best of {ROUNDS} alternating runs per side; ratio = wa-binary / the\n\
          better peer for that case and direction, both measured in this run.\n\
-         decode: owned Node (`Codec::decode`), against the peers' decode; decode-borrowed:\n\
-         NodeRef (Cow strings, Vec per node); decode-tree: decode_tree into a reused TreeArena.\n\
+         decode: owned Node (`Codec::decode`), against the peers' owned form (decode-owned:\n\
+         Baileys's decode; the bridge's decode, then toJSON() building JavaScript objects).\n\
+         decode-owned-tree: an OwnedTree ('static, Send) over a copy of the bytes, dropped each\n\
+         time, against the peers' decode (the bridge's: a copy of the frame into WASM memory and\n\
+         a borrowed tree over it, freed; never read from JavaScript). decode-borrowed: NodeRef\n\
+         (Cow strings, Vec per node); decode-tree: decode_tree into a reused TreeArena.\n\
          decode-tree-walk: decode_tree, then a walk over every node and attribute summing tag,\n\
          key, value and byte-content lengths, no string unpacked (the lengths-only walk).\n\
          decode-tree-strings: decode_tree, then every tag, key, value and text turned into a\n\
@@ -234,7 +242,7 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
          into a reused String): the string walk.\n\
          Both walks compete with the peers' decode + walk over their node (whose strings the\n\
          decode built). Peers' decode: Baileys 7 and 3.5.3 build JavaScript node objects;\n\
-         rust-bridge copies the bytes into WASM memory, decodes into its node there and frees\n\
+         rust-bridge copies the bytes into WASM memory, decodes a borrowed tree there and frees\n\
          it (never read from JavaScript); its walk hands its nodes to JavaScript."
     );
     Ok(())

@@ -1,21 +1,38 @@
 //! Measures decode and encode throughput over the benchmark corpus and prints one JSON line per
-//! case and direction (`decode`: owned `Node`; `decode-borrowed`: `NodeRef`; `decode-tree`:
+//! case and direction (`decode`: owned `Node`; `decode-owned-tree`: an `OwnedTree` over a copy
+//! of the bytes; `decode-borrowed`: `NodeRef`; `decode-tree`:
 //! `decode_tree` into a reused arena; `decode-tree-walk`: the same, then a walk over every node
 //! and attribute reading lengths, no string unpacked; `decode-tree-strings`: the same walk, but
 //! every tag, key, value and text is turned into a `&str` and read (packed ones unpacked and
-//! JIDs built into a reused `String`, the rest borrowed); `encode`) (`cargo xtask bench-compare codec` runs it next to the
+//! JIDs built into a reused `String`, the rest borrowed); `decode-text-strings`: the same walk
+//! over an arena made by `TreeArena::with_text`, which wrote every string while decoding;
+//! `encode`) (`cargo xtask bench-compare codec` runs it next to the
 //! JavaScript peers).
 //!
 //! Usage: `cargo run --release -p wa-binary --example measure -- [CORPUS_DIR] [SECONDS_PER_CASE]
-//! [CASE_FILTER]`
+//! [CASE_FILTER] [DIRECTION]`
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use wa_binary::{Codec, TreeArena, TreeNode};
 
 /// Runs `f` repeatedly for about `budget` and returns MB/s for `len` bytes per call.
+/// With `MEASURE_CALLS=N` in the environment, `f` runs exactly `N` times instead (a fixed amount
+/// of work, for a profiler or for `perf stat -e task-clock`, whose CPU time a loaded machine
+/// disturbs less than wall-clock figures).
 fn throughput(len: usize, budget: Duration, mut f: impl FnMut() -> usize) -> f64 {
+    if let Some(calls) = std::env::var("MEASURE_CALLS")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        let start = Instant::now();
+        for _ in 0..calls {
+            std::hint::black_box(f());
+        }
+        return (len as f64 * calls as f64) / start.elapsed().as_secs_f64() / 1e6;
+    }
     // Warm up, then time batches until the budget is spent.
     let warm = Instant::now();
     while warm.elapsed() < budget / 5 {
@@ -77,6 +94,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: f64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(0.5);
     let budget = Duration::from_secs_f64(seconds);
     let only = args.next();
+    // A direction to measure alone (for a profiler), e.g. `decode-tree-strings`.
+    let only_direction = args.next();
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json"))?)?;
     for entry in manifest.as_array().ok_or("manifest is not a list")? {
@@ -94,53 +113,92 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let node = codec.decode(&bytes)?;
         let mut out = Vec::with_capacity(bytes.len());
         let mut arena = TreeArena::new();
+        let mut text_arena = TreeArena::with_text();
         let mut scratch = String::new();
+        let wanted = |name: &str| only_direction.as_deref().is_none_or(|d| d == name);
         let results = [
             (
                 "decode",
-                throughput(bytes.len(), budget, || {
-                    codec.decode(&bytes).map_or(0, |n| n.attrs.len())
+                wanted("decode").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec.decode(&bytes).map_or(0, |n| n.attrs.len())
+                    })
+                }),
+            ),
+            (
+                // Like for like with whatsapp-rust-bridge's decode, which copies the frame into
+                // WASM memory and keeps a borrowed tree over the copy: the frame is copied into a
+                // `Bytes` and the tree (owned, `'static`, `Send`) dropped after each call.
+                "decode-owned-tree",
+                wanted("decode-owned-tree").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec
+                            .decode_owned_tree(Bytes::copy_from_slice(&bytes))
+                            .map_or(0, |t| t.tree().node_count())
+                    })
                 }),
             ),
             (
                 "decode-borrowed",
-                throughput(bytes.len(), budget, || {
-                    codec.decode_ref(&bytes).map_or(0, |n| n.attrs.len())
+                wanted("decode-borrowed").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec.decode_ref(&bytes).map_or(0, |n| n.attrs.len())
+                    })
                 }),
             ),
             (
                 "decode-tree",
-                throughput(bytes.len(), budget, || {
-                    codec
-                        .decode_tree(&bytes, &mut arena)
-                        .map_or(0, |t| t.node_count())
+                wanted("decode-tree").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec
+                            .decode_tree(&bytes, &mut arena)
+                            .map_or(0, |t| t.node_count())
+                    })
                 }),
             ),
             (
                 "decode-tree-walk",
-                throughput(bytes.len(), budget, || {
-                    codec
-                        .decode_tree(&bytes, &mut arena)
-                        .map_or(0, |t| walk(t.root()))
+                wanted("decode-tree-walk").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec
+                            .decode_tree(&bytes, &mut arena)
+                            .map_or(0, |t| walk(t.root()))
+                    })
                 }),
             ),
             (
                 "decode-tree-strings",
-                throughput(bytes.len(), budget, || {
-                    codec
-                        .decode_tree(&bytes, &mut arena)
-                        .map_or(0, |t| string_walk(t.root(), &mut scratch))
+                wanted("decode-tree-strings").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec
+                            .decode_tree(&bytes, &mut arena)
+                            .map_or(0, |t| string_walk(t.root(), &mut scratch))
+                    })
+                }),
+            ),
+            (
+                // The same string walk over a tree whose arena wrote every string into its
+                // text buffer while decoding (`TreeArena::with_text`).
+                "decode-text-strings",
+                wanted("decode-text-strings").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec
+                            .decode_tree(&bytes, &mut text_arena)
+                            .map_or(0, |t| string_walk(t.root(), &mut scratch))
+                    })
                 }),
             ),
             (
                 "encode",
-                throughput(bytes.len(), budget, || {
-                    out.clear();
-                    codec.encode_into(&node, &mut out).map_or(0, |()| out.len())
+                wanted("encode").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        out.clear();
+                        codec.encode_into(&node, &mut out).map_or(0, |()| out.len())
+                    })
                 }),
             ),
         ];
-        for (direction, mbps) in results {
+        for (direction, mbps) in results.into_iter().filter_map(|(d, mbps)| Some((d, mbps?))) {
             println!(
                 "{}",
                 serde_json::json!({ "dict": dict, "case": case, "direction": direction, "peer": "wa-binary", "mbps": mbps })

@@ -18,4 +18,4 @@ pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use jid::{Jid, JidError, Server};
 pub use node::{AttrError, AttrProblem, Attrs, Content, ContentRef, Node, NodeRef};
 pub use text::Str;
-pub use tree::{Children, StrRef, Tree, TreeArena, TreeNode};
+pub use tree::{Children, OwnedTree, StrRef, Tree, TreeArena, TreeNode};

@@ -16,7 +16,14 @@ use crate::node::{Content, Node};
 use crate::text::Str;
 
 mod owned;
+mod shared;
+mod text;
+mod walk;
 pub(crate) use owned::decode_owned;
+pub use shared::OwnedTree;
+pub(crate) use shared::decode_shared;
+pub(crate) use walk::decode_tree;
+use walk::packed_chars;
 
 /// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
 /// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
@@ -41,12 +48,15 @@ const HEX: u8 = 4;
 const JID: u8 = 5;
 /// A JID_PAIR JID.
 const JID_PAIR: u8 = 8;
+/// A string (of any form but a token) already in the arena's text buffer, at `pos..pos + len`
+/// of it (see [`TreeArena::with_text`]).
+const TEXT: u8 = 9;
 /// Content: none.
-const NONE: u8 = 9;
+const NONE: u8 = 10;
 /// Content: a list of nodes.
-const NODES: u8 = 10;
+const NODES: u8 = 11;
 /// Content: bytes at `pos..pos + len`.
-const BYTES: u8 = 11;
+const BYTES: u8 = 12;
 
 /// Positions are kept below 2^56 so that the kind fits above them.
 const POS_BITS: u32 = 56;
@@ -105,10 +115,15 @@ const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 /// The reusable storage of a [`Tree`]: flat vectors of nodes and attributes. Keep one per
 /// connection and pass it to every [`Codec::decode_tree`](crate::Codec::decode_tree) call;
 /// after the first few frames decoding allocates nothing.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
+    /// Every string but tokens, unpacked, built or copied, when `with_text` (else empty).
+    text: Vec<u8>,
+    with_text: bool,
+    /// Where JIDs are built for `text`, kept to reuse its allocation.
+    jid: String,
     /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
     dict: Dictionary,
 }
@@ -118,6 +133,20 @@ impl TreeArena {
     pub fn new() -> TreeArena {
         TreeArena::default()
     }
+
+    /// An empty arena that also writes every string of its trees but tokens into a text
+    /// buffer it keeps, while decoding: packed strings unpacked, JIDs built, raw strings
+    /// copied. Decoding takes longer, reading strings no longer takes anything:
+    /// [`StrRef::as_str`] always gives the `&str`, borrowed from the arena. For consumers
+    /// that read most strings of a frame (a walk over every attribute of a history sync);
+    /// routing on a few attributes is faster with [`TreeArena::new`]. Decodes accept and
+    /// refuse exactly the same inputs either way.
+    pub fn with_text() -> TreeArena {
+        TreeArena {
+            with_text: true,
+            ..TreeArena::default()
+        }
+    }
 }
 
 /// A decoded node tree borrowing its input and a [`TreeArena`]. Start at [`Tree::root`].
@@ -125,6 +154,8 @@ impl TreeArena {
 pub struct Tree<'a> {
     bytes: &'a [u8],
     arena: &'a TreeArena,
+    /// The arena's text buffer (validated once, as a whole).
+    text: &'a str,
 }
 
 impl<'a> Tree<'a> {
@@ -146,6 +177,7 @@ impl<'a> Tree<'a> {
         StrRef {
             raw,
             bytes: self.bytes,
+            text: self.text,
             dict: self.arena.dict,
         }
     }
@@ -284,6 +316,8 @@ impl<'a> Iterator for Children<'a> {
 pub struct StrRef<'a> {
     raw: RawStr,
     bytes: &'a [u8],
+    /// The arena's text buffer, where [`TEXT`] strings are.
+    text: &'a str,
     dict: Dictionary,
 }
 
@@ -302,9 +336,19 @@ impl<'a> StrRef<'a> {
     pub fn as_str(&self) -> Option<&'a str> {
         match self.raw.kind() {
             TOKEN => Some(self.dict.token_str(self.raw.pos())),
+            TEXT => Some(self.text_str()),
             RAW => std::str::from_utf8(self.raw_bytes()).ok(),
             _ => None,
         }
+    }
+
+    /// A [`TEXT`] string.
+    #[inline]
+    fn text_str(&self) -> &'a str {
+        let pos = self.raw.pos();
+        self.text
+            .get(pos..pos.wrapping_add(self.raw.len))
+            .unwrap_or_default()
     }
 
     /// Whether this is a dictionary token.
@@ -477,7 +521,7 @@ impl<'a> StrRef<'a> {
     pub fn write_to(&self, out: &mut String) {
         match self.raw.kind() {
             NIBBLE | HEX => self.unpack_into(out),
-            TOKEN | RAW => out.push_str(self.as_str().unwrap_or_default()),
+            TOKEN | RAW | TEXT => out.push_str(self.as_str().unwrap_or_default()),
             _ => self.write_jid(out),
         }
     }
@@ -500,6 +544,7 @@ impl PartialEq<str> for StrRef<'_> {
             TOKEN => self.dict.token_str(self.raw.pos()) == other,
             // Validated UTF-8: equal bytes are equal strings.
             RAW => self.raw_bytes() == other.as_bytes(),
+            TEXT => self.text_str() == other,
             NIBBLE | HEX => {
                 let mut buf = [0u8; PACKED_BUF];
                 self.unpack(&mut buf) == other
@@ -531,615 +576,6 @@ impl fmt::Display for StrRef<'_> {
 impl fmt::Debug for StrRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.to_cow(), f)
-    }
-}
-
-/// Number of decimal digits of `n`.
-fn digits(n: u16) -> usize {
-    match n {
-        0..=9 => 1,
-        10..=99 => 2,
-        100..=999 => 3,
-        1000..=9999 => 4,
-        _ => 5,
-    }
-}
-
-/// Characters of a packed string of `pairs` bytes whose length byte is `head` (its top bit:
-/// the last digit is padding).
-#[inline(always)]
-fn packed_chars(pairs: usize, head: u8) -> usize {
-    (pairs * 2).saturating_sub(usize::from(head >> 7))
-}
-
-/// Characters of an AD_JID's string besides its user: `:device` (none for device 0), `@` and
-/// the server its domain type names.
-#[inline(always)]
-fn ad_jid_extra(domain: u8, device: u8) -> usize {
-    let device = if device == 0 {
-        0
-    } else {
-        1 + digits(u16::from(device))
-    };
-    device + 1 + Server::from_domain_type(domain).as_str().len()
-}
-
-/// The [`RawStr`] kind of a JID with this tag.
-#[inline(always)]
-fn jid_kind(tag: u8) -> u8 {
-    match tag {
-        tags::JID_PAIR => JID_PAIR,
-        _ => JID + (tag - tags::INTEROP_JID),
-    }
-}
-
-/// A valid NIBBLE_8 string at `at` in `bytes` (its tag checked by the caller): its end and its
-/// length in characters; `None` if it is cut short or has a bad digit.
-#[inline(always)]
-fn nibble_user(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
-    let head = *bytes.get(at + 1)?;
-    let start = at + 2;
-    let end = start + usize::from(head & 0x7f);
-    let chars = packed_chars(end - start, head);
-    if end > bytes.len() || !packed_len_ok(chars) || has_bad_nibble(bytes, start, end, head >= 0x80)
-    {
-        return None;
-    }
-    Some((end, chars))
-}
-
-/// Decodes one root node spanning all of `input` into `arena` (cleared first).
-pub(crate) fn decode_tree<'a>(
-    decoder: &Decoder,
-    input: &'a [u8],
-    arena: &'a mut TreeArena,
-) -> Result<Tree<'a>, DecodeError> {
-    arena.nodes.clear();
-    arena.attrs.clear();
-    arena.dict = decoder.dict;
-    if input.len() as u64 > MAX_TREE_INPUT {
-        // Attribute indices must fit in 32 bits (and positions in 56).
-        return Err(DecodeError {
-            offset: 0,
-            kind: DecodeErrorKind::TooLarge {
-                size: input.len(),
-                limit: usize::try_from(MAX_TREE_INPUT).unwrap_or(usize::MAX),
-            },
-        });
-    }
-    let mut walker = Walker {
-        bytes: input,
-        pos: 0,
-        classes: decoder.dict.classes(),
-        dict: decoder.dict,
-        max_depth: decoder.max_depth,
-        arena: &mut *arena,
-        error: None,
-    };
-    match walker.tree() {
-        Ok(()) if walker.pos == input.len() => Ok(Tree {
-            bytes: input,
-            arena,
-        }),
-        Ok(()) => Err(DecodeError {
-            offset: walker.pos,
-            kind: DecodeErrorKind::TrailingBytes {
-                count: input.len() - walker.pos,
-            },
-        }),
-        Err(Stop) => Err(walker.error.take().unwrap_or(DecodeError {
-            offset: input.len(),
-            kind: DecodeErrorKind::UnexpectedEnd {
-                expected: "more bytes",
-            },
-        })),
-    }
-}
-
-/// The arena's vectors while a tree is decoded.
-struct Out {
-    nodes: Vec<RawNode>,
-    attrs: Vec<(RawStr, RawStr)>,
-}
-
-/// Decoding stopped; the error is in [`Walker::error`].
-struct Stop;
-
-type Step<T> = Result<T, Stop>;
-
-/// Walks the input once with a plain cursor: mirrors [`Decoder`] check for check (same errors at
-/// the same offsets) but records positions instead of building values.
-struct Walker<'a, 't> {
-    bytes: &'a [u8],
-    /// The cursor: everything before it has been read.
-    pos: usize,
-    classes: &'static [u8; 256],
-    dict: Dictionary,
-    max_depth: usize,
-    arena: &'t mut TreeArena,
-    error: Option<DecodeError>,
-}
-
-/// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
-/// the others (recursive or rarely taken) start at [`Walker::pos`] and leave it after what they
-/// read, and their callers hand the cursor over through it.
-impl Walker<'_, '_> {
-    /// Records the error at `offset` and stops.
-    #[cold]
-    #[inline(never)]
-    fn fail<T>(&mut self, offset: usize, kind: DecodeErrorKind) -> Step<T> {
-        self.error = Some(DecodeError { offset, kind });
-        Err(Stop)
-    }
-
-    /// The node at `offset` is one level too deep.
-    #[cold]
-    #[inline(never)]
-    fn too_deep<T>(&mut self, offset: usize) -> Step<T> {
-        let limit = self.max_depth;
-        self.fail(offset, DecodeErrorKind::TooDeep { limit })
-    }
-
-    /// The input ended at `offset` while reading `what`.
-    #[cold]
-    #[inline(never)]
-    fn end<T>(&mut self, offset: usize, what: &'static str) -> Step<T> {
-        self.fail(offset, DecodeErrorKind::UnexpectedEnd { expected: what })
-    }
-
-    #[inline(always)]
-    fn u8(&mut self, at: &mut usize, what: &'static str) -> Step<u8> {
-        match self.bytes.get(*at) {
-            Some(&b) => {
-                *at += 1;
-                Ok(b)
-            }
-            None => self.end(*at, what),
-        }
-    }
-
-    /// `N` big-endian bytes as an integer.
-    #[inline(always)]
-    fn be<const N: usize>(&mut self, at: &mut usize, what: &'static str) -> Step<u32> {
-        match self
-            .bytes
-            .get(*at..)
-            .and_then(|rest| rest.first_chunk::<N>())
-        {
-            Some(chunk) => {
-                *at += N;
-                Ok(chunk.iter().fold(0u32, |n, &b| (n << 8) | u32::from(b)))
-            }
-            None => self.end(*at, what),
-        }
-    }
-
-    /// Checks that `len` bytes remain, for `what`, and steps over them; returns where they start.
-    #[inline(always)]
-    fn take(&mut self, at: &mut usize, len: u64, what: &'static str) -> Step<usize> {
-        let start = *at;
-        let available = self.bytes.len().saturating_sub(start);
-        if len > available as u64 {
-            return self.fail(
-                start,
-                DecodeErrorKind::LengthPastEnd {
-                    expected: what,
-                    claimed: len,
-                    available,
-                },
-            );
-        }
-        // At most `available`, so it fits.
-        *at = start + len as usize;
-        Ok(start)
-    }
-
-    /// A BINARY_8/20/32 length (the tag already read).
-    #[inline(always)]
-    fn binary_len(&mut self, at: &mut usize, tag: u8) -> Step<u64> {
-        Ok(match tag {
-            tags::BINARY_8 => u64::from(self.u8(at, "BINARY_8 length")?),
-            tags::BINARY_20 => u64::from(self.be::<3>(at, "BINARY_20 length")? & 0x000f_ffff),
-            _ => u64::from(self.be::<4>(at, "BINARY_32 length")?),
-        })
-    }
-
-    /// A list size: LIST_EMPTY, LIST_8 or LIST_16.
-    #[inline(always)]
-    fn list_size(&mut self, at: &mut usize, what: &'static str) -> Step<usize> {
-        let start = *at;
-        match self.u8(at, what)? {
-            tags::LIST_EMPTY => Ok(0),
-            tags::LIST_8 => Ok(usize::from(self.u8(at, "LIST_8 size")?)),
-            tags::LIST_16 => Ok(self.be::<2>(at, "LIST_16 size")? as usize),
-            tag => self.fail(
-                start,
-                DecodeErrorKind::UnexpectedTag {
-                    tag,
-                    expected: what,
-                },
-            ),
-        }
-    }
-
-    /// The root node and its descendants, from [`Self::pos`], without recursion (see
-    /// [`Self::nodes`] for how unfinished lists are kept).
-    /// The arena's vectors are moved into locals meanwhile, so that the compiler knows that
-    /// out-of-line calls leave them alone and keeps their lengths in registers.
-    fn tree(&mut self) -> Step<()> {
-        let mut out = Out {
-            nodes: std::mem::take(&mut self.arena.nodes),
-            attrs: std::mem::take(&mut self.arena.attrs),
-        };
-        let result = self.nodes(&mut out);
-        self.arena.nodes = out.nodes;
-        self.arena.attrs = out.attrs;
-        result
-    }
-
-    /// The unfinished lists: the innermost one's node and how many children are still to come
-    /// in registers; each outer one in the content record of the node whose list is open inside
-    /// it (a list content has no position or length of its own until it is finished), so that no
-    /// stack is pushed or popped; `depth` counts them. The root counts as the one child of an
-    /// outer list, so that a node's end is a single count down, and depth is only looked at
-    /// when a list opens or closes (a node's depth limit is checked where its list opens: the
-    /// same offset, as nothing is read in between).
-    #[inline(always)]
-    fn nodes(&mut self, out: &mut Out) -> Step<()> {
-        let Out { nodes, attrs } = out;
-        let (mut parent, mut left) = (0usize, 1usize);
-        let mut depth = 0usize;
-        let mut at = self.pos;
-        if self.max_depth == 0 {
-            return self.too_deep(at);
-        }
-        loop {
-            // One node at `at`.
-            let start = at;
-            // Most nodes start with LIST_8, a size and a single-byte token tag: three bytes read
-            // at once; anything else (errors included) takes the general path.
-            let fast = match self
-                .bytes
-                .get(at..)
-                .and_then(|rest| rest.first_chunk::<3>())
-            {
-                Some(&[tags::LIST_8, size, tag]) if size != 0 => {
-                    let class = self.classes[usize::from(tag)];
-                    // A non-empty token (class 0 would be an empty one).
-                    (class.wrapping_sub(1) < class::TOKEN_END - 1).then(|| {
-                        (
-                            usize::from(size),
-                            RawStr::new(TOKEN, usize::from(tag), usize::from(class)),
-                        )
-                    })
-                }
-                _ => None,
-            };
-            let (size, tag) = match fast {
-                Some(found) => {
-                    at += 3;
-                    found
-                }
-                None => {
-                    let size =
-                        self.list_size(&mut at, "a node's list (LIST_EMPTY, LIST_8 or LIST_16)")?;
-                    if size == 0 {
-                        return self.fail(start, DecodeErrorKind::EmptyNode);
-                    }
-                    // (The legacy STREAM_END check before the tag is the tag's own: same error,
-                    // same offset.)
-                    let tag_at = at;
-                    let tag = self.string(&mut at, "a node tag")?;
-                    if tag.len == 0 {
-                        return self.fail(tag_at, DecodeErrorKind::EmptyTag);
-                    }
-                    (size, tag)
-                }
-            };
-            // At most half the input's length (checked below `MAX_TREE_INPUT`), so it fits.
-            let attrs_start = attrs.len() as u32;
-            for _ in 0..(size - 1) >> 1 {
-                let key = self.string(&mut at, "an attribute key")?;
-                let value = self.string(&mut at, "an attribute value")?;
-                attrs.push((key, value));
-            }
-            let index = nodes.len();
-            let mut node = RawNode {
-                tag,
-                content: RawStr::new(NONE, 0, 0),
-                attrs_start,
-                attrs_end: attrs.len() as u32,
-                end: index + 1,
-            };
-            if size % 2 == 0 {
-                let content_at = at;
-                let Some(&kind) = self.bytes.get(content_at) else {
-                    return self.end(content_at, "content");
-                };
-                match kind {
-                    tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
-                        let count = self.list_size(&mut at, "a list")?;
-                        if count > 0 {
-                            // Its first child is at `at`, one level deeper.
-                            if depth + 1 >= self.max_depth {
-                                return self.too_deep(at);
-                            }
-                            // The enclosing list, until this one is finished.
-                            node.content = RawStr::new(NODES, parent, left);
-                            nodes.push(node);
-                            depth += 1;
-                            (parent, left) = (index, count);
-                            continue;
-                        }
-                        node.content = RawStr::new(NODES, 0, 0);
-                    }
-                    tags::BINARY_8 => {
-                        at += 1;
-                        let len = self.u8(&mut at, "BINARY_8 length")?;
-                        let start = self.take(&mut at, u64::from(len), "binary content")?;
-                        node.content = RawStr::new(BYTES, start, usize::from(len));
-                    }
-                    tags::BINARY_20 | tags::BINARY_32 => {
-                        at += 1;
-                        let len = self.binary_len(&mut at, kind)?;
-                        let start = self.take(&mut at, len, "binary content")?;
-                        node.content = RawStr::new(BYTES, start, at - start);
-                    }
-                    _ => node.content = self.string(&mut at, "content")?,
-                }
-            }
-            nodes.push(node);
-            // Close the lists this node was the last child of.
-            loop {
-                left -= 1;
-                if left > 0 {
-                    break;
-                }
-                if depth == 0 {
-                    self.pos = at;
-                    return Ok(());
-                }
-                let end = nodes.len();
-                if let Some(node) = nodes.get_mut(parent) {
-                    node.end = end;
-                    let outer = node.content;
-                    node.content = RawStr::new(NODES, 0, 0);
-                    (parent, left) = (outer.pos(), outer.len);
-                }
-                depth -= 1;
-            }
-        }
-    }
-
-    /// Reads a string in any of its forms, as [`Decoder`] does, without building it.
-    #[inline(always)]
-    fn string(&mut self, at: &mut usize, what: &'static str) -> Step<RawStr> {
-        let start = *at;
-        let Some(&tag) = self.bytes.get(start) else {
-            return self.end(start, what);
-        };
-        let class = self.classes[usize::from(tag)];
-        if class < class::TOKEN_END {
-            *at = start + 1;
-            return Ok(RawStr::new(TOKEN, usize::from(tag), usize::from(class)));
-        }
-        // The other common forms inline too: short UTF-8 and packed digits.
-        if tag == tags::BINARY_8 {
-            *at = start + 1;
-            let len = self.u8(at, "BINARY_8 length")?;
-            let data = self.take(at, u64::from(len), what)?;
-            if !is_utf8(self.bytes, data, *at) {
-                return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
-            }
-            return Ok(RawStr::new(RAW, data, usize::from(len)));
-        }
-        if class == class::NIBBLE || class == class::HEX {
-            *at = start + 1;
-            return self.packed(at, tag);
-        }
-        let s = if class == class::JID {
-            self.jid_string(start, tag)?
-        } else {
-            self.string_slow(start, tag, class, what)?
-        };
-        *at = self.pos;
-        Ok(s)
-    }
-
-    /// A JID whose `tag` is at `tag_at`, as a string; leaves [`Self::pos`] after it.
-    #[inline(never)]
-    fn jid_string(&mut self, tag_at: usize, tag: u8) -> Step<RawStr> {
-        let at = tag_at + 1;
-        if let Some(s) = self.common_jid(at, tag) {
-            return Ok(s);
-        }
-        let len = self.jid(at, tag, 1)?;
-        Ok(RawStr::new(jid_kind(tag), at, len))
-    }
-
-    /// The most frequent JIDs, with a valid NIBBLE_8 user: AD_JID, and JID_PAIR with a token
-    /// server. Leaves [`Self::pos`] after it; `None` (and nothing done) for anything else,
-    /// errors included, which [`Self::jid`] then reads.
-    #[inline(always)]
-    fn common_jid(&mut self, at: usize, tag: u8) -> Option<RawStr> {
-        // The nesting limit of the outermost JID (`1 > max_depth`).
-        if self.max_depth == 0 {
-            return None;
-        }
-        let bytes = self.bytes;
-        if tag == tags::AD_JID {
-            let &[domain, device, tags::NIBBLE_8] = bytes.get(at..)?.first_chunk::<3>()? else {
-                return None;
-            };
-            let (end, user) = nibble_user(bytes, at + 2)?;
-            self.pos = end;
-            return Some(RawStr::new(
-                jid_kind(tag),
-                at,
-                user + ad_jid_extra(domain, device),
-            ));
-        }
-        if tag == tags::JID_PAIR && bytes.get(at) == Some(&tags::NIBBLE_8) {
-            let (end, user) = nibble_user(bytes, at)?;
-            let server = self.classes[usize::from(*bytes.get(end)?)];
-            // A non-empty token.
-            if server.wrapping_sub(1) < class::TOKEN_END - 1 {
-                self.pos = end + 1;
-                return Some(RawStr::new(JID_PAIR, at, user + 1 + usize::from(server)));
-            }
-        }
-        None
-    }
-
-    /// Every form but a single-byte token and a JID (see [`Self::jid_string`]), whose `tag` is
-    /// at `tag_at`; leaves [`Self::pos`] after it.
-    #[inline(never)]
-    fn string_slow(
-        &mut self,
-        tag_at: usize,
-        tag: u8,
-        class: u8,
-        what: &'static str,
-    ) -> Step<RawStr> {
-        let mut at = tag_at + 1;
-        let s = match class {
-            class::BINARY => {
-                let len = self.binary_len(&mut at, tag)?;
-                let start = self.take(&mut at, len, what)?;
-                if !is_utf8(self.bytes, start, at) {
-                    return self.fail(start, DecodeErrorKind::InvalidUtf8 { expected: what });
-                }
-                RawStr::new(RAW, start, at - start)
-            }
-            class::NIBBLE | class::HEX => self.packed(&mut at, tag)?,
-            class::DOUBLE => {
-                let index = self.u8(&mut at, "a double-byte token index")?;
-                let dict = tag - tags::DICTIONARY_0;
-                match self.dict.double(dict, index) {
-                    Some(token) => RawStr::new(
-                        TOKEN,
-                        256 + usize::from(dict) * 256 + usize::from(index),
-                        token.len(),
-                    ),
-                    None => {
-                        return self
-                            .fail(tag_at, DecodeErrorKind::UnknownDoubleToken { dict, index });
-                    }
-                }
-            }
-            class::STREAM_END => return self.fail(tag_at, DecodeErrorKind::StreamEnd),
-            class::UNKNOWN => {
-                return self.fail(tag_at, DecodeErrorKind::UnknownToken { byte: tag });
-            }
-            _ => {
-                return self.fail(
-                    tag_at,
-                    DecodeErrorKind::UnexpectedTag {
-                        tag,
-                        expected: what,
-                    },
-                );
-            }
-        };
-        self.pos = at;
-        Ok(s)
-    }
-
-    /// Validates NIBBLE_8 / HEX_8 (the tag already read) without unpacking it.
-    #[inline(always)]
-    fn packed(&mut self, at: &mut usize, tag: u8) -> Step<RawStr> {
-        let head_at = *at;
-        let head = self.u8(at, "a packed string's length byte")?;
-        let start = self.take(at, u64::from(head & 0x7f), "a packed string")?;
-        let hex = tag == tags::HEX_8;
-        let odd = head >= 0x80;
-        let len = packed_chars(*at - start, head);
-        if !packed_len_ok(len) {
-            return self.fail(head_at, DecodeErrorKind::PackedLength { chars: len });
-        }
-        // Only NIBBLE_8 has invalid digits.
-        if !hex && has_bad_nibble(self.bytes, start, *at, odd) {
-            let bytes = self.bytes.get(start..*at).unwrap_or_default();
-            if let Some((n, value)) = first_bad_nibble(bytes, odd) {
-                return self.fail(start + n, DecodeErrorKind::BadNibble { value });
-            }
-        }
-        Ok(RawStr::new(if hex { HEX } else { NIBBLE }, start, len))
-    }
-
-    /// Whether `tag` starts a JID in this dictionary.
-    #[inline]
-    fn is_jid_tag(&self, tag: u8) -> bool {
-        self.classes[usize::from(tag)] == class::JID
-    }
-
-    /// Validates a JID starting at `at` (its tag already read) as [`Decoder::jid`] reads it,
-    /// leaving [`Self::pos`] after it; returns the length of the string it would build.
-    #[inline(always)]
-    fn jid(&mut self, mut at: usize, tag: u8, nesting: usize) -> Step<usize> {
-        if nesting > self.max_depth {
-            return self.fail(
-                at,
-                DecodeErrorKind::TooDeep {
-                    limit: self.max_depth,
-                },
-            );
-        }
-        let len = match tag {
-            tags::JID_PAIR => {
-                let user = self.jid_part(&mut at, "a JID user", nesting)?;
-                let server_at = at;
-                let server = self.jid_part(&mut at, "a JID server", nesting)?;
-                if server == 0 {
-                    return self.fail(server_at, DecodeErrorKind::JidWithoutServer);
-                }
-                user.saturating_add(1 + server)
-            }
-            tags::AD_JID => {
-                let domain = self.u8(&mut at, "an AD_JID domain type")?;
-                let device = self.u8(&mut at, "an AD_JID device")?;
-                let user = self.jid_part(&mut at, "an AD_JID user", nesting)?;
-                user.saturating_add(ad_jid_extra(domain, device))
-            }
-            tags::FB_JID => {
-                let user = self.jid_part(&mut at, "an FB_JID user", nesting)?;
-                let device = self.be::<2>(&mut at, "an FB_JID device")? as u16;
-                let server = self.jid_part(&mut at, "an FB_JID server", nesting)?;
-                user.saturating_add(1 + digits(device) + 1)
-                    .saturating_add(server)
-            }
-            _ => {
-                let user = self.jid_part(&mut at, "an INTEROP_JID user", nesting)?;
-                let device = self.be::<2>(&mut at, "an INTEROP_JID device")? as u16;
-                let integrator = self.be::<2>(&mut at, "an INTEROP_JID integrator")? as u16;
-                let server = self.jid_part(&mut at, "an INTEROP_JID server", nesting)?;
-                user.saturating_add(digits(integrator) + 1 + 1 + digits(device) + 1)
-                    .saturating_add(server)
-            }
-        };
-        self.pos = at;
-        Ok(len)
-    }
-
-    /// A JID's part: a nested JID (one level deeper, out of line) or any other string (inline);
-    /// returns its length.
-    #[inline(always)]
-    fn jid_part(&mut self, at: &mut usize, what: &'static str, nesting: usize) -> Step<usize> {
-        match self.bytes.get(*at) {
-            Some(&tag) if self.is_jid_tag(tag) => {
-                let len = self.nested_jid(*at + 1, tag, nesting + 1)?;
-                *at = self.pos;
-                Ok(len)
-            }
-            _ => self.string(at, what).map(|s| s.len),
-        }
-    }
-
-    /// A JID inside a JID (rare): [`Self::jid`] out of line, which breaks the recursion so that
-    /// the parts of the outer JID are read inline.
-    #[inline(never)]
-    fn nested_jid(&mut self, at: usize, tag: u8, nesting: usize) -> Step<usize> {
-        self.jid(at, tag, nesting)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use bytes::Bytes;
 use proptest::prelude::*;
 use wa_binary::{Codec, DecodeError, Dictionary, Node, TreeArena, TreeNode};
 
@@ -17,9 +18,82 @@ fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
         check_accessors(root);
         root.to_node()
     });
+    // The owned tree: its own copy of the records and of the bytes, read through both paths.
+    let shared = codec
+        .decode_owned_tree(Bytes::copy_from_slice(bytes))
+        .map(|t| {
+            let via_root = t.root().to_node();
+            assert_eq!(t.to_node(), via_root);
+            assert_eq!(t.bytes().as_ref(), bytes);
+            via_root
+        });
+    // An arena that writes every string while decoding: same nodes, same errors, and every
+    // string a `&str` already.
+    let text = codec
+        .decode_tree(bytes, &mut TreeArena::with_text())
+        .map(|t| {
+            let root = t.root();
+            check_accessors(root);
+            check_all_text(root);
+            root.to_node()
+        });
+    assert_eq!(text, reference, "with_text, bytes {}", hex::encode(bytes));
     assert_eq!(tree, reference, "bytes {}", hex::encode(bytes));
     assert_eq!(owned, reference, "bytes {}", hex::encode(bytes));
+    assert_eq!(shared, reference, "bytes {}", hex::encode(bytes));
     reference.is_ok()
+}
+
+/// An `OwnedTree` owns what it reads: it outlives the buffer it was decoded from, crosses
+/// threads, and later decodes on the same thread (which reuse the thread's arena) leave it as
+/// it was.
+#[test]
+fn owned_tree_is_independent_of_its_input_and_of_later_decodes() {
+    fn assert_send_sync_static<T: Send + Sync + 'static>(_: &T) {}
+    let codec = Codec::multi_device();
+    let first = Node::new("message")
+        .attr("to", "15559998888:2@s.whatsapp.net")
+        .attr("id", "3EB0C0FFEE")
+        .children([Node::new("enc").attr("v", "2").bytes(vec![1, 2, 3])]);
+    let second = Node::new("iq").attr("type", "result").children([
+        Node::new("a"),
+        Node::new("b"),
+        Node::new("c"),
+    ]);
+    let mut frame = codec.encode(&first).unwrap();
+    let tree = codec.decode_owned_tree(frame.clone()).unwrap();
+    // The caller's buffer is overwritten and freed: the tree kept its own `Bytes`.
+    frame.iter_mut().for_each(|b| *b = 0);
+    drop(frame);
+    let other = codec
+        .decode_owned_tree(codec.encode(&second).unwrap())
+        .unwrap();
+    assert_eq!(
+        codec.decode(&codec.encode(&second).unwrap()).unwrap(),
+        second
+    );
+    assert_send_sync_static(&tree);
+    let back = std::thread::spawn(move || tree.to_node()).join().unwrap();
+    assert_eq!(back, first);
+    assert_eq!(other.root().children().count(), 3);
+    assert_eq!(other.tree().node_count(), 4);
+    // Errors are the decoder's, offsets included.
+    let err = codec.decode_owned_tree(vec![248u8, 1]).unwrap_err();
+    assert_eq!(Err(err), codec.decode(&[248, 1]));
+}
+
+/// In a tree from [`TreeArena::with_text`], every string is a `&str` without work, equal to
+/// what the other accessors give.
+fn check_all_text(node: TreeNode<'_>) {
+    let strings = std::iter::once(node.tag())
+        .chain(node.attrs().flat_map(|(k, v)| [k, v]))
+        .chain(node.text());
+    for s in strings {
+        let text = s.as_str().expect("with_text: every string is text");
+        assert_eq!(text, s.to_cow());
+        assert_eq!(text.len(), s.len());
+    }
+    node.children().for_each(check_all_text);
 }
 
 /// The non-allocating accessors agree with the owned strings.

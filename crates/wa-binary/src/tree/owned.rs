@@ -10,7 +10,9 @@
 
 use std::cell::Cell;
 
-use super::{BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TOKEN, Tree, TreeArena, decode_tree};
+use super::{
+    BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TEXT, TOKEN, Tree, TreeArena, decode_tree,
+};
 use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS};
 use crate::error::DecodeError;
 use crate::node::{Content, Node};
@@ -29,19 +31,29 @@ thread_local! {
 /// Decodes `input` into an owned [`Node`], with the same checks and errors as
 /// [`decode_tree`].
 pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, DecodeError> {
+    with_thread_arena(|arena| decode_tree(decoder, input, arena).map(|tree| tree_to_node(&tree)))
+}
+
+/// The root of `tree` and its descendants as an owned [`Node`], built as [`decode_owned`]
+/// builds it.
+pub(super) fn tree_to_node(tree: &Tree<'_>) -> Node {
+    let mut scratch = String::new();
+    let mut root = Node::default();
+    build(tree, 0, &mut root, &mut scratch);
+    root
+}
+
+/// Runs `f` with this thread's arena, which is kept for the next call unless `f` grew it past
+/// [`KEEP_NODES`] / [`KEEP_ATTRS`].
+pub(super) fn with_thread_arena<R>(f: impl FnOnce(&mut TreeArena) -> R) -> R {
     // Taken out of the cell while in use: a nested call on this thread (none exists) would
     // find an empty arena, never a borrowed one.
     let mut arena = ARENA.with(Cell::take);
-    let node = decode_tree(decoder, input, &mut arena).map(|tree| {
-        let mut scratch = String::new();
-        let mut root = Node::default();
-        build(&tree, 0, &mut root, &mut scratch);
-        root
-    });
+    let result = f(&mut arena);
     if arena.nodes.capacity() <= KEEP_NODES && arena.attrs.capacity() <= KEEP_ATTRS {
         ARENA.with(|cell| cell.set(arena));
     }
-    node
+    result
 }
 
 /// Fills `node` (a default one) with the node at `index` of `tree` and its descendants. Built
@@ -97,7 +109,7 @@ fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
     let s = tree.str(raw);
     match raw.kind() {
         TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
-        RAW => Str::copy_of(s.as_str().unwrap_or_default()),
+        RAW | TEXT => Str::copy_of(s.as_str().unwrap_or_default()),
         // Most packed strings (ids, timestamps, phone numbers) fit inline: unpacked straight
         // into the `Str`'s bytes, with room for an odd length's padding character.
         NIBBLE | HEX if raw.len <= Str::INLINE => {

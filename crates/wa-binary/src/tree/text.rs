@@ -1,0 +1,210 @@
+//! The text buffer of an arena made by [`TreeArena::with_text`](super::TreeArena::with_text):
+//! packed strings unpacked and JIDs built while decoding, into one `Vec<u8>` validated as UTF-8
+//! once per tree, so that reading a string afterwards is slicing a `&str`.
+
+/// Each byte's low nibble, as a byte.
+const LOW_NIBBLES: u64 = 0x000f_000f_000f_000f;
+/// One in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// Eight packed digits (four bytes, first digit in the high nibble of the first byte) spread
+/// into eight bytes holding one digit each, in string order (little-endian).
+#[inline(always)]
+fn spread(four: u32) -> u64 {
+    let mut x = u64::from(four);
+    // Byte i into the low byte of 16-bit lane i.
+    x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+    x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+    // The high nibble first (even byte), the low one second (odd byte).
+    ((x >> 4) & LOW_NIBBLES) | ((x & LOW_NIBBLES) << 8)
+}
+
+/// Eight digits (0..=15, one a byte) as their characters: NIBBLE_8 maps 0..=9 to `0`..`9`, 10
+/// to `-` and 11 to `.`; HEX_8 maps 10..=15 to `A`..`F`. No carry crosses a byte: every sum
+/// stays below 0x50. (NIBBLE_8's 12..=15 are refused while decoding or are the padding that
+/// is cut off; they map to characters that are never kept.)
+#[inline(always)]
+fn chars(digits: u64, hex: bool) -> u64 {
+    // 1 in each byte whose digit is 10 or more.
+    let letters = ((digits + 6 * ONES) >> 4) & ONES;
+    let ascii = digits + 0x30 * ONES;
+    // Shifts, not multiplications (which SSE2 lacks for 64-bit lanes).
+    if hex {
+        ascii + (letters << 3) - letters
+    } else {
+        // '0' + 10 - '-' = 13, and '.' follows '-'.
+        ascii - ((letters << 3) + (letters << 2) + letters)
+    }
+}
+
+/// 1 in each byte whose digit (one a byte) is 12 or more: not a NIBBLE_8 digit.
+#[inline(always)]
+fn over_eleven(digits: u64) -> u64 {
+    ((digits + 4 * ONES) >> 4) & ONES
+}
+
+/// The low `n` bytes (0..=8) of a word.
+#[inline(always)]
+fn low_bytes(n: usize) -> u64 {
+    if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    }
+}
+
+/// Up to eight bytes of `input` from `at` (at most `n` of them counted; zeros past its end) as
+/// a little-endian word.
+#[inline(always)]
+fn word_at(input: &[u8], at: usize, n: usize) -> u64 {
+    if let Some(window) = input.get(at..).and_then(<[u8]>::first_chunk::<8>) {
+        return u64::from_le_bytes(*window);
+    }
+    let mut w = [0u8; 8];
+    let tail = input.get(at..at + n).unwrap_or_default();
+    w.iter_mut().zip(tail).for_each(|(w, &b)| *w = b);
+    u64::from_le_bytes(w)
+}
+
+/// Appends the `len` characters of the packed string at `input[start..end]` (NIBBLE_8, or
+/// HEX_8 when `hex`; `odd`: the length byte's bit 7, the last digit is padding) to `out`,
+/// checking NIBBLE_8 digits on the way as [`has_bad_nibble`](crate::decode::has_bad_nibble)
+/// does (12..=15 are not digits; the padding may be 15 or a digit, not 12..=14): eight bytes
+/// (sixteen characters) at a time, read and checked once. Returns `false`, with `out` as it
+/// was, for a bad digit. `len` is what the length byte gives (`2 * (end - start) - odd`).
+#[inline]
+pub(super) fn push_packed(
+    out: &mut Vec<u8>,
+    input: &[u8],
+    (start, end): (usize, usize),
+    hex: bool,
+    odd: bool,
+    len: usize,
+) -> bool {
+    let base = out.len();
+    out.reserve(len + 16);
+    let mut bad = 0u64;
+    let (mut at, mut left) = (start, len);
+    while at < end {
+        let n = (end - at).min(8);
+        let w = word_at(input, at, n);
+        let lo = spread(w as u32);
+        let hi = spread((w >> 32) as u32);
+        let keep = left.min(16);
+        bad |= (over_eleven(lo) & low_bytes(keep))
+            | (over_eleven(hi) & low_bytes(keep.saturating_sub(8)));
+        // All sixteen written (two stores, no call), the excess cut below.
+        let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
+        out.extend_from_slice(&chunk.to_le_bytes());
+        left -= keep;
+        at += n;
+    }
+    out.truncate(base + len);
+    let padding = if odd && end > start {
+        input.get(end - 1).map_or(0, |b| b & 0x0f)
+    } else {
+        0
+    };
+    if !hex && (bad != 0 || (12..=14).contains(&padding)) {
+        out.truncate(base);
+        return false;
+    }
+    true
+}
+
+/// Appends `n` in decimal.
+#[inline]
+pub(super) fn push_decimal(out: &mut Vec<u8>, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::decode::{PAIR_CHARS, has_bad_nibble};
+
+    /// `push_packed` over `packed` alone, and with other bytes around it.
+    fn push(packed: &[u8], hex: bool, odd: bool, len: usize) -> Option<Vec<u8>> {
+        let mut results = Vec::new();
+        for (before, after) in [(0, 0), (3, 0), (0, 9), (5, 9)] {
+            let mut input = vec![0xcc; before];
+            input.extend(packed);
+            input.extend(vec![0xdd; after]);
+            let mut out = b"x".to_vec();
+            let ok = push_packed(
+                &mut out,
+                &input,
+                (before, before + packed.len()),
+                hex,
+                odd,
+                len,
+            );
+            if !ok {
+                assert_eq!(out, b"x");
+            }
+            results.push(ok.then(|| out[1..].to_vec()));
+        }
+        assert!(results.windows(2).all(|w| w[0] == w[1]));
+        results.pop().flatten()
+    }
+
+    #[test]
+    fn word_unpacking_matches_the_pair_table_for_every_byte_and_length() {
+        for hex in [false, true] {
+            let table = &PAIR_CHARS[usize::from(hex)];
+            for byte in 0..=255u8 {
+                for len in (1..=11usize).chain([15, 16, 17, 31, 32, 33, 127]) {
+                    // `byte` at every position of strings of many lengths.
+                    let pairs = len.div_ceil(2);
+                    for at in 0..pairs {
+                        let mut packed: Vec<u8> =
+                            (0..pairs).map(|i| (i % 10) as u8 * 0x11).collect();
+                        packed[at] = byte;
+                        let mut expected: Vec<u8> =
+                            packed.iter().flat_map(|&b| table[usize::from(b)]).collect();
+                        expected.truncate(len);
+                        let odd = len % 2 == 1;
+                        let bad = !hex && has_bad_nibble(&packed, 0, pairs, odd);
+                        let got = push(&packed, hex, odd, len);
+                        assert_eq!(got.is_none(), bad, "{hex} {byte:#x} {len} {at}");
+                        if let Some(got) = got {
+                            assert_eq!(got, expected, "{hex} {byte:#x} {len} {at}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nibble_and_hex_characters() {
+        let nibbles = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0x0f];
+        assert_eq!(push(&nibbles, false, true, 13).unwrap(), b"0123456789-.0");
+        // 15 inside the string is not a digit.
+        assert_eq!(push(&nibbles, false, false, 14), None);
+        let hex = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+        assert_eq!(push(&hex, true, false, 16).unwrap(), b"0123456789ABCDEF");
+        assert_eq!(push(&hex, false, false, 16), None);
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0u16, 7, 10, 99, 100, 255, 9999, 10000, u16::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+}
