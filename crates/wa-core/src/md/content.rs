@@ -189,11 +189,14 @@ impl Content {
                     mentioned_jid: mentions.clone(),
                     ..ContextInfo::default()
                 });
+                // A preview is marked by its matched text being present (even empty, as a
+                // received one may be), so that what was read is written back the same.
+                let matched_text = link.as_ref().map(|l| l.matched_text.clone());
                 let link = link.clone().unwrap_or_default();
                 Message {
                     extended_text_message: Some(Box::new(ExtendedTextMessage {
                         text: Some(text.clone()),
-                        matched_text: Some(link.matched_text).filter(|s| !s.is_empty()),
+                        matched_text,
                         canonical_url: link.canonical_url,
                         title: link.title,
                         description: link.description,

@@ -176,3 +176,17 @@ fn malformed_content_is_other() {
     assert_eq!(Content::from_message(&no_card), Content::Other);
     assert_eq!(Content::from_message(&Message::default()), Content::Other);
 }
+
+/// Found by the `md_content` fuzz target: a preview whose matched text is present but empty was
+/// read as a preview and written back without one.
+#[test]
+fn a_preview_with_empty_matched_text_survives_the_wire() {
+    let bytes = [50u8, 2, 18, 0, 50, 2, 50, 0];
+    let message = Message::decode(bytes.as_slice()).unwrap();
+    let content = Content::from_message(&message);
+    let Content::ExtendedText { link, .. } = &content else {
+        panic!("not extended text: {content:?}");
+    };
+    assert_eq!(link.as_ref().map(|l| l.matched_text.as_str()), Some(""));
+    assert_eq!(Content::from_message(&content.to_message()), content);
+}
