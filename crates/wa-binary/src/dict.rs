@@ -330,6 +330,38 @@ const fn single_table(kind: Dictionary) -> [&'static str; 256] {
 static LEGACY_SINGLE_STR: [&str; 256] = single_table(Dictionary::Legacy);
 static MD_SINGLE_STR: [&str; 256] = single_table(Dictionary::MultiDeviceV3);
 
+/// Token codes: a single byte, or `256 + dict * 256 + index` for a double-byte token.
+pub(crate) const TOKEN_CODES: usize = 256 + 4 * 256;
+
+/// Every token string of a dictionary indexed by its code (`""` for a code that is not a
+/// token), with the dictionary: what [`Dictionary::token_str`] gives in one load, without its
+/// branches on the dictionary and on the code's form (for the tree's string reads).
+#[derive(Debug)]
+pub(crate) struct TokenTable {
+    pub(crate) dict: Dictionary,
+    pub(crate) strs: [&'static str; TOKEN_CODES],
+}
+
+const fn token_table(kind: Dictionary) -> TokenTable {
+    let singles = single_table(kind);
+    let mut strs = [""; TOKEN_CODES];
+    let mut code = 0;
+    while code < 256 {
+        strs[code] = singles[code];
+        code += 1;
+    }
+    if matches!(kind, Dictionary::MultiDeviceV3) {
+        while code < TOKEN_CODES {
+            strs[code] = MD_DOUBLE[(code - 256) >> 8][(code - 256) & 0xff];
+            code += 1;
+        }
+    }
+    TokenTable { dict: kind, strs }
+}
+
+static LEGACY_TOKENS: TokenTable = token_table(Dictionary::Legacy);
+static MD_TOKENS: TokenTable = token_table(Dictionary::MultiDeviceV3);
+
 const fn class_table(kind: Dictionary) -> [u8; 256] {
     let legacy = matches!(kind, Dictionary::Legacy);
     let singles = single_table(kind);
@@ -378,6 +410,15 @@ impl Dictionary {
         }
     }
 
+    /// The table of every token string by code, and this dictionary.
+    #[inline]
+    pub(crate) fn token_table(self) -> &'static TokenTable {
+        match self {
+            Dictionary::Legacy => &LEGACY_TOKENS,
+            Dictionary::MultiDeviceV3 => &MD_TOKENS,
+        }
+    }
+
     /// The string of a token code: a single byte (0 is the empty string), or
     /// `256 + dict * 256 + index` for a double-byte token. `""` for a code that is not a token.
     #[inline]
@@ -394,6 +435,19 @@ impl Dictionary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_tables_match_token_str() {
+        for dict in [Dictionary::Legacy, Dictionary::MultiDeviceV3] {
+            let table = dict.token_table();
+            assert_eq!(table.dict, dict);
+            for code in 0..TOKEN_CODES {
+                assert_eq!(table.strs[code], dict.token_str(code), "{dict:?} {code}");
+            }
+        }
+        assert_eq!(Dictionary::Legacy.token_table().strs[0xff], "");
+        assert!(!Dictionary::MultiDeviceV3.token_table().strs[256 + 3 * 256 + 5].is_empty());
+    }
 
     #[test]
     fn every_token_is_found_at_its_own_index() {

@@ -9,7 +9,7 @@ use crate::decode::{
     Decoder, PACKED_BUF, PAIR_CHARS, first_bad_nibble, has_bad_nibble, is_utf8, packed_len_ok,
     unpack_pairs, write_jid,
 };
-use crate::dict::{Dictionary, class, tags};
+use crate::dict::{Dictionary, TokenTable, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::jid::Server;
 use crate::node::{Content, Node};
@@ -178,7 +178,7 @@ impl<'a> Tree<'a> {
             raw,
             bytes: self.bytes,
             text: self.text,
-            dict: self.arena.dict,
+            tokens: self.arena.dict.token_table(),
         }
     }
 
@@ -318,10 +318,27 @@ pub struct StrRef<'a> {
     bytes: &'a [u8],
     /// The arena's text buffer, where [`TEXT`] strings are.
     text: &'a str,
-    dict: Dictionary,
+    /// The dictionary's tokens (and the dictionary, for building JIDs).
+    tokens: &'static TokenTable,
 }
 
 impl<'a> StrRef<'a> {
+    /// The dictionary of the tree.
+    #[inline(always)]
+    fn dict(&self) -> Dictionary {
+        self.tokens.dict
+    }
+
+    /// A token's string (`""` for a code that is not one, which decoding never records).
+    #[inline(always)]
+    fn token_str(&self) -> &'static str {
+        self.tokens
+            .strs
+            .get(self.raw.pos())
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// The bytes of a raw string (validated UTF-8 while decoding).
     #[inline]
     fn raw_bytes(&self) -> &'a [u8] {
@@ -335,7 +352,7 @@ impl<'a> StrRef<'a> {
     #[inline]
     pub fn as_str(&self) -> Option<&'a str> {
         match self.raw.kind() {
-            TOKEN => Some(self.dict.token_str(self.raw.pos())),
+            TOKEN => Some(self.token_str()),
             TEXT => Some(self.text_str()),
             RAW => std::str::from_utf8(self.raw_bytes()).ok(),
             _ => None,
@@ -428,7 +445,7 @@ impl<'a> StrRef<'a> {
         // Validated while decoding (nesting included), so this reads it again without a limit
         // and cannot fail (if it did, nothing would be appended: the JID is written at its end).
         let decoder = Decoder {
-            dict: self.dict,
+            dict: self.dict(),
             max_depth: usize::MAX,
         };
         let at = self.bytes.get(self.raw.pos()..).unwrap_or_default();
@@ -461,12 +478,12 @@ impl<'a> StrRef<'a> {
                 let Some(&server) = bytes.get(at + 2 + usize::from(head & 0x7f)) else {
                     return false;
                 };
-                let class = self.dict.classes()[usize::from(server)];
+                let class = self.dict().classes()[usize::from(server)];
                 // A non-empty single-byte token, as `common_jid` requires.
                 if class.wrapping_sub(1) >= class::TOKEN_END - 1 {
                     return false;
                 }
-                (at, None, self.dict.single_str(server))
+                (at, None, self.dict().single_str(server))
             }
             _ => return false,
         };
@@ -503,8 +520,24 @@ impl<'a> StrRef<'a> {
     /// The string as a `&str` without allocating once `scratch` has room: borrowed when it is a
     /// token or plain UTF-8, else unpacked or built into `scratch` (cleared first) and
     /// borrowed from there. What [`Self::to_cow`] gives, without the allocation.
-    #[inline]
+    ///
+    /// Tokens and strings of the arena's text buffer are read inline (a few instructions, so
+    /// that a walk over every string of a tree inlines them); every other form out of line.
+    #[inline(always)]
     pub fn str_with<'s>(&self, scratch: &'s mut String) -> &'s str
+    where
+        'a: 's,
+    {
+        match self.raw.kind() {
+            TEXT => self.text_str(),
+            TOKEN => self.token_str(),
+            _ => self.str_with_slow(scratch),
+        }
+    }
+
+    /// [`Self::str_with`] for raw, packed and JID strings.
+    #[inline(never)]
+    fn str_with_slow<'s>(&self, scratch: &'s mut String) -> &'s str
     where
         'a: 's,
     {
@@ -528,7 +561,7 @@ impl<'a> StrRef<'a> {
 
     fn to_str(self) -> Str {
         match self.raw.kind() {
-            TOKEN => Str::from_static(self.dict.token_str(self.raw.pos())),
+            TOKEN => Str::from_static(self.token_str()),
             _ => Str::from(self.to_cow().into_owned()),
         }
     }
@@ -541,7 +574,7 @@ impl PartialEq<str> for StrRef<'_> {
             return false;
         }
         match self.raw.kind() {
-            TOKEN => self.dict.token_str(self.raw.pos()) == other,
+            TOKEN => self.token_str() == other,
             // Validated UTF-8: equal bytes are equal strings.
             RAW => self.raw_bytes() == other.as_bytes(),
             TEXT => self.text_str() == other,

@@ -297,7 +297,7 @@ impl Walker<'_, '_> {
             raw: jid,
             bytes: self.bytes,
             text: "",
-            dict: self.dict,
+            tokens: self.dict.token_table(),
         };
         s.write_jid(&mut self.jid);
         let pos = self.text.len();
