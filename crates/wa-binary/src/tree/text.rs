@@ -72,8 +72,50 @@ fn word_at(input: &[u8], at: usize, n: usize) -> u64 {
 /// does (12..=15 are not digits; the padding may be 15 or a digit, not 12..=14): eight bytes
 /// (sixteen characters) at a time, read and checked once. Returns `false`, with `out` as it
 /// was, for a bad digit. `len` is what the length byte gives (`2 * (end - start) - odd`).
-#[inline]
+///
+/// Strings of up to sixteen characters (eight bytes, most of them: phone numbers, timestamps,
+/// counts) whose eight bytes from `start` are inside `input` take a straight path inline: one
+/// load, no loop.
+#[inline(always)]
 pub(super) fn push_packed(
+    out: &mut Vec<u8>,
+    input: &[u8],
+    (start, end): (usize, usize),
+    hex: bool,
+    odd: bool,
+    len: usize,
+) -> bool {
+    let short = end.wrapping_sub(start) <= 8 && len <= 16;
+    if let (true, Some(window)) = (short, input.get(start..).and_then(<[u8]>::first_chunk::<8>)) {
+        let w = u64::from_le_bytes(*window);
+        let lo = spread(w as u32);
+        let hi = spread((w >> 32) as u32);
+        if !hex {
+            let bad = (over_eleven(lo) & low_bytes(len))
+                | (over_eleven(hi) & low_bytes(len.saturating_sub(8)));
+            // The padding digit (odd lengths): 15 or a digit, not 12..=14.
+            let padding = if odd {
+                let last = (end - start).wrapping_sub(1);
+                window.get(last).map_or(0, |b| b & 0x0f)
+            } else {
+                0
+            };
+            if bad != 0 || (12..=14).contains(&padding) {
+                return false;
+            }
+        }
+        let base = out.len();
+        let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
+        out.extend_from_slice(&chunk.to_le_bytes());
+        out.truncate(base + len);
+        return true;
+    }
+    push_packed_long(out, input, (start, end), hex, odd, len)
+}
+
+/// [`push_packed`] for longer strings and strings at the end of the input.
+#[inline(never)]
+fn push_packed_long(
     out: &mut Vec<u8>,
     input: &[u8],
     (start, end): (usize, usize),
