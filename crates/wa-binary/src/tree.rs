@@ -115,7 +115,7 @@ const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 /// The reusable storage of a [`Tree`]: flat vectors of nodes and attributes. Keep one per
 /// connection and pass it to every [`Codec::decode_tree`](crate::Codec::decode_tree) call;
 /// after the first few frames decoding allocates nothing.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
@@ -126,6 +126,23 @@ pub struct TreeArena {
     jid: String,
     /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
     dict: Dictionary,
+    /// `dict`'s token table, read by every token string.
+    tokens: &'static TokenTable,
+}
+
+impl Default for TreeArena {
+    fn default() -> TreeArena {
+        let dict = Dictionary::default();
+        TreeArena {
+            nodes: Vec::new(),
+            attrs: Vec::new(),
+            text: Vec::new(),
+            with_text: false,
+            jid: String::new(),
+            dict,
+            tokens: dict.token_table(),
+        }
+    }
 }
 
 impl TreeArena {
@@ -178,7 +195,7 @@ impl<'a> Tree<'a> {
             raw,
             bytes: self.bytes,
             text: self.text,
-            tokens: self.arena.dict.token_table(),
+            tokens: self.arena.tokens,
         }
     }
 
@@ -531,21 +548,33 @@ impl<'a> StrRef<'a> {
         match self.raw.kind() {
             TEXT => self.text_str(),
             TOKEN => self.token_str(),
-            _ => self.str_with_slow(scratch),
+            _ => Self::str_with_slow(self.raw, self.bytes, self.tokens, scratch),
         }
     }
 
-    /// [`Self::str_with`] for raw, packed and JID strings.
+    /// [`Self::str_with`] for raw, packed and JID strings (none of them in the text buffer).
+    /// Its inputs are passed in registers, so that the inline fast path stores nothing.
     #[inline(never)]
-    fn str_with_slow<'s>(&self, scratch: &'s mut String) -> &'s str
+    fn str_with_slow<'s>(
+        raw: RawStr,
+        bytes: &'a [u8],
+        tokens: &'static TokenTable,
+        scratch: &'s mut String,
+    ) -> &'s str
     where
         'a: 's,
     {
-        if let Some(s) = self.as_str() {
+        let s = StrRef {
+            raw,
+            bytes,
+            text: "",
+            tokens,
+        };
+        if let Some(s) = s.as_str() {
             return s;
         }
         scratch.clear();
-        self.write_to(scratch);
+        s.write_to(scratch);
         scratch
     }
 

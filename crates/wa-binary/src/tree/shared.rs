@@ -81,6 +81,7 @@ pub(crate) fn decode_shared(decoder: &Decoder, bytes: Bytes) -> Result<OwnedTree
             nodes: arena.nodes.clone(),
             attrs: arena.attrs.clone(),
             dict: arena.dict,
+            tokens: arena.tokens,
             ..TreeArena::default()
         })
     })?;

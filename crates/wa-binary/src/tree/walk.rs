@@ -67,6 +67,7 @@ pub(crate) fn decode_tree<'a>(
     arena.attrs.clear();
     arena.text.clear();
     arena.dict = decoder.dict;
+    arena.tokens = decoder.dict.token_table();
     if input.len() as u64 > MAX_TREE_INPUT {
         // Attribute indices must fit in 32 bits (and positions in 56).
         return Err(DecodeError {
