@@ -6,8 +6,8 @@ use std::fmt;
 use std::num::NonZeroU64;
 
 use crate::decode::{
-    Decoder, PACKED_BUF, PAIR_CHARS, first_bad_nibble, has_bad_nibble, is_utf8, packed_len_ok,
-    unpack_pairs, write_jid,
+    Decoder, PACKED_BUF, PAIR_CHARS, first_bad_nibble, is_utf8, packed_len_ok, unpack_pairs,
+    write_jid,
 };
 use crate::dict::{Dictionary, TokenTable, class, tags};
 use crate::error::{DecodeError, DecodeErrorKind};
@@ -644,6 +644,7 @@ impl fmt::Debug for StrRef<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::has_bad_nibble;
 
     #[test]
     fn node_records_are_forty_eight_bytes() {

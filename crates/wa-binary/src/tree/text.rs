@@ -154,6 +154,30 @@ fn push_packed_long(
     true
 }
 
+/// Whether the NIBBLE_8 string at `input[start..end]` has only valid digits, as
+/// [`has_bad_nibble`](crate::decode::has_bad_nibble) checks them (12..=15 are not digits; when
+/// `odd`, the last nibble is padding: 15 or a digit, not 12..=14): strings of up to eight
+/// bytes (most) whose eight bytes from `start` are inside `input` with one load inline.
+#[inline(always)]
+pub(super) fn nibbles_ok(input: &[u8], (start, end): (usize, usize), odd: bool) -> bool {
+    let pairs = end.wrapping_sub(start);
+    let short = pairs.wrapping_sub(1) < 8;
+    if let (true, Some(window)) = (short, input.get(start..).and_then(<[u8]>::first_chunk::<8>)) {
+        let w = u64::from_le_bytes(*window);
+        // Bit 0 of each nibble of the string's bytes (first digit high, second low).
+        let mut digits = 0x1111_1111_1111_1111 & low_bytes(pairs);
+        let mut padding = 0;
+        if odd {
+            let last = 8 * (pairs - 1);
+            digits &= !(1u64 << last);
+            padding = (w >> last) & 0x0f;
+        }
+        // A nibble is 12 or more when its top two bits are set.
+        return (w >> 3) & (w >> 2) & digits == 0 && !(12..=14).contains(&padding);
+    }
+    !crate::decode::has_bad_nibble(input, start, end, odd)
+}
+
 /// Appends `n` in decimal.
 #[inline]
 pub(super) fn push_decimal(out: &mut Vec<u8>, n: u16) {
@@ -223,6 +247,30 @@ mod tests {
                         assert_eq!(got.is_none(), bad, "{hex} {byte:#x} {len} {at}");
                         if let Some(got) = got {
                             assert_eq!(got, expected, "{hex} {byte:#x} {len} {at}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nibble_check_matches_has_bad_nibble_for_every_byte_and_length() {
+        for byte in 0..=255u8 {
+            for pairs in 0..=10usize {
+                for at in 0..pairs.max(1) {
+                    let mut packed: Vec<u8> = (0..pairs).map(|i| (i % 10) as u8 * 0x11).collect();
+                    if at < pairs {
+                        packed[at] = byte;
+                    }
+                    for odd in [false, true] {
+                        let expected = !has_bad_nibble(&packed, 0, pairs, odd);
+                        for (before, after) in [(0, 0), (3, 0), (0, 9), (5, 9)] {
+                            let mut input = vec![0xcc; before];
+                            input.extend(&packed);
+                            input.extend(vec![0xff; after]);
+                            let got = nibbles_ok(&input, (before, before + pairs), odd);
+                            assert_eq!(got, expected, "{byte:#x} {pairs} {at} {odd} {before}");
                         }
                     }
                 }

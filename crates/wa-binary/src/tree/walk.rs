@@ -50,7 +50,9 @@ fn nibble_user(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     let start = at + 2;
     let end = start + usize::from(head & 0x7f);
     let chars = packed_chars(end - start, head);
-    if end > bytes.len() || !packed_len_ok(chars) || has_bad_nibble(bytes, start, end, head >= 0x80)
+    if end > bytes.len()
+        || !packed_len_ok(chars)
+        || !text::nibbles_ok(bytes, (start, end), head >= 0x80)
     {
         return None;
     }
@@ -531,7 +533,8 @@ impl Walker<'_, '_> {
         let bytes = self.bytes;
         let pos = self.text.len();
         // The user: a NIBBLE_8 string whose tag is at `user_at`.
-        let push_user = |text: &mut Vec<u8>, user_at: usize| -> Option<usize> {
+        #[inline(always)]
+        fn push_user(text: &mut Vec<u8>, bytes: &[u8], user_at: usize) -> Option<usize> {
             let head = *bytes.get(user_at + 1)?;
             let start = user_at + 2;
             let end = start + usize::from(head & 0x7f);
@@ -540,12 +543,12 @@ impl Walker<'_, '_> {
                 return None;
             }
             text::push_packed(text, bytes, (start, end), false, head >= 0x80, chars).then_some(end)
-        };
+        }
         if tag == tags::AD_JID {
             let &[domain, device, tags::NIBBLE_8] = bytes.get(at..)?.first_chunk::<3>()? else {
                 return None;
             };
-            let end = push_user(&mut self.text, at + 2)?;
+            let end = push_user(&mut self.text, bytes, at + 2)?;
             if device != 0 {
                 self.text.push(b':');
                 text::push_decimal(&mut self.text, u16::from(device));
@@ -557,7 +560,7 @@ impl Walker<'_, '_> {
             return Some(RawStr::new(TEXT, pos, self.text.len() - pos));
         }
         if tag == tags::JID_PAIR && bytes.get(at) == Some(&tags::NIBBLE_8) {
-            let end = push_user(&mut self.text, at)?;
+            let end = push_user(&mut self.text, bytes, at)?;
             let server = bytes.get(end).copied().unwrap_or(0);
             // A non-empty token.
             if self.classes[usize::from(server)].wrapping_sub(1) < class::TOKEN_END - 1 {
@@ -645,7 +648,7 @@ impl Walker<'_, '_> {
             if text::push_packed(&mut self.text, self.bytes, (start, *at), hex, odd, len) {
                 return Ok(RawStr::new(TEXT, pos, len));
             }
-        } else if hex || !has_bad_nibble(self.bytes, start, *at, odd) {
+        } else if hex || text::nibbles_ok(self.bytes, (start, *at), odd) {
             // Only NIBBLE_8 has invalid digits.
             return Ok(RawStr::new(kind, start, len));
         }
