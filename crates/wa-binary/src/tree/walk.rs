@@ -80,26 +80,44 @@ pub(crate) fn decode_tree<'a>(
             },
         });
     }
-    let mut walker = Walker {
+    // One walker per kind of arena, so that each is compiled without the other's paths.
+    if arena.with_text {
+        walk::<true>(decoder, input, arena)?;
+    } else {
+        walk::<false>(decoder, input, arena)?;
+    }
+    Ok(Tree {
+        bytes: input,
+        // Pieces that are each UTF-8 (validated raw strings, ASCII digits and tokens) make
+        // UTF-8: this check cannot fail, and it runs once per tree, not once per string.
+        text: match arena.text.is_empty() {
+            true => "",
+            false => std::str::from_utf8(&arena.text).unwrap_or_default(),
+        },
+        arena,
+    })
+}
+
+/// Walks `input` into `arena` (cleared by the caller), writing strings into its text buffer
+/// when `KEEP_TEXT`.
+fn walk<const KEEP_TEXT: bool>(
+    decoder: &Decoder,
+    input: &[u8],
+    arena: &mut TreeArena,
+) -> Result<(), DecodeError> {
+    let mut walker = Walker::<KEEP_TEXT> {
         bytes: input,
         pos: 0,
         classes: decoder.dict.classes(),
         dict: decoder.dict,
         max_depth: decoder.max_depth,
-        with_text: arena.with_text,
-        arena: &mut *arena,
+        arena,
         error: None,
         text: Vec::new(),
         jid: String::new(),
     };
     match walker.tree() {
-        Ok(()) if walker.pos == input.len() => Ok(Tree {
-            bytes: input,
-            // Pieces that are each UTF-8 (validated raw strings, ASCII digits and tokens) make
-            // UTF-8: this check cannot fail, and it runs once per tree, not once per string.
-            text: std::str::from_utf8(&arena.text).unwrap_or_default(),
-            arena,
-        }),
+        Ok(()) if walker.pos == input.len() => Ok(()),
         Ok(()) => Err(DecodeError {
             offset: walker.pos,
             kind: DecodeErrorKind::TrailingBytes {
@@ -127,8 +145,9 @@ struct Stop;
 type Step<T> = Result<T, Stop>;
 
 /// Walks the input once with a plain cursor: mirrors [`Decoder`] check for check (same errors at
-/// the same offsets) but records positions instead of building values.
-struct Walker<'a, 't> {
+/// the same offsets) but records positions instead of building values (and, when `KEEP_TEXT`,
+/// writes every string but tokens into the arena's text buffer: [`TreeArena::with_text`]).
+struct Walker<'a, 't, const KEEP_TEXT: bool> {
     bytes: &'a [u8],
     /// The cursor: everything before it has been read.
     pos: usize,
@@ -140,7 +159,6 @@ struct Walker<'a, 't> {
     /// The arena's text buffer while decoding, when it keeps one
     /// ([`TreeArena::with_text`]).
     text: Vec<u8>,
-    with_text: bool,
     /// Where JIDs are built before they are copied into `text`.
     jid: String,
 }
@@ -148,7 +166,7 @@ struct Walker<'a, 't> {
 /// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
 /// the others (recursive or rarely taken) start at [`Walker::pos`] and leave it after what they
 /// read, and their callers hand the cursor over through it.
-impl Walker<'_, '_> {
+impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
     /// Records the error at `offset` and stops.
     #[cold]
     #[inline(never)]
@@ -270,7 +288,7 @@ impl Walker<'_, '_> {
     /// the text buffer when the arena keeps one.
     #[inline(always)]
     fn raw_string(&mut self, start: usize, len: usize) -> RawStr {
-        if !self.with_text {
+        if !KEEP_TEXT {
             return RawStr::new(RAW, start, len);
         }
         let pos = self.text.len();
@@ -292,7 +310,7 @@ impl Walker<'_, '_> {
     /// one.
     #[inline(always)]
     fn jid_text(&mut self, jid: RawStr) -> RawStr {
-        if !self.with_text || jid.kind() == TEXT {
+        if !KEEP_TEXT || jid.kind() == TEXT {
             return jid;
         }
         self.jid.clear();
@@ -499,7 +517,7 @@ impl Walker<'_, '_> {
             return None;
         }
         let bytes = self.bytes;
-        if self.with_text {
+        if KEEP_TEXT {
             return self.common_jid_text(at, tag);
         }
         if tag == tags::AD_JID {
@@ -642,7 +660,7 @@ impl Walker<'_, '_> {
             return self.fail(head_at, DecodeErrorKind::PackedLength { chars: len });
         }
         let kind = if hex { HEX } else { NIBBLE };
-        if self.with_text {
+        if KEEP_TEXT {
             // Unpacked and checked in one pass.
             let pos = self.text.len();
             if text::push_packed(&mut self.text, self.bytes, (start, *at), hex, odd, len) {
