@@ -62,6 +62,14 @@ const BYTES: u8 = 12;
 const POS_BITS: u32 = 56;
 const POS_MASK: u64 = (1 << POS_BITS) - 1;
 
+/// The word of a [`RawStr`] of this kind at position 0.
+const fn kind_word(kind: u8) -> NonZeroU64 {
+    match NonZeroU64::new((kind as u64) << POS_BITS) {
+        Some(word) => word,
+        None => NonZeroU64::MAX,
+    }
+}
+
 impl RawStr {
     #[inline(always)]
     fn new(kind: u8, pos: usize, len: usize) -> RawStr {
@@ -181,6 +189,8 @@ impl<'a> Tree<'a> {
         TreeNode {
             tree: *self,
             index: 0,
+            // A decoded tree has at least its root.
+            raw: self.arena.nodes.first().unwrap_or(&NO_NODE),
         }
     }
 
@@ -214,13 +224,31 @@ impl<'a> Tree<'a> {
 pub struct TreeNode<'a> {
     tree: Tree<'a>,
     index: usize,
+    /// The record at `index`, looked up once (not once per accessor).
+    raw: &'a RawNode,
 }
 
+/// What [`Tree::root`] gives for an arena without nodes (which a decoded tree never has): no
+/// tag, no attributes, no content.
+static NO_NODE: RawNode = RawNode {
+    // Token 0: the empty string.
+    tag: RawStr {
+        word: kind_word(TOKEN),
+        len: 0,
+    },
+    content: RawStr {
+        word: kind_word(NONE),
+        len: 0,
+    },
+    attrs_start: 0,
+    attrs_end: 0,
+    end: 1,
+};
+
 impl<'a> TreeNode<'a> {
-    #[inline]
+    #[inline(always)]
     fn raw(&self) -> &'a RawNode {
-        // `index` always comes from the arena it indexes.
-        &self.tree.arena.nodes[self.index]
+        self.raw
     }
 
     /// The tag.
@@ -317,11 +345,13 @@ impl<'a> Iterator for Children<'a> {
         if self.next >= self.end {
             return None;
         }
+        let raw = self.tree.arena.nodes.get(self.next)?;
         let node = TreeNode {
             tree: self.tree,
             index: self.next,
+            raw,
         };
-        self.next = node.raw().end;
+        self.next = raw.end;
         Some(node)
     }
 }
@@ -645,6 +675,21 @@ impl fmt::Debug for StrRef<'_> {
 mod tests {
     use super::*;
     use crate::decode::has_bad_nibble;
+
+    #[test]
+    fn an_arena_without_nodes_gives_an_empty_root() {
+        let arena = TreeArena::new();
+        let tree = Tree {
+            bytes: &[],
+            arena: &arena,
+            text: "",
+        };
+        let root = tree.root();
+        assert_eq!(root.tag(), "");
+        assert_eq!(root.attrs().len(), 0);
+        assert_eq!(root.children().count(), 0);
+        assert!(root.text().is_none() && root.bytes().is_none() && !root.has_node_list());
+    }
 
     #[test]
     fn node_records_are_forty_eight_bytes() {
