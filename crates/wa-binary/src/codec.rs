@@ -216,14 +216,15 @@ impl Codec {
 
     /// Decodes a multi-device frame payload (flag byte, then the node, maybe compressed).
     pub fn decode_frame(&self, frame: &[u8]) -> Result<Node, DecodeError> {
-        let body = self.unpack_frame(frame)?;
-        // Offsets in errors count from the start of the frame for an uncompressed body.
-        self.decode(&body).map_err(|mut e| {
-            if matches!(body, Cow::Borrowed(_)) {
+        match self.unpack_frame(frame)? {
+            // Offsets in errors count from the start of the frame for an uncompressed body.
+            Cow::Borrowed(body) => self.decode(body).map_err(|mut e| {
                 e.offset += 1;
-            }
-            e
-        })
+                e
+            }),
+            // An inflated body is ours already: byte contents slice it, with no further copy.
+            Cow::Owned(body) => self.decode_bytes(body),
+        }
     }
 
     /// Encodes `node` as a multi-device frame payload: the flag byte 0x00, then the node.
