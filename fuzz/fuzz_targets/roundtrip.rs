@@ -30,7 +30,7 @@ fn same(a: &Node, b: &Node, legacy: bool) -> bool {
                 x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q, legacy))
             }
             (Content::Text(t), Content::Bytes(bytes)) => {
-                t.contains('@') && t.as_bytes() == bytes.as_slice()
+                t.contains('@') && t.as_bytes() == &bytes[..]
             }
             (Content::Text(x), Content::Text(y)) => eq(x, y),
             (x, y) => x == y,

@@ -188,7 +188,7 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
         // the peers' plain decode (the bridge's is a borrowed tree over a copy of the frame);
         // a decode followed by a walk against theirs.
         let peer_direction = match row.direction.as_str() {
-            "decode" => "decode-owned",
+            "decode" | "decode-bytes" => "decode-owned",
             "decode-tree-walk" | "decode-tree-strings" | "decode-text-strings" => "decode-walk",
             other => other.split('-').next().unwrap_or_default(),
         };
@@ -231,6 +231,8 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
          better peer for that case and direction, both measured in this run.\n\
          decode: owned Node (`Codec::decode`), against the peers' owned form (decode-owned:\n\
          Baileys's decode; the bridge's decode, then toJSON() building JavaScript objects).\n\
+         decode-bytes: the same from a frame the caller owns (`Codec::decode_bytes`), byte\n\
+         contents sharing it as the peers' Buffers share theirs.\n\
          decode-owned-tree: an OwnedTree ('static, Send) over a copy of the bytes, dropped each\n\
          time, against the peers' decode (the bridge's: a copy of the frame into WASM memory and\n\
          a borrowed tree over it, freed; never read from JavaScript). decode-borrowed: NodeRef\n\

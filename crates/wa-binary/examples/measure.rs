@@ -1,5 +1,6 @@
 //! Measures decode and encode throughput over the benchmark corpus and prints one JSON line per
-//! case and direction (`decode`: owned `Node`; `decode-owned-tree`: an `OwnedTree` over a copy
+//! case and direction (`decode`: owned `Node`; `decode-bytes`: the same from a `Bytes` frame
+//! that byte contents share; `decode-owned-tree`: an `OwnedTree` over a copy
 //! of the bytes; `decode-borrowed`: `NodeRef`; `decode-tree`:
 //! `decode_tree` into a reused arena; `decode-tree-walk`: the same, then a walk over every node
 //! and attribute reading lengths, no string unpacked; `decode-tree-strings`: the same walk, but
@@ -111,6 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let bytes = std::fs::read(dir.join(entry["file"].as_str().ok_or("file")?))?;
         let node = codec.decode(&bytes)?;
+        let frame = Bytes::from(bytes.clone());
         let mut out = Vec::with_capacity(bytes.len());
         let mut arena = TreeArena::new();
         let mut text_arena = TreeArena::with_text();
@@ -122,6 +124,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 wanted("decode").then(|| {
                     throughput(bytes.len(), budget, || {
                         codec.decode(&bytes).map_or(0, |n| n.attrs.len())
+                    })
+                }),
+            ),
+            (
+                // Like for like with the peers' owned decode, handed a frame (a `Buffer`) that
+                // their byte contents are views into: `decode_bytes` of a frame the caller owns
+                // (a `Bytes`, cloned by reference count), whose byte contents share it.
+                "decode-bytes",
+                wanted("decode-bytes").then(|| {
+                    throughput(bytes.len(), budget, || {
+                        codec
+                            .decode_bytes(frame.clone())
+                            .map_or(0, |n| n.attrs.len())
                     })
                 }),
             ),

@@ -100,9 +100,32 @@ impl Codec {
     /// and `Send` like a `Node`, but costs two allocations per frame instead of a `Node`, a
     /// child list and a byte vector per node (several times faster on large frames; see the
     /// crate's README, "Speed"). Use `decode` when the node will be modified or built upon.
+    ///
+    /// Byte contents ([`Content::Bytes`](crate::Content::Bytes)) share one copy of `bytes`,
+    /// made when the first one is met; [`Codec::decode_bytes`] shares the caller's frame
+    /// instead, with no copy at all.
     pub fn decode(&self, bytes: &[u8]) -> Result<Node, DecodeError> {
         self.check_size(bytes.len())?;
         crate::tree::decode_owned(&self.decoder(), bytes)
+    }
+
+    /// [`Codec::decode`] from a frame the caller hands over (the `Vec<u8>` or [`Bytes`] a
+    /// transport owns): byte contents are slices of it, not copies, as the JavaScript peers'
+    /// decoded `Buffer`s are views into the one they were given. Holding any of them keeps
+    /// the frame's memory alive. Same checks and errors as [`Codec::decode`].
+    ///
+    /// ```
+    /// use wa_binary::{Codec, Content, Node};
+    /// let codec = Codec::multi_device();
+    /// let frame = codec.encode(&Node::new("enc").attr("v", "2").bytes(vec![7u8; 40]))?;
+    /// let node = codec.decode_bytes(frame)?;
+    /// assert!(matches!(&node.content, Content::Bytes(b) if b[..] == [7u8; 40]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decode_bytes(&self, bytes: impl Into<Bytes>) -> Result<Node, DecodeError> {
+        let bytes = bytes.into();
+        self.check_size(bytes.len())?;
+        crate::tree::decode_owned_bytes(&self.decoder(), bytes)
     }
 
     /// Decodes one node spanning all of `bytes` into an [`OwnedTree`]: the tree of
@@ -193,14 +216,15 @@ impl Codec {
 
     /// Decodes a multi-device frame payload (flag byte, then the node, maybe compressed).
     pub fn decode_frame(&self, frame: &[u8]) -> Result<Node, DecodeError> {
-        let body = self.unpack_frame(frame)?;
-        // Offsets in errors count from the start of the frame for an uncompressed body.
-        self.decode(&body).map_err(|mut e| {
-            if matches!(body, Cow::Borrowed(_)) {
+        match self.unpack_frame(frame)? {
+            // Offsets in errors count from the start of the frame for an uncompressed body.
+            Cow::Borrowed(body) => self.decode(body).map_err(|mut e| {
                 e.offset += 1;
-            }
-            e
-        })
+                e
+            }),
+            // An inflated body is ours already: byte contents slice it, with no further copy.
+            Cow::Owned(body) => self.decode_bytes(body),
+        }
     }
 
     /// Encodes `node` as a multi-device frame payload: the flag byte 0x00, then the node.

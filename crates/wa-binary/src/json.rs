@@ -186,7 +186,7 @@ impl<'de> Visitor<'de> for ContentSeed {
         let bytes = STANDARD
             .decode(text)
             .map_err(|e| de::Error::custom(format!("bad base64 in `bytes`: {e}")))?;
-        Ok(Content::Bytes(bytes))
+        Ok(Content::Bytes(bytes.into()))
     }
 }
 

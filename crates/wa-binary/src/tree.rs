@@ -19,7 +19,7 @@ mod owned;
 mod shared;
 mod text;
 mod walk;
-pub(crate) use owned::decode_owned;
+pub(crate) use owned::{decode_owned, decode_owned_bytes};
 pub use shared::OwnedTree;
 pub(crate) use shared::decode_shared;
 pub(crate) use walk::decode_tree;
@@ -319,7 +319,9 @@ impl<'a> TreeNode<'a> {
         let content = match raw.kind() {
             NONE => Content::None,
             NODES => Content::Nodes(self.children().map(|c| c.to_node()).collect()),
-            BYTES => Content::Bytes(self.bytes().unwrap_or_default().to_vec()),
+            BYTES => Content::Bytes(bytes::Bytes::copy_from_slice(
+                self.bytes().unwrap_or_default(),
+            )),
             _ => Content::Text(self.tree.str(raw).to_str()),
         };
         Node {

@@ -13,6 +13,8 @@ use wa_binary::{Codec, DecodeError, Dictionary, Node, TreeArena, TreeNode};
 fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
     let reference: Result<Node, DecodeError> = codec.decode_ref(bytes).map(|n| n.into_owned());
     let owned = codec.decode(bytes);
+    // From a frame the caller owns: byte contents are slices of it.
+    let from_frame = codec.decode_bytes(Bytes::copy_from_slice(bytes));
     let tree = codec.decode_tree(bytes, arena).map(|t| {
         let root = t.root();
         check_accessors(root);
@@ -40,8 +42,47 @@ fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
     assert_eq!(text, reference, "with_text, bytes {}", hex::encode(bytes));
     assert_eq!(tree, reference, "bytes {}", hex::encode(bytes));
     assert_eq!(owned, reference, "bytes {}", hex::encode(bytes));
+    assert_eq!(
+        from_frame,
+        reference,
+        "decode_bytes, bytes {}",
+        hex::encode(bytes)
+    );
     assert_eq!(shared, reference, "bytes {}", hex::encode(bytes));
     reference.is_ok()
+}
+
+/// `decode_bytes` slices byte contents out of the frame it is given (no copy), and the `Node`
+/// keeps them valid once the caller's handle on the frame is gone; `decode` and
+/// `OwnedTree::to_node` give equal nodes.
+#[test]
+fn decoded_bytes_share_the_frame() {
+    let codec = Codec::multi_device();
+    let node = Node::new("iq").attr("type", "set").children([
+        Node::new("key").children([
+            Node::new("id").bytes(vec![0, 0, 1]),
+            Node::new("value").bytes(vec![9u8; 32]),
+        ]),
+        Node::new("registration").bytes(vec![1, 2, 3, 4]),
+    ]);
+    let frame = Bytes::from(codec.encode(&node).unwrap());
+    let range = frame.as_ptr_range();
+    let decoded = codec.decode_bytes(frame.clone()).unwrap();
+    let tree = codec.decode_owned_tree(frame.clone()).unwrap();
+    drop(frame);
+    let mut seen = 0;
+    let mut stack = vec![&decoded];
+    while let Some(n) = stack.pop() {
+        if let wa_binary::Content::Bytes(b) = &n.content {
+            assert!(range.contains(&b.as_ptr()), "<{}> bytes were copied", n.tag);
+            seen += 1;
+        }
+        stack.extend(n.child_nodes());
+    }
+    assert_eq!(seen, 3);
+    assert_eq!(decoded, node);
+    assert_eq!(tree.to_node(), node);
+    assert_eq!(codec.decode(&codec.encode(&node).unwrap()).unwrap(), node);
 }
 
 /// An `OwnedTree` owns what it reads: it outlives the buffer it was decoded from, crosses

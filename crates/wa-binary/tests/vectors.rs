@@ -180,7 +180,7 @@ fn text_and_bytes_are_told_apart_as_documented() {
     );
     assert_eq!(
         by_name("text-content-free").content,
-        Content::Bytes("Hello, wörld! 👋".as_bytes().to_vec())
+        Content::Bytes("Hello, wörld! 👋".as_bytes().to_vec().into())
     );
     let n = Node::new("x").text("1700000000");
     assert_eq!(codec.decode(&codec.encode(&n).unwrap()).unwrap(), n);

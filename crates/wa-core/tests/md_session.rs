@@ -411,7 +411,9 @@ fn wrong_digest_triggers_one_reupload_and_restart_refills_without_reseeding() {
     if let wa_binary::Content::Nodes(children) = &mut digest.content {
         let hash = children.last_mut().unwrap();
         if let wa_binary::Content::Bytes(b) = &mut hash.content {
-            b[0] ^= 1;
+            let mut flipped = b.to_vec();
+            flipped[0] ^= 1;
+            *b = flipped.into();
         }
     }
     session.handle_node(&result_for(&nodes[0], vec![digest.clone()]), 0, &mut r);

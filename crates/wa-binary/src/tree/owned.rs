@@ -10,6 +10,8 @@
 
 use std::cell::Cell;
 
+use bytes::Bytes;
+
 use super::{
     BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TEXT, TOKEN, Tree, TreeArena, decode_tree,
 };
@@ -29,17 +31,31 @@ thread_local! {
 }
 
 /// Decodes `input` into an owned [`Node`], with the same checks and errors as
-/// [`decode_tree`].
+/// [`decode_tree`]. Byte contents share one copy of `input`, made when the first is met.
 pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, DecodeError> {
-    with_thread_arena(|arena| decode_tree(decoder, input, arena).map(|tree| tree_to_node(&tree)))
+    with_thread_arena(|arena| {
+        decode_tree(decoder, input, arena).map(|tree| tree_to_node(&tree, None))
+    })
 }
 
-/// The root of `tree` and its descendants as an owned [`Node`], built as [`decode_owned`]
-/// builds it.
-pub(super) fn tree_to_node(tree: &Tree<'_>) -> Node {
-    let mut scratch = String::new();
+/// Decodes `frame` into an owned [`Node`] whose byte contents are slices of `frame` (no copy).
+pub(crate) fn decode_owned_bytes(decoder: &Decoder, frame: Bytes) -> Result<Node, DecodeError> {
+    with_thread_arena(|arena| {
+        decode_tree(decoder, &frame, arena).map(|tree| tree_to_node(&tree, Some(&frame)))
+    })
+}
+
+/// The root of `tree` and its descendants as an owned [`Node`], byte contents sliced from
+/// `frame` (the bytes `tree` points into) when given, else from a copy of the tree's bytes
+/// made when the first one is met.
+pub(super) fn tree_to_node(tree: &Tree<'_>, frame: Option<&Bytes>) -> Node {
+    let mut builder = Builder {
+        tree,
+        scratch: String::new(),
+        frame: frame.cloned(),
+    };
     let mut root = Node::default();
-    build(tree, 0, &mut root, &mut scratch);
+    builder.build(0, &mut root);
     root
 }
 
@@ -56,55 +72,90 @@ pub(super) fn with_thread_arena<R>(f: impl FnOnce(&mut TreeArena) -> R) -> R {
     result
 }
 
-/// Fills `node` (a default one) with the node at `index` of `tree` and its descendants. Built
-/// in place, children straight into their list, so that no `Node` is moved once made (a
-/// `Node` is about 200 bytes; moving each one up the recursion cost more than building it).
-/// Depth is bounded by the decoder's `max_depth`, so this recursion is too.
-fn build(tree: &Tree<'_>, index: usize, node: &mut Node, scratch: &mut String) {
-    let nodes = &tree.arena.nodes;
-    let Some(raw) = nodes.get(index) else {
-        return;
-    };
-    node.tag = string(tree, raw.tag, scratch);
-    let attrs = tree
-        .arena
-        .attrs
-        .get(raw.attrs_start as usize..raw.attrs_end as usize)
-        .unwrap_or_default();
-    if !attrs.is_empty() {
-        node.attrs.reserve(attrs.len());
-        for &(k, v) in attrs {
-            node.attrs
-                .push_pair(string(tree, k, scratch), string(tree, v, scratch));
+/// What building a [`Node`] from a tree needs besides the tree.
+struct Builder<'t, 'a> {
+    tree: &'t Tree<'a>,
+    /// Where JIDs are built, reused for all of them.
+    scratch: String,
+    /// The bytes of the tree as a [`Bytes`], whose slices become byte contents (`None` until
+    /// the first byte content, when the tree's bytes are not already shared).
+    frame: Option<Bytes>,
+}
+
+impl Builder<'_, '_> {
+    /// Fills `node` (a default one) with the node at `index` of `tree` and its descendants. Built
+    /// in place, children straight into their list, so that no `Node` is moved once made (a
+    /// `Node` is about 200 bytes; moving each one up the recursion cost more than building it).
+    /// Depth is bounded by the decoder's `max_depth`, so this recursion is too.
+    fn build(&mut self, index: usize, node: &mut Node) {
+        let tree = self.tree;
+        let nodes = &tree.arena.nodes;
+        let Some(raw) = nodes.get(index) else {
+            return;
+        };
+        node.tag = string(tree, raw.tag, &mut self.scratch);
+        let attrs = tree
+            .arena
+            .attrs
+            .get(raw.attrs_start as usize..raw.attrs_end as usize)
+            .unwrap_or_default();
+        if !attrs.is_empty() {
+            node.attrs.reserve(attrs.len());
+            for &(k, v) in attrs {
+                node.attrs.push_pair(
+                    string(tree, k, &mut self.scratch),
+                    string(tree, v, &mut self.scratch),
+                );
+            }
+        }
+        node.content = match raw.content.kind() {
+            NONE => Content::None,
+            NODES => {
+                // Children follow their parent; each one's `end` is where its next sibling starts.
+                let mut count = 0;
+                let mut next = index + 1;
+                while let Some(child) = nodes.get(next).filter(|_| next < raw.end) {
+                    count += 1;
+                    next = child.end;
+                }
+                let mut children = Vec::with_capacity(count);
+                children.resize_with(count, Node::default);
+                let mut next = index + 1;
+                for child in &mut children {
+                    self.build(next, child);
+                    next = nodes.get(next).map_or(raw.end, |c| c.end);
+                }
+                Content::Nodes(children)
+            }
+            BYTES => Content::Bytes(self.bytes(raw.content.pos(), raw.content.len)),
+            _ => Content::Text(string(tree, raw.content, &mut self.scratch)),
+        };
+    }
+
+    /// The byte content at `pos..pos + len` of the tree's bytes, sharing them. One copy of a
+    /// frame (made once, memcpy speed) costs less than an allocation per byte content, which
+    /// was a third of the time on frames of many short ones (a prekey upload).
+    fn bytes(&mut self, pos: usize, len: usize) -> Bytes {
+        if len == 0 {
+            return Bytes::new();
+        }
+        let tree = self.tree;
+        let frame = self
+            .frame
+            .get_or_insert_with(|| Bytes::copy_from_slice(tree.bytes));
+        // In range for every position recorded while decoding; never panics if not.
+        match pos.checked_add(len) {
+            Some(end) if end <= frame.len() => frame.slice(pos..end),
+            _ => Bytes::new(),
         }
     }
-    node.content = match raw.content.kind() {
-        NONE => Content::None,
-        NODES => {
-            // Children follow their parent; each one's `end` is where its next sibling starts.
-            let mut count = 0;
-            let mut next = index + 1;
-            while let Some(child) = nodes.get(next).filter(|_| next < raw.end) {
-                count += 1;
-                next = child.end;
-            }
-            let mut children = Vec::with_capacity(count);
-            children.resize_with(count, Node::default);
-            let mut next = index + 1;
-            for child in &mut children {
-                build(tree, next, child, scratch);
-                next = nodes.get(next).map_or(raw.end, |c| c.end);
-            }
-            Content::Nodes(children)
-        }
-        BYTES => Content::Bytes(tree.slice(raw.content.pos(), raw.content.len).to_vec()),
-        _ => Content::Text(string(tree, raw.content, scratch)),
-    };
 }
 
 /// A string of the tree as a [`Str`]: tokens static, the rest copied (inline when short);
-/// JIDs are built in `scratch`, which is reused for all of them.
-#[inline]
+/// JIDs are built in `scratch`, which is reused for all of them. Always inlined: returned
+/// from a call, each `Str` went through the stack, and reading it back took a third of
+/// `build`'s samples on a prekey upload (likely a stalled store-to-load forward).
+#[inline(always)]
 fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
     let s = tree.str(raw);
     match raw.kind() {

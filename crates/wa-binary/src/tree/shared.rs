@@ -63,9 +63,10 @@ impl OwnedTree {
     }
 
     /// The whole tree as an owned [`Node`], equal to what
-    /// [`Codec::decode`](crate::Codec::decode) returns for the same bytes.
+    /// [`Codec::decode`](crate::Codec::decode) returns for the same bytes; its byte contents
+    /// share the tree's frame.
     pub fn to_node(&self) -> Node {
-        tree_to_node(&self.tree())
+        tree_to_node(&self.tree(), Some(&self.bytes))
     }
 }
 

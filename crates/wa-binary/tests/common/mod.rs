@@ -231,7 +231,7 @@ pub fn equivalent(original: &Node, decoded: &Node, dict: Dictionary) -> bool {
             }
             (Content::Bytes(a), Content::Bytes(b)) => a == b,
             (Content::Text(a), Content::Text(b)) => s(a, b),
-            (Content::Text(a), Content::Bytes(b)) => a.as_bytes() == b.as_slice(),
+            (Content::Text(a), Content::Bytes(b)) => a.as_bytes() == &b[..],
             _ => false,
         }
 }
