@@ -326,8 +326,8 @@ pub fn run(seconds: &str) -> Result<(), String> {
     println!(
         "\nsetup-initiator: process a bundle (signature check, X3DH) and encrypt the first pkmsg,\n\
          to a new peer each time; setup-responder: decrypt such a pkmsg (X3DH, first ratchet\n\
-         step). alt: each message answers the last (a ratchet step per decrypt); burst: 32\n\
-         messages one way, then decrypted in order. group: one sender's chain, 32 skmsg then\n\
+         step). alt: each message answers the last (a ratchet step per decrypt); burst: 8\n\
+         messages one way, then decrypted in order. group: one sender's chain, 8 skmsg then\n\
          decrypted; npm column = Baileys 7's group cipher. xeddsa: over a 33-byte key, from the\n\
          private key each time as the peers' calls do; -precomputed: wa-crypto's XeddsaSigningKey,\n\
          its Edwards form computed once (one fixed-base multiplication per signature). Every\n\
