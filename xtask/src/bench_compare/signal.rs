@@ -99,6 +99,33 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The openssl limit of `measure` in operations per second, from openssl's figures (bytes per
+/// second for the ciphers and the MAC, operations per second for X25519); NaN for a row whose
+/// work is not those primitives alone.
+fn limit(measure: &str, openssl: &dyn Fn(&str) -> f64) -> f64 {
+    let size = BIG as f64;
+    // Seconds per operation: a 10-KiB message's cipher pass plus its MAC pass, an X25519.
+    let symmetric = |aes: &str| size / openssl(aes) + size / openssl("hmac-sha256");
+    let (seal, open) = (
+        symmetric("aes-256-cbc-encrypt"),
+        symmetric("aes-256-cbc-decrypt"),
+    );
+    let dh = 1.0 / openssl("x25519");
+    let per_op = match measure {
+        "setup-initiator" => INITIATOR_DH * dh,
+        "setup-responder" => RESPONDER_DH * dh,
+        m if m.starts_with("alt-decrypt-") => {
+            // The cipher share of a 100-byte message at the 10-KiB rate (generous).
+            let bytes: f64 = m["alt-decrypt-".len()..].parse().unwrap_or(size);
+            STEP_DH * dh + open * bytes / size
+        }
+        m if m == format!("alt-encrypt-{BIG}") || m == format!("burst-encrypt-{BIG}") => seal,
+        m if m == format!("burst-decrypt-{BIG}") => open,
+        _ => return f64::NAN,
+    };
+    1.0 / per_op
+}
+
 /// Runs the comparison with `seconds` per measure.
 pub fn run(seconds: &str) -> Result<(), String> {
     let (root, interop) = super::prepare(seconds, "wa-signal", "signal_measure")?;
@@ -144,31 +171,11 @@ pub fn run(seconds: &str) -> Result<(), String> {
             .map_or(f64::NAN, |v| median(v))
     };
 
-    // Seconds of the openssl limit per operation: a 10-KiB message's cipher pass plus MAC pass.
+    let openssl = |measure: &str| get("openssl", measure);
     let size = BIG as f64;
-    let symmetric = |aes: &str| size / get("openssl", aes) + size / get("openssl", "hmac-sha256");
-    let (seal, open) = (
-        symmetric("aes-256-cbc-encrypt"),
-        symmetric("aes-256-cbc-decrypt"),
-    );
-    let x25519 = get("openssl", "x25519");
-    let dh = 1.0 / x25519;
-    // The limit in operations per second, for the rows whose work is those primitives.
-    let limit = |measure: &str| -> f64 {
-        let per_op = match measure {
-            "setup-initiator" => INITIATOR_DH * dh,
-            "setup-responder" => RESPONDER_DH * dh,
-            m if m.starts_with("alt-decrypt-") => {
-                // The cipher share of a 100-byte message at the 10-KiB rate (generous).
-                let bytes: f64 = m["alt-decrypt-".len()..].parse().unwrap_or(size);
-                STEP_DH * dh + open * bytes / size
-            }
-            m if m == format!("alt-encrypt-{BIG}") || m == format!("burst-encrypt-{BIG}") => seal,
-            m if m == format!("burst-decrypt-{BIG}") => open,
-            _ => return f64::NAN,
-        };
-        1.0 / per_op
-    };
+    let open = size / openssl("aes-256-cbc-decrypt") + size / openssl("hmac-sha256");
+    let x25519 = openssl("x25519");
+    let limit = |measure: &str| limit(measure, &openssl);
 
     println!(
         "\nSignal operations per second of CPU time, median of {ROUNDS} rounds (wall: ours on \
@@ -251,8 +258,8 @@ pub fn run(seconds: &str) -> Result<(), String> {
         get("openssl", "aes-256-cbc-encrypt") / 1e6,
         get("openssl", "aes-256-cbc-decrypt") / 1e6,
         get("openssl", "hmac-sha256") / 1e6,
-        1.0 / seal,
-        1.0 / open,
+        limit(&format!("burst-encrypt-{BIG}")),
+        limit(&format!("burst-decrypt-{BIG}")),
         limit(&format!("alt-decrypt-{BIG}")),
         limit("setup-initiator"),
         limit("setup-responder"),
@@ -368,6 +375,31 @@ mod tests {
         assert_eq!(figures[&("openssl".into(), "hmac".into())], [1377350970.3]);
         assert_eq!(figures[&("openssl".into(), "x25519".into())], [4554.0]);
         assert!(collect_openssl("+H:10240\n", "none", &mut figures).is_err());
+    }
+
+    #[test]
+    fn limits_add_the_cipher_mac_and_x25519_work_of_each_row() {
+        // 10,240 bytes at 10,240,000 B/s is 1 ms; at 40,960,000 B/s, 0.25 ms; X25519 1 ms.
+        let openssl = |measure: &str| match measure {
+            "aes-256-cbc-encrypt" => 10_240_000.0,
+            "aes-256-cbc-decrypt" | "hmac-sha256" => 40_960_000.0,
+            "x25519" => 1000.0,
+            _ => f64::NAN,
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b;
+        assert!(close(limit("burst-encrypt-10240", &openssl), 1.0 / 1.25e-3));
+        assert!(close(limit("alt-encrypt-10240", &openssl), 1.0 / 1.25e-3));
+        assert!(close(limit("burst-decrypt-10240", &openssl), 1.0 / 0.5e-3));
+        assert!(close(limit("alt-decrypt-10240", &openssl), 1.0 / 2.5e-3));
+        assert!(close(
+            limit("alt-decrypt-100", &openssl),
+            1.0 / (2e-3 + 0.5e-3 * 100.0 / 10_240.0)
+        ));
+        assert!(close(limit("setup-initiator", &openssl), 200.0));
+        assert!(close(limit("setup-responder", &openssl), 1000.0 / 6.0));
+        for unbounded in ["burst-decrypt-100", "group-encrypt-100", "xeddsa-sign"] {
+            assert!(limit(unbounded, &openssl).is_nan(), "{unbounded}");
+        }
     }
 
     #[test]
