@@ -13,7 +13,7 @@ pub use cbc_hmac::{aes256_cbc_decrypt_authenticated, aes256_cbc_encrypt_append};
 pub use error::Error;
 pub use key_pair::KeyPair;
 pub use primitives::{
-    AES_BLOCK_LEN, HKDF_MAX_OUTPUT_LEN, HMAC_LEN, HmacSha256, aes256_cbc_decrypt,
+    AES_BLOCK_LEN, HKDF_MAX_OUTPUT_LEN, HMAC_LEN, HmacSha256, HmacSha256Key, aes256_cbc_decrypt,
     aes256_cbc_decrypt_with_iv, aes256_cbc_encrypt, aes256_cbc_encrypt_with_iv, hkdf_sha256,
     hmac_sha256, hmac_sha256_verify, is_all_zero,
 };

@@ -8,7 +8,7 @@
 //! - message keys: `HKDF(salt = 0³², ikm = seed, info = "WhisperMessageKeys")` → 80 bytes: AES-256
 //!   key, HMAC key, CBC IV.
 
-use wa_crypto::{CryptoRng, HmacSha256, KeyPair, RngCore, hkdf_sha256, is_all_zero};
+use wa_crypto::{CryptoRng, HmacSha256Key, KeyPair, RngCore, hkdf_sha256, is_all_zero};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
@@ -36,13 +36,9 @@ impl ChainKey {
     /// The message key seed at this index; the chain moves to the next key. Both outputs come
     /// from one keyed HMAC state (keying is half of a short HMAC's cost).
     pub(crate) fn advance(&mut self) -> Zeroizing<[u8; 32]> {
-        let keyed = HmacSha256::new(&self.key);
-        let mut seed = keyed.clone();
-        seed.update(&[0x01]);
-        let seed = Zeroizing::new(seed.finalize());
-        let mut next = keyed;
-        next.update(&[0x02]);
-        self.key = next.finalize();
+        let keyed = HmacSha256Key::new(&self.key);
+        let seed = Zeroizing::new(keyed.mac(&[&[0x01]]));
+        self.key = keyed.mac(&[&[0x02]]);
         self.index = self.index.wrapping_add(1);
         seed
     }

@@ -4,7 +4,16 @@
 //! conversation (a ratchet step on every turn) and in a one-way burst, sender-key encrypt and
 //! decrypt, XEdDSA sign and verify; then the session record sizes after 200 round trips and
 //! after 10,000 messages one way. `openssl speed` (AES-256-CBC each way and HMAC-SHA256 on
-//! 10,240-byte buffers) gives the single-core limit of a 10-KiB message's symmetric work.
+//! 10,240-byte buffers, X25519) gives the single-core limit of each row whose work is those
+//! primitives: a 10-KiB message's cipher and MAC passes, plus the X25519 operations of a ratchet
+//! step or of setup. That limit also caps what any implementation on OpenSSL (npm `libsignal`
+//! runs Node's) can reach against another: rows where the limit is under the target ratio times
+//! a peer's rate are named in the output, from the figures of the run.
+//!
+//! Clocks: every figure divides by CPU time, so that other work on the machine does not move it
+//! (much): ours by the measuring thread's CPU clock, the Node peers by `process.cpuUsage()`
+//! (process-wide: V8's helper threads count too), `openssl speed` by its own CPU time (run
+//! without `-elapsed`). Our wall-clock rate is printed beside ours.
 //!
 //! Each side runs `ROUNDS` times, interleaved, and each figure is the median of its rounds (the
 //! machine may be shared: the median ignores one disturbed round either way). Every side saves
@@ -20,13 +29,20 @@ const ROUNDS: usize = 5;
 const INITIATOR_DH: f64 = 5.0;
 /// X25519 operations of the responder's setup: DH1–DH4, then the first ratchet step's two.
 const RESPONDER_DH: f64 = 6.0;
+/// X25519 operations of a ratchet step (every alternating decrypt): the receiving chain's and
+/// the new sending chain's. Its key generation (a fixed-base multiplication) is not counted.
+const STEP_DH: f64 = 2.0;
+/// The targets: our rate over npm `libsignal`'s, and over the bridge's.
+const NPM_TARGET: f64 = 10.0;
+const BRIDGE_TARGET: f64 = 2.0;
 /// The 10-KiB rows' size, also the buffer size given to `openssl speed -bytes`.
 const BIG: usize = 10 * 1024;
 
 /// `(peer, measure) → figures of every round`.
 type Figures = BTreeMap<(String, String), Vec<f64>>;
 
-/// JSON lines `{"peer", "measure", "per_s" | "bytes"}`.
+/// JSON lines `{"peer", "measure", "per_s" | "bytes"}`, with `"per_s_wall"` kept as
+/// `<measure>@wall`.
 fn collect(output: &str, figures: &mut Figures) {
     for line in output.lines() {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
@@ -43,6 +59,12 @@ fn collect(output: &str, figures: &mut Figures) {
             .entry((peer.to_owned(), measure.to_owned()))
             .or_default()
             .push(figure);
+        if let Some(wall) = value["per_s_wall"].as_f64() {
+            figures
+                .entry((peer.to_owned(), format!("{measure}@wall")))
+                .or_default()
+                .push(wall);
+        }
     }
 }
 
@@ -77,6 +99,33 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The openssl limit of `measure` in operations per second, from openssl's figures (bytes per
+/// second for the ciphers and the MAC, operations per second for X25519); NaN for a row whose
+/// work is not those primitives alone.
+fn limit(measure: &str, openssl: &dyn Fn(&str) -> f64) -> f64 {
+    let size = BIG as f64;
+    // Seconds per operation: a 10-KiB message's cipher pass plus its MAC pass, an X25519.
+    let symmetric = |aes: &str| size / openssl(aes) + size / openssl("hmac-sha256");
+    let (seal, open) = (
+        symmetric("aes-256-cbc-encrypt"),
+        symmetric("aes-256-cbc-decrypt"),
+    );
+    let dh = 1.0 / openssl("x25519");
+    let per_op = match measure {
+        "setup-initiator" => INITIATOR_DH * dh,
+        "setup-responder" => RESPONDER_DH * dh,
+        m if m.starts_with("alt-decrypt-") => {
+            // The cipher share of a 100-byte message at the 10-KiB rate (generous).
+            let bytes: f64 = m["alt-decrypt-".len()..].parse().unwrap_or(size);
+            STEP_DH * dh + open * bytes / size
+        }
+        m if m == format!("alt-encrypt-{BIG}") || m == format!("burst-encrypt-{BIG}") => seal,
+        m if m == format!("burst-decrypt-{BIG}") => open,
+        _ => return f64::NAN,
+    };
+    1.0 / per_op
+}
+
 /// Runs the comparison with `seconds` per measure.
 pub fn run(seconds: &str) -> Result<(), String> {
     let (root, interop) = super::prepare(seconds, "wa-signal", "signal_measure")?;
@@ -107,8 +156,8 @@ pub fn run(seconds: &str) -> Result<(), String> {
             ("hmac-sha256", &["-hmac", "sha256"]),
             ("x25519", &["ecdhx25519"]),
         ] {
-            // `-elapsed`: wall-clock time, like the other measurements.
-            let mut args = vec!["speed", "-elapsed", "-mr", "-seconds", "1"];
+            // Without `-elapsed`: openssl divides by its CPU time, as the other sides do.
+            let mut args = vec!["speed", "-mr", "-seconds", "1"];
             if measure != "x25519" {
                 args.extend_from_slice(&["-bytes", &big]);
             }
@@ -122,18 +171,28 @@ pub fn run(seconds: &str) -> Result<(), String> {
             .map_or(f64::NAN, |v| median(v))
     };
 
-    // The limit for one 10-KiB message: the cipher pass plus the MAC pass, in bytes per second.
-    let per_message = |aes: &str| {
-        let size = BIG as f64;
-        1.0 / (size / get("openssl", aes) + size / get("openssl", "hmac-sha256"))
-    };
-    let encrypt_limit = per_message("aes-256-cbc-encrypt");
-    let decrypt_limit = per_message("aes-256-cbc-decrypt");
+    let openssl = |measure: &str| get("openssl", measure);
+    let size = BIG as f64;
+    let open = size / openssl("aes-256-cbc-decrypt") + size / openssl("hmac-sha256");
+    let x25519 = openssl("x25519");
+    let limit = |measure: &str| limit(measure, &openssl);
 
-    println!("\nSignal operations per second, median of {ROUNDS} rounds");
     println!(
-        "{:<23} {:>10} {:>10} {:>11} {:>9} {:>9} {:>8}",
-        "measure", "wa-signal", "libsignal", "rust-bridge", "/npm", "/bridge", "/limit"
+        "\nSignal operations per second of CPU time, median of {ROUNDS} rounds (wall: ours on \
+         the wall clock)"
+    );
+    println!(
+        "{:<23} {:>10} {:>9} {:>10} {:>11} {:>8} {:>8} {:>7} {:>9} {:>9}",
+        "measure",
+        "wa-signal",
+        "wall",
+        "libsignal",
+        "rust-bridge",
+        "/npm",
+        "/bridge",
+        "/limit",
+        "lim/npm",
+        "lim/brdg"
     );
     let mut rows: Vec<String> = vec!["setup-initiator".into(), "setup-responder".into()];
     for kind in ["alt", "burst"] {
@@ -161,48 +220,77 @@ pub fn run(seconds: &str) -> Result<(), String> {
             format!("{:>width$}", "-")
         }
     };
+    // Rows where the primitives alone keep a target out of reach: (row, limit over peer).
+    let (mut npm_capped, mut bridge_capped) = (Vec::new(), Vec::new());
     for measure in &rows {
         let ours = get("wa-signal", measure);
         let npm = get("libsignal", measure);
         let bridge = get("rust-bridge", measure);
-        let limit = if measure.ends_with(&format!("-{BIG}")) {
-            let limit = if measure.contains("encrypt") {
-                encrypt_limit
-            } else {
-                decrypt_limit
-            };
-            format!("{:>8.2}", ours / limit)
-        } else {
-            format!("{:>8}", "-")
-        };
+        let limit = limit(measure);
+        if limit / npm < NPM_TARGET {
+            npm_capped.push(format!("{measure} {:.1}x", limit / npm));
+        }
+        if limit / bridge < BRIDGE_TARGET {
+            bridge_capped.push(format!("{measure} {:.1}x", limit / bridge));
+        }
         println!(
-            "{measure:<23} {} {} {} {} {} {limit}",
+            "{measure:<23} {} {} {} {} {} {} {} {} {}",
             show(ours, 10, 0, ""),
+            show(get("wa-signal", &format!("{measure}@wall")), 9, 0, ""),
             show(npm, 10, 0, ""),
             show(bridge, 11, 0, ""),
-            show(ours / npm, 9, 1, "x"),
-            show(ours / bridge, 9, 1, "x"),
+            show(ours / npm, 8, 1, "x"),
+            show(ours / bridge, 8, 1, "x"),
+            show(ours / limit, 7, 2, ""),
+            show(limit / npm, 9, 1, "x"),
+            show(limit / bridge, 9, 1, "x"),
         );
     }
     println!(
-        "\nlimit: openssl speed on {BIG}-byte buffers, one core: AES-256-CBC encrypt {:.0} MB/s, \
-         decrypt {:.0} MB/s, HMAC-SHA256 {:.0} MB/s\n→ {encrypt_limit:.0} encryptions/s and \
-         {decrypt_limit:.0} decryptions/s of a {BIG}-byte message (cipher + MAC passes alone).",
+        "\nlimit: openssl speed, one core, CPU time: AES-256-CBC encrypt {:.0} MB/s, decrypt \
+         {:.0} MB/s, HMAC-SHA256 {:.0} MB/s on {BIG}-byte buffers; X25519 {x25519:.0}/s.\n\
+         Per operation: a {BIG}-byte encrypt = cipher + MAC passes ({:.0}/s); a burst decrypt = \
+         the same ({:.0}/s);\nan alternating decrypt = {STEP_DH} X25519 (its ratchet step; the \
+         step's key generation not counted) + cipher + MAC ({:.0}/s at {BIG} B);\nsetup = \
+         {INITIATOR_DH} X25519 for the initiator (four for X3DH, one for its first sending \
+         chain), {RESPONDER_DH} for the responder (X3DH and the\nfirst ratchet step): {:.0} and \
+         {:.0}/s, before key generation and the signature check.",
         get("openssl", "aes-256-cbc-encrypt") / 1e6,
         get("openssl", "aes-256-cbc-decrypt") / 1e6,
         get("openssl", "hmac-sha256") / 1e6,
+        limit(&format!("burst-encrypt-{BIG}")),
+        limit(&format!("burst-decrypt-{BIG}")),
+        limit(&format!("alt-decrypt-{BIG}")),
+        limit("setup-initiator"),
+        limit("setup-responder"),
     );
-    let x25519 = get("openssl", "x25519");
+    let (ours_dh, ours_keygen) = (
+        get("wa-signal", "x25519"),
+        get("wa-signal", "x25519-keygen"),
+    );
     println!(
-        "openssl X25519: {x25519:.0}/s, one core. Setup is bound by it: the initiator computes\n\
-         {INITIATOR_DH} X25519 (four for X3DH, one for its first sending chain), the responder \
-         {RESPONDER_DH} (X3DH and the first ratchet step) → at most {:.0} and {:.0} setups/s at \
-         openssl's rate,\nbefore key generation and the signature check; ours: {:.0} and {:.0}.",
-        x25519 / INITIATOR_DH,
-        x25519 / RESPONDER_DH,
-        get("wa-signal", "setup-initiator"),
-        get("wa-signal", "setup-responder"),
+        "wa-crypto's X25519 (x25519-dalek): {ours_dh:.0} Diffie-Hellman/s = {:.2} of openssl's, \
+         {ours_keygen:.0} key generations/s. The alternating {BIG}-byte decrypt's limit at our own \
+         curve rate\n(the same {STEP_DH} X25519 + cipher + MAC, from this run's medians): {:.0}/s; \
+         ours is {:.2} of that.",
+        ours_dh / x25519,
+        1.0 / (STEP_DH / ours_dh + open),
+        get("wa-signal", &format!("alt-decrypt-{BIG}")) * (STEP_DH / ours_dh + open),
     );
+    for (peer, target, capped) in [
+        ("npm libsignal", NPM_TARGET, &npm_capped),
+        ("the bridge", BRIDGE_TARGET, &bridge_capped),
+    ] {
+        if capped.is_empty() {
+            println!("No row's limit is under {target}x {peer}'s rate.");
+        } else {
+            println!(
+                "Primitives cap the {target}x target over {peer} on: {} (the openssl limit over \
+                 their rate: no implementation on these primitives reaches {target}x there).",
+                capped.join(", ")
+            );
+        }
+    }
     if native {
         println!(
             "\nXEdDSA against Signal's native library (@signalapp/libsignal-client, Rust in a Node \
@@ -245,16 +333,20 @@ pub fn run(seconds: &str) -> Result<(), String> {
     println!(
         "\nsetup-initiator: process a bundle (signature check, X3DH) and encrypt the first pkmsg,\n\
          to a new peer each time; setup-responder: decrypt such a pkmsg (X3DH, first ratchet\n\
-         step). alt: each message answers the last (a ratchet step per decrypt); burst: 32\n\
-         messages one way, then decrypted in order. group: one sender's chain, 32 skmsg then\n\
+         step). alt: each message answers the last (a ratchet step per decrypt); burst: 8\n\
+         messages one way, then decrypted in order. group: one sender's chain, 8 skmsg then\n\
          decrypted; npm column = Baileys 7's group cipher. xeddsa: over a 33-byte key, from the\n\
          private key each time as the peers' calls do; -precomputed: wa-crypto's XeddsaSigningKey,\n\
          its Edwards form computed once (one fixed-base multiplication per signature). Every\n\
          operation loads and stores the serialised record (ours: record bytes; libsignal: JSON of\n\
          SessionRecord.serialize(); Baileys' sender keys: its JSON; bridge: its bytes).\n\
          /npm, /bridge: wa-signal's rate over theirs (targets >= 10x and >= 2x); /limit: our\n\
-         rate over the openssl limit above (target >= 0.8; the alternating rows also pay two\n\
-         X25519 and a key generation per ratchet step, which that limit leaves out)."
+         rate over the openssl limit above (target >= 0.8); lim/npm, lim/brdg: that limit over\n\
+         their rate, the most any implementation on these primitives can show against them.\n\
+         Clocks: wa-signal, the measuring thread's CPU time (CLOCK_THREAD_CPUTIME_ID; wall: the\n\
+         same operations on the wall clock); libsignal and rust-bridge, process.cpuUsage() of\n\
+         their Node process (user + system, process-wide: V8's GC and compiler threads count\n\
+         too; the peers run single-threaded); openssl speed, its own CPU time."
     );
     Ok(())
 }
@@ -283,6 +375,31 @@ mod tests {
         assert_eq!(figures[&("openssl".into(), "hmac".into())], [1377350970.3]);
         assert_eq!(figures[&("openssl".into(), "x25519".into())], [4554.0]);
         assert!(collect_openssl("+H:10240\n", "none", &mut figures).is_err());
+    }
+
+    #[test]
+    fn limits_add_the_cipher_mac_and_x25519_work_of_each_row() {
+        // 10,240 bytes at 10,240,000 B/s is 1 ms; at 40,960,000 B/s, 0.25 ms; X25519 1 ms.
+        let openssl = |measure: &str| match measure {
+            "aes-256-cbc-encrypt" => 10_240_000.0,
+            "aes-256-cbc-decrypt" | "hmac-sha256" => 40_960_000.0,
+            "x25519" => 1000.0,
+            _ => f64::NAN,
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9 * b;
+        assert!(close(limit("burst-encrypt-10240", &openssl), 1.0 / 1.25e-3));
+        assert!(close(limit("alt-encrypt-10240", &openssl), 1.0 / 1.25e-3));
+        assert!(close(limit("burst-decrypt-10240", &openssl), 1.0 / 0.5e-3));
+        assert!(close(limit("alt-decrypt-10240", &openssl), 1.0 / 2.5e-3));
+        assert!(close(
+            limit("alt-decrypt-100", &openssl),
+            1.0 / (2e-3 + 0.5e-3 * 100.0 / 10_240.0)
+        ));
+        assert!(close(limit("setup-initiator", &openssl), 200.0));
+        assert!(close(limit("setup-responder", &openssl), 1000.0 / 6.0));
+        for unbounded in ["burst-decrypt-100", "group-encrypt-100", "xeddsa-sign"] {
+            assert!(limit(unbounded, &openssl).is_nan(), "{unbounded}");
+        }
     }
 
     #[test]
