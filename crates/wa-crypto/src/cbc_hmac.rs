@@ -139,9 +139,10 @@ pub fn aes256_cbc_encrypt_append(
     final_block.zeroize();
 }
 
-/// CBC decryption of whole blocks into `output`, each step's ciphertext fed to `mac` first.
+/// CBC decryption of whole blocks in place: `output` starts as a copy of `input` (the
+/// ciphertext), each step's ciphertext fed to `mac` first.
 struct OpenPass<'a> {
-    chain: [u8; AES_BLOCK_LEN],
+    iv: [u8; AES_BLOCK_LEN],
     input: &'a [u8],
     output: &'a mut [u8],
     mac: &'a mut HmacSha256,
@@ -151,11 +152,22 @@ impl BlockSizeUser for OpenPass<'_> {
     type BlockSize = U16;
 }
 
+/// `out ^= with`, a 16-byte word at a time (both of the same length, whole blocks).
+#[inline(always)]
+fn xor_blocks(out: &mut [u8], with: &[u8]) {
+    for (o, w) in out
+        .chunks_exact_mut(AES_BLOCK_LEN)
+        .zip(with.chunks_exact(AES_BLOCK_LEN))
+    {
+        xor_into(o, w.try_into().expect("one block"));
+    }
+}
+
 impl BlockClosure for OpenPass<'_> {
     #[inline(always)]
     fn call<B: BlockBackend<BlockSize = U16>>(self, backend: &mut B) {
         let OpenPass {
-            mut chain,
+            iv,
             input,
             output,
             mac,
@@ -170,22 +182,22 @@ impl BlockClosure for OpenPass<'_> {
             let mac_end = (maced + OPEN_STEP).min(len);
             mac.update(&input[maced..mac_end]);
             maced = mac_end;
-            let (input, output) = (&input[start..end], &mut output[start..end]);
-            let (blocks, rest) = InOutBuf::new(input, output)
-                .expect("chunks of equal length")
-                .into_chunks::<U16>();
+            let step = &mut output[start..end];
+            let (blocks, rest) = InOutBuf::from(&mut *step).into_chunks::<U16>();
             debug_assert!(rest.is_empty(), "whole blocks only");
             let (parallel, tail) = blocks.into_chunks::<B::ParBlocksSize>();
             for chunk in parallel {
                 backend.proc_par_blocks(chunk);
             }
             backend.proc_tail_blocks(tail);
-            for (plain, cipher) in output
-                .chunks_exact_mut(AES_BLOCK_LEN)
-                .zip(input.chunks_exact(AES_BLOCK_LEN))
-            {
-                xor_into(plain, &chain);
-                chain.copy_from_slice(cipher);
+            // CBC: each block XORed with the ciphertext block before it (kept intact in
+            // `input`), the IV before the first; one contiguous run per step.
+            if start == 0 {
+                let (first, others) = step.split_at_mut(AES_BLOCK_LEN);
+                xor_into(first, &iv);
+                xor_blocks(others, &input[..end - AES_BLOCK_LEN]);
+            } else {
+                xor_blocks(step, &input[start - AES_BLOCK_LEN..end - AES_BLOCK_LEN]);
             }
         }
         debug_assert_eq!(maced, len, "the MAC took the whole ciphertext");
@@ -248,9 +260,10 @@ pub fn aes256_cbc_decrypt_authenticated(
             }
         });
     }
-    let mut plaintext = vec![0u8; ciphertext.len()];
+    // Decrypted in place in a copy of the ciphertext (cheaper than zero-filling a buffer).
+    let mut plaintext = ciphertext.to_vec();
     Aes256Dec::new(key.into()).decrypt_with_backend(OpenPass {
-        chain: *iv,
+        iv: *iv,
         input: ciphertext,
         output: &mut plaintext,
         mac: &mut mac,
