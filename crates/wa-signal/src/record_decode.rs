@@ -77,50 +77,50 @@ impl<'a> SenderFields<'a> {
     }
 }
 
-/// `SkippedKeyData`.
-#[derive(Default)]
-struct SkippedFields<'a> {
-    index: Option<u32>,
-    seed: Option<&'a [u8]>,
-}
-
-/// `ReceiverChainData`.
-#[derive(Default)]
-struct ReceiverFields<'a> {
-    ratchet_public: Option<&'a [u8]>,
-    chain_key: Option<&'a [u8]>,
-    index: Option<u32>,
-    skipped: Vec<SkippedFields<'a>>,
-}
-
-impl<'a> ReceiverFields<'a> {
-    fn read(input: &'a [u8], level: u32) -> Result<ReceiverFields<'a>> {
-        let mut out = ReceiverFields::default();
-        each_field(input, level, |tag, value| {
-            match (tag, value) {
-                (1, Field::Bytes(b)) => out.ratchet_public = Some(b),
-                (2, Field::Bytes(b)) => out.chain_key = Some(b),
-                (3, Field::Varint(v)) => out.index = Some(v as u32),
-                (4, Field::Bytes(b)) => {
-                    let mut skipped = SkippedFields::default();
-                    each_field(b, level + 1, |tag, value| {
-                        match (tag, value) {
-                            (1, Field::Varint(v)) => skipped.index = Some(v as u32),
-                            (2, Field::Bytes(b)) => skipped.seed = Some(b),
-                            (1 | 2, _) => return wrong_type(),
-                            _ => {}
-                        }
-                        Ok(())
-                    })?;
-                    out.skipped.push(skipped);
-                }
-                (1..=4, _) => return wrong_type(),
-                _ => {}
+/// `ReceiverChainData`, made into the chain as soon as it is read (every error of the record is
+/// the same [`Error::CorruptRecord`], so checking a chain's fields before the rest of the record
+/// is parsed answers the same, without a vector of borrowed fields to collect first).
+fn receiver_chain(input: &[u8], level: u32) -> Result<ReceiverChain> {
+    let mut ratchet_public = None;
+    let mut chain_key = None;
+    let mut index = None;
+    let mut skipped = Vec::new();
+    each_field(input, level, |tag, value| {
+        match (tag, value) {
+            (1, Field::Bytes(b)) => ratchet_public = Some(b),
+            (2, Field::Bytes(b)) => chain_key = Some(b),
+            (3, Field::Varint(v)) => index = Some(v as u32),
+            (4, Field::Bytes(b)) => {
+                // `SkippedKeyData`.
+                let mut key_index = None;
+                let mut seed = None;
+                each_field(b, level + 1, |tag, value| {
+                    match (tag, value) {
+                        (1, Field::Varint(v)) => key_index = Some(v as u32),
+                        (2, Field::Bytes(b)) => seed = Some(b),
+                        (1 | 2, _) => return wrong_type(),
+                        _ => {}
+                    }
+                    Ok(())
+                })?;
+                skipped.push((
+                    key_index.ok_or_else(corrupt)?,
+                    Zeroizing::new(bytes32(seed)?),
+                ));
             }
-            Ok(())
-        })?;
-        Ok(out)
-    }
+            (1..=4, _) => return wrong_type(),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(ReceiverChain {
+        ratchet: key32(ratchet_public)?,
+        chain: ChainKey {
+            key: bytes32(chain_key)?,
+            index: index.ok_or_else(corrupt)?,
+        },
+        skipped,
+    })
 }
 
 /// `PendingPreKeyData`.
@@ -156,7 +156,7 @@ struct StateFields<'a> {
     root_key: Option<&'a [u8]>,
     base_key: Option<&'a [u8]>,
     sender: Option<SenderFields<'a>>,
-    receivers: Vec<ReceiverFields<'a>>,
+    receivers: Vec<ReceiverChain>,
     previous_counter: Option<u32>,
     pending: Option<PendingFields<'a>>,
 }
@@ -173,7 +173,7 @@ impl<'a> StateFields<'a> {
                 (5, Field::Bytes(b)) => self.root_key = Some(b),
                 (6, Field::Bytes(b)) => self.base_key = Some(b),
                 (7, Field::Bytes(b)) => self.sender.get_or_insert_default().merge(b, inner)?,
-                (8, Field::Bytes(b)) => self.receivers.push(ReceiverFields::read(b, inner)?),
+                (8, Field::Bytes(b)) => self.receivers.push(receiver_chain(b, inner)?),
                 (9, Field::Varint(v)) => self.previous_counter = Some(v as u32),
                 (10, Field::Bytes(b)) => self.pending.get_or_insert_default().merge(b, inner)?,
                 (1..=10, _) => return wrong_type(),
@@ -190,37 +190,14 @@ impl<'a> StateFields<'a> {
     }
 
     /// The session state, checked as the record format requires.
-    fn state(&self) -> Result<SessionState> {
-        let sender = self.sender.as_ref().ok_or_else(corrupt)?;
+    fn state(self) -> Result<SessionState> {
+        let sender = self.sender.ok_or_else(corrupt)?;
         // No curve operation here: the halves are checked when a ratchet step uses them.
         let ratchet = RatchetKey {
             public: key32(sender.ratchet_public)?,
             private: Zeroizing::new(bytes32(sender.ratchet_private)?),
         };
-        let receivers = self
-            .receivers
-            .iter()
-            .map(|c| {
-                Ok(ReceiverChain {
-                    ratchet: key32(c.ratchet_public)?,
-                    chain: ChainKey {
-                        key: bytes32(c.chain_key)?,
-                        index: c.index.ok_or_else(corrupt)?,
-                    },
-                    skipped: c
-                        .skipped
-                        .iter()
-                        .map(|k| {
-                            Ok((
-                                k.index.ok_or_else(corrupt)?,
-                                Zeroizing::new(bytes32(k.seed)?),
-                            ))
-                        })
-                        .collect::<Result<_>>()?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let pending = match &self.pending {
+        let pending = match self.pending {
             Some(p) => Some(PendingPreKey {
                 pre_key_id: p.pre_key_id,
                 signed_pre_key_id: p.signed_pre_key_id.ok_or_else(corrupt)?,
@@ -242,7 +219,7 @@ impl<'a> StateFields<'a> {
                     index: sender.index.ok_or_else(corrupt)?,
                 },
             },
-            receivers,
+            receivers: self.receivers,
             previous_counter: self.previous_counter.unwrap_or(0),
             pending,
         })
@@ -266,7 +243,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SessionRecord> {
         match (tag, value) {
             (1, Field::Varint(v)) => format = Some(v as u32),
             (2, Field::Bytes(b)) => current.get_or_insert_default().merge(b, 1)?,
-            (3, Field::Bytes(b)) => previous.push(StateFields::read(b, 1)?),
+            (3, Field::Bytes(b)) => previous.push(StateFields::read(b, 1)?.state()?),
             (1..=3, _) => return wrong_type(),
             _ => {}
         }
@@ -276,11 +253,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<SessionRecord> {
         return Err(corrupt());
     }
     Ok(SessionRecord {
-        current: current.as_ref().map(StateFields::state).transpose()?,
-        previous: previous
-            .iter()
-            .map(StateFields::state)
-            .collect::<Result<_>>()?,
+        current: current.map(StateFields::state).transpose()?,
+        previous,
     })
 }
 
