@@ -172,8 +172,10 @@ impl<'a> Sink<'a> for Borrowed {
     }
 }
 
-/// Appends the decimal form of `n` (JIDs' devices; avoids the formatting machinery).
-fn push_decimal(out: &mut String, n: u16) {
+/// The decimal digits of `n`, in `digits[start..]` of the returned `(digits, start)` (JIDs'
+/// devices; avoids the formatting machinery).
+#[inline]
+pub(crate) fn decimal_digits(n: u16) -> ([u8; 5], usize) {
     let mut digits = [0u8; 5];
     let mut i = digits.len();
     let mut n = n;
@@ -185,7 +187,13 @@ fn push_decimal(out: &mut String, n: u16) {
             break;
         }
     }
-    for &d in &digits[i..] {
+    (digits, i)
+}
+
+/// Appends the decimal form of `n`.
+fn push_decimal(out: &mut String, n: u16) {
+    let (digits, start) = decimal_digits(n);
+    for &d in digits.get(start..).unwrap_or_default() {
         out.push(char::from(d));
     }
 }

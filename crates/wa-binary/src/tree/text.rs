@@ -181,18 +181,8 @@ pub(super) fn nibbles_ok(input: &[u8], (start, end): (usize, usize), odd: bool) 
 /// Appends `n` in decimal.
 #[inline]
 pub(super) fn push_decimal(out: &mut Vec<u8>, n: u16) {
-    let mut digits = [0u8; 5];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+    let (digits, start) = crate::decode::decimal_digits(n);
+    out.extend_from_slice(digits.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]
