@@ -8,54 +8,18 @@
 
 use std::collections::HashMap;
 
+mod common;
+
+use common::{Counter, paired_credentials};
 use libfuzzer_sys::fuzz_target;
 use wa_binary::{Codec, Node};
 use wa_core::md::usync::{self, UserDevices};
-use wa_core::md::{Account, Credentials, Messenger, MessengerConfig, MessengerEvent};
-use wa_crypto::{CryptoRng, RngCore};
+use wa_core::md::{Credentials, Messenger, MessengerConfig, MessengerEvent};
 use wa_signal::{PreKeyBundle, PublicKey};
-
-/// A deterministic generator (fuzzing needs reproducible runs, not secrecy).
-struct Counter(u64);
-
-impl RngCore for Counter {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        self.0
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        for b in dest {
-            *b = (self.next_u64() >> 33) as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), wa_crypto::rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for Counter {}
 
 const ME: &str = "15550001111:1@s.whatsapp.net";
 const PEER: &str = "15550002222@s.whatsapp.net";
 const PEER_DEVICE: &str = "15550002222:1@s.whatsapp.net";
-
-fn paired(rng: &mut Counter, user: &str) -> Credentials {
-    let mut creds = Credentials::generate(rng);
-    creds.account = Some(Account {
-        jid: user.parse().unwrap(),
-        lid: None,
-        details: vec![8, 1],
-        account_signature_key: [1; 32],
-        account_signature: [2; 64],
-        device_signature: [3; 64],
-        key_index: 1,
-        business_name: None,
-    });
-    creds
-}
 
 fn result(iq: &Node, child: Node) -> Node {
     Node::new("iq")
@@ -109,8 +73,8 @@ fn retry(id: &str, peer: &Credentials, data: &[u8]) -> Node {
 
 fuzz_target!(|data: &[u8]| {
     let mut rng = Counter(7);
-    let me = paired(&mut rng, ME);
-    let peer = paired(&mut rng, "15550002222:1@s.whatsapp.net");
+    let me = paired_credentials(&mut rng, ME);
+    let peer = paired_credentials(&mut rng, "15550002222:1@s.whatsapp.net");
     let mut store = wa_store::Store::memory();
     store.set_local_identity(&me.identity, me.registration_id).unwrap();
     wa_signal::SignedPreKeyStore::store_signed_pre_key(&mut store, &me.signed_prekey).unwrap();
