@@ -21,7 +21,12 @@ fn paired_creds(rng: &mut Counter) -> Credentials {
 
 fuzz_target!(|data: &[u8]| {
     let mut rng = Counter(7);
-    let _ = adv::verify_and_sign(data, &[9; 32], &wa_crypto::KeyPair::from_private_bytes([4; 32]), &mut rng);
+    let _ = adv::verify_and_sign(
+        data,
+        &[9; 32],
+        &wa_crypto::KeyPair::from_private_bytes([4; 32]),
+        &mut rng,
+    );
     let _ = Credentials::from_bytes(data);
 
     let Ok(node) = Codec::multi_device().decode(data) else {
@@ -32,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = prekeys::parse_digest(&node);
 
     // Waiting for a pairing, after a pair-device.
-    let mut pairing = MdSession::new(Credentials::generate(&mut rng), SessionConfig::default(), &mut rng);
+    let mut pairing = MdSession::new(
+        Credentials::generate(&mut rng),
+        SessionConfig::default(),
+        &mut rng,
+    );
     pairing.connected(0);
     let pair_device = Node::new("iq")
         .attr("id", "1")
@@ -40,7 +49,10 @@ fuzz_target!(|data: &[u8]| {
         .children([Node::new("pair-device").children([Node::new("ref").bytes(b"r".to_vec())])]);
     pairing.handle_node(&pair_device, 0, &mut rng);
     pairing.handle_node(&node, 1, &mut rng);
-    assert!(!pairing.credentials().is_paired(), "paired without the ADV secret");
+    assert!(
+        !pairing.credentials().is_paired(),
+        "paired without the ADV secret"
+    );
     while pairing.poll_transmit().is_some() {}
     while pairing.poll_event().is_some() {}
     pairing.handle_timeout(u64::MAX);

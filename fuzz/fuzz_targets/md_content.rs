@@ -22,17 +22,33 @@ fuzz_target!(|data: &[u8]| {
             longitude,
             ..
         } => {
-            assert!(latitude.is_finite() && (-90.0..=90.0).contains(latitude), "{latitude}");
-            assert!(longitude.is_finite() && (-180.0..=180.0).contains(longitude), "{longitude}");
+            assert!(
+                latitude.is_finite() && (-90.0..=90.0).contains(latitude),
+                "{latitude}"
+            );
+            assert!(
+                longitude.is_finite() && (-180.0..=180.0).contains(longitude),
+                "{longitude}"
+            );
         }
         _ => {}
     }
     // A wrapper inside a wrapper is not read through.
-    if let Some(inner) = message.ephemeral_message.as_ref().and_then(|w| w.message.as_deref()) {
-        assert!(inner.ephemeral_message.is_none(), "read through two wrappers: {content:?}");
+    if let Some(inner) = message
+        .ephemeral_message
+        .as_ref()
+        .and_then(|w| w.message.as_deref())
+    {
+        assert!(
+            inner.ephemeral_message.is_none(),
+            "read through two wrappers: {content:?}"
+        );
     }
     let again = Content::from_message(&content.to_message());
-    assert_eq!(again, content, "the typed content survives its own wire form");
+    assert_eq!(
+        again, content,
+        "the typed content survives its own wire form"
+    );
     let bytes = content.to_message().encode_to_vec();
     let decoded = Message::decode(bytes.as_slice()).expect("our own encoding decodes");
     assert_eq!(Content::from_message(&decoded), content);

@@ -47,7 +47,11 @@ fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
 
 fuzz_target!(|data: &[u8]| {
     let mut rng = Counter(13);
-    let mut session = MdSession::new(Credentials::generate(&mut rng), SessionConfig::default(), &mut rng);
+    let mut session = MdSession::new(
+        Credentials::generate(&mut rng),
+        SessionConfig::default(),
+        &mut rng,
+    );
     session.connected(0);
     let code = session
         .request_pair_code("+15550001111", &mut rng)
@@ -89,7 +93,11 @@ fuzz_target!(|data: &[u8]| {
         session.handle_node(&answer, 1, &mut rng);
         assert!(session.pair_code_answered());
 
-        let notification_ref = if flags & 2 != 0 { hello_ref.clone() } else { other_ref };
+        let notification_ref = if flags & 2 != 0 {
+            hello_ref.clone()
+        } else {
+            other_ref
+        };
         let wrapped = if flags & 4 != 0 {
             // Wrapped under the real code: the fuzzed key reaches the X25519 exchange.
             let salt = array::<32>(&wrapped_raw);
@@ -103,7 +111,8 @@ fuzz_target!(|data: &[u8]| {
             children.push(Node::new("link_code_pairing_ref").bytes(notification_ref.clone()));
         }
         if flags & 16 == 0 {
-            children.push(Node::new("link_code_pairing_wrapped_primary_ephemeral_pub").bytes(wrapped));
+            children
+                .push(Node::new("link_code_pairing_wrapped_primary_ephemeral_pub").bytes(wrapped));
         }
         if flags & 32 == 0 {
             children.push(Node::new("primary_identity_pub").bytes(identity));
@@ -118,15 +127,24 @@ fuzz_target!(|data: &[u8]| {
         let changed = *session.credentials().adv_secret != secret_before;
         let refs_differ = flags & 1 != 0 && flags & 8 == 0 && notification_ref != hello_ref;
         if refs_differ {
-            assert!(!changed, "a notification for another ref changed the ADV secret");
+            assert!(
+                !changed,
+                "a notification for another ref changed the ADV secret"
+            );
         }
         let mut credentials_changed = false;
         while let Some(event) = session.poll_event() {
             credentials_changed |= matches!(event, MdEvent::CredentialsChanged);
         }
-        assert_eq!(changed, credentials_changed, "the secret changed without telling the store");
+        assert_eq!(
+            changed, credentials_changed,
+            "the secret changed without telling the store"
+        );
     }
-    assert!(!session.credentials().is_paired(), "paired without a pair-success");
+    assert!(
+        !session.credentials().is_paired(),
+        "paired without a pair-success"
+    );
     while session.poll_transmit().is_some() {}
     while session.poll_event().is_some() {}
     session.handle_timeout(u64::MAX);

@@ -12,12 +12,14 @@ mod common;
 use common::Counter;
 use libfuzzer_sys::fuzz_target;
 use wa_binary::{Codec, Node};
+use wa_core::md::store::{AddressingMode, CiphertextHash, LidStore, MdStoreError};
+use wa_core::md::{
+    Account, Credentials, Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore,
+};
 use wa_core::md::{adv, stanza};
+use wa_crypto::{CryptoRng, KeyPair, RngCore};
 use wa_proto::prost::Message as _;
 use wa_proto::proto::{AdvDeviceIdentity, AdvSignedDeviceIdentity};
-use wa_core::md::store::{AddressingMode, CiphertextHash, LidStore, MdStoreError};
-use wa_core::md::{Account, Credentials, Messenger, MessengerConfig, MessengerEvent, ReceiveOutcome, ReceiveStore};
-use wa_crypto::{CryptoRng, KeyPair, RngCore};
 use wa_signal::{
     IdentityStore, InMemoryStore, MessageKind, PreKey, PreKeyBundle, PreKeyStore, ProtocolAddress,
     PublicKey, SessionRecord, SessionStore, SignedPreKey, SignedPreKeyStore, StoreError,
@@ -77,21 +79,36 @@ impl LidStore for St {
     fn lid_for_pn(&self, pn: &str) -> Result<Option<String>, MdStoreError> {
         self.0.lid_for_pn(pn)
     }
-    fn store_addressing_mode(&mut self, user: &str, mode: AddressingMode) -> Result<(), MdStoreError> {
+    fn store_addressing_mode(
+        &mut self,
+        user: &str,
+        mode: AddressingMode,
+    ) -> Result<(), MdStoreError> {
         self.0.store_addressing_mode(user, mode)
     }
     fn addressing_mode(&self, user: &str) -> Result<Option<AddressingMode>, MdStoreError> {
         self.0.addressing_mode(user)
     }
-    fn migrate_session(&mut self, from: &ProtocolAddress, to: &ProtocolAddress) -> Result<bool, MdStoreError> {
+    fn migrate_session(
+        &mut self,
+        from: &ProtocolAddress,
+        to: &ProtocolAddress,
+    ) -> Result<bool, MdStoreError> {
         self.0.migrate_session(from, to)
     }
 }
 impl wa_core::md::store::SentMessageStore for St {
-    fn store_sent_message(&mut self, id: &str, m: &wa_core::md::store::SentMessage) -> Result<(), MdStoreError> {
+    fn store_sent_message(
+        &mut self,
+        id: &str,
+        m: &wa_core::md::store::SentMessage,
+    ) -> Result<(), MdStoreError> {
         self.0.store_sent_message(id, m)
     }
-    fn sent_message(&self, id: &str) -> Result<Option<wa_core::md::store::SentMessage>, MdStoreError> {
+    fn sent_message(
+        &self,
+        id: &str,
+    ) -> Result<Option<wa_core::md::store::SentMessage>, MdStoreError> {
         self.0.sent_message(id)
     }
     fn prune_sent_messages(&mut self, before: u64, keep: usize) -> Result<usize, MdStoreError> {
@@ -108,12 +125,24 @@ impl ReceiveStore for St {
         ciphertext: &[u8],
         rng: &mut R,
     ) -> Result<ReceiveOutcome, wa_signal::Error> {
-        let incoming = wa_store::Incoming { from, sender_jid, id, kind, ciphertext };
+        let incoming = wa_store::Incoming {
+            from,
+            sender_jid,
+            id,
+            kind,
+            ciphertext,
+        };
         match wa_store::receive(&self.0, &incoming, rng) {
-            Ok(wa_store::Received::New { hash, plaintext, .. }) => Ok(ReceiveOutcome::New { hash, plaintext }),
-            Ok(wa_store::Received::Duplicate { hash, .. }) => Ok(ReceiveOutcome::Duplicate { hash }),
+            Ok(wa_store::Received::New {
+                hash, plaintext, ..
+            }) => Ok(ReceiveOutcome::New { hash, plaintext }),
+            Ok(wa_store::Received::Duplicate { hash, .. }) => {
+                Ok(ReceiveOutcome::Duplicate { hash })
+            }
             Err(wa_store::ReceiveError::Signal(e)) => Err(e),
-            Err(wa_store::ReceiveError::Store(e)) => Err(wa_signal::Error::Store(StoreError::msg(e.to_string()))),
+            Err(wa_store::ReceiveError::Store(e)) => {
+                Err(wa_signal::Error::Store(StoreError::msg(e.to_string())))
+            }
         }
     }
     fn mark_delivered(&mut self, hash: &CiphertextHash, now: u64) -> Result<(), MdStoreError> {
@@ -133,7 +162,12 @@ fn paired(rng: &mut Counter, user: &str) -> Credentials {
         &account,
         &creds.identity.public_bytes(),
         &secret,
-        AdvDeviceIdentity { raw_id: Some(1), timestamp: Some(1), key_index: Some(1), ..AdvDeviceIdentity::default() },
+        AdvDeviceIdentity {
+            raw_id: Some(1),
+            timestamp: Some(1),
+            key_index: Some(1),
+            ..AdvDeviceIdentity::default()
+        },
         rng,
     );
     let verified = adv::verify_and_sign(&container, &secret, &creds.identity, rng).unwrap();
@@ -195,12 +229,19 @@ fuzz_target!(|data: &[u8]| {
     let mut rng = Counter(11);
     // The sender (plain wa-signal in memory) and the receiver (wa-store, messenger).
     let sender_creds = paired(&mut rng, SENDER);
-    let mut sender = InMemoryStore::new(sender_creds.identity.clone(), sender_creds.registration_id);
+    let mut sender =
+        InMemoryStore::new(sender_creds.identity.clone(), sender_creds.registration_id);
     let receiver_creds = paired(&mut rng, "15550002222:1@s.whatsapp.net");
     let mut receiver = St(wa_store::Store::memory());
-    receiver.0.set_local_identity(&receiver_creds.identity, receiver_creds.registration_id).unwrap();
-    receiver.store_signed_pre_key(&receiver_creds.signed_prekey).unwrap();
-    let mut messenger = Messenger::new(&receiver_creds, MessengerConfig::default(), &mut rng).unwrap();
+    receiver
+        .0
+        .set_local_identity(&receiver_creds.identity, receiver_creds.registration_id)
+        .unwrap();
+    receiver
+        .store_signed_pre_key(&receiver_creds.signed_prekey)
+        .unwrap();
+    let mut messenger =
+        Messenger::new(&receiver_creds, MessengerConfig::default(), &mut rng).unwrap();
 
     // A live session: one pkmsg decrypted by the receiver.
     let bundle = PreKeyBundle {
@@ -216,7 +257,12 @@ fuzz_target!(|data: &[u8]| {
     let body = wa_signal::pad(&[0x0A, 0x02, b'h', b'i'], &mut rng);
     let first = wa_signal::encrypt(&mut sender, &to_receiver, &body).unwrap();
     let identity = device_identity(&sender_creds);
-    messenger.handle_node(&message("FIRST", first.kind, &first.bytes, &identity), &mut receiver, 1, &mut rng);
+    messenger.handle_node(
+        &message("FIRST", first.kind, &first.bytes, &identity),
+        &mut receiver,
+        1,
+        &mut rng,
+    );
     let mut ok = 0;
     while let Some(event) = messenger.poll_event() {
         if let MessengerEvent::Message { hash, .. } = event {
@@ -252,11 +298,17 @@ fuzz_target!(|data: &[u8]| {
                 messages += 1;
             }
         }
-        assert!(messages <= 1, "a stanza delivers at most once, however often it comes");
+        assert!(
+            messages <= 1,
+            "a stanza delivers at most once, however often it comes"
+        );
         let retries = std::iter::from_fn(|| messenger.poll_transmit())
             .filter(|n| n.optional_str("type") == Some("retry"))
             .count();
-        assert!(retries <= MessengerConfig::default().max_retries as usize, "retry receipts are bounded");
+        assert!(
+            retries <= MessengerConfig::default().max_retries as usize,
+            "retry receipts are bounded"
+        );
         if messages == 0 {
             // The session is byte for byte what it was: where it was, or where LID attributes
             // of the stanza moved it.

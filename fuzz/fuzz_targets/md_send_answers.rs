@@ -57,7 +57,10 @@ fn retry(id: &str, peer: &Credentials, data: &[u8]) -> Node {
         .attr("id", id)
         .attr("type", "retry")
         .children([
-            Node::new("retry").attr("count", count).attr("id", id).attr("v", "1"),
+            Node::new("retry")
+                .attr("count", count)
+                .attr("id", id)
+                .attr("v", "1"),
             Node::new("registration").bytes(peer.registration_id.to_be_bytes().to_vec()),
             Node::new("keys").children([
                 Node::new("type").bytes(vec![wa_signal::DJB_TYPE]),
@@ -76,7 +79,9 @@ fuzz_target!(|data: &[u8]| {
     let me = paired_credentials(&mut rng, ME);
     let peer = paired_credentials(&mut rng, "15550002222:1@s.whatsapp.net");
     let mut store = wa_store::Store::memory();
-    store.set_local_identity(&me.identity, me.registration_id).unwrap();
+    store
+        .set_local_identity(&me.identity, me.registration_id)
+        .unwrap();
     wa_signal::SignedPreKeyStore::store_signed_pre_key(&mut store, &me.signed_prekey).unwrap();
     let mut messenger = Messenger::new(&me, MessengerConfig::default(), &mut rng).unwrap();
 
@@ -84,10 +89,23 @@ fuzz_target!(|data: &[u8]| {
     let id = messenger.send_text(PEER, "hi", &mut rng).unwrap();
     let query = messenger.poll_transmit().unwrap();
     let lists = [
-        UserDevices { user: PEER.into(), devices: vec![1], lid: None },
-        UserDevices { user: "15550001111@s.whatsapp.net".into(), devices: vec![1], lid: None },
+        UserDevices {
+            user: PEER.into(),
+            devices: vec![1],
+            lid: None,
+        },
+        UserDevices {
+            user: "15550001111@s.whatsapp.net".into(),
+            devices: vec![1],
+            lid: None,
+        },
     ];
-    messenger.handle_node(&result(&query, usync::device_answer("s", &lists)), &mut store, 1, &mut rng);
+    messenger.handle_node(
+        &result(&query, usync::device_answer("s", &lists)),
+        &mut store,
+        1,
+        &mut rng,
+    );
     let keys = messenger.poll_transmit().unwrap();
     let list = Node::new("list").children([usync::bundle_node(PEER_DEVICE, &bundle_of(&peer))]);
     messenger.handle_node(&result(&keys, list), &mut store, 1, &mut rng);
@@ -126,6 +144,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let bound = MessengerConfig::default().max_retries;
-    assert!(resent.values().all(|n| *n <= bound), "resends per device are bounded: {resent:?}");
+    assert!(
+        resent.values().all(|n| *n <= bound),
+        "resends per device are bounded: {resent:?}"
+    );
     assert!(error_resends <= 1, "one resend after an error ack at most");
 });

@@ -8,8 +8,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use wa_signal::conformance::{TestRng, session_pair};
 use wa_signal::{
-    InMemoryStore, MessageKind, ProtocolAddress, SenderKeyName, SenderKeyStore as _, SessionStore as _,
-    create_sender_key_distribution, decrypt, encrypt, process_sender_key_distribution,
+    InMemoryStore, MessageKind, ProtocolAddress, SenderKeyName, SenderKeyStore as _,
+    SessionStore as _, create_sender_key_distribution, decrypt, encrypt,
+    process_sender_key_distribution,
 };
 
 /// Bob's store with a session with Alice (a pkmsg, an answer and a msg done, so both chains are
@@ -18,14 +19,18 @@ fn live() -> &'static (InMemoryStore, ProtocolAddress, SenderKeyName) {
     static LIVE: OnceLock<(InMemoryStore, ProtocolAddress, SenderKeyName)> = OnceLock::new();
     LIVE.get_or_init(|| {
         let mut rng = TestRng::new(7);
-        let (mut alice, mut bob, bob_addr, alice_addr) = session_pair(&mut InMemoryStore::new, &mut rng);
+        let (mut alice, mut bob, bob_addr, alice_addr) =
+            session_pair(&mut InMemoryStore::new, &mut rng);
         let m = encrypt(&mut alice, &bob_addr, b"one").unwrap();
         decrypt(&mut bob, &alice_addr, m.kind, &m.bytes, &mut rng).unwrap();
         let m = encrypt(&mut bob, &alice_addr, b"two").unwrap();
         decrypt(&mut alice, &bob_addr, m.kind, &m.bytes, &mut rng).unwrap();
         let m = encrypt(&mut alice, &bob_addr, b"three").unwrap();
         decrypt(&mut bob, &alice_addr, m.kind, &m.bytes, &mut rng).unwrap();
-        let name = SenderKeyName { group_id: "g@g.us".into(), sender: alice_addr.clone() };
+        let name = SenderKeyName {
+            group_id: "g@g.us".into(),
+            sender: alice_addr.clone(),
+        };
         let skdm = create_sender_key_distribution(&mut alice, &name, &mut rng).unwrap();
         process_sender_key_distribution(&mut bob, &name, &skdm).unwrap();
         (bob, alice_addr, name)
@@ -50,8 +55,14 @@ fuzz_target!(|data: &[u8]| {
     };
     if result.is_err() {
         let session_after = bob.load_session(alice_addr).unwrap().unwrap().to_bytes();
-        assert_eq!(*session_after, *session_before, "a failed decrypt changed the session");
+        assert_eq!(
+            *session_after, *session_before,
+            "a failed decrypt changed the session"
+        );
         let group_after = bob.load_sender_key(name).unwrap().unwrap().to_bytes();
-        assert_eq!(*group_after, *group_before, "a failed decrypt changed the sender key");
+        assert_eq!(
+            *group_after, *group_before,
+            "a failed decrypt changed the sender key"
+        );
     }
 });
