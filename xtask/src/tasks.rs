@@ -13,6 +13,8 @@ pub fn ci() -> Result<(), String> {
     // A CI build is built once: incremental caches would only double the disk it needs.
     let once = ("CARGO_INCREMENTAL", "0");
     run(&root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
+    // The fuzz crate is its own workspace: `--all` above does not reach it.
+    run(&root.join("fuzz"), "cargo", &["fmt", "--", "--check"], &[])?;
     // Cheap (metadata only): a dependency newer than our rust-version fails before any build.
     crate::msrv::msrv()?;
     run(
