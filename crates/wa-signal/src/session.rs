@@ -122,14 +122,9 @@ impl RatchetKey {
     /// The key pair, refusing a record whose halves do not belong together (a corrupt record:
     /// its sessions would fail on every answer otherwise).
     pub(crate) fn key_pair(&self) -> Result<KeyPair> {
-        let pair = KeyPair::from_private_bytes(*self.private);
-        if pair.public_bytes() == self.public.0 {
-            Ok(pair)
-        } else {
-            Err(Error::CorruptRecord {
-                what: "session record (ratchet key halves differ)",
-            })
-        }
+        KeyPair::from_stored(&self.private, &self.public.0).ok_or(Error::CorruptRecord {
+            what: "session record (ratchet key halves differ)",
+        })
     }
 }
 

@@ -193,3 +193,54 @@ proptest! {
         prop_assert_eq!(*pair.shared_secret(&peer.public_bytes()), *peer.shared_secret(&pair.public_bytes()));
     }
 }
+
+/// `from_stored`'s answer must be exactly "is `public` what `from_private_bytes` computes".
+fn stored_check_agrees(private: [u8; 32], public: [u8; 32]) -> Result<(), TestCaseError> {
+    let expected = KeyPair::from_private_bytes(private).public_bytes() == public;
+    let stored = KeyPair::from_stored(&private, &public);
+    prop_assert_eq!(stored.is_some(), expected, "public {}", hex::encode(public));
+    if let Some(pair) = stored {
+        prop_assert_eq!(pair.public_bytes(), public);
+        prop_assert_eq!(*pair.private_bytes(), private);
+    }
+    Ok(())
+}
+
+#[test]
+fn stored_pairs_are_checked_like_rebuilt_ones() {
+    let private = crate::rng_bytes(21);
+    let public = KeyPair::from_private_bytes(private).public_bytes();
+    assert!(KeyPair::from_stored(&private, &public).is_some());
+    // The same u plus p (non-canonical), with the top bit set, or one bit off: refused.
+    let mut plus_p = public;
+    let mut carry = 0u16;
+    let p = p_plus(0);
+    for (byte, p_byte) in plus_p.iter_mut().zip(p) {
+        let sum = u16::from(*byte) + u16::from(p_byte) + carry;
+        *byte = sum as u8;
+        carry = sum >> 8;
+    }
+    let mut top = public;
+    top[31] |= 0x80;
+    let mut flipped = public;
+    flipped[7] ^= 0x10;
+    for public in [plus_p, top, flipped, [0; 32], p] {
+        assert!(KeyPair::from_stored(&private, &public).is_none());
+        stored_check_agrees(private, public).unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn stored_check_matches_rebuilding(private: [u8; 32], other: [u8; 32], bit in 0usize..256) {
+        let public = KeyPair::from_private_bytes(private).public_bytes();
+        stored_check_agrees(private, public)?;
+        let mut flipped = public;
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        stored_check_agrees(private, flipped)?;
+        stored_check_agrees(private, other)?;
+        stored_check_agrees(private, KeyPair::from_private_bytes(other).public_bytes())?;
+    }
+}
