@@ -103,7 +103,8 @@ pub(crate) fn root_step(
 ///
 /// Loading a record must not cost a curve operation per session (a record is loaded for every
 /// message), so the key pair is rebuilt, and checked against the stored public half, only when
-/// a ratchet step needs it: [`RatchetKey::key_pair`].
+/// a ratchet step needs it: [`RatchetKey::key_pair`] (one fixed-base multiplication, compared
+/// without its final inversion: `KeyPair::from_stored`).
 #[derive(Clone)]
 pub(crate) struct RatchetKey {
     pub(crate) public: PublicKey,
