@@ -160,6 +160,15 @@ fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
     let s = tree.str(raw);
     match raw.kind() {
         TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
+        // Validated UTF-8 while decoding: a short one is copied as the fixed-size window that
+        // starts it (no second UTF-8 check, no variable-length copy), when the input is long
+        // enough to hold that window.
+        RAW if raw.len <= Str::INLINE => {
+            match tree.bytes.get(raw.pos()..).and_then(<[u8]>::first_chunk) {
+                Some(window) => Str::from_prefix(window, raw.len),
+                None => Str::copy_of(s.as_str().unwrap_or_default()),
+            }
+        }
         RAW | TEXT => Str::copy_of(s.as_str().unwrap_or_default()),
         // Most packed strings (ids, timestamps, phone numbers) fit inline: unpacked straight
         // into the `Str`'s bytes, with room for an odd length's padding character.
