@@ -14,9 +14,12 @@ use bytes::Bytes;
 
 use super::{
     BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TEXT, TOKEN, Tree, TreeArena, decode_tree,
+    packed_chars,
 };
-use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS};
+use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS, decimal_digits};
+use crate::dict::{class, tags};
 use crate::error::DecodeError;
+use crate::jid::Server;
 use crate::node::{Content, Node};
 use crate::text::Str;
 
@@ -185,10 +188,74 @@ fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
             let mut buf = [0u8; PACKED_BUF];
             Str::copy_of(s.unpack(&mut buf))
         }
-        _ => {
+        _ => inline_jid(tree, raw).unwrap_or_else(|| {
             scratch.clear();
             s.write_jid(scratch);
             Str::copy_of(scratch)
-        }
+        }),
     }
+}
+
+/// The most frequent JIDs (those `StrRef::write_common_jid` writes: an AD_JID, or a JID_PAIR
+/// with a token server, with a NIBBLE_8 user) of at most [`Str::INLINE`] characters, written
+/// straight into a `Str`'s bytes instead of a `String` copied next; `None` for any other (the
+/// caller then builds it the long way). Reads only what decoding validated.
+#[inline(always)]
+fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
+    if raw.len > Str::INLINE {
+        return None;
+    }
+    let bytes = tree.bytes;
+    let at = raw.pos();
+    let dict = tree.arena.dict;
+    let ad_server;
+    let (user_at, device, server) = match raw.jid_tag() {
+        tags::AD_JID => {
+            let &[domain, device, tags::NIBBLE_8] = bytes.get(at..)?.first_chunk::<3>()? else {
+                return None;
+            };
+            ad_server = Server::from_domain_type(domain);
+            (at + 2, device, ad_server.as_str())
+        }
+        tags::JID_PAIR if bytes.get(at) == Some(&tags::NIBBLE_8) => {
+            let head = *bytes.get(at + 1)?;
+            let server = *bytes.get(at + 2 + usize::from(head & 0x7f))?;
+            // A non-empty single-byte token.
+            if dict.classes()[usize::from(server)].wrapping_sub(1) >= class::TOKEN_END - 1 {
+                return None;
+            }
+            (at, 0, dict.single_str(server))
+        }
+        _ => return None,
+    };
+    let head = *bytes.get(user_at + 1)?;
+    let start = user_at + 2;
+    let pairs = bytes.get(start..start + usize::from(head & 0x7f))?;
+    // Room for the longest inline JID plus an odd user's padding character and a server
+    // longer than it should be (which then falls back).
+    let mut buf = [0u8; 2 * Str::INLINE];
+    for (&byte, out) in pairs.iter().zip(buf.chunks_exact_mut(2)) {
+        out.copy_from_slice(&PAIR_CHARS[0][usize::from(byte)]);
+    }
+    let mut len = packed_chars(pairs.len(), head);
+    if len > Str::INLINE {
+        return None;
+    }
+    if device != 0 {
+        let (digits, first) = decimal_digits(u16::from(device));
+        let digits = digits.get(first..)?;
+        *buf.get_mut(len)? = b':';
+        buf.get_mut(len + 1..len + 1 + digits.len())?
+            .copy_from_slice(digits);
+        len += 1 + digits.len();
+    }
+    *buf.get_mut(len)? = b'@';
+    buf.get_mut(len + 1..len + 1 + server.len())?
+        .copy_from_slice(server.as_bytes());
+    len += 1 + server.len();
+    // Equal unless the tree's length and these bytes disagree, which decoding rules out.
+    if len != raw.len {
+        return None;
+    }
+    Some(Str::from_prefix(buf.first_chunk()?, len))
 }
