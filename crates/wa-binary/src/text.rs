@@ -65,6 +65,19 @@ impl Str {
         })
     }
 
+    /// The first `len` bytes of `window` (at most [`Str::INLINE`]), which the caller checked are
+    /// UTF-8 (a string the decoder validated, or ASCII it unpacked); the rest of `window` is
+    /// kept but never read. Copying a fixed-size window instead of `len` bytes lets the copy be
+    /// a few wide moves. Were the bytes not UTF-8, `as_str` would read them as empty, never as
+    /// invalid text: it checks them on every read.
+    #[inline(always)]
+    pub(crate) fn from_prefix(window: &[u8; Str::INLINE], len: usize) -> Str {
+        Str(Repr::Inline {
+            len: len.min(Str::INLINE) as u8,
+            bytes: *window,
+        })
+    }
+
     /// The string.
     #[inline]
     pub fn as_str(&self) -> &str {
@@ -248,6 +261,12 @@ mod tests {
             );
         }
         assert_eq!(Str::from_static("iq"), Str::from("iq"));
+        // A window keeps its tail but reads and compares as its prefix only.
+        let window = *b"15551234567@s.whatsapp.net\xff\xfeab";
+        let prefix = Str::from_prefix(&window, 11);
+        assert_eq!(prefix, "15551234567");
+        assert_eq!(prefix.len(), 11);
+        assert_eq!(prefix.clone().into_string(), "15551234567");
         assert_ne!(Str::from("iq"), Str::from("iq "));
         assert_eq!(std::mem::size_of::<Str>(), 32);
     }

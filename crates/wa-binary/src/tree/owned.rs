@@ -14,9 +14,12 @@ use bytes::Bytes;
 
 use super::{
     BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TEXT, TOKEN, Tree, TreeArena, decode_tree,
+    packed_chars,
 };
-use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS};
+use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS, decimal_digits};
+use crate::dict::{class, tags};
 use crate::error::DecodeError;
+use crate::jid::Server;
 use crate::node::{Content, Node};
 use crate::text::Str;
 
@@ -160,6 +163,15 @@ fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
     let s = tree.str(raw);
     match raw.kind() {
         TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
+        // Validated UTF-8 while decoding: a short one is copied as the fixed-size window that
+        // starts it (no second UTF-8 check, no variable-length copy), when the input is long
+        // enough to hold that window.
+        RAW if raw.len <= Str::INLINE => {
+            match tree.bytes.get(raw.pos()..).and_then(<[u8]>::first_chunk) {
+                Some(window) => Str::from_prefix(window, raw.len),
+                None => Str::copy_of(s.as_str().unwrap_or_default()),
+            }
+        }
         RAW | TEXT => Str::copy_of(s.as_str().unwrap_or_default()),
         // Most packed strings (ids, timestamps, phone numbers) fit inline: unpacked straight
         // into the `Str`'s bytes, with room for an odd length's padding character.
@@ -176,10 +188,133 @@ fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
             let mut buf = [0u8; PACKED_BUF];
             Str::copy_of(s.unpack(&mut buf))
         }
-        _ => {
+        _ => inline_jid(tree, raw).unwrap_or_else(|| {
             scratch.clear();
             s.write_jid(scratch);
             Str::copy_of(scratch)
+        }),
+    }
+}
+
+/// The most frequent JIDs (those `StrRef::write_common_jid` writes: an AD_JID, or a JID_PAIR
+/// with a token server, with a NIBBLE_8 user) of at most [`Str::INLINE`] characters, written
+/// straight into a `Str`'s bytes instead of a `String` copied next; `None` for any other (the
+/// caller then builds it the long way). Reads only what decoding validated.
+#[inline(always)]
+fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
+    if raw.len > Str::INLINE {
+        return None;
+    }
+    let bytes = tree.bytes;
+    let at = raw.pos();
+    let dict = tree.arena.dict;
+    let ad_server;
+    let (user_at, device, server) = match raw.jid_tag() {
+        tags::AD_JID => {
+            let &[domain, device, tags::NIBBLE_8] = bytes.get(at..)?.first_chunk::<3>()? else {
+                return None;
+            };
+            ad_server = Server::from_domain_type(domain);
+            (at + 2, device, ad_server.as_str())
+        }
+        tags::JID_PAIR if bytes.get(at) == Some(&tags::NIBBLE_8) => {
+            let head = *bytes.get(at + 1)?;
+            let server = *bytes.get(at + 2 + usize::from(head & 0x7f))?;
+            // A non-empty single-byte token.
+            if dict.classes()[usize::from(server)].wrapping_sub(1) >= class::TOKEN_END - 1 {
+                return None;
+            }
+            (at, 0, dict.single_str(server))
+        }
+        _ => return None,
+    };
+    let head = *bytes.get(user_at + 1)?;
+    let start = user_at + 2;
+    let pairs = bytes.get(start..start + usize::from(head & 0x7f))?;
+    // Room for the longest inline JID plus an odd user's padding character and a server
+    // longer than it should be (which then falls back).
+    let mut buf = [0u8; 2 * Str::INLINE];
+    for (&byte, out) in pairs.iter().zip(buf.chunks_exact_mut(2)) {
+        out.copy_from_slice(&PAIR_CHARS[0][usize::from(byte)]);
+    }
+    let mut len = packed_chars(pairs.len(), head);
+    if len > Str::INLINE {
+        return None;
+    }
+    if device != 0 {
+        let (digits, first) = decimal_digits(u16::from(device));
+        let digits = digits.get(first..)?;
+        *buf.get_mut(len)? = b':';
+        buf.get_mut(len + 1..len + 1 + digits.len())?
+            .copy_from_slice(digits);
+        len += 1 + digits.len();
+    }
+    *buf.get_mut(len)? = b'@';
+    buf.get_mut(len + 1..len + 1 + server.len())?
+        .copy_from_slice(server.as_bytes());
+    len += 1 + server.len();
+    // Equal unless the tree's length and these bytes disagree, which decoding rules out.
+    if len != raw.len {
+        return None;
+    }
+    Some(Str::from_prefix(buf.first_chunk()?, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Codec, Content, Node};
+
+    /// `decode` builds short raw strings and common JIDs through their own fast paths (a window
+    /// of the input, a JID written in place): at, below and above the inline limit, and at the
+    /// very end of the input (where no full window is left), it gives what the nom decoder does.
+    #[test]
+    fn inline_strings_and_jids_match_the_reference_decoder() {
+        let values = [
+            "x",
+            "Contact 1885",
+            "exactly thirty bytes of text!!",
+            "thirty-one bytes of plain text!",
+            "1",
+            "15551234567@s.whatsapp.net",
+            "15551234567:0@s.whatsapp.net",
+            "15551234567:9@s.whatsapp.net",
+            "15551234567:99@s.whatsapp.net",
+            "155512345678:12@s.whatsapp.net",
+            "1555123456789012:1@s.whatsapp.net",
+            "17541814172-1648703442@g.us",
+            "123456789012345@lid",
+            "123456789012345:7@lid",
+            "1234567890123456789012345678@c.us",
+        ];
+        for codec in [Codec::multi_device(), Codec::legacy()] {
+            for value in values {
+                for node in [
+                    Node::new("iq").attr("jid", value),
+                    Node::new("iq")
+                        .attr("id", "1")
+                        .attr("to", value)
+                        .text(value),
+                    Node::new("iq").children([Node::new("item").attr("jid", value)]),
+                ] {
+                    let bytes = codec.encode(&node).expect("encodes");
+                    let reference = codec.decode_ref(&bytes).expect("decodes").into_owned();
+                    let decoded = codec.decode(&bytes).expect("decodes");
+                    assert_eq!(decoded, reference, "{value}");
+                    // The legacy dictionary writes `s.whatsapp.net` as `c.us`, and device 0
+                    // is not written: the multi-device strings read back as they were.
+                    if codec == Codec::multi_device() && !value.contains(":0@") {
+                        let jid = decoded
+                            .attrs
+                            .get("jid")
+                            .or_else(|| decoded.attrs.get("to"))
+                            .or_else(|| decoded.child_nodes().first()?.attrs.get("jid"));
+                        assert_eq!(jid, Some(value));
+                        if let Content::Text(text) = &decoded.content {
+                            assert_eq!(text, value);
+                        }
+                    }
+                }
+            }
         }
     }
 }
