@@ -472,8 +472,10 @@ impl<'a> StrRef<'a> {
         let table = &PAIR_CHARS[usize::from(hex)];
         for &byte in packed {
             let [high, low] = table[usize::from(byte)];
-            out.push(char::from(high));
-            out.push(char::from(low));
+            // Table characters are ASCII; the mask tells the compiler so (a one-byte push,
+            // no UTF-8 length branch).
+            out.push(char::from(high & 0x7f));
+            out.push(char::from(low & 0x7f));
         }
         // An odd length's last character is the padding digit, not part of the string.
         out.truncate(start + len);
