@@ -604,12 +604,22 @@ impl<'a> StrRef<'a> {
             text: "",
             tokens,
         };
-        if let Some(s) = s.as_str() {
-            return s;
+        // One dispatch on the kind, each form's path inline (no second call through
+        // `write_to`).
+        match raw.kind() {
+            RAW => std::str::from_utf8(s.raw_bytes()).unwrap_or_default(),
+            NIBBLE | HEX => {
+                scratch.clear();
+                s.unpack_into(scratch);
+                scratch
+            }
+            JID..=JID_PAIR => {
+                scratch.clear();
+                s.write_jid(scratch);
+                scratch
+            }
+            _ => s.as_str().unwrap_or_default(),
         }
-        scratch.clear();
-        s.write_to(scratch);
-        scratch
     }
 
     /// Appends the string to `out`: tokens and raw strings copied, packed strings unpacked and
