@@ -706,6 +706,66 @@ mod tests {
     }
 
     #[test]
+    fn str_with_reads_every_form_as_the_decoder_builds_it() {
+        use crate::Codec;
+        // Values the encoder writes as NIBBLE_8 (even, odd, short, long), HEX_8, raw UTF-8,
+        // tokens, AD_JID (with and without a device) and JID_PAIR JIDs.
+        let values = [
+            "0",
+            "12",
+            "12345",
+            "1712636456",
+            "1234567890123456",
+            "12345678901234567",
+            "1754181417-1648703442",
+            "123-456.789",
+            "12345678901234567890123456789012345678901234567890",
+            "0123456789ABCDEF",
+            "3EB0ABCDEF0123456789ABCDEF0123456789",
+            "Chat 182",
+            "h\u{e9}llo, a longer raw string than sixteen bytes",
+            "",
+            "123456789012@s.whatsapp.net",
+            "123456789012:7@s.whatsapp.net",
+            "17541814172-1648703442@g.us",
+            "user@broadcast",
+        ];
+        for codec in [Codec::legacy(), Codec::multi_device()] {
+            let mut node = Node::new("iq").attr("id", "1").attr("type", "get");
+            for (i, value) in values.iter().enumerate() {
+                node = node.attr(format!("k{i}"), value);
+            }
+            let node = node.text("1712636456");
+            let bytes = codec.encode(&node).unwrap();
+            let mut arena = TreeArena::new();
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            let root = tree.root();
+            // A scratch that holds something already: `str_with` must clear it.
+            let mut scratch = String::from("stale");
+            assert_eq!(root.tag().str_with(&mut scratch), "iq");
+            let attrs: Vec<(String, String)> = root
+                .attrs()
+                .map(|(k, v)| {
+                    let key = k.str_with(&mut scratch).to_owned();
+                    (key, v.str_with(&mut scratch).to_owned())
+                })
+                .collect();
+            // What the owned decoder builds (legacy reads `s.whatsapp.net` back as `c.us`).
+            let decoded = codec.decode(&bytes).unwrap();
+            let expected: Vec<(String, String)> = decoded
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(attrs, expected);
+            assert_eq!(expected.len(), values.len() + 2);
+            let text = root.text().expect("a text content");
+            assert_eq!(text.str_with(&mut scratch), "1712636456");
+            assert_eq!(text.to_cow(), "1712636456");
+        }
+    }
+
+    #[test]
     fn node_records_are_forty_eight_bytes() {
         assert_eq!(std::mem::size_of::<RawNode>(), 48);
     }
