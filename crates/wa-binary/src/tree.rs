@@ -472,8 +472,10 @@ impl<'a> StrRef<'a> {
         let table = &PAIR_CHARS[usize::from(hex)];
         for &byte in packed {
             let [high, low] = table[usize::from(byte)];
-            out.push(char::from(high));
-            out.push(char::from(low));
+            // Table characters are ASCII; the mask tells the compiler so (a one-byte push,
+            // no UTF-8 length branch).
+            out.push(char::from(high & 0x7f));
+            out.push(char::from(low & 0x7f));
         }
         // An odd length's last character is the padding digit, not part of the string.
         out.truncate(start + len);
@@ -602,12 +604,22 @@ impl<'a> StrRef<'a> {
             text: "",
             tokens,
         };
-        if let Some(s) = s.as_str() {
-            return s;
+        // One dispatch on the kind, each form's path inline (no second call through
+        // `write_to`).
+        match raw.kind() {
+            RAW => std::str::from_utf8(s.raw_bytes()).unwrap_or_default(),
+            NIBBLE | HEX => {
+                scratch.clear();
+                s.unpack_into(scratch);
+                scratch
+            }
+            JID..=JID_PAIR => {
+                scratch.clear();
+                s.write_jid(scratch);
+                scratch
+            }
+            _ => s.as_str().unwrap_or_default(),
         }
-        scratch.clear();
-        s.write_to(scratch);
-        scratch
     }
 
     /// Appends the string to `out`: tokens and raw strings copied, packed strings unpacked and
@@ -691,6 +703,66 @@ mod tests {
         assert_eq!(root.attrs().len(), 0);
         assert_eq!(root.children().count(), 0);
         assert!(root.text().is_none() && root.bytes().is_none() && !root.has_node_list());
+    }
+
+    #[test]
+    fn str_with_reads_every_form_as_the_decoder_builds_it() {
+        use crate::Codec;
+        // Values the encoder writes as NIBBLE_8 (even, odd, short, long), HEX_8, raw UTF-8,
+        // tokens, AD_JID (with and without a device) and JID_PAIR JIDs.
+        let values = [
+            "0",
+            "12",
+            "12345",
+            "1712636456",
+            "1234567890123456",
+            "12345678901234567",
+            "1754181417-1648703442",
+            "123-456.789",
+            "12345678901234567890123456789012345678901234567890",
+            "0123456789ABCDEF",
+            "3EB0ABCDEF0123456789ABCDEF0123456789",
+            "Chat 182",
+            "h\u{e9}llo, a longer raw string than sixteen bytes",
+            "",
+            "123456789012@s.whatsapp.net",
+            "123456789012:7@s.whatsapp.net",
+            "17541814172-1648703442@g.us",
+            "user@broadcast",
+        ];
+        for codec in [Codec::legacy(), Codec::multi_device()] {
+            let mut node = Node::new("iq").attr("id", "1").attr("type", "get");
+            for (i, value) in values.iter().enumerate() {
+                node = node.attr(format!("k{i}"), value);
+            }
+            let node = node.text("1712636456");
+            let bytes = codec.encode(&node).unwrap();
+            let mut arena = TreeArena::new();
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            let root = tree.root();
+            // A scratch that holds something already: `str_with` must clear it.
+            let mut scratch = String::from("stale");
+            assert_eq!(root.tag().str_with(&mut scratch), "iq");
+            let attrs: Vec<(String, String)> = root
+                .attrs()
+                .map(|(k, v)| {
+                    let key = k.str_with(&mut scratch).to_owned();
+                    (key, v.str_with(&mut scratch).to_owned())
+                })
+                .collect();
+            // What the owned decoder builds (legacy reads `s.whatsapp.net` back as `c.us`).
+            let decoded = codec.decode(&bytes).unwrap();
+            let expected: Vec<(String, String)> = decoded
+                .attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(attrs, expected);
+            assert_eq!(expected.len(), values.len() + 2);
+            let text = root.text().expect("a text content");
+            assert_eq!(text.str_with(&mut scratch), "1712636456");
+            assert_eq!(text.to_cow(), "1712636456");
+        }
     }
 
     #[test]
