@@ -53,7 +53,8 @@ const JID_PAIR: u8 = 8;
 const TEXT: u8 = 9;
 /// Content: none.
 const NONE: u8 = 10;
-/// Content: a list of nodes.
+/// Content: a list of nodes; `len` is the number of children (the list's header, every one of
+/// them decoded), so a reader sizes the list without walking it.
 const NODES: u8 = 11;
 /// Content: bytes at `pos..pos + len`.
 const BYTES: u8 = 12;

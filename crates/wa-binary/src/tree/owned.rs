@@ -114,13 +114,9 @@ impl Builder<'_, '_> {
         node.content = match raw.content.kind() {
             NONE => Content::None,
             NODES => {
-                // Children follow their parent; each one's `end` is where its next sibling starts.
-                let mut count = 0;
-                let mut next = index + 1;
-                while let Some(child) = nodes.get(next).filter(|_| next < raw.end) {
-                    count += 1;
-                    next = child.end;
-                }
+                // The record keeps the list's size; children follow their parent, each one's
+                // `end` is where its next sibling starts.
+                let count = raw.content.len;
                 let mut children = Vec::with_capacity(count);
                 children.resize_with(count, Node::default);
                 let mut next = index + 1;

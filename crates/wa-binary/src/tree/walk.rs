@@ -413,8 +413,10 @@ impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
                             if depth + 1 >= self.max_depth {
                                 return self.too_deep(at);
                             }
-                            // The enclosing list, until this one is finished.
+                            // The enclosing list, until this one is finished; `end` holds
+                            // this list's size until then (it is set when the list closes).
                             node.content = RawStr::new(NODES, parent, left);
+                            node.end = count;
                             nodes.push(node);
                             depth += 1;
                             (parent, left) = (index, count);
@@ -450,9 +452,10 @@ impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
                 }
                 let end = nodes.len();
                 if let Some(node) = nodes.get_mut(parent) {
+                    let count = node.end;
                     node.end = end;
                     let outer = node.content;
-                    node.content = RawStr::new(NODES, 0, 0);
+                    node.content = RawStr::new(NODES, 0, count);
                     (parent, left) = (outer.pos(), outer.len);
                 }
                 depth -= 1;
