@@ -61,7 +61,8 @@ impl std::fmt::Debug for MdSettings {
     }
 }
 
-/// How long a device serves its connection between looks at the command queue.
+/// The longest a device serves its connection between looks at the command queue (a command
+/// wakes it sooner: see [`MdDevice::serve_until`]).
 const SLICE: Duration = Duration::from_millis(100);
 
 /// Starts `session`'s device in a task of its own.
@@ -245,21 +246,28 @@ async fn run(
     app.set_status(session, Status::Working, generation);
 
     loop {
-        if let Err(error) = device.serve_for(SLICE, &events).await {
-            if !reconnects(&error) || !device.credentials().is_paired() {
-                device.close().await;
-                return Err(format!("multi-device connection: {error}"));
+        // Served until a command arrives (handled at once, not after the slice) or the slice
+        // ends; `recv` is cancel-safe, so a slice that ends first loses no command.
+        let woke = device.serve_until(SLICE, commands.recv(), &events).await;
+        let mut arrived = match woke {
+            Ok(Some(command)) => command,
+            Ok(None) => None,
+            Err(error) => {
+                if !reconnects(&error) || !device.credentials().is_paired() {
+                    device.close().await;
+                    return Err(format!("multi-device connection: {error}"));
+                }
+                eprintln!("session {}: {error}; logging in again", session.name);
+                app.set_status(session, Status::Starting, generation);
+                match reconnect(&mut device, &mut commands, &events, &mut backoff).await {
+                    Reconnect::Back => app.set_status(session, Status::Working, generation),
+                    Reconnect::Finish(finish) => return Ok(finish),
+                    Reconnect::Failed(error) => return Err(error),
+                }
+                continue;
             }
-            eprintln!("session {}: {error}; logging in again", session.name);
-            app.set_status(session, Status::Starting, generation);
-            match reconnect(&mut device, &mut commands, &events, &mut backoff).await {
-                Reconnect::Back => app.set_status(session, Status::Working, generation),
-                Reconnect::Finish(finish) => return Ok(finish),
-                Reconnect::Failed(error) => return Err(error),
-            }
-            continue;
-        }
-        while let Ok(command) = commands.try_recv() {
+        };
+        while let Some(command) = arrived.take().or_else(|| commands.try_recv().ok()) {
             let Command::Op(op, reply) = command else {
                 if let Some(finish) = refuse_or_end(&mut device, command, &events).await {
                     return Ok(Some(finish));
