@@ -31,6 +31,32 @@ pub(crate) fn wipe(bytes: &mut [u8]) {
     bytes.zeroize();
 }
 
+/// 32 secret bytes (a root key, a ratchet private key, a message key seed), wiped on drop with
+/// one bulk write ([`wipe`]) where `Zeroizing<[u8; 32]>` stores each byte on its own.
+#[derive(Clone)]
+pub(crate) struct Secret32(pub(crate) [u8; 32]);
+
+impl Drop for Secret32 {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+impl ZeroizeOnDrop for Secret32 {}
+
+impl core::ops::Deref for Secret32 {
+    type Target = [u8; 32];
+    fn deref(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for Secret32 {
+    fn deref_mut(&mut self) -> &mut [u8; 32] {
+        &mut self.0
+    }
+}
+
 /// A 32-byte chain key and the index of the next message key it gives.
 #[derive(Clone)]
 pub(crate) struct ChainKey {
@@ -49,9 +75,9 @@ impl ZeroizeOnDrop for ChainKey {}
 impl ChainKey {
     /// The message key seed at this index; the chain moves to the next key. Both outputs come
     /// from one keyed HMAC state (keying is half of a short HMAC's cost).
-    pub(crate) fn advance(&mut self) -> Zeroizing<[u8; 32]> {
+    pub(crate) fn advance(&mut self) -> Secret32 {
         let keyed = HmacSha256Key::new(&self.key);
-        let seed = Zeroizing::new(keyed.mac(&[&[0x01]]));
+        let seed = Secret32(keyed.mac(&[&[0x01]]));
         self.key = keyed.mac(&[&[0x02]]);
         self.index = self.index.wrapping_add(1);
         seed
@@ -135,7 +161,7 @@ pub(crate) fn root_step(
 #[derive(Clone)]
 pub(crate) struct RatchetKey {
     pub(crate) public: PublicKey,
-    pub(crate) private: Zeroizing<[u8; 32]>,
+    pub(crate) private: Secret32,
 }
 
 impl RatchetKey {
@@ -143,7 +169,7 @@ impl RatchetKey {
     pub(crate) fn from_pair(pair: &KeyPair) -> RatchetKey {
         RatchetKey {
             public: PublicKey::of(pair),
-            private: pair.private_bytes(),
+            private: Secret32(*pair.private_bytes()),
         }
     }
 
@@ -169,7 +195,7 @@ pub(crate) struct ReceiverChain {
     pub(crate) ratchet: PublicKey,
     pub(crate) chain: ChainKey,
     /// (index, message key seed), oldest first.
-    pub(crate) skipped: Vec<(u32, Zeroizing<[u8; 32]>)>,
+    pub(crate) skipped: Vec<(u32, Secret32)>,
 }
 
 /// Set by the initiator until the peer answers: every message goes out as a `pkmsg`.
@@ -187,7 +213,7 @@ pub(crate) struct SessionState {
     pub(crate) remote_identity: PublicKey,
     pub(crate) local_registration_id: u32,
     pub(crate) remote_registration_id: u32,
-    pub(crate) root_key: Zeroizing<[u8; 32]>,
+    pub(crate) root_key: Secret32,
     pub(crate) base_key: PublicKey,
     pub(crate) sender: SenderChain,
     /// Most recent first.
@@ -286,7 +312,7 @@ impl SessionState {
 
     /// The message key seed for `counter` on receiver chain `position`: a kept one, or derived
     /// forward (keeping the skipped ones, within the bounds).
-    fn take_message_seed(&mut self, position: usize, counter: u32) -> Result<Zeroizing<[u8; 32]>> {
+    fn take_message_seed(&mut self, position: usize, counter: u32) -> Result<Secret32> {
         let chain = &mut self.receivers[position];
         if counter < chain.chain.index {
             return match chain.skipped.iter().position(|(i, _)| *i == counter) {
