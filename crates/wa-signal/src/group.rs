@@ -18,7 +18,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::record::{bytes32, skipped_from_data, wipe_skipped};
-use crate::session::{ChainKey, MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS};
+use crate::session::{ChainKey, MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS, Secret32};
 use crate::store::{SenderKeyName, SenderKeyStore};
 use crate::wire::{SenderKeyDistributionMessage, SenderKeyMessage};
 
@@ -36,7 +36,7 @@ struct SenderKeyState {
     /// Our own chains only. Kept as bytes: the signing key (one curve operation) is made, and
     /// checked against `signing_public`, when a message is signed, not on every record load.
     signing_private: Option<Zeroizing<[u8; 32]>>,
-    skipped: Vec<(u32, Zeroizing<[u8; 32]>)>,
+    skipped: Vec<(u32, Secret32)>,
 }
 
 /// Everything stored about one (group, sender)'s sender keys.
@@ -306,7 +306,7 @@ pub fn group_decrypt<S: SenderKeyStore>(
     Ok(plaintext)
 }
 
-fn take_seed(state: &mut SenderKeyState, iteration: u32) -> Result<Zeroizing<[u8; 32]>> {
+fn take_seed(state: &mut SenderKeyState, iteration: u32) -> Result<Secret32> {
     let current = state.chain.index;
     if iteration < current {
         return match state.skipped.iter().position(|(i, _)| *i == iteration) {

@@ -117,6 +117,7 @@ impl<'a> Fields<'a> {
 
     /// [`Fields::next_field`] for a message nested `level` deep (0 = the top): prost spends
     /// one level of its recursion limit per nested message, leaving fewer for skipped groups.
+    #[inline]
     pub(crate) fn next_field_nested(
         &mut self,
         level: u32,
@@ -125,7 +126,20 @@ impl<'a> Fields<'a> {
             return Ok(None);
         }
         let (tag, wire_type) = self.key()?;
-        let value = self.value(tag, wire_type, RECURSION_LIMIT.saturating_sub(level))?;
+        // Varints and `bytes`, nearly every field, are read here, inline in the caller's loop;
+        // the rest (and the group recursion, which cannot be inlined) in `value`.
+        let depth = RECURSION_LIMIT.saturating_sub(level);
+        if depth == 0 {
+            return Err(Invalid);
+        }
+        let value = match wire_type {
+            0 => Field::Varint(self.varint()?),
+            2 => {
+                let len = self.varint()?;
+                Field::Bytes(self.take(len)?)
+            }
+            _ => self.value(tag, wire_type, depth)?,
+        };
         Ok(Some((tag, value)))
     }
 }

@@ -7,7 +7,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
-use crate::session::{MAX_PREVIOUS_SESSIONS, SessionState};
+use crate::session::{MAX_PREVIOUS_SESSIONS, Secret32, SessionState};
 
 /// The record format this version writes and reads.
 pub const SESSION_RECORD_FORMAT: u32 = 1;
@@ -95,16 +95,9 @@ pub(crate) fn bytes32(field: &Option<Vec<u8>>) -> Result<[u8; 32]> {
         .ok_or_else(corrupt)
 }
 
-pub(crate) fn skipped_from_data(
-    skipped: &[pb::SkippedKeyData],
-) -> Result<Vec<(u32, Zeroizing<[u8; 32]>)>> {
+pub(crate) fn skipped_from_data(skipped: &[pb::SkippedKeyData]) -> Result<Vec<(u32, Secret32)>> {
     skipped
         .iter()
-        .map(|k| {
-            Ok((
-                k.index.ok_or_else(corrupt)?,
-                Zeroizing::new(bytes32(&k.seed)?),
-            ))
-        })
+        .map(|k| Ok((k.index.ok_or_else(corrupt)?, Secret32(bytes32(&k.seed)?))))
         .collect()
 }

@@ -14,15 +14,13 @@
 //! Then the same checks as before: format 1, at most [`MAX_PREVIOUS_SESSIONS`] previous
 //! sessions, keys of 32 bytes, the required fields present.
 
-use zeroize::Zeroizing;
-
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::pbscan::{Field, Fields, Invalid};
 use crate::record::{SESSION_RECORD_FORMAT, SessionRecord};
 use crate::session::{
-    ChainKey, MAX_PREVIOUS_SESSIONS, PendingPreKey, RatchetKey, ReceiverChain, SenderChain,
-    SessionState,
+    ChainKey, MAX_PREVIOUS_SESSIONS, PendingPreKey, RatchetKey, ReceiverChain, Secret32,
+    SenderChain, SessionState,
 };
 
 fn corrupt() -> Error {
@@ -103,10 +101,7 @@ fn receiver_chain(input: &[u8], level: u32) -> Result<ReceiverChain> {
                     }
                     Ok(())
                 })?;
-                skipped.push((
-                    key_index.ok_or_else(corrupt)?,
-                    Zeroizing::new(bytes32(seed)?),
-                ));
+                skipped.push((key_index.ok_or_else(corrupt)?, Secret32(bytes32(seed)?)));
             }
             (1..=4, _) => return wrong_type(),
             _ => {}
@@ -195,7 +190,7 @@ impl<'a> StateFields<'a> {
         // No curve operation here: the halves are checked when a ratchet step uses them.
         let ratchet = RatchetKey {
             public: key32(sender.ratchet_public)?,
-            private: Zeroizing::new(bytes32(sender.ratchet_private)?),
+            private: Secret32(bytes32(sender.ratchet_private)?),
         };
         let pending = match self.pending {
             Some(p) => Some(PendingPreKey {
@@ -210,7 +205,7 @@ impl<'a> StateFields<'a> {
             remote_identity: key32(self.remote_identity)?,
             local_registration_id: self.local_registration_id.unwrap_or(0),
             remote_registration_id: self.remote_registration_id.unwrap_or(0),
-            root_key: Zeroizing::new(bytes32(self.root_key)?),
+            root_key: Secret32(bytes32(self.root_key)?),
             base_key: key32(self.base_key)?,
             sender: SenderChain {
                 ratchet,

@@ -4,7 +4,7 @@
 
 use wa_proto::prost::Message as _;
 use wa_proto::signal as pb;
-use zeroize::{Zeroize as _, Zeroizing};
+use zeroize::Zeroize as _;
 
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
@@ -12,8 +12,8 @@ use crate::record::{
     SESSION_RECORD_FORMAT, SessionRecord, bytes32, skipped_from_data, wipe_skipped,
 };
 use crate::session::{
-    ChainKey, MAX_PREVIOUS_SESSIONS, PendingPreKey, RatchetKey, ReceiverChain, SenderChain,
-    SessionState,
+    ChainKey, MAX_PREVIOUS_SESSIONS, PendingPreKey, RatchetKey, ReceiverChain, Secret32,
+    SenderChain, SessionState,
 };
 
 fn corrupt() -> Error {
@@ -118,7 +118,7 @@ fn state_from_data(data: &pb::SessionStateData) -> Result<SessionState> {
     // No curve operation here: the halves are checked when a ratchet step uses them.
     let ratchet = RatchetKey {
         public: key32(&sender.ratchet_public)?,
-        private: Zeroizing::new(bytes32(&sender.ratchet_private)?),
+        private: Secret32(bytes32(&sender.ratchet_private)?),
     };
     let receivers = data
         .receiver_chains
@@ -147,7 +147,7 @@ fn state_from_data(data: &pb::SessionStateData) -> Result<SessionState> {
         remote_identity: key32(&data.remote_identity)?,
         local_registration_id: data.local_registration_id.unwrap_or(0),
         remote_registration_id: data.remote_registration_id.unwrap_or(0),
-        root_key: Zeroizing::new(bytes32(&data.root_key)?),
+        root_key: Secret32(bytes32(&data.root_key)?),
         base_key: key32(&data.base_key)?,
         sender: SenderChain {
             ratchet,

@@ -24,20 +24,60 @@ pub const MAX_RECEIVER_CHAINS: usize = 5;
 /// Previous sessions kept per peer besides the current one (a peer may still send in them).
 pub const MAX_PREVIOUS_SESSIONS: usize = 10;
 
+/// Wipes secret bytes with one bulk write: zeroize's wipe of a slice (a fill the optimiser must
+/// keep). Its wipe of an array writes each byte on its own, volatile: a 32-byte key costs 32
+/// stores, and the per-message path drops some 300 bytes of keys.
+pub(crate) fn wipe(bytes: &mut [u8]) {
+    bytes.zeroize();
+}
+
+/// 32 secret bytes (a root key, a ratchet private key, a message key seed), wiped on drop with
+/// one bulk write ([`wipe`]) where `Zeroizing<[u8; 32]>` stores each byte on its own.
+#[derive(Clone)]
+pub(crate) struct Secret32(pub(crate) [u8; 32]);
+
+impl Drop for Secret32 {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+impl ZeroizeOnDrop for Secret32 {}
+
+impl core::ops::Deref for Secret32 {
+    type Target = [u8; 32];
+    fn deref(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for Secret32 {
+    fn deref_mut(&mut self) -> &mut [u8; 32] {
+        &mut self.0
+    }
+}
+
 /// A 32-byte chain key and the index of the next message key it gives.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone)]
 pub(crate) struct ChainKey {
     pub(crate) key: [u8; 32],
-    #[zeroize(skip)]
     pub(crate) index: u32,
 }
+
+impl Drop for ChainKey {
+    fn drop(&mut self) {
+        wipe(&mut self.key);
+    }
+}
+
+impl ZeroizeOnDrop for ChainKey {}
 
 impl ChainKey {
     /// The message key seed at this index; the chain moves to the next key. Both outputs come
     /// from one keyed HMAC state (keying is half of a short HMAC's cost).
-    pub(crate) fn advance(&mut self) -> Zeroizing<[u8; 32]> {
+    pub(crate) fn advance(&mut self) -> Secret32 {
         let keyed = HmacSha256Key::new(&self.key);
-        let seed = Zeroizing::new(keyed.mac(&[&[0x01]]));
+        let seed = Secret32(keyed.mac(&[&[0x01]]));
         self.key = keyed.mac(&[&[0x02]]);
         self.index = self.index.wrapping_add(1);
         seed
@@ -45,25 +85,36 @@ impl ChainKey {
 }
 
 /// The AES key, HMAC key and IV of one message.
-#[derive(Zeroize, ZeroizeOnDrop)]
 pub(crate) struct MessageKeys {
     pub(crate) cipher: [u8; 32],
     pub(crate) mac: [u8; 32],
     pub(crate) iv: [u8; 16],
 }
 
+impl Drop for MessageKeys {
+    fn drop(&mut self) {
+        wipe(&mut self.cipher);
+        wipe(&mut self.mac);
+        wipe(&mut self.iv);
+    }
+}
+
+impl ZeroizeOnDrop for MessageKeys {}
+
 impl MessageKeys {
     pub(crate) fn from_seed(seed: &[u8; 32]) -> MessageKeys {
-        let mut out = Zeroizing::new([0u8; 80]);
-        hkdf_sha256(seed, None, b"WhisperMessageKeys", out.as_mut()).expect("80 bytes is in range");
         let mut keys = MessageKeys {
             cipher: [0; 32],
             mac: [0; 32],
             iv: [0; 16],
         };
+        let mut out = [0u8; 80];
+        let derived = hkdf_sha256(seed, None, b"WhisperMessageKeys", &mut out);
         keys.cipher.copy_from_slice(&out[..32]);
         keys.mac.copy_from_slice(&out[32..64]);
         keys.iv.copy_from_slice(&out[64..]);
+        wipe(&mut out);
+        derived.expect("80 bytes is in range");
         keys
     }
 }
@@ -86,8 +137,8 @@ pub(crate) fn root_step(
     theirs: &PublicKey,
 ) -> Result<([u8; 32], ChainKey)> {
     let shared = dh(ours, theirs)?;
-    let mut out = Zeroizing::new([0u8; 64]);
-    hkdf_sha256(shared.as_ref(), Some(root), b"WhisperRatchet", out.as_mut()).expect("64 bytes");
+    let mut out = [0u8; 64];
+    let derived = hkdf_sha256(shared.as_ref(), Some(root), b"WhisperRatchet", &mut out);
     let mut new_root = [0u8; 32];
     new_root.copy_from_slice(&out[..32]);
     let mut chain = ChainKey {
@@ -95,6 +146,8 @@ pub(crate) fn root_step(
         index: 0,
     };
     chain.key.copy_from_slice(&out[32..]);
+    wipe(&mut out);
+    derived.expect("64 bytes is in range");
     Ok((new_root, chain))
 }
 
@@ -108,7 +161,7 @@ pub(crate) fn root_step(
 #[derive(Clone)]
 pub(crate) struct RatchetKey {
     pub(crate) public: PublicKey,
-    pub(crate) private: Zeroizing<[u8; 32]>,
+    pub(crate) private: Secret32,
 }
 
 impl RatchetKey {
@@ -116,7 +169,7 @@ impl RatchetKey {
     pub(crate) fn from_pair(pair: &KeyPair) -> RatchetKey {
         RatchetKey {
             public: PublicKey::of(pair),
-            private: pair.private_bytes(),
+            private: Secret32(*pair.private_bytes()),
         }
     }
 
@@ -142,7 +195,7 @@ pub(crate) struct ReceiverChain {
     pub(crate) ratchet: PublicKey,
     pub(crate) chain: ChainKey,
     /// (index, message key seed), oldest first.
-    pub(crate) skipped: Vec<(u32, Zeroizing<[u8; 32]>)>,
+    pub(crate) skipped: Vec<(u32, Secret32)>,
 }
 
 /// Set by the initiator until the peer answers: every message goes out as a `pkmsg`.
@@ -160,7 +213,7 @@ pub(crate) struct SessionState {
     pub(crate) remote_identity: PublicKey,
     pub(crate) local_registration_id: u32,
     pub(crate) remote_registration_id: u32,
-    pub(crate) root_key: Zeroizing<[u8; 32]>,
+    pub(crate) root_key: Secret32,
     pub(crate) base_key: PublicKey,
     pub(crate) sender: SenderChain,
     /// Most recent first.
@@ -259,7 +312,7 @@ impl SessionState {
 
     /// The message key seed for `counter` on receiver chain `position`: a kept one, or derived
     /// forward (keeping the skipped ones, within the bounds).
-    fn take_message_seed(&mut self, position: usize, counter: u32) -> Result<Zeroizing<[u8; 32]>> {
+    fn take_message_seed(&mut self, position: usize, counter: u32) -> Result<Secret32> {
         let chain = &mut self.receivers[position];
         if counter < chain.chain.index {
             return match chain.skipped.iter().position(|(i, _)| *i == counter) {

