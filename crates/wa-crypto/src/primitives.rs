@@ -111,11 +111,29 @@ fn compress(state: &mut [u32; 8], block: &[u8; SHA256_BLOCK_LEN]) {
 /// general-purpose `hmac` crate adds its buffer handling around each (measured: 470 ns for a
 /// chain step's three HMAC operations against about 300 of compression). The states are
 /// key-equivalent: wiped on drop.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone)]
 pub struct HmacSha256Key {
     inner: [u32; 8],
     outer: [u32; 8],
 }
+
+/// Wiped as two slices: zeroize's volatile fill of a slice takes one compiler fence, where its
+/// wipe of an array fences after every element (a short HMAC's keys are made and dropped per
+/// Signal message).
+impl Zeroize for HmacSha256Key {
+    fn zeroize(&mut self) {
+        self.inner[..].zeroize();
+        self.outer[..].zeroize();
+    }
+}
+
+impl Drop for HmacSha256Key {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for HmacSha256Key {}
 
 impl HmacSha256Key {
     /// Keyed with `key` (any length; over 64 bytes it is hashed first, as RFC 2104 says).
@@ -132,7 +150,7 @@ impl HmacSha256Key {
         // Now XOR opad: 0x36 ^ 0x5c undoes ipad and applies opad in one pass.
         block.iter_mut().for_each(|b| *b ^= 0x36 ^ 0x5c);
         compress(&mut outer, &block);
-        block.zeroize();
+        block[..].zeroize();
         HmacSha256Key { inner, outer }
     }
 
@@ -228,7 +246,7 @@ pub fn hkdf_sha256(
         None => zero_salt().mac(&[ikm]),
     };
     let expand = HmacSha256Key::new(&prk);
-    prk.zeroize();
+    prk[..].zeroize();
     let mut block = [0u8; HMAC_LEN];
     let mut previous: &[u8] = &[];
     for (counter, chunk) in (1..=u8::MAX).zip(out.chunks_mut(HMAC_LEN)) {
@@ -236,7 +254,7 @@ pub fn hkdf_sha256(
         chunk.copy_from_slice(&block[..chunk.len()]);
         previous = &block;
     }
-    block.zeroize();
+    block[..].zeroize();
     Ok(())
 }
 
