@@ -2,7 +2,10 @@
 //! prekeys and device identities.
 //!
 //! Written from Signal's published XEdDSA specification (revision 1, 2016), "XEdDSA" over
-//! Curve25519 / Ed25519, with every group and field operation from `curve25519-dalek`:
+//! Curve25519 / Ed25519, with every group, field and scalar operation from `crrl`'s `ed25519`
+//! module (constant-time fixed-base multiplication, variable-time double multiplication for the
+//! public verification); it replaced `curve25519-dalek` here for speed, and the tests compare both
+//! byte for byte and verdict for verdict:
 //!
 //! - `calculate_key_pair(k)`: `E = kB`; the Edwards public key `A` is `E` with its sign bit forced
 //!   to 0, and the private scalar `a` is `k` or `-k` (mod q) so that `aB = A`.
@@ -21,13 +24,11 @@
 //! verify in all three peers (tested live); theirs verify here (known answers in
 //! `tests/vectors/xeddsa.json`).
 
+use crrl::ed25519::{Point, Scalar};
+use crrl::field::GF25519;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha512};
 use zeroize::Zeroizing;
-
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
-use curve25519_dalek::montgomery::MontgomeryPoint;
-use curve25519_dalek::scalar::{Scalar, clamp_integer};
 
 use crate::{Error, KeyPair};
 
@@ -49,6 +50,17 @@ const FIELD_PRIME: [u8; 32] = {
     p
 };
 
+/// A secret crrl scalar (`k`, `a`, `r`), overwritten with zero when dropped: crrl's scalars do
+/// not implement `Zeroize`, and `black_box` keeps the final store from being optimised away.
+struct SecretScalar(Scalar);
+
+impl Drop for SecretScalar {
+    fn drop(&mut self) {
+        self.0 = Scalar::ZERO;
+        core::hint::black_box(&mut self.0);
+    }
+}
+
 /// Signs with a Curve25519 (Montgomery) key pair; `random` is the 64 random bytes Z of the spec.
 ///
 /// The same key, message and `random` always give the same signature (for known-answer tests);
@@ -61,36 +73,48 @@ pub fn xeddsa_sign(key: &KeyPair, message: &[u8], random: &[u8; 64]) -> [u8; 64]
     sign_with(&a, &edwards_public, message, random)
 }
 
-/// `calculate_key_pair` of the spec: the scalar `a` (`k` or `−k`, so that `aB` has sign bit 0),
-/// `A = aB` encoded (sign bit 0), and `kB` itself.
-fn edwards_form(private: &[u8; 32]) -> (Zeroizing<Scalar>, [u8; 32], EdwardsPoint) {
-    let clamped = Zeroizing::new(clamp_integer(*private));
-    let k = Zeroizing::new(Scalar::from_bytes_mod_order(*clamped));
-    // Fixed-base multiplication with dalek's precomputed basepoint table, in constant time.
-    let point = EdwardsPoint::mul_base(&k);
-    let mut edwards_public = point.compress().to_bytes();
+/// `calculate_key_pair` of the spec: the scalar `a` (`k` or `−k`, so that `aB` has sign bit 0)
+/// encoded, `A = aB` encoded (sign bit 0), and `kB` itself.
+fn edwards_form(private: &[u8; 32]) -> (Zeroizing<[u8; 32]>, [u8; 32], Point) {
+    let mut clamped = Zeroizing::new(*private);
+    clamped[0] &= 248;
+    clamped[31] &= 127;
+    clamped[31] |= 64;
+    let k = SecretScalar(Scalar::decode_reduce(clamped.as_ref()));
+    // Fixed-base multiplication with crrl's precomputed tables, in constant time.
+    let point = Point::mulgen(&k.0);
+    let mut edwards_public = point.encode();
     let sign_bit = edwards_public[31] >> 7;
     edwards_public[31] &= 0x7F;
-    let a = Zeroizing::new(if sign_bit == 1 { -*k } else { *k });
-    (a, edwards_public, point)
+    // a = −k when kB's sign bit is 1, chosen without a branch on that (secret) bit.
+    let mut a = SecretScalar(k.0);
+    a.0.set_cond(&-k.0, u32::from(sign_bit).wrapping_neg());
+    (Zeroizing::new(a.0.encode()), edwards_public, point)
 }
 
 /// The signing equations, in constant time in the secrets (`a`, and `r` derived from it).
-fn sign_with(a: &Scalar, edwards_public: &[u8; 32], message: &[u8], random: &[u8; 64]) -> [u8; 64] {
+fn sign_with(
+    a: &[u8; 32],
+    edwards_public: &[u8; 32],
+    message: &[u8],
+    random: &[u8; 64],
+) -> [u8; 64] {
     let mut nonce_hash = Sha512::new();
     nonce_hash.update(HASH1_PREFIX);
-    nonce_hash.update(a.as_bytes());
+    nonce_hash.update(a);
     nonce_hash.update(message);
     nonce_hash.update(random);
-    let r = Zeroizing::new(scalar_from_hash(nonce_hash));
-    let big_r = EdwardsPoint::mul_base(&r).compress();
+    let r = SecretScalar(scalar_from_hash(nonce_hash));
+    let big_r = Point::mulgen(&r.0).encode();
 
-    let h = challenge(&big_r.to_bytes(), edwards_public, message);
-    let s = *r + h * a;
+    let h = challenge(&big_r, edwards_public, message);
+    // `a` is canonical (`encode` gives 0..q−1), so this reduction is only a decoding.
+    let a = SecretScalar(Scalar::decode_reduce(a));
+    let s = r.0 + h * a.0;
 
     let mut signature = [0u8; XEDDSA_SIGNATURE_LEN];
-    signature[..32].copy_from_slice(big_r.as_bytes());
-    signature[32..].copy_from_slice(s.as_bytes());
+    signature[..32].copy_from_slice(&big_r);
+    signature[32..].copy_from_slice(&s.encode());
     signature
 }
 
@@ -102,7 +126,8 @@ fn sign_with(a: &Scalar, edwards_public: &[u8; 32], message: &[u8], random: &[u8
 #[derive(Clone)]
 pub struct XeddsaSigningKey {
     private: Zeroizing<[u8; 32]>,
-    a: Zeroizing<Scalar>,
+    /// `a`, little-endian, canonical (below q).
+    a: Zeroizing<[u8; 32]>,
     /// `A`, sign bit 0.
     edwards_public: [u8; 32],
     /// The X25519 public key of the same private key (`E` on the Montgomery curve).
@@ -123,7 +148,8 @@ impl XeddsaSigningKey {
             private: Zeroizing::new(*private),
             a,
             edwards_public,
-            montgomery_public: point.to_montgomery().to_bytes(),
+            // u = (1 + y)/(1 − y); kB is never the neutral point (k is clamped, below 8q).
+            montgomery_public: point.to_montgomery_u().encode(),
         }
     }
 
@@ -188,24 +214,48 @@ pub fn xeddsa_verify(public_key: &[u8; 32], message: &[u8], signature: &[u8]) ->
     let sign_bit = s_bytes[31] >> 7;
     s_bytes[31] &= 0x7F;
     // Canonical s only (s < q; this implies the spec's s < 2^253).
-    let s =
-        Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or(Error::BadSignature)?;
-    // convert_mont(u): the Edwards point with y = (u − 1)/(u + 1) and the signature's sign bit
-    // (0 from spec signers). dalek refuses u = −1 (no such point), where that division fails.
-    let a = MontgomeryPoint(*public_key)
-        .to_edwards(sign_bit)
-        .ok_or(Error::BadSignature)?;
+    let (s, canonical) = Scalar::decode32(&s_bytes);
+    if canonical == 0 {
+        return Err(Error::BadSignature);
+    }
+    let (a, a_encoded) = convert_mont(public_key, sign_bit).ok_or(Error::BadSignature)?;
     let mut big_r = [0u8; 32];
     big_r.copy_from_slice(&signature[..32]);
-    let h = challenge(&big_r, a.compress().as_bytes(), message);
-    let r_check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&-h, &a, &s).compress();
+    let h = challenge(&big_r, &a_encoded, message);
+    // sB − hA, one double-scalar multiplication (wNAF, variable time).
+    let r_check = a.mul_add_mulgen_vartime(&-h, &s).encode();
     // Public values: an ordinary comparison is fine. A non-canonical R never equals the canonical
-    // encoding that `compress` gives, so it is refused here.
-    if r_check == CompressedEdwardsY(big_r) {
+    // encoding that `encode` gives, so it is refused here.
+    if r_check == big_r {
         Ok(())
     } else {
         Err(Error::BadSignature)
     }
+}
+
+/// convert_mont(u) of the spec with the signature's sign bit (0 from spec signers): the Edwards
+/// point with y = (u − 1)/(u + 1), and its canonical encoding. `u < p` is checked before.
+/// `None` for u = −1 (the division fails; not a curve point) and for a y with no x.
+fn convert_mont(u: &[u8; 32], sign_bit: u8) -> Option<(Point, [u8; 32])> {
+    let (u, _) = GF25519::decode32(u);
+    let denominator = u + GF25519::ONE;
+    if denominator.iszero() != 0 {
+        return None;
+    }
+    let mut encoded = ((u - GF25519::ONE) / denominator).encode();
+    encoded[31] |= sign_bit << 7;
+    if let Some(point) = Point::decode(&encoded) {
+        // Decoding is canonical and y is reduced, so `encoded` is the point's encoding.
+        return Some((point, encoded));
+    }
+    // Only x = 0 (y = −1, u = 0) decodes with sign bit 0 and not 1: crrl refuses "−0", but the
+    // point exists and the deployed verifiers (and curve25519-dalek) take it, as (0, −1) encoded
+    // with sign bit 0.
+    if sign_bit == 1 {
+        encoded[31] &= 0x7F;
+        return Point::decode(&encoded).map(|point| (point, encoded));
+    }
+    None
 }
 
 /// `h = SHA-512(R ‖ A ‖ M) mod q`.
@@ -217,9 +267,11 @@ fn challenge(big_r: &[u8; 32], public: &[u8; 32], message: &[u8]) -> Scalar {
     scalar_from_hash(hash)
 }
 
+/// A SHA-512 digest read as a 512-bit little-endian integer, reduced mod q. The digest is wiped:
+/// for `hash1` it is the nonce `r`.
 fn scalar_from_hash(hash: Sha512) -> Scalar {
-    let digest: [u8; 64] = hash.finalize().into();
-    Scalar::from_bytes_mod_order_wide(&digest)
+    let digest = Zeroizing::new(<[u8; 64]>::from(hash.finalize()));
+    Scalar::decode_reduce(digest.as_ref())
 }
 
 /// `a < b` for 32-byte little-endian integers.
@@ -235,6 +287,7 @@ fn less_than_le(a: &[u8; 32], b: &[u8; 32]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curve25519_dalek::{EdwardsPoint, Scalar, scalar::clamp_integer};
 
     fn key(seed: u8) -> KeyPair {
         KeyPair::from_private_bytes([seed; 32])

@@ -9,6 +9,7 @@ mod properties;
 mod vectors;
 mod x25519;
 mod xeddsa;
+mod xeddsa_oracle;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
