@@ -56,7 +56,8 @@ const FIELD_PRIME: [u8; 32] = {
 };
 
 /// A secret crrl scalar (`k`, `a`, `r`), overwritten with zero when dropped: crrl's scalars do
-/// not implement `Zeroize`, and `black_box` keeps the final store from being optimised away.
+/// not implement `Zeroize` (and `unsafe` volatile writes are forbidden here), so the store is
+/// kept alive by `black_box`, which the compiler honours on a best-effort basis.
 struct SecretScalar(Scalar);
 
 impl Drop for SecretScalar {
