@@ -52,15 +52,25 @@ impl Attrs {
         Attrs(SmallVec::new())
     }
 
-    /// Makes room for `additional` more attributes.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.0.reserve_exact(additional);
+    /// Sets `count` pairs of empty inline strings (nothing to drop when overwritten) in place of
+    /// none,
+    /// allocating once for all of them: a decoder then writes each string in its slot
+    /// ([`Attrs::slots_mut`]) instead of building a pair and moving it in.
+    #[inline]
+    pub(crate) fn fill_empty(&mut self, count: usize) {
+        if count == 1 {
+            self.0.push(Default::default());
+        } else {
+            let mut pairs = Vec::with_capacity(count);
+            pairs.resize_with(count, Default::default);
+            self.0 = SmallVec::from_vec(pairs);
+        }
     }
 
-    /// Appends `key = value` (already [`Str`]s).
+    /// The pairs, to be written in place.
     #[inline]
-    pub(crate) fn push_pair(&mut self, key: Str, value: Str) {
-        self.0.push((key, value));
+    pub(crate) fn slots_mut(&mut self) -> &mut [(Str, Str)] {
+        &mut self.0
     }
 
     /// The attributes as key-value pairs, in order.

@@ -13,8 +13,8 @@ use std::cell::Cell;
 use bytes::Bytes;
 
 use super::{
-    BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TEXT, TOKEN, Tree, TreeArena, decode_tree,
-    packed_chars,
+    BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawNode, RawStr, TEXT, TOKEN, Tree, TreeArena,
+    decode_tree, packed_chars,
 };
 use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS, decimal_digits};
 use crate::dict::{class, tags};
@@ -89,51 +89,81 @@ impl Builder<'_, '_> {
     /// Fills `node` (a default one) with the node at `index` of `tree` and its descendants. Built
     /// in place, children straight into their list, so that no `Node` is moved once made (a
     /// `Node` is about 200 bytes; moving each one up the recursion cost more than building it).
-    /// Depth is bounded by the decoder's `max_depth`, so this recursion is too.
+    /// Depth is bounded by the decoder's `max_depth`, so this recursion is too; its frame holds
+    /// only the child list (the strings are written by [`Self::fill`], out of line, whose
+    /// buffers would otherwise take stack on every level).
     fn build(&mut self, index: usize, node: &mut Node) {
-        let tree = self.tree;
-        let nodes = &tree.arena.nodes;
+        let nodes = &self.tree.arena.nodes;
         let Some(raw) = nodes.get(index) else {
             return;
         };
-        node.tag = string(tree, raw.tag, &mut self.scratch);
+        self.fill(raw, node);
+        if raw.content.kind() == NODES {
+            // The record keeps the list's size; children follow their parent, each one's
+            // `end` is where its next sibling starts.
+            let count = raw.content.len;
+            let mut children = Vec::with_capacity(count);
+            children.resize_with(count, Node::default);
+            let mut next = index + 1;
+            for child in &mut children {
+                self.build(next, child);
+                next = nodes.get(next).map_or(raw.end, |c| c.end);
+            }
+            // `node.content` is `None` (a default node): replaced without a drop call.
+            std::mem::forget(std::mem::replace(
+                &mut node.content,
+                Content::Nodes(children),
+            ));
+        }
+    }
+
+    /// Writes `raw`'s tag, attributes and content other than a child list into `node` (a
+    /// default one). Every string, attribute pair and byte content is written where it lies,
+    /// not made on the stack and copied: each such copy read back with wide loads what narrow
+    /// stores had just written there, which the CPU cannot forward (a stall that took 30-45%
+    /// of the samples of building).
+    #[inline(never)]
+    fn fill(&mut self, raw: &RawNode, node: &mut Node) {
+        let tree = self.tree;
+        string_into(tree, raw.tag, &mut self.scratch, &mut node.tag);
         let attrs = tree
             .arena
             .attrs
             .get(raw.attrs_start as usize..raw.attrs_end as usize)
             .unwrap_or_default();
         if !attrs.is_empty() {
-            node.attrs.reserve(attrs.len());
-            for &(k, v) in attrs {
-                node.attrs.push_pair(
-                    string(tree, k, &mut self.scratch),
-                    string(tree, v, &mut self.scratch),
-                );
+            // Placeholders (empty inline strings, nothing to drop), each then overwritten in
+            // place.
+            node.attrs.fill_empty(attrs.len());
+            for (slot, &(k, v)) in node.attrs.slots_mut().iter_mut().zip(attrs) {
+                string_into(tree, k, &mut self.scratch, &mut slot.0);
+                string_into(tree, v, &mut self.scratch, &mut slot.1);
             }
         }
-        node.content = match raw.content.kind() {
-            NONE => Content::None,
-            NODES => {
-                // The record keeps the list's size; children follow their parent, each one's
-                // `end` is where its next sibling starts.
-                let count = raw.content.len;
-                let mut children = Vec::with_capacity(count);
-                children.resize_with(count, Node::default);
-                let mut next = index + 1;
-                for child in &mut children {
-                    self.build(next, child);
-                    next = nodes.get(next).map_or(raw.end, |c| c.end);
-                }
-                Content::Nodes(children)
+        // `node.content` is `None` (a default node): replaced without a drop call.
+        match raw.content.kind() {
+            NONE | NODES => {}
+            BYTES => {
+                let bytes = self.bytes(raw.content.pos(), raw.content.len);
+                std::mem::forget(std::mem::replace(&mut node.content, Content::Bytes(bytes)));
             }
-            BYTES => Content::Bytes(self.bytes(raw.content.pos(), raw.content.len)),
-            _ => Content::Text(string(tree, raw.content, &mut self.scratch)),
-        };
+            _ => {
+                std::mem::forget(std::mem::replace(
+                    &mut node.content,
+                    Content::Text(Str::default()),
+                ));
+                if let Content::Text(text) = &mut node.content {
+                    string_into(tree, raw.content, &mut self.scratch, text);
+                }
+            }
+        }
     }
 
-    /// The byte content at `pos..pos + len` of the tree's bytes, sharing them. One copy of a
-    /// frame (made once, memcpy speed) costs less than an allocation per byte content, which
-    /// was a third of the time on frames of many short ones (a prekey upload).
+    /// The byte content at `pos..pos + len` of the tree's bytes,
+    /// sharing them. One copy of a frame (made once, memcpy speed) costs less than an
+    /// allocation per byte content, which was a third of the time on frames of many short ones
+    /// (a prekey upload).
+    #[inline(always)]
     fn bytes(&mut self, pos: usize, len: usize) -> Bytes {
         if len == 0 {
             return Bytes::new();
@@ -150,46 +180,93 @@ impl Builder<'_, '_> {
     }
 }
 
-/// A string of the tree as a [`Str`]: tokens static, the rest copied (inline when short);
-/// JIDs are built in `scratch`, which is reused for all of them. Always inlined: returned
-/// from a call, each `Str` went through the stack, and reading it back took a third of
-/// `build`'s samples on a prekey upload (likely a stalled store-to-load forward).
+/// Both characters of a packed byte as one little-endian `u16`, by byte: NIBBLE_8 then HEX_8
+/// ([`PAIR_CHARS`] read as words, so that four pairs make a `u64` in registers).
+static PAIR_WORDS: [[u16; 256]; 2] = {
+    let mut table = [[0u16; 256]; 2];
+    let mut t = 0;
+    while t < 2 {
+        let mut b = 0;
+        while b < 256 {
+            table[t][b] = u16::from_le_bytes(PAIR_CHARS[t][b]);
+            b += 1;
+        }
+        t += 1;
+    }
+    table
+};
+
+/// Sets `dst` to a packed string of at most [`Str::INLINE`] characters whose pairs start at
+/// `pos`, unpacked in registers (eight characters to a word) from a 16-byte window of the
+/// input; `false` (nothing done) when fewer than 16 bytes are left there. Characters past its
+/// length (from the bytes after it) are kept in the string but never read.
 #[inline(always)]
-fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
-    let s = tree.str(raw);
+fn packed_inline(bytes: &[u8], pos: usize, len: usize, hex: bool, dst: &mut Str) -> bool {
+    let Some(window) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<16>) else {
+        return false;
+    };
+    let table = &PAIR_WORDS[usize::from(hex)];
+    let pair = |i: usize| u64::from(table[usize::from(window[i])]);
+    let word = |i: usize| pair(i) | pair(i + 1) << 16 | pair(i + 2) << 32 | pair(i + 3) << 48;
+    let words = if len > 8 {
+        [word(0), word(4), word(8), word(12)]
+    } else {
+        [word(0), 0, 0, 0]
+    };
+    dst.set_ascii_words(words, len);
+    true
+}
+
+/// Sets `dst` (a default one, nothing to drop) to a string of the tree: tokens static, the
+/// rest copied (inline when short); JIDs are built in `scratch`, which is reused for all of
+/// them. Always inlined, and writing into its destination instead of returning a `Str`: a
+/// returned one went through the stack, and reading it back stalled (see [`Builder::build`]).
+#[inline(always)]
+fn string_into(tree: &Tree<'_>, raw: RawStr, scratch: &mut String, dst: &mut Str) {
     match raw.kind() {
-        TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
+        TOKEN => dst.set_static(tree.arena.dict.token_str(raw.pos())),
         // Validated UTF-8 while decoding: a short one is copied as the fixed-size window that
         // starts it (no second UTF-8 check, no variable-length copy), when the input is long
         // enough to hold that window.
         RAW if raw.len <= Str::INLINE => {
             match tree.bytes.get(raw.pos()..).and_then(<[u8]>::first_chunk) {
-                Some(window) => Str::from_prefix(window, raw.len),
-                None => Str::copy_of(s.as_str().unwrap_or_default()),
+                Some(window) => dst.set_prefix(window, raw.len),
+                None => *dst = Str::copy_of(tree.str(raw).as_str().unwrap_or_default()),
             }
         }
-        RAW | TEXT => Str::copy_of(s.as_str().unwrap_or_default()),
-        // Most packed strings (ids, timestamps, phone numbers) fit inline: unpacked straight
-        // into the `Str`'s bytes, with room for an odd length's padding character.
+        RAW | TEXT => *dst = Str::copy_of(tree.str(raw).as_str().unwrap_or_default()),
+        // Most packed strings (ids, timestamps, phone numbers) fit inline.
         NIBBLE | HEX if raw.len <= Str::INLINE => {
-            let pairs = tree.slice(raw.pos(), raw.len.div_ceil(2));
-            let table = &PAIR_CHARS[usize::from(raw.kind() == HEX)];
-            let mut chars = [0u8; Str::INLINE + 2];
-            for (&byte, out) in pairs.iter().zip(chars.chunks_exact_mut(2)) {
-                out.copy_from_slice(&table[usize::from(byte)]);
+            if !packed_inline(tree.bytes, raw.pos(), raw.len, raw.kind() == HEX, dst) {
+                *dst = packed_short(tree, raw);
             }
-            Str::from_ascii(&chars, raw.len)
         }
         NIBBLE | HEX => {
             let mut buf = [0u8; PACKED_BUF];
-            Str::copy_of(s.unpack(&mut buf))
+            *dst = Str::copy_of(tree.str(raw).unpack(&mut buf));
         }
-        _ => inline_jid(tree, raw).unwrap_or_else(|| {
-            scratch.clear();
-            s.write_jid(scratch);
-            Str::copy_of(scratch)
-        }),
+        _ => {
+            *dst = inline_jid(tree, raw).unwrap_or_else(|| {
+                scratch.clear();
+                tree.str(raw).write_jid(scratch);
+                Str::copy_of(scratch)
+            })
+        }
     }
+}
+
+/// A packed string of at most [`Str::INLINE`] characters near the end of the input (where
+/// [`packed_inline`] has no full window), unpacked pair by pair.
+#[cold]
+#[inline(never)]
+fn packed_short(tree: &Tree<'_>, raw: RawStr) -> Str {
+    let pairs = tree.slice(raw.pos(), raw.len.div_ceil(2));
+    let table = &PAIR_CHARS[usize::from(raw.kind() == HEX)];
+    let mut chars = [0u8; Str::INLINE + 2];
+    for (&byte, out) in pairs.iter().zip(chars.chunks_exact_mut(2)) {
+        out.copy_from_slice(&table[usize::from(byte)]);
+    }
+    Str::from_ascii(&chars, raw.len)
 }
 
 /// The most frequent JIDs (those `StrRef::write_common_jid` writes: an AD_JID, or a JID_PAIR
