@@ -424,14 +424,24 @@ impl Direct<'_> {
     fn head(&mut self, node: &mut Node) -> Option<Option<usize>> {
         let bytes = self.bytes;
         let mut at = self.pos;
-        let size = self.list_size(&mut at)?;
-        // An empty node (LIST_EMPTY, or a size of 0) is an error.
-        if size == 0 {
-            return None;
-        }
-        if self.string(&mut at, &mut node.tag)? == 0 {
-            return None;
-        }
+        // Most nodes start with LIST_8, a size and a non-empty single-byte token: read at once.
+        let size = match bytes.get(at..).and_then(<[u8]>::first_chunk::<3>) {
+            Some(&[tags::LIST_8, size @ 1..=255, tag])
+                if self.classes[usize::from(tag)].wrapping_sub(1) < class::TOKEN_END - 1 =>
+            {
+                node.tag.set_static(self.dict.single_str(tag));
+                at += 3;
+                usize::from(size)
+            }
+            _ => {
+                let size = self.list_size(&mut at)?;
+                // An empty node (LIST_EMPTY, or a size of 0) is an error.
+                if size == 0 || self.string(&mut at, &mut node.tag)? == 0 {
+                    return None;
+                }
+                size
+            }
+        };
         let pairs = (size - 1) >> 1;
         if pairs > 0 {
             // Each attribute takes two bytes at least: a list no input could hold is refused
