@@ -91,10 +91,12 @@ impl Codec {
         self.decoder().decode::<Borrowed>(bytes)
     }
 
-    /// Decodes one node spanning all of `bytes` into an owned [`Node`]. Validates exactly
-    /// what [`Codec::decode_tree`] does (it runs it, into an arena kept per thread, then builds
-    /// the `Node` with every list at its exact size and short strings inline), and fails with
-    /// the same errors, which are those of [`Codec::decode_ref`].
+    /// Decodes one node spanning all of `bytes` into an owned [`Node`]. Accepts exactly what
+    /// [`Codec::decode_tree`] accepts and fails with the same errors, which are those of
+    /// [`Codec::decode_ref`]: well-formed input in the common forms is decoded in one pass
+    /// straight into the `Node` (every list at its exact size, short strings inline); anything
+    /// else (rarer JID forms, and every error) goes through `decode_tree`, into an arena kept
+    /// per thread, and the `Node` is built from it.
     ///
     /// The fastest owned form is [`Codec::decode_owned_tree`]: an [`OwnedTree`] is `'static`
     /// and `Send` like a `Node`, but costs two allocations per frame instead of a `Node`, a
@@ -166,7 +168,7 @@ impl Codec {
         crate::tree::decode_tree(&self.decoder(), bytes, arena)
     }
 
-    fn decoder(&self) -> Decoder {
+    pub(crate) fn decoder(&self) -> Decoder {
         Decoder {
             dict: self.dictionary,
             max_depth: self.limits.max_depth,

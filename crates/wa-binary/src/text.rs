@@ -78,6 +78,58 @@ impl Str {
         })
     }
 
+    /// An empty inline string: the placeholder a decoder writes strings over in place.
+    const EMPTY: Str = Str(Repr::Inline {
+        len: 0,
+        bytes: [0; Str::INLINE],
+    });
+
+    /// Sets this string to `s` (no allocation).
+    #[inline(always)]
+    pub(crate) fn set_static(&mut self, s: &'static str) {
+        *self = Str::from_static(s);
+    }
+
+    /// Sets this string to the first `len` bytes of `window`, as [`Str::from_prefix`] makes
+    /// them. Written field by field when this string is inline already (a decoder's
+    /// placeholder, [`Str::default`]): a whole `Str` made first went through the stack, and
+    /// reading it back with wide loads right after its narrow stores stalled the CPU.
+    #[inline(always)]
+    pub(crate) fn set_prefix(&mut self, window: &[u8; Str::INLINE], len: usize) {
+        match &mut self.0 {
+            Repr::Inline { len: at, bytes } => {
+                *at = len.min(Str::INLINE) as u8;
+                *bytes = *window;
+            }
+            _ => *self = Str::from_prefix(window, len),
+        }
+    }
+
+    /// Sets this string to the first `len` bytes of the little-endian `words` (ASCII that a
+    /// decoder unpacked in registers), in place as [`Str::set_prefix`] does.
+    #[inline(always)]
+    pub(crate) fn set_ascii_words(&mut self, words: [u64; 4], len: usize) {
+        match &mut self.0 {
+            Repr::Inline { len: at, bytes } => {
+                *at = len.min(Str::INLINE) as u8;
+                let (head, tail) = bytes.split_at_mut(24);
+                for (out, word) in head.chunks_exact_mut(8).zip(words) {
+                    out.copy_from_slice(&word.to_le_bytes());
+                }
+                tail.copy_from_slice(&words[3].to_le_bytes()[..Str::INLINE - 24]);
+            }
+            _ => {
+                let mut chars = [0u8; 32];
+                for (out, word) in chars.chunks_exact_mut(8).zip(words) {
+                    out.copy_from_slice(&word.to_le_bytes());
+                }
+                let mut window = [0u8; Str::INLINE];
+                window.copy_from_slice(&chars[..Str::INLINE]);
+                *self = Str::from_prefix(&window, len);
+            }
+        }
+    }
+
     /// The string.
     #[inline]
     pub fn as_str(&self) -> &str {
@@ -103,8 +155,9 @@ impl Str {
 }
 
 impl Default for Str {
+    /// The empty string, held inline (so that a decoder writes over it in place).
     fn default() -> Str {
-        Str::from_static("")
+        Str::EMPTY
     }
 }
 
@@ -269,5 +322,39 @@ mod tests {
         assert_eq!(prefix.clone().into_string(), "15551234567");
         assert_ne!(Str::from("iq"), Str::from("iq "));
         assert_eq!(std::mem::size_of::<Str>(), 32);
+    }
+
+    /// The in-place setters give the same string whatever the `Str` held before (the inline
+    /// placeholder they write over field by field, a static or an owned one they replace).
+    #[test]
+    fn setters_write_over_every_form() {
+        let long = "z".repeat(Str::INLINE + 5);
+        let mut window = [b'#'; Str::INLINE];
+        window[..5].copy_from_slice(b"12345");
+        let mut words = [0u64; 4];
+        for (i, word) in words.iter_mut().enumerate() {
+            // "0123456789..." eight characters a word, then '#' padding past the length.
+            let chars: [u8; 8] = std::array::from_fn(|j| b'0' + ((8 * i + j) % 10) as u8);
+            *word = u64::from_le_bytes(chars);
+        }
+        for before in [
+            Str::default(),
+            Str::from_static("iq"),
+            Str::from(long.clone()),
+        ] {
+            let mut s = before.clone();
+            s.set_prefix(&window, 5);
+            assert_eq!(s, "12345");
+            let mut s = before.clone();
+            s.set_ascii_words(words, 12);
+            assert_eq!(s, "012345678901");
+            let mut s = before.clone();
+            s.set_ascii_words(words, Str::INLINE);
+            assert_eq!(s, "012345678901234567890123456789");
+            let mut s = before;
+            s.set_static("type");
+            assert_eq!(s, "type");
+        }
+        assert_eq!(Str::default(), "");
     }
 }

@@ -1,23 +1,28 @@
-//! [`Codec::decode`](crate::Codec::decode): an owned [`Node`] built from a validated tree.
+//! [`Codec::decode`](crate::Codec::decode): an owned [`Node`], decoded in one pass straight
+//! from the bytes when they are well formed and in the common forms ([`decode_direct`]), else
+//! built from a validated tree (the rarer forms, and every error with its offset).
 //!
 //! Decoding straight into `Node`s costs a vector per node and a `String` per string, freed
-//! again when the node goes. Here the input is first walked by [`decode_tree`] (which checks
-//! everything and allocates nothing once its arena is warm) into an arena kept per thread,
-//! and the `Node`s are then built knowing every count: each attribute list and child list is
-//! allocated once at its exact size, tokens are `&'static str`s, and strings of up to
-//! [`Str::INLINE`] bytes (JIDs, ids, timestamps, packed numbers) are copied into their
-//! [`Str`] without allocating.
+//! again when the node goes. Both paths avoid most of it: each attribute list and child list
+//! is allocated once at its exact size, tokens are `&'static str`s, and strings of up to
+//! [`Str::INLINE`] bytes (JIDs, ids, timestamps, packed numbers) are written into their
+//! [`Str`] without allocating. The tree path first walks the input with [`decode_tree`]
+//! (which checks everything and allocates nothing once its arena is warm) into an arena kept
+//! per thread, then builds the `Node`s from its records.
 
 use std::cell::Cell;
 
 use bytes::Bytes;
 
 use super::{
-    BYTES, HEX, NIBBLE, NODES, NONE, RAW, RawStr, TEXT, TOKEN, Tree, TreeArena, decode_tree,
-    packed_chars,
+    BYTES, HEX, MAX_TREE_INPUT, NIBBLE, NODES, NONE, RAW, RawNode, RawStr, TEXT, TOKEN, Tree,
+    TreeArena, decode_tree, packed_chars, text::nibbles_ok,
 };
-use crate::decode::{Decoder, PACKED_BUF, PAIR_CHARS, decimal_digits};
-use crate::dict::{class, tags};
+use crate::decode::{
+    Decoder, PACKED_BUF, PAIR_CHARS, decimal_digits, is_utf8, packed_len_ok, unpack_pairs,
+    write_jid,
+};
+use crate::dict::{Dictionary, class, tags};
 use crate::error::DecodeError;
 use crate::jid::Server;
 use crate::node::{Content, Node};
@@ -36,6 +41,9 @@ thread_local! {
 /// Decodes `input` into an owned [`Node`], with the same checks and errors as
 /// [`decode_tree`]. Byte contents share one copy of `input`, made when the first is met.
 pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, DecodeError> {
+    if let Some(node) = decode_direct(decoder, input, None) {
+        return Ok(node);
+    }
     with_thread_arena(|arena| {
         decode_tree(decoder, input, arena).map(|tree| tree_to_node(&tree, None))
     })
@@ -43,6 +51,9 @@ pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, Deco
 
 /// Decodes `frame` into an owned [`Node`] whose byte contents are slices of `frame` (no copy).
 pub(crate) fn decode_owned_bytes(decoder: &Decoder, frame: Bytes) -> Result<Node, DecodeError> {
+    if let Some(node) = decode_direct(decoder, &frame, Some(&frame)) {
+        return Ok(node);
+    }
     with_thread_arena(|arena| {
         decode_tree(decoder, &frame, arena).map(|tree| tree_to_node(&tree, Some(&frame)))
     })
@@ -89,51 +100,81 @@ impl Builder<'_, '_> {
     /// Fills `node` (a default one) with the node at `index` of `tree` and its descendants. Built
     /// in place, children straight into their list, so that no `Node` is moved once made (a
     /// `Node` is about 200 bytes; moving each one up the recursion cost more than building it).
-    /// Depth is bounded by the decoder's `max_depth`, so this recursion is too.
+    /// Depth is bounded by the decoder's `max_depth`, so this recursion is too; its frame holds
+    /// only the child list (the strings are written by [`Self::fill`], out of line, whose
+    /// buffers would otherwise take stack on every level).
     fn build(&mut self, index: usize, node: &mut Node) {
-        let tree = self.tree;
-        let nodes = &tree.arena.nodes;
+        let nodes = &self.tree.arena.nodes;
         let Some(raw) = nodes.get(index) else {
             return;
         };
-        node.tag = string(tree, raw.tag, &mut self.scratch);
+        self.fill(raw, node);
+        if raw.content.kind() == NODES {
+            // The record keeps the list's size; children follow their parent, each one's
+            // `end` is where its next sibling starts.
+            let count = raw.content.len;
+            let mut children = Vec::with_capacity(count);
+            children.resize_with(count, Node::default);
+            let mut next = index + 1;
+            for child in &mut children {
+                self.build(next, child);
+                next = nodes.get(next).map_or(raw.end, |c| c.end);
+            }
+            // `node.content` is `None` (a default node): replaced without a drop call.
+            std::mem::forget(std::mem::replace(
+                &mut node.content,
+                Content::Nodes(children),
+            ));
+        }
+    }
+
+    /// Writes `raw`'s tag, attributes and content other than a child list into `node` (a
+    /// default one). Every string, attribute pair and byte content is written where it lies,
+    /// not made on the stack and copied: each such copy read back with wide loads what narrow
+    /// stores had just written there, which the CPU cannot forward (a stall that took 30-45%
+    /// of the samples of building).
+    #[inline(never)]
+    fn fill(&mut self, raw: &RawNode, node: &mut Node) {
+        let tree = self.tree;
+        string_into(tree, raw.tag, &mut self.scratch, &mut node.tag);
         let attrs = tree
             .arena
             .attrs
             .get(raw.attrs_start as usize..raw.attrs_end as usize)
             .unwrap_or_default();
         if !attrs.is_empty() {
-            node.attrs.reserve(attrs.len());
-            for &(k, v) in attrs {
-                node.attrs.push_pair(
-                    string(tree, k, &mut self.scratch),
-                    string(tree, v, &mut self.scratch),
-                );
+            // Placeholders (empty inline strings, nothing to drop), each then overwritten in
+            // place.
+            node.attrs.fill_empty(attrs.len());
+            for (slot, &(k, v)) in node.attrs.slots_mut().iter_mut().zip(attrs) {
+                string_into(tree, k, &mut self.scratch, &mut slot.0);
+                string_into(tree, v, &mut self.scratch, &mut slot.1);
             }
         }
-        node.content = match raw.content.kind() {
-            NONE => Content::None,
-            NODES => {
-                // The record keeps the list's size; children follow their parent, each one's
-                // `end` is where its next sibling starts.
-                let count = raw.content.len;
-                let mut children = Vec::with_capacity(count);
-                children.resize_with(count, Node::default);
-                let mut next = index + 1;
-                for child in &mut children {
-                    self.build(next, child);
-                    next = nodes.get(next).map_or(raw.end, |c| c.end);
-                }
-                Content::Nodes(children)
+        // `node.content` is `None` (a default node): replaced without a drop call.
+        match raw.content.kind() {
+            NONE | NODES => {}
+            BYTES => {
+                let bytes = self.bytes(raw.content.pos(), raw.content.len);
+                std::mem::forget(std::mem::replace(&mut node.content, Content::Bytes(bytes)));
             }
-            BYTES => Content::Bytes(self.bytes(raw.content.pos(), raw.content.len)),
-            _ => Content::Text(string(tree, raw.content, &mut self.scratch)),
-        };
+            _ => {
+                std::mem::forget(std::mem::replace(
+                    &mut node.content,
+                    Content::Text(Str::default()),
+                ));
+                if let Content::Text(text) = &mut node.content {
+                    string_into(tree, raw.content, &mut self.scratch, text);
+                }
+            }
+        }
     }
 
-    /// The byte content at `pos..pos + len` of the tree's bytes, sharing them. One copy of a
-    /// frame (made once, memcpy speed) costs less than an allocation per byte content, which
-    /// was a third of the time on frames of many short ones (a prekey upload).
+    /// The byte content at `pos..pos + len` of the tree's bytes,
+    /// sharing them. One copy of a frame (made once, memcpy speed) costs less than an
+    /// allocation per byte content, which was a third of the time on frames of many short ones
+    /// (a prekey upload).
+    #[inline(always)]
     fn bytes(&mut self, pos: usize, len: usize) -> Bytes {
         if len == 0 {
             return Bytes::new();
@@ -150,46 +191,93 @@ impl Builder<'_, '_> {
     }
 }
 
-/// A string of the tree as a [`Str`]: tokens static, the rest copied (inline when short);
-/// JIDs are built in `scratch`, which is reused for all of them. Always inlined: returned
-/// from a call, each `Str` went through the stack, and reading it back took a third of
-/// `build`'s samples on a prekey upload (likely a stalled store-to-load forward).
+/// Both characters of a packed byte as one little-endian `u16`, by byte: NIBBLE_8 then HEX_8
+/// ([`PAIR_CHARS`] read as words, so that four pairs make a `u64` in registers).
+static PAIR_WORDS: [[u16; 256]; 2] = {
+    let mut table = [[0u16; 256]; 2];
+    let mut t = 0;
+    while t < 2 {
+        let mut b = 0;
+        while b < 256 {
+            table[t][b] = u16::from_le_bytes(PAIR_CHARS[t][b]);
+            b += 1;
+        }
+        t += 1;
+    }
+    table
+};
+
+/// Sets `dst` to a packed string of at most [`Str::INLINE`] characters whose pairs start at
+/// `pos`, unpacked in registers (eight characters to a word) from a 16-byte window of the
+/// input; `false` (nothing done) when fewer than 16 bytes are left there. Characters past its
+/// length (from the bytes after it) are kept in the string but never read.
 #[inline(always)]
-fn string(tree: &Tree<'_>, raw: RawStr, scratch: &mut String) -> Str {
-    let s = tree.str(raw);
+fn packed_inline(bytes: &[u8], pos: usize, len: usize, hex: bool, dst: &mut Str) -> bool {
+    let Some(window) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<16>) else {
+        return false;
+    };
+    let table = &PAIR_WORDS[usize::from(hex)];
+    let pair = |i: usize| u64::from(table[usize::from(window[i])]);
+    let word = |i: usize| pair(i) | pair(i + 1) << 16 | pair(i + 2) << 32 | pair(i + 3) << 48;
+    let words = if len > 8 {
+        [word(0), word(4), word(8), word(12)]
+    } else {
+        [word(0), 0, 0, 0]
+    };
+    dst.set_ascii_words(words, len);
+    true
+}
+
+/// Sets `dst` (a default one, nothing to drop) to a string of the tree: tokens static, the
+/// rest copied (inline when short); JIDs are built in `scratch`, which is reused for all of
+/// them. Always inlined, and writing into its destination instead of returning a `Str`: a
+/// returned one went through the stack, and reading it back stalled (see [`Builder::build`]).
+#[inline(always)]
+fn string_into(tree: &Tree<'_>, raw: RawStr, scratch: &mut String, dst: &mut Str) {
     match raw.kind() {
-        TOKEN => Str::from_static(tree.arena.dict.token_str(raw.pos())),
+        TOKEN => dst.set_static(tree.arena.dict.token_str(raw.pos())),
         // Validated UTF-8 while decoding: a short one is copied as the fixed-size window that
         // starts it (no second UTF-8 check, no variable-length copy), when the input is long
         // enough to hold that window.
         RAW if raw.len <= Str::INLINE => {
             match tree.bytes.get(raw.pos()..).and_then(<[u8]>::first_chunk) {
-                Some(window) => Str::from_prefix(window, raw.len),
-                None => Str::copy_of(s.as_str().unwrap_or_default()),
+                Some(window) => dst.set_prefix(window, raw.len),
+                None => *dst = Str::copy_of(tree.str(raw).as_str().unwrap_or_default()),
             }
         }
-        RAW | TEXT => Str::copy_of(s.as_str().unwrap_or_default()),
-        // Most packed strings (ids, timestamps, phone numbers) fit inline: unpacked straight
-        // into the `Str`'s bytes, with room for an odd length's padding character.
+        RAW | TEXT => *dst = Str::copy_of(tree.str(raw).as_str().unwrap_or_default()),
+        // Most packed strings (ids, timestamps, phone numbers) fit inline.
         NIBBLE | HEX if raw.len <= Str::INLINE => {
-            let pairs = tree.slice(raw.pos(), raw.len.div_ceil(2));
-            let table = &PAIR_CHARS[usize::from(raw.kind() == HEX)];
-            let mut chars = [0u8; Str::INLINE + 2];
-            for (&byte, out) in pairs.iter().zip(chars.chunks_exact_mut(2)) {
-                out.copy_from_slice(&table[usize::from(byte)]);
+            if !packed_inline(tree.bytes, raw.pos(), raw.len, raw.kind() == HEX, dst) {
+                let pairs = tree.slice(raw.pos(), raw.len.div_ceil(2));
+                *dst = packed_short(pairs, raw.kind() == HEX, raw.len);
             }
-            Str::from_ascii(&chars, raw.len)
         }
         NIBBLE | HEX => {
             let mut buf = [0u8; PACKED_BUF];
-            Str::copy_of(s.unpack(&mut buf))
+            *dst = Str::copy_of(tree.str(raw).unpack(&mut buf));
         }
-        _ => inline_jid(tree, raw).unwrap_or_else(|| {
-            scratch.clear();
-            s.write_jid(scratch);
-            Str::copy_of(scratch)
-        }),
+        _ => {
+            *dst = inline_jid(tree, raw).unwrap_or_else(|| {
+                scratch.clear();
+                tree.str(raw).write_jid(scratch);
+                Str::copy_of(scratch)
+            })
+        }
     }
+}
+
+/// A packed string of at most [`Str::INLINE`] characters near the end of the input (where
+/// [`packed_inline`] has no full window), unpacked pair by pair.
+#[cold]
+#[inline(never)]
+fn packed_short(pairs: &[u8], hex: bool, len: usize) -> Str {
+    let table = &PAIR_CHARS[usize::from(hex)];
+    let mut chars = [0u8; Str::INLINE + 2];
+    for (&byte, out) in pairs.iter().zip(chars.chunks_exact_mut(2)) {
+        out.copy_from_slice(&table[usize::from(byte)]);
+    }
+    Str::from_ascii(&chars, len)
 }
 
 /// The most frequent JIDs (those `StrRef::write_common_jid` writes: an AD_JID, or a JID_PAIR
@@ -227,6 +315,16 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
     let head = *bytes.get(user_at + 1)?;
     let start = user_at + 2;
     let pairs = bytes.get(start..start + usize::from(head & 0x7f))?;
+    let (jid, len) = jid_inline(pairs, head, device, server)?;
+    // Equal unless the tree's length and these bytes disagree, which decoding rules out.
+    (len == raw.len).then_some(jid)
+}
+
+/// `user[:device]@server` (no device when 0) with a NIBBLE_8 user (its `pairs`, validated,
+/// and its length byte `head`), written straight into a `Str`'s bytes, and its length; `None`
+/// when longer than [`Str::INLINE`].
+#[inline(always)]
+fn jid_inline(pairs: &[u8], head: u8, device: u8, server: &str) -> Option<(Str, usize)> {
     // Room for the longest inline JID plus an odd user's padding character and a server
     // longer than it should be (which then falls back).
     let mut buf = [0u8; 2 * Str::INLINE];
@@ -249,16 +347,401 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
     buf.get_mut(len + 1..len + 1 + server.len())?
         .copy_from_slice(server.as_bytes());
     len += 1 + server.len();
-    // Equal unless the tree's length and these bytes disagree, which decoding rules out.
-    if len != raw.len {
+    if len > Str::INLINE {
         return None;
     }
-    Some(Str::from_prefix(buf.first_chunk()?, len))
+    Some((Str::from_prefix(buf.first_chunk()?, len), len))
+}
+
+/// Decodes `input` in one pass straight into a [`Node`] (no tree, no arena), when it is well
+/// formed and written in the common forms: nodes with LIST_8/LIST_16 headers, tokens, raw
+/// strings, packed strings, AD_JIDs and token-server JID_PAIRs with a NIBBLE_8 user, byte and
+/// list contents. `None` for anything else, well formed or not: the caller then takes the
+/// validating tree path, which builds the rarer forms and gives every error with its offset.
+/// So this accepts nothing the tree path refuses (every check it needs for the forms it reads
+/// is made here too: lengths, UTF-8, packed lengths and digits, token codes, depth, trailing
+/// bytes), and builds what the tree path builds (`tests/tree.rs` compares them on every
+/// vector, truncation and flip). It saves writing the tree's records and reading them back.
+fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Option<Node> {
+    if input.len() as u64 > MAX_TREE_INPUT {
+        return None;
+    }
+    let mut direct = Direct {
+        bytes: input,
+        pos: 0,
+        classes: decoder.dict.classes(),
+        dict: decoder.dict,
+        max_depth: decoder.max_depth,
+        scratch: String::new(),
+        frame: frame.cloned(),
+    };
+    let mut root = Node::default();
+    direct.node(1, &mut root)?;
+    (direct.pos == input.len()).then_some(root)
+}
+
+/// The state of [`decode_direct`].
+struct Direct<'a> {
+    bytes: &'a [u8],
+    /// Everything before it has been read.
+    pos: usize,
+    classes: &'static [u8; 256],
+    dict: Dictionary,
+    max_depth: usize,
+    /// Where long JIDs are built.
+    scratch: String,
+    /// The input as a [`Bytes`] that byte contents are sliced from (copied when the first one
+    /// is met, unless the caller handed it over).
+    frame: Option<Bytes>,
+}
+
+impl Direct<'_> {
+    /// Fills `node` (a default one) with the node at [`Self::pos`] (at nesting `level`, the
+    /// root being 1) and its descendants, leaving `pos` after it. The recursion is bounded by
+    /// `max_depth`, and its frame holds only the child list (see [`Builder::build`]).
+    fn node(&mut self, level: usize, node: &mut Node) -> Option<()> {
+        if level > self.max_depth {
+            return None;
+        }
+        if let Some(count) = self.head(node)? {
+            let mut children = Vec::with_capacity(count);
+            children.resize_with(count, Node::default);
+            for child in &mut children {
+                self.node(level + 1, child)?;
+            }
+            // `node.content` is `None` (a default node): replaced without a drop call.
+            std::mem::forget(std::mem::replace(
+                &mut node.content,
+                Content::Nodes(children),
+            ));
+        }
+        Some(())
+    }
+
+    /// Reads a node's header, tag, attributes and content into `node` (a default one), all
+    /// but a child list, whose size it returns (its header read) for [`Self::node`] to fill.
+    #[inline(never)]
+    fn head(&mut self, node: &mut Node) -> Option<Option<usize>> {
+        let bytes = self.bytes;
+        let mut at = self.pos;
+        // Most nodes start with LIST_8, a size and a non-empty single-byte token: read at once.
+        let size = match bytes.get(at..).and_then(<[u8]>::first_chunk::<3>) {
+            Some(&[tags::LIST_8, size @ 1..=255, tag])
+                if self.classes[usize::from(tag)].wrapping_sub(1) < class::TOKEN_END - 1 =>
+            {
+                node.tag.set_static(self.dict.single_str(tag));
+                at += 3;
+                usize::from(size)
+            }
+            _ => {
+                let size = self.list_size(&mut at)?;
+                // An empty node (LIST_EMPTY, or a size of 0) is an error.
+                if size == 0 || self.string(&mut at, &mut node.tag)? == 0 {
+                    return None;
+                }
+                size
+            }
+        };
+        let pairs = (size - 1) >> 1;
+        if pairs > 0 {
+            // Each attribute takes two bytes at least: a list no input could hold is refused
+            // before it is allocated.
+            if pairs > bytes.len().saturating_sub(at) / 2 {
+                return None;
+            }
+            node.attrs.fill_empty(pairs);
+            for (key, value) in node.attrs.slots_mut() {
+                self.string(&mut at, key)?;
+                self.string(&mut at, value)?;
+            }
+        }
+        if size % 2 == 1 {
+            self.pos = at;
+            return Some(None);
+        }
+        match *bytes.get(at)? {
+            tags::LIST_EMPTY | tags::LIST_8 | tags::LIST_16 => {
+                let count = self.list_size(&mut at)?;
+                // Each child takes three bytes at least (as above).
+                if count > bytes.len().saturating_sub(at) / 3 {
+                    return None;
+                }
+                self.pos = at;
+                return Some(Some(count));
+            }
+            tag @ (tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32) => {
+                let (start, len) = binary_len(bytes, at, tag)?;
+                let end = start.checked_add(len).filter(|&end| end <= bytes.len())?;
+                let content = self.bytes(start, end);
+                // `node.content` is `None` (a default node): replaced without a drop call.
+                std::mem::forget(std::mem::replace(
+                    &mut node.content,
+                    Content::Bytes(content),
+                ));
+                at = end;
+            }
+            _ => {
+                std::mem::forget(std::mem::replace(
+                    &mut node.content,
+                    Content::Text(Str::default()),
+                ));
+                if let Content::Text(text) = &mut node.content {
+                    self.string(&mut at, text)?;
+                }
+            }
+        }
+        self.pos = at;
+        Some(None)
+    }
+
+    /// A list size: LIST_EMPTY, LIST_8 or LIST_16.
+    #[inline(always)]
+    fn list_size(&self, at: &mut usize) -> Option<usize> {
+        let bytes = self.bytes;
+        let (size, len) = match *bytes.get(*at)? {
+            tags::LIST_EMPTY => (0, 1),
+            tags::LIST_8 => (usize::from(*bytes.get(*at + 1)?), 2),
+            tags::LIST_16 => {
+                let &[hi, lo] = bytes.get(*at + 1..)?.first_chunk::<2>()?;
+                (usize::from(u16::from_be_bytes([hi, lo])), 3)
+            }
+            _ => return None,
+        };
+        *at += len;
+        Some(size)
+    }
+
+    /// `frame[start..end]` (in range: checked by the caller), sharing the frame.
+    #[inline(always)]
+    fn bytes(&mut self, start: usize, end: usize) -> Bytes {
+        if start == end {
+            return Bytes::new();
+        }
+        let input = self.bytes;
+        let frame = self
+            .frame
+            .get_or_insert_with(|| Bytes::copy_from_slice(input));
+        match end <= frame.len() && start <= end {
+            true => frame.slice(start..end),
+            false => Bytes::new(),
+        }
+    }
+
+    /// Reads a string at `at` into `dst` (a default one) and returns its length in bytes;
+    /// `None` for a form [`decode_direct`] leaves to the tree path, and for any error.
+    #[inline(always)]
+    fn string(&mut self, at: &mut usize, dst: &mut Str) -> Option<usize> {
+        let bytes = self.bytes;
+        let start = *at;
+        let tag = *bytes.get(start)?;
+        let class = self.classes[usize::from(tag)];
+        // A single-byte token (class 0 is LIST_EMPTY, the empty string); the class is its
+        // length.
+        if class < class::TOKEN_END {
+            *at = start + 1;
+            dst.set_static(self.dict.single_str(tag));
+            return Some(usize::from(class));
+        }
+        match class {
+            class::BINARY => {
+                let (data, len) = binary_len(bytes, start, tag)?;
+                let end = data.checked_add(len).filter(|&end| end <= bytes.len())?;
+                if !is_utf8(bytes, data, end) {
+                    return None;
+                }
+                match (
+                    len <= Str::INLINE,
+                    bytes.get(data..).and_then(<[u8]>::first_chunk),
+                ) {
+                    (true, Some(window)) => dst.set_prefix(window, len),
+                    _ => *dst = Str::copy_of(std::str::from_utf8(bytes.get(data..end)?).ok()?),
+                }
+                *at = end;
+                Some(len)
+            }
+            class::NIBBLE | class::HEX => {
+                let head = *bytes.get(start + 1)?;
+                let data = start + 2;
+                let end = data + usize::from(head & 0x7f);
+                let pairs = bytes.get(data..end)?;
+                let chars = packed_chars(pairs.len(), head);
+                let hex = class == class::HEX;
+                if !packed_len_ok(chars) || !(hex || nibbles_ok(bytes, (data, end), head >= 0x80)) {
+                    return None;
+                }
+                if chars <= Str::INLINE {
+                    if !packed_inline(bytes, data, chars, hex, dst) {
+                        *dst = packed_short(pairs, hex, chars);
+                    }
+                } else {
+                    let mut buf = [0u8; PACKED_BUF];
+                    unpack_pairs(pairs, hex, &mut buf);
+                    *dst = Str::copy_of(std::str::from_utf8(buf.get(..chars)?).ok()?);
+                }
+                *at = end;
+                Some(chars)
+            }
+            class::DOUBLE => {
+                let index = *bytes.get(start + 1)?;
+                let token = self.dict.double(tag - tags::DICTIONARY_0, index)?;
+                dst.set_static(token);
+                *at = start + 2;
+                Some(token.len())
+            }
+            class::JID => self.jid(at, tag, dst),
+            _ => None,
+        }
+    }
+
+    /// An AD_JID, or a JID_PAIR with a token server, whose user is NIBBLE_8 (the JIDs of
+    /// nearly every stanza); `None` for any other JID.
+    #[inline(never)]
+    fn jid(&mut self, at: &mut usize, tag: u8, dst: &mut Str) -> Option<usize> {
+        let bytes = self.bytes;
+        let after = *at + 1;
+        let ad_server;
+        let (user_at, device, server, end) = match tag {
+            tags::AD_JID => {
+                let &[domain, device, tags::NIBBLE_8] = bytes.get(after..)?.first_chunk::<3>()?
+                else {
+                    return None;
+                };
+                let end = self.nibble_user(after + 2)?;
+                ad_server = Server::from_domain_type(domain);
+                (after + 2, device, ad_server.as_str(), end)
+            }
+            tags::JID_PAIR if bytes.get(after) == Some(&tags::NIBBLE_8) => {
+                let user_end = self.nibble_user(after)?;
+                let server = *bytes.get(user_end)?;
+                // A non-empty single-byte token.
+                let class = self.classes[usize::from(server)];
+                if class.wrapping_sub(1) >= class::TOKEN_END - 1 {
+                    return None;
+                }
+                (after, 0, self.dict.single_str(server), user_end + 1)
+            }
+            _ => return None,
+        };
+        let head = *bytes.get(user_at + 1)?;
+        let pairs = bytes.get(user_at + 2..user_at + 2 + usize::from(head & 0x7f))?;
+        let len = match jid_inline(pairs, head, device, server) {
+            Some((jid, len)) => {
+                *dst = jid;
+                len
+            }
+            None => {
+                let mut buf = [0u8; PACKED_BUF];
+                unpack_pairs(pairs, false, &mut buf);
+                let user = buf.get(..packed_chars(pairs.len(), head))?;
+                self.scratch.clear();
+                let device = (device != 0).then_some(u16::from(device));
+                write_jid(
+                    &mut self.scratch,
+                    None,
+                    std::str::from_utf8(user).ok()?,
+                    device,
+                    server,
+                );
+                *dst = Str::copy_of(&self.scratch);
+                self.scratch.len()
+            }
+        };
+        *at = end;
+        Some(len)
+    }
+
+    /// Checks the NIBBLE_8 string whose tag is at `at` (checked by the caller) as a JID's
+    /// user, and returns its end.
+    #[inline(always)]
+    fn nibble_user(&self, at: usize) -> Option<usize> {
+        let bytes = self.bytes;
+        let head = *bytes.get(at + 1)?;
+        let start = at + 2;
+        let end = start + usize::from(head & 0x7f);
+        let chars = packed_chars(end - start, head);
+        (end <= bytes.len()
+            && packed_len_ok(chars)
+            && nibbles_ok(bytes, (start, end), head >= 0x80))
+        .then_some(end)
+    }
+}
+
+/// Where the data of a BINARY_8/20/32 string or content whose tag is at `at` starts, and its
+/// claimed length (not yet checked against the input).
+#[inline(always)]
+fn binary_len(bytes: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
+    let rest = bytes.get(at + 1..)?;
+    match tag {
+        tags::BINARY_8 => Some((at + 2, usize::from(*rest.first()?))),
+        tags::BINARY_20 => {
+            let &[a, b, c] = rest.first_chunk::<3>()?;
+            let len = u32::from_be_bytes([0, a, b, c]) & 0x000f_ffff;
+            Some((at + 4, usize::try_from(len).ok()?))
+        }
+        _ => {
+            let &word = rest.first_chunk::<4>()?;
+            Some((at + 5, usize::try_from(u32::from_be_bytes(word)).ok()?))
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{decode_direct, tree_to_node};
+    use crate::tree::TreeArena;
     use crate::{Codec, Content, Node};
+
+    /// Every frame of the benchmark corpus takes the one-pass path (none of it falls back to
+    /// the tree), and gets the same node from both.
+    #[test]
+    fn corpus_frames_decode_in_one_pass_as_the_tree_path_builds_them() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/corpus");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("corpus") {
+            let path = entry.expect("entry").path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let codec = match name.split_once('-') {
+                Some(("md", _)) => Codec::multi_device(),
+                Some(("legacy", _)) => Codec::legacy(),
+                _ => continue,
+            };
+            let bytes = std::fs::read(&path).expect("frame");
+            let direct = decode_direct(&codec.decoder(), &bytes, None).expect(name);
+            let mut arena = TreeArena::new();
+            let tree = crate::tree::decode_tree(&codec.decoder(), &bytes, &mut arena).expect(name);
+            assert_eq!(direct, tree_to_node(&tree, None), "{name}");
+            seen += 1;
+        }
+        assert_eq!(seen, 8);
+    }
+
+    /// Forms the one-pass path leaves to the tree path (here a JID inside a JID with raw
+    /// parts) and malformed input: it declines them, and `decode` still gives what the
+    /// reference decoder gives.
+    #[test]
+    fn the_one_pass_path_declines_rare_forms_and_errors() {
+        use crate::dict::tags;
+        let codec = Codec::multi_device();
+        let mut nested = vec![tags::LIST_8, 1, tags::JID_PAIR, tags::JID_PAIR];
+        nested.extend([tags::BINARY_8, 1, b'x', tags::BINARY_8, 1, b'y']);
+        nested.extend([tags::BINARY_8, 14]);
+        nested.extend(b"s.whatsapp.net");
+        assert_eq!(decode_direct(&codec.decoder(), &nested, None), None);
+        let reference = codec.decode_ref(&nested).expect("decodes").into_owned();
+        assert_eq!(codec.decode(&nested), Ok(reference));
+        let good = codec
+            .encode(&Node::new("iq").attr("id", "1").bytes(vec![1, 2, 3]))
+            .expect("encodes");
+        assert!(decode_direct(&codec.decoder(), &good, None).is_some());
+        for cut in 0..good.len() {
+            assert_eq!(decode_direct(&codec.decoder(), &good[..cut], None), None);
+        }
+        let mut long = good.clone();
+        long.push(0);
+        assert_eq!(decode_direct(&codec.decoder(), &long, None), None);
+    }
 
     /// `decode` builds short raw strings and common JIDs through their own fast paths (a window
     /// of the input, a JID written in place): at, below and above the inline limit, and at the
