@@ -96,8 +96,19 @@ impl KeyPair {
     /// [`is_all_zero`](crate::is_all_zero) or use a higher-level function that does
     /// (e.g. [`legacy::SessionKeys::from_secret`](crate::legacy::SessionKeys::from_secret)).
     pub fn shared_secret(&self, their_public: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-        Zeroizing::new(crrl::x25519::x25519(their_public, &self.secret))
+        x25519_shared_secret(&self.secret, their_public)
     }
+}
+
+/// X25519 Diffie–Hellman of a stored private key with `their_public`, without building a
+/// [`KeyPair`] (whose public half costs a fixed-base multiplication the exchange does not need).
+///
+/// The same bytes as `KeyPair::from_private_bytes(*private).shared_secret(their_public)`:
+/// clamping is inside, a low-order `their_public` gives all zeros (see
+/// [`KeyPair::shared_secret`]). The result is wiped when dropped; the caller keeps its own
+/// `private` (take it from a `Zeroizing` wrapper).
+pub fn x25519_shared_secret(private: &[u8; 32], their_public: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(crrl::x25519::x25519(their_public, private))
 }
 
 /// The private key is a `Zeroizing` array, wiped on drop.
