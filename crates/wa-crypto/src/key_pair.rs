@@ -1,18 +1,21 @@
 //! Curve25519 (X25519) key pairs.
 //!
-//! The scalar multiplications are `crrl`'s (`crrl::x25519`): constant time, RFC 7748 exactly (the
-//! scalar clamped inside, the top bit of u ignored, non-canonical u accepted, no input refused),
-//! and faster here than x25519-dalek's ladder (measured in one process on the same inputs: the
-//! variable-base multiplication 46–56 µs against 72–93 µs, the fixed-base one 17–24 µs against
-//! 22–32 µs). x25519-dalek stays as a dev-dependency: the tests compare both byte for byte.
+//! The Diffie–Hellman is `crrl`'s (`crrl::x25519`): constant time, RFC 7748 exactly (the scalar
+//! clamped inside, the top bit of u ignored, non-canonical u accepted, no input refused), and
+//! faster here than x25519-dalek's ladder (measured in one process on the same inputs: 46–56 µs
+//! against 72–93 µs). x25519-dalek stays as a dev-dependency: the tests compare both byte for
+//! byte.
 //!
-//! Key generation (the fixed-base multiplication, then u = (Z + Y)/(Z − Y)) stays on crrl's
-//! `x25519_base` after measuring curve25519-dalek 4.1's fixed-base paths against it (one
-//! process, the same 2,000 scalars, best of 15 rounds): crrl 14.9 µs in all;
-//! `EdwardsPoint::mul_base_clamped(..).to_montgomery()` 18.9 µs (its radix-16 table, 14.5 µs,
-//! then its inversion); the multiplication alone with dalek's larger runtime-built tables,
-//! before any inversion, 14.0 µs (radix 32), 15.3 (64), 19.4 (128), 27.7 (256). ring's
-//! constant-time base-point code cannot be fed our RNG or a stored private key.
+//! Key generation (the fixed-base multiplication, then u = (Z + Y)/(Z − Y)) is this crate's
+//! own (`fixed_base`: a 32×8 table of base-point multiples, 64 additions and 4 doublings, on
+//! crrl's field arithmetic), measured against the others in one process on the same 2,000
+//! scalars, best of 15 rounds: 11.5 µs in all, against crrl's `x25519_base` 14.8 µs (four
+//! 16-entry tables, 60 doublings) and curve25519-dalek 4.1's
+//! `EdwardsPoint::mul_base_clamped(..).to_montgomery()` 18.9 µs (its table 14.5 µs, then its
+//! inversion; its larger runtime-built tables, before any inversion: 13.8 µs at radix 32, 15.3
+//! at 64, 19.0 at 128, 28.0 at 256). ring's constant-time base-point code cannot be fed our RNG
+//! or a stored private key. The tests compare the public keys with x25519-dalek's
+//! `PublicKey::from` and crrl's byte for byte.
 
 use core::fmt;
 
@@ -83,7 +86,7 @@ impl KeyPair {
     }
 
     fn from_secret(secret: Zeroizing<[u8; 32]>) -> KeyPair {
-        let public = crrl::x25519::x25519_base(&secret);
+        let public = crate::fixed_base::x25519_base(&secret);
         KeyPair { secret, public }
     }
 

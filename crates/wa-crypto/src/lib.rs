@@ -2,6 +2,7 @@
 
 mod cbc_hmac;
 mod error;
+mod fixed_base;
 mod key_pair;
 pub mod legacy;
 pub mod noise;
