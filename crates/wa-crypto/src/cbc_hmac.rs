@@ -33,8 +33,13 @@ use crate::primitives::{AES_BLOCK_LEN, HMAC_LEN, HmacSha256, SHA256_BLOCK_LEN, p
 /// other, and 64 bytes beat 256 and 1,024).
 const SEAL_STEP: usize = 4 * AES_BLOCK_LEN;
 /// Decryption: bytes MACed, then decrypted, per step. CBC decryption runs in parallel and costs
-/// little, so the step only has to stay in the first-level cache between the two; 256 bytes
-/// measured a little faster than 64 (more calls) and 1,024.
+/// little, so the step only has to stay in the first-level cache between the two. Measured
+/// again (AMD EPYC, one process, 8 ciphertexts of 10 KiB in turn, best of 300): 64 bytes
+/// 9.29 µs, 128 9.09, 256 8.97, 512 9.04, 1,024 9.03, against 6.72 for the MAC alone and 1.83
+/// for the decryption alone: the two add up at every step size (no overlap of SHA-NI and
+/// AES-NI to win here, unlike the serial CBC encryption). Decrypting out of place into a zeroed
+/// buffer, or into one copied step by step during the pass, measured the same as the copy
+/// before it (within 1%, in `signal_measure --only burst` too).
 const OPEN_STEP: usize = 256;
 
 type Block = GenericArray<u8, U16>;

@@ -2,6 +2,7 @@
 
 mod cbc_hmac;
 mod error;
+mod fixed_base;
 mod key_pair;
 pub mod legacy;
 pub mod noise;
@@ -11,7 +12,7 @@ mod xeddsa;
 
 pub use cbc_hmac::{aes256_cbc_decrypt_authenticated, aes256_cbc_encrypt_append};
 pub use error::Error;
-pub use key_pair::KeyPair;
+pub use key_pair::{KeyPair, x25519_shared_secret};
 pub use primitives::{
     AES_BLOCK_LEN, HKDF_MAX_OUTPUT_LEN, HMAC_LEN, HmacSha256, HmacSha256Key, aes256_cbc_decrypt,
     aes256_cbc_decrypt_with_iv, aes256_cbc_encrypt, aes256_cbc_encrypt_with_iv, hkdf_sha256,

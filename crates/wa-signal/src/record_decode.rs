@@ -187,7 +187,8 @@ impl<'a> StateFields<'a> {
     /// The session state, checked as the record format requires.
     fn state(self) -> Result<SessionState> {
         let sender = self.sender.ok_or_else(corrupt)?;
-        // No curve operation here: the halves are checked when a ratchet step uses them.
+        // No curve operation here: the halves are compared only when a message after a ratchet
+        // step fails to authenticate (see `RatchetKey`).
         let ratchet = RatchetKey {
             public: key32(sender.ratchet_public)?,
             private: Secret32(bytes32(sender.ratchet_private)?),

@@ -115,7 +115,8 @@ fn key32(field: &Option<Vec<u8>>) -> Result<PublicKey> {
 
 fn state_from_data(data: &pb::SessionStateData) -> Result<SessionState> {
     let sender = data.sender_chain.as_ref().ok_or_else(corrupt)?;
-    // No curve operation here: the halves are checked when a ratchet step uses them.
+    // No curve operation here: the halves are compared only when a message after a ratchet
+    // step fails to authenticate (see `RatchetKey`).
     let ratchet = RatchetKey {
         public: key32(&sender.ratchet_public)?,
         private: Secret32(bytes32(&sender.ratchet_private)?),

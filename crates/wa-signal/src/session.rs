@@ -8,7 +8,9 @@
 //! - message keys: `HKDF(salt = 0³², ikm = seed, info = "WhisperMessageKeys")` → 80 bytes: AES-256
 //!   key, HMAC key, CBC IV.
 
-use wa_crypto::{CryptoRng, HmacSha256Key, KeyPair, RngCore, hkdf_sha256, is_all_zero};
+use wa_crypto::{
+    CryptoRng, HmacSha256Key, KeyPair, RngCore, hkdf_sha256, is_all_zero, x25519_shared_secret,
+};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
@@ -121,7 +123,15 @@ impl MessageKeys {
 
 /// `DH(ours, theirs)`, refusing a low-order peer key (all-zero output).
 pub(crate) fn dh(ours: &KeyPair, theirs: &PublicKey) -> Result<Zeroizing<[u8; 32]>> {
-    let shared = ours.shared_secret(&theirs.0);
+    contributory(ours.shared_secret(&theirs.0))
+}
+
+/// [`dh`] from our private key alone (a ratchet step's: its public half is not needed).
+pub(crate) fn dh_private(ours: &[u8; 32], theirs: &PublicKey) -> Result<Zeroizing<[u8; 32]>> {
+    contributory(x25519_shared_secret(ours, &theirs.0))
+}
+
+fn contributory(shared: Zeroizing<[u8; 32]>) -> Result<Zeroizing<[u8; 32]>> {
     if is_all_zero(shared.as_ref()) {
         return Err(Error::Crypto(wa_crypto::Error::NonContributoryKey {
             what: "peer ratchet key",
@@ -130,13 +140,13 @@ pub(crate) fn dh(ours: &KeyPair, theirs: &PublicKey) -> Result<Zeroizing<[u8; 32
     Ok(shared)
 }
 
-/// The root KDF step.
+/// The root KDF step, from our ratchet private key.
 pub(crate) fn root_step(
     root: &[u8; 32],
-    ours: &KeyPair,
+    ours: &[u8; 32],
     theirs: &PublicKey,
 ) -> Result<([u8; 32], ChainKey)> {
-    let shared = dh(ours, theirs)?;
+    let shared = dh_private(ours, theirs)?;
     let mut out = [0u8; 64];
     let derived = hkdf_sha256(shared.as_ref(), Some(root), b"WhisperRatchet", &mut out);
     let mut new_root = [0u8; 32];
@@ -154,10 +164,14 @@ pub(crate) fn root_step(
 /// Our current ratchet key as a record keeps it: the public half, sent in every message, and
 /// the private half, needed only for the Diffie–Hellman of the next ratchet step.
 ///
-/// Loading a record must not cost a curve operation per session (a record is loaded for every
-/// message), so the key pair is rebuilt, and checked against the stored public half, only when
-/// a ratchet step needs it: [`RatchetKey::key_pair`] (one fixed-base multiplication, compared
-/// without its final inversion: `KeyPair::from_stored`).
+/// The halves are not checked against each other on the way to a decrypted message: loading a
+/// record must not cost a curve operation (a record is loaded for every message), and neither
+/// must a ratchet step, whose Diffie–Hellman uses the private half alone. A stored pair whose
+/// halves differ still cannot go unnoticed: a wrong private half gives a wrong chain, so the
+/// message that needed it fails its MAC, and only then are the halves compared
+/// ([`RatchetKey::halves_match`]) to answer [`Error::CorruptRecord`] instead of
+/// [`Error::BadMac`] (the stored record untouched either way). A wrong public half alone is
+/// harmless to receiving (the peer answered the key we sent) and is discarded by the step.
 #[derive(Clone)]
 pub(crate) struct RatchetKey {
     pub(crate) public: PublicKey,
@@ -173,12 +187,11 @@ impl RatchetKey {
         }
     }
 
-    /// The key pair, refusing a record whose halves do not belong together (a corrupt record:
-    /// its sessions would fail on every answer otherwise).
-    pub(crate) fn key_pair(&self) -> Result<KeyPair> {
-        KeyPair::from_stored(&self.private, &self.public.0).ok_or(Error::CorruptRecord {
-            what: "session record (ratchet key halves differ)",
-        })
+    /// Whether the public half is the private half's (one fixed-base multiplication, compared
+    /// without its final inversion: `KeyPair::from_stored`). Diagnostic only: asked after a
+    /// message failed to authenticate, to tell a corrupt record from a bad message.
+    pub(crate) fn halves_match(&self) -> bool {
+        KeyPair::from_stored(&self.private, &self.public.0).is_some()
     }
 }
 
@@ -263,35 +276,42 @@ impl SessionState {
         message: &SignalMessageRef<'_>,
         rng: &mut R,
     ) -> Result<Vec<u8>> {
-        let position = match self
+        let (position, replaced) = match self
             .receivers
             .iter()
             .position(|c| c.ratchet == message.ratchet_key)
         {
-            Some(position) => position,
-            None => {
-                self.ratchet_step(&message.ratchet_key, rng)?;
-                0
-            }
+            Some(position) => (position, None),
+            None => (0, Some(self.ratchet_step(&message.ratchet_key, rng)?)),
         };
         let seed = self.take_message_seed(position, message.counter)?;
         let keys = MessageKeys::from_seed(&seed);
-        let plaintext = message.open(&keys, &self.remote_identity, &self.local_identity)?;
+        let plaintext = match message.open(&keys, &self.remote_identity, &self.local_identity) {
+            Ok(plaintext) => plaintext,
+            // The step's key came from a private half that may not be the stored public
+            // half's: a corrupt record, if so, is the answer (see `RatchetKey`).
+            Err(Error::BadMac) if replaced.as_ref().is_some_and(|old| !old.halves_match()) => {
+                return Err(Error::CorruptRecord {
+                    what: "session record (ratchet key halves differ)",
+                });
+            }
+            Err(e) => return Err(e),
+        };
         // The peer has our messages: stop sending the X3DH header.
         self.pending = None;
         Ok(plaintext)
     }
 
     /// A new ratchet key from the peer: a receiving chain for it, then a new sending chain.
+    /// Returns our ratchet key it replaced.
     fn ratchet_step<R: RngCore + CryptoRng>(
         &mut self,
         theirs: &PublicKey,
         rng: &mut R,
-    ) -> Result<()> {
-        let (root, receiving) =
-            root_step(&self.root_key, &self.sender.ratchet.key_pair()?, theirs)?;
+    ) -> Result<RatchetKey> {
+        let (root, receiving) = root_step(&self.root_key, &self.sender.ratchet.private, theirs)?;
         let ours = KeyPair::generate(rng);
-        let (root, sending) = root_step(&root, &ours, theirs)?;
+        let (root, sending) = root_step(&root, &ours.private_bytes(), theirs)?;
         self.receivers.insert(
             0,
             ReceiverChain {
@@ -302,12 +322,15 @@ impl SessionState {
         );
         self.receivers.truncate(MAX_RECEIVER_CHAINS);
         self.previous_counter = self.sender.chain.index.saturating_sub(1);
-        self.sender = SenderChain {
-            ratchet: RatchetKey::from_pair(&ours),
-            chain: sending,
-        };
+        let replaced = core::mem::replace(
+            &mut self.sender,
+            SenderChain {
+                ratchet: RatchetKey::from_pair(&ours),
+                chain: sending,
+            },
+        );
         *self.root_key = root;
-        Ok(())
+        Ok(replaced.ratchet)
     }
 
     /// The message key seed for `counter` on receiver chain `position`: a kept one, or derived

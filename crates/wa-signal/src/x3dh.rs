@@ -53,7 +53,11 @@ pub(crate) fn initiate<R: RngCore + CryptoRng>(
     }
     let (root, chain) = derive(&parts);
     let sending_ratchet = KeyPair::generate(rng);
-    let (root, sending) = root_step(&root, &sending_ratchet, &bundle.signed_pre_key)?;
+    let (root, sending) = root_step(
+        &root,
+        &sending_ratchet.private_bytes(),
+        &bundle.signed_pre_key,
+    )?;
     Ok(SessionState {
         local_identity: PublicKey::of(identity),
         remote_identity: bundle.identity_key,

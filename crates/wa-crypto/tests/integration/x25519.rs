@@ -3,7 +3,7 @@
 //! low-order points and u >= p.
 
 use proptest::prelude::*;
-use wa_crypto::KeyPair;
+use wa_crypto::{KeyPair, x25519_shared_secret};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::unhex_array;
@@ -148,6 +148,7 @@ fn low_order_points_give_zeros_and_match_dalek() {
         for scalar in scalars {
             let expected = dalek(scalar, u);
             assert_eq!(ours(scalar, u), expected, "u = {}", hex::encode(u));
+            assert_eq!(*x25519_shared_secret(&scalar, &u), expected);
         }
     }
     // Order 1, 2, 4 and 8 points (and their non-canonical and top-bit forms) give all zeros.
@@ -159,11 +160,13 @@ fn low_order_points_give_zeros_and_match_dalek() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn shared_secrets_match_dalek(scalar: [u8; 32], u: [u8; 32]) {
         prop_assert_eq!(ours(scalar, u), dalek(scalar, u));
+        // The exchange from a bare private key is the key pair's, byte for byte.
+        prop_assert_eq!(*x25519_shared_secret(&scalar, &u), dalek(scalar, u));
     }
 
     #[test]
@@ -177,7 +180,10 @@ proptest! {
 
     #[test]
     fn public_keys_match_dalek(scalar: [u8; 32]) {
-        prop_assert_eq!(KeyPair::from_private_bytes(scalar).public_bytes(), dalek_public(scalar));
+        let public = KeyPair::from_private_bytes(scalar).public_bytes();
+        prop_assert_eq!(public, dalek_public(scalar));
+        // Key generation has its own base-point table: crrl's `x25519_base` is a second oracle.
+        prop_assert_eq!(public, crrl::x25519::x25519_base(&scalar));
     }
 
     #[test]

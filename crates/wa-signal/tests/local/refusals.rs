@@ -190,7 +190,7 @@ fn rewrite<M: wa_proto::prost::Message + Default>(
 }
 
 #[test]
-fn ratchet_key_halves_that_differ_are_refused_at_the_ratchet_step() {
+fn ratchet_key_halves_that_differ_are_reported_when_the_step_fails() {
     use wa_signal::{SessionRecord, SessionStore as _};
     let mut a = Party::new("a", 21);
     let mut b = Party::new("b", 22);
@@ -212,7 +212,9 @@ fn ratchet_key_halves_that_differ_are_refused_at_the_ratchet_step() {
         .unwrap()
         .unwrap()
         .to_bytes();
-    // ...the ratchet step that needs the private half does, and changes nothing.
+    // ...the ratchet step's Diffie–Hellman with the wrong private half gives keys the answer's
+    // MAC refuses; the halves are compared then, and the answer is the corrupt record (not a
+    // bad MAC), with nothing changed.
     let answer = encrypt(&mut b.store, &a.address, b"answer").unwrap();
     let err = decrypt(
         &mut a.store,
@@ -230,6 +232,100 @@ fn ratchet_key_halves_that_differ_are_refused_at_the_ratchet_step() {
         .unwrap()
         .to_bytes();
     assert_eq!(*before, *after);
+}
+
+#[test]
+fn a_forged_answer_to_an_intact_record_is_a_bad_mac() {
+    use wa_signal::SessionStore as _;
+    let mut a = Party::new("a", 25);
+    let mut b = Party::new("b", 26);
+    connect(&mut a, &mut b);
+    let before = a
+        .store
+        .load_session(&b.address)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    let mut answer = encrypt(&mut b.store, &a.address, b"answer").unwrap();
+    let last = answer.bytes.len() - 1;
+    answer.bytes[last] ^= 1;
+    // The step ran and the MAC failed, but the halves match: the message is the fault.
+    let err = decrypt(
+        &mut a.store,
+        &b.address,
+        answer.kind,
+        &answer.bytes,
+        &mut a.rng,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::BadMac), "{err:?}");
+    let after = a
+        .store
+        .load_session(&b.address)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    assert_eq!(*before, *after);
+}
+
+#[test]
+fn a_public_ratchet_half_corrupted_after_sending_is_discarded_by_the_step() {
+    use wa_signal::{SessionRecord, SessionStore as _};
+    let mut a = Party::new("a", 27);
+    let mut b = Party::new("b", 28);
+    connect(&mut a, &mut b);
+    let record = a.store.load_session(&b.address).unwrap().unwrap();
+    // A valid key of someone else's in place of the public half b already has.
+    let stranger = wa_signal::KeyPair::generate(&mut a.rng);
+    let wrong = stranger.public_bytes().to_vec();
+    let mut replaced = None;
+    let corrupt = rewrite(
+        &record.to_bytes(),
+        |d: &mut wa_proto::signal::SessionRecordData| {
+            let chain = d.current.as_mut().unwrap().sender_chain.as_mut().unwrap();
+            replaced = chain.ratchet_public.replace(wrong.clone());
+        },
+    );
+    assert_ne!(replaced.as_deref(), Some(&wrong[..]));
+    a.store
+        .store_session(&b.address, &SessionRecord::from_bytes(&corrupt).unwrap())
+        .unwrap();
+    // b answers the key a sent: a's private half is right, so the step succeeds and replaces
+    // the pair, the corrupted half with it.
+    let answer = encrypt(&mut b.store, &a.address, b"answer").unwrap();
+    let plaintext = decrypt(
+        &mut a.store,
+        &b.address,
+        answer.kind,
+        &answer.bytes,
+        &mut a.rng,
+    )
+    .unwrap();
+    assert_eq!(plaintext, b"answer");
+    let stored = a
+        .store
+        .load_session(&b.address)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    let data = <wa_proto::signal::SessionRecordData as wa_proto::prost::Message>::decode(&**stored)
+        .unwrap();
+    let sender = data.current.unwrap().sender_chain.unwrap();
+    assert_ne!(sender.ratchet_public.as_deref(), Some(&wrong[..]));
+    assert_ne!(sender.ratchet_public, replaced);
+    // The conversation goes on both ways.
+    let reply = encrypt(&mut a.store, &b.address, b"reply").unwrap();
+    assert_eq!(
+        decrypt(
+            &mut b.store,
+            &a.address,
+            reply.kind,
+            &reply.bytes,
+            &mut b.rng
+        )
+        .unwrap(),
+        b"reply"
+    );
 }
 
 #[test]
