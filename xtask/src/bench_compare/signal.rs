@@ -289,7 +289,7 @@ pub fn run(seconds: &str) -> Result<(), String> {
     );
     let at_our_curve_rate = STEP_DH / ours_dh + STEP_KEYGEN / fixed_base + open;
     println!(
-        "wa-crypto's X25519 (crrl): {ours_dh:.0} Diffie-Hellman/s = {:.2} of openssl's, \
+        "wa-crypto's X25519: {ours_dh:.0} Diffie-Hellman/s (crrl's) = {:.2} of openssl's, \
          {ours_keygen:.0} key generations/s. The alternating {BIG}-byte decrypt's limit at our own \
          Diffie-Hellman rate\n(the same work, from this run's medians): {:.0}/s; ours is {:.2} of \
          that.",
