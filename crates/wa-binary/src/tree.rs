@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::decode::{
     Decoder, PACKED_BUF, PAIR_CHARS, first_bad_nibble, is_utf8, packed_len_ok, unpack_pairs,
@@ -22,8 +23,8 @@ mod walk;
 pub(crate) use owned::{decode_owned, decode_owned_bytes};
 pub use shared::OwnedTree;
 pub(crate) use shared::decode_shared;
-pub(crate) use walk::decode_tree;
 use walk::packed_chars;
+pub(crate) use walk::{decode_positions, decode_tree};
 
 /// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
 /// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
@@ -121,6 +122,32 @@ struct RawNode {
 /// default `max_size` of 32 MiB) fail with [`DecodeErrorKind::TooLarge`].
 const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 
+/// Whether a raw string of an arena's trees has been read through [`StrRef::str_with`] (see
+/// [`TreeArena::new`]). Atomic so that trees stay `Send` and `Sync`; one relaxed store per
+/// such read until the arena copies raw strings, none after.
+#[derive(Debug, Default)]
+struct ReadFlag(AtomicBool);
+
+impl ReadFlag {
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    #[inline(always)]
+    fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Clone for ReadFlag {
+    fn clone(&self) -> ReadFlag {
+        ReadFlag(AtomicBool::new(self.get()))
+    }
+}
+
+/// The flag of strings that belong to no arena's tree (built while decoding).
+static NOT_TRACKED: ReadFlag = ReadFlag(AtomicBool::new(false));
+
 /// The reusable storage of a [`Tree`]: flat vectors of nodes and attributes. Keep one per
 /// connection and pass it to every [`Codec::decode_tree`](crate::Codec::decode_tree) call;
 /// after the first few frames decoding allocates nothing.
@@ -128,9 +155,13 @@ const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
-    /// Every string but tokens, unpacked, built or copied, when `with_text` (else empty).
+    /// Every string but tokens, unpacked, built or copied, when `with_text` (else raw strings
+    /// once `raw_read` is set, or nothing).
     text: Vec<u8>,
     with_text: bool,
+    /// Set when a raw string of one of this arena's trees was read through
+    /// [`StrRef::str_with`]: from then on raw strings are copied into `text` while decoding.
+    raw_read: ReadFlag,
     /// Where JIDs are built for `text`, kept to reuse its allocation.
     jid: String,
     /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
@@ -147,6 +178,7 @@ impl Default for TreeArena {
             attrs: Vec::new(),
             text: Vec::new(),
             with_text: false,
+            raw_read: ReadFlag::default(),
             jid: String::new(),
             dict,
             tokens: dict.token_table(),
@@ -155,7 +187,13 @@ impl Default for TreeArena {
 }
 
 impl TreeArena {
-    /// An empty arena.
+    /// An empty arena. Its trees leave strings in the input until they are asked for; once a
+    /// raw (UTF-8) string of one of them has been read through [`StrRef::str_with`] (a walk
+    /// that reads strings as it goes), it copies raw strings into a buffer it keeps while
+    /// decoding the next trees, checked as UTF-8 once per tree, so that reading one is
+    /// slicing a `&str` instead of checking it again (safe Rust makes a `&str` from bytes only
+    /// through that check). Packed strings and JIDs stay where they are: see
+    /// [`TreeArena::with_text`] for an arena that writes those too.
     pub fn new() -> TreeArena {
         TreeArena::default()
     }
@@ -207,6 +245,7 @@ impl<'a> Tree<'a> {
             bytes: self.bytes,
             text: self.text,
             tokens: self.arena.tokens,
+            read: &self.arena.raw_read,
         }
     }
 
@@ -370,6 +409,8 @@ pub struct StrRef<'a> {
     text: &'a str,
     /// The dictionary's tokens (and the dictionary, for building JIDs).
     tokens: &'static TokenTable,
+    /// The arena's flag, set when a raw string is read through [`Self::str_with`].
+    read: &'a ReadFlag,
 }
 
 impl<'a> StrRef<'a> {
@@ -583,7 +624,13 @@ impl<'a> StrRef<'a> {
         match self.raw.kind() {
             TEXT => self.text_str(),
             TOKEN => self.token_str(),
-            _ => Self::str_with_slow(self.raw, self.bytes, self.tokens, scratch),
+            kind => {
+                if kind == RAW {
+                    // The arena copies raw strings from its next tree on.
+                    self.read.set();
+                }
+                Self::str_with_slow(self.raw, self.bytes, self.tokens, scratch)
+            }
         }
     }
 
@@ -604,6 +651,7 @@ impl<'a> StrRef<'a> {
             bytes,
             text: "",
             tokens,
+            read: &NOT_TRACKED,
         };
         // One dispatch on the kind, each form's path inline (no second call through
         // `write_to`).
@@ -763,6 +811,87 @@ mod tests {
             let text = root.text().expect("a text content");
             assert_eq!(text.str_with(&mut scratch), "1712636456");
             assert_eq!(text.to_cow(), "1712636456");
+        }
+    }
+
+    /// Every string of a tree read every way there is, in order, and the raw ones among them.
+    fn read_all(tree: Tree<'_>) -> (Vec<String>, String) {
+        fn visit(node: TreeNode<'_>, out: &mut (Vec<String>, String), scratch: &mut String) {
+            let mut strings = vec![node.tag()];
+            for (k, v) in node.attrs() {
+                strings.extend([k, v]);
+            }
+            strings.extend(node.text());
+            for s in strings {
+                let shown = s.to_string();
+                assert_eq!(s.to_cow(), shown);
+                assert!(s == shown.as_str() && s.len() == shown.len());
+                if let Some(borrowed) = s.as_str() {
+                    assert_eq!(borrowed, shown);
+                }
+                let mut written = String::from("x");
+                s.write_to(&mut written);
+                assert_eq!(written[1..], shown);
+                if s.raw.kind() == RAW {
+                    out.1.push_str(&shown);
+                }
+                assert_eq!(s.str_with(scratch), shown);
+                out.0.push(shown);
+            }
+            for child in node.children() {
+                visit(child, out, scratch);
+            }
+        }
+        let mut out = (Vec::new(), String::new());
+        visit(tree.root(), &mut out, &mut String::new());
+        out
+    }
+
+    #[test]
+    fn a_plain_arena_copies_raw_strings_once_one_is_read() {
+        use crate::Codec;
+        for codec in [Codec::legacy(), Codec::multi_device()] {
+            let node = Node::new("iq")
+                .attr("id", "Chat 182")
+                .attr("t", "1712636456")
+                .attr("jid", "123456789012@s.whatsapp.net")
+                .attr(
+                    "notify",
+                    "h\u{e9}llo, a raw string longer than sixteen bytes",
+                )
+                .attr("short", "x")
+                .children([Node::new("item").attr("name", "").text("caf\u{e9}")]);
+            let bytes = codec.encode(&node).unwrap();
+            let mut arena = TreeArena::new();
+            // Reading strings any way but `str_with` leaves the arena as it is.
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            assert!(tree.text.is_empty());
+            let shown: Vec<String> = tree.root().attrs().map(|(_, v)| v.to_string()).collect();
+            assert_eq!(shown[0], "Chat 182");
+            assert!(!arena.raw_read.get());
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            let (first, raw) = read_all(tree);
+            assert!(raw.contains("Chat 182") && raw.contains("h\u{e9}llo, a raw"));
+            assert!(arena.raw_read.get());
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            // Raw strings now in the text buffer, in order, and nothing else.
+            assert_eq!(tree.text, raw);
+            let (second, none) = read_all(tree);
+            assert_eq!(second, first);
+            assert!(none.is_empty());
+            assert_eq!(tree.root().to_node(), codec.decode(&bytes).unwrap());
+            // Trees copied out (`OwnedTree`) keep no text buffer: raw strings stay in the frame.
+            let owned = codec
+                .decode_owned_tree(bytes::Bytes::from(bytes.clone()))
+                .unwrap();
+            assert_eq!(read_all(owned.tree()), (first, raw));
+            // Errors are the same either way.
+            for cut in 0..bytes.len() {
+                let plain = codec
+                    .decode_tree(&bytes[..cut], &mut TreeArena::new())
+                    .err();
+                assert_eq!(codec.decode_tree(&bytes[..cut], &mut arena).err(), plain);
+            }
         }
     }
 

@@ -65,6 +65,28 @@ pub(crate) fn decode_tree<'a>(
     input: &'a [u8],
     arena: &'a mut TreeArena,
 ) -> Result<Tree<'a>, DecodeError> {
+    let keep_raw = arena.raw_read.get();
+    decode_tree_as(decoder, input, arena, keep_raw)
+}
+
+/// [`decode_tree`] leaving raw strings in the input whatever the arena has seen (unless it keeps
+/// all text): for trees whose records are copied out without the text buffer
+/// ([`OwnedTree`](super::OwnedTree)).
+pub(crate) fn decode_positions<'a>(
+    decoder: &Decoder,
+    input: &'a [u8],
+    arena: &'a mut TreeArena,
+) -> Result<Tree<'a>, DecodeError> {
+    decode_tree_as(decoder, input, arena, false)
+}
+
+/// [`decode_tree`], copying raw strings into the text buffer when `keep_raw`.
+fn decode_tree_as<'a>(
+    decoder: &Decoder,
+    input: &'a [u8],
+    arena: &'a mut TreeArena,
+    keep_raw: bool,
+) -> Result<Tree<'a>, DecodeError> {
     arena.nodes.clear();
     arena.attrs.clear();
     arena.text.clear();
@@ -80,11 +102,13 @@ pub(crate) fn decode_tree<'a>(
             },
         });
     }
-    // One walker per kind of arena, so that each is compiled without the other's paths.
+    // One walker per kind of arena, so that each is compiled without the others' paths.
     if arena.with_text {
-        walk::<true>(decoder, input, arena)?;
+        walk::<true, true>(decoder, input, arena)?;
+    } else if keep_raw {
+        walk::<false, true>(decoder, input, arena)?;
     } else {
-        walk::<false>(decoder, input, arena)?;
+        walk::<false, false>(decoder, input, arena)?;
     }
     Ok(Tree {
         bytes: input,
@@ -99,13 +123,13 @@ pub(crate) fn decode_tree<'a>(
 }
 
 /// Walks `input` into `arena` (cleared by the caller), writing strings into its text buffer
-/// when `KEEP_TEXT`.
-fn walk<const KEEP_TEXT: bool>(
+/// when `KEEP_TEXT` (raw strings only when `KEEP_RAW`).
+fn walk<const KEEP_TEXT: bool, const KEEP_RAW: bool>(
     decoder: &Decoder,
     input: &[u8],
     arena: &mut TreeArena,
 ) -> Result<(), DecodeError> {
-    let mut walker = Walker::<KEEP_TEXT> {
+    let mut walker = Walker::<KEEP_TEXT, KEEP_RAW> {
         bytes: input,
         pos: 0,
         classes: decoder.dict.classes(),
@@ -146,8 +170,9 @@ type Step<T> = Result<T, Stop>;
 
 /// Walks the input once with a plain cursor: mirrors [`Decoder`] check for check (same errors at
 /// the same offsets) but records positions instead of building values (and, when `KEEP_TEXT`,
-/// writes every string but tokens into the arena's text buffer: [`TreeArena::with_text`]).
-struct Walker<'a, 't, const KEEP_TEXT: bool> {
+/// writes every string but tokens into the arena's text buffer: [`TreeArena::with_text`]; when
+/// `KEEP_RAW`, raw strings: see [`TreeArena::new`]).
+struct Walker<'a, 't, const KEEP_TEXT: bool, const KEEP_RAW: bool> {
     bytes: &'a [u8],
     /// The cursor: everything before it has been read.
     pos: usize,
@@ -166,7 +191,7 @@ struct Walker<'a, 't, const KEEP_TEXT: bool> {
 /// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
 /// the others (recursive or rarely taken) start at [`Walker::pos`] and leave it after what they
 /// read, and their callers hand the cursor over through it.
-impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
+impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP_RAW> {
     /// Records the error at `offset` and stops.
     #[cold]
     #[inline(never)]
@@ -288,7 +313,7 @@ impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
     /// the text buffer when the arena keeps one.
     #[inline(always)]
     fn raw_string(&mut self, start: usize, len: usize) -> RawStr {
-        if !KEEP_TEXT {
+        if !KEEP_TEXT && !KEEP_RAW {
             return RawStr::new(RAW, start, len);
         }
         let pos = self.text.len();
@@ -319,6 +344,7 @@ impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
             bytes: self.bytes,
             text: "",
             tokens: self.dict.token_table(),
+            read: &NOT_TRACKED,
         };
         s.write_jid(&mut self.jid);
         let pos = self.text.len();
