@@ -24,8 +24,8 @@ fuzz_target!(|data: &[u8]| {
             t.root().to_node()
         });
         assert_eq!(tree, reference);
-        // Once a raw string was read through `str_with` (above), the arena copies raw strings
-        // while decoding: the same tree, the same errors.
+        // Once strings were read through `str_with` (above), the arena copies raw strings or
+        // writes every string while decoding: the same tree, the same errors.
         let again = codec.decode_tree(data, &mut arena).map(|t| {
             let mut scratch = String::new();
             check_strings(t.root(), &mut scratch);

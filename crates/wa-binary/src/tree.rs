@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::decode::{
     Decoder, PACKED_BUF, PAIR_CHARS, first_bad_nibble, is_utf8, packed_len_ok, unpack_pairs,
@@ -122,31 +122,46 @@ struct RawNode {
 /// default `max_size` of 32 MiB) fail with [`DecodeErrorKind::TooLarge`].
 const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 
-/// Whether a raw string of an arena's trees has been read through [`StrRef::str_with`] (see
-/// [`TreeArena::new`]). Atomic so that trees stay `Send` and `Sync`; one relaxed store per
-/// such read until the arena copies raw strings, none after.
+/// How the strings of an arena's trees have been read through [`StrRef::str_with`] (see
+/// [`TreeArena::new`]): written through the trees' shared references while they are read,
+/// looked at when the arena decodes its next tree. Atomic so that trees stay `Send` and
+/// `Sync`; relaxed loads and stores only (no locked instruction), and only on the out-of-line
+/// path of `str_with`, which an arena that writes its strings while decoding no longer takes.
 #[derive(Debug, Default)]
-struct ReadFlag(AtomicBool);
+struct Reads {
+    /// A raw string has been read (sticky).
+    raw: AtomicBool,
+    /// Raw, packed and JID strings read since the arena last decoded (a count for a
+    /// heuristic: concurrent reads of one tree from several threads may lose some).
+    built: AtomicUsize,
+}
 
-impl ReadFlag {
-    fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-
+impl Reads {
+    /// Counts a read of a string that is not in the text buffer, raw or not.
     #[inline(always)]
-    fn set(&self) {
-        self.0.store(true, Ordering::Relaxed);
+    fn count(&self, raw: bool) {
+        if raw {
+            self.raw.store(true, Ordering::Relaxed);
+        }
+        let built = self.built.load(Ordering::Relaxed);
+        self.built.store(built.wrapping_add(1), Ordering::Relaxed);
     }
 }
 
-impl Clone for ReadFlag {
-    fn clone(&self) -> ReadFlag {
-        ReadFlag(AtomicBool::new(self.get()))
+impl Clone for Reads {
+    fn clone(&self) -> Reads {
+        Reads {
+            raw: AtomicBool::new(self.raw.load(Ordering::Relaxed)),
+            built: AtomicUsize::new(self.built.load(Ordering::Relaxed)),
+        }
     }
 }
 
-/// The flag of strings that belong to no arena's tree (built while decoding).
-static NOT_TRACKED: ReadFlag = ReadFlag(AtomicBool::new(false));
+/// The record of strings that belong to no arena's tree (built while decoding).
+static NOT_TRACKED: Reads = Reads {
+    raw: AtomicBool::new(false),
+    built: AtomicUsize::new(0),
+};
 
 /// The reusable storage of a [`Tree`]: flat vectors of nodes and attributes. Keep one per
 /// connection and pass it to every [`Codec::decode_tree`](crate::Codec::decode_tree) call;
@@ -156,12 +171,13 @@ pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
     /// Every string but tokens, unpacked, built or copied, when `with_text` (else raw strings
-    /// once `raw_read` is set, or nothing).
+    /// once `reads.raw` is set, or nothing).
     text: Vec<u8>,
+    /// Made by [`TreeArena::with_text`], or a plain arena whose trees are read string by
+    /// string (see [`TreeArena::new`]).
     with_text: bool,
-    /// Set when a raw string of one of this arena's trees was read through
-    /// [`StrRef::str_with`]: from then on raw strings are copied into `text` while decoding.
-    raw_read: ReadFlag,
+    /// How this arena's trees have been read through [`StrRef::str_with`].
+    reads: Reads,
     /// Where JIDs are built for `text`, kept to reuse its allocation.
     jid: String,
     /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
@@ -178,7 +194,7 @@ impl Default for TreeArena {
             attrs: Vec::new(),
             text: Vec::new(),
             with_text: false,
-            raw_read: ReadFlag::default(),
+            reads: Reads::default(),
             jid: String::new(),
             dict,
             tokens: dict.token_table(),
@@ -187,13 +203,22 @@ impl Default for TreeArena {
 }
 
 impl TreeArena {
-    /// An empty arena. Its trees leave strings in the input until they are asked for; once a
-    /// raw (UTF-8) string of one of them has been read through [`StrRef::str_with`] (a walk
-    /// that reads strings as it goes), it copies raw strings into a buffer it keeps while
-    /// decoding the next trees, checked as UTF-8 once per tree, so that reading one is
-    /// slicing a `&str` instead of checking it again (safe Rust makes a `&str` from bytes only
-    /// through that check). Packed strings and JIDs stay where they are: see
-    /// [`TreeArena::with_text`] for an arena that writes those too.
+    /// An empty arena. Its trees leave strings in the input until they are asked for, which
+    /// makes decoding cheapest for consumers that look at a few strings of a frame. It adapts
+    /// to consumers that read strings through [`StrRef::str_with`] (a walk that reads strings
+    /// as it goes), from the next tree it decodes on:
+    ///
+    /// - once a raw (UTF-8) string has been read that way, it copies raw strings into a buffer
+    ///   it keeps while decoding, checked as UTF-8 once per tree, so that reading one is
+    ///   slicing a `&str` instead of checking it again (safe Rust makes a `&str` from bytes
+    ///   only through that check);
+    /// - once the raw, packed and JID strings read that way from one tree number at least a
+    ///   quarter of its attributes, it becomes what [`TreeArena::with_text`] makes: every string but
+    ///   tokens is written while decoding (while the bytes are hot), and reading one costs a
+    ///   slice.
+    ///
+    /// Either way the same inputs decode to the same trees and fail with the same errors; only
+    /// where the strings are read from changes.
     pub fn new() -> TreeArena {
         TreeArena::default()
     }
@@ -245,7 +270,7 @@ impl<'a> Tree<'a> {
             bytes: self.bytes,
             text: self.text,
             tokens: self.arena.tokens,
-            read: &self.arena.raw_read,
+            read: &self.arena.reads,
         }
     }
 
@@ -409,8 +434,8 @@ pub struct StrRef<'a> {
     text: &'a str,
     /// The dictionary's tokens (and the dictionary, for building JIDs).
     tokens: &'static TokenTable,
-    /// The arena's flag, set when a raw string is read through [`Self::str_with`].
-    read: &'a ReadFlag,
+    /// The arena's record of strings read through [`Self::str_with`].
+    read: &'a Reads,
 }
 
 impl<'a> StrRef<'a> {
@@ -637,7 +662,7 @@ impl<'a> StrRef<'a> {
         raw: RawStr,
         bytes: &'a [u8],
         tokens: &'static TokenTable,
-        read: &'a ReadFlag,
+        read: &'a Reads,
         scratch: &'s mut String,
     ) -> &'s str
     where
@@ -652,12 +677,10 @@ impl<'a> StrRef<'a> {
         };
         // One dispatch on the kind, each form's path inline (no second call through
         // `write_to`).
+        // The arena copies raw strings, or writes every string, from its next tree on.
+        read.count(raw.kind() == RAW);
         match raw.kind() {
-            RAW => {
-                // The arena copies raw strings from its next tree on.
-                read.set();
-                std::str::from_utf8(s.raw_bytes()).unwrap_or_default()
-            }
+            RAW => std::str::from_utf8(s.raw_bytes()).unwrap_or_default(),
             NIBBLE | HEX => {
                 scratch.clear();
                 s.unpack_into(scratch);
@@ -817,7 +840,16 @@ mod tests {
 
     /// Every string of a tree read every way there is, in order, and the raw ones among them.
     fn read_all(tree: Tree<'_>) -> (Vec<String>, String) {
-        fn visit(node: TreeNode<'_>, out: &mut (Vec<String>, String), scratch: &mut String) {
+        read_strings(tree, true)
+    }
+
+    /// [`read_all`] without `str_with` (which the arena takes note of).
+    fn read_all_but_str_with(tree: Tree<'_>) -> (Vec<String>, String) {
+        read_strings(tree, false)
+    }
+
+    fn read_strings(tree: Tree<'_>, with: bool) -> (Vec<String>, String) {
+        fn visit(node: TreeNode<'_>, out: &mut (Vec<String>, String), with: bool) {
             let mut strings = vec![node.tag()];
             for (k, v) in node.attrs() {
                 strings.extend([k, v]);
@@ -836,20 +868,24 @@ mod tests {
                 if s.raw.kind() == RAW {
                     out.1.push_str(&shown);
                 }
-                assert_eq!(s.str_with(scratch), shown);
+                if with {
+                    // A scratch holding something already: `str_with` clears it.
+                    let mut scratch = String::from("stale");
+                    assert_eq!(s.str_with(&mut scratch), shown);
+                }
                 out.0.push(shown);
             }
             for child in node.children() {
-                visit(child, out, scratch);
+                visit(child, out, with);
             }
         }
         let mut out = (Vec::new(), String::new());
-        visit(tree.root(), &mut out, &mut String::new());
+        visit(tree.root(), &mut out, with);
         out
     }
 
     #[test]
-    fn a_plain_arena_copies_raw_strings_once_one_is_read() {
+    fn a_plain_arena_adapts_to_the_strings_read_from_it() {
         use crate::Codec;
         for codec in [Codec::legacy(), Codec::multi_device()] {
             let node = Node::new("iq")
@@ -864,29 +900,44 @@ mod tests {
                 .children([Node::new("item").attr("name", "").text("caf\u{e9}")]);
             let bytes = codec.encode(&node).unwrap();
             let mut arena = TreeArena::new();
+            let state =
+                |arena: &TreeArena| (arena.with_text, arena.reads.raw.load(Ordering::Relaxed));
             // Reading strings any way but `str_with` leaves the arena as it is.
             let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            let (first, raw) = read_all_but_str_with(tree);
             assert!(tree.text.is_empty());
-            let shown: Vec<String> = tree.root().attrs().map(|(_, v)| v.to_string()).collect();
-            assert_eq!(shown[0], "Chat 182");
-            assert!(!arena.raw_read.get());
-            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
-            let (first, raw) = read_all(tree);
             assert!(raw.contains("Chat 182") && raw.contains("h\u{e9}llo, a raw"));
-            assert!(arena.raw_read.get());
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            assert!(tree.text.is_empty());
+            assert_eq!(state(tree.arena), (false, false));
+            // One raw string read through `str_with`: raw strings are copied from then on.
+            let id = tree.root().attr("id").unwrap();
+            assert_eq!(id.str_with(&mut String::new()), "Chat 182");
+            assert_eq!(state(tree.arena), (false, true));
             let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
             // Raw strings now in the text buffer, in order, and nothing else.
             assert_eq!(tree.text, raw);
+            assert_eq!(state(tree.arena), (false, true));
             let (second, none) = read_all(tree);
             assert_eq!(second, first);
             assert!(none.is_empty());
             assert_eq!(tree.root().to_node(), codec.decode(&bytes).unwrap());
-            // Trees copied out (`OwnedTree`) keep no text buffer: raw strings stay in the frame.
+            // Every string just read through `str_with`: every string is written from then on.
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            assert_eq!(state(tree.arena), (true, true));
+            let root = tree.root();
+            let strings = root.attrs().flat_map(|(k, v)| [k, v]).chain([root.tag()]);
+            for s in strings {
+                assert_eq!(s.as_str().map(str::len), Some(s.len()));
+            }
+            assert_eq!(root.to_node(), codec.decode(&bytes).unwrap());
+            assert_eq!(read_all(tree), (first.clone(), String::new()));
+            // Trees copied out (`OwnedTree`) keep no text buffer: strings stay in the frame.
             let owned = codec
                 .decode_owned_tree(bytes::Bytes::from(bytes.clone()))
                 .unwrap();
             assert_eq!(read_all(owned.tree()), (first, raw));
-            // Errors are the same either way.
+            // Errors are the same whatever the arena does.
             for cut in 0..bytes.len() {
                 let plain = codec
                     .decode_tree(&bytes[..cut], &mut TreeArena::new())

@@ -65,27 +65,48 @@ pub(crate) fn decode_tree<'a>(
     input: &'a [u8],
     arena: &'a mut TreeArena,
 ) -> Result<Tree<'a>, DecodeError> {
-    let keep_raw = arena.raw_read.get();
-    decode_tree_as(decoder, input, arena, keep_raw)
+    // What the last tree's reads ask for (see `TreeArena::new`); the records still hold it.
+    let built = std::mem::take(arena.reads.built.get_mut());
+    // A quarter: a walk over a tree whose raw strings are already copied still builds its
+    // packed strings and JIDs, which may be fewer than half of its values.
+    if built > 0 && built.saturating_mul(4) >= arena.attrs.len() {
+        arena.with_text = true;
+    }
+    let mode = match (arena.with_text, *arena.reads.raw.get_mut()) {
+        (true, _) => Mode::Text,
+        (false, true) => Mode::Raw,
+        (false, false) => Mode::Positions,
+    };
+    decode_tree_as(decoder, input, arena, mode)
 }
 
-/// [`decode_tree`] leaving raw strings in the input whatever the arena has seen (unless it keeps
-/// all text): for trees whose records are copied out without the text buffer
-/// ([`OwnedTree`](super::OwnedTree)).
+/// Which strings a walk writes into the arena's text buffer.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// None.
+    Positions,
+    /// Raw strings.
+    Raw,
+    /// Every string but tokens.
+    Text,
+}
+
+/// [`decode_tree`] leaving every string in the input whatever kind of arena it is given: for
+/// trees whose records are copied out without the text buffer ([`OwnedTree`](super::OwnedTree)).
 pub(crate) fn decode_positions<'a>(
     decoder: &Decoder,
     input: &'a [u8],
     arena: &'a mut TreeArena,
 ) -> Result<Tree<'a>, DecodeError> {
-    decode_tree_as(decoder, input, arena, false)
+    decode_tree_as(decoder, input, arena, Mode::Positions)
 }
 
-/// [`decode_tree`], copying raw strings into the text buffer when `keep_raw`.
+/// [`decode_tree`], writing the strings `mode` names into the text buffer.
 fn decode_tree_as<'a>(
     decoder: &Decoder,
     input: &'a [u8],
     arena: &'a mut TreeArena,
-    keep_raw: bool,
+    mode: Mode,
 ) -> Result<Tree<'a>, DecodeError> {
     arena.nodes.clear();
     arena.attrs.clear();
@@ -103,12 +124,10 @@ fn decode_tree_as<'a>(
         });
     }
     // One walker per kind of arena, so that each is compiled without the others' paths.
-    if arena.with_text {
-        walk::<true, true>(decoder, input, arena)?;
-    } else if keep_raw {
-        walk::<false, true>(decoder, input, arena)?;
-    } else {
-        walk::<false, false>(decoder, input, arena)?;
+    match mode {
+        Mode::Text => walk::<true, true>(decoder, input, arena)?,
+        Mode::Raw => walk::<false, true>(decoder, input, arena)?,
+        Mode::Positions => walk::<false, false>(decoder, input, arena)?,
     }
     Ok(Tree {
         bytes: input,
