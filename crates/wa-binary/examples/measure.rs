@@ -4,8 +4,10 @@
 //! of the bytes; `decode-borrowed`: `NodeRef`; `decode-tree`:
 //! `decode_tree` into a reused arena; `decode-tree-walk`: the same, then a walk over every node
 //! and attribute reading lengths, no string unpacked; `decode-tree-strings`: the same walk, but
-//! every tag, key, value and text is turned into a `&str` and read (packed ones unpacked and
-//! JIDs built into a reused `String`, the rest borrowed); `decode-text-strings`: the same walk
+//! every tag, key, value and text is turned into a `&str` and read (on the arena's first tree,
+//! packed ones unpacked and JIDs built into a reused `String`, the rest borrowed; the arena then
+//! adapts to the walk and writes them while decoding: see `TreeArena::new`);
+//! `decode-text-strings`: the same walk
 //! over an arena made by `TreeArena::with_text`, which wrote every string while decoding;
 //! `encode`) (`cargo xtask bench-compare codec` runs it next to the
 //! JavaScript peers).
