@@ -228,8 +228,9 @@ impl TreeArena {
     /// copied. Decoding takes longer, reading strings no longer takes anything:
     /// [`StrRef::as_str`] always gives the `&str`, borrowed from the arena. For consumers
     /// that read most strings of a frame (a walk over every attribute of a history sync);
-    /// routing on a few attributes is faster with [`TreeArena::new`]. Decodes accept and
-    /// refuse exactly the same inputs either way.
+    /// routing on a few attributes is faster with [`TreeArena::new`], which becomes this once
+    /// its trees are walked string by string. Decodes accept and refuse exactly the same
+    /// inputs either way.
     pub fn with_text() -> TreeArena {
         TreeArena {
             with_text: true,
@@ -640,7 +641,9 @@ impl<'a> StrRef<'a> {
     /// borrowed from there. What [`Self::to_cow`] gives, without the allocation.
     ///
     /// Tokens and strings of the arena's text buffer are read inline (a few instructions, so
-    /// that a walk over every string of a tree inlines them); every other form out of line.
+    /// that a walk over every string of a tree inlines them); every other form out of line,
+    /// where the arena takes note of it: a plain arena whose strings are read this way writes
+    /// them while decoding its next trees (see [`TreeArena::new`]).
     #[inline(always)]
     pub fn str_with<'s>(&self, scratch: &'s mut String) -> &'s str
     where
