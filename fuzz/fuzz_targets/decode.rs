@@ -24,6 +24,14 @@ fuzz_target!(|data: &[u8]| {
             t.root().to_node()
         });
         assert_eq!(tree, reference);
+        // Once strings were read through `str_with` (above), the arena copies raw strings or
+        // writes every string while decoding: the same tree, the same errors.
+        let again = codec.decode_tree(data, &mut arena).map(|t| {
+            let mut scratch = String::new();
+            check_strings(t.root(), &mut scratch);
+            t.root().to_node()
+        });
+        assert_eq!(again, reference);
         let mut text_arena = TreeArena::with_text();
         let text = codec.decode_tree(data, &mut text_arena).map(|t| {
             let mut scratch = String::new();

@@ -241,7 +241,8 @@ pub fn run(area: &str, seconds: &str) -> Result<(), String> {
          key, value and byte-content lengths, no string unpacked (the lengths-only walk).\n\
          decode-tree-strings: decode_tree, then every tag, key, value and text turned into a\n\
          &str and read (tokens and raw UTF-8 borrowed, packed strings unpacked and JIDs built\n\
-         into a reused String): the string walk.\n\
+         into a reused String; from its second tree on the arena, having seen the walk, writes\n\
+         them while decoding as with_text does): the string walk.\n\
          Both walks compete with the peers' decode + walk over their node (whose strings the\n\
          decode built). Peers' decode: Baileys 7 and 3.5.3 build JavaScript node objects;\n\
          rust-bridge copies the bytes into WASM memory, decodes a borrowed tree there and frees\n\

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::decode::{
     Decoder, PACKED_BUF, PAIR_CHARS, first_bad_nibble, is_utf8, packed_len_ok, unpack_pairs,
@@ -22,8 +23,8 @@ mod walk;
 pub(crate) use owned::{decode_owned, decode_owned_bytes};
 pub use shared::OwnedTree;
 pub(crate) use shared::decode_shared;
-pub(crate) use walk::decode_tree;
 use walk::packed_chars;
+pub(crate) use walk::{decode_positions, decode_tree};
 
 /// Where a string (or a node's content) of a [`Tree`] is: positions into the input, so that the
 /// arena holds no borrow and can be reused for the next input. 16 bytes: the kind in the top byte
@@ -121,6 +122,47 @@ struct RawNode {
 /// default `max_size` of 32 MiB) fail with [`DecodeErrorKind::TooLarge`].
 const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 
+/// How the strings of an arena's trees have been read through [`StrRef::str_with`] (see
+/// [`TreeArena::new`]): written through the trees' shared references while they are read,
+/// looked at when the arena decodes its next tree. Atomic so that trees stay `Send` and
+/// `Sync`; relaxed loads and stores only (no locked instruction), and only on the out-of-line
+/// path of `str_with`, which an arena that writes its strings while decoding no longer takes.
+#[derive(Debug, Default)]
+struct Reads {
+    /// A raw string has been read (sticky).
+    raw: AtomicBool,
+    /// Raw, packed and JID strings read since the arena last decoded (a count for a
+    /// heuristic: concurrent reads of one tree from several threads may lose some).
+    built: AtomicUsize,
+}
+
+impl Reads {
+    /// Counts a read of a string that is not in the text buffer, raw or not.
+    #[inline(always)]
+    fn count(&self, raw: bool) {
+        if raw {
+            self.raw.store(true, Ordering::Relaxed);
+        }
+        let built = self.built.load(Ordering::Relaxed);
+        self.built.store(built.wrapping_add(1), Ordering::Relaxed);
+    }
+}
+
+impl Clone for Reads {
+    fn clone(&self) -> Reads {
+        Reads {
+            raw: AtomicBool::new(self.raw.load(Ordering::Relaxed)),
+            built: AtomicUsize::new(self.built.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The record of strings that belong to no arena's tree (built while decoding).
+static NOT_TRACKED: Reads = Reads {
+    raw: AtomicBool::new(false),
+    built: AtomicUsize::new(0),
+};
+
 /// The reusable storage of a [`Tree`]: flat vectors of nodes and attributes. Keep one per
 /// connection and pass it to every [`Codec::decode_tree`](crate::Codec::decode_tree) call;
 /// after the first few frames decoding allocates nothing.
@@ -128,9 +170,14 @@ const MAX_TREE_INPUT: u64 = 2 * (u32::MAX as u64) + 1;
 pub struct TreeArena {
     nodes: Vec<RawNode>,
     attrs: Vec<(RawStr, RawStr)>,
-    /// Every string but tokens, unpacked, built or copied, when `with_text` (else empty).
+    /// Every string but tokens, unpacked, built or copied, when `with_text` (else raw strings
+    /// once `reads.raw` is set, or nothing).
     text: Vec<u8>,
+    /// Made by [`TreeArena::with_text`], or a plain arena whose trees are read string by
+    /// string (see [`TreeArena::new`]).
     with_text: bool,
+    /// How this arena's trees have been read through [`StrRef::str_with`].
+    reads: Reads,
     /// Where JIDs are built for `text`, kept to reuse its allocation.
     jid: String,
     /// The dictionary of the last tree decoded (kept here to keep [`Tree`] small).
@@ -147,6 +194,7 @@ impl Default for TreeArena {
             attrs: Vec::new(),
             text: Vec::new(),
             with_text: false,
+            reads: Reads::default(),
             jid: String::new(),
             dict,
             tokens: dict.token_table(),
@@ -155,7 +203,22 @@ impl Default for TreeArena {
 }
 
 impl TreeArena {
-    /// An empty arena.
+    /// An empty arena. Its trees leave strings in the input until they are asked for, which
+    /// makes decoding cheapest for consumers that look at a few strings of a frame. It adapts
+    /// to consumers that read strings through [`StrRef::str_with`] (a walk that reads strings
+    /// as it goes), from the next tree it decodes on:
+    ///
+    /// - once a raw (UTF-8) string has been read that way, it copies raw strings into a buffer
+    ///   it keeps while decoding, checked as UTF-8 once per tree, so that reading one is
+    ///   slicing a `&str` instead of checking it again (safe Rust makes a `&str` from bytes
+    ///   only through that check);
+    /// - once the raw, packed and JID strings read that way from one tree number at least a
+    ///   quarter of its attributes, it becomes what [`TreeArena::with_text`] makes: every string but
+    ///   tokens is written while decoding (while the bytes are hot), and reading one costs a
+    ///   slice.
+    ///
+    /// Either way the same inputs decode to the same trees and fail with the same errors; only
+    /// where the strings are read from changes.
     pub fn new() -> TreeArena {
         TreeArena::default()
     }
@@ -165,8 +228,9 @@ impl TreeArena {
     /// copied. Decoding takes longer, reading strings no longer takes anything:
     /// [`StrRef::as_str`] always gives the `&str`, borrowed from the arena. For consumers
     /// that read most strings of a frame (a walk over every attribute of a history sync);
-    /// routing on a few attributes is faster with [`TreeArena::new`]. Decodes accept and
-    /// refuse exactly the same inputs either way.
+    /// routing on a few attributes is faster with [`TreeArena::new`], which becomes this once
+    /// its trees are walked string by string. Decodes accept and refuse exactly the same
+    /// inputs either way.
     pub fn with_text() -> TreeArena {
         TreeArena {
             with_text: true,
@@ -207,6 +271,7 @@ impl<'a> Tree<'a> {
             bytes: self.bytes,
             text: self.text,
             tokens: self.arena.tokens,
+            read: &self.arena.reads,
         }
     }
 
@@ -370,6 +435,8 @@ pub struct StrRef<'a> {
     text: &'a str,
     /// The dictionary's tokens (and the dictionary, for building JIDs).
     tokens: &'static TokenTable,
+    /// The arena's record of strings read through [`Self::str_with`].
+    read: &'a Reads,
 }
 
 impl<'a> StrRef<'a> {
@@ -574,7 +641,9 @@ impl<'a> StrRef<'a> {
     /// borrowed from there. What [`Self::to_cow`] gives, without the allocation.
     ///
     /// Tokens and strings of the arena's text buffer are read inline (a few instructions, so
-    /// that a walk over every string of a tree inlines them); every other form out of line.
+    /// that a walk over every string of a tree inlines them); every other form out of line,
+    /// where the arena takes note of it: a plain arena whose strings are read this way writes
+    /// them while decoding its next trees (see [`TreeArena::new`]).
     #[inline(always)]
     pub fn str_with<'s>(&self, scratch: &'s mut String) -> &'s str
     where
@@ -583,17 +652,20 @@ impl<'a> StrRef<'a> {
         match self.raw.kind() {
             TEXT => self.text_str(),
             TOKEN => self.token_str(),
-            _ => Self::str_with_slow(self.raw, self.bytes, self.tokens, scratch),
+            _ => Self::str_with_slow(self.raw, self.bytes, self.tokens, self.read, scratch),
         }
     }
 
     /// [`Self::str_with`] for raw, packed and JID strings (none of them in the text buffer).
-    /// Its inputs are passed in registers, so that the inline fast path stores nothing.
+    /// Its inputs are passed in registers (but the arena's flag, which only a raw string sets:
+    /// marking it inline cost the walk 4% on text-buffer trees), so that the inline fast path
+    /// stores nothing.
     #[inline(never)]
     fn str_with_slow<'s>(
         raw: RawStr,
         bytes: &'a [u8],
         tokens: &'static TokenTable,
+        read: &'a Reads,
         scratch: &'s mut String,
     ) -> &'s str
     where
@@ -604,9 +676,12 @@ impl<'a> StrRef<'a> {
             bytes,
             text: "",
             tokens,
+            read,
         };
         // One dispatch on the kind, each form's path inline (no second call through
         // `write_to`).
+        // The arena copies raw strings, or writes every string, from its next tree on.
+        read.count(raw.kind() == RAW);
         match raw.kind() {
             RAW => std::str::from_utf8(s.raw_bytes()).unwrap_or_default(),
             NIBBLE | HEX => {
@@ -763,6 +838,115 @@ mod tests {
             let text = root.text().expect("a text content");
             assert_eq!(text.str_with(&mut scratch), "1712636456");
             assert_eq!(text.to_cow(), "1712636456");
+        }
+    }
+
+    /// Every string of a tree read every way there is, in order, and the raw ones among them.
+    fn read_all(tree: Tree<'_>) -> (Vec<String>, String) {
+        read_strings(tree, true)
+    }
+
+    /// [`read_all`] without `str_with` (which the arena takes note of).
+    fn read_all_but_str_with(tree: Tree<'_>) -> (Vec<String>, String) {
+        read_strings(tree, false)
+    }
+
+    fn read_strings(tree: Tree<'_>, with: bool) -> (Vec<String>, String) {
+        fn visit(node: TreeNode<'_>, out: &mut (Vec<String>, String), with: bool) {
+            let mut strings = vec![node.tag()];
+            for (k, v) in node.attrs() {
+                strings.extend([k, v]);
+            }
+            strings.extend(node.text());
+            for s in strings {
+                let shown = s.to_string();
+                assert_eq!(s.to_cow(), shown);
+                assert!(s == shown.as_str() && s.len() == shown.len());
+                if let Some(borrowed) = s.as_str() {
+                    assert_eq!(borrowed, shown);
+                }
+                let mut written = String::from("x");
+                s.write_to(&mut written);
+                assert_eq!(written[1..], shown);
+                if s.raw.kind() == RAW {
+                    out.1.push_str(&shown);
+                }
+                if with {
+                    // A scratch holding something already: `str_with` clears it.
+                    let mut scratch = String::from("stale");
+                    assert_eq!(s.str_with(&mut scratch), shown);
+                }
+                out.0.push(shown);
+            }
+            for child in node.children() {
+                visit(child, out, with);
+            }
+        }
+        let mut out = (Vec::new(), String::new());
+        visit(tree.root(), &mut out, with);
+        out
+    }
+
+    #[test]
+    fn a_plain_arena_adapts_to_the_strings_read_from_it() {
+        use crate::Codec;
+        for codec in [Codec::legacy(), Codec::multi_device()] {
+            let node = Node::new("iq")
+                .attr("id", "Chat 182")
+                .attr("t", "1712636456")
+                .attr("jid", "123456789012@s.whatsapp.net")
+                .attr(
+                    "notify",
+                    "h\u{e9}llo, a raw string longer than sixteen bytes",
+                )
+                .attr("short", "x")
+                .children([Node::new("item").attr("name", "").text("caf\u{e9}")]);
+            let bytes = codec.encode(&node).unwrap();
+            let mut arena = TreeArena::new();
+            let state =
+                |arena: &TreeArena| (arena.with_text, arena.reads.raw.load(Ordering::Relaxed));
+            // Reading strings any way but `str_with` leaves the arena as it is.
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            let (first, raw) = read_all_but_str_with(tree);
+            assert!(tree.text.is_empty());
+            assert!(raw.contains("Chat 182") && raw.contains("h\u{e9}llo, a raw"));
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            assert!(tree.text.is_empty());
+            assert_eq!(state(tree.arena), (false, false));
+            // One raw string read through `str_with`: raw strings are copied from then on.
+            let id = tree.root().attr("id").unwrap();
+            assert_eq!(id.str_with(&mut String::new()), "Chat 182");
+            assert_eq!(state(tree.arena), (false, true));
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            // Raw strings now in the text buffer, in order, and nothing else.
+            assert_eq!(tree.text, raw);
+            assert_eq!(state(tree.arena), (false, true));
+            let (second, none) = read_all(tree);
+            assert_eq!(second, first);
+            assert!(none.is_empty());
+            assert_eq!(tree.root().to_node(), codec.decode(&bytes).unwrap());
+            // Every string just read through `str_with`: every string is written from then on.
+            let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+            assert_eq!(state(tree.arena), (true, true));
+            let root = tree.root();
+            let strings = root.attrs().flat_map(|(k, v)| [k, v]).chain([root.tag()]);
+            for s in strings {
+                assert_eq!(s.as_str().map(str::len), Some(s.len()));
+            }
+            assert_eq!(root.to_node(), codec.decode(&bytes).unwrap());
+            assert_eq!(read_all(tree), (first.clone(), String::new()));
+            // Trees copied out (`OwnedTree`) keep no text buffer: strings stay in the frame.
+            let owned = codec
+                .decode_owned_tree(bytes::Bytes::from(bytes.clone()))
+                .unwrap();
+            assert_eq!(read_all(owned.tree()), (first, raw));
+            // Errors are the same whatever the arena does.
+            for cut in 0..bytes.len() {
+                let plain = codec
+                    .decode_tree(&bytes[..cut], &mut TreeArena::new())
+                    .err();
+                assert_eq!(codec.decode_tree(&bytes[..cut], &mut arena).err(), plain);
+            }
         }
     }
 

@@ -20,6 +20,19 @@ fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
         check_accessors(root);
         root.to_node()
     });
+    // A plain arena that has had a raw string read through `str_with` copies raw strings into
+    // a text buffer while decoding: same nodes, same errors.
+    let copying = codec.decode_tree(bytes, &mut raw_copying_arena()).map(|t| {
+        let root = t.root();
+        check_accessors(root);
+        root.to_node()
+    });
+    assert_eq!(
+        copying,
+        reference,
+        "raw copies, bytes {}",
+        hex::encode(bytes)
+    );
     // The owned tree: its own copy of the records and of the bytes, read through both paths.
     let shared = codec
         .decode_owned_tree(Bytes::copy_from_slice(bytes))
@@ -121,6 +134,25 @@ fn owned_tree_is_independent_of_its_input_and_of_later_decodes() {
     // Errors are the decoder's, offsets included.
     let err = codec.decode_owned_tree(vec![248u8, 1]).unwrap_err();
     assert_eq!(Err(err), codec.decode(&[248, 1]));
+}
+
+/// A plain arena after one raw string of a tree of five attributes was read through `str_with`
+/// (from then on it copies raw strings while decoding; a quarter of them would make it write
+/// every string, as `TreeArena::with_text` does).
+fn raw_copying_arena() -> TreeArena {
+    let codec = Codec::multi_device();
+    let node = Node::new("iq")
+        .attr("id", "a raw string")
+        .attr("type", "get")
+        .attr("xmlns", "w:p")
+        .attr("to", "s.whatsapp.net")
+        .attr("t", "1712636456");
+    let bytes = codec.encode(&node).unwrap();
+    let mut arena = TreeArena::new();
+    let tree = codec.decode_tree(&bytes, &mut arena).unwrap();
+    let id = tree.root().attr("id").unwrap();
+    assert_eq!(id.str_with(&mut String::new()), "a raw string");
+    arena
 }
 
 /// In a tree from [`TreeArena::with_text`], every string is a `&str` without work, equal to

@@ -12,7 +12,7 @@
 use bytes::Bytes;
 
 use super::owned::{tree_to_node, with_thread_arena};
-use super::{Tree, TreeArena, TreeNode, decode_tree};
+use super::{Tree, TreeArena, TreeNode, decode_positions};
 use crate::decode::Decoder;
 use crate::error::DecodeError;
 use crate::node::Node;
@@ -71,12 +71,13 @@ impl OwnedTree {
 }
 
 /// Decodes `bytes` (one root node spanning all of them) into an [`OwnedTree`], with the checks
-/// and errors of [`decode_tree`]: the records are written into this thread's arena, then
+/// and errors of [`decode_tree`](super::decode_tree): the records are written into this thread's arena, then
 /// copied out at their exact sizes (a copy of a few dozen bytes per node, cheaper than growing
 /// a fresh arena by doubling, and it leaves no unused capacity in what is kept).
 pub(crate) fn decode_shared(decoder: &Decoder, bytes: Bytes) -> Result<OwnedTree, DecodeError> {
     let arena = with_thread_arena(|arena| {
-        decode_tree(decoder, &bytes, arena)?;
+        // Raw strings left in the frame: the text buffer is not copied.
+        decode_positions(decoder, &bytes, arena)?;
         Ok::<_, DecodeError>(TreeArena {
             // `Vec::clone` allocates exactly `len`.
             nodes: arena.nodes.clone(),

@@ -25,15 +25,18 @@ fn spread(four: u32) -> u64 {
 /// is cut off; they map to characters that are never kept.)
 #[inline(always)]
 fn chars(digits: u64, hex: bool) -> u64 {
-    // 1 in each byte whose digit is 10 or more.
-    let letters = ((digits + 6 * ONES) >> 4) & ONES;
+    // 0x10 in each byte whose digit is 10 or more.
+    let letters = (digits + 6 * ONES) & (0x10 * ONES);
     let ascii = digits + 0x30 * ONES;
-    // Shifts, not multiplications (which SSE2 lacks for 64-bit lanes).
+    // The offsets as ORs of shifts of disjoint bits: written as sums of shifts (or products),
+    // the compiler made them one 64-bit multiplication, which SSE2 lanes emulate with three
+    // dependent `pmuludq`s (a long chain before every store of unpacked characters).
     if hex {
-        ascii + (letters << 3) - letters
+        // 7 = 0x10 >> 2 | 0x10 >> 3 | 0x10 >> 4.
+        ascii + ((letters >> 2) | (letters >> 3) | (letters >> 4))
     } else {
-        // '0' + 10 - '-' = 13, and '.' follows '-'.
-        ascii - ((letters << 3) + (letters << 2) + letters)
+        // '0' + 10 - '-' = 13 = 0x10 >> 1 | 0x10 >> 2 | 0x10 >> 4, and '.' follows '-'.
+        ascii - ((letters >> 1) | (letters >> 2) | (letters >> 4))
     }
 }
 

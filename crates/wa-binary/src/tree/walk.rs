@@ -65,6 +65,49 @@ pub(crate) fn decode_tree<'a>(
     input: &'a [u8],
     arena: &'a mut TreeArena,
 ) -> Result<Tree<'a>, DecodeError> {
+    // What the last tree's reads ask for (see `TreeArena::new`); the records still hold it.
+    let built = std::mem::take(arena.reads.built.get_mut());
+    // A quarter: a walk over a tree whose raw strings are already copied still builds its
+    // packed strings and JIDs, which may be fewer than half of its values.
+    if built > 0 && built.saturating_mul(4) >= arena.attrs.len() {
+        arena.with_text = true;
+    }
+    let mode = match (arena.with_text, *arena.reads.raw.get_mut()) {
+        (true, _) => Mode::Text,
+        (false, true) => Mode::Raw,
+        (false, false) => Mode::Positions,
+    };
+    decode_tree_as(decoder, input, arena, mode)
+}
+
+/// Which strings a walk writes into the arena's text buffer.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// None.
+    Positions,
+    /// Raw strings.
+    Raw,
+    /// Every string but tokens.
+    Text,
+}
+
+/// [`decode_tree`] leaving every string in the input whatever kind of arena it is given: for
+/// trees whose records are copied out without the text buffer ([`OwnedTree`](super::OwnedTree)).
+pub(crate) fn decode_positions<'a>(
+    decoder: &Decoder,
+    input: &'a [u8],
+    arena: &'a mut TreeArena,
+) -> Result<Tree<'a>, DecodeError> {
+    decode_tree_as(decoder, input, arena, Mode::Positions)
+}
+
+/// [`decode_tree`], writing the strings `mode` names into the text buffer.
+fn decode_tree_as<'a>(
+    decoder: &Decoder,
+    input: &'a [u8],
+    arena: &'a mut TreeArena,
+    mode: Mode,
+) -> Result<Tree<'a>, DecodeError> {
     arena.nodes.clear();
     arena.attrs.clear();
     arena.text.clear();
@@ -80,11 +123,11 @@ pub(crate) fn decode_tree<'a>(
             },
         });
     }
-    // One walker per kind of arena, so that each is compiled without the other's paths.
-    if arena.with_text {
-        walk::<true>(decoder, input, arena)?;
-    } else {
-        walk::<false>(decoder, input, arena)?;
+    // One walker per kind of arena, so that each is compiled without the others' paths.
+    match mode {
+        Mode::Text => walk::<true, true>(decoder, input, arena)?,
+        Mode::Raw => walk::<false, true>(decoder, input, arena)?,
+        Mode::Positions => walk::<false, false>(decoder, input, arena)?,
     }
     Ok(Tree {
         bytes: input,
@@ -99,13 +142,13 @@ pub(crate) fn decode_tree<'a>(
 }
 
 /// Walks `input` into `arena` (cleared by the caller), writing strings into its text buffer
-/// when `KEEP_TEXT`.
-fn walk<const KEEP_TEXT: bool>(
+/// when `KEEP_TEXT` (raw strings only when `KEEP_RAW`).
+fn walk<const KEEP_TEXT: bool, const KEEP_RAW: bool>(
     decoder: &Decoder,
     input: &[u8],
     arena: &mut TreeArena,
 ) -> Result<(), DecodeError> {
-    let mut walker = Walker::<KEEP_TEXT> {
+    let mut walker = Walker::<KEEP_TEXT, KEEP_RAW> {
         bytes: input,
         pos: 0,
         classes: decoder.dict.classes(),
@@ -146,8 +189,9 @@ type Step<T> = Result<T, Stop>;
 
 /// Walks the input once with a plain cursor: mirrors [`Decoder`] check for check (same errors at
 /// the same offsets) but records positions instead of building values (and, when `KEEP_TEXT`,
-/// writes every string but tokens into the arena's text buffer: [`TreeArena::with_text`]).
-struct Walker<'a, 't, const KEEP_TEXT: bool> {
+/// writes every string but tokens into the arena's text buffer: [`TreeArena::with_text`]; when
+/// `KEEP_RAW`, raw strings: see [`TreeArena::new`]).
+struct Walker<'a, 't, const KEEP_TEXT: bool, const KEEP_RAW: bool> {
     bytes: &'a [u8],
     /// The cursor: everything before it has been read.
     pos: usize,
@@ -166,7 +210,7 @@ struct Walker<'a, 't, const KEEP_TEXT: bool> {
 /// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
 /// the others (recursive or rarely taken) start at [`Walker::pos`] and leave it after what they
 /// read, and their callers hand the cursor over through it.
-impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
+impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP_RAW> {
     /// Records the error at `offset` and stops.
     #[cold]
     #[inline(never)]
@@ -288,7 +332,7 @@ impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
     /// the text buffer when the arena keeps one.
     #[inline(always)]
     fn raw_string(&mut self, start: usize, len: usize) -> RawStr {
-        if !KEEP_TEXT {
+        if !KEEP_TEXT && !KEEP_RAW {
             return RawStr::new(RAW, start, len);
         }
         let pos = self.text.len();
@@ -319,6 +363,7 @@ impl<const KEEP_TEXT: bool> Walker<'_, '_, KEEP_TEXT> {
             bytes: self.bytes,
             text: "",
             tokens: self.dict.token_table(),
+            read: &NOT_TRACKED,
         };
         s.write_jid(&mut self.jid);
         let pos = self.text.len();
