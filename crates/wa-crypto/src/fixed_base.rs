@@ -68,19 +68,24 @@ impl Extended {
         t: GF25519::ZERO,
     };
 
-    /// `self + q` (complete: any two points of the curve, equal or neutral included).
-    fn add_niels(&self, q: &Niels) -> Extended {
-        let a = (self.y - self.x) * q.y_minus_x;
-        let b = (self.y + self.x) * q.y_plus_x;
-        let c = self.t * q.xy2d;
-        let d = self.z + self.z;
-        let (e, f, g, h) = (b - a, d - c, d + c, b + a);
+    /// The point (E·F : G·H : F·G : E·H), where the addition and doubling formulas below end.
+    #[inline(always)]
+    fn from_efgh(e: GF25519, f: GF25519, g: GF25519, h: GF25519) -> Extended {
         Extended {
             x: e * f,
             y: g * h,
             z: f * g,
             t: e * h,
         }
+    }
+
+    /// `self + q` (complete: any two points of the curve, equal or neutral included).
+    fn add_niels(&self, q: &Niels) -> Extended {
+        let a = (self.y - self.x) * q.y_minus_x;
+        let b = (self.y + self.x) * q.y_plus_x;
+        let c = self.t * q.xy2d;
+        let d = self.z + self.z;
+        Extended::from_efgh(b - a, d - c, d + c, b + a)
     }
 
     /// `2·self`.
@@ -92,13 +97,7 @@ impl Extended {
         let h = a + b;
         let e = h - (self.x + self.y).square();
         let g = a - b;
-        let f = c + g;
-        Extended {
-            x: e * f,
-            y: g * h,
-            z: f * g,
-            t: e * h,
-        }
+        Extended::from_efgh(e, c + g, g, h)
     }
 
     /// `self + q` for a point in extended coordinates (building the table only).
@@ -108,13 +107,7 @@ impl Extended {
         let c = self.t * d2 * q.t;
         let zz = self.z * q.z;
         let d = zz + zz;
-        let (e, f, g, h) = (b - a, d - c, d + c, b + a);
-        Extended {
-            x: e * f,
-            y: g * h,
-            z: f * g,
-            t: e * h,
-        }
+        Extended::from_efgh(b - a, d - c, d + c, b + a)
     }
 }
 

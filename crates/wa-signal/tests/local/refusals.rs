@@ -189,6 +189,18 @@ fn rewrite<M: wa_proto::prost::Message + Default>(
     data.encode_to_vec()
 }
 
+/// The session record `party` holds for `peer`, as stored bytes.
+fn stored_record(party: &Party, peer: &Party) -> Vec<u8> {
+    use wa_signal::SessionStore as _;
+    party
+        .store
+        .load_session(&peer.address)
+        .unwrap()
+        .unwrap()
+        .to_bytes()
+        .to_vec()
+}
+
 #[test]
 fn ratchet_key_halves_that_differ_are_reported_when_the_step_fails() {
     use wa_signal::{SessionRecord, SessionStore as _};
@@ -206,12 +218,7 @@ fn ratchet_key_halves_that_differ_are_reported_when_the_step_fails() {
     // Loading costs no curve operation, so it does not see the mismatch...
     let corrupt = SessionRecord::from_bytes(&corrupt).unwrap();
     a.store.store_session(&b.address, &corrupt).unwrap();
-    let before = a
-        .store
-        .load_session(&b.address)
-        .unwrap()
-        .unwrap()
-        .to_bytes();
+    let before = stored_record(&a, &b);
     // ...the ratchet step's Diffie–Hellman with the wrong private half gives keys the answer's
     // MAC refuses; the halves are compared then, and the answer is the corrupt record (not a
     // bad MAC), with nothing changed.
@@ -225,27 +232,16 @@ fn ratchet_key_halves_that_differ_are_reported_when_the_step_fails() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::CorruptRecord { .. }), "{err:?}");
-    let after = a
-        .store
-        .load_session(&b.address)
-        .unwrap()
-        .unwrap()
-        .to_bytes();
-    assert_eq!(*before, *after);
+    let after = stored_record(&a, &b);
+    assert_eq!(before, after);
 }
 
 #[test]
 fn a_forged_answer_to_an_intact_record_is_a_bad_mac() {
-    use wa_signal::SessionStore as _;
     let mut a = Party::new("a", 25);
     let mut b = Party::new("b", 26);
     connect(&mut a, &mut b);
-    let before = a
-        .store
-        .load_session(&b.address)
-        .unwrap()
-        .unwrap()
-        .to_bytes();
+    let before = stored_record(&a, &b);
     let mut answer = encrypt(&mut b.store, &a.address, b"answer").unwrap();
     let last = answer.bytes.len() - 1;
     answer.bytes[last] ^= 1;
@@ -259,13 +255,8 @@ fn a_forged_answer_to_an_intact_record_is_a_bad_mac() {
     )
     .unwrap_err();
     assert!(matches!(err, Error::BadMac), "{err:?}");
-    let after = a
-        .store
-        .load_session(&b.address)
-        .unwrap()
-        .unwrap()
-        .to_bytes();
-    assert_eq!(*before, *after);
+    let after = stored_record(&a, &b);
+    assert_eq!(before, after);
 }
 
 #[test]
@@ -302,14 +293,10 @@ fn a_public_ratchet_half_corrupted_after_sending_is_discarded_by_the_step() {
     )
     .unwrap();
     assert_eq!(plaintext, b"answer");
-    let stored = a
-        .store
-        .load_session(&b.address)
-        .unwrap()
-        .unwrap()
-        .to_bytes();
-    let data = <wa_proto::signal::SessionRecordData as wa_proto::prost::Message>::decode(&**stored)
-        .unwrap();
+    let stored = stored_record(&a, &b);
+    let data =
+        <wa_proto::signal::SessionRecordData as wa_proto::prost::Message>::decode(&stored[..])
+            .unwrap();
     let sender = data.current.unwrap().sender_chain.unwrap();
     assert_ne!(sender.ratchet_public.as_deref(), Some(&wrong[..]));
     assert_ne!(sender.ratchet_public, replaced);
