@@ -56,8 +56,7 @@ impl Attrs {
     }
 
     /// Sets `count` pairs of empty inline strings (nothing to drop when overwritten) in place of
-    /// none,
-    /// allocating once for all of them: a decoder then writes each string in its slot
+    /// none, allocating once for all of them: a decoder then writes each string in its slot
     /// ([`Attrs::slots_mut`]) instead of building a pair and moving it in.
     #[inline]
     pub(crate) fn fill_empty(&mut self, count: usize) {

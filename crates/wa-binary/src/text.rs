@@ -109,24 +109,16 @@ impl Str {
     /// decoder unpacked in registers), in place as [`Str::set_prefix`] does.
     #[inline(always)]
     pub(crate) fn set_ascii_words(&mut self, words: [u64; 4], len: usize) {
-        match &mut self.0 {
-            Repr::Inline { len: at, bytes } => {
-                *at = len.min(Str::INLINE) as u8;
-                let (head, tail) = bytes.split_at_mut(24);
-                for (out, word) in head.chunks_exact_mut(8).zip(words) {
-                    out.copy_from_slice(&word.to_le_bytes());
-                }
-                tail.copy_from_slice(&words[3].to_le_bytes()[..Str::INLINE - 24]);
+        if !matches!(self.0, Repr::Inline { .. }) {
+            *self = Str::EMPTY;
+        }
+        if let Repr::Inline { len: at, bytes } = &mut self.0 {
+            *at = len.min(Str::INLINE) as u8;
+            let (head, tail) = bytes.split_at_mut(24);
+            for (out, word) in head.chunks_exact_mut(8).zip(words) {
+                out.copy_from_slice(&word.to_le_bytes());
             }
-            _ => {
-                let mut chars = [0u8; 32];
-                for (out, word) in chars.chunks_exact_mut(8).zip(words) {
-                    out.copy_from_slice(&word.to_le_bytes());
-                }
-                let mut window = [0u8; Str::INLINE];
-                window.copy_from_slice(&chars[..Str::INLINE]);
-                *self = Str::from_prefix(&window, len);
-            }
+            tail.copy_from_slice(&words[3].to_le_bytes()[..Str::INLINE - 24]);
         }
     }
 

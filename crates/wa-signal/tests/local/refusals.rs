@@ -190,6 +190,21 @@ fn rewrite<M: wa_proto::prost::Message + Default>(
 }
 
 /// The session record `party` holds for `peer`, as stored bytes.
+/// `message` from `from`, decrypted by `to`.
+fn receive(
+    to: &mut Party,
+    from: &Party,
+    message: &wa_signal::Ciphertext,
+) -> wa_signal::Result<Vec<u8>> {
+    decrypt(
+        &mut to.store,
+        &from.address,
+        message.kind,
+        &message.bytes,
+        &mut to.rng,
+    )
+}
+
 fn stored_record(party: &Party, peer: &Party) -> Vec<u8> {
     use wa_signal::SessionStore as _;
     party
@@ -223,14 +238,7 @@ fn ratchet_key_halves_that_differ_are_reported_when_the_step_fails() {
     // MAC refuses; the halves are compared then, and the answer is the corrupt record (not a
     // bad MAC), with nothing changed.
     let answer = encrypt(&mut b.store, &a.address, b"answer").unwrap();
-    let err = decrypt(
-        &mut a.store,
-        &b.address,
-        answer.kind,
-        &answer.bytes,
-        &mut a.rng,
-    )
-    .unwrap_err();
+    let err = receive(&mut a, &b, &answer).unwrap_err();
     assert!(matches!(err, Error::CorruptRecord { .. }), "{err:?}");
     let after = stored_record(&a, &b);
     assert_eq!(before, after);
@@ -246,14 +254,7 @@ fn a_forged_answer_to_an_intact_record_is_a_bad_mac() {
     let last = answer.bytes.len() - 1;
     answer.bytes[last] ^= 1;
     // The step ran and the MAC failed, but the halves match: the message is the fault.
-    let err = decrypt(
-        &mut a.store,
-        &b.address,
-        answer.kind,
-        &answer.bytes,
-        &mut a.rng,
-    )
-    .unwrap_err();
+    let err = receive(&mut a, &b, &answer).unwrap_err();
     assert!(matches!(err, Error::BadMac), "{err:?}");
     let after = stored_record(&a, &b);
     assert_eq!(before, after);
@@ -284,14 +285,7 @@ fn a_public_ratchet_half_corrupted_after_sending_is_discarded_by_the_step() {
     // b answers the key a sent: a's private half is right, so the step succeeds and replaces
     // the pair, the corrupted half with it.
     let answer = encrypt(&mut b.store, &a.address, b"answer").unwrap();
-    let plaintext = decrypt(
-        &mut a.store,
-        &b.address,
-        answer.kind,
-        &answer.bytes,
-        &mut a.rng,
-    )
-    .unwrap();
+    let plaintext = receive(&mut a, &b, &answer).unwrap();
     assert_eq!(plaintext, b"answer");
     let stored = stored_record(&a, &b);
     let data =
@@ -302,17 +296,7 @@ fn a_public_ratchet_half_corrupted_after_sending_is_discarded_by_the_step() {
     assert_ne!(sender.ratchet_public, replaced);
     // The conversation goes on both ways.
     let reply = encrypt(&mut a.store, &b.address, b"reply").unwrap();
-    assert_eq!(
-        decrypt(
-            &mut b.store,
-            &a.address,
-            reply.kind,
-            &reply.bytes,
-            &mut b.rng
-        )
-        .unwrap(),
-        b"reply"
-    );
+    assert_eq!(receive(&mut b, &a, &reply).unwrap(), b"reply");
 }
 
 #[test]
