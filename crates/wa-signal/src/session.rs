@@ -76,11 +76,13 @@ impl ZeroizeOnDrop for ChainKey {}
 
 impl ChainKey {
     /// The message key seed at this index; the chain moves to the next key. Both outputs come
-    /// from one keyed HMAC state (keying is half of a short HMAC's cost).
+    /// from one keyed HMAC state (keying is half of a short HMAC's cost), computed side by side
+    /// (two independent chains of compressions, which the processor overlaps).
     pub(crate) fn advance(&mut self) -> Secret32 {
         let keyed = HmacSha256Key::new(&self.key);
-        let seed = Secret32(keyed.mac(&[&[0x01]]));
-        self.key = keyed.mac(&[&[0x02]]);
+        let (seed, next) = keyed.mac_pair(&[0x01], &[0x02]);
+        let seed = Secret32(seed);
+        self.key = next;
         self.index = self.index.wrapping_add(1);
         seed
     }
