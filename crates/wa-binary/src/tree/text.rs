@@ -93,19 +93,8 @@ pub(super) fn push_packed(
         let w = u64::from_le_bytes(*window);
         let lo = spread(w as u32);
         let hi = spread((w >> 32) as u32);
-        if !hex {
-            let bad = (over_eleven(lo) & low_bytes(len))
-                | (over_eleven(hi) & low_bytes(len.saturating_sub(8)));
-            // The padding digit (odd lengths): 15 or a digit, not 12..=14.
-            let padding = if odd {
-                let last = (end - start).wrapping_sub(1);
-                window.get(last).map_or(0, |b| b & 0x0f)
-            } else {
-                0
-            };
-            if bad != 0 || (12..=14).contains(&padding) {
-                return false;
-            }
+        if !hex && nibble_word_bad(w, len) {
+            return false;
         }
         let base = out.len();
         let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
@@ -114,6 +103,57 @@ pub(super) fn push_packed(
         return true;
     }
     push_packed_long(out, input, (start, end), hex, odd, len)
+}
+
+/// The sixteen characters of the packed word `w` (eight bytes, string order), and a non-zero
+/// mask if one of its first `keep` digits (0..=16) is 12..=15 (not a NIBBLE_8 digit).
+#[inline(always)]
+fn unpack_word(w: u64, hex: bool, keep: usize) -> (u128, u64) {
+    let lo = spread(w as u32);
+    let hi = spread((w >> 32) as u32);
+    let bad =
+        (over_eleven(lo) & low_bytes(keep)) | (over_eleven(hi) & low_bytes(keep.saturating_sub(8)));
+    let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
+    (chunk, bad)
+}
+
+/// For a NIBBLE_8 string of `len` characters (0..=16) packed in one word (first digit in the
+/// high nibble of the low byte), the bit 0 of each nibble that holds one of its digits, and of
+/// the padding nibble that follows an odd length (masks of the word, indexed by `len`; lengths
+/// above 16 are never looked up).
+const NIBBLE_MASKS: [(u64, u64); 32] = {
+    let mut masks = [(0u64, 0u64); 32];
+    let mut len = 0;
+    while len <= 16 {
+        let mut digits = 0u64;
+        let mut i = 0;
+        while i < len {
+            // Even characters are high nibbles, odd ones low nibbles.
+            digits |= 1 << (8 * (i / 2) + if i % 2 == 0 { 4 } else { 0 });
+            i += 1;
+        }
+        let padding = if len % 2 == 1 {
+            1 << (8 * (len / 2))
+        } else {
+            0
+        };
+        masks[len] = (digits, padding);
+        len += 1;
+    }
+    masks
+};
+
+/// Whether the NIBBLE_8 string of `len` characters (1..=16) packed in `w` has a bad digit
+/// (12..=15), or, for an odd length, a bad padding nibble (12..=14: 15 and digits are
+/// accepted), as [`has_bad_nibble`](crate::decode::has_bad_nibble) checks them: a few bit
+/// operations and one table load, no branch on the length's parity.
+#[inline(always)]
+fn nibble_word_bad(w: u64, len: usize) -> bool {
+    let (digits, padding) = NIBBLE_MASKS[len & 31];
+    // Bit 0 of each nibble: 12 or more (its top two bits set); 15 (all four set).
+    let twelve_up = (w >> 3) & (w >> 2);
+    let fifteen = twelve_up & w & (w >> 1);
+    twelve_up & (digits | padding) & !(fifteen & padding) != 0
 }
 
 /// [`push_packed`] for longer strings and strings at the end of the input.
@@ -126,6 +166,33 @@ fn push_packed_long(
     odd: bool,
     len: usize,
 ) -> bool {
+    let pairs = end.wrapping_sub(start);
+    if let (true, Some(window)) = (
+        pairs <= 16 && len <= 32,
+        input.get(start..).and_then(<[u8]>::first_chunk::<16>),
+    ) {
+        // Up to 32 characters (group JIDs' users) whose sixteen bytes are inside `input`: two
+        // words, no loop.
+        let w = u128::from_le_bytes(*window);
+        let (first, bad_first) = unpack_word(w as u64, hex, 16);
+        let (second, bad_second) = unpack_word((w >> 64) as u64, hex, len.saturating_sub(16));
+        // An odd length's padding digit, in the last byte (the second word: more than 8 bytes).
+        let padding = if odd {
+            window.get(pairs.wrapping_sub(1)).map_or(0, |b| b & 0x0f)
+        } else {
+            0
+        };
+        if !hex && (bad_first | bad_second != 0 || (12..=14).contains(&padding)) {
+            return false;
+        }
+        let base = out.len();
+        let mut chunk = [0u8; 32];
+        chunk[..16].copy_from_slice(&first.to_le_bytes());
+        chunk[16..].copy_from_slice(&second.to_le_bytes());
+        out.extend_from_slice(&chunk);
+        out.truncate(base + len);
+        return true;
+    }
     let base = out.len();
     out.reserve(len + 16);
     let mut bad = 0u64;
@@ -224,7 +291,7 @@ mod tests {
         for hex in [false, true] {
             let table = &PAIR_CHARS[usize::from(hex)];
             for byte in 0..=255u8 {
-                for len in (1..=11usize).chain([15, 16, 17, 31, 32, 33, 127]) {
+                for len in (1..=22usize).chain([31, 32, 33, 127]) {
                     // `byte` at every position of strings of many lengths.
                     let pairs = len.div_ceil(2);
                     for at in 0..pairs {
