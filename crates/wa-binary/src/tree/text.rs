@@ -2,6 +2,11 @@
 //! packed strings unpacked and JIDs built while decoding, into one `Vec<u8>` validated as UTF-8
 //! once per tree, so that reading a string afterwards is slicing a `&str`.
 
+use std::sync::OnceLock;
+
+use crate::dict::Dictionary;
+use crate::jid::Server;
+
 /// Each byte's low nibble, as a byte.
 const LOW_NIBBLES: u64 = 0x000f_000f_000f_000f;
 /// One in every byte.
@@ -233,19 +238,56 @@ pub(super) fn nibbles_ok(input: &[u8], (start, end): (usize, usize), odd: bool) 
     let pairs = end.wrapping_sub(start);
     let short = pairs.wrapping_sub(1) < 8;
     if let (true, Some(window)) = (short, input.get(start..).and_then(<[u8]>::first_chunk::<8>)) {
-        let w = u64::from_le_bytes(*window);
-        // Bit 0 of each nibble of the string's bytes (first digit high, second low).
-        let mut digits = 0x1111_1111_1111_1111 & low_bytes(pairs);
-        let mut padding = 0;
-        if odd {
-            let last = 8 * (pairs - 1);
-            digits &= !(1u64 << last);
-            padding = (w >> last) & 0x0f;
-        }
-        // A nibble is 12 or more when its top two bits are set.
-        return (w >> 3) & (w >> 2) & digits == 0 && !(12..=14).contains(&padding);
+        let len = 2 * pairs - usize::from(odd);
+        return !nibble_word_bad(u64::from_le_bytes(*window), len);
     }
     !crate::decode::has_bad_nibble(input, start, end, odd)
+}
+
+/// A JID's `@server` suffix, zero-padded to sixteen bytes, so that it is written as one
+/// fixed-size copy (its excess cut) instead of a variable-length `memcpy` call.
+pub(super) type Suffix = [u8; 16];
+
+/// Zero-padded `@server` suffixes, one per byte (see [`Suffix`]).
+pub(super) type Suffixes = [Suffix; 256];
+
+/// `@` and `server` as a [`Suffix`], or all zeros when they do not fit in sixteen bytes.
+fn suffix(server: &str) -> Suffix {
+    let mut out = [0u8; 16];
+    if let Some(rest) = out.get_mut(1..=server.len()) {
+        rest.copy_from_slice(server.as_bytes());
+        out[0] = b'@';
+    }
+    out
+}
+
+/// `@` and the single-byte token of each byte of `dict`, as [`Suffix`]es (a JID_PAIR's token
+/// server); all zeros for tokens of sixteen bytes or more, which are copied the long way.
+/// Built once per dictionary.
+pub(super) fn token_suffixes(dict: Dictionary) -> &'static Suffixes {
+    static LEGACY: OnceLock<Suffixes> = OnceLock::new();
+    static MD: OnceLock<Suffixes> = OnceLock::new();
+    let cell = match dict {
+        Dictionary::Legacy => &LEGACY,
+        Dictionary::MultiDeviceV3 => &MD,
+    };
+    cell.get_or_init(|| std::array::from_fn(|b| suffix(dict.single_str(b as u8))))
+}
+
+/// `@` and the server an AD_JID's domain type names, as a [`Suffix`], by domain type (every
+/// server fits). Built once.
+pub(super) fn domain_suffixes() -> &'static Suffixes {
+    static DOMAINS: OnceLock<Suffixes> = OnceLock::new();
+    DOMAINS
+        .get_or_init(|| std::array::from_fn(|d| suffix(Server::from_domain_type(d as u8).as_str())))
+}
+
+/// Appends the first `len` bytes of `suffix` (at most sixteen) as one fixed-size copy.
+#[inline(always)]
+pub(super) fn push_suffix(out: &mut Vec<u8>, suffix: &Suffix, len: usize) {
+    let base = out.len();
+    out.extend_from_slice(suffix);
+    out.truncate(base + len);
 }
 
 /// Appends `n` in decimal.

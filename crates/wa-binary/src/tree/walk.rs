@@ -158,6 +158,15 @@ fn walk<const KEEP_TEXT: bool, const KEEP_RAW: bool>(
         error: None,
         text: Vec::new(),
         jid: String::new(),
+        // Only JIDs written into the text buffer use them.
+        token_suffixes: match KEEP_TEXT {
+            true => text::token_suffixes(decoder.dict),
+            false => &NO_SUFFIXES,
+        },
+        domain_suffixes: match KEEP_TEXT {
+            true => text::domain_suffixes(),
+            false => &NO_SUFFIXES,
+        },
     };
     match walker.tree() {
         Ok(()) if walker.pos == input.len() => Ok(()),
@@ -205,7 +214,14 @@ struct Walker<'a, 't, const KEEP_TEXT: bool, const KEEP_RAW: bool> {
     text: Vec<u8>,
     /// Where JIDs are built before they are copied into `text`.
     jid: String,
+    /// `@` and each single-byte token, padded (see [`text::token_suffixes`]), when `KEEP_TEXT`.
+    token_suffixes: &'static text::Suffixes,
+    /// `@` and each AD_JID domain type's server, padded, when `KEEP_TEXT`.
+    domain_suffixes: &'static text::Suffixes,
 }
+
+/// The suffix tables of a walker that writes no JID.
+static NO_SUFFIXES: text::Suffixes = [[0; 16]; 256];
 
 /// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
 /// the others (recursive or rarely taken) start at [`Walker::pos`] and leave it after what they
@@ -619,20 +635,29 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
                 self.text.push(b':');
                 text::push_decimal(&mut self.text, u16::from(device));
             }
-            self.text.push(b'@');
-            let server = Server::from_domain_type(domain);
-            self.text.extend_from_slice(server.as_str().as_bytes());
+            let server = Server::from_domain_type(domain).as_str().len();
+            text::push_suffix(
+                &mut self.text,
+                &self.domain_suffixes[usize::from(domain)],
+                1 + server,
+            );
             self.pos = end;
             return Some(RawStr::new(TEXT, pos, self.text.len() - pos));
         }
         if tag == tags::JID_PAIR && bytes.get(at) == Some(&tags::NIBBLE_8) {
             let end = push_user(&mut self.text, bytes, at)?;
             let server = bytes.get(end).copied().unwrap_or(0);
-            // A non-empty token.
-            if self.classes[usize::from(server)].wrapping_sub(1) < class::TOKEN_END - 1 {
-                self.text.push(b'@');
-                let server = self.dict.single_str(server);
-                self.text.extend_from_slice(server.as_bytes());
+            // A non-empty token; its class is its length.
+            let class = self.classes[usize::from(server)];
+            if class.wrapping_sub(1) < class::TOKEN_END - 1 {
+                if class < 16 {
+                    let suffix = &self.token_suffixes[usize::from(server)];
+                    text::push_suffix(&mut self.text, suffix, 1 + usize::from(class));
+                } else {
+                    self.text.push(b'@');
+                    let server = self.dict.single_str(server);
+                    self.text.extend_from_slice(server.as_bytes());
+                }
                 self.pos = end + 1;
                 return Some(RawStr::new(TEXT, pos, self.text.len() - pos));
             }
