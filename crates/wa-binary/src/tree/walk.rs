@@ -59,6 +59,25 @@ fn nibble_user(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     Some((end, chars))
 }
 
+/// The top bit of each of the first `len` bytes (0..=16) of a 16-byte little-endian word,
+/// indexed by `len` (lengths above 16 are never looked up).
+const ASCII_HIGH_BITS: [u128; 32] = {
+    let mut masks = [0u128; 32];
+    let mut len = 1;
+    while len <= 16 {
+        masks[len] = masks[len - 1] | (0x80 << (8 * (len - 1)));
+        len += 1;
+    }
+    masks
+};
+
+/// Whether the first `len` bytes (at most 16) of `window` are ASCII (so valid UTF-8): one
+/// masked test of the sixteen bytes, no loop.
+#[inline(always)]
+fn short_ascii(window: &[u8; 16], len: usize) -> bool {
+    u128::from_le_bytes(*window) & ASCII_HIGH_BITS[len & 31] == 0
+}
+
 /// Decodes one root node spanning all of `input` into `arena` (cleared first).
 pub(crate) fn decode_tree<'a>(
     decoder: &Decoder,
@@ -541,10 +560,17 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
             *at = start + 1;
             let len = self.u8(at, "BINARY_8 length")?;
             let data = self.take(at, u64::from(len), what)?;
-            if !is_utf8(self.bytes, data, *at) {
+            let len = usize::from(len);
+            // Short ASCII strings (most) whose sixteen bytes are inside the input: checked with
+            // one masked test of the window that `raw_string` copies.
+            let short = len <= 16 && {
+                let window = self.bytes.get(data..).and_then(<[u8]>::first_chunk::<16>);
+                window.is_some_and(|w| short_ascii(w, len))
+            };
+            if !short && !is_utf8(self.bytes, data, *at) {
                 return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
             }
-            return Ok(self.raw_string(data, usize::from(len)));
+            return Ok(self.raw_string(data, len));
         }
         if class == class::NIBBLE || class == class::HEX {
             *at = start + 1;
