@@ -95,19 +95,26 @@ pub(super) fn push_packed(
 ) -> bool {
     let short = end.wrapping_sub(start) <= 8 && len <= 16;
     if let (true, Some(window)) = (short, input.get(start..).and_then(<[u8]>::first_chunk::<8>)) {
-        let w = u64::from_le_bytes(*window);
-        let lo = spread(w as u32);
-        let hi = spread((w >> 32) as u32);
-        if !hex && nibble_word_bad(w, len) {
+        if !hex && nibble_word_bad(u64::from_le_bytes(*window), len) {
             return false;
         }
-        let base = out.len();
-        let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
-        out.extend_from_slice(&chunk.to_le_bytes());
-        out.truncate(base + len);
+        push_window(out, window, hex, len);
         return true;
     }
     push_packed_long(out, input, (start, end), hex, odd, len)
+}
+
+/// Appends the first `len` characters (at most sixteen) of the packed bytes of `window`, checked
+/// by the caller: all sixteen written as one block, the excess cut.
+#[inline(always)]
+pub(super) fn push_window(out: &mut Vec<u8>, window: &[u8; 8], hex: bool, len: usize) {
+    let w = u64::from_le_bytes(*window);
+    let lo = spread(w as u32);
+    let hi = spread((w >> 32) as u32);
+    let base = out.len();
+    let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
+    out.extend_from_slice(&chunk.to_le_bytes());
+    out.truncate(base + len);
 }
 
 /// The sixteen characters of the packed word `w` (eight bytes, string order), and a non-zero
@@ -153,7 +160,7 @@ const NIBBLE_MASKS: [(u64, u64); 32] = {
 /// accepted), as [`has_bad_nibble`](crate::decode::has_bad_nibble) checks them: a few bit
 /// operations and one table load, no branch on the length's parity.
 #[inline(always)]
-fn nibble_word_bad(w: u64, len: usize) -> bool {
+pub(super) fn nibble_word_bad(w: u64, len: usize) -> bool {
     let (digits, padding) = NIBBLE_MASKS[len & 31];
     // Bit 0 of each nibble: 12 or more (its top two bits set); 15 (all four set).
     let twelve_up = (w >> 3) & (w >> 2);
