@@ -645,8 +645,22 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
         fn push_user(text: &mut Vec<u8>, bytes: &[u8], user_at: usize) -> Option<usize> {
             let head = *bytes.get(user_at + 1)?;
             let start = user_at + 2;
-            let end = start + usize::from(head & 0x7f);
-            let chars = packed_chars(end - start, head);
+            let pairs = usize::from(head & 0x7f);
+            // One to eight bytes whose word is inside the input (most users), as in
+            // `Walker::packed`; `None` for a bad digit, which the general path reports.
+            if let (true, Some(window)) = (
+                pairs.wrapping_sub(1) < 8,
+                bytes.get(start..).and_then(<[u8]>::first_chunk::<8>),
+            ) {
+                let len = 2 * pairs - usize::from(head >= 0x80);
+                if text::nibble_word_bad(u64::from_le_bytes(*window), len) {
+                    return None;
+                }
+                text::push_window(text, window, false, len);
+                return Some(start + pairs);
+            }
+            let end = start + pairs;
+            let chars = packed_chars(pairs, head);
             if end > bytes.len() || !packed_len_ok(chars) {
                 return None;
             }
