@@ -399,6 +399,33 @@ mod tests {
     }
 
     #[test]
+    fn suffix_tables_hold_at_and_each_server() {
+        use crate::dict::Dictionary;
+        for dict in [Dictionary::Legacy, Dictionary::MultiDeviceV3] {
+            let table = token_suffixes(dict);
+            for byte in 0..=255u8 {
+                let token = dict.single_str(byte);
+                let entry = &table[usize::from(byte)];
+                if token.len() < 16 {
+                    assert_eq!(entry[0], b'@');
+                    assert_eq!(&entry[1..=token.len()], token.as_bytes(), "{dict:?} {byte}");
+                    assert!(entry[token.len() + 1..].iter().all(|&b| b == 0));
+                } else {
+                    assert_eq!(entry, &[0; 16]);
+                }
+            }
+        }
+        for domain in 0..=255u8 {
+            let server = Server::from_domain_type(domain);
+            let server = server.as_str();
+            let entry = &domain_suffixes()[usize::from(domain)];
+            let mut out = b"x".to_vec();
+            push_suffix(&mut out, entry, 1 + server.len());
+            assert_eq!(out, format!("x@{server}").as_bytes());
+        }
+    }
+
+    #[test]
     fn decimals() {
         for n in [0u16, 7, 10, 99, 100, 255, 9999, 10000, u16::MAX] {
             let mut out = Vec::new();

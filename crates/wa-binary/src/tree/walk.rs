@@ -577,8 +577,19 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
             return self.packed(at, tag);
         }
         let s = if class == class::JID {
-            let jid = self.jid_string(start, tag)?;
-            self.jid_text(jid)
+            // The common JIDs written into the text buffer by a small function of their own (a
+            // call that saves few registers); the rest, and errors, by the general one.
+            let common = match KEEP_TEXT {
+                true => self.common_jid_text_call(start + 1, tag),
+                false => None,
+            };
+            match common {
+                Some(s) => s,
+                None => {
+                    let jid = self.jid_string(start, tag)?;
+                    self.jid_text(jid)
+                }
+            }
         } else {
             self.string_slow(start, tag, class, what)?
         };
@@ -595,6 +606,12 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
         }
         let len = self.jid(at, tag, 1)?;
         Ok(RawStr::new(jid_kind(tag), at, len))
+    }
+
+    /// [`Self::common_jid`] out of line, for an arena that keeps text.
+    #[inline(never)]
+    fn common_jid_text_call(&mut self, at: usize, tag: u8) -> Option<RawStr> {
+        self.common_jid(at, tag)
     }
 
     /// The most frequent JIDs, with a valid NIBBLE_8 user: AD_JID, and JID_PAIR with a token
