@@ -784,27 +784,24 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
         let head = self.u8(at, "a packed string's length byte")?;
         let hex = tag == tags::HEX_8;
         let odd = head >= 0x80;
-        // Most strings: one to eight bytes whose eight bytes from their start are inside the
-        // input. Then the checks of their bytes' presence and of their length (1..=16
-        // characters) hold, and one word is checked (and unpacked); any other string, and any
-        // bad digit, takes the checks below (the same errors).
+        // When strings are written, most are one to eight bytes whose eight bytes from their
+        // start are inside the input. Then the checks of their bytes' presence and of their
+        // length (1..=16 characters) hold, and one word is checked and unpacked; any other
+        // string, and any bad digit, takes the checks below (the same errors). (Trees that
+        // leave strings in the input keep the checks below alone: fewer instructions on
+        // multi-device frames.)
         let pairs = usize::from(head & 0x7f);
-        let window = match pairs.wrapping_sub(1) < 8 {
+        let window = match KEEP_TEXT && pairs.wrapping_sub(1) < 8 {
             true => self.bytes.get(*at..).and_then(<[u8]>::first_chunk::<8>),
             false => None,
         };
         if let Some(window) = window {
             let len = 2 * pairs - usize::from(odd);
             if hex || !text::nibble_word_bad(u64::from_le_bytes(*window), len) {
-                let start = *at;
-                *at = start + pairs;
-                if KEEP_TEXT {
-                    let pos = self.text.len();
-                    text::push_window(&mut self.text, window, hex, len);
-                    return Ok(RawStr::new(TEXT, pos, len));
-                }
-                let kind = if hex { HEX } else { NIBBLE };
-                return Ok(RawStr::new(kind, start, len));
+                *at += pairs;
+                let pos = self.text.len();
+                text::push_window(&mut self.text, window, hex, len);
+                return Ok(RawStr::new(TEXT, pos, len));
             }
         }
         let start = self.take(at, u64::from(head & 0x7f), "a packed string")?;
