@@ -800,7 +800,14 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
             if hex || !text::nibble_word_bad(u64::from_le_bytes(*window), len) {
                 *at += pairs;
                 let pos = self.text.len();
-                text::push_window(&mut self.text, window, hex, len);
+                if pairs == 1 {
+                    // One or two characters (counts, flags): one load from the pair table.
+                    let pair = &PAIR_CHARS[usize::from(hex)][usize::from(window[0])];
+                    self.text.extend_from_slice(pair);
+                    self.text.truncate(pos + len);
+                } else {
+                    text::push_window(&mut self.text, window, hex, len);
+                }
                 return Ok(RawStr::new(TEXT, pos, len));
             }
         }
