@@ -660,6 +660,7 @@ impl<'a> StrRef<'a> {
     /// Its inputs are passed in registers (but the arena's flag, which only a raw string sets:
     /// marking it inline cost the walk 4% on text-buffer trees), so that the inline fast path
     /// stores nothing.
+    #[cold]
     #[inline(never)]
     fn str_with_slow<'s>(
         raw: RawStr,

@@ -2,6 +2,11 @@
 //! packed strings unpacked and JIDs built while decoding, into one `Vec<u8>` validated as UTF-8
 //! once per tree, so that reading a string afterwards is slicing a `&str`.
 
+use std::sync::OnceLock;
+
+use crate::dict::Dictionary;
+use crate::jid::Server;
+
 /// Each byte's low nibble, as a byte.
 const LOW_NIBBLES: u64 = 0x000f_000f_000f_000f;
 /// One in every byte.
@@ -90,30 +95,77 @@ pub(super) fn push_packed(
 ) -> bool {
     let short = end.wrapping_sub(start) <= 8 && len <= 16;
     if let (true, Some(window)) = (short, input.get(start..).and_then(<[u8]>::first_chunk::<8>)) {
-        let w = u64::from_le_bytes(*window);
-        let lo = spread(w as u32);
-        let hi = spread((w >> 32) as u32);
-        if !hex {
-            let bad = (over_eleven(lo) & low_bytes(len))
-                | (over_eleven(hi) & low_bytes(len.saturating_sub(8)));
-            // The padding digit (odd lengths): 15 or a digit, not 12..=14.
-            let padding = if odd {
-                let last = (end - start).wrapping_sub(1);
-                window.get(last).map_or(0, |b| b & 0x0f)
-            } else {
-                0
-            };
-            if bad != 0 || (12..=14).contains(&padding) {
-                return false;
-            }
+        if !hex && nibble_word_bad(u64::from_le_bytes(*window), len) {
+            return false;
         }
-        let base = out.len();
-        let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
-        out.extend_from_slice(&chunk.to_le_bytes());
-        out.truncate(base + len);
+        push_window(out, window, hex, len);
         return true;
     }
     push_packed_long(out, input, (start, end), hex, odd, len)
+}
+
+/// Appends the first `len` characters (at most sixteen) of the packed bytes of `window`, checked
+/// by the caller: all sixteen written as one block, the excess cut.
+#[inline(always)]
+pub(super) fn push_window(out: &mut Vec<u8>, window: &[u8; 8], hex: bool, len: usize) {
+    let w = u64::from_le_bytes(*window);
+    let lo = spread(w as u32);
+    let hi = spread((w >> 32) as u32);
+    let base = out.len();
+    let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
+    out.extend_from_slice(&chunk.to_le_bytes());
+    out.truncate(base + len);
+}
+
+/// The sixteen characters of the packed word `w` (eight bytes, string order), and a non-zero
+/// mask if one of its first `keep` digits (0..=16) is 12..=15 (not a NIBBLE_8 digit).
+#[inline(always)]
+fn unpack_word(w: u64, hex: bool, keep: usize) -> (u128, u64) {
+    let lo = spread(w as u32);
+    let hi = spread((w >> 32) as u32);
+    let bad =
+        (over_eleven(lo) & low_bytes(keep)) | (over_eleven(hi) & low_bytes(keep.saturating_sub(8)));
+    let chunk = (u128::from(chars(hi, hex)) << 64) | u128::from(chars(lo, hex));
+    (chunk, bad)
+}
+
+/// For a NIBBLE_8 string of `len` characters (0..=16) packed in one word (first digit in the
+/// high nibble of the low byte), the bit 0 of each nibble that holds one of its digits, and of
+/// the padding nibble that follows an odd length (masks of the word, indexed by `len`; lengths
+/// above 16 are never looked up).
+const NIBBLE_MASKS: [(u64, u64); 32] = {
+    let mut masks = [(0u64, 0u64); 32];
+    let mut len = 0;
+    while len <= 16 {
+        let mut digits = 0u64;
+        let mut i = 0;
+        while i < len {
+            // Even characters are high nibbles, odd ones low nibbles.
+            digits |= 1 << (8 * (i / 2) + if i % 2 == 0 { 4 } else { 0 });
+            i += 1;
+        }
+        let padding = if len % 2 == 1 {
+            1 << (8 * (len / 2))
+        } else {
+            0
+        };
+        masks[len] = (digits, padding);
+        len += 1;
+    }
+    masks
+};
+
+/// Whether the NIBBLE_8 string of `len` characters (1..=16) packed in `w` has a bad digit
+/// (12..=15), or, for an odd length, a bad padding nibble (12..=14: 15 and digits are
+/// accepted), as [`has_bad_nibble`](crate::decode::has_bad_nibble) checks them: a few bit
+/// operations and one table load, no branch on the length's parity.
+#[inline(always)]
+pub(super) fn nibble_word_bad(w: u64, len: usize) -> bool {
+    let (digits, padding) = NIBBLE_MASKS[len & 31];
+    // Bit 0 of each nibble: 12 or more (its top two bits set); 15 (all four set).
+    let twelve_up = (w >> 3) & (w >> 2);
+    let fifteen = twelve_up & w & (w >> 1);
+    twelve_up & (digits | padding) & !(fifteen & padding) != 0
 }
 
 /// [`push_packed`] for longer strings and strings at the end of the input.
@@ -126,6 +178,33 @@ fn push_packed_long(
     odd: bool,
     len: usize,
 ) -> bool {
+    let pairs = end.wrapping_sub(start);
+    if let (true, Some(window)) = (
+        pairs <= 16 && len <= 32,
+        input.get(start..).and_then(<[u8]>::first_chunk::<16>),
+    ) {
+        // Up to 32 characters (group JIDs' users) whose sixteen bytes are inside `input`: two
+        // words, no loop.
+        let w = u128::from_le_bytes(*window);
+        let (first, bad_first) = unpack_word(w as u64, hex, 16);
+        let (second, bad_second) = unpack_word((w >> 64) as u64, hex, len.saturating_sub(16));
+        // An odd length's padding digit, in the last byte (the second word: more than 8 bytes).
+        let padding = if odd {
+            window.get(pairs.wrapping_sub(1)).map_or(0, |b| b & 0x0f)
+        } else {
+            0
+        };
+        if !hex && (bad_first | bad_second != 0 || (12..=14).contains(&padding)) {
+            return false;
+        }
+        let base = out.len();
+        let mut chunk = [0u8; 32];
+        chunk[..16].copy_from_slice(&first.to_le_bytes());
+        chunk[16..].copy_from_slice(&second.to_le_bytes());
+        out.extend_from_slice(&chunk);
+        out.truncate(base + len);
+        return true;
+    }
     let base = out.len();
     out.reserve(len + 16);
     let mut bad = 0u64;
@@ -166,19 +245,56 @@ pub(super) fn nibbles_ok(input: &[u8], (start, end): (usize, usize), odd: bool) 
     let pairs = end.wrapping_sub(start);
     let short = pairs.wrapping_sub(1) < 8;
     if let (true, Some(window)) = (short, input.get(start..).and_then(<[u8]>::first_chunk::<8>)) {
-        let w = u64::from_le_bytes(*window);
-        // Bit 0 of each nibble of the string's bytes (first digit high, second low).
-        let mut digits = 0x1111_1111_1111_1111 & low_bytes(pairs);
-        let mut padding = 0;
-        if odd {
-            let last = 8 * (pairs - 1);
-            digits &= !(1u64 << last);
-            padding = (w >> last) & 0x0f;
-        }
-        // A nibble is 12 or more when its top two bits are set.
-        return (w >> 3) & (w >> 2) & digits == 0 && !(12..=14).contains(&padding);
+        let len = 2 * pairs - usize::from(odd);
+        return !nibble_word_bad(u64::from_le_bytes(*window), len);
     }
     !crate::decode::has_bad_nibble(input, start, end, odd)
+}
+
+/// A JID's `@server` suffix, zero-padded to sixteen bytes, so that it is written as one
+/// fixed-size copy (its excess cut) instead of a variable-length `memcpy` call.
+pub(super) type Suffix = [u8; 16];
+
+/// Zero-padded `@server` suffixes, one per byte (see [`Suffix`]).
+pub(super) type Suffixes = [Suffix; 256];
+
+/// `@` and `server` as a [`Suffix`], or all zeros when they do not fit in sixteen bytes.
+fn suffix(server: &str) -> Suffix {
+    let mut out = [0u8; 16];
+    if let Some(rest) = out.get_mut(1..=server.len()) {
+        rest.copy_from_slice(server.as_bytes());
+        out[0] = b'@';
+    }
+    out
+}
+
+/// `@` and the single-byte token of each byte of `dict`, as [`Suffix`]es (a JID_PAIR's token
+/// server); all zeros for tokens of sixteen bytes or more, which are copied the long way.
+/// Built once per dictionary.
+pub(super) fn token_suffixes(dict: Dictionary) -> &'static Suffixes {
+    static LEGACY: OnceLock<Suffixes> = OnceLock::new();
+    static MD: OnceLock<Suffixes> = OnceLock::new();
+    let cell = match dict {
+        Dictionary::Legacy => &LEGACY,
+        Dictionary::MultiDeviceV3 => &MD,
+    };
+    cell.get_or_init(|| std::array::from_fn(|b| suffix(dict.single_str(b as u8))))
+}
+
+/// `@` and the server an AD_JID's domain type names, as a [`Suffix`], by domain type (every
+/// server fits). Built once.
+pub(super) fn domain_suffixes() -> &'static Suffixes {
+    static DOMAINS: OnceLock<Suffixes> = OnceLock::new();
+    DOMAINS
+        .get_or_init(|| std::array::from_fn(|d| suffix(Server::from_domain_type(d as u8).as_str())))
+}
+
+/// Appends the first `len` bytes of `suffix` (at most sixteen) as one fixed-size copy.
+#[inline(always)]
+pub(super) fn push_suffix(out: &mut Vec<u8>, suffix: &Suffix, len: usize) {
+    let base = out.len();
+    out.extend_from_slice(suffix);
+    out.truncate(base + len);
 }
 
 /// Appends `n` in decimal.
@@ -224,7 +340,7 @@ mod tests {
         for hex in [false, true] {
             let table = &PAIR_CHARS[usize::from(hex)];
             for byte in 0..=255u8 {
-                for len in (1..=11usize).chain([15, 16, 17, 31, 32, 33, 127]) {
+                for len in (1..=22usize).chain([31, 32, 33, 127]) {
                     // `byte` at every position of strings of many lengths.
                     let pairs = len.div_ceil(2);
                     for at in 0..pairs {
@@ -280,6 +396,33 @@ mod tests {
         let hex = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
         assert_eq!(push(&hex, true, false, 16).unwrap(), b"0123456789ABCDEF");
         assert_eq!(push(&hex, false, false, 16), None);
+    }
+
+    #[test]
+    fn suffix_tables_hold_at_and_each_server() {
+        use crate::dict::Dictionary;
+        for dict in [Dictionary::Legacy, Dictionary::MultiDeviceV3] {
+            let table = token_suffixes(dict);
+            for byte in 0..=255u8 {
+                let token = dict.single_str(byte);
+                let entry = &table[usize::from(byte)];
+                if token.len() < 16 {
+                    assert_eq!(entry[0], b'@');
+                    assert_eq!(&entry[1..=token.len()], token.as_bytes(), "{dict:?} {byte}");
+                    assert!(entry[token.len() + 1..].iter().all(|&b| b == 0));
+                } else {
+                    assert_eq!(entry, &[0; 16]);
+                }
+            }
+        }
+        for domain in 0..=255u8 {
+            let server = Server::from_domain_type(domain);
+            let server = server.as_str();
+            let entry = &domain_suffixes()[usize::from(domain)];
+            let mut out = b"x".to_vec();
+            push_suffix(&mut out, entry, 1 + server.len());
+            assert_eq!(out, format!("x@{server}").as_bytes());
+        }
     }
 
     #[test]

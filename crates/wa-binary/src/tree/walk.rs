@@ -59,6 +59,25 @@ fn nibble_user(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     Some((end, chars))
 }
 
+/// The top bit of each of the first `len` bytes (0..=16) of a 16-byte little-endian word,
+/// indexed by `len` (lengths above 16 are never looked up).
+const ASCII_HIGH_BITS: [u128; 32] = {
+    let mut masks = [0u128; 32];
+    let mut len = 1;
+    while len <= 16 {
+        masks[len] = masks[len - 1] | (0x80 << (8 * (len - 1)));
+        len += 1;
+    }
+    masks
+};
+
+/// Whether the first `len` bytes (at most 16) of `window` are ASCII (so valid UTF-8): one
+/// masked test of the sixteen bytes, no loop.
+#[inline(always)]
+fn short_ascii(window: &[u8; 16], len: usize) -> bool {
+    u128::from_le_bytes(*window) & ASCII_HIGH_BITS[len & 31] == 0
+}
+
 /// Decodes one root node spanning all of `input` into `arena` (cleared first).
 pub(crate) fn decode_tree<'a>(
     decoder: &Decoder,
@@ -158,6 +177,15 @@ fn walk<const KEEP_TEXT: bool, const KEEP_RAW: bool>(
         error: None,
         text: Vec::new(),
         jid: String::new(),
+        // Only JIDs written into the text buffer use them.
+        token_suffixes: match KEEP_TEXT {
+            true => text::token_suffixes(decoder.dict),
+            false => &NO_SUFFIXES,
+        },
+        domain_suffixes: match KEEP_TEXT {
+            true => text::domain_suffixes(),
+            false => &NO_SUFFIXES,
+        },
     };
     match walker.tree() {
         Ok(()) if walker.pos == input.len() => Ok(()),
@@ -205,7 +233,14 @@ struct Walker<'a, 't, const KEEP_TEXT: bool, const KEEP_RAW: bool> {
     text: Vec<u8>,
     /// Where JIDs are built before they are copied into `text`.
     jid: String,
+    /// `@` and each single-byte token, padded (see [`text::token_suffixes`]), when `KEEP_TEXT`.
+    token_suffixes: &'static text::Suffixes,
+    /// `@` and each AD_JID domain type's server, padded, when `KEEP_TEXT`.
+    domain_suffixes: &'static text::Suffixes,
 }
+
+/// The suffix tables of a walker that writes no JID.
+static NO_SUFFIXES: text::Suffixes = [[0; 16]; 256];
 
 /// The methods that are inlined move a cursor `at` kept in a local (a register) by their caller;
 /// the others (recursive or rarely taken) start at [`Walker::pos`] and leave it after what they
@@ -525,18 +560,36 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
             *at = start + 1;
             let len = self.u8(at, "BINARY_8 length")?;
             let data = self.take(at, u64::from(len), what)?;
-            if !is_utf8(self.bytes, data, *at) {
+            let len = usize::from(len);
+            // Short ASCII strings (most) whose sixteen bytes are inside the input: checked with
+            // one masked test of the window that `raw_string` copies.
+            let short = len <= 16 && {
+                let window = self.bytes.get(data..).and_then(<[u8]>::first_chunk::<16>);
+                window.is_some_and(|w| short_ascii(w, len))
+            };
+            if !short && !is_utf8(self.bytes, data, *at) {
                 return self.fail(data, DecodeErrorKind::InvalidUtf8 { expected: what });
             }
-            return Ok(self.raw_string(data, usize::from(len)));
+            return Ok(self.raw_string(data, len));
         }
         if class == class::NIBBLE || class == class::HEX {
             *at = start + 1;
             return self.packed(at, tag);
         }
         let s = if class == class::JID {
-            let jid = self.jid_string(start, tag)?;
-            self.jid_text(jid)
+            // The common JIDs written into the text buffer by a small function of their own (a
+            // call that saves few registers); the rest, and errors, by the general one.
+            let common = match KEEP_TEXT {
+                true => self.common_jid_text_call(start + 1, tag),
+                false => None,
+            };
+            match common {
+                Some(s) => s,
+                None => {
+                    let jid = self.jid_string(start, tag)?;
+                    self.jid_text(jid)
+                }
+            }
         } else {
             self.string_slow(start, tag, class, what)?
         };
@@ -553,6 +606,12 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
         }
         let len = self.jid(at, tag, 1)?;
         Ok(RawStr::new(jid_kind(tag), at, len))
+    }
+
+    /// [`Self::common_jid`] out of line, for an arena that keeps text.
+    #[inline(never)]
+    fn common_jid_text_call(&mut self, at: usize, tag: u8) -> Option<RawStr> {
+        self.common_jid(at, tag)
     }
 
     /// The most frequent JIDs, with a valid NIBBLE_8 user: AD_JID, and JID_PAIR with a token
@@ -603,8 +662,22 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
         fn push_user(text: &mut Vec<u8>, bytes: &[u8], user_at: usize) -> Option<usize> {
             let head = *bytes.get(user_at + 1)?;
             let start = user_at + 2;
-            let end = start + usize::from(head & 0x7f);
-            let chars = packed_chars(end - start, head);
+            let pairs = usize::from(head & 0x7f);
+            // One to eight bytes whose word is inside the input (most users), as in
+            // `Walker::packed`; `None` for a bad digit, which the general path reports.
+            if let (true, Some(window)) = (
+                pairs.wrapping_sub(1) < 8,
+                bytes.get(start..).and_then(<[u8]>::first_chunk::<8>),
+            ) {
+                let len = 2 * pairs - usize::from(head >= 0x80);
+                if text::nibble_word_bad(u64::from_le_bytes(*window), len) {
+                    return None;
+                }
+                text::push_window(text, window, false, len);
+                return Some(start + pairs);
+            }
+            let end = start + pairs;
+            let chars = packed_chars(pairs, head);
             if end > bytes.len() || !packed_len_ok(chars) {
                 return None;
             }
@@ -619,20 +692,29 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
                 self.text.push(b':');
                 text::push_decimal(&mut self.text, u16::from(device));
             }
-            self.text.push(b'@');
-            let server = Server::from_domain_type(domain);
-            self.text.extend_from_slice(server.as_str().as_bytes());
+            let server = Server::from_domain_type(domain).as_str().len();
+            text::push_suffix(
+                &mut self.text,
+                &self.domain_suffixes[usize::from(domain)],
+                1 + server,
+            );
             self.pos = end;
             return Some(RawStr::new(TEXT, pos, self.text.len() - pos));
         }
         if tag == tags::JID_PAIR && bytes.get(at) == Some(&tags::NIBBLE_8) {
             let end = push_user(&mut self.text, bytes, at)?;
             let server = bytes.get(end).copied().unwrap_or(0);
-            // A non-empty token.
-            if self.classes[usize::from(server)].wrapping_sub(1) < class::TOKEN_END - 1 {
-                self.text.push(b'@');
-                let server = self.dict.single_str(server);
-                self.text.extend_from_slice(server.as_bytes());
+            // A non-empty token; its class is its length.
+            let class = self.classes[usize::from(server)];
+            if class.wrapping_sub(1) < class::TOKEN_END - 1 {
+                if class < 16 {
+                    let suffix = &self.token_suffixes[usize::from(server)];
+                    text::push_suffix(&mut self.text, suffix, 1 + usize::from(class));
+                } else {
+                    self.text.push(b'@');
+                    let server = self.dict.single_str(server);
+                    self.text.extend_from_slice(server.as_bytes());
+                }
                 self.pos = end + 1;
                 return Some(RawStr::new(TEXT, pos, self.text.len() - pos));
             }
@@ -700,9 +782,36 @@ impl<const KEEP_TEXT: bool, const KEEP_RAW: bool> Walker<'_, '_, KEEP_TEXT, KEEP
     fn packed(&mut self, at: &mut usize, tag: u8) -> Step<RawStr> {
         let head_at = *at;
         let head = self.u8(at, "a packed string's length byte")?;
-        let start = self.take(at, u64::from(head & 0x7f), "a packed string")?;
         let hex = tag == tags::HEX_8;
         let odd = head >= 0x80;
+        // When strings are written, most are one to eight bytes whose eight bytes from their
+        // start are inside the input. Then the checks of their bytes' presence and of their
+        // length (1..=16 characters) hold, and one word is checked and unpacked; any other
+        // string, and any bad digit, takes the checks below (the same errors). (Trees that
+        // leave strings in the input keep the checks below alone: fewer instructions on
+        // multi-device frames.)
+        let pairs = usize::from(head & 0x7f);
+        let window = match KEEP_TEXT && pairs.wrapping_sub(1) < 8 {
+            true => self.bytes.get(*at..).and_then(<[u8]>::first_chunk::<8>),
+            false => None,
+        };
+        if let Some(window) = window {
+            let len = 2 * pairs - usize::from(odd);
+            if hex || !text::nibble_word_bad(u64::from_le_bytes(*window), len) {
+                *at += pairs;
+                let pos = self.text.len();
+                if pairs == 1 {
+                    // One or two characters (counts, flags): one load from the pair table.
+                    let pair = &PAIR_CHARS[usize::from(hex)][usize::from(window[0])];
+                    self.text.extend_from_slice(pair);
+                    self.text.truncate(pos + len);
+                } else {
+                    text::push_window(&mut self.text, window, hex, len);
+                }
+                return Ok(RawStr::new(TEXT, pos, len));
+            }
+        }
+        let start = self.take(at, u64::from(head & 0x7f), "a packed string")?;
         let len = packed_chars(*at - start, head);
         if !packed_len_ok(len) {
             return self.fail(head_at, DecodeErrorKind::PackedLength { chars: len });
