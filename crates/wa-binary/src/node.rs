@@ -3,9 +3,9 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
 use smallvec::SmallVec;
 
+use crate::blob::Blob;
 use crate::jid::{Jid, JidError};
 use crate::text::Str;
 
@@ -17,9 +17,10 @@ use crate::text::Str;
 /// so `Text("hello")` reads back as `Bytes(b"hello")`, while `Text("123")` reads back as text.
 /// Re-encoding what was decoded gives the same bytes either way.
 ///
-/// Decoded bytes share the frame they came from instead of being copied one by one (as the
-/// JavaScript peers' decoded `Buffer`s are views into theirs): holding one keeps that frame's
-/// memory alive; `Bytes::copy_from_slice` detaches a long-lived one.
+/// Decoded bytes longer than [`Blob::INLINE`] share the frame they came from instead of being
+/// copied one by one (as the JavaScript peers' decoded `Buffer`s are views into theirs):
+/// holding one keeps that frame's memory alive; `Blob::copy_from_slice` detaches a long-lived
+/// one. Shorter ones (ids, keys) are held in the [`Blob`] itself.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Content {
     /// No content.
@@ -27,8 +28,9 @@ pub enum Content {
     None,
     /// Child nodes (possibly an empty list, which differs from `None` on the wire).
     Nodes(Vec<Node>),
-    /// Raw bytes (a `Vec<u8>` converts with `.into()`, without a copy).
-    Bytes(Bytes),
+    /// Raw bytes (a `Vec<u8>` or a `Bytes` converts with `.into()`, without a copy unless
+    /// short enough to go inline).
+    Bytes(Blob),
     /// A string.
     Text(Str),
 }
@@ -238,7 +240,7 @@ impl Node {
 
     /// Builder: sets bytes as the content (a `Vec<u8>` is kept, not copied).
     pub fn bytes(mut self, bytes: impl Into<Vec<u8>>) -> Node {
-        self.content = Content::Bytes(Bytes::from(bytes.into()));
+        self.content = Content::Bytes(Blob::from(bytes.into()));
         self
     }
 
@@ -269,7 +271,7 @@ impl Node {
     /// The content as bytes: `Bytes` as is, `Text` as its UTF-8.
     pub fn content_bytes(&self) -> Option<&[u8]> {
         match &self.content {
-            Content::Bytes(b) => Some(b.as_ref()),
+            Content::Bytes(b) => Some(b.as_slice()),
             Content::Text(t) => Some(t.as_bytes()),
             _ => None,
         }
@@ -440,7 +442,7 @@ impl<'a> NodeRef<'a> {
                 ContentRef::Nodes(nodes) => {
                     Content::Nodes(nodes.into_iter().map(NodeRef::into_owned).collect())
                 }
-                ContentRef::Bytes(b) => Content::Bytes(Bytes::copy_from_slice(b)),
+                ContentRef::Bytes(b) => Content::Bytes(Blob::copy_from_slice(b)),
                 ContentRef::Text(t) => Content::Text(Str::from(t.into_owned())),
             },
         }
@@ -461,7 +463,7 @@ impl Node {
             content: match &self.content {
                 Content::None => ContentRef::None,
                 Content::Nodes(n) => ContentRef::Nodes(n.iter().map(Node::as_ref).collect()),
-                Content::Bytes(b) => ContentRef::Bytes(b),
+                Content::Bytes(b) => ContentRef::Bytes(b.as_slice()),
                 Content::Text(t) => ContentRef::Text(Cow::Borrowed(t.as_str())),
             },
         }

@@ -18,6 +18,7 @@ use super::{
     BYTES, HEX, MAX_TREE_INPUT, NIBBLE, NODES, NONE, RAW, RawNode, RawStr, TEXT, TOKEN, Tree,
     TreeArena, decode_tree, packed_chars, text::nibbles_ok,
 };
+use crate::blob::Blob;
 use crate::decode::{
     Decoder, PACKED_BUF, PAIR_CHARS, decimal_digits, is_utf8, packed_len_ok, unpack_pairs,
     write_jid,
@@ -155,8 +156,8 @@ impl Builder<'_, '_> {
         match raw.content.kind() {
             NONE | NODES => {}
             BYTES => {
-                let bytes = self.bytes(raw.content.pos(), raw.content.len);
-                std::mem::forget(std::mem::replace(&mut node.content, Content::Bytes(bytes)));
+                let blob = self.blob(raw.content.pos(), raw.content.len);
+                std::mem::forget(std::mem::replace(&mut node.content, Content::Bytes(blob)));
             }
             _ => {
                 std::mem::forget(std::mem::replace(
@@ -170,23 +171,26 @@ impl Builder<'_, '_> {
         }
     }
 
-    /// The byte content at `pos..pos + len` of the tree's bytes,
-    /// sharing them. One copy of a frame (made once, memcpy speed) costs less than an
+    /// The byte content at `pos..pos + len` of the tree's bytes: copied inline when short,
+    /// else sharing them. One copy of a frame (made once, memcpy speed) costs less than an
     /// allocation per byte content, which was a third of the time on frames of many short ones
     /// (a prekey upload).
     #[inline(always)]
-    fn bytes(&mut self, pos: usize, len: usize) -> Bytes {
-        if len == 0 {
-            return Bytes::new();
-        }
+    fn blob(&mut self, pos: usize, len: usize) -> Blob {
         let tree = self.tree;
+        // In range for every position recorded while decoding; never panics if not.
+        let Some(end) = pos.checked_add(len).filter(|&end| end <= tree.bytes.len()) else {
+            return Blob::new();
+        };
+        if len <= Blob::INLINE {
+            return Blob::copy_from_slice(tree.bytes.get(pos..end).unwrap_or_default());
+        }
         let frame = self
             .frame
             .get_or_insert_with(|| Bytes::copy_from_slice(tree.bytes));
-        // In range for every position recorded while decoding; never panics if not.
-        match pos.checked_add(len) {
-            Some(end) if end <= frame.len() => frame.slice(pos..end),
-            _ => Bytes::new(),
+        match end <= frame.len() {
+            true => Blob::from(frame.slice(pos..end)),
+            false => Blob::new(),
         }
     }
 }
@@ -361,7 +365,11 @@ fn jid_in_place(
     put_words(out, words);
     let mut at = user;
     if device != 0 {
-        let suffix = [b'0' + device / 100, b'0' + device / 10 % 10, b'0' + device % 10];
+        let suffix = [
+            b'0' + device / 100,
+            b'0' + device / 10 % 10,
+            b'0' + device % 10,
+        ];
         // The colon, then the digits without leading zeros.
         *out.get_mut(at)? = b':';
         out.get_mut(at + 1..at + digits)?
@@ -369,8 +377,7 @@ fn jid_in_place(
         at += digits;
     }
     *out.get_mut(at)? = b'@';
-    out.get_mut(at + 1..len)?
-        .copy_from_slice(server.as_bytes());
+    out.get_mut(at + 1..len)?.copy_from_slice(server.as_bytes());
     Some(len)
 }
 
@@ -526,12 +533,23 @@ impl Direct<'_> {
             tag @ (tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32) => {
                 let (start, len) = binary_len(bytes, at, tag)?;
                 let end = start.checked_add(len).filter(|&end| end <= bytes.len())?;
-                let content = self.bytes(start, end);
-                // `node.content` is `None` (a default node): replaced without a drop call.
-                std::mem::forget(std::mem::replace(
-                    &mut node.content,
-                    Content::Bytes(content),
-                ));
+                // `node.content` is `None` (a default node): replaced without a drop call. A
+                // short content by an empty inline blob then written over in place.
+                if len <= Blob::INLINE {
+                    // Copied as the fixed-size window that starts it (no reference count, no
+                    // variable-length copy) when the input holds one.
+                    match bytes.get(start..).and_then(<[u8]>::first_chunk) {
+                        Some(window) => {
+                            std::mem::forget(std::mem::replace(&mut node.content, EMPTY_BYTES));
+                            if let Content::Bytes(blob) = &mut node.content {
+                                blob.set_prefix(window, len);
+                            }
+                        }
+                        None => inline_tail(bytes.get(start..end), &mut node.content),
+                    }
+                } else {
+                    self.shared_into(start, end, &mut node.content);
+                }
                 at = end;
             }
             _ => {
@@ -565,19 +583,24 @@ impl Direct<'_> {
         Some(size)
     }
 
-    /// `frame[start..end]` (in range: checked by the caller), sharing the frame.
-    #[inline(always)]
-    fn bytes(&mut self, start: usize, end: usize) -> Bytes {
-        if start == end {
-            return Bytes::new();
-        }
+    /// Sets `content` (`None`, nothing to drop) to `frame[start..end]` (in range: checked by
+    /// the caller), sharing the frame. Out of line: inlined, the compiler merged its store
+    /// with the inline path's and moved both through the stack.
+    #[inline(never)]
+    fn shared_into(&mut self, start: usize, end: usize, content: &mut Content) {
         let input = self.bytes;
         let frame = self
             .frame
             .get_or_insert_with(|| Bytes::copy_from_slice(input));
-        match end <= frame.len() && start <= end {
+        let shared = match end <= frame.len() && start <= end {
             true => frame.slice(start..end),
             false => Bytes::new(),
+        };
+        // Placed as an empty inline blob, then made shared in place: a whole `Content` built
+        // aside was copied in byte-sized pieces (the fields of all its forms).
+        std::mem::forget(std::mem::replace(content, EMPTY_BYTES));
+        if let Content::Bytes(blob) = content {
+            blob.set_shared(shared);
         }
     }
 
@@ -723,6 +746,18 @@ impl Direct<'_> {
             && nibbles_ok(bytes, (start, end), head >= 0x80))
         .then_some(end)
     }
+}
+
+/// An empty inline byte content: the placeholder a short one is written over in place.
+const EMPTY_BYTES: Content = Content::Bytes(Blob::new());
+
+/// Sets `content` (`None`, nothing to drop) to a short byte content near the end of the input
+/// (where no full window is left), copied.
+#[cold]
+#[inline(never)]
+fn inline_tail(data: Option<&[u8]>, content: &mut Content) {
+    let blob = Blob::copy_from_slice(data.unwrap_or_default());
+    std::mem::forget(std::mem::replace(content, Content::Bytes(blob)));
 }
 
 /// Where the data of a BINARY_8/20/32 string or content whose tag is at `at` starts, and its
