@@ -373,8 +373,30 @@ fn jid_in_place(
         at += digits;
     }
     *out.get_mut(at)? = b'@';
-    out.get_mut(at + 1..len)?.copy_from_slice(server.as_bytes());
+    copy_short(out.get_mut(at + 1..len)?, server.as_bytes());
     Some(len)
+}
+
+/// Copies `src` into `dst` (of the same length; a server) as two overlapping words when it
+/// is 8 to 16 bytes long, else byte by byte, instead of a `memcpy` call.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    match (src.first_chunk::<8>(), src.last_chunk::<8>()) {
+        (Some(head), Some(tail)) if n <= 16 && dst.len() == n => {
+            if let Some(out) = dst.first_chunk_mut::<8>() {
+                *out = *head;
+            }
+            if let Some(out) = dst.last_chunk_mut::<8>() {
+                *out = *tail;
+            }
+        }
+        _ => {
+            for (out, &byte) in dst.iter_mut().zip(src) {
+                *out = byte;
+            }
+        }
+    }
 }
 
 /// `user[:device]@server` (no device when 0) with a NIBBLE_8 user (its `pairs`, validated,
@@ -864,6 +886,9 @@ mod tests {
             "1555123456:255@lid",
             "12345678901234567890@g.us",
             "1234567890123456789:1@lid",
+            "1234567@broadcast",
+            "12345678@temp",
+            "15551234567@newsletter",
             "1555123456789012:1@s.whatsapp.net",
             "17541814172-1648703442@g.us",
             "123456789012345@lid",
