@@ -28,8 +28,8 @@ pub enum Content {
     None,
     /// Child nodes (possibly an empty list, which differs from `None` on the wire).
     Nodes(Vec<Node>),
-    /// Raw bytes (a `Vec<u8>` or a `Bytes` converts with `.into()`, without a copy unless
-    /// short enough to go inline).
+    /// Raw bytes (a `Vec<u8>` converts with `.into()` without a copy unless short enough to
+    /// go inline; a `Bytes` is kept as it is).
     Bytes(Blob),
     /// A string.
     Text(Str),
@@ -241,7 +241,8 @@ impl Node {
         self
     }
 
-    /// Builder: sets bytes as the content (a `Vec<u8>` is kept, not copied).
+    /// Builder: sets bytes as the content (a `Vec<u8>` is kept, not copied, unless short enough
+    /// to go inline in its [`Blob`]).
     pub fn bytes(mut self, bytes: impl Into<Vec<u8>>) -> Node {
         self.content = Content::Bytes(Blob::from(bytes.into()));
         self
