@@ -453,6 +453,7 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
         max_depth: decoder.max_depth,
         scratch: String::new(),
         frame: frame.cloned(),
+        base: 0,
     };
     let mut root = Node::default();
     direct.node(1, &mut root)?;
@@ -469,9 +470,14 @@ struct Direct<'a> {
     max_depth: usize,
     /// Where long JIDs are built.
     scratch: String,
-    /// The input as a [`Bytes`] that byte contents are sliced from (copied when the first one
-    /// is met, unless the caller handed it over).
+    /// The input from `base` on as a [`Bytes`] that byte contents longer than
+    /// [`Blob::INLINE`] are sliced from: the whole frame when the caller handed it over, else
+    /// a copy of the input from the first such content on (made when it is met: the contents
+    /// after it lie in it too, and a frame of short contents and one long one at its end, a
+    /// prekey upload, copies only that one).
     frame: Option<Bytes>,
+    /// Where `frame` starts in the input.
+    base: usize,
 }
 
 impl Direct<'_> {
@@ -602,13 +608,18 @@ impl Direct<'_> {
     /// with the inline path's and moved both through the stack.
     #[inline(never)]
     fn shared_into(&mut self, start: usize, end: usize, content: &mut Content) {
-        let input = self.bytes;
-        let frame = self
-            .frame
-            .get_or_insert_with(|| Bytes::copy_from_slice(input));
-        let shared = match end <= frame.len() && start <= end {
-            true => frame.slice(start..end),
-            false => Bytes::new(),
+        if self.frame.is_none() {
+            self.base = start;
+            let rest = self.bytes.get(start..).unwrap_or_default();
+            self.frame = Some(Bytes::copy_from_slice(rest));
+        }
+        // Contents are met in input order, so never before `base`.
+        let range = (start.checked_sub(self.base), end.checked_sub(self.base));
+        let shared = match (range, &self.frame) {
+            ((Some(start), Some(end)), Some(frame)) if start <= end && end <= frame.len() => {
+                frame.slice(start..end)
+            }
+            _ => Bytes::new(),
         };
         // Placed as an empty inline blob, then made shared in place: a whole `Content` built
         // aside was copied in byte-sized pieces (the fields of all its forms).
