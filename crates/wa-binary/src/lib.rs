@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod blob;
 mod codec;
 mod decode;
 pub mod dict;
@@ -12,6 +13,7 @@ mod text;
 mod tokens;
 mod tree;
 
+pub use blob::Blob;
 pub use codec::{Codec, Limits};
 pub use dict::{Dictionary, Token};
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};

@@ -14,15 +14,19 @@ use std::ops::Deref;
 #[derive(Clone)]
 pub struct Str(Repr);
 
-/// How a [`Str`] holds its characters.
+/// How a [`Str`] holds its characters. Tagged by a first byte, the inline form's 0: the empty
+/// inline string (the placeholder a decoder writes over) is then 32 zero bytes, which the
+/// compiler stores straight from a zeroed register where the default was built on the stack
+/// with narrow stores and copied with wide loads that stalled on them.
 #[derive(Clone)]
+#[repr(u8)]
 enum Repr {
-    Static(&'static str),
     /// `bytes[..len]` is UTF-8 (only ever filled from a `&str`).
     Inline {
         len: u8,
         bytes: [u8; Str::INLINE],
-    },
+    } = 0,
+    Static(&'static str),
     Owned(String),
 }
 
@@ -109,16 +113,26 @@ impl Str {
     /// decoder unpacked in registers), in place as [`Str::set_prefix`] does.
     #[inline(always)]
     pub(crate) fn set_ascii_words(&mut self, words: [u64; 4], len: usize) {
+        if let Some(bytes) = self.inline_mut(len) {
+            put_words(bytes, words);
+        }
+    }
+
+    /// Makes this string inline (if it is not already: a decoder's placeholder is) with a length
+    /// of `len` (at most [`Str::INLINE`]) and returns its bytes, for a decoder to write in
+    /// place; always `Some`. The caller must leave the first `len` bytes UTF-8 (ASCII it
+    /// wrote): were they not, `as_str` would read them as empty, never as invalid text.
+    #[inline(always)]
+    pub(crate) fn inline_mut(&mut self, len: usize) -> Option<&mut [u8; Str::INLINE]> {
         if !matches!(self.0, Repr::Inline { .. }) {
             *self = Str::EMPTY;
         }
-        if let Repr::Inline { len: at, bytes } = &mut self.0 {
-            *at = len.min(Str::INLINE) as u8;
-            let (head, tail) = bytes.split_at_mut(24);
-            for (out, word) in head.chunks_exact_mut(8).zip(words) {
-                out.copy_from_slice(&word.to_le_bytes());
+        match &mut self.0 {
+            Repr::Inline { len: at, bytes } => {
+                *at = len.min(Str::INLINE) as u8;
+                Some(bytes)
             }
-            tail.copy_from_slice(&words[3].to_le_bytes()[..Str::INLINE - 24]);
+            _ => None,
         }
     }
 
@@ -144,6 +158,17 @@ impl Str {
             _ => self.as_str().to_owned(),
         }
     }
+}
+
+/// Writes the little-endian `words` over `bytes` (their first 30 bytes: the last word's first six),
+/// a few wide stores.
+#[inline(always)]
+pub(crate) fn put_words(bytes: &mut [u8; Str::INLINE], words: [u64; 4]) {
+    let (head, tail) = bytes.split_at_mut(24);
+    for (out, word) in head.chunks_exact_mut(8).zip(words) {
+        out.copy_from_slice(&word.to_le_bytes());
+    }
+    tail.copy_from_slice(&words[3].to_le_bytes()[..Str::INLINE - 24]);
 }
 
 impl Default for Str {

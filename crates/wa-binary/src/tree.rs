@@ -385,7 +385,7 @@ impl<'a> TreeNode<'a> {
         let content = match raw.kind() {
             NONE => Content::None,
             NODES => Content::Nodes(self.children().map(|c| c.to_node()).collect()),
-            BYTES => Content::Bytes(bytes::Bytes::copy_from_slice(
+            BYTES => Content::Bytes(crate::Blob::copy_from_slice(
                 self.bytes().unwrap_or_default(),
             )),
             _ => Content::Text(self.tree.str(raw).to_str()),

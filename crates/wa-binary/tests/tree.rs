@@ -5,7 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use wa_binary::{Codec, DecodeError, Dictionary, Node, TreeArena, TreeNode};
+use wa_binary::{Blob, Codec, DecodeError, Dictionary, Node, TreeArena, TreeNode};
 
 /// Decodes `bytes` every way and asserts they agree; returns whether it decoded. The nom
 /// decoder behind `decode_ref` is the reference: `decode_tree` is a separate walker, and
@@ -65,8 +65,9 @@ fn agree(codec: Codec, bytes: &[u8], arena: &mut TreeArena) -> bool {
     reference.is_ok()
 }
 
-/// `decode_bytes` slices byte contents out of the frame it is given (no copy), and the `Node`
-/// keeps them valid once the caller's handle on the frame is gone; `decode` and
+/// `decode_bytes` slices byte contents longer than `Blob::INLINE` out of the frame it is given
+/// (no copy; shorter ones are copied inline), and the `Node` keeps them valid once the
+/// caller's handle on the frame is gone; `decode` and
 /// `OwnedTree::to_node` give equal nodes.
 #[test]
 fn decoded_bytes_share_the_frame() {
@@ -75,6 +76,7 @@ fn decoded_bytes_share_the_frame() {
         Node::new("key").children([
             Node::new("id").bytes(vec![0, 0, 1]),
             Node::new("value").bytes(vec![9u8; 32]),
+            Node::new("signature").bytes(vec![7u8; 64]),
         ]),
         Node::new("registration").bytes(vec![1, 2, 3, 4]),
     ]);
@@ -86,13 +88,15 @@ fn decoded_bytes_share_the_frame() {
     let mut seen = 0;
     let mut stack = vec![&decoded];
     while let Some(n) = stack.pop() {
+        // Longer than a `Blob` holds inline: a slice of the frame; shorter: copied inline.
         if let wa_binary::Content::Bytes(b) = &n.content {
-            assert!(range.contains(&b.as_ptr()), "<{}> bytes were copied", n.tag);
+            let shared = range.contains(&b.as_ptr());
+            assert_eq!(shared, b.len() > Blob::INLINE, "<{}>", n.tag);
             seen += 1;
         }
         stack.extend(n.child_nodes());
     }
-    assert_eq!(seen, 3);
+    assert_eq!(seen, 4);
     assert_eq!(decoded, node);
     assert_eq!(tree.to_node(), node);
     assert_eq!(codec.decode(&codec.encode(&node).unwrap()).unwrap(), node);

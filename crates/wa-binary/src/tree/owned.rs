@@ -18,6 +18,7 @@ use super::{
     BYTES, HEX, MAX_TREE_INPUT, NIBBLE, NODES, NONE, RAW, RawNode, RawStr, TEXT, TOKEN, Tree,
     TreeArena, decode_tree, packed_chars, text::nibbles_ok,
 };
+use crate::blob::Blob;
 use crate::decode::{
     Decoder, PACKED_BUF, PAIR_CHARS, decimal_digits, is_utf8, packed_len_ok, unpack_pairs,
     write_jid,
@@ -26,7 +27,7 @@ use crate::dict::{Dictionary, class, tags};
 use crate::error::DecodeError;
 use crate::jid::Server;
 use crate::node::{Content, Node};
-use crate::text::Str;
+use crate::text::{Str, put_words};
 
 /// Largest arena kept for the next decode on a thread (in nodes and attributes): a frame
 /// bigger than this (a full history sync) gets an arena of its own, freed with it, so that a
@@ -120,11 +121,7 @@ impl Builder<'_, '_> {
                 self.build(next, child);
                 next = nodes.get(next).map_or(raw.end, |c| c.end);
             }
-            // `node.content` is `None` (a default node): replaced without a drop call.
-            std::mem::forget(std::mem::replace(
-                &mut node.content,
-                Content::Nodes(children),
-            ));
+            set_children(&mut node.content, children);
         }
     }
 
@@ -155,8 +152,8 @@ impl Builder<'_, '_> {
         match raw.content.kind() {
             NONE | NODES => {}
             BYTES => {
-                let bytes = self.bytes(raw.content.pos(), raw.content.len);
-                std::mem::forget(std::mem::replace(&mut node.content, Content::Bytes(bytes)));
+                let blob = self.blob(raw.content.pos(), raw.content.len);
+                std::mem::forget(std::mem::replace(&mut node.content, Content::Bytes(blob)));
             }
             _ => {
                 std::mem::forget(std::mem::replace(
@@ -170,23 +167,26 @@ impl Builder<'_, '_> {
         }
     }
 
-    /// The byte content at `pos..pos + len` of the tree's bytes,
-    /// sharing them. One copy of a frame (made once, memcpy speed) costs less than an
+    /// The byte content at `pos..pos + len` of the tree's bytes: copied inline when short,
+    /// else sharing them. One copy of a frame (made once, memcpy speed) costs less than an
     /// allocation per byte content, which was a third of the time on frames of many short ones
     /// (a prekey upload).
     #[inline(always)]
-    fn bytes(&mut self, pos: usize, len: usize) -> Bytes {
-        if len == 0 {
-            return Bytes::new();
-        }
+    fn blob(&mut self, pos: usize, len: usize) -> Blob {
         let tree = self.tree;
+        // In range for every position recorded while decoding; never panics if not.
+        let Some(end) = pos.checked_add(len).filter(|&end| end <= tree.bytes.len()) else {
+            return Blob::new();
+        };
+        if len <= Blob::INLINE {
+            return Blob::copy_from_slice(tree.bytes.get(pos..end).unwrap_or_default());
+        }
         let frame = self
             .frame
             .get_or_insert_with(|| Bytes::copy_from_slice(tree.bytes));
-        // In range for every position recorded while decoding; never panics if not.
-        match pos.checked_add(len) {
-            Some(end) if end <= frame.len() => frame.slice(pos..end),
-            _ => Bytes::new(),
+        match end <= frame.len() {
+            true => Blob::from(frame.slice(pos..end)),
+            false => Blob::new(),
         }
     }
 }
@@ -320,6 +320,85 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
     (len == raw.len).then_some(jid)
 }
 
+/// Sets `dst` (a default one) to `user[:device]@server` (no device when 0), whose NIBBLE_8 user
+/// of `user` characters (validated) has its pairs at `data`, and returns its length: the user
+/// unpacked eight characters to a register word from a 16-byte window of the input and stored
+/// as words straight into `dst`'s bytes, the rest written after it there. `None` (nothing
+/// done) when longer than [`Str::INLINE`] or when fewer than 16 bytes are left at `data`.
+/// Building it in a buffer first and copying that into the `Str` read back with wide loads
+/// what narrow stores had just written, which the CPU cannot forward (a quarter of the JID's
+/// samples).
+#[inline(always)]
+fn jid_in_place(
+    bytes: &[u8],
+    data: usize,
+    user: usize,
+    device: u8,
+    server: &str,
+    dst: &mut Str,
+) -> Option<usize> {
+    let window = bytes.get(data..)?.first_chunk::<16>()?;
+    // The colon and the digits of the device, if any.
+    let digits = match device {
+        0 => 0,
+        1..=9 => 2,
+        10..=99 => 3,
+        _ => 4,
+    };
+    let len = user + digits + 1 + server.len();
+    if len > Str::INLINE {
+        return None;
+    }
+    let table = &PAIR_WORDS[0];
+    let pair = |i: usize| u64::from(table[usize::from(window[i])]);
+    let word = |i: usize| pair(i) | pair(i + 1) << 16 | pair(i + 2) << 32 | pair(i + 3) << 48;
+    let words = if user > 16 {
+        [word(0), word(4), word(8), word(12)]
+    } else {
+        [word(0), word(4), 0, 0]
+    };
+    let out = dst.inline_mut(len)?;
+    put_words(out, words);
+    let mut at = user;
+    if device != 0 {
+        let suffix = [
+            b'0' + device / 100,
+            b'0' + device / 10 % 10,
+            b'0' + device % 10,
+        ];
+        // The colon, then the digits without leading zeros.
+        *out.get_mut(at)? = b':';
+        out.get_mut(at + 1..at + digits)?
+            .copy_from_slice(suffix.get(4 - digits..)?);
+        at += digits;
+    }
+    *out.get_mut(at)? = b'@';
+    copy_short(out.get_mut(at + 1..len)?, server.as_bytes());
+    Some(len)
+}
+
+/// Copies `src` into `dst` (of the same length; a server) as two overlapping words when it
+/// is 8 to 16 bytes long, else byte by byte, instead of a `memcpy` call.
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    match (src.first_chunk::<8>(), src.last_chunk::<8>()) {
+        (Some(head), Some(tail)) if n <= 16 && dst.len() == n => {
+            if let Some(out) = dst.first_chunk_mut::<8>() {
+                *out = *head;
+            }
+            if let Some(out) = dst.last_chunk_mut::<8>() {
+                *out = *tail;
+            }
+        }
+        _ => {
+            for (out, &byte) in dst.iter_mut().zip(src) {
+                *out = byte;
+            }
+        }
+    }
+}
+
 /// `user[:device]@server` (no device when 0) with a NIBBLE_8 user (its `pairs`, validated,
 /// and its length byte `head`), written straight into a `Str`'s bytes, and its length; `None`
 /// when longer than [`Str::INLINE`].
@@ -374,6 +453,7 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
         max_depth: decoder.max_depth,
         scratch: String::new(),
         frame: frame.cloned(),
+        base: 0,
     };
     let mut root = Node::default();
     direct.node(1, &mut root)?;
@@ -390,9 +470,14 @@ struct Direct<'a> {
     max_depth: usize,
     /// Where long JIDs are built.
     scratch: String,
-    /// The input as a [`Bytes`] that byte contents are sliced from (copied when the first one
-    /// is met, unless the caller handed it over).
+    /// The input from `base` on as a [`Bytes`] that byte contents longer than
+    /// [`Blob::INLINE`] are sliced from: the whole frame when the caller handed it over, else
+    /// a copy of the input from the first such content on (made when it is met: the contents
+    /// after it lie in it too, and a frame of short contents and one long one at its end, a
+    /// prekey upload, copies only that one).
     frame: Option<Bytes>,
+    /// Where `frame` starts in the input.
+    base: usize,
 }
 
 impl Direct<'_> {
@@ -409,11 +494,7 @@ impl Direct<'_> {
             for child in &mut children {
                 self.node(level + 1, child)?;
             }
-            // `node.content` is `None` (a default node): replaced without a drop call.
-            std::mem::forget(std::mem::replace(
-                &mut node.content,
-                Content::Nodes(children),
-            ));
+            set_children(&mut node.content, children);
         }
         Some(())
     }
@@ -472,12 +553,23 @@ impl Direct<'_> {
             tag @ (tags::BINARY_8 | tags::BINARY_20 | tags::BINARY_32) => {
                 let (start, len) = binary_len(bytes, at, tag)?;
                 let end = start.checked_add(len).filter(|&end| end <= bytes.len())?;
-                let content = self.bytes(start, end);
-                // `node.content` is `None` (a default node): replaced without a drop call.
-                std::mem::forget(std::mem::replace(
-                    &mut node.content,
-                    Content::Bytes(content),
-                ));
+                // `node.content` is `None` (a default node): replaced without a drop call. A
+                // short content by an empty inline blob then written over in place.
+                if len <= Blob::INLINE {
+                    // Copied as the fixed-size window that starts it (no reference count, no
+                    // variable-length copy) when the input holds one.
+                    match bytes.get(start..).and_then(<[u8]>::first_chunk) {
+                        Some(window) => {
+                            std::mem::forget(std::mem::replace(&mut node.content, EMPTY_BYTES));
+                            if let Content::Bytes(blob) = &mut node.content {
+                                blob.set_prefix(window, len);
+                            }
+                        }
+                        None => inline_tail(bytes.get(start..end), &mut node.content),
+                    }
+                } else {
+                    self.shared_into(start, end, &mut node.content);
+                }
                 at = end;
             }
             _ => {
@@ -511,19 +603,29 @@ impl Direct<'_> {
         Some(size)
     }
 
-    /// `frame[start..end]` (in range: checked by the caller), sharing the frame.
-    #[inline(always)]
-    fn bytes(&mut self, start: usize, end: usize) -> Bytes {
-        if start == end {
-            return Bytes::new();
+    /// Sets `content` (`None`, nothing to drop) to `frame[start..end]` (in range: checked by
+    /// the caller), sharing the frame. Out of line: inlined, the compiler merged its store
+    /// with the inline path's and moved both through the stack.
+    #[inline(never)]
+    fn shared_into(&mut self, start: usize, end: usize, content: &mut Content) {
+        if self.frame.is_none() {
+            self.base = start;
+            let rest = self.bytes.get(start..).unwrap_or_default();
+            self.frame = Some(Bytes::copy_from_slice(rest));
         }
-        let input = self.bytes;
-        let frame = self
-            .frame
-            .get_or_insert_with(|| Bytes::copy_from_slice(input));
-        match end <= frame.len() && start <= end {
-            true => frame.slice(start..end),
-            false => Bytes::new(),
+        // Contents are met in input order, so never before `base`.
+        let range = (start.checked_sub(self.base), end.checked_sub(self.base));
+        let shared = match (range, &self.frame) {
+            ((Some(start), Some(end)), Some(frame)) if start <= end && end <= frame.len() => {
+                frame.slice(start..end)
+            }
+            _ => Bytes::new(),
+        };
+        // Placed as an empty inline blob, then made shared in place: a whole `Content` built
+        // aside was copied in byte-sized pieces (the fields of all its forms).
+        std::mem::forget(std::mem::replace(content, EMPTY_BYTES));
+        if let Content::Bytes(blob) = content {
+            blob.set_shared(shared);
         }
     }
 
@@ -624,6 +726,11 @@ impl Direct<'_> {
         };
         let head = *bytes.get(user_at + 1)?;
         let pairs = bytes.get(user_at + 2..user_at + 2 + usize::from(head & 0x7f))?;
+        let user = packed_chars(pairs.len(), head);
+        if let Some(len) = jid_in_place(bytes, user_at + 2, user, device, server, dst) {
+            *at = end;
+            return Some(len);
+        }
         let len = match jid_inline(pairs, head, device, server) {
             Some((jid, len)) => {
                 *dst = jid;
@@ -664,6 +771,33 @@ impl Direct<'_> {
             && nibbles_ok(bytes, (start, end), head >= 0x80))
         .then_some(end)
     }
+}
+
+/// An empty child list: the placeholder a list is written over in place.
+const EMPTY_NODES: Content = Content::Nodes(Vec::new());
+
+/// Sets `content` (`None`, a default node's: nothing to drop) to `children`, in place: a
+/// whole `Content` built aside was copied in pieces cut by the fields of all its forms, one
+/// of them a wide load across the narrow stores that had just written the list (a stall that
+/// took a third of the samples of [`Direct::node`]).
+#[inline(always)]
+fn set_children(content: &mut Content, children: Vec<Node>) {
+    std::mem::forget(std::mem::replace(content, EMPTY_NODES));
+    if let Content::Nodes(list) = content {
+        std::mem::forget(std::mem::replace(list, children));
+    }
+}
+
+/// An empty inline byte content: the placeholder a short one is written over in place.
+const EMPTY_BYTES: Content = Content::Bytes(Blob::new());
+
+/// Sets `content` (`None`, nothing to drop) to a short byte content near the end of the input
+/// (where no full window is left), copied.
+#[cold]
+#[inline(never)]
+fn inline_tail(data: Option<&[u8]>, content: &mut Content) {
+    let blob = Blob::copy_from_slice(data.unwrap_or_default());
+    std::mem::forget(std::mem::replace(content, Content::Bytes(blob)));
 }
 
 /// Where the data of a BINARY_8/20/32 string or content whose tag is at `at` starts, and its
@@ -759,6 +893,13 @@ mod tests {
             "15551234567:9@s.whatsapp.net",
             "15551234567:99@s.whatsapp.net",
             "155512345678:12@s.whatsapp.net",
+            "15551234567:123@s.whatsapp.net",
+            "1555123456:255@lid",
+            "12345678901234567890@g.us",
+            "1234567890123456789:1@lid",
+            "1234567@broadcast",
+            "12345678@temp",
+            "15551234567@newsletter",
             "1555123456789012:1@s.whatsapp.net",
             "17541814172-1648703442@g.us",
             "123456789012345@lid",
