@@ -311,8 +311,10 @@ fn soak(name: &str, target: Target, work: &Path) {
 }
 
 fn run_soak(name: &str, target: &Target, work: &Path, seed: u64, kills: usize, broken: bool) {
-    // Enough work that every kill lands mid-way (a run gets through ~10 messages).
-    let messages = kills * 15 + 50;
+    // Enough work that every kill lands mid-way: a run gets through 10-20 messages on these
+    // machines when quiet (15 per kill ran out before the 30th kill once the decrypt got
+    // faster), so room for 40.
+    let messages = kills * 40 + 50;
     let mut alice = setup(target, work, seed, messages);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut killed = 0;
