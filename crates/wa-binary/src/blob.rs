@@ -89,10 +89,17 @@ impl Blob {
         })
     }
 
-    /// Sets this blob (an inline one, nothing to drop) to `bytes`, kept shared.
+    /// Sets this blob (an inline one: a decoder's placeholder, nothing to drop) to `bytes`,
+    /// kept shared.
     #[inline(always)]
     pub(crate) fn set_shared(&mut self, bytes: Bytes) {
-        std::mem::forget(std::mem::replace(self, Blob(Repr::Shared(bytes))));
+        match &self.0 {
+            // Replaced without a drop call.
+            Repr::Inline { .. } => {
+                std::mem::forget(std::mem::replace(self, Blob(Repr::Shared(bytes))));
+            }
+            Repr::Shared(_) => *self = Blob(Repr::Shared(bytes)),
+        }
     }
 
     /// The bytes.
