@@ -20,8 +20,7 @@ use super::{
 };
 use crate::blob::Blob;
 use crate::decode::{
-    Decoder, PACKED_BUF, PAIR_CHARS, decimal_digits, is_utf8, packed_len_ok, unpack_pairs,
-    write_jid,
+    Decoder, PACKED_BUF, PAIR_CHARS, is_utf8, packed_len_ok, unpack_pairs, write_jid,
 };
 use crate::dict::{Dictionary, class, tags};
 use crate::error::DecodeError;
@@ -315,7 +314,15 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
     let head = *bytes.get(user_at + 1)?;
     let start = user_at + 2;
     let pairs = bytes.get(start..start + usize::from(head & 0x7f))?;
-    let (jid, len) = jid_inline(pairs, head, device, server)?;
+    let mut jid = Str::default();
+    let len = jid_in_place(
+        bytes,
+        start,
+        packed_chars(pairs.len(), head),
+        device,
+        server,
+        &mut jid,
+    )?;
     // Equal unless the tree's length and these bytes disagree, which decoding rules out.
     (len == raw.len).then_some(jid)
 }
@@ -323,9 +330,9 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
 /// Sets `dst` (a default one) to `user[:device]@server` (no device when 0), whose NIBBLE_8 user
 /// of `user` characters (validated) has its pairs at `data`, and returns its length: the user
 /// unpacked eight characters to a register word from a 16-byte window of the input and stored
-/// as words straight into `dst`'s bytes, the rest written after it there. `None` (nothing
-/// done) when longer than [`Str::INLINE`] or when fewer than 16 bytes are left at `data`.
-/// Building it in a buffer first and copying that into the `Str` read back with wide loads
+/// as words straight into `dst`'s bytes, the rest written after it there (near the end of the
+/// input, from the bytes left, zero-padded to 16). `None` (nothing done) when longer than
+/// [`Str::INLINE`]. Building it in a buffer first and copying that into the `Str` read back with wide loads
 /// what narrow stores had just written, which the CPU cannot forward (a quarter of the JID's
 /// samples).
 #[inline(always)]
@@ -337,7 +344,17 @@ fn jid_in_place(
     server: &str,
     dst: &mut Str,
 ) -> Option<usize> {
-    let window = bytes.get(data..)?.first_chunk::<16>()?;
+    let mut padded = [0u8; 16];
+    let window = match bytes.get(data..)?.first_chunk::<16>() {
+        Some(window) => window,
+        None => {
+            // Fewer than 16 bytes left: the user's pairs are among them (checked by the
+            // caller); the padding is unpacked too, past `user`, and never kept.
+            let rest = bytes.get(data..)?;
+            padded.get_mut(..rest.len())?.copy_from_slice(rest);
+            &padded
+        }
+    };
     // The colon and the digits of the device, if any.
     let digits = match device {
         0 => 0,
@@ -397,39 +414,6 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
             }
         }
     }
-}
-
-/// `user[:device]@server` (no device when 0) with a NIBBLE_8 user (its `pairs`, validated,
-/// and its length byte `head`), written straight into a `Str`'s bytes, and its length; `None`
-/// when longer than [`Str::INLINE`].
-#[inline(always)]
-fn jid_inline(pairs: &[u8], head: u8, device: u8, server: &str) -> Option<(Str, usize)> {
-    // Room for the longest inline JID plus an odd user's padding character and a server
-    // longer than it should be (which then falls back).
-    let mut buf = [0u8; 2 * Str::INLINE];
-    for (&byte, out) in pairs.iter().zip(buf.chunks_exact_mut(2)) {
-        out.copy_from_slice(&PAIR_CHARS[0][usize::from(byte)]);
-    }
-    let mut len = packed_chars(pairs.len(), head);
-    if len > Str::INLINE {
-        return None;
-    }
-    if device != 0 {
-        let (digits, first) = decimal_digits(u16::from(device));
-        let digits = digits.get(first..)?;
-        *buf.get_mut(len)? = b':';
-        buf.get_mut(len + 1..len + 1 + digits.len())?
-            .copy_from_slice(digits);
-        len += 1 + digits.len();
-    }
-    *buf.get_mut(len)? = b'@';
-    buf.get_mut(len + 1..len + 1 + server.len())?
-        .copy_from_slice(server.as_bytes());
-    len += 1 + server.len();
-    if len > Str::INLINE {
-        return None;
-    }
-    Some((Str::from_prefix(buf.first_chunk()?, len), len))
 }
 
 /// Decodes `input` in one pass straight into a [`Node`] (no tree, no arena), when it is well
@@ -731,30 +715,22 @@ impl Direct<'_> {
             *at = end;
             return Some(len);
         }
-        let len = match jid_inline(pairs, head, device, server) {
-            Some((jid, len)) => {
-                *dst = jid;
-                len
-            }
-            None => {
-                let mut buf = [0u8; PACKED_BUF];
-                unpack_pairs(pairs, false, &mut buf);
-                let user = buf.get(..packed_chars(pairs.len(), head))?;
-                self.scratch.clear();
-                let device = (device != 0).then_some(u16::from(device));
-                write_jid(
-                    &mut self.scratch,
-                    None,
-                    std::str::from_utf8(user).ok()?,
-                    device,
-                    server,
-                );
-                *dst = Str::copy_of(&self.scratch);
-                self.scratch.len()
-            }
-        };
+        // Longer than a `Str` holds inline.
+        let mut buf = [0u8; PACKED_BUF];
+        unpack_pairs(pairs, false, &mut buf);
+        let user = buf.get(..user)?;
+        self.scratch.clear();
+        let device = (device != 0).then_some(u16::from(device));
+        write_jid(
+            &mut self.scratch,
+            None,
+            std::str::from_utf8(user).ok()?,
+            device,
+            server,
+        );
+        *dst = Str::copy_of(&self.scratch);
         *at = end;
-        Some(len)
+        Some(self.scratch.len())
     }
 
     /// Checks the NIBBLE_8 string whose tag is at `at` (checked by the caller) as a JID's
