@@ -3,6 +3,8 @@
 //! Only needs cargo, rustc and (for the interop tests and vector generators) node and npm.
 //! Each command prints what it runs, so a failure names the step that failed.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;

@@ -1,3 +1,4 @@
+#![forbid(unsafe_code)]
 #![doc = include_str!("../README.md")]
 // Built with no backend feature, every backend match is over an uninhabited type.
 #![cfg_attr(
