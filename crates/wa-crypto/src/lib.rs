@@ -8,6 +8,8 @@ pub mod legacy;
 pub mod noise;
 mod primitives;
 mod symmetric;
+#[cfg(target_arch = "x86_64")]
+mod x86_kernels;
 mod xeddsa;
 
 pub use cbc_hmac::{aes256_cbc_decrypt_authenticated, aes256_cbc_encrypt_append};

@@ -38,10 +38,20 @@ fn hmac_over(key: &[u8], parts: &[&[u8]]) -> RawHmac {
 
 /// An HMAC-SHA256 fed in parts. Keying costs two SHA-256 compressions; a clone of a keyed
 /// value skips them, so one key used for several MACs (a chain key's two outputs) is keyed once.
+///
+/// Its own buffering over the raw SHA-256 state (not the `hmac` crate's), so that whole blocks
+/// are compressed straight from the caller's data, many per call, and so that the Signal
+/// decryption can stitch its cipher into the compression (see `cbc_hmac`). Every byte of
+/// state is wiped on drop.
 #[derive(Clone)]
 pub struct HmacSha256 {
-    mac: RawHmac,
-    /// Bytes fed so far, for [`HmacSha256::block_offset`].
+    /// The inner hash's state (after the key XOR ipad block and every whole block since).
+    pub(crate) inner: [u32; 8],
+    /// The outer hash's state after the key XOR opad block.
+    outer: [u32; 8],
+    /// The inner hash's partial block.
+    buffer: [u8; SHA256_BLOCK_LEN],
+    /// Bytes fed so far.
     fed: u64,
 }
 
@@ -51,21 +61,48 @@ pub(crate) const SHA256_BLOCK_LEN: usize = 64;
 impl HmacSha256 {
     /// Keyed with `key` (any length).
     pub fn new(key: &[u8]) -> HmacSha256 {
+        let key = HmacSha256Key::new(key);
         HmacSha256 {
-            mac: keyed(key),
+            inner: key.inner,
+            outer: key.outer,
+            buffer: [0; SHA256_BLOCK_LEN],
             fed: 0,
         }
     }
 
     /// Feeds `data`.
-    pub fn update(&mut self, data: &[u8]) {
-        self.mac.update(data);
+    pub fn update(&mut self, mut data: &[u8]) {
+        let used = self.block_offset();
         self.fed = self.fed.wrapping_add(data.len() as u64);
+        if used > 0 {
+            let take = data.len().min(SHA256_BLOCK_LEN - used);
+            self.buffer[used..used + take].copy_from_slice(&data[..take]);
+            data = &data[take..];
+            if used + take < SHA256_BLOCK_LEN {
+                return;
+            }
+            compress(&mut self.inner, &self.buffer);
+        }
+        let whole = data.len() - data.len() % SHA256_BLOCK_LEN;
+        compress_blocks(&mut self.inner, &data[..whole]);
+        let rest = &data[whole..];
+        self.buffer[..rest.len()].copy_from_slice(rest);
+    }
+
+    /// Counts `len` bytes (whole blocks, from a block boundary) that the caller compressed
+    /// into [`HmacSha256::inner`] itself.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn compressed(&mut self, len: usize) {
+        debug_assert!(len == 0 || (self.block_offset() == 0 && len % SHA256_BLOCK_LEN == 0));
+        self.fed = self.fed.wrapping_add(len as u64);
     }
 
     /// The tag of everything fed.
-    pub fn finalize(self) -> [u8; HMAC_LEN] {
-        self.mac.finalize().into_bytes().into()
+    pub fn finalize(mut self) -> [u8; HMAC_LEN] {
+        let used = self.block_offset();
+        let len = (SHA256_BLOCK_LEN as u64).wrapping_add(self.fed);
+        finish(&mut self.inner, &mut self.buffer, used, len);
+        outer_tag(&self.outer, &self.inner, &mut self.buffer)
     }
 
     /// Where the inner hash is in its current 64-byte block (the key block before the data is
@@ -75,6 +112,16 @@ impl HmacSha256 {
         (self.fed % SHA256_BLOCK_LEN as u64) as usize
     }
 }
+
+impl Drop for HmacSha256 {
+    fn drop(&mut self) {
+        self.inner.zeroize();
+        self.outer.zeroize();
+        self.buffer[..].zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for HmacSha256 {}
 
 impl core::fmt::Debug for HmacSha256 {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -100,6 +147,20 @@ fn compress(state: &mut [u32; 8], block: &[u8; SHA256_BLOCK_LEN]) {
         state,
         core::slice::from_ref(GenericArray::from_slice(block)),
     );
+}
+
+/// SHA-256's compression of each 64-byte block of `blocks` (whole blocks), many per call on
+/// x86-64's SHA instructions (the `sha2` crate takes them only as a slice of its own block
+/// type, which a byte slice does not convert to without `unsafe`).
+fn compress_blocks(state: &mut [u32; 8], blocks: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(kernels) = crate::x86_kernels::Kernels::detect() {
+        kernels.compress(state, blocks);
+        return;
+    }
+    for block in blocks.chunks_exact(SHA256_BLOCK_LEN) {
+        compress(state, block.try_into().expect("a whole block"));
+    }
 }
 
 /// An HMAC-SHA256 key as its two padded states (RFC 2104: the hash state after the key XOR
@@ -176,24 +237,8 @@ impl HmacSha256Key {
             }
         }
         finish(&mut state, &mut block, used, len);
-        // The outer hash: the opad block (in `outer`), then the inner hash, padded. The inner
-        // hash overwrites the block's start and the padding the rest, so wiping that start
-        // leaves nothing of the message or the inner hash in it.
-        for (out, word) in block.chunks_exact_mut(4).zip(state) {
-            out.copy_from_slice(&word.to_be_bytes());
-        }
-        state = self.outer;
-        finish(
-            &mut state,
-            &mut block,
-            HMAC_LEN,
-            (SHA256_BLOCK_LEN + HMAC_LEN) as u64,
-        );
-        block[..HMAC_LEN].zeroize();
-        let mut tag = [0u8; HMAC_LEN];
-        for (out, word) in tag.chunks_exact_mut(4).zip(state) {
-            out.copy_from_slice(&word.to_be_bytes());
-        }
+        let tag = outer_tag(&self.outer, &state, &mut block);
+        state.zeroize();
         tag
     }
 
@@ -239,6 +284,32 @@ impl HmacSha256Key {
         }
         (tags[0], tags[1])
     }
+}
+
+/// HMAC's outer hash: the opad block (in `outer`), then the inner hash (its final `inner`
+/// state), padded, in `block`. The inner hash overwrites the block's start and the padding the
+/// rest, so wiping that start leaves nothing of the message or the inner hash in it.
+fn outer_tag(
+    outer: &[u32; 8],
+    inner: &[u32; 8],
+    block: &mut [u8; SHA256_BLOCK_LEN],
+) -> [u8; HMAC_LEN] {
+    for (out, word) in block.chunks_exact_mut(4).zip(inner) {
+        out.copy_from_slice(&word.to_be_bytes());
+    }
+    let mut state = *outer;
+    finish(
+        &mut state,
+        block,
+        HMAC_LEN,
+        (SHA256_BLOCK_LEN + HMAC_LEN) as u64,
+    );
+    block[..HMAC_LEN].zeroize();
+    let mut tag = [0u8; HMAC_LEN];
+    for (out, word) in tag.chunks_exact_mut(4).zip(state) {
+        out.copy_from_slice(&word.to_be_bytes());
+    }
+    tag
 }
 
 /// The longest message whose SHA-256 padding fits in its own block (0x80 and the 8-byte length
@@ -563,6 +634,27 @@ mod tests {
             hkdf_sha256(b"k", None, b"", &mut too_long),
             Err(Error::HkdfOutputTooLong { requested }) if requested == HKDF_MAX_OUTPUT_LEN + 1
         ));
+    }
+
+    proptest::proptest! {
+        /// Fed in any pieces, from any key, the streamed HMAC gives the `hmac` crate's tag.
+        #[test]
+        fn streamed_hmac_matches_the_hmac_crate(
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700),
+            cuts in proptest::collection::vec(0usize..700, 0..6),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.sort_unstable();
+            let mut mac = HmacSha256::new(&key);
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([data.len()]) {
+                mac.update(&data[at..cut]);
+                at = cut;
+            }
+            let reference = hmac_over(&key, &[&data]).finalize().into_bytes();
+            proptest::prop_assert_eq!(&mac.finalize()[..], &reference[..]);
+        }
     }
 
     #[test]
