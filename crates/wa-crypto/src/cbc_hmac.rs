@@ -8,7 +8,11 @@
 //! one after the other over a whole message, the time is the sum of the two (what `openssl
 //! speed` measures separately); interleaved every few blocks, the out-of-order core runs the
 //! MAC of one step while the cipher of the next is still in flight.
-//! Decryption is the other way round: CBC decryption is parallel and cheap, the MAC is the bulk.
+//! Decryption is the other way round: CBC decryption is parallel and cheap, the MAC is the bulk,
+//! and the core does not overlap the two when they are separate library calls (below,
+//! [`OPEN_STEP`]); on x86-64 with the SHA and AES instructions the decryption is therefore one
+//! loop of both, interleaved round by round (`x86_kernels`), and the steps below are the
+//! portable path.
 //!
 //! The cipher runs inside one `encrypt_with_backend` / `decrypt_with_backend` call (the AES-NI
 //! or software backend picked once per message, the chaining value kept in a local instead of
