@@ -2,7 +2,9 @@
 //! stitched kernel of `x86_kernels`, the only `unsafe` code) against the same decryption
 //! written from wa-crypto's portable one-shot functions (`hmac_sha256` on the `hmac` crate,
 //! `aes256_cbc_decrypt_with_iv` on `cbc`): for any key, IV, header, ciphertext, trailer and
-//! tag, both give the same plaintext or the same error.
+//! tag, both give the same plaintext or the same error. Then the input's ciphertext bytes are
+//! encrypted after the header the same two ways (the stitched encryption, and the one-shot
+//! CBC and HMAC functions): the same bytes and the same tag.
 //!
 //! Input: byte 0 is the header's length (its low 7 bits) and whether the tag is made
 //! authentic here (bit 7); byte 1 the tag's length (1 to 32, from its low 5 bits); byte 2 the
@@ -13,7 +15,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use wa_crypto::{
-    Error, HmacSha256, aes256_cbc_decrypt_authenticated, aes256_cbc_decrypt_with_iv, hmac_sha256,
+    Error, HmacSha256, aes256_cbc_decrypt_authenticated, aes256_cbc_decrypt_with_iv,
+    aes256_cbc_encrypt_append, aes256_cbc_encrypt_with_iv, hmac_sha256,
 };
 
 fn take<'a>(data: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
@@ -93,4 +96,14 @@ fuzz_target!(|input: &[u8]| {
                 && !matches!(b, Error::HmacMismatch { .. }) => {}
         _ => panic!("ours {ours:?}, reference {expected:?}"),
     }
+    // Encrypting the same bytes: the stitched encryption against the one-shot functions.
+    let mut mac = HmacSha256::new(mac_key);
+    mac.update(header);
+    let mut sealed = header.to_vec();
+    aes256_cbc_encrypt_append(key, iv, ciphertext, &mut sealed, Some(&mut mac));
+    assert_eq!(
+        sealed[header.len()..],
+        aes256_cbc_encrypt_with_iv(key, iv, ciphertext)
+    );
+    assert_eq!(mac.finalize(), hmac_sha256(mac_key, &[&sealed]));
 });

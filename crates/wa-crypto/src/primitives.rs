@@ -89,11 +89,18 @@ impl HmacSha256 {
         self.buffer[..rest.len()].copy_from_slice(rest);
     }
 
-    /// Counts `len` bytes (whole blocks, from a block boundary) that the caller compressed
-    /// into [`HmacSha256::inner`] itself.
+    /// The bytes held of the inner hash's current block (fed, not yet compressed).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn pending(&self) -> &[u8] {
+        &self.buffer[..self.block_offset()]
+    }
+
+    /// Counts `len` more bytes that the caller compressed into [`HmacSha256::inner`] itself,
+    /// after the [`HmacSha256::pending`] bytes (which that compression began with, if `len`
+    /// is not 0): it ends on a block boundary.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn compressed(&mut self, len: usize) {
-        debug_assert!(len == 0 || (self.block_offset() == 0 && len % SHA256_BLOCK_LEN == 0));
+        debug_assert!(len == 0 || (self.fed + len as u64) % SHA256_BLOCK_LEN as u64 == 0);
         self.fed = self.fed.wrapping_add(len as u64);
     }
 
