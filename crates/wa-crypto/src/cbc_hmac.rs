@@ -495,8 +495,10 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn stitched_and_portable_open_agree() {
-        let kernels =
-            crate::x86_kernels::Kernels::detect().expect("this machine has SHA and AES-NI");
+        // Without the instructions only the portable path runs: nothing to compare.
+        let Some(kernels) = crate::x86_kernels::Kernels::detect() else {
+            return;
+        };
         let data = data();
         for h in HEADERS {
             for len in lengths() {
@@ -522,8 +524,10 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn stitched_and_portable_seal_agree() {
-        let kernels =
-            crate::x86_kernels::Kernels::detect().expect("this machine has SHA and AES-NI");
+        // Without the instructions only the portable path runs: nothing to compare.
+        let Some(kernels) = crate::x86_kernels::Kernels::detect() else {
+            return;
+        };
         let data = data();
         for h in HEADERS {
             for len in lengths() {
