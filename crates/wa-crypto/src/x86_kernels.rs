@@ -1,14 +1,17 @@
-//! SHA-256 and AES-256-CBC decryption on x86-64's SHA and AES instructions, and the two
-//! stitched into one loop: the workspace's only `unsafe` code.
+//! SHA-256 and AES-256-CBC on x86-64's SHA and AES instructions, and the two stitched into one
+//! loop: the workspace's only `unsafe` code.
 //!
 //! Why it exists: a Signal message is authenticated (HMAC-SHA256 over the ciphertext), then
-//! decrypted (AES-256-CBC). SHA-256 is one long dependency chain of rounds; CBC decryption is
-//! parallel and cheap. Run one after the other, even a few blocks at a time, the time is the
-//! sum of the two (measured: the out-of-order core does not overlap two library calls, SHA-256
-//! fills its scheduler with rounds waiting on each other, and the AES rounds queue behind
-//! them). Written as one loop, each group of four SHA-256 rounds followed by one AES round of
-//! four blocks, the AES rounds run in the gaps of the SHA-256 chain: on 10 KiB, 6.9 µs for
-//! both against 6.9 for SHA-256 alone and 2.3 for AES alone (AMD EPYC, one core).
+//! decrypted (AES-256-CBC); sending, encrypted, then MACed. SHA-256 is one long dependency
+//! chain of rounds; CBC decryption is parallel and cheap, CBC encryption another chain. Run one
+//! after the other, even a few blocks at a time, the core overlapped the two only in part
+//! encrypting and not at all decrypting (the SHA-256 rounds waiting on each other fill its
+//! scheduler, and the AES rounds queue behind them). Written as one loop, after each group of
+//! four SHA-256 rounds one AES round of four blocks (decrypting) or four steps of the CBC
+//! chain (encrypting, the MAC's stream one block behind the cipher), the cheaper chain runs in
+//! the gaps of the other: on 10 KiB, an authenticated decrypt in 7.5 µs against 7.1 for its
+//! HMAC alone and 2.0 for the CBC decryption alone, a sealed encryption in 13.0 µs against 14.9
+//! for the CBC encryption alone (AMD EPYC, one core).
 //!
 //! Why `unsafe`: the instructions are reachable only through `core::arch` intrinsics, which
 //! need `unsafe` to call from a function compiled for the features (our minimum Rust) and to
@@ -20,8 +23,8 @@
 //!   (`chunks_exact`, arrays), so each access is in bounds; unaligned loads and stores only.
 //!
 //! The results are checked against the RustCrypto implementations (`sha2`, `aes` + `cbc`):
-//! byte for byte in this module's tests and property tests, and through every MAC and
-//! decryption of wa-crypto's and wa-signal's tests and fuzz targets.
+//! byte for byte in this module's tests and property tests, through every MAC, encryption and
+//! decryption of wa-crypto's and wa-signal's tests, and by the `cbc_hmac_open` fuzz target.
 
 // `unused_unsafe`: since Rust 1.87 most intrinsics are safe to call inside a function compiled
 // for their features; on our minimum Rust (1.86) they are not, so the blocks stay.
