@@ -38,14 +38,26 @@ impl<'a> Fields<'a> {
         Fields { rest: input }
     }
 
-    fn varint(&mut self) -> Result<u64, Invalid> {
-        // Keys and the lengths of short fields fit one byte: no loop for them.
-        if let Some((&byte, rest)) = self.rest.split_first()
-            && byte < 0x80
-        {
-            self.rest = rest;
-            return Ok(u64::from(byte));
+    /// A varint. Keys, lengths and small counters take one or two bytes: those are read
+    /// without the loop (inlined into the field loops of the callers).
+    #[inline(always)]
+    pub(crate) fn varint(&mut self) -> Result<u64, Invalid> {
+        match *self.rest {
+            [byte, ref rest @ ..] if byte < 0x80 => {
+                self.rest = rest;
+                Ok(u64::from(byte))
+            }
+            [low, high, ref rest @ ..] if high < 0x80 => {
+                self.rest = rest;
+                Ok(u64::from(low & 0x7F) | u64::from(high) << 7)
+            }
+            _ => self.varint_long(),
         }
+    }
+
+    /// [`Fields::varint`] of three bytes or more (or a truncated or over-long one).
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, Invalid> {
         let mut value = 0u64;
         for (count, &byte) in self.rest.iter().take(10).enumerate() {
             value |= u64::from(byte & 0x7F) << (count * 7);
@@ -59,6 +71,62 @@ impl<'a> Fields<'a> {
             }
         }
         Err(Invalid)
+    }
+
+    /// Whether the whole input has been read.
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The next key, checked as [`Fields::key`] checks it, whole (`tag << 3 | wire type`): a
+    /// caller matches it against its fields' keys in one comparison each.
+    #[inline(always)]
+    pub(crate) fn raw_key(&mut self) -> Result<u32, Invalid> {
+        let key = u32::try_from(self.varint()?).map_err(|_| Invalid)?;
+        // A wire type above 5, or tag 0.
+        if key & 7 > 5 || key < 8 {
+            return Err(Invalid);
+        }
+        Ok(key)
+    }
+
+    /// A `bytes` value (its key read).
+    #[inline(always)]
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], Invalid> {
+        let len = self.varint()?;
+        self.take(len)
+    }
+
+    /// A `bytes` value (its key read) copied into `out` if it is 32 bytes long: then `true`;
+    /// another length leaves `out` as it was and gives `false` (the caller's field is then
+    /// invalid unless a later occurrence replaces it).
+    #[inline(always)]
+    pub(crate) fn bytes32_into(&mut self, out: &mut [u8; 32]) -> Result<bool, Invalid> {
+        // The usual encoding: a one-byte length, then the key copied straight in.
+        if let [32, ref rest @ ..] = *self.rest
+            && let Some((value, rest)) = rest.split_first_chunk::<32>()
+        {
+            out.copy_from_slice(value);
+            self.rest = rest;
+            return Ok(true);
+        }
+        let value = self.bytes()?;
+        match <&[u8; 32]>::try_from(value) {
+            Ok(value) => {
+                out.copy_from_slice(value);
+                Ok(true)
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Skips the value of a field no caller knows (its key, from [`Fields::raw_key`], read) in
+    /// a message nested `level` deep, as [`Fields::next_field_nested`] would read it.
+    #[inline(never)]
+    pub(crate) fn skip(&mut self, key: u32, level: u32) -> Result<(), Invalid> {
+        let depth = RECURSION_LIMIT.saturating_sub(level);
+        self.value(key >> 3, (key & 7) as u8, depth).map(|_| ())
     }
 
     /// `(tag, wire type)`.
