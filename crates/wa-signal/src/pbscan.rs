@@ -121,6 +121,39 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The field `key` (a one-byte key) with a 32-byte value in its usual form (a one-byte
+    /// length) copied into `out`, if it comes next. Anything else (another field, another
+    /// form, too short an input) is left unread, for the caller's general loop: `None`.
+    #[inline(always)]
+    pub(crate) fn next_key32(&mut self, key: u8, out: &mut [u8; 32]) -> Option<()> {
+        if let [next, 32, ref rest @ ..] = *self.rest
+            && next == key
+            && let Some((value, rest)) = rest.split_first_chunk::<32>()
+        {
+            out.copy_from_slice(value);
+            self.rest = rest;
+            return Some(());
+        }
+        None
+    }
+
+    /// The varint field `key` (a one-byte key), if it comes next with a value of one or two
+    /// bytes; anything else is left unread (`None`), as in [`Fields::next_key32`].
+    #[inline(always)]
+    pub(crate) fn next_key_varint(&mut self, key: u8) -> Option<u64> {
+        match *self.rest {
+            [next, byte, ref rest @ ..] if next == key && byte < 0x80 => {
+                self.rest = rest;
+                Some(u64::from(byte))
+            }
+            [next, low, high, ref rest @ ..] if next == key && high < 0x80 => {
+                self.rest = rest;
+                Some(u64::from(low & 0x7F) | u64::from(high) << 7)
+            }
+            _ => None,
+        }
+    }
+
     /// Skips the value of a field no caller knows (its key, from [`Fields::raw_key`], read) in
     /// a message nested `level` deep, as [`Fields::next_field_nested`] would read it.
     #[inline(never)]

@@ -106,6 +106,7 @@ fn state_complete(seen: u32) -> bool {
 /// read (a later occurrence of `current` merges into the same state and bits).
 fn state_into(input: &[u8], level: u32, state: &mut SessionState, seen: &mut u32) -> Scan {
     let mut fields = Fields::new(input);
+    state_head(&mut fields, state, seen);
     while !fields.is_empty() {
         match fields.raw_key()? {
             0x0A => mark(
@@ -160,9 +161,43 @@ fn state_into(input: &[u8], level: u32, state: &mut SessionState, seen: &mut u32
     Ok(())
 }
 
+/// The first fields of a `SessionStateData` as this crate writes them (in tag order, one-byte
+/// lengths), read one after the other without the key dispatch of [`state_into`]'s loop, which
+/// reads the rest from the first field written otherwise (the same reads, in the same order:
+/// the same state).
+#[inline(always)]
+fn state_head(fields: &mut Fields<'_>, state: &mut SessionState, seen: &mut u32) -> Option<()> {
+    fields.next_key32(0x0A, &mut state.local_identity.0)?;
+    *seen |= LOCAL_IDENTITY;
+    fields.next_key32(0x12, &mut state.remote_identity.0)?;
+    *seen |= REMOTE_IDENTITY;
+    state.remote_registration_id = fields.next_key_varint(0x18)? as u32;
+    state.local_registration_id = fields.next_key_varint(0x20)? as u32;
+    fields.next_key32(0x2A, &mut state.root_key.0)?;
+    *seen |= ROOT_KEY;
+    fields.next_key32(0x32, &mut state.base_key.0)?;
+    *seen |= BASE_KEY;
+    Some(())
+}
+
+/// [`state_head`] for a `SenderChainData`: all its fields.
+#[inline(always)]
+fn sender_head(fields: &mut Fields<'_>, sender: &mut SenderChain, seen: &mut u32) -> Option<()> {
+    fields.next_key32(0x0A, &mut sender.ratchet.public.0)?;
+    *seen |= SENDER_PUBLIC;
+    fields.next_key32(0x12, &mut sender.ratchet.private.0)?;
+    *seen |= SENDER_PRIVATE;
+    fields.next_key32(0x1A, &mut sender.chain.key)?;
+    *seen |= SENDER_CHAIN_KEY;
+    sender.chain.index = fields.next_key_varint(0x20)? as u32;
+    *seen |= SENDER_INDEX;
+    Some(())
+}
+
 /// Merges a `SenderChainData` into the state's sender chain.
 fn sender_into(input: &[u8], level: u32, sender: &mut SenderChain, seen: &mut u32) -> Scan {
     let mut fields = Fields::new(input);
+    sender_head(&mut fields, sender, seen);
     while !fields.is_empty() {
         match fields.raw_key()? {
             0x0A => mark(
@@ -220,8 +255,20 @@ fn receiver_into(input: &[u8], level: u32, chain: &mut ReceiverChain) -> Scan {
     const RATCHET: u32 = 1;
     const CHAIN_KEY: u32 = 1 << 1;
     const INDEX: u32 = 1 << 2;
+    /// [`state_head`] for a `ReceiverChainData`: its fields before the skipped keys.
+    #[inline(always)]
+    fn head(fields: &mut Fields<'_>, chain: &mut ReceiverChain, seen: &mut u32) -> Option<()> {
+        fields.next_key32(0x0A, &mut chain.ratchet.0)?;
+        *seen |= RATCHET;
+        fields.next_key32(0x12, &mut chain.chain.key)?;
+        *seen |= CHAIN_KEY;
+        chain.chain.index = fields.next_key_varint(0x18)? as u32;
+        *seen |= INDEX;
+        Some(())
+    }
     let mut seen = 0;
     let mut fields = Fields::new(input);
+    head(&mut fields, chain, &mut seen);
     while !fields.is_empty() {
         match fields.raw_key()? {
             0x0A => mark(
