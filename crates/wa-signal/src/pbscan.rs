@@ -38,8 +38,9 @@ impl<'a> Fields<'a> {
         Fields { rest: input }
     }
 
-    /// A varint. Keys, lengths and small counters take one or two bytes: those are read
-    /// without the loop (inlined into the field loops of the callers).
+    /// A varint. Keys, lengths, registration ids and chain indexes (below 2²¹) take one to
+    /// three bytes: those are read without the loop (inlined into the field loops of the
+    /// callers).
     #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<u64, Invalid> {
         match *self.rest {
@@ -51,11 +52,15 @@ impl<'a> Fields<'a> {
                 self.rest = rest;
                 Ok(u64::from(low & 0x7F) | u64::from(high) << 7)
             }
+            [low, mid, high, ref rest @ ..] if high < 0x80 => {
+                self.rest = rest;
+                Ok(u64::from(low & 0x7F) | u64::from(mid & 0x7F) << 7 | u64::from(high) << 14)
+            }
             _ => self.varint_long(),
         }
     }
 
-    /// [`Fields::varint`] of three bytes or more (or a truncated or over-long one).
+    /// [`Fields::varint`] of four bytes or more (or a truncated or over-long one).
     #[inline(never)]
     fn varint_long(&mut self) -> Result<u64, Invalid> {
         let mut value = 0u64;
@@ -137,7 +142,7 @@ impl<'a> Fields<'a> {
         None
     }
 
-    /// The varint field `key` (a one-byte key), if it comes next with a value of one or two
+    /// The varint field `key` (a one-byte key), if it comes next with a value of one to three
     /// bytes; anything else is left unread (`None`), as in [`Fields::next_key32`].
     #[inline(always)]
     pub(crate) fn next_key_varint(&mut self, key: u8) -> Option<u64> {
@@ -149,6 +154,10 @@ impl<'a> Fields<'a> {
             [next, low, high, ref rest @ ..] if next == key && high < 0x80 => {
                 self.rest = rest;
                 Some(u64::from(low & 0x7F) | u64::from(high) << 7)
+            }
+            [next, low, mid, high, ref rest @ ..] if next == key && high < 0x80 => {
+                self.rest = rest;
+                Some(u64::from(low & 0x7F) | u64::from(mid & 0x7F) << 7 | u64::from(high) << 14)
             }
             _ => None,
         }
