@@ -96,6 +96,18 @@ fn blank_state() -> SessionState {
     }
 }
 
+/// The chain a `ReceiverChainData` is read into. A constant, copied from where it is stored:
+/// a chain assembled on the stack field by field and then copied (in wider moves) stalled on
+/// the narrow stores it had just made.
+const BLANK_RECEIVER: ReceiverChain = ReceiverChain {
+    ratchet: PublicKey([0; 32]),
+    chain: ChainKey {
+        key: [0; 32],
+        index: 0,
+    },
+    skipped: Vec::new(),
+};
+
 /// Whether a state read into with [`state_into`] is complete.
 fn state_complete(seen: u32) -> bool {
     seen & STATE_REQUIRED == STATE_REQUIRED
@@ -132,14 +144,7 @@ fn state_into(input: &[u8], level: u32, state: &mut SessionState, seen: &mut u32
                 if receivers.capacity() == 0 {
                     receivers.reserve_exact(MAX_RECEIVER_CHAINS + 1);
                 }
-                receivers.push(ReceiverChain {
-                    ratchet: PublicKey([0; 32]),
-                    chain: ChainKey {
-                        key: [0; 32],
-                        index: 0,
-                    },
-                    skipped: Vec::new(),
-                });
+                receivers.push(BLANK_RECEIVER);
                 let last = receivers.len() - 1;
                 receiver_into(input, level + 1, &mut receivers[last])?;
             }
