@@ -78,6 +78,11 @@ impl<'a> Fields<'a> {
         Err(Invalid)
     }
 
+    /// The number of bytes left to read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
     /// Whether the whole input has been read.
     #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {

@@ -292,9 +292,15 @@ fn receiver_into(input: &[u8], level: u32, chain: &mut ReceiverChain) -> Scan {
             }
             0x22 => {
                 let input = fields.bytes()?;
-                chain.skipped.push((0, Secret32([0; 32])));
-                let last = chain.skipped.len() - 1;
-                let (index, seed) = &mut chain.skipped[last];
+                let skipped = &mut chain.skipped;
+                // Room for as many more as the rest of the chain can hold: the list is not
+                // reallocated while it is read (which would leave copies of seeds behind).
+                if skipped.capacity() == 0 {
+                    skipped.reserve_exact(1 + fields.remaining() / SKIPPED_MIN_LEN);
+                }
+                skipped.push((0, Secret32([0; 32])));
+                let last = skipped.len() - 1;
+                let (index, seed) = &mut skipped[last];
                 skipped_into(input, level + 1, index, seed)?;
             }
             key if known_tag(key, 4) => return Err(Invalid),
@@ -306,6 +312,10 @@ fn receiver_into(input: &[u8], level: u32, chain: &mut ReceiverChain) -> Scan {
     }
     Ok(())
 }
+
+/// The fewest bytes a valid `SkippedKeyData` field takes: its key and length, the index (key
+/// and one byte), the seed (key, length, 32 bytes).
+const SKIPPED_MIN_LEN: usize = 2 + 2 + 34;
 
 /// Reads a `SkippedKeyData` into a blank entry.
 fn skipped_into(input: &[u8], level: u32, index: &mut u32, seed: &mut Secret32) -> Scan {
@@ -465,6 +475,11 @@ mod tests {
     fn decoder_reads_what_the_encoder_wrote() {
         for bytes in records() {
             let record = decode(&bytes).unwrap();
+            // Each list of skipped keys allocated once, to its size (its entries are the
+            // chain's last fields, of the fewest bytes: indexes below 128).
+            for chain in record.current.iter().flat_map(|s| &s.receivers) {
+                assert_eq!(chain.skipped.capacity(), chain.skipped.len());
+            }
             assert_eq!(*encode(&record), bytes);
             assert!(
                 record.skipped_keys() > 0 || record.current.as_ref().unwrap().pending.is_some()
