@@ -1,7 +1,8 @@
-//! A borrowing protobuf reader for the one message on the per-message hot path, SignalMessage:
-//! prost copies every `bytes` field out of the input (twice, through `Bytes`), which for a
-//! 10-KiB message costs as much as the AES-CBC decryption. This reader hands out slices of the
-//! input instead.
+//! A borrowing protobuf reader for the messages on the per-message path, SignalMessage (here)
+//! and the stored session record (`record_decode`): prost copies every `bytes` field out of the
+//! input (twice, through `Bytes`), which for a 10-KiB message costs as much as the AES-CBC
+//! decryption. This reader hands out slices of the input instead, or copies a 32-byte key
+//! straight into its place; its callers match whole keys (`tag << 3 | wire type`).
 //!
 //! It accepts and refuses exactly what prost 0.14 does for a message of optional scalar and
 //! `bytes` fields (checked against prost on random and mutated input in the `scan_agrees_with_prost`
@@ -9,17 +10,6 @@
 //! wire type 0 to 5 and a tag of at least 1, lengths within the input, unknown fields skipped
 //! (groups to a nesting depth of 100), a later occurrence of a field replacing an earlier one,
 //! a `uint32` being the low 32 bits of its varint.
-
-/// One field's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Field<'a> {
-    /// Wire type 0.
-    Varint(u64),
-    /// Wire type 2: the bytes, borrowed from the input.
-    Bytes(&'a [u8]),
-    /// Wire types 1, 5 and a whole group (3 … 4): skipped, only their framing is checked.
-    Other,
-}
 
 /// Why the input is not a protobuf message (the caller reports it in its own terms).
 #[derive(Debug, PartialEq, Eq)]
@@ -169,11 +159,12 @@ impl<'a> Fields<'a> {
     }
 
     /// Skips the value of a field no caller knows (its key, from [`Fields::raw_key`], read) in
-    /// a message nested `level` deep, as [`Fields::next_field_nested`] would read it.
+    /// a message nested `level` deep (0 = the top): prost spends one level of its recursion
+    /// limit per nested message, leaving fewer for skipped groups.
     #[inline(never)]
     pub(crate) fn skip(&mut self, key: u32, level: u32) -> Result<(), Invalid> {
         let depth = RECURSION_LIMIT.saturating_sub(level);
-        self.value(key >> 3, (key & 7) as u8, depth).map(|_| ())
+        self.skip_value(key >> 3, (key & 7) as u8, depth)
     }
 
     /// `(tag, wire type)`.
@@ -198,17 +189,17 @@ impl<'a> Fields<'a> {
         Ok(taken)
     }
 
-    /// A field's value after its key; `depth` is the group nesting left.
-    fn value(&mut self, tag: u32, wire_type: u8, depth: u32) -> Result<Field<'a>, Invalid> {
+    /// Skips a field's value after its key; `depth` is the group nesting left.
+    fn skip_value(&mut self, tag: u32, wire_type: u8, depth: u32) -> Result<(), Invalid> {
         if depth == 0 {
             return Err(Invalid);
         }
         match wire_type {
-            0 => self.varint().map(Field::Varint),
-            1 => self.take(8).map(|_| Field::Other),
+            0 => self.varint().map(|_| ()),
+            1 => self.take(8).map(|_| ()),
             2 => {
                 let len = self.varint()?;
-                self.take(len).map(Field::Bytes)
+                self.take(len).map(|_| ())
             }
             3 => loop {
                 let (inner_tag, inner_type) = self.key()?;
@@ -216,46 +207,13 @@ impl<'a> Fields<'a> {
                     if inner_tag != tag {
                         return Err(Invalid);
                     }
-                    return Ok(Field::Other);
+                    return Ok(());
                 }
-                self.value(inner_tag, inner_type, depth - 1)?;
+                self.skip_value(inner_tag, inner_type, depth - 1)?;
             },
             4 => Err(Invalid),
-            _ => self.take(4).map(|_| Field::Other),
+            _ => self.take(4).map(|_| ()),
         }
-    }
-
-    /// The next `(tag, value)`, `None` at the end of the input.
-    pub(crate) fn next_field(&mut self) -> Result<Option<(u32, Field<'a>)>, Invalid> {
-        self.next_field_nested(0)
-    }
-
-    /// [`Fields::next_field`] for a message nested `level` deep (0 = the top): prost spends
-    /// one level of its recursion limit per nested message, leaving fewer for skipped groups.
-    #[inline]
-    pub(crate) fn next_field_nested(
-        &mut self,
-        level: u32,
-    ) -> Result<Option<(u32, Field<'a>)>, Invalid> {
-        if self.rest.is_empty() {
-            return Ok(None);
-        }
-        let (tag, wire_type) = self.key()?;
-        // Varints and `bytes`, nearly every field, are read here, inline in the caller's loop;
-        // the rest (and the group recursion, which cannot be inlined) in `value`.
-        let depth = RECURSION_LIMIT.saturating_sub(level);
-        if depth == 0 {
-            return Err(Invalid);
-        }
-        let value = match wire_type {
-            0 => Field::Varint(self.varint()?),
-            2 => {
-                let len = self.varint()?;
-                Field::Bytes(self.take(len)?)
-            }
-            _ => self.value(tag, wire_type, depth)?,
-        };
-        Ok(Some((tag, value)))
     }
 }
 
@@ -271,17 +229,19 @@ pub(crate) struct SignalMessageFields<'a> {
 impl<'a> SignalMessageFields<'a> {
     /// Reads a SignalMessage protobuf (tags 1 `bytes`, 2 and 3 `uint32`, 4 `bytes`).
     pub(crate) fn read(input: &'a [u8]) -> Result<SignalMessageFields<'a>, Invalid> {
+        // Dispatched on the whole key, each value read where its field is matched (one
+        // comparison per field, not a `Field` built and matched again).
         let mut fields = Fields::new(input);
         let mut out = SignalMessageFields::default();
-        while let Some((tag, value)) = fields.next_field()? {
-            match (tag, value) {
-                (1, Field::Bytes(b)) => out.ratchet_key = Some(b),
-                (2, Field::Varint(v)) => out.counter = Some(v as u32),
-                (3, Field::Varint(v)) => out.previous_counter = Some(v as u32),
-                (4, Field::Bytes(b)) => out.ciphertext = Some(b),
+        while !fields.is_empty() {
+            match fields.raw_key()? {
+                0x0A => out.ratchet_key = Some(fields.bytes()?),
+                0x10 => out.counter = Some(fields.varint()? as u32),
+                0x18 => out.previous_counter = Some(fields.varint()? as u32),
+                0x22 => out.ciphertext = Some(fields.bytes()?),
                 // A known field with another wire type.
-                (1..=4, _) => return Err(Invalid),
-                _ => {}
+                key if key >> 3 <= 4 => return Err(Invalid),
+                key => fields.skip(key, 0)?,
             }
         }
         Ok(out)

@@ -396,6 +396,7 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng as _;
     use rand::rngs::StdRng;
+    use wa_proto::prost::Message as _;
 
     use super::*;
     use crate::record_codec::encode;
@@ -571,14 +572,9 @@ mod tests {
         let records = RECORDS.get_or_init(records);
         let mut accepted = 0;
         for record in records {
-            let mut fields = crate::pbscan::Fields::new(record);
-            let mut state = None;
-            while let Some((tag, value)) = fields.next_field().unwrap() {
-                if let (2, crate::pbscan::Field::Bytes(b)) = (tag, value) {
-                    state = Some(b);
-                }
-            }
-            let state = state.unwrap();
+            // The current state's bytes (prost writes what our encoder writes).
+            let data = wa_proto::signal::SessionRecordData::decode(&record[..]).unwrap();
+            let state = &data.current.unwrap().encode_to_vec()[..];
             for fragment in &fragments {
                 let mut bytes = record.clone();
                 bytes.extend_from_slice(&nested(0x12, fragment));
