@@ -1,7 +1,8 @@
-//! A borrowing protobuf reader for the one message on the per-message hot path, SignalMessage:
-//! prost copies every `bytes` field out of the input (twice, through `Bytes`), which for a
-//! 10-KiB message costs as much as the AES-CBC decryption. This reader hands out slices of the
-//! input instead.
+//! A borrowing protobuf reader for the messages on the per-message path, SignalMessage (here)
+//! and the stored session record (`record_decode`): prost copies every `bytes` field out of the
+//! input (twice, through `Bytes`), which for a 10-KiB message costs as much as the AES-CBC
+//! decryption. This reader hands out slices of the input instead, or copies a 32-byte key
+//! straight into its place; its callers match whole keys (`tag << 3 | wire type`).
 //!
 //! It accepts and refuses exactly what prost 0.14 does for a message of optional scalar and
 //! `bytes` fields (checked against prost on random and mutated input in the `scan_agrees_with_prost`
@@ -9,17 +10,6 @@
 //! wire type 0 to 5 and a tag of at least 1, lengths within the input, unknown fields skipped
 //! (groups to a nesting depth of 100), a later occurrence of a field replacing an earlier one,
 //! a `uint32` being the low 32 bits of its varint.
-
-/// One field's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Field<'a> {
-    /// Wire type 0.
-    Varint(u64),
-    /// Wire type 2: the bytes, borrowed from the input.
-    Bytes(&'a [u8]),
-    /// Wire types 1, 5 and a whole group (3 … 4): skipped, only their framing is checked.
-    Other,
-}
 
 /// Why the input is not a protobuf message (the caller reports it in its own terms).
 #[derive(Debug, PartialEq, Eq)]
@@ -38,14 +28,31 @@ impl<'a> Fields<'a> {
         Fields { rest: input }
     }
 
-    fn varint(&mut self) -> Result<u64, Invalid> {
-        // Keys and the lengths of short fields fit one byte: no loop for them.
-        if let Some((&byte, rest)) = self.rest.split_first()
-            && byte < 0x80
-        {
-            self.rest = rest;
-            return Ok(u64::from(byte));
+    /// A varint. Keys, lengths, registration ids and chain indexes (below 2²¹) take one to
+    /// three bytes: those are read without the loop (inlined into the field loops of the
+    /// callers).
+    #[inline(always)]
+    pub(crate) fn varint(&mut self) -> Result<u64, Invalid> {
+        match *self.rest {
+            [byte, ref rest @ ..] if byte < 0x80 => {
+                self.rest = rest;
+                Ok(u64::from(byte))
+            }
+            [low, high, ref rest @ ..] if high < 0x80 => {
+                self.rest = rest;
+                Ok(u64::from(low & 0x7F) | u64::from(high) << 7)
+            }
+            [low, mid, high, ref rest @ ..] if high < 0x80 => {
+                self.rest = rest;
+                Ok(u64::from(low & 0x7F) | u64::from(mid & 0x7F) << 7 | u64::from(high) << 14)
+            }
+            _ => self.varint_long(),
         }
+    }
+
+    /// [`Fields::varint`] of four bytes or more (or a truncated or over-long one).
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, Invalid> {
         let mut value = 0u64;
         for (count, &byte) in self.rest.iter().take(10).enumerate() {
             value |= u64::from(byte & 0x7F) << (count * 7);
@@ -59,6 +66,105 @@ impl<'a> Fields<'a> {
             }
         }
         Err(Invalid)
+    }
+
+    /// The number of bytes left to read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    /// Whether the whole input has been read.
+    #[inline(always)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The next key, checked as [`Fields::key`] checks it, whole (`tag << 3 | wire type`): a
+    /// caller matches it against its fields' keys in one comparison each.
+    #[inline(always)]
+    pub(crate) fn raw_key(&mut self) -> Result<u32, Invalid> {
+        let key = u32::try_from(self.varint()?).map_err(|_| Invalid)?;
+        // A wire type above 5, or tag 0.
+        if key & 7 > 5 || key < 8 {
+            return Err(Invalid);
+        }
+        Ok(key)
+    }
+
+    /// A `bytes` value (its key read).
+    #[inline(always)]
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], Invalid> {
+        let len = self.varint()?;
+        self.take(len)
+    }
+
+    /// A `bytes` value (its key read) copied into `out` if it is 32 bytes long: then `true`;
+    /// another length leaves `out` as it was and gives `false` (the caller's field is then
+    /// invalid unless a later occurrence replaces it).
+    #[inline(always)]
+    pub(crate) fn bytes32_into(&mut self, out: &mut [u8; 32]) -> Result<bool, Invalid> {
+        // The usual encoding: a one-byte length, then the key copied straight in.
+        if let [32, ref rest @ ..] = *self.rest
+            && let Some((value, rest)) = rest.split_first_chunk::<32>()
+        {
+            out.copy_from_slice(value);
+            self.rest = rest;
+            return Ok(true);
+        }
+        let value = self.bytes()?;
+        match <&[u8; 32]>::try_from(value) {
+            Ok(value) => {
+                out.copy_from_slice(value);
+                Ok(true)
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// The field `key` (a one-byte key) with a 32-byte value in its usual form (a one-byte
+    /// length) copied into `out`, if it comes next. Anything else (another field, another
+    /// form, too short an input) is left unread, for the caller's general loop: `None`.
+    #[inline(always)]
+    pub(crate) fn next_key32(&mut self, key: u8, out: &mut [u8; 32]) -> Option<()> {
+        if let [next, 32, ref rest @ ..] = *self.rest
+            && next == key
+            && let Some((value, rest)) = rest.split_first_chunk::<32>()
+        {
+            out.copy_from_slice(value);
+            self.rest = rest;
+            return Some(());
+        }
+        None
+    }
+
+    /// The varint field `key` (a one-byte key), if it comes next with a value of one to three
+    /// bytes; anything else is left unread (`None`), as in [`Fields::next_key32`].
+    #[inline(always)]
+    pub(crate) fn next_key_varint(&mut self, key: u8) -> Option<u64> {
+        match *self.rest {
+            [next, byte, ref rest @ ..] if next == key && byte < 0x80 => {
+                self.rest = rest;
+                Some(u64::from(byte))
+            }
+            [next, low, high, ref rest @ ..] if next == key && high < 0x80 => {
+                self.rest = rest;
+                Some(u64::from(low & 0x7F) | u64::from(high) << 7)
+            }
+            [next, low, mid, high, ref rest @ ..] if next == key && high < 0x80 => {
+                self.rest = rest;
+                Some(u64::from(low & 0x7F) | u64::from(mid & 0x7F) << 7 | u64::from(high) << 14)
+            }
+            _ => None,
+        }
+    }
+
+    /// Skips the value of a field no caller knows (its key, from [`Fields::raw_key`], read) in
+    /// a message nested `level` deep (0 = the top): prost spends one level of its recursion
+    /// limit per nested message, leaving fewer for skipped groups.
+    #[inline(never)]
+    pub(crate) fn skip(&mut self, key: u32, level: u32) -> Result<(), Invalid> {
+        let depth = RECURSION_LIMIT.saturating_sub(level);
+        self.skip_value(key >> 3, (key & 7) as u8, depth)
     }
 
     /// `(tag, wire type)`.
@@ -83,17 +189,17 @@ impl<'a> Fields<'a> {
         Ok(taken)
     }
 
-    /// A field's value after its key; `depth` is the group nesting left.
-    fn value(&mut self, tag: u32, wire_type: u8, depth: u32) -> Result<Field<'a>, Invalid> {
+    /// Skips a field's value after its key; `depth` is the group nesting left.
+    fn skip_value(&mut self, tag: u32, wire_type: u8, depth: u32) -> Result<(), Invalid> {
         if depth == 0 {
             return Err(Invalid);
         }
         match wire_type {
-            0 => self.varint().map(Field::Varint),
-            1 => self.take(8).map(|_| Field::Other),
+            0 => self.varint().map(|_| ()),
+            1 => self.take(8).map(|_| ()),
             2 => {
                 let len = self.varint()?;
-                self.take(len).map(Field::Bytes)
+                self.take(len).map(|_| ())
             }
             3 => loop {
                 let (inner_tag, inner_type) = self.key()?;
@@ -101,46 +207,13 @@ impl<'a> Fields<'a> {
                     if inner_tag != tag {
                         return Err(Invalid);
                     }
-                    return Ok(Field::Other);
+                    return Ok(());
                 }
-                self.value(inner_tag, inner_type, depth - 1)?;
+                self.skip_value(inner_tag, inner_type, depth - 1)?;
             },
             4 => Err(Invalid),
-            _ => self.take(4).map(|_| Field::Other),
+            _ => self.take(4).map(|_| ()),
         }
-    }
-
-    /// The next `(tag, value)`, `None` at the end of the input.
-    pub(crate) fn next_field(&mut self) -> Result<Option<(u32, Field<'a>)>, Invalid> {
-        self.next_field_nested(0)
-    }
-
-    /// [`Fields::next_field`] for a message nested `level` deep (0 = the top): prost spends
-    /// one level of its recursion limit per nested message, leaving fewer for skipped groups.
-    #[inline]
-    pub(crate) fn next_field_nested(
-        &mut self,
-        level: u32,
-    ) -> Result<Option<(u32, Field<'a>)>, Invalid> {
-        if self.rest.is_empty() {
-            return Ok(None);
-        }
-        let (tag, wire_type) = self.key()?;
-        // Varints and `bytes`, nearly every field, are read here, inline in the caller's loop;
-        // the rest (and the group recursion, which cannot be inlined) in `value`.
-        let depth = RECURSION_LIMIT.saturating_sub(level);
-        if depth == 0 {
-            return Err(Invalid);
-        }
-        let value = match wire_type {
-            0 => Field::Varint(self.varint()?),
-            2 => {
-                let len = self.varint()?;
-                Field::Bytes(self.take(len)?)
-            }
-            _ => self.value(tag, wire_type, depth)?,
-        };
-        Ok(Some((tag, value)))
     }
 }
 
@@ -156,17 +229,19 @@ pub(crate) struct SignalMessageFields<'a> {
 impl<'a> SignalMessageFields<'a> {
     /// Reads a SignalMessage protobuf (tags 1 `bytes`, 2 and 3 `uint32`, 4 `bytes`).
     pub(crate) fn read(input: &'a [u8]) -> Result<SignalMessageFields<'a>, Invalid> {
+        // Dispatched on the whole key, each value read where its field is matched (one
+        // comparison per field, not a `Field` built and matched again).
         let mut fields = Fields::new(input);
         let mut out = SignalMessageFields::default();
-        while let Some((tag, value)) = fields.next_field()? {
-            match (tag, value) {
-                (1, Field::Bytes(b)) => out.ratchet_key = Some(b),
-                (2, Field::Varint(v)) => out.counter = Some(v as u32),
-                (3, Field::Varint(v)) => out.previous_counter = Some(v as u32),
-                (4, Field::Bytes(b)) => out.ciphertext = Some(b),
+        while !fields.is_empty() {
+            match fields.raw_key()? {
+                0x0A => out.ratchet_key = Some(fields.bytes()?),
+                0x10 => out.counter = Some(fields.varint()? as u32),
+                0x18 => out.previous_counter = Some(fields.varint()? as u32),
+                0x22 => out.ciphertext = Some(fields.bytes()?),
                 // A known field with another wire type.
-                (1..=4, _) => return Err(Invalid),
-                _ => {}
+                key if key >> 3 <= 4 => return Err(Invalid),
+                key => fields.skip(key, 0)?,
             }
         }
         Ok(out)

@@ -2,9 +2,11 @@
 //!
 //! A record is loaded for every message, so this is on the per-message path. prost copied every
 //! `bytes` field out of the record (twice, through `Bytes`) into a dozen small allocations, each
-//! a copy of a secret to wipe again, before the state was built from them. This reader borrows
-//! the fields from the stored bytes ([`crate::pbscan`]) and copies each secret once, into the
-//! state.
+//! a copy of a secret to wipe again, before the state was built from them. This reader scans the
+//! stored bytes ([`crate::pbscan`]) and copies each key once, straight into its place in the
+//! record it returns: the states are built where they end up (a blank state filled in, not
+//! fields gathered first and then moved into one), and which fields were seen, and seen valid,
+//! is kept in a bit set per state and checked once at its end.
 //!
 //! It accepts what prost 0.14 accepts and yields the same record (the `decoder_agrees_with_prost`
 //! property test checks both on real records, mutated, truncated and concatenated): a later
@@ -12,246 +14,381 @@
 //! singular message field (`current`, `sender_chain`, `pending_pre_key`) merges into it, repeated
 //! fields append, unknown fields are skipped, a known field with another wire type is refused.
 //! Then the same checks as before: format 1, at most [`MAX_PREVIOUS_SESSIONS`] previous
-//! sessions, keys of 32 bytes, the required fields present.
+//! sessions, keys of 32 bytes, the required fields present. Every refusal is the same
+//! [`Error::CorruptRecord`], so the order in which they are found does not show.
 
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
-use crate::pbscan::{Field, Fields, Invalid};
+use crate::pbscan::{Fields, Invalid};
 use crate::record::{SESSION_RECORD_FORMAT, SessionRecord};
 use crate::session::{
-    ChainKey, MAX_PREVIOUS_SESSIONS, PendingPreKey, RatchetKey, ReceiverChain, Secret32,
-    SenderChain, SessionState,
+    ChainKey, MAX_PREVIOUS_SESSIONS, MAX_RECEIVER_CHAINS, PendingPreKey, RatchetKey, ReceiverChain,
+    Secret32, SenderChain, SessionState,
 };
 
-fn corrupt() -> Error {
-    Error::CorruptRecord {
-        what: "session record",
+type Scan<T = ()> = core::result::Result<T, Invalid>;
+
+// The fields of a `SessionStateData` (and of its sender chain and pending prekey, which merge
+// into it) seen so far with a valid value, one bit each.
+const LOCAL_IDENTITY: u32 = 1;
+const REMOTE_IDENTITY: u32 = 1 << 1;
+const ROOT_KEY: u32 = 1 << 2;
+const BASE_KEY: u32 = 1 << 3;
+const SENDER_PUBLIC: u32 = 1 << 4;
+const SENDER_PRIVATE: u32 = 1 << 5;
+const SENDER_CHAIN_KEY: u32 = 1 << 6;
+const SENDER_INDEX: u32 = 1 << 7;
+const PENDING: u32 = 1 << 8;
+const PENDING_SIGNED_ID: u32 = 1 << 9;
+const PENDING_BASE_KEY: u32 = 1 << 10;
+
+/// Present in every state (a sender chain is required, and its fields in it).
+const STATE_REQUIRED: u32 = LOCAL_IDENTITY
+    | REMOTE_IDENTITY
+    | ROOT_KEY
+    | BASE_KEY
+    | SENDER_PUBLIC
+    | SENDER_PRIVATE
+    | SENDER_CHAIN_KEY
+    | SENDER_INDEX;
+/// Present in a pending prekey header, if there is one.
+const PENDING_REQUIRED: u32 = PENDING_SIGNED_ID | PENDING_BASE_KEY;
+
+/// Sets `bit` in `seen` if the field just read is valid, clears it if not (a later occurrence
+/// replaces an earlier one, valid or not).
+#[inline(always)]
+fn mark(seen: &mut u32, bit: u32, valid: bool) {
+    if valid {
+        *seen |= bit;
+    } else {
+        *seen &= !bit;
     }
 }
 
-/// Calls `field` for every `(tag, value)` of a message nested `level` deep.
-fn each_field<'a>(
-    input: &'a [u8],
-    level: u32,
-    mut field: impl FnMut(u32, Field<'a>) -> Result<()>,
-) -> Result<()> {
+/// A known tag (`1..=last`) with another wire type than its field's: prost refuses the message.
+#[inline(always)]
+fn known_tag(key: u32, last: u32) -> bool {
+    key >> 3 <= last
+}
+
+/// The state the fields are read into: zeros and empty lists, filled in where it will stay.
+fn blank_state() -> SessionState {
+    SessionState {
+        local_identity: PublicKey([0; 32]),
+        remote_identity: PublicKey([0; 32]),
+        local_registration_id: 0,
+        remote_registration_id: 0,
+        root_key: Secret32([0; 32]),
+        base_key: PublicKey([0; 32]),
+        sender: SenderChain {
+            ratchet: RatchetKey {
+                public: PublicKey([0; 32]),
+                private: Secret32([0; 32]),
+            },
+            chain: ChainKey {
+                key: [0; 32],
+                index: 0,
+            },
+        },
+        receivers: Vec::new(),
+        previous_counter: 0,
+        pending: None,
+    }
+}
+
+/// The chain a `ReceiverChainData` is read into. A constant, copied from where it is stored:
+/// a chain assembled on the stack field by field and then copied (in wider moves) stalled on
+/// the narrow stores it had just made.
+const BLANK_RECEIVER: ReceiverChain = ReceiverChain {
+    ratchet: PublicKey([0; 32]),
+    chain: ChainKey {
+        key: [0; 32],
+        index: 0,
+    },
+    skipped: Vec::new(),
+};
+
+/// Whether a state read into with [`state_into`] is complete.
+fn state_complete(seen: u32) -> bool {
+    seen & STATE_REQUIRED == STATE_REQUIRED
+        && (seen & PENDING == 0 || seen & PENDING_REQUIRED == PENDING_REQUIRED)
+}
+
+/// Merges a `SessionStateData` nested `level` deep into `state`, marking in `seen` the fields
+/// read (a later occurrence of `current` merges into the same state and bits).
+fn state_into(input: &[u8], level: u32, state: &mut SessionState, seen: &mut u32) -> Scan {
     let mut fields = Fields::new(input);
-    while let Some((tag, value)) = fields
-        .next_field_nested(level)
-        .map_err(|Invalid| corrupt())?
-    {
-        field(tag, value)?;
+    state_head(&mut fields, state, seen);
+    while !fields.is_empty() {
+        match fields.raw_key()? {
+            0x0A => mark(
+                seen,
+                LOCAL_IDENTITY,
+                fields.bytes32_into(&mut state.local_identity.0)?,
+            ),
+            0x12 => mark(
+                seen,
+                REMOTE_IDENTITY,
+                fields.bytes32_into(&mut state.remote_identity.0)?,
+            ),
+            0x18 => state.remote_registration_id = fields.varint()? as u32,
+            0x20 => state.local_registration_id = fields.varint()? as u32,
+            0x2A => mark(seen, ROOT_KEY, fields.bytes32_into(&mut state.root_key.0)?),
+            0x32 => mark(seen, BASE_KEY, fields.bytes32_into(&mut state.base_key.0)?),
+            0x3A => sender_into(fields.bytes()?, level + 1, &mut state.sender, seen)?,
+            0x42 => {
+                let input = fields.bytes()?;
+                let receivers = &mut state.receivers;
+                // Room for the most a session keeps and the one a ratchet step adds before it
+                // trims: no reallocation (which would leave a copy of the chain keys behind).
+                if receivers.capacity() == 0 {
+                    receivers.reserve_exact(MAX_RECEIVER_CHAINS + 1);
+                }
+                receivers.push(BLANK_RECEIVER);
+                let last = receivers.len() - 1;
+                receiver_into(input, level + 1, &mut receivers[last])?;
+            }
+            0x48 => state.previous_counter = fields.varint()? as u32,
+            0x52 => {
+                let input = fields.bytes()?;
+                let pending = state.pending.get_or_insert(PendingPreKey {
+                    pre_key_id: None,
+                    signed_pre_key_id: 0,
+                    base_key: PublicKey([0; 32]),
+                });
+                *seen |= PENDING;
+                pending_into(input, level + 1, pending, seen)?;
+            }
+            key if known_tag(key, 10) => return Err(Invalid),
+            key => fields.skip(key, level)?,
+        }
     }
     Ok(())
 }
 
-/// A known field with the wrong wire type (prost refuses the message).
-fn wrong_type() -> Result<()> {
-    Err(corrupt())
+/// The first fields of a `SessionStateData` as this crate writes them (in tag order, one-byte
+/// lengths), read one after the other without the key dispatch of [`state_into`]'s loop, which
+/// reads the rest from the first field written otherwise (the same reads, in the same order:
+/// the same state).
+#[inline(always)]
+fn state_head(fields: &mut Fields<'_>, state: &mut SessionState, seen: &mut u32) -> Option<()> {
+    fields.next_key32(0x0A, &mut state.local_identity.0)?;
+    *seen |= LOCAL_IDENTITY;
+    fields.next_key32(0x12, &mut state.remote_identity.0)?;
+    *seen |= REMOTE_IDENTITY;
+    state.remote_registration_id = fields.next_key_varint(0x18)? as u32;
+    state.local_registration_id = fields.next_key_varint(0x20)? as u32;
+    fields.next_key32(0x2A, &mut state.root_key.0)?;
+    *seen |= ROOT_KEY;
+    fields.next_key32(0x32, &mut state.base_key.0)?;
+    *seen |= BASE_KEY;
+    Some(())
 }
 
-/// `SenderChainData`.
-#[derive(Default)]
-struct SenderFields<'a> {
-    ratchet_public: Option<&'a [u8]>,
-    ratchet_private: Option<&'a [u8]>,
-    chain_key: Option<&'a [u8]>,
-    index: Option<u32>,
+/// [`state_head`] for a `SenderChainData`: all its fields.
+#[inline(always)]
+fn sender_head(fields: &mut Fields<'_>, sender: &mut SenderChain, seen: &mut u32) -> Option<()> {
+    fields.next_key32(0x0A, &mut sender.ratchet.public.0)?;
+    *seen |= SENDER_PUBLIC;
+    fields.next_key32(0x12, &mut sender.ratchet.private.0)?;
+    *seen |= SENDER_PRIVATE;
+    fields.next_key32(0x1A, &mut sender.chain.key)?;
+    *seen |= SENDER_CHAIN_KEY;
+    sender.chain.index = fields.next_key_varint(0x20)? as u32;
+    *seen |= SENDER_INDEX;
+    Some(())
 }
 
-impl<'a> SenderFields<'a> {
-    fn merge(&mut self, input: &'a [u8], level: u32) -> Result<()> {
-        each_field(input, level, |tag, value| {
-            match (tag, value) {
-                (1, Field::Bytes(b)) => self.ratchet_public = Some(b),
-                (2, Field::Bytes(b)) => self.ratchet_private = Some(b),
-                (3, Field::Bytes(b)) => self.chain_key = Some(b),
-                (4, Field::Varint(v)) => self.index = Some(v as u32),
-                (1..=4, _) => return wrong_type(),
-                _ => {}
+/// Merges a `SenderChainData` into the state's sender chain.
+fn sender_into(input: &[u8], level: u32, sender: &mut SenderChain, seen: &mut u32) -> Scan {
+    let mut fields = Fields::new(input);
+    sender_head(&mut fields, sender, seen);
+    while !fields.is_empty() {
+        match fields.raw_key()? {
+            0x0A => mark(
+                seen,
+                SENDER_PUBLIC,
+                fields.bytes32_into(&mut sender.ratchet.public.0)?,
+            ),
+            // No curve operation here: the halves are compared only when a message after a
+            // ratchet step fails to authenticate (see `RatchetKey`).
+            0x12 => mark(
+                seen,
+                SENDER_PRIVATE,
+                fields.bytes32_into(&mut sender.ratchet.private.0)?,
+            ),
+            0x1A => mark(
+                seen,
+                SENDER_CHAIN_KEY,
+                fields.bytes32_into(&mut sender.chain.key)?,
+            ),
+            0x20 => {
+                sender.chain.index = fields.varint()? as u32;
+                *seen |= SENDER_INDEX;
             }
-            Ok(())
-        })
-    }
-}
-
-/// `ReceiverChainData`, made into the chain as soon as it is read (every error of the record is
-/// the same [`Error::CorruptRecord`], so checking a chain's fields before the rest of the record
-/// is parsed answers the same, without a vector of borrowed fields to collect first).
-fn receiver_chain(input: &[u8], level: u32) -> Result<ReceiverChain> {
-    let mut ratchet_public = None;
-    let mut chain_key = None;
-    let mut index = None;
-    let mut skipped = Vec::new();
-    each_field(input, level, |tag, value| {
-        match (tag, value) {
-            (1, Field::Bytes(b)) => ratchet_public = Some(b),
-            (2, Field::Bytes(b)) => chain_key = Some(b),
-            (3, Field::Varint(v)) => index = Some(v as u32),
-            (4, Field::Bytes(b)) => {
-                // `SkippedKeyData`.
-                let mut key_index = None;
-                let mut seed = None;
-                each_field(b, level + 1, |tag, value| {
-                    match (tag, value) {
-                        (1, Field::Varint(v)) => key_index = Some(v as u32),
-                        (2, Field::Bytes(b)) => seed = Some(b),
-                        (1 | 2, _) => return wrong_type(),
-                        _ => {}
-                    }
-                    Ok(())
-                })?;
-                skipped.push((key_index.ok_or_else(corrupt)?, Secret32(bytes32(seed)?)));
-            }
-            (1..=4, _) => return wrong_type(),
-            _ => {}
+            key if known_tag(key, 4) => return Err(Invalid),
+            key => fields.skip(key, level)?,
         }
-        Ok(())
-    })?;
-    Ok(ReceiverChain {
-        ratchet: key32(ratchet_public)?,
-        chain: ChainKey {
-            key: bytes32(chain_key)?,
-            index: index.ok_or_else(corrupt)?,
-        },
-        skipped,
-    })
+    }
+    Ok(())
 }
 
-/// `PendingPreKeyData`.
-#[derive(Default)]
-struct PendingFields<'a> {
-    pre_key_id: Option<u32>,
-    signed_pre_key_id: Option<u32>,
-    base_key: Option<&'a [u8]>,
-}
-
-impl<'a> PendingFields<'a> {
-    fn merge(&mut self, input: &'a [u8], level: u32) -> Result<()> {
-        each_field(input, level, |tag, value| {
-            match (tag, value) {
-                (1, Field::Varint(v)) => self.pre_key_id = Some(v as u32),
-                (2, Field::Varint(v)) => self.signed_pre_key_id = Some(v as u32),
-                (3, Field::Bytes(b)) => self.base_key = Some(b),
-                (1..=3, _) => return wrong_type(),
-                _ => {}
+/// Merges a `PendingPreKeyData` into the state's pending prekey header.
+fn pending_into(input: &[u8], level: u32, pending: &mut PendingPreKey, seen: &mut u32) -> Scan {
+    let mut fields = Fields::new(input);
+    while !fields.is_empty() {
+        match fields.raw_key()? {
+            0x08 => pending.pre_key_id = Some(fields.varint()? as u32),
+            0x10 => {
+                pending.signed_pre_key_id = fields.varint()? as u32;
+                *seen |= PENDING_SIGNED_ID;
             }
-            Ok(())
-        })
+            0x1A => mark(
+                seen,
+                PENDING_BASE_KEY,
+                fields.bytes32_into(&mut pending.base_key.0)?,
+            ),
+            key if known_tag(key, 3) => return Err(Invalid),
+            key => fields.skip(key, level)?,
+        }
     }
+    Ok(())
 }
 
-/// `SessionStateData`.
-#[derive(Default)]
-struct StateFields<'a> {
-    local_identity: Option<&'a [u8]>,
-    remote_identity: Option<&'a [u8]>,
-    remote_registration_id: Option<u32>,
-    local_registration_id: Option<u32>,
-    root_key: Option<&'a [u8]>,
-    base_key: Option<&'a [u8]>,
-    sender: Option<SenderFields<'a>>,
-    receivers: Vec<ReceiverChain>,
-    previous_counter: Option<u32>,
-    pending: Option<PendingFields<'a>>,
-}
-
-impl<'a> StateFields<'a> {
-    fn merge(&mut self, input: &'a [u8], level: u32) -> Result<()> {
-        let inner = level + 1;
-        each_field(input, level, |tag, value| {
-            match (tag, value) {
-                (1, Field::Bytes(b)) => self.local_identity = Some(b),
-                (2, Field::Bytes(b)) => self.remote_identity = Some(b),
-                (3, Field::Varint(v)) => self.remote_registration_id = Some(v as u32),
-                (4, Field::Varint(v)) => self.local_registration_id = Some(v as u32),
-                (5, Field::Bytes(b)) => self.root_key = Some(b),
-                (6, Field::Bytes(b)) => self.base_key = Some(b),
-                (7, Field::Bytes(b)) => self.sender.get_or_insert_default().merge(b, inner)?,
-                (8, Field::Bytes(b)) => self.receivers.push(receiver_chain(b, inner)?),
-                (9, Field::Varint(v)) => self.previous_counter = Some(v as u32),
-                (10, Field::Bytes(b)) => self.pending.get_or_insert_default().merge(b, inner)?,
-                (1..=10, _) => return wrong_type(),
-                _ => {}
+/// Reads a `ReceiverChainData` into a blank chain, checked as soon as it is read.
+fn receiver_into(input: &[u8], level: u32, chain: &mut ReceiverChain) -> Scan {
+    const RATCHET: u32 = 1;
+    const CHAIN_KEY: u32 = 1 << 1;
+    const INDEX: u32 = 1 << 2;
+    /// [`state_head`] for a `ReceiverChainData`: its fields before the skipped keys.
+    #[inline(always)]
+    fn head(fields: &mut Fields<'_>, chain: &mut ReceiverChain, seen: &mut u32) -> Option<()> {
+        fields.next_key32(0x0A, &mut chain.ratchet.0)?;
+        *seen |= RATCHET;
+        fields.next_key32(0x12, &mut chain.chain.key)?;
+        *seen |= CHAIN_KEY;
+        chain.chain.index = fields.next_key_varint(0x18)? as u32;
+        *seen |= INDEX;
+        Some(())
+    }
+    let mut seen = 0;
+    let mut fields = Fields::new(input);
+    head(&mut fields, chain, &mut seen);
+    while !fields.is_empty() {
+        match fields.raw_key()? {
+            0x0A => mark(
+                &mut seen,
+                RATCHET,
+                fields.bytes32_into(&mut chain.ratchet.0)?,
+            ),
+            0x12 => mark(
+                &mut seen,
+                CHAIN_KEY,
+                fields.bytes32_into(&mut chain.chain.key)?,
+            ),
+            0x18 => {
+                chain.chain.index = fields.varint()? as u32;
+                seen |= INDEX;
             }
-            Ok(())
-        })
+            0x22 => {
+                let input = fields.bytes()?;
+                let skipped = &mut chain.skipped;
+                // Room for as many more as the rest of the chain can hold: the list is not
+                // reallocated while it is read (which would leave copies of seeds behind).
+                if skipped.capacity() == 0 {
+                    skipped.reserve_exact(1 + fields.remaining() / SKIPPED_MIN_LEN);
+                }
+                skipped.push((0, Secret32([0; 32])));
+                let last = skipped.len() - 1;
+                let (index, seed) = &mut skipped[last];
+                skipped_into(input, level + 1, index, seed)?;
+            }
+            key if known_tag(key, 4) => return Err(Invalid),
+            key => fields.skip(key, level)?,
+        }
     }
-
-    fn read(input: &'a [u8], level: u32) -> Result<StateFields<'a>> {
-        let mut out = StateFields::default();
-        out.merge(input, level)?;
-        Ok(out)
+    if seen != RATCHET | CHAIN_KEY | INDEX {
+        return Err(Invalid);
     }
-
-    /// The session state, checked as the record format requires.
-    fn state(self) -> Result<SessionState> {
-        let sender = self.sender.ok_or_else(corrupt)?;
-        // No curve operation here: the halves are compared only when a message after a ratchet
-        // step fails to authenticate (see `RatchetKey`).
-        let ratchet = RatchetKey {
-            public: key32(sender.ratchet_public)?,
-            private: Secret32(bytes32(sender.ratchet_private)?),
-        };
-        let pending = match self.pending {
-            Some(p) => Some(PendingPreKey {
-                pre_key_id: p.pre_key_id,
-                signed_pre_key_id: p.signed_pre_key_id.ok_or_else(corrupt)?,
-                base_key: key32(p.base_key)?,
-            }),
-            None => None,
-        };
-        Ok(SessionState {
-            local_identity: key32(self.local_identity)?,
-            remote_identity: key32(self.remote_identity)?,
-            local_registration_id: self.local_registration_id.unwrap_or(0),
-            remote_registration_id: self.remote_registration_id.unwrap_or(0),
-            root_key: Secret32(bytes32(self.root_key)?),
-            base_key: key32(self.base_key)?,
-            sender: SenderChain {
-                ratchet,
-                chain: ChainKey {
-                    key: bytes32(sender.chain_key)?,
-                    index: sender.index.ok_or_else(corrupt)?,
-                },
-            },
-            receivers: self.receivers,
-            previous_counter: self.previous_counter.unwrap_or(0),
-            pending,
-        })
-    }
+    Ok(())
 }
 
-fn bytes32(field: Option<&[u8]>) -> Result<[u8; 32]> {
-    field.and_then(|b| b.try_into().ok()).ok_or_else(corrupt)
+/// The fewest bytes a valid `SkippedKeyData` field takes: its key and length, the index (key
+/// and one byte), the seed (key, length, 32 bytes).
+const SKIPPED_MIN_LEN: usize = 2 + 2 + 34;
+
+/// Reads a `SkippedKeyData` into a blank entry.
+fn skipped_into(input: &[u8], level: u32, index: &mut u32, seed: &mut Secret32) -> Scan {
+    const INDEX: u32 = 1;
+    const SEED: u32 = 1 << 1;
+    let mut seen = 0;
+    let mut fields = Fields::new(input);
+    while !fields.is_empty() {
+        match fields.raw_key()? {
+            0x08 => {
+                *index = fields.varint()? as u32;
+                seen |= INDEX;
+            }
+            0x12 => mark(&mut seen, SEED, fields.bytes32_into(&mut seed.0)?),
+            key if known_tag(key, 2) => return Err(Invalid),
+            key => fields.skip(key, level)?,
+        }
+    }
+    if seen != INDEX | SEED {
+        return Err(Invalid);
+    }
+    Ok(())
 }
 
-fn key32(field: Option<&[u8]>) -> Result<PublicKey> {
-    bytes32(field).map(PublicKey)
+/// Reads a `SessionRecordData` into an empty record.
+fn record_into(bytes: &[u8], record: &mut SessionRecord) -> Scan {
+    let mut format = None;
+    let mut current_seen = 0;
+    let mut fields = Fields::new(bytes);
+    while !fields.is_empty() {
+        match fields.raw_key()? {
+            0x08 => format = Some(fields.varint()? as u32),
+            0x12 => {
+                let input = fields.bytes()?;
+                let state = record.current.get_or_insert_with(blank_state);
+                state_into(input, 1, state, &mut current_seen)?;
+            }
+            0x1A => {
+                let input = fields.bytes()?;
+                // One more than kept is refused at once (prost would read them all first).
+                if record.previous.len() == MAX_PREVIOUS_SESSIONS {
+                    return Err(Invalid);
+                }
+                record.previous.push(blank_state());
+                let last = record.previous.len() - 1;
+                let mut seen = 0;
+                state_into(input, 1, &mut record.previous[last], &mut seen)?;
+                if !state_complete(seen) {
+                    return Err(Invalid);
+                }
+            }
+            key if known_tag(key, 3) => return Err(Invalid),
+            key => fields.skip(key, 0)?,
+        }
+    }
+    if format != Some(SESSION_RECORD_FORMAT)
+        || (record.current.is_some() && !state_complete(current_seen))
+    {
+        return Err(Invalid);
+    }
+    Ok(())
 }
 
 /// Reads a stored `SessionRecordData`.
 pub(crate) fn decode(bytes: &[u8]) -> Result<SessionRecord> {
-    let mut format = None;
-    let mut current: Option<StateFields<'_>> = None;
-    let mut previous = Vec::new();
-    each_field(bytes, 0, |tag, value| {
-        match (tag, value) {
-            (1, Field::Varint(v)) => format = Some(v as u32),
-            (2, Field::Bytes(b)) => current.get_or_insert_default().merge(b, 1)?,
-            (3, Field::Bytes(b)) => previous.push(StateFields::read(b, 1)?.state()?),
-            (1..=3, _) => return wrong_type(),
-            _ => {}
-        }
-        Ok(())
-    })?;
-    if format != Some(SESSION_RECORD_FORMAT) || previous.len() > MAX_PREVIOUS_SESSIONS {
-        return Err(corrupt());
+    let mut record = SessionRecord::default();
+    match record_into(bytes, &mut record) {
+        Ok(()) => Ok(record),
+        // The half-read record is dropped here, its secrets wiped.
+        Err(Invalid) => Err(Error::CorruptRecord {
+            what: "session record",
+        }),
     }
-    Ok(SessionRecord {
-        current: current.map(StateFields::state).transpose()?,
-        previous,
-    })
 }
 
 #[cfg(test)]
@@ -259,6 +396,7 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng as _;
     use rand::rngs::StdRng;
+    use wa_proto::prost::Message as _;
 
     use super::*;
     use crate::record_codec::encode;
@@ -338,6 +476,11 @@ mod tests {
     fn decoder_reads_what_the_encoder_wrote() {
         for bytes in records() {
             let record = decode(&bytes).unwrap();
+            // Each list of skipped keys allocated once, to its size (its entries are the
+            // chain's last fields, of the fewest bytes: indexes below 128).
+            for chain in record.current.iter().flat_map(|s| &s.receivers) {
+                assert_eq!(chain.skipped.capacity(), chain.skipped.len());
+            }
             assert_eq!(*encode(&record), bytes);
             assert!(
                 record.skipped_keys() > 0 || record.current.as_ref().unwrap().pending.is_some()
@@ -357,6 +500,107 @@ mod tests {
         assert_eq!(record.skipped_keys(), 16);
         assert_eq!(*record.to_bytes(), stored);
         agree(&stored);
+    }
+
+    /// `current` fragments appended to a real record (prost merges them into its current
+    /// state), each an edge of the field scanner: over-long lengths and varints, a key of the
+    /// wrong length replaced by a later one (or not), unknown fields of every wire type (groups
+    /// nested), known tags with other wire types, empty nested messages.
+    #[test]
+    fn decoder_agrees_with_prost_on_crafted_fields() {
+        let key = [7u8; 32];
+        let with = |prefix: &[u8]| [prefix, &key[..]].concat();
+        let nested = |tag: u8, body: &[u8]| {
+            assert!(body.len() < 0x80);
+            [&[tag, body.len() as u8][..], body].concat()
+        };
+        let fragments: Vec<Vec<u8>> = vec![
+            with(&[0x0A, 0xA0, 0x00]),       // identity, length 32 in two bytes
+            with(&[0x2A, 0xA0, 0x80, 0x00]), // root key, length in three bytes
+            vec![0x0A, 0x03, 1, 2, 3],       // identity of 3 bytes, the last one
+            [vec![0x0A, 0x03, 1, 2, 3], with(&[0x0A, 0x20])].concat(), // replaced by a valid one
+            [with(&[0x0A, 0x20]), vec![0x0A, 0x00]].concat(), // a valid one replaced
+            vec![0x18, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], // registration id over 32 bits
+            vec![
+                0x48, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01,
+            ],
+            vec![
+                0x48, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02,
+            ],
+            vec![0x48, 0x80],                                     // truncated varint
+            vec![0x08, 0x01],                                     // tag 1 as a varint
+            vec![0x3B, 0x3C],                                     // tag 7 as a group
+            vec![0x5B, 0x5B, 0x08, 0x01, 0x5C, 0x5C],             // unknown tag 11, nested groups
+            vec![0x5B, 0x64],                                     // a group closed by another tag
+            vec![0x59, 0, 0, 0, 0, 0, 0, 0, 0, 0x5D, 0, 0, 0, 0], // unknown fixed64, fixed32
+            vec![0x5E, 0x00],                                     // wire type 6
+            vec![0x80, 0x01, 0x00],                               // tag 16 in a two-byte key
+            vec![0x3A, 0x00], // empty sender chain: merges, changes nothing
+            nested(0x3A, &with(&[0x12, 0xA0, 0x00])), // sender private key, long length
+            nested(0x3A, &[0x20, 0x80, 0x01]), // sender index in two bytes
+            nested(0x3A, &[0x18, 0x01]), // sender chain key as a varint
+            nested(0x3A, &[0x2A, 0x00]), // unknown field in the sender chain
+            vec![0x52, 0x00], // empty pending header: fields missing
+            nested(
+                0x52,
+                &[[0x10, 0x05].as_slice(), &with(&[0x1A, 0x20])].concat(),
+            ),
+            nested(
+                0x52,
+                &[[0x08, 0x09].as_slice(), &with(&[0x1A, 0x20])].concat(),
+            ),
+            vec![0x42, 0x00], // empty receiver chain
+            nested(
+                0x42,
+                &[with(&[0x0A, 0x20]), with(&[0x12, 0x20]), vec![0x18, 0x03]].concat(),
+            ),
+            nested(
+                0x42,
+                &[
+                    with(&[0x0A, 0x20]),
+                    with(&[0x12, 0x20]),
+                    vec![0x18, 0x03],
+                    nested(
+                        0x22,
+                        &[[0x08, 0x02].as_slice(), &with(&[0x12, 0x20])].concat(),
+                    ),
+                    nested(0x22, &[0x08, 0x02]), // a skipped key without its seed
+                ]
+                .concat(),
+            ),
+        ];
+        let records = RECORDS.get_or_init(records);
+        let mut accepted = 0;
+        for record in records {
+            // The current state's bytes (prost writes what our encoder writes).
+            let data = wa_proto::signal::SessionRecordData::decode(&record[..]).unwrap();
+            let state = &data.current.unwrap().encode_to_vec()[..];
+            for fragment in &fragments {
+                let mut bytes = record.clone();
+                bytes.extend_from_slice(&nested(0x12, fragment));
+                agree(&bytes);
+                accepted += usize::from(decode(&bytes).is_ok());
+                // The current state with the fragment after it, as a previous session.
+                let mut bytes = record.clone();
+                let previous = [state, fragment].concat();
+                bytes.push(0x1A);
+                let mut len = previous.len();
+                while len >= 0x80 {
+                    bytes.push(len as u8 | 0x80);
+                    len >>= 7;
+                }
+                bytes.push(len as u8);
+                bytes.extend_from_slice(&previous);
+                agree(&bytes);
+                accepted += usize::from(decode(&bytes).is_ok());
+            }
+        }
+        // Both outcomes are exercised.
+        let total = records.len() * fragments.len() * 2;
+        assert!(
+            accepted > total / 3 && accepted < total,
+            "{accepted} of {total}"
+        );
     }
 
     proptest! {

@@ -239,14 +239,16 @@ impl SessionStore for InMemoryStore {
         address: &ProtocolAddress,
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
-        // The record's buffer itself is kept (no copy of the secrets to wipe), in the entry
-        // already there if any (no copy of the address either: this runs for every message).
-        let mut bytes = record.to_bytes();
-        let new = std::mem::take(&mut *bytes);
+        // This runs for every message: the record is written over the stored one, in its
+        // buffer (no allocation, no free, no separate wipe of the old bytes: they are
+        // overwritten, or wiped past the new end), in the entry already there (no copy of the
+        // address). A new entry keeps the encoder's buffer itself (no copy of the secrets).
         match self.sessions.get_mut(address) {
-            Some(stored) => wipe_bytes(&mut std::mem::replace(stored, new)),
+            Some(stored) => crate::record_codec::encode_into(record, stored),
             None => {
-                self.sessions.insert(address.clone(), new);
+                let mut bytes = record.to_bytes();
+                self.sessions
+                    .insert(address.clone(), std::mem::take(&mut *bytes));
             }
         }
         Ok(())
