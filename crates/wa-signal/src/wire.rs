@@ -72,7 +72,7 @@ fn check_version(bytes: &[u8], what: &'static str, min_len: usize) -> Result<()>
 }
 
 fn required<T>(field: Option<T>, what: &'static str, reason: &'static str) -> Result<T> {
-    field.ok_or(Error::Malformed { what, reason })
+    field.ok_or_else(|| Error::Malformed { what, reason })
 }
 
 /// A parsed SignalMessage (`msg`). Its MAC is checked by the session, which knows the keys.
