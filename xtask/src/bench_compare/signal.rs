@@ -6,9 +6,11 @@
 //! after 10,000 messages one way. `openssl speed` (AES-256-CBC each way and HMAC-SHA256 on
 //! 10,240-byte buffers, X25519, Ed25519) gives the single-core limit of each row whose work is
 //! those primitives: a 10-KiB message's cipher and MAC passes, plus the X25519 operations of a
-//! ratchet step (its two Diffie-Hellmans and its key generation) or of setup. That limit also caps what any implementation on OpenSSL (npm `libsignal`
-//! runs Node's) can reach against another: rows where the limit is under the target ratio times
-//! a peer's rate are named in the output, from the figures of the run.
+//! ratchet step (its two Diffie-Hellmans and its key generation) or of setup. The same with a
+//! message's cipher and MAC passes overlapped (the slower alone, as one loop of both runs) is
+//! the ceiling, which caps what any implementation on these primitives can show against
+//! another: rows where the ceiling is under the target ratio times a peer's rate are named in
+//! the output, from the figures of the run.
 //!
 //! Clocks: every figure divides by CPU time, so that other work on the machine does not move it
 //! (much): ours by the measuring thread's CPU clock, the Node peers by `process.cpuUsage()`
@@ -111,9 +113,22 @@ fn median(values: &[f64]) -> f64 {
 /// `fixed-base` multiplication, see [`STEP_KEYGEN`]); NaN for a row whose work is not those
 /// primitives alone.
 fn limit(measure: &str, openssl: &dyn Fn(&str) -> f64) -> f64 {
+    per_row(measure, openssl, |cipher, mac| cipher + mac)
+}
+
+/// What no implementation on these primitives can beat for `measure`, in operations per
+/// second: [`limit`], but a 10-KiB message's cipher and MAC passes counted as the slower of the
+/// two alone, since one loop can run both at once (wa-crypto's x86-64 kernels hide the faster
+/// in the slower). The cap on what any implementation can show over a peer.
+fn ceiling(measure: &str, openssl: &dyn Fn(&str) -> f64) -> f64 {
+    per_row(measure, openssl, f64::max)
+}
+
+/// [`limit`] and [`ceiling`]: `symmetric` makes a message's cipher and MAC times (seconds) one.
+fn per_row(measure: &str, openssl: &dyn Fn(&str) -> f64, combine: impl Fn(f64, f64) -> f64) -> f64 {
     let size = BIG as f64;
-    // Seconds per operation: a 10-KiB message's cipher pass plus its MAC pass, an X25519.
-    let symmetric = |aes: &str| size / openssl(aes) + size / openssl("hmac-sha256");
+    // Seconds per operation: a 10-KiB message's cipher and MAC passes, an X25519.
+    let symmetric = |aes: &str| combine(size / openssl(aes), size / openssl("hmac-sha256"));
     let (seal, open) = (
         symmetric("aes-256-cbc-encrypt"),
         symmetric("aes-256-cbc-decrypt"),
@@ -196,6 +211,7 @@ pub fn run(seconds: &str) -> Result<(), String> {
     let open = size / openssl("aes-256-cbc-decrypt") + size / openssl("hmac-sha256");
     let x25519 = openssl("x25519");
     let limit = |measure: &str| limit(measure, &openssl);
+    let ceiling = |measure: &str| ceiling(measure, &openssl);
 
     println!(
         "\nSignal operations per second of CPU time, median of {ROUNDS} rounds (wall: ours on \
@@ -211,8 +227,8 @@ pub fn run(seconds: &str) -> Result<(), String> {
         "/npm",
         "/bridge",
         "/limit",
-        "lim/npm",
-        "lim/brdg"
+        "cap/npm",
+        "cap/brdg"
     );
     let mut rows: Vec<String> = vec!["setup-initiator".into(), "setup-responder".into()];
     for kind in ["alt", "burst"] {
@@ -240,18 +256,19 @@ pub fn run(seconds: &str) -> Result<(), String> {
             format!("{:>width$}", "-")
         }
     };
-    // Rows where the primitives alone keep a target out of reach: (row, limit over peer).
+    // Rows where the primitives alone keep a target out of reach: (row, ceiling over peer).
     let (mut npm_capped, mut bridge_capped) = (Vec::new(), Vec::new());
     for measure in &rows {
         let ours = get("wa-signal", measure);
         let npm = get("libsignal", measure);
         let bridge = get("rust-bridge", measure);
         let limit = limit(measure);
-        if limit / npm < NPM_TARGET {
-            npm_capped.push(format!("{measure} {:.1}x", limit / npm));
+        let ceiling = ceiling(measure);
+        if ceiling / npm < NPM_TARGET {
+            npm_capped.push(format!("{measure} {:.1}x", ceiling / npm));
         }
-        if limit / bridge < BRIDGE_TARGET {
-            bridge_capped.push(format!("{measure} {:.1}x", limit / bridge));
+        if ceiling / bridge < BRIDGE_TARGET {
+            bridge_capped.push(format!("{measure} {:.1}x", ceiling / bridge));
         }
         println!(
             "{measure:<23} {} {} {} {} {} {} {} {} {}",
@@ -262,8 +279,8 @@ pub fn run(seconds: &str) -> Result<(), String> {
             show(ours / npm, 8, 1, "x"),
             show(ours / bridge, 8, 1, "x"),
             show(ours / limit, 7, 2, ""),
-            show(limit / npm, 9, 1, "x"),
-            show(limit / bridge, 9, 1, "x"),
+            show(ceiling / npm, 9, 1, "x"),
+            show(ceiling / bridge, 9, 1, "x"),
         );
     }
     println!(
@@ -287,6 +304,13 @@ pub fn run(seconds: &str) -> Result<(), String> {
         limit("setup-initiator"),
         limit("setup-responder"),
     );
+    println!(
+        "Ceilings (a message's cipher and MAC overlapped: the slower pass alone): a {BIG}-byte \
+         encrypt {:.0}/s, a burst decrypt {:.0}/s, an alternating decrypt {:.0}/s.",
+        ceiling(&format!("burst-encrypt-{BIG}")),
+        ceiling(&format!("burst-decrypt-{BIG}")),
+        ceiling(&format!("alt-decrypt-{BIG}")),
+    );
     let at_our_curve_rate = STEP_DH / ours_dh + STEP_KEYGEN / fixed_base + open;
     println!(
         "wa-crypto's X25519: {ours_dh:.0} Diffie-Hellman/s (crrl's) = {:.2} of openssl's, \
@@ -302,11 +326,15 @@ pub fn run(seconds: &str) -> Result<(), String> {
         ("the bridge", BRIDGE_TARGET, &bridge_capped),
     ] {
         if capped.is_empty() {
-            println!("No row's limit is under {target}x {peer}'s rate.");
+            println!(
+                "No row's ceiling (the limit with a message's cipher and MAC overlapped) is under \
+                 {target}x {peer}'s rate."
+            );
         } else {
             println!(
-                "Primitives cap the {target}x target over {peer} on: {} (the openssl limit over \
-                 their rate: no implementation on these primitives reaches {target}x there).",
+                "Primitives cap the {target}x target over {peer} on: {} (the openssl ceiling over \
+                 their rate, a message's cipher and MAC at the slower one's speed alone: no \
+                 implementation on these primitives reaches {target}x there).",
                 capped.join(", ")
             );
         }
@@ -361,8 +389,9 @@ pub fn run(seconds: &str) -> Result<(), String> {
          operation loads and stores the serialised record (ours: record bytes; libsignal: JSON of\n\
          SessionRecord.serialize(); Baileys' sender keys: its JSON; bridge: its bytes).\n\
          /npm, /bridge: wa-signal's rate over theirs (targets >= 10x and >= 2x); /limit: our\n\
-         rate over the openssl limit above (target >= 0.8); lim/npm, lim/brdg: that limit over\n\
-         their rate, the most any implementation on these primitives can show against them.\n\
+         rate over the openssl limit above (target >= 0.8); cap/npm, cap/brdg: the ceiling over\n\
+         their rate (the limit with a message's cipher and MAC passes overlapped, the slower one\n\
+         alone), the most any implementation on these primitives can show against them.\n\
          Clocks: wa-signal, the measuring thread's CPU time (CLOCK_THREAD_CPUTIME_ID; wall: the\n\
          same operations on the wall clock); libsignal and rust-bridge, process.cpuUsage() of\n\
          their Node process (user + system, process-wide: V8's GC and compiler threads count\n\
@@ -429,6 +458,12 @@ mod tests {
         for unbounded in ["burst-decrypt-100", "group-encrypt-100", "xeddsa-sign"] {
             assert!(limit(unbounded, &openssl).is_nan(), "{unbounded}");
         }
+        // The ceiling overlaps a message's passes: the slower alone (1 ms encrypting, 0.25 ms
+        // decrypting); curve work still adds.
+        assert!(close(ceiling("burst-encrypt-10240", &openssl), 1000.0));
+        assert!(close(ceiling("burst-decrypt-10240", &openssl), 4000.0));
+        assert!(close(ceiling("alt-decrypt-10240", &openssl), 1.0 / 2.75e-3));
+        assert!(close(ceiling("setup-responder", &openssl), 1000.0 / 6.0));
     }
 
     #[test]
