@@ -472,14 +472,29 @@ impl Direct<'_> {
         if level > self.max_depth {
             return None;
         }
-        if let Some(count) = self.head(node)? {
-            let mut children = Vec::with_capacity(count);
-            children.resize_with(count, Node::default);
-            for child in &mut children {
-                self.node(level + 1, child)?;
-            }
-            set_children(&mut node.content, children);
+        match self.head(node)? {
+            Some(count) => self.children(level, node, count),
+            None => Some(()),
         }
+    }
+
+    /// Fills the child list of `node` (at nesting `level`, its header read), of `count`
+    /// children. A child's own header is read here and the recursion goes a level down only
+    /// for a child with a list of its own: a leaf (most nodes) then costs one call, not two.
+    fn children(&mut self, level: usize, node: &mut Node, count: usize) -> Option<()> {
+        // The children are at `level + 1`: refused past the limit, as the tree path does (an
+        // empty list has none).
+        if count > 0 && level >= self.max_depth {
+            return None;
+        }
+        let mut children = Vec::with_capacity(count);
+        children.resize_with(count, Node::default);
+        for child in &mut children {
+            if let Some(count) = self.head(child)? {
+                self.children(level + 1, child, count)?;
+            }
+        }
+        set_children(&mut node.content, children);
         Some(())
     }
 
@@ -851,6 +866,45 @@ mod tests {
         let mut long = good.clone();
         long.push(0);
         assert_eq!(decode_direct(&codec.decoder(), &long, None), None);
+    }
+
+    /// The one-pass path takes nesting up to the decoder's limit (an empty child list at the
+    /// deepest level included) and declines one level more, where `decode` then gives the
+    /// reference decoder's `TooDeep` error.
+    #[test]
+    fn the_one_pass_path_stops_at_the_depth_limit() {
+        let nest = |depth: usize, innermost: Node| {
+            (1..depth).fold(innermost, |inner, _| Node::new("iq").children([inner]))
+        };
+        let codec = Codec::multi_device();
+        let limit = codec.limits.max_depth;
+        for (depth, innermost) in [
+            (limit, Node::new("iq")),
+            (limit, Node::new("iq").children([])),
+            (limit - 1, Node::new("iq").children([Node::new("iq")])),
+        ] {
+            let bytes = codec.encode(&nest(depth, innermost)).expect("encodes");
+            let direct = decode_direct(&codec.decoder(), &bytes, None).expect("in one pass");
+            assert_eq!(Ok(direct), codec.decode_ref(&bytes).map(|n| n.into_owned()));
+        }
+        let mut deep = codec.limits;
+        deep.max_depth += 1;
+        let wide = Codec {
+            limits: deep,
+            ..codec
+        };
+        let bytes = wide
+            .encode(&nest(limit + 1, Node::new("iq")))
+            .expect("encodes");
+        assert_eq!(decode_direct(&codec.decoder(), &bytes, None), None);
+        assert_eq!(
+            codec.decode(&bytes).map_err(|e| e.kind),
+            codec
+                .decode_ref(&bytes)
+                .map(|n| n.into_owned())
+                .map_err(|e| e.kind)
+        );
+        assert!(codec.decode(&bytes).is_err());
     }
 
     /// `decode` builds short raw strings and common JIDs through their own fast paths (a window
