@@ -137,7 +137,7 @@ impl core::fmt::Debug for HmacSha256 {
 }
 
 /// SHA-256's initial hash value (FIPS 180-4, 5.3.3).
-const SHA256_IV: [u32; 8] = [
+pub(crate) const SHA256_IV: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
     0x3c6e_f372,

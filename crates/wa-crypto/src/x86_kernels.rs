@@ -680,6 +680,7 @@ mod tests {
     use sha2::digest::generic_array::GenericArray;
 
     use super::*;
+    use crate::primitives::SHA256_IV;
 
     /// The kernels, or `None` (and a note) on a processor without the instructions: there the
     /// portable paths run and these tests have nothing to test (the machines of this
@@ -709,17 +710,6 @@ mod tests {
         out
     }
 
-    const IV: [u32; 8] = [
-        0x6a09_e667,
-        0xbb67_ae85,
-        0x3c6e_f372,
-        0xa54f_f53a,
-        0x510e_527f,
-        0x9b05_688c,
-        0x1f83_d9ab,
-        0x5be0_cd19,
-    ];
-
     #[test]
     fn sha256_of_abc() {
         // FIPS 180-4's example "abc", padded by hand into one block.
@@ -727,7 +717,7 @@ mod tests {
         block[..3].copy_from_slice(b"abc");
         block[3] = 0x80;
         block[63] = 24;
-        let mut state = IV;
+        let mut state = SHA256_IV;
         let Some(k) = kernels() else { return };
         k.compress(&mut state, &block);
         assert_eq!(
