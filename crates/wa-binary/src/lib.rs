@@ -10,6 +10,7 @@ mod error;
 mod jid;
 pub mod json;
 mod node;
+mod recycle;
 mod text;
 mod tokens;
 mod tree;

@@ -61,17 +61,31 @@ impl Attrs {
     /// none, allocating once for all of them: a decoder then writes each string in its slot
     /// ([`Attrs::slots_mut`]) instead of building a pair and moving it in.
     #[inline]
-    pub(crate) fn fill_empty(&mut self, count: usize) {
+    pub(crate) fn fill_empty(&mut self, count: usize, lists: &mut crate::recycle::Cache) {
         if count == 1 {
             self.0.push(Default::default());
         } else {
-            let mut pairs = Vec::with_capacity(count);
+            let mut pairs = lists.pairs(count);
             pairs.resize_with(count, Default::default);
             // The empty list replaced without a drop call; assigned with one, the compiler
             // also copied the new list through the stack with wide loads over the narrow
             // stores that had just written it (a stall: half of this function's samples).
             std::mem::forget(std::mem::replace(&mut self.0, SmallVec::from_vec(pairs)));
         }
+    }
+
+    /// Whether the pairs lie in a heap buffer of their own.
+    #[inline]
+    pub(crate) fn spilled(&self) -> bool {
+        self.0.spilled()
+    }
+
+    /// The heap buffer of the pairs, when they lie in one, leaving none.
+    #[inline]
+    pub(crate) fn take_spilled(&mut self) -> Option<Vec<(Str, Str)>> {
+        self.0
+            .spilled()
+            .then(|| std::mem::take(&mut self.0).into_vec())
     }
 
     /// The pairs, to be written in place.
@@ -178,6 +192,11 @@ pub struct AttrError {
 }
 
 /// A node: `<tag attrs...>content</tag>`.
+///
+/// Dropping a node hands the buffers of its short child and attribute lists, and its
+/// descendants', to a cache of the thread that the decoder takes its next lists from (bounded;
+/// see the crate's README). So `Node` implements `Drop`, and its fields are taken out with
+/// [`std::mem::take`] rather than by destructuring.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {
     /// The tag (description).
@@ -186,6 +205,17 @@ pub struct Node {
     pub attrs: Attrs,
     /// The content.
     pub content: Content,
+}
+
+/// Hands the buffers of the node's child and attribute lists to this thread's cache, where the
+/// decoder takes its next lists from; what the lists held is dropped as usual.
+impl Drop for Node {
+    #[inline]
+    fn drop(&mut self) {
+        if crate::recycle::holds_lists(self) {
+            crate::recycle::reclaim(self);
+        }
+    }
 }
 
 /// Builds a [`Node`]: `node!("iq", { "id" => id, "type" => "get" }, [child1, child2])`. The

@@ -469,8 +469,9 @@ fn print_node(p: &Printer, node: &wa_binary::Node, max_children: usize) {
         return;
     }
     let head = wa_binary::Node {
+        tag: node.tag.clone(),
+        attrs: node.attrs.clone(),
         content: wa_binary::Content::None,
-        ..node.clone()
     };
     let head = wa_binary::json::to_string(&head);
     // `["tag",{attrs},null]` → `["tag",{attrs},[`

@@ -26,6 +26,7 @@ use crate::dict::{Dictionary, class, tags};
 use crate::error::DecodeError;
 use crate::jid::Server;
 use crate::node::{Content, Node};
+use crate::recycle::{self, Cache};
 use crate::text::{Str, put_words};
 
 /// Largest arena kept for the next decode on a thread (in nodes and attributes): a frame
@@ -63,14 +64,17 @@ pub(crate) fn decode_owned_bytes(decoder: &Decoder, frame: Bytes) -> Result<Node
 /// `frame` (the bytes `tree` points into) when given, else from a copy of the tree's bytes
 /// made when the first one is met.
 pub(super) fn tree_to_node(tree: &Tree<'_>, frame: Option<&Bytes>) -> Node {
-    let mut builder = Builder {
-        tree,
-        scratch: String::new(),
-        frame: frame.cloned(),
-    };
-    let mut root = Node::default();
-    builder.build(0, &mut root);
-    root
+    recycle::with_cache(|lists| {
+        let mut builder = Builder {
+            tree,
+            scratch: String::new(),
+            frame: frame.cloned(),
+            lists,
+        };
+        let mut root = Node::default();
+        builder.build(0, &mut root);
+        root
+    })
 }
 
 /// Runs `f` with this thread's arena, which is kept for the next call unless `f` grew it past
@@ -87,16 +91,18 @@ pub(super) fn with_thread_arena<R>(f: impl FnOnce(&mut TreeArena) -> R) -> R {
 }
 
 /// What building a [`Node`] from a tree needs besides the tree.
-struct Builder<'t, 'a> {
+struct Builder<'t, 'a, 'c> {
     tree: &'t Tree<'a>,
     /// Where JIDs are built, reused for all of them.
     scratch: String,
     /// The bytes of the tree as a [`Bytes`], whose slices become byte contents (`None` until
     /// the first byte content, when the tree's bytes are not already shared).
     frame: Option<Bytes>,
+    /// Where child and attribute lists come from.
+    lists: &'c mut Cache,
 }
 
-impl Builder<'_, '_> {
+impl Builder<'_, '_, '_> {
     /// Fills `node` (a default one) with the node at `index` of `tree` and its descendants. Built
     /// in place, children straight into their list, so that no `Node` is moved once made (a
     /// `Node` is about 200 bytes; moving each one up the recursion cost more than building it).
@@ -113,7 +119,7 @@ impl Builder<'_, '_> {
             // The record keeps the list's size; children follow their parent, each one's
             // `end` is where its next sibling starts.
             let count = raw.content.len;
-            let mut children = Vec::with_capacity(count);
+            let mut children = self.lists.nodes(count);
             children.resize_with(count, Node::default);
             let mut next = index + 1;
             for child in &mut children {
@@ -141,7 +147,7 @@ impl Builder<'_, '_> {
         if !attrs.is_empty() {
             // Placeholders (empty inline strings, nothing to drop), each then overwritten in
             // place.
-            node.attrs.fill_empty(attrs.len());
+            node.attrs.fill_empty(attrs.len(), self.lists);
             for (slot, &(k, v)) in node.attrs.slots_mut().iter_mut().zip(attrs) {
                 string_into(tree, k, &mut self.scratch, &mut slot.0);
                 string_into(tree, v, &mut self.scratch, &mut slot.1);
@@ -429,23 +435,26 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
     if input.len() as u64 > MAX_TREE_INPUT {
         return None;
     }
-    let mut direct = Direct {
-        bytes: input,
-        pos: 0,
-        classes: decoder.dict.classes(),
-        dict: decoder.dict,
-        max_depth: decoder.max_depth,
-        scratch: String::new(),
-        frame: frame.cloned(),
-        base: 0,
-    };
-    let mut root = Node::default();
-    direct.node(1, &mut root)?;
-    (direct.pos == input.len()).then_some(root)
+    recycle::with_cache(|lists| {
+        let mut direct = Direct {
+            bytes: input,
+            pos: 0,
+            classes: decoder.dict.classes(),
+            dict: decoder.dict,
+            max_depth: decoder.max_depth,
+            scratch: String::new(),
+            frame: frame.cloned(),
+            base: 0,
+            lists,
+        };
+        let mut root = Node::default();
+        direct.node(1, &mut root)?;
+        (direct.pos == input.len()).then_some(root)
+    })
 }
 
 /// The state of [`decode_direct`].
-struct Direct<'a> {
+struct Direct<'a, 'c> {
     bytes: &'a [u8],
     /// Everything before it has been read.
     pos: usize,
@@ -462,9 +471,11 @@ struct Direct<'a> {
     frame: Option<Bytes>,
     /// Where `frame` starts in the input.
     base: usize,
+    /// Where child and attribute lists come from.
+    lists: &'c mut Cache,
 }
 
-impl Direct<'_> {
+impl Direct<'_, '_> {
     /// Fills `node` (a default one) with the node at [`Self::pos`] (at nesting `level`, the
     /// root being 1) and its descendants, leaving `pos` after it. The recursion is bounded by
     /// `max_depth`, and its frame holds only the child list (see [`Builder::build`]).
@@ -487,7 +498,7 @@ impl Direct<'_> {
         if count > 0 && level >= self.max_depth {
             return None;
         }
-        let mut children = Vec::with_capacity(count);
+        let mut children = self.lists.nodes(count);
         children.resize_with(count, Node::default);
         for child in &mut children {
             if let Some(count) = self.head(child)? {
@@ -529,7 +540,7 @@ impl Direct<'_> {
             if pairs > bytes.len().saturating_sub(at) / 2 {
                 return None;
             }
-            node.attrs.fill_empty(pairs);
+            node.attrs.fill_empty(pairs, self.lists);
             for (key, value) in node.attrs.slots_mut() {
                 self.string(&mut at, key)?;
                 self.string(&mut at, value)?;
