@@ -25,13 +25,56 @@ pub(crate) const LARGEST: usize = 8;
 /// from it, not memory a program without it would have returned.
 pub(crate) const MAX_BYTES: usize = 512 * 1024;
 
-/// Empty buffers, by capacity (index `capacity - 1`).
+/// Empty buffers of node and pair lists.
 #[derive(Default)]
 pub(crate) struct Cache {
-    nodes: [Vec<Vec<Node>>; LARGEST],
-    pairs: [Vec<Vec<(Str, Str)>>; LARGEST],
-    /// The capacity in bytes of the buffers held.
+    nodes: Shelf<Node>,
+    pairs: Shelf<(Str, Str)>,
+    /// The capacity in bytes of the buffers held, both kinds.
     bytes: usize,
+}
+
+/// Empty buffers of one element type, by capacity (index `capacity - 1`).
+struct Shelf<T>([Vec<Vec<T>>; LARGEST]);
+
+impl<T> Default for Shelf<T> {
+    fn default() -> Shelf<T> {
+        Shelf(std::array::from_fn(|_| Vec::new()))
+    }
+}
+
+impl<T> Shelf<T> {
+    /// An empty list of capacity `count`: a kept one, its bytes taken off `held`, else a new
+    /// one.
+    #[inline]
+    fn take(&mut self, count: usize, held: &mut usize) -> Vec<T> {
+        match count
+            .checked_sub(1)
+            .and_then(|class| self.0.get_mut(class))
+            .and_then(Vec::pop)
+        {
+            Some(list) => {
+                *held -= count * size_of::<T>();
+                list
+            }
+            None => Vec::with_capacity(count),
+        }
+    }
+
+    /// Empties `list` and keeps it when it is short and `held` stays within [`MAX_BYTES`];
+    /// else frees it.
+    fn keep(&mut self, mut list: Vec<T>, held: &mut usize) {
+        list.clear();
+        let bytes = list.capacity() * size_of::<T>();
+        let class = list
+            .capacity()
+            .checked_sub(1)
+            .filter(|&class| class < LARGEST);
+        if let Some(class) = class.filter(|_| *held + bytes <= MAX_BYTES) {
+            self.0[class].push(list);
+            *held += bytes;
+        }
+    }
 }
 
 thread_local! {
@@ -73,41 +116,20 @@ impl Cache {
     /// An empty list of capacity `count` (from the cache when it holds one).
     #[inline]
     pub(crate) fn nodes(&mut self, count: usize) -> Vec<Node> {
-        if let Some(list) = count
-            .checked_sub(1)
-            .and_then(|class| self.nodes.get_mut(class))
-            .and_then(Vec::pop)
-        {
-            self.bytes -= count * size_of::<Node>();
-            return list;
-        }
-        Vec::with_capacity(count)
+        self.nodes.take(count, &mut self.bytes)
     }
 
     /// An empty list of capacity `count` for attribute pairs, as [`Cache::nodes`].
     #[inline]
     pub(crate) fn pairs(&mut self, count: usize) -> Vec<(Str, Str)> {
-        if let Some(list) = count
-            .checked_sub(1)
-            .and_then(|class| self.pairs.get_mut(class))
-            .and_then(Vec::pop)
-        {
-            self.bytes -= count * size_of::<(Str, Str)>();
-            return list;
-        }
-        Vec::with_capacity(count)
+        self.pairs.take(count, &mut self.bytes)
     }
 
     /// Takes the list buffers of `node` and its descendants. The recursion goes as deep as the
     /// tree, as dropping it does.
     fn reclaim(&mut self, node: &mut Node) {
-        if let Some(mut pairs) = node.attrs.take_spilled() {
-            pairs.clear();
-            let bytes = pairs.capacity() * size_of::<(Str, Str)>();
-            if let Some(class) = self.room(pairs.capacity(), bytes) {
-                self.pairs[class].push(pairs);
-                self.bytes += bytes;
-            }
+        if let Some(pairs) = node.attrs.take_spilled() {
+            self.pairs.keep(pairs, &mut self.bytes);
         }
         if let Content::Nodes(list) = &mut node.content {
             let mut list = std::mem::take(list);
@@ -116,21 +138,10 @@ impl Cache {
                     self.reclaim(child);
                 }
             }
-            // The children hold no lists now: dropping them frees only long strings and
-            // releases shared contents.
-            list.clear();
-            let bytes = list.capacity() * size_of::<Node>();
-            if let Some(class) = self.room(list.capacity(), bytes) {
-                self.nodes[class].push(list);
-                self.bytes += bytes;
-            }
+            // The children hold no lists now: emptying the list (dropping them) frees only
+            // long strings and releases shared contents.
+            self.nodes.keep(list, &mut self.bytes);
         }
-    }
-
-    /// The class of a buffer of `capacity` and `bytes`, when it is kept and there is room.
-    fn room(&self, capacity: usize, bytes: usize) -> Option<usize> {
-        let class = capacity.checked_sub(1).filter(|&class| class < LARGEST)?;
-        (self.bytes + bytes <= MAX_BYTES).then_some(class)
     }
 }
 
@@ -142,8 +153,8 @@ mod tests {
     /// What this thread's cache holds: bytes, node lists and pair lists by capacity.
     fn held() -> (usize, Vec<usize>, Vec<usize>) {
         with_cache(|cache| {
-            let nodes = cache.nodes.iter().map(Vec::len).collect();
-            let pairs = cache.pairs.iter().map(Vec::len).collect();
+            let nodes = cache.nodes.0.iter().map(Vec::len).collect();
+            let pairs = cache.pairs.0.iter().map(Vec::len).collect();
             (cache.bytes, nodes, pairs)
         })
     }
@@ -224,7 +235,7 @@ mod tests {
         // As when a decode that holds the cache fails and drops what it had built.
         with_cache(|cache| {
             drop(other);
-            assert_eq!(cache.nodes[1].len(), 3);
+            assert_eq!(cache.nodes.0[1].len(), 3);
         });
         assert_eq!(held(), before);
     }
