@@ -241,6 +241,20 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_the_one_pass_decoder_declines_returns_its_lists() {
+        let codec = Codec::multi_device();
+        let tree = keys(3);
+        let frame = codec.encode(&tree).unwrap();
+        drop(tree);
+        let before = held();
+        // Cut inside the last key's last content: the one-pass decoder has built the list,
+        // three key lists and their attributes when it gives up; the validating path then
+        // refuses the frame.
+        assert!(codec.decode(&frame[..frame.len() - 1]).is_err());
+        assert_eq!(held(), before);
+    }
+
+    #[test]
     fn contents_of_reused_lists_are_those_of_the_new_frame() {
         let codec = Codec::multi_device();
         let first = Node::new("iq").children([

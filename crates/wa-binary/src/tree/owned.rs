@@ -435,7 +435,7 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
     if input.len() as u64 > MAX_TREE_INPUT {
         return None;
     }
-    recycle::with_cache(|lists| {
+    let (root, complete) = recycle::with_cache(|lists| {
         let mut direct = Direct {
             bytes: input,
             pos: 0,
@@ -448,9 +448,12 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
             lists,
         };
         let mut root = Node::default();
-        direct.node(1, &mut root)?;
-        (direct.pos == input.len()).then_some(root)
-    })
+        let complete = direct.node(1, &mut root).is_some() && direct.pos == input.len();
+        (root, complete)
+    });
+    // A declined frame's partial tree is dropped here, once the cache is back in its cell, so
+    // that its lists return to it (dropped inside, they went to a cache of their own, freed).
+    complete.then_some(root)
 }
 
 /// The state of [`decode_direct`].
@@ -500,13 +503,15 @@ impl Direct<'_, '_> {
         }
         let mut children = self.lists.nodes(count);
         children.resize_with(count, Node::default);
-        for child in &mut children {
-            if let Some(count) = self.head(child)? {
-                self.children(level + 1, child, count)?;
-            }
-        }
+        let complete = children.iter_mut().all(|child| match self.head(child) {
+            Some(Some(count)) => self.children(level + 1, child, count).is_some(),
+            Some(None) => true,
+            None => false,
+        });
+        // Attached even when a child failed: the partial tree is then dropped whole by
+        // `decode_direct`, after the cache is back, and its lists return to it.
         set_children(&mut node.content, children);
-        Some(())
+        complete.then_some(())
     }
 
     /// Reads a node's header, tag, attributes and content into `node` (a default one), all
