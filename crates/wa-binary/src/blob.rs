@@ -8,11 +8,13 @@ use std::ops::Deref;
 use bytes::Bytes;
 
 /// The bytes of a [`Content::Bytes`](crate::Content::Bytes): up to [`Blob::INLINE`] bytes (ids,
-/// keys, hashes) held in the value itself, longer ones a shared [`Bytes`] (a slice of the frame
-/// they were decoded from, or a `Vec<u8>` handed over). Decoding a short content then costs
-/// no reference count: a frame of many small contents (a prekey upload's 3-byte ids and 32-byte
-/// keys) spent a fifth of its time on the shared count's atomic updates, each one waiting for
-/// the stores before it. Derefs to `[u8]`; compares by content, whatever the form.
+/// keys, hashes) held in the value itself; longer ones a buffer of their own (the decoder's
+/// copy of a content of up to [`Blob::OWNED_MAX`] bytes) or a shared [`Bytes`] (a slice of the
+/// frame a longer content was decoded from, or a `Vec<u8>` handed over). Decoding a content of
+/// up to a few KiB then costs no reference count: a frame of many contents (a prekey upload's
+/// 3-byte ids and 32-byte keys, a message list's 150-byte messages) spent a fifth to a third of
+/// its time on the shared count's atomic updates, each one waiting for the stores before it.
+/// Derefs to `[u8]`; compares by content, whatever the form.
 #[derive(Clone)]
 pub struct Blob(Repr);
 
@@ -27,6 +29,9 @@ enum Repr {
         len: u8,
         bytes: Words,
     } = 0,
+    /// A buffer of its own; the decoder's are reused through the thread's cache
+    /// (`crate::recycle`) when the node holding them is dropped.
+    Owned(Vec<u8>),
     Shared(Bytes),
 }
 
@@ -39,6 +44,11 @@ impl Blob {
     /// The longest content held inline: 32 bytes (a key) keep a `Blob` at 40, the size of the
     /// `Content` that holds it.
     pub const INLINE: usize = 32;
+
+    /// The longest content a decoder copies into a buffer of the blob's own (from buffers this
+    /// thread reuses); longer ones share the frame. Copying a content of a few KiB costs less
+    /// than the two atomic updates of a shared reference, and the copy of a frame it saves.
+    pub const OWNED_MAX: usize = 4096;
 
     /// No bytes (nothing allocated).
     pub const fn new() -> Blob {
@@ -74,7 +84,7 @@ impl Blob {
                 *at = len.min(Blob::INLINE) as u8;
                 bytes.0 = *window;
             }
-            Repr::Shared(_) => *self = Blob::from_window(window, len),
+            Repr::Owned(_) | Repr::Shared(_) => *self = Blob::from_window(window, len),
         }
     }
 
@@ -98,6 +108,7 @@ impl Blob {
     pub(crate) fn set_shared(&mut self, bytes: Bytes) {
         match &mut self.0 {
             Repr::Shared(slot) => *slot = bytes,
+            Repr::Owned(_) => *self = Blob(Repr::Shared(bytes)),
             Repr::Inline { .. } => {
                 // Replaced without a drop call, by a constant placeholder.
                 std::mem::forget(std::mem::replace(self, Blob::EMPTY_SHARED));
@@ -112,28 +123,73 @@ impl Blob {
     /// moves a buffer into.
     const EMPTY_SHARED: Blob = Blob(Repr::Shared(Bytes::new()));
 
+    /// Sets this blob (an inline one: a decoder's placeholder, nothing to drop) to `buffer`,
+    /// kept as it is, in place as [`Blob::set_shared`] does.
+    #[inline(always)]
+    pub(crate) fn set_owned(&mut self, buffer: Vec<u8>) {
+        match &mut self.0 {
+            Repr::Owned(slot) => *slot = buffer,
+            Repr::Shared(_) => *self = Blob(Repr::Owned(buffer)),
+            Repr::Inline { .. } => {
+                // Replaced without a drop call, by a constant placeholder.
+                std::mem::forget(std::mem::replace(self, Blob::EMPTY_OWNED));
+                if let Repr::Owned(slot) = &mut self.0 {
+                    std::mem::forget(std::mem::replace(slot, buffer));
+                }
+            }
+        }
+    }
+
+    /// A blob of `buffer`'s bytes, kept as it is (a decoder's, from the thread's cache).
+    #[inline]
+    pub(crate) fn from_buffer(buffer: Vec<u8>) -> Blob {
+        Blob(Repr::Owned(buffer))
+    }
+
+    /// An empty blob of its own buffer (none allocated): the placeholder [`Blob::set_owned`]
+    /// moves a buffer into.
+    const EMPTY_OWNED: Blob = Blob(Repr::Owned(Vec::new()));
+
+    /// Whether the bytes are in an allocated buffer of the blob's own (what
+    /// [`Blob::take_owned`] takes, leaving none).
+    #[inline]
+    pub(crate) fn owns_buffer(&self) -> bool {
+        matches!(&self.0, Repr::Owned(buffer) if buffer.capacity() > 0)
+    }
+
+    /// Takes the buffer of the blob's own, leaving it empty (with no buffer, nothing to free);
+    /// `None` for the other forms.
+    #[inline]
+    pub(crate) fn take_owned(&mut self) -> Option<Vec<u8>> {
+        match &mut self.0 {
+            Repr::Owned(buffer) => Some(std::mem::take(buffer)),
+            _ => None,
+        }
+    }
+
     /// The bytes.
     #[inline]
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, bytes } => bytes.0.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Owned(buffer) => buffer,
             Repr::Shared(bytes) => bytes,
         }
     }
 
-    /// The bytes as a [`Bytes`]: the shared buffer itself (no copy) or a copy of the inline
-    /// ones.
+    /// The bytes as a [`Bytes`]: the shared buffer itself (no copy) or a copy of the others.
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
-            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_slice()),
             Repr::Shared(bytes) => bytes.clone(),
+            Repr::Inline { .. } | Repr::Owned(_) => Bytes::copy_from_slice(self.as_slice()),
         }
     }
 
-    /// Converts into a [`Bytes`] (no copy when shared).
+    /// Converts into a [`Bytes`] (no copy but of inline bytes).
     pub fn into_bytes(self) -> Bytes {
         match self.0 {
             Repr::Shared(bytes) => bytes,
+            Repr::Owned(buffer) => Bytes::from(buffer),
             Repr::Inline { .. } => Bytes::copy_from_slice(self.as_slice()),
         }
     }
@@ -141,6 +197,14 @@ impl Blob {
     /// A copy of the bytes in a `Vec<u8>`.
     pub fn to_vec(&self) -> Vec<u8> {
         self.as_slice().to_vec()
+    }
+
+    /// Converts into a `Vec<u8>` (no copy when the blob has a buffer of its own).
+    pub fn into_vec(self) -> Vec<u8> {
+        match self.0 {
+            Repr::Owned(buffer) => buffer,
+            _ => self.to_vec(),
+        }
     }
 }
 
@@ -308,7 +372,7 @@ impl From<Blob> for Bytes {
 
 impl From<Blob> for Vec<u8> {
     fn from(blob: Blob) -> Vec<u8> {
-        blob.to_vec()
+        blob.into_vec()
     }
 }
 
@@ -330,8 +394,8 @@ impl<'a> IntoIterator for &'a Blob {
 mod tests {
     use super::*;
 
-    /// Every form (inline at, below and above the limit, shared from a `Vec` or a `Bytes`)
-    /// reads back and compares by content, and converts back without loss.
+    /// Every form (inline at, below and above the limit, a buffer of its own, shared from a
+    /// `Vec` or a `Bytes`) reads back and compares by content, and converts back without loss.
     #[test]
     fn every_form_reads_and_compares_by_content() {
         for len in [0, 3, 32, Blob::INLINE, Blob::INLINE + 1, 200] {
@@ -339,14 +403,31 @@ mod tests {
             let copied = Blob::copy_from_slice(&data);
             let from_vec = Blob::from(data.clone());
             let shared = Blob::from(Bytes::from(data.clone()));
-            for blob in [&copied, &from_vec, &shared] {
+            // As a decoder makes it: a larger buffer, part filled.
+            let mut buffer = Vec::with_capacity(len + 64);
+            buffer.extend_from_slice(&data);
+            let owned = Blob::from_buffer(buffer);
+            assert!(owned.owns_buffer());
+            for blob in [&copied, &from_vec, &shared, &owned] {
                 assert_eq!(blob.as_slice(), &data[..]);
                 assert_eq!(blob.len(), len);
                 assert_eq!(blob.to_bytes(), &data[..]);
                 assert_eq!(blob.clone().into_bytes(), &data[..]);
+                assert_eq!(blob.clone().into_vec(), data);
+                assert_eq!(Vec::from(blob.clone()), data);
                 assert_eq!(*blob, data);
                 assert_eq!(blob, &shared);
+                assert_eq!(
+                    format!("{blob:?}"),
+                    format!("{:?}", Bytes::from(data.clone()))
+                );
             }
+            // Taking the buffer leaves an empty blob holding none.
+            let mut taken = owned.clone();
+            assert_eq!(taken.take_owned().as_deref(), Some(&data[..]));
+            assert!(taken.is_empty() && !taken.owns_buffer());
+            assert_eq!(copied.clone().take_owned(), None);
+            assert_eq!(shared.clone().take_owned(), None);
             assert_eq!(matches!(copied.0, Repr::Inline { .. }), len <= Blob::INLINE);
             assert_eq!(
                 matches!(from_vec.0, Repr::Inline { .. }),
@@ -378,5 +459,17 @@ mod tests {
         assert!(matches!(shared.0, Repr::Shared(_)));
         shared.set_shared(Bytes::from(vec![4u8; 40]));
         assert_eq!(shared, [4u8; 40]);
+        // A buffer of its own placed over each form, and each form over it.
+        for mut blob in [Blob::new(), shared.clone(), Blob::from_buffer(vec![5; 50])] {
+            blob.set_owned(vec![6u8; 45]);
+            assert_eq!(blob, [6u8; 45]);
+            assert!(blob.owns_buffer());
+        }
+        let mut blob = Blob::from_buffer(vec![5; 50]);
+        blob.set_shared(Bytes::from_static(b"xyz"));
+        assert_eq!(blob, *b"xyz");
+        blob = Blob::from_buffer(vec![5; 50]);
+        blob.set_prefix(&window, 2);
+        assert_eq!(blob, [1u8, 2]);
     }
 }

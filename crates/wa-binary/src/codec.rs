@@ -103,9 +103,12 @@ impl Codec {
     /// child list and a byte vector per node (several times faster on large frames; see the
     /// crate's README, "Speed"). Use `decode` when the node will be modified or built upon.
     ///
-    /// Byte contents ([`Content::Bytes`](crate::Content::Bytes)) share one copy of `bytes`,
-    /// made when the first one is met; [`Codec::decode_bytes`] shares the caller's frame
-    /// instead, with no copy at all.
+    /// Byte contents ([`Content::Bytes`](crate::Content::Bytes)) of up to
+    /// [`Blob::INLINE`](crate::Blob::INLINE) bytes are held inline; those of up to
+    /// [`Blob::OWNED_MAX`](crate::Blob::OWNED_MAX) are copied, each into a buffer of its own
+    /// taken from a cache of the thread that dropped nodes give theirs back to (no reference
+    /// count to update); longer ones share one copy of `bytes`, made when the first one is met.
+    /// [`Codec::decode_bytes`] shares the caller's frame instead, with no copy at all.
     pub fn decode(&self, bytes: &[u8]) -> Result<Node, DecodeError> {
         self.check_size(bytes.len())?;
         crate::tree::decode_owned(&self.decoder(), bytes)

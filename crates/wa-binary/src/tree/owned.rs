@@ -40,7 +40,9 @@ thread_local! {
 }
 
 /// Decodes `input` into an owned [`Node`], with the same checks and errors as
-/// [`decode_tree`]. Byte contents share one copy of `input`, made when the first is met.
+/// [`decode_tree`]. Byte contents of up to [`Blob::OWNED_MAX`] bytes are copied into buffers
+/// of their own from the thread's cache; longer ones share one copy of `input`, made when the
+/// first is met.
 pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, DecodeError> {
     if let Some(node) = decode_direct(decoder, input, None) {
         return Ok(node);
@@ -61,13 +63,15 @@ pub(crate) fn decode_owned_bytes(decoder: &Decoder, frame: Bytes) -> Result<Node
 }
 
 /// The root of `tree` and its descendants as an owned [`Node`], byte contents sliced from
-/// `frame` (the bytes `tree` points into) when given, else from a copy of the tree's bytes
+/// `frame` (the bytes `tree` points into) when given, else copied: up to [`Blob::OWNED_MAX`]
+/// bytes each into a buffer of its own, longer ones sliced from a copy of the tree's bytes
 /// made when the first one is met.
 pub(super) fn tree_to_node(tree: &Tree<'_>, frame: Option<&Bytes>) -> Node {
     recycle::with_cache(|lists| {
         let mut builder = Builder {
             tree,
             scratch: String::new(),
+            owned_max: owned_max(frame),
             frame: frame.cloned(),
             lists,
         };
@@ -95,10 +99,12 @@ struct Builder<'t, 'a, 'c> {
     tree: &'t Tree<'a>,
     /// Where JIDs are built, reused for all of them.
     scratch: String,
-    /// The bytes of the tree as a [`Bytes`], whose slices become byte contents (`None` until
-    /// the first byte content, when the tree's bytes are not already shared).
+    /// The bytes of the tree as a [`Bytes`], whose slices become byte contents longer than
+    /// `owned_max` (`None` until the first one, when the tree's bytes are not already shared).
     frame: Option<Bytes>,
-    /// Where child and attribute lists come from.
+    /// The longest content copied into a buffer of its own (see [`owned_max`]).
+    owned_max: usize,
+    /// Where child and attribute lists and content buffers come from.
     lists: &'c mut Cache,
 }
 
@@ -173,9 +179,9 @@ impl Builder<'_, '_, '_> {
     }
 
     /// The byte content at `pos..pos + len` of the tree's bytes: copied inline when short,
-    /// else sharing them. One copy of a frame (made once, memcpy speed) costs less than an
-    /// allocation per byte content, which was a third of the time on frames of many short ones
-    /// (a prekey upload).
+    /// into a buffer of its own from the thread's cache up to `owned_max`, else sharing them.
+    /// (An allocation per byte content was a third of the time on frames of many short ones,
+    /// a prekey upload; a shared reference costs two atomic updates.)
     #[inline(always)]
     fn blob(&mut self, pos: usize, len: usize) -> Blob {
         let tree = self.tree;
@@ -185,6 +191,11 @@ impl Builder<'_, '_, '_> {
         };
         if len <= Blob::INLINE {
             return Blob::copy_from_slice(tree.bytes.get(pos..end).unwrap_or_default());
+        }
+        if len <= self.owned_max {
+            let mut buffer = self.lists.buffer(len);
+            buffer.extend_from_slice(tree.bytes.get(pos..end).unwrap_or_default());
+            return Blob::from_buffer(buffer);
         }
         let frame = self
             .frame
@@ -422,6 +433,18 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
     }
 }
 
+/// The longest byte content an owned decode copies into a buffer of its own: none when the
+/// caller handed the frame over ([`crate::Codec::decode_bytes`], whose contents are slices of
+/// it), else [`Blob::OWNED_MAX`] (the input is borrowed: every content is copied, and one of
+/// a few KiB costs less copied alone than as a slice of a copied frame, whose reference costs
+/// two atomic updates).
+fn owned_max(frame: Option<&Bytes>) -> usize {
+    match frame {
+        Some(_) => 0,
+        None => Blob::OWNED_MAX,
+    }
+}
+
 /// Decodes `input` in one pass straight into a [`Node`] (no tree, no arena), when it is well
 /// formed and written in the common forms: nodes with LIST_8/LIST_16 headers, tokens, raw
 /// strings, packed strings, AD_JIDs and token-server JID_PAIRs with a NIBBLE_8 user, byte and
@@ -443,6 +466,7 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
             dict: decoder.dict,
             max_depth: decoder.max_depth,
             scratch: String::new(),
+            owned_max: owned_max(frame),
             frame: frame.cloned(),
             base: 0,
             lists,
@@ -474,7 +498,10 @@ struct Direct<'a, 'c> {
     frame: Option<Bytes>,
     /// Where `frame` starts in the input.
     base: usize,
-    /// Where child and attribute lists come from.
+    /// The longest content copied into a buffer of its own (see [`owned_max`]); longer ones
+    /// share `frame`.
+    owned_max: usize,
+    /// Where child and attribute lists and content buffers come from.
     lists: &'c mut Cache,
 }
 
@@ -623,6 +650,15 @@ impl Direct<'_, '_> {
     /// with the inline path's and moved both through the stack.
     #[inline(never)]
     fn shared_into(&mut self, start: usize, end: usize, content: &mut Content) {
+        if end - start <= self.owned_max {
+            let mut buffer = self.lists.buffer(end - start);
+            buffer.extend_from_slice(self.bytes.get(start..end).unwrap_or_default());
+            std::mem::forget(std::mem::replace(content, EMPTY_BYTES));
+            if let Content::Bytes(blob) = content {
+                blob.set_owned(buffer);
+            }
+            return;
+        }
         if self.frame.is_none() {
             self.base = start;
             let rest = self.bytes.get(start..).unwrap_or_default();
@@ -830,7 +866,8 @@ fn binary_len(bytes: &[u8], at: usize, tag: u8) -> Option<(usize, usize)> {
 mod tests {
     use super::{decode_direct, tree_to_node};
     use crate::tree::TreeArena;
-    use crate::{Codec, Content, Node};
+    use crate::{Blob, Codec, Content, Node};
+    use bytes::Bytes;
 
     /// Every frame of the benchmark corpus takes the one-pass path (none of it falls back to
     /// the tree), and gets the same node from both.
@@ -856,6 +893,42 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, 8);
+    }
+
+    /// Both paths copy contents of up to `Blob::OWNED_MAX` bytes from a borrowed input into
+    /// buffers of their own and share longer ones; from a frame handed over, they share every
+    /// content longer than inline.
+    #[test]
+    fn both_paths_copy_contents_up_to_the_owned_limit_and_share_longer_ones() {
+        let codec = Codec::multi_device();
+        let lengths = [Blob::INLINE + 1, Blob::OWNED_MAX, Blob::OWNED_MAX + 1];
+        let node = Node::new("list")
+            .children(lengths.map(|len| {
+                Node::new("item").bytes((0..len).map(|i| i as u8).collect::<Vec<u8>>())
+            }));
+        let frame = Bytes::from(codec.encode(&node).expect("encodes"));
+        let mut arena = TreeArena::new();
+        let tree = crate::tree::decode_tree(&codec.decoder(), &frame, &mut arena).expect("tree");
+        let owned = |n: &Node| -> Vec<bool> {
+            let owns = |c: &Node| matches!(&c.content, Content::Bytes(b) if b.owns_buffer());
+            n.child_nodes().iter().map(owns).collect()
+        };
+        for (decoded, expected) in [
+            (
+                decode_direct(&codec.decoder(), &frame, None),
+                [true, true, false],
+            ),
+            (Some(tree_to_node(&tree, None)), [true, true, false]),
+            (
+                decode_direct(&codec.decoder(), &frame, Some(&frame)),
+                [false; 3],
+            ),
+            (Some(tree_to_node(&tree, Some(&frame))), [false; 3]),
+        ] {
+            let decoded = decoded.expect("in one pass");
+            assert_eq!(decoded, node);
+            assert_eq!(owned(&decoded), expected);
+        }
     }
 
     /// Forms the one-pass path leaves to the tree path (here a JID inside a JID with raw
