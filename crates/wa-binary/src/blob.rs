@@ -152,18 +152,24 @@ impl Blob {
 
     /// Whether the bytes are in an allocated buffer of the blob's own (what
     /// [`Blob::take_owned`] takes, leaving none).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn owns_buffer(&self) -> bool {
         matches!(&self.0, Repr::Owned(buffer) if buffer.capacity() > 0)
     }
 
+    /// Whether the bytes are in a buffer of the blob's own (see [`Blob::take_buffer`]).
+    #[inline(always)]
+    pub(crate) fn is_owned(&self) -> bool {
+        matches!(self.0, Repr::Owned(_))
+    }
+
     /// Takes the buffer of the blob's own, leaving it empty (with no buffer, nothing to free);
-    /// `None` for the other forms.
-    #[inline]
-    pub(crate) fn take_owned(&mut self) -> Option<Vec<u8>> {
+    /// an empty one for the other forms, which keep their bytes.
+    #[inline(always)]
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
         match &mut self.0 {
-            Repr::Owned(buffer) => Some(std::mem::take(buffer)),
-            _ => None,
+            Repr::Owned(buffer) => std::mem::take(buffer),
+            _ => Vec::new(),
         }
     }
 
@@ -422,12 +428,15 @@ mod tests {
                     format!("{:?}", Bytes::from(data.clone()))
                 );
             }
-            // Taking the buffer leaves an empty blob holding none.
+            // Taking the buffer leaves an empty blob holding none; the other forms keep theirs.
             let mut taken = owned.clone();
-            assert_eq!(taken.take_owned().as_deref(), Some(&data[..]));
+            assert_eq!(taken.take_buffer(), data);
             assert!(taken.is_empty() && !taken.owns_buffer());
-            assert_eq!(copied.clone().take_owned(), None);
-            assert_eq!(shared.clone().take_owned(), None);
+            for mut other in [copied.clone(), shared.clone()] {
+                assert!(!other.is_owned());
+                assert_eq!(other.take_buffer().capacity(), 0);
+                assert_eq!(other, data);
+            }
             assert_eq!(matches!(copied.0, Repr::Inline { .. }), len <= Blob::INLINE);
             assert_eq!(
                 matches!(from_vec.0, Repr::Inline { .. }),

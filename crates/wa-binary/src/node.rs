@@ -193,9 +193,9 @@ pub struct AttrError {
 
 /// A node: `<tag attrs...>content</tag>`.
 ///
-/// Dropping a node hands the buffers of its short child and attribute lists and of the byte
-/// contents a decoder copied, and its descendants', to a cache of the thread that the decoder
-/// takes its next ones from (bounded; see the crate's README). So `Node` implements `Drop`, and its fields are taken out with
+/// Dropping a node hands the buffers of its short child and attribute lists, and its
+/// descendants' with the byte contents a decoder copied into them, to a cache of the thread
+/// that the decoder takes its next ones from (bounded; see the crate's README). So `Node` implements `Drop`, and its fields are taken out with
 /// [`std::mem::take`] rather than by destructuring.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {
@@ -207,9 +207,9 @@ pub struct Node {
     pub content: Content,
 }
 
-/// Hands the buffers of the node's child and attribute lists and decoded contents to this
-/// thread's cache, where the decoder takes its next ones from; what the lists held is dropped
-/// as usual.
+/// Hands the buffers of the node's child and attribute lists, and its descendants' lists and
+/// decoded contents, to this thread's cache, where the decoder takes its next ones from; what
+/// the lists held is dropped as usual.
 impl Drop for Node {
     #[inline]
     fn drop(&mut self) {

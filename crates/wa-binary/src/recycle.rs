@@ -158,15 +158,13 @@ pub(crate) fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
     }
 }
 
-/// Whether dropping `node` would free a list or content buffer of its own (its descendants'
-/// lie in its child list).
+/// Whether dropping `node` would free a list buffer of its own (its descendants' lists and
+/// content buffers lie in its child list). A node's own content buffer does not count: a
+/// leaf's is taken with its parent's list (dropped alone, a leaf frees it), which keeps this
+/// test, made on every node dropped, as cheap as before content buffers.
 #[inline]
 pub(crate) fn holds_lists(node: &Node) -> bool {
-    match &node.content {
-        Content::Nodes(list) => list.capacity() > 0 || node.attrs.spilled(),
-        Content::Bytes(blob) => blob.owns_buffer() || node.attrs.spilled(),
-        _ => node.attrs.spilled(),
-    }
+    matches!(&node.content, Content::Nodes(list) if list.capacity() > 0) || node.attrs.spilled()
 }
 
 /// Takes the list buffers of `node` and its descendants into this thread's cache.
@@ -195,39 +193,29 @@ impl Cache {
         self.buffers.take(len, &mut self.bytes)
     }
 
-    /// Takes the list buffers of `node` and its descendants. The recursion goes as deep as the
-    /// tree, as dropping it does.
+    /// Takes the list buffers of `node` and its descendants, and its descendants' content
+    /// buffers. The recursion goes as deep as the tree, as dropping it does.
     fn reclaim(&mut self, node: &mut Node) {
         if let Some(pairs) = node.attrs.take_spilled() {
             self.pairs.keep(pairs, &mut self.bytes);
         }
-        match &mut node.content {
-            Content::Bytes(blob) => self.keep_buffer(blob),
-            Content::Nodes(list) => {
-                let mut list = std::mem::take(list);
-                for child in &mut list {
-                    // A leaf's content buffer here, without a call per child (a message
-                    // list's hundreds of leaves).
-                    if let Content::Bytes(blob) = &mut child.content {
-                        self.keep_buffer(blob);
-                    }
-                    if holds_lists(child) {
-                        self.reclaim(child);
+        if let Content::Nodes(list) = &mut node.content {
+            let mut list = std::mem::take(list);
+            for child in &mut list {
+                // A child's content buffer here, without a call (a message list's many
+                // leaves); tested by its form's tag alone, which every child of bytes pays.
+                if let Content::Bytes(blob) = &mut child.content {
+                    if blob.is_owned() {
+                        self.buffers.keep(blob.take_buffer(), &mut self.bytes);
                     }
                 }
-                // The children hold no buffers now: emptying the list (dropping them) frees
-                // only long strings and releases shared contents.
-                self.nodes.keep(list, &mut self.bytes);
+                if holds_lists(child) {
+                    self.reclaim(child);
+                }
             }
-            _ => {}
-        }
-    }
-
-    /// Takes the buffer of `blob`'s own, if it has one.
-    #[inline(always)]
-    fn keep_buffer(&mut self, blob: &mut Blob) {
-        if let Some(buffer) = blob.take_owned() {
-            self.buffers.keep(buffer, &mut self.bytes);
+            // The children hold no buffers now: emptying the list (dropping them) frees only
+            // long strings and releases shared contents.
+            self.nodes.keep(list, &mut self.bytes);
         }
     }
 }
@@ -409,6 +397,22 @@ mod tests {
         assert_eq!(owned(&shared), [false; 7]);
         assert!(shared == items(&other));
         assert_eq!(held(), before);
+    }
+
+    #[test]
+    fn a_leaf_dropped_alone_frees_its_buffer_and_one_in_a_tree_returns_it() {
+        empty_cache();
+        let codec = Codec::multi_device();
+        let leaf = Node::new("enc").bytes(vec![9u8; 100]);
+        let decoded = codec.decode(&codec.encode(&leaf).unwrap()).unwrap();
+        assert!(matches!(&decoded.content, Content::Bytes(b) if b.owns_buffer()));
+        drop(decoded);
+        assert_eq!(buffers(), [0; BUFFER_CLASSES]);
+        // Under a parent, and under a grandparent, it comes back.
+        let parent = Node::new("message").children([leaf.clone()]);
+        let tree = Node::new("list").children([parent.clone(), leaf]);
+        drop(codec.decode(&codec.encode(&tree).unwrap()).unwrap());
+        assert_eq!(buffers()[1], 2);
     }
 
     #[test]
