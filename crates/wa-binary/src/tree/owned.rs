@@ -610,7 +610,7 @@ impl Direct<'_, '_> {
                         None => inline_tail(bytes.get(start..end), &mut node.content),
                     }
                 } else {
-                    self.shared_into(start, end, &mut node.content);
+                    self.long_bytes_into(start, end, &mut node.content);
                 }
                 at = end;
             }
@@ -645,11 +645,12 @@ impl Direct<'_, '_> {
         Some(size)
     }
 
-    /// Sets `content` (`None`, nothing to drop) to `frame[start..end]` (in range: checked by
-    /// the caller), sharing the frame. Out of line: inlined, the compiler merged its store
+    /// Sets `content` (`None`, nothing to drop) to the input's `start..end` (in range, longer
+    /// than inline: checked by the caller): a copy in a buffer of its own up to `owned_max`,
+    /// else a slice of the shared frame. Out of line: inlined, the compiler merged its store
     /// with the inline path's and moved both through the stack.
     #[inline(never)]
-    fn shared_into(&mut self, start: usize, end: usize, content: &mut Content) {
+    fn long_bytes_into(&mut self, start: usize, end: usize, content: &mut Content) {
         if end - start <= self.owned_max {
             let mut buffer = self.lists.buffer(end - start);
             buffer.extend_from_slice(self.bytes.get(start..end).unwrap_or_default());
