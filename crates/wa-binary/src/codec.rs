@@ -119,6 +119,11 @@ impl Codec {
     /// decoded `Buffer`s are views into the one they were given. Holding any of them keeps
     /// the frame's memory alive. Same checks and errors as [`Codec::decode`].
     ///
+    /// Choose it for large contents wanted without a copy: each slice costs two atomic updates
+    /// of the frame's reference count (taken and given back), more than [`Codec::decode`]'s
+    /// copy of a content of a few hundred bytes into a reused buffer, so a frame of many such
+    /// contents (a list of messages) decodes faster with `decode`.
+    ///
     /// ```
     /// use wa_binary::{Codec, Content, Node};
     /// let codec = Codec::multi_device();
