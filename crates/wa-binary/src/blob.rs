@@ -151,7 +151,7 @@ impl Blob {
     const EMPTY_OWNED: Blob = Blob(Repr::Owned(Vec::new()));
 
     /// Whether the bytes are in an allocated buffer of the blob's own (what
-    /// [`Blob::take_owned`] takes, leaving none).
+    /// [`Blob::take_buffer`] takes, leaving none).
     #[cfg(test)]
     pub(crate) fn owns_buffer(&self) -> bool {
         matches!(&self.0, Repr::Owned(buffer) if buffer.capacity() > 0)

@@ -195,8 +195,9 @@ pub struct AttrError {
 ///
 /// Dropping a node hands the buffers of its short child and attribute lists, and its
 /// descendants' with the byte contents a decoder copied into them, to a cache of the thread
-/// that the decoder takes its next ones from (bounded; see the crate's README). So `Node` implements `Drop`, and its fields are taken out with
-/// [`std::mem::take`] rather than by destructuring.
+/// that the decoder takes its next ones from (bounded; see the crate's README). So `Node`
+/// implements `Drop`, and its fields are taken out with [`std::mem::take`] rather than by
+/// destructuring.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {
     /// The tag (description).
