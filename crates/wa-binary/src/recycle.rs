@@ -40,98 +40,71 @@ const BUFFER_CLASSES: usize =
 /// Empty buffers of node and pair lists and of byte contents.
 #[derive(Default)]
 pub(crate) struct Cache {
-    nodes: Shelf<Node>,
-    pairs: Shelf<(Str, Str)>,
-    buffers: Buffers,
+    /// Lists of 1 to [`LARGEST`] nodes, by capacity (class `capacity - 1`).
+    nodes: Shelf<Node, LARGEST>,
+    /// Lists of pairs, as `nodes`.
+    pairs: Shelf<(Str, Str), LARGEST>,
+    /// Content buffers, by [`buffer_class`].
+    buffers: Shelf<u8, BUFFER_CLASSES>,
     /// The capacity in bytes of the buffers held, all kinds.
     bytes: usize,
 }
 
-/// Empty content buffers, by capacity class (index `log2(capacity / SMALLEST_BUFFER)`).
-#[derive(Default)]
-struct Buffers([Vec<Vec<u8>>; BUFFER_CLASSES]);
-
-impl Buffers {
-    /// The class of a buffer for `len` bytes (from [`Blob::INLINE`] + 1 to
-    /// [`Blob::OWNED_MAX`]): the smallest power of two that holds them.
-    #[inline]
-    fn class_for(len: usize) -> usize {
-        let capacity = len.max(SMALLEST_BUFFER).next_power_of_two();
-        (capacity.trailing_zeros() - SMALLEST_BUFFER.trailing_zeros()) as usize
-    }
-
-    /// An empty buffer for `len` bytes: a kept one, its bytes taken off `held`, else a new one
-    /// of its class's capacity.
-    #[inline]
-    fn take(&mut self, len: usize, held: &mut usize) -> Vec<u8> {
-        let class = Buffers::class_for(len);
-        match self.0.get_mut(class).and_then(Vec::pop) {
-            Some(buffer) => {
-                *held -= buffer.capacity();
-                buffer
-            }
-            None => Vec::with_capacity(SMALLEST_BUFFER << class),
-        }
-    }
-
-    /// Empties `buffer` and keeps it when its capacity is a class's and `held` stays within
-    /// [`MAX_BYTES`]; else frees it.
-    #[inline]
-    fn keep(&mut self, mut buffer: Vec<u8>, held: &mut usize) {
-        buffer.clear();
-        let capacity = buffer.capacity();
-        if !capacity.is_power_of_two() || *held + capacity > MAX_BYTES {
-            return;
-        }
-        let class = capacity
-            .trailing_zeros()
-            .checked_sub(SMALLEST_BUFFER.trailing_zeros());
-        if let Some(shelf) = class.and_then(|class| self.0.get_mut(class as usize)) {
-            shelf.push(buffer);
-            *held += capacity;
-        }
-    }
+/// The class of a content buffer for `len` bytes (from [`Blob::INLINE`] + 1 to
+/// [`Blob::OWNED_MAX`]): that of the smallest power of two from [`SMALLEST_BUFFER`] that holds
+/// them, `log2(capacity / SMALLEST_BUFFER)`.
+#[inline]
+fn buffer_class(len: usize) -> usize {
+    let capacity = len.max(SMALLEST_BUFFER).next_power_of_two();
+    (capacity.trailing_zeros() - SMALLEST_BUFFER.trailing_zeros()) as usize
 }
 
-/// Empty buffers of one element type, by capacity (index `capacity - 1`).
-struct Shelf<T>([Vec<Vec<T>>; LARGEST]);
+/// The class a content buffer of `capacity` is kept in: only a power of two from
+/// [`SMALLEST_BUFFER`] has one (what [`buffer_class`] gives a new buffer).
+#[inline]
+fn kept_buffer_class(capacity: usize) -> Option<usize> {
+    let log = capacity
+        .trailing_zeros()
+        .checked_sub(SMALLEST_BUFFER.trailing_zeros());
+    log.filter(|_| capacity.is_power_of_two())
+        .map(|log| log as usize)
+}
 
-impl<T> Default for Shelf<T> {
-    fn default() -> Shelf<T> {
+/// Empty buffers of one element type, `N` classes of capacity (which capacity a class holds
+/// is the caller's: a list's count for node and pair lists, a power of two for contents).
+struct Shelf<T, const N: usize>([Vec<Vec<T>>; N]);
+
+impl<T, const N: usize> Default for Shelf<T, N> {
+    fn default() -> Shelf<T, N> {
         Shelf(std::array::from_fn(|_| Vec::new()))
     }
 }
 
-impl<T> Shelf<T> {
-    /// An empty list of capacity `count`: a kept one, its bytes taken off `held`, else a new
-    /// one.
+impl<T, const N: usize> Shelf<T, N> {
+    /// An empty buffer of `class`: a kept one, its bytes taken off `held`, else a new one of
+    /// `capacity` (the class's).
     #[inline]
-    fn take(&mut self, count: usize, held: &mut usize) -> Vec<T> {
-        match count
-            .checked_sub(1)
-            .and_then(|class| self.0.get_mut(class))
-            .and_then(Vec::pop)
-        {
+    fn take(&mut self, class: usize, capacity: usize, held: &mut usize) -> Vec<T> {
+        match self.0.get_mut(class).and_then(Vec::pop) {
             Some(list) => {
-                *held -= count * size_of::<T>();
+                *held -= list.capacity() * size_of::<T>();
                 list
             }
-            None => Vec::with_capacity(count),
+            None => Vec::with_capacity(capacity),
         }
     }
 
-    /// Empties `list` and keeps it when it is short and `held` stays within [`MAX_BYTES`];
-    /// else frees it.
-    fn keep(&mut self, mut list: Vec<T>, held: &mut usize) {
+    /// Empties `list` and keeps it in `class` when there is one and `held` stays within
+    /// [`MAX_BYTES`]; else frees it.
+    #[inline]
+    fn keep(&mut self, mut list: Vec<T>, class: Option<usize>, held: &mut usize) {
         list.clear();
         let bytes = list.capacity() * size_of::<T>();
-        let class = list
-            .capacity()
-            .checked_sub(1)
-            .filter(|&class| class < LARGEST);
-        if let Some(class) = class.filter(|_| *held + bytes <= MAX_BYTES) {
-            self.0[class].push(list);
-            *held += bytes;
+        if let Some(shelf) = class.and_then(|class| self.0.get_mut(class)) {
+            if *held + bytes <= MAX_BYTES {
+                shelf.push(list);
+                *held += bytes;
+            }
         }
     }
 }
@@ -177,27 +150,47 @@ impl Cache {
     /// An empty list of capacity `count` (from the cache when it holds one).
     #[inline]
     pub(crate) fn nodes(&mut self, count: usize) -> Vec<Node> {
-        self.nodes.take(count, &mut self.bytes)
+        self.nodes
+            .take(count.wrapping_sub(1), count, &mut self.bytes)
     }
 
     /// An empty list of capacity `count` for attribute pairs, as [`Cache::nodes`].
     #[inline]
     pub(crate) fn pairs(&mut self, count: usize) -> Vec<(Str, Str)> {
-        self.pairs.take(count, &mut self.bytes)
+        self.pairs
+            .take(count.wrapping_sub(1), count, &mut self.bytes)
     }
 
-    /// An empty buffer for a content of `len` bytes (more than [`Blob::INLINE`], at most
-    /// [`Blob::OWNED_MAX`]), as [`Cache::nodes`].
+    /// A copy of `data` (more than [`Blob::INLINE`] bytes, at most [`Blob::OWNED_MAX`]) in a
+    /// buffer of its class's capacity, from the cache when it holds one.
+    #[inline(always)]
+    pub(crate) fn copy_of(&mut self, data: &[u8]) -> Vec<u8> {
+        let class = buffer_class(data.len());
+        let capacity = SMALLEST_BUFFER << class;
+        let mut buffer = self.buffers.take(class, capacity, &mut self.bytes);
+        buffer.extend_from_slice(data);
+        buffer
+    }
+
+    /// Keeps a node list (emptied) when it is short enough and within the bound.
     #[inline]
-    pub(crate) fn buffer(&mut self, len: usize) -> Vec<u8> {
-        self.buffers.take(len, &mut self.bytes)
+    fn keep_nodes(&mut self, list: Vec<Node>) {
+        let class = list.capacity().checked_sub(1);
+        self.nodes.keep(list, class, &mut self.bytes);
+    }
+
+    /// Keeps a pair list (emptied), as [`Cache::keep_nodes`].
+    #[inline]
+    fn keep_pairs(&mut self, list: Vec<(Str, Str)>) {
+        let class = list.capacity().checked_sub(1);
+        self.pairs.keep(list, class, &mut self.bytes);
     }
 
     /// Takes the list buffers of `node` and its descendants, and its descendants' content
     /// buffers. The recursion goes as deep as the tree, as dropping it does.
     fn reclaim(&mut self, node: &mut Node) {
         if let Some(pairs) = node.attrs.take_spilled() {
-            self.pairs.keep(pairs, &mut self.bytes);
+            self.keep_pairs(pairs);
         }
         if let Content::Nodes(list) = &mut node.content {
             let mut list = std::mem::take(list);
@@ -206,7 +199,9 @@ impl Cache {
                 // leaves); tested by its form's tag alone, which every child of bytes pays.
                 if let Content::Bytes(blob) = &mut child.content {
                     if blob.is_owned() {
-                        self.buffers.keep(blob.take_buffer(), &mut self.bytes);
+                        let buffer = blob.take_buffer();
+                        let class = kept_buffer_class(buffer.capacity());
+                        self.buffers.keep(buffer, class, &mut self.bytes);
                     }
                 }
                 if holds_lists(child) {
@@ -215,7 +210,7 @@ impl Cache {
             }
             // The children hold no buffers now: emptying the list (dropping them) frees only
             // long strings and releases shared contents.
-            self.nodes.keep(list, &mut self.bytes);
+            self.keep_nodes(list);
         }
     }
 }

@@ -193,9 +193,8 @@ impl Builder<'_, '_, '_> {
             return Blob::copy_from_slice(tree.bytes.get(pos..end).unwrap_or_default());
         }
         if len <= self.owned_max {
-            let mut buffer = self.lists.buffer(len);
-            buffer.extend_from_slice(tree.bytes.get(pos..end).unwrap_or_default());
-            return Blob::from_buffer(buffer);
+            let data = tree.bytes.get(pos..end).unwrap_or_default();
+            return Blob::from_buffer(self.lists.copy_of(data));
         }
         let frame = self
             .frame
@@ -651,9 +650,10 @@ impl Direct<'_, '_> {
     /// with the inline path's and moved both through the stack.
     #[inline(never)]
     fn long_bytes_into(&mut self, start: usize, end: usize, content: &mut Content) {
-        if end - start <= self.owned_max {
-            let mut buffer = self.lists.buffer(end - start);
-            buffer.extend_from_slice(self.bytes.get(start..end).unwrap_or_default());
+        if end.saturating_sub(start) <= self.owned_max {
+            let buffer = self
+                .lists
+                .copy_of(self.bytes.get(start..end).unwrap_or_default());
             std::mem::forget(std::mem::replace(content, EMPTY_BYTES));
             if let Content::Bytes(blob) = content {
                 blob.set_owned(buffer);
