@@ -15,7 +15,8 @@
 //                   reconnect again, answering the challenge.
 //   4. "replaced":  a second client takes the session over while phase 3's is open; the first
 //                   one must be told it was replaced.
-//   5. "logout":    logout() (goodbye), then a restore with the old tokens must be refused.
+//   5. "logout":    logout() (goodbye); once the sim's events show the session ended, a restore
+//                   with the old tokens must be refused.
 // After "open" in phases 1-3 it waits for the contacts and chats the sim sends as encrypted
 // binary frames and prints them as Baileys decoded them.
 'use strict'
@@ -41,6 +42,18 @@ async function control(path, body) {
     const json = await res.json().catch(() => ({}))
     if (!res.ok) throw new Error(`${path} -> ${res.status} ${JSON.stringify(json)}`)
     return json
+}
+
+// The sim's event log (GET <control_url>/events), polled until `logged_out` for `clientId`.
+async function sessionEnded(clientId) {
+    for (;;) {
+        const res = await fetch(`${controlUrl}/events`)
+        if (!res.ok) throw new Error(`/events -> ${res.status}`)
+        const ended = (await res.json())
+            .find((e) => e.event === 'logged_out' && e.client_id === clientId)
+        if (ended) return ended
+        await new Promise((resolve) => setTimeout(resolve, 20))
+    }
 }
 
 function newConnection() {
@@ -132,10 +145,14 @@ async function main() {
     const reason = await withTimeout(replacedReason, 10000, 'replaced close')
     print({ event: 'replaced', reason })
     auth = fourth.base64EncodedAuthInfo()
+    const fourthId = auth.clientID
 
-    // 5. Logout, then the old tokens must be refused.
+    // 5. Logout, then the old tokens must be refused. Baileys writes `goodbye` and closes its
+    // socket; nothing answers a goodbye, so the restore below waits until the sim has handled it
+    // (a new connection's login can otherwise be read before the old socket's last frame).
     await fourth.logout()
-    print({ event: 'logged_out' })
+    const logout = await withTimeout(sessionEnded(fourthId), 10000, 'the sim to handle goodbye')
+    print({ event: 'logged_out', via: logout.via })
     const fifth = newConnection()
     fifth.loadAuthInfo(auth)
     try {

@@ -207,6 +207,8 @@ async fn run_baileys(tls: bool) {
     let why = find("exhausted")["message"].as_str().unwrap_or_default();
     assert!(why.contains("429"), "{why}");
     assert_eq!(find("replaced")["reason"], "replaced");
+    // The sim handled Baileys' goodbye before the restore was tried.
+    assert_eq!(find("logged_out")["via"], "goodbye");
     assert_eq!(find("restore_refused")["status"], 401);
 
     // The server saw the same story.

@@ -225,12 +225,15 @@ async fn baileys_7_pairs_by_code_and_logs_out() {
     let (line, code) = baileys("logout", &handle, &auth, None).await;
     assert_eq!(code, 0, "{line}");
     assert_eq!(line["loggedOut"], true);
+    // Baileys does not wait for the answer to its removal request: wait for the sim to act on it.
+    let unlinked = handle
+        .wait_for_event(
+            Duration::from_secs(10),
+            |e| matches!(e, SimEvent::Md { md: MdEvent::Unlinked { jid }, .. } if *jid == me),
+        )
+        .await;
+    assert!(unlinked.is_some(), "the sim never unlinked {me}");
     assert!(devices(&handle).await.is_empty());
-    assert!(
-        md_events(&handle)
-            .iter()
-            .any(|e| matches!(e, MdEvent::Unlinked { jid } if *jid == me))
-    );
     handle.shutdown().await;
 }
 
