@@ -17,10 +17,12 @@ use crate::text::Str;
 /// so `Text("hello")` reads back as `Bytes(b"hello")`, while `Text("123")` reads back as text.
 /// Re-encoding what was decoded gives the same bytes either way.
 ///
-/// Decoded bytes longer than [`Blob::INLINE`] share the frame they came from instead of being
-/// copied one by one (as the JavaScript peers' decoded `Buffer`s are views into theirs):
-/// holding one keeps that frame's memory alive; `Blob::copy_from_slice` detaches a long-lived
-/// one. Shorter ones (ids, keys) are held in the [`Blob`] itself.
+/// Decoded bytes of up to [`Blob::INLINE`] (ids, keys) are held in the [`Blob`] itself; longer
+/// ones up to [`Blob::OWNED_MAX`] get a buffer of their own (from a per-thread cache, see
+/// [`Codec::decode`](crate::Codec::decode)); longer still, and all those of
+/// [`Codec::decode_bytes`](crate::Codec::decode_bytes), share the frame they came from, as the
+/// JavaScript peers' decoded `Buffer`s are views into theirs: holding one keeps that frame's
+/// memory alive, and `Blob::copy_from_slice` detaches a long-lived one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Content {
     /// No content.
