@@ -157,6 +157,17 @@ impl Blob {
         matches!(&self.0, Repr::Owned(buffer) if buffer.capacity() > 0)
     }
 
+    /// Whether dropping the blob frees nothing and releases no reference: inline, or a buffer
+    /// of its own already taken ([`Blob::take_buffer`]).
+    #[inline(always)]
+    pub(crate) fn holds_no_heap(&self) -> bool {
+        match &self.0 {
+            Repr::Inline { .. } => true,
+            Repr::Owned(buffer) => buffer.capacity() == 0,
+            Repr::Shared(_) => false,
+        }
+    }
+
     /// Whether the bytes are in a buffer of the blob's own (see [`Blob::take_buffer`]).
     #[inline(always)]
     pub(crate) fn is_owned(&self) -> bool {

@@ -76,6 +76,17 @@ impl Attrs {
         }
     }
 
+    /// Whether dropping the attributes frees nothing: the pairs inline, each string inline or
+    /// static.
+    #[inline(always)]
+    pub(crate) fn hold_no_heap(&self) -> bool {
+        !self.0.spilled()
+            && self
+                .0
+                .iter()
+                .all(|(key, value)| key.holds_no_heap() && value.holds_no_heap())
+    }
+
     /// Whether the pairs lie in a heap buffer of their own.
     #[inline]
     pub(crate) fn spilled(&self) -> bool {

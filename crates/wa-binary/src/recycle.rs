@@ -140,6 +140,21 @@ pub(crate) fn holds_lists(node: &Node) -> bool {
     matches!(&node.content, Content::Nodes(list) if list.capacity() > 0) || node.attrs.spilled()
 }
 
+/// Whether dropping `node` would free nothing and release no reference: what is left of a
+/// child once [`Cache::reclaim`] has taken its buffers, when its strings are inline or static
+/// and its content is too (or a content buffer already taken). Every form is named, so that a
+/// new one has to be placed here.
+#[inline(always)]
+fn holds_no_heap(node: &Node) -> bool {
+    let content = match &node.content {
+        Content::None => true,
+        Content::Nodes(list) => list.capacity() == 0,
+        Content::Bytes(blob) => blob.holds_no_heap(),
+        Content::Text(text) => text.holds_no_heap(),
+    };
+    content && node.tag.holds_no_heap() && node.attrs.hold_no_heap()
+}
+
 /// Takes the list buffers of `node` and its descendants into this thread's cache.
 #[inline(never)]
 pub(crate) fn reclaim(node: &mut Node) {
@@ -194,6 +209,7 @@ impl Cache {
         }
         if let Content::Nodes(list) = &mut node.content {
             let mut list = std::mem::take(list);
+            let mut plain = true;
             for child in &mut list {
                 // A child's content buffer here, without a call (a message list's many
                 // leaves); tested by its form's tag alone, which every child of bytes pays.
@@ -207,9 +223,16 @@ impl Cache {
                 if holds_lists(child) {
                     self.reclaim(child);
                 }
+                plain &= holds_no_heap(child);
             }
-            // The children hold no buffers now: emptying the list (dropping them) frees only
-            // long strings and releases shared contents.
+            // The children hold no buffers now. When nothing else is left in them either (most
+            // frames: tokens, inline strings, contents copied), the list is emptied without a
+            // drop call per child (a `Drain` forgotten leaves its list empty and the elements
+            // unvisited, which frees nothing that was not already taken); else emptying it
+            // frees the long strings and releases the shared contents.
+            if plain {
+                std::mem::forget(list.drain(..));
+            }
             self.keep_nodes(list);
         }
     }
@@ -219,6 +242,7 @@ impl Cache {
 mod tests {
     use super::*;
     use crate::Codec;
+    use bytes::Bytes;
 
     /// What this thread's cache holds: bytes, node lists and pair lists by capacity.
     fn held() -> (usize, Vec<usize>, Vec<usize>) {
@@ -448,5 +472,92 @@ mod tests {
         let decoded = codec.decode(&first_frame).unwrap();
         drop(decoded);
         assert_eq!(codec.decode(&frame).unwrap(), second);
+    }
+
+    #[test]
+    fn a_content_gets_the_smallest_power_of_two_from_64_that_holds_it() {
+        for (len, class) in [
+            (33, 0),
+            (64, 0),
+            (65, 1),
+            (128, 1),
+            (129, 2),
+            (4095, 6),
+            (4096, 6),
+        ] {
+            assert_eq!(buffer_class(len), class, "{len}");
+            assert!(SMALLEST_BUFFER << class >= len, "{len}");
+        }
+        // Kept by class: exactly those capacities, nothing else.
+        for (capacity, class) in [
+            (64, Some(0)),
+            (128, Some(1)),
+            (4096, Some(6)),
+            (8192, Some(7)),
+        ] {
+            assert_eq!(kept_buffer_class(capacity), class, "{capacity}");
+        }
+        for capacity in [0, 1, 32, 63, 65, 100, 4095, usize::MAX] {
+            assert_eq!(kept_buffer_class(capacity), None, "{capacity}");
+        }
+    }
+
+    /// An `<item>` whose content is `bytes`, shared (`Node::bytes` takes a `Vec`).
+    fn with_shared(bytes: Bytes) -> Node {
+        let mut node = Node::new("item");
+        node.content = Content::Bytes(Blob::from(bytes));
+        node
+    }
+
+    /// An `<item>` whose content is in a buffer of its own, as a decoder makes it.
+    fn with_buffer(buffer: Vec<u8>) -> Node {
+        let mut node = Node::new("item");
+        node.content = Content::Bytes(Blob::from_buffer(buffer));
+        node
+    }
+
+    #[test]
+    fn only_children_left_with_nothing_to_free_skip_their_drop() {
+        let long = "a string longer than thirty bytes, on the heap";
+        let leaf = |node: Node| holds_no_heap(&node);
+        // Tokens, inline strings, no content, an empty list, inline bytes: nothing to free.
+        assert!(leaf(Node::new("item")));
+        assert!(leaf(Node::new("item").attr("id", "1").bytes(vec![1; 32])));
+        assert!(leaf(Node::new("item").text("short")));
+        assert!(leaf(Node::new("item").children(Vec::new())));
+        // A long tag, key, value or text, two pairs, a child list, bytes in a buffer or shared.
+        assert!(!leaf(Node::new(long)));
+        assert!(!leaf(Node::new("item").attr(long, "1")));
+        assert!(!leaf(Node::new("item").attr("id", long)));
+        assert!(!leaf(Node::new("item").attr("a", "1").attr("b", "2")));
+        assert!(!leaf(Node::new("item").text(long)));
+        assert!(!leaf(Node::new("item").children([Node::new("x")])));
+        assert!(!leaf(with_buffer(vec![1; 33])));
+        assert!(!leaf(with_shared(Bytes::from(vec![1; 33]))));
+        assert!(!leaf(with_shared(Bytes::from_static(&[1; 64]))));
+        // A buffer taken leaves nothing.
+        let mut taken = with_buffer(vec![1; 33]);
+        if let Content::Bytes(blob) = &mut taken.content {
+            assert_eq!(blob.take_buffer().len(), 33);
+        }
+        assert!(leaf(taken));
+    }
+
+    #[test]
+    fn a_list_with_one_child_that_holds_a_reference_drops_every_child() {
+        // A shared content among plain children: the list is emptied by dropping them all, so
+        // the reference is released; alone among plain ones, and alone in its list.
+        let shared = Bytes::from(vec![7u8; 100]);
+        for position in [0, 2] {
+            let mut children: Vec<Node> = (0..3).map(|i| Node::new("item").attr("id", i)).collect();
+            children[position] = with_shared(shared.clone());
+            let tree = Node::new("list").children([Node::new("group").children(children)]);
+            assert!(!shared.is_unique());
+            drop(tree);
+            assert!(shared.is_unique(), "child {position} was not dropped");
+        }
+        let tree = Node::new("list").children([with_shared(shared.clone())]);
+        drop(tree);
+        assert!(shared.is_unique());
     }
 }

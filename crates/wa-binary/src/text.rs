@@ -31,6 +31,12 @@ enum Repr {
 }
 
 impl Str {
+    /// Whether dropping the string frees nothing (it is inline or static).
+    #[inline(always)]
+    pub(crate) fn holds_no_heap(&self) -> bool {
+        !matches!(self.0, Repr::Owned(_))
+    }
+
     /// The longest string kept inline: 30 bytes keep a `Str` at 32 bytes, and fit a phone-number
     /// JID with a device (`15551234567:12@s.whatsapp.net` is 29).
     pub const INLINE: usize = 30;
