@@ -199,8 +199,8 @@ fn install_schemathesis(root: &Path) -> Result<(), String> {
     )
 }
 
-/// The Node.js that set-up installs when the machine's is older than 20: the one the machine
-/// images here ship, published on the npm registry as `node-linux-<arch>` (the binary alone).
+/// The Node.js that set-up installs when the machine's is older than 20: the version CI runs,
+/// published on the npm registry as `node-linux-<arch>` (the binary alone).
 const NODE_VERSION: &str = "20.20.2";
 
 /// Installs Node.js [`NODE_VERSION`] under [`NODE_PREFIX`] with the machine's npm.
