@@ -59,9 +59,10 @@ impl Attrs {
         Attrs(SmallVec::new())
     }
 
-    /// Sets `count` pairs of empty inline strings (nothing to drop when overwritten) in place of
-    /// none, allocating once for all of them: a decoder then writes each string in its slot
-    /// ([`Attrs::slots_mut`]) instead of building a pair and moving it in.
+    /// Sets `count` pairs of inline or static strings (a kept list's old ones, else empty ones:
+    /// nothing to drop when overwritten) in place of none, allocating once for all of them: a
+    /// decoder then writes each string in its slot ([`Attrs::slots_mut`]) instead of building a
+    /// pair and moving it in. Every slot must be written.
     #[inline]
     pub(crate) fn fill_empty(&mut self, count: usize, lists: &mut crate::recycle::Cache) {
         if count == 1 {

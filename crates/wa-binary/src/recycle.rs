@@ -6,8 +6,11 @@
 //! in bulk, frame after frame. The system allocator's per-thread cache keeps only a few blocks
 //! per size, so the rest of such a bulk went through its general bins (sorted, coalesced):
 //! about a third of the time of decoding and dropping a prekey upload. Instead a dropped
-//! [`Node`] hands its lists' buffers, and its descendants', emptied, to a cache of this thread
-//! kept by capacity, and the decoder takes its lists from there. The cache is bounded
+//! [`Node`] hands its lists' buffers, and its descendants', to a cache of this thread kept by
+//! capacity, and the decoder takes its lists from there: node lists and content buffers
+//! emptied, attribute lists still holding their old pairs when these are inline or static
+//! strings (nothing to free, and a decoder writes over every slot, so it need not fill them
+//! with empty ones first). The cache is bounded
 //! ([`MAX_BYTES`]); past the bound, and for lists longer than [`LARGEST`], buffers go back to
 //! the allocator as before. Byte contents of up to [`Blob::OWNED_MAX`] bytes go the same way:
 //! the decoder copies each into a buffer of its own taken from here (a reference to a shared
@@ -94,11 +97,10 @@ impl<T, const N: usize> Shelf<T, N> {
         }
     }
 
-    /// Empties `list` and keeps it in `class` when there is one and `held` stays within
-    /// [`MAX_BYTES`]; else frees it.
+    /// Keeps `list` (emptied by the caller, or holding nothing to free) in `class` when there
+    /// is one and `held` stays within [`MAX_BYTES`]; else frees it.
     #[inline]
-    fn keep(&mut self, mut list: Vec<T>, class: Option<usize>, held: &mut usize) {
-        list.clear();
+    fn keep(&mut self, list: Vec<T>, class: Option<usize>, held: &mut usize) {
         let bytes = list.capacity() * size_of::<T>();
         if let Some(shelf) = class.and_then(|class| self.0.get_mut(class)) {
             if *held + bytes <= MAX_BYTES {
@@ -169,7 +171,8 @@ impl Cache {
             .take(count.wrapping_sub(1), count, &mut self.bytes)
     }
 
-    /// An empty list of capacity `count` for attribute pairs, as [`Cache::nodes`].
+    /// A list of capacity `count` for attribute pairs, as [`Cache::nodes`], that may hold up
+    /// to `count` old pairs of inline or static strings for the caller to write over.
     #[inline]
     pub(crate) fn pairs(&mut self, count: usize) -> Vec<(Str, Str)> {
         self.pairs
@@ -189,14 +192,23 @@ impl Cache {
 
     /// Keeps a node list (emptied) when it is short enough and within the bound.
     #[inline]
-    fn keep_nodes(&mut self, list: Vec<Node>) {
+    fn keep_nodes(&mut self, mut list: Vec<Node>) {
+        list.clear();
         let class = list.capacity().checked_sub(1);
         self.nodes.keep(list, class, &mut self.bytes);
     }
 
-    /// Keeps a pair list (emptied), as [`Cache::keep_nodes`].
+    /// Keeps a pair list, as [`Cache::keep_nodes`]: as it is when each of its strings is inline
+    /// or static (the next decode writes over them instead of filling it with empty pairs),
+    /// else emptied.
     #[inline]
-    fn keep_pairs(&mut self, list: Vec<(Str, Str)>) {
+    fn keep_pairs(&mut self, mut list: Vec<(Str, Str)>) {
+        if !list
+            .iter()
+            .all(|(key, value)| key.holds_no_heap() && value.holds_no_heap())
+        {
+            list.clear();
+        }
         let class = list.capacity().checked_sub(1);
         self.pairs.keep(list, class, &mut self.bytes);
     }
@@ -215,7 +227,8 @@ impl Cache {
                 // leaves); tested by its form's tag alone, which every child of bytes pays.
                 if let Content::Bytes(blob) = &mut child.content {
                     if blob.is_owned() {
-                        let buffer = blob.take_buffer();
+                        let mut buffer = blob.take_buffer();
+                        buffer.clear();
                         let class = kept_buffer_class(buffer.capacity());
                         self.buffers.keep(buffer, class, &mut self.bytes);
                     }
@@ -559,5 +572,36 @@ mod tests {
         let tree = Node::new("list").children([with_shared(shared.clone())]);
         drop(tree);
         assert!(shared.is_unique());
+    }
+
+    /// How many pairs each kept two-pair list still holds, last kept first.
+    fn kept_two_pair_lists() -> Vec<usize> {
+        with_cache(|cache| cache.pairs.0[1].iter().rev().map(Vec::len).collect())
+    }
+
+    #[test]
+    fn attribute_lists_keep_short_pairs_for_the_next_decode_to_write_over() {
+        empty_cache();
+        let codec = Codec::multi_device();
+        let long = "a value longer than thirty bytes, on the heap";
+        let tree = Node::new("iq").children([
+            Node::new("a").attr("id", "1234567890").attr("type", "get"),
+            Node::new("b").attr("id", "7").attr("note", long),
+        ]);
+        let decoded = codec.decode(&codec.encode(&tree).unwrap()).unwrap();
+        drop(decoded);
+        // The first list keeps its two short pairs; the one with a heap string is emptied.
+        assert_eq!(kept_two_pair_lists(), [0, 2]);
+        // The next decode takes the filled list first and writes every slot over: shorter and
+        // longer strings than the old ones, a token, a heap string.
+        let next = Node::new("iq").children([
+            Node::new("c").attr("to", "s.whatsapp.net").attr("id", long),
+            Node::new("d")
+                .attr("x", "12345678901234567890")
+                .attr("y", ""),
+        ]);
+        let decoded = codec.decode(&codec.encode(&next).unwrap()).unwrap();
+        assert_eq!(kept_two_pair_lists(), Vec::<usize>::new());
+        assert_eq!(decoded, next);
     }
 }

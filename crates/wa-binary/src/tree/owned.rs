@@ -151,8 +151,8 @@ impl Builder<'_, '_, '_> {
             .get(raw.attrs_start as usize..raw.attrs_end as usize)
             .unwrap_or_default();
         if !attrs.is_empty() {
-            // Placeholders (empty inline strings, nothing to drop), each then overwritten in
-            // place.
+            // Placeholders (inline or static strings, nothing to drop), each then overwritten
+            // in place.
             node.attrs.fill_empty(attrs.len(), self.lists);
             for (slot, &(k, v)) in node.attrs.slots_mut().iter_mut().zip(attrs) {
                 string_into(tree, k, &mut self.scratch, &mut slot.0);
