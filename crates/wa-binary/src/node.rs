@@ -81,11 +81,7 @@ impl Attrs {
     /// static.
     #[inline(always)]
     pub(crate) fn hold_no_heap(&self) -> bool {
-        !self.0.spilled()
-            && self
-                .0
-                .iter()
-                .all(|(key, value)| key.holds_no_heap() && value.holds_no_heap())
+        !self.0.spilled() && pairs_hold_no_heap(&self.0)
     }
 
     /// Whether the pairs lie in a heap buffer of their own.
@@ -159,6 +155,14 @@ impl Attrs {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Whether every string of `pairs` is inline or static (dropping them frees nothing).
+#[inline(always)]
+pub(crate) fn pairs_hold_no_heap(pairs: &[(Str, Str)]) -> bool {
+    pairs
+        .iter()
+        .all(|(key, value)| key.holds_no_heap() && value.holds_no_heap())
 }
 
 impl From<Vec<(Str, Str)>> for Attrs {

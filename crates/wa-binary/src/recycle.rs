@@ -21,7 +21,7 @@
 use std::cell::Cell;
 
 use crate::blob::Blob;
-use crate::node::{Content, Node};
+use crate::node::{Content, Node, pairs_hold_no_heap};
 use crate::text::Str;
 
 /// The largest capacity kept: lists of up to this many nodes or pairs (most lists).
@@ -203,10 +203,7 @@ impl Cache {
     /// else emptied.
     #[inline]
     fn keep_pairs(&mut self, mut list: Vec<(Str, Str)>) {
-        if !list
-            .iter()
-            .all(|(key, value)| key.holds_no_heap() && value.holds_no_heap())
-        {
+        if !pairs_hold_no_heap(&list) {
             list.clear();
         }
         let class = list.capacity().checked_sub(1);
