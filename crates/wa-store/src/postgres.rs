@@ -15,8 +15,9 @@
 //! The lease is a session-level advisory lock (`pg_try_advisory_lock`) on the device's key, held
 //! by one more connection on a thread of its own for the store's lifetime: when the process dies
 //! its connection closes and the server releases the lock, so a crashed driver never blocks its
-//! successor, and a live one always blocks a second. Dropping the store closes that connection
-//! before returning, so the next opener (a restart in the same process) finds the lock free.
+//! successor, and a live one always blocks a second. Dropping the store unlocks it and closes
+//! that connection before returning, so the next opener (a restart in the same process) finds
+//! the lock free.
 //! Transactions run `SERIALIZABLE`; serialization failures and deadlocks are retried by
 //! [`Store::transaction`](crate::Store::transaction).
 
@@ -167,11 +168,18 @@ impl Postgres {
             .name("wa-store-pg-lease".into())
             .spawn(move || {
                 match open_lease(&thread_config, &thread_device, target, lease) {
-                    Ok(client) => {
+                    Ok(mut client) => {
                         let _ = opened_tx.send(Ok(()));
                         if lease {
                             // Hold the connection until the store is dropped.
                             let _ = stop_rx.recv();
+                            // Released by the server before the answer comes back; closing the
+                            // socket alone frees it only when the server's backend gets to it,
+                            // after the next opener may already have asked.
+                            let _ = client.execute(
+                                "SELECT pg_advisory_unlock($1)",
+                                &[&lease_key(&thread_device)],
+                            );
                         }
                         drop(client);
                     }
