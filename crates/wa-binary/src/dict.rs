@@ -410,6 +410,16 @@ impl Dictionary {
         }
     }
 
+    /// The strings of the single-byte tokens by byte, as [`Dictionary::single_str`] gives
+    /// them: for a decoder that reads many, one table to index instead of a match per token.
+    #[inline]
+    pub(crate) fn singles(self) -> &'static [&'static str; 256] {
+        match self {
+            Dictionary::Legacy => &LEGACY_SINGLE_STR,
+            Dictionary::MultiDeviceV3 => &MD_SINGLE_STR,
+        }
+    }
+
     /// The table of every token string by code, and this dictionary.
     #[inline]
     pub(crate) fn token_table(self) -> &'static TokenTable {

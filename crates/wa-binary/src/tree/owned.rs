@@ -462,6 +462,7 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
             bytes: input,
             pos: 0,
             classes: decoder.dict.classes(),
+            singles: decoder.dict.singles(),
             dict: decoder.dict,
             max_depth: decoder.max_depth,
             scratch: String::new(),
@@ -485,6 +486,8 @@ struct Direct<'a, 'c> {
     /// Everything before it has been read.
     pos: usize,
     classes: &'static [u8; 256],
+    /// The single-byte tokens' strings (`dict`'s, held to index without a match).
+    singles: &'static [&'static str; 256],
     dict: Dictionary,
     max_depth: usize,
     /// Where long JIDs are built.
@@ -551,7 +554,7 @@ impl Direct<'_, '_> {
             Some(&[tags::LIST_8, size @ 1..=255, tag])
                 if self.classes[usize::from(tag)].wrapping_sub(1) < class::TOKEN_END - 1 =>
             {
-                node.tag.set_static(self.dict.single_str(tag));
+                node.tag.set_static(self.singles[usize::from(tag)]);
                 at += 3;
                 usize::from(size)
             }
@@ -693,7 +696,7 @@ impl Direct<'_, '_> {
         // length.
         if class < class::TOKEN_END {
             *at = start + 1;
-            dst.set_static(self.dict.single_str(tag));
+            dst.set_static(self.singles[usize::from(tag)]);
             return Some(usize::from(class));
         }
         match class {
@@ -772,7 +775,7 @@ impl Direct<'_, '_> {
                 if class.wrapping_sub(1) >= class::TOKEN_END - 1 {
                     return None;
                 }
-                (after, 0, self.dict.single_str(server), user_end + 1)
+                (after, 0, self.singles[usize::from(server)], user_end + 1)
             }
             _ => return None,
         };
