@@ -611,6 +611,12 @@ impl Direct<'_, '_> {
                         }
                         None => inline_tail(bytes.get(start..end), &mut node.content),
                     }
+                } else if len <= self.owned_max {
+                    let buffer = self.lists.copy_of(bytes.get(start..end)?);
+                    std::mem::forget(std::mem::replace(&mut node.content, EMPTY_BYTES));
+                    if let Content::Bytes(blob) = &mut node.content {
+                        blob.set_owned(buffer);
+                    }
                 } else {
                     self.long_bytes_into(start, end, &mut node.content);
                 }
