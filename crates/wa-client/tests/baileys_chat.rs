@@ -3,6 +3,8 @@
 //! another exchange a text and an image over TLS; each decrypts what the other sent, and
 //! Baileys' read receipt reaches our client.
 
+mod legacy_common;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -17,30 +19,14 @@ use wa_client::legacy::{Client, ClientEvent};
 use wa_proto::WebMessageInfo;
 use wa_sim::{Config, SeedAccount, SimConfig, SimServer, TlsConfig};
 
+use legacy_common::interop_dir;
+
 const ME: &str = "15550100001@c.us";
 const BAILEYS: &str = "15550100002@c.us";
 const PATIENCE: Duration = Duration::from_secs(40);
 
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/@adiwajshing/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (npm ci in interop/)"
-    );
-    dir
-}
-
-async fn next<T>(client: &mut Client, mut pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            let event = client.next_event().await.expect("event stream open");
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-    })
-    .await
-    .expect("expected event")
+async fn next<T>(client: &mut Client, pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+    legacy_common::next_event(client, PATIENCE, pick).await
 }
 
 async fn incoming(client: &mut Client) -> WebMessageInfo {

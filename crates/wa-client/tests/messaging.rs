@@ -1,6 +1,8 @@
 //! Two wa-client sessions chat through wa-sim over loopback: every message type both ways with
 //! receipts, media round trips, groups, history, queries, and faults injected by the simulator.
 
+mod legacy_common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,22 +59,8 @@ fn build(sim: &SimHandle, store: Arc<MemoryStore>, seed: u64) -> Client {
         .expect("client builds")
 }
 
-async fn next<T>(client: &mut Client, mut pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let event = client.next_event().await.expect("event stream open");
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-            seen.push(format!("{event:?}"));
-        }
-    })
-    .await;
-    match found {
-        Ok(found) => found,
-        Err(_) => panic!("expected event never came; saw {seen:#?}"),
-    }
+async fn next<T>(client: &mut Client, pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+    legacy_common::next_event(client, PATIENCE, pick).await
 }
 
 async fn login(sim: &SimHandle, client: &mut Client, wid: &str) {

@@ -2,7 +2,6 @@
 //! our client is restored by Baileys (same keys, it decrypts the server's pushes), and the
 //! tokens Baileys ends up with log our client back in, replacing Baileys.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
@@ -15,16 +14,8 @@ use wa_core::client::{ClientConfig, CloseReason};
 use wa_core::session::{MemoryStore, SessionStore};
 use wa_sim::{Config, SimEvent};
 
+use super::legacy_common::interop_dir;
 use super::{PATIENCE, client, client_for, connected, qr_login, sim_event, start_sim, stopped};
-
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/@adiwajshing/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (npm ci in interop/)"
-    );
-    dir
-}
 
 async fn next_line(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>) -> Value {
     let line = tokio::time::timeout(PATIENCE, lines.next_line())

@@ -1,6 +1,9 @@
 //! The client against the wa-sim server: over the loopback interface (the real tokio driver and
 //! WebSocket), and stepped deterministically against the simulator's sans-IO core.
 
+#[path = "../legacy_common/mod.rs"]
+mod legacy_common;
+
 mod baileys;
 mod harness;
 mod login;
@@ -56,22 +59,8 @@ fn client(sim: &SimHandle, store: Arc<MemoryStore>) -> Client {
 }
 
 /// Waits for the first event `pick` accepts, skipping others; fails with the skipped events.
-async fn expect<T>(client: &mut Client, mut pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
-    let mut seen = Vec::new();
-    let found = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let event = client.next_event().await.expect("event stream open");
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-            seen.push(format!("{event:?}"));
-        }
-    })
-    .await;
-    match found {
-        Ok(found) => found,
-        Err(_) => panic!("expected event never came; saw {seen:#?}"),
-    }
+async fn expect<T>(client: &mut Client, pick: impl FnMut(&ClientEvent) -> Option<T>) -> T {
+    legacy_common::next_event(client, PATIENCE, pick).await
 }
 
 async fn next_qr(client: &mut Client) -> QrCode {
