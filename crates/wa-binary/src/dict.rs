@@ -404,10 +404,7 @@ impl Dictionary {
     /// one, and for LIST_EMPTY).
     #[inline]
     pub(crate) fn single_str(self, byte: u8) -> &'static str {
-        match self {
-            Dictionary::Legacy => LEGACY_SINGLE_STR[usize::from(byte)],
-            Dictionary::MultiDeviceV3 => MD_SINGLE_STR[usize::from(byte)],
-        }
+        self.singles()[usize::from(byte)]
     }
 
     /// The strings of the single-byte tokens by byte, as [`Dictionary::single_str`] gives
