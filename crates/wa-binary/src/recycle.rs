@@ -85,8 +85,9 @@ impl<T, const N: usize> Default for Shelf<T, N> {
 
 impl<T, const N: usize> Shelf<T, N> {
     /// An empty buffer of `class`: a kept one, its bytes taken off `held`, else a new one of
-    /// `capacity` (the class's).
-    #[inline]
+    /// `capacity` (the class's). Always inlined: a decoder takes one per content, and the
+    /// call alone was about a twentieth of the instructions of a legacy message list.
+    #[inline(always)]
     fn take(&mut self, class: usize, capacity: usize, held: &mut usize) -> Vec<T> {
         match self.0.get_mut(class).and_then(Vec::pop) {
             Some(list) => {
