@@ -410,7 +410,7 @@ impl Dictionary {
     /// The strings of the single-byte tokens by byte, as [`Dictionary::single_str`] gives
     /// them: for a decoder that reads many, one table to index instead of a match per token.
     #[inline]
-    pub(crate) fn singles(self) -> &'static [&'static str; 256] {
+    pub(crate) const fn singles(self) -> &'static [&'static str; 256] {
         match self {
             Dictionary::Legacy => &LEGACY_SINGLE_STR,
             Dictionary::MultiDeviceV3 => &MD_SINGLE_STR,

@@ -16,7 +16,8 @@ use bytes::Bytes;
 
 use super::{
     BYTES, HEX, MAX_TREE_INPUT, NIBBLE, NODES, NONE, RAW, RawNode, RawStr, TEXT, TOKEN, Tree,
-    TreeArena, decode_tree, packed_chars, text::nibbles_ok,
+    TreeArena, decode_tree, packed_chars,
+    text::{Suffix, Suffixes, domain_suffixes, nibbles_ok, token_suffixes},
 };
 use crate::blob::Blob;
 use crate::decode::{
@@ -308,13 +309,14 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
     let at = raw.pos();
     let dict = tree.arena.dict;
     let ad_server;
-    let (user_at, device, server) = match raw.jid_tag() {
+    let (user_at, device, server, suffix) = match raw.jid_tag() {
         tags::AD_JID => {
             let &[domain, device, tags::NIBBLE_8] = bytes.get(at..)?.first_chunk::<3>()? else {
                 return None;
             };
             ad_server = Server::from_domain_type(domain);
-            (at + 2, device, ad_server.as_str())
+            let suffix = &domain_suffixes()[usize::from(domain)];
+            (at + 2, device, ad_server.as_str(), suffix)
         }
         tags::JID_PAIR if bytes.get(at) == Some(&tags::NIBBLE_8) => {
             let head = *bytes.get(at + 1)?;
@@ -323,7 +325,8 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
             if dict.classes()[usize::from(server)].wrapping_sub(1) >= class::TOKEN_END - 1 {
                 return None;
             }
-            (at, 0, dict.single_str(server))
+            let suffix = &token_suffixes(dict)[usize::from(server)];
+            (at, 0, dict.single_str(server), suffix)
         }
         _ => return None,
     };
@@ -337,6 +340,7 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
         packed_chars(pairs.len(), head),
         device,
         server,
+        suffix,
         &mut jid,
     )?;
     // Equal unless the tree's length and these bytes disagree, which decoding rules out.
@@ -348,9 +352,10 @@ fn inline_jid(tree: &Tree<'_>, raw: RawStr) -> Option<Str> {
 /// unpacked eight characters to a register word from a 16-byte window of the input and stored
 /// as words straight into `dst`'s bytes, the rest written after it there (near the end of the
 /// input, from the bytes left, zero-padded to 16). `None` (nothing done) when longer than
-/// [`Str::INLINE`]. Building it in a buffer first and copying that into the `Str` read back with wide loads
-/// what narrow stores had just written, which the CPU cannot forward (a quarter of the JID's
-/// samples).
+/// [`Str::INLINE`]. `suffix` is `@server` padded to 16 bytes (all zeros for a server of 16
+/// bytes or more, then copied from `server`). Building it in a buffer first and copying that
+/// into the `Str` read back with wide loads what narrow stores had just written, which the CPU
+/// cannot forward (a quarter of the JID's samples).
 #[inline(always)]
 fn jid_in_place(
     bytes: &[u8],
@@ -358,6 +363,7 @@ fn jid_in_place(
     user: usize,
     device: u8,
     server: &str,
+    suffix: &Suffix,
     dst: &mut Str,
 ) -> Option<usize> {
     let mut padded = [0u8; 16];
@@ -405,8 +411,15 @@ fn jid_in_place(
             .copy_from_slice(suffix.get(4 - digits..)?);
         at += digits;
     }
-    *out.get_mut(at)? = b'@';
-    copy_short(out.get_mut(at + 1..len)?, server.as_bytes());
+    // `@server` as one 16-byte store from its padded suffix when there is room for it (past
+    // `len`, the padding is never read), instead of a copy of the server's length.
+    match out.get_mut(at..).and_then(<[u8]>::first_chunk_mut::<16>) {
+        Some(tail) if suffix[0] == b'@' => *tail = *suffix,
+        _ => {
+            *out.get_mut(at)? = b'@';
+            copy_short(out.get_mut(at + 1..len)?, server.as_bytes());
+        }
+    }
     Some(len)
 }
 
@@ -463,6 +476,7 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
             pos: 0,
             classes: decoder.dict.classes(),
             singles: decoder.dict.singles(),
+            token_suffixes: token_suffixes(decoder.dict),
             dict: decoder.dict,
             max_depth: decoder.max_depth,
             scratch: String::new(),
@@ -488,6 +502,8 @@ struct Direct<'a, 'c> {
     classes: &'static [u8; 256],
     /// The single-byte tokens' strings (`dict`'s, held to index without a match).
     singles: &'static [&'static str; 256],
+    /// `@` and each single-byte token, padded (see [`token_suffixes`]): a JID_PAIR's server.
+    token_suffixes: &'static Suffixes,
     dict: Dictionary,
     max_depth: usize,
     /// Where long JIDs are built.
@@ -756,7 +772,7 @@ impl Direct<'_, '_> {
         let bytes = self.bytes;
         let after = *at + 1;
         let ad_server;
-        let (user_at, device, server, end) = match tag {
+        let (user_at, device, server, suffix, end) = match tag {
             tags::AD_JID => {
                 let &[domain, device, tags::NIBBLE_8] = bytes.get(after..)?.first_chunk::<3>()?
                 else {
@@ -764,7 +780,8 @@ impl Direct<'_, '_> {
                 };
                 let end = self.nibble_user(after + 2)?;
                 ad_server = Server::from_domain_type(domain);
-                (after + 2, device, ad_server.as_str(), end)
+                let suffix = &domain_suffixes()[usize::from(domain)];
+                (after + 2, device, ad_server.as_str(), suffix, end)
             }
             tags::JID_PAIR if bytes.get(after) == Some(&tags::NIBBLE_8) => {
                 let user_end = self.nibble_user(after)?;
@@ -774,14 +791,21 @@ impl Direct<'_, '_> {
                 if class.wrapping_sub(1) >= class::TOKEN_END - 1 {
                     return None;
                 }
-                (after, 0, self.singles[usize::from(server)], user_end + 1)
+                let suffix = &self.token_suffixes[usize::from(server)];
+                (
+                    after,
+                    0,
+                    self.singles[usize::from(server)],
+                    suffix,
+                    user_end + 1,
+                )
             }
             _ => return None,
         };
         let head = *bytes.get(user_at + 1)?;
         let pairs = bytes.get(user_at + 2..user_at + 2 + usize::from(head & 0x7f))?;
         let user = packed_chars(pairs.len(), head);
-        if let Some(len) = jid_in_place(bytes, user_at + 2, user, device, server, dst) {
+        if let Some(len) = jid_in_place(bytes, user_at + 2, user, device, server, suffix, dst) {
             *at = end;
             return Some(len);
         }

@@ -259,26 +259,43 @@ pub(super) type Suffix = [u8; 16];
 pub(super) type Suffixes = [Suffix; 256];
 
 /// `@` and `server` as a [`Suffix`], or all zeros when they do not fit in sixteen bytes.
-fn suffix(server: &str) -> Suffix {
+const fn suffix(server: &str) -> Suffix {
+    let server = server.as_bytes();
     let mut out = [0u8; 16];
-    if let Some(rest) = out.get_mut(1..=server.len()) {
-        rest.copy_from_slice(server.as_bytes());
+    if server.len() < out.len() {
         out[0] = b'@';
+        let mut i = 0;
+        while i < server.len() {
+            out[1 + i] = server[i];
+            i += 1;
+        }
     }
     out
 }
 
+/// `@` and the single-byte token of each byte of `dict`, as [`Suffix`]es.
+const fn token_suffix_table(dict: Dictionary) -> Suffixes {
+    let singles = dict.singles();
+    let mut table = [[0u8; 16]; 256];
+    let mut byte = 0;
+    while byte < table.len() {
+        table[byte] = suffix(singles[byte]);
+        byte += 1;
+    }
+    table
+}
+
+/// Built at compile time: a decoder takes them by reference, with no check that they are.
+static LEGACY_SUFFIXES: Suffixes = token_suffix_table(Dictionary::Legacy);
+static MD_SUFFIXES: Suffixes = token_suffix_table(Dictionary::MultiDeviceV3);
+
 /// `@` and the single-byte token of each byte of `dict`, as [`Suffix`]es (a JID_PAIR's token
 /// server); all zeros for tokens of sixteen bytes or more, which are copied the long way.
-/// Built once per dictionary.
 pub(super) fn token_suffixes(dict: Dictionary) -> &'static Suffixes {
-    static LEGACY: OnceLock<Suffixes> = OnceLock::new();
-    static MD: OnceLock<Suffixes> = OnceLock::new();
-    let cell = match dict {
-        Dictionary::Legacy => &LEGACY,
-        Dictionary::MultiDeviceV3 => &MD,
-    };
-    cell.get_or_init(|| std::array::from_fn(|b| suffix(dict.single_str(b as u8))))
+    match dict {
+        Dictionary::Legacy => &LEGACY_SUFFIXES,
+        Dictionary::MultiDeviceV3 => &MD_SUFFIXES,
+    }
 }
 
 /// `@` and the server an AD_JID's domain type names, as a [`Suffix`], by domain type (every
