@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use wa_binary::{Codec, Dictionary, Node, json};
@@ -48,22 +47,15 @@ struct PeerResult {
     reencoded: Option<String>,
 }
 
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/baileys").exists()
-            && dir.join("node_modules/@adiwajshing/baileys").exists(),
-        "interop/node_modules is missing: run `cargo xtask setup`"
-    );
-    dir
-}
-
 fn run_peer(dict: &str, encoded: &[Vec<u8>]) -> Vec<PeerResult> {
     let hex: Vec<String> = encoded.iter().map(hex::encode).collect();
     let request = serde_json::json!({ "dict": dict, "hex": hex }).to_string();
     let mut child = Command::new("node")
         .args(["--input-type=module", "-e", SCRIPT])
-        .current_dir(interop_dir())
+        .current_dir(wa_testkit::interop_dir(&[
+            "baileys",
+            "@adiwajshing/baileys",
+        ]))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

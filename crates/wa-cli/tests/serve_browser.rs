@@ -39,11 +39,7 @@ fn workspace() -> PathBuf {
 #[test]
 fn the_web_client_logs_in_lists_chats_chats_with_the_echo_contact_and_shows_images() {
     let root = workspace();
-    let interop = root.join("interop");
-    assert!(
-        interop.join("node_modules/playwright-core").is_dir(),
-        "interop/node_modules/playwright-core is missing: run `cargo xtask setup`"
-    );
+    let interop = wa_testkit::interop_dir(&["playwright-core"]);
     let chromium = std::env::var_os("CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));

@@ -581,11 +581,7 @@ fn openapi_yaml_has_no_key_twice_in_one_mapping() {
 #[tokio::test]
 async fn the_api_docs_page_works_in_a_browser_with_the_key() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let interop = root.join("interop");
-    assert!(
-        interop.join("node_modules/playwright-core").is_dir(),
-        "interop/node_modules/playwright-core is missing: run `cargo xtask setup`"
-    );
+    let interop = wa_testkit::interop_dir(&["playwright-core"]);
     let chromium = std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into());
     assert!(
         std::path::Path::new(&chromium).exists(),

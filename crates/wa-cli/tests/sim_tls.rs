@@ -71,15 +71,6 @@ impl Sim {
     }
 }
 
-fn interop_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/@adiwajshing/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (npm ci in interop/)"
-    );
-    dir
-}
-
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
@@ -112,7 +103,7 @@ fn run_baileys(sim: &Sim, ca_file: Option<&Path>) -> (Vec<Value>, bool) {
         .arg(sim.field("WebSocket"))
         .arg(sim.field("control"))
         .arg(ECHO)
-        .current_dir(interop_dir())
+        .current_dir(wa_testkit::interop_dir(&["@adiwajshing/baileys"]))
         .env_remove("NODE_EXTRA_CA_CERTS")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

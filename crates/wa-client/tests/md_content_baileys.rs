@@ -203,7 +203,7 @@ struct Baileys {
 
 impl Baileys {
     async fn start(handle: &SimHandle, auth: &Path, phone: u64) -> Baileys {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+        let dir = wa_testkit::interop_dir(&["baileys"]);
         let root: String = handle
             .md()
             .trust_root()
@@ -283,12 +283,7 @@ impl Baileys {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reactions_quotes_and_revokes_with_baileys_both_ways() {
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: `node` is not installed (the Baileys 7 peer needs it)");
+    if wa_testkit::node_missing() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

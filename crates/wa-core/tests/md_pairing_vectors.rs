@@ -169,8 +169,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn our_device_signatures_verify_in_node() {
-    if Command::new("node").arg("--version").output().is_err() {
-        eprintln!("skipped: `node` is not installed");
+    if wa_testkit::node_missing() {
         return;
     }
     let v = vectors();
@@ -198,7 +197,8 @@ fn our_device_signatures_verify_in_node() {
             }));
         }
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../interop/gen-xeddsa.mjs");
+    let script =
+        wa_testkit::interop_dir(&["libsignal", "whatsapp-rust-bridge"]).join("gen-xeddsa.mjs");
     let mut child = Command::new("node")
         .arg(script)
         .arg("--verify")

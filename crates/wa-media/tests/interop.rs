@@ -3,7 +3,7 @@
 //! they encrypt are decrypted and re-derived byte for byte by us.
 
 use rand::{RngCore, SeedableRng, rngs::StdRng};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use wa_media::{Expected, MediaKey, MediaType, decrypt_bytes, encrypt_bytes};
 
@@ -20,15 +20,6 @@ fn decode(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .expect("peer sends base64")
-}
-
-fn interop_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` first"
-    );
-    dir
 }
 
 fn plaintext(len: usize, seed: u64) -> Vec<u8> {
@@ -62,7 +53,10 @@ fn run_peer(script: &str, jobs: &[String], dir: &Path) -> Vec<String> {
     let output = Command::new("node")
         .arg(script)
         .arg(&jobs_path)
-        .current_dir(interop_dir())
+        .current_dir(wa_testkit::interop_dir(&[
+            "baileys",
+            "@adiwajshing/baileys",
+        ]))
         .output()
         .expect("node runs");
     assert!(

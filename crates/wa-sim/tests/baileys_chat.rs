@@ -19,15 +19,6 @@ use wa_sim::seed::SeedContact;
 use wa_sim::store::ECHO_JID;
 use wa_sim::{SeedAccount, SimConfig, SimServer, TlsConfig};
 
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/@adiwajshing/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (npm ci in interop/)"
-    );
-    dir
-}
-
 fn wa(jid: &str) -> String {
     jid.replace("@c.us", "@s.whatsapp.net")
 }
@@ -258,7 +249,7 @@ async fn baileys_3_5_3_messages_the_echo_contact_through_faults() {
 
 /// Runs `legacy-chat.js` with `args` (beginning with the sim's URLs) and returns its lines.
 async fn run_script(args: &[&str]) -> Vec<Value> {
-    let interop = interop_dir();
+    let interop = wa_testkit::interop_dir(&["@adiwajshing/baileys"]);
     let cert = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/localhost.crt");
     let mut child = Command::new("node")
         .env("NODE_EXTRA_CA_CERTS", &cert)

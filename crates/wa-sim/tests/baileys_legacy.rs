@@ -19,15 +19,6 @@ use tokio::process::Command;
 use wa_sim::core::{Config, LogoutVia, SimEvent};
 use wa_sim::{SeedAccount, SimConfig, SimHandle, SimServer, TlsConfig};
 
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/@adiwajshing/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (npm ci in interop/)"
-    );
-    dir
-}
-
 fn whatsapp_id(jid: &str) -> String {
     jid.replace("@c.us", "@s.whatsapp.net")
 }
@@ -100,7 +91,7 @@ async fn baileys_3_5_3_logs_in_over_tls() {
 }
 
 async fn run_baileys(tls: bool) {
-    let interop = interop_dir();
+    let interop = wa_testkit::interop_dir(&["@adiwajshing/baileys"]);
     let seed = SeedAccount::default();
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let cert = data.join("localhost.crt");

@@ -3,7 +3,6 @@
 //! decodes its registration payload and tells it to pair. Also records which forged chains
 //! Baileys 7 accepts (our client refuses all of them; see the protocol book).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -17,15 +16,6 @@ use wa_sim::core::SimEvent;
 use wa_sim::md::{MdEvent, MdSim};
 use wa_sim::{SimConfig, SimHandle, SimServer};
 
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (npm ci in interop/)"
-    );
-    dir
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -37,7 +27,7 @@ async fn run_baileys(handle: &SimHandle, root: &[u8; 32]) -> (Value, i32) {
         .arg("md-handshake.mjs")
         .arg(handle.md_ws_url())
         .arg(hex(root))
-        .current_dir(interop_dir())
+        .current_dir(wa_testkit::interop_dir(&["baileys"]))
         .kill_on_drop(true)
         .output()
         .await

@@ -3,7 +3,7 @@
 //! logs in again from its saved credentials in a new process, and again after the simulator
 //! restarts from its state file; once the phone unlinks it, its login gets 401.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -11,26 +11,6 @@ use tokio::process::Command;
 use wa_sim::core::SimEvent;
 use wa_sim::md::MdEvent;
 use wa_sim::{SimConfig, SimHandle, SimServer};
-
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (npm ci in interop/)"
-    );
-    dir
-}
-
-fn node_missing() -> bool {
-    let missing = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err();
-    if missing {
-        eprintln!("skipped: `node` is not installed (the Baileys 7 peer needs it)");
-    }
-    missing
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -52,7 +32,7 @@ async fn baileys(mode: &str, handle: &SimHandle, auth: &Path, phone: Option<&str
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         command
-            .current_dir(interop_dir())
+            .current_dir(wa_testkit::interop_dir(&["baileys"]))
             .kill_on_drop(true)
             .output(),
     )
@@ -111,7 +91,7 @@ fn md_events(handle: &SimHandle) -> Vec<MdEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_7_pairs_by_qr_logs_in_again_and_survives_a_sim_restart() {
-    if node_missing() {
+    if wa_testkit::node_missing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -190,7 +170,7 @@ async fn baileys_7_pairs_by_qr_logs_in_again_and_survives_a_sim_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_7_pairs_by_code_and_logs_out() {
-    if node_missing() {
+    if wa_testkit::node_missing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -243,7 +223,7 @@ async fn baileys_7_pairs_by_code_and_logs_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run by hand"]
 async fn measure_baileys_7_pairings_per_second() {
-    if node_missing() {
+    if wa_testkit::node_missing() {
         return;
     }
     let handle = SimServer::start(SimConfig::default())
@@ -255,7 +235,7 @@ async fn measure_baileys_7_pairings_per_second() {
         .arg(hex(&handle.md().trust_root().key))
         .arg(handle.control_url())
         .arg("20")
-        .current_dir(interop_dir())
+        .current_dir(wa_testkit::interop_dir(&["baileys"]))
         .kill_on_drop(true)
         .output()
         .await

@@ -36,10 +36,5 @@ pub async fn next_event<T>(
 /// `interop/`, where `cargo xtask setup` installed the npm peers; fails when Baileys 3.5.3 is
 /// not there.
 pub fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/@adiwajshing/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (npm ci in interop/)"
-    );
-    dir
+    wa_testkit::interop_dir(&["@adiwajshing/baileys"])
 }

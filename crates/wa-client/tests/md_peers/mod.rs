@@ -15,6 +15,7 @@ pub use wa_client::md::{DeviceEvent, MdConnectConfig, MdDevice, MdDeviceConfig};
 pub use wa_core::md::stanza::ReceiptKind;
 pub use wa_core::md::{ClientHandshakeConfig, MessengerEvent};
 pub use wa_sim::{SimConfig, SimHandle, SimServer};
+pub use wa_testkit::node_missing;
 pub use wa_transport::TransportConfig;
 
 pub const PHONE_A: u64 = 15_550_000_101;
@@ -216,17 +217,6 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn node_missing() -> bool {
-    let missing = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err();
-    if missing {
-        eprintln!("skipped: `node` is not installed (the Baileys 7 peer needs it)");
-    }
-    missing
-}
-
 /// Baileys 7 running interop/md-chat.mjs, its stdin and everything it printed.
 pub struct Baileys {
     pub child: tokio::process::Child,
@@ -238,11 +228,7 @@ pub struct Baileys {
 
 impl Baileys {
     pub async fn start(handle: &SimHandle, auth: &Path, phone: u64) -> Baileys {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-        assert!(
-            dir.join("node_modules/baileys").is_dir(),
-            "interop/node_modules is missing: run `cargo xtask setup`"
-        );
+        let dir = wa_testkit::interop_dir(&["baileys"]);
         let mut child = tokio::process::Command::new("node")
             .current_dir(&dir)
             .arg("md-chat.mjs")

@@ -1,7 +1,6 @@
 //! Live interop: Baileys 3.5.3 (run by node) judges secrets, frames and tokens that we made.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
@@ -17,20 +16,11 @@ use crate::rng;
 /// first case uses metric 44 (0x2C) and a server frame whose HMAC starts with 0x2C.
 const COMMA: u8 = b',';
 
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/@adiwajshing/baileys").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (it runs `npm ci` in interop/)"
-    );
-    dir
-}
-
 fn run_baileys(input: &Value) -> Value {
     let mut child = Command::new("node")
         .arg("gen-crypto.js")
         .arg("--verify")
-        .current_dir(interop_dir())
+        .current_dir(wa_testkit::interop_dir(&["@adiwajshing/baileys"]))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -4,7 +4,6 @@
 //! built from Baileys' helpers; then frames both ways.
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{Value, json};
@@ -21,11 +20,7 @@ struct Peer {
 
 impl Peer {
     fn start(role: &str) -> Peer {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-        assert!(
-            dir.join("node_modules/baileys").is_dir(),
-            "interop/node_modules is missing: run `cargo xtask setup` (it runs `npm ci` in interop/)"
-        );
+        let dir = wa_testkit::interop_dir(&["baileys"]);
         let mut child = Command::new("node")
             .args(["noise-peer.mjs", role])
             .current_dir(dir)

@@ -4,7 +4,6 @@
 //! verifiers, and the refusals.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use rand::RngCore as _;
@@ -228,16 +227,6 @@ fn rng_signatures_differ_and_verify() {
     xeddsa_verify(&key.public_bytes(), b"prekey", &b).unwrap();
 }
 
-fn interop_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    assert!(
-        dir.join("node_modules/libsignal").is_dir()
-            && dir.join("node_modules/whatsapp-rust-bridge").is_dir(),
-        "interop/node_modules is missing: run `cargo xtask setup` (it runs `npm ci` in interop/)"
-    );
-    dir
-}
-
 #[test]
 fn peers_verify_our_signatures() {
     let mut rng = rng(0x5157);
@@ -263,7 +252,10 @@ fn peers_verify_our_signatures() {
     let mut child = Command::new("node")
         .arg("gen-xeddsa.mjs")
         .arg("--verify")
-        .current_dir(interop_dir())
+        .current_dir(wa_testkit::interop_dir(&[
+            "libsignal",
+            "whatsapp-rust-bridge",
+        ]))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -11,16 +11,11 @@ use wa_proto::{
     Status, WebMessageInfo,
 };
 
-use crate::common::{assert_json_eq, b64, json_of, project_root, vectors};
+use crate::common::{assert_json_eq, b64, json_of, vectors};
 
 /// The peer's reading of each encoding.
 fn peer_decode(encodings: &[Vec<u8>]) -> Vec<Value> {
-    let interop = project_root().join("interop");
-    assert!(
-        interop.join("node_modules/@adiwajshing/baileys").is_dir(),
-        "{} has no node_modules with the peers: run `cargo xtask setup`",
-        interop.display()
-    );
+    let interop = wa_testkit::interop_dir(&["@adiwajshing/baileys"]);
     let mut child = Command::new("node")
         .args(["gen-proto.js", "--decode"])
         .current_dir(&interop)

@@ -8,7 +8,6 @@ mod sessions;
 mod xeddsa_native;
 
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use rand::SeedableRng as _;
@@ -36,12 +35,7 @@ pub(crate) struct Peer {
 
 impl Peer {
     pub(crate) fn start(which: Impl) -> Peer {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-        assert!(
-            dir.join("node_modules/libsignal").is_dir()
-                && dir.join("node_modules/whatsapp-rust-bridge").is_dir(),
-            "interop/node_modules is missing: run `cargo xtask setup`"
-        );
+        let dir = wa_testkit::interop_dir(&["libsignal", "whatsapp-rust-bridge"]);
         let arg = match which {
             Impl::Libsignal => "libsignal",
             Impl::Bridge => "bridge",

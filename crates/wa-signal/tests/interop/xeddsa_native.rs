@@ -4,7 +4,6 @@
 //! changed signature or message nowhere.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use rand::SeedableRng as _;
@@ -42,14 +41,11 @@ process.stdin.on('end', () => {
 
 #[test]
 fn signatures_cross_verify_with_signals_native_library() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop");
-    if !dir
-        .join("node_modules/@signalapp/libsignal-client")
-        .is_dir()
-    {
-        eprintln!("skipped: @signalapp/libsignal-client is not installed (`npm ci` in interop/)");
+    let package = "@signalapp/libsignal-client";
+    if wa_testkit::npm_package_missing(package) || wa_testkit::node_missing() {
         return;
     }
+    let dir = wa_testkit::interop_dir(&[package]);
     let mut rng = StdRng::seed_from_u64(0x5eed);
     let mut requests = Vec::new();
     let mut keys = Vec::new();
@@ -77,20 +73,13 @@ fn signatures_cross_verify_with_signals_native_library() {
         }));
         keys.push((key, message));
     }
-    let mut child = match Command::new("node")
+    let mut child = Command::new("node")
         .args(["-e", SCRIPT])
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipped: node is not installed");
-            return;
-        }
-        Err(e) => panic!("starting node: {e}"),
-    };
+        .unwrap_or_else(|e| panic!("starting node: {e}"));
     let mut stdin = child.stdin.take().expect("piped");
     stdin
         .write_all(Value::Array(requests).to_string().as_bytes())
