@@ -12,6 +12,9 @@ pub fn ci() -> Result<(), String> {
     setup()?;
     // A CI build is built once: incremental caches would only double the disk it needs.
     let once = ("CARGO_INCREMENTAL", "0");
+    // setup() has installed Node.js and the npm peers: a test that needs them must run, not skip
+    // (wa-testkit's REQUIRE_NODE).
+    let require_node = ("WA_TEST_REQUIRE_NODE", "1");
     run(&root, "cargo", &["fmt", "--all", "--", "--check"], &[])?;
     // The fuzz crate is its own workspace: `--all` above does not reach it.
     run(&root.join("fuzz"), "cargo", &["fmt", "--", "--check"], &[])?;
@@ -35,7 +38,7 @@ pub fn ci() -> Result<(), String> {
         &root,
         "cargo",
         &["test", "--workspace", "--locked"],
-        &[once],
+        &[once, require_node],
     )?;
     // wa-store against a real PostgreSQL (ours, unless WA_TEST_POSTGRES_URL names one).
     let (url, _server) = crate::postgres::url_for_tests(&root)?;
@@ -43,7 +46,7 @@ pub fn ci() -> Result<(), String> {
         &root,
         "cargo",
         &["test", "-p", "wa-store", "--all-features", "--locked"],
-        &[once, ("WA_TEST_POSTGRES_URL", &url)],
+        &[once, require_node, ("WA_TEST_POSTGRES_URL", &url)],
     )?;
     // The default `Client` on PostgreSQL (both runtime flavours, restart, lease, logout).
     run(
@@ -59,7 +62,7 @@ pub fn ci() -> Result<(), String> {
             "md_client_postgres",
             "--locked",
         ],
-        &[once, ("WA_TEST_POSTGRES_URL", &url)],
+        &[once, require_node, ("WA_TEST_POSTGRES_URL", &url)],
     )?;
     // `wa login --md --store postgres://...` and its lease, as two real processes; `wa serve
     // --store postgres://...` resuming a session after a restart.
@@ -76,7 +79,7 @@ pub fn ci() -> Result<(), String> {
             "serve_md_remote",
             "--locked",
         ],
-        &[once, ("WA_TEST_POSTGRES_URL", &url)],
+        &[once, require_node, ("WA_TEST_POSTGRES_URL", &url)],
     )?;
     run(
         &root,

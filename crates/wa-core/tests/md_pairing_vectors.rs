@@ -8,7 +8,7 @@
 //!   device signature verifying under our verifier over our message;
 //! - our device signatures verify in libsignal-node (Baileys' `Curve.verify`), curve25519-js and
 //!   whatsapp-rust-bridge, judged live by `interop/gen-xeddsa.mjs --verify` (skipped, with a
-//!   message, only when `node` is missing);
+//!   message, only when `node` is missing, and never under `cargo xtask ci`);
 //! - our pair-code encoding, key wrapping and key-bundle/ADV-secret derivation match Baileys'.
 
 use std::io::Write as _;
