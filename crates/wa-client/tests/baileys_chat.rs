@@ -44,10 +44,6 @@ async fn incoming(client: &mut Client) -> WebMessageInfo {
     .await
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_3_5_3_and_wa_client_exchange_text_and_image() {
     let interop = interop_dir();
@@ -151,7 +147,7 @@ async fn baileys_3_5_3_and_wa_client_exchange_text_and_image() {
     let got = line_for("image").await;
     assert_eq!(got["id"], sent_image.id.as_str());
     assert_eq!(got["caption"], "from wa-client");
-    assert_eq!(got["sha256"], hex(&Sha256::digest(&image)));
+    assert_eq!(got["sha256"], hex::encode(Sha256::digest(&image)));
 
     // Baileys read the chat: our text shows as read.
     line_for("read").await;
@@ -189,7 +185,7 @@ async fn baileys_3_5_3_and_wa_client_exchange_text_and_image() {
     assert_eq!(picture.key.id.as_deref(), sent["id"].as_str());
     let plain = client.download_media(&picture).await.unwrap();
     assert_eq!(
-        hex(&Sha256::digest(&plain)),
+        hex::encode(Sha256::digest(&plain)),
         sent["sha256"].as_str().unwrap()
     );
     line_for("done").await;

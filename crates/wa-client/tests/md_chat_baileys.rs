@@ -116,7 +116,7 @@ async fn child_client() {
         return;
     };
     let trust = wa_core::md::TrustRoot {
-        key: hex_decode(&root).try_into().unwrap(),
+        key: hex::decode(&root).unwrap().try_into().unwrap(),
         serial: serial.parse().unwrap(),
     };
     let store = wa_client::md::open_sqlite(Path::new(&db)).unwrap();
@@ -168,12 +168,6 @@ fn msg_line(line: &str) -> Option<(bool, String)> {
     Some((flag == "1", rest.to_owned()))
 }
 
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
-
 fn spawn_child(handle: &SimHandle, db: &Path) -> tokio::process::Child {
     tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
@@ -184,7 +178,7 @@ fn spawn_child(handle: &SimHandle, db: &Path) -> tokio::process::Child {
             "--test-threads=1",
         ])
         .env("WA_CHILD_URL", handle.md_ws_url())
-        .env("WA_CHILD_ROOT", hex(&handle.md().trust_root().key))
+        .env("WA_CHILD_ROOT", hex::encode(handle.md().trust_root().key))
         .env(
             "WA_CHILD_SERIAL",
             handle.md().trust_root().serial.to_string(),

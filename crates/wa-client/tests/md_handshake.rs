@@ -41,21 +41,6 @@ fn keys(rng: &mut StdRng) -> RegistrationKeys {
     }
 }
 
-fn md_events(handle: &SimHandle) -> Vec<MdEvent> {
-    handle
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            SimEvent::Md { md, .. } => Some(md),
-            _ => None,
-        })
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[tokio::test]
 async fn our_client_handshakes_registers_and_receives_pair_device() {
     let handle = SimServer::start(SimConfig::default()).await.unwrap();
@@ -95,7 +80,7 @@ async fn our_client_handshakes_registers_and_receives_pair_device() {
         })
         .await
         .expect("the sim reads our ack");
-    let events = md_events(&handle);
+    let events = handle.md_events();
     let client_info = events
         .iter()
         .find_map(|e| match e {
@@ -103,16 +88,16 @@ async fn our_client_handshakes_registers_and_receives_pair_device() {
             _ => None,
         })
         .unwrap();
-    assert_eq!(client_info.static_key, hex(&noise.public_bytes()));
+    assert_eq!(client_info.static_key, hex::encode(noise.public_bytes()));
     let registration = client_info.registration.as_ref().unwrap();
     assert_eq!(registration.registration_id, Some(4321));
     assert_eq!(
         registration.identity_key,
-        hex(&keys.identity.public_bytes())
+        hex::encode(keys.identity.public_bytes())
     );
     assert_eq!(
         registration.signed_prekey,
-        hex(&keys.signed_prekey.public_bytes())
+        hex::encode(keys.signed_prekey.public_bytes())
     );
     assert_eq!(registration.device_os.as_deref(), Some("wa"));
     // The prekey signature verifies under the identity key, as a server would check it.
@@ -181,6 +166,6 @@ async fn nothing_is_sent_after_a_refused_chain() {
     // Any byte after ClientHello would reach the sim's session as a ClientFinish (a Handshake
     // event) or as garbage (a Closed event). Give it time to arrive, then check there was none.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(md_events(&handle), Vec::new());
+    assert_eq!(handle.md_events(), Vec::new());
     handle.shutdown().await;
 }

@@ -163,10 +163,6 @@ fn pair_code_wrapping_and_key_bundle_match_baileys() {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[test]
 fn our_device_signatures_verify_in_node() {
     if wa_testkit::node_missing() {
@@ -191,9 +187,9 @@ fn our_device_signatures_verify_in_node() {
                 &ours.account_signature_key,
             );
             input.push(serde_json::json!({
-                "public": hex(&identity.public_bytes()),
-                "message": hex(&message),
-                "signature": hex(&ours.device_signature),
+                "public": hex::encode(identity.public_bytes()),
+                "message": hex::encode(&message),
+                "signature": hex::encode(ours.device_signature),
             }));
         }
     }

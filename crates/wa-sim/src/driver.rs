@@ -55,8 +55,8 @@ use wa_crypto::legacy::SessionKeys;
 
 use crate::core::{Config, ConnId, Output, Server, SimEvent, StateSnapshot};
 use crate::error::{ScanError, StartError};
-use crate::md::MdSim;
 use crate::md::net::MdHub;
+use crate::md::{MdEvent, MdSim};
 
 mod control;
 mod media_routes;
@@ -304,6 +304,17 @@ impl SimHandle {
     /// Every event so far (at most the last [`MAX_EVENTS`]).
     pub fn events(&self) -> Vec<SimEvent> {
         lock(&self.shared.events).clone()
+    }
+
+    /// The multi-device events among [`SimHandle::events`], in order, without their connections.
+    pub fn md_events(&self) -> Vec<MdEvent> {
+        lock(&self.shared.events)
+            .iter()
+            .filter_map(|event| match event {
+                SimEvent::Md { md, .. } => Some(md.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Waits up to `timeout` for an event matching `pred` (including past ones).

@@ -16,17 +16,13 @@ use wa_sim::core::SimEvent;
 use wa_sim::md::{MdEvent, MdSim};
 use wa_sim::{SimConfig, SimHandle, SimServer};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Runs interop/md-handshake.mjs against `handle` trusting `root`; returns its JSON line and
 /// exit code.
 async fn run_baileys(handle: &SimHandle, root: &[u8; 32]) -> (Value, i32) {
     let output = Command::new("node")
         .arg("md-handshake.mjs")
         .arg(handle.md_ws_url())
-        .arg(hex(root))
+        .arg(hex::encode(root))
         .current_dir(wa_testkit::interop_dir(&["baileys"]))
         .kill_on_drop(true)
         .output()
@@ -43,17 +39,6 @@ async fn run_baileys(handle: &SimHandle, root: &[u8; 32]) -> (Value, i32) {
     (value, output.status.code().unwrap_or(-1))
 }
 
-fn md_events(handle: &SimHandle) -> Vec<MdEvent> {
-    handle
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            SimEvent::Md { md, .. } => Some(md),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_7_handshakes_registers_and_is_told_to_pair() {
     let handle = SimServer::start(SimConfig::default())
@@ -65,7 +50,7 @@ async fn baileys_7_handshakes_registers_and_is_told_to_pair() {
         code,
         0,
         "Baileys did not reach the QR: {line}; sim events: {:?}",
-        md_events(&handle)
+        handle.md_events()
     );
     // The Handshake event carries what the sim decoded from Baileys' ClientPayload.
     let event = handle
@@ -79,11 +64,11 @@ async fn baileys_7_handshakes_registers_and_is_told_to_pair() {
             )
         })
         .await
-        .unwrap_or_else(|| panic!("no node from Baileys; events: {:?}", md_events(&handle)));
+        .unwrap_or_else(|| panic!("no node from Baileys; events: {:?}", handle.md_events()));
     let SimEvent::Md { conn, .. } = event else {
         unreachable!()
     };
-    let events = md_events(&handle);
+    let events = handle.md_events();
     let client = events
         .iter()
         .find_map(|e| match e {
@@ -129,7 +114,7 @@ async fn baileys_7_handshakes_registers_and_is_told_to_pair() {
     let noise = base64::engine::general_purpose::STANDARD
         .decode(fields[1])
         .unwrap();
-    assert_eq!(hex(&noise), client.static_key);
+    assert_eq!(hex::encode(&noise), client.static_key);
     assert!(events.iter().any(|e| matches!(
         e,
         MdEvent::Received { tag, id: Some(got), r#type: Some(t) }

@@ -12,10 +12,6 @@ use wa_sim::core::SimEvent;
 use wa_sim::md::MdEvent;
 use wa_sim::{SimConfig, SimHandle, SimServer};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Runs interop/md-pair.mjs; returns its JSON line and exit code.
 async fn baileys(mode: &str, handle: &SimHandle, auth: &Path, phone: Option<&str>) -> (Value, i32) {
     let mut command = Command::new("node");
@@ -23,7 +19,7 @@ async fn baileys(mode: &str, handle: &SimHandle, auth: &Path, phone: Option<&str
         .arg("md-pair.mjs")
         .arg(mode)
         .arg(handle.md_ws_url())
-        .arg(hex(&handle.md().trust_root().key))
+        .arg(hex::encode(handle.md().trust_root().key))
         .arg(handle.control_url())
         .arg(auth);
     if let Some(phone) = phone {
@@ -78,17 +74,6 @@ async fn http(method: &str, url: &str, body: Option<&str>) -> String {
     body.to_owned()
 }
 
-fn md_events(handle: &SimHandle) -> Vec<MdEvent> {
-    handle
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            SimEvent::Md { md, .. } => Some(md),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baileys_7_pairs_by_qr_logs_in_again_and_survives_a_sim_restart() {
     if wa_testkit::node_missing() {
@@ -104,7 +89,7 @@ async fn baileys_7_pairs_by_qr_logs_in_again_and_survives_a_sim_restart() {
     let started = Instant::now();
     let (line, code) = baileys("qr", &handle, &auth, None).await;
     let pairing = started.elapsed();
-    assert_eq!(code, 0, "{line}; events: {:?}", md_events(&handle));
+    assert_eq!(code, 0, "{line}; events: {:?}", handle.md_events());
     assert_eq!(line["sockets"], 2, "one socket to pair, one after the 515");
     let me = line["me"]["id"].as_str().expect("me.id").to_owned();
     let listed = devices(&handle).await;
@@ -116,7 +101,7 @@ async fn baileys_7_pairs_by_qr_logs_in_again_and_survives_a_sim_restart() {
         "Baileys' initial upload is stored"
     );
     assert!(listed[0]["signed_prekey_id"].is_number());
-    let events = md_events(&handle);
+    let events = handle.md_events();
     assert!(
         events
             .iter()
@@ -150,7 +135,7 @@ async fn baileys_7_pairs_by_qr_logs_in_again_and_survives_a_sim_restart() {
         .expect("sim restarts");
     assert_eq!(handle.md().trust_root().key, root);
     let (line, code) = baileys("login", &handle, &auth, None).await;
-    assert_eq!(code, 0, "{line}; events: {:?}", md_events(&handle));
+    assert_eq!(code, 0, "{line}; events: {:?}", handle.md_events());
     assert_eq!(line["me"]["id"], me.as_str());
 
     // The phone unlinks the device: its next login is refused with 401 (logged out).
@@ -179,7 +164,7 @@ async fn baileys_7_pairs_by_code_and_logs_out() {
         .await
         .expect("sim starts");
     let (line, code) = baileys("code", &handle, &auth, Some("15551234567")).await;
-    assert_eq!(code, 0, "{line}; events: {:?}", md_events(&handle));
+    assert_eq!(code, 0, "{line}; events: {:?}", handle.md_events());
     let pairing_code = line["code"].as_str().expect("the code Baileys made");
     assert_eq!(pairing_code.len(), 8);
     let me = line["me"]["id"].as_str().unwrap().to_owned();
@@ -189,7 +174,7 @@ async fn baileys_7_pairs_by_code_and_logs_out() {
     assert_eq!(listed[0]["jid"], me);
     assert_eq!(listed[0]["prekeys"], 812);
     assert!(
-        md_events(&handle).iter().any(
+        handle.md_events().iter().any(
             |e| matches!(e, MdEvent::PairCodeRequested { number } if *number == 15_551_234_567)
         )
     );
@@ -232,7 +217,7 @@ async fn measure_baileys_7_pairings_per_second() {
     let output = Command::new("node")
         .arg("bench-md-pair.mjs")
         .arg(handle.md_ws_url())
-        .arg(hex(&handle.md().trust_root().key))
+        .arg(hex::encode(handle.md().trust_root().key))
         .arg(handle.control_url())
         .arg("20")
         .current_dir(wa_testkit::interop_dir(&["baileys"]))

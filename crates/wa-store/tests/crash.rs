@@ -119,10 +119,6 @@ fn lines(path: &Path) -> Vec<String> {
     out
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -157,7 +153,7 @@ fn crash_child() {
             match entry.kind {
                 OutboxKind::Message => append(
                     &work.join("wire"),
-                    &format!("{seq} {}", hex(&entry.payload)),
+                    &format!("{seq} {}", hex::encode(&entry.payload)),
                 ),
                 OutboxKind::Receipt => append(
                     &work.join("acks"),
@@ -184,7 +180,7 @@ fn crash_child() {
         for (id, plaintext) in delivered {
             append(
                 &work.join("delivered"),
-                &format!("{id} {}", hex(&plaintext)),
+                &format!("{id} {}", hex::encode(&plaintext)),
             );
         }
     };
@@ -261,7 +257,7 @@ fn setup(target: &Target, work: &Path, seed: u64, messages: usize) -> InMemorySt
     for i in 0..messages {
         let c = wa_signal::encrypt(&mut alice, &bob_addr(), format!("msg {i}").as_bytes()).unwrap();
         assert_eq!(c.kind, MessageKind::PreKey, "Alice has no reply yet");
-        inbox.push_str(&hex(&c.bytes));
+        inbox.push_str(&hex::encode(&c.bytes));
         inbox.push('\n');
     }
     std::fs::write(work.join("inbox"), inbox).unwrap();

@@ -213,10 +213,6 @@ pub async fn paired_peer(handle: &SimHandle, phone: u64) -> (Peer, Arc<wa_store:
     (Peer::new(device), store)
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Baileys 7 running interop/md-chat.mjs, its stdin and everything it printed.
 pub struct Baileys {
     pub child: tokio::process::Child,
@@ -233,7 +229,7 @@ impl Baileys {
             .current_dir(&dir)
             .arg("md-chat.mjs")
             .arg(handle.md_ws_url())
-            .arg(hex(&handle.md().trust_root().key))
+            .arg(hex::encode(handle.md().trust_root().key))
             .arg(handle.control_url())
             .arg(auth)
             .arg(phone.to_string())
