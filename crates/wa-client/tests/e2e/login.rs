@@ -114,16 +114,7 @@ async fn qr_login_and_http_logout_over_tls() {
     client.shutdown().await;
     client.logout_http().await.unwrap();
     assert_eq!(store.load().unwrap(), None);
-    sim_event(&sim, |e| {
-        matches!(
-            e,
-            SimEvent::LoggedOut {
-                via: LogoutVia::Http,
-                ..
-            }
-        )
-    })
-    .await;
+    logged_out(&sim, LogoutVia::Http).await;
     sim.shutdown().await;
 }
 
@@ -254,16 +245,7 @@ async fn logout_on_the_socket_then_restore_is_refused() {
     let paired = qr_login(&sim, &mut client).await;
     client.logout().await.unwrap();
     assert_eq!(store.load().unwrap(), None);
-    sim_event(&sim, |e| {
-        matches!(
-            e,
-            SimEvent::LoggedOut {
-                via: LogoutVia::Goodbye,
-                ..
-            }
-        )
-    })
-    .await;
+    logged_out(&sim, LogoutVia::Goodbye).await;
     assert_eq!(stopped(&mut client).await, CloseReason::LoggedOut);
     restore_is_refused(&sim, &paired).await;
     sim.shutdown().await;
@@ -279,16 +261,7 @@ async fn logout_over_http_then_restore_is_refused() {
     // Not connected: logout() goes over HTTP.
     client.logout().await.unwrap();
     assert_eq!(store.load().unwrap(), None);
-    sim_event(&sim, |e| {
-        matches!(
-            e,
-            SimEvent::LoggedOut {
-                via: LogoutVia::Http,
-                ..
-            }
-        )
-    })
-    .await;
+    logged_out(&sim, LogoutVia::Http).await;
     restore_is_refused(&sim, &paired).await;
 
     // A second HTTP logout with the same (now unknown) tokens is refused.
@@ -378,4 +351,13 @@ async fn shutdown_interrupts_a_hanging_connect() {
         client.reref().await,
         Err(wa_client::legacy::ClientError::NotRunning)
     ));
+}
+
+/// Waits for the simulator to record the session's end by `via`.
+async fn logged_out(sim: &SimHandle, via: LogoutVia) {
+    sim_event(
+        sim,
+        |e| matches!(e, SimEvent::LoggedOut { via: v, .. } if *v == via),
+    )
+    .await;
 }
