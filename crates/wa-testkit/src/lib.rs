@@ -20,19 +20,15 @@ pub const REQUIRE_NODE: &str = "WA_TEST_REQUIRE_NODE";
 /// # Panics
 ///
 /// When a package of `packages` (an npm name such as `baileys` or `@adiwajshing/baileys`) is not
-/// installed under `interop/node_modules/`, naming the missing ones; with no packages, when
-/// `interop/node_modules` itself is missing.
+/// installed under `interop/node_modules/`, naming the missing ones.
 pub fn interop_dir(packages: &[&str]) -> PathBuf {
     let dir = interop_root();
     let modules = dir.join("node_modules");
-    let mut missing: Vec<String> = packages
+    let missing: Vec<String> = packages
         .iter()
         .filter(|package| !modules.join(package).is_dir())
         .map(|package| format!("interop/node_modules/{package}"))
         .collect();
-    if packages.is_empty() && !modules.is_dir() {
-        missing.push("interop/node_modules".to_owned());
-    }
     assert!(
         missing.is_empty(),
         "missing {}: run `cargo xtask setup` (it runs `npm ci` in interop/)",
