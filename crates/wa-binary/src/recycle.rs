@@ -137,10 +137,17 @@ impl<T, const N: usize> Shelf<T, N> {
             .unwrap_or((0, 0))
     }
 
-    /// Frees one buffer of `class` (when it holds one), its bytes taken off `held`.
-    fn evict(&mut self, class: usize, held: &mut usize) {
-        if let Some(list) = self.classes.get_mut(class).and_then(Vec::pop) {
-            *held -= list.capacity() * size_of::<T>();
+    /// Frees buffers of `class`, their bytes taken off `held`, until `held` leaves room for
+    /// `wanted` bytes within [`MAX_BYTES`] or the class is empty.
+    fn evict(&mut self, class: usize, held: &mut usize, wanted: usize) {
+        let Some(shelf) = self.classes.get_mut(class) else {
+            return;
+        };
+        while MAX_BYTES - *held < wanted {
+            match shelf.pop() {
+                Some(list) => *held -= list.capacity() * size_of::<T>(),
+                None => break,
+            }
         }
     }
 }
@@ -260,7 +267,7 @@ impl Cache {
             .keep(list, class, &mut self.bytes, &mut self.refused);
     }
 
-    /// Frees kept buffers of the classes that hold the most bytes, none refused in, until the
+    /// Frees kept buffers of classes none was refused in, the fullest class first, until the
     /// buffers refused since the last call would have fitted. A thread whose frames change
     /// shape (a prekey upload, then chats) then comes to keep the buffers its frames use now,
     /// from their second frame on: the bound once filled with buffers of the old shape kept
@@ -292,13 +299,13 @@ impl Cache {
             .max_by_key(|&(_, (_, held))| held);
             match fullest {
                 Some((Kind::Nodes, (class, held))) if held > 0 => {
-                    self.nodes.evict(class, &mut self.bytes);
+                    self.nodes.evict(class, &mut self.bytes, wanted);
                 }
                 Some((Kind::Pairs, (class, held))) if held > 0 => {
-                    self.pairs.evict(class, &mut self.bytes);
+                    self.pairs.evict(class, &mut self.bytes, wanted);
                 }
                 Some((Kind::Buffers, (class, held))) if held > 0 => {
-                    self.buffers.evict(class, &mut self.bytes);
+                    self.buffers.evict(class, &mut self.bytes, wanted);
                 }
                 _ => break,
             }
