@@ -386,7 +386,10 @@ async function openChat(id) {
     api('/api/sendSeen', { method: 'POST', json: { session: state.session, chatId: id } }).catch(() => {});
   }
   await renderChats();
-  $('text-input').focus();
+  // The cursor goes to the text field once the chat is shown, unless another chat was opened
+  // meanwhile or the reader has begun a new search (the keys meant for it would go astray).
+  const searching = document.activeElement === $('search') && $('search').value !== '';
+  if (state.chat === id && !searching) $('text-input').focus();
 }
 
 async function mediaUrl(url) {
