@@ -205,6 +205,9 @@ try {
   await page.press('[data-testid=search]', 'Enter');
   await page.waitForFunction(() => !document.getElementById('chat').classList.contains('hidden')
     && document.getElementById('chat-name').textContent === 'Carol Example', null, { timeout: 5000 });
+  // Shown once its messages are listed, with the cursor in its text field.
+  await page.waitForFunction(() => document.getElementById('messages').dataset.chat === '15550100004@c.us'
+    && document.activeElement === document.querySelector('[data-testid=text-input]'), null, { timeout: 5000 });
   result.searchOpened = await page.textContent('[data-testid=chat-name]');
   result.steps.push(step);
 
@@ -212,7 +215,8 @@ try {
   // Start a chat with the echo contact by its number, as "new chat" does.
   await page.fill('[data-testid=search]', ECHO.split('@')[0]);
   await page.press('[data-testid=search]', 'Enter');
-  await page.waitForSelector('#chat:not(.hidden)');
+  // The conversation shown must be the echo contact's, not still Carol's.
+  await page.waitForFunction((echo) => document.getElementById('messages').dataset.chat === echo, ECHO);
   // The echo contact types before it answers: record whether the header ever said so.
   await page.evaluate(() => {
     window.typingSeen = false;
