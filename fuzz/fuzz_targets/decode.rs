@@ -1,11 +1,13 @@
 //! Any bytes through both dictionaries' decoders (and the frame unpacker): errors, never panics;
 //! `decode_tree` (into a plain arena and into one that keeps text), `decode` (built from that
 //! tree) and `decode_owned_tree` agree with the nom decoder behind `decode_ref`, and every string
-//! of the tree reads the same through each accessor (in a text arena, `as_str` gives it).
+//! of the tree reads the same through each accessor (in a text arena, `as_str` gives it). Byte
+//! contents (spans of a shared frame) read the same once taken out of their tree, cloned, and
+//! dropped after it, one at a time.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wa_binary::{Codec, Limits, TreeArena, TreeNode};
+use wa_binary::{Blob, Codec, Content, Limits, Node, TreeArena, TreeNode};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {
@@ -40,7 +42,13 @@ fuzz_target!(|data: &[u8]| {
             t.root().to_node()
         });
         assert_eq!(text, reference);
-        assert_eq!(codec.decode(data), reference);
+        let decoded = codec.decode(data);
+        assert_eq!(decoded, reference);
+        let handed = codec.decode_bytes(data.to_vec());
+        assert_eq!(handed, reference);
+        for node in [decoded, handed].into_iter().flatten() {
+            check_contents_outlive(node);
+        }
         let owned = codec.decode_owned_tree(data.to_vec()).map(|t| t.to_node());
         assert_eq!(owned, reference);
         let _ = codec.decode_frame(data);
@@ -73,5 +81,41 @@ fn check_strings(node: TreeNode<'_>, scratch: &mut String) {
     }
     for child in node.children() {
         check_strings(child, scratch);
+    }
+}
+
+/// Takes every byte content out of `node`, clones every other one, drops the tree, and checks
+/// that each reads as it did; they are then dropped one at a time, clones after originals.
+fn check_contents_outlive(mut node: Node) {
+    let mut expected = Vec::new();
+    collect(&node, &mut expected);
+    let mut taken = Vec::new();
+    take(&mut node, &mut taken);
+    let clones: Vec<Blob> = taken.iter().step_by(2).cloned().collect();
+    drop(node);
+    let read: Vec<Vec<u8>> = taken.iter().map(|b| b.to_vec()).collect();
+    assert_eq!(read, expected);
+    drop(taken);
+    for (clone, original) in clones.iter().zip(expected.iter().step_by(2)) {
+        assert_eq!(clone.as_slice(), &original[..]);
+        assert_eq!(clone.to_bytes(), &original[..]);
+    }
+}
+
+/// The byte contents of `node` and its descendants, in order.
+fn collect(node: &Node, out: &mut Vec<Vec<u8>>) {
+    match &node.content {
+        Content::Bytes(blob) => out.push(blob.to_vec()),
+        Content::Nodes(children) => children.iter().for_each(|c| collect(c, out)),
+        _ => {}
+    }
+}
+
+/// Takes the byte contents of `node` and its descendants out, in order.
+fn take(node: &mut Node, out: &mut Vec<Blob>) {
+    match &mut node.content {
+        Content::Bytes(blob) => out.push(std::mem::take(blob)),
+        Content::Nodes(children) => children.iter_mut().for_each(|c| take(c, out)),
+        _ => {}
     }
 }

@@ -7,20 +7,21 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
+use crate::frame::{FrameRef, ReleaseBatch};
+
 /// The bytes of a [`Content::Bytes`](crate::Content::Bytes): up to [`Blob::INLINE`] bytes (ids,
-/// keys, hashes) held in the value itself; longer ones a buffer of their own (the decoder's
-/// copy of a content of up to [`Blob::OWNED_MAX`] bytes) or a shared [`Bytes`] (a slice of the
-/// frame a longer content was decoded from, or a `Vec<u8>` handed over). Decoding a content of
-/// up to a few KiB then costs no reference count: a frame of many contents (a prekey upload's
-/// 3-byte ids and 32-byte keys, a message list's 150-byte messages) spent a fifth to a third of
-/// its time on the shared count's atomic updates, each one waiting for the stores before it.
+/// keys, hashes) held in the value itself; longer ones a span of a frame they were decoded from
+/// (shared by the frame's other contents, which keeps its memory alive: [`Blob::to_vec`] makes a
+/// copy of their own) or a [`Bytes`] (a `Vec<u8>` handed over, or any `Bytes`). A span's frame
+/// is counted in batches, a frame at a time, where a `Bytes` slice per content cost two atomic
+/// updates, each waiting for the stores before it (see `Codec::decode`).
 /// Derefs to `[u8]`; compares by content, whatever the form.
 #[derive(Clone)]
 pub struct Blob(Repr);
 
 /// How a [`Blob`] holds its bytes. Tagged by a first byte, the inline form's 0 (the empty
 /// blob, a decoder's placeholder, is then zeros); the inline bytes are 8-aligned, where the
-/// shared form's pointers lie, so that a blob is copied in whole words.
+/// other forms' pointers lie, so that a blob is copied in whole words.
 #[derive(Clone)]
 #[repr(u8)]
 enum Repr {
@@ -29,9 +30,13 @@ enum Repr {
         len: u8,
         bytes: Words,
     } = 0,
-    /// A buffer of its own; the decoder's are reused through the thread's cache
-    /// (`crate::recycle`) when the node holding them is dropped.
-    Owned(Vec<u8>),
+    /// `frame[start..start + len]`, of a frame decoded from. Once a dropped tree has given
+    /// the reference back ([`Blob::give_back`]), nothing is left to free.
+    Span {
+        frame: FrameRef,
+        start: usize,
+        len: usize,
+    },
     Shared(Bytes),
 }
 
@@ -44,11 +49,6 @@ impl Blob {
     /// The longest content held inline: 32 bytes (a key) keep a `Blob` at 40, the size of the
     /// `Content` that holds it.
     pub const INLINE: usize = 32;
-
-    /// The longest content a decoder copies into a buffer of the blob's own (from buffers this
-    /// thread reuses); longer ones share the frame. Copying a content of a few KiB costs less
-    /// than the two atomic updates of a shared reference, and the copy of a frame it saves.
-    pub const OWNED_MAX: usize = 4096;
 
     /// No bytes (nothing allocated).
     pub const fn new() -> Blob {
@@ -84,7 +84,7 @@ impl Blob {
                 *at = len.min(Blob::INLINE) as u8;
                 bytes.0 = *window;
             }
-            Repr::Owned(_) | Repr::Shared(_) => *self = Blob::from_window(window, len),
+            Repr::Span { .. } | Repr::Shared(_) => *self = Blob::from_window(window, len),
         }
     }
 
@@ -99,88 +99,60 @@ impl Blob {
         })
     }
 
-    /// Sets this blob (an inline one: a decoder's placeholder, nothing to drop) to `bytes`,
-    /// kept shared. Moved into the blob's field in place: a whole shared blob built aside was
-    /// copied in pieces cut by the inline form's fields, unaligned narrow loads over the wide
-    /// stores that had just written it (a stall: a quarter of a legacy message list's samples
-    /// of placing its contents).
+    /// The span `start..start + len` of `frame` (a decoder's reference, in range: a span out
+    /// of it reads as empty, never panics).
     #[inline(always)]
-    pub(crate) fn set_shared(&mut self, bytes: Bytes) {
+    pub(crate) fn span(frame: FrameRef, start: usize, len: usize) -> Blob {
+        Blob(Repr::Span { frame, start, len })
+    }
+
+    /// Sets this blob (an inline one: a decoder's placeholder, nothing to drop) to a span of
+    /// `frame`, as [`Blob::span`] makes it, written in place.
+    #[inline(always)]
+    pub(crate) fn set_span(&mut self, frame: FrameRef, start: usize, len: usize) {
+        // Replaced without a drop call.
+        std::mem::forget(std::mem::replace(self, Blob::span(frame, start, len)));
+    }
+
+    /// Gives a span's reference to `batch` (a dropped tree's, which gives its references back
+    /// a frame at a time), leaving the span empty, and tells whether the blob now holds
+    /// nothing to free ([`Blob::holds_no_heap`]).
+    #[inline(always)]
+    pub(crate) fn give_back(&mut self, batch: &mut ReleaseBatch) -> bool {
         match &mut self.0 {
-            Repr::Shared(slot) => *slot = bytes,
-            Repr::Owned(_) => *self = Blob(Repr::Shared(bytes)),
-            Repr::Inline { .. } => {
-                // Replaced without a drop call, by a constant placeholder.
-                std::mem::forget(std::mem::replace(self, Blob::EMPTY_SHARED));
-                if let Repr::Shared(slot) = &mut self.0 {
-                    std::mem::forget(std::mem::replace(slot, bytes));
-                }
-            }
-        }
-    }
-
-    /// An empty shared blob (a static empty buffer): the placeholder [`Blob::set_shared`]
-    /// moves a buffer into.
-    const EMPTY_SHARED: Blob = Blob(Repr::Shared(Bytes::new()));
-
-    /// Sets this blob (an inline one: a decoder's placeholder, nothing to drop) to `buffer`,
-    /// kept as it is, in place as [`Blob::set_shared`] does.
-    #[inline(always)]
-    pub(crate) fn set_owned(&mut self, buffer: Vec<u8>) {
-        match &mut self.0 {
-            Repr::Owned(slot) => *slot = buffer,
-            Repr::Shared(_) => *self = Blob(Repr::Owned(buffer)),
-            Repr::Inline { .. } => {
-                // Replaced without a drop call, by a constant placeholder.
-                std::mem::forget(std::mem::replace(self, Blob::EMPTY_OWNED));
-                if let Repr::Owned(slot) = &mut self.0 {
-                    std::mem::forget(std::mem::replace(slot, buffer));
-                }
-            }
-        }
-    }
-
-    /// A blob of `buffer`'s bytes, kept as it is (a decoder's, from the thread's cache).
-    #[inline]
-    pub(crate) fn from_buffer(buffer: Vec<u8>) -> Blob {
-        Blob(Repr::Owned(buffer))
-    }
-
-    /// An empty blob of its own buffer (none allocated): the placeholder [`Blob::set_owned`]
-    /// moves a buffer into.
-    const EMPTY_OWNED: Blob = Blob(Repr::Owned(Vec::new()));
-
-    /// Whether the bytes are in an allocated buffer of the blob's own (what
-    /// [`Blob::take_buffer`] takes, leaving none).
-    #[cfg(test)]
-    pub(crate) fn owns_buffer(&self) -> bool {
-        matches!(&self.0, Repr::Owned(buffer) if buffer.capacity() > 0)
-    }
-
-    /// Whether dropping the blob frees nothing and releases no reference: inline, or a buffer
-    /// of its own already taken ([`Blob::take_buffer`]).
-    #[inline(always)]
-    pub(crate) fn holds_no_heap(&self) -> bool {
-        match &self.0 {
             Repr::Inline { .. } => true,
-            Repr::Owned(buffer) => buffer.capacity() == 0,
+            Repr::Span { frame, start, len } => {
+                batch.adopt(frame);
+                (*start, *len) = (0, 0);
+                true
+            }
             Repr::Shared(_) => false,
         }
     }
 
-    /// Whether the bytes are in a buffer of the blob's own (see [`Blob::take_buffer`]).
-    #[inline(always)]
-    pub(crate) fn is_owned(&self) -> bool {
-        matches!(self.0, Repr::Owned(_))
+    /// Whether the bytes are a span of a decoded frame.
+    #[cfg(test)]
+    pub(crate) fn is_span(&self) -> bool {
+        matches!(&self.0, Repr::Span { frame, .. } if !frame.is_given_up())
     }
 
-    /// Takes the buffer of the blob's own, leaving it empty (with no buffer, nothing to free);
-    /// an empty one for the other forms, which keep their bytes.
+    /// How many references the frame of a span has, for tests.
+    #[cfg(test)]
+    pub(crate) fn frame_count(&self) -> Option<usize> {
+        match &self.0 {
+            Repr::Span { frame, .. } => frame.count(),
+            _ => None,
+        }
+    }
+
+    /// Whether dropping the blob frees nothing and releases no reference: inline, or a span
+    /// whose reference was given back ([`Blob::give_back`]).
     #[inline(always)]
-    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
-        match &mut self.0 {
-            Repr::Owned(buffer) => std::mem::take(buffer),
-            _ => Vec::new(),
+    pub(crate) fn holds_no_heap(&self) -> bool {
+        match &self.0 {
+            Repr::Inline { .. } => true,
+            Repr::Span { frame, .. } => frame.is_given_up(),
+            Repr::Shared(_) => false,
         }
     }
 
@@ -189,16 +161,21 @@ impl Blob {
     pub fn as_slice(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, bytes } => bytes.0.get(..usize::from(*len)).unwrap_or_default(),
-            Repr::Owned(buffer) => buffer,
+            Repr::Span { frame, start, len } => frame
+                .bytes()
+                .get(*start..start.wrapping_add(*len))
+                .unwrap_or_default(),
             Repr::Shared(bytes) => bytes,
         }
     }
 
-    /// The bytes as a [`Bytes`]: the shared buffer itself (no copy) or a copy of the others.
+    /// The bytes as a [`Bytes`]: the shared buffer itself, or a slice of the frame a span is
+    /// of (no copy), or a copy of inline bytes.
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
             Repr::Shared(bytes) => bytes.clone(),
-            Repr::Inline { .. } | Repr::Owned(_) => Bytes::copy_from_slice(self.as_slice()),
+            Repr::Span { frame, start, len } => frame.slice(*start, start.wrapping_add(*len)),
+            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_slice()),
         }
     }
 
@@ -206,22 +183,18 @@ impl Blob {
     pub fn into_bytes(self) -> Bytes {
         match self.0 {
             Repr::Shared(bytes) => bytes,
-            Repr::Owned(buffer) => Bytes::from(buffer),
-            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_slice()),
+            Repr::Span { .. } | Repr::Inline { .. } => self.to_bytes(),
         }
     }
 
-    /// A copy of the bytes in a `Vec<u8>`.
+    /// A copy of the bytes in a `Vec<u8>` (of their own: a span's frame is not kept alive).
     pub fn to_vec(&self) -> Vec<u8> {
         self.as_slice().to_vec()
     }
 
-    /// Converts into a `Vec<u8>` (no copy when the blob has a buffer of its own).
+    /// Converts into a `Vec<u8>` (a copy).
     pub fn into_vec(self) -> Vec<u8> {
-        match self.0 {
-            Repr::Owned(buffer) => buffer,
-            _ => self.to_vec(),
-        }
+        self.to_vec()
     }
 }
 
@@ -410,8 +383,9 @@ impl<'a> IntoIterator for &'a Blob {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::FrameWriter;
 
-    /// Every form (inline at, below and above the limit, a buffer of its own, shared from a
+    /// Every form (inline at, below and above the limit, a span of a frame, shared from a
     /// `Vec` or a `Bytes`) reads back and compares by content, and converts back without loss.
     #[test]
     fn every_form_reads_and_compares_by_content() {
@@ -420,12 +394,13 @@ mod tests {
             let copied = Blob::copy_from_slice(&data);
             let from_vec = Blob::from(data.clone());
             let shared = Blob::from(Bytes::from(data.clone()));
-            // As a decoder makes it: a larger buffer, part filled.
-            let mut buffer = Vec::with_capacity(len + 64);
-            buffer.extend_from_slice(&data);
-            let owned = Blob::from_buffer(buffer);
-            assert!(owned.owns_buffer());
-            for blob in [&copied, &from_vec, &shared, &owned] {
+            // As a decoder makes it: a span of a larger frame.
+            let mut frame = vec![0xee; 5];
+            frame.extend_from_slice(&data);
+            frame.push(0xee);
+            let span = Blob::span(FrameWriter::copy_of(&frame).reference(), 5, len);
+            assert!(span.is_span());
+            for blob in [&copied, &from_vec, &shared, &span] {
                 assert_eq!(blob.as_slice(), &data[..]);
                 assert_eq!(blob.len(), len);
                 assert_eq!(blob.to_bytes(), &data[..]);
@@ -439,15 +414,21 @@ mod tests {
                     format!("{:?}", Bytes::from(data.clone()))
                 );
             }
-            // Taking the buffer leaves an empty blob holding none; the other forms keep theirs.
-            let mut taken = owned.clone();
-            assert_eq!(taken.take_buffer(), data);
-            assert!(taken.is_empty() && !taken.owns_buffer());
-            for mut other in [copied.clone(), shared.clone()] {
-                assert!(!other.is_owned());
-                assert_eq!(other.take_buffer().capacity(), 0);
+            // Giving a span's reference back leaves it empty, holding nothing; the other forms
+            // keep their bytes.
+            let mut batch = ReleaseBatch::default();
+            let mut given = span.clone();
+            assert!(given.give_back(&mut batch));
+            assert!(given.is_empty() && given.holds_no_heap() && !given.is_span());
+            for (mut other, free) in [
+                (copied.clone(), len <= Blob::INLINE),
+                (shared.clone(), false),
+            ] {
+                assert_eq!(other.give_back(&mut batch), free);
                 assert_eq!(other, data);
             }
+            batch.flush();
+            assert_eq!(span.frame_count(), Some(1));
             assert_eq!(matches!(copied.0, Repr::Inline { .. }), len <= Blob::INLINE);
             assert_eq!(
                 matches!(from_vec.0, Repr::Inline { .. }),
@@ -456,6 +437,17 @@ mod tests {
         }
         assert_ne!(Blob::from(vec![1, 2]), Blob::from(vec![1, 2, 0]));
         assert_eq!(std::mem::size_of::<Blob>(), 40);
+    }
+
+    /// A span out of its frame's range reads as empty, and converts to empty bytes.
+    #[test]
+    fn a_span_out_of_range_reads_as_empty() {
+        let mut writer = FrameWriter::copy_of(&[1u8; 50]);
+        for (start, len) in [(40, 20), (51, 0), (usize::MAX, 2), (3, usize::MAX)] {
+            let blob = Blob::span(writer.reference(), start, len);
+            assert!(blob.is_empty(), "{start} {len}");
+            assert!(blob.to_bytes().is_empty() && blob.to_vec().is_empty());
+        }
     }
 
     /// A window keeps its tail but reads, compares and hashes as its prefix only, over any
@@ -473,23 +465,14 @@ mod tests {
             h.finish()
         });
         assert_eq!(a, b);
-        let mut shared = Blob::new();
-        shared.set_shared(Bytes::from_static(b"abc"));
-        assert_eq!(shared, *b"abc");
-        assert!(matches!(shared.0, Repr::Shared(_)));
-        shared.set_shared(Bytes::from(vec![4u8; 40]));
-        assert_eq!(shared, [4u8; 40]);
-        // A buffer of its own placed over each form, and each form over it.
-        for mut blob in [Blob::new(), shared.clone(), Blob::from_buffer(vec![5; 50])] {
-            blob.set_owned(vec![6u8; 45]);
-            assert_eq!(blob, [6u8; 45]);
-            assert!(blob.owns_buffer());
+        let mut writer = FrameWriter::handed(Bytes::from(vec![6u8; 45]));
+        // A span placed over an empty blob, and a window over each form.
+        let mut span = Blob::new();
+        span.set_span(writer.reference(), 0, 45);
+        assert_eq!(span, [6u8; 45]);
+        for mut blob in [Blob::new(), span, Blob::from(vec![5u8; 50])] {
+            blob.set_prefix(&window, 2);
+            assert_eq!(blob, [1u8, 2]);
         }
-        let mut blob = Blob::from_buffer(vec![5; 50]);
-        blob.set_shared(Bytes::from_static(b"xyz"));
-        assert_eq!(blob, *b"xyz");
-        blob = Blob::from_buffer(vec![5; 50]);
-        blob.set_prefix(&window, 2);
-        assert_eq!(blob, [1u8, 2]);
     }
 }

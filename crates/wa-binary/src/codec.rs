@@ -104,11 +104,13 @@ impl Codec {
     /// crate's README, "Speed"). Use `decode` when the node will be modified or built upon.
     ///
     /// Byte contents ([`Content::Bytes`](crate::Content::Bytes)) of up to
-    /// [`Blob::INLINE`](crate::Blob::INLINE) bytes are held inline; those of up to
-    /// [`Blob::OWNED_MAX`](crate::Blob::OWNED_MAX) are copied, each into a buffer of its own
-    /// taken from a cache of the thread that dropped nodes give theirs back to (no reference
-    /// count to update); longer ones share one copy of `bytes`, made when the first one is met.
-    /// [`Codec::decode_bytes`] shares the caller's frame instead, with no copy at all.
+    /// [`Blob::INLINE`](crate::Blob::INLINE) bytes are held inline; longer ones are spans of
+    /// one copy of `bytes` from the first of them on, made when it is met (holding one keeps
+    /// that copy alive; [`Blob::to_vec`](crate::Blob::to_vec) detaches it). Their references
+    /// to it are counted once for the whole frame when the decode ends, and given back once
+    /// per frame when the tree is dropped: a content costs no atomic update of its own unless
+    /// it is cloned or dropped alone. [`Codec::decode_bytes`] makes them spans of the caller's
+    /// frame instead, with no copy at all.
     pub fn decode(&self, bytes: &[u8]) -> Result<Node, DecodeError> {
         self.check_size(bytes.len())?;
         crate::tree::decode_owned(&self.decoder(), bytes)
@@ -119,10 +121,9 @@ impl Codec {
     /// decoded `Buffer`s are views into the one they were given. Holding any of them keeps
     /// the frame's memory alive. Same checks and errors as [`Codec::decode`].
     ///
-    /// Choose it for large contents wanted without a copy: each slice costs two atomic updates
-    /// of the frame's reference count (taken and given back), more than [`Codec::decode`]'s
-    /// copy of a content of a few hundred bytes into a reused buffer, so a frame of many such
-    /// contents (a list of messages) decodes faster with `decode`.
+    /// The fastest way to a `Node` when the frame is at hand as a `Vec<u8>` or `Bytes`: no
+    /// copy at all, and the frame's reference count is updated once for all its contents, as
+    /// [`Codec::decode`] does for its copy.
     ///
     /// ```
     /// use wa_binary::{Codec, Content, Node};

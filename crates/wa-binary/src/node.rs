@@ -18,11 +18,11 @@ use crate::text::Str;
 /// Re-encoding what was decoded gives the same bytes either way.
 ///
 /// Decoded bytes of up to [`Blob::INLINE`] (ids, keys) are held in the [`Blob`] itself; longer
-/// ones up to [`Blob::OWNED_MAX`] get a buffer of their own (from a per-thread cache, see
-/// [`Codec::decode`](crate::Codec::decode)); longer still, and all those of
-/// [`Codec::decode_bytes`](crate::Codec::decode_bytes), share the frame they came from, as the
-/// JavaScript peers' decoded `Buffer`s are views into theirs: holding one keeps that frame's
-/// memory alive, and `Blob::copy_from_slice` detaches a long-lived one.
+/// ones are spans of the frame they came from (one copy of it made by
+/// [`Codec::decode`](crate::Codec::decode), the caller's own with
+/// [`Codec::decode_bytes`](crate::Codec::decode_bytes)), as the JavaScript peers' decoded
+/// `Buffer`s are views into theirs: holding one keeps that frame's memory alive, and
+/// `Blob::copy_from_slice` detaches a long-lived one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Content {
     /// No content.

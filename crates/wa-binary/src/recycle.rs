@@ -1,4 +1,5 @@
-//! Reuse of the buffers of small child and attribute lists and of byte contents, per thread.
+//! Reuse of the buffers of small child and attribute lists, per thread, and the return of a
+//! dropped tree's frame references.
 //!
 //! A decoded frame is mostly small lists: a prekey upload holds 812 two-child `<key>` nodes, a
 //! message fans out to devices of one child each, most stanzas carry two or three attributes.
@@ -7,23 +8,23 @@
 //! per size, so the rest of such a bulk went through its general bins (sorted, coalesced):
 //! about a third of the time of decoding and dropping a prekey upload. Instead a dropped
 //! [`Node`] hands its lists' buffers, and its descendants', to a cache of this thread kept by
-//! capacity, and the decoder takes its lists from there: node lists and content buffers
-//! emptied, attribute lists still holding their old pairs when these are inline or static
-//! strings (nothing to free, and a decoder writes over every slot, so it need not fill them
-//! with empty ones first). The cache is bounded
-//! ([`MAX_BYTES`]); past the bound, and for lists longer than [`LARGEST`], buffers go back to
-//! the allocator as before. Byte contents of up to [`Blob::OWNED_MAX`] bytes go the same way:
-//! the decoder copies each into a buffer of its own taken from here (a reference to a shared
-//! frame cost two atomic updates, a third of the time of a legacy message list), and a dropped
-//! node's come back, by capacity class (a power of two from [`SMALLEST_BUFFER`]). Nothing is
-//! shared between threads: a node dropped on another thread feeds that thread's cache. When a
-//! dropped tree's buffers were refused for want of room, the cache then frees kept buffers of
-//! the classes that tree did not want, fullest first, so that it follows the shape of the
-//! frames a thread decodes now rather than keeping those it decoded first.
+//! capacity, and the decoder takes its lists from there: node lists emptied, attribute lists
+//! still holding their old pairs when these are inline or static strings (nothing to free, and
+//! a decoder writes over every slot, so it need not fill them with empty ones first). The
+//! cache is bounded ([`MAX_BYTES`]); past the bound, and for lists longer than [`LARGEST`],
+//! buffers go back to the allocator as before. Nothing is shared between threads: a node
+//! dropped on another thread feeds that thread's cache. When a dropped tree's buffers were
+//! refused for want of room, the cache then frees kept buffers of the classes that tree did
+//! not want, fullest first, so that it follows the shape of the frames a thread decodes now
+//! rather than keeping those it decoded first.
+//!
+//! The same walk gives back the frame references of the tree's byte contents (spans of the
+//! frame they were decoded from, see `crate::frame`), one count update per frame where each
+//! content's drop made one.
 
 use std::cell::Cell;
 
-use crate::blob::Blob;
+use crate::frame::ReleaseBatch;
 use crate::node::{Content, Node, pairs_hold_no_heap};
 use crate::text::Str;
 
@@ -35,51 +36,24 @@ pub(crate) const LARGEST: usize = 8;
 /// from it, not memory a program without it would have returned.
 pub(crate) const MAX_BYTES: usize = 512 * 1024;
 
-/// The smallest capacity of a content buffer: a class for every power of two from here to
-/// [`Blob::OWNED_MAX`] (contents longer than [`Blob::INLINE`], 32 bytes, get one).
-pub(crate) const SMALLEST_BUFFER: usize = 64;
-
-/// How many capacity classes of content buffers there are.
-const BUFFER_CLASSES: usize =
-    (Blob::OWNED_MAX.trailing_zeros() - SMALLEST_BUFFER.trailing_zeros() + 1) as usize;
-
-/// Empty buffers of node and pair lists and of byte contents.
+/// Empty buffers of node and pair lists.
 #[derive(Default)]
 pub(crate) struct Cache {
     /// Lists of 1 to [`LARGEST`] nodes, by capacity (class `capacity - 1`).
     nodes: Shelf<Node, LARGEST>,
     /// Lists of pairs, as `nodes`.
     pairs: Shelf<(Str, Str), LARGEST>,
-    /// Content buffers, by [`buffer_class`].
-    buffers: Shelf<u8, BUFFER_CLASSES>,
-    /// The capacity in bytes of the buffers held, all kinds.
+    /// The capacity in bytes of the buffers held, both kinds.
     bytes: usize,
     /// The bytes of the buffers refused since the last [`Cache::make_room`] for want of room.
     refused: usize,
-}
-
-/// The class of a content buffer for `len` bytes (from [`Blob::INLINE`] + 1 to
-/// [`Blob::OWNED_MAX`]): that of the smallest power of two from [`SMALLEST_BUFFER`] that holds
-/// them, `log2(capacity / SMALLEST_BUFFER)`.
-#[inline]
-fn buffer_class(len: usize) -> usize {
-    let capacity = len.max(SMALLEST_BUFFER).next_power_of_two();
-    (capacity.trailing_zeros() - SMALLEST_BUFFER.trailing_zeros()) as usize
-}
-
-/// The class a content buffer of `capacity` is kept in: only a power of two from
-/// [`SMALLEST_BUFFER`] has one (what [`buffer_class`] gives a new buffer).
-#[inline]
-fn kept_buffer_class(capacity: usize) -> Option<usize> {
-    let log = capacity
-        .trailing_zeros()
-        .checked_sub(SMALLEST_BUFFER.trailing_zeros());
-    log.filter(|_| capacity.is_power_of_two())
-        .map(|log| log as usize)
+    /// The frame references of the contents of the tree being reclaimed (none between
+    /// reclaims).
+    released: ReleaseBatch,
 }
 
 /// Empty buffers of one element type, `N` classes of capacity (which capacity a class holds
-/// is the caller's: a list's count for node and pair lists, a power of two for contents).
+/// is the caller's: a list's count).
 struct Shelf<T, const N: usize> {
     classes: [Vec<Vec<T>>; N],
     /// The classes (a bit each) a buffer was refused in since the last [`Cache::make_room`].
@@ -97,8 +71,7 @@ impl<T, const N: usize> Default for Shelf<T, N> {
 
 impl<T, const N: usize> Shelf<T, N> {
     /// An empty buffer of `class`: a kept one, its bytes taken off `held`, else a new one of
-    /// `capacity` (the class's). Always inlined: a decoder takes one per content, and the
-    /// call alone was about a twentieth of the instructions of a legacy message list.
+    /// `capacity` (the class's). Always inlined: a decoder takes one per list.
     #[inline(always)]
     fn take(&mut self, class: usize, capacity: usize, held: &mut usize) -> Vec<T> {
         match self.classes.get_mut(class).and_then(Vec::pop) {
@@ -175,9 +148,9 @@ pub(crate) fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
 }
 
 /// Whether dropping `node` would free a list buffer of its own (its descendants' lists and
-/// content buffers lie in its child list). A node's own content buffer does not count: a
-/// leaf's is taken with its parent's list (dropped alone, a leaf frees it), which keeps this
-/// test, made on every node dropped, as cheap as before content buffers.
+/// frame references lie in its child list). A node's own frame reference does not count: a
+/// leaf's is given back with its parent's list (dropped alone, a leaf gives it back itself),
+/// which keeps this test, made on every node dropped, cheap.
 #[inline]
 pub(crate) fn holds_lists(node: &Node) -> bool {
     matches!(&node.content, Content::Nodes(list) if list.capacity() > 0) || node.attrs.spilled()
@@ -185,8 +158,8 @@ pub(crate) fn holds_lists(node: &Node) -> bool {
 
 /// Whether dropping `node` would free nothing and release no reference: what is left of a
 /// child once [`Cache::reclaim`] has taken its buffers, when its strings are inline or static
-/// and its content is too (or a content buffer already taken). Every form is named, so that a
-/// new one has to be placed here.
+/// and its content is too (or a frame reference already given back). Every form is named, so
+/// that a new one has to be placed here.
 #[inline(always)]
 fn holds_no_heap(node: &Node) -> bool {
     let content = match &node.content {
@@ -204,18 +177,18 @@ fn holds_no_heap(node: &Node) -> bool {
 pub(crate) fn reclaim(node: &mut Node) {
     with_cache(|cache| {
         cache.reclaim(node);
+        cache.released.flush();
         if cache.refused > 0 {
             cache.make_room();
         }
     });
 }
 
-/// The three kinds of buffers a [`Cache`] keeps, a [`Shelf`] each.
+/// The two kinds of buffers a [`Cache`] keeps, a [`Shelf`] each.
 #[derive(Clone, Copy)]
 enum Kind {
     Nodes,
     Pairs,
-    Buffers,
 }
 
 impl Cache {
@@ -232,17 +205,6 @@ impl Cache {
     pub(crate) fn pairs(&mut self, count: usize) -> Vec<(Str, Str)> {
         self.pairs
             .take(count.wrapping_sub(1), count, &mut self.bytes)
-    }
-
-    /// A copy of `data` (more than [`Blob::INLINE`] bytes, at most [`Blob::OWNED_MAX`]) in a
-    /// buffer of its class's capacity, from the cache when it holds one.
-    #[inline(always)]
-    pub(crate) fn copy_of(&mut self, data: &[u8]) -> Vec<u8> {
-        let class = buffer_class(data.len());
-        let capacity = SMALLEST_BUFFER << class;
-        let mut buffer = self.buffers.take(class, capacity, &mut self.bytes);
-        buffer.extend_from_slice(data);
-        buffer
     }
 
     /// Keeps a node list (emptied) when it is short enough and within the bound.
@@ -290,10 +252,6 @@ impl Cache {
                     Kind::Pairs,
                     self.pairs.fullest(|c| (c + 1) * size_of::<(Str, Str)>()),
                 ),
-                (
-                    Kind::Buffers,
-                    self.buffers.fullest(|c| SMALLEST_BUFFER << c),
-                ),
             ]
             .into_iter()
             .max_by_key(|&(_, (_, held))| held);
@@ -304,19 +262,16 @@ impl Cache {
                 Some((Kind::Pairs, (class, held))) if held > 0 => {
                     self.pairs.evict(class, &mut self.bytes, wanted);
                 }
-                Some((Kind::Buffers, (class, held))) if held > 0 => {
-                    self.buffers.evict(class, &mut self.bytes, wanted);
-                }
                 _ => break,
             }
         }
         self.nodes.refused = 0;
         self.pairs.refused = 0;
-        self.buffers.refused = 0;
     }
 
-    /// Takes the list buffers of `node` and its descendants, and its descendants' content
-    /// buffers. The recursion goes as deep as the tree, as dropping it does.
+    /// Takes the list buffers of `node` and its descendants, and its descendants' frame
+    /// references into [`Cache::released`]. The recursion goes as deep as the tree, as
+    /// dropping it does.
     fn reclaim(&mut self, node: &mut Node) {
         if let Some(pairs) = node.attrs.take_spilled() {
             self.keep_pairs(pairs);
@@ -325,16 +280,15 @@ impl Cache {
             let mut list = std::mem::take(list);
             let mut plain = true;
             for child in &mut list {
-                // A child's content buffer here, without a call (a message list's many
-                // leaves); tested by its form's tag alone, which every child of bytes pays.
+                // A leaf of bytes (a message list's many): its frame reference given back
+                // here, without a call, which tells whether its content holds anything else.
                 if let Content::Bytes(blob) = &mut child.content {
-                    if blob.is_owned() {
-                        let mut buffer = blob.take_buffer();
-                        buffer.clear();
-                        let class = kept_buffer_class(buffer.capacity());
-                        self.buffers
-                            .keep(buffer, class, &mut self.bytes, &mut self.refused);
+                    let given = blob.give_back(&mut self.released);
+                    if child.attrs.spilled() {
+                        self.reclaim(child);
                     }
+                    plain &= given && child.tag.holds_no_heap() && child.attrs.hold_no_heap();
+                    continue;
                 }
                 if holds_lists(child) {
                     self.reclaim(child);
@@ -357,7 +311,7 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Codec;
+    use crate::{Blob, Codec};
     use bytes::Bytes;
 
     /// What this thread's cache holds: bytes, node lists and pair lists by capacity.
@@ -366,24 +320,6 @@ mod tests {
             let nodes = cache.nodes.classes.iter().map(Vec::len).collect();
             let pairs = cache.pairs.classes.iter().map(Vec::len).collect();
             (cache.bytes, nodes, pairs)
-        })
-    }
-
-    /// The content buffers this thread's cache holds, by class.
-    fn buffers() -> Vec<usize> {
-        with_cache(|cache| cache.buffers.classes.iter().map(Vec::len).collect())
-    }
-
-    /// The capacity in bytes of the content buffers this thread's cache holds.
-    fn buffer_bytes() -> usize {
-        with_cache(|cache| {
-            cache
-                .buffers
-                .classes
-                .iter()
-                .flatten()
-                .map(Vec::capacity)
-                .sum()
         })
     }
 
@@ -400,11 +336,11 @@ mod tests {
         }))
     }
 
-    /// Whether each child of `node` holds its content in a buffer of its own.
-    fn owned(node: &Node) -> Vec<bool> {
+    /// Whether each child of `node` holds its content as a span of a frame.
+    fn spans(node: &Node) -> Vec<bool> {
         node.child_nodes()
             .iter()
-            .map(|child| matches!(&child.content, Content::Bytes(b) if b.owns_buffer()))
+            .map(|child| matches!(&child.content, Content::Bytes(b) if b.is_span()))
             .collect()
     }
 
@@ -486,11 +422,10 @@ mod tests {
         let count = 100;
         let frame = codec.encode(&chats(count)).unwrap();
         let three_pairs = 3 * size_of::<(Str, Str)>();
-        // Keys fill the bound with two-node lists, two-pair lists and 64-byte buffers.
+        // Keys fill the bound with two-node lists and two-pair lists.
         empty_cache();
         drop(codec.decode(&keys_frame).unwrap());
         assert!(held().0 > MAX_BYTES - 2 * size_of::<Node>());
-        assert!(buffers()[0] > 0);
 
         // The first frame of chats finds the cache full: its three-pair lists are refused,
         // and room is made for them by freeing kept lists of the fullest class, the two-node
@@ -549,88 +484,113 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_the_one_pass_decoder_declines_returns_its_lists() {
+    fn a_frame_the_one_pass_decoder_declines_returns_its_lists_and_references() {
         let codec = Codec::multi_device();
         let tree = keys(3);
-        let frame = codec.encode(&tree).unwrap();
+        let frame = Bytes::from(codec.encode(&tree).unwrap());
         drop(tree);
         let before = held();
         // Cut inside the last key's last content: the one-pass decoder has built the list,
-        // three key lists and their attributes, and the first two keys' contents (in buffers
-        // of 64 bytes), when it gives up; the validating path then refuses the frame.
-        assert!(codec.decode(&frame[..frame.len() - 1]).is_err());
-        let (bytes, nodes, pairs) = held();
-        assert_eq!((nodes, pairs), (before.1, before.2));
-        assert_eq!(buffers()[0], 2);
-        assert_eq!(bytes, before.0 + 2 * SMALLEST_BUFFER);
-    }
-
-    #[test]
-    fn contents_up_to_the_owned_limit_get_buffers_that_come_back_by_class() {
-        empty_cache();
-        let codec = Codec::multi_device();
-        let max = Blob::OWNED_MAX;
-        let lengths = [33, 64, 65, 200, 1000, max, max + 1];
-        let frame = codec.encode(&items(&lengths)).unwrap();
-        let decoded = codec.decode(&frame).unwrap();
-        assert!(decoded == items(&lengths));
-        assert_eq!(owned(&decoded), [true, true, true, true, true, true, false]);
-        drop(decoded);
-        // 64 (two), 128, 256, 1024 and 4096 bytes; the longest content shared the frame.
-        assert_eq!(buffers(), [2, 1, 1, 0, 1, 0, 1]);
-        assert_eq!(buffer_bytes(), 2 * 64 + 128 + 256 + 1024 + 4096);
-        // Counted in the bound with the two seven-node lists (the decoded and the compared).
-        assert_eq!(held().0, buffer_bytes() + 2 * 7 * size_of::<Node>());
-
-        // The next decode takes them back, and reads the new frame's bytes, not the old.
-        let other = [40, 60, 100, 250, 1024, max, 5000];
-        let frame = codec.encode(&items(&other)).unwrap();
-        let decoded = codec.decode(&frame).unwrap();
-        assert_eq!(buffers(), [0; BUFFER_CLASSES]);
-        // Only seven-node lists are left.
-        let (bytes, nodes, _) = held();
-        assert_eq!(bytes, nodes[6] * 7 * size_of::<Node>());
-        assert!(decoded == items(&other));
-
-        // A frame handed over keeps sharing it: no buffer is taken.
-        drop(decoded);
-        let before = held();
-        let shared = codec.decode_bytes(frame).unwrap();
-        assert_eq!(owned(&shared), [false; 7]);
-        assert!(shared == items(&other));
+        // three key lists and their attributes, and the first two keys' contents (spans of
+        // the frame), when it gives up; the validating path then refuses the frame.
+        let cut = frame.slice(..frame.len() - 1);
+        assert!(codec.decode(&cut).is_err());
         assert_eq!(held(), before);
+        assert!(codec.decode_bytes(cut).is_err());
+        assert_eq!(held(), before);
+        assert!(frame.is_unique());
     }
 
     #[test]
-    fn a_leaf_dropped_alone_frees_its_buffer_and_one_in_a_tree_returns_it() {
-        empty_cache();
+    fn long_contents_are_spans_given_back_a_frame_at_a_time() {
+        let codec = Codec::multi_device();
+        let lengths = [32, 33, 64, 200, 5000];
+        let frame = Bytes::from(codec.encode(&items(&lengths)).unwrap());
+        for handed in [false, true] {
+            let decoded = match handed {
+                false => codec.decode(&frame).unwrap(),
+                true => codec.decode_bytes(frame.clone()).unwrap(),
+            };
+            assert!(decoded == items(&lengths));
+            assert_eq!(spans(&decoded), [false, true, true, true, true]);
+            let counts: Vec<_> = decoded
+                .child_nodes()
+                .iter()
+                .map(|c| match &c.content {
+                    Content::Bytes(b) => b.frame_count(),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(counts, [None, Some(4), Some(4), Some(4), Some(4)]);
+            assert_eq!(frame.is_unique(), !handed);
+            // A content taken out of the tree keeps its frame once the tree is dropped.
+            let mut decoded = decoded;
+            let taken = match &mut decoded.content {
+                Content::Nodes(children) => std::mem::take(&mut children[3].content),
+                _ => unreachable!(),
+            };
+            drop(decoded);
+            let Content::Bytes(blob) = &taken else {
+                unreachable!()
+            };
+            assert_eq!(blob.frame_count(), Some(1));
+            assert_eq!(
+                blob.as_slice(),
+                &(0..200).map(|i| (3 + i) as u8).collect::<Vec<_>>()[..]
+            );
+            assert_eq!(frame.is_unique(), !handed);
+            drop(taken);
+            assert!(frame.is_unique());
+        }
+    }
+
+    #[test]
+    fn a_leaf_dropped_alone_and_one_in_a_tree_give_their_reference_back() {
         let codec = Codec::multi_device();
         let leaf = Node::new("enc").bytes(vec![9u8; 100]);
-        let decoded = codec.decode(&codec.encode(&leaf).unwrap()).unwrap();
-        assert!(matches!(&decoded.content, Content::Bytes(b) if b.owns_buffer()));
+        let frame = Bytes::from(codec.encode(&leaf).unwrap());
+        let decoded = codec.decode_bytes(frame.clone()).unwrap();
+        assert!(matches!(&decoded.content, Content::Bytes(b) if b.is_span()));
+        assert!(!frame.is_unique());
         drop(decoded);
-        assert_eq!(buffers(), [0; BUFFER_CLASSES]);
-        // Under a parent, and under a grandparent, it comes back.
+        assert!(frame.is_unique());
+        // Under a parent, and under a grandparent.
         let parent = Node::new("message").children([leaf.clone()]);
-        let tree = Node::new("list").children([parent.clone(), leaf]);
-        drop(codec.decode(&codec.encode(&tree).unwrap()).unwrap());
-        assert_eq!(buffers()[1], 2);
+        let tree = Node::new("list").children([parent, leaf]);
+        let frame = Bytes::from(codec.encode(&tree).unwrap());
+        let decoded = codec.decode_bytes(frame.clone()).unwrap();
+        assert!(decoded == tree);
+        drop(decoded);
+        assert!(frame.is_unique());
     }
 
     #[test]
-    fn content_buffers_past_the_bound_are_freed() {
-        empty_cache();
+    fn a_tree_of_contents_from_several_frames_gives_each_its_references_back() {
         let codec = Codec::multi_device();
-        let count = MAX_BYTES / Blob::OWNED_MAX + 10;
-        let lengths = vec![Blob::OWNED_MAX; count];
-        // Lists of more than eight are not kept: only the buffers count.
-        let decoded = codec
-            .decode(&codec.encode(&items(&lengths)).unwrap())
-            .unwrap();
-        drop(decoded);
-        assert_eq!(held().0, MAX_BYTES);
-        assert_eq!(buffer_bytes(), MAX_BYTES);
-        assert_eq!(buffers()[BUFFER_CLASSES - 1], MAX_BYTES / Blob::OWNED_MAX);
+        let [a, b] = [1u8, 2].map(|k| {
+            Bytes::from(
+                codec
+                    .encode(&items(&[40 + usize::from(k), 50, 60]))
+                    .unwrap(),
+            )
+        });
+        let [mut from_a, mut from_b] =
+            [&a, &b].map(|frame| codec.decode_bytes(frame.clone()).unwrap());
+        let take = |node: &mut Node| match &mut node.content {
+            Content::Nodes(children) => std::mem::take(children),
+            _ => Vec::new(),
+        };
+        // Interleaved: a, b, a, b, a, b, under one list (the runs change frame at each child).
+        let mixed: Vec<Node> = take(&mut from_a)
+            .into_iter()
+            .zip(take(&mut from_b))
+            .flat_map(|(x, y)| [x, y])
+            .collect();
+        drop((from_a, from_b));
+        let tree = Node::new("list").children([Node::new("group").children(mixed)]);
+        assert!(!a.is_unique() && !b.is_unique());
+        drop(tree);
+        assert!(a.is_unique() && b.is_unique());
     }
 
     #[test]
@@ -657,34 +617,6 @@ mod tests {
         assert_eq!(codec.decode(&frame).unwrap(), second);
     }
 
-    #[test]
-    fn a_content_gets_the_smallest_power_of_two_from_64_that_holds_it() {
-        for (len, class) in [
-            (33, 0),
-            (64, 0),
-            (65, 1),
-            (128, 1),
-            (129, 2),
-            (4095, 6),
-            (4096, 6),
-        ] {
-            assert_eq!(buffer_class(len), class, "{len}");
-            assert!(SMALLEST_BUFFER << class >= len, "{len}");
-        }
-        // Kept by class: exactly those capacities, nothing else.
-        for (capacity, class) in [
-            (64, Some(0)),
-            (128, Some(1)),
-            (4096, Some(6)),
-            (8192, Some(7)),
-        ] {
-            assert_eq!(kept_buffer_class(capacity), class, "{capacity}");
-        }
-        for capacity in [0, 1, 32, 63, 65, 100, 4095, usize::MAX] {
-            assert_eq!(kept_buffer_class(capacity), None, "{capacity}");
-        }
-    }
-
     /// An `<item>` whose content is `bytes`, shared (`Node::bytes` takes a `Vec`).
     fn with_shared(bytes: Bytes) -> Node {
         let mut node = Node::new("item");
@@ -692,11 +624,13 @@ mod tests {
         node
     }
 
-    /// An `<item>` whose content is in a buffer of its own, as a decoder makes it.
-    fn with_buffer(buffer: Vec<u8>) -> Node {
-        let mut node = Node::new("item");
-        node.content = Content::Bytes(Blob::from_buffer(buffer));
-        node
+    /// An `<item>` whose content is a span of a frame, as a decoder makes it.
+    fn with_span(len: usize) -> Node {
+        let codec = Codec::multi_device();
+        let frame = codec
+            .encode(&Node::new("item").bytes(vec![1; len]))
+            .unwrap();
+        codec.decode(&frame).unwrap()
     }
 
     #[test]
@@ -708,22 +642,23 @@ mod tests {
         assert!(leaf(Node::new("item").attr("id", "1").bytes(vec![1; 32])));
         assert!(leaf(Node::new("item").text("short")));
         assert!(leaf(Node::new("item").children(Vec::new())));
-        // A long tag, key, value or text, two pairs, a child list, bytes in a buffer or shared.
+        // A long tag, key, value or text, two pairs, a child list, bytes in a span or shared.
         assert!(!leaf(Node::new(long)));
         assert!(!leaf(Node::new("item").attr(long, "1")));
         assert!(!leaf(Node::new("item").attr("id", long)));
         assert!(!leaf(Node::new("item").attr("a", "1").attr("b", "2")));
         assert!(!leaf(Node::new("item").text(long)));
         assert!(!leaf(Node::new("item").children([Node::new("x")])));
-        assert!(!leaf(with_buffer(vec![1; 33])));
+        assert!(!leaf(with_span(33)));
         assert!(!leaf(with_shared(Bytes::from(vec![1; 33]))));
         assert!(!leaf(with_shared(Bytes::from_static(&[1; 64]))));
-        // A buffer taken leaves nothing.
-        let mut taken = with_buffer(vec![1; 33]);
-        if let Content::Bytes(blob) = &mut taken.content {
-            assert_eq!(blob.take_buffer().len(), 33);
+        // A reference given back leaves nothing.
+        let mut given = with_span(33);
+        let mut batch = ReleaseBatch::default();
+        if let Content::Bytes(blob) = &mut given.content {
+            assert!(blob.give_back(&mut batch));
         }
-        assert!(leaf(taken));
+        assert!(leaf(given));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use std::cell::Cell;
 
 use bytes::Bytes;
 
+use crate::frame::FrameWriter;
+
 use super::{
     BYTES, HEX, MAX_TREE_INPUT, NIBBLE, NODES, NONE, RAW, RawNode, RawStr, TEXT, TOKEN, Tree,
     TreeArena, decode_tree, packed_chars,
@@ -41,9 +43,8 @@ thread_local! {
 }
 
 /// Decodes `input` into an owned [`Node`], with the same checks and errors as
-/// [`decode_tree`]. Byte contents of up to [`Blob::OWNED_MAX`] bytes are copied into buffers
-/// of their own from the thread's cache; longer ones share one copy of `input`, made when the
-/// first is met.
+/// [`decode_tree`]. Byte contents longer than [`Blob::INLINE`] are spans of one copy of
+/// `input` from the first of them on, made when it is met.
 pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, DecodeError> {
     if let Some(node) = decode_direct(decoder, input, None) {
         return Ok(node);
@@ -53,7 +54,8 @@ pub(crate) fn decode_owned(decoder: &Decoder, input: &[u8]) -> Result<Node, Deco
     })
 }
 
-/// Decodes `frame` into an owned [`Node`] whose byte contents are slices of `frame` (no copy).
+/// Decodes `frame` into an owned [`Node`] whose byte contents longer than [`Blob::INLINE`] are
+/// spans of `frame` (no copy).
 pub(crate) fn decode_owned_bytes(decoder: &Decoder, frame: Bytes) -> Result<Node, DecodeError> {
     if let Some(node) = decode_direct(decoder, &frame, Some(&frame)) {
         return Ok(node);
@@ -63,17 +65,16 @@ pub(crate) fn decode_owned_bytes(decoder: &Decoder, frame: Bytes) -> Result<Node
     })
 }
 
-/// The root of `tree` and its descendants as an owned [`Node`], byte contents sliced from
-/// `frame` (the bytes `tree` points into) when given, else copied: up to [`Blob::OWNED_MAX`]
-/// bytes each into a buffer of its own, longer ones sliced from a copy of the tree's bytes
-/// made when the first one is met.
+/// The root of `tree` and its descendants as an owned [`Node`], byte contents longer than
+/// [`Blob::INLINE`] spans of `frame` (the bytes `tree` points into) when given, else of a copy
+/// of the tree's bytes from the first of them on, made when it is met.
 pub(super) fn tree_to_node(tree: &Tree<'_>, frame: Option<&Bytes>) -> Node {
     recycle::with_cache(|lists| {
         let mut builder = Builder {
             tree,
             scratch: String::new(),
-            owned_max: owned_max(frame),
-            frame: frame.cloned(),
+            frame,
+            spans: None,
             lists,
         };
         let mut root = Node::default();
@@ -100,12 +101,12 @@ struct Builder<'t, 'a, 'c> {
     tree: &'t Tree<'a>,
     /// Where JIDs are built, reused for all of them.
     scratch: String,
-    /// The bytes of the tree as a [`Bytes`], whose slices become byte contents longer than
-    /// `owned_max` (`None` until the first one, when the tree's bytes are not already shared).
-    frame: Option<Bytes>,
-    /// The longest content copied into a buffer of its own (see [`owned_max`]).
-    owned_max: usize,
-    /// Where child and attribute lists and content buffers come from.
+    /// The bytes of the tree as a [`Bytes`], when the caller handed them over.
+    frame: Option<&'t Bytes>,
+    /// The frame byte contents longer than [`Blob::INLINE`] are spans of, and where it starts
+    /// in the tree's bytes (made when the first is met; see [`start_spans`]).
+    spans: Option<(FrameWriter, usize)>,
+    /// Where child and attribute lists come from.
     lists: &'c mut Cache,
 }
 
@@ -179,30 +180,28 @@ impl Builder<'_, '_, '_> {
         }
     }
 
-    /// The byte content at `pos..pos + len` of the tree's bytes: copied inline when short,
-    /// into a buffer of its own from the thread's cache up to `owned_max`, else sharing them.
-    /// (An allocation per byte content was a third of the time on frames of many short ones,
-    /// a prekey upload; a shared reference costs two atomic updates.)
+    /// The byte content at `pos..pos + len` of the tree's bytes: copied inline when short, else
+    /// a span of the frame.
     #[inline(always)]
     fn blob(&mut self, pos: usize, len: usize) -> Blob {
         let tree = self.tree;
         // In range for every position recorded while decoding; never panics if not.
-        let Some(end) = pos.checked_add(len).filter(|&end| end <= tree.bytes.len()) else {
+        let Some(data) = pos
+            .checked_add(len)
+            .and_then(|end| tree.bytes.get(pos..end))
+        else {
             return Blob::new();
         };
         if len <= Blob::INLINE {
-            return Blob::copy_from_slice(tree.bytes.get(pos..end).unwrap_or_default());
+            return Blob::copy_from_slice(data);
         }
-        if len <= self.owned_max {
-            let data = tree.bytes.get(pos..end).unwrap_or_default();
-            return Blob::from_buffer(self.lists.copy_of(data));
-        }
-        let frame = self
-            .frame
-            .get_or_insert_with(|| Bytes::copy_from_slice(tree.bytes));
-        match end <= frame.len() {
-            true => Blob::from(frame.slice(pos..end)),
-            false => Blob::new(),
+        let (writer, base) = self
+            .spans
+            .get_or_insert_with(|| start_spans(tree.bytes, pos, self.frame));
+        // Contents are built in input order, so never before `base`; a copy of its own if not.
+        match pos.checked_sub(*base) {
+            Some(start) => Blob::span(writer.reference(), start, len),
+            None => Blob::copy_from_slice(data),
         }
     }
 }
@@ -445,15 +444,21 @@ fn copy_short(dst: &mut [u8], src: &[u8]) {
     }
 }
 
-/// The longest byte content an owned decode copies into a buffer of its own: none when the
-/// caller handed the frame over ([`crate::Codec::decode_bytes`], whose contents are slices of
-/// it), else [`Blob::OWNED_MAX`] (the input is borrowed: every content is copied, and one of
-/// a few KiB costs less copied alone than as a slice of a copied frame, whose reference costs
-/// two atomic updates).
-fn owned_max(frame: Option<&Bytes>) -> usize {
+/// The frame an owned decode of `input` cuts its byte contents longer than [`Blob::INLINE`]
+/// from, the first of them at `first`, and where it starts in `input`: `frame` when the caller
+/// handed it over (it is `input`), else a copy of `input` from `first` on. Only what comes from
+/// the first long content on is copied: a frame of short contents and one long one at its end
+/// (a prekey upload) copies that one alone, and one of long contents (a message list) copies
+/// little besides them, in one call, where a copy of each cost more (a call per content, each
+/// into a buffer of its own taken and given back).
+#[inline(never)]
+fn start_spans(input: &[u8], first: usize, frame: Option<&Bytes>) -> (FrameWriter, usize) {
     match frame {
-        Some(_) => 0,
-        None => Blob::OWNED_MAX,
+        Some(frame) => (FrameWriter::handed(frame.clone()), 0),
+        None => (
+            FrameWriter::copy_of(input.get(first..).unwrap_or_default()),
+            first,
+        ),
     }
 }
 
@@ -480,9 +485,9 @@ fn decode_direct(decoder: &Decoder, input: &[u8], frame: Option<&Bytes>) -> Opti
             dict: decoder.dict,
             max_depth: decoder.max_depth,
             scratch: String::new(),
-            owned_max: owned_max(frame),
-            frame: frame.cloned(),
-            base: 0,
+            frame,
+            writer: None,
+            span_base: 0,
             lists,
         };
         let mut root = Node::default();
@@ -508,18 +513,14 @@ struct Direct<'a, 'c> {
     max_depth: usize,
     /// Where long JIDs are built.
     scratch: String,
-    /// The input from `base` on as a [`Bytes`] that byte contents longer than
-    /// [`Blob::INLINE`] are sliced from: the whole frame when the caller handed it over, else
-    /// a copy of the input from the first such content on (made when it is met: the contents
-    /// after it lie in it too, and a frame of short contents and one long one at its end, a
-    /// prekey upload, copies only that one).
-    frame: Option<Bytes>,
-    /// Where `frame` starts in the input.
-    base: usize,
-    /// The longest content copied into a buffer of its own (see [`owned_max`]); longer ones
-    /// share `frame`.
-    owned_max: usize,
-    /// Where child and attribute lists and content buffers come from.
+    /// The input as a [`Bytes`], when the caller handed it over.
+    frame: Option<&'a Bytes>,
+    /// The frame byte contents longer than [`Blob::INLINE`] are spans of (made when the first
+    /// is met; see [`start_spans`]).
+    writer: Option<FrameWriter>,
+    /// Where `writer`'s frame starts in the input.
+    span_base: usize,
+    /// Where child and attribute lists come from.
     lists: &'c mut Cache,
 }
 
@@ -627,16 +628,19 @@ impl Direct<'_, '_> {
                         }
                         None => inline_tail(bytes.get(start..end), &mut node.content),
                     }
-                } else if len <= self.owned_max {
-                    // Copied into a buffer of its own, here: a call cost about a tenth of
-                    // the instructions of a legacy message list.
-                    let buffer = self.lists.copy_of(bytes.get(start..end)?);
+                } else {
+                    // A span of the frame, its reference counted when the decode ends.
+                    if self.writer.is_none() {
+                        let (writer, base) = start_spans(bytes, start, self.frame);
+                        (self.writer, self.span_base) = (Some(writer), base);
+                    }
+                    let writer = self.writer.as_mut()?;
+                    // Contents are read in input order, so never before `span_base`.
+                    let start = start.checked_sub(self.span_base)?;
                     std::mem::forget(std::mem::replace(&mut node.content, EMPTY_BYTES));
                     if let Content::Bytes(blob) = &mut node.content {
-                        blob.set_owned(buffer);
+                        blob.set_span(writer.reference(), start, len);
                     }
-                } else {
-                    self.shared_bytes_into(start, end, &mut node.content);
                 }
                 at = end;
             }
@@ -669,34 +673,6 @@ impl Direct<'_, '_> {
         };
         *at += len;
         Some(size)
-    }
-
-    /// Sets `content` (`None`, nothing to drop) to the input's `start..end` (in range, longer
-    /// than `owned_max`: checked by the caller) as a slice of the shared frame. Out of line:
-    /// inlined, the compiler merged its store with the other paths' and moved them all through
-    /// the stack (a copy into a buffer of its own, the common case, is made inline by
-    /// [`Self::head`]).
-    #[inline(never)]
-    fn shared_bytes_into(&mut self, start: usize, end: usize, content: &mut Content) {
-        if self.frame.is_none() {
-            self.base = start;
-            let rest = self.bytes.get(start..).unwrap_or_default();
-            self.frame = Some(Bytes::copy_from_slice(rest));
-        }
-        // Contents are met in input order, so never before `base`.
-        let range = (start.checked_sub(self.base), end.checked_sub(self.base));
-        let shared = match (range, &self.frame) {
-            ((Some(start), Some(end)), Some(frame)) if start <= end && end <= frame.len() => {
-                frame.slice(start..end)
-            }
-            _ => Bytes::new(),
-        };
-        // Placed as an empty inline blob, then made shared in place: a whole `Content` built
-        // aside was copied in byte-sized pieces (the fields of all its forms).
-        std::mem::forget(std::mem::replace(content, EMPTY_BYTES));
-        if let Content::Bytes(blob) = content {
-            blob.set_shared(shared);
-        }
     }
 
     /// Reads a string at `at` into `dst` (a default one) and returns its length in bytes;

@@ -31,13 +31,14 @@ fn corpus_frames_decode_in_one_pass_as_the_tree_path_builds_them() {
     assert_eq!(seen, 8);
 }
 
-/// Both paths copy contents of up to `Blob::OWNED_MAX` bytes from a borrowed input into
-/// buffers of their own and share longer ones; from a frame handed over, they share every
-/// content longer than inline.
+/// Both paths make every content longer than inline a span of one frame: a copy of a
+/// borrowed input from the first such content on, or the frame handed over, whose references
+/// are counted once the decode is done (one per span) and all given back when the tree is
+/// dropped.
 #[test]
-fn both_paths_copy_contents_up_to_the_owned_limit_and_share_longer_ones() {
+fn both_paths_make_long_contents_spans_of_one_frame() {
     let codec = Codec::multi_device();
-    let lengths = [Blob::INLINE + 1, Blob::OWNED_MAX, Blob::OWNED_MAX + 1];
+    let lengths = [3, Blob::INLINE, Blob::INLINE + 1, 4096, 70_000];
     let node =
         Node::new("list")
             .children(lengths.map(|len| {
@@ -46,25 +47,26 @@ fn both_paths_copy_contents_up_to_the_owned_limit_and_share_longer_ones() {
     let frame = Bytes::from(codec.encode(&node).expect("encodes"));
     let mut arena = TreeArena::new();
     let tree = crate::tree::decode_tree(&codec.decoder(), &frame, &mut arena).expect("tree");
-    let owned = |n: &Node| -> Vec<bool> {
-        let owns = |c: &Node| matches!(&c.content, Content::Bytes(b) if b.owns_buffer());
-        n.child_nodes().iter().map(owns).collect()
+    let counts = |n: &Node| -> Vec<Option<usize>> {
+        let count = |c: &Node| match &c.content {
+            Content::Bytes(b) => b.frame_count(),
+            _ => None,
+        };
+        n.child_nodes().iter().map(count).collect()
     };
-    for (decoded, expected) in [
-        (
-            decode_direct(&codec.decoder(), &frame, None),
-            [true, true, false],
-        ),
-        (Some(tree_to_node(&tree, None)), [true, true, false]),
-        (
-            decode_direct(&codec.decoder(), &frame, Some(&frame)),
-            [false; 3],
-        ),
-        (Some(tree_to_node(&tree, Some(&frame))), [false; 3]),
-    ] {
+    for (path, handed) in [(0, false), (1, false), (0, true), (1, true)] {
+        // One at a time: a tree of the handed frame holds a reference to it.
+        let handed_frame = handed.then_some(&frame);
+        let decoded = match path {
+            0 => decode_direct(&codec.decoder(), &frame, handed_frame),
+            _ => Some(tree_to_node(&tree, handed_frame)),
+        };
         let decoded = decoded.expect("in one pass");
         assert_eq!(decoded, node);
-        assert_eq!(owned(&decoded), expected);
+        assert_eq!(counts(&decoded), [None, None, Some(3), Some(3), Some(3)]);
+        assert_eq!(frame.is_unique(), !handed);
+        drop(decoded);
+        assert!(frame.is_unique());
     }
 }
 
