@@ -26,6 +26,8 @@ commands:
   setup              install what the tests need when it is missing (Node.js 20, npm peers,
                      Chromium, PostgreSQL, cargo-fuzz, schemathesis)
   fuzz-smoke [SECS]  run every fuzz target for SECS seconds (default 10)
+  miri               wa-binary's unsafe module (frame) and its users' tests under Miri
+                     (installs nightly with the miri component when missing)
   codegen [--check]  regenerate crates/wa-proto/src/generated from proto/ (--check: fail if stale)
   book [--check]     regenerate the examples in docs/protocol/ from our crates (--check: fail if stale)
   msrv               fail naming every locked dependency whose rust-version is newer than ours
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
             _ => book::book(book::Mode::Write),
         },
         Some("msrv") => msrv::msrv(),
+        Some("miri") => tasks::miri(),
         Some("vectors") => tasks::vectors(),
         Some("store-soak") => tasks::store_soak(args.get(1).map_or("300", String::as_str)),
         Some("bench-store") => tasks::bench_store(),

@@ -399,6 +399,73 @@ pub fn bench_store() -> Result<(), String> {
     )
 }
 
+/// Runs `wa-binary`'s `unsafe` module (`frame`: the shared frame's count) and the code that
+/// hands its references out and back (spans in `blob`, the owned decoder, the list cache's
+/// reclaim) under Miri, which checks every access and count update against Rust's rules. The
+/// cache's tests that fill its 512-KiB bound are left out: they take Miri over twenty minutes.
+/// Installs a nightly toolchain with the `miri` component first when it is missing (with
+/// rustup, from the Rust distribution server). Not a step of `ci`: it needs that toolchain,
+/// which a CI machine does not have, and about two minutes.
+pub fn miri() -> Result<(), String> {
+    let root = project_root();
+    let has = |args: &[&str]| {
+        std::process::Command::new("cargo")
+            .args(args)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !has(&["+nightly", "miri", "--version"]) {
+        let install: &[&str] = match has(&["+nightly", "--version"]) {
+            true => &[
+                "component",
+                "add",
+                "--toolchain",
+                "nightly",
+                "miri",
+                "rust-src",
+            ],
+            false => &[
+                "toolchain",
+                "install",
+                "nightly",
+                "--profile",
+                "minimal",
+                "--component",
+                "miri",
+                "--component",
+                "rust-src",
+            ],
+        };
+        run(&root, "rustup", install, &[])?;
+    }
+    run(
+        &root,
+        "cargo",
+        &[
+            "+nightly",
+            "miri",
+            "test",
+            "-p",
+            "wa-binary",
+            "--lib",
+            "--",
+            "frame::",
+            "blob::",
+            "tree::owned::tests::both_paths",
+            "recycle::tests::long_contents",
+            "recycle::tests::a_leaf",
+            "recycle::tests::a_tree_of",
+            "recycle::tests::a_frame_the",
+            "recycle::tests::a_list_with",
+            "recycle::tests::a_dropped_tree",
+            "recycle::tests::only_children",
+            "recycle::tests::contents_of_reused",
+        ],
+        &[],
+    )
+}
+
 /// Regenerates the committed test vectors by running each `interop/gen-*.mjs` script with the
 /// npm peers. The scripts write into the crates' `tests/vectors/` directories.
 pub fn vectors() -> Result<(), String> {

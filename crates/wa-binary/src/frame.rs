@@ -11,7 +11,8 @@
 //! count on its own.
 //!
 //! This is the crate's only `unsafe` code: a reference count (`Arc`'s) that `std` counts one
-//! at a time. Its tests run under Miri (`cargo +nightly miri test -p wa-binary --lib frame`).
+//! at a time. Its tests, and those of the code that hands its references out and back, run
+//! under Miri with `cargo xtask miri`.
 #![allow(unsafe_code)]
 
 use std::cell::Cell;
