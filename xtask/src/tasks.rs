@@ -159,7 +159,7 @@ pub fn setup() -> Result<(), String> {
             "PostgreSQL (wa-store's PostgreSQL tests start a server of their own)",
         )?;
     }
-    if !cargo_fuzz_installed() {
+    if !cargo_succeeds(&["fuzz", "--version"]) {
         run(&root, "cargo", &["install", "cargo-fuzz", "--locked"], &[])?;
     }
     install_schemathesis(&root)
@@ -286,12 +286,12 @@ fn apt_install(root: &Path, packages: &[&str], what: &str) -> Result<(), String>
     )
 }
 
-fn cargo_fuzz_installed() -> bool {
+/// Whether `cargo` with `args` runs and succeeds (a subcommand or toolchain is installed).
+fn cargo_succeeds(args: &[&str]) -> bool {
     std::process::Command::new("cargo")
-        .args(["fuzz", "--version"])
+        .args(args)
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Runs every target under `fuzz/fuzz_targets` for `seconds`, starting from its committed seed
@@ -408,15 +408,8 @@ pub fn bench_store() -> Result<(), String> {
 /// which a CI machine does not have, and about two minutes.
 pub fn miri() -> Result<(), String> {
     let root = project_root();
-    let has = |args: &[&str]| {
-        std::process::Command::new("cargo")
-            .args(args)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    if !has(&["+nightly", "miri", "--version"]) {
-        let install: &[&str] = match has(&["+nightly", "--version"]) {
+    if !cargo_succeeds(&["+nightly", "miri", "--version"]) {
+        let install: &[&str] = match cargo_succeeds(&["+nightly", "--version"]) {
             true => &[
                 "component",
                 "add",
