@@ -169,8 +169,10 @@ impl Blob {
         }
     }
 
-    /// The bytes as a [`Bytes`]: the shared buffer itself, or a slice of the frame a span is
-    /// of (no copy), or a copy of inline bytes.
+    /// The bytes as a [`Bytes`]: the shared buffer itself, or a slice of the frame handed to
+    /// [`Codec::decode_bytes`](crate::Codec::decode_bytes) (no copy); a copy of the others
+    /// (inline bytes, a span of the copy [`Codec::decode`](crate::Codec::decode) made, which a
+    /// `Bytes` cannot share).
     pub fn to_bytes(&self) -> Bytes {
         match &self.0 {
             Repr::Shared(bytes) => bytes.clone(),
